@@ -1,0 +1,257 @@
+//! Diagnostics: `FILE:LINE:COL: error: MESSAGE`, collected rather than
+//! returned one at a time, so a single run reports every problem.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+
+/// A position in a configuration file (1-based line and column).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Location {
+    pub file: Arc<str>,
+    pub line: u32,
+    pub col: u32,
+}
+
+impl Location {
+    pub fn new(file: &Arc<str>, line: u32, col: u32) -> Self {
+        Self {
+            file: Arc::clone(file),
+            line,
+            col,
+        }
+    }
+
+    /// Position of byte `offset` in `text` (columns count characters, not bytes).
+    pub fn from_offset(file: &Arc<str>, text: &str, offset: usize) -> Self {
+        let offset = offset.min(text.len());
+        let before = text.get(..offset).unwrap_or(text);
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let col = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+        Self::new(file, clamp_u32(line), clamp_u32(col))
+    }
+}
+
+fn clamp_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.col)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub location: Option<Location>,
+    pub message: String,
+    /// Set for "accepted but not supported" warnings: the keyword's name.
+    pub unsupported: Option<String>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.location {
+            Some(loc) => write!(f, "{loc}: {}: {}", self.severity, self.message),
+            None => write!(f, "{}: {}", self.severity, self.message),
+        }
+    }
+}
+
+/// Everything said about one configuration load.
+#[derive(Clone, Debug, Default)]
+pub struct Diagnostics {
+    items: Vec<Diagnostic>,
+    unsupported_seen: HashSet<String>,
+}
+
+impl Diagnostics {
+    pub fn error(&mut self, location: Option<&Location>, message: impl Into<String>) {
+        self.push(Severity::Error, location, message.into(), None);
+    }
+
+    pub fn warning(&mut self, location: Option<&Location>, message: impl Into<String>) {
+        self.push(Severity::Warning, location, message.into(), None);
+    }
+
+    /// A keyword keepalived knows and upkeep does not implement: one warning
+    /// per keyword name and load, at its first occurrence.
+    pub fn unsupported(&mut self, location: Option<&Location>, keyword: &str) {
+        if self.unsupported_seen.insert(keyword.to_string()) {
+            self.push(
+                Severity::Warning,
+                location,
+                format!("'{keyword}' is accepted but not supported; it has no effect"),
+                Some(keyword.to_string()),
+            );
+        }
+    }
+
+    fn push(
+        &mut self,
+        severity: Severity,
+        location: Option<&Location>,
+        message: String,
+        unsupported: Option<String>,
+    ) {
+        self.items.push(Diagnostic {
+            severity,
+            location: location.cloned(),
+            message,
+            unsupported,
+        });
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(|d| d.severity == Severity::Error)
+    }
+
+    pub fn error_count(&self) -> usize {
+        self.items
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
+    }
+
+    pub fn items(&self) -> &[Diagnostic] {
+        &self.items
+    }
+
+    /// Names of the "accepted but not supported" keywords, in order of appearance.
+    pub fn unsupported_keywords(&self) -> Vec<&str> {
+        self.items
+            .iter()
+            .filter_map(|d| d.unsupported.as_deref())
+            .collect()
+    }
+
+    /// Diagnostics ordered by file, line and column (unlocated ones last).
+    pub fn sorted(&self) -> Vec<&Diagnostic> {
+        let mut v: Vec<&Diagnostic> = self.items.iter().collect();
+        v.sort_by(|a, b| match (&a.location, &b.location) {
+            (Some(x), Some(y)) => x.cmp(y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        });
+        v
+    }
+}
+
+/// The closest candidate to a misspelt word, if one is close enough to be a
+/// plausible typo (case-insensitive edit distance at most a third of its length).
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = word.to_ascii_lowercase();
+    let limit = (word.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// `; did you mean 'x'?` or the empty string.
+pub fn suggestion<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    did_you_mean(word, candidates)
+        .map(|c| format!("; did you mean '{c}'?"))
+        .unwrap_or_default()
+}
+
+/// Where things in the model came from, so validation can point at the line.
+/// Always compares equal: a model read from TOML equals the same model read
+/// from keepalived.conf even though their positions differ.
+#[derive(Clone, Debug, Default)]
+pub struct Src {
+    pub at: Option<Location>,
+    pub keys: BTreeMap<String, Location>,
+}
+
+impl Src {
+    pub fn new(at: Location) -> Self {
+        Self {
+            at: Some(at),
+            keys: BTreeMap::new(),
+        }
+    }
+
+    /// The location of `key`, or of the enclosing block when the key was not written.
+    pub fn key(&self, key: &str) -> Option<&Location> {
+        self.keys.get(key).or(self.at.as_ref())
+    }
+
+    pub fn set(&mut self, key: impl Into<String>, loc: &Location) {
+        self.keys.entry(key.into()).or_insert_with(|| loc.clone());
+    }
+}
+
+impl PartialEq for Src {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_has_file_line_col_severity() {
+        let file: Arc<str> = Arc::from("a.conf");
+        let mut d = Diagnostics::default();
+        d.error(Some(&Location::new(&file, 3, 7)), "bad thing");
+        d.warning(None, "meh");
+        assert_eq!(d.items()[0].to_string(), "a.conf:3:7: error: bad thing");
+        assert_eq!(d.items()[1].to_string(), "warning: meh");
+        assert!(d.has_errors());
+        assert_eq!(d.error_count(), 1);
+    }
+
+    #[test]
+    fn unsupported_is_reported_once_per_keyword() {
+        let mut d = Diagnostics::default();
+        d.unsupported(None, "smtp_alert");
+        d.unsupported(None, "smtp_alert");
+        d.unsupported(None, "static_routes");
+        assert_eq!(d.unsupported_keywords(), vec!["smtp_alert", "static_routes"]);
+        assert!(!d.has_errors());
+        assert!(d.items()[0].message.contains("accepted but not supported"));
+    }
+
+    #[test]
+    fn suggestions_find_close_typos_only() {
+        let kw = ["global_defs", "vrrp_instance", "virtual_server"];
+        assert_eq!(did_you_mean("g1obal_defs", kw), Some("global_defs"));
+        assert_eq!(did_you_mean("VRRP_INSTANCE", kw), Some("vrrp_instance"));
+        assert_eq!(did_you_mean("completely_else", kw), None);
+        assert_eq!(suggestion("virtual_sever", kw), "; did you mean 'virtual_server'?");
+    }
+
+    #[test]
+    fn offsets_become_line_and_column() {
+        let file: Arc<str> = Arc::from("x.toml");
+        let text = "a = 1\nbb = 2\n";
+        let loc = Location::from_offset(&file, text, 8);
+        assert_eq!((loc.line, loc.col), (2, 3));
+        let end = Location::from_offset(&file, text, 999);
+        assert_eq!(end.line, 3);
+    }
+}

@@ -1,0 +1,375 @@
+//! keepalived.conf LVS blocks: `virtual_server_group`, `virtual_server`,
+//! `real_server` and their health checkers.
+
+use super::cx::Cx;
+use super::keywords::{self as kw, Context};
+use super::tree::Node;
+use crate::config::diag::Src;
+use crate::config::model::{
+    CheckKind, Endpoint, HttpUrl, LbAlgo, LbKind, Protocol, RealServer, RealServerCheck,
+    VirtualServer, VirtualServerGroup,
+};
+use crate::config::model::StatusRange;
+use crate::config::values::VsgEntry;
+
+impl Cx<'_> {
+    pub fn virtual_server_group(&mut self, name: String, n: &Node, nodes: &[Node]) -> VirtualServerGroup {
+        let mut g = VirtualServerGroup {
+            name,
+            members: Vec::new(),
+            src: Src::new(n.word.loc.clone()),
+        };
+        for e in nodes {
+            if e.block.is_some() {
+                self.diags.error(
+                    Some(&e.word.loc),
+                    format!("unexpected block in virtual_server_group {}", g.name),
+                );
+                continue;
+            }
+            match VsgEntry::parse_words(&e.all_words()) {
+                Ok(m) => {
+                    g.src.set(format!("members.{}", g.members.len()), &e.word.loc);
+                    g.members.push(m);
+                }
+                Err(msg) => self.diags.error(
+                    Some(&e.word.loc),
+                    format!("in virtual_server_group {}: {msg}", g.name),
+                ),
+            }
+        }
+        g
+    }
+
+    /// `virtual_server IP PORT | fwmark N | group NAME { ... }`.
+    pub fn virtual_server(&mut self, n: &Node, nodes: &[Node]) -> VirtualServer {
+        let mut vs = VirtualServer::new();
+        vs.src = Src::new(n.word.loc.clone());
+        match n.args.as_slice() {
+            [f, mark] if f.text == "fwmark" => vs.fwmark = self.parse_token(n, mark, "a firewall mark number"),
+            [g, name] if g.text == "group" => vs.group = Some(name.text.clone()),
+            [ip, port] => {
+                vs.ip = self.parse_token(n, ip, "an IPv4 or IPv6 address");
+                vs.port = self.port(n, port);
+            }
+            [ip] => vs.ip = self.parse_token(n, ip, "an IPv4 or IPv6 address"),
+            _ => self.diags.error(
+                Some(&n.word.loc),
+                "'virtual_server' expects 'IP PORT', 'fwmark N' or 'group NAME'",
+            ),
+        }
+        let place = format!("in virtual_server {}", vs.label());
+        for n in nodes {
+            let k = n.word.text.as_str();
+            let handled = match k {
+                "delay_loop" => {
+                    vs.delay_loop = self.secs(n).unwrap_or(vs.delay_loop);
+                    true
+                }
+                "lb_algo" | "lvs_sched" => {
+                    vs.lb_algo = self.choice(n, &LbAlgo::ALL).unwrap_or(vs.lb_algo);
+                    true
+                }
+                "lb_kind" | "lvs_method" => {
+                    vs.lb_kind = self.choice(n, &LbKind::ALL).unwrap_or(vs.lb_kind);
+                    true
+                }
+                "protocol" => {
+                    vs.protocol = self.choice(n, &Protocol::ALL).unwrap_or(vs.protocol);
+                    true
+                }
+                "persistence_timeout" => {
+                    // keepalived: no value means 360 s.
+                    vs.persistence_timeout = if n.args.is_empty() && n.block.is_none() {
+                        Some(360)
+                    } else {
+                        self.number(n)
+                    };
+                    true
+                }
+                "persistence_granularity" => {
+                    vs.persistence_granularity = self.ip(n);
+                    true
+                }
+                "virtualhost" => {
+                    vs.virtualhost = self.arg1(n, "a host name").map(|t| t.text.clone());
+                    true
+                }
+                "sorry_server" => {
+                    vs.sorry_server = self.endpoint(n);
+                    true
+                }
+                "sorry_server_inhibit" => {
+                    vs.sorry_server_inhibit = self.flag(n);
+                    true
+                }
+                "quorum" => {
+                    vs.quorum = self.number(n).unwrap_or(vs.quorum);
+                    true
+                }
+                "hysteresis" => {
+                    vs.hysteresis = self.number(n).unwrap_or(vs.hysteresis);
+                    true
+                }
+                "quorum_up" => {
+                    vs.quorum_up = self.command(n);
+                    true
+                }
+                "quorum_down" => {
+                    vs.quorum_down = self.command(n);
+                    true
+                }
+                "alpha" => {
+                    vs.alpha = self.flag(n);
+                    true
+                }
+                "omega" => {
+                    vs.omega = self.flag(n);
+                    true
+                }
+                "inhibit_on_failure" => {
+                    vs.inhibit_on_failure = self.flag(n);
+                    true
+                }
+                "ha_suspend" => {
+                    vs.ha_suspend = self.flag(n);
+                    true
+                }
+                "ops" => {
+                    vs.ops = self.flag(n);
+                    true
+                }
+                "real_server" => {
+                    if let (Some(ep), Some(block)) = (self.endpoint_args(n), self.block(n)) {
+                        let rs = self.real_server(ep, n, block);
+                        vs.src.set(format!("real_server.{}", vs.real_servers.len()), &n.word.loc);
+                        vs.real_servers.push(rs);
+                    }
+                    true
+                }
+                _ => false,
+            };
+            if handled {
+                vs.src.set(k, &n.word.loc);
+            } else {
+                self.unknown(&kw::VIRTUAL_SERVER, &place, n);
+            }
+        }
+        vs
+    }
+
+    fn endpoint(&mut self, n: &Node) -> Option<Endpoint> {
+        if !self.no_block(n) {
+            return None;
+        }
+        self.endpoint_args(n)
+    }
+
+    /// `IP [PORT]` as a keyword's arguments.
+    fn endpoint_args(&mut self, n: &Node) -> Option<Endpoint> {
+        match n.args.as_slice() {
+            [ip] => Some(Endpoint {
+                ip: self.parse_token(n, ip, "an IPv4 or IPv6 address")?,
+                port: None,
+            }),
+            [ip, port] => {
+                let ip = self.parse_token(n, ip, "an IPv4 or IPv6 address");
+                let port = self.port(n, port);
+                Some(Endpoint { ip: ip?, port: Some(port?) })
+            }
+            _ => {
+                self.diags.error(
+                    Some(&n.word.loc),
+                    format!("'{}' expects 'IP [PORT]'", n.word.text),
+                );
+                None
+            }
+        }
+    }
+
+    fn real_server(&mut self, ep: Endpoint, n: &Node, nodes: &[Node]) -> RealServer {
+        let mut rs = RealServer::new(ep.ip, ep.port);
+        rs.src = Src::new(n.word.loc.clone());
+        let place = format!("in real_server {}", ep.ip);
+        for n in nodes {
+            let k = n.word.text.as_str();
+            let kind = match k {
+                "HTTP_GET" => Some(CheckKind::HttpGet),
+                "SSL_GET" => Some(CheckKind::SslGet),
+                "TCP_CHECK" => Some(CheckKind::TcpCheck),
+                "MISC_CHECK" => Some(CheckKind::MiscCheck),
+                _ => None,
+            };
+            let handled = match (k, kind) {
+                (_, Some(kind)) => {
+                    if let Some(block) = self.block(n) {
+                        let c = self.checker(kind, n, block);
+                        rs.src.set(format!("checker.{}", rs.checkers.len()), &n.word.loc);
+                        rs.checkers.push(c);
+                    }
+                    true
+                }
+                ("weight", _) => {
+                    rs.weight = self.int(n).unwrap_or(rs.weight);
+                    true
+                }
+                ("inhibit_on_failure", _) => {
+                    rs.inhibit_on_failure = self.flag(n).then_some(true);
+                    true
+                }
+                ("notify_up", _) => {
+                    rs.notify_up = self.command(n);
+                    true
+                }
+                ("notify_down", _) => {
+                    rs.notify_down = self.command(n);
+                    true
+                }
+                ("uthreshold", _) => {
+                    rs.uthreshold = self.number(n);
+                    true
+                }
+                ("lthreshold", _) => {
+                    rs.lthreshold = self.number(n);
+                    true
+                }
+                ("lvs_method", _) => {
+                    rs.lb_kind = self.choice(n, &LbKind::ALL);
+                    true
+                }
+                _ => false,
+            };
+            if handled {
+                rs.src.set(k, &n.word.loc);
+            } else {
+                self.unknown(&kw::REAL_SERVER, &place, n);
+            }
+        }
+        rs
+    }
+
+    fn checker(&mut self, kind: CheckKind, n: &Node, nodes: &[Node]) -> RealServerCheck {
+        let mut c = RealServerCheck::new(kind);
+        c.src = Src::new(n.word.loc.clone());
+        let ctx: &Context = match kind {
+            CheckKind::HttpGet | CheckKind::SslGet => &kw::HTTP_CHECK,
+            CheckKind::TcpCheck => &kw::TCP_CHECK,
+            CheckKind::MiscCheck => &kw::MISC_CHECK,
+        };
+        let place = format!("in {}", kind.name());
+        for n in nodes {
+            let k = n.word.text.as_str();
+            // Keywords outside this kind's list fall through to `unknown`.
+            let handled = ctx.supported.contains(&k)
+                && match k {
+                    "connect_ip" => {
+                        c.connect_ip = self.ip(n);
+                        true
+                    }
+                    "connect_port" => {
+                        c.connect_port = self.arg1(n, "a port number 0-65535").and_then(|t| self.port(n, t));
+                        true
+                    }
+                    "bindto" => {
+                        c.bindto = self.ip(n);
+                        true
+                    }
+                    "bind_port" => {
+                        c.bind_port = self.arg1(n, "a port number 0-65535").and_then(|t| self.port(n, t));
+                        true
+                    }
+                    "connect_timeout" => {
+                        c.connect_timeout = self.secs(n);
+                        true
+                    }
+                    "retry" | "nb_get_retry" => {
+                        c.retry = self.number(n);
+                        true
+                    }
+                    "delay_before_retry" => {
+                        c.delay_before_retry = self.secs(n);
+                        true
+                    }
+                    "warmup" => {
+                        c.warmup = self.secs(n);
+                        true
+                    }
+                    "delay_loop" => {
+                        c.delay_loop = self.secs(n);
+                        true
+                    }
+                    "url" => {
+                        if let Some(block) = self.block(n) {
+                            let u = self.url(block);
+                            c.src.set(format!("url.{}", c.url.len()), &n.word.loc);
+                            c.url.push(u);
+                        }
+                        true
+                    }
+                    "virtualhost" => {
+                        c.virtualhost = self.arg1(n, "a host name").map(|t| t.text.clone());
+                        true
+                    }
+                    "enable_sni" => {
+                        c.enable_sni = self.flag(n);
+                        true
+                    }
+                    "misc_path" => {
+                        c.misc_path = self.command(n);
+                        true
+                    }
+                    "misc_timeout" => {
+                        c.misc_timeout = self.secs(n);
+                        true
+                    }
+                    "misc_dynamic" => {
+                        c.misc_dynamic = self.flag(n);
+                        true
+                    }
+                    "user" => {
+                        c.user = self.user(n);
+                        true
+                    }
+                    _ => false,
+                };
+            if handled {
+                c.src.set(k, &n.word.loc);
+            } else {
+                self.unknown(ctx, &place, n);
+            }
+        }
+        c
+    }
+
+    fn url(&mut self, nodes: &[Node]) -> HttpUrl {
+        let mut u = HttpUrl {
+            path: String::new(),
+            digest: None,
+            status_code: Vec::new(),
+            virtualhost: None,
+        };
+        for n in nodes {
+            match n.word.text.as_str() {
+                "path" => u.path = self.arg1(n, "a URL path").map(|t| t.text.clone()).unwrap_or_default(),
+                "digest" => u.digest = self.arg1(n, "an MD5 digest (32 hex digits)").map(|t| t.text.clone()),
+                "virtualhost" => u.virtualhost = self.arg1(n, "a host name").map(|t| t.text.clone()),
+                "status_code" => {
+                    if !self.no_block(n) {
+                        continue;
+                    }
+                    if n.args.is_empty() {
+                        self.diags.error(Some(&n.word.loc), "'status_code' needs one or more codes or ranges");
+                    }
+                    for a in &n.args {
+                        match StatusRange::parse(&a.text) {
+                            Ok(r) => u.status_code.push(r),
+                            Err(e) => self.diags.error(Some(&a.loc), e),
+                        }
+                    }
+                }
+                _ => self.unknown(&kw::URL, "in url", n),
+            }
+        }
+        u
+    }
+}

@@ -1,0 +1,412 @@
+//! Checks on the model after reading, whichever reader produced it. Every
+//! problem is reported; nothing stops at the first. Ranges follow RFC 5798
+//! §5.2 (VRID, priority, Max Advertise Interval in centiseconds) and RFC 3768
+//! §5.3 (v2 Advertisement Interval in whole seconds).
+
+use std::collections::{HashMap, HashSet};
+
+use super::diag::{Diagnostics, suggestion};
+use super::model::{AuthType, CheckKind, Config, Family, InitialState, VrrpInstance};
+
+/// RFC 3768 / RFC 5798 limit on the length of the PASS key (8 octets).
+pub const AUTH_PASS_MAX: usize = 8;
+
+pub fn validate(cfg: &mut Config, d: &mut Diagnostics) {
+    unique_names(cfg, d);
+    for i in 0..cfg.vrrp_instances.len() {
+        instance(cfg, i, d);
+    }
+    duplicate_vrids(cfg, d);
+    sync_groups(cfg, d);
+    scripts(cfg, d);
+    virtual_servers(cfg, d);
+}
+
+fn unique_names(cfg: &Config, d: &mut Diagnostics) {
+    fn check<'a>(
+        what: &str,
+        items: impl Iterator<Item = (&'a str, Option<&'a super::diag::Location>)>,
+        d: &mut Diagnostics,
+    ) {
+        let mut seen: HashMap<&str, Option<&super::diag::Location>> = HashMap::new();
+        for (name, loc) in items {
+            if name.is_empty() {
+                d.error(loc, format!("a {what} needs a name"));
+                continue;
+            }
+            if let Some(first) = seen.get(name) {
+                let at = first.map(|l| format!(" (first at {l})")).unwrap_or_default();
+                d.error(loc, format!("duplicate {what} '{name}'{at}"));
+            } else {
+                seen.insert(name, loc);
+            }
+        }
+    }
+    check("vrrp_instance", cfg.vrrp_instances.iter().map(|i| (i.name.as_str(), i.src.at.as_ref())), d);
+    check("vrrp_script", cfg.vrrp_scripts.iter().map(|i| (i.name.as_str(), i.src.at.as_ref())), d);
+    check("vrrp_track_process", cfg.track_processes.iter().map(|i| (i.name.as_str(), i.src.at.as_ref())), d);
+    check("vrrp_track_file", cfg.track_files.iter().map(|i| (i.name.as_str(), i.src.at.as_ref())), d);
+    check("vrrp_sync_group", cfg.sync_groups.iter().map(|i| (i.name.as_str(), i.src.at.as_ref())), d);
+    check(
+        "virtual_server_group",
+        cfg.virtual_server_groups.iter().map(|i| (i.name.as_str(), i.src.at.as_ref())),
+        d,
+    );
+}
+
+fn instance(cfg: &mut Config, idx: usize, d: &mut Diagnostics) {
+    let global = cfg.global.clone();
+    let names = |list: Vec<&str>| list.into_iter().map(str::to_string).collect::<Vec<_>>();
+    let scripts = names(cfg.vrrp_scripts.iter().map(|s| s.name.as_str()).collect());
+    let processes = names(cfg.track_processes.iter().map(|s| s.name.as_str()).collect());
+    let files = names(cfg.track_files.iter().map(|s| s.name.as_str()).collect());
+    let Some(inst) = cfg.vrrp_instances.get_mut(idx) else { return };
+    let name = inst.name.clone();
+    let at = |key: &str| inst.src.key(key).cloned();
+
+    if inst.interface.is_empty() {
+        d.error(at("interface").as_ref(), format!("vrrp_instance {name}: 'interface' is required"));
+    }
+    if !(1..=255).contains(&inst.virtual_router_id) {
+        d.error(
+            at("virtual_router_id").as_ref(),
+            format!(
+                "vrrp_instance {name}: 'virtual_router_id' {} is out of range: expected 1-255",
+                inst.virtual_router_id
+            ),
+        );
+    }
+    if !(1..=255).contains(&inst.priority) {
+        d.error(
+            at("priority").as_ref(),
+            format!(
+                "vrrp_instance {name}: 'priority' {} is out of range: expected 1-255 (255 = address owner)",
+                inst.priority
+            ),
+        );
+    } else if inst.priority == 255 && inst.state == InitialState::Backup {
+        d.warning(
+            at("priority").as_ref(),
+            format!("vrrp_instance {name}: priority 255 (address owner) always starts as MASTER; 'state BACKUP' is ignored"),
+        );
+    }
+    if let Some(v) = inst.version {
+        if v != 2 && v != 3 {
+            d.error(at("version").as_ref(), format!("vrrp_instance {name}: 'version' {v} is invalid: expected 2 or 3"));
+        }
+    }
+    if let Some(v) = global.vrrp_version {
+        if v != 2 && v != 3 {
+            d.error(global.src.key("vrrp_version"), format!("'vrrp_version' {v} is invalid: expected 2 or 3"));
+        }
+    }
+    let family = inst.family();
+    let version = inst.effective_version(&global);
+    if family == Family::V6 && version == 2 {
+        d.error(
+            at("version").as_ref(),
+            format!("vrrp_instance {name}: VRRP version 2 does not support IPv6: use version 3"),
+        );
+    }
+    advert_int(inst, version, d);
+
+    // Virtual addresses: one family per instance; duplicates are harmless but suspicious.
+    let mut seen = HashSet::new();
+    for (i, vip) in inst.virtual_ipaddress.iter().enumerate() {
+        let loc = at(&format!("virtual_ipaddress.{i}"));
+        if Family::of(&vip.addr) != family {
+            d.error(
+                loc.as_ref(),
+                format!(
+                    "vrrp_instance {name}: virtual address {} is {} but the instance is {family} (set by its first address); use virtual_ipaddress_excluded or a separate instance",
+                    vip.addr,
+                    Family::of(&vip.addr)
+                ),
+            );
+        }
+        if !seen.insert(vip.addr) {
+            d.warning(loc.as_ref(), format!("vrrp_instance {name}: virtual address {} is listed more than once", vip.addr));
+        }
+    }
+    for (key, ip) in [("unicast_src_ip", inst.unicast_src_ip), ("mcast_src_ip", inst.mcast_src_ip)] {
+        if let Some(ip) = ip {
+            if Family::of(&ip) != family {
+                d.error(at(key).as_ref(), format!("vrrp_instance {name}: '{key}' {ip} is not {family} like the instance"));
+            }
+        }
+    }
+    for (i, peer) in inst.unicast_peer.iter().enumerate() {
+        if Family::of(peer) != family {
+            d.error(
+                at(&format!("unicast_peer.{i}")).as_ref(),
+                format!("vrrp_instance {name}: unicast peer {peer} is not {family} like the instance"),
+            );
+        }
+    }
+
+    if let Some(auth) = &mut inst.authentication {
+        if version == 3 {
+            d.warning(
+                at("authentication").as_ref(),
+                format!("vrrp_instance {name}: VRRPv3 has no authentication (RFC 5798 §9); 'authentication' is ignored"),
+            );
+        } else if auth.auth_type == AuthType::Pass && auth.auth_pass.len() > AUTH_PASS_MAX {
+            let mut cut = AUTH_PASS_MAX;
+            while !auth.auth_pass.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            auth.auth_pass.truncate(cut);
+            d.warning(
+                at("authentication").as_ref(),
+                format!(
+                    "vrrp_instance {name}: 'auth_pass' is longer than {AUTH_PASS_MAX} bytes; truncated to '{}' as keepalived does",
+                    auth.auth_pass
+                ),
+            );
+        } else if auth.auth_type == AuthType::Pass && auth.auth_pass.is_empty() {
+            d.error(at("authentication").as_ref(), format!("vrrp_instance {name}: 'auth_type PASS' needs an 'auth_pass'"));
+        }
+    }
+
+    if let Some(delay) = inst.preempt_delay {
+        if delay.as_millis() > 1_000_000 {
+            d.error(at("preempt_delay").as_ref(), format!("vrrp_instance {name}: 'preempt_delay' {delay} s is out of range: expected 0-1000"));
+        }
+        if !inst.preempt {
+            d.warning(at("preempt_delay").as_ref(), format!("vrrp_instance {name}: 'preempt_delay' has no effect with 'nopreempt'"));
+        }
+    }
+    if !inst.preempt && inst.state == InitialState::Master {
+        d.warning(
+            at("nopreempt").as_ref(),
+            format!("vrrp_instance {name}: 'nopreempt' needs 'state BACKUP' to keep an existing master; with 'state MASTER' this node still takes over at start"),
+        );
+    }
+
+    let refs = [
+        ("track_script", &inst.track_script, &scripts, "vrrp_script"),
+        ("track_process", &inst.track_process, &processes, "vrrp_track_process"),
+        ("track_file", &inst.track_file, &files, "vrrp_track_file"),
+    ];
+    for (key, list, defined, block) in refs {
+        for t in list {
+            if !defined.contains(&t.name) {
+                d.error(
+                    at(&format!("{key}.{}", t.name)).as_ref(),
+                    format!(
+                        "vrrp_instance {name}: '{key}' names '{}', which is not defined: expected the name of a {block}{}",
+                        t.name,
+                        suggestion(&t.name, defined.iter().map(String::as_str))
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// v2: whole seconds 1–255 (RFC 3768 §5.3.7); v3: 1–4095 centiseconds (RFC 5798 §5.2.7).
+fn advert_int(inst: &VrrpInstance, version: u8, d: &mut Diagnostics) {
+    let ms = inst.advert_int.as_millis();
+    let loc = inst.src.key("advert_int");
+    let name = &inst.name;
+    if version == 2 {
+        if ms % 1000 != 0 || !(1000..=255_000).contains(&ms) {
+            d.error(
+                loc,
+                format!("vrrp_instance {name}: 'advert_int' {} is invalid for VRRPv2: expected whole seconds 1-255 (or use version 3)", inst.advert_int),
+            );
+        }
+    } else if ms % 10 != 0 || !(10..=40_950).contains(&ms) {
+        d.error(
+            loc,
+            format!("vrrp_instance {name}: 'advert_int' {} is invalid for VRRPv3: expected 0.01-40.95 seconds in steps of 0.01", inst.advert_int),
+        );
+    }
+}
+
+/// Two instances with the same VRID on one interface and family would be one router.
+fn duplicate_vrids(cfg: &Config, d: &mut Diagnostics) {
+    let mut seen: HashMap<(String, u32, bool), &VrrpInstance> = HashMap::new();
+    for inst in &cfg.vrrp_instances {
+        let key = (inst.interface.clone(), inst.virtual_router_id, inst.family() == Family::V6);
+        match seen.get(&key) {
+            Some(first) => d.error(
+                inst.src.key("virtual_router_id"),
+                format!(
+                    "vrrp_instance {}: virtual_router_id {} is already used by vrrp_instance {} on {} ({}): each instance on an interface needs its own VRID per address family",
+                    inst.name, inst.virtual_router_id, first.name, inst.interface, inst.family()
+                ),
+            ),
+            None => {
+                seen.insert(key, inst);
+            }
+        }
+    }
+}
+
+fn sync_groups(cfg: &Config, d: &mut Diagnostics) {
+    let instances: Vec<&str> = cfg.vrrp_instances.iter().map(|i| i.name.as_str()).collect();
+    let mut owner: HashMap<&str, &str> = HashMap::new();
+    for g in &cfg.sync_groups {
+        if g.group.len() < 2 {
+            d.warning(
+                g.src.key("group"),
+                format!("vrrp_sync_group {}: a sync group with fewer than 2 members has no effect", g.name),
+            );
+        }
+        for m in &g.group {
+            let loc = g.src.key(&format!("group.{m}"));
+            if !instances.contains(&m.as_str()) {
+                d.error(
+                    loc,
+                    format!(
+                        "vrrp_sync_group {}: member '{m}' is not a vrrp_instance{}",
+                        g.name,
+                        suggestion(m, instances.iter().copied())
+                    ),
+                );
+            } else if let Some(other) = owner.insert(m.as_str(), g.name.as_str()) {
+                d.error(
+                    loc,
+                    format!("vrrp_sync_group {}: vrrp_instance {m} is already a member of vrrp_sync_group {other}", g.name),
+                );
+            }
+        }
+    }
+}
+
+fn scripts(cfg: &Config, d: &mut Diagnostics) {
+    for s in &cfg.vrrp_scripts {
+        let name = &s.name;
+        if s.script.trim().is_empty() {
+            d.warning(s.src.at.as_ref(), format!("vrrp_script {name} has no 'script'; it will always fail"));
+        }
+        if s.interval.as_millis() == 0 {
+            d.error(s.src.key("interval"), format!("vrrp_script {name}: 'interval' must be more than 0"));
+        }
+        if s.timeout.is_some_and(|t| t.as_millis() == 0) {
+            d.error(s.src.key("timeout"), format!("vrrp_script {name}: 'timeout' must be more than 0"));
+        }
+        if !(-254..=254).contains(&s.weight) {
+            d.error(s.src.key("weight"), format!("vrrp_script {name}: 'weight' {} is out of range: expected -254 to 254", s.weight));
+        }
+        for (key, v) in [("rise", s.rise), ("fall", s.fall)] {
+            if v == 0 {
+                d.error(s.src.key(key), format!("vrrp_script {name}: '{key}' must be at least 1"));
+            }
+        }
+    }
+    for p in &cfg.track_processes {
+        if p.process.is_empty() {
+            d.error(p.src.at.as_ref(), format!("vrrp_track_process {} needs a 'process'", p.name));
+        }
+        if p.quorum_max.is_some_and(|m| m < p.quorum) {
+            d.error(p.src.key("quorum_max"), format!("vrrp_track_process {}: 'quorum_max' is below 'quorum'", p.name));
+        }
+    }
+    for f in &cfg.track_files {
+        if f.file.is_empty() {
+            d.error(f.src.at.as_ref(), format!("vrrp_track_file {} needs a 'file'", f.name));
+        }
+    }
+}
+
+fn virtual_servers(cfg: &Config, d: &mut Diagnostics) {
+    let groups: Vec<&str> = cfg.virtual_server_groups.iter().map(|g| g.name.as_str()).collect();
+    let mut seen = HashMap::new();
+    for vs in &cfg.virtual_servers {
+        let label = vs.label();
+        let at = vs.src.at.as_ref();
+        let forms = usize::from(vs.ip.is_some()) + usize::from(vs.fwmark.is_some()) + usize::from(vs.group.is_some());
+        if forms != 1 {
+            d.error(at, format!("virtual_server {label}: give exactly one of 'ip' and 'port', 'fwmark' or 'group'"));
+        }
+        if vs.ip.is_some() && vs.port.is_none() {
+            d.error(at, format!("virtual_server {label}: an address needs a port: 'virtual_server IP PORT'"));
+        }
+        if let Some(g) = &vs.group {
+            if !groups.contains(&g.as_str()) {
+                d.error(at, format!("virtual_server group {g}: no virtual_server_group named '{g}'{}", suggestion(g, groups.iter().copied())));
+            }
+        }
+        if let Some(first) = seen.insert(label.clone(), at) {
+            let where_ = first.map(|l| format!(" (first at {l})")).unwrap_or_default();
+            d.error(at, format!("duplicate virtual_server {label}{where_}"));
+        }
+        if vs.quorum == 0 {
+            d.error(vs.src.key("quorum"), format!("virtual_server {label}: 'quorum' must be at least 1"));
+        }
+        if vs.hysteresis >= vs.quorum && vs.hysteresis > 0 {
+            d.error(vs.src.key("hysteresis"), format!("virtual_server {label}: 'hysteresis' must be below 'quorum'"));
+        }
+        let mut rs_seen = HashSet::new();
+        for (i, rs) in vs.real_servers.iter().enumerate() {
+            let loc = rs.src.at.as_ref().or(vs.src.key(&format!("real_server.{i}")));
+            if !rs_seen.insert((rs.ip, rs.port)) {
+                d.error(loc, format!("virtual_server {label}: real_server {} is listed twice", rs.ip));
+            }
+            if let Some(vip) = vs.ip {
+                let tunnel = rs.lb_kind.unwrap_or(vs.lb_kind) == super::model::LbKind::Tun;
+                if Family::of(&vip) != Family::of(&rs.ip) && !tunnel {
+                    d.error(loc, format!("virtual_server {label}: real_server {} is not the same address family (only TUN may mix families)", rs.ip));
+                }
+            }
+            if !(0..=65535).contains(&rs.weight) {
+                d.error(rs.src.key("weight"), format!("real_server {}: 'weight' {} is out of range: expected 0-65535", rs.ip, rs.weight));
+            }
+            for c in &rs.checkers {
+                checker(&label, rs.ip, c, d);
+            }
+        }
+    }
+}
+
+fn checker(label: &str, rs: std::net::IpAddr, c: &super::model::RealServerCheck, d: &mut Diagnostics) {
+    let kind = c.kind.name();
+    let place = format!("virtual_server {label}, real_server {rs}, {kind}");
+    if c.kind.is_http() {
+        if c.url.is_empty() {
+            d.error(c.src.at.as_ref(), format!("{place}: needs at least one 'url'"));
+        }
+        for (i, u) in c.url.iter().enumerate() {
+            let loc = c.src.key(&format!("url.{i}"));
+            if !u.path.starts_with('/') {
+                d.error(loc, format!("{place}: url path '{}' must start with '/'", u.path));
+            }
+            if let Some(dg) = &u.digest {
+                if dg.len() != 32 || !dg.chars().all(|ch| ch.is_ascii_hexdigit()) {
+                    d.error(loc, format!("{place}: digest '{dg}' is not an MD5 digest (32 hex digits)"));
+                }
+            }
+        }
+    } else {
+        for (key, set) in [("url", !c.url.is_empty()), ("virtualhost", c.virtualhost.is_some()), ("enable_sni", c.enable_sni)] {
+            if set {
+                d.error(c.src.key(key), format!("{place}: '{key}' belongs to HTTP_GET or SSL_GET"));
+            }
+        }
+    }
+    if c.kind == CheckKind::MiscCheck {
+        if c.misc_path.as_deref().is_none_or(|p| p.trim().is_empty()) {
+            d.error(c.src.at.as_ref(), format!("{place}: needs 'misc_path'"));
+        }
+    } else {
+        for (key, set) in [
+            ("misc_path", c.misc_path.is_some()),
+            ("misc_timeout", c.misc_timeout.is_some()),
+            ("misc_dynamic", c.misc_dynamic),
+            ("user", c.user.is_some()),
+        ] {
+            if set {
+                d.error(c.src.key(key), format!("{place}: '{key}' belongs to MISC_CHECK"));
+            }
+        }
+    }
+    if c.connect_timeout.is_some_and(|t| t.as_millis() == 0) {
+        d.error(c.src.key("connect_timeout"), format!("{place}: 'connect_timeout' must be more than 0"));
+    }
+}
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;

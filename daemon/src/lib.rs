@@ -1,0 +1,7 @@
+//! upkeep: a high-availability daemon (VRRP, IPVS, health checks) that reads
+//! keepalived.conf as well as its own TOML.
+//!
+//! One folder per room; see `docs/` and the README for the process model.
+
+pub mod cli;
+pub mod config;
