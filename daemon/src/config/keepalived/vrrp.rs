@@ -322,6 +322,14 @@ impl Cx<'_> {
             };
             if handled {
                 g.src.set(k, &n.word.loc);
+            } else if n.args.is_empty() && n.block.is_none() && !kw::SYNC_GROUP.candidates().any(|c| c == k) {
+                // Old form, still in keepalived's samples: members listed without `group { }`.
+                self.diags.warning(
+                    Some(&n.word.loc),
+                    format!("vrrp_sync_group {}: member '{k}' outside 'group {{ ... }}' (old syntax); write 'group {{ {k} ... }}'", g.name),
+                );
+                g.src.set(format!("group.{k}"), &n.word.loc);
+                g.group.push(k.to_string());
             } else {
                 self.unknown(&kw::SYNC_GROUP, &place, n);
             }
