@@ -1,7 +1,7 @@
 //! Diagnostics: `FILE:LINE:COL: error: MESSAGE`, collected rather than
 //! returned one at a time, so a single run reports every problem.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -183,6 +183,9 @@ pub fn suggestion<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>)
 pub struct Src {
     pub at: Option<Location>,
     pub keys: BTreeMap<String, Location>,
+    /// Keys whose value the reader rejected (already reported): validation
+    /// skips them so that one mistake gives one error.
+    pub rejected: BTreeSet<String>,
 }
 
 impl Src {
@@ -190,6 +193,7 @@ impl Src {
         Self {
             at: Some(at),
             keys: BTreeMap::new(),
+            rejected: BTreeSet::new(),
         }
     }
 
@@ -200,6 +204,14 @@ impl Src {
 
     pub fn set(&mut self, key: impl Into<String>, loc: &Location) {
         self.keys.entry(key.into()).or_insert_with(|| loc.clone());
+    }
+
+    pub fn reject(&mut self, key: impl Into<String>) {
+        self.rejected.insert(key.into());
+    }
+
+    pub fn was_rejected(&self, key: &str) -> bool {
+        self.rejected.contains(key)
     }
 }
 

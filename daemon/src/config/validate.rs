@@ -64,10 +64,11 @@ fn instance(cfg: &mut Config, idx: usize, d: &mut Diagnostics) {
     let name = inst.name.clone();
     let at = |key: &str| inst.src.key(key).cloned();
 
-    if inst.interface.is_empty() {
+    let rejected = |key: &str| inst.src.was_rejected(key);
+    if inst.interface.is_empty() && !rejected("interface") {
         d.error(at("interface").as_ref(), format!("vrrp_instance {name}: 'interface' is required"));
     }
-    if !(1..=255).contains(&inst.virtual_router_id) {
+    if !(1..=255).contains(&inst.virtual_router_id) && !rejected("virtual_router_id") {
         d.error(
             at("virtual_router_id").as_ref(),
             format!(

@@ -248,13 +248,15 @@ impl<'d> Lexer<'d> {
                 return;
             }
         };
+        // i128: no overflow for any i64 bounds.
+        let (start, step, end) = (i128::from(start), i128::from(step), i128::from(end));
         if step == 0 || (end - start).signum() * step.signum() < 0 {
             self.diags
                 .error(Some(loc), format!("~SEQ: step {step} never reaches {end} from {start}"));
             return;
         }
         let count = (end - start) / step + 1;
-        if count > MAX_SEQ_LINES as i64 {
+        if count > MAX_SEQ_LINES as i128 {
             self.diags.error(
                 Some(loc),
                 format!("~SEQ expands to {count} lines; at most {MAX_SEQ_LINES} are allowed"),

@@ -102,3 +102,6 @@ impl Cx<'_> {
         true
     }
 }
+
+#[cfg(test)]
+mod tests;

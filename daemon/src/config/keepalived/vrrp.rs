@@ -343,6 +343,7 @@ impl Cx<'_> {
         let place = format!("in vrrp_instance {}", v.name);
         for n in nodes {
             let k = n.word.text.as_str();
+            let errors_before = self.diags.error_count();
             let handled = match k {
                 "state" => {
                     let states = [("MASTER", InitialState::Master), ("BACKUP", InitialState::Backup)];
@@ -535,6 +536,9 @@ impl Cx<'_> {
             };
             if handled {
                 v.src.set(k, &n.word.loc);
+                if self.diags.error_count() > errors_before {
+                    v.src.reject(k);
+                }
             } else {
                 self.unknown(&kw::INSTANCE, &place, n);
             }
@@ -560,10 +564,12 @@ impl Cx<'_> {
     fn authentication(&mut self, n: &Node) -> Option<Authentication> {
         let block = self.block(n)?;
         let mut auth_type = None;
+        let mut type_seen = false;
         let mut auth_pass = String::new();
         for e in block {
             match e.word.text.as_str() {
                 "auth_type" => {
+                    type_seen = true;
                     auth_type = self.choice(e, &[("PASS", AuthType::Pass), ("AH", AuthType::Ah)]);
                     if auth_type == Some(AuthType::Ah) {
                         self.diags.unsupported(Some(&e.word.loc), "auth_type AH");
@@ -578,10 +584,13 @@ impl Cx<'_> {
         match auth_type {
             Some(auth_type) => Some(Authentication { auth_type, auth_pass }),
             None => {
-                self.diags.error(
-                    Some(&n.word.loc),
-                    "'authentication' needs 'auth_type PASS' (or AH)",
-                );
+                // An invalid auth_type was reported already.
+                if !type_seen {
+                    self.diags.error(
+                        Some(&n.word.loc),
+                        "'authentication' needs 'auth_type PASS' (or AH)",
+                    );
+                }
                 None
             }
         }

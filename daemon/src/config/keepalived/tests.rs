@@ -1,0 +1,278 @@
+//! Reader diagnostics, includes, and the never-panic property.
+
+use std::path::PathBuf;
+
+use proptest::prelude::*;
+
+use crate::config::model::{CheckKind, InitialState, LbAlgo, LbKind};
+use crate::config::{Format, LoadOptions, Loaded, Severity, load, load_str};
+
+fn conf(text: &str) -> Loaded {
+    load_str("k.conf", text, Format::Keepalived, &LoadOptions::default())
+}
+
+fn diag_strings(l: &Loaded) -> Vec<String> {
+    l.diagnostics.items().iter().map(ToString::to_string).collect()
+}
+
+fn only_error(l: &Loaded) -> String {
+    let errs: Vec<String> = l
+        .diagnostics
+        .items()
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    errs[0].clone()
+}
+
+#[test]
+fn unknown_keyword_with_suggestion() {
+    let e = only_error(&conf("vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 1\n    priorty 100\n}\n"));
+    assert!(e.starts_with("k.conf:4:5: error: unknown keyword 'priorty' in vrrp_instance VI_1"), "{e}");
+    assert!(e.ends_with("did you mean 'priority'?"), "{e}");
+}
+
+#[test]
+fn unknown_keyword_without_suggestion_says_what_was_expected() {
+    let e = only_error(&conf("frobnicate {\n}\n"));
+    assert!(e.contains("unknown keyword 'frobnicate' at the top level: expected one of global_defs, vrrp_script"), "{e}");
+    assert!(!e.contains("did you mean"), "{e}");
+}
+
+#[test]
+fn known_but_unsupported_keyword_warns_once_by_name() {
+    let l = conf("global_defs {\n smtp_server 1.2.3.4\n smtp_server 1.2.3.5\n notification_email {\n  a@b\n }\n}\n");
+    assert!(!l.diagnostics.has_errors());
+    assert_eq!(l.diagnostics.unsupported_keywords(), vec!["smtp_server", "notification_email"]);
+    assert_eq!(
+        diag_strings(&l)[0],
+        "k.conf:2:2: warning: 'smtp_server' is accepted but not supported; it has no effect"
+    );
+}
+
+#[test]
+fn invalid_enum_values_list_the_valid_ones() {
+    let e = only_error(&conf("vrrp_instance V {\n interface e\n virtual_router_id 1\n state SLAVER\n}\n"));
+    assert_eq!(e, "k.conf:4:8: error: invalid value 'SLAVER' for 'state': expected one of MASTER, BACKUP");
+    let e = only_error(&conf("virtual_server 10.0.0.1 80 {\n lb_algo wrrr\n}\n"));
+    assert!(e.contains("invalid value 'wrrr' for 'lb_algo': expected one of rr, wrr,") && e.contains("did you mean 'wrr'?"), "{e}");
+    let e = only_error(&conf("virtual_server 10.0.0.1 80 {\n lb_kind DRR\n}\n"));
+    assert!(e.contains("expected one of NAT, DR, TUN; did you mean 'DR'?"), "{e}");
+}
+
+#[test]
+fn lowercase_enum_values_are_accepted() {
+    let l = conf("vrrp_instance V {\n interface e\n virtual_router_id 1\n state master\n}\nvirtual_server 10.0.0.1 80 {\n lb_kind dr\n lvs_sched RR\n}\n");
+    assert!(!l.diagnostics.has_errors(), "{:?}", diag_strings(&l));
+    assert_eq!(l.config.vrrp_instances[0].state, InitialState::Master);
+    assert_eq!(l.config.virtual_servers[0].lb_kind, LbKind::Dr);
+    assert_eq!(l.config.virtual_servers[0].lb_algo, LbAlgo::Rr);
+}
+
+#[test]
+fn argument_shape_errors() {
+    let e = only_error(&conf("vrrp_instance V {\n interface\n virtual_router_id 1\n}\n"));
+    assert!(e.contains("k.conf:2:2:") && e.contains("'interface' needs a value: an interface name"), "{e}");
+    let e = only_error(&conf("vrrp_instance V {\n interface a b\n virtual_router_id 1\n}\n"));
+    assert!(e.contains("k.conf:2:14:") && e.contains("takes one value") && e.contains("unexpected 'b'"), "{e}");
+    let e = only_error(&conf("vrrp_instance V {\n interface e\n virtual_router_id abc\n}\n"));
+    assert!(e.contains("invalid value 'abc' for 'virtual_router_id': expected a number 1-255"), "{e}");
+    let e = only_error(&conf("vrrp_instance V {\n interface e\n virtual_router_id 1\n nopreempt yes\n}\n"));
+    assert!(e.contains("'nopreempt' takes no value"), "{e}");
+    let e = only_error(&conf("vrrp_instance V {\n interface e\n virtual_router_id 1\n advert_int -1\n}\n"));
+    assert!(e.contains("invalid value for 'advert_int'"), "{e}");
+}
+
+#[test]
+fn block_shape_errors() {
+    let e = only_error(&conf("global_defs\n"));
+    assert!(e.contains("'global_defs' expects a block"), "{e}");
+    let e = only_error(&conf("vrrp_instance {\n}\n"));
+    assert!(e.contains("'vrrp_instance' needs a name"), "{e}");
+    let e = only_error(&conf("vrrp_instance V {\n interface e {\n }\n virtual_router_id 1\n}\n"));
+    assert!(e.contains("'interface' does not take a block"), "{e}");
+    let e = only_error(&conf("vrrp_instance V {\n interface e\n virtual_router_id 1\n"));
+    assert!(e.contains("k.conf:1:1: error: block of 'vrrp_instance' is not closed"), "{e}");
+}
+
+#[test]
+fn vip_errors_point_at_the_line() {
+    let e = only_error(&conf("vrrp_instance V {\n interface e\n virtual_router_id 1\n virtual_ipaddress {\n  10.0.0.1/40\n }\n}\n"));
+    assert!(e.starts_with("k.conf:5:3: error: in virtual_ipaddress: invalid prefix length '/40'"), "{e}");
+}
+
+#[test]
+fn vip_options_keepalived_only_are_warned() {
+    let l = conf("vrrp_instance V {\n interface e\n virtual_router_id 1\n virtual_ipaddress {\n  10.0.0.1/24 dev e label e:1 home\n }\n}\n");
+    assert!(!l.diagnostics.has_errors());
+    assert_eq!(l.diagnostics.unsupported_keywords(), vec!["home"]);
+    let vip = &l.config.vrrp_instances[0].virtual_ipaddress[0];
+    assert_eq!(vip.to_string(), "10.0.0.1/24 dev e label e:1");
+}
+
+#[test]
+fn weights_and_track_entries() {
+    let l = conf("vrrp_script s {\n script \"/bin/true\"\n weight -20 reverse\n}\nvrrp_instance V {\n interface e\n virtual_router_id 1\n track_script {\n  s weight 5\n }\n track_interface {\n  eth1 weight -3 reverse\n }\n}\n");
+    assert!(!l.diagnostics.has_errors(), "{:?}", diag_strings(&l));
+    let s = &l.config.vrrp_scripts[0];
+    assert_eq!((s.weight, s.weight_reverse), (-20, true));
+    let i = &l.config.vrrp_instances[0];
+    assert_eq!(i.track_script[0].to_string(), "s weight 5");
+    assert_eq!(i.track_interface[0].to_string(), "eth1 weight -3 reverse");
+    let e = only_error(&conf("vrrp_instance V {\n interface e\n virtual_router_id 1\n track_interface {\n  eth1 wieght 2\n }\n}\n"));
+    assert!(e.contains("k.conf:5:3:") && e.contains("did you mean 'weight'?"), "{e}");
+}
+
+#[test]
+fn checkers_read_into_the_model() {
+    let l = conf(
+        "virtual_server 10.0.0.1 443 {\n real_server 10.0.1.1 443 {\n  SSL_GET {\n   url {\n    path /health\n    status_code 200-299 503\n   }\n   connect_port 444\n   nb_get_retry 3\n  }\n  MISC_CHECK {\n   misc_path \"/bin/check arg\"\n   misc_timeout 5\n  }\n }\n}\n",
+    );
+    assert!(!l.diagnostics.has_errors(), "{:?}", diag_strings(&l));
+    let rs = &l.config.virtual_servers[0].real_servers[0];
+    assert_eq!(rs.checkers[0].kind, CheckKind::SslGet);
+    assert_eq!(rs.checkers[0].retry, Some(3));
+    assert_eq!(rs.checkers[0].connect_port, Some(444));
+    assert_eq!(rs.checkers[0].url[0].status_code.len(), 2);
+    assert_eq!(rs.checkers[1].misc_path.as_deref(), Some("/bin/check arg"));
+    // A keyword valid for another checker kind is an error here.
+    let e = only_error(&conf("virtual_server 10.0.0.1 80 {\n real_server 10.0.1.1 80 {\n  TCP_CHECK {\n   misc_path /x\n  }\n }\n}\n"));
+    assert!(e.contains("unknown keyword 'misc_path' in TCP_CHECK"), "{e}");
+}
+
+#[test]
+fn old_sync_group_syntax_is_accepted_with_a_warning() {
+    let l = conf("vrrp_sync_group G {\n  VI_1\n  VI_2\n}\n");
+    assert_eq!(l.config.sync_groups[0].group, vec!["VI_1", "VI_2"]);
+    assert!(diag_strings(&l).iter().any(|d| d.contains("warning: vrrp_sync_group G: member 'VI_1' outside 'group")));
+}
+
+#[test]
+fn seq_is_supported() {
+    let l = conf("vrrp_instance V {\n interface e\n virtual_router_id 1\n virtual_ipaddress {\n~SEQ(i, 1, 3) 10.0.0.$i\n }\n}\n");
+    assert!(!l.diagnostics.has_errors(), "{:?}", diag_strings(&l));
+    assert_eq!(l.config.vrrp_instances[0].virtual_ipaddress.len(), 3);
+}
+
+#[test]
+fn config_id_selects_lines() {
+    let text = "vrrp_instance V {\n interface e\n virtual_router_id 1\n@a priority 170\n@b priority 85\n}\n";
+    let a = load_str("k.conf", text, Format::Keepalived, &LoadOptions { config_id: Some("a".into()) });
+    let b = load_str("k.conf", text, Format::Keepalived, &LoadOptions { config_id: Some("b".into()) });
+    assert_eq!(a.config.vrrp_instances[0].priority, 170);
+    assert_eq!(b.config.vrrp_instances[0].priority, 85);
+    assert_eq!(conf(text).config.vrrp_instances[0].priority, 100);
+}
+
+/// A directory under the target dir for one test's files.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("upkeep-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("conf.d")).unwrap();
+    dir
+}
+
+#[test]
+fn include_globs_are_relative_to_the_including_file() {
+    let dir = scratch("include");
+    std::fs::write(dir.join("main.conf"), "$IF=eth9\ninclude conf.d/*.conf\n").unwrap();
+    std::fs::write(dir.join("conf.d/b.conf"), "vrrp_instance B {\n interface $IF\n virtual_router_id 2\n}\n").unwrap();
+    std::fs::write(dir.join("conf.d/a.conf"), "vrrp_instance A {\n interface ${IF}\n virtual_router_id 1\n}\n").unwrap();
+    std::fs::write(dir.join("conf.d/ignored.txt"), "garbage {\n").unwrap();
+    // Run from elsewhere: the glob must not depend on the working directory.
+    let l = load(&dir.join("main.conf"), &LoadOptions::default());
+    assert!(!l.diagnostics.has_errors(), "{:?}", diag_strings(&l));
+    let names: Vec<&str> = l.config.vrrp_instances.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, vec!["A", "B"], "sorted glob order");
+    assert_eq!(l.config.vrrp_instances[0].interface, "eth9");
+    // Diagnostics name the included file.
+    std::fs::write(dir.join("conf.d/c.conf"), "bogus 1\n").unwrap();
+    let l = load(&dir.join("main.conf"), &LoadOptions::default());
+    let e = only_error(&l);
+    assert!(e.contains("conf.d/c.conf:1:1: error: unknown keyword 'bogus'"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn include_loops_and_misses_are_reported() {
+    let dir = scratch("loop");
+    std::fs::write(dir.join("a.conf"), "include b.conf\n").unwrap();
+    std::fs::write(dir.join("b.conf"), "include a.conf\n").unwrap();
+    let l = load(&dir.join("a.conf"), &LoadOptions::default());
+    assert!(only_error(&l).contains("include loop"));
+    std::fs::write(dir.join("c.conf"), "include nothing-*.conf\n").unwrap();
+    let l = load(&dir.join("c.conf"), &LoadOptions::default());
+    assert!(!l.diagnostics.has_errors());
+    assert!(diag_strings(&l)[0].contains("matched no files"));
+    let l = load(&dir.join("missing.conf"), &LoadOptions::default());
+    assert!(only_error(&l).contains("cannot read"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Text built from keepalived-ish pieces, so the fuzzing reaches deep states.
+fn conf_like() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("vrrp_instance ".to_string()),
+        Just("virtual_server ".to_string()),
+        Just("real_server ".to_string()),
+        Just("HTTP_GET ".to_string()),
+        Just("url ".to_string()),
+        Just("global_defs ".to_string()),
+        Just("vrrp_sync_group ".to_string()),
+        Just("group ".to_string()),
+        Just("virtual_ipaddress ".to_string()),
+        Just("track_script ".to_string()),
+        Just("authentication ".to_string()),
+        Just("state ".to_string()),
+        Just("{ ".to_string()),
+        Just("} ".to_string()),
+        Just("\n".to_string()),
+        Just("\"".to_string()),
+        Just("! ".to_string()),
+        Just("# ".to_string()),
+        Just("\\\n".to_string()),
+        Just("$X=".to_string()),
+        Just("${X} ".to_string()),
+        Just("$X ".to_string()),
+        Just("@a ".to_string()),
+        Just("@^a ".to_string()),
+        Just("~SEQ(i, 1, 3) ".to_string()),
+        Just("include x ".to_string()),
+        Just("10.0.0.1/24 ".to_string()),
+        Just("fd00::1 ".to_string()),
+        Just("fwmark 1 ".to_string()),
+        Just("weight -2 ".to_string()),
+        "[ -~]{0,8}",
+        "\\PC{0,4}",
+    ];
+    prop::collection::vec(piece, 0..60).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, .. ProptestConfig::default() })]
+
+    #[test]
+    fn reader_never_panics_on_structured_noise(text in conf_like()) {
+        let _ = load_str("p.conf", &text, Format::Keepalived, &LoadOptions { config_id: Some("a".into()) });
+    }
+
+    #[test]
+    fn reader_never_panics_on_arbitrary_text(text in "\\PC*") {
+        let _ = load_str("p.conf", &text, Format::Keepalived, &LoadOptions::default());
+        let _ = load_str("p.toml", &text, Format::Toml, &LoadOptions::default());
+    }
+
+    /// Whatever loads without errors converts to TOML that loads to the same model.
+    #[test]
+    fn accepted_input_round_trips_through_toml(text in conf_like()) {
+        let l = load_str("p.conf", &text, Format::Keepalived, &LoadOptions::default());
+        if !l.diagnostics.has_errors() {
+            let toml = crate::config::native::to_toml(&l.config, "p.conf", &[]).unwrap();
+            let back = load_str("p.toml", &toml, Format::Toml, &LoadOptions::default());
+            prop_assert!(!back.diagnostics.has_errors(), "{:?}\n{}", back.diagnostics.items(), toml);
+            prop_assert_eq!(back.config, l.config);
+        }
+    }
+}

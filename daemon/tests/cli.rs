@@ -1,0 +1,144 @@
+//! The command-line contract, through the real binaries.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const UPKEEPD: &str = env!("CARGO_BIN_EXE_upkeepd");
+const UPKEEPCTL: &str = env!("CARGO_BIN_EXE_upkeepctl");
+
+fn run(bin: &str, args: &[&str]) -> Output {
+    Command::new(bin).args(args).output().expect("run binary")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn check_config_accepts_valid_seeds() {
+    for f in common::valid_seeds() {
+        for flag in ["-t", "--check-config", "--config-test"] {
+            let out = run(UPKEEPD, &[flag, "-f", p(&f)]);
+            assert_eq!(out.status.code(), Some(0), "{flag} {}: {}", f.display(), text(&out.stderr));
+            assert!(out.stdout.is_empty());
+        }
+    }
+}
+
+#[test]
+fn check_config_rejects_typos_with_located_diagnostics() {
+    let f = common::seeds().join("haproxy-master-typo.conf");
+    let out = run(UPKEEPD, &["-t", "-f", p(&f)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("haproxy-master-typo.conf:1:1: error: unknown keyword 'g1obal_defs'"), "{err}");
+    assert!(err.contains("did you mean 'global_defs'?"), "{err}");
+
+    let f = common::seeds().join("nginx-backup-typo.conf");
+    let out = run(UPKEEPD, &["--check-config", "--config", p(&f)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains(":14:11: error: invalid value 'SLAVER' for 'state': expected one of MASTER, BACKUP"), "{err}");
+}
+
+#[test]
+fn warnings_alone_do_not_fail_the_check() {
+    let f = common::seeds().join("nginx-master.conf");
+    let out = run(UPKEEPD, &["-t", "-f", p(&f)]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stderr).contains("warning: 'smtp_server' is accepted but not supported"));
+}
+
+#[test]
+fn missing_file_is_an_error() {
+    let out = run(UPKEEPD, &["-t", "-f", "/nonexistent/upkeep.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot read '/nonexistent/upkeep.toml'"));
+}
+
+#[test]
+fn the_daemon_refuses_to_start_with_errors() {
+    let f = common::seeds().join("nginx-backup-typo.conf");
+    let out = run(UPKEEPD, &["-f", p(&f)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("configuration is invalid; not starting"));
+}
+
+#[test]
+fn dump_config_prints_json_and_toml() {
+    let f = common::seeds().join("lvs-dr-master.conf");
+    let out = run(UPKEEPD, &["--dump-config", "--format", "json", "-f", p(&f)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["vrrp_instance"][0]["virtual_router_id"], 50);
+    assert_eq!(v["virtual_server"][0]["lb_kind"], "DR");
+    assert_eq!(v["virtual_server"][0]["real_server"][1]["weight"], 2);
+    let out = run(UPKEEPD, &["--dump-config", "-f", p(&f)]);
+    assert_eq!(out.status.code(), Some(0));
+    let t: toml::Value = toml::from_str(&text(&out.stdout)).expect("TOML");
+    assert_eq!(t["global"]["vrrp_mcast_group4"].as_str(), Some("234.10.10.10"));
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("upkeep-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// `upkeepctl convert` output, read back by upkeepd, dumps the same model.
+#[test]
+fn convert_round_trips_through_the_binaries() {
+    let dir = scratch("convert");
+    let mut files = common::valid_seeds();
+    files.extend(common::sample_files());
+    for f in files {
+        let conv = run(UPKEEPCTL, &["convert", p(&f)]);
+        assert_eq!(conv.status.code(), Some(0), "{}: {}", f.display(), text(&conv.stderr));
+        let toml_path = dir.join(format!("{}.toml", f.file_name().unwrap().to_string_lossy()));
+        std::fs::write(&toml_path, &conv.stdout).unwrap();
+        let check = run(UPKEEPD, &["-t", "-f", p(&toml_path)]);
+        assert_eq!(check.status.code(), Some(0), "{}: {}", toml_path.display(), text(&check.stderr));
+        // Validation warnings carry over; keepalived-only keywords do not.
+        assert!(
+            !text(&check.stderr).contains("accepted but not supported"),
+            "{}",
+            text(&check.stderr)
+        );
+        let a = run(UPKEEPD, &["--dump-config", "--format", "json", "-f", p(&f)]);
+        let b = run(UPKEEPD, &["--dump-config", "--format", "json", "-f", p(&toml_path)]);
+        assert_eq!(text(&a.stdout), text(&b.stdout), "{}", f.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn convert_lists_what_it_did_not_carry_over() {
+    let f = common::seeds().join("lvs-dr-master.conf");
+    let out = run(UPKEEPCTL, &["convert", p(&f)]);
+    let t = text(&out.stdout);
+    assert!(t.contains("# Not carried over (accepted but not supported by upkeep):\n#   notification_email\n"), "{t}");
+}
+
+#[test]
+fn convert_refuses_invalid_input_and_prints_nothing() {
+    let f = common::seeds().join("haproxy-master-typo.conf");
+    let out = run(UPKEEPCTL, &["convert", p(&f)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(text(&out.stderr).contains("g1obal_defs"));
+}
+
+#[test]
+fn config_id_flag_selects_conditional_lines() {
+    let f = common::samples().join("keepalived.conf.conditional_conf");
+    let out = run(UPKEEPD, &["--dump-config", "--format", "json", "-i", "high", "-f", p(&f)]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["vrrp_instance"][0]["priority"], 170);
+}

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Fuzz the configuration readers for a bounded time (cargo-fuzz / libFuzzer).
+#
+#   scripts/fuzz.sh                    # every target, 30 s each
+#   FUZZ_SECONDS=300 scripts/fuzz.sh   # longer
+#   scripts/fuzz.sh toml_conf          # only the targets named
+#
+# Environment:
+#   FUZZ_SECONDS    time per target (default 30), passed as -max_total_time
+#   FUZZ_SANITIZER  address (default) or none; see below
+#
+# Prints one line per target (executions, result) and exits non-zero if any
+# target crashed or could not run. Crashing inputs are left in
+# fuzz/artifacts/TARGET/ (git-ignored); reproduce one with
+#   RUSTC_BOOTSTRAP=1 cargo fuzz run TARGET fuzz/artifacts/TARGET/crash-...
+# and shrink it with `cargo fuzz tmin TARGET FILE`.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+seconds=${FUZZ_SECONDS:-30}
+sanitizer=${FUZZ_SANITIZER:-address}
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    targets=(keepalived_conf toml_conf)
+fi
+
+# cargo-fuzz passes nightly-only flags to rustc (-Zsanitizer=..., -Cpasses=
+# sancov-module via -Zunstable-options style options, -Zbuild-std is not
+# needed). Only stable rustc is installed here, and RUSTC_BOOTSTRAP=1 makes it
+# accept -Z flags. The AddressSanitizer runtime ships with the stable
+# x86_64-unknown-linux-gnu std (librustc-stable_rt.asan.a), so the default
+# `--sanitizer address` builds and runs on stable too; it catches memory errors
+# in unsafe code and in libFuzzer's C++ side. The readers are safe Rust, so
+# FUZZ_SANITIZER=none (faster, roughly twice the executions per second) loses
+# little and is the fallback if a toolchain lacks the ASan runtime.
+export RUSTC_BOOTSTRAP=1
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "fuzz.sh: installing cargo-fuzz" >&2
+    cargo install cargo-fuzz --locked
+fi
+
+# Seed corpora, copied fresh on every run (fuzz/corpus is git-ignored).
+corpus="$root/fuzz/corpus"
+mkdir -p "$corpus/keepalived_conf" "$corpus/toml_conf"
+for f in "$root"/tests/fixtures/seeds/*.conf /work/shared/fixtures/keepalived-samples/keepalived.conf.*; do
+    [ -f "$f" ] && cp -f "$f" "$corpus/keepalived_conf/seed-$(basename "$f")"
+done
+# TOML seeds: the keepalived seeds converted by `upkeepctl convert`. Best
+# effort (built in the fuzz crate's own target dir so the main build is not
+# disturbed); without them toml_conf starts from an empty corpus.
+if CARGO_TARGET_DIR="$root/fuzz/target/upkeepctl" \
+    cargo build --quiet --manifest-path "$root/daemon/Cargo.toml" --bin upkeepctl 2>/dev/null; then
+    ctl="$root/fuzz/target/upkeepctl/debug/upkeepctl"
+    for f in "$corpus"/keepalived_conf/seed-*; do
+        "$ctl" convert -i a "$f" >"$corpus/toml_conf/$(basename "$f").toml" 2>/dev/null ||
+            rm -f "$corpus/toml_conf/$(basename "$f").toml"
+    done
+else
+    echo "fuzz.sh: could not build upkeepctl; toml_conf starts without TOML seeds" >&2
+fi
+
+for t in "${targets[@]}"; do
+    cargo fuzz build --sanitizer "$sanitizer" "$t"
+done
+
+logdir="$root/fuzz/artifacts/logs"
+mkdir -p "$logdir"
+status=0
+summary=()
+for t in "${targets[@]}"; do
+    log="$logdir/$t.log"
+    echo "fuzz.sh: running $t for ${seconds}s (log: ${log#"$root"/})" >&2
+    rc=0
+    cargo fuzz run --sanitizer "$sanitizer" "$t" -- \
+        -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1 || rc=$?
+    # Executions: libFuzzer's final stats, else its last "#N ..." status line.
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
+    if [ -z "$execs" ]; then
+        execs=$(grep -oE '^#[0-9]+' "$log" | tail -n1 | tr -d '#' || true)
+    fi
+    artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n1)
+    if [ "$rc" -eq 0 ]; then
+        result=ok
+    elif [ -n "$artifact" ]; then
+        result="CRASH ($artifact)"
+        status=1
+    else
+        result="FAILED (exit $rc, see ${log#"$root"/})"
+        status=1
+    fi
+    if [ "$rc" -ne 0 ]; then
+        grep -m1 -E "panicked at|ERROR: (libFuzzer|AddressSanitizer)" "$log" >&2 || true
+    fi
+    summary+=("$(printf '%-16s execs=%-10s %s' "$t" "${execs:-?}" "$result")")
+done
+
+printf '%s\n' "${summary[@]}"
+exit "$status"
