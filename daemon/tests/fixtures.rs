@@ -150,7 +150,7 @@ fn conditional_sample_with_each_config_id() {
 fn assert_round_trip(path: &Path, opts: &LoadOptions) {
     let original = config::load(path, opts);
     assert!(original.is_ok(), "{}", path.display());
-    let dropped = original.diagnostics.unsupported_keywords();
+    let dropped = original.diagnostics.dropped_keywords();
     let toml = native::to_toml(&original.config, &path.display().to_string(), &dropped).unwrap();
     let back = config::load_str("converted.toml", &toml, Format::Toml, &LoadOptions::default());
     assert!(back.is_ok(), "{}: {:#?}\n{toml}", path.display(), back.diagnostics.items());

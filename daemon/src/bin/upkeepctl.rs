@@ -39,7 +39,7 @@ fn convert(file: &std::path::Path, config_id: Option<String>) -> ExitCode {
         eprintln!("upkeepctl: {}: not converted because of the errors above", file.display());
         return ExitCode::from(1);
     }
-    let dropped = loaded.diagnostics.unsupported_keywords();
+    let dropped = loaded.diagnostics.dropped_keywords();
     match native::to_toml(&loaded.config, &file.display().to_string(), &dropped) {
         Ok(text) => {
             print!("{text}");

@@ -65,6 +65,8 @@ pub struct Diagnostic {
     pub message: String,
     /// Set for "accepted but not supported" warnings: the keyword's name.
     pub unsupported: Option<String>,
+    /// For those: the reader left it out of the model (so `convert` drops it).
+    pub dropped: bool,
 }
 
 impl fmt::Display for Diagnostic {
@@ -85,38 +87,43 @@ pub struct Diagnostics {
 
 impl Diagnostics {
     pub fn error(&mut self, location: Option<&Location>, message: impl Into<String>) {
-        self.push(Severity::Error, location, message.into(), None);
+        self.push(Severity::Error, location, message.into());
     }
 
     pub fn warning(&mut self, location: Option<&Location>, message: impl Into<String>) {
-        self.push(Severity::Warning, location, message.into(), None);
+        self.push(Severity::Warning, location, message.into());
     }
 
-    /// A keyword keepalived knows and upkeep does not implement: one warning
-    /// per keyword name and load, at its first occurrence.
+    /// A keyword keepalived knows and upkeep does not implement, left out of
+    /// the model: one warning per keyword name and load, at its first occurrence.
     pub fn unsupported(&mut self, location: Option<&Location>, keyword: &str) {
+        self.not_implemented(location, keyword, true);
+    }
+
+    /// A setting the model holds but upkeep does not act on (such as `auth_type AH`).
+    pub fn unsupported_kept(&mut self, location: Option<&Location>, keyword: &str) {
+        self.not_implemented(location, keyword, false);
+    }
+
+    fn not_implemented(&mut self, location: Option<&Location>, keyword: &str, dropped: bool) {
         if self.unsupported_seen.insert(keyword.to_string()) {
-            self.push(
-                Severity::Warning,
-                location,
-                format!("'{keyword}' is accepted but not supported; it has no effect"),
-                Some(keyword.to_string()),
-            );
+            self.items.push(Diagnostic {
+                severity: Severity::Warning,
+                location: location.cloned(),
+                message: format!("'{keyword}' is accepted but not supported; it has no effect"),
+                unsupported: Some(keyword.to_string()),
+                dropped,
+            });
         }
     }
 
-    fn push(
-        &mut self,
-        severity: Severity,
-        location: Option<&Location>,
-        message: String,
-        unsupported: Option<String>,
-    ) {
+    fn push(&mut self, severity: Severity, location: Option<&Location>, message: String) {
         self.items.push(Diagnostic {
             severity,
             location: location.cloned(),
             message,
-            unsupported,
+            unsupported: None,
+            dropped: false,
         });
     }
 
@@ -139,6 +146,15 @@ impl Diagnostics {
     pub fn unsupported_keywords(&self) -> Vec<&str> {
         self.items
             .iter()
+            .filter_map(|d| d.unsupported.as_deref())
+            .collect()
+    }
+
+    /// The keywords the reader left out of the model: what `convert` cannot carry over.
+    pub fn dropped_keywords(&self) -> Vec<&str> {
+        self.items
+            .iter()
+            .filter(|d| d.dropped)
             .filter_map(|d| d.unsupported.as_deref())
             .collect()
     }

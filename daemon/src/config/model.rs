@@ -155,9 +155,12 @@ pub struct TrackProcess {
     pub name: String,
     #[serde(default)]
     pub process: String,
-    /// Extra command-line arguments to match, if any.
+    /// Command-line arguments the process must have (`process NAME ARGS...`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub param_match: Option<String>,
+    pub args: Option<String>,
+    /// How `args` are matched; keepalived's default is the whole command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub param_match: Option<ParamMatch>,
     #[serde(default, skip_serializing_if = "is_zero_i32")]
     pub weight: i32,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -177,6 +180,7 @@ impl TrackProcess {
         Self {
             name,
             process: String::new(),
+            args: None,
             param_match: None,
             weight: 0,
             weight_reverse: false,
@@ -186,6 +190,20 @@ impl TrackProcess {
             src: Src::default(),
         }
     }
+}
+
+/// keepalived's `param_match`: compare the arguments with the start of the
+/// process's arguments, or find them anywhere in them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamMatch {
+    Initial,
+    Partial,
+}
+
+impl ParamMatch {
+    pub const ALL: [(&'static str, ParamMatch); 2] =
+        [("initial", ParamMatch::Initial), ("partial", ParamMatch::Partial)];
 }
 
 /// `vrrp_track_file NAME { ... }`: a file whose integer content adjusts priority.
@@ -202,6 +220,9 @@ pub struct TrackFile {
     /// `init_file [VALUE] [overwrite]`: create the file with VALUE at start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_file: Option<i64>,
+    /// With `init_file`: write VALUE even when the file already exists.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub init_file_overwrite: bool,
     #[serde(skip)]
     pub src: Src,
 }
@@ -214,6 +235,7 @@ impl TrackFile {
             weight: 1,
             weight_reverse: false,
             init_file: None,
+            init_file_overwrite: false,
             src: Src::default(),
         }
     }

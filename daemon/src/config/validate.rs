@@ -13,6 +13,11 @@ pub const AUTH_PASS_MAX: usize = 8;
 
 pub fn validate(cfg: &mut Config, d: &mut Diagnostics) {
     unique_names(cfg, d);
+    if let Some(v) = cfg.global.vrrp_version {
+        if v != 2 && v != 3 {
+            d.error(cfg.global.src.key("vrrp_version"), format!("'vrrp_version' {v} is invalid: expected 2 or 3"));
+        }
+    }
     for i in 0..cfg.vrrp_instances.len() {
         instance(cfg, i, d);
     }
@@ -96,11 +101,6 @@ fn instance(cfg: &mut Config, idx: usize, d: &mut Diagnostics) {
             d.error(at("version").as_ref(), format!("vrrp_instance {name}: 'version' {v} is invalid: expected 2 or 3"));
         }
     }
-    if let Some(v) = global.vrrp_version {
-        if v != 2 && v != 3 {
-            d.error(global.src.key("vrrp_version"), format!("'vrrp_version' {v} is invalid: expected 2 or 3"));
-        }
-    }
     let family = inst.family();
     let version = inst.effective_version(&global);
     if family == Family::V6 && version == 2 {
@@ -146,6 +146,10 @@ fn instance(cfg: &mut Config, idx: usize, d: &mut Diagnostics) {
     }
 
     if let Some(auth) = &mut inst.authentication {
+        // Both readers get here, so the TOML form is reported too.
+        if auth.auth_type == AuthType::Ah {
+            d.unsupported_kept(at("authentication").as_ref(), "auth_type AH");
+        }
         if version == 3 {
             d.warning(
                 at("authentication").as_ref(),

@@ -315,3 +315,24 @@ fn toml_reports_validation_at_the_key() {
     let l = toml("[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvirtual_router_id = 300\nvirtual_ipaddress = [\"10.0.0.1\"]\n");
     assert_one_error(&l, &["v.toml:4:1:", "'virtual_router_id' 300 is out of range"]);
 }
+
+// Regression: the global version was checked inside the instance loop, so it
+// was reported once per instance, and never without instances.
+#[test]
+fn global_vrrp_version_is_checked_once() {
+    let l = conf("global_defs {\n vrrp_version 4\n}\n");
+    assert_one_error(&l, &["v.conf:2:2:", "'vrrp_version' 4 is invalid"]);
+    let two = format!("{}{}", instance("VI_1", ""), instance("VI_2", "").replace("eth0", "eth1"));
+    let l = conf(&format!("global_defs {{\n vrrp_version 4\n}}\n{two}"));
+    assert_one_error(&l, &["'vrrp_version' 4 is invalid"]);
+}
+
+// Regression: AH was only reported by the keepalived reader, not for TOML.
+#[test]
+fn auth_type_ah_is_reported_from_either_format() {
+    let l = toml("[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvirtual_router_id = 5\nvirtual_ipaddress = [\"10.0.0.1\"]\n[vrrp_instance.authentication]\nauth_type = \"AH\"\nauth_pass = \"x\"\n");
+    assert!(errors(&l).is_empty(), "{:?}", errors(&l));
+    assert_eq!(l.diagnostics.unsupported_keywords(), vec!["auth_type AH"]);
+    let l = conf(&instance("VI_1", "    authentication {\n        auth_type AH\n        auth_pass x\n    }"));
+    assert_eq!(l.diagnostics.unsupported_keywords(), vec!["auth_type AH"]);
+}

@@ -276,3 +276,30 @@ proptest! {
         }
     }
 }
+
+// Regression: `process NAME ARGS` and `param_match` wrote the same field.
+#[test]
+fn track_process_keeps_arguments_and_match_mode_apart() {
+    use crate::config::model::ParamMatch;
+    let l = conf("vrrp_track_process p {\n process haproxy -f /etc/haproxy.cfg\n param_match partial\n quorum 2\n}\n");
+    assert!(!l.diagnostics.has_errors(), "{:?}", diag_strings(&l));
+    let p = &l.config.track_processes[0];
+    assert_eq!(p.process, "haproxy");
+    assert_eq!(p.args.as_deref(), Some("-f /etc/haproxy.cfg"));
+    assert_eq!(p.param_match, Some(ParamMatch::Partial));
+    let e = only_error(&conf("vrrp_track_process p {\n process x\n param_match somewhere\n}\n"));
+    assert!(e.contains("expected one of initial, partial"), "{e}");
+}
+
+// Regression: `init_file ... overwrite` was dropped without a word.
+#[test]
+fn init_file_overwrite_is_kept() {
+    let l = conf("vrrp_track_file f {\n file /run/x\n init_file 5 overwrite\n}\nvrrp_track_file g {\n file /run/y\n init_file overwrite\n}\nvrrp_track_file h {\n file /run/z\n init_file\n}\n");
+    assert!(!l.diagnostics.has_errors(), "{:?}", diag_strings(&l));
+    let f = &l.config.track_files;
+    assert_eq!((f[0].init_file, f[0].init_file_overwrite), (Some(5), true));
+    assert_eq!((f[1].init_file, f[1].init_file_overwrite), (Some(0), true));
+    assert_eq!((f[2].init_file, f[2].init_file_overwrite), (Some(0), false));
+    let e = only_error(&conf("vrrp_track_file f {\n file /x\n init_file 5 overwrite now\n}\n"));
+    assert!(e.contains("unexpected 'now'"), "{e}");
+}

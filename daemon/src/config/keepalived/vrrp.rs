@@ -6,8 +6,8 @@ use super::keywords::{self as kw};
 use super::tree::Node;
 use crate::config::diag::Src;
 use crate::config::model::{
-    AuthType, Authentication, Global, InitialState, Notify, SyncGroup, TrackFile, TrackProcess,
-    Vmac, VrrpInstance, VrrpScript,
+    AuthType, Authentication, Global, InitialState, Notify, ParamMatch, SyncGroup, TrackFile,
+    TrackProcess, Vmac, VrrpInstance, VrrpScript,
 };
 use crate::config::values::{TrackRef, Vip};
 
@@ -205,7 +205,7 @@ impl Cx<'_> {
                         t.process = first.text.clone();
                         if !rest.is_empty() {
                             let words: Vec<&str> = rest.iter().map(|a| a.text.as_str()).collect();
-                            t.param_match = Some(words.join(" "));
+                            t.args = Some(words.join(" "));
                         }
                     } else if n.args.is_empty() {
                         self.diags.error(Some(&n.word.loc), "'process' needs a process name");
@@ -213,7 +213,7 @@ impl Cx<'_> {
                     true
                 }
                 "param_match" => {
-                    t.param_match = self.arg1(n, "'initial' or 'partial'").map(|a| a.text.clone());
+                    t.param_match = self.choice(n, &ParamMatch::ALL);
                     true
                 }
                 "weight" => {
@@ -266,11 +266,24 @@ impl Cx<'_> {
                 }
                 "init_file" => {
                     // `init_file [VALUE] [overwrite]`
-                    let value = n.args.first().filter(|a| a.text != "overwrite");
+                    let (value, overwrite) = match n.args.as_slice() {
+                        [] => (None, false),
+                        [o] if o.text == "overwrite" => (None, true),
+                        [v] => (Some(v), false),
+                        [v, o] if o.text == "overwrite" => (Some(v), true),
+                        [_, extra] | [_, _, extra, ..] => {
+                            self.diags.error(
+                                Some(&extra.loc),
+                                format!("'init_file' expects '[VALUE] [overwrite]'; unexpected '{}'", extra.text),
+                            );
+                            (None, false)
+                        }
+                    };
                     t.init_file = match value {
                         None => Some(0),
                         Some(v) => self.parse_token(n, v, "a whole number"),
                     };
+                    t.init_file_overwrite = overwrite;
                     true
                 }
                 _ => false,
@@ -571,9 +584,6 @@ impl Cx<'_> {
                 "auth_type" => {
                     type_seen = true;
                     auth_type = self.choice(e, &[("PASS", AuthType::Pass), ("AH", AuthType::Ah)]);
-                    if auth_type == Some(AuthType::Ah) {
-                        self.diags.unsupported(Some(&e.word.loc), "auth_type AH");
-                    }
                 }
                 "auth_pass" => {
                     auth_pass = self.arg1(e, "a password of up to 8 characters").map(|t| t.text.clone()).unwrap_or_default();
