@@ -1,4 +1,5 @@
 //! The command-line contract, through the real binaries.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test crate fails by panicking
 
 mod common;
 
@@ -25,7 +26,13 @@ fn check_config_accepts_valid_seeds() {
     for f in common::valid_seeds() {
         for flag in ["-t", "--check-config", "--config-test"] {
             let out = run(UPKEEPD, &[flag, "-f", p(&f)]);
-            assert_eq!(out.status.code(), Some(0), "{flag} {}: {}", f.display(), text(&out.stderr));
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{flag} {}: {}",
+                f.display(),
+                text(&out.stderr)
+            );
             assert!(out.stdout.is_empty());
         }
     }
@@ -37,14 +44,22 @@ fn check_config_rejects_typos_with_located_diagnostics() {
     let out = run(UPKEEPD, &["-t", "-f", p(&f)]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("haproxy-master-typo.conf:1:1: error: unknown keyword 'g1obal_defs'"), "{err}");
+    assert!(
+        err.contains("haproxy-master-typo.conf:1:1: error: unknown keyword 'g1obal_defs'"),
+        "{err}"
+    );
     assert!(err.contains("did you mean 'global_defs'?"), "{err}");
 
     let f = common::seeds().join("nginx-backup-typo.conf");
     let out = run(UPKEEPD, &["--check-config", "--config", p(&f)]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains(":14:11: error: invalid value 'SLAVER' for 'state': expected one of MASTER, BACKUP"), "{err}");
+    assert!(
+        err.contains(
+            ":14:11: error: invalid value 'SLAVER' for 'state': expected one of MASTER, BACKUP"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -82,7 +97,10 @@ fn dump_config_prints_json_and_toml() {
     let out = run(UPKEEPD, &["--dump-config", "-f", p(&f)]);
     assert_eq!(out.status.code(), Some(0));
     let t: toml::Value = toml::from_str(&text(&out.stdout)).expect("TOML");
-    assert_eq!(t["global"]["vrrp_mcast_group4"].as_str(), Some("234.10.10.10"));
+    assert_eq!(
+        t["global"]["vrrp_mcast_group4"].as_str(),
+        Some("234.10.10.10")
+    );
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -100,11 +118,23 @@ fn convert_round_trips_through_the_binaries() {
     files.extend(common::sample_files());
     for f in files {
         let conv = run(UPKEEPCTL, &["convert", p(&f)]);
-        assert_eq!(conv.status.code(), Some(0), "{}: {}", f.display(), text(&conv.stderr));
+        assert_eq!(
+            conv.status.code(),
+            Some(0),
+            "{}: {}",
+            f.display(),
+            text(&conv.stderr)
+        );
         let toml_path = dir.join(format!("{}.toml", f.file_name().unwrap().to_string_lossy()));
         std::fs::write(&toml_path, &conv.stdout).unwrap();
         let check = run(UPKEEPD, &["-t", "-f", p(&toml_path)]);
-        assert_eq!(check.status.code(), Some(0), "{}: {}", toml_path.display(), text(&check.stderr));
+        assert_eq!(
+            check.status.code(),
+            Some(0),
+            "{}: {}",
+            toml_path.display(),
+            text(&check.stderr)
+        );
         // Validation warnings carry over; keywords the reader dropped do not,
         // and the header names exactly those.
         let original = upkeep::config::load(&f, &Default::default());
@@ -112,13 +142,23 @@ fn convert_round_trips_through_the_binaries() {
         assert!(converted.diagnostics.dropped_keywords().is_empty());
         let header = text(&conv.stdout);
         for k in original.diagnostics.dropped_keywords() {
-            assert!(header.contains(&format!("#   {k}\n")), "{k} not listed in {}", f.display());
+            assert!(
+                header.contains(&format!("#   {k}\n")),
+                "{k} not listed in {}",
+                f.display()
+            );
         }
         for k in converted.diagnostics.unsupported_keywords() {
-            assert!(!header.contains(&format!("#   {k}\n")), "{k} is carried over, not dropped");
+            assert!(
+                !header.contains(&format!("#   {k}\n")),
+                "{k} is carried over, not dropped"
+            );
         }
         let a = run(UPKEEPD, &["--dump-config", "--format", "json", "-f", p(&f)]);
-        let b = run(UPKEEPD, &["--dump-config", "--format", "json", "-f", p(&toml_path)]);
+        let b = run(
+            UPKEEPD,
+            &["--dump-config", "--format", "json", "-f", p(&toml_path)],
+        );
         assert_eq!(text(&a.stdout), text(&b.stdout), "{}", f.display());
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -129,7 +169,12 @@ fn convert_lists_what_it_did_not_carry_over() {
     let f = common::seeds().join("lvs-dr-master.conf");
     let out = run(UPKEEPCTL, &["convert", p(&f)]);
     let t = text(&out.stdout);
-    assert!(t.contains("# Not carried over (accepted but not supported by upkeep):\n#   notification_email\n"), "{t}");
+    assert!(
+        t.contains(
+            "# Not carried over (accepted but not supported by upkeep):\n#   notification_email\n"
+        ),
+        "{t}"
+    );
 }
 
 #[test]
@@ -144,7 +189,18 @@ fn convert_refuses_invalid_input_and_prints_nothing() {
 #[test]
 fn config_id_flag_selects_conditional_lines() {
     let f = common::samples().join("keepalived.conf.conditional_conf");
-    let out = run(UPKEEPD, &["--dump-config", "--format", "json", "-i", "high", "-f", p(&f)]);
+    let out = run(
+        UPKEEPD,
+        &[
+            "--dump-config",
+            "--format",
+            "json",
+            "-i",
+            "high",
+            "-f",
+            p(&f),
+        ],
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(v["vrrp_instance"][0]["priority"], 170);
 }

@@ -1,5 +1,6 @@
 //! Acceptance: our users' configurations and keepalived's samples load,
 //! keep what they say, report what they drop, and survive conversion to TOML.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test crate fails by panicking
 
 mod common;
 
@@ -39,31 +40,61 @@ fn seeds_keep_interfaces_and_addresses_as_written() {
     assert_eq!(i.interface, "enp0s3");
     assert_eq!(i.virtual_ipaddress[0].to_string(), "192.168.1.220/32");
     assert_eq!(i.track_script[0].name, "chk_haproxy");
-    assert_eq!(l.config.vrrp_scripts[0].script, "/etc/keepalived/haproxy_check.sh");
+    assert_eq!(
+        l.config.vrrp_scripts[0].script,
+        "/etc/keepalived/haproxy_check.sh"
+    );
     assert_eq!(l.config.vrrp_scripts[0].weight, 2);
-    assert_eq!(i.authentication.as_ref().map(|a| a.auth_pass.as_str()), Some("123456"));
+    assert_eq!(
+        i.authentication.as_ref().map(|a| a.auth_pass.as_str()),
+        Some("123456")
+    );
 
     let l = load(&common::seeds().join("nginx-backup.conf"));
     let i = &l.config.vrrp_instances[0];
     assert_eq!((i.interface.as_str(), i.priority), ("eth0", 99));
-    assert_eq!(i.mcast_src_ip, Some("192.168.1.104".parse::<IpAddr>().unwrap()));
-    assert_eq!(i.authentication.as_ref().map(|a| a.auth_pass.as_str()), Some("1111222"));
+    assert_eq!(
+        i.mcast_src_ip,
+        Some("192.168.1.104".parse::<IpAddr>().unwrap())
+    );
+    assert_eq!(
+        i.authentication.as_ref().map(|a| a.auth_pass.as_str()),
+        Some("1111222")
+    );
 
     let l = load(&common::seeds().join("lvs-dr-backup.conf"));
-    assert_eq!(l.config.global.vrrp_mcast_group4, Some("234.10.10.10".parse().unwrap()));
+    assert_eq!(
+        l.config.global.vrrp_mcast_group4,
+        Some("234.10.10.10".parse().unwrap())
+    );
     let vs = &l.config.virtual_servers[0];
     assert_eq!(vs.label(), "10.0.0.100:80");
-    assert_eq!(vs.sorry_server.as_ref().map(|s| (s.ip.to_string(), s.port)), Some(("127.0.0.1".into(), Some(80))));
+    assert_eq!(
+        vs.sorry_server.as_ref().map(|s| (s.ip.to_string(), s.port)),
+        Some(("127.0.0.1".into(), Some(80)))
+    );
     assert_eq!(vs.real_servers.len(), 2);
     assert_eq!(vs.real_servers[1].weight, 2);
     assert_eq!(vs.real_servers[0].checkers[0].retry, Some(3));
 
     let a = load(&common::seeds().join("lvs-dr-dual-a.conf"));
     let b = load(&common::seeds().join("lvs-dr-dual-b.conf"));
-    let roles = |l: &Loaded| l.config.vrrp_instances.iter().map(|i| (i.name.clone(), i.state, i.priority)).collect::<Vec<_>>();
+    let roles = |l: &Loaded| {
+        l.config
+            .vrrp_instances
+            .iter()
+            .map(|i| (i.name.clone(), i.state, i.priority))
+            .collect::<Vec<_>>()
+    };
     use upkeep::config::model::InitialState::{Backup, Master};
-    assert_eq!(roles(&a), vec![("VI_1".into(), Master, 100), ("VI_2".into(), Backup, 80)]);
-    assert_eq!(roles(&b), vec![("VI_1".into(), Backup, 80), ("VI_2".into(), Master, 100)]);
+    assert_eq!(
+        roles(&a),
+        vec![("VI_1".into(), Master, 100), ("VI_2".into(), Backup, 80)]
+    );
+    assert_eq!(
+        roles(&b),
+        vec![("VI_1".into(), Backup, 80), ("VI_2".into(), Master, 100)]
+    );
 }
 
 #[test]
@@ -71,7 +102,11 @@ fn typo_fixtures_name_the_line_keyword_and_expectation() {
     let l = load(&common::seeds().join("haproxy-master-typo.conf"));
     let e = errors(&l);
     assert_eq!(e.len(), 1, "{e:#?}");
-    assert!(e[0].contains("haproxy-master-typo.conf:1:1: error: unknown keyword 'g1obal_defs'"), "{}", e[0]);
+    assert!(
+        e[0].contains("haproxy-master-typo.conf:1:1: error: unknown keyword 'g1obal_defs'"),
+        "{}",
+        e[0]
+    );
     assert!(e[0].contains("did you mean 'global_defs'?"), "{}", e[0]);
 
     let l = load(&common::seeds().join("nginx-backup-typo.conf"));
@@ -87,30 +122,154 @@ fn typo_fixtures_name_the_line_keyword_and_expectation() {
 /// Per sample, the keywords reported "accepted but not supported". A keyword
 /// that starts being dropped silently, or stops being reported, fails here.
 const PINNED_UNSUPPORTED: [(&str, &[&str]); 25] = [
-    ("keepalived.conf.HTTP_GET.port", &["notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout"]),
+    (
+        "keepalived.conf.HTTP_GET.port",
+        &[
+            "notification_email",
+            "notification_email_from",
+            "smtp_server",
+            "smtp_connect_timeout",
+        ],
+    ),
     ("keepalived.conf.IPv6", &["SMTP_CHECK"]),
-    ("keepalived.conf.PING_CHECK", &["notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout", "PING_CHECK"]),
-    ("keepalived.conf.SMTP_CHECK", &["notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout", "SMTP_CHECK"]),
-    ("keepalived.conf.SSL_GET", &["notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout", "auth_type AH"]),
-    ("keepalived.conf.UDP_CHECK", &["notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout", "UDP_CHECK"]),
+    (
+        "keepalived.conf.PING_CHECK",
+        &[
+            "notification_email",
+            "notification_email_from",
+            "smtp_server",
+            "smtp_connect_timeout",
+            "PING_CHECK",
+        ],
+    ),
+    (
+        "keepalived.conf.SMTP_CHECK",
+        &[
+            "notification_email",
+            "notification_email_from",
+            "smtp_server",
+            "smtp_connect_timeout",
+            "SMTP_CHECK",
+        ],
+    ),
+    (
+        "keepalived.conf.SSL_GET",
+        &[
+            "notification_email",
+            "notification_email_from",
+            "smtp_server",
+            "smtp_connect_timeout",
+            "auth_type AH",
+        ],
+    ),
+    (
+        "keepalived.conf.UDP_CHECK",
+        &[
+            "notification_email",
+            "notification_email_from",
+            "smtp_server",
+            "smtp_connect_timeout",
+            "UDP_CHECK",
+        ],
+    ),
     ("keepalived.conf.conditional_conf", &[]),
     ("keepalived.conf.fwmark", &[]),
-    ("keepalived.conf.inhibit", &["notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout"]),
-    ("keepalived.conf.misc_check", &["notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout"]),
-    ("keepalived.conf.misc_check_arg", &["notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout"]),
+    (
+        "keepalived.conf.inhibit",
+        &[
+            "notification_email",
+            "notification_email_from",
+            "smtp_server",
+            "smtp_connect_timeout",
+        ],
+    ),
+    (
+        "keepalived.conf.misc_check",
+        &[
+            "notification_email",
+            "notification_email_from",
+            "smtp_server",
+            "smtp_connect_timeout",
+        ],
+    ),
+    (
+        "keepalived.conf.misc_check_arg",
+        &[
+            "notification_email",
+            "notification_email_from",
+            "smtp_server",
+            "smtp_connect_timeout",
+        ],
+    ),
     ("keepalived.conf.quorum", &[]),
-    ("keepalived.conf.sample", &["notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout"]),
-    ("keepalived.conf.status_code", &["notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout"]),
-    ("keepalived.conf.track_interface", &["static_routes", "virtual_routes"]),
-    ("keepalived.conf.virtual_server_group", &["notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout"]),
-    ("keepalived.conf.virtualhost", &["notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout"]),
-    ("keepalived.conf.vrrp", &["notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout", "smtp_alert"]),
+    (
+        "keepalived.conf.sample",
+        &[
+            "notification_email",
+            "notification_email_from",
+            "smtp_server",
+            "smtp_connect_timeout",
+        ],
+    ),
+    (
+        "keepalived.conf.status_code",
+        &[
+            "notification_email",
+            "notification_email_from",
+            "smtp_server",
+            "smtp_connect_timeout",
+        ],
+    ),
+    (
+        "keepalived.conf.track_interface",
+        &["static_routes", "virtual_routes"],
+    ),
+    (
+        "keepalived.conf.virtual_server_group",
+        &[
+            "notification_email",
+            "notification_email_from",
+            "smtp_server",
+            "smtp_connect_timeout",
+        ],
+    ),
+    (
+        "keepalived.conf.virtualhost",
+        &[
+            "notification_email",
+            "notification_email_from",
+            "smtp_server",
+            "smtp_connect_timeout",
+        ],
+    ),
+    (
+        "keepalived.conf.vrrp",
+        &[
+            "notification_email",
+            "notification_email_from",
+            "smtp_server",
+            "smtp_connect_timeout",
+            "smtp_alert",
+        ],
+    ),
     ("keepalived.conf.vrrp.localcheck", &[]),
-    ("keepalived.conf.vrrp.lvs_syncd", &["lvs_sync_daemon_interface"]),
-    ("keepalived.conf.vrrp.routes", &["static_routes", "virtual_routes"]),
-    ("keepalived.conf.vrrp.rules", &["static_rules", "virtual_rules"]),
+    (
+        "keepalived.conf.vrrp.lvs_syncd",
+        &["lvs_sync_daemon_interface"],
+    ),
+    (
+        "keepalived.conf.vrrp.routes",
+        &["static_routes", "virtual_routes"],
+    ),
+    (
+        "keepalived.conf.vrrp.rules",
+        &["static_rules", "virtual_rules"],
+    ),
     ("keepalived.conf.vrrp.scripts", &["smtp_alert"]),
-    ("keepalived.conf.vrrp.static_ipaddress", &["static_ipaddress", "virtual_routes"]),
+    (
+        "keepalived.conf.vrrp.static_ipaddress",
+        &["static_ipaddress", "virtual_routes"],
+    ),
     ("keepalived.conf.vrrp.sync", &[]),
 ];
 
@@ -128,19 +287,34 @@ fn keepalived_samples_load_with_pinned_unsupported_warnings() {
             .find(|(n, _)| *n == name)
             .unwrap_or_else(|| panic!("{name} has no pinned warning list"))
             .1;
-        assert_eq!(l.diagnostics.unsupported_keywords(), pinned.to_vec(), "{name}");
+        assert_eq!(
+            l.diagnostics.unsupported_keywords(),
+            pinned.to_vec(),
+            "{name}"
+        );
     }
 }
 
 #[test]
 fn conditional_sample_with_each_config_id() {
     let p = common::samples().join("keepalived.conf.conditional_conf");
-    for (id, prio, script) in [("high", 170, "/etc/keepalived/scripts/check_high_VI_0.sh"), ("low", 85, "/etc/keepalived/scripts/check_low_VI_0.sh")] {
-        let l = config::load(&p, &LoadOptions { config_id: Some(id.into()) });
+    for (id, prio, script) in [
+        ("high", 170, "/etc/keepalived/scripts/check_high_VI_0.sh"),
+        ("low", 85, "/etc/keepalived/scripts/check_low_VI_0.sh"),
+    ] {
+        let l = config::load(
+            &p,
+            &LoadOptions {
+                config_id: Some(id.into()),
+            },
+        );
         assert!(errors(&l).is_empty(), "{id}: {:#?}", errors(&l));
         assert_eq!(l.diagnostics.unsupported_keywords(), vec!["net_namespace"]);
         let i = &l.config.vrrp_instances[0];
-        assert_eq!((i.priority, i.version, i.advert_int.as_millis()), (prio, Some(3), 12_000));
+        assert_eq!(
+            (i.priority, i.version, i.advert_int.as_millis()),
+            (prio, Some(3), 12_000)
+        );
         assert!(i.use_vmac.is_some());
         assert_eq!(l.config.vrrp_scripts[0].script, script);
     }
@@ -152,8 +326,18 @@ fn assert_round_trip(path: &Path, opts: &LoadOptions) {
     assert!(original.is_ok(), "{}", path.display());
     let dropped = original.diagnostics.dropped_keywords();
     let toml = native::to_toml(&original.config, &path.display().to_string(), &dropped).unwrap();
-    let back = config::load_str("converted.toml", &toml, Format::Toml, &LoadOptions::default());
-    assert!(back.is_ok(), "{}: {:#?}\n{toml}", path.display(), back.diagnostics.items());
+    let back = config::load_str(
+        "converted.toml",
+        &toml,
+        Format::Toml,
+        &LoadOptions::default(),
+    );
+    assert!(
+        back.is_ok(),
+        "{}: {:#?}\n{toml}",
+        path.display(),
+        back.diagnostics.items()
+    );
     assert_eq!(back.config, original.config, "{}:\n{toml}", path.display());
     // Converting again is a fixed point.
     let again = native::to_toml(&back.config, &path.display().to_string(), &dropped).unwrap();
@@ -169,6 +353,11 @@ fn every_fixture_round_trips_through_toml() {
     }
     let cond = common::samples().join("keepalived.conf.conditional_conf");
     for id in ["high", "low"] {
-        assert_round_trip(&cond, &LoadOptions { config_id: Some(id.into()) });
+        assert_round_trip(
+            &cond,
+            &LoadOptions {
+                config_id: Some(id.into()),
+            },
+        );
     }
 }

@@ -8,7 +8,11 @@ use upkeep::cli::print_diagnostics;
 use upkeep::config::{self, LoadOptions, native};
 
 #[derive(Parser, Debug)]
-#[command(name = "upkeepctl", version, about = "Control and conversion client for upkeep")]
+#[command(
+    name = "upkeepctl",
+    version,
+    about = "Control and conversion client for upkeep"
+)]
 struct Args {
     #[command(subcommand)]
     command: Command,
@@ -36,7 +40,10 @@ fn convert(file: &std::path::Path, config_id: Option<String>) -> ExitCode {
     let loaded = config::load(file, &LoadOptions { config_id });
     print_diagnostics(&loaded.diagnostics);
     if !loaded.is_ok() {
-        eprintln!("upkeepctl: {}: not converted because of the errors above", file.display());
+        eprintln!(
+            "upkeepctl: {}: not converted because of the errors above",
+            file.display()
+        );
         return ExitCode::from(1);
     }
     let dropped = loaded.diagnostics.dropped_keywords();

@@ -14,11 +14,20 @@ enum DumpFormat {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "upkeepd", version, about = "High-availability daemon: VRRP, IPVS and health checks")]
+#[command(
+    name = "upkeepd",
+    version,
+    about = "High-availability daemon: VRRP, IPVS and health checks"
+)]
 struct Args {
     /// Configuration file: *.toml is native, anything else keepalived.conf syntax.
     /// Default: /etc/upkeep/upkeep.toml, else /etc/keepalived/keepalived.conf.
-    #[arg(short = 'f', long = "config", visible_alias = "use-file", value_name = "FILE")]
+    #[arg(
+        short = 'f',
+        long = "config",
+        visible_alias = "use-file",
+        value_name = "FILE"
+    )]
     config: Option<PathBuf>,
 
     /// Check the configuration and exit: 0 when valid (warnings allowed), 1 with errors.
@@ -38,7 +47,11 @@ struct Args {
     config_id: Option<String>,
 
     /// Directory for the pid file and control socket.
-    #[arg(long = "runtime-dir", value_name = "DIR", default_value = "/run/upkeep")]
+    #[arg(
+        long = "runtime-dir",
+        value_name = "DIR",
+        default_value = "/run/upkeep"
+    )]
     runtime_dir: PathBuf,
 }
 
@@ -51,7 +64,10 @@ fn main() -> ExitCode {
     let loaded = config::load(&path, &opts);
     print_diagnostics(&loaded.diagnostics);
     if !loaded.is_ok() {
-        eprintln!("upkeepd: {}: configuration is invalid; not starting", path.display());
+        eprintln!(
+            "upkeepd: {}: configuration is invalid; not starting",
+            path.display()
+        );
         return ExitCode::from(1);
     }
     if args.check {
@@ -60,7 +76,9 @@ fn main() -> ExitCode {
     if args.dump {
         let text = match args.format {
             DumpFormat::Toml => toml::to_string_pretty(&loaded.config).map_err(|e| e.to_string()),
-            DumpFormat::Json => serde_json::to_string_pretty(&loaded.config).map_err(|e| e.to_string()),
+            DumpFormat::Json => {
+                serde_json::to_string_pretty(&loaded.config).map_err(|e| e.to_string())
+            }
         };
         return match text {
             Ok(t) => {
@@ -74,6 +92,8 @@ fn main() -> ExitCode {
         };
     }
     let _ = args.runtime_dir;
-    eprintln!("upkeepd: the configuration is valid, but this build has no VRRP runtime yet (issue 3); use -t or --dump-config");
+    eprintln!(
+        "upkeepd: the configuration is valid, but this build has no VRRP runtime yet (issue 3); use -t or --dump-config"
+    );
     ExitCode::from(2)
 }

@@ -174,12 +174,20 @@ impl Diagnostics {
 
 /// The closest candidate to a misspelt word, if one is close enough to be a
 /// plausible typo (case-insensitive edit distance at most a third of its length).
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let lower = word.to_ascii_lowercase();
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()), c))
+        .map(|c| {
+            (
+                strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()),
+                c,
+            )
+        })
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
@@ -259,7 +267,10 @@ mod tests {
         d.unsupported(None, "smtp_alert");
         d.unsupported(None, "smtp_alert");
         d.unsupported(None, "static_routes");
-        assert_eq!(d.unsupported_keywords(), vec!["smtp_alert", "static_routes"]);
+        assert_eq!(
+            d.unsupported_keywords(),
+            vec!["smtp_alert", "static_routes"]
+        );
         assert!(!d.has_errors());
         assert!(d.items()[0].message.contains("accepted but not supported"));
     }
@@ -270,7 +281,10 @@ mod tests {
         assert_eq!(did_you_mean("g1obal_defs", kw), Some("global_defs"));
         assert_eq!(did_you_mean("VRRP_INSTANCE", kw), Some("vrrp_instance"));
         assert_eq!(did_you_mean("completely_else", kw), None);
-        assert_eq!(suggestion("virtual_sever", kw), "; did you mean 'virtual_server'?");
+        assert_eq!(
+            suggestion("virtual_sever", kw),
+            "; did you mean 'virtual_server'?"
+        );
     }
 
     #[test]

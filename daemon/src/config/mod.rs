@@ -64,18 +64,26 @@ pub struct ConfigError {
 /// The first of [`DEFAULT_PATHS`] that exists (the TOML one if neither does,
 /// so that the "cannot read" error names upkeep's own path).
 pub fn default_path() -> PathBuf {
-    DEFAULT_PATHS
+    first_existing(&DEFAULT_PATHS.map(PathBuf::from))
+}
+
+/// The first path that exists, else the first one.
+fn first_existing(candidates: &[PathBuf]) -> PathBuf {
+    candidates
         .iter()
-        .map(PathBuf::from)
         .find(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_PATHS[0]))
+        .or(candidates.first())
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Reads and validates a file.
 pub fn load(path: &Path, opts: &LoadOptions) -> Loaded {
     let mut diagnostics = Diagnostics::default();
     let mut config = match Format::of(path) {
-        Format::Keepalived => keepalived::read_file(path, opts.config_id.as_deref(), &mut diagnostics),
+        Format::Keepalived => {
+            keepalived::read_file(path, opts.config_id.as_deref(), &mut diagnostics)
+        }
         Format::Toml => match std::fs::read_to_string(path) {
             Ok(text) => native::read_str(&path.display().to_string(), &text, &mut diagnostics),
             Err(e) => {
@@ -86,18 +94,26 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Loaded {
         },
     };
     validate::validate(&mut config, &mut diagnostics);
-    Loaded { config, diagnostics }
+    Loaded {
+        config,
+        diagnostics,
+    }
 }
 
 /// Reads and validates text held in memory (tests, fuzzing, the control socket).
 pub fn load_str(name: &str, text: &str, format: Format, opts: &LoadOptions) -> Loaded {
     let mut diagnostics = Diagnostics::default();
     let mut config = match format {
-        Format::Keepalived => keepalived::read_str(name, text, opts.config_id.as_deref(), &mut diagnostics),
+        Format::Keepalived => {
+            keepalived::read_str(name, text, opts.config_id.as_deref(), &mut diagnostics)
+        }
         Format::Toml => native::read_str(name, text, &mut diagnostics),
     };
     validate::validate(&mut config, &mut diagnostics);
-    Loaded { config, diagnostics }
+    Loaded {
+        config,
+        diagnostics,
+    }
 }
 
 /// Like [`load`], but an error when the configuration cannot be used.
@@ -109,5 +125,47 @@ pub fn load_checked(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigErr
         Err(ConfigError {
             diagnostics: loaded.diagnostics,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_follows_the_file_name() {
+        assert_eq!(
+            Format::of(Path::new("/etc/upkeep/upkeep.toml")),
+            Format::Toml
+        );
+        assert_eq!(Format::of(Path::new("a.TOML")), Format::Toml);
+        assert_eq!(
+            Format::of(Path::new("/etc/keepalived/keepalived.conf")),
+            Format::Keepalived
+        );
+        assert_eq!(
+            Format::of(Path::new("keepalived.conf.vrrp")),
+            Format::Keepalived
+        );
+    }
+
+    #[test]
+    fn default_path_prefers_upkeep_toml_then_keepalived_conf() {
+        assert_eq!(
+            DEFAULT_PATHS,
+            ["/etc/upkeep/upkeep.toml", "/etc/keepalived/keepalived.conf"]
+        );
+        let dir = std::env::temp_dir().join(format!("upkeep-default-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let toml = dir.join("upkeep.toml");
+        let conf = dir.join("keepalived.conf");
+        let candidates = [toml.clone(), conf.clone()];
+        // Neither exists: the native path, so the error names it.
+        assert_eq!(first_existing(&candidates), toml);
+        std::fs::write(&conf, "").unwrap();
+        assert_eq!(first_existing(&candidates), conf);
+        std::fs::write(&toml, "").unwrap();
+        assert_eq!(first_existing(&candidates), toml);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -18,17 +18,41 @@ pub struct Config {
     pub global: Global,
     #[serde(default, rename = "vrrp_script", skip_serializing_if = "Vec::is_empty")]
     pub vrrp_scripts: Vec<VrrpScript>,
-    #[serde(default, rename = "vrrp_track_process", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "vrrp_track_process",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub track_processes: Vec<TrackProcess>,
-    #[serde(default, rename = "vrrp_track_file", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "vrrp_track_file",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub track_files: Vec<TrackFile>,
-    #[serde(default, rename = "vrrp_sync_group", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "vrrp_sync_group",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub sync_groups: Vec<SyncGroup>,
-    #[serde(default, rename = "vrrp_instance", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "vrrp_instance",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub vrrp_instances: Vec<VrrpInstance>,
-    #[serde(default, rename = "virtual_server_group", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "virtual_server_group",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub virtual_server_groups: Vec<VirtualServerGroup>,
-    #[serde(default, rename = "virtual_server", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "virtual_server",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub virtual_servers: Vec<VirtualServer>,
 }
 
@@ -202,8 +226,10 @@ pub enum ParamMatch {
 }
 
 impl ParamMatch {
-    pub const ALL: [(&'static str, ParamMatch); 2] =
-        [("initial", ParamMatch::Initial), ("partial", ParamMatch::Partial)];
+    pub const ALL: [(&'static str, ParamMatch); 2] = [
+        ("initial", ParamMatch::Initial),
+        ("partial", ParamMatch::Partial),
+    ];
 }
 
 /// `vrrp_track_file NAME { ... }`: a file whose integer content adjusts priority.
@@ -546,8 +572,11 @@ pub enum LbKind {
 }
 
 impl LbKind {
-    pub const ALL: [(&'static str, LbKind); 3] =
-        [("NAT", LbKind::Nat), ("DR", LbKind::Dr), ("TUN", LbKind::Tun)];
+    pub const ALL: [(&'static str, LbKind); 3] = [
+        ("NAT", LbKind::Nat),
+        ("DR", LbKind::Dr),
+        ("TUN", LbKind::Tun),
+    ];
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -20,7 +20,9 @@ pub fn read_str(name: &str, text: &str, diags: &mut Diagnostics) -> Config {
             cfg
         }
         Err(e) => {
-            let loc = e.span().map(|s| Location::from_offset(&file, text, s.start));
+            let loc = e
+                .span()
+                .map(|s| Location::from_offset(&file, text, s.start));
             diags.error(loc.as_ref(), explain(e.message()));
             Config::default()
         }
@@ -43,7 +45,11 @@ fn explain(message: &str) -> String {
 }
 
 /// The `index`-th table of the array of tables `key` in `t`.
-fn nth_table<'a, 'i>(t: &'a DeTable<'i>, key: &str, index: usize) -> Option<&'a Spanned<DeValue<'i>>> {
+fn nth_table<'a, 'i>(
+    t: &'a DeTable<'i>,
+    key: &str,
+    index: usize,
+) -> Option<&'a Spanned<DeValue<'i>>> {
     match t.get(key).map(Spanned::get_ref) {
         Some(DeValue::Array(items)) => items.get(index),
         _ => None,
@@ -69,10 +75,10 @@ fn src_of(v: &Spanned<DeValue<'_>>, file: &Arc<str>, text: &str) -> Src {
             for (i, item) in items.iter().enumerate() {
                 let loc = Location::from_offset(file, text, item.span().start);
                 src.set(format!("{key}.{i}"), &loc);
-                if let DeValue::String(s) = item.get_ref() {
-                    if let Some(w) = s.split_whitespace().next() {
-                        src.set(format!("{key}.{w}"), &loc);
-                    }
+                if let DeValue::String(s) = item.get_ref()
+                    && let Some(w) = s.split_whitespace().next()
+                {
+                    src.set(format!("{key}.{w}"), &loc);
                 }
             }
         }
@@ -100,11 +106,15 @@ fn attach_locations(cfg: &mut Config, doc: &DeTable<'_>, file: &Arc<str>, text: 
     each!(cfg.vrrp_instances, "vrrp_instance");
     each!(cfg.virtual_server_groups, "virtual_server_group");
     for (i, vs) in cfg.virtual_servers.iter_mut().enumerate() {
-        let Some(vt) = nth_table(doc, "virtual_server", i) else { continue };
+        let Some(vt) = nth_table(doc, "virtual_server", i) else {
+            continue;
+        };
         vs.src = src_of(vt, file, text);
         let Some(vtable) = as_table(vt) else { continue };
         for (j, rs) in vs.real_servers.iter_mut().enumerate() {
-            let Some(rt) = nth_table(vtable, "real_server", j) else { continue };
+            let Some(rt) = nth_table(vtable, "real_server", j) else {
+                continue;
+            };
             rs.src = src_of(rt, file, text);
             let Some(rtable) = as_table(rt) else { continue };
             for (k, c) in rs.checkers.iter_mut().enumerate() {
@@ -120,7 +130,8 @@ fn attach_locations(cfg: &mut Config, doc: &DeTable<'_>, file: &Arc<str>, text: 
 /// keepalived keywords that had no effect and so were not carried over.
 pub fn to_toml(cfg: &Config, source: &str, dropped: &[&str]) -> Result<String, toml::ser::Error> {
     let body = toml::to_string_pretty(cfg)?;
-    let mut out = format!("# upkeep configuration converted from {source} by `upkeepctl convert`.\n");
+    let mut out =
+        format!("# upkeep configuration converted from {source} by `upkeepctl convert`.\n");
     if !dropped.is_empty() {
         out.push_str("# Not carried over (accepted but not supported by upkeep):\n");
         for k in dropped {
@@ -146,7 +157,10 @@ mod tests {
     fn unknown_field_gets_location_and_suggestion() {
         let (_, d) = read("[[vrrp_instance]]\nname = \"VI_1\"\npriorty = 100\n");
         let msg = d.items()[0].to_string();
-        assert!(msg.starts_with("t.toml:3:1: error: unknown field `priorty`"), "{msg}");
+        assert!(
+            msg.starts_with("t.toml:3:1: error: unknown field `priorty`"),
+            "{msg}"
+        );
         assert!(msg.contains("did you mean 'priority'?"), "{msg}");
     }
 
@@ -154,22 +168,34 @@ mod tests {
     fn bad_enum_value_gets_suggestion() {
         let (_, d) = read("[[vrrp_instance]]\nname = \"VI_1\"\nstate = \"MASTR\"\n");
         let msg = d.items()[0].to_string();
-        assert!(msg.contains("MASTR") && msg.contains("did you mean 'MASTER'?"), "{msg}");
+        assert!(
+            msg.contains("MASTR") && msg.contains("did you mean 'MASTER'?"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn locations_are_attached() {
-        let (c, d) = read("[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvirtual_router_id = 5\nvirtual_ipaddress = [\"10.0.0.1\"]\ntrack_script = [\"chk weight 2\"]\n");
+        let (c, d) = read(
+            "[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvirtual_router_id = 5\nvirtual_ipaddress = [\"10.0.0.1\"]\ntrack_script = [\"chk weight 2\"]\n",
+        );
         assert!(!d.has_errors(), "{:?}", d.items());
         let src = &c.vrrp_instances[0].src;
         assert_eq!(src.key("virtual_router_id").map(|l| l.line), Some(4));
-        assert_eq!(src.key("virtual_ipaddress.0").map(|l| (l.line, l.col)), Some((5, 22)));
+        assert_eq!(
+            src.key("virtual_ipaddress.0").map(|l| (l.line, l.col)),
+            Some((5, 22))
+        );
         assert_eq!(src.key("track_script.chk").map(|l| l.line), Some(6));
     }
 
     #[test]
     fn syntax_error_is_located() {
         let (_, d) = read("[global]\nrouter_id = \n");
-        assert!(d.items()[0].to_string().starts_with("t.toml:2:"), "{:?}", d.items());
+        assert!(
+            d.items()[0].to_string().starts_with("t.toml:2:"),
+            "{:?}",
+            d.items()
+        );
     }
 }

@@ -13,10 +13,14 @@ pub const AUTH_PASS_MAX: usize = 8;
 
 pub fn validate(cfg: &mut Config, d: &mut Diagnostics) {
     unique_names(cfg, d);
-    if let Some(v) = cfg.global.vrrp_version {
-        if v != 2 && v != 3 {
-            d.error(cfg.global.src.key("vrrp_version"), format!("'vrrp_version' {v} is invalid: expected 2 or 3"));
-        }
+    if let Some(v) = cfg.global.vrrp_version
+        && v != 2
+        && v != 3
+    {
+        d.error(
+            cfg.global.src.key("vrrp_version"),
+            format!("'vrrp_version' {v} is invalid: expected 2 or 3"),
+        );
     }
     for i in 0..cfg.vrrp_instances.len() {
         instance(cfg, i, d);
@@ -40,21 +44,55 @@ fn unique_names(cfg: &Config, d: &mut Diagnostics) {
                 continue;
             }
             if let Some(first) = seen.get(name) {
-                let at = first.map(|l| format!(" (first at {l})")).unwrap_or_default();
+                let at = first
+                    .map(|l| format!(" (first at {l})"))
+                    .unwrap_or_default();
                 d.error(loc, format!("duplicate {what} '{name}'{at}"));
             } else {
                 seen.insert(name, loc);
             }
         }
     }
-    check("vrrp_instance", cfg.vrrp_instances.iter().map(|i| (i.name.as_str(), i.src.at.as_ref())), d);
-    check("vrrp_script", cfg.vrrp_scripts.iter().map(|i| (i.name.as_str(), i.src.at.as_ref())), d);
-    check("vrrp_track_process", cfg.track_processes.iter().map(|i| (i.name.as_str(), i.src.at.as_ref())), d);
-    check("vrrp_track_file", cfg.track_files.iter().map(|i| (i.name.as_str(), i.src.at.as_ref())), d);
-    check("vrrp_sync_group", cfg.sync_groups.iter().map(|i| (i.name.as_str(), i.src.at.as_ref())), d);
+    check(
+        "vrrp_instance",
+        cfg.vrrp_instances
+            .iter()
+            .map(|i| (i.name.as_str(), i.src.at.as_ref())),
+        d,
+    );
+    check(
+        "vrrp_script",
+        cfg.vrrp_scripts
+            .iter()
+            .map(|i| (i.name.as_str(), i.src.at.as_ref())),
+        d,
+    );
+    check(
+        "vrrp_track_process",
+        cfg.track_processes
+            .iter()
+            .map(|i| (i.name.as_str(), i.src.at.as_ref())),
+        d,
+    );
+    check(
+        "vrrp_track_file",
+        cfg.track_files
+            .iter()
+            .map(|i| (i.name.as_str(), i.src.at.as_ref())),
+        d,
+    );
+    check(
+        "vrrp_sync_group",
+        cfg.sync_groups
+            .iter()
+            .map(|i| (i.name.as_str(), i.src.at.as_ref())),
+        d,
+    );
     check(
         "virtual_server_group",
-        cfg.virtual_server_groups.iter().map(|i| (i.name.as_str(), i.src.at.as_ref())),
+        cfg.virtual_server_groups
+            .iter()
+            .map(|i| (i.name.as_str(), i.src.at.as_ref())),
         d,
     );
 }
@@ -63,15 +101,25 @@ fn instance(cfg: &mut Config, idx: usize, d: &mut Diagnostics) {
     let global = cfg.global.clone();
     let names = |list: Vec<&str>| list.into_iter().map(str::to_string).collect::<Vec<_>>();
     let scripts = names(cfg.vrrp_scripts.iter().map(|s| s.name.as_str()).collect());
-    let processes = names(cfg.track_processes.iter().map(|s| s.name.as_str()).collect());
+    let processes = names(
+        cfg.track_processes
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect(),
+    );
     let files = names(cfg.track_files.iter().map(|s| s.name.as_str()).collect());
-    let Some(inst) = cfg.vrrp_instances.get_mut(idx) else { return };
+    let Some(inst) = cfg.vrrp_instances.get_mut(idx) else {
+        return;
+    };
     let name = inst.name.clone();
     let at = |key: &str| inst.src.key(key).cloned();
 
     let rejected = |key: &str| inst.src.was_rejected(key);
     if inst.interface.is_empty() && !rejected("interface") {
-        d.error(at("interface").as_ref(), format!("vrrp_instance {name}: 'interface' is required"));
+        d.error(
+            at("interface").as_ref(),
+            format!("vrrp_instance {name}: 'interface' is required"),
+        );
     }
     if !(1..=255).contains(&inst.virtual_router_id) && !rejected("virtual_router_id") {
         d.error(
@@ -96,10 +144,14 @@ fn instance(cfg: &mut Config, idx: usize, d: &mut Diagnostics) {
             format!("vrrp_instance {name}: priority 255 (address owner) always starts as MASTER; 'state BACKUP' is ignored"),
         );
     }
-    if let Some(v) = inst.version {
-        if v != 2 && v != 3 {
-            d.error(at("version").as_ref(), format!("vrrp_instance {name}: 'version' {v} is invalid: expected 2 or 3"));
-        }
+    if let Some(v) = inst.version
+        && v != 2
+        && v != 3
+    {
+        d.error(
+            at("version").as_ref(),
+            format!("vrrp_instance {name}: 'version' {v} is invalid: expected 2 or 3"),
+        );
     }
     let family = inst.family();
     let version = inst.effective_version(&global);
@@ -126,21 +178,35 @@ fn instance(cfg: &mut Config, idx: usize, d: &mut Diagnostics) {
             );
         }
         if !seen.insert(vip.addr) {
-            d.warning(loc.as_ref(), format!("vrrp_instance {name}: virtual address {} is listed more than once", vip.addr));
+            d.warning(
+                loc.as_ref(),
+                format!(
+                    "vrrp_instance {name}: virtual address {} is listed more than once",
+                    vip.addr
+                ),
+            );
         }
     }
-    for (key, ip) in [("unicast_src_ip", inst.unicast_src_ip), ("mcast_src_ip", inst.mcast_src_ip)] {
-        if let Some(ip) = ip {
-            if Family::of(&ip) != family {
-                d.error(at(key).as_ref(), format!("vrrp_instance {name}: '{key}' {ip} is not {family} like the instance"));
-            }
+    for (key, ip) in [
+        ("unicast_src_ip", inst.unicast_src_ip),
+        ("mcast_src_ip", inst.mcast_src_ip),
+    ] {
+        if let Some(ip) = ip
+            && Family::of(&ip) != family
+        {
+            d.error(
+                at(key).as_ref(),
+                format!("vrrp_instance {name}: '{key}' {ip} is not {family} like the instance"),
+            );
         }
     }
     for (i, peer) in inst.unicast_peer.iter().enumerate() {
         if Family::of(peer) != family {
             d.error(
                 at(&format!("unicast_peer.{i}")).as_ref(),
-                format!("vrrp_instance {name}: unicast peer {peer} is not {family} like the instance"),
+                format!(
+                    "vrrp_instance {name}: unicast peer {peer} is not {family} like the instance"
+                ),
             );
         }
     }
@@ -169,7 +235,10 @@ fn instance(cfg: &mut Config, idx: usize, d: &mut Diagnostics) {
                 ),
             );
         } else if auth.auth_type == AuthType::Pass && auth.auth_pass.is_empty() {
-            d.error(at("authentication").as_ref(), format!("vrrp_instance {name}: 'auth_type PASS' needs an 'auth_pass'"));
+            d.error(
+                at("authentication").as_ref(),
+                format!("vrrp_instance {name}: 'auth_type PASS' needs an 'auth_pass'"),
+            );
         }
     }
 
@@ -178,7 +247,10 @@ fn instance(cfg: &mut Config, idx: usize, d: &mut Diagnostics) {
             d.error(at("preempt_delay").as_ref(), format!("vrrp_instance {name}: 'preempt_delay' {delay} s is out of range: expected 0-1000"));
         }
         if !inst.preempt {
-            d.warning(at("preempt_delay").as_ref(), format!("vrrp_instance {name}: 'preempt_delay' has no effect with 'nopreempt'"));
+            d.warning(
+                at("preempt_delay").as_ref(),
+                format!("vrrp_instance {name}: 'preempt_delay' has no effect with 'nopreempt'"),
+            );
         }
     }
     if !inst.preempt && inst.state == InitialState::Master {
@@ -190,7 +262,12 @@ fn instance(cfg: &mut Config, idx: usize, d: &mut Diagnostics) {
 
     let refs = [
         ("track_script", &inst.track_script, &scripts, "vrrp_script"),
-        ("track_process", &inst.track_process, &processes, "vrrp_track_process"),
+        (
+            "track_process",
+            &inst.track_process,
+            &processes,
+            "vrrp_track_process",
+        ),
         ("track_file", &inst.track_file, &files, "vrrp_track_file"),
     ];
     for (key, list, defined, block) in refs {
@@ -215,13 +292,13 @@ fn advert_int(inst: &VrrpInstance, version: u8, d: &mut Diagnostics) {
     let loc = inst.src.key("advert_int");
     let name = &inst.name;
     if version == 2 {
-        if ms % 1000 != 0 || !(1000..=255_000).contains(&ms) {
+        if !ms.is_multiple_of(1000) || !(1000..=255_000).contains(&ms) {
             d.error(
                 loc,
                 format!("vrrp_instance {name}: 'advert_int' {} is invalid for VRRPv2: expected whole seconds 1-255 (or use version 3)", inst.advert_int),
             );
         }
-    } else if ms % 10 != 0 || !(10..=40_950).contains(&ms) {
+    } else if !ms.is_multiple_of(10) || !(10..=40_950).contains(&ms) {
         d.error(
             loc,
             format!("vrrp_instance {name}: 'advert_int' {} is invalid for VRRPv3: expected 0.01-40.95 seconds in steps of 0.01", inst.advert_int),
@@ -233,7 +310,11 @@ fn advert_int(inst: &VrrpInstance, version: u8, d: &mut Diagnostics) {
 fn duplicate_vrids(cfg: &Config, d: &mut Diagnostics) {
     let mut seen: HashMap<(String, u32, bool), &VrrpInstance> = HashMap::new();
     for inst in &cfg.vrrp_instances {
-        let key = (inst.interface.clone(), inst.virtual_router_id, inst.family() == Family::V6);
+        let key = (
+            inst.interface.clone(),
+            inst.virtual_router_id,
+            inst.family() == Family::V6,
+        );
         match seen.get(&key) {
             Some(first) => d.error(
                 inst.src.key("virtual_router_id"),
@@ -256,7 +337,10 @@ fn sync_groups(cfg: &Config, d: &mut Diagnostics) {
         if g.group.len() < 2 {
             d.warning(
                 g.src.key("group"),
-                format!("vrrp_sync_group {}: a sync group with fewer than 2 members has no effect", g.name),
+                format!(
+                    "vrrp_sync_group {}: a sync group with fewer than 2 members has no effect",
+                    g.name
+                ),
             );
         }
         for m in &g.group {
@@ -284,71 +368,136 @@ fn scripts(cfg: &Config, d: &mut Diagnostics) {
     for s in &cfg.vrrp_scripts {
         let name = &s.name;
         if s.script.trim().is_empty() {
-            d.warning(s.src.at.as_ref(), format!("vrrp_script {name} has no 'script'; it will always fail"));
+            d.warning(
+                s.src.at.as_ref(),
+                format!("vrrp_script {name} has no 'script'; it will always fail"),
+            );
         }
         if s.interval.as_millis() == 0 {
-            d.error(s.src.key("interval"), format!("vrrp_script {name}: 'interval' must be more than 0"));
+            d.error(
+                s.src.key("interval"),
+                format!("vrrp_script {name}: 'interval' must be more than 0"),
+            );
         }
         if s.timeout.is_some_and(|t| t.as_millis() == 0) {
-            d.error(s.src.key("timeout"), format!("vrrp_script {name}: 'timeout' must be more than 0"));
+            d.error(
+                s.src.key("timeout"),
+                format!("vrrp_script {name}: 'timeout' must be more than 0"),
+            );
         }
         if !(-254..=254).contains(&s.weight) {
-            d.error(s.src.key("weight"), format!("vrrp_script {name}: 'weight' {} is out of range: expected -254 to 254", s.weight));
+            d.error(
+                s.src.key("weight"),
+                format!(
+                    "vrrp_script {name}: 'weight' {} is out of range: expected -254 to 254",
+                    s.weight
+                ),
+            );
         }
         for (key, v) in [("rise", s.rise), ("fall", s.fall)] {
             if v == 0 {
-                d.error(s.src.key(key), format!("vrrp_script {name}: '{key}' must be at least 1"));
+                d.error(
+                    s.src.key(key),
+                    format!("vrrp_script {name}: '{key}' must be at least 1"),
+                );
             }
         }
     }
     for p in &cfg.track_processes {
         if p.process.is_empty() {
-            d.error(p.src.at.as_ref(), format!("vrrp_track_process {} needs a 'process'", p.name));
+            d.error(
+                p.src.at.as_ref(),
+                format!("vrrp_track_process {} needs a 'process'", p.name),
+            );
         }
         if p.quorum_max.is_some_and(|m| m < p.quorum) {
-            d.error(p.src.key("quorum_max"), format!("vrrp_track_process {}: 'quorum_max' is below 'quorum'", p.name));
+            d.error(
+                p.src.key("quorum_max"),
+                format!(
+                    "vrrp_track_process {}: 'quorum_max' is below 'quorum'",
+                    p.name
+                ),
+            );
         }
     }
     for f in &cfg.track_files {
         if f.file.is_empty() {
-            d.error(f.src.at.as_ref(), format!("vrrp_track_file {} needs a 'file'", f.name));
+            d.error(
+                f.src.at.as_ref(),
+                format!("vrrp_track_file {} needs a 'file'", f.name),
+            );
         }
     }
 }
 
 fn virtual_servers(cfg: &Config, d: &mut Diagnostics) {
-    let groups: Vec<&str> = cfg.virtual_server_groups.iter().map(|g| g.name.as_str()).collect();
+    let groups: Vec<&str> = cfg
+        .virtual_server_groups
+        .iter()
+        .map(|g| g.name.as_str())
+        .collect();
     let mut seen = HashMap::new();
     for vs in &cfg.virtual_servers {
         let label = vs.label();
         let at = vs.src.at.as_ref();
-        let forms = usize::from(vs.ip.is_some()) + usize::from(vs.fwmark.is_some()) + usize::from(vs.group.is_some());
+        let forms = usize::from(vs.ip.is_some())
+            + usize::from(vs.fwmark.is_some())
+            + usize::from(vs.group.is_some());
         if forms != 1 {
             d.error(at, format!("virtual_server {label}: give exactly one of 'ip' and 'port', 'fwmark' or 'group'"));
         }
         if vs.ip.is_some() && vs.port.is_none() {
-            d.error(at, format!("virtual_server {label}: an address needs a port: 'virtual_server IP PORT'"));
+            d.error(
+                at,
+                format!(
+                    "virtual_server {label}: an address needs a port: 'virtual_server IP PORT'"
+                ),
+            );
         }
-        if let Some(g) = &vs.group {
-            if !groups.contains(&g.as_str()) {
-                d.error(at, format!("virtual_server group {g}: no virtual_server_group named '{g}'{}", suggestion(g, groups.iter().copied())));
-            }
+        if let Some(g) = &vs.group
+            && !groups.contains(&g.as_str())
+        {
+            d.error(
+                at,
+                format!(
+                    "virtual_server group {g}: no virtual_server_group named '{g}'{}",
+                    suggestion(g, groups.iter().copied())
+                ),
+            );
         }
         if let Some(first) = seen.insert(label.clone(), at) {
-            let where_ = first.map(|l| format!(" (first at {l})")).unwrap_or_default();
+            let where_ = first
+                .map(|l| format!(" (first at {l})"))
+                .unwrap_or_default();
             d.error(at, format!("duplicate virtual_server {label}{where_}"));
         }
         if vs.quorum == 0 {
-            d.error(vs.src.key("quorum"), format!("virtual_server {label}: 'quorum' must be at least 1"));
+            d.error(
+                vs.src.key("quorum"),
+                format!("virtual_server {label}: 'quorum' must be at least 1"),
+            );
         }
         if vs.hysteresis >= vs.quorum && vs.hysteresis > 0 {
-            d.error(vs.src.key("hysteresis"), format!("virtual_server {label}: 'hysteresis' must be below 'quorum'"));
+            d.error(
+                vs.src.key("hysteresis"),
+                format!("virtual_server {label}: 'hysteresis' must be below 'quorum'"),
+            );
         }
         let mut rs_seen = HashSet::new();
         for (i, rs) in vs.real_servers.iter().enumerate() {
-            let loc = rs.src.at.as_ref().or(vs.src.key(&format!("real_server.{i}")));
+            let loc = rs
+                .src
+                .at
+                .as_ref()
+                .or(vs.src.key(&format!("real_server.{i}")));
             if !rs_seen.insert((rs.ip, rs.port)) {
-                d.error(loc, format!("virtual_server {label}: real_server {} is listed twice", rs.ip));
+                d.error(
+                    loc,
+                    format!(
+                        "virtual_server {label}: real_server {} is listed twice",
+                        rs.ip
+                    ),
+                );
             }
             if let Some(vip) = vs.ip {
                 let tunnel = rs.lb_kind.unwrap_or(vs.lb_kind) == super::model::LbKind::Tun;
@@ -357,7 +506,13 @@ fn virtual_servers(cfg: &Config, d: &mut Diagnostics) {
                 }
             }
             if !(0..=65535).contains(&rs.weight) {
-                d.error(rs.src.key("weight"), format!("real_server {}: 'weight' {} is out of range: expected 0-65535", rs.ip, rs.weight));
+                d.error(
+                    rs.src.key("weight"),
+                    format!(
+                        "real_server {}: 'weight' {} is out of range: expected 0-65535",
+                        rs.ip, rs.weight
+                    ),
+                );
             }
             for c in &rs.checkers {
                 checker(&label, rs.ip, c, d);
@@ -366,28 +521,49 @@ fn virtual_servers(cfg: &Config, d: &mut Diagnostics) {
     }
 }
 
-fn checker(label: &str, rs: std::net::IpAddr, c: &super::model::RealServerCheck, d: &mut Diagnostics) {
+fn checker(
+    label: &str,
+    rs: std::net::IpAddr,
+    c: &super::model::RealServerCheck,
+    d: &mut Diagnostics,
+) {
     let kind = c.kind.name();
     let place = format!("virtual_server {label}, real_server {rs}, {kind}");
     if c.kind.is_http() {
         if c.url.is_empty() {
-            d.error(c.src.at.as_ref(), format!("{place}: needs at least one 'url'"));
+            d.error(
+                c.src.at.as_ref(),
+                format!("{place}: needs at least one 'url'"),
+            );
         }
         for (i, u) in c.url.iter().enumerate() {
             let loc = c.src.key(&format!("url.{i}"));
             if !u.path.starts_with('/') {
-                d.error(loc, format!("{place}: url path '{}' must start with '/'", u.path));
+                d.error(
+                    loc,
+                    format!("{place}: url path '{}' must start with '/'", u.path),
+                );
             }
-            if let Some(dg) = &u.digest {
-                if dg.len() != 32 || !dg.chars().all(|ch| ch.is_ascii_hexdigit()) {
-                    d.error(loc, format!("{place}: digest '{dg}' is not an MD5 digest (32 hex digits)"));
-                }
+            if let Some(dg) = &u.digest
+                && (dg.len() != 32 || !dg.chars().all(|ch| ch.is_ascii_hexdigit()))
+            {
+                d.error(
+                    loc,
+                    format!("{place}: digest '{dg}' is not an MD5 digest (32 hex digits)"),
+                );
             }
         }
     } else {
-        for (key, set) in [("url", !c.url.is_empty()), ("virtualhost", c.virtualhost.is_some()), ("enable_sni", c.enable_sni)] {
+        for (key, set) in [
+            ("url", !c.url.is_empty()),
+            ("virtualhost", c.virtualhost.is_some()),
+            ("enable_sni", c.enable_sni),
+        ] {
             if set {
-                d.error(c.src.key(key), format!("{place}: '{key}' belongs to HTTP_GET or SSL_GET"));
+                d.error(
+                    c.src.key(key),
+                    format!("{place}: '{key}' belongs to HTTP_GET or SSL_GET"),
+                );
             }
         }
     }
@@ -403,12 +579,18 @@ fn checker(label: &str, rs: std::net::IpAddr, c: &super::model::RealServerCheck,
             ("user", c.user.is_some()),
         ] {
             if set {
-                d.error(c.src.key(key), format!("{place}: '{key}' belongs to MISC_CHECK"));
+                d.error(
+                    c.src.key(key),
+                    format!("{place}: '{key}' belongs to MISC_CHECK"),
+                );
             }
         }
     }
     if c.connect_timeout.is_some_and(|t| t.as_millis() == 0) {
-        d.error(c.src.key("connect_timeout"), format!("{place}: 'connect_timeout' must be more than 0"));
+        d.error(
+            c.src.key("connect_timeout"),
+            format!("{place}: 'connect_timeout' must be more than 0"),
+        );
     }
 }
 

@@ -46,14 +46,29 @@ fn assert_one_error(l: &Loaded, needles: &[&str]) {
 #[test]
 fn baseline_instance_is_valid() {
     let l = conf(&instance("VI_1", ""));
-    assert!(l.diagnostics.items().is_empty(), "{:?}", l.diagnostics.items());
+    assert!(
+        l.diagnostics.items().is_empty(),
+        "{:?}",
+        l.diagnostics.items()
+    );
 }
 
 #[test]
 fn vrid_must_be_1_to_255() {
     for bad in ["0", "256", "1000"] {
-        let l = conf(&instance("VI_1", "").replace("virtual_router_id 51", &format!("virtual_router_id {bad}")));
-        assert_one_error(&l, &["v.conf:3:5: error:", "'virtual_router_id'", bad, "expected 1-255"]);
+        let l = conf(
+            &instance("VI_1", "")
+                .replace("virtual_router_id 51", &format!("virtual_router_id {bad}")),
+        );
+        assert_one_error(
+            &l,
+            &[
+                "v.conf:3:5: error:",
+                "'virtual_router_id'",
+                bad,
+                "expected 1-255",
+            ],
+        );
     }
     let l = conf(&instance("VI_1", "").replace("virtual_router_id 51", "virtual_router_id 255"));
     assert!(errors(&l).is_empty());
@@ -67,7 +82,11 @@ fn priority_must_be_1_to_255_and_owner_is_master() {
     }
     let l = conf(&instance("VI_1", "    state BACKUP").replace("priority 100", "priority 255"));
     assert!(errors(&l).is_empty());
-    assert!(warnings(&l)[0].contains("address owner"), "{:?}", warnings(&l));
+    assert!(
+        warnings(&l)[0].contains("address owner"),
+        "{:?}",
+        warnings(&l)
+    );
 }
 
 #[test]
@@ -84,15 +103,24 @@ fn advert_int_v2_is_whole_seconds_1_to_255() {
 #[test]
 fn advert_int_v3_is_centiseconds_up_to_40_95() {
     for bad in ["41", "0.015", "0.001", "0"] {
-        let l = conf(&instance("VI_1", &format!("    version 3\n    advert_int {bad}")));
+        let l = conf(&instance(
+            "VI_1",
+            &format!("    version 3\n    advert_int {bad}"),
+        ));
         assert_one_error(&l, &["'advert_int'", "VRRPv3", "0.01-40.95"]);
     }
     for ok in ["0.01", "0.1", "40.95", "12"] {
-        let l = conf(&instance("VI_1", &format!("    version 3\n    advert_int {ok}")));
+        let l = conf(&instance(
+            "VI_1",
+            &format!("    version 3\n    advert_int {ok}"),
+        ));
         assert!(errors(&l).is_empty(), "{ok}: {:?}", errors(&l));
     }
     // The global vrrp_version applies when the instance does not say.
-    let l = conf(&format!("global_defs {{\n vrrp_version 3\n}}\n{}", instance("VI_1", "    advert_int 0.05")));
+    let l = conf(&format!(
+        "global_defs {{\n vrrp_version 3\n}}\n{}",
+        instance("VI_1", "    advert_int 0.05")
+    ));
     assert!(errors(&l).is_empty(), "{:?}", errors(&l));
 }
 
@@ -100,8 +128,15 @@ fn advert_int_v3_is_centiseconds_up_to_40_95() {
 fn version_must_be_2_or_3() {
     let l = conf(&instance("VI_1", "    version 4"));
     assert_one_error(&l, &["'version' 4", "expected 2 or 3"]);
-    let l = conf(&format!("global_defs {{\n vrrp_version 1\n}}\n{}", instance("VI_1", "")));
-    assert!(errors(&l).iter().any(|e| e.contains("'vrrp_version' 1")), "{:?}", errors(&l));
+    let l = conf(&format!(
+        "global_defs {{\n vrrp_version 1\n}}\n{}",
+        instance("VI_1", "")
+    ));
+    assert!(
+        errors(&l).iter().any(|e| e.contains("'vrrp_version' 1")),
+        "{:?}",
+        errors(&l)
+    );
 }
 
 #[test]
@@ -109,7 +144,13 @@ fn duplicate_vrid_on_one_interface_and_family() {
     let a = instance("VI_1", "");
     let b = instance("VI_2", "");
     let l = conf(&format!("{a}{b}"));
-    assert_one_error(&l, &["VI_2", "virtual_router_id 51 is already used by vrrp_instance VI_1 on eth0"]);
+    assert_one_error(
+        &l,
+        &[
+            "VI_2",
+            "virtual_router_id 51 is already used by vrrp_instance VI_1 on eth0",
+        ],
+    );
     // Another interface, or another family, is a different router.
     let other_if = instance("VI_2", "").replace("eth0", "eth1");
     assert!(errors(&conf(&format!("{a}{other_if}"))).is_empty());
@@ -120,7 +161,10 @@ fn duplicate_vrid_on_one_interface_and_family() {
 #[test]
 fn vip_family_must_match_instance() {
     let l = conf(&instance("VI_1", "").replace("10.0.0.1\n", "10.0.0.1\n        fd00::5\n"));
-    assert_one_error(&l, &["v.conf:7:9:", "fd00::5 is IPv6 but the instance is IPv4"]);
+    assert_one_error(
+        &l,
+        &["v.conf:7:9:", "fd00::5 is IPv6 but the instance is IPv4"],
+    );
 }
 
 #[test]
@@ -133,7 +177,10 @@ fn ipv6_needs_version_3() {
 
 #[test]
 fn source_and_peer_addresses_match_family() {
-    let l = conf(&instance("VI_1", "    unicast_src_ip fd00::1\n    unicast_peer {\n        fd00::2\n        10.0.0.9\n    }"));
+    let l = conf(&instance(
+        "VI_1",
+        "    unicast_src_ip fd00::1\n    unicast_peer {\n        fd00::2\n        10.0.0.9\n    }",
+    ));
     let e = errors(&l);
     assert_eq!(e.len(), 2, "{e:#?}");
     assert!(e[0].contains("'unicast_src_ip' fd00::1 is not IPv4"));
@@ -150,30 +197,48 @@ fn interface_is_required() {
 
 #[test]
 fn auth_pass_longer_than_8_bytes_is_truncated_with_a_warning() {
-    let l = conf(&instance("VI_1", "    authentication {\n        auth_type PASS\n        auth_pass 1234567890\n    }"));
+    let l = conf(&instance(
+        "VI_1",
+        "    authentication {\n        auth_type PASS\n        auth_pass 1234567890\n    }",
+    ));
     assert!(errors(&l).is_empty());
     let w = warnings(&l);
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(w[0].contains("truncated to '12345678'"), "{}", w[0]);
     let auth = l.config.vrrp_instances[0].authentication.as_ref().unwrap();
-    assert_eq!((auth.auth_type, auth.auth_pass.as_str()), (AuthType::Pass, "12345678"));
+    assert_eq!(
+        (auth.auth_type, auth.auth_pass.as_str()),
+        (AuthType::Pass, "12345678")
+    );
     // Exactly 8 is fine.
-    let l = conf(&instance("VI_1", "    authentication {\n        auth_type PASS\n        auth_pass 12345678\n    }"));
+    let l = conf(&instance(
+        "VI_1",
+        "    authentication {\n        auth_type PASS\n        auth_pass 12345678\n    }",
+    ));
     assert!(l.diagnostics.items().is_empty());
 }
 
 #[test]
 fn auth_pass_truncation_respects_utf8() {
-    let l = conf(&instance("VI_1", "    authentication {\n        auth_type PASS\n        auth_pass ééééé\n    }"));
+    let l = conf(&instance(
+        "VI_1",
+        "    authentication {\n        auth_type PASS\n        auth_pass ééééé\n    }",
+    ));
     let auth = l.config.vrrp_instances[0].authentication.as_ref().unwrap();
     assert_eq!(auth.auth_pass, "éééé");
 }
 
 #[test]
 fn auth_is_ignored_in_v3_and_pass_needs_a_password() {
-    let l = conf(&instance("VI_1", "    version 3\n    authentication {\n        auth_type PASS\n        auth_pass x\n    }"));
+    let l = conf(&instance(
+        "VI_1",
+        "    version 3\n    authentication {\n        auth_type PASS\n        auth_pass x\n    }",
+    ));
     assert!(warnings(&l)[0].contains("VRRPv3 has no authentication"));
-    let l = conf(&instance("VI_1", "    authentication {\n        auth_type PASS\n    }"));
+    let l = conf(&instance(
+        "VI_1",
+        "    authentication {\n        auth_type PASS\n    }",
+    ));
     assert_one_error(&l, &["needs an 'auth_pass'"]);
 }
 
@@ -181,35 +246,66 @@ fn auth_is_ignored_in_v3_and_pass_needs_a_password() {
 fn track_references_must_exist() {
     let text = format!(
         "vrrp_script chk_haproxy {{\n script \"true\"\n}}\n{}",
-        instance("VI_1", "    track_script {\n        chk_haprox\n    }\n    track_process {\n        proc1\n    }\n    track_file {\n        f1\n    }")
+        instance(
+            "VI_1",
+            "    track_script {\n        chk_haprox\n    }\n    track_process {\n        proc1\n    }\n    track_file {\n        f1\n    }"
+        )
     );
     let l = conf(&text);
     let e = errors(&l);
     assert_eq!(e.len(), 3, "{e:#?}");
-    assert!(e[0].contains("v.conf:12:9:") && e[0].contains("'chk_haprox'") && e[0].contains("did you mean 'chk_haproxy'?"), "{}", e[0]);
+    assert!(
+        e[0].contains("v.conf:12:9:")
+            && e[0].contains("'chk_haprox'")
+            && e[0].contains("did you mean 'chk_haproxy'?"),
+        "{}",
+        e[0]
+    );
     assert!(e[1].contains("'proc1'") && e[1].contains("vrrp_track_process"));
     assert!(e[2].contains("'f1'") && e[2].contains("vrrp_track_file"));
 }
 
 #[test]
 fn sync_group_members_must_exist_once() {
-    let two = format!("{}{}", instance("VI_1", ""), instance("VI_2", "").replace("eth0", "eth1"));
-    let l = conf(&format!("vrrp_sync_group G {{\n group {{\n  VI_1\n  VI_3\n }}\n}}\n{two}"));
-    assert_one_error(&l, &["v.conf:4:3:", "member 'VI_3' is not a vrrp_instance", "did you mean"]);
+    let two = format!(
+        "{}{}",
+        instance("VI_1", ""),
+        instance("VI_2", "").replace("eth0", "eth1")
+    );
+    let l = conf(&format!(
+        "vrrp_sync_group G {{\n group {{\n  VI_1\n  VI_3\n }}\n}}\n{two}"
+    ));
+    assert_one_error(
+        &l,
+        &[
+            "v.conf:4:3:",
+            "member 'VI_3' is not a vrrp_instance",
+            "did you mean",
+        ],
+    );
     let l = conf(&format!(
         "vrrp_sync_group G {{\n group {{\n  VI_1\n  VI_2\n }}\n}}\nvrrp_sync_group H {{\n group {{\n  VI_1\n  VI_2\n }}\n}}\n{two}"
     ));
     let e = errors(&l);
     assert_eq!(e.len(), 2, "{e:#?}");
     assert!(e[0].contains("already a member of vrrp_sync_group G"));
-    let l = conf(&format!("vrrp_sync_group G {{\n group {{\n  VI_1\n }}\n}}\n{two}"));
+    let l = conf(&format!(
+        "vrrp_sync_group G {{\n group {{\n  VI_1\n }}\n}}\n{two}"
+    ));
     assert!(warnings(&l)[0].contains("fewer than 2 members"));
 }
 
 #[test]
 fn names_must_be_unique() {
-    let l = conf(&format!("{}{}", instance("VI_1", ""), instance("VI_1", "").replace("eth0", "eth1")));
-    assert_one_error(&l, &["duplicate vrrp_instance 'VI_1' (first at v.conf:1:1)"]);
+    let l = conf(&format!(
+        "{}{}",
+        instance("VI_1", ""),
+        instance("VI_1", "").replace("eth0", "eth1")
+    ));
+    assert_one_error(
+        &l,
+        &["duplicate vrrp_instance 'VI_1' (first at v.conf:1:1)"],
+    );
     let l = conf("vrrp_script a {\n script x\n}\nvrrp_script a {\n script y\n}\n");
     assert_one_error(&l, &["duplicate vrrp_script 'a'"]);
 }
@@ -218,10 +314,21 @@ fn names_must_be_unique() {
 fn preempt_rules() {
     let l = conf(&instance("VI_1", "    preempt_delay 1001"));
     assert_one_error(&l, &["'preempt_delay' 1001 s is out of range"]);
-    let l = conf(&instance("VI_1", "    state BACKUP\n    nopreempt\n    preempt_delay 5"));
-    assert!(warnings(&l).iter().any(|w| w.contains("no effect with 'nopreempt'")));
+    let l = conf(&instance(
+        "VI_1",
+        "    state BACKUP\n    nopreempt\n    preempt_delay 5",
+    ));
+    assert!(
+        warnings(&l)
+            .iter()
+            .any(|w| w.contains("no effect with 'nopreempt'"))
+    );
     let l = conf(&instance("VI_1", "    state MASTER\n    nopreempt"));
-    assert!(warnings(&l).iter().any(|w| w.contains("'nopreempt' needs 'state BACKUP'")));
+    assert!(
+        warnings(&l)
+            .iter()
+            .any(|w| w.contains("'nopreempt' needs 'state BACKUP'"))
+    );
     assert!(!l.config.vrrp_instances[0].preempt);
 }
 
@@ -230,13 +337,21 @@ fn script_rules() {
     let l = conf("vrrp_script s {\n interval 0\n rise 0\n fall 0\n weight 300\n timeout 0\n}\n");
     let e = errors(&l);
     assert_eq!(e.len(), 5, "{e:#?}");
-    assert!(e.iter().any(|m| m.contains("v.conf:2:2:") && m.contains("'interval' must be more than 0")));
+    assert!(
+        e.iter()
+            .any(|m| m.contains("v.conf:2:2:") && m.contains("'interval' must be more than 0"))
+    );
     assert!(e.iter().any(|m| m.contains("'rise' must be at least 1")));
     assert!(e.iter().any(|m| m.contains("'fall' must be at least 1")));
     assert!(e.iter().any(|m| m.contains("'weight' 300 is out of range")));
-    assert!(e.iter().any(|m| m.contains("'timeout' must be more than 0")));
+    assert!(
+        e.iter()
+            .any(|m| m.contains("'timeout' must be more than 0"))
+    );
     assert!(warnings(&l)[0].contains("has no 'script'"));
-    let l = conf("vrrp_track_process p {\n quorum 3\n quorum_max 2\n}\nvrrp_track_file f {\n weight 1\n}\n");
+    let l = conf(
+        "vrrp_track_process p {\n quorum 3\n quorum_max 2\n}\nvrrp_track_file f {\n weight 1\n}\n",
+    );
     let e = errors(&l);
     assert_eq!(e.len(), 3, "{e:#?}");
 }
@@ -246,9 +361,16 @@ const RS: &str = "    real_server 10.0.1.1 80 {\n        weight 1\n        TCP_C
 #[test]
 fn virtual_server_forms_and_duplicates() {
     let vs = format!("virtual_server 10.0.0.1 80 {{\n{RS}}}\n");
-    assert!(conf(&vs).diagnostics.items().is_empty(), "{:?}", conf(&vs).diagnostics.items());
+    assert!(
+        conf(&vs).diagnostics.items().is_empty(),
+        "{:?}",
+        conf(&vs).diagnostics.items()
+    );
     let l = conf(&format!("{vs}{vs}"));
-    assert_one_error(&l, &["duplicate virtual_server 10.0.0.1:80 (first at v.conf:1:1)"]);
+    assert_one_error(
+        &l,
+        &["duplicate virtual_server 10.0.0.1:80 (first at v.conf:1:1)"],
+    );
     let l = conf(&format!("virtual_server 10.0.0.1 {{\n{RS}}}\n"));
     assert_one_error(&l, &["needs a port"]);
     let l = conf(&format!("virtual_server group NOPE {{\n{RS}}}\n"));
@@ -259,9 +381,13 @@ fn virtual_server_forms_and_duplicates() {
 
 #[test]
 fn quorum_and_hysteresis() {
-    let l = conf(&format!("virtual_server 10.0.0.1 80 {{\n    quorum 0\n{RS}}}\n"));
+    let l = conf(&format!(
+        "virtual_server 10.0.0.1 80 {{\n    quorum 0\n{RS}}}\n"
+    ));
     assert_one_error(&l, &["v.conf:2:5:", "'quorum' must be at least 1"]);
-    let l = conf(&format!("virtual_server 10.0.0.1 80 {{\n    quorum 2\n    hysteresis 2\n{RS}}}\n"));
+    let l = conf(&format!(
+        "virtual_server 10.0.0.1 80 {{\n    quorum 2\n    hysteresis 2\n{RS}}}\n"
+    ));
     assert_one_error(&l, &["'hysteresis' must be below 'quorum'"]);
 }
 
@@ -272,48 +398,84 @@ fn real_server_rules() {
     let v6 = RS.replace("10.0.1.1", "fd00::9");
     let l = conf(&format!("virtual_server 10.0.0.1 80 {{\n{v6}}}\n"));
     assert_one_error(&l, &["not the same address family"]);
-    let l = conf(&format!("virtual_server 10.0.0.1 80 {{\n    lb_kind TUN\n{v6}}}\n"));
+    let l = conf(&format!(
+        "virtual_server 10.0.0.1 80 {{\n    lb_kind TUN\n{v6}}}\n"
+    ));
     assert!(errors(&l).is_empty(), "TUN may mix families");
-    let l = conf(&format!("virtual_server 10.0.0.1 80 {{\n{}}}\n", RS.replace("weight 1", "weight -1")));
+    let l = conf(&format!(
+        "virtual_server 10.0.0.1 80 {{\n{}}}\n",
+        RS.replace("weight 1", "weight -1")
+    ));
     assert_one_error(&l, &["'weight' -1 is out of range"]);
 }
 
 #[test]
 fn http_checker_rules() {
-    let check = |body: &str| conf(&format!("virtual_server 10.0.0.1 80 {{\n real_server 10.0.1.1 80 {{\n  HTTP_GET {{\n{body}\n  }}\n }}\n}}\n"));
-    assert_one_error(&check("   connect_timeout 3"), &["needs at least one 'url'"]);
-    assert_one_error(&check("   url {\n    path /\n    digest xyz\n   }"), &["digest 'xyz' is not an MD5 digest"]);
-    assert_one_error(&check("   url {\n    path index.html\n   }"), &["must start with '/'"]);
+    let check = |body: &str| {
+        conf(&format!(
+            "virtual_server 10.0.0.1 80 {{\n real_server 10.0.1.1 80 {{\n  HTTP_GET {{\n{body}\n  }}\n }}\n}}\n"
+        ))
+    };
+    assert_one_error(
+        &check("   connect_timeout 3"),
+        &["needs at least one 'url'"],
+    );
+    assert_one_error(
+        &check("   url {\n    path /\n    digest xyz\n   }"),
+        &["digest 'xyz' is not an MD5 digest"],
+    );
+    assert_one_error(
+        &check("   url {\n    path index.html\n   }"),
+        &["must start with '/'"],
+    );
     assert!(errors(&check("   url {\n    path /\n    digest 640205b7b0fc66c1ea91c463fac6334d\n    status_code 200-299 503\n   }")).is_empty());
 }
 
 #[test]
 fn checker_fields_belong_to_their_kind() {
     let base = "[[virtual_server]]\nip = \"10.0.0.1\"\nport = 80\n[[virtual_server.real_server]]\nip = \"10.0.1.1\"\nport = 80\n[[virtual_server.real_server.checker]]\n";
-    let l = toml(&format!("{base}type = \"TCP_CHECK\"\nmisc_path = \"/bin/true\"\nvirtualhost = \"x\"\n"));
+    let l = toml(&format!(
+        "{base}type = \"TCP_CHECK\"\nmisc_path = \"/bin/true\"\nvirtualhost = \"x\"\n"
+    ));
     let e = errors(&l);
     assert_eq!(e.len(), 2, "{e:#?}");
-    assert!(e.iter().any(|m| m.contains("v.toml:10:1:") && m.contains("'virtualhost' belongs to HTTP_GET")));
-    assert!(e.iter().any(|m| m.contains("v.toml:9:1:") && m.contains("'misc_path' belongs to MISC_CHECK")));
+    assert!(
+        e.iter()
+            .any(|m| m.contains("v.toml:10:1:") && m.contains("'virtualhost' belongs to HTTP_GET"))
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.contains("v.toml:9:1:") && m.contains("'misc_path' belongs to MISC_CHECK"))
+    );
     let l = toml(&format!("{base}type = \"MISC_CHECK\"\n"));
     assert_one_error(&l, &["needs 'misc_path'"]);
-    let l = toml(&format!("{base}type = \"TCP_CHECK\"\nconnect_timeout = 0\n"));
+    let l = toml(&format!(
+        "{base}type = \"TCP_CHECK\"\nconnect_timeout = 0\n"
+    ));
     assert_one_error(&l, &["'connect_timeout' must be more than 0"]);
 }
 
 #[test]
 fn every_problem_is_reported_not_just_the_first() {
-    let text = instance("VI_1", "    advert_int 1.5\n    track_script {\n        nope\n    }")
-        .replace("virtual_router_id 51", "virtual_router_id 0")
-        .replace("priority 100", "priority 300");
+    let text = instance(
+        "VI_1",
+        "    advert_int 1.5\n    track_script {\n        nope\n    }",
+    )
+    .replace("virtual_router_id 51", "virtual_router_id 0")
+    .replace("priority 100", "priority 300");
     let l = conf(&text);
     assert_eq!(errors(&l).len(), 4, "{:#?}", errors(&l));
 }
 
 #[test]
 fn toml_reports_validation_at_the_key() {
-    let l = toml("[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvirtual_router_id = 300\nvirtual_ipaddress = [\"10.0.0.1\"]\n");
-    assert_one_error(&l, &["v.toml:4:1:", "'virtual_router_id' 300 is out of range"]);
+    let l = toml(
+        "[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvirtual_router_id = 300\nvirtual_ipaddress = [\"10.0.0.1\"]\n",
+    );
+    assert_one_error(
+        &l,
+        &["v.toml:4:1:", "'virtual_router_id' 300 is out of range"],
+    );
 }
 
 // Regression: the global version was checked inside the instance loop, so it
@@ -322,7 +484,11 @@ fn toml_reports_validation_at_the_key() {
 fn global_vrrp_version_is_checked_once() {
     let l = conf("global_defs {\n vrrp_version 4\n}\n");
     assert_one_error(&l, &["v.conf:2:2:", "'vrrp_version' 4 is invalid"]);
-    let two = format!("{}{}", instance("VI_1", ""), instance("VI_2", "").replace("eth0", "eth1"));
+    let two = format!(
+        "{}{}",
+        instance("VI_1", ""),
+        instance("VI_2", "").replace("eth0", "eth1")
+    );
     let l = conf(&format!("global_defs {{\n vrrp_version 4\n}}\n{two}"));
     assert_one_error(&l, &["'vrrp_version' 4 is invalid"]);
 }
@@ -330,9 +496,14 @@ fn global_vrrp_version_is_checked_once() {
 // Regression: AH was only reported by the keepalived reader, not for TOML.
 #[test]
 fn auth_type_ah_is_reported_from_either_format() {
-    let l = toml("[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvirtual_router_id = 5\nvirtual_ipaddress = [\"10.0.0.1\"]\n[vrrp_instance.authentication]\nauth_type = \"AH\"\nauth_pass = \"x\"\n");
+    let l = toml(
+        "[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvirtual_router_id = 5\nvirtual_ipaddress = [\"10.0.0.1\"]\n[vrrp_instance.authentication]\nauth_type = \"AH\"\nauth_pass = \"x\"\n",
+    );
     assert!(errors(&l).is_empty(), "{:?}", errors(&l));
     assert_eq!(l.diagnostics.unsupported_keywords(), vec!["auth_type AH"]);
-    let l = conf(&instance("VI_1", "    authentication {\n        auth_type AH\n        auth_pass x\n    }"));
+    let l = conf(&instance(
+        "VI_1",
+        "    authentication {\n        auth_type AH\n        auth_pass x\n    }",
+    ));
     assert_eq!(l.diagnostics.unsupported_keywords(), vec!["auth_type AH"]);
 }

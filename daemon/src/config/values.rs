@@ -32,7 +32,10 @@ impl Millis {
         }
         let ms = (secs * 1000.0).round();
         if ms > MAX_MILLIS as f64 {
-            return Err(format!("{secs} s is too long (at most {} s)", MAX_MILLIS / 1000));
+            return Err(format!(
+                "{secs} s is too long (at most {} s)",
+                MAX_MILLIS / 1000
+            ));
         }
         // In range and non-negative, so the cast is exact.
         Ok(Self(ms as u64))
@@ -48,7 +51,7 @@ impl Millis {
 
 impl fmt::Display for Millis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 % 1000 == 0 {
+        if self.0.is_multiple_of(1000) {
             write!(f, "{}", self.0 / 1000)
         } else {
             write!(f, "{}", self.0 as f64 / 1000.0)
@@ -58,7 +61,7 @@ impl fmt::Display for Millis {
 
 impl Serialize for Millis {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0 % 1000 == 0 {
+        if self.0.is_multiple_of(1000) {
             s.serialize_u64(self.0 / 1000)
         } else {
             s.serialize_f64(self.0 as f64 / 1000.0)
@@ -81,8 +84,7 @@ impl<'de> Deserialize<'de> for Millis {
                 Ok(Millis::from_secs(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Millis, E> {
-                let v = u64::try_from(v)
-                    .map_err(|_| E::custom("a duration cannot be negative"))?;
+                let v = u64::try_from(v).map_err(|_| E::custom("a duration cannot be negative"))?;
                 self.visit_u64(v)
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Millis, E> {
@@ -223,7 +225,11 @@ pub fn parse_prefixed(text: &str) -> Result<(IpAddr, u8), String> {
         None => max,
         Some(p) => match p.parse::<u8>() {
             Ok(n) if n <= max => n,
-            _ => return Err(format!("invalid prefix length '/{p}' in '{text}': expected 0-{max}")),
+            _ => {
+                return Err(format!(
+                    "invalid prefix length '/{p}' in '{text}': expected 0-{max}"
+                ));
+            }
         },
     };
     Ok((addr, prefix))
@@ -434,7 +440,9 @@ impl VsgEntry {
                     Some(l) => {
                         let (parsed, low, max) = match first {
                             IpAddr::V4(a) => (l.parse::<u16>().ok(), u16::from(a.octets()[3]), 255),
-                            IpAddr::V6(a) => (u16::from_str_radix(l, 16).ok(), a.segments()[7], 0xffff),
+                            IpAddr::V6(a) => {
+                                (u16::from_str_radix(l, 16).ok(), a.segments()[7], 0xffff)
+                            }
                         };
                         match parsed {
                             Some(v) if v >= low && v <= max => Some(v),
@@ -482,12 +490,17 @@ impl FromStr for VsgEntry {
         VsgEntry::parse_words(&words(s))
     }
 }
-string_serde!(VsgEntry, "a group member such as \"10.0.0.1-9 80\" or \"fwmark 1\"");
+string_serde!(
+    VsgEntry,
+    "a group member such as \"10.0.0.1-9 80\" or \"fwmark 1\""
+);
 
 impl StatusRange {
     /// `200` or `200-299`.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = || format!("invalid status code '{s}': expected a code 100-599 or a range such as 200-299");
+        let bad = || {
+            format!("invalid status code '{s}': expected a code 100-599 or a range such as 200-299")
+        };
         let (a, b) = s.split_once('-').unwrap_or((s, s));
         let first: u16 = a.parse().map_err(|_| bad())?;
         let last: u16 = b.parse().map_err(|_| bad())?;
@@ -563,9 +576,23 @@ mod tests {
 
     #[test]
     fn vip_full_syntax() {
-        let (v, ign) = Vip::parse_words(&["10.0.0.1/24", "brd", "10.0.0.255", "dev", "eth1", "scope", "link", "label", "eth1:1"]).unwrap();
+        let (v, ign) = Vip::parse_words(&[
+            "10.0.0.1/24",
+            "brd",
+            "10.0.0.255",
+            "dev",
+            "eth1",
+            "scope",
+            "link",
+            "label",
+            "eth1:1",
+        ])
+        .unwrap();
         assert!(ign.is_empty());
-        assert_eq!(v.to_string(), "10.0.0.1/24 brd 10.0.0.255 dev eth1 scope link label eth1:1");
+        assert_eq!(
+            v.to_string(),
+            "10.0.0.1/24 brd 10.0.0.255 dev eth1 scope link label eth1:1"
+        );
         assert_eq!(v.to_string().parse::<Vip>().unwrap(), v);
     }
 
@@ -578,16 +605,27 @@ mod tests {
     #[test]
     fn vip_errors() {
         assert!("10.0.0.1/33".parse::<Vip>().unwrap_err().contains("0-32"));
-        assert!("10.0.0.300".parse::<Vip>().unwrap_err().contains("not an IP"));
+        assert!(
+            "10.0.0.300"
+                .parse::<Vip>()
+                .unwrap_err()
+                .contains("not an IP")
+        );
         assert!("10.0.0.1 dev".parse::<Vip>().unwrap_err().contains("needs"));
         let e = "10.0.0.1 lable x".parse::<Vip>().unwrap_err();
         assert!(e.contains("did you mean 'label'"), "{e}");
-        assert!("10.0.0.1 scope lnk".parse::<Vip>().unwrap_err().contains("did you mean 'link'"));
+        assert!(
+            "10.0.0.1 scope lnk"
+                .parse::<Vip>()
+                .unwrap_err()
+                .contains("did you mean 'link'")
+        );
     }
 
     #[test]
     fn vip_keepalived_only_options_are_reported() {
-        let (_, ign) = Vip::parse_words(&["10.0.0.1", "peer", "10.0.0.2", "home", "-nodad"]).unwrap();
+        let (_, ign) =
+            Vip::parse_words(&["10.0.0.1", "peer", "10.0.0.2", "home", "-nodad"]).unwrap();
         assert_eq!(ign, vec!["peer", "home", "-nodad"]);
         assert!("10.0.0.1 home".parse::<Vip>().is_err());
     }
@@ -595,10 +633,23 @@ mod tests {
     #[test]
     fn track_ref_syntax() {
         let t: TrackRef = "eth2 weight -20 reverse".parse().unwrap();
-        assert_eq!((t.name.as_str(), t.weight, t.reverse), ("eth2", Some(-20), true));
+        assert_eq!(
+            (t.name.as_str(), t.weight, t.reverse),
+            ("eth2", Some(-20), true)
+        );
         assert_eq!(t.to_string().parse::<TrackRef>().unwrap(), t);
-        assert!("x weight 300".parse::<TrackRef>().unwrap_err().contains("-254 to 254"));
-        assert!("x wieght 3".parse::<TrackRef>().unwrap_err().contains("did you mean 'weight'"));
+        assert!(
+            "x weight 300"
+                .parse::<TrackRef>()
+                .unwrap_err()
+                .contains("-254 to 254")
+        );
+        assert!(
+            "x wieght 3"
+                .parse::<TrackRef>()
+                .unwrap_err()
+                .contains("did you mean 'weight'")
+        );
     }
 
     #[test]
@@ -615,7 +666,10 @@ mod tests {
 
     #[test]
     fn status_ranges() {
-        assert_eq!(StatusRange::parse("200-299").unwrap().to_string(), "200-299");
+        assert_eq!(
+            StatusRange::parse("200-299").unwrap().to_string(),
+            "200-299"
+        );
         assert!(StatusRange::parse("503").unwrap().contains(503));
         assert!(StatusRange::parse("299-200").is_err());
         assert!(StatusRange::parse("99").is_err());

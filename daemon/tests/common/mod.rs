@@ -1,5 +1,5 @@
 //! Paths to the acceptance fixtures shared by the integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::expect_used)]
 
 use std::path::PathBuf;
 
@@ -46,7 +46,10 @@ pub fn sample_files() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(samples())
         .expect("samples directory")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("keepalived.conf.")))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("keepalived.conf."))
+        })
         .collect();
     v.sort();
     v

@@ -43,7 +43,10 @@ impl Cx<'_> {
             None => {
                 self.diags.error(
                     Some(&n.word.loc),
-                    format!("'{}' expects a block: '{} ... {{ ... }}'", n.word.text, n.word.text),
+                    format!(
+                        "'{}' expects a block: '{} ... {{ ... }}'",
+                        n.word.text, n.word.text
+                    ),
                 );
                 None
             }
@@ -79,7 +82,10 @@ impl Cx<'_> {
             [_, extra, ..] => {
                 self.diags.error(
                     Some(&extra.loc),
-                    format!("'{}' takes one value ({what}); unexpected '{}'", n.word.text, extra.text),
+                    format!(
+                        "'{}' takes one value ({what}); unexpected '{}'",
+                        n.word.text, extra.text
+                    ),
                 );
                 None
             }
@@ -94,7 +100,10 @@ impl Cx<'_> {
         if let Some(extra) = n.args.first() {
             self.diags.error(
                 Some(&extra.loc),
-                format!("'{}' takes no value; unexpected '{}'", n.word.text, extra.text),
+                format!(
+                    "'{}' takes no value; unexpected '{}'",
+                    n.word.text, extra.text
+                ),
             );
             return false;
         }
@@ -112,7 +121,10 @@ impl Cx<'_> {
             Err(_) => {
                 self.diags.error(
                     Some(&tok.loc),
-                    format!("invalid value '{}' for '{}': expected {what}", tok.text, n.word.text),
+                    format!(
+                        "invalid value '{}' for '{}': expected {what}",
+                        tok.text, n.word.text
+                    ),
                 );
                 None
             }
@@ -173,7 +185,10 @@ impl Cx<'_> {
     pub fn choice<T: Copy>(&mut self, n: &Node, options: &[(&'static str, T)]) -> Option<T> {
         let names: Vec<&str> = options.iter().map(|(s, _)| *s).collect();
         let tok = self.arg1(n, &format!("one of {}", names.join(", ")))?;
-        if let Some((_, v)) = options.iter().find(|(s, _)| s.eq_ignore_ascii_case(&tok.text)) {
+        if let Some((_, v)) = options
+            .iter()
+            .find(|(s, _)| s.eq_ignore_ascii_case(&tok.text))
+        {
             return Some(*v);
         }
         self.diags.error(
@@ -246,14 +261,20 @@ impl Cx<'_> {
             [] => {
                 self.diags.error(
                     Some(&n.word.loc),
-                    format!("'{}' needs a name: '{} NAME {{ ... }}'", n.word.text, n.word.text),
+                    format!(
+                        "'{}' needs a name: '{} NAME {{ ... }}'",
+                        n.word.text, n.word.text
+                    ),
                 );
                 None
             }
             [_, extra, ..] => {
                 self.diags.error(
                     Some(&extra.loc),
-                    format!("'{}' takes one name; unexpected '{}'", n.word.text, extra.text),
+                    format!(
+                        "'{}' takes one name; unexpected '{}'",
+                        n.word.text, extra.text
+                    ),
                 );
                 None
             }

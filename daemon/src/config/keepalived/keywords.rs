@@ -277,7 +277,14 @@ pub const SCRIPT: Context = Context {
 
 pub const TRACK_PROCESS: Context = Context {
     what: "in vrrp_track_process",
-    supported: &["process", "param_match", "weight", "quorum", "quorum_max", "delay"],
+    supported: &[
+        "process",
+        "param_match",
+        "weight",
+        "quorum",
+        "quorum_max",
+        "delay",
+    ],
     known: &["fork_delay", "terminate_delay", "full_command"],
 };
 
@@ -435,7 +442,10 @@ macro_rules! concat_slices {
 pub const HTTP_CHECK: Context = Context {
     what: "in HTTP_GET/SSL_GET",
     supported: concat_slices!(CHECK_COMMON, ["url", "virtualhost", "enable_sni"]),
-    known: concat_slices!(CHECK_COMMON_KNOWN, ["tls_compliant", "fast_recovery", "http_protocol"]),
+    known: concat_slices!(
+        CHECK_COMMON_KNOWN,
+        ["tls_compliant", "fast_recovery", "http_protocol"]
+    ),
 };
 
 pub const TCP_CHECK: Context = Context {
@@ -446,7 +456,10 @@ pub const TCP_CHECK: Context = Context {
 
 pub const MISC_CHECK: Context = Context {
     what: "in MISC_CHECK",
-    supported: concat_slices!(CHECK_COMMON, ["misc_path", "misc_timeout", "misc_dynamic", "user"]),
+    supported: concat_slices!(
+        CHECK_COMMON,
+        ["misc_path", "misc_timeout", "misc_dynamic", "user"]
+    ),
     known: &CHECK_COMMON_KNOWN,
 };
 

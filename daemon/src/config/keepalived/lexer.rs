@@ -83,7 +83,10 @@ impl<'d> Lexer<'d> {
         if self.stack.len() >= MAX_INCLUDE_DEPTH {
             self.diags.error(
                 from,
-                format!("includes nested more than {MAX_INCLUDE_DEPTH} deep at '{}'", path.display()),
+                format!(
+                    "includes nested more than {MAX_INCLUDE_DEPTH} deep at '{}'",
+                    path.display()
+                ),
             );
             return;
         }
@@ -181,16 +184,22 @@ impl<'d> Lexer<'d> {
         self.conditioned_line(file, &loc, body, dir);
     }
 
-    fn conditioned_line(&mut self, file: &Arc<str>, loc: &Location, body: &str, dir: Option<&Path>) {
+    fn conditioned_line(
+        &mut self,
+        file: &Arc<str>,
+        loc: &Location,
+        body: &str,
+        dir: Option<&Path>,
+    ) {
         // `$NAME=value` defines; the value is substituted at definition time.
-        if let Some(def) = body.strip_prefix('$') {
-            if let Some((name, value)) = def.split_once('=') {
-                let name = name.trim();
-                if is_var_name(name) {
-                    let value = self.substitute(loc, value.trim());
-                    self.defs.insert(name.to_string(), value);
-                    return;
-                }
+        if let Some(def) = body.strip_prefix('$')
+            && let Some((name, value)) = def.split_once('=')
+        {
+            let name = name.trim();
+            if is_var_name(name) {
+                let value = self.substitute(loc, value.trim());
+                self.defs.insert(name.to_string(), value);
+                return;
             }
         }
         if let Some(seq) = body.strip_prefix("~SEQ") {
@@ -203,11 +212,12 @@ impl<'d> Lexer<'d> {
             body.to_string()
         };
         let tokens = tokenize(loc, &body, self.diags);
-        if let Some(first) = tokens.first() {
-            if !first.quoted && first.text == "include" {
-                self.include(file, &tokens, dir);
-                return;
-            }
+        if let Some(first) = tokens.first()
+            && !first.quoted
+            && first.text == "include"
+        {
+            self.include(file, &tokens, dir);
+            return;
         }
         if !tokens.is_empty() {
             self.out.push(tokens);
@@ -218,10 +228,14 @@ impl<'d> Lexer<'d> {
     /// followed by a line that is emitted once per value with `$VAR` set.
     fn seq_line(&mut self, file: &Arc<str>, loc: &Location, after: &str, dir: Option<&Path>) {
         let Some(inner_end) = after.find(')') else {
-            self.diags.error(Some(loc), "~SEQ: expected '(VAR, [START,] [STEP,] END)'");
+            self.diags
+                .error(Some(loc), "~SEQ: expected '(VAR, [START,] [STEP,] END)'");
             return;
         };
-        let Some(args) = after.get(..inner_end).and_then(|s| s.trim().strip_prefix('(')) else {
+        let Some(args) = after
+            .get(..inner_end)
+            .and_then(|s| s.trim().strip_prefix('('))
+        else {
             self.diags.error(Some(loc), "~SEQ: expected '(' after ~SEQ");
             return;
         };
@@ -251,8 +265,10 @@ impl<'d> Lexer<'d> {
         // i128: no overflow for any i64 bounds.
         let (start, step, end) = (i128::from(start), i128::from(step), i128::from(end));
         if step == 0 || (end - start).signum() * step.signum() < 0 {
-            self.diags
-                .error(Some(loc), format!("~SEQ: step {step} never reaches {end} from {start}"));
+            self.diags.error(
+                Some(loc),
+                format!("~SEQ: step {step} never reaches {end} from {start}"),
+            );
             return;
         }
         let count = (end - start) / step + 1;
@@ -312,12 +328,19 @@ impl<'d> Lexer<'d> {
                 return;
             }
         };
-        let mut matched: Vec<PathBuf> = paths.filter_map(Result::ok).filter(|p| p.is_file()).collect();
+        let mut matched: Vec<PathBuf> = paths
+            .filter_map(Result::ok)
+            .filter(|p| p.is_file())
+            .collect();
         matched.sort();
         if matched.is_empty() {
             self.diags.warning(
                 Some(&pattern.loc),
-                format!("include '{}' matched no files (in {})", pattern.text, file_dir(file, dir)),
+                format!(
+                    "include '{}' matched no files (in {})",
+                    pattern.text,
+                    file_dir(file, dir)
+                ),
             );
         }
         for p in matched {
@@ -333,23 +356,25 @@ impl<'d> Lexer<'d> {
         while let Some(pos) = rest.find('$') {
             out.push_str(rest.get(..pos).unwrap_or(""));
             let after = rest.get(pos + 1..).unwrap_or("");
-            if let Some(braced) = after.strip_prefix('{') {
-                if let Some(end) = braced.find('}') {
-                    let name = braced.get(..end).unwrap_or("");
-                    match self.defs.get(name) {
-                        Some(v) => out.push_str(v),
-                        None => self.diags.error(
-                            Some(loc),
-                            format!("'${{{name}}}' is not defined (define it with '${name}=VALUE')"),
-                        ),
-                    }
-                    rest = braced.get(end + 1..).unwrap_or("");
-                    continue;
+            if let Some(braced) = after.strip_prefix('{')
+                && let Some(end) = braced.find('}')
+            {
+                let name = braced.get(..end).unwrap_or("");
+                match self.defs.get(name) {
+                    Some(v) => out.push_str(v),
+                    None => self.diags.error(
+                        Some(loc),
+                        format!("'${{{name}}}' is not defined (define it with '${name}=VALUE')"),
+                    ),
                 }
+                rest = braced.get(end + 1..).unwrap_or("");
+                continue;
             }
             let name_len = after
                 .char_indices()
-                .find(|(i, c)| !(c.is_ascii_alphanumeric() || *c == '_') || (*i == 0 && c.is_ascii_digit()))
+                .find(|(i, c)| {
+                    !(c.is_ascii_alphanumeric() || *c == '_') || (*i == 0 && c.is_ascii_digit())
+                })
                 .map_or(after.len(), |(i, _)| i);
             let name = after.get(..name_len).unwrap_or("");
             match self.defs.get(name) {
@@ -374,7 +399,10 @@ impl<'d> Lexer<'d> {
 }
 
 fn file_dir(file: &Arc<str>, dir: Option<&Path>) -> String {
-    dir.map_or_else(|| format!("the directory of {file}"), |d| d.display().to_string())
+    dir.map_or_else(
+        || format!("the directory of {file}"),
+        |d| d.display().to_string(),
+    )
 }
 
 fn is_var_name(s: &str) -> bool {
@@ -434,7 +462,10 @@ fn tokenize(loc: &Location, body: &str, diags: &mut Diagnostics) -> Vec<Token> {
                 text.push(ch);
             }
             if !closed {
-                diags.error(Some(&tloc), "unterminated quoted string: expected a closing '\"'");
+                diags.error(
+                    Some(&tloc),
+                    "unterminated quoted string: expected a closing '\"'",
+                );
             }
             tokens.push(Token {
                 text,
@@ -484,9 +515,20 @@ mod tests {
 
     #[test]
     fn comments_quotes_and_braces() {
-        let (l, d) = lex("g1obal_defs{\n a \"b c\" # x\n ! all comment\n inhibit ! tail\n}\n", None);
+        let (l, d) = lex(
+            "g1obal_defs{\n a \"b c\" # x\n ! all comment\n inhibit ! tail\n}\n",
+            None,
+        );
         assert!(!d.has_errors());
-        assert_eq!(l, vec![vec!["g1obal_defs", "{"], vec!["a", "b c"], vec!["inhibit"], vec!["}"]]);
+        assert_eq!(
+            l,
+            vec![
+                vec!["g1obal_defs", "{"],
+                vec!["a", "b c"],
+                vec!["inhibit"],
+                vec!["}"]
+            ]
+        );
     }
 
     #[test]
@@ -508,22 +550,39 @@ mod tests {
     #[test]
     fn unterminated_quote_is_an_error() {
         let (_, d) = lex("script \"abc\n", None);
-        assert!(d.items()[0].to_string().starts_with("t.conf:1:8: error: unterminated"));
+        assert!(
+            d.items()[0]
+                .to_string()
+                .starts_with("t.conf:1:8: error: unterminated")
+        );
     }
 
     #[test]
     fn conditional_lines() {
         let text = "@high priority 170\n@low priority 85\n@^high x 1\n";
         assert_eq!(lex(text, Some("high")).0, vec![vec!["priority", "170"]]);
-        assert_eq!(lex(text, Some("low")).0, vec![vec!["priority", "85"], vec!["x", "1"]]);
+        assert_eq!(
+            lex(text, Some("low")).0,
+            vec![vec!["priority", "85"], vec!["x", "1"]]
+        );
         assert_eq!(lex(text, None).0, vec![vec!["x", "1"]]);
     }
 
     #[test]
     fn definitions_and_substitution() {
-        let (l, d) = lex("$IF=eth0\n$VIP=10.0.0.1\ninterface $IF\nip ${VIP}/24\nscript \"exit $?\"\n", None);
+        let (l, d) = lex(
+            "$IF=eth0\n$VIP=10.0.0.1\ninterface $IF\nip ${VIP}/24\nscript \"exit $?\"\n",
+            None,
+        );
         assert!(!d.has_errors());
-        assert_eq!(l, vec![vec!["interface", "eth0"], vec!["ip", "10.0.0.1/24"], vec!["script", "exit $?"]]);
+        assert_eq!(
+            l,
+            vec![
+                vec!["interface", "eth0"],
+                vec!["ip", "10.0.0.1/24"],
+                vec!["script", "exit $?"]
+            ]
+        );
         let (_, d) = lex("x ${NOPE}\n", None);
         assert!(d.items()[0].message.contains("'${NOPE}' is not defined"));
     }
@@ -532,11 +591,28 @@ mod tests {
     fn seq_repeats_lines() {
         let (l, d) = lex("~SEQ(i, 1, 2, 5) vip 10.0.0.$i\n", None);
         assert!(!d.has_errors());
-        assert_eq!(l, vec![vec!["vip", "10.0.0.1"], vec!["vip", "10.0.0.3"], vec!["vip", "10.0.0.5"]]);
-        assert_eq!(lex("~SEQ(n, 3) a$n\n", None).0, vec![vec!["a1"], vec!["a2"], vec!["a3"]]);
-        assert_eq!(lex("~SEQ(n, 3, 1) a$n\n", None).0, vec![vec!["a3"], vec!["a2"], vec!["a1"]]);
+        assert_eq!(
+            l,
+            vec![
+                vec!["vip", "10.0.0.1"],
+                vec!["vip", "10.0.0.3"],
+                vec!["vip", "10.0.0.5"]
+            ]
+        );
+        assert_eq!(
+            lex("~SEQ(n, 3) a$n\n", None).0,
+            vec![vec!["a1"], vec!["a2"], vec!["a3"]]
+        );
+        assert_eq!(
+            lex("~SEQ(n, 3, 1) a$n\n", None).0,
+            vec![vec!["a3"], vec!["a2"], vec!["a1"]]
+        );
         assert!(lex("~SEQ(n, 1, 0, 5) x\n", None).1.has_errors());
-        assert!(lex("~SEQ(n, 1, 1000000) x\n", None).1.items()[0].message.contains("at most"));
+        assert!(
+            lex("~SEQ(n, 1, 1000000) x\n", None).1.items()[0]
+                .message
+                .contains("at most")
+        );
         assert!(lex("~SEQ n\n", None).1.has_errors());
     }
 

@@ -5,15 +5,20 @@ use super::cx::Cx;
 use super::keywords::{self as kw, Context};
 use super::tree::Node;
 use crate::config::diag::Src;
+use crate::config::model::StatusRange;
 use crate::config::model::{
     CheckKind, Endpoint, HttpUrl, LbAlgo, LbKind, Protocol, RealServer, RealServerCheck,
     VirtualServer, VirtualServerGroup,
 };
-use crate::config::model::StatusRange;
 use crate::config::values::VsgEntry;
 
 impl Cx<'_> {
-    pub fn virtual_server_group(&mut self, name: String, n: &Node, nodes: &[Node]) -> VirtualServerGroup {
+    pub fn virtual_server_group(
+        &mut self,
+        name: String,
+        n: &Node,
+        nodes: &[Node],
+    ) -> VirtualServerGroup {
         let mut g = VirtualServerGroup {
             name,
             members: Vec::new(),
@@ -29,7 +34,8 @@ impl Cx<'_> {
             }
             match VsgEntry::parse_words(&e.all_words()) {
                 Ok(m) => {
-                    g.src.set(format!("members.{}", g.members.len()), &e.word.loc);
+                    g.src
+                        .set(format!("members.{}", g.members.len()), &e.word.loc);
                     g.members.push(m);
                 }
                 Err(msg) => self.diags.error(
@@ -46,7 +52,9 @@ impl Cx<'_> {
         let mut vs = VirtualServer::new();
         vs.src = Src::new(n.word.loc.clone());
         match n.args.as_slice() {
-            [f, mark] if f.text == "fwmark" => vs.fwmark = self.parse_token(n, mark, "a firewall mark number"),
+            [f, mark] if f.text == "fwmark" => {
+                vs.fwmark = self.parse_token(n, mark, "a firewall mark number")
+            }
             [g, name] if g.text == "group" => vs.group = Some(name.text.clone()),
             [ip, port] => {
                 vs.ip = self.parse_token(n, ip, "an IPv4 or IPv6 address");
@@ -142,7 +150,10 @@ impl Cx<'_> {
                 "real_server" => {
                     if let (Some(ep), Some(block)) = (self.endpoint_args(n), self.block(n)) {
                         let rs = self.real_server(ep, n, block);
-                        vs.src.set(format!("real_server.{}", vs.real_servers.len()), &n.word.loc);
+                        vs.src.set(
+                            format!("real_server.{}", vs.real_servers.len()),
+                            &n.word.loc,
+                        );
                         vs.real_servers.push(rs);
                     }
                     true
@@ -175,7 +186,10 @@ impl Cx<'_> {
             [ip, port] => {
                 let ip = self.parse_token(n, ip, "an IPv4 or IPv6 address");
                 let port = self.port(n, port);
-                Some(Endpoint { ip: ip?, port: Some(port?) })
+                Some(Endpoint {
+                    ip: ip?,
+                    port: Some(port?),
+                })
             }
             _ => {
                 self.diags.error(
@@ -204,7 +218,8 @@ impl Cx<'_> {
                 (_, Some(kind)) => {
                     if let Some(block) = self.block(n) {
                         let c = self.checker(kind, n, block);
-                        rs.src.set(format!("checker.{}", rs.checkers.len()), &n.word.loc);
+                        rs.src
+                            .set(format!("checker.{}", rs.checkers.len()), &n.word.loc);
                         rs.checkers.push(c);
                     }
                     true
@@ -267,7 +282,9 @@ impl Cx<'_> {
                         true
                     }
                     "connect_port" => {
-                        c.connect_port = self.arg1(n, "a port number 0-65535").and_then(|t| self.port(n, t));
+                        c.connect_port = self
+                            .arg1(n, "a port number 0-65535")
+                            .and_then(|t| self.port(n, t));
                         true
                     }
                     "bindto" => {
@@ -275,7 +292,9 @@ impl Cx<'_> {
                         true
                     }
                     "bind_port" => {
-                        c.bind_port = self.arg1(n, "a port number 0-65535").and_then(|t| self.port(n, t));
+                        c.bind_port = self
+                            .arg1(n, "a port number 0-65535")
+                            .and_then(|t| self.port(n, t));
                         true
                     }
                     "connect_timeout" => {
@@ -350,15 +369,29 @@ impl Cx<'_> {
         };
         for n in nodes {
             match n.word.text.as_str() {
-                "path" => u.path = self.arg1(n, "a URL path").map(|t| t.text.clone()).unwrap_or_default(),
-                "digest" => u.digest = self.arg1(n, "an MD5 digest (32 hex digits)").map(|t| t.text.clone()),
-                "virtualhost" => u.virtualhost = self.arg1(n, "a host name").map(|t| t.text.clone()),
+                "path" => {
+                    u.path = self
+                        .arg1(n, "a URL path")
+                        .map(|t| t.text.clone())
+                        .unwrap_or_default()
+                }
+                "digest" => {
+                    u.digest = self
+                        .arg1(n, "an MD5 digest (32 hex digits)")
+                        .map(|t| t.text.clone())
+                }
+                "virtualhost" => {
+                    u.virtualhost = self.arg1(n, "a host name").map(|t| t.text.clone())
+                }
                 "status_code" => {
                     if !self.no_block(n) {
                         continue;
                     }
                     if n.args.is_empty() {
-                        self.diags.error(Some(&n.word.loc), "'status_code' needs one or more codes or ranges");
+                        self.diags.error(
+                            Some(&n.word.loc),
+                            "'status_code' needs one or more codes or ranges",
+                        );
                     }
                     for a in &n.args {
                         match StatusRange::parse(&a.text) {

@@ -34,7 +34,12 @@ pub fn read_file(path: &Path, config_id: Option<&str>, diags: &mut Diagnostics) 
 }
 
 /// Reads keepalived.conf text held in memory; `include` is refused.
-pub fn read_str(name: &str, text: &str, config_id: Option<&str>, diags: &mut Diagnostics) -> Config {
+pub fn read_str(
+    name: &str,
+    text: &str,
+    config_id: Option<&str>,
+    diags: &mut Diagnostics,
+) -> Config {
     let mut lx = Lexer::new(
         LexOptions {
             config_id: config_id.map(str::to_string),
@@ -55,27 +60,40 @@ fn read_nodes(nodes: &[Node], diags: &mut Diagnostics) -> Config {
         let k = n.word.text.as_str();
         match k {
             "global_defs" => {
-                if cx.flag_args_none(n) {
-                    if let Some(block) = cx.block(n) {
-                        if cfg.global.src.at.is_none() {
-                            cfg.global.src.at = Some(n.word.loc.clone());
-                        }
-                        cx.global(&mut cfg.global, block);
+                if cx.flag_args_none(n)
+                    && let Some(block) = cx.block(n)
+                {
+                    if cfg.global.src.at.is_none() {
+                        cfg.global.src.at = Some(n.word.loc.clone());
                     }
+                    cx.global(&mut cfg.global, block);
                 }
             }
-            "vrrp_script" | "vrrp_track_process" | "vrrp_track_file" | "track_file"
-            | "vrrp_sync_group" | "vrrp_instance" | "virtual_server_group" => {
+            "vrrp_script"
+            | "vrrp_track_process"
+            | "vrrp_track_file"
+            | "track_file"
+            | "vrrp_sync_group"
+            | "vrrp_instance"
+            | "virtual_server_group" => {
                 let name = cx.name(n).map(|t| t.text.clone());
                 let block = cx.block(n);
-                let (Some(name), Some(block)) = (name, block) else { continue };
+                let (Some(name), Some(block)) = (name, block) else {
+                    continue;
+                };
                 match k {
                     "vrrp_script" => cfg.vrrp_scripts.push(cx.vrrp_script(name, n, block)),
-                    "vrrp_track_process" => cfg.track_processes.push(cx.track_process(name, n, block)),
-                    "vrrp_track_file" | "track_file" => cfg.track_files.push(cx.track_file(name, n, block)),
+                    "vrrp_track_process" => {
+                        cfg.track_processes.push(cx.track_process(name, n, block))
+                    }
+                    "vrrp_track_file" | "track_file" => {
+                        cfg.track_files.push(cx.track_file(name, n, block))
+                    }
                     "vrrp_sync_group" => cfg.sync_groups.push(cx.sync_group(name, n, block)),
                     "vrrp_instance" => cfg.vrrp_instances.push(cx.instance(name, n, block)),
-                    _ => cfg.virtual_server_groups.push(cx.virtual_server_group(name, n, block)),
+                    _ => cfg
+                        .virtual_server_groups
+                        .push(cx.virtual_server_group(name, n, block)),
                 }
             }
             "virtual_server" => {
@@ -95,7 +113,10 @@ impl Cx<'_> {
         if let Some(extra) = n.args.first() {
             self.diags.error(
                 Some(&extra.loc),
-                format!("'{}' takes no value before its block; unexpected '{}'", n.word.text, extra.text),
+                format!(
+                    "'{}' takes no value before its block; unexpected '{}'",
+                    n.word.text, extra.text
+                ),
             );
             return false;
         }

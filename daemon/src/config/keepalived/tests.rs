@@ -12,7 +12,11 @@ fn conf(text: &str) -> Loaded {
 }
 
 fn diag_strings(l: &Loaded) -> Vec<String> {
-    l.diagnostics.items().iter().map(ToString::to_string).collect()
+    l.diagnostics
+        .items()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 fn only_error(l: &Loaded) -> String {
@@ -29,8 +33,13 @@ fn only_error(l: &Loaded) -> String {
 
 #[test]
 fn unknown_keyword_with_suggestion() {
-    let e = only_error(&conf("vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 1\n    priorty 100\n}\n"));
-    assert!(e.starts_with("k.conf:4:5: error: unknown keyword 'priorty' in vrrp_instance VI_1"), "{e}");
+    let e = only_error(&conf(
+        "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 1\n    priorty 100\n}\n",
+    ));
+    assert!(
+        e.starts_with("k.conf:4:5: error: unknown keyword 'priorty' in vrrp_instance VI_1"),
+        "{e}"
+    );
     assert!(e.ends_with("did you mean 'priority'?"), "{e}");
 }
 
@@ -43,9 +52,14 @@ fn unknown_keyword_without_suggestion_says_what_was_expected() {
 
 #[test]
 fn known_but_unsupported_keyword_warns_once_by_name() {
-    let l = conf("global_defs {\n smtp_server 1.2.3.4\n smtp_server 1.2.3.5\n notification_email {\n  a@b\n }\n}\n");
+    let l = conf(
+        "global_defs {\n smtp_server 1.2.3.4\n smtp_server 1.2.3.5\n notification_email {\n  a@b\n }\n}\n",
+    );
     assert!(!l.diagnostics.has_errors());
-    assert_eq!(l.diagnostics.unsupported_keywords(), vec!["smtp_server", "notification_email"]);
+    assert_eq!(
+        l.diagnostics.unsupported_keywords(),
+        vec!["smtp_server", "notification_email"]
+    );
     assert_eq!(
         diag_strings(&l)[0],
         "k.conf:2:2: warning: 'smtp_server' is accepted but not supported; it has no effect"
@@ -54,17 +68,31 @@ fn known_but_unsupported_keyword_warns_once_by_name() {
 
 #[test]
 fn invalid_enum_values_list_the_valid_ones() {
-    let e = only_error(&conf("vrrp_instance V {\n interface e\n virtual_router_id 1\n state SLAVER\n}\n"));
-    assert_eq!(e, "k.conf:4:8: error: invalid value 'SLAVER' for 'state': expected one of MASTER, BACKUP");
+    let e = only_error(&conf(
+        "vrrp_instance V {\n interface e\n virtual_router_id 1\n state SLAVER\n}\n",
+    ));
+    assert_eq!(
+        e,
+        "k.conf:4:8: error: invalid value 'SLAVER' for 'state': expected one of MASTER, BACKUP"
+    );
     let e = only_error(&conf("virtual_server 10.0.0.1 80 {\n lb_algo wrrr\n}\n"));
-    assert!(e.contains("invalid value 'wrrr' for 'lb_algo': expected one of rr, wrr,") && e.contains("did you mean 'wrr'?"), "{e}");
+    assert!(
+        e.contains("invalid value 'wrrr' for 'lb_algo': expected one of rr, wrr,")
+            && e.contains("did you mean 'wrr'?"),
+        "{e}"
+    );
     let e = only_error(&conf("virtual_server 10.0.0.1 80 {\n lb_kind DRR\n}\n"));
-    assert!(e.contains("expected one of NAT, DR, TUN; did you mean 'DR'?"), "{e}");
+    assert!(
+        e.contains("expected one of NAT, DR, TUN; did you mean 'DR'?"),
+        "{e}"
+    );
 }
 
 #[test]
 fn lowercase_enum_values_are_accepted() {
-    let l = conf("vrrp_instance V {\n interface e\n virtual_router_id 1\n state master\n}\nvirtual_server 10.0.0.1 80 {\n lb_kind dr\n lvs_sched RR\n}\n");
+    let l = conf(
+        "vrrp_instance V {\n interface e\n virtual_router_id 1\n state master\n}\nvirtual_server 10.0.0.1 80 {\n lb_kind dr\n lvs_sched RR\n}\n",
+    );
     assert!(!l.diagnostics.has_errors(), "{:?}", diag_strings(&l));
     assert_eq!(l.config.vrrp_instances[0].state, InitialState::Master);
     assert_eq!(l.config.virtual_servers[0].lb_kind, LbKind::Dr);
@@ -73,15 +101,34 @@ fn lowercase_enum_values_are_accepted() {
 
 #[test]
 fn argument_shape_errors() {
-    let e = only_error(&conf("vrrp_instance V {\n interface\n virtual_router_id 1\n}\n"));
-    assert!(e.contains("k.conf:2:2:") && e.contains("'interface' needs a value: an interface name"), "{e}");
-    let e = only_error(&conf("vrrp_instance V {\n interface a b\n virtual_router_id 1\n}\n"));
-    assert!(e.contains("k.conf:2:14:") && e.contains("takes one value") && e.contains("unexpected 'b'"), "{e}");
-    let e = only_error(&conf("vrrp_instance V {\n interface e\n virtual_router_id abc\n}\n"));
-    assert!(e.contains("invalid value 'abc' for 'virtual_router_id': expected a number 1-255"), "{e}");
-    let e = only_error(&conf("vrrp_instance V {\n interface e\n virtual_router_id 1\n nopreempt yes\n}\n"));
+    let e = only_error(&conf(
+        "vrrp_instance V {\n interface\n virtual_router_id 1\n}\n",
+    ));
+    assert!(
+        e.contains("k.conf:2:2:") && e.contains("'interface' needs a value: an interface name"),
+        "{e}"
+    );
+    let e = only_error(&conf(
+        "vrrp_instance V {\n interface a b\n virtual_router_id 1\n}\n",
+    ));
+    assert!(
+        e.contains("k.conf:2:14:") && e.contains("takes one value") && e.contains("unexpected 'b'"),
+        "{e}"
+    );
+    let e = only_error(&conf(
+        "vrrp_instance V {\n interface e\n virtual_router_id abc\n}\n",
+    ));
+    assert!(
+        e.contains("invalid value 'abc' for 'virtual_router_id': expected a number 1-255"),
+        "{e}"
+    );
+    let e = only_error(&conf(
+        "vrrp_instance V {\n interface e\n virtual_router_id 1\n nopreempt yes\n}\n",
+    ));
     assert!(e.contains("'nopreempt' takes no value"), "{e}");
-    let e = only_error(&conf("vrrp_instance V {\n interface e\n virtual_router_id 1\n advert_int -1\n}\n"));
+    let e = only_error(&conf(
+        "vrrp_instance V {\n interface e\n virtual_router_id 1\n advert_int -1\n}\n",
+    ));
     assert!(e.contains("invalid value for 'advert_int'"), "{e}");
 }
 
@@ -91,21 +138,35 @@ fn block_shape_errors() {
     assert!(e.contains("'global_defs' expects a block"), "{e}");
     let e = only_error(&conf("vrrp_instance {\n}\n"));
     assert!(e.contains("'vrrp_instance' needs a name"), "{e}");
-    let e = only_error(&conf("vrrp_instance V {\n interface e {\n }\n virtual_router_id 1\n}\n"));
+    let e = only_error(&conf(
+        "vrrp_instance V {\n interface e {\n }\n virtual_router_id 1\n}\n",
+    ));
     assert!(e.contains("'interface' does not take a block"), "{e}");
-    let e = only_error(&conf("vrrp_instance V {\n interface e\n virtual_router_id 1\n"));
-    assert!(e.contains("k.conf:1:1: error: block of 'vrrp_instance' is not closed"), "{e}");
+    let e = only_error(&conf(
+        "vrrp_instance V {\n interface e\n virtual_router_id 1\n",
+    ));
+    assert!(
+        e.contains("k.conf:1:1: error: block of 'vrrp_instance' is not closed"),
+        "{e}"
+    );
 }
 
 #[test]
 fn vip_errors_point_at_the_line() {
-    let e = only_error(&conf("vrrp_instance V {\n interface e\n virtual_router_id 1\n virtual_ipaddress {\n  10.0.0.1/40\n }\n}\n"));
-    assert!(e.starts_with("k.conf:5:3: error: in virtual_ipaddress: invalid prefix length '/40'"), "{e}");
+    let e = only_error(&conf(
+        "vrrp_instance V {\n interface e\n virtual_router_id 1\n virtual_ipaddress {\n  10.0.0.1/40\n }\n}\n",
+    ));
+    assert!(
+        e.starts_with("k.conf:5:3: error: in virtual_ipaddress: invalid prefix length '/40'"),
+        "{e}"
+    );
 }
 
 #[test]
 fn vip_options_keepalived_only_are_warned() {
-    let l = conf("vrrp_instance V {\n interface e\n virtual_router_id 1\n virtual_ipaddress {\n  10.0.0.1/24 dev e label e:1 home\n }\n}\n");
+    let l = conf(
+        "vrrp_instance V {\n interface e\n virtual_router_id 1\n virtual_ipaddress {\n  10.0.0.1/24 dev e label e:1 home\n }\n}\n",
+    );
     assert!(!l.diagnostics.has_errors());
     assert_eq!(l.diagnostics.unsupported_keywords(), vec!["home"]);
     let vip = &l.config.vrrp_instances[0].virtual_ipaddress[0];
@@ -114,15 +175,22 @@ fn vip_options_keepalived_only_are_warned() {
 
 #[test]
 fn weights_and_track_entries() {
-    let l = conf("vrrp_script s {\n script \"/bin/true\"\n weight -20 reverse\n}\nvrrp_instance V {\n interface e\n virtual_router_id 1\n track_script {\n  s weight 5\n }\n track_interface {\n  eth1 weight -3 reverse\n }\n}\n");
+    let l = conf(
+        "vrrp_script s {\n script \"/bin/true\"\n weight -20 reverse\n}\nvrrp_instance V {\n interface e\n virtual_router_id 1\n track_script {\n  s weight 5\n }\n track_interface {\n  eth1 weight -3 reverse\n }\n}\n",
+    );
     assert!(!l.diagnostics.has_errors(), "{:?}", diag_strings(&l));
     let s = &l.config.vrrp_scripts[0];
     assert_eq!((s.weight, s.weight_reverse), (-20, true));
     let i = &l.config.vrrp_instances[0];
     assert_eq!(i.track_script[0].to_string(), "s weight 5");
     assert_eq!(i.track_interface[0].to_string(), "eth1 weight -3 reverse");
-    let e = only_error(&conf("vrrp_instance V {\n interface e\n virtual_router_id 1\n track_interface {\n  eth1 wieght 2\n }\n}\n"));
-    assert!(e.contains("k.conf:5:3:") && e.contains("did you mean 'weight'?"), "{e}");
+    let e = only_error(&conf(
+        "vrrp_instance V {\n interface e\n virtual_router_id 1\n track_interface {\n  eth1 wieght 2\n }\n}\n",
+    ));
+    assert!(
+        e.contains("k.conf:5:3:") && e.contains("did you mean 'weight'?"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -138,20 +206,31 @@ fn checkers_read_into_the_model() {
     assert_eq!(rs.checkers[0].url[0].status_code.len(), 2);
     assert_eq!(rs.checkers[1].misc_path.as_deref(), Some("/bin/check arg"));
     // A keyword valid for another checker kind is an error here.
-    let e = only_error(&conf("virtual_server 10.0.0.1 80 {\n real_server 10.0.1.1 80 {\n  TCP_CHECK {\n   misc_path /x\n  }\n }\n}\n"));
-    assert!(e.contains("unknown keyword 'misc_path' in TCP_CHECK"), "{e}");
+    let e = only_error(&conf(
+        "virtual_server 10.0.0.1 80 {\n real_server 10.0.1.1 80 {\n  TCP_CHECK {\n   misc_path /x\n  }\n }\n}\n",
+    ));
+    assert!(
+        e.contains("unknown keyword 'misc_path' in TCP_CHECK"),
+        "{e}"
+    );
 }
 
 #[test]
 fn old_sync_group_syntax_is_accepted_with_a_warning() {
     let l = conf("vrrp_sync_group G {\n  VI_1\n  VI_2\n}\n");
     assert_eq!(l.config.sync_groups[0].group, vec!["VI_1", "VI_2"]);
-    assert!(diag_strings(&l).iter().any(|d| d.contains("warning: vrrp_sync_group G: member 'VI_1' outside 'group")));
+    assert!(
+        diag_strings(&l)
+            .iter()
+            .any(|d| d.contains("warning: vrrp_sync_group G: member 'VI_1' outside 'group"))
+    );
 }
 
 #[test]
 fn seq_is_supported() {
-    let l = conf("vrrp_instance V {\n interface e\n virtual_router_id 1\n virtual_ipaddress {\n~SEQ(i, 1, 3) 10.0.0.$i\n }\n}\n");
+    let l = conf(
+        "vrrp_instance V {\n interface e\n virtual_router_id 1\n virtual_ipaddress {\n~SEQ(i, 1, 3) 10.0.0.$i\n }\n}\n",
+    );
     assert!(!l.diagnostics.has_errors(), "{:?}", diag_strings(&l));
     assert_eq!(l.config.vrrp_instances[0].virtual_ipaddress.len(), 3);
 }
@@ -159,8 +238,22 @@ fn seq_is_supported() {
 #[test]
 fn config_id_selects_lines() {
     let text = "vrrp_instance V {\n interface e\n virtual_router_id 1\n@a priority 170\n@b priority 85\n}\n";
-    let a = load_str("k.conf", text, Format::Keepalived, &LoadOptions { config_id: Some("a".into()) });
-    let b = load_str("k.conf", text, Format::Keepalived, &LoadOptions { config_id: Some("b".into()) });
+    let a = load_str(
+        "k.conf",
+        text,
+        Format::Keepalived,
+        &LoadOptions {
+            config_id: Some("a".into()),
+        },
+    );
+    let b = load_str(
+        "k.conf",
+        text,
+        Format::Keepalived,
+        &LoadOptions {
+            config_id: Some("b".into()),
+        },
+    );
     assert_eq!(a.config.vrrp_instances[0].priority, 170);
     assert_eq!(b.config.vrrp_instances[0].priority, 85);
     assert_eq!(conf(text).config.vrrp_instances[0].priority, 100);
@@ -178,20 +271,36 @@ fn scratch(name: &str) -> PathBuf {
 fn include_globs_are_relative_to_the_including_file() {
     let dir = scratch("include");
     std::fs::write(dir.join("main.conf"), "$IF=eth9\ninclude conf.d/*.conf\n").unwrap();
-    std::fs::write(dir.join("conf.d/b.conf"), "vrrp_instance B {\n interface $IF\n virtual_router_id 2\n}\n").unwrap();
-    std::fs::write(dir.join("conf.d/a.conf"), "vrrp_instance A {\n interface ${IF}\n virtual_router_id 1\n}\n").unwrap();
+    std::fs::write(
+        dir.join("conf.d/b.conf"),
+        "vrrp_instance B {\n interface $IF\n virtual_router_id 2\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("conf.d/a.conf"),
+        "vrrp_instance A {\n interface ${IF}\n virtual_router_id 1\n}\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("conf.d/ignored.txt"), "garbage {\n").unwrap();
     // Run from elsewhere: the glob must not depend on the working directory.
     let l = load(&dir.join("main.conf"), &LoadOptions::default());
     assert!(!l.diagnostics.has_errors(), "{:?}", diag_strings(&l));
-    let names: Vec<&str> = l.config.vrrp_instances.iter().map(|i| i.name.as_str()).collect();
+    let names: Vec<&str> = l
+        .config
+        .vrrp_instances
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
     assert_eq!(names, vec!["A", "B"], "sorted glob order");
     assert_eq!(l.config.vrrp_instances[0].interface, "eth9");
     // Diagnostics name the included file.
     std::fs::write(dir.join("conf.d/c.conf"), "bogus 1\n").unwrap();
     let l = load(&dir.join("main.conf"), &LoadOptions::default());
     let e = only_error(&l);
-    assert!(e.contains("conf.d/c.conf:1:1: error: unknown keyword 'bogus'"), "{e}");
+    assert!(
+        e.contains("conf.d/c.conf:1:1: error: unknown keyword 'bogus'"),
+        "{e}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -281,25 +390,33 @@ proptest! {
 #[test]
 fn track_process_keeps_arguments_and_match_mode_apart() {
     use crate::config::model::ParamMatch;
-    let l = conf("vrrp_track_process p {\n process haproxy -f /etc/haproxy.cfg\n param_match partial\n quorum 2\n}\n");
+    let l = conf(
+        "vrrp_track_process p {\n process haproxy -f /etc/haproxy.cfg\n param_match partial\n quorum 2\n}\n",
+    );
     assert!(!l.diagnostics.has_errors(), "{:?}", diag_strings(&l));
     let p = &l.config.track_processes[0];
     assert_eq!(p.process, "haproxy");
     assert_eq!(p.args.as_deref(), Some("-f /etc/haproxy.cfg"));
     assert_eq!(p.param_match, Some(ParamMatch::Partial));
-    let e = only_error(&conf("vrrp_track_process p {\n process x\n param_match somewhere\n}\n"));
+    let e = only_error(&conf(
+        "vrrp_track_process p {\n process x\n param_match somewhere\n}\n",
+    ));
     assert!(e.contains("expected one of initial, partial"), "{e}");
 }
 
 // Regression: `init_file ... overwrite` was dropped without a word.
 #[test]
 fn init_file_overwrite_is_kept() {
-    let l = conf("vrrp_track_file f {\n file /run/x\n init_file 5 overwrite\n}\nvrrp_track_file g {\n file /run/y\n init_file overwrite\n}\nvrrp_track_file h {\n file /run/z\n init_file\n}\n");
+    let l = conf(
+        "vrrp_track_file f {\n file /run/x\n init_file 5 overwrite\n}\nvrrp_track_file g {\n file /run/y\n init_file overwrite\n}\nvrrp_track_file h {\n file /run/z\n init_file\n}\n",
+    );
     assert!(!l.diagnostics.has_errors(), "{:?}", diag_strings(&l));
     let f = &l.config.track_files;
     assert_eq!((f[0].init_file, f[0].init_file_overwrite), (Some(5), true));
     assert_eq!((f[1].init_file, f[1].init_file_overwrite), (Some(0), true));
     assert_eq!((f[2].init_file, f[2].init_file_overwrite), (Some(0), false));
-    let e = only_error(&conf("vrrp_track_file f {\n file /x\n init_file 5 overwrite now\n}\n"));
+    let e = only_error(&conf(
+        "vrrp_track_file f {\n file /x\n init_file 5 overwrite now\n}\n",
+    ));
     assert!(e.contains("unexpected 'now'"), "{e}");
 }

@@ -78,7 +78,10 @@ pub fn build(lines: Vec<Line>, diags: &mut Diagnostics) -> Vec<Node> {
         if let Some(owner) = stack.last().and_then(|f| f.owner.as_ref()) {
             diags.error(
                 Some(&owner.word.loc),
-                format!("block of '{}' is not closed: expected '}}' before the end of the file", owner.word.text),
+                format!(
+                    "block of '{}' is not closed: expected '}}' before the end of the file",
+                    owner.word.text
+                ),
             );
         }
         close_frame(&mut stack);
@@ -115,14 +118,13 @@ fn take_previous_blockless(stack: &mut [Frame]) -> Option<Node> {
 
 fn close_frame(stack: &mut Vec<Frame>) {
     let Some(frame) = stack.pop() else { return };
-    let Some(parent) = stack.last_mut() else { return };
-    match frame.owner {
-        Some(mut owner) => {
-            owner.block = Some(frame.nodes);
-            parent.nodes.push(owner);
-        }
-        // An ownerless block's contents were already reported; keep them out.
-        None => {}
+    let Some(parent) = stack.last_mut() else {
+        return;
+    };
+    // An ownerless block's contents were already reported; keep them out.
+    if let Some(mut owner) = frame.owner {
+        owner.block = Some(frame.nodes);
+        parent.nodes.push(owner);
     }
 }
 
@@ -162,7 +164,11 @@ mod tests {
     #[test]
     fn unbalanced_braces_are_reported() {
         let (_, d) = tree("a {\n b\n");
-        assert!(d.items()[0].to_string().contains("t.conf:1:1: error: block of 'a' is not closed"));
+        assert!(
+            d.items()[0]
+                .to_string()
+                .contains("t.conf:1:1: error: block of 'a' is not closed")
+        );
         let (_, d) = tree("}\n");
         assert!(d.items()[0].message.contains("unmatched '}'"));
         let (_, d) = tree("{\n}\n");

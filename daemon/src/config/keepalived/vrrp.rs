@@ -185,7 +185,10 @@ impl Cx<'_> {
             Err(_) => {
                 self.diags.error(
                     n.args.first().map(|t| &t.loc),
-                    format!("invalid value '{num}' for '{}': expected a whole number", n.word.text),
+                    format!(
+                        "invalid value '{num}' for '{}': expected a whole number",
+                        n.word.text
+                    ),
                 );
                 None
             }
@@ -208,7 +211,8 @@ impl Cx<'_> {
                             t.args = Some(words.join(" "));
                         }
                     } else if n.args.is_empty() {
-                        self.diags.error(Some(&n.word.loc), "'process' needs a process name");
+                        self.diags
+                            .error(Some(&n.word.loc), "'process' needs a process name");
                     }
                     true
                 }
@@ -254,7 +258,10 @@ impl Cx<'_> {
             let k = n.word.text.as_str();
             let handled = match k {
                 "file" => {
-                    t.file = self.arg1(n, "a file path").map(|a| a.text.clone()).unwrap_or_default();
+                    t.file = self
+                        .arg1(n, "a file path")
+                        .map(|a| a.text.clone())
+                        .unwrap_or_default();
                     true
                 }
                 "weight" => {
@@ -274,7 +281,10 @@ impl Cx<'_> {
                         [_, extra] | [_, _, extra, ..] => {
                             self.diags.error(
                                 Some(&extra.loc),
-                                format!("'init_file' expects '[VALUE] [overwrite]'; unexpected '{}'", extra.text),
+                                format!(
+                                    "'init_file' expects '[VALUE] [overwrite]'; unexpected '{}'",
+                                    extra.text
+                                ),
                             );
                             (None, false)
                         }
@@ -335,7 +345,10 @@ impl Cx<'_> {
             };
             if handled {
                 g.src.set(k, &n.word.loc);
-            } else if n.args.is_empty() && n.block.is_none() && !kw::SYNC_GROUP.candidates().any(|c| c == k) {
+            } else if n.args.is_empty()
+                && n.block.is_none()
+                && !kw::SYNC_GROUP.candidates().any(|c| c == k)
+            {
                 // Old form, still in keepalived's samples: members listed without `group { }`.
                 self.diags.warning(
                     Some(&n.word.loc),
@@ -359,16 +372,24 @@ impl Cx<'_> {
             let errors_before = self.diags.error_count();
             let handled = match k {
                 "state" => {
-                    let states = [("MASTER", InitialState::Master), ("BACKUP", InitialState::Backup)];
+                    let states = [
+                        ("MASTER", InitialState::Master),
+                        ("BACKUP", InitialState::Backup),
+                    ];
                     v.state = self.choice(n, &states).unwrap_or(v.state);
                     true
                 }
                 "interface" => {
-                    v.interface = self.arg1(n, "an interface name").map(|t| t.text.clone()).unwrap_or_default();
+                    v.interface = self
+                        .arg1(n, "an interface name")
+                        .map(|t| t.text.clone())
+                        .unwrap_or_default();
                     true
                 }
                 "virtual_router_id" => {
-                    v.virtual_router_id = self.parse(n, "a number 1-255").unwrap_or(v.virtual_router_id);
+                    v.virtual_router_id = self
+                        .parse(n, "a number 1-255")
+                        .unwrap_or(v.virtual_router_id);
                     true
                 }
                 "priority" => {
@@ -411,7 +432,8 @@ impl Cx<'_> {
                 }
                 "unicast_peer" => {
                     for e in self.list(n) {
-                        let Some(ip) = self.parse_token(e, &e.word, "an IPv4 or IPv6 address") else {
+                        let Some(ip) = self.parse_token(e, &e.word, "an IPv4 or IPv6 address")
+                        else {
                             continue;
                         };
                         // `IP [min_ttl N] [max_ttl N]`: keepalived-only options.
@@ -424,7 +446,10 @@ impl Cx<'_> {
                                 ),
                             }
                         }
-                        v.src.set(format!("unicast_peer.{}", v.unicast_peer.len()), &e.word.loc);
+                        v.src.set(
+                            format!("unicast_peer.{}", v.unicast_peer.len()),
+                            &e.word.loc,
+                        );
                         v.unicast_peer.push(ip);
                     }
                     true
@@ -467,7 +492,8 @@ impl Cx<'_> {
                         [] | ["on"] | ["true"] => true,
                         ["off"] | ["false"] => false,
                         _ => {
-                            self.diags.error(Some(&n.word.loc), "'strict_mode' expects on or off");
+                            self.diags
+                                .error(Some(&n.word.loc), "'strict_mode' expects on or off");
                             v.strict_mode
                         }
                     };
@@ -489,7 +515,9 @@ impl Cx<'_> {
                                 v.src.set(format!("{k}.{}", t.name), &e.word.loc);
                                 refs.push(t);
                             }
-                            Err(msg) => self.diags.error(Some(&e.word.loc), format!("in '{k}': {msg}")),
+                            Err(msg) => self
+                                .diags
+                                .error(Some(&e.word.loc), format!("in '{k}': {msg}")),
                         }
                     }
                     let list = match k {
@@ -529,7 +557,9 @@ impl Cx<'_> {
                     if self.no_block(n) {
                         v.use_vmac = match n.args.as_slice() {
                             [] => Some(Vmac { name: None }),
-                            [name] => Some(Vmac { name: Some(name.text.clone()) }),
+                            [name] => Some(Vmac {
+                                name: Some(name.text.clone()),
+                            }),
                             [_, extra, ..] => {
                                 self.diags.error(
                                     Some(&extra.loc),
@@ -568,7 +598,8 @@ impl Cx<'_> {
                 Some(vip)
             }
             Err(msg) => {
-                self.diags.error(Some(&e.word.loc), format!("in virtual_ipaddress: {msg}"));
+                self.diags
+                    .error(Some(&e.word.loc), format!("in virtual_ipaddress: {msg}"));
                 None
             }
         }
@@ -586,13 +617,19 @@ impl Cx<'_> {
                     auth_type = self.choice(e, &[("PASS", AuthType::Pass), ("AH", AuthType::Ah)]);
                 }
                 "auth_pass" => {
-                    auth_pass = self.arg1(e, "a password of up to 8 characters").map(|t| t.text.clone()).unwrap_or_default();
+                    auth_pass = self
+                        .arg1(e, "a password of up to 8 characters")
+                        .map(|t| t.text.clone())
+                        .unwrap_or_default();
                 }
                 _ => self.unknown(&kw::AUTH, "in authentication", e),
             }
         }
         match auth_type {
-            Some(auth_type) => Some(Authentication { auth_type, auth_pass }),
+            Some(auth_type) => Some(Authentication {
+                auth_type,
+                auth_pass,
+            }),
             None => {
                 // An invalid auth_type was reported already.
                 if !type_seen {
