@@ -37,8 +37,8 @@ fi
 # safe Rust, so FUZZ_SANITIZER=none (no -Z flags at all, builds without
 # RUSTC_BOOTSTRAP; measured about 2x the executions per second on
 # keepalived_conf and 5x on toml_conf) loses little and is the fallback where
-# the ASan runtime is missing.
-export RUSTC_BOOTSTRAP=1
+# the ASan runtime is missing. It is set only on the fuzz commands: cargo
+# fingerprints it, and the shared dev build must not be rebuilt because of it.
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "fuzz.sh: installing cargo-fuzz" >&2
@@ -61,7 +61,7 @@ for f in "$corpus"/keepalived_conf/seed-*; do
 done
 
 for t in "${targets[@]}"; do
-    cargo fuzz build --sanitizer "$sanitizer" "$t"
+    RUSTC_BOOTSTRAP=1 cargo fuzz build --sanitizer "$sanitizer" "$t"
 done
 
 logdir="$root/fuzz/artifacts/logs"
@@ -72,7 +72,7 @@ for t in "${targets[@]}"; do
     log="$logdir/$t.log"
     echo "fuzz.sh: running $t for ${seconds}s (log: ${log#"$root"/})" >&2
     rc=0
-    cargo fuzz run --sanitizer "$sanitizer" "$t" -- \
+    RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer "$sanitizer" "$t" -- \
         -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1 || rc=$?
     # Executions: libFuzzer's final stats, else its last "#N ..." status line.
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
