@@ -1,0 +1,629 @@
+//! One VRRP instance as a sans-IO state machine: RFC 5798 §6.4 (states
+//! Initialize, Backup, Master) and §6.1 (parameters), with RFC 3768's v2
+//! timing, plus a Fault state for tracked failures.
+//!
+//! [`Instance::handle`] takes an [`Event`] and the current time and returns
+//! [`Action`]s; [`Instance::next_deadline`] says when to call it with
+//! [`Event::Timeout`]. It never reads a clock or touches a socket.
+//!
+//! Timing (RFC 5798 §6.1, RFC 3768 §6.1):
+//! - v3: Skew_Time = ((256 − Priority) × Master_Adver_Interval) / 256,
+//!   Master_Down_Interval = 3 × Master_Adver_Interval + Skew_Time, where a
+//!   Backup adopts the Master's advertised interval.
+//! - v2: Skew_Time = (256 − Priority) / 256 s,
+//!   Master_Down_Interval = 3 × Advertisement_Interval + Skew_Time.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use super::packet::{Advert, Auth, DropReason, Version};
+
+/// RFC 5798 §5.2.4: the priority of the IP address owner.
+pub const PRIORITY_OWNER: u8 = 255;
+/// RFC 5798 §5.2.4: a Master that stops sends priority 0.
+pub const PRIORITY_RESIGN: u8 = 0;
+
+const CENTISECOND: Duration = Duration::from_millis(10);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    Initialize,
+    Backup,
+    Master,
+    Fault,
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Initialize => "INIT",
+            State::Backup => "BACKUP",
+            State::Master => "MASTER",
+            State::Fault => "FAULT",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a transition happened (for logs, notify and status).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cause {
+    Startup,
+    /// Address owner (priority 255) takes over at once.
+    Owner,
+    /// No advertisement within Master_Down_Interval.
+    MasterDown,
+    /// The Master resigned (priority 0) and Skew_Time passed.
+    MasterResigned,
+    /// An advertisement with higher priority (or equal priority, higher address).
+    HigherPriority {
+        from: IpAddr,
+        priority: u8,
+    },
+    /// A tracked interface or check failed.
+    Fault(String),
+    FaultCleared,
+    /// Another member of the sync group moved.
+    SyncGroup(String),
+    Shutdown,
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::Startup => f.write_str("startup"),
+            Cause::Owner => f.write_str("address owner"),
+            Cause::MasterDown => f.write_str("master down timer expired"),
+            Cause::MasterResigned => f.write_str("master resigned (priority 0)"),
+            Cause::HigherPriority { from, priority } => {
+                write!(f, "higher priority {priority} from {from}")
+            }
+            Cause::Fault(s) => write!(f, "fault: {s}"),
+            Cause::FaultCleared => f.write_str("fault cleared"),
+            Cause::SyncGroup(g) => write!(f, "sync group {g}"),
+            Cause::Shutdown => f.write_str("shutdown"),
+        }
+    }
+}
+
+/// Gratuitous ARP / unsolicited NA schedule (keepalived's garp_* settings).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GarpParams {
+    /// Second burst this long after becoming Master (0: none).
+    pub master_delay: Duration,
+    /// Packets per burst.
+    pub master_repeat: u32,
+    /// Periodic refresh while Master (None: none).
+    pub master_refresh: Option<Duration>,
+    pub master_refresh_repeat: u32,
+    /// Burst after hearing a lower-priority advertisement while Master (None: off).
+    pub lower_prio_delay: Option<Duration>,
+    pub lower_prio_repeat: u32,
+}
+
+impl Default for GarpParams {
+    fn default() -> Self {
+        Self {
+            master_delay: Duration::from_secs(5),
+            master_repeat: 5,
+            master_refresh: None,
+            master_refresh_repeat: 1,
+            lower_prio_delay: None,
+            lower_prio_repeat: 0,
+        }
+    }
+}
+
+/// The static parameters of an instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Params {
+    pub name: String,
+    pub vrid: u8,
+    pub version: Version,
+    /// Configured priority, 1–255.
+    pub priority: u8,
+    /// Advertisement_Interval in centiseconds (v2: a multiple of 100).
+    pub advert_interval_cs: u16,
+    pub preempt: bool,
+    /// After start (or leaving Fault), do not preempt for this long.
+    pub preempt_delay: Duration,
+    pub auth: Auth,
+    /// The addresses advertised (virtual_ipaddress, not the excluded ones).
+    pub vips: Vec<IpAddr>,
+    /// Drop adverts whose address list differs (unless from the owner).
+    pub check_adv_addr: bool,
+    /// This router's primary address on the interface: the advert source and
+    /// the tie-breaker between equal priorities.
+    pub local_addr: IpAddr,
+    pub garp: GarpParams,
+    /// Member of a sync group: Master only when the whole group agrees.
+    pub in_sync_group: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    Startup,
+    /// An advertisement that passed the packet checks (`packet::Advert::decode`).
+    Advert {
+        src: IpAddr,
+        advert: &'a Advert,
+    },
+    /// Called at or after [`Instance::next_deadline`].
+    Timeout,
+    /// Set the priority adjustment contributed by `source` (replaces its previous one).
+    Adjust {
+        source: String,
+        delta: i32,
+    },
+    /// A tracked thing whose failure means Fault.
+    Fault {
+        source: String,
+        failed: bool,
+    },
+    /// Sync group decisions (from `router`).
+    GroupMaster {
+        group: String,
+    },
+    GroupBackup {
+        group: String,
+    },
+    Shutdown,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send an advertisement with this priority.
+    SendAdvert {
+        priority: u8,
+    },
+    AddVips,
+    RemoveVips,
+    /// A burst of gratuitous ARPs / unsolicited NAs for every VIP.
+    Gratuitous {
+        count: u32,
+    },
+    StateChanged {
+        from: State,
+        to: State,
+        cause: Cause,
+    },
+    /// Master_Down_Interval expired for a sync group member: the group decides.
+    WantsMaster,
+    /// The effective priority changed (for notify and status).
+    PriorityChanged {
+        priority: u8,
+    },
+    /// A received advertisement was dropped.
+    Dropped(DropReason),
+}
+
+/// What the instance knows about the current Master.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MasterInfo {
+    pub addr: IpAddr,
+    pub priority: u8,
+}
+
+#[derive(Debug)]
+pub struct Instance {
+    params: Params,
+    state: State,
+    /// Master_Adver_Interval (centiseconds), adopted from the Master in v3.
+    master_adver_cs: u16,
+    adjustments: BTreeMap<String, i32>,
+    faults: BTreeSet<String>,
+    adver_at: Option<Instant>,
+    master_down_at: Option<Instant>,
+    /// Second GARP burst, refresh and lower-priority bursts.
+    garp_at: Option<(Instant, u32)>,
+    refresh_at: Option<Instant>,
+    preempt_after: Option<Instant>,
+    wants_master: bool,
+    /// The Master sent priority 0; Master_Down_Timer is Skew_Time.
+    master_resigned: bool,
+    master: Option<MasterInfo>,
+    last_transition: Option<(Instant, Cause)>,
+}
+
+impl Instance {
+    pub fn new(params: Params) -> Self {
+        let master_adver_cs = params.advert_interval_cs;
+        Self {
+            params,
+            state: State::Initialize,
+            master_adver_cs,
+            adjustments: BTreeMap::new(),
+            faults: BTreeSet::new(),
+            adver_at: None,
+            master_down_at: None,
+            garp_at: None,
+            refresh_at: None,
+            preempt_after: None,
+            wants_master: false,
+            master_resigned: false,
+            master: None,
+            last_transition: None,
+        }
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn master(&self) -> Option<MasterInfo> {
+        if self.state == State::Master {
+            return Some(MasterInfo {
+                addr: self.params.local_addr,
+                priority: self.priority(),
+            });
+        }
+        self.master
+    }
+
+    pub fn last_transition(&self) -> Option<&(Instant, Cause)> {
+        self.last_transition.as_ref()
+    }
+
+    pub fn wants_master(&self) -> bool {
+        self.wants_master
+    }
+
+    /// Base priority plus tracked adjustments, clamped to 1–254; the owner stays 255.
+    pub fn priority(&self) -> u8 {
+        if self.params.priority == PRIORITY_OWNER {
+            return PRIORITY_OWNER;
+        }
+        let sum: i64 = self.adjustments.values().map(|d| i64::from(*d)).sum();
+        let p = (i64::from(self.params.priority) + sum).clamp(1, 254);
+        u8::try_from(p).unwrap_or(1)
+    }
+
+    /// Master_Adver_Interval.
+    pub fn master_adver_interval(&self) -> Duration {
+        CENTISECOND * u32::from(self.master_adver_cs)
+    }
+
+    fn advert_interval(&self) -> Duration {
+        CENTISECOND * u32::from(self.params.advert_interval_cs)
+    }
+
+    pub fn skew_time(&self) -> Duration {
+        let weight = 256 - u32::from(self.priority());
+        match self.params.version {
+            Version::V2 => Duration::from_secs(1) * weight / 256,
+            Version::V3 => self.master_adver_interval() * weight / 256,
+        }
+    }
+
+    pub fn master_down_interval(&self) -> Duration {
+        let base = match self.params.version {
+            Version::V2 => self.advert_interval(),
+            Version::V3 => self.master_adver_interval(),
+        };
+        base * 3 + self.skew_time()
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        [
+            self.adver_at,
+            self.master_down_at,
+            self.garp_at.map(|(t, _)| t),
+            self.refresh_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Packet checks that need the instance's configuration (RFC 5798 §7.1,
+    /// RFC 3768 §7.1): version, authentication, v2 interval, address list.
+    pub fn check(&self, src: IpAddr, advert: &Advert) -> Result<(), DropReason> {
+        let p = &self.params;
+        if src == p.local_addr {
+            return Err(DropReason::OwnAdvert);
+        }
+        if advert.version != p.version {
+            return Err(DropReason::VersionMismatch);
+        }
+        if p.version == Version::V2 {
+            match (&p.auth, &advert.auth) {
+                (Auth::None, Auth::None) => {}
+                (Auth::Pass(a), Auth::Pass(b)) if a == b => {}
+                (Auth::Pass(_), Auth::Pass(_)) => return Err(DropReason::AuthFailure),
+                _ => return Err(DropReason::AuthTypeMismatch),
+            }
+            if advert.interval_cs != p.advert_interval_cs {
+                return Err(DropReason::IntervalMismatch);
+            }
+        }
+        if p.check_adv_addr
+            && advert.priority != PRIORITY_OWNER
+            && !same_addresses(&advert.addrs, &p.vips)
+        {
+            return Err(DropReason::AddressMismatch);
+        }
+        Ok(())
+    }
+
+    pub fn handle(&mut self, now: Instant, event: Event<'_>) -> Vec<Action> {
+        let mut out = Vec::new();
+        match event {
+            Event::Startup => self.startup(now, &mut out),
+            Event::Advert { src, advert } => match self.check(src, advert) {
+                Ok(()) => self.advert(now, src, advert, &mut out),
+                Err(reason) => out.push(Action::Dropped(reason)),
+            },
+            Event::Timeout => self.timeout(now, &mut out),
+            Event::Adjust { source, delta } => {
+                let before = self.priority();
+                if delta == 0 {
+                    self.adjustments.remove(&source);
+                } else {
+                    self.adjustments.insert(source, delta);
+                }
+                let after = self.priority();
+                if after != before {
+                    out.push(Action::PriorityChanged { priority: after });
+                }
+            }
+            Event::Fault { source, failed } => self.fault(now, source, failed, &mut out),
+            Event::GroupMaster { group } => {
+                if self.state == State::Backup {
+                    self.become_master(now, Cause::SyncGroup(group), &mut out);
+                }
+            }
+            Event::GroupBackup { group } => {
+                if self.state == State::Master {
+                    self.become_backup(now, Cause::SyncGroup(group), &mut out);
+                } else if self.state == State::Backup && self.wants_master {
+                    self.wants_master = false;
+                    self.master_down_at = Some(now + self.master_down_interval());
+                }
+            }
+            Event::Shutdown => self.shutdown(now, &mut out),
+        }
+        out
+    }
+
+    fn transition(&mut self, now: Instant, to: State, cause: Cause, out: &mut Vec<Action>) {
+        let from = self.state;
+        self.state = to;
+        self.last_transition = Some((now, cause.clone()));
+        out.push(Action::StateChanged { from, to, cause });
+    }
+
+    /// RFC 5798 §6.4.1.
+    fn startup(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.state != State::Initialize {
+            return;
+        }
+        self.preempt_after =
+            (!self.params.preempt_delay.is_zero()).then(|| now + self.params.preempt_delay);
+        if !self.faults.is_empty() {
+            let why = self.faults.iter().next().cloned().unwrap_or_default();
+            self.transition(now, State::Fault, Cause::Fault(why), out);
+        } else if self.params.priority == PRIORITY_OWNER {
+            self.become_master(now, Cause::Owner, out);
+        } else {
+            self.enter_backup(now, Cause::Startup, out);
+        }
+    }
+
+    fn enter_backup(&mut self, now: Instant, cause: Cause, out: &mut Vec<Action>) {
+        self.master_adver_cs = self.params.advert_interval_cs;
+        self.master_down_at = Some(now + self.master_down_interval());
+        self.adver_at = None;
+        self.wants_master = false;
+        self.transition(now, State::Backup, cause, out);
+    }
+
+    fn become_master(&mut self, now: Instant, cause: Cause, out: &mut Vec<Action>) {
+        self.master_down_at = None;
+        self.wants_master = false;
+        self.master_resigned = false;
+        self.master = None;
+        out.push(Action::SendAdvert {
+            priority: self.priority(),
+        });
+        out.push(Action::AddVips);
+        out.push(Action::Gratuitous {
+            count: self.params.garp.master_repeat,
+        });
+        self.adver_at = Some(now + self.advert_interval());
+        let g = &self.params.garp;
+        self.garp_at = (!g.master_delay.is_zero()).then(|| (now + g.master_delay, g.master_repeat));
+        self.refresh_at = g.master_refresh.map(|r| now + r);
+        self.transition(now, State::Master, cause, out);
+    }
+
+    /// Master → Backup (RFC 5798 §6.4.3 on a higher-priority advertisement).
+    fn become_backup(&mut self, now: Instant, cause: Cause, out: &mut Vec<Action>) {
+        self.adver_at = None;
+        self.garp_at = None;
+        self.refresh_at = None;
+        out.push(Action::RemoveVips);
+        self.master_down_at = Some(now + self.master_down_interval());
+        self.transition(now, State::Backup, cause, out);
+    }
+
+    fn advert(&mut self, now: Instant, src: IpAddr, advert: &Advert, out: &mut Vec<Action>) {
+        match self.state {
+            State::Backup => {
+                if advert.priority == PRIORITY_RESIGN {
+                    // §6.4.2: take over after Skew_Time.
+                    self.master_down_at = Some(now + self.skew_time());
+                    self.wants_master = false;
+                    self.master_resigned = true;
+                    self.master = None;
+                    return;
+                }
+                let holding = self.preempt_after.is_some_and(|t| now < t);
+                let preempting = self.params.preempt && !holding;
+                if !preempting || advert.priority >= self.priority() {
+                    if self.params.version == Version::V3 {
+                        self.master_adver_cs = advert.interval_cs.max(1);
+                    }
+                    self.master_down_at = Some(now + self.master_down_interval());
+                    self.wants_master = false;
+                    self.master_resigned = false;
+                    self.master = Some(MasterInfo {
+                        addr: src,
+                        priority: advert.priority,
+                    });
+                }
+                // Else: a lower-priority Master we will preempt; discard.
+            }
+            State::Master => {
+                if advert.priority == PRIORITY_RESIGN {
+                    out.push(Action::SendAdvert {
+                        priority: self.priority(),
+                    });
+                    self.adver_at = Some(now + self.advert_interval());
+                    return;
+                }
+                let ours = self.priority();
+                if advert.priority > ours
+                    || (advert.priority == ours && src > self.params.local_addr)
+                {
+                    if self.params.version == Version::V3 {
+                        self.master_adver_cs = advert.interval_cs.max(1);
+                    }
+                    self.master = Some(MasterInfo {
+                        addr: src,
+                        priority: advert.priority,
+                    });
+                    let cause = Cause::HigherPriority {
+                        from: src,
+                        priority: advert.priority,
+                    };
+                    self.become_backup(now, cause, out);
+                } else if let Some(delay) = self.params.garp.lower_prio_delay {
+                    // Someone else thinks it is Master: re-announce our VIPs.
+                    if self.garp_at.is_none() && self.params.garp.lower_prio_repeat > 0 {
+                        self.garp_at = Some((now + delay, self.params.garp.lower_prio_repeat));
+                    }
+                }
+            }
+            State::Initialize | State::Fault => {}
+        }
+    }
+
+    fn timeout(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.master_down_at.is_some_and(|t| t <= now) && self.state == State::Backup {
+            self.master_down_at = None;
+            let cause = if self.master_resigned {
+                Cause::MasterResigned
+            } else {
+                Cause::MasterDown
+            };
+            if self.params.in_sync_group {
+                self.wants_master = true;
+                out.push(Action::WantsMaster);
+            } else {
+                self.become_master(now, cause, out);
+            }
+        }
+        if self.state != State::Master {
+            return;
+        }
+        if let Some(at) = self.adver_at.filter(|t| *t <= now) {
+            out.push(Action::SendAdvert {
+                priority: self.priority(),
+            });
+            // Keep the cadence; after a stall, restart it from now.
+            let next = at + self.advert_interval();
+            self.adver_at = Some(if next > now {
+                next
+            } else {
+                now + self.advert_interval()
+            });
+        }
+        if let Some((_, count)) = self.garp_at.filter(|(t, _)| *t <= now) {
+            self.garp_at = None;
+            out.push(Action::Gratuitous { count });
+        }
+        if let (true, Some(every)) = (
+            self.refresh_at.is_some_and(|t| t <= now),
+            self.params.garp.master_refresh,
+        ) {
+            out.push(Action::Gratuitous {
+                count: self.params.garp.master_refresh_repeat,
+            });
+            self.refresh_at = Some(now + every);
+        }
+    }
+
+    fn fault(&mut self, now: Instant, source: String, failed: bool, out: &mut Vec<Action>) {
+        let was_faulted = !self.faults.is_empty();
+        if failed {
+            self.faults.insert(source.clone());
+        } else {
+            self.faults.remove(&source);
+        }
+        let faulted = !self.faults.is_empty();
+        if faulted == was_faulted || self.state == State::Initialize {
+            return;
+        }
+        if faulted {
+            if self.state == State::Master {
+                // Let a Backup take over after Skew_Time rather than Master_Down_Interval.
+                out.push(Action::SendAdvert {
+                    priority: PRIORITY_RESIGN,
+                });
+                out.push(Action::RemoveVips);
+            }
+            self.adver_at = None;
+            self.master_down_at = None;
+            self.garp_at = None;
+            self.refresh_at = None;
+            self.wants_master = false;
+            self.master = None;
+            self.transition(now, State::Fault, Cause::Fault(source), out);
+        } else if self.params.priority == PRIORITY_OWNER {
+            self.become_master(now, Cause::FaultCleared, out);
+        } else {
+            self.preempt_after =
+                (!self.params.preempt_delay.is_zero()).then(|| now + self.params.preempt_delay);
+            self.enter_backup(now, Cause::FaultCleared, out);
+        }
+    }
+
+    /// RFC 5798 §6.4.2 / §6.4.3 Shutdown.
+    fn shutdown(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.state == State::Master {
+            out.push(Action::SendAdvert {
+                priority: PRIORITY_RESIGN,
+            });
+            out.push(Action::RemoveVips);
+        }
+        self.adver_at = None;
+        self.master_down_at = None;
+        self.garp_at = None;
+        self.refresh_at = None;
+        self.wants_master = false;
+        if self.state != State::Initialize {
+            self.transition(now, State::Initialize, Cause::Shutdown, out);
+        }
+    }
+}
+
+fn same_addresses(a: &[IpAddr], b: &[IpAddr]) -> bool {
+    let x: BTreeSet<&IpAddr> = a.iter().collect();
+    let y: BTreeSet<&IpAddr> = b.iter().collect();
+    x == y
+}
+
+#[cfg(test)]
+#[path = "fsm_tests.rs"]
+mod tests;

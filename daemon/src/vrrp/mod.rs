@@ -1,0 +1,9 @@
+//! VRRP: RFC 5798 (v3, IPv4 and IPv6) and RFC 3768 (v2).
+//!
+//! `packet` is the codec; `fsm` the per-instance state machine (RFC 5798 §6)
+//! and `router` the set of instances with sync groups and tracking. These are
+//! sans-IO: they take events with `now` and return actions. The rest is the
+//! thin IO layer that owns sockets, netlink and timers.
+
+pub mod fsm;
+pub mod packet;
