@@ -406,6 +406,10 @@ pub struct VrrpInstance {
     pub dont_track_primary: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skip_check_adv_addr: bool,
+    /// VRRPv3 over IPv4: send the checksum without the pseudo-header (as old
+    /// keepalived did for unicast) and accept either form.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub old_unicast_checksum: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub track_interface: Vec<TrackRef>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -472,6 +476,7 @@ impl VrrpInstance {
             strict_mode: false,
             dont_track_primary: false,
             skip_check_adv_addr: false,
+            old_unicast_checksum: false,
             track_interface: Vec::new(),
             track_script: Vec::new(),
             track_process: Vec::new(),

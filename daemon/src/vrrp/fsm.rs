@@ -279,6 +279,15 @@ impl Instance {
         self.wants_master
     }
 
+    pub fn has_fault(&self, source: &str) -> bool {
+        self.faults.contains(source)
+    }
+
+    /// Whether a fault source other than `except` holds the instance in Fault.
+    pub fn faulted_except(&self, except: &str) -> bool {
+        self.faults.iter().any(|f| f != except)
+    }
+
     /// Base priority plus tracked adjustments, clamped to 1–254; the owner stays 255.
     pub fn priority(&self) -> u8 {
         if self.params.priority == PRIORITY_OWNER {

@@ -618,7 +618,7 @@ fn lower_priority_master_triggers_a_delayed_burst_when_configured() {
 fn sync_group_members_ask_before_becoming_master() {
     let mut p = params(100, Version::V3, 100);
     p.in_sync_group = true;
-    let (mut i, t0, _) = started(p);
+    let (mut i, _, _) = started(p);
     let t = i.next_deadline().unwrap();
     assert_eq!(i.handle(t, Event::Timeout), vec![Action::WantsMaster]);
     assert_eq!(i.state(), State::Backup);

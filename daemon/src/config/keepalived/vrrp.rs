@@ -507,6 +507,21 @@ impl Cx<'_> {
                     v.skip_check_adv_addr = self.flag(n);
                     true
                 }
+                "old_unicast_checksum" => {
+                    // `old_unicast_checksum [never]`
+                    v.old_unicast_checksum = match n.arg_words().as_slice() {
+                        [] => true,
+                        ["never"] => false,
+                        _ => {
+                            self.diags.error(
+                                Some(&n.word.loc),
+                                "'old_unicast_checksum' takes no value or 'never'",
+                            );
+                            false
+                        }
+                    };
+                    true
+                }
                 "track_interface" | "track_script" | "track_process" | "track_file" => {
                     let mut refs = Vec::new();
                     for e in self.list(n) {

@@ -1,0 +1,566 @@
+//! All VRRP instances of this node, sans-IO: demultiplexes received
+//! packets to instances by (interface, family, VRID), turns tracked
+//! interfaces and checks into priority adjustments or Fault (keepalived's
+//! weight rules), runs sync groups (members move together), and counts.
+//!
+//! Sync groups follow keepalived: the group becomes Master only when every
+//! member's Master_Down_Interval has expired; one member leaving Master takes
+//! the others to Backup; one member in Fault takes the others to Fault.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use super::fsm::{Action, Cause, Event, GarpParams, Instance, Params, State};
+use super::packet::{Advert, Auth, ChecksumMode, DropReason, IpMeta, Version};
+use crate::config::model::{AuthType, Config, Family, VrrpInstance};
+
+/// What a tracked thing does to an instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Track {
+    /// `interface:eth0`, `script:chk_haproxy`, `process:NAME`, `file:NAME`.
+    pub source: String,
+    /// None or 0: Fault while failing. >0: added while up. <0: added while down.
+    pub weight: Option<i32>,
+    pub reverse: bool,
+}
+
+impl Track {
+    /// The event for the instance when the tracked thing is `up` (passing).
+    fn event(&self, up: bool) -> Event<'static> {
+        let up = up != self.reverse;
+        match self.weight {
+            None | Some(0) => Event::Fault {
+                source: self.source.clone(),
+                failed: !up,
+            },
+            Some(w) => Event::Adjust {
+                source: self.source.clone(),
+                delta: if (w > 0) == up { w } else { 0 },
+            },
+        }
+    }
+}
+
+/// Per-instance counters (for status and metrics).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub adverts_sent: u64,
+    pub adverts_received: u64,
+    pub transitions: u64,
+    pub drops: BTreeMap<DropReason, u64>,
+}
+
+struct Slot {
+    inst: Instance,
+    ifname: String,
+    family: Family,
+    group: Option<usize>,
+    tracks: Vec<Track>,
+    counters: Counters,
+}
+
+struct Group {
+    name: String,
+    members: Vec<usize>,
+}
+
+pub enum Input<'a> {
+    Startup,
+    /// A VRRP message received on `ifname` (the IPv4 header already split off).
+    Packet {
+        ifname: &'a str,
+        meta: IpMeta,
+        payload: &'a [u8],
+    },
+    Timeout,
+    /// Link state of an interface (the instance's own or a tracked one).
+    Link {
+        ifname: &'a str,
+        up: bool,
+    },
+    /// Result of a tracked check (`script:NAME`, `process:NAME`, `file:NAME`).
+    Check {
+        source: &'a str,
+        up: bool,
+    },
+    Shutdown,
+}
+
+/// One instance's action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Output {
+    pub instance: usize,
+    pub action: Action,
+}
+
+pub struct Router {
+    slots: Vec<Slot>,
+    groups: Vec<Group>,
+    checksum: ChecksumMode,
+    /// Packets that matched no instance, by reason.
+    unmatched: BTreeMap<DropReason, u64>,
+}
+
+/// How the IO layer resolves an instance's primary address on its interface.
+pub trait AddressSource {
+    fn primary_address(&self, ifname: &str, family: Family) -> Option<IpAddr>;
+}
+
+impl<F: Fn(&str, Family) -> Option<IpAddr>> AddressSource for F {
+    fn primary_address(&self, ifname: &str, family: Family) -> Option<IpAddr> {
+        self(ifname, family)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(
+        "vrrp_instance {instance}: interface {ifname} has no {family} address to send advertisements from (set unicast_src_ip or mcast_src_ip)"
+    )]
+    NoSourceAddress {
+        instance: String,
+        ifname: String,
+        family: Family,
+    },
+}
+
+impl Router {
+    /// Builds every instance from a validated configuration.
+    pub fn from_config(cfg: &Config, addrs: &dyn AddressSource) -> Result<Self, SetupError> {
+        let mut slots = Vec::new();
+        for inst in &cfg.vrrp_instances {
+            let family = inst.family();
+            let local = inst
+                .unicast_src_ip
+                .or(inst.mcast_src_ip)
+                .or_else(|| addrs.primary_address(&inst.interface, family))
+                .ok_or_else(|| SetupError::NoSourceAddress {
+                    instance: inst.name.clone(),
+                    ifname: inst.interface.clone(),
+                    family,
+                })?;
+            let in_group = cfg.sync_groups.iter().any(|g| g.group.contains(&inst.name));
+            slots.push(Slot {
+                inst: Instance::new(params(cfg, inst, local, in_group)),
+                ifname: inst.interface.clone(),
+                family,
+                group: None,
+                tracks: tracks(cfg, inst),
+                counters: Counters::default(),
+            });
+        }
+        let mut groups = Vec::new();
+        for g in &cfg.sync_groups {
+            let members: Vec<usize> = g
+                .group
+                .iter()
+                .filter_map(|m| cfg.vrrp_instances.iter().position(|i| &i.name == m))
+                .collect();
+            for &m in &members {
+                if let Some(s) = slots.get_mut(m) {
+                    s.group = Some(groups.len());
+                }
+            }
+            groups.push(Group {
+                name: g.name.clone(),
+                members,
+            });
+        }
+        let checksum = if cfg.vrrp_instances.iter().any(|i| i.old_unicast_checksum) {
+            ChecksumMode::NoPseudoHeader
+        } else {
+            ChecksumMode::Rfc
+        };
+        Ok(Self {
+            slots,
+            groups,
+            checksum,
+            unmatched: BTreeMap::new(),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    pub fn instance(&self, i: usize) -> Option<&Instance> {
+        self.slots.get(i).map(|s| &s.inst)
+    }
+
+    pub fn counters(&self, i: usize) -> Option<&Counters> {
+        self.slots.get(i).map(|s| &s.counters)
+    }
+
+    pub fn unmatched_drops(&self) -> &BTreeMap<DropReason, u64> {
+        &self.unmatched
+    }
+
+    pub fn checksum_mode(&self) -> ChecksumMode {
+        self.checksum
+    }
+
+    /// The interfaces whose link state matters, for the IO layer to watch.
+    pub fn watched_interfaces(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .slots
+            .iter()
+            .flat_map(|s| {
+                s.tracks
+                    .iter()
+                    .filter_map(|t| t.source.strip_prefix("interface:").map(str::to_string))
+            })
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.inst.next_deadline())
+            .min()
+    }
+
+    pub fn handle(&mut self, now: Instant, input: Input<'_>) -> Vec<Output> {
+        let mut queue: VecDeque<(usize, Event<'_>)> = VecDeque::new();
+        let mut out = Vec::new();
+        match input {
+            Input::Startup => queue.extend((0..self.slots.len()).map(|i| (i, Event::Startup))),
+            Input::Timeout => {
+                for (i, s) in self.slots.iter().enumerate() {
+                    if s.inst.next_deadline().is_some_and(|t| t <= now) {
+                        queue.push_back((i, Event::Timeout));
+                    }
+                }
+            }
+            Input::Shutdown => queue.extend((0..self.slots.len()).map(|i| (i, Event::Shutdown))),
+            Input::Link { ifname, up } => {
+                let source = format!("interface:{ifname}");
+                self.track(&source, up, &mut queue);
+            }
+            Input::Check { source, up } => self.track(source, up, &mut queue),
+            Input::Packet {
+                ifname,
+                meta,
+                payload,
+            } => {
+                return self.packet(now, ifname, &meta, payload);
+            }
+        }
+        self.run(now, queue, &mut out);
+        out
+    }
+
+    fn track(&self, source: &str, up: bool, queue: &mut VecDeque<(usize, Event<'static>)>) {
+        for (i, s) in self.slots.iter().enumerate() {
+            for t in s.tracks.iter().filter(|t| t.source == source) {
+                queue.push_back((i, t.event(up)));
+            }
+        }
+    }
+
+    fn packet(&mut self, now: Instant, ifname: &str, meta: &IpMeta, payload: &[u8]) -> Vec<Output> {
+        let family = if meta.src.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        };
+        let advert = match Advert::decode(payload, meta, self.checksum) {
+            Ok(a) => a,
+            Err(reason) => {
+                // Attribute the drop to the instance when the VRID is readable.
+                let vrid = payload.get(1).copied();
+                match vrid.and_then(|v| self.find(ifname, family, v)) {
+                    Some(i) => bump(&mut self.slots[i].counters.drops, reason),
+                    None => bump(&mut self.unmatched, reason),
+                }
+                return Vec::new();
+            }
+        };
+        let Some(i) = self.find(ifname, family, advert.vrid) else {
+            bump(&mut self.unmatched, DropReason::UnknownVrid);
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut queue = VecDeque::new();
+        queue.push_back((
+            i,
+            Event::Advert {
+                src: meta.src,
+                advert: &advert,
+            },
+        ));
+        self.run(now, queue, &mut out);
+        out
+    }
+
+    fn find(&self, ifname: &str, family: Family, vrid: u8) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|s| s.ifname == ifname && s.family == family && s.inst.params().vrid == vrid)
+    }
+
+    /// Runs events to completion, including the sync-group reactions they cause.
+    fn run<'a>(
+        &mut self,
+        now: Instant,
+        mut queue: VecDeque<(usize, Event<'a>)>,
+        out: &mut Vec<Output>,
+    ) {
+        // Each event can cause at most a few group events per member: bound the work.
+        let mut budget = 64 + 16 * self.slots.len() * self.slots.len().max(1);
+        while let Some((i, event)) = queue.pop_front() {
+            if budget == 0 {
+                break;
+            }
+            budget -= 1;
+            let is_advert = matches!(event, Event::Advert { .. });
+            let is_fault = matches!(event, Event::Fault { .. });
+            let Some(slot) = self.slots.get_mut(i) else {
+                continue;
+            };
+            let actions = slot.inst.handle(now, event);
+            let mut dropped = false;
+            for a in &actions {
+                match a {
+                    Action::SendAdvert { .. } => slot.counters.adverts_sent += 1,
+                    Action::StateChanged { .. } => slot.counters.transitions += 1,
+                    Action::Dropped(r) => {
+                        dropped = true;
+                        bump(&mut slot.counters.drops, *r);
+                    }
+                    _ => {}
+                }
+            }
+            if is_advert && !dropped {
+                slot.counters.adverts_received += 1;
+            }
+            let group = slot.group;
+            for a in actions {
+                if let Some(g) = group {
+                    self.group_reaction(g, i, &a, &mut queue);
+                }
+                if !matches!(a, Action::Dropped(_) | Action::WantsMaster) {
+                    out.push(Output {
+                        instance: i,
+                        action: a,
+                    });
+                }
+            }
+            if let (true, Some(g)) = (is_fault, group) {
+                self.sync_group_faults(g, &mut queue);
+            }
+        }
+    }
+
+    fn group_reaction<'a>(
+        &self,
+        g: usize,
+        from: usize,
+        action: &Action,
+        queue: &mut VecDeque<(usize, Event<'a>)>,
+    ) {
+        let Some(group) = self.groups.get(g) else {
+            return;
+        };
+        let name = group.name.clone();
+        let others = group.members.iter().copied().filter(move |&m| m != from);
+        match action {
+            Action::WantsMaster => {
+                let all_ready = group.members.iter().all(|&m| {
+                    self.slots.get(m).is_some_and(|s| {
+                        s.inst.state() == State::Master
+                            || (s.inst.state() == State::Backup && s.inst.wants_master())
+                    })
+                });
+                if all_ready {
+                    for m in group.members.iter().copied() {
+                        queue.push_back((
+                            m,
+                            Event::GroupMaster {
+                                group: name.clone(),
+                            },
+                        ));
+                    }
+                }
+            }
+            Action::StateChanged {
+                to: State::Master, ..
+            } => {
+                // An owner or a forced member: the rest follow.
+                for m in others {
+                    if self
+                        .slots
+                        .get(m)
+                        .is_some_and(|s| s.inst.state() == State::Backup)
+                    {
+                        queue.push_back((
+                            m,
+                            Event::GroupMaster {
+                                group: name.clone(),
+                            },
+                        ));
+                    }
+                }
+            }
+            Action::StateChanged {
+                from: State::Master,
+                to: State::Backup,
+                cause,
+            } if !matches!(cause, Cause::SyncGroup(_)) => {
+                for m in others {
+                    queue.push_back((
+                        m,
+                        Event::GroupBackup {
+                            group: name.clone(),
+                        },
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The group fault is derived, not chained: a member is held in Fault by
+    /// the group while another member has a fault of its own. (Chaining
+    /// deadlocks when two members fault on the same link.) Only changes are
+    /// queued, so this settles.
+    fn sync_group_faults<'a>(&self, g: usize, queue: &mut VecDeque<(usize, Event<'a>)>) {
+        let Some(group) = self.groups.get(g) else {
+            return;
+        };
+        let source = format!("sync_group:{}", group.name);
+        let own = |k: usize| {
+            self.slots
+                .get(k)
+                .is_some_and(|s| s.inst.faulted_except(&source))
+        };
+        for &m in &group.members {
+            let failed = group.members.iter().any(|&k| k != m && own(k));
+            if self
+                .slots
+                .get(m)
+                .is_some_and(|s| s.inst.has_fault(&source) != failed)
+            {
+                queue.push_back((
+                    m,
+                    Event::Fault {
+                        source: source.clone(),
+                        failed,
+                    },
+                ));
+            }
+        }
+    }
+}
+
+fn bump(map: &mut BTreeMap<DropReason, u64>, r: DropReason) {
+    *map.entry(r).or_insert(0) += 1;
+}
+
+/// The state machine's parameters for one configured instance.
+pub fn params(cfg: &Config, inst: &VrrpInstance, local: IpAddr, in_sync_group: bool) -> Params {
+    let g = &cfg.global;
+    let version = match inst.effective_version(g) {
+        3 => Version::V3,
+        _ => Version::V2,
+    };
+    let auth = match (&inst.authentication, version) {
+        (Some(a), Version::V2) if a.auth_type == AuthType::Pass => Auth::pass(&a.auth_pass),
+        _ => Auth::None,
+    };
+    let secs = |m: crate::config::values::Millis| Duration::from_millis(m.as_millis());
+    let defaults = GarpParams::default();
+    let master_delay = inst
+        .garp_master_delay
+        .or(g.vrrp_garp_master_delay)
+        .map_or(defaults.master_delay, secs);
+    let master_repeat = inst
+        .garp_master_repeat
+        .or(g.vrrp_garp_master_repeat)
+        .unwrap_or(defaults.master_repeat);
+    let refresh = inst
+        .garp_master_refresh
+        .or(g.vrrp_garp_master_refresh)
+        .map(secs)
+        .filter(|d| !d.is_zero());
+    let lower_repeat = inst
+        .garp_lower_prio_repeat
+        .or(g.vrrp_garp_lower_prio_repeat);
+    let lower_delay = inst
+        .garp_lower_prio_delay
+        .or(g.vrrp_garp_lower_prio_delay)
+        .map_or(master_delay, secs);
+    Params {
+        name: inst.name.clone(),
+        vrid: u8::try_from(inst.virtual_router_id).unwrap_or(0),
+        version,
+        priority: u8::try_from(inst.priority).unwrap_or(255),
+        advert_interval_cs: u16::try_from(inst.advert_int.as_millis() / 10).unwrap_or(u16::MAX),
+        preempt: inst.preempt,
+        preempt_delay: inst.preempt_delay.map_or(Duration::ZERO, secs),
+        auth,
+        vips: inst.virtual_ipaddress.iter().map(|v| v.addr).collect(),
+        check_adv_addr: !(inst.skip_check_adv_addr || g.vrrp_skip_check_adv_addr),
+        local_addr: local,
+        garp: GarpParams {
+            master_delay,
+            master_repeat,
+            master_refresh: refresh,
+            master_refresh_repeat: inst
+                .garp_master_refresh_repeat
+                .or(g.vrrp_garp_master_refresh_repeat)
+                .unwrap_or(defaults.master_refresh_repeat),
+            lower_prio_delay: lower_repeat.map(|_| lower_delay),
+            lower_prio_repeat: lower_repeat.unwrap_or(0),
+        },
+        in_sync_group,
+    }
+}
+
+/// Everything an instance tracks, with keepalived's defaults: its own
+/// interface (Fault when down, unless dont_track_primary), then each track_*.
+pub fn tracks(cfg: &Config, inst: &VrrpInstance) -> Vec<Track> {
+    let mut v = Vec::new();
+    if !inst.dont_track_primary {
+        v.push(Track {
+            source: format!("interface:{}", inst.interface),
+            weight: None,
+            reverse: false,
+        });
+    }
+    for t in &inst.track_interface {
+        v.push(Track {
+            source: format!("interface:{}", t.name),
+            weight: t.weight,
+            reverse: t.reverse,
+        });
+    }
+    for t in &inst.track_script {
+        let script = cfg.vrrp_scripts.iter().find(|s| s.name == t.name);
+        v.push(Track {
+            source: format!("script:{}", t.name),
+            weight: t.weight.or(script.map(|s| s.weight)),
+            reverse: t.reverse || script.is_some_and(|s| s.weight_reverse),
+        });
+    }
+    for t in &inst.track_process {
+        let p = cfg.track_processes.iter().find(|s| s.name == t.name);
+        v.push(Track {
+            source: format!("process:{}", t.name),
+            weight: t.weight.or(p.map(|s| s.weight)),
+            reverse: t.reverse || p.is_some_and(|s| s.weight_reverse),
+        });
+    }
+    v
+}
+
+#[cfg(test)]
+#[path = "router_tests.rs"]
+mod tests;

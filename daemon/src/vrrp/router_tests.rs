@@ -1,0 +1,610 @@
+//! Router tests: configuration to parameters, demultiplexing, tracking,
+//! sync groups, and two routers talking over a simulated link in virtual time.
+
+use super::*;
+use crate::config::{Format, LoadOptions, load_str};
+use crate::vrrp::packet::{MCAST_V4, split_ipv4};
+
+fn cfg(text: &str) -> Config {
+    let l = load_str("r.conf", text, Format::Keepalived, &LoadOptions::default());
+    assert!(l.is_ok(), "{:?}", l.diagnostics.items());
+    l.config
+}
+
+fn addr_of(node: u8) -> impl Fn(&str, Family) -> Option<IpAddr> {
+    move |_: &str, f: Family| match f {
+        Family::V4 => Some(IpAddr::from([10, 0, 0, node])),
+        Family::V6 => Some(format!("fe80::{node}").parse().unwrap()),
+    }
+}
+
+fn router(text: &str, node: u8) -> Router {
+    Router::from_config(&cfg(text), &addr_of(node)).unwrap()
+}
+
+const PAIR: &str = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority PRIO\n advert_int 1\n authentication {\n  auth_type PASS\n  auth_pass 1111\n }\n virtual_ipaddress {\n  10.0.0.100/24\n }\n}\n";
+
+fn pair(prio: u32) -> String {
+    PAIR.replace("PRIO", &prio.to_string())
+}
+
+#[test]
+fn parameters_come_from_the_configuration() {
+    let c = cfg(
+        "global_defs {\n vrrp_garp_master_delay 2\n vrrp_garp_master_refresh 30\n}\nvrrp_instance V {\n interface eth0\n virtual_router_id 9\n priority 150\n version 3\n advert_int 0.05\n nopreempt\n preempt_delay 4\n garp_master_repeat 3\n virtual_ipaddress {\n  10.0.0.9\n }\n authentication {\n  auth_type PASS\n  auth_pass x\n }\n}\n",
+    );
+    let p = params(&c, &c.vrrp_instances[0], "10.0.0.1".parse().unwrap(), false);
+    assert_eq!(
+        (p.vrid, p.priority, p.version, p.advert_interval_cs),
+        (9, 150, Version::V3, 5)
+    );
+    assert!(!p.preempt);
+    assert_eq!(p.preempt_delay, Duration::from_secs(4));
+    assert_eq!(p.auth, Auth::None, "v3 has no authentication");
+    assert_eq!(p.garp.master_delay, Duration::from_secs(2));
+    assert_eq!(p.garp.master_repeat, 3);
+    assert_eq!(p.garp.master_refresh, Some(Duration::from_secs(30)));
+    assert!(p.check_adv_addr);
+    let c = cfg(&pair(100));
+    let p = params(&c, &c.vrrp_instances[0], "10.0.0.1".parse().unwrap(), false);
+    assert_eq!(p.auth, Auth::pass("1111"));
+    assert_eq!(p.version, Version::V2);
+}
+
+#[test]
+fn source_address_comes_from_config_or_interface() {
+    let c = cfg(&pair(100).replace(
+        " advert_int 1\n",
+        " advert_int 1\n mcast_src_ip 10.0.0.77\n",
+    ));
+    let r = Router::from_config(&c, &addr_of(1)).unwrap();
+    assert_eq!(
+        r.instance(0).unwrap().params().local_addr,
+        "10.0.0.77".parse::<IpAddr>().unwrap()
+    );
+    let none = |_: &str, _: Family| None;
+    let e = Router::from_config(&cfg(&pair(100)), &none).err().unwrap();
+    assert!(
+        e.to_string().contains("interface eth0 has no IPv4 address"),
+        "{e}"
+    );
+}
+
+fn packet_from(r: &Router, i: usize, priority: u8, node: u8) -> Vec<u8> {
+    let p = r.instance(i).unwrap().params();
+    let a = Advert {
+        version: p.version,
+        vrid: p.vrid,
+        priority,
+        interval_cs: p.advert_interval_cs,
+        addrs: p.vips.clone(),
+        auth: p.auth,
+    };
+    a.encode(
+        IpAddr::from([10, 0, 0, node]),
+        IpAddr::V4(MCAST_V4),
+        ChecksumMode::Rfc,
+    )
+}
+
+fn meta(node: u8) -> IpMeta {
+    IpMeta {
+        src: IpAddr::from([10, 0, 0, node]),
+        dst: IpAddr::V4(MCAST_V4),
+        ttl: 255,
+    }
+}
+
+#[test]
+fn packets_are_demultiplexed_and_drops_counted() {
+    let text = format!(
+        "{}{}",
+        pair(100),
+        pair(100)
+            .replace("VI_1", "VI_2")
+            .replace("51", "52")
+            .replace("10.0.0.100", "10.0.0.200")
+    );
+    let mut r = router(&text, 2);
+    let t0 = Instant::now();
+    r.handle(t0, Input::Startup);
+    let p2 = packet_from(&r, 1, 200, 3);
+    r.handle(
+        t0,
+        Input::Packet {
+            ifname: "eth0",
+            meta: meta(3),
+            payload: &p2,
+        },
+    );
+    assert_eq!(r.counters(1).unwrap().adverts_received, 1);
+    assert_eq!(r.counters(0).unwrap().adverts_received, 0);
+    // Same VRID on another interface is not ours.
+    r.handle(
+        t0,
+        Input::Packet {
+            ifname: "eth1",
+            meta: meta(3),
+            payload: &p2,
+        },
+    );
+    assert_eq!(r.unmatched_drops().get(&DropReason::UnknownVrid), Some(&1));
+    // A bad checksum is charged to the instance whose VRID it names.
+    let mut bad = p2.clone();
+    bad[7] ^= 0xff;
+    r.handle(
+        t0,
+        Input::Packet {
+            ifname: "eth0",
+            meta: meta(3),
+            payload: &bad,
+        },
+    );
+    assert_eq!(
+        r.counters(1).unwrap().drops.get(&DropReason::BadChecksum),
+        Some(&1)
+    );
+    // Wrong TTL, wrong password.
+    r.handle(
+        t0,
+        Input::Packet {
+            ifname: "eth0",
+            meta: IpMeta { ttl: 64, ..meta(3) },
+            payload: &p2,
+        },
+    );
+    assert_eq!(
+        r.counters(1).unwrap().drops.get(&DropReason::TtlNot255),
+        Some(&1)
+    );
+    let mut other = cfg(&pair(100));
+    if let Some(a) = other.vrrp_instances[0].authentication.as_mut() {
+        a.auth_pass = "2222".into();
+    }
+    let r2 = Router::from_config(&other, &addr_of(3)).unwrap();
+    let wrong = packet_from(&r2, 0, 200, 3);
+    r.handle(
+        t0,
+        Input::Packet {
+            ifname: "eth0",
+            meta: meta(3),
+            payload: &wrong,
+        },
+    );
+    assert_eq!(
+        r.counters(0).unwrap().drops.get(&DropReason::AuthFailure),
+        Some(&1)
+    );
+    // None of it changed any state.
+    assert!(
+        r.instance(0).unwrap().state() == State::Backup
+            && r.instance(1).unwrap().state() == State::Backup
+    );
+}
+
+fn states(r: &Router) -> Vec<State> {
+    (0..r.len())
+        .map(|i| r.instance(i).unwrap().state())
+        .collect()
+}
+
+#[test]
+fn own_interface_down_means_fault() {
+    let mut r = router(&pair(100), 2);
+    let t0 = Instant::now();
+    r.handle(t0, Input::Startup);
+    r.handle(
+        t0,
+        Input::Link {
+            ifname: "eth0",
+            up: false,
+        },
+    );
+    assert_eq!(states(&r), vec![State::Fault]);
+    r.handle(
+        t0,
+        Input::Link {
+            ifname: "eth0",
+            up: true,
+        },
+    );
+    assert_eq!(states(&r), vec![State::Backup]);
+    assert_eq!(r.watched_interfaces(), vec!["eth0".to_string()]);
+}
+
+#[test]
+fn tracking_weights_follow_keepalived() {
+    let text = "vrrp_script chk {\n script x\n weight -20\n}\nvrrp_script must {\n script y\n}\nvrrp_instance V {\n interface eth0\n virtual_router_id 1\n priority 100\n virtual_ipaddress {\n  10.0.0.1\n }\n track_interface {\n  eth1 weight 10\n  eth2 weight -5\n  eth3 weight 7 reverse\n  eth4\n }\n track_script {\n  chk\n  must\n }\n}\n";
+    let mut r = router(text, 2);
+    let t0 = Instant::now();
+    r.handle(t0, Input::Startup);
+    let prio = |r: &Router| r.instance(0).unwrap().priority();
+    r.handle(
+        t0,
+        Input::Link {
+            ifname: "eth1",
+            up: true,
+        },
+    );
+    assert_eq!(prio(&r), 110, "positive weight added while up");
+    r.handle(
+        t0,
+        Input::Link {
+            ifname: "eth2",
+            up: false,
+        },
+    );
+    assert_eq!(prio(&r), 105, "negative weight added while down");
+    r.handle(
+        t0,
+        Input::Link {
+            ifname: "eth3",
+            up: false,
+        },
+    );
+    assert_eq!(prio(&r), 112, "reverse: added while down");
+    r.handle(
+        t0,
+        Input::Check {
+            source: "script:chk",
+            up: false,
+        },
+    );
+    assert_eq!(prio(&r), 92);
+    r.handle(
+        t0,
+        Input::Check {
+            source: "script:chk",
+            up: true,
+        },
+    );
+    assert_eq!(prio(&r), 112);
+    r.handle(
+        t0,
+        Input::Check {
+            source: "script:must",
+            up: false,
+        },
+    );
+    assert_eq!(
+        states(&r),
+        vec![State::Fault],
+        "weight 0 script failing means Fault"
+    );
+    r.handle(
+        t0,
+        Input::Check {
+            source: "script:must",
+            up: true,
+        },
+    );
+    r.handle(
+        t0,
+        Input::Link {
+            ifname: "eth4",
+            up: false,
+        },
+    );
+    assert_eq!(
+        states(&r),
+        vec![State::Fault],
+        "unweighted interface down means Fault"
+    );
+}
+
+const GROUP: &str = "vrrp_sync_group G {\n group {\n  VI_1\n  VI_2\n }\n}\n";
+
+fn grouped(p1: u32, p2: u32) -> String {
+    format!(
+        "{GROUP}{}{}",
+        pair(p1),
+        pair(p2)
+            .replace("VI_1", "VI_2")
+            .replace("51", "52")
+            .replace("10.0.0.100", "10.0.0.200")
+    )
+}
+
+/// Runs the router's own timers (no peer) until `until`.
+fn run_until(r: &mut Router, until: Instant) -> Vec<Output> {
+    let mut all = Vec::new();
+    for _ in 0..10_000 {
+        match r.next_deadline() {
+            Some(t) if t <= until => all.extend(r.handle(t, Input::Timeout)),
+            _ => break,
+        }
+    }
+    all
+}
+
+#[test]
+fn sync_group_becomes_master_together() {
+    let mut r = router(&grouped(100, 100), 2);
+    let t0 = Instant::now();
+    r.handle(t0, Input::Startup);
+    run_until(&mut r, t0 + Duration::from_secs(5));
+    assert_eq!(states(&r), vec![State::Master, State::Master]);
+}
+
+#[test]
+fn sync_group_stays_backup_while_one_member_hears_a_master() {
+    let mut r = router(&grouped(100, 100), 2);
+    let t0 = Instant::now();
+    r.handle(t0, Input::Startup);
+    // A peer is Master of VI_1 only, advertising every second.
+    let p = packet_from(&r, 0, 200, 3);
+    for k in 0..10u32 {
+        let now = t0 + Duration::from_secs(1) * k;
+        run_until(&mut r, now);
+        r.handle(
+            now,
+            Input::Packet {
+                ifname: "eth0",
+                meta: meta(3),
+                payload: &p,
+            },
+        );
+    }
+    assert_eq!(
+        states(&r),
+        vec![State::Backup, State::Backup],
+        "VI_2 alone must not go Master"
+    );
+}
+
+#[test]
+fn sync_group_moves_to_backup_and_fault_together() {
+    let mut r = router(&grouped(100, 100), 2);
+    let t0 = Instant::now();
+    r.handle(t0, Input::Startup);
+    let t1 = t0 + Duration::from_secs(5);
+    run_until(&mut r, t1);
+    let p = packet_from(&r, 0, 200, 3);
+    let out = r.handle(
+        t1,
+        Input::Packet {
+            ifname: "eth0",
+            meta: meta(3),
+            payload: &p,
+        },
+    );
+    assert_eq!(states(&r), vec![State::Backup, State::Backup]);
+    assert_eq!(
+        out.iter()
+            .filter(|o| o.action == Action::RemoveVips)
+            .count(),
+        2
+    );
+    // Fault in one takes both out; clearing it brings both back to Backup.
+    r.handle(
+        t1,
+        Input::Link {
+            ifname: "eth0",
+            up: false,
+        },
+    );
+    assert_eq!(states(&r), vec![State::Fault, State::Fault]);
+    r.handle(
+        t1,
+        Input::Link {
+            ifname: "eth0",
+            up: true,
+        },
+    );
+    assert_eq!(states(&r), vec![State::Backup, State::Backup]);
+}
+
+/// Two routers on one simulated link: what one sends, the other receives.
+struct Lab {
+    nodes: Vec<(Router, u8, bool)>,
+    now: Instant,
+}
+
+impl Lab {
+    fn new(configs: &[(&str, u8)]) -> Self {
+        let now = Instant::now();
+        let mut nodes: Vec<(Router, u8, bool)> = configs
+            .iter()
+            .map(|(c, n)| (router(c, *n), *n, true))
+            .collect();
+        let mut lab = Lab {
+            nodes: Vec::new(),
+            now,
+        };
+        let mut pending = Vec::new();
+        for (k, (r, _, _)) in nodes.iter_mut().enumerate() {
+            pending.push((k, r.handle(now, Input::Startup)));
+        }
+        lab.nodes = nodes;
+        for (k, out) in pending {
+            lab.deliver(k, out);
+        }
+        lab
+    }
+
+    fn deliver(&mut self, from: usize, out: Vec<Output>) {
+        let node = self.nodes[from].1;
+        let mut packets = Vec::new();
+        for o in out {
+            if let Action::SendAdvert { priority } = o.action {
+                packets.push(packet_from(&self.nodes[from].0, o.instance, priority, node));
+            }
+        }
+        let mut replies = Vec::new();
+        for (k, (r, _, alive)) in self.nodes.iter_mut().enumerate() {
+            if k == from || !*alive {
+                continue;
+            }
+            for p in &packets {
+                // Through the IPv4 header split, as a raw socket delivers it.
+                let mut ip = vec![
+                    0x45, 0, 0, 0, 0, 0, 0, 0, 255, 112, 0, 0, 10, 0, 0, node, 224, 0, 0, 18,
+                ];
+                let total = (20 + p.len()) as u16;
+                ip[2..4].copy_from_slice(&total.to_be_bytes());
+                ip.extend_from_slice(p);
+                let (m, payload) = split_ipv4(&ip).unwrap();
+                let out = r.handle(
+                    self.now,
+                    Input::Packet {
+                        ifname: "eth0",
+                        meta: m,
+                        payload,
+                    },
+                );
+                replies.push((k, out));
+            }
+        }
+        for (k, out) in replies {
+            self.deliver(k, out);
+        }
+    }
+
+    fn run(&mut self, d: Duration) {
+        let until = self.now + d;
+        for _ in 0..100_000 {
+            let next = self
+                .nodes
+                .iter()
+                .filter(|n| n.2)
+                .filter_map(|n| n.0.next_deadline())
+                .min();
+            match next {
+                Some(t) if t <= until => {
+                    self.now = t;
+                    let mut outs = Vec::new();
+                    for (k, (r, _, alive)) in self.nodes.iter_mut().enumerate() {
+                        if *alive && r.next_deadline().is_some_and(|d| d <= t) {
+                            outs.push((k, r.handle(t, Input::Timeout)));
+                        }
+                    }
+                    for (k, out) in outs {
+                        self.deliver(k, out);
+                    }
+                }
+                _ => break,
+            }
+        }
+        self.now = until;
+    }
+
+    fn state(&self, k: usize, i: usize) -> State {
+        self.nodes[k].0.instance(i).unwrap().state()
+    }
+
+    fn masters(&self, i: usize) -> usize {
+        (0..self.nodes.len())
+            .filter(|&k| self.nodes[k].2 && self.state(k, i) == State::Master)
+            .count()
+    }
+}
+
+#[test]
+fn two_nodes_elect_one_master_and_fail_over() {
+    let (a, b) = (pair(100), pair(99));
+    let mut lab = Lab::new(&[(&a, 2), (&b, 3)]);
+    lab.run(Duration::from_secs(10));
+    assert_eq!(
+        (lab.state(0, 0), lab.state(1, 0)),
+        (State::Master, State::Backup)
+    );
+    // SIGKILL: the master goes silent; the backup takes over one Master_Down_Interval later.
+    lab.nodes[0].2 = false;
+    let killed = lab.now;
+    let mut took_over = None;
+    for _ in 0..5000 {
+        lab.run(Duration::from_millis(1));
+        if lab.state(1, 0) == State::Master {
+            took_over = Some(lab.now - killed);
+            break;
+        }
+    }
+    // Last advert at most 1 s before the kill; 3 × 1 s + 157/256 s after it.
+    let t = took_over.unwrap();
+    assert!(
+        t <= Duration::from_millis(3614) && t >= Duration::from_millis(2600),
+        "{t:?}"
+    );
+}
+
+#[test]
+fn preempt_brings_the_higher_priority_node_back() {
+    let (a, b) = (pair(100), pair(99));
+    let mut lab = Lab::new(&[(&b, 3)]);
+    lab.run(Duration::from_secs(5));
+    assert_eq!(lab.state(0, 0), State::Master);
+    // The higher-priority node starts: it waits one interval, then preempts.
+    let mut r = router(&a, 2);
+    let out = r.handle(lab.now, Input::Startup);
+    lab.nodes.push((r, 2, true));
+    lab.deliver(1, out);
+    lab.run(Duration::from_secs(10));
+    assert_eq!(
+        (lab.state(1, 0), lab.state(0, 0)),
+        (State::Master, State::Backup)
+    );
+    assert_eq!(lab.masters(0), 1);
+}
+
+#[test]
+fn nopreempt_keeps_the_running_master() {
+    let a = pair(100).replace(" advert_int 1\n", " advert_int 1\n nopreempt\n");
+    let b = pair(99).replace(" advert_int 1\n", " advert_int 1\n nopreempt\n");
+    let mut lab = Lab::new(&[(&b, 3)]);
+    lab.run(Duration::from_secs(5));
+    let mut r = router(&a, 2);
+    let out = r.handle(lab.now, Input::Startup);
+    lab.nodes.push((r, 2, true));
+    lab.deliver(1, out);
+    lab.run(Duration::from_secs(20));
+    assert_eq!(
+        (lab.state(0, 0), lab.state(1, 0)),
+        (State::Master, State::Backup)
+    );
+}
+
+#[test]
+fn graceful_shutdown_hands_over_within_skew_time() {
+    let (a, b) = (pair(100), pair(99));
+    let mut lab = Lab::new(&[(&a, 2), (&b, 3)]);
+    lab.run(Duration::from_secs(10));
+    let now = lab.now;
+    let out = lab.nodes[0].0.handle(now, Input::Shutdown);
+    lab.deliver(0, out);
+    lab.nodes[0].2 = false;
+    lab.run(Duration::from_millis(612));
+    assert_eq!(
+        lab.state(1, 0),
+        State::Backup,
+        "not before Skew_Time (157/256 s)"
+    );
+    lab.run(Duration::from_millis(2));
+    assert_eq!(lab.state(1, 0), State::Master);
+}
+
+#[test]
+fn dual_master_crossed_roles() {
+    let seeds = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/seeds/");
+    let a = std::fs::read_to_string(format!("{seeds}lvs-dr-dual-a.conf"))
+        .unwrap()
+        .replace("ens37", "eth0");
+    let b = std::fs::read_to_string(format!("{seeds}lvs-dr-dual-b.conf"))
+        .unwrap()
+        .replace("ens37", "eth0");
+    let mut lab = Lab::new(&[(&a, 2), (&b, 3)]);
+    lab.run(Duration::from_secs(10));
+    assert_eq!(
+        (lab.state(0, 0), lab.state(0, 1)),
+        (State::Master, State::Backup)
+    );
+    assert_eq!(
+        (lab.state(1, 0), lab.state(1, 1)),
+        (State::Backup, State::Master)
+    );
+    lab.nodes[0].2 = false;
+    lab.run(Duration::from_secs(5));
+    assert_eq!(
+        (lab.state(1, 0), lab.state(1, 1)),
+        (State::Master, State::Master)
+    );
+}
