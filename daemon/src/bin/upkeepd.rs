@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use upkeep::cli::print_diagnostics;
 use upkeep::config::{self, LoadOptions};
+use upkeep::vrrp::driver::{self, DriverOptions};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum DumpFormat {
@@ -91,9 +92,38 @@ fn main() -> ExitCode {
             }
         };
     }
-    let _ = args.runtime_dir;
-    eprintln!(
-        "upkeepd: the configuration is valid, but this build has no VRRP runtime yet (issue 3); use -t or --dump-config"
-    );
-    ExitCode::from(2)
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("upkeepd: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let opts = DriverOptions {
+        runtime_dir: args.runtime_dir.clone(),
+    };
+    match runtime.block_on(driver::run(&loaded.config, &opts)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "upkeepd stopped");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Logs to stderr (systemd's journal picks it up); RUST_LOG overrides the level.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
 }

@@ -5,6 +5,11 @@
 //! sans-IO: they take events with `now` and return actions. The rest is the
 //! thin IO layer that owns sockets, netlink and timers.
 
+pub mod driver;
 pub mod fsm;
+pub mod garp;
+pub mod netlink;
+pub mod notify;
 pub mod packet;
 pub mod router;
+pub mod socket;

@@ -200,6 +200,11 @@ impl Router {
         &self.unmatched
     }
 
+    /// Counts a packet dropped before it could be attributed to an instance.
+    pub fn count_unmatched(&mut self, reason: DropReason) {
+        bump(&mut self.unmatched, reason);
+    }
+
     pub fn checksum_mode(&self) -> ChecksumMode {
         self.checksum
     }

@@ -54,3 +54,4 @@ pub fn sample_files() -> Vec<PathBuf> {
     v.sort();
     v
 }
+pub mod lab;

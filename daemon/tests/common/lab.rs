@@ -1,0 +1,353 @@
+//! A network-namespace lab for integration tests: `n` nodes, each in its own
+//! namespace with `eth0` on a bridge in another namespace, all created by the
+//! test and removed on drop (also when the test fails). Traffic never leaves
+//! these namespaces. Every wait is bounded.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub struct Node {
+    pub ns: String,
+    /// IPv4 address on eth0 (10.77.0.(10+k)/24) and IPv6 (fd77::(10+k)/64).
+    pub v4: String,
+    pub v6: String,
+    pub dir: PathBuf,
+    pub child: Option<Child>,
+    /// Other processes started in this node (peers such as keepalived, captures).
+    pub extra: Vec<Child>,
+}
+
+pub struct Lab {
+    pub nodes: Vec<Node>,
+    bridge_ns: String,
+    dir: PathBuf,
+}
+
+/// Runs a command; panics with its output when it fails.
+pub fn sh(args: &[&str]) -> String {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn sh_ok(args: &[&str]) -> bool {
+    Command::new(args[0])
+        .args(&args[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+pub fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "network-namespace tests need root (run scripts/test.sh as root)"
+    );
+}
+
+impl Lab {
+    pub fn new(n: usize) -> Lab {
+        require_root();
+        let id = format!(
+            "{}{}",
+            std::process::id() % 100_000,
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let dir = std::env::temp_dir().join(format!("upkeep-lab-{id}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("lab dir");
+        let bridge_ns = format!("uk{id}br");
+        let mut lab = Lab {
+            nodes: Vec::new(),
+            bridge_ns: bridge_ns.clone(),
+            dir,
+        };
+        sh(&["ip", "netns", "add", &bridge_ns]);
+        sh(&[
+            "ip", "-n", &bridge_ns, "link", "add", "br0", "type", "bridge",
+        ]);
+        // No multicast snooping: the bridge forwards VRRP multicast to every port at once.
+        sh(&[
+            "ip",
+            "-n",
+            &bridge_ns,
+            "link",
+            "set",
+            "br0",
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "0",
+        ]);
+        sh(&["ip", "-n", &bridge_ns, "link", "set", "br0", "up"]);
+        for k in 0..n {
+            let ns = format!("uk{id}n{k}");
+            let node_dir = lab.dir.join(format!("n{k}"));
+            std::fs::create_dir_all(&node_dir).expect("node dir");
+            lab.nodes.push(Node {
+                ns: ns.clone(),
+                v4: format!("10.77.0.{}", 10 + k),
+                v6: format!("fd77::{}", 10 + k),
+                dir: node_dir,
+                child: None,
+                extra: Vec::new(),
+            });
+            sh(&["ip", "netns", "add", &ns]);
+            // Before the link exists, so that it starts without DAD.
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                &ns,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.accept_dad=0",
+                "net.ipv6.conf.default.accept_dad=0",
+            ]);
+            let peer = format!("p{k}");
+            sh(&[
+                "ip", "link", "add", "eth0", "netns", &ns, "type", "veth", "peer", "name", &peer,
+                "netns", &bridge_ns,
+            ]);
+            sh(&[
+                "ip", "-n", &bridge_ns, "link", "set", &peer, "master", "br0", "up",
+            ]);
+            sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+            sh(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
+            sh(&[
+                "ip",
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("10.77.0.{}/24", 10 + k),
+                "dev",
+                "eth0",
+            ]);
+            sh(&[
+                "ip",
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("fd77::{}/64", 10 + k),
+                "dev",
+                "eth0",
+                "nodad",
+            ]);
+        }
+        // Wait for the link-local addresses (bounded).
+        for k in 0..n {
+            lab.wait(Duration::from_secs(5), || {
+                lab.ip(k, &["-6", "addr", "show", "dev", "eth0", "scope", "link"])
+                    .contains("fe80")
+            });
+        }
+        lab
+    }
+
+    /// `ip -n NS args...`
+    pub fn ip(&self, k: usize, args: &[&str]) -> String {
+        let mut v = vec!["ip", "-n", self.nodes[k].ns.as_str()];
+        v.extend_from_slice(args);
+        sh(&v)
+    }
+
+    /// Runs a command inside node `k`'s namespace.
+    pub fn exec(&self, k: usize, args: &[&str]) -> String {
+        let mut v = vec!["ip", "netns", "exec", self.nodes[k].ns.as_str()];
+        v.extend_from_slice(args);
+        sh(&v)
+    }
+
+    pub fn config_path(&self, k: usize, name: &str) -> PathBuf {
+        self.nodes[k].dir.join(name)
+    }
+
+    /// Starts upkeepd on node `k` with the given configuration text.
+    pub fn start(&mut self, k: usize, bin: &str, config: &str, file_name: &str) {
+        let conf = self.config_path(k, file_name);
+        std::fs::write(&conf, config).expect("write config");
+        let node = &self.nodes[k];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.dir.join("upkeepd.log"))
+            .expect("log");
+        let runtime = node.dir.join("run");
+        let _ = std::fs::remove_file(runtime.join("status.json"));
+        let child = Command::new("ip")
+            .args(["netns", "exec", &node.ns, bin, "-f"])
+            .arg(&conf)
+            .arg("--runtime-dir")
+            .arg(&runtime)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn upkeepd");
+        self.nodes[k].child = Some(child);
+    }
+
+    /// Starts another program in node `k` (kept until the lab is dropped).
+    pub fn spawn(&mut self, k: usize, args: &[&str], log_name: &str) {
+        let node = &self.nodes[k];
+        let log = std::fs::File::create(node.dir.join(log_name)).expect("log");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &node.ns])
+            .args(args)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn");
+        self.nodes[k].extra.push(child);
+    }
+
+    pub fn signal(&mut self, k: usize, sig: i32) {
+        if let Some(pid) = self.daemon_pid(k) {
+            // SAFETY: kill(2) with a pid we read from the daemon's pid file.
+            unsafe {
+                libc::kill(pid, sig);
+            }
+        }
+    }
+
+    /// Waits (bounded) for the daemon of node `k` to exit; its exit time.
+    pub fn wait_exit(&mut self, k: usize, limit: Duration) -> Option<Duration> {
+        let start = Instant::now();
+        let child = self.nodes[k].child.as_mut()?;
+        while start.elapsed() < limit {
+            if let Ok(Some(_)) = child.try_wait() {
+                self.nodes[k].child = None;
+                return Some(start.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        None
+    }
+
+    /// The daemon's own pid (the child is `ip netns exec`, which execs it).
+    pub fn daemon_pid(&self, k: usize) -> Option<i32> {
+        let p = self.nodes[k].dir.join("run/upkeepd.pid");
+        std::fs::read_to_string(p).ok()?.trim().parse().ok()
+    }
+
+    pub fn status(&self, k: usize) -> Option<serde_json::Value> {
+        let text = std::fs::read_to_string(self.nodes[k].dir.join("run/status.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// The state of `instance` on node `k`, from its status file.
+    pub fn state(&self, k: usize, instance: &str) -> Option<String> {
+        let s = self.status(k)?;
+        s.as_array()?
+            .iter()
+            .find(|e| e["name"] == instance)
+            .and_then(|e| e["state"].as_str().map(str::to_string))
+    }
+
+    pub fn has_addr(&self, k: usize, addr: &str) -> bool {
+        let out = self.ip(k, &["addr", "show"]);
+        out.split_whitespace()
+            .any(|w| w.split('/').next() == Some(addr))
+    }
+
+    /// Polls `cond` every 10 ms until it holds or `limit` passes; whether it held.
+    pub fn wait(&self, limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+        let start = Instant::now();
+        loop {
+            if cond() {
+                return true;
+            }
+            if start.elapsed() >= limit {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits until `instance` on node `k` is in `state`; how long it took.
+    pub fn wait_state(
+        &self,
+        k: usize,
+        instance: &str,
+        state: &str,
+        limit: Duration,
+    ) -> Option<Duration> {
+        let start = Instant::now();
+        self.wait(limit, || self.state(k, instance).as_deref() == Some(state))
+            .then(|| start.elapsed())
+    }
+
+    pub fn log(&self, k: usize) -> String {
+        std::fs::read_to_string(self.nodes[k].dir.join("upkeepd.log")).unwrap_or_default()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn bridge_ns(&self) -> &str {
+        &self.bridge_ns
+    }
+
+    /// Every daemon log, for failure messages.
+    pub fn logs(&self) -> String {
+        (0..self.nodes.len())
+            .map(|k| format!("--- node {k} ---\n{}", self.log(k)))
+            .collect()
+    }
+
+    pub fn addr_v4(&self, k: usize) -> IpAddr {
+        self.nodes[k].v4.parse().expect("v4")
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            for c in n.extra.iter_mut().chain(n.child.as_mut()) {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        // Namespaces go with every process and interface in them.
+        for n in &self.nodes {
+            let _ = sh_ok(&["ip", "netns", "pids", &n.ns]);
+            if let Ok(out) = Command::new("ip").args(["netns", "pids", &n.ns]).output() {
+                for pid in String::from_utf8_lossy(&out.stdout)
+                    .split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok())
+                {
+                    // SAFETY: kill(2) on a pid the kernel listed in our namespace.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                    }
+                }
+            }
+            let _ = sh_ok(&["ip", "netns", "del", &n.ns]);
+        }
+        let _ = sh_ok(&["ip", "netns", "del", &self.bridge_ns]);
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("lab files kept in {}", self.dir.display());
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! VRRP with real upkeepd processes in network namespaces the test creates
+//! (veth + bridge). Needs root. Every wait is bounded; the lab is removed on
+//! drop, also when a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test crate fails by panicking
+
+mod common;
+
+use std::time::Duration;
+
+use common::lab::Lab;
+
+const UPKEEPD: &str = env!("CARGO_BIN_EXE_upkeepd");
+const VIP: &str = "10.77.0.100";
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+/// The Nginx pair from the seeds, rewritten to the lab's addresses.
+fn nginx(node: &str, lab: &Lab, k: usize) -> String {
+    let text = std::fs::read_to_string(common::seeds().join(format!("nginx-{node}.conf"))).unwrap();
+    text.replace("192.168.1.103", &lab.nodes[k].v4)
+        .replace("192.168.1.104", &lab.nodes[k].v4)
+        .replace("192.168.1.108", VIP)
+}
+
+fn pair(lab: &mut Lab) {
+    let (a, b) = (nginx("master", lab, 0), nginx("backup", lab, 1));
+    lab.start(0, UPKEEPD, &a, "keepalived.conf");
+    lab.start(1, UPKEEPD, &b, "keepalived.conf");
+}
+
+fn one_master(lab: &Lab, vip: &str) -> Vec<usize> {
+    (0..lab.nodes.len())
+        .filter(|&k| lab.has_addr(k, vip))
+        .collect()
+}
+
+#[test]
+fn election_and_sigkill_failover() {
+    let mut lab = Lab::new(2);
+    pair(&mut lab);
+    assert!(
+        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
+        "{}",
+        lab.logs()
+    );
+    assert!(
+        lab.wait_state(1, "VI_1", "BACKUP", SECS(2)).is_some(),
+        "{}",
+        lab.logs()
+    );
+    assert_eq!(one_master(&lab, VIP), vec![0]);
+    // The backup hears the master.
+    assert!(lab.wait(SECS(3), || {
+        lab.status(1)
+            .is_some_and(|s| s[0]["adverts_received"].as_u64() > Some(0))
+    }));
+
+    lab.signal(0, libc::SIGKILL);
+    let took = lab
+        .wait_state(1, "VI_1", "MASTER", SECS(10))
+        .unwrap_or_else(|| panic!("{}", lab.logs()));
+    // Master_Down_Interval is 3 + 157/256 s; the kill came up to 1 s after the last advert.
+    assert!(took <= SECS(5), "{took:?}");
+    // (A SIGKILLed daemon cannot remove its VIP: only the survivor is checked.)
+    assert!(lab.wait(SECS(2), || lab.has_addr(1, VIP)));
+}
+
+#[test]
+fn sigterm_hands_over_within_skew_time_and_exits() {
+    let mut lab = Lab::new(2);
+    pair(&mut lab);
+    assert!(
+        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
+        "{}",
+        lab.logs()
+    );
+    assert!(lab.wait_state(1, "VI_1", "BACKUP", SECS(2)).is_some());
+    lab.signal(0, libc::SIGTERM);
+    let exited = lab.wait_exit(0, SECS(5)).expect("upkeepd exits on SIGTERM");
+    assert!(
+        exited < SECS(1),
+        "exit within one advert interval: {exited:?}"
+    );
+    assert!(!lab.has_addr(0, VIP), "VIP removed on shutdown");
+    // Priority 0 sent: the backup takes over after Skew_Time (157/256 s), not 3.6 s.
+    let took = lab
+        .wait_state(1, "VI_1", "MASTER", SECS(5))
+        .unwrap_or_else(|| panic!("{}", lab.logs()));
+    assert!(took < Duration::from_millis(1500), "{took:?}");
+    assert!(lab.log(1).contains("master resigned"), "{}", lab.log(1));
+}
+
+#[test]
+fn preempt_brings_the_master_back_and_nopreempt_does_not() {
+    let mut lab = Lab::new(2);
+    pair(&mut lab);
+    assert!(
+        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
+        "{}",
+        lab.logs()
+    );
+    lab.signal(0, libc::SIGKILL);
+    assert!(lab.wait_state(1, "VI_1", "MASTER", SECS(10)).is_some());
+    // Preempt (the default): the higher priority comes back and takes over.
+    let a = nginx("master", &lab, 0);
+    lab.start(0, UPKEEPD, &a, "keepalived.conf");
+    assert!(
+        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
+        "{}",
+        lab.logs()
+    );
+    assert!(lab.wait_state(1, "VI_1", "BACKUP", SECS(3)).is_some());
+    assert!(lab.wait(SECS(2), || one_master(&lab, VIP) == vec![0]));
+
+    // nopreempt (with state BACKUP, as keepalived requires): the running master stays.
+    let nopreempt = |t: String| {
+        t.replace("state MASTER", "state BACKUP")
+            .replace("advert_int 1", "advert_int 1\n    nopreempt")
+    };
+    lab.signal(0, libc::SIGKILL);
+    lab.signal(1, libc::SIGKILL);
+    lab.wait_exit(0, SECS(2));
+    lab.wait_exit(1, SECS(2));
+    let b = nopreempt(nginx("backup", &lab, 1));
+    lab.start(1, UPKEEPD, &b, "keepalived.conf");
+    assert!(
+        lab.wait_state(1, "VI_1", "MASTER", SECS(10)).is_some(),
+        "{}",
+        lab.logs()
+    );
+    let a = nopreempt(nginx("master", &lab, 0));
+    lab.start(0, UPKEEPD, &a, "keepalived.conf");
+    assert!(lab.wait_state(0, "VI_1", "BACKUP", SECS(5)).is_some());
+    std::thread::sleep(SECS(6));
+    assert_eq!(
+        lab.state(1, "VI_1").as_deref(),
+        Some("MASTER"),
+        "{}",
+        lab.logs()
+    );
+    assert_eq!(lab.state(0, "VI_1").as_deref(), Some("BACKUP"));
+    assert_eq!(one_master(&lab, VIP), vec![1]);
+}
+
+#[test]
+fn link_down_means_fault_and_the_vip_moves() {
+    let mut lab = Lab::new(2);
+    pair(&mut lab);
+    assert!(
+        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
+        "{}",
+        lab.logs()
+    );
+    lab.ip(0, &["link", "set", "eth0", "down"]);
+    assert!(
+        lab.wait_state(0, "VI_1", "FAULT", SECS(3)).is_some(),
+        "{}",
+        lab.logs()
+    );
+    assert!(!lab.has_addr(0, VIP));
+    assert!(
+        lab.wait_state(1, "VI_1", "MASTER", SECS(6)).is_some(),
+        "{}",
+        lab.logs()
+    );
+    lab.ip(0, &["link", "set", "eth0", "up"]);
+    // Back to Backup, then (preempt) Master again.
+    assert!(
+        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
+        "{}",
+        lab.logs()
+    );
+    assert!(lab.wait_state(1, "VI_1", "BACKUP", SECS(3)).is_some());
+}
+
+#[test]
+fn unicast_peers() {
+    let mut lab = Lab::new(2);
+    for (k, node, peer) in [(0, "master", 1), (1, "backup", 0)] {
+        let unicast = format!(
+            "    unicast_src_ip {}\n    unicast_peer {{\n        {}\n    }}\n    advert_int 1",
+            lab.nodes[k].v4, lab.nodes[peer].v4
+        );
+        let text = nginx(node, &lab, k)
+            .replace(&format!("    mcast_src_ip {}\n", lab.nodes[k].v4), "")
+            .replace("    advert_int 1", &unicast);
+        lab.start(k, UPKEEPD, &text, "keepalived.conf");
+    }
+    assert!(
+        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
+        "{}",
+        lab.logs()
+    );
+    assert!(
+        lab.wait(SECS(3), || lab
+            .status(1)
+            .is_some_and(|s| s[0]["adverts_received"].as_u64() > Some(1))),
+        "{}",
+        lab.logs()
+    );
+    assert_eq!(lab.state(1, "VI_1").as_deref(), Some("BACKUP"));
+    lab.signal(0, libc::SIGKILL);
+    assert!(lab.wait_state(1, "VI_1", "MASTER", SECS(10)).is_some());
+}
+
+#[test]
+fn ipv6_vrrpv3_with_unsolicited_na() {
+    let mut lab = Lab::new(3);
+    // Node 2 watches the wire.
+    let pcap = lab.nodes[2].dir.join("na.pcap");
+    // --immediate-mode: else libpcap hands packets over in blocks up to 1 s late.
+    let filter = "icmp6 or ip6 proto 112";
+    lab.spawn(
+        2,
+        &[
+            "tcpdump",
+            "--immediate-mode",
+            "-U",
+            "-n",
+            "-i",
+            "eth0",
+            "-w",
+            pcap.to_str().unwrap(),
+            filter,
+        ],
+        "tcpdump.log",
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let conf = |prio: u32| {
+        format!(
+            "vrrp_instance VI_6 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 61\n    priority {prio}\n    advert_int 0.1\n    virtual_ipaddress {{\n        fd77::100/64\n    }}\n}}\n"
+        )
+    };
+    lab.start(0, UPKEEPD, &conf(200), "v6.conf");
+    lab.start(1, UPKEEPD, &conf(100), "v6.conf");
+    assert!(
+        lab.wait_state(0, "VI_6", "MASTER", SECS(5)).is_some(),
+        "{}",
+        lab.logs()
+    );
+    assert!(
+        lab.wait_state(1, "VI_6", "BACKUP", SECS(2)).is_some(),
+        "{}",
+        lab.logs()
+    );
+    assert!(lab.wait(SECS(2), || lab.has_addr(0, "fd77::100")));
+    // Steady state first: the backup has heard the master several times.
+    assert!(
+        lab.wait(SECS(3), || lab
+            .status(1)
+            .is_some_and(|s| s[0]["adverts_received"].as_u64() >= Some(5))),
+        "{}",
+        lab.logs()
+    );
+    lab.signal(0, libc::SIGKILL);
+    let took = lab
+        .wait_state(1, "VI_6", "MASTER", SECS(5))
+        .unwrap_or_else(|| panic!("{}", lab.logs()));
+    assert!(took < SECS(1), "3 × 0.1 s + skew: {took:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    let dump = lab.exec(2, &["tcpdump", "-r", pcap.to_str().unwrap(), "-n", "-v"]);
+    let na = dump
+        .lines()
+        .filter(|l| l.contains("neighbor advertisement") && l.contains("fd77::100"))
+        .count();
+    assert!(na >= 2, "unsolicited NAs from both masters:\n{dump}");
+    let adverts = dump
+        .lines()
+        .filter(|l| l.contains("VRRPv3") && l.contains("vrid 61"))
+        .count();
+    assert!(adverts > 5, "{dump}");
+    assert!(dump.contains("hlim 255"), "hop limit 255:\n{dump}");
+}
+
+#[test]
+fn vmac_interface_carries_the_vip() {
+    let mut lab = Lab::new(2);
+    let vmac = |t: String| t.replace("    advert_int 1", "    advert_int 1\n    use_vmac");
+    let (a, b) = (
+        vmac(nginx("master", &lab, 0)),
+        vmac(nginx("backup", &lab, 1)),
+    );
+    lab.start(0, UPKEEPD, &a, "keepalived.conf");
+    lab.start(1, UPKEEPD, &b, "keepalived.conf");
+    assert!(
+        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
+        "{}",
+        lab.logs()
+    );
+    let link = lab.ip(0, &["link", "show", "vrrp.51"]);
+    assert!(link.contains("00:00:5e:00:01:33"), "{link}");
+    let addr = lab.ip(0, &["addr", "show", "dev", "vrrp.51"]);
+    assert!(addr.contains(VIP), "{addr}");
+    assert!(
+        lab.wait_state(1, "VI_1", "BACKUP", SECS(2)).is_some(),
+        "{}",
+        lab.logs()
+    );
+    lab.signal(0, libc::SIGTERM);
+    lab.wait_exit(0, SECS(3));
+    assert!(
+        lab.wait_state(1, "VI_1", "MASTER", SECS(5)).is_some(),
+        "{}",
+        lab.logs()
+    );
+    assert!(lab.ip(1, &["addr", "show", "dev", "vrrp.51"]).contains(VIP));
+    assert!(
+        !lab.ip(0, &["link", "show"]).contains("vrrp.51"),
+        "VMAC removed on shutdown"
+    );
+}
+
+#[test]
+fn dual_master_with_crossed_roles() {
+    let mut lab = Lab::new(2);
+    // The seeds as written, but for the interface and addresses (the lab's own).
+    let rewrite = |name: &str| {
+        std::fs::read_to_string(common::seeds().join(name))
+            .unwrap()
+            .replace("ens37", "eth0")
+            .replace("10.0.0.100", "10.77.0.100")
+            .replace("10.0.0.200", "10.77.0.200")
+            .replace("234.10.10.10", "239.77.0.18")
+            .replace("192.168.234.", "10.77.0.")
+    };
+    let (a, b) = (rewrite("lvs-dr-dual-a.conf"), rewrite("lvs-dr-dual-b.conf"));
+    lab.start(0, UPKEEPD, &a, "keepalived.conf");
+    lab.start(1, UPKEEPD, &b, "keepalived.conf");
+    assert!(
+        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
+        "{}",
+        lab.logs()
+    );
+    assert!(
+        lab.wait_state(1, "VI_2", "MASTER", SECS(10)).is_some(),
+        "{}",
+        lab.logs()
+    );
+    assert_eq!(lab.state(0, "VI_2").as_deref(), Some("BACKUP"));
+    assert_eq!(lab.state(1, "VI_1").as_deref(), Some("BACKUP"));
+    assert_eq!(
+        (
+            one_master(&lab, "10.77.0.100"),
+            one_master(&lab, "10.77.0.200")
+        ),
+        (vec![0], vec![1])
+    );
+    lab.signal(1, libc::SIGKILL);
+    assert!(
+        lab.wait_state(0, "VI_2", "MASTER", SECS(10)).is_some(),
+        "{}",
+        lab.logs()
+    );
+    assert!(lab.has_addr(0, "10.77.0.100") && lab.has_addr(0, "10.77.0.200"));
+}
