@@ -50,8 +50,8 @@ fn election_and_sigkill_failover() {
     assert_eq!(one_master(&lab, VIP), vec![0]);
     // The backup hears the master.
     assert!(lab.wait(SECS(3), || {
-        lab.status(1)
-            .is_some_and(|s| s[0]["adverts_received"].as_u64() > Some(0))
+        lab.instance(1, "VI_1")
+            .is_some_and(|s| s["adverts_received"].as_u64() > Some(0))
     }));
 
     lab.signal(0, libc::SIGKILL);
@@ -192,8 +192,8 @@ fn unicast_peers() {
     );
     assert!(
         lab.wait(SECS(3), || lab
-            .status(1)
-            .is_some_and(|s| s[0]["adverts_received"].as_u64() > Some(1))),
+            .instance(1, "VI_1")
+            .is_some_and(|s| s["adverts_received"].as_u64() > Some(1))),
         "{}",
         lab.logs()
     );
@@ -246,8 +246,8 @@ fn ipv6_vrrpv3_with_unsolicited_na() {
     // Steady state first: the backup has heard the master several times.
     assert!(
         lab.wait(SECS(3), || lab
-            .status(1)
-            .is_some_and(|s| s[0]["adverts_received"].as_u64() >= Some(5))),
+            .instance(1, "VI_6")
+            .is_some_and(|s| s["adverts_received"].as_u64() >= Some(5))),
         "{}",
         lab.logs()
     );
@@ -351,4 +351,71 @@ fn dual_master_with_crossed_roles() {
         lab.logs()
     );
     assert!(lab.has_addr(0, "10.77.0.100") && lab.has_addr(0, "10.77.0.200"));
+}
+
+#[test]
+fn hostile_packets_are_dropped_counted_and_change_nothing() {
+    let mut lab = Lab::new(3);
+    pair(&mut lab);
+    assert!(
+        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
+        "{}",
+        lab.logs()
+    );
+    assert!(lab.wait_state(1, "VI_1", "BACKUP", SECS(2)).is_some());
+    let tool = common::repo().join("tests/tools/vrrp_inject.py");
+    let src = lab.nodes[2].v4.clone();
+    let out = lab.exec(
+        2,
+        &["python3", tool.to_str().unwrap(), &src, VIP, "1111222"],
+    );
+    assert!(out.contains("sent"), "{out}");
+    std::thread::sleep(SECS(2));
+    for k in [0, 1] {
+        let st = lab
+            .instance(k, "VI_1")
+            .unwrap_or_else(|| panic!("{}", lab.logs()));
+        let drops = &st["drops"];
+        for reason in [
+            "ttl_not_255",
+            "bad_checksum",
+            "bad_version",
+            "bad_type",
+            "too_short",
+            "bad_length",
+            "auth_failure",
+            "auth_type_mismatch",
+            "interval_mismatch",
+            "address_mismatch",
+        ] {
+            assert!(
+                drops[reason].as_u64() >= Some(3),
+                "node {k}: {reason} not counted: {st}"
+            );
+        }
+        let unmatched = &lab.status(k).unwrap()["unmatched_drops"];
+        assert!(unmatched["unknown_vrid"].as_u64() >= Some(3), "{unmatched}");
+    }
+    // Priority 250 everywhere, yet nothing moved, and both daemons live.
+    assert_eq!(lab.state(0, "VI_1").as_deref(), Some("MASTER"));
+    assert_eq!(lab.state(1, "VI_1").as_deref(), Some("BACKUP"));
+    assert_eq!(lab.instance(0, "VI_1").unwrap()["transitions"], 2);
+    assert!(
+        lab.nodes[0]
+            .child
+            .as_mut()
+            .unwrap()
+            .try_wait()
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        lab.nodes[1]
+            .child
+            .as_mut()
+            .unwrap()
+            .try_wait()
+            .unwrap()
+            .is_none()
+    );
 }

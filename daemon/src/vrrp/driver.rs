@@ -74,7 +74,7 @@ struct Received {
     packet: Result<(IpMeta, Vec<u8>), DropReason>,
 }
 
-/// What `status.json` holds: one entry per instance (read by tests and the demo).
+/// One instance in `status.json` (read by tests and the demo).
 #[derive(Serialize)]
 struct StatusEntry<'a> {
     name: &'a str,
@@ -597,7 +597,13 @@ fn write_status(router: &Router, ios: &[InstanceIo], dir: &std::path::Path) {
             })
         })
         .collect();
-    let Ok(json) = serde_json::to_string_pretty(&entries) else {
+    let unmatched: BTreeMap<&'static str, u64> = router
+        .unmatched_drops()
+        .iter()
+        .map(|(r, n)| (r.name(), *n))
+        .collect();
+    let doc = serde_json::json!({ "instances": entries, "unmatched_drops": unmatched });
+    let Ok(json) = serde_json::to_string_pretty(&doc) else {
         return;
     };
     let tmp = dir.join("status.json.tmp");

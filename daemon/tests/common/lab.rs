@@ -219,6 +219,62 @@ impl Lab {
         self.nodes[k].extra.push(child);
     }
 
+    /// Starts Debian's keepalived (VRRP only, in the foreground) on node `k`.
+    pub fn start_keepalived(&mut self, k: usize, config: &str) {
+        let dir = self.nodes[k].dir.clone();
+        let conf = dir.join("keepalived.conf");
+        std::fs::write(&conf, config).expect("write keepalived.conf");
+        let (c, p, r) = (
+            conf.to_string_lossy().into_owned(),
+            dir.join("k.pid"),
+            dir.join("kv.pid"),
+        );
+        let _ = std::fs::remove_file(&p);
+        let _ = std::fs::remove_file(&r);
+        let (p, r) = (
+            p.to_string_lossy().into_owned(),
+            r.to_string_lossy().into_owned(),
+        );
+        self.spawn(
+            k,
+            &[
+                "keepalived",
+                "-n",
+                "-l",
+                "-D",
+                "-P",
+                "-f",
+                &c,
+                "-p",
+                &p,
+                "-r",
+                &r,
+            ],
+            "keepalived.log",
+        );
+        // Bounded wait for its VRRP child.
+        self.wait(Duration::from_secs(5), || dir.join("kv.pid").exists());
+    }
+
+    /// Sends `sig` to keepalived's parent and VRRP child on node `k`.
+    pub fn signal_keepalived(&mut self, k: usize, sig: i32) {
+        for f in ["kv.pid", "k.pid"] {
+            let pid = std::fs::read_to_string(self.nodes[k].dir.join(f))
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok());
+            if let Some(pid) = pid {
+                // SAFETY: kill(2) with a pid from keepalived's own pid file.
+                unsafe {
+                    libc::kill(pid, sig);
+                }
+            }
+        }
+    }
+
+    pub fn keepalived_log(&self, k: usize) -> String {
+        std::fs::read_to_string(self.nodes[k].dir.join("keepalived.log")).unwrap_or_default()
+    }
+
     pub fn signal(&mut self, k: usize, sig: i32) {
         if let Some(pid) = self.daemon_pid(k) {
             // SAFETY: kill(2) with a pid we read from the daemon's pid file.
@@ -254,9 +310,20 @@ impl Lab {
     }
 
     /// The state of `instance` on node `k`, from its status file.
+    /// The status entry of `instance` on node `k`.
+    pub fn instance(&self, k: usize, instance: &str) -> Option<serde_json::Value> {
+        let s = self.status(k)?;
+        s["instances"]
+            .as_array()?
+            .iter()
+            .find(|e| e["name"] == instance)
+            .cloned()
+    }
+
     pub fn state(&self, k: usize, instance: &str) -> Option<String> {
         let s = self.status(k)?;
-        s.as_array()?
+        s["instances"]
+            .as_array()?
             .iter()
             .find(|e| e["name"] == instance)
             .and_then(|e| e["state"].as_str().map(str::to_string))
