@@ -1,25 +1,91 @@
 #!/usr/bin/env bash
-# upkeep's demo. The two-node failover lab (network namespaces, veth, bridge,
-# two upkeepd running the Nginx pair configuration) arrives with the VRRP
-# issue; until then this shows the configuration layer on that same pair.
+# upkeep's demo: a two-node lab in network namespaces (veth + bridge, all
+# created here and removed on exit, Ctrl-C included) running the Nginx pair
+# configuration from the seeds, rewritten to the lab's addresses. It shows the
+# VIP on the master, kills the master, and measures the takeover from a
+# packet capture. Run as root. Traffic stays inside the namespaces.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --quiet --bins
-bin=target/debug
+need() { command -v "$1" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
+need ip iproute2
+need tcpdump tcpdump
 
-for node in nginx-master nginx-backup; do
-    echo "== upkeepd -t -f tests/fixtures/seeds/$node.conf"
-    "$bin/upkeepd" -t -f "tests/fixtures/seeds/$node.conf" && echo "valid"
+cargo build --quiet --bins
+bin=$PWD/target/debug/upkeepd
+work=$(mktemp -d /tmp/upkeep-demo.XXXXXX)
+A=updemo-a B=updemo-b BR=updemo-br VIP=10.77.0.100
+
+cleanup() {
+    set +e
+    for ns in $A $B $BR; do
+        for pid in $(ip netns pids $ns 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+        ip netns del $ns 2>/dev/null
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+cleanup 2>/dev/null; work=$(mktemp -d /tmp/upkeep-demo.XXXXXX)
+
+echo "== lab: $A (10.77.0.10) and $B (10.77.0.11) on a bridge in $BR"
+ip netns add $BR
+ip -n $BR link add br0 type bridge
+ip -n $BR link set br0 type bridge mcast_snooping 0
+ip -n $BR link set br0 up
+i=0
+for ns in $A $B; do
+    ip netns add $ns
+    ip link add eth0 netns $ns type veth peer name p$i netns $BR
+    ip -n $BR link set p$i master br0 up
+    ip -n $ns link set lo up
+    ip -n $ns link set eth0 up
+    ip -n $ns addr add 10.77.0.1$i/24 dev eth0
+    i=$((i + 1))
 done
 
-echo
-echo "== upkeepd -t on a configuration with a typo (nginx-backup-typo.conf)"
-"$bin/upkeepd" -t -f tests/fixtures/seeds/nginx-backup-typo.conf || echo "(exit $?: refused, as it should be)"
+# The seed configurations, with the lab's addresses.
+sed -e 's/192.168.1.103/10.77.0.10/; s/192.168.1.108/'$VIP'/' tests/fixtures/seeds/nginx-master.conf >"$work/a.conf"
+sed -e 's/192.168.1.104/10.77.0.11/; s/192.168.1.108/'$VIP'/' tests/fixtures/seeds/nginx-backup.conf >"$work/b.conf"
 
-echo
-echo "== upkeepctl convert tests/fixtures/seeds/nginx-master.conf"
-"$bin/upkeepctl" convert tests/fixtures/seeds/nginx-master.conf
+ip netns exec $BR tcpdump --immediate-mode -U -n -i br0 -w "$work/wire.pcap" 'ip proto 112 or arp' 2>/dev/null &
+sleep 0.5
+ip netns exec $A "$bin" -f "$work/a.conf" --runtime-dir "$work/a" 2>"$work/a.log" &
+ip netns exec $B "$bin" -f "$work/b.conf" --runtime-dir "$work/b" 2>"$work/b.log" &
 
-echo
-echo "The failover demo (two upkeepd nodes in network namespaces) is not available yet: it comes with the VRRP issue."
+has_vip() { ip -n "$1" -4 addr show dev eth0 | grep -q " $VIP/"; }
+state() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["instances"][0]["state"])' "$work/$1/status.json" 2>/dev/null || echo "?"; }
+
+echo "== starting upkeepd on both nodes (priority 100 and 99, advert_int 1)"
+for _ in $(seq 1 100); do has_vip $A && break; sleep 0.1; done
+sleep 1.5
+echo "   $A: $(state a)   $B: $(state b)"
+echo "   VIP $VIP on $A: $(has_vip $A && echo yes || echo no), on $B: $(has_vip $B && echo yes || echo no)"
+
+echo "== kill -9 the master ($A)"
+kill -9 "$(cat "$work/a/upkeepd.pid")"
+t0=$(date +%s.%N)
+for _ in $(seq 1 1000); do has_vip $B && break; sleep 0.005; done
+t1=$(date +%s.%N)
+echo "   $B: $(state b); VIP on $B: $(has_vip $B && echo yes || echo no) ($(python3 -c "print(round(($t1-$t0)*1000))") ms after the kill)"
+sleep 1
+
+echo "== takeover measured on the wire (capture on the bridge)"
+ip netns exec $BR tcpdump -r "$work/wire.pcap" -n -tt 2>/dev/null | python3 -c '
+import sys
+last_a = first_b = first_garp = None
+for line in sys.stdin:
+    f = line.split()
+    t = float(f[0])
+    if "10.77.0.10 > 224.0.0.18" in line:
+        last_a = t
+    elif "10.77.0.11 > 224.0.0.18" in line and first_b is None and last_a:
+        first_b = t
+    elif "ARP" in line and "10.77.0.100" in line and first_b and first_garp is None:
+        first_garp = t
+mdi = 3 + 157 / 256
+if last_a and first_b:
+    print("   last advert from A -> first advert from B: %.1f ms (RFC 3768 Master_Down_Interval for priority 99: %.1f ms)" % ((first_b - last_a) * 1000, mdi * 1000))
+if last_a and first_garp:
+    print("   last advert from A -> first gratuitous ARP from B: %.1f ms" % ((first_garp - last_a) * 1000))
+'
+echo "== done; cleaning up"

@@ -23,7 +23,7 @@ seconds=${FUZZ_SECONDS:-30}
 sanitizer=${FUZZ_SANITIZER:-address}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(keepalived_conf toml_conf)
+    targets=(keepalived_conf toml_conf vrrp_packet)
 fi
 
 # Sanitizer choice on stable rustc (checked with rustc 1.95, cargo-fuzz 0.13):
@@ -47,7 +47,11 @@ fi
 
 # Seed corpora, copied fresh on every run (fuzz/corpus is git-ignored).
 corpus="$root/fuzz/corpus"
-mkdir -p "$corpus/keepalived_conf" "$corpus/toml_conf"
+mkdir -p "$corpus/keepalived_conf" "$corpus/toml_conf" "$corpus/vrrp_packet"
+# VRRP seeds: a v2 IPv4 packet with its IP header (selector 0) and a v3 IPv6
+# advert (selector 1), as the packet tests' golden bytes.
+printf '\x00\x45\x00\x00\x28\x00\x00\x00\x00\xff\x70\x00\x00\xc0\xa8\x01\x67\xe0\x00\x00\x12\x21\x33\x64\x01\x01\x01\x1d\xa9\xc0\xa8\x01\xdc\x31\x32\x33\x34\x35\x36\x00\x00' >"$corpus/vrrp_packet/seed-v2"
+printf '\x01\x31\x07\xc8\x01\x00\x05\xdb\x12\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x07' >"$corpus/vrrp_packet/seed-v3-ipv6"
 for f in "$root"/tests/fixtures/seeds/*.conf "$root"/../shared/fixtures/keepalived-samples/keepalived.conf.*; do
     [ -f "$f" ] && cp -f "$f" "$corpus/keepalived_conf/seed-$(basename "$f")"
 done

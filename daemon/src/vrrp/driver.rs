@@ -22,6 +22,7 @@ use super::notify::{Notifier, SCRIPT_TIMEOUT};
 use super::packet::{Advert, ChecksumMode, DropReason, IpMeta};
 use super::router::{Input, Output, Router, SetupError};
 use super::socket;
+use super::timer::Timer;
 use crate::config::model::{Config, Family, Notify, VrrpInstance};
 use crate::config::values::Vip;
 
@@ -71,6 +72,8 @@ struct InstanceIo {
 
 struct Received {
     ifname: Arc<str>,
+    /// When the read task got it: the protocol's "now" for this packet.
+    at: Instant,
     packet: Result<(IpMeta, Vec<u8>), DropReason>,
 }
 
@@ -229,25 +232,22 @@ pub async fn run(cfg: &Config, opts: &DriverOptions) -> Result<(), DriverError> 
     write_status(&router, &ios, &opts.runtime_dir);
     info!(instances = ios.len(), "VRRP running");
 
+    let timer = Timer::new().map_err(io_err("creating the timer"))?;
     let mut buf_dirty = false;
     let mut status_at = Instant::now();
     loop {
-        let sleep = match router.next_deadline() {
-            Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)),
-            None => tokio::time::sleep(Duration::from_secs(3600)),
-        };
+        timer
+            .arm(router.next_deadline())
+            .map_err(io_err("arming the timer"))?;
         tokio::select! {
             biased;
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
             _ = sighup.recv() => warn!("reload is not supported in this build yet; configuration unchanged"),
-            _ = sleep => {
-                let out = router.handle(Instant::now(), Input::Timeout);
-                buf_dirty |= changes_status(&out);
-                execute(&router, &ios, &announcers, &nl, &mut notifier, out).await;
-            }
+            // Packets before the timer: an advert that arrived before the
+            // deadline must be heard before the deadline is acted on.
             Some(r) = rx.recv() => {
-                let now = Instant::now();
+                let now = r.at;
                 match &r.packet {
                     Ok((meta, payload)) => {
                         let out = router.handle(now, Input::Packet { ifname: &r.ifname, meta: *meta, payload });
@@ -256,6 +256,12 @@ pub async fn run(cfg: &Config, opts: &DriverOptions) -> Result<(), DriverError> 
                     }
                     Err(reason) => router.count_unmatched(*reason),
                 }
+            }
+            fired = timer.fired() => {
+                fired.map_err(io_err("waiting for the timer"))?;
+                let out = router.handle(Instant::now(), Input::Timeout);
+                buf_dirty |= changes_status(&out);
+                execute(&router, &ios, &announcers, &nl, &mut notifier, out).await;
             }
             Some(ev) = net_events.recv() => {
                 if let NetEvent::Link(l) = ev
@@ -485,10 +491,12 @@ async fn read_loop(
         };
         match guard.try_io(|s| socket::recv(s.get_ref(), family, &mut buf)) {
             Ok(Ok(r)) => {
+                let at = Instant::now();
                 let packet = r.map(|(meta, range)| (meta, buf.get(range).unwrap_or(&[]).to_vec()));
                 if tx
                     .send(Received {
                         ifname: Arc::clone(&ifname),
+                        at,
                         packet,
                     })
                     .await

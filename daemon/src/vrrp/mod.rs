@@ -13,3 +13,4 @@ pub mod notify;
 pub mod packet;
 pub mod router;
 pub mod socket;
+pub mod timer;
