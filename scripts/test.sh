@@ -6,6 +6,18 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n=== %s\n' "$*"; }
 
+step "packages"
+# The namespace lab and interop tests need these; install whatever is missing.
+pkgs=()
+command -v ip >/dev/null || pkgs+=(iproute2)
+command -v tcpdump >/dev/null || pkgs+=(tcpdump)
+command -v keepalived >/dev/null || pkgs+=(keepalived)
+command -v python3 >/dev/null || pkgs+=(python3)
+if [ ${#pkgs[@]} -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
+fi
+
 step "toolchain"
 rustup component add clippy rustfmt >/dev/null
 if ! cargo nextest --version >/dev/null 2>&1; then

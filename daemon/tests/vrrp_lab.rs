@@ -419,3 +419,139 @@ fn hostile_packets_are_dropped_counted_and_change_nothing() {
             .is_none()
     );
 }
+
+#[test]
+fn notify_scripts_and_fifo_follow_transitions_in_order() {
+    let mut lab = Lab::new(2);
+    let dir = lab.nodes[0].dir.clone();
+    let script = dir.join("notify.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$@\" >> {}/notify.log\n", dir.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let fifo = dir.join("notify.fifo");
+    let text = nginx("master", &lab, 0)
+        .replace("    router_id LVS_DEVEL", &format!("    router_id LVS_DEVEL\n    notify_fifo {}", fifo.display()))
+        .replace(
+            "    advert_int 1",
+            &format!(
+                "    advert_int 1\n    notify {}\n    notify_master \"/bin/sh -c 'echo became-master >> {}/master.log'\"",
+                script.display(),
+                dir.display()
+            ),
+        );
+    lab.start(0, UPKEEPD, &text, "keepalived.conf");
+    // upkeep creates the FIFO; a reader collects its lines.
+    assert!(lab.wait(SECS(5), || fifo.exists()), "{}", lab.logs());
+    let out = dir.join("fifo.out");
+    lab.spawn(
+        1,
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "while :; do cat {} >> {}; done",
+                fifo.display(),
+                out.display()
+            ),
+        ],
+        "reader.log",
+    );
+    let b = nginx("backup", &lab, 1);
+    lab.start(1, UPKEEPD, &b, "keepalived.conf");
+    assert!(
+        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
+        "{}",
+        lab.logs()
+    );
+    let log = dir.join("notify.log");
+    assert!(lab.wait(SECS(5), || {
+        std::fs::read_to_string(&log).is_ok_and(|s| s.lines().count() >= 2)
+    }));
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "INSTANCE VI_1 BACKUP 100\nINSTANCE VI_1 MASTER 100\n"
+    );
+    assert!(lab.wait(SECS(5), || {
+        std::fs::read_to_string(dir.join("master.log")).is_ok_and(|s| s == "became-master\n")
+    }));
+    assert!(
+        lab.wait(SECS(5), || std::fs::read_to_string(&out)
+            .is_ok_and(|s| s.contains("INSTANCE \"VI_1\" MASTER 100"))),
+        "{}",
+        lab.logs()
+    );
+    lab.signal(0, libc::SIGTERM);
+    assert!(lab.wait_exit(0, SECS(3)).is_some());
+    let all = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(all.lines().last(), Some("INSTANCE VI_1 STOP 100"), "{all}");
+}
+
+#[test]
+fn sync_group_members_fault_and_move_together() {
+    let mut lab = Lab::new(2);
+    // A second link on node 0 for VI_2 to track (a veth pair inside the namespace).
+    lab.ip(
+        0,
+        &["link", "add", "t0", "type", "veth", "peer", "name", "t1"],
+    );
+    lab.ip(0, &["link", "set", "t0", "up"]);
+    lab.ip(0, &["link", "set", "t1", "up"]);
+    let conf = |prio: u32, track: &str| {
+        format!(
+            "vrrp_sync_group G {{\n    group {{\n        VI_1\n        VI_2\n    }}\n}}\n\
+             vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 71\n    priority {prio}\n    advert_int 0.2\n    version 3\n    virtual_ipaddress {{\n        10.77.0.171\n    }}\n}}\n\
+             vrrp_instance VI_2 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 72\n    priority {prio}\n    advert_int 0.2\n    version 3\n{track}    virtual_ipaddress {{\n        10.77.0.172\n    }}\n}}\n"
+        )
+    };
+    lab.start(
+        0,
+        UPKEEPD,
+        &conf(150, "    track_interface {\n        t0\n    }\n"),
+        "sync.conf",
+    );
+    lab.start(1, UPKEEPD, &conf(100, ""), "sync.conf");
+    for i in ["VI_1", "VI_2"] {
+        assert!(
+            lab.wait_state(0, i, "MASTER", SECS(5)).is_some(),
+            "{}",
+            lab.logs()
+        );
+        assert!(
+            lab.wait_state(1, i, "BACKUP", SECS(2)).is_some(),
+            "{}",
+            lab.logs()
+        );
+    }
+    // VI_2's tracked link fails: both members leave Master together.
+    lab.ip(0, &["link", "set", "t0", "down"]);
+    for i in ["VI_1", "VI_2"] {
+        assert!(
+            lab.wait_state(0, i, "FAULT", SECS(3)).is_some(),
+            "{i}\n{}",
+            lab.logs()
+        );
+        assert!(
+            lab.wait_state(1, i, "MASTER", SECS(3)).is_some(),
+            "{i}\n{}",
+            lab.logs()
+        );
+    }
+    assert!(!lab.has_addr(0, "10.77.0.171") && !lab.has_addr(0, "10.77.0.172"));
+    // Back up: both return (preempt), together.
+    lab.ip(0, &["link", "set", "t0", "up"]);
+    for i in ["VI_1", "VI_2"] {
+        assert!(
+            lab.wait_state(0, i, "MASTER", SECS(5)).is_some(),
+            "{i}\n{}",
+            lab.logs()
+        );
+        assert!(
+            lab.wait_state(1, i, "BACKUP", SECS(3)).is_some(),
+            "{i}\n{}",
+            lab.logs()
+        );
+    }
+}

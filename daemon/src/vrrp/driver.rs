@@ -13,7 +13,7 @@ use socket2::Socket;
 use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, info, trace, warn};
 
 use super::fsm::{Action, State};
 use super::garp::Announcer;
@@ -208,6 +208,9 @@ pub async fn run(cfg: &Config, opts: &DriverOptions) -> Result<(), DriverError> 
         .flatten()
         .map(PathBuf::from)
         .collect();
+    for f in &fifos {
+        ensure_fifo(f);
+    }
     let mut notifier = Notifier::new(fifos, SCRIPT_TIMEOUT);
     let mut sigterm = signal(SignalKind::terminate()).map_err(io_err("SIGTERM handler"))?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(io_err("SIGINT handler"))?;
@@ -250,6 +253,7 @@ pub async fn run(cfg: &Config, opts: &DriverOptions) -> Result<(), DriverError> 
                 let now = r.at;
                 match &r.packet {
                     Ok((meta, payload)) => {
+                        trace!(interface = %r.ifname, src = %meta.src, queued_us = r.at.elapsed().as_micros() as u64, "packet");
                         let out = router.handle(now, Input::Packet { ifname: &r.ifname, meta: *meta, payload });
                         buf_dirty |= changes_status(&out);
                         execute(&router, &ios, &announcers, &nl, &mut notifier, out).await;
@@ -259,7 +263,11 @@ pub async fn run(cfg: &Config, opts: &DriverOptions) -> Result<(), DriverError> 
             }
             fired = timer.fired() => {
                 fired.map_err(io_err("waiting for the timer"))?;
-                let out = router.handle(Instant::now(), Input::Timeout);
+                let now = Instant::now();
+                if let Some(d) = router.next_deadline() {
+                    trace!(late_us = now.saturating_duration_since(d).as_micros() as u64, "timer");
+                }
+                let out = router.handle(now, Input::Timeout);
                 buf_dirty |= changes_status(&out);
                 execute(&router, &ios, &announcers, &nl, &mut notifier, out).await;
             }
@@ -297,6 +305,32 @@ pub async fn run(cfg: &Config, opts: &DriverOptions) -> Result<(), DriverError> 
     notifier.finish(Duration::from_secs(5)).await;
     let _ = std::fs::remove_file(&pid_file);
     Ok(())
+}
+
+/// Creates a notify FIFO that does not exist yet (as keepalived does).
+fn ensure_fifo(path: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    if path.exists() {
+        return;
+    }
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return;
+    };
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
+        warn!(fifo = %path.display(), error = %std::io::Error::last_os_error(), "cannot create notify fifo");
+    }
+}
+
+/// The kernel's receive time as an Instant (now, when there is none or it
+/// looks wrong: in the future, or more than a second old).
+fn kernel_instant(t: Option<std::time::SystemTime>) -> Instant {
+    let now = Instant::now();
+    let age = t.and_then(|t| std::time::SystemTime::now().duration_since(t).ok());
+    match age {
+        Some(a) if a < Duration::from_secs(1) => now.checked_sub(a).unwrap_or(now),
+        _ => now,
+    }
 }
 
 fn changes_status(out: &[Output]) -> bool {
@@ -490,8 +524,9 @@ async fn read_loop(
             }
         };
         match guard.try_io(|s| socket::recv(s.get_ref(), family, &mut buf)) {
-            Ok(Ok(r)) => {
-                let at = Instant::now();
+            Ok(Ok(d)) => {
+                let at = kernel_instant(d.kernel_time);
+                let r = d.packet;
                 let packet = r.map(|(meta, range)| (meta, buf.get(range).unwrap_or(&[]).to_vec()));
                 if tx
                     .send(Received {

@@ -65,6 +65,7 @@ fn set_int(
 pub fn receiver(family: Family, ifname: &str, ifindex: u32, group: IpAddr) -> io::Result<Socket> {
     let s = raw(family)?;
     s.bind_device(Some(ifname.as_bytes()))?;
+    set_int(&s, libc::SOL_SOCKET, SO_TIMESTAMPNS, 1)?;
     match (family, group) {
         (Family::V4, IpAddr::V4(g)) => {
             s.join_multicast_v4_n(&g, &InterfaceIndexOrAddress::Index(ifindex))?;
@@ -138,69 +139,88 @@ pub fn send(s: &Socket, dst: IpAddr, ifindex: u32, msg: &[u8]) -> io::Result<()>
     s.send_to(msg, &SockAddr::from(addr)).map(|_| ())
 }
 
-/// Receives one packet: its addressing and the VRRP message. IPv4 raw
-/// sockets deliver the IP header; IPv6 ones give hop limit and destination
-/// in control messages.
-/// A packet that is not even a well-formed IP packet comes back as its drop reason.
-pub type Received = Result<(IpMeta, std::ops::Range<usize>), DropReason>;
+/// SO_TIMESTAMPNS / SCM_TIMESTAMPNS (asm-generic value: x86, arm, riscv).
+/// libc does not export it for every target.
+const SO_TIMESTAMPNS: libc::c_int = 35;
 
-pub fn recv(s: &Socket, family: Family, buf: &mut [u8]) -> io::Result<Received> {
-    match family {
-        Family::V4 => {
-            // SAFETY: u8 and MaybeUninit<u8> have the same layout, and recv only
-            // writes initialised bytes into the buffer it is given.
-            let uninit =
-                unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) };
-            let n = s.recv(uninit)?;
-            let packet = buf.get(..n).unwrap_or(&[]);
-            Ok(split_ipv4(packet).map(|(meta, payload)| {
-                let start = payload.as_ptr() as usize - packet.as_ptr() as usize;
-                (meta, start..start + payload.len())
-            }))
-        }
-        Family::V6 => {
-            let mut control = [MaybeUninit::<u8>::uninit(); 128];
-            let mut from = SockAddr::from(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0));
-            let (n, control_len) = {
-                let mut bufs = [MaybeUninitSlice::new(
-                    // SAFETY: as above, same layout; the kernel writes initialised bytes.
-                    unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) },
-                )];
-                let mut msg = MsgHdrMut::new()
-                    .with_addr(&mut from)
-                    .with_buffers(&mut bufs)
-                    .with_control(&mut control);
-                let n = s.recvmsg(&mut msg, 0)?;
-                (n, msg.control_len())
-            };
-            // SAFETY: the kernel initialised the first `control_len` bytes of `control`.
-            let control: Vec<u8> = control
-                .iter()
-                .take(control_len)
-                .map(|b| unsafe { b.assume_init() })
-                .collect();
-            let (hop_limit, dst) = parse_v6_control(&control);
-            let Some(src) = from.as_socket_ipv6().map(|a| *a.ip()) else {
-                return Ok(Err(DropReason::BadIpHeader));
-            };
-            let meta = IpMeta {
-                src: IpAddr::V6(src),
-                dst: IpAddr::V6(dst.unwrap_or(Ipv6Addr::UNSPECIFIED)),
-                ttl: hop_limit.unwrap_or(0),
-            };
-            Ok(Ok((meta, 0..n)))
-        }
-    }
+/// One received datagram.
+pub struct Datagram {
+    /// The VRRP message's addressing and its byte range in the buffer, or why
+    /// the packet is not even a well-formed IP packet.
+    pub packet: Result<(IpMeta, std::ops::Range<usize>), DropReason>,
+    /// When the kernel received it (CLOCK_REALTIME), if it said.
+    pub kernel_time: Option<std::time::SystemTime>,
 }
 
-/// Reads IPV6_HOPLIMIT and IPV6_PKTINFO from a control buffer (cmsghdr:
-/// a size_t length, an int level, an int type, data aligned to size_t).
-pub fn parse_v6_control(control: &[u8]) -> (Option<u8>, Option<Ipv6Addr>) {
+/// Receives one packet. IPv4 raw sockets deliver the IP header; IPv6 ones
+/// give hop limit and destination in control messages. Both give the
+/// kernel's receive time, so that protocol timers start from the moment the
+/// advert arrived, not from when this process got to read it.
+pub fn recv(s: &Socket, family: Family, buf: &mut [u8]) -> io::Result<Datagram> {
+    let mut control = [MaybeUninit::<u8>::uninit(); 256];
+    let mut from = SockAddr::from(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0));
+    let (n, control_len) = {
+        let mut bufs = [MaybeUninitSlice::new(
+            // SAFETY: u8 and MaybeUninit<u8> have the same layout, and the
+            // kernel writes only initialised bytes into the buffer.
+            unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) },
+        )];
+        let mut msg = MsgHdrMut::new()
+            .with_addr(&mut from)
+            .with_buffers(&mut bufs)
+            .with_control(&mut control);
+        let n = s.recvmsg(&mut msg, 0)?;
+        (n, msg.control_len())
+    };
+    // SAFETY: the kernel initialised the first `control_len` bytes of `control`.
+    let control: Vec<u8> = control
+        .iter()
+        .take(control_len)
+        .map(|b| unsafe { b.assume_init() })
+        .collect();
+    let c = parse_control(&control);
+    let packet = match family {
+        Family::V4 => {
+            let packet = buf.get(..n).unwrap_or(&[]);
+            split_ipv4(packet).map(|(meta, payload)| {
+                let start = payload.as_ptr() as usize - packet.as_ptr() as usize;
+                (meta, start..start + payload.len())
+            })
+        }
+        Family::V6 => match from.as_socket_ipv6() {
+            Some(a) => Ok((
+                IpMeta {
+                    src: IpAddr::V6(*a.ip()),
+                    dst: IpAddr::V6(c.dst.unwrap_or(Ipv6Addr::UNSPECIFIED)),
+                    ttl: c.hop_limit.unwrap_or(0),
+                },
+                0..n,
+            )),
+            None => Err(DropReason::BadIpHeader),
+        },
+    };
+    Ok(Datagram {
+        packet,
+        kernel_time: c.time,
+    })
+}
+
+/// What the control messages of one datagram said.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Control {
+    pub hop_limit: Option<u8>,
+    pub dst: Option<Ipv6Addr>,
+    pub time: Option<std::time::SystemTime>,
+}
+
+/// Reads IPV6_HOPLIMIT, IPV6_PKTINFO and SCM_TIMESTAMPNS from a control
+/// buffer (cmsghdr: a size_t length, an int level, an int type, data aligned
+/// to size_t).
+pub fn parse_control(control: &[u8]) -> Control {
     const WORD: usize = std::mem::size_of::<usize>();
     let align = |n: usize| n.div_ceil(WORD) * WORD;
     let header = align(WORD + 8);
-    let mut hop = None;
-    let mut dst = None;
+    let mut out = Control::default();
     let mut at = 0;
     while let Some(h) = control.get(at..at + header) {
         let mut len_bytes = [0u8; WORD];
@@ -212,22 +232,35 @@ pub fn parse_v6_control(control: &[u8]) -> (Option<u8>, Option<Ipv6Addr>) {
             break;
         }
         let data = control.get(at + header..at + len).unwrap_or(&[]);
-        if level == libc::IPPROTO_IPV6 {
+        if level == libc::SOL_SOCKET && kind == SO_TIMESTAMPNS {
+            // struct timespec: time_t seconds, long nanoseconds (both word-sized here).
+            if let (Some(sec), Some(nsec)) = (data.get(..WORD), data.get(WORD..2 * WORD)) {
+                let mut a = [0u8; WORD];
+                a.copy_from_slice(sec);
+                let mut b = [0u8; WORD];
+                b.copy_from_slice(nsec);
+                let (secs, nanos) = (usize::from_ne_bytes(a), usize::from_ne_bytes(b));
+                if let (Ok(secs), Ok(nanos)) = (u64::try_from(secs), u32::try_from(nanos)) {
+                    out.time = std::time::UNIX_EPOCH
+                        .checked_add(std::time::Duration::new(secs, nanos.min(999_999_999)));
+                }
+            }
+        } else if level == libc::IPPROTO_IPV6 {
             if kind == libc::IPV6_HOPLIMIT {
                 if let Some(b) = data.get(..4) {
-                    hop = u8::try_from(i32::from_ne_bytes([b[0], b[1], b[2], b[3]])).ok();
+                    out.hop_limit = u8::try_from(i32::from_ne_bytes([b[0], b[1], b[2], b[3]])).ok();
                 }
             } else if kind == libc::IPV6_PKTINFO
                 && let Some(b) = data.get(..16)
             {
                 let mut a = [0u8; 16];
                 a.copy_from_slice(b);
-                dst = Some(Ipv6Addr::from(a));
+                out.dst = Some(Ipv6Addr::from(a));
             }
         }
         at += align(len);
     }
-    (hop, dst)
+    out
 }
 
 /// The group adverts go to, when not unicast.
@@ -257,7 +290,7 @@ mod tests {
     }
 
     #[test]
-    fn control_messages_give_hop_limit_and_destination() {
+    fn control_messages_give_hop_limit_destination_and_time() {
         let mut c = cmsg(libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &{
             let mut d = "ff02::12".parse::<Ipv6Addr>().unwrap().octets().to_vec();
             d.extend_from_slice(&3u32.to_ne_bytes());
@@ -268,14 +301,20 @@ mod tests {
             libc::IPV6_HOPLIMIT,
             &255i32.to_ne_bytes(),
         ));
+        let mut ts = 1_700_000_000usize.to_ne_bytes().to_vec();
+        ts.extend_from_slice(&123_456_789usize.to_ne_bytes());
+        c.extend(cmsg(libc::SOL_SOCKET, SO_TIMESTAMPNS, &ts));
+        let got = parse_control(&c);
+        assert_eq!(got.hop_limit, Some(255));
+        assert_eq!(got.dst, Some("ff02::12".parse().unwrap()));
         assert_eq!(
-            parse_v6_control(&c),
-            (Some(255), Some("ff02::12".parse().unwrap()))
+            got.time,
+            Some(std::time::UNIX_EPOCH + std::time::Duration::new(1_700_000_000, 123_456_789))
         );
         // Garbage never panics and yields nothing useful.
-        assert_eq!(parse_v6_control(&[0xff; 7]), (None, None));
+        assert_eq!(parse_control(&[0xff; 7]), Control::default());
         let mut bad = cmsg(libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT, &[1]);
         bad[0] = 200;
-        let _ = parse_v6_control(&bad);
+        let _ = parse_control(&bad);
     }
 }
