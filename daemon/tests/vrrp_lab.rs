@@ -499,9 +499,18 @@ fn sync_group_members_fault_and_move_together() {
     );
     lab.ip(0, &["link", "set", "t0", "up"]);
     lab.ip(0, &["link", "set", "t1", "up"]);
-    let conf = |prio: u32, track: &str| {
+    let dir = lab.nodes[0].dir.clone();
+    let script = dir.join("group.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$@\" >> {}/group.log\n", dir.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let notify = format!("    notify {}\n", script.display());
+    let conf = |prio: u32, track: &str, notify: &str| {
         format!(
-            "vrrp_sync_group G {{\n    group {{\n        VI_1\n        VI_2\n    }}\n}}\n\
+            "vrrp_sync_group G {{\n    group {{\n        VI_1\n        VI_2\n    }}\n{notify}}}\n\
              vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 71\n    priority {prio}\n    advert_int 0.2\n    version 3\n    virtual_ipaddress {{\n        10.77.0.171\n    }}\n}}\n\
              vrrp_instance VI_2 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 72\n    priority {prio}\n    advert_int 0.2\n    version 3\n{track}    virtual_ipaddress {{\n        10.77.0.172\n    }}\n}}\n"
         )
@@ -509,10 +518,10 @@ fn sync_group_members_fault_and_move_together() {
     lab.start(
         0,
         UPKEEPD,
-        &conf(150, "    track_interface {\n        t0\n    }\n"),
+        &conf(150, "    track_interface {\n        t0\n    }\n", &notify),
         "sync.conf",
     );
-    lab.start(1, UPKEEPD, &conf(100, ""), "sync.conf");
+    lab.start(1, UPKEEPD, &conf(100, "", ""), "sync.conf");
     for i in ["VI_1", "VI_2"] {
         assert!(
             lab.wait_state(0, i, "MASTER", SECS(5)).is_some(),
@@ -554,4 +563,14 @@ fn sync_group_members_fault_and_move_together() {
             lab.logs()
         );
     }
+    // The group's own notify ran once per group state, in order.
+    let want =
+        "GROUP G BACKUP 0\nGROUP G MASTER 0\nGROUP G FAULT 0\nGROUP G BACKUP 0\nGROUP G MASTER 0\n";
+    let log = dir.join("group.log");
+    assert!(
+        lab.wait(SECS(3), || std::fs::read_to_string(&log)
+            .is_ok_and(|s| s == want)),
+        "{:?}",
+        std::fs::read_to_string(&log)
+    );
 }

@@ -77,6 +77,48 @@ struct Received {
     packet: Result<(IpMeta, Vec<u8>), DropReason>,
 }
 
+/// A sync group's own notify scripts: run when every member has reached the
+/// same state (keepalived's TYPE `GROUP`).
+struct GroupNotify {
+    name: String,
+    members: Vec<usize>,
+    notify: Notify,
+    last: Option<State>,
+}
+
+fn group_notifies(cfg: &Config) -> Vec<GroupNotify> {
+    cfg.sync_groups
+        .iter()
+        .filter(|g| !g.notify.is_empty())
+        .map(|g| GroupNotify {
+            name: g.name.clone(),
+            members: g
+                .group
+                .iter()
+                .filter_map(|m| cfg.vrrp_instances.iter().position(|i| &i.name == m))
+                .collect(),
+            notify: g.notify.clone(),
+            last: None,
+        })
+        .collect()
+}
+
+fn notify_groups(router: &Router, groups: &mut [GroupNotify], notifier: &mut Notifier) {
+    for g in groups {
+        let mut states = g
+            .members
+            .iter()
+            .filter_map(|&m| router.instance(m).map(|i| i.state()));
+        let Some(first) = states.next() else { continue };
+        let settled = states.all(|s| s == first);
+        let before_start = g.last.is_none() && first == State::Initialize;
+        if settled && !before_start && g.last != Some(first) {
+            g.last = Some(first);
+            notifier.transition("GROUP", &g.name, &g.notify, first, 0);
+        }
+    }
+}
+
 /// One instance in `status.json` (read by tests and the demo).
 #[derive(Serialize)]
 struct StatusEntry<'a> {
@@ -232,6 +274,8 @@ pub async fn run(cfg: &Config, opts: &DriverOptions) -> Result<(), DriverError> 
     }
     let out = router.handle(Instant::now(), Input::Startup);
     execute(&router, &ios, &announcers, &nl, &mut notifier, out).await;
+    let mut groups = group_notifies(cfg);
+    notify_groups(&router, &mut groups, &mut notifier);
     write_status(&router, &ios, &opts.runtime_dir);
     info!(instances = ios.len(), "VRRP running");
 
@@ -283,6 +327,9 @@ pub async fn run(cfg: &Config, opts: &DriverOptions) -> Result<(), DriverError> 
                         }
             }
         }
+        if buf_dirty {
+            notify_groups(&router, &mut groups, &mut notifier);
+        }
         // Transitions at once; counters at most once a second.
         if buf_dirty || status_at.elapsed() >= Duration::from_secs(1) {
             write_status(&router, &ios, &opts.runtime_dir);
@@ -294,6 +341,7 @@ pub async fn run(cfg: &Config, opts: &DriverOptions) -> Result<(), DriverError> 
     info!("shutting down");
     let out = router.handle(Instant::now(), Input::Shutdown);
     execute(&router, &ios, &announcers, &nl, &mut notifier, out).await;
+    notify_groups(&router, &mut groups, &mut notifier);
     write_status(&router, &ios, &opts.runtime_dir);
     for io in &ios {
         if let Some(index) = io.vmac
