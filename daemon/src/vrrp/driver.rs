@@ -19,7 +19,7 @@ use super::fsm::{Action, State};
 use super::garp::Announcer;
 use super::netlink::{AddrInfo, LinkInfo, NetEvent, Netlink, NetlinkError};
 use super::notify::{Notifier, SCRIPT_TIMEOUT};
-use super::packet::{Advert, ChecksumMode, DropReason, IpMeta};
+use super::packet::{ChecksumMode, DropReason, IpMeta};
 use super::router::{Input, Output, Router, SetupError};
 use super::socket;
 use super::timer::Timer;
@@ -149,12 +149,7 @@ pub async fn run(cfg: &Config, opts: &DriverOptions) -> Result<(), DriverError> 
     // VMACs first: adverts and VIPs of those instances use them.
     let mut vmacs: HashMap<String, LinkInfo> = HashMap::new();
     for inst in &cfg.vrrp_instances {
-        let parent = links
-            .get(&inst.interface)
-            .ok_or_else(|| DriverError::NoInterface {
-                instance: inst.name.clone(),
-                ifname: inst.interface.clone(),
-            })?;
+        let parent = parent_link(&links, inst)?;
         if let Some(v) = &inst.use_vmac {
             let name = v
                 .name
@@ -418,6 +413,19 @@ fn vmac_sysctls(parent: &str, vmac: &str) {
     set(format!("/proc/sys/net/ipv6/conf/{vmac}/accept_dad"), "0");
 }
 
+/// The interface an instance is configured on.
+fn parent_link<'a>(
+    links: &'a HashMap<String, LinkInfo>,
+    inst: &VrrpInstance,
+) -> Result<&'a LinkInfo, DriverError> {
+    links
+        .get(&inst.interface)
+        .ok_or_else(|| DriverError::NoInterface {
+            instance: inst.name.clone(),
+            ifname: inst.interface.clone(),
+        })
+}
+
 fn primary_address(
     links: &HashMap<String, LinkInfo>,
     addrs: &[AddrInfo],
@@ -445,12 +453,7 @@ fn instance_io(
     vmac: Option<&LinkInfo>,
     local: IpAddr,
 ) -> Result<InstanceIo, DriverError> {
-    let parent = links
-        .get(&inst.interface)
-        .ok_or_else(|| DriverError::NoInterface {
-            instance: inst.name.clone(),
-            ifname: inst.interface.clone(),
-        })?;
+    let parent = parent_link(links, inst)?;
     // vmac_xmit_base: adverts leave by the parent; the VIPs still live on the VMAC.
     let out = vmac.unwrap_or(parent);
     let xmit = if inst.vmac_xmit_base { parent } else { out };
@@ -523,12 +526,7 @@ fn open_receivers(
     for inst in &cfg.vrrp_instances {
         let family = inst.family();
         let via_vmac = vmacs.get(&inst.name).filter(|_| !inst.vmac_xmit_base);
-        let parent = links
-            .get(&inst.interface)
-            .ok_or_else(|| DriverError::NoInterface {
-                instance: inst.name.clone(),
-                ifname: inst.interface.clone(),
-            })?;
+        let parent = parent_link(links, inst)?;
         let link = via_vmac.unwrap_or(parent);
         if opened.contains(&(link.name.clone(), family)) {
             continue;
@@ -608,15 +606,7 @@ async fn execute(
         };
         match action {
             Action::SendAdvert { priority } => {
-                let p = inst.params();
-                let advert = Advert {
-                    version: p.version,
-                    vrid: p.vrid,
-                    priority,
-                    interval_cs: p.advert_interval_cs,
-                    addrs: p.vips.clone(),
-                    auth: p.auth,
-                };
+                let advert = inst.advert(priority);
                 for dst in &io.dests {
                     let bytes = advert.encode(io.local, *dst, io.checksum);
                     if let Err(e) = socket::send(&io.sender, *dst, io.out_index, &bytes) {

@@ -298,6 +298,19 @@ impl Instance {
         u8::try_from(p).unwrap_or(1)
     }
 
+    /// The advertisement this instance sends, with `priority`.
+    pub fn advert(&self, priority: u8) -> Advert {
+        let p = &self.params;
+        Advert {
+            version: p.version,
+            vrid: p.vrid,
+            priority,
+            interval_cs: p.advert_interval_cs,
+            addrs: p.vips.clone(),
+            auth: p.auth,
+        }
+    }
+
     /// Master_Adver_Interval.
     pub fn master_adver_interval(&self) -> Duration {
         CENTISECOND * u32::from(self.master_adver_cs)
@@ -370,7 +383,7 @@ impl Instance {
         match event {
             Event::Startup => self.startup(now, &mut out),
             Event::Advert { src, advert } => match self.check(src, advert) {
-                Ok(()) => self.advert(now, src, advert, &mut out),
+                Ok(()) => self.receive(now, src, advert, &mut out),
                 Err(reason) => out.push(Action::Dropped(reason)),
             },
             Event::Timeout => self.timeout(now, &mut out),
@@ -466,7 +479,7 @@ impl Instance {
         self.transition(now, State::Backup, cause, out);
     }
 
-    fn advert(&mut self, now: Instant, src: IpAddr, advert: &Advert, out: &mut Vec<Action>) {
+    fn receive(&mut self, now: Instant, src: IpAddr, advert: &Advert, out: &mut Vec<Action>) {
         match self.state {
             State::Backup => {
                 if advert.priority == PRIORITY_RESIGN {
@@ -585,18 +598,7 @@ impl Instance {
             return;
         }
         if faulted {
-            if self.state == State::Master {
-                // Let a Backup take over after Skew_Time rather than Master_Down_Interval.
-                out.push(Action::SendAdvert {
-                    priority: PRIORITY_RESIGN,
-                });
-                out.push(Action::RemoveVips);
-            }
-            self.adver_at = None;
-            self.master_down_at = None;
-            self.garp_at = None;
-            self.refresh_at = None;
-            self.wants_master = false;
+            self.stop(out);
             self.master = None;
             self.transition(now, State::Fault, Cause::Fault(source), out);
         } else if self.params.priority == PRIORITY_OWNER {
@@ -608,8 +610,10 @@ impl Instance {
         }
     }
 
-    /// RFC 5798 §6.4.2 / §6.4.3 Shutdown.
-    fn shutdown(&mut self, now: Instant, out: &mut Vec<Action>) {
+    /// Stops taking part: a Master resigns (priority 0, so that a Backup takes
+    /// over after Skew_Time rather than Master_Down_Interval) and drops its
+    /// VIPs; every timer stops.
+    fn stop(&mut self, out: &mut Vec<Action>) {
         if self.state == State::Master {
             out.push(Action::SendAdvert {
                 priority: PRIORITY_RESIGN,
@@ -621,6 +625,11 @@ impl Instance {
         self.garp_at = None;
         self.refresh_at = None;
         self.wants_master = false;
+    }
+
+    /// RFC 5798 §6.4.2 / §6.4.3 Shutdown.
+    fn shutdown(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.stop(out);
         if self.state != State::Initialize {
             self.transition(now, State::Initialize, Cause::Shutdown, out);
         }

@@ -71,15 +71,7 @@ fn source_address_comes_from_config_or_interface() {
 }
 
 fn packet_from(r: &Router, i: usize, priority: u8, node: u8) -> Vec<u8> {
-    let p = r.instance(i).unwrap().params();
-    let a = Advert {
-        version: p.version,
-        vrid: p.vrid,
-        priority,
-        interval_cs: p.advert_interval_cs,
-        addrs: p.vips.clone(),
-        auth: p.auth,
-    };
+    let a = r.instance(i).unwrap().advert(priority);
     a.encode(
         IpAddr::from([10, 0, 0, node]),
         IpAddr::V4(MCAST_V4),
