@@ -13,6 +13,7 @@ command -v ip >/dev/null || pkgs+=(iproute2)
 command -v tcpdump >/dev/null || pkgs+=(tcpdump)
 command -v keepalived >/dev/null || pkgs+=(keepalived)
 command -v python3 >/dev/null || pkgs+=(python3)
+command -v nft >/dev/null || pkgs+=(nftables)
 if [ ${#pkgs[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null

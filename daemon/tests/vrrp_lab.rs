@@ -574,3 +574,66 @@ fn sync_group_members_fault_and_move_together() {
         std::fs::read_to_string(&log)
     );
 }
+
+/// From node `k`, a TCP connect to VIP:9 (nothing listens): "refused" when
+/// the master's kernel answers, "timeout" when the packet is dropped.
+fn probe(lab: &Lab, k: usize) -> String {
+    let code = format!(
+        "import socket\ns=socket.socket()\ns.settimeout(1)\ntry:\n s.connect(('{VIP}',9))\n print('open')\nexcept ConnectionRefusedError:\n print('refused')\nexcept OSError:\n print('timeout')\n"
+    );
+    lab.exec(k, &["python3", "-c", &code]).trim().to_string()
+}
+
+#[test]
+fn accept_mode_off_drops_traffic_to_the_vip() {
+    let mut lab = Lab::new(3);
+    let no_accept = |t: String| t.replace("    advert_int 1", "    advert_int 1\n    no_accept");
+    let (a, b) = (
+        no_accept(nginx("master", &lab, 0)),
+        no_accept(nginx("backup", &lab, 1)),
+    );
+    lab.start(0, UPKEEPD, &a, "keepalived.conf");
+    lab.start(1, UPKEEPD, &b, "keepalived.conf");
+    assert!(
+        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
+        "{}",
+        lab.logs()
+    );
+    assert!(lab.wait(SECS(2), || lab.has_addr(0, VIP)));
+    assert_eq!(
+        probe(&lab, 2),
+        "timeout",
+        "no_accept: dropped\n{}",
+        lab.logs()
+    );
+    // Node 0's own address still answers.
+    let own = format!(
+        "import socket\ns=socket.socket()\ns.settimeout(1)\ntry:\n s.connect(('{}',9))\nexcept ConnectionRefusedError:\n print('refused')\n",
+        lab.nodes[0].v4
+    );
+    assert_eq!(lab.exec(2, &["python3", "-c", &own]).trim(), "refused");
+    assert!(
+        lab.exec(0, &["nft", "list", "set", "inet", "upkeep", "vips4"])
+            .contains(VIP)
+    );
+    lab.signal(0, libc::SIGTERM);
+    assert!(lab.wait_exit(0, SECS(3)).is_some());
+    assert!(
+        !lab.exec(0, &["nft", "list", "tables"]).contains("upkeep"),
+        "table removed on shutdown"
+    );
+}
+
+#[test]
+fn accept_mode_on_by_default() {
+    let mut lab = Lab::new(3);
+    pair(&mut lab);
+    assert!(
+        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
+        "{}",
+        lab.logs()
+    );
+    assert!(lab.wait(SECS(2), || lab.has_addr(0, VIP)));
+    assert_eq!(probe(&lab, 2), "refused");
+    assert!(!lab.exec(0, &["nft", "list", "tables"]).contains("upkeep"));
+}

@@ -15,6 +15,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, trace, warn};
 
+use super::accept;
 use super::fsm::{Action, State};
 use super::garp::Announcer;
 use super::netlink::{AddrInfo, LinkInfo, NetEvent, Netlink, NetlinkError};
@@ -32,6 +33,8 @@ pub enum DriverError {
     Netlink(#[from] NetlinkError),
     #[error(transparent)]
     Setup(#[from] SetupError),
+    #[error("accept mode: {0}")]
+    Accept(#[from] accept::NftError),
     #[error("vrrp_instance {instance}: interface '{ifname}' does not exist")]
     NoInterface { instance: String, ifname: String },
     #[error("{what}: {source}")]
@@ -68,6 +71,8 @@ struct InstanceIo {
     vips: Vec<(u32, Vip)>,
     notify: Notify,
     vmac: Option<u32>,
+    /// Accept_Mode off for a non-owner: drop traffic to the VIPs while Master.
+    no_accept: bool,
 }
 
 struct Received {
@@ -197,6 +202,13 @@ pub async fn run(cfg: &Config, opts: &DriverOptions) -> Result<(), DriverError> 
             vmacs.get(&inst.name),
             local,
         )?);
+    }
+    let accept_filter = ios.iter().any(|io| io.no_accept);
+    if accept_filter {
+        accept::apply(&accept::ruleset())
+            .await
+            .map_err(DriverError::Accept)?;
+        info!(table = accept::TABLE, "nftables rules for no_accept loaded");
     }
     let mut announcers: HashMap<u32, Announcer> = HashMap::new();
     for io in &ios {
@@ -344,6 +356,9 @@ pub async fn run(cfg: &Config, opts: &DriverOptions) -> Result<(), DriverError> 
         {
             warn!(instance = %io.name, error = %e, "removing the VMAC interface failed");
         }
+    }
+    if accept_filter && let Err(e) = accept::teardown().await {
+        warn!(error = %e, "removing the no_accept nftables table failed");
     }
     notifier.finish(Duration::from_secs(5)).await;
     let _ = std::fs::remove_file(&pid_file);
@@ -508,6 +523,7 @@ fn instance_io(
         vips,
         notify: inst.notify.clone(),
         vmac: vmac.map(|l| l.index),
+        no_accept: !inst.accept && inst.priority != 255,
     })
 }
 
@@ -615,6 +631,13 @@ async fn execute(
                 }
             }
             Action::AddVips => {
+                // Drop rules first, so that there is no moment of accepting.
+                if io.no_accept {
+                    let addrs: Vec<IpAddr> = io.vips.iter().map(|(_, v)| v.addr).collect();
+                    if let Err(e) = accept::apply(&accept::elements(true, &addrs)).await {
+                        error!(instance = %io.name, error = %e, "no_accept filter not applied");
+                    }
+                }
                 for (index, vip) in &io.vips {
                     if let Err(e) = nl.add_address(*index, vip).await {
                         error!(instance = %io.name, vip = %vip, error = %e, "adding VIP failed");
@@ -626,6 +649,12 @@ async fn execute(
                 for (index, vip) in &io.vips {
                     if let Err(e) = nl.del_address(*index, vip).await {
                         error!(instance = %io.name, vip = %vip, error = %e, "removing VIP failed");
+                    }
+                }
+                if io.no_accept {
+                    let addrs: Vec<IpAddr> = io.vips.iter().map(|(_, v)| v.addr).collect();
+                    if let Err(e) = accept::apply(&accept::elements(false, &addrs)).await {
+                        warn!(instance = %io.name, error = %e, "no_accept filter not removed");
                     }
                 }
                 info!(instance = %io.name, count = io.vips.len(), "VIPs removed");

@@ -5,6 +5,7 @@
 //! sans-IO: they take events with `now` and return actions. The rest is the
 //! thin IO layer that owns sockets, netlink and timers.
 
+pub mod accept;
 pub mod driver;
 pub mod fsm;
 pub mod garp;
