@@ -203,6 +203,19 @@ pub async fn run(cfg: &Config, opts: &DriverOptions) -> Result<(), DriverError> 
             local,
         )?);
     }
+    // Scripts, processes and files are run by the checker (not in this build):
+    // say so rather than leave them silently without effect.
+    for inst in &cfg.vrrp_instances {
+        for (kind, list) in [
+            ("track_script", &inst.track_script),
+            ("track_process", &inst.track_process),
+            ("track_file", &inst.track_file),
+        ] {
+            for t in list {
+                warn!(instance = %inst.name, kind, name = %t.name, "tracked check is not run by this build; it has no effect yet");
+            }
+        }
+    }
     let accept_filter = ios.iter().any(|io| io.no_accept);
     if accept_filter {
         accept::apply(&accept::ruleset())
