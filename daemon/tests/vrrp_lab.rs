@@ -22,7 +22,22 @@ fn nginx(node: &str, lab: &Lab, k: usize) -> String {
 }
 
 fn pair(lab: &mut Lab) {
-    let (a, b) = (nginx("master", lab, 0), nginx("backup", lab, 1));
+    pair_with(lab, "");
+}
+
+/// The Nginx pair with `extra` (a line such as `use_vmac`) added to both instances.
+fn pair_with(lab: &mut Lab, extra: &str) {
+    let add = |t: String| {
+        if extra.is_empty() {
+            t
+        } else {
+            t.replace(
+                "    advert_int 1",
+                &format!("    advert_int 1\n    {extra}"),
+            )
+        }
+    };
+    let (a, b) = (add(nginx("master", lab, 0)), add(nginx("backup", lab, 1)));
     lab.start(0, UPKEEPD, &a, "keepalived.conf");
     lab.start(1, UPKEEPD, &b, "keepalived.conf");
 }
@@ -274,13 +289,7 @@ fn ipv6_vrrpv3_with_unsolicited_na() {
 #[test]
 fn vmac_interface_carries_the_vip() {
     let mut lab = Lab::new(2);
-    let vmac = |t: String| t.replace("    advert_int 1", "    advert_int 1\n    use_vmac");
-    let (a, b) = (
-        vmac(nginx("master", &lab, 0)),
-        vmac(nginx("backup", &lab, 1)),
-    );
-    lab.start(0, UPKEEPD, &a, "keepalived.conf");
-    lab.start(1, UPKEEPD, &b, "keepalived.conf");
+    pair_with(&mut lab, "use_vmac");
     assert!(
         lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
         "{}",
@@ -587,13 +596,7 @@ fn probe(lab: &Lab, k: usize) -> String {
 #[test]
 fn accept_mode_off_drops_traffic_to_the_vip() {
     let mut lab = Lab::new(3);
-    let no_accept = |t: String| t.replace("    advert_int 1", "    advert_int 1\n    no_accept");
-    let (a, b) = (
-        no_accept(nginx("master", &lab, 0)),
-        no_accept(nginx("backup", &lab, 1)),
-    );
-    lab.start(0, UPKEEPD, &a, "keepalived.conf");
-    lab.start(1, UPKEEPD, &b, "keepalived.conf");
+    pair_with(&mut lab, "no_accept");
     assert!(
         lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
         "{}",
