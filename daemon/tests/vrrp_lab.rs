@@ -498,6 +498,22 @@ fn notify_scripts_and_fifo_follow_transitions_in_order() {
     assert_eq!(all.lines().last(), Some("INSTANCE VI_1 STOP 100"), "{all}");
 }
 
+/// Both members of the sync group reach `a` on node 0 and `b` on node 1 (within the seconds given).
+fn both(lab: &Lab, a: (&str, u64), b: (&str, u64)) {
+    for i in ["VI_1", "VI_2"] {
+        assert!(
+            lab.wait_state(0, i, a.0, SECS(a.1)).is_some(),
+            "{i}\n{}",
+            lab.logs()
+        );
+        assert!(
+            lab.wait_state(1, i, b.0, SECS(b.1)).is_some(),
+            "{i}\n{}",
+            lab.logs()
+        );
+    }
+}
+
 #[test]
 fn sync_group_members_fault_and_move_together() {
     let mut lab = Lab::new(2);
@@ -531,47 +547,14 @@ fn sync_group_members_fault_and_move_together() {
         "sync.conf",
     );
     lab.start(1, UPKEEPD, &conf(100, "", ""), "sync.conf");
-    for i in ["VI_1", "VI_2"] {
-        assert!(
-            lab.wait_state(0, i, "MASTER", SECS(5)).is_some(),
-            "{}",
-            lab.logs()
-        );
-        assert!(
-            lab.wait_state(1, i, "BACKUP", SECS(2)).is_some(),
-            "{}",
-            lab.logs()
-        );
-    }
+    both(&lab, ("MASTER", 5), ("BACKUP", 2));
     // VI_2's tracked link fails: both members leave Master together.
     lab.ip(0, &["link", "set", "t0", "down"]);
-    for i in ["VI_1", "VI_2"] {
-        assert!(
-            lab.wait_state(0, i, "FAULT", SECS(3)).is_some(),
-            "{i}\n{}",
-            lab.logs()
-        );
-        assert!(
-            lab.wait_state(1, i, "MASTER", SECS(3)).is_some(),
-            "{i}\n{}",
-            lab.logs()
-        );
-    }
+    both(&lab, ("FAULT", 3), ("MASTER", 3));
     assert!(!lab.has_addr(0, "10.77.0.171") && !lab.has_addr(0, "10.77.0.172"));
     // Back up: both return (preempt), together.
     lab.ip(0, &["link", "set", "t0", "up"]);
-    for i in ["VI_1", "VI_2"] {
-        assert!(
-            lab.wait_state(0, i, "MASTER", SECS(5)).is_some(),
-            "{i}\n{}",
-            lab.logs()
-        );
-        assert!(
-            lab.wait_state(1, i, "BACKUP", SECS(3)).is_some(),
-            "{i}\n{}",
-            lab.logs()
-        );
-    }
+    both(&lab, ("MASTER", 5), ("BACKUP", 3));
     // The group's own notify ran once per group state, in order.
     let want =
         "GROUP G BACKUP 0\nGROUP G MASTER 0\nGROUP G FAULT 0\nGROUP G BACKUP 0\nGROUP G MASTER 0\n";

@@ -430,8 +430,7 @@ impl Instance {
         if self.state != State::Initialize {
             return;
         }
-        self.preempt_after =
-            (!self.params.preempt_delay.is_zero()).then(|| now + self.params.preempt_delay);
+        self.hold_preemption(now);
         if !self.faults.is_empty() {
             let why = self.faults.iter().next().cloned().unwrap_or_default();
             self.transition(now, State::Fault, Cause::Fault(why), out);
@@ -440,6 +439,12 @@ impl Instance {
         } else {
             self.enter_backup(now, Cause::Startup, out);
         }
+    }
+
+    /// preempt_delay: no preemption for that long from now (start, or leaving Fault).
+    fn hold_preemption(&mut self, now: Instant) {
+        let delay = self.params.preempt_delay;
+        self.preempt_after = (!delay.is_zero()).then(|| now + delay);
     }
 
     fn enter_backup(&mut self, now: Instant, cause: Cause, out: &mut Vec<Action>) {
@@ -604,8 +609,7 @@ impl Instance {
         } else if self.params.priority == PRIORITY_OWNER {
             self.become_master(now, Cause::FaultCleared, out);
         } else {
-            self.preempt_after =
-                (!self.params.preempt_delay.is_zero()).then(|| now + self.params.preempt_delay);
+            self.hold_preemption(now);
             self.enter_backup(now, Cause::FaultCleared, out);
         }
     }

@@ -52,8 +52,6 @@ pub struct LinkInfo {
 pub struct AddrInfo {
     pub index: u32,
     pub addr: IpAddr,
-    pub prefix: u8,
-    pub link_scope: bool,
 }
 
 /// A change the kernel announced.
@@ -157,8 +155,6 @@ impl Netlink {
                 out.push(AddrInfo {
                     index: m.header.index,
                     addr,
-                    prefix: m.header.prefix_len,
-                    link_scope: m.header.scope == AddressScope::Link,
                 });
             }
         }

@@ -61,6 +61,15 @@ pub fn split_command(line: &str) -> Vec<String> {
     words
 }
 
+/// keepalived's word for a state in notify arguments and FIFO lines.
+fn state_word(state: State) -> &'static str {
+    if state == State::Initialize {
+        "STOP"
+    } else {
+        state.name()
+    }
+}
+
 /// The commands keepalived runs for a transition to `state`.
 pub fn commands(
     notify: &Notify,
@@ -78,11 +87,7 @@ pub fn commands(
     let mut out: Vec<Vec<String>> = specific.map(split_command).into_iter().collect();
     if let Some(generic) = notify.on_change.as_deref() {
         let mut words = split_command(generic);
-        let state_word = if state == State::Initialize {
-            "STOP"
-        } else {
-            state.name()
-        };
+        let state_word = state_word(state);
         words.extend([
             kind.to_string(),
             name.to_string(),
@@ -97,11 +102,7 @@ pub fn commands(
 
 /// keepalived's FIFO line: `INSTANCE "VI_1" MASTER 100`.
 pub fn fifo_line(kind: &str, name: &str, state: State, priority: u8) -> String {
-    let state_word = if state == State::Initialize {
-        "STOP"
-    } else {
-        state.name()
-    };
+    let state_word = state_word(state);
     format!("{kind} \"{name}\" {state_word} {priority}\n")
 }
 

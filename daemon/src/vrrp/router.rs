@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use super::fsm::{Action, Cause, Event, GarpParams, Instance, Params, State};
 use super::packet::{Advert, Auth, ChecksumMode, DropReason, IpMeta, Version};
 use crate::config::model::{AuthType, Config, Family, VrrpInstance};
+use crate::config::values::TrackRef;
 
 /// What a tracked thing does to an instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -203,10 +204,6 @@ impl Router {
     /// Counts a packet dropped before it could be attributed to an instance.
     pub fn count_unmatched(&mut self, reason: DropReason) {
         bump(&mut self.unmatched, reason);
-    }
-
-    pub fn checksum_mode(&self) -> ChecksumMode {
-        self.checksum
     }
 
     /// The interfaces whose link state matters, for the IO layer to watch.
@@ -547,21 +544,21 @@ pub fn tracks(cfg: &Config, inst: &VrrpInstance) -> Vec<Track> {
             reverse: t.reverse,
         });
     }
-    for t in &inst.track_script {
-        let script = cfg.vrrp_scripts.iter().find(|s| s.name == t.name);
+    // A track entry's own weight wins; else the tracked definition's.
+    let mut defined = |kind: &str, t: &TrackRef, def: Option<(i32, bool)>| {
         v.push(Track {
-            source: format!("script:{}", t.name),
-            weight: t.weight.or(script.map(|s| s.weight)),
-            reverse: t.reverse || script.is_some_and(|s| s.weight_reverse),
+            source: format!("{kind}:{}", t.name),
+            weight: t.weight.or(def.map(|(w, _)| w)),
+            reverse: t.reverse || def.is_some_and(|(_, r)| r),
         });
+    };
+    for t in &inst.track_script {
+        let def = cfg.vrrp_scripts.iter().find(|s| s.name == t.name);
+        defined("script", t, def.map(|s| (s.weight, s.weight_reverse)));
     }
     for t in &inst.track_process {
-        let p = cfg.track_processes.iter().find(|s| s.name == t.name);
-        v.push(Track {
-            source: format!("process:{}", t.name),
-            weight: t.weight.or(p.map(|s| s.weight)),
-            reverse: t.reverse || p.is_some_and(|s| s.weight_reverse),
-        });
+        let def = cfg.track_processes.iter().find(|s| s.name == t.name);
+        defined("process", t, def.map(|s| (s.weight, s.weight_reverse)));
     }
     v
 }

@@ -3,8 +3,7 @@
 //! test and removed on drop (also when the test fails). Traffic never leaves
 //! these namespaces. Every wait is bounded.
 
-use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -366,23 +365,11 @@ impl Lab {
         std::fs::read_to_string(self.nodes[k].dir.join("upkeepd.log")).unwrap_or_default()
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    pub fn bridge_ns(&self) -> &str {
-        &self.bridge_ns
-    }
-
     /// Every daemon log, for failure messages.
     pub fn logs(&self) -> String {
         (0..self.nodes.len())
             .map(|k| format!("--- node {k} ---\n{}", self.log(k)))
             .collect()
-    }
-
-    pub fn addr_v4(&self, k: usize) -> IpAddr {
-        self.nodes[k].v4.parse().expect("v4")
     }
 }
 
@@ -396,7 +383,6 @@ impl Drop for Lab {
         }
         // Namespaces go with every process and interface in them.
         for n in &self.nodes {
-            let _ = sh_ok(&["ip", "netns", "pids", &n.ns]);
             if let Ok(out) = Command::new("ip").args(["netns", "pids", &n.ns]).output() {
                 for pid in String::from_utf8_lossy(&out.stdout)
                     .split_whitespace()
