@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzz the configuration readers for a bounded time (cargo-fuzz / libFuzzer).
+# Fuzz the configuration readers and the VRRP and IPC decoders for a bounded
+# time (cargo-fuzz / libFuzzer).
 #
 #   scripts/fuzz.sh                    # every target, 30 s each
 #   FUZZ_SECONDS=300 scripts/fuzz.sh   # longer
@@ -23,7 +24,7 @@ seconds=${FUZZ_SECONDS:-30}
 sanitizer=${FUZZ_SANITIZER:-address}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(keepalived_conf toml_conf vrrp_packet)
+    targets=(keepalived_conf toml_conf vrrp_packet ipc_frame)
 fi
 
 # Sanitizer choice on stable rustc (checked with rustc 1.95, cargo-fuzz 0.13):
@@ -47,7 +48,7 @@ fi
 
 # Seed corpora, copied fresh on every run (fuzz/corpus is git-ignored).
 corpus="$root/fuzz/corpus"
-mkdir -p "$corpus/keepalived_conf" "$corpus/toml_conf" "$corpus/vrrp_packet"
+mkdir -p "$corpus/keepalived_conf" "$corpus/toml_conf" "$corpus/vrrp_packet" "$corpus/ipc_frame"
 # VRRP seeds: a v2 IPv4 packet with its IP header (selector 0) and a v3 IPv6
 # advert (selector 1), as the packet tests' golden bytes.
 printf '\x00\x45\x00\x00\x28\x00\x00\x00\x00\xff\x70\x00\x00\xc0\xa8\x01\x67\xe0\x00\x00\x12\x21\x33\x64\x01\x01\x01\x1d\xa9\xc0\xa8\x01\xdc\x31\x32\x33\x34\x35\x36\x00\x00' >"$corpus/vrrp_packet/seed-v2"
@@ -63,6 +64,41 @@ for f in "$corpus"/keepalived_conf/seed-*; do
     "$ctl" convert -i a "$f" >"$corpus/toml_conf/$(basename "$f").toml" 2>/dev/null ||
         rm -f "$corpus/toml_conf/$(basename "$f").toml"
 done
+# IPC seeds: frames as `ipc::encode` writes them ("UK", version 1, body
+# length as u32 big endian, JSON body), one per message shape.
+ipc_seed() { # NAME JSON (ASCII)
+    local n=${#2}
+    {
+        printf 'UK\x00\x01'
+        printf "\\x$(printf %02x $((n >> 24 & 255)))\\x$(printf %02x $((n >> 16 & 255)))"
+        printf "\\x$(printf %02x $((n >> 8 & 255)))\\x$(printf %02x $((n & 255)))"
+        printf '%s' "$2"
+    } >"$corpus/ipc_frame/seed-$1"
+}
+ipc_seed ping '{"type":"ping","seq":7}'
+ipc_seed check_state '{"type":"check_state","source":"script:chk","state":"up","last_result":"exit 0","latency_us":1200,"failures":0,"runs":3}'
+ipc_seed vrrp_status '{"type":"vrrp_status","instances":[{"name":"VI_1","state":"MASTER","priority":100,"base_priority":100,"master":"192.168.1.1","vips":["192.168.1.100/24"],"last_cause":"timeout","last_transition_ms":1700000000000,"adverts_sent":5,"adverts_received":0,"transitions":1,"drops":{"ttl":1}}],"unmatched_drops":{"unknown_vrid":2}}'
+ipc_seed start '{"type":"start","generation":1,"config":{},"resume":{"states":{"VI_1":"MASTER"},"tracks":{"script:chk":true},"real_servers_down":{"10.0.0.1:80/tcp":["192.168.1.10:80"]}}}'
+# And a Start frame carrying each TOML seed's configuration: the model
+# serializes alike in TOML and JSON, so python3's tomllib (3.11+) converts
+# them where it is available.
+ipc_start_py='
+import json, struct, sys, tomllib
+with open(sys.argv[1], "rb") as f:
+    config = tomllib.load(f)
+resume = {"states": {}, "tracks": {}, "real_servers_down": {}}
+msg = {"type": "start", "generation": 1, "config": config, "resume": resume}
+body = json.dumps(msg, separators=(",", ":")).encode()
+sys.stdout.buffer.write(b"UK\x00\x01" + struct.pack(">I", len(body)) + body)
+'
+if python3 -c 'import tomllib' 2>/dev/null; then
+    for f in "$corpus"/toml_conf/seed-*.toml; do
+        [ -f "$f" ] || continue
+        name=$(basename "$f" .toml)
+        out="$corpus/ipc_frame/seed-start-${name#seed-}"
+        python3 -c "$ipc_start_py" "$f" >"$out" 2>/dev/null || rm -f "$out"
+    done
+fi
 
 for t in "${targets[@]}"; do
     RUSTC_BOOTSTRAP=1 cargo fuzz build --sanitizer "$sanitizer" "$t"

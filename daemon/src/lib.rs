@@ -3,6 +3,11 @@
 //!
 //! One folder per room; see `docs/` and the README for the process model.
 
+pub mod checker;
 pub mod cli;
 pub mod config;
+pub mod control;
+pub mod ipc;
+pub mod ipvs;
+pub mod supervisor;
 pub mod vrrp;

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use upkeep::cli::print_diagnostics;
 use upkeep::config::{self, LoadOptions};
-use upkeep::vrrp::driver::{self, DriverOptions};
+use upkeep::ipc::msg::Role;
+use upkeep::supervisor::{self, Options, sdnotify::SdNotify, spawn::Backoff};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum DumpFormat {
@@ -54,10 +55,56 @@ struct Args {
         default_value = "/run/upkeep"
     )]
     runtime_dir: PathBuf,
+
+    /// Worker restart delay: MIN-MAX seconds, doubling from MIN to MAX and
+    /// back to MIN after MAX seconds of healthy running.
+    #[arg(long = "restart-backoff", value_name = "MIN-MAX", default_value = "1-60", value_parser = parse_backoff)]
+    restart_backoff: Backoff,
+
+    /// Internal: run as this worker (started by the parent, not by hand).
+    #[arg(long, hide = true, value_parser = parse_role)]
+    role: Option<Role>,
+    #[arg(long, hide = true)]
+    uid: Option<u32>,
+    #[arg(long, hide = true)]
+    gid: Option<u32>,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::from_name(s).ok_or_else(|| format!("unknown role '{s}'"))
+}
+
+fn parse_backoff(s: &str) -> Result<Backoff, String> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or("expected MIN-MAX in seconds, e.g. 1-60")?;
+    let secs = |v: &str| {
+        v.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite() && *x >= 0.0 && *x <= 86_400.0)
+            .map(std::time::Duration::from_secs_f64)
+            .ok_or_else(|| format!("'{v}' is not a number of seconds"))
+    };
+    let (min, max) = (secs(a)?, secs(b)?);
+    if min > max {
+        return Err("MIN is greater than MAX".into());
+    }
+    Ok(Backoff::new(min, max))
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(role) = args.role {
+        init_logging();
+        // Every line a worker logs names its role.
+        let _span = tracing::info_span!("worker", role = %role).entered();
+        let account = args.uid.zip(args.gid);
+        return upkeep::supervisor::worker::main(role, account);
+    }
+    // Before any thread exists: take systemd's variables out of the
+    // environment so that workers and scripts never inherit them.
+    let (sd, watchdog) = SdNotify::from_env();
     let path = args.config.clone().unwrap_or_else(config::default_path);
     let opts = LoadOptions {
         config_id: args.config_id.clone(),
@@ -103,10 +150,13 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let opts = DriverOptions {
+    let opts = Options {
+        config_path: path,
+        load: opts,
         runtime_dir: args.runtime_dir.clone(),
+        backoff: args.restart_backoff.clone(),
     };
-    match runtime.block_on(driver::run(&loaded.config, &opts)) {
+    match runtime.block_on(supervisor::run(opts, loaded.config, sd, watchdog)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "upkeepd stopped");
@@ -115,15 +165,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to stderr (systemd's journal picks it up); RUST_LOG overrides the level.
+/// Logs to stderr (systemd's journal picks it up); RUST_LOG overrides the
+/// level.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+        .with_target(false);
+    let _ = builder.try_init();
 }

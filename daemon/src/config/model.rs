@@ -102,6 +102,9 @@ pub struct Global {
     pub vrrp_notify_fifo: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vrrp_notify_fifo_script: Option<String>,
+    /// upkeep: serve Prometheus metrics on this local address (TOML only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_address: Option<std::net::SocketAddr>,
     #[serde(skip)]
     pub src: Src,
 }

@@ -1,16 +1,13 @@
-//! The thin IO layer around [`Router`]: sockets, netlink, timers, signals.
-//! It feeds the router events with `now` and carries out the actions it
-//! returns, in order: an advertisement goes out before any netlink work.
+//! The VRRP worker: the thin IO layer around [`Router`] (sockets, netlink,
+//! timers) and its link to the parent. It feeds the router events with `now`
+//! and carries out the actions it returns, in order: an advertisement goes
+//! out before any netlink work. Transitions and status go to the parent,
+//! which runs notify scripts and serves status.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use serde::Serialize;
-use socket2::Socket;
-use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, trace, warn};
@@ -18,722 +15,671 @@ use tracing::{debug, error, info, trace, warn};
 use super::accept;
 use super::fsm::{Action, State};
 use super::garp::Announcer;
-use super::netlink::{AddrInfo, LinkInfo, NetEvent, Netlink, NetlinkError};
-use super::notify::{Notifier, SCRIPT_TIMEOUT};
-use super::packet::{ChecksumMode, DropReason, IpMeta};
-use super::router::{Input, Output, Router, SetupError};
+use super::netlink::{LinkInfo, NetEvent, Netlink};
+use super::router::{Input, Output, Router, SetupError, tracks};
+use super::setup::{
+    DriverError, InstanceIo, Received, instance_io, io_err, open_receivers, parent_link,
+    primary_address, vmac_address, vmac_sysctls,
+};
 use super::socket;
 use super::timer::Timer;
-use crate::config::model::{Config, Family, Notify, VrrpInstance};
-use crate::config::values::Vip;
+use crate::config::model::{Config, Family, VrrpInstance};
+use crate::ipc::msg::{InstanceStatus, Resume, Role, Transition};
+use crate::ipc::{IpcError, Msg};
+use crate::supervisor::worker::{Link, WorkerError, unexpected};
 
-#[derive(Debug, thiserror::Error)]
-pub enum DriverError {
-    #[error(transparent)]
-    Netlink(#[from] NetlinkError),
-    #[error(transparent)]
-    Setup(#[from] SetupError),
-    #[error("accept mode: {0}")]
-    Accept(#[from] accept::NftError),
-    #[error("vrrp_instance {instance}: interface '{ifname}' does not exist")]
-    NoInterface { instance: String, ifname: String },
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        #[source]
-        source: std::io::Error,
-    },
+impl From<DriverError> for WorkerError {
+    fn from(e: DriverError) -> Self {
+        match e {
+            DriverError::NoInterface { .. }
+            | DriverError::Setup(SetupError::NoSourceAddress { .. }) => {
+                WorkerError::Config(e.to_string())
+            }
+            other => WorkerError::Other(other.to_string()),
+        }
+    }
 }
 
-fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DriverError {
-    let what = what.into();
-    move |source| DriverError::Io { what, source }
+/// What the host provides and outlives a reload: netlink, interfaces,
+/// VMACs, receive sockets, ARP/NA senders, the no_accept table.
+struct Host {
+    nl: Netlink,
+    links: HashMap<String, LinkInfo>,
+    /// Instance name → its VMAC interface.
+    vmacs: HashMap<String, LinkInfo>,
+    tx: mpsc::Sender<Received>,
+    opened: Vec<(String, Family)>,
+    accept_filter: bool,
+    announcers: HashMap<u32, Announcer>,
 }
 
-#[derive(Clone, Debug)]
-pub struct DriverOptions {
-    /// Holds the pid file and `status.json`.
-    pub runtime_dir: PathBuf,
-}
-
-/// The per-instance IO state.
-struct InstanceIo {
-    name: String,
-    /// The interface adverts leave by and VIPs live on (the VMAC when used).
-    out_ifname: String,
-    out_index: u32,
-    mac: [u8; 6],
-    local: IpAddr,
-    dests: Vec<IpAddr>,
-    sender: Socket,
-    checksum: ChecksumMode,
-    /// Every address the instance owns when Master, with its interface index.
-    vips: Vec<(u32, Vip)>,
-    notify: Notify,
-    vmac: Option<u32>,
-    /// Accept_Mode off for a non-owner: drop traffic to the VIPs while Master.
-    no_accept: bool,
-}
-
-struct Received {
-    ifname: Arc<str>,
-    /// When the read task got it: the protocol's "now" for this packet.
-    at: Instant,
-    packet: Result<(IpMeta, Vec<u8>), DropReason>,
-}
-
-/// A sync group's own notify scripts: run when every member has reached the
-/// same state (keepalived's TYPE `GROUP`).
-struct GroupNotify {
-    name: String,
-    members: Vec<usize>,
-    notify: Notify,
-    last: Option<State>,
-}
-
-fn group_notifies(cfg: &Config) -> Vec<GroupNotify> {
-    cfg.sync_groups
-        .iter()
-        .filter(|g| !g.notify.is_empty())
-        .map(|g| GroupNotify {
-            name: g.name.clone(),
-            members: g
-                .group
-                .iter()
-                .filter_map(|m| cfg.vrrp_instances.iter().position(|i| &i.name == m))
-                .collect(),
-            notify: g.notify.clone(),
-            last: None,
-        })
-        .collect()
-}
-
-fn notify_groups(router: &Router, groups: &mut [GroupNotify], notifier: &mut Notifier) {
-    for g in groups {
-        let mut states = g
-            .members
+impl Host {
+    /// Everything `cfg` needs, opened; nothing about running instances changes.
+    async fn prepare(&mut self, cfg: &Config) -> Result<(Router, Vec<InstanceIo>), DriverError> {
+        self.links = self
+            .nl
+            .links()
+            .await?
+            .into_iter()
+            .map(|l| (l.name.clone(), l))
+            .collect();
+        // VMACs first: adverts and VIPs of those instances use them.
+        for inst in &cfg.vrrp_instances {
+            let parent = parent_link(&self.links, inst)?;
+            if let Some(v) = &inst.use_vmac {
+                let name = v
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("vrrp.{}", inst.virtual_router_id));
+                let link = self
+                    .nl
+                    .ensure_macvlan(&name, parent.index, vmac_address(inst))
+                    .await?;
+                vmac_sysctls(&inst.interface, &name);
+                info!(instance = %inst.name, vmac = %name, "virtual MAC interface ready");
+                self.vmacs.insert(inst.name.clone(), link);
+            }
+        }
+        let addrs = self.nl.addresses().await?;
+        let all_vips: Vec<IpAddr> = cfg
+            .vrrp_instances
             .iter()
-            .filter_map(|&m| router.instance(m).map(|i| i.state()));
-        let Some(first) = states.next() else { continue };
-        let settled = states.all(|s| s == first);
-        let before_start = g.last.is_none() && first == State::Initialize;
-        if settled && !before_start && g.last != Some(first) {
-            g.last = Some(first);
-            notifier.transition("GROUP", &g.name, &g.notify, first, 0);
+            .flat_map(|i| {
+                i.virtual_ipaddress
+                    .iter()
+                    .chain(&i.virtual_ipaddress_excluded)
+                    .map(|v| v.addr)
+            })
+            .collect();
+        let links = &self.links;
+        let primary = |ifname: &str, family: Family| {
+            primary_address(links, &addrs, &all_vips, ifname, family)
+        };
+        let router = Router::from_config(cfg, &primary)?;
+        let mut ios = Vec::new();
+        for (k, inst) in cfg.vrrp_instances.iter().enumerate() {
+            let local = router
+                .instance(k)
+                .map(|i| i.params().local_addr)
+                .ok_or_else(|| DriverError::NoInterface {
+                    instance: inst.name.clone(),
+                    ifname: inst.interface.clone(),
+                })?;
+            ios.push(instance_io(
+                cfg,
+                inst,
+                &self.links,
+                self.vmacs
+                    .get(&inst.name)
+                    .filter(|_| inst.use_vmac.is_some()),
+                local,
+            )?);
+        }
+        open_receivers(cfg, &self.links, &self.vmacs, &self.tx, &mut self.opened)?;
+        if ios.iter().any(|io| io.no_accept) && !self.accept_filter {
+            accept::apply(&accept::ruleset()).await?;
+            self.accept_filter = true;
+            info!(table = accept::TABLE, "nftables rules for no_accept loaded");
+        }
+        self.add_announcers(&ios);
+        Ok((router, ios))
+    }
+
+    fn add_announcers(&mut self, ios: &[InstanceIo]) {
+        for io in ios {
+            for (index, _) in &io.vips {
+                if self.announcers.contains_key(index) {
+                    continue;
+                }
+                let name = self
+                    .links
+                    .values()
+                    .chain(self.vmacs.values())
+                    .find(|l| l.index == *index)
+                    .map(|l| l.name.clone());
+                let v6 = ios
+                    .iter()
+                    .flat_map(|i| &i.vips)
+                    .any(|(k, v)| k == index && v.addr.is_ipv6());
+                match name.map(|n| Announcer::new(&n, *index, v6)) {
+                    Some(Ok(a)) => {
+                        self.announcers.insert(*index, a);
+                    }
+                    Some(Err(e)) => {
+                        warn!(ifindex = index, error = %e, "cannot send gratuitous ARP/NA on this interface")
+                    }
+                    None => {}
+                }
+            }
         }
     }
 }
 
-/// One instance in `status.json` (read by tests and the demo).
-#[derive(Serialize)]
-struct StatusEntry<'a> {
-    name: &'a str,
-    state: &'static str,
-    priority: u8,
-    base_priority: u8,
-    master: Option<IpAddr>,
-    vips: Vec<String>,
-    last_cause: Option<String>,
-    adverts_sent: u64,
-    adverts_received: u64,
-    transitions: u64,
-    drops: BTreeMap<&'static str, u64>,
+struct Driver {
+    host: Host,
+    cfg: Config,
+    router: Router,
+    ios: Vec<InstanceIo>,
+    link_up: HashMap<String, bool>,
+    /// The last result of every tracked check, replayed to new instances.
+    checks: BTreeMap<String, bool>,
+    /// Transitions for the parent, sent in order after each event.
+    outbox: Vec<Msg>,
+    dirty: bool,
 }
 
-/// Runs VRRP for `cfg` until SIGTERM / SIGINT.
-pub async fn run(cfg: &Config, opts: &DriverOptions) -> Result<(), DriverError> {
-    let nl = Netlink::connect()?;
-    let mut net_events = Netlink::events()?;
-    let links: HashMap<String, LinkInfo> = nl
-        .links()
-        .await?
-        .into_iter()
-        .map(|l| (l.name.clone(), l))
-        .collect();
-
-    // VMACs first: adverts and VIPs of those instances use them.
-    let mut vmacs: HashMap<String, LinkInfo> = HashMap::new();
-    for inst in &cfg.vrrp_instances {
-        let parent = parent_link(&links, inst)?;
-        if let Some(v) = &inst.use_vmac {
-            let name = v
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("vrrp.{}", inst.virtual_router_id));
-            let mac = vmac_address(inst);
-            let link = nl.ensure_macvlan(&name, parent.index, mac).await?;
-            vmac_sysctls(&inst.interface, &name);
-            info!(instance = %inst.name, vmac = %name, "virtual MAC interface ready");
-            vmacs.insert(inst.name.clone(), link);
-        }
-    }
-
-    let addrs = nl.addresses().await?;
-    let all_vips: Vec<IpAddr> = cfg
-        .vrrp_instances
-        .iter()
-        .flat_map(|i| {
-            i.virtual_ipaddress
-                .iter()
-                .chain(&i.virtual_ipaddress_excluded)
-                .map(|v| v.addr)
-        })
-        .collect();
-    let primary =
-        |ifname: &str, family: Family| primary_address(&links, &addrs, &all_vips, ifname, family);
-    let mut router = Router::from_config(cfg, &primary)?;
-
+/// Runs VRRP for `cfg` until the parent says stop (or goes away).
+pub async fn run(
+    cfg: Config,
+    generation: u64,
+    resume: Resume,
+    link: &mut Link,
+) -> Result<(), WorkerError> {
+    let nl = Netlink::connect().map_err(DriverError::from)?;
+    let mut net_events = Netlink::events().map_err(DriverError::from)?;
     let (tx, mut rx) = mpsc::channel::<Received>(1024);
-    open_receivers(cfg, &links, &vmacs, tx)?;
+    let mut host = Host {
+        nl,
+        links: HashMap::new(),
+        vmacs: HashMap::new(),
+        tx,
+        opened: Vec::new(),
+        accept_filter: false,
+        announcers: HashMap::new(),
+    };
+    let (router, ios) = host.prepare(&cfg).await?;
+    let mut d = Driver {
+        host,
+        cfg,
+        router,
+        ios,
+        link_up: HashMap::new(),
+        checks: resume.tracks.clone(),
+        outbox: Vec::new(),
+        dirty: true,
+    };
+    let resumed = d.resumable(&resume);
+    d.start(&resumed).await;
+    info!(
+        instances = d.ios.len(),
+        resumed = resumed.len(),
+        "VRRP running"
+    );
+    link.send(&Msg::Ready { generation }).await?;
+    d.flush(link).await?;
 
-    let mut ios = Vec::new();
-    for (k, inst) in cfg.vrrp_instances.iter().enumerate() {
-        let local = router
-            .instance(k)
-            .map(|i| i.params().local_addr)
-            .ok_or_else(|| DriverError::NoInterface {
-                instance: inst.name.clone(),
-                ifname: inst.interface.clone(),
-            })?;
-        ios.push(instance_io(
-            cfg,
-            inst,
-            &links,
-            vmacs.get(&inst.name),
-            local,
-        )?);
-    }
-    // Scripts, processes and files are run by the checker (not in this build):
-    // say so rather than leave them silently without effect.
-    for inst in &cfg.vrrp_instances {
-        for (kind, list) in [
-            ("track_script", &inst.track_script),
-            ("track_process", &inst.track_process),
-            ("track_file", &inst.track_file),
-        ] {
-            for t in list {
-                warn!(instance = %inst.name, kind, name = %t.name, "tracked check is not run by this build; it has no effect yet");
-            }
-        }
-    }
-    let accept_filter = ios.iter().any(|io| io.no_accept);
-    if accept_filter {
-        accept::apply(&accept::ruleset())
-            .await
-            .map_err(DriverError::Accept)?;
-        info!(table = accept::TABLE, "nftables rules for no_accept loaded");
-    }
-    let mut announcers: HashMap<u32, Announcer> = HashMap::new();
-    for io in &ios {
-        for (index, _) in &io.vips {
-            if announcers.contains_key(index) {
-                continue;
-            }
-            let name = links
-                .values()
-                .chain(vmacs.values())
-                .find(|l| l.index == *index)
-                .map(|l| l.name.clone());
-            let v6 = ios
-                .iter()
-                .flat_map(|i| &i.vips)
-                .any(|(k, v)| k == index && v.addr.is_ipv6());
-            match name.map(|n| Announcer::new(&n, *index, v6)) {
-                Some(Ok(a)) => {
-                    announcers.insert(*index, a);
-                }
-                Some(Err(e)) => {
-                    warn!(ifindex = index, error = %e, "cannot send gratuitous ARP/NA on this interface")
-                }
-                None => {}
-            }
-        }
-    }
-
-    // A Backup must not hold the VIPs (left over from a crash, for example).
-    for io in &ios {
-        for (index, vip) in &io.vips {
-            if let Err(e) = nl.del_address(*index, vip).await {
-                warn!(instance = %io.name, vip = %vip, error = %e, "removing stale VIP failed");
-            }
-        }
-    }
-
-    std::fs::create_dir_all(&opts.runtime_dir)
-        .map_err(io_err(format!("creating {}", opts.runtime_dir.display())))?;
-    let pid_file = opts.runtime_dir.join("upkeepd.pid");
-    std::fs::write(&pid_file, format!("{}\n", std::process::id()))
-        .map_err(io_err("writing the pid file"))?;
-
-    let fifos: Vec<PathBuf> = [&cfg.global.notify_fifo, &cfg.global.vrrp_notify_fifo]
-        .into_iter()
-        .flatten()
-        .map(PathBuf::from)
-        .collect();
-    for f in &fifos {
-        ensure_fifo(f);
-    }
-    let mut notifier = Notifier::new(fifos, SCRIPT_TIMEOUT);
     let mut sigterm = signal(SignalKind::terminate()).map_err(io_err("SIGTERM handler"))?;
-    let mut sigint = signal(SignalKind::interrupt()).map_err(io_err("SIGINT handler"))?;
-    let mut sighup = signal(SignalKind::hangup()).map_err(io_err("SIGHUP handler"))?;
-
-    let mut link_up: HashMap<String, bool> = HashMap::new();
-    for ifname in router.watched_interfaces() {
-        let up = links.get(&ifname).is_some_and(|l| l.up);
-        link_up.insert(ifname.clone(), up);
-        let now = Instant::now();
-        let out = router.handle(
-            now,
-            Input::Link {
-                ifname: &ifname,
-                up,
-            },
-        );
-        execute(&router, &ios, &announcers, &nl, &mut notifier, out).await;
-    }
-    let out = router.handle(Instant::now(), Input::Startup);
-    execute(&router, &ios, &announcers, &nl, &mut notifier, out).await;
-    let mut groups = group_notifies(cfg);
-    notify_groups(&router, &mut groups, &mut notifier);
-    write_status(&router, &ios, &opts.runtime_dir);
-    info!(instances = ios.len(), "VRRP running");
-
     let timer = Timer::new().map_err(io_err("creating the timer"))?;
-    let mut buf_dirty = false;
     let mut status_at = Instant::now();
-    loop {
+    let ended = loop {
         timer
-            .arm(router.next_deadline())
+            .arm(d.router.next_deadline())
             .map_err(io_err("arming the timer"))?;
         tokio::select! {
             biased;
-            _ = sigterm.recv() => break,
-            _ = sigint.recv() => break,
-            _ = sighup.recv() => warn!("reload is not supported in this build yet; configuration unchanged"),
+            _ = sigterm.recv() => break Ok(()),
             // Packets before the timer: an advert that arrived before the
             // deadline must be heard before the deadline is acted on.
-            Some(r) = rx.recv() => {
-                let now = r.at;
-                match &r.packet {
-                    Ok((meta, payload)) => {
-                        trace!(interface = %r.ifname, src = %meta.src, queued_us = r.at.elapsed().as_micros() as u64, "packet");
-                        let out = router.handle(now, Input::Packet { ifname: &r.ifname, meta: *meta, payload });
-                        buf_dirty |= changes_status(&out);
-                        execute(&router, &ios, &announcers, &nl, &mut notifier, out).await;
-                    }
-                    Err(reason) => router.count_unmatched(*reason),
-                }
-            }
+            Some(r) = rx.recv() => d.packet(r).await,
             fired = timer.fired() => {
                 fired.map_err(io_err("waiting for the timer"))?;
                 let now = Instant::now();
-                if let Some(d) = router.next_deadline() {
-                    trace!(late_us = now.saturating_duration_since(d).as_micros() as u64, "timer");
+                if let Some(t) = d.router.next_deadline() {
+                    trace!(late_us = now.saturating_duration_since(t).as_micros() as u64, "timer");
                 }
-                let out = router.handle(now, Input::Timeout);
-                buf_dirty |= changes_status(&out);
-                execute(&router, &ios, &announcers, &nl, &mut notifier, out).await;
+                let out = d.router.handle(now, Input::Timeout);
+                d.execute(out).await;
             }
-            Some(ev) = net_events.recv() => {
-                if let NetEvent::Link(l) = ev
-                    && let Some(prev) = link_up.get_mut(&l.name)
-                        && *prev != l.up {
-                            *prev = l.up;
-                            info!(interface = %l.name, up = l.up, "link state changed");
-                            let out = router.handle(Instant::now(), Input::Link { ifname: &l.name, up: l.up });
-                            buf_dirty |= changes_status(&out);
-                            execute(&router, &ios, &announcers, &nl, &mut notifier, out).await;
-                        }
-            }
-        }
-        if buf_dirty {
-            notify_groups(&router, &mut groups, &mut notifier);
+            Some(ev) = net_events.recv() => d.net_event(ev).await,
+            m = link.recv() => match m {
+                Ok(Msg::Track { source, up }) => {
+                    d.checks.insert(source.clone(), up);
+                    let out = d.router.handle(Instant::now(), Input::Check { source: &source, up });
+                    d.execute(out).await;
+                }
+                Ok(Msg::Reload { generation, config }) => match d.reload(*config).await {
+                    Ok(()) => {
+                        info!(generation, instances = d.ios.len(), "configuration reloaded");
+                        link.send(&Msg::Ready { generation }).await?;
+                    }
+                    Err(e) => {
+                        error!(generation, error = %e, "reload not applied; previous configuration kept");
+                        link.send(&Msg::ReloadFailed { generation, error: e.to_string() }).await?;
+                    }
+                },
+                Ok(Msg::Shutdown) | Err(IpcError::Closed) => break Ok(()),
+                // A confused parent link: exit without resigning, so that the
+                // restarted worker resumes as Master without a failover.
+                Ok(other) => break Err(unexpected(Role::Vrrp, &other)),
+                Err(e) => break Err(WorkerError::Ipc(e)),
+            },
         }
         // Transitions at once; counters at most once a second.
-        if buf_dirty || status_at.elapsed() >= Duration::from_secs(1) {
-            write_status(&router, &ios, &opts.runtime_dir);
-            buf_dirty = false;
+        if status_at.elapsed() >= Duration::from_secs(1) {
+            d.dirty = true;
+        }
+        if d.dirty {
             status_at = Instant::now();
         }
-    }
-
+        d.flush(link).await?;
+    };
+    ended?;
     info!("shutting down");
-    let out = router.handle(Instant::now(), Input::Shutdown);
-    execute(&router, &ios, &announcers, &nl, &mut notifier, out).await;
-    notify_groups(&router, &mut groups, &mut notifier);
-    write_status(&router, &ios, &opts.runtime_dir);
-    for io in &ios {
-        if let Some(index) = io.vmac
-            && let Err(e) = nl.delete_link(index).await
-        {
-            warn!(instance = %io.name, error = %e, "removing the VMAC interface failed");
-        }
-    }
-    if accept_filter && let Err(e) = accept::teardown().await {
-        warn!(error = %e, "removing the no_accept nftables table failed");
-    }
-    notifier.finish(Duration::from_secs(5)).await;
-    let _ = std::fs::remove_file(&pid_file);
+    let out = d.router.handle(Instant::now(), Input::Shutdown);
+    d.execute(out).await;
+    // The parent may be gone already: what it cannot hear is lost.
+    let _ = d.flush(link).await;
+    d.teardown().await;
     Ok(())
 }
 
-/// Creates a notify FIFO that does not exist yet (as keepalived does).
-fn ensure_fifo(path: &std::path::Path) {
-    use std::os::unix::ffi::OsStrExt;
-    if path.exists() {
-        return;
-    }
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return;
+/// keepalived-compatible identity: what must stay the same for a reload to
+/// keep an instance running. Priority, preemption, GARP settings, VIPs and
+/// notify scripts may change in place.
+fn same_identity(
+    old_cfg: &Config,
+    old: &VrrpInstance,
+    new_cfg: &Config,
+    new: &VrrpInstance,
+) -> bool {
+    let strip = |i: &VrrpInstance| {
+        let mut i = i.clone();
+        i.virtual_ipaddress.clear();
+        i.virtual_ipaddress_excluded.clear();
+        i.notify = Default::default();
+        i.priority = 0;
+        i.preempt = false;
+        i.preempt_delay = None;
+        i.state = Default::default();
+        i.garp_master_delay = None;
+        i.garp_master_repeat = None;
+        i.garp_master_refresh = None;
+        i.garp_master_refresh_repeat = None;
+        i.garp_lower_prio_delay = None;
+        i.garp_lower_prio_repeat = None;
+        i
     };
-    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
-    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
-        warn!(fifo = %path.display(), error = %std::io::Error::last_os_error(), "cannot create notify fifo");
-    }
-}
-
-/// The kernel's receive time as an Instant (now, when there is none or it
-/// looks wrong: in the future, or more than a second old).
-fn kernel_instant(t: Option<std::time::SystemTime>) -> Instant {
-    let now = Instant::now();
-    let age = t.and_then(|t| std::time::SystemTime::now().duration_since(t).ok());
-    match age {
-        Some(a) if a < Duration::from_secs(1) => now.checked_sub(a).unwrap_or(now),
-        _ => now,
-    }
-}
-
-fn changes_status(out: &[Output]) -> bool {
-    out.iter().any(|o| {
-        matches!(
-            o.action,
-            Action::StateChanged { .. } | Action::PriorityChanged { .. }
-        )
-    })
-}
-
-/// keepalived's default VMAC: 00:00:5e:00:01:VRID (IPv6: 00:00:5e:00:02:VRID).
-pub fn vmac_address(inst: &VrrpInstance) -> [u8; 6] {
-    let family = if inst.family() == Family::V6 { 2 } else { 1 };
-    [
-        0x00,
-        0x00,
-        0x5e,
-        0x00,
-        family,
-        u8::try_from(inst.virtual_router_id).unwrap_or(0),
-    ]
-}
-
-/// With a VMAC, only the interface holding an address may answer ARP for it
-/// (else the parent answers for the VIP with its own MAC).
-fn vmac_sysctls(parent: &str, vmac: &str) {
-    let set = |path: String, value: &str| {
-        if let Err(e) = std::fs::write(&path, value) {
-            warn!(sysctl = %path, error = %e, "cannot set sysctl for VMAC");
-        }
+    let group = |c: &Config, name: &str| {
+        c.sync_groups
+            .iter()
+            .find(|g| g.group.iter().any(|m| m == name))
+            .map(|g| (g.name.clone(), g.group.clone()))
     };
-    for dev in [parent, vmac] {
-        set(format!("/proc/sys/net/ipv4/conf/{dev}/arp_ignore"), "1");
-        set(format!("/proc/sys/net/ipv4/conf/{dev}/arp_announce"), "2");
-    }
-    set(format!("/proc/sys/net/ipv6/conf/{vmac}/accept_dad"), "0");
+    let (og, ng) = (&old_cfg.global, &new_cfg.global);
+    strip(old) == strip(new)
+        && tracks(old_cfg, old) == tracks(new_cfg, new)
+        && group(old_cfg, &old.name) == group(new_cfg, &new.name)
+        && old.effective_version(og) == new.effective_version(ng)
+        && og.vrrp_mcast_group4 == ng.vrrp_mcast_group4
+        && og.vrrp_mcast_group6 == ng.vrrp_mcast_group6
+        && og.vrrp_skip_check_adv_addr == ng.vrrp_skip_check_adv_addr
 }
 
-/// The interface an instance is configured on.
-fn parent_link<'a>(
-    links: &'a HashMap<String, LinkInfo>,
-    inst: &VrrpInstance,
-) -> Result<&'a LinkInfo, DriverError> {
-    links
-        .get(&inst.interface)
-        .ok_or_else(|| DriverError::NoInterface {
-            instance: inst.name.clone(),
-            ifname: inst.interface.clone(),
-        })
+fn millis_since_epoch(at: Instant) -> Option<u64> {
+    let age = Instant::now().saturating_duration_since(at);
+    let t = SystemTime::now().checked_sub(age)?;
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+    u64::try_from(d.as_millis()).ok()
 }
 
-fn primary_address(
-    links: &HashMap<String, LinkInfo>,
-    addrs: &[AddrInfo],
-    vips: &[IpAddr],
-    ifname: &str,
-    family: Family,
-) -> Option<IpAddr> {
-    let index = links.get(ifname)?.index;
-    addrs
-        .iter()
-        .filter(|a| a.index == index && !vips.contains(&a.addr))
-        .find(|a| match (family, a.addr) {
-            (Family::V4, IpAddr::V4(_)) => true,
-            // RFC 5798 §5.1.2.1: IPv6 adverts come from the link-local address.
-            (Family::V6, IpAddr::V6(v6)) => socket::is_link_local(&v6),
-            _ => false,
-        })
-        .map(|a| a.addr)
-}
-
-fn instance_io(
-    cfg: &Config,
-    inst: &VrrpInstance,
-    links: &HashMap<String, LinkInfo>,
-    vmac: Option<&LinkInfo>,
-    local: IpAddr,
-) -> Result<InstanceIo, DriverError> {
-    let parent = parent_link(links, inst)?;
-    // vmac_xmit_base: adverts leave by the parent; the VIPs still live on the VMAC.
-    let out = vmac.unwrap_or(parent);
-    let xmit = if inst.vmac_xmit_base { parent } else { out };
-    let family = inst.family();
-    let group = socket::default_group(
-        family,
-        cfg.global.vrrp_mcast_group4,
-        cfg.global.vrrp_mcast_group6,
-    );
-    let dests = if inst.unicast_peer.is_empty() {
-        vec![group]
-    } else {
-        inst.unicast_peer.clone()
-    };
-    let sender = socket::sender(family, &xmit.name, xmit.index, local).map_err(io_err(format!(
-        "vrrp_instance {}: advert socket on {} from {local}",
-        inst.name, xmit.name
-    )))?;
-    let mut vips = Vec::new();
-    for v in inst
-        .virtual_ipaddress
-        .iter()
-        .chain(&inst.virtual_ipaddress_excluded)
-    {
-        let index = match &v.dev {
-            Some(dev) => match links.get(dev) {
-                Some(l) => l.index,
-                None => {
-                    return Err(DriverError::NoInterface {
-                        instance: inst.name.clone(),
-                        ifname: dev.clone(),
-                    });
-                }
-            },
-            None => out.index,
+impl Driver {
+    /// Instances to resume as Master: the parent recorded them as Master and
+    /// the worker was down for less than two advert intervals, so no peer's
+    /// Master_Down_Interval (3 × interval + skew from our last advert) ran out.
+    fn resumable(&self, resume: &Resume) -> Vec<usize> {
+        let Some(down) = resume.down_ms else {
+            return Vec::new();
         };
-        vips.push((index, v.clone()));
-    }
-    Ok(InstanceIo {
-        name: inst.name.clone(),
-        out_ifname: out.name.clone(),
-        out_index: xmit.index,
-        mac: out.mac.unwrap_or([0; 6]),
-        local,
-        dests,
-        sender,
-        checksum: if inst.old_unicast_checksum {
-            ChecksumMode::NoPseudoHeader
-        } else {
-            ChecksumMode::Rfc
-        },
-        vips,
-        notify: inst.notify.clone(),
-        vmac: vmac.map(|l| l.index),
-        no_accept: !inst.accept && inst.priority != 255,
-    })
-}
-
-/// One receive socket per (receiving interface, family), each read by its
-/// own task. With a VMAC (and no vmac_xmit_base) adverts are received on the
-/// VMAC: the peers share its MAC, and Linux hands a multicast frame whose
-/// source MAC is a local private macvlan's to that macvlan only. Packets are
-/// attributed to the parent interface, where the instance is configured.
-fn open_receivers(
-    cfg: &Config,
-    links: &HashMap<String, LinkInfo>,
-    vmacs: &HashMap<String, LinkInfo>,
-    tx: mpsc::Sender<Received>,
-) -> Result<(), DriverError> {
-    let mut opened: Vec<(String, Family)> = Vec::new();
-    for inst in &cfg.vrrp_instances {
-        let family = inst.family();
-        let via_vmac = vmacs.get(&inst.name).filter(|_| !inst.vmac_xmit_base);
-        let parent = parent_link(links, inst)?;
-        let link = via_vmac.unwrap_or(parent);
-        if opened.contains(&(link.name.clone(), family)) {
-            continue;
-        }
-        opened.push((link.name.clone(), family));
-        let group = socket::default_group(
-            family,
-            cfg.global.vrrp_mcast_group4,
-            cfg.global.vrrp_mcast_group6,
-        );
-        let s = socket::receiver(family, &link.name, link.index, group).map_err(io_err(
-            format!("receive socket on {} ({family})", link.name),
-        ))?;
-        // SAFETY: `s` is an owned socket2::Socket: its descriptor is valid and
-        // stays the same open file until the AsyncFd (which owns it) is dropped.
-        let fd = unsafe { AsyncFd::register(s) }
-            .map_err(|e| io_err("registering a receive socket")(e.into()))?;
-        tokio::spawn(read_loop(
-            fd,
-            family,
-            Arc::from(parent.name.as_str()),
-            tx.clone(),
-        ));
-    }
-    Ok(())
-}
-
-async fn read_loop(
-    fd: AsyncFd<Socket>,
-    family: Family,
-    ifname: Arc<str>,
-    tx: mpsc::Sender<Received>,
-) {
-    let mut buf = vec![0u8; socket::MAX_PACKET];
-    loop {
-        let mut guard = match fd.readable().await {
-            Ok(g) => g,
-            Err(e) => {
-                error!(interface = %ifname, error = %e, "receive socket failed");
-                return;
-            }
-        };
-        match guard.try_io(|s| socket::recv(s.get_ref(), family, &mut buf)) {
-            Ok(Ok(d)) => {
-                let at = kernel_instant(d.kernel_time);
-                let r = d.packet;
-                let packet = r.map(|(meta, range)| (meta, buf.get(range).unwrap_or(&[]).to_vec()));
-                if tx
-                    .send(Received {
-                        ifname: Arc::clone(&ifname),
-                        at,
-                        packet,
-                    })
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-            Ok(Err(e)) => debug!(interface = %ifname, error = %e, "receive error"),
-            Err(_would_block) => {}
-        }
-    }
-}
-
-async fn execute(
-    router: &Router,
-    ios: &[InstanceIo],
-    announcers: &HashMap<u32, Announcer>,
-    nl: &Netlink,
-    notifier: &mut Notifier,
-    out: Vec<Output>,
-) {
-    for Output { instance, action } in out {
-        let (Some(io), Some(inst)) = (ios.get(instance), router.instance(instance)) else {
-            continue;
-        };
-        match action {
-            Action::SendAdvert { priority } => {
-                let advert = inst.advert(priority);
-                for dst in &io.dests {
-                    let bytes = advert.encode(io.local, *dst, io.checksum);
-                    if let Err(e) = socket::send(&io.sender, *dst, io.out_index, &bytes) {
-                        warn!(instance = %io.name, dst = %dst, error = %e, "sending advertisement failed");
-                    }
-                }
-            }
-            Action::AddVips => {
-                // Drop rules first, so that there is no moment of accepting.
-                if io.no_accept {
-                    let addrs: Vec<IpAddr> = io.vips.iter().map(|(_, v)| v.addr).collect();
-                    if let Err(e) = accept::apply(&accept::elements(true, &addrs)).await {
-                        error!(instance = %io.name, error = %e, "no_accept filter not applied");
-                    }
-                }
-                for (index, vip) in &io.vips {
-                    if let Err(e) = nl.add_address(*index, vip).await {
-                        error!(instance = %io.name, vip = %vip, error = %e, "adding VIP failed");
-                    }
-                }
-                info!(instance = %io.name, interface = %io.out_ifname, count = io.vips.len(), "VIPs added");
-            }
-            Action::RemoveVips => {
-                for (index, vip) in &io.vips {
-                    if let Err(e) = nl.del_address(*index, vip).await {
-                        error!(instance = %io.name, vip = %vip, error = %e, "removing VIP failed");
-                    }
-                }
-                if io.no_accept {
-                    let addrs: Vec<IpAddr> = io.vips.iter().map(|(_, v)| v.addr).collect();
-                    if let Err(e) = accept::apply(&accept::elements(false, &addrs)).await {
-                        warn!(instance = %io.name, error = %e, "no_accept filter not removed");
-                    }
-                }
-                info!(instance = %io.name, count = io.vips.len(), "VIPs removed");
-            }
-            Action::Gratuitous { count } => {
-                for (index, vip) in &io.vips {
-                    let Some(a) = announcers.get(index) else {
-                        continue;
-                    };
-                    if let Err(e) = a.announce(vip.addr, io.mac, count) {
-                        warn!(instance = %io.name, vip = %vip.addr, error = %e, "gratuitous ARP/NA failed");
-                    }
-                }
-                debug!(instance = %io.name, count, "gratuitous ARP/NA sent");
-            }
-            Action::StateChanged { from, to, cause } => {
-                let priority = inst.priority();
-                info!(instance = %io.name, from = %from, to = %to, cause = %cause, priority, "state change");
-                if to != State::Initialize || from != State::Initialize {
-                    notifier.transition("INSTANCE", &io.name, &io.notify, to, priority);
-                }
-            }
-            Action::PriorityChanged { priority } => {
-                info!(instance = %io.name, priority, "effective priority changed");
-            }
-            Action::WantsMaster | Action::Dropped(_) => {}
-        }
-    }
-}
-
-fn write_status(router: &Router, ios: &[InstanceIo], dir: &std::path::Path) {
-    let entries: Vec<StatusEntry<'_>> = ios
-        .iter()
-        .enumerate()
-        .filter_map(|(k, io)| {
-            let inst = router.instance(k)?;
-            let c = router.counters(k)?;
-            Some(StatusEntry {
-                name: &io.name,
-                state: inst.state().name(),
-                priority: inst.priority(),
-                base_priority: inst.params().priority,
-                master: inst.master().map(|m| m.addr),
-                vips: io.vips.iter().map(|(_, v)| v.to_string()).collect(),
-                last_cause: inst.last_transition().map(|(_, c)| c.to_string()),
-                adverts_sent: c.adverts_sent,
-                adverts_received: c.adverts_received,
-                transitions: c.transitions,
-                drops: c.drops.iter().map(|(r, n)| (r.name(), *n)).collect(),
+        self.cfg
+            .vrrp_instances
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| {
+                resume.states.get(&i.name).map(String::as_str) == Some(State::Master.name())
+                    && down < 2 * i.advert_int.as_millis()
             })
-        })
-        .collect();
-    let unmatched: BTreeMap<&'static str, u64> = router
-        .unmatched_drops()
-        .iter()
-        .map(|(r, n)| (r.name(), *n))
-        .collect();
-    let doc = serde_json::json!({ "instances": entries, "unmatched_drops": unmatched });
-    let Ok(json) = serde_json::to_string_pretty(&doc) else {
-        return;
-    };
-    let tmp = dir.join("status.json.tmp");
-    if std::fs::write(&tmp, json)
-        .and_then(|()| std::fs::rename(&tmp, dir.join("status.json")))
-        .is_err()
-    {
-        warn!(dir = %dir.display(), "cannot write status.json");
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    async fn start(&mut self, resumed: &[usize]) {
+        // A Backup must not hold the VIPs (left over from a crash, for
+        // example); a resumed Master keeps them.
+        for (k, io) in self.ios.iter().enumerate() {
+            if resumed.contains(&k) {
+                continue;
+            }
+            for (index, vip) in &io.vips {
+                if let Err(e) = self.host.nl.del_address(*index, vip).await {
+                    warn!(instance = %io.name, vip = %vip, error = %e, "removing stale VIP failed");
+                }
+            }
+        }
+        self.settle().await;
+        let now = Instant::now();
+        let out = self
+            .router
+            .handle(now, Input::Resume { instances: resumed });
+        self.execute(out).await;
+        let out = self.router.handle(now, Input::Startup);
+        self.execute(out).await;
+    }
+
+    /// Feeds link states and the last check results (for instances that
+    /// have not seen them; a repeat is a no-op for the others).
+    async fn settle(&mut self) {
+        for ifname in self.router.watched_interfaces() {
+            let up = self.host.links.get(&ifname).is_some_and(|l| l.up);
+            self.link_up.insert(ifname.clone(), up);
+            let out = self.router.handle(
+                Instant::now(),
+                Input::Link {
+                    ifname: &ifname,
+                    up,
+                },
+            );
+            self.execute(out).await;
+        }
+        let checks: Vec<(String, bool)> =
+            self.checks.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        for (source, up) in checks {
+            let out = self.router.handle(
+                Instant::now(),
+                Input::Check {
+                    source: &source,
+                    up,
+                },
+            );
+            self.execute(out).await;
+        }
+    }
+
+    async fn packet(&mut self, r: Received) {
+        match &r.packet {
+            Ok((meta, payload)) => {
+                trace!(interface = %r.ifname, src = %meta.src, queued_us = r.at.elapsed().as_micros() as u64, "packet");
+                let out = self.router.handle(
+                    r.at,
+                    Input::Packet {
+                        ifname: &r.ifname,
+                        meta: *meta,
+                        payload,
+                    },
+                );
+                self.execute(out).await;
+            }
+            Err(reason) => self.router.count_unmatched(*reason),
+        }
+    }
+
+    async fn net_event(&mut self, ev: NetEvent) {
+        if let NetEvent::Link(l) = ev
+            && let Some(prev) = self.link_up.get_mut(&l.name)
+            && *prev != l.up
+        {
+            *prev = l.up;
+            info!(interface = %l.name, up = l.up, "link state changed");
+            let out = self.router.handle(
+                Instant::now(),
+                Input::Link {
+                    ifname: &l.name,
+                    up: l.up,
+                },
+            );
+            self.execute(out).await;
+        }
+    }
+
+    /// Applies a new configuration: unchanged instances carry on untouched;
+    /// changed VIPs are added or removed (with GARP); new instances start;
+    /// removed (or re-identified) ones resign.
+    async fn reload(&mut self, cfg: Config) -> Result<(), DriverError> {
+        let (mut router, ios) = self.host.prepare(&cfg).await?;
+        let mut kept = vec![false; self.ios.len()];
+        let mut changed = Vec::new();
+        let mut vip_moves = Vec::new();
+        for (k, inst) in cfg.vrrp_instances.iter().enumerate() {
+            let old = self
+                .cfg
+                .vrrp_instances
+                .iter()
+                .position(|o| o.name == inst.name)
+                .filter(|&j| same_identity(&self.cfg, &self.cfg.vrrp_instances[j], &cfg, inst));
+            if let Some(j) = old {
+                changed.extend(router.adopt(k, &mut self.router, j));
+                kept[j] = true;
+                vip_moves.push((k, self.ios[j].vips.clone()));
+            }
+        }
+        let gone: Vec<usize> = (0..kept.len()).filter(|&j| !kept[j]).collect();
+        if !gone.is_empty() {
+            let out = self
+                .router
+                .handle(Instant::now(), Input::Stop { instances: &gone });
+            self.execute(out).await;
+        }
+        let old_ios = std::mem::replace(&mut self.ios, ios);
+        self.router = router;
+        self.cfg = cfg;
+        for j in gone {
+            let Some(io) = old_ios.get(j) else { continue };
+            let still_used = self
+                .ios
+                .iter()
+                .any(|n| n.vmac.is_some() && n.vmac == io.vmac);
+            if let (Some(index), false) = (io.vmac, still_used)
+                && let Err(e) = self.host.nl.delete_link(index).await
+            {
+                warn!(instance = %io.name, error = %e, "removing the VMAC interface failed");
+            }
+        }
+        for (k, before) in vip_moves {
+            self.move_vips(k, &before).await;
+        }
+        self.execute(changed).await;
+        self.settle().await;
+        let out = self.router.handle(Instant::now(), Input::Startup);
+        self.execute(out).await;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// A kept instance's VIP list changed: as Master, add the new ones (and
+    /// announce them) and remove the old ones. A Backup holds none.
+    async fn move_vips(&mut self, k: usize, before: &[(u32, crate::config::values::Vip)]) {
+        let (Some(io), Some(inst)) = (self.ios.get(k), self.router.instance(k)) else {
+            return;
+        };
+        if inst.state() != State::Master {
+            return;
+        }
+        let added: Vec<_> = io
+            .vips
+            .iter()
+            .filter(|v| !before.contains(v))
+            .cloned()
+            .collect();
+        let removed: Vec<_> = before
+            .iter()
+            .filter(|v| !io.vips.contains(v))
+            .cloned()
+            .collect();
+        if added.is_empty() && removed.is_empty() {
+            return;
+        }
+        if io.no_accept {
+            let addrs: Vec<IpAddr> = added.iter().map(|(_, v)| v.addr).collect();
+            if let Err(e) = accept::apply(&accept::elements(true, &addrs)).await {
+                error!(instance = %io.name, error = %e, "no_accept filter not applied");
+            }
+        }
+        for (index, vip) in &added {
+            if let Err(e) = self.host.nl.add_address(*index, vip).await {
+                error!(instance = %io.name, vip = %vip, error = %e, "adding VIP failed");
+            }
+            if let Some(a) = self.host.announcers.get(index)
+                && let Err(e) =
+                    a.announce(vip.addr, io.mac, inst.params().garp.master_repeat.max(1))
+            {
+                warn!(instance = %io.name, vip = %vip.addr, error = %e, "gratuitous ARP/NA failed");
+            }
+        }
+        for (index, vip) in &removed {
+            if let Err(e) = self.host.nl.del_address(*index, vip).await {
+                error!(instance = %io.name, vip = %vip, error = %e, "removing VIP failed");
+            }
+        }
+        if io.no_accept {
+            let addrs: Vec<IpAddr> = removed.iter().map(|(_, v)| v.addr).collect();
+            if let Err(e) = accept::apply(&accept::elements(false, &addrs)).await {
+                warn!(instance = %io.name, error = %e, "no_accept filter not removed");
+            }
+        }
+        info!(instance = %io.name, added = added.len(), removed = removed.len(), "VIPs changed by reload");
+    }
+
+    async fn execute(&mut self, out: Vec<Output>) {
+        for Output { instance, action } in out {
+            let (Some(io), Some(inst)) = (self.ios.get(instance), self.router.instance(instance))
+            else {
+                continue;
+            };
+            let nl = &self.host.nl;
+            match action {
+                Action::SendAdvert { priority } => {
+                    let advert = inst.advert(priority);
+                    for dst in &io.dests {
+                        let bytes = advert.encode(io.local, *dst, io.checksum);
+                        if let Err(e) = socket::send(&io.sender, *dst, io.out_index, &bytes) {
+                            warn!(instance = %io.name, dst = %dst, error = %e, "sending advertisement failed");
+                        }
+                    }
+                }
+                Action::AddVips => {
+                    // Drop rules first, so that there is no moment of accepting.
+                    if io.no_accept {
+                        let addrs: Vec<IpAddr> = io.vips.iter().map(|(_, v)| v.addr).collect();
+                        if let Err(e) = accept::apply(&accept::elements(true, &addrs)).await {
+                            error!(instance = %io.name, error = %e, "no_accept filter not applied");
+                        }
+                    }
+                    for (index, vip) in &io.vips {
+                        if let Err(e) = nl.add_address(*index, vip).await {
+                            error!(instance = %io.name, vip = %vip, error = %e, "adding VIP failed");
+                        }
+                    }
+                    info!(instance = %io.name, interface = %io.out_ifname, count = io.vips.len(), "VIPs added");
+                }
+                Action::RemoveVips => {
+                    for (index, vip) in &io.vips {
+                        if let Err(e) = nl.del_address(*index, vip).await {
+                            error!(instance = %io.name, vip = %vip, error = %e, "removing VIP failed");
+                        }
+                    }
+                    if io.no_accept {
+                        let addrs: Vec<IpAddr> = io.vips.iter().map(|(_, v)| v.addr).collect();
+                        if let Err(e) = accept::apply(&accept::elements(false, &addrs)).await {
+                            warn!(instance = %io.name, error = %e, "no_accept filter not removed");
+                        }
+                    }
+                    info!(instance = %io.name, count = io.vips.len(), "VIPs removed");
+                }
+                Action::Gratuitous { count } => {
+                    for (index, vip) in &io.vips {
+                        let Some(a) = self.host.announcers.get(index) else {
+                            continue;
+                        };
+                        if let Err(e) = a.announce(vip.addr, io.mac, count) {
+                            warn!(instance = %io.name, vip = %vip.addr, error = %e, "gratuitous ARP/NA failed");
+                        }
+                    }
+                    debug!(instance = %io.name, count, "gratuitous ARP/NA sent");
+                }
+                Action::StateChanged { from, to, cause } => {
+                    let priority = inst.priority();
+                    info!(instance = %io.name, from = %from, to = %to, cause = %cause, priority, "state change");
+                    self.outbox.push(Msg::Transition(Transition {
+                        instance: io.name.clone(),
+                        from: from.name().into(),
+                        to: to.name().into(),
+                        cause: cause.to_string(),
+                        priority,
+                    }));
+                    self.dirty = true;
+                }
+                Action::PriorityChanged { priority } => {
+                    info!(instance = %io.name, priority, "effective priority changed");
+                    self.dirty = true;
+                }
+                Action::WantsMaster | Action::Dropped(_) => {}
+            }
+        }
+    }
+
+    /// Sends queued transitions, then the status when it changed.
+    async fn flush(&mut self, link: &Link) -> Result<(), IpcError> {
+        for m in std::mem::take(&mut self.outbox) {
+            link.send(&m).await?;
+        }
+        if std::mem::take(&mut self.dirty) {
+            link.send(&self.status()).await?;
+        }
+        Ok(())
+    }
+
+    fn status(&self) -> Msg {
+        let instances = self
+            .ios
+            .iter()
+            .enumerate()
+            .filter_map(|(k, io)| {
+                let inst = self.router.instance(k)?;
+                let c = self.router.counters(k)?;
+                Some(InstanceStatus {
+                    name: io.name.clone(),
+                    state: inst.state().name().into(),
+                    priority: inst.priority(),
+                    base_priority: inst.params().priority,
+                    master: inst.master().map(|m| m.addr),
+                    vips: io.vips.iter().map(|(_, v)| v.to_string()).collect(),
+                    last_cause: inst.last_transition().map(|(_, c)| c.to_string()),
+                    last_transition_ms: inst
+                        .last_transition()
+                        .and_then(|(t, _)| millis_since_epoch(*t)),
+                    adverts_sent: c.adverts_sent,
+                    adverts_received: c.adverts_received,
+                    transitions: c.transitions,
+                    drops: c
+                        .drops
+                        .iter()
+                        .map(|(r, n)| (r.name().to_string(), *n))
+                        .collect(),
+                })
+            })
+            .collect();
+        let unmatched_drops = self
+            .router
+            .unmatched_drops()
+            .iter()
+            .map(|(r, n)| (r.name().to_string(), *n))
+            .collect();
+        Msg::VrrpStatus {
+            instances,
+            unmatched_drops,
+        }
+    }
+
+    async fn teardown(&mut self) {
+        let vmacs: BTreeSet<u32> = self.ios.iter().filter_map(|io| io.vmac).collect();
+        for index in vmacs {
+            if let Err(e) = self.host.nl.delete_link(index).await {
+                warn!(ifindex = index, error = %e, "removing the VMAC interface failed");
+            }
+        }
+        if self.host.accept_filter
+            && let Err(e) = accept::teardown().await
+        {
+            warn!(error = %e, "removing the no_accept nftables table failed");
+        }
     }
 }

@@ -36,6 +36,17 @@ pub enum State {
 }
 
 impl State {
+    pub fn from_name(s: &str) -> Option<State> {
+        [
+            State::Initialize,
+            State::Backup,
+            State::Master,
+            State::Fault,
+        ]
+        .into_iter()
+        .find(|st| st.name() == s)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             State::Initialize => "INIT",
@@ -73,6 +84,8 @@ pub enum Cause {
     /// Another member of the sync group moved.
     SyncGroup(String),
     Shutdown,
+    /// A restarted VRRP worker carries on as the Master it was.
+    Resumed,
 }
 
 impl fmt::Display for Cause {
@@ -89,6 +102,7 @@ impl fmt::Display for Cause {
             Cause::FaultCleared => f.write_str("fault cleared"),
             Cause::SyncGroup(g) => write!(f, "sync group {g}"),
             Cause::Shutdown => f.write_str("shutdown"),
+            Cause::Resumed => f.write_str("resumed after a worker restart"),
         }
     }
 }
@@ -175,6 +189,9 @@ pub enum Event<'a> {
         group: String,
     },
     Shutdown,
+    /// A restarted worker: Master at once, if this instance was Master
+    /// (the VIPs are still in place and the peers have not taken over).
+    Resume,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -414,8 +431,29 @@ impl Instance {
                 }
             }
             Event::Shutdown => self.shutdown(now, &mut out),
+            Event::Resume => {
+                if self.state == State::Initialize && self.faults.is_empty() {
+                    self.hold_preemption(now);
+                    self.become_master(now, Cause::Resumed, &mut out);
+                }
+            }
         }
         out
+    }
+
+    /// Reload: new parameters for the same instance (same VRID, version,
+    /// interval, addresses to send from). Priority, preemption, GARP settings
+    /// and the VIP list change in place, without a transition; the IO layer
+    /// adds or removes the VIPs that changed.
+    pub fn set_params(&mut self, params: Params) -> Vec<Action> {
+        let before = self.priority();
+        self.params = params;
+        let after = self.priority();
+        if after == before {
+            Vec::new()
+        } else {
+            vec![Action::PriorityChanged { priority: after }]
+        }
     }
 
     fn transition(&mut self, now: Instant, to: State, cause: Cause, out: &mut Vec<Action>) {

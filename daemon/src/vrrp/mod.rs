@@ -13,5 +13,6 @@ pub mod netlink;
 pub mod notify;
 pub mod packet;
 pub mod router;
+pub mod setup;
 pub mod socket;
 pub mod timer;

@@ -152,6 +152,11 @@ impl Notifier {
         let _ = tx.send(job);
     }
 
+    /// After a reload: the FIFOs the new configuration names.
+    pub fn set_fifos(&mut self, fifos: Vec<PathBuf>) {
+        self.fifos = fifos;
+    }
+
     /// At shutdown: closes the queues and waits at most `limit` for what is
     /// queued (notify_stop among it) to run.
     pub async fn finish(self, limit: Duration) {
@@ -234,6 +239,21 @@ pub async fn run(cmd: &[String], timeout: Duration) -> Option<std::process::Exit
             warn!(command = %cmd.join(" "), timeout_s = timeout.as_secs_f64(), "notify script timed out; killed");
             None
         }
+    }
+}
+
+/// Creates a notify FIFO that does not exist yet (as keepalived does).
+pub fn ensure_fifo(path: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    if path.exists() {
+        return;
+    }
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return;
+    };
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
+        warn!(fifo = %path.display(), error = %std::io::Error::last_os_error(), "cannot create notify fifo");
     }
 }
 

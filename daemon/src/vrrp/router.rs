@@ -86,6 +86,14 @@ pub enum Input<'a> {
         up: bool,
     },
     Shutdown,
+    /// A restarted worker: these instances were Master (see `Event::Resume`).
+    Resume {
+        instances: &'a [usize],
+    },
+    /// Reload: these instances are no longer configured; they resign.
+    Stop {
+        instances: &'a [usize],
+    },
 }
 
 /// One instance's action.
@@ -181,6 +189,27 @@ impl Router {
         })
     }
 
+    /// Reload: moves instance `from` of `old` (its state, timers and
+    /// counters) into slot `to` of this router and gives it the parameters
+    /// configured for `to`. Returns what changed (a priority).
+    pub fn adopt(&mut self, to: usize, old: &mut Router, from: usize) -> Vec<Output> {
+        let (Some(dst), Some(src)) = (self.slots.get_mut(to), old.slots.get_mut(from)) else {
+            return Vec::new();
+        };
+        let params = dst.inst.params().clone();
+        let placeholder = Instance::new(src.inst.params().clone());
+        dst.inst = std::mem::replace(&mut src.inst, placeholder);
+        dst.counters = std::mem::take(&mut src.counters);
+        dst.inst
+            .set_params(params)
+            .into_iter()
+            .map(|action| Output {
+                instance: to,
+                action,
+            })
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.slots.len()
     }
@@ -242,6 +271,12 @@ impl Router {
                 }
             }
             Input::Shutdown => queue.extend((0..self.slots.len()).map(|i| (i, Event::Shutdown))),
+            Input::Resume { instances } => {
+                queue.extend(instances.iter().map(|&i| (i, Event::Resume)))
+            }
+            Input::Stop { instances } => {
+                queue.extend(instances.iter().map(|&i| (i, Event::Shutdown)))
+            }
             Input::Link { ifname, up } => {
                 let source = format!("interface:{ifname}");
                 self.track(&source, up, &mut queue);

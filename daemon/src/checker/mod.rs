@@ -1,0 +1,49 @@
+//! Health checks. The checker runs as an unprivileged user with no
+//! capabilities; results go to the parent, which routes them to VRRP and
+//! IPVS.
+
+pub mod worker;
+
+use crate::config::model::Config;
+use crate::ipc::msg::CheckStatus;
+use crate::ipvs::table::{rs_key, vs_key};
+
+/// Every check the configuration defines, by source name (the names VRRP
+/// tracks: `script:NAME`, `process:NAME`, `file:NAME`; real-server checks
+/// as `real_server:VS/RS`).
+pub fn configured(cfg: &Config) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    v.extend(
+        cfg.vrrp_scripts
+            .iter()
+            .map(|s| format!("script:{}", s.name)),
+    );
+    v.extend(
+        cfg.track_processes
+            .iter()
+            .map(|s| format!("process:{}", s.name)),
+    );
+    v.extend(cfg.track_files.iter().map(|s| format!("file:{}", s.name)));
+    for vs in &cfg.virtual_servers {
+        for rs in vs.real_servers.iter().filter(|r| !r.checkers.is_empty()) {
+            v.push(format!(
+                "real_server:{}/{}",
+                vs_key(vs),
+                rs_key(rs.ip, rs.port.or(vs.port))
+            ));
+        }
+    }
+    v
+}
+
+/// A check that has not produced a result.
+pub fn unknown(source: String, why: &str) -> CheckStatus {
+    CheckStatus {
+        source,
+        state: "unknown".into(),
+        last_result: Some(why.into()),
+        latency_us: None,
+        failures: 0,
+        runs: 0,
+    }
+}

@@ -1,0 +1,117 @@
+//! `upkeepctl status` for people: one block per instance, check, virtual
+//! server and worker.
+
+use std::fmt::Write;
+
+use super::status::StatusDoc;
+
+fn ago(ms: Option<u64>) -> String {
+    let Some(ms) = ms else { return "-".into() };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(ms);
+    let s = now.saturating_sub(ms) / 1000;
+    match s {
+        0..120 => format!("{s}s ago"),
+        120..7200 => format!("{}m ago", s / 60),
+        _ => format!("{}h ago", s / 3600),
+    }
+}
+
+pub fn text(doc: &StatusDoc) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "upkeepd pid {} config {} (generation {})",
+        doc.pid, doc.config, doc.generation
+    );
+    if let Some(r) = &doc.reload {
+        match (&r.ok, &r.error) {
+            (true, _) => {
+                let _ = writeln!(o, "last reload: ok, {}", ago(Some(r.at_ms)));
+            }
+            (false, e) => {
+                let _ = writeln!(
+                    o,
+                    "last reload: FAILED {}: {}",
+                    ago(Some(r.at_ms)),
+                    e.as_deref().unwrap_or("")
+                );
+            }
+        }
+    }
+    if !doc.instances.is_empty() {
+        let _ = writeln!(o, "\nVRRP instances:");
+    }
+    for i in &doc.instances {
+        let master = i.master.map_or("-".to_string(), |m| m.to_string());
+        let _ = writeln!(
+            o,
+            "  {:<16} {:<7} prio {:>3} (base {:>3})  master {}  vips {}",
+            i.name,
+            i.state,
+            i.priority,
+            i.base_priority,
+            master,
+            i.vips.join(",")
+        );
+        let _ = writeln!(
+            o,
+            "  {:<16} last transition {}: {}; adverts sent {} received {}; drops {}",
+            "",
+            ago(i.last_transition_ms),
+            i.last_cause.as_deref().unwrap_or("-"),
+            i.adverts_sent,
+            i.adverts_received,
+            i.drops.values().sum::<u64>()
+        );
+    }
+    if !doc.checks.is_empty() {
+        let _ = writeln!(o, "\nChecks:");
+    }
+    for c in &doc.checks {
+        let latency = c
+            .latency_us
+            .map_or("-".to_string(), |u| format!("{:.1} ms", u as f64 / 1000.0));
+        let _ = writeln!(
+            o,
+            "  {:<28} {:<7} last {}  latency {}  failures {}",
+            c.source,
+            c.state,
+            c.last_result.as_deref().unwrap_or("-"),
+            latency,
+            c.failures
+        );
+    }
+    if !doc.virtual_servers.is_empty() {
+        let _ = writeln!(o, "\nVirtual servers:");
+    }
+    for v in &doc.virtual_servers {
+        let _ = writeln!(o, "  {} ({})", v.key, v.scheduler);
+        for r in &v.real_servers {
+            let _ = writeln!(
+                o,
+                "    {:<24} weight {:>4}  {}",
+                r.address,
+                r.weight,
+                if r.up { "up" } else { "DOWN" }
+            );
+        }
+    }
+    let _ = writeln!(o, "\nWorkers:");
+    for w in &doc.workers {
+        let _ = writeln!(
+            o,
+            "  {:<8} {:<10} pid {:<8} restarts {}{}",
+            w.role,
+            w.state,
+            w.pid.map_or("-".to_string(), |p| p.to_string()),
+            w.restarts,
+            w.last_exit
+                .as_ref()
+                .map_or(String::new(), |e| format!("  last exit: {e}"))
+        );
+    }
+    o
+}

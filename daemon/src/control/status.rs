@@ -1,0 +1,50 @@
+//! The parent's picture of the whole node, as served by the control socket
+//! (`upkeepctl status --json`), written to `status.json` and rendered as
+//! Prometheus metrics.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ipc::msg::{CheckStatus, InstanceStatus, VirtualServerStatus};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatusDoc {
+    /// The parent's pid.
+    pub pid: u32,
+    /// The configuration file the daemon runs.
+    pub config: String,
+    /// Bumped by every successful reload (1 at start).
+    pub generation: u64,
+    /// The last reload's outcome, when there was one.
+    pub reload: Option<ReloadStatus>,
+    pub instances: Vec<InstanceStatus>,
+    pub unmatched_drops: BTreeMap<String, u64>,
+    pub checks: Vec<CheckStatus>,
+    pub virtual_servers: Vec<VirtualServerStatus>,
+    pub workers: Vec<WorkerStatus>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadStatus {
+    pub ok: bool,
+    /// Wall-clock time, milliseconds since the epoch.
+    pub at_ms: u64,
+    /// Why it failed (the configuration's diagnostics or a worker's error).
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerStatus {
+    pub role: String,
+    /// None while it is down (waiting for its restart).
+    pub pid: Option<u32>,
+    /// "starting", "running", "restarting", "stopped".
+    pub state: String,
+    /// How many times it was restarted after a failure.
+    pub restarts: u64,
+    /// The parent's descriptor for this worker's socket (for debugging).
+    pub ipc_fd: Option<i32>,
+    pub uptime_s: Option<u64>,
+    pub last_exit: Option<String>,
+}

@@ -1,0 +1,194 @@
+//! The messages between the parent and its workers. One enum for both
+//! directions: each side rejects the variants it does not expect (and
+//! resets the connection), so a confused or hostile peer cannot steer it.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::model::Config;
+
+/// A worker's job; also the hidden role argument of `upkeepd --role`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Vrrp,
+    Ipvs,
+    Checker,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Vrrp, Role::Ipvs, Role::Checker];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Vrrp => "vrrp",
+            Role::Ipvs => "ipvs",
+            Role::Checker => "checker",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Role> {
+        Self::ALL.into_iter().find(|r| r.name() == s)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Msg {
+    // ---- parent → worker ----
+    /// The first message a worker gets: what to run, and the parent's record
+    /// of the state before this worker started (empty at first start).
+    Start {
+        generation: u64,
+        config: Box<Config>,
+        resume: Resume,
+    },
+    /// Apply a new, already validated configuration.
+    Reload {
+        generation: u64,
+        config: Box<Config>,
+    },
+    Ping {
+        seq: u64,
+    },
+    /// A tracked check's result, routed from the checker to VRRP
+    /// (`script:NAME`, `process:NAME`, `file:NAME`).
+    Track {
+        source: String,
+        up: bool,
+    },
+    /// Shut down cleanly (VRRP: resign, remove VIPs).
+    Shutdown,
+
+    // ---- worker → parent ----
+    /// The configuration of `generation` is loaded and running.
+    Ready {
+        generation: u64,
+    },
+    /// A reload could not be applied; the worker runs the previous configuration.
+    ReloadFailed {
+        generation: u64,
+        error: String,
+    },
+    Pong {
+        seq: u64,
+    },
+    /// A VRRP instance changed state (for notify scripts, in order).
+    Transition(Transition),
+    /// The VRRP worker's full picture (after changes, and once a second).
+    VrrpStatus {
+        instances: Vec<InstanceStatus>,
+        unmatched_drops: BTreeMap<String, u64>,
+    },
+    /// A check's state after fall/rise (from the checker).
+    CheckState(CheckStatus),
+    /// A real server's health changed (checker → parent → IPVS).
+    RealServer(RealServerState),
+    /// The IPVS worker's table.
+    IpvsStatus {
+        virtual_servers: Vec<VirtualServerStatus>,
+    },
+}
+
+impl Msg {
+    /// The variant's name, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Msg::Start { .. } => "start",
+            Msg::Reload { .. } => "reload",
+            Msg::Ping { .. } => "ping",
+            Msg::Track { .. } => "track",
+            Msg::Shutdown => "shutdown",
+            Msg::Ready { .. } => "ready",
+            Msg::ReloadFailed { .. } => "reload_failed",
+            Msg::Pong { .. } => "pong",
+            Msg::Transition(_) => "transition",
+            Msg::VrrpStatus { .. } => "vrrp_status",
+            Msg::CheckState(_) => "check_state",
+            Msg::RealServer(_) => "real_server",
+            Msg::IpvsStatus { .. } => "ipvs_status",
+        }
+    }
+}
+
+/// What the parent last knew of each VRRP instance, given to a restarted
+/// VRRP worker so that a Master carries on without a failover.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resume {
+    /// Instance name → state name ("MASTER", "BACKUP", ...).
+    pub states: BTreeMap<String, String>,
+    /// Tracked check results (`script:NAME` → up), replayed before start.
+    pub tracks: BTreeMap<String, bool>,
+    /// Real servers known down: `vs key` → addresses.
+    pub real_servers_down: BTreeMap<String, Vec<String>>,
+    /// How long the role had no worker (None at first start).
+    pub down_ms: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    pub instance: String,
+    pub from: String,
+    pub to: String,
+    pub cause: String,
+    pub priority: u8,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    pub name: String,
+    pub state: String,
+    pub priority: u8,
+    pub base_priority: u8,
+    pub master: Option<IpAddr>,
+    pub vips: Vec<String>,
+    pub last_cause: Option<String>,
+    /// Wall-clock time of the last transition, milliseconds since the epoch.
+    pub last_transition_ms: Option<u64>,
+    pub adverts_sent: u64,
+    pub adverts_received: u64,
+    pub transitions: u64,
+    pub drops: BTreeMap<String, u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckStatus {
+    /// `script:NAME`, `process:NAME`, `file:NAME`, `real_server:...`.
+    pub source: String,
+    /// "up", "down" or "unknown" (not run yet).
+    pub state: String,
+    pub last_result: Option<String>,
+    pub latency_us: Option<u64>,
+    pub failures: u64,
+    pub runs: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealServerState {
+    /// The virtual server's key (`ip:port/proto`, `fwmark:N`, `group:NAME`).
+    pub virtual_server: String,
+    pub real_server: String,
+    pub up: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtualServerStatus {
+    pub key: String,
+    pub scheduler: String,
+    pub real_servers: Vec<RealServerStatus>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealServerStatus {
+    pub address: String,
+    pub weight: i64,
+    pub up: bool,
+}

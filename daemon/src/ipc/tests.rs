@@ -1,0 +1,160 @@
+use proptest::prelude::*;
+
+use super::msg::{CheckStatus, Resume};
+use super::*;
+
+fn sample() -> Msg {
+    Msg::CheckState(CheckStatus {
+        source: "script:chk".into(),
+        state: "up".into(),
+        last_result: Some("exit 0".into()),
+        latency_us: Some(1200),
+        failures: 0,
+        runs: 3,
+    })
+}
+
+#[test]
+fn frames_round_trip() {
+    for m in [
+        sample(),
+        Msg::Ping { seq: 7 },
+        Msg::Shutdown,
+        Msg::Start {
+            generation: 1,
+            config: Box::default(),
+            resume: Resume::default(),
+        },
+    ] {
+        let f = encode(&m).unwrap();
+        assert_eq!(&f[..2], b"UK");
+        assert_eq!(decode(&f).unwrap(), m);
+    }
+}
+
+#[test]
+fn malformed_frames_are_errors() {
+    let good = encode(&sample()).unwrap();
+    assert!(matches!(decode(&good[..5]), Err(IpcError::Short(5))));
+    let mut bad = good.clone();
+    bad[0] = b'X';
+    assert!(matches!(decode(&bad), Err(IpcError::BadMagic(_))));
+    let mut v2 = good.clone();
+    v2[3] = 2;
+    assert!(matches!(
+        decode(&v2),
+        Err(IpcError::WrongVersion { got: 2 })
+    ));
+    let mut long = good.clone();
+    long.push(b' ');
+    assert!(matches!(
+        decode(&long),
+        Err(IpcError::LengthMismatch { .. })
+    ));
+    let mut body = good[..HEADER_LEN].to_vec();
+    body.extend_from_slice(b"{\"type\":\"nope\"}");
+    let n = (body.len() - HEADER_LEN) as u32;
+    body[4..8].copy_from_slice(&n.to_be_bytes());
+    assert!(matches!(decode(&body), Err(IpcError::Body(_))));
+    assert!(matches!(
+        decode(&vec![0u8; MAX_FRAME + 1]),
+        Err(IpcError::TooLarge(_))
+    ));
+}
+
+proptest! {
+    #[test]
+    fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = decode(&bytes);
+    }
+
+    #[test]
+    fn decode_with_valid_header_never_panics(body in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let mut f = b"UK\x00\x01".to_vec();
+        f.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        f.extend_from_slice(&body);
+        let _ = decode(&f);
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn channel_carries_messages_and_credentials() {
+    rt().block_on(async {
+        let (a, b) = socketpair().unwrap();
+        let (a, b) = (Channel::new(a).unwrap(), Channel::new(b).unwrap());
+        a.pass_credentials().unwrap();
+        b.send(&sample()).await.unwrap();
+        let mut buf = Vec::new();
+        let (m, cred) = a.recv(&mut buf).await.unwrap();
+        assert_eq!(m, sample());
+        let cred = cred.expect("credentials attached");
+        assert_eq!(cred.pid, std::process::id());
+    });
+}
+
+#[test]
+fn channel_reports_garbage_and_close() {
+    rt().block_on(async {
+        let (a, b) = socketpair().unwrap();
+        let (a, b) = (Channel::new(a).unwrap(), Channel::new(b).unwrap());
+        let mut buf = Vec::new();
+        b.send_frame(b"random garbage").await.unwrap();
+        assert!(matches!(a.recv(&mut buf).await, Err(IpcError::BadMagic(_))));
+        // Bigger than the receiver's limit: reported with its real size.
+        let big = vec![0u8; MAX_FRAME + 10];
+        if b.send_frame(&big).await.is_ok() {
+            assert!(matches!(
+                a.recv(&mut buf).await,
+                Err(IpcError::TooLarge(n)) if n == MAX_FRAME + 10
+            ));
+        }
+        // The channel still works after errors.
+        b.send(&Msg::Ping { seq: 1 }).await.unwrap();
+        assert_eq!(a.recv(&mut buf).await.unwrap().0, Msg::Ping { seq: 1 });
+        drop(b);
+        assert!(matches!(a.recv(&mut buf).await, Err(IpcError::Closed)));
+    });
+}
+
+#[test]
+fn every_fixture_config_crosses_the_channel_intact() {
+    let dirs = [
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/seeds"),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/fixtures/keepalived-samples"
+        ),
+    ];
+    let mut n = 0;
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let name = p.to_string_lossy().to_string();
+            if name.ends_with(".md") || name.ends_with(".sh") {
+                continue;
+            }
+            let loaded = crate::config::load(&p, &crate::config::LoadOptions::default());
+            if !loaded.is_ok() {
+                continue;
+            }
+            let m = Msg::Reload {
+                generation: 2,
+                config: Box::new(loaded.config.clone()),
+            };
+            let back = decode(&encode(&m).unwrap()).unwrap();
+            assert_eq!(back, m, "{name}");
+            n += 1;
+        }
+    }
+    assert!(n >= 30, "only {n} configurations found");
+}

@@ -1,0 +1,63 @@
+//! The IPVS worker process (CAP_NET_ADMIN only).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{info, warn};
+
+use super::table::Table;
+use crate::config::model::Config;
+use crate::ipc::Msg;
+use crate::ipc::msg::{Resume, Role};
+use crate::supervisor::worker::{Link, WorkerError, unexpected};
+
+pub async fn run(
+    config: Config,
+    generation: u64,
+    resume: Resume,
+    link: &mut Link,
+) -> Result<(), WorkerError> {
+    let down: BTreeMap<String, BTreeSet<String>> = resume
+        .real_servers_down
+        .into_iter()
+        .map(|(k, v)| (k, v.into_iter().collect()))
+        .collect();
+    let mut table = Table::from_config(&config, &down);
+    warn!(
+        virtual_servers = config.virtual_servers.len(),
+        "IPVS kernel programming is not in this build: the table is kept and reported, not installed"
+    );
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| WorkerError::Other(e.to_string()))?;
+    link.send(&Msg::Ready { generation }).await?;
+    link.send(&Msg::IpvsStatus {
+        virtual_servers: table.status(),
+    })
+    .await?;
+    loop {
+        let msg = tokio::select! {
+            _ = term.recv() => break,
+            m = link.recv() => m?,
+        };
+        match msg {
+            Msg::RealServer(change) => {
+                if table.apply(&change) {
+                    info!(virtual_server = %change.virtual_server, real_server = %change.real_server, up = change.up, "real server health");
+                } else {
+                    warn!(virtual_server = %change.virtual_server, real_server = %change.real_server, "health change for an unknown real server ignored");
+                }
+            }
+            Msg::Reload { generation, config } => {
+                table = Table::from_config(&config, &table.down());
+                link.send(&Msg::Ready { generation }).await?;
+            }
+            Msg::Shutdown => break,
+            other => return Err(unexpected(Role::Ipvs, &other)),
+        }
+        link.send(&Msg::IpvsStatus {
+            virtual_servers: table.status(),
+        })
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! The parent's record: the latest state of everything, kept so that a
+//! restarted worker can be brought up to date (replay) and so that status,
+//! STATUS= and metrics have one source. Pure data; no IO.
+
+use std::collections::BTreeMap;
+
+use crate::config::model::{Config, Notify};
+use crate::ipc::msg::{
+    CheckStatus, InstanceStatus, RealServerState, Resume, Transition, VirtualServerStatus,
+};
+use crate::vrrp::fsm::State;
+
+/// A notification the parent should run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notification {
+    /// keepalived's TYPE: `INSTANCE` or `GROUP`.
+    pub kind: &'static str,
+    pub name: String,
+    pub notify: Notify,
+    pub state: State,
+    pub priority: u8,
+}
+
+#[derive(Debug, Default)]
+pub struct Record {
+    /// Instance name → last state reported (survives worker restarts).
+    pub states: BTreeMap<String, State>,
+    pub instances: Vec<InstanceStatus>,
+    pub unmatched_drops: BTreeMap<String, u64>,
+    pub checks: BTreeMap<String, CheckStatus>,
+    /// Tracked check results as VRRP sees them (`script:NAME` → up).
+    pub tracks: BTreeMap<String, bool>,
+    /// `vs key` → real servers reported down.
+    pub real_servers_down: BTreeMap<String, Vec<String>>,
+    pub virtual_servers: Vec<VirtualServerStatus>,
+    /// Sync group name → the state all members last agreed on.
+    group_states: BTreeMap<String, State>,
+}
+
+impl Record {
+    /// Records a transition and returns the notifications it causes. A
+    /// restarted worker reporting the state already recorded (a resumed
+    /// Master, a Backup again) notifies nothing.
+    pub fn transition(&mut self, cfg: &Config, t: &Transition) -> Vec<Notification> {
+        let Some(to) = State::from_name(&t.to) else {
+            return Vec::new();
+        };
+        let before = self.states.insert(t.instance.clone(), to);
+        let mut out = Vec::new();
+        let unchanged = before == Some(to) || (before.is_none() && to == State::Initialize);
+        if !unchanged && let Some(inst) = cfg.vrrp_instances.iter().find(|i| i.name == t.instance) {
+            out.push(Notification {
+                kind: "INSTANCE",
+                name: t.instance.clone(),
+                notify: inst.notify.clone(),
+                state: to,
+                priority: t.priority,
+            });
+        }
+        out.extend(self.groups(cfg));
+        out
+    }
+
+    /// Sync-group notifications: when every member has reached the same state.
+    fn groups(&mut self, cfg: &Config) -> Vec<Notification> {
+        let mut out = Vec::new();
+        for g in cfg.sync_groups.iter().filter(|g| !g.notify.is_empty()) {
+            let mut states = g.group.iter().map(|m| self.states.get(m).copied());
+            let Some(Some(first)) = states.next() else {
+                continue;
+            };
+            if !states.all(|s| s == Some(first)) {
+                continue;
+            }
+            let last = self.group_states.get(&g.name).copied();
+            if last == Some(first) || (last.is_none() && first == State::Initialize) {
+                continue;
+            }
+            self.group_states.insert(g.name.clone(), first);
+            out.push(Notification {
+                kind: "GROUP",
+                name: g.name.clone(),
+                notify: g.notify.clone(),
+                state: first,
+                priority: 0,
+            });
+        }
+        out
+    }
+
+    /// A check's new state; returns the VRRP track update when its up/down
+    /// verdict changed.
+    pub fn check(&mut self, c: CheckStatus) -> Option<(String, bool)> {
+        let up = match c.state.as_str() {
+            "up" => Some(true),
+            "down" => Some(false),
+            _ => None,
+        };
+        let source = c.source.clone();
+        self.checks.insert(source.clone(), c);
+        let up = up?;
+        (self.tracks.insert(source.clone(), up) != Some(up)).then_some((source, up))
+    }
+
+    pub fn real_server(&mut self, rs: &RealServerState) {
+        let down = self
+            .real_servers_down
+            .entry(rs.virtual_server.clone())
+            .or_default();
+        down.retain(|a| a != &rs.real_server);
+        if !rs.up {
+            down.push(rs.real_server.clone());
+        }
+    }
+
+    /// What a restarted worker is told.
+    pub fn resume(&self, down_ms: Option<u64>) -> Resume {
+        Resume {
+            states: self
+                .states
+                .iter()
+                .map(|(k, v)| (k.clone(), v.name().to_string()))
+                .collect(),
+            tracks: self.tracks.clone(),
+            real_servers_down: self.real_servers_down.clone(),
+            down_ms,
+        }
+    }
+
+    /// After a reload: forget what the new configuration no longer has.
+    pub fn retain_configured(&mut self, cfg: &Config) {
+        self.states
+            .retain(|name, _| cfg.vrrp_instances.iter().any(|i| &i.name == name));
+        self.group_states
+            .retain(|name, _| cfg.sync_groups.iter().any(|g| &g.name == name));
+        let checks = crate::checker::configured(cfg);
+        self.checks.retain(|k, _| checks.contains(k));
+        self.tracks.retain(|k, _| checks.contains(k));
+    }
+
+    /// systemd's one-line STATUS=.
+    pub fn summary(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        if self.instances.len() <= 4 {
+            parts.extend(
+                self.instances
+                    .iter()
+                    .map(|i| format!("{} {} prio {}", i.name, i.state, i.priority)),
+            );
+        } else {
+            let mut by: BTreeMap<&str, usize> = BTreeMap::new();
+            for i in &self.instances {
+                *by.entry(i.state.as_str()).or_default() += 1;
+            }
+            let list: Vec<String> = by.iter().map(|(s, n)| format!("{n} {s}")).collect();
+            parts.push(format!(
+                "{} instances: {}",
+                self.instances.len(),
+                list.join(", ")
+            ));
+        }
+        let (up, all) = self
+            .virtual_servers
+            .iter()
+            .flat_map(|v| &v.real_servers)
+            .fold((0, 0), |(u, a), r| (u + usize::from(r.up), a + 1));
+        if all > 0 {
+            parts.push(format!("{up}/{all} real servers up"));
+        }
+        let failing = self.checks.values().filter(|c| c.state == "down").count();
+        if !self.checks.is_empty() {
+            parts.push(format!("{}/{} checks failing", failing, self.checks.len()));
+        }
+        if parts.is_empty() {
+            "no instances".into()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "record_tests.rs"]
+mod tests;

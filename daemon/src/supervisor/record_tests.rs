@@ -1,0 +1,167 @@
+use super::*;
+use crate::ipc::msg::RealServerStatus;
+
+fn cfg() -> Config {
+    crate::config::load_str(
+        "t.toml",
+        r#"
+[[vrrp_instance]]
+name = "VI_1"
+interface = "eth0"
+virtual_router_id = 51
+priority = 100
+virtual_ipaddress = ["10.0.0.1/24"]
+notify = { on_master = "/bin/true" }
+
+[[vrrp_instance]]
+name = "VI_2"
+interface = "eth0"
+virtual_router_id = 52
+priority = 100
+virtual_ipaddress = ["10.0.0.2/24"]
+
+[[vrrp_sync_group]]
+name = "G"
+group = ["VI_1", "VI_2"]
+notify = { on_master = "/bin/true" }
+
+[[vrrp_script]]
+name = "chk"
+script = "/bin/true"
+"#,
+        crate::config::Format::Toml,
+        &crate::config::LoadOptions::default(),
+    )
+    .config
+}
+
+fn t(name: &str, from: &str, to: &str) -> Transition {
+    Transition {
+        instance: name.into(),
+        from: from.into(),
+        to: to.into(),
+        cause: "test".into(),
+        priority: 100,
+    }
+}
+
+#[test]
+fn transitions_notify_once_and_resume_is_silent() {
+    let c = cfg();
+    let mut r = Record::default();
+    let n = r.transition(&c, &t("VI_1", "INIT", "BACKUP"));
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0].state, State::Backup);
+    let n = r.transition(&c, &t("VI_1", "BACKUP", "MASTER"));
+    assert_eq!((n[0].kind, n[0].state), ("INSTANCE", State::Master));
+    // The VRRP worker restarted and resumed as Master: nothing to run.
+    assert!(r.transition(&c, &t("VI_1", "INIT", "MASTER")).is_empty());
+    assert_eq!(r.resume(Some(5)).states["VI_1"], "MASTER");
+    assert_eq!(r.resume(Some(5)).down_ms, Some(5));
+    // Unknown state words are ignored.
+    assert!(r.transition(&c, &t("VI_1", "MASTER", "WEIRD")).is_empty());
+}
+
+#[test]
+fn group_notifies_when_all_members_agree() {
+    let c = cfg();
+    let mut r = Record::default();
+    let n = r.transition(&c, &t("VI_1", "INIT", "MASTER"));
+    assert!(n.iter().all(|n| n.kind == "INSTANCE"));
+    let n = r.transition(&c, &t("VI_2", "INIT", "MASTER"));
+    assert!(
+        n.iter()
+            .any(|n| n.kind == "GROUP" && n.name == "G" && n.state == State::Master)
+    );
+    // Resumed members do not repeat the group notification.
+    assert!(r.transition(&c, &t("VI_2", "INIT", "MASTER")).is_empty());
+}
+
+#[test]
+fn check_changes_are_routed_once() {
+    let mut r = Record::default();
+    let c = |state: &str| CheckStatus {
+        source: "script:chk".into(),
+        state: state.into(),
+        last_result: None,
+        latency_us: None,
+        failures: 0,
+        runs: 1,
+    };
+    assert_eq!(r.check(c("unknown")), None);
+    assert_eq!(r.check(c("up")), Some(("script:chk".into(), true)));
+    assert_eq!(r.check(c("up")), None);
+    assert_eq!(r.check(c("down")), Some(("script:chk".into(), false)));
+    assert!(!r.resume(None).tracks["script:chk"]);
+    r.retain_configured(&Config::default());
+    assert!(r.tracks.is_empty() && r.checks.is_empty());
+}
+
+#[test]
+fn real_server_health_is_recorded_for_replay() {
+    let mut r = Record::default();
+    let rs = |up| RealServerState {
+        virtual_server: "10.0.0.1:80/tcp".into(),
+        real_server: "10.0.0.2:80".into(),
+        up,
+    };
+    r.real_server(&rs(false));
+    r.real_server(&rs(false));
+    assert_eq!(
+        r.resume(None).real_servers_down["10.0.0.1:80/tcp"],
+        vec!["10.0.0.2:80"]
+    );
+    r.real_server(&rs(true));
+    assert!(r.resume(None).real_servers_down["10.0.0.1:80/tcp"].is_empty());
+}
+
+#[test]
+fn summary_is_one_line() {
+    let mut r = Record::default();
+    assert_eq!(r.summary(), "no instances");
+    r.instances.push(InstanceStatus {
+        name: "VI_1".into(),
+        state: "MASTER".into(),
+        priority: 100,
+        base_priority: 100,
+        master: None,
+        vips: vec![],
+        last_cause: None,
+        last_transition_ms: None,
+        adverts_sent: 0,
+        adverts_received: 0,
+        transitions: 1,
+        drops: Default::default(),
+    });
+    r.virtual_servers.push(VirtualServerStatus {
+        key: "10.0.0.1:80/tcp".into(),
+        scheduler: "wrr".into(),
+        real_servers: vec![
+            RealServerStatus {
+                address: "a".into(),
+                weight: 1,
+                up: true,
+            },
+            RealServerStatus {
+                address: "b".into(),
+                weight: 1,
+                up: true,
+            },
+        ],
+    });
+    assert_eq!(r.summary(), "VI_1 MASTER prio 100; 2/2 real servers up");
+    for k in 0..5 {
+        let mut i = r.instances[0].clone();
+        i.name = format!("VI_{k}");
+        i.state = if k % 2 == 0 {
+            "BACKUP".into()
+        } else {
+            "MASTER".into()
+        };
+        r.instances.push(i);
+    }
+    assert_eq!(
+        r.summary(),
+        "6 instances: 3 BACKUP, 3 MASTER; 2/2 real servers up"
+    );
+}

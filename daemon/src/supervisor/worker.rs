@@ -1,0 +1,157 @@
+//! The worker side: what `upkeepd --role ROLE` runs. It takes its socket
+//! from descriptor 3, drops the privileges its role does not need, waits for
+//! the parent's `Start` and runs the role.
+
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tracing::{error, info, warn};
+
+use super::privs::{self, Account, CAP_NET_ADMIN, CAP_NET_RAW};
+use super::spawn::EXIT_CONFIG;
+use crate::config::model::Config;
+use crate::ipc::msg::{Resume, Role};
+use crate::ipc::{Channel, IpcError, Msg, WORKER_FD};
+
+/// Exit code after the parent's socket failed (EX_TEMPFAIL): restart me.
+pub const EXIT_RESET: i32 = 75;
+
+/// How a role's run ended.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The configuration cannot run here (missing interface, address...).
+    #[error("{0}")]
+    Config(String),
+    /// The parent's socket failed or spoke nonsense.
+    #[error("parent connection: {0}")]
+    Ipc(#[from] IpcError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The worker's connection to the parent.
+pub struct Link {
+    channel: Channel,
+    buf: Vec<u8>,
+}
+
+impl Link {
+    pub async fn send(&self, msg: &Msg) -> Result<(), IpcError> {
+        self.channel.send(msg).await
+    }
+
+    /// The next message for the role. Pings are answered here. Cancel-safe.
+    pub async fn recv(&mut self) -> Result<Msg, IpcError> {
+        loop {
+            let (msg, _) = self.channel.recv(&mut self.buf).await?;
+            match msg {
+                Msg::Ping { seq } => self.channel.send(&Msg::Pong { seq }).await?,
+                other => return Ok(other),
+            }
+        }
+    }
+}
+
+/// A message this role does not take: logged; the connection is reset.
+pub fn unexpected(role: Role, msg: &Msg) -> WorkerError {
+    warn!(role = %role, kind = msg.kind(), "unexpected message from the parent");
+    WorkerError::Ipc(IpcError::Io(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("unexpected message '{}'", msg.kind()),
+    )))
+}
+
+/// Entry point of a worker process.
+pub fn main(role: Role, account: Option<(u32, u32)>) -> ExitCode {
+    // SAFETY: the parent handed descriptor 3 over to this process alone.
+    let fd = unsafe { OwnedFd::from_raw_fd(WORKER_FD) };
+    // Programs the worker runs (nft) must not inherit the parent link.
+    // SAFETY: fcntl on our own descriptor.
+    unsafe {
+        libc::fcntl(WORKER_FD, libc::F_SETFD, libc::FD_CLOEXEC);
+    }
+    if let Err(e) = drop_privileges(role, account) {
+        error!(role = %role, error = %e, "cannot drop privileges; not running");
+        return ExitCode::from(1);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!(role = %role, error = %e, "cannot start the runtime");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async move {
+        let channel = Channel::new(fd).map_err(IpcError::Io)?;
+        let mut link = Link {
+            channel,
+            buf: Vec::new(),
+        };
+        let start = tokio::time::timeout(Duration::from_secs(30), link.recv())
+            .await
+            .map_err(|_| WorkerError::Other("no start message from the parent".into()))??;
+        let Msg::Start {
+            generation,
+            config,
+            resume,
+        } = start
+        else {
+            return Err(unexpected(role, &start));
+        };
+        run_role(role, generation, *config, resume, &mut link).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(WorkerError::Config(e)) => {
+            error!(role = %role, error = %e, "cannot run this configuration");
+            ExitCode::from(EXIT_CONFIG as u8)
+        }
+        Err(WorkerError::Ipc(IpcError::Closed)) => {
+            info!(role = %role, "parent gone; stopped");
+            ExitCode::SUCCESS
+        }
+        Err(WorkerError::Ipc(e)) => {
+            error!(role = %role, error = %e, "parent connection reset");
+            ExitCode::from(EXIT_RESET as u8)
+        }
+        Err(WorkerError::Other(e)) => {
+            error!(role = %role, error = %e, "worker failed");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run_role(
+    role: Role,
+    generation: u64,
+    config: Config,
+    resume: Resume,
+    link: &mut Link,
+) -> Result<(), WorkerError> {
+    match role {
+        Role::Vrrp => crate::vrrp::driver::run(config, generation, resume, link).await,
+        Role::Ipvs => crate::ipvs::worker::run(config, generation, resume, link).await,
+        Role::Checker => crate::checker::worker::run(config, generation, link).await,
+    }
+}
+
+/// VRRP keeps NET_ADMIN (addresses, links) and NET_RAW (VRRP and ARP
+/// sockets); IPVS only NET_ADMIN; the checker becomes an unprivileged user.
+fn drop_privileges(role: Role, account: Option<(u32, u32)>) -> Result<(), privs::PrivError> {
+    match role {
+        Role::Vrrp => privs::keep_only(&[CAP_NET_ADMIN, CAP_NET_RAW]),
+        Role::Ipvs => privs::keep_only(&[CAP_NET_ADMIN]),
+        Role::Checker => {
+            let (uid, gid) = account.unwrap_or((65534, 65534));
+            privs::become_user(&Account {
+                name: String::new(),
+                uid,
+                gid,
+            })
+        }
+    }
+}

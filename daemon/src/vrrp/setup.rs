@@ -1,0 +1,286 @@
+//! Opening what an instance needs on this host: its interface (or VMAC),
+//! advert socket, receive sockets and the addresses it owns.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use socket2::Socket;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::mpsc;
+use tracing::{debug, error, warn};
+
+use super::accept;
+use super::netlink::{AddrInfo, LinkInfo, NetlinkError};
+use super::packet::{ChecksumMode, DropReason, IpMeta};
+use super::router::SetupError;
+use super::socket;
+use crate::config::model::{Config, Family, VrrpInstance};
+use crate::config::values::Vip;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error(transparent)]
+    Netlink(#[from] NetlinkError),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error("accept mode: {0}")]
+    Accept(#[from] accept::NftError),
+    #[error("vrrp_instance {instance}: interface '{ifname}' does not exist")]
+    NoInterface { instance: String, ifname: String },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub(super) fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DriverError {
+    let what = what.into();
+    move |source| DriverError::Io { what, source }
+}
+
+/// The per-instance IO state.
+pub(super) struct InstanceIo {
+    pub(super) name: String,
+    /// The interface adverts leave by and VIPs live on (the VMAC when used).
+    pub(super) out_ifname: String,
+    pub(super) out_index: u32,
+    pub(super) mac: [u8; 6],
+    pub(super) local: IpAddr,
+    pub(super) dests: Vec<IpAddr>,
+    pub(super) sender: Socket,
+    pub(super) checksum: ChecksumMode,
+    /// Every address the instance owns when Master, with its interface index.
+    pub(super) vips: Vec<(u32, Vip)>,
+    pub(super) vmac: Option<u32>,
+    /// Accept_Mode off for a non-owner: drop traffic to the VIPs while Master.
+    pub(super) no_accept: bool,
+}
+
+pub(super) struct Received {
+    pub(super) ifname: Arc<str>,
+    /// When the read task got it: the protocol's "now" for this packet.
+    pub(super) at: Instant,
+    pub(super) packet: Result<(IpMeta, Vec<u8>), DropReason>,
+}
+
+/// The kernel's receive time as an Instant (now, when there is none or it
+/// looks wrong: in the future, or more than a second old).
+pub(super) fn kernel_instant(t: Option<std::time::SystemTime>) -> Instant {
+    let now = Instant::now();
+    let age = t.and_then(|t| std::time::SystemTime::now().duration_since(t).ok());
+    match age {
+        Some(a) if a < Duration::from_secs(1) => now.checked_sub(a).unwrap_or(now),
+        _ => now,
+    }
+}
+
+/// keepalived's default VMAC: 00:00:5e:00:01:VRID (IPv6: 00:00:5e:00:02:VRID).
+pub fn vmac_address(inst: &VrrpInstance) -> [u8; 6] {
+    let family = if inst.family() == Family::V6 { 2 } else { 1 };
+    [
+        0x00,
+        0x00,
+        0x5e,
+        0x00,
+        family,
+        u8::try_from(inst.virtual_router_id).unwrap_or(0),
+    ]
+}
+
+/// With a VMAC, only the interface holding an address may answer ARP for it
+/// (else the parent answers for the VIP with its own MAC).
+pub(super) fn vmac_sysctls(parent: &str, vmac: &str) {
+    let set = |path: String, value: &str| {
+        if let Err(e) = std::fs::write(&path, value) {
+            warn!(sysctl = %path, error = %e, "cannot set sysctl for VMAC");
+        }
+    };
+    for dev in [parent, vmac] {
+        set(format!("/proc/sys/net/ipv4/conf/{dev}/arp_ignore"), "1");
+        set(format!("/proc/sys/net/ipv4/conf/{dev}/arp_announce"), "2");
+    }
+    set(format!("/proc/sys/net/ipv6/conf/{vmac}/accept_dad"), "0");
+}
+
+/// The interface an instance is configured on.
+pub(super) fn parent_link<'a>(
+    links: &'a HashMap<String, LinkInfo>,
+    inst: &VrrpInstance,
+) -> Result<&'a LinkInfo, DriverError> {
+    links
+        .get(&inst.interface)
+        .ok_or_else(|| DriverError::NoInterface {
+            instance: inst.name.clone(),
+            ifname: inst.interface.clone(),
+        })
+}
+
+pub(super) fn primary_address(
+    links: &HashMap<String, LinkInfo>,
+    addrs: &[AddrInfo],
+    vips: &[IpAddr],
+    ifname: &str,
+    family: Family,
+) -> Option<IpAddr> {
+    let index = links.get(ifname)?.index;
+    addrs
+        .iter()
+        .filter(|a| a.index == index && !vips.contains(&a.addr))
+        .find(|a| match (family, a.addr) {
+            (Family::V4, IpAddr::V4(_)) => true,
+            // RFC 5798 §5.1.2.1: IPv6 adverts come from the link-local address.
+            (Family::V6, IpAddr::V6(v6)) => socket::is_link_local(&v6),
+            _ => false,
+        })
+        .map(|a| a.addr)
+}
+
+pub(super) fn instance_io(
+    cfg: &Config,
+    inst: &VrrpInstance,
+    links: &HashMap<String, LinkInfo>,
+    vmac: Option<&LinkInfo>,
+    local: IpAddr,
+) -> Result<InstanceIo, DriverError> {
+    let parent = parent_link(links, inst)?;
+    // vmac_xmit_base: adverts leave by the parent; the VIPs still live on the VMAC.
+    let out = vmac.unwrap_or(parent);
+    let xmit = if inst.vmac_xmit_base { parent } else { out };
+    let family = inst.family();
+    let group = socket::default_group(
+        family,
+        cfg.global.vrrp_mcast_group4,
+        cfg.global.vrrp_mcast_group6,
+    );
+    let dests = if inst.unicast_peer.is_empty() {
+        vec![group]
+    } else {
+        inst.unicast_peer.clone()
+    };
+    let sender = socket::sender(family, &xmit.name, xmit.index, local).map_err(io_err(format!(
+        "vrrp_instance {}: advert socket on {} from {local}",
+        inst.name, xmit.name
+    )))?;
+    let mut vips = Vec::new();
+    for v in inst
+        .virtual_ipaddress
+        .iter()
+        .chain(&inst.virtual_ipaddress_excluded)
+    {
+        let index = match &v.dev {
+            Some(dev) => match links.get(dev) {
+                Some(l) => l.index,
+                None => {
+                    return Err(DriverError::NoInterface {
+                        instance: inst.name.clone(),
+                        ifname: dev.clone(),
+                    });
+                }
+            },
+            None => out.index,
+        };
+        vips.push((index, v.clone()));
+    }
+    Ok(InstanceIo {
+        name: inst.name.clone(),
+        out_ifname: out.name.clone(),
+        out_index: xmit.index,
+        mac: out.mac.unwrap_or([0; 6]),
+        local,
+        dests,
+        sender,
+        checksum: if inst.old_unicast_checksum {
+            ChecksumMode::NoPseudoHeader
+        } else {
+            ChecksumMode::Rfc
+        },
+        vips,
+        vmac: vmac.map(|l| l.index),
+        no_accept: !inst.accept && inst.priority != 255,
+    })
+}
+
+/// One receive socket per (receiving interface, family), each read by its
+/// own task. With a VMAC (and no vmac_xmit_base) adverts are received on the
+/// VMAC: the peers share its MAC, and Linux hands a multicast frame whose
+/// source MAC is a local private macvlan's to that macvlan only. Packets are
+/// attributed to the parent interface, where the instance is configured.
+pub(super) fn open_receivers(
+    cfg: &Config,
+    links: &HashMap<String, LinkInfo>,
+    vmacs: &HashMap<String, LinkInfo>,
+    tx: &mpsc::Sender<Received>,
+    opened: &mut Vec<(String, Family)>,
+) -> Result<(), DriverError> {
+    for inst in &cfg.vrrp_instances {
+        let family = inst.family();
+        let via_vmac = vmacs.get(&inst.name).filter(|_| !inst.vmac_xmit_base);
+        let parent = parent_link(links, inst)?;
+        let link = via_vmac.unwrap_or(parent);
+        if opened.contains(&(link.name.clone(), family)) {
+            continue;
+        }
+        opened.push((link.name.clone(), family));
+        let group = socket::default_group(
+            family,
+            cfg.global.vrrp_mcast_group4,
+            cfg.global.vrrp_mcast_group6,
+        );
+        let s = socket::receiver(family, &link.name, link.index, group).map_err(io_err(
+            format!("receive socket on {} ({family})", link.name),
+        ))?;
+        // SAFETY: `s` is an owned socket2::Socket: its descriptor is valid and
+        // stays the same open file until the AsyncFd (which owns it) is dropped.
+        let fd = unsafe { AsyncFd::register(s) }
+            .map_err(|e| io_err("registering a receive socket")(e.into()))?;
+        tokio::spawn(read_loop(
+            fd,
+            family,
+            Arc::from(parent.name.as_str()),
+            tx.clone(),
+        ));
+    }
+    Ok(())
+}
+
+pub(super) async fn read_loop(
+    fd: AsyncFd<Socket>,
+    family: Family,
+    ifname: Arc<str>,
+    tx: mpsc::Sender<Received>,
+) {
+    let mut buf = vec![0u8; socket::MAX_PACKET];
+    loop {
+        let mut guard = match fd.readable().await {
+            Ok(g) => g,
+            Err(e) => {
+                error!(interface = %ifname, error = %e, "receive socket failed");
+                return;
+            }
+        };
+        match guard.try_io(|s| socket::recv(s.get_ref(), family, &mut buf)) {
+            Ok(Ok(d)) => {
+                let at = kernel_instant(d.kernel_time);
+                let r = d.packet;
+                let packet = r.map(|(meta, range)| (meta, buf.get(range).unwrap_or(&[]).to_vec()));
+                if tx
+                    .send(Received {
+                        ifname: Arc::clone(&ifname),
+                        at,
+                        packet,
+                    })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Ok(Err(e)) => debug!(interface = %ifname, error = %e, "receive error"),
+            Err(_would_block) => {}
+        }
+    }
+}
