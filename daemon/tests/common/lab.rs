@@ -181,6 +181,19 @@ impl Lab {
 
     /// Starts upkeepd on node `k` with the given configuration text.
     pub fn start(&mut self, k: usize, bin: &str, config: &str, file_name: &str) {
+        self.start_with(k, bin, config, file_name, &[], &[]);
+    }
+
+    /// Like [`Lab::start`], with more arguments and environment variables.
+    pub fn start_with(
+        &mut self,
+        k: usize,
+        bin: &str,
+        config: &str,
+        file_name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) {
         let conf = self.config_path(k, file_name);
         std::fs::write(&conf, config).expect("write config");
         let node = &self.nodes[k];
@@ -196,6 +209,8 @@ impl Lab {
             .arg(&conf)
             .arg("--runtime-dir")
             .arg(&runtime)
+            .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "debug")
             .stdout(Stdio::null())
             .stderr(log)
@@ -301,6 +316,32 @@ impl Lab {
     pub fn daemon_pid(&self, k: usize) -> Option<i32> {
         let p = self.nodes[k].dir.join("run/upkeepd.pid");
         std::fs::read_to_string(p).ok()?.trim().parse().ok()
+    }
+
+    /// The runtime directory of node `k` (for upkeepctl --runtime-dir).
+    pub fn runtime_dir(&self, k: usize) -> PathBuf {
+        self.nodes[k].dir.join("run")
+    }
+
+    /// The pid of worker `role` on node `k`, when it is running.
+    pub fn worker_pid(&self, k: usize, role: &str) -> Option<i32> {
+        let s = self.status(k)?;
+        let w = s["workers"]
+            .as_array()?
+            .iter()
+            .find(|w| w["role"] == role && w["state"] == "running")?
+            .clone();
+        i32::try_from(w["pid"].as_i64()?).ok()
+    }
+
+    /// How often worker `role` on node `k` has been restarted.
+    pub fn worker_restarts(&self, k: usize, role: &str) -> Option<u64> {
+        let s = self.status(k)?;
+        s["workers"]
+            .as_array()?
+            .iter()
+            .find(|w| w["role"] == role)?["restarts"]
+            .as_u64()
     }
 
     pub fn status(&self, k: usize) -> Option<serde_json::Value> {

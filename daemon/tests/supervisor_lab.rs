@@ -1,0 +1,611 @@
+//! The process model with real upkeepd processes in network namespaces the
+//! test creates: privileges of each worker, restarts after SIGKILL (a
+//! Master's VRRP worker without a failover), systemd notify, reload, and
+//! garbage on every socket. Needs root; every wait is bounded; the lab is
+//! removed on drop.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test crate fails by panicking
+
+mod common;
+
+use std::os::unix::net::UnixDatagram;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::lab::Lab;
+
+const UPKEEPD: &str = env!("CARGO_BIN_EXE_upkeepd");
+const UPKEEPCTL: &str = env!("CARGO_BIN_EXE_upkeepctl");
+const VIP: &str = "10.77.0.100";
+const VIP2: &str = "10.77.0.101";
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+/// Fast restarts for the workers that may wait (the Master's VRRP worker never does).
+const FAST: &[&str] = &["--restart-backoff", "0.1-0.5"];
+
+/// A node of the pair with every worker: VRRP, a check (checker) and a
+/// virtual server (IPVS).
+fn conf(lab: &Lab, k: usize, priority: u32, vips: &[&str]) -> String {
+    let vips = vips.join("\n        ");
+    format!(
+        r#"
+vrrp_script chk_true {{
+    script "/bin/true"
+    interval 1
+}}
+vrrp_instance VI_1 {{
+    state BACKUP
+    interface eth0
+    virtual_router_id 51
+    mcast_src_ip {src}
+    priority {priority}
+    advert_int 1
+    # No second GARP burst 5 s after becoming Master: the reload test
+    # counts announcements.
+    garp_master_delay 0
+    authentication {{
+        auth_type PASS
+        auth_pass 1111
+    }}
+    virtual_ipaddress {{
+        {vips}
+    }}
+}}
+virtual_server {VIP} 80 {{
+    delay_loop 6
+    lb_algo wrr
+    lb_kind DR
+    protocol TCP
+    real_server 10.77.0.50 80 {{
+        weight 2
+        TCP_CHECK {{
+            connect_timeout 3
+        }}
+    }}
+}}
+"#,
+        src = lab.nodes[k].v4
+    )
+}
+
+fn start_pair(lab: &mut Lab, a_args: &[&str], b_args: &[&str]) {
+    let (a, b) = (conf(lab, 0, 100, &[VIP]), conf(lab, 1, 90, &[VIP]));
+    lab.start_with(0, UPKEEPD, &a, "keepalived.conf", a_args, &[]);
+    lab.start_with(1, UPKEEPD, &b, "keepalived.conf", b_args, &[]);
+    assert!(
+        lab.wait_state(0, "VI_1", "MASTER", SECS(15)).is_some(),
+        "{}",
+        lab.logs()
+    );
+    assert!(
+        lab.wait_state(1, "VI_1", "BACKUP", SECS(5)).is_some(),
+        "{}",
+        lab.logs()
+    );
+    for k in 0..2 {
+        for role in ["vrrp", "ipvs", "checker"] {
+            assert!(
+                lab.wait(SECS(10), || lab.worker_pid(k, role).is_some()),
+                "node {k}: {role} worker not running\n{}",
+                lab.logs()
+            );
+        }
+    }
+}
+
+fn proc_status(pid: i32, key: &str) -> String {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+fn cap_eff(pid: i32) -> u64 {
+    u64::from_str_radix(&proc_status(pid, "CapEff"), 16).unwrap()
+}
+
+fn uid(pid: i32) -> u32 {
+    proc_status(pid, "Uid")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn each_worker_runs_with_only_the_privileges_it_needs() {
+    let mut lab = Lab::new(2);
+    start_pair(&mut lab, &[], &[]);
+    let parent = lab.daemon_pid(0).unwrap();
+    assert_eq!(uid(parent), 0);
+    let vrrp = lab.worker_pid(0, "vrrp").unwrap();
+    let ipvs = lab.worker_pid(0, "ipvs").unwrap();
+    let checker = lab.worker_pid(0, "checker").unwrap();
+    const NET_ADMIN: u64 = 1 << 12;
+    const NET_RAW: u64 = 1 << 13;
+    assert_eq!(cap_eff(vrrp), NET_ADMIN | NET_RAW, "vrrp CapEff");
+    assert_eq!(cap_eff(ipvs), NET_ADMIN, "ipvs CapEff");
+    assert_eq!(cap_eff(checker), 0, "checker CapEff");
+    assert_ne!(uid(checker), 0, "checker uid");
+    for pid in [vrrp, ipvs, checker] {
+        assert_eq!(proc_status(pid, "NoNewPrivs"), "1", "pid {pid}");
+        // Bounding sets are as small as the effective ones: no way back.
+        assert_eq!(
+            u64::from_str_radix(&proc_status(pid, "CapBnd"), 16).unwrap(),
+            cap_eff(pid),
+            "pid {pid} CapBnd"
+        );
+        // Workers are children of the parent.
+        assert_eq!(proc_status(pid, "PPid"), parent.to_string());
+    }
+}
+
+/// B's instance must never have left BACKUP: its transitions counter stays
+/// at one (Initialize → Backup) and it never held the VIP.
+fn assert_no_failover(lab: &Lab, watched: &mut bool) {
+    *watched |= lab.has_addr(1, VIP);
+    assert!(!*watched, "the VIP moved to the backup\n{}", lab.logs());
+}
+
+fn kill_and_wait(lab: &Lab, k: usize, role: &str, round: usize) {
+    let pid = lab.worker_pid(k, role).unwrap();
+    // SAFETY: kill(2) of a worker pid read from the daemon's status.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    let back = lab.wait(SECS(10), || {
+        lab.worker_pid(k, role).is_some_and(|p| p != pid)
+    });
+    assert!(
+        back,
+        "node {k}: {role} not back after kill {round}\n{}",
+        lab.logs()
+    );
+}
+
+#[test]
+fn killed_workers_come_back_and_a_masters_vrrp_worker_keeps_the_vip() {
+    let mut lab = Lab::new(2);
+    // A with the default backoff: its VRRP worker holds Master and is
+    // restarted at once regardless.
+    start_pair(&mut lab, &[], FAST);
+    let mut moved = false;
+    let started = Instant::now();
+    for round in 1..=20 {
+        kill_and_wait(&lab, 0, "vrrp", round);
+        assert!(lab.wait_state(0, "VI_1", "MASTER", SECS(5)).is_some());
+        assert!(lab.has_addr(0, VIP), "VIP gone from A after kill {round}");
+        assert_no_failover(&lab, &mut moved);
+        // Let the peer see adverts between kills, as a crash loop would not.
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // Watch a little longer: a late failover would show up now.
+    let until = Instant::now() + SECS(5);
+    while Instant::now() < until {
+        assert_no_failover(&lab, &mut moved);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let b = lab.instance(1, "VI_1").unwrap();
+    assert_eq!(b["transitions"], 1, "B's transitions: {b}");
+    assert_eq!(b["state"], "BACKUP");
+    assert_eq!(lab.worker_restarts(0, "vrrp"), Some(20));
+    eprintln!(
+        "20 kills of the Master's VRRP worker in {:?}",
+        started.elapsed()
+    );
+
+    // The other workers, on the backup node (fast backoff).
+    for role in ["checker", "ipvs", "vrrp"] {
+        for round in 1..=20 {
+            kill_and_wait(&lab, 1, role, round);
+        }
+        assert_eq!(lab.worker_restarts(1, role), Some(20), "{role}");
+    }
+    // Status is right after all that.
+    assert!(lab.wait_state(1, "VI_1", "BACKUP", SECS(5)).is_some());
+    assert_eq!(lab.state(0, "VI_1").as_deref(), Some("MASTER"));
+    let s = lab.status(1).unwrap();
+    assert_eq!(s["virtual_servers"][0]["key"], format!("{VIP}:80/tcp"));
+    assert!(
+        s["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["source"] == "script:chk_true"),
+        "{s}"
+    );
+    assert!(lab.has_addr(0, VIP) && !lab.has_addr(1, VIP));
+}
+
+/// Receives datagrams on a NOTIFY_SOCKET until `pred` holds on one.
+fn recv_until(
+    sock: &UnixDatagram,
+    seen: &mut Vec<String>,
+    limit: Duration,
+    pred: impl Fn(&str) -> bool,
+) -> bool {
+    let until = Instant::now() + limit;
+    let mut buf = vec![0u8; 4096];
+    while Instant::now() < until {
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        if let Ok(n) = sock.recv(&mut buf) {
+            let m = String::from_utf8_lossy(&buf[..n]).to_string();
+            seen.push(m.clone());
+            if pred(&m) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[test]
+fn systemd_notify_protocol_in_order() {
+    let mut lab = Lab::new(1);
+    let sock_path = lab.config_path(0, "notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    let c = conf(&lab, 0, 100, &[VIP]);
+    let path = sock_path.to_str().unwrap().to_string();
+    lab.start_with(
+        0,
+        UPKEEPD,
+        &c,
+        "keepalived.conf",
+        &[],
+        &[("NOTIFY_SOCKET", &path), ("WATCHDOG_USEC", "1000000")],
+    );
+    let mut seen = Vec::new();
+    let ready = recv_until(&sock, &mut seen, SECS(15), |m| m.contains("READY=1"));
+    assert!(ready, "no READY: {seen:?}\n{}", lab.logs());
+    let first = seen.last().unwrap().clone();
+    assert!(first.contains("STATUS="), "{first}");
+    // Becoming Master changes the status line.
+    assert!(
+        recv_until(&sock, &mut seen, SECS(10), |m| m.starts_with("STATUS=")
+            && m.contains("VI_1 MASTER prio 100")),
+        "{seen:?}"
+    );
+    assert!(
+        recv_until(&sock, &mut seen, SECS(3), |m| m == "WATCHDOG=1"),
+        "{seen:?}"
+    );
+    // Workers do not inherit systemd's variables.
+    for role in ["vrrp", "ipvs", "checker"] {
+        let pid = lab.worker_pid(0, role).unwrap();
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        let env = String::from_utf8_lossy(&env);
+        assert!(
+            !env.contains("NOTIFY_SOCKET") && !env.contains("WATCHDOG_USEC"),
+            "{role}: {env}"
+        );
+    }
+    lab.signal(0, libc::SIGHUP);
+    assert!(
+        recv_until(&sock, &mut seen, SECS(5), |m| m.contains("RELOADING=1")),
+        "{seen:?}"
+    );
+    let reloading = seen.last().unwrap().clone();
+    let mono: u64 = reloading
+        .lines()
+        .find_map(|l| l.strip_prefix("MONOTONIC_USEC="))
+        .expect("MONOTONIC_USEC")
+        .parse()
+        .unwrap();
+    assert!(mono > 0);
+    assert!(
+        recv_until(&sock, &mut seen, SECS(10), |m| m.contains("READY=1")),
+        "{seen:?}"
+    );
+    lab.signal(0, libc::SIGTERM);
+    assert!(
+        recv_until(&sock, &mut seen, SECS(5), |m| m.contains("STOPPING=1")),
+        "{seen:?}"
+    );
+    assert!(lab.wait_exit(0, SECS(10)).is_some(), "{}", lab.logs());
+    // The order of the first occurrences.
+    let pos = |needle: &str, after: usize| {
+        seen.iter()
+            .skip(after)
+            .position(|m| m.contains(needle))
+            .map(|p| p + after)
+            .unwrap_or_else(|| panic!("{needle} after {after}: {seen:?}"))
+    };
+    let r1 = pos("READY=1", 0);
+    let st = pos("STATUS=", r1 + 1);
+    let wd = pos("WATCHDOG=1", r1);
+    let rl = pos("RELOADING=1", wd);
+    let r2 = pos("READY=1", rl);
+    let stop = pos("STOPPING=1", r2);
+    assert!(
+        r1 < st && r1 < wd && wd < rl && rl < r2 && r2 < stop,
+        "{seen:?}"
+    );
+}
+
+fn upkeepctl(lab: &Lab, k: usize, args: &[&str]) -> std::process::Output {
+    Command::new(UPKEEPCTL)
+        .arg("--runtime-dir")
+        .arg(lab.runtime_dir(k))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A capture of VRRP and ARP on node `k`'s eth0, in its own namespace.
+fn capture(lab: &mut Lab, k: usize, name: &str) -> std::path::PathBuf {
+    let pcap = lab.config_path(k, name);
+    lab.spawn(
+        k,
+        &[
+            "tcpdump",
+            "-i",
+            "eth0",
+            "-n",
+            "--immediate-mode",
+            "-U",
+            "-w",
+            pcap.to_str().unwrap(),
+            "vrrp or arp",
+        ],
+        &format!("{name}.log"),
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    pcap
+}
+
+fn read_capture(lab: &Lab, k: usize, pcap: &std::path::Path) -> Vec<String> {
+    lab.exec(k, &["tcpdump", "-r", pcap.to_str().unwrap(), "-n", "-tt"])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn advert_times(lines: &[String], from: &str) -> Vec<f64> {
+    lines
+        .iter()
+        .filter(|l| l.contains(&format!("IP {from} > 224.0.0.18")) && l.contains("VRRP"))
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn reload_keeps_unchanged_instances_quiet_rejects_bad_config_and_adds_vips() {
+    let mut lab = Lab::new(2);
+    start_pair(&mut lab, &[], &[]);
+    let a = lab.nodes[0].v4.clone();
+    let before = lab.instance(0, "VI_1").unwrap();
+
+    // 1. The same configuration: nothing happens on the wire or in the state.
+    let pcap = capture(&mut lab, 1, "unchanged.pcap");
+    std::thread::sleep(SECS(1));
+    let out = upkeepctl(&lab, 0, &["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = upkeepctl(&lab, 1, &["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::thread::sleep(SECS(3));
+    lab.nodes[1].extra.iter_mut().for_each(|c| {
+        let _ = c.kill();
+        let _ = c.wait();
+    });
+    lab.nodes[1].extra.clear();
+    let lines = read_capture(&lab, 1, &pcap);
+    let times = advert_times(&lines, &a);
+    assert!(times.len() >= 3, "{lines:#?}");
+    for w in times.windows(2) {
+        assert!(w[1] - w[0] > 0.9, "an extra advert: {times:?}");
+    }
+    assert!(
+        !lines.iter().any(|l| l.contains("ARP")),
+        "ARP during an unchanged reload: {lines:#?}"
+    );
+    let after = lab.instance(0, "VI_1").unwrap();
+    assert_eq!(after["transitions"], before["transitions"]);
+    assert_eq!(lab.instance(1, "VI_1").unwrap()["transitions"], 1);
+    assert_eq!(lab.status(0).unwrap()["generation"], 2);
+
+    // 2. An invalid configuration: refused, reported, the old one runs on.
+    let good = std::fs::read_to_string(lab.config_path(0, "keepalived.conf")).unwrap();
+    std::fs::write(
+        lab.config_path(0, "keepalived.conf"),
+        good.replace("priority 100", "priority 100\n    advert_intt 1"),
+    )
+    .unwrap();
+    let out = upkeepctl(&lab, 0, &["reload"]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("keepalived.conf:") && err.contains("advert_intt"),
+        "{err}"
+    );
+    let s = lab.status(0).unwrap();
+    assert_eq!(s["reload"]["ok"], false);
+    assert!(
+        s["reload"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("advert_intt")
+    );
+    assert_eq!(s["generation"], 2);
+    assert_eq!(lab.state(0, "VI_1").as_deref(), Some("MASTER"));
+    let text = upkeepctl(&lab, 0, &["status"]);
+    let text = String::from_utf8_lossy(&text.stdout).to_string();
+    assert!(
+        text.contains("last reload: FAILED") && text.contains("VI_1"),
+        "{text}"
+    );
+
+    // 3. A second VIP: added on the Master and announced, no transition.
+    let pcap = capture(&mut lab, 1, "addvip.pcap");
+    let c1 = conf(&lab, 1, 90, &[VIP, VIP2]);
+    std::fs::write(lab.config_path(1, "keepalived.conf"), c1).unwrap();
+    let c0 = conf(&lab, 0, 100, &[VIP, VIP2]);
+    std::fs::write(lab.config_path(0, "keepalived.conf"), c0).unwrap();
+    lab.signal(1, libc::SIGHUP);
+    let out = upkeepctl(&lab, 0, &["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        lab.wait(SECS(5), || lab.has_addr(0, VIP2)),
+        "{}",
+        lab.logs()
+    );
+    std::thread::sleep(SECS(2));
+    lab.nodes[1].extra.iter_mut().for_each(|c| {
+        let _ = c.kill();
+        let _ = c.wait();
+    });
+    let lines = read_capture(&lab, 1, &pcap);
+    assert!(
+        lines.iter().any(|l| l.contains("ARP") && l.contains(VIP2)),
+        "no gratuitous ARP for the new VIP: {lines:#?}"
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("ARP") && l.contains(&format!("{VIP} "))),
+        "old VIP re-announced: {lines:#?}"
+    );
+    assert_eq!(
+        lab.instance(0, "VI_1").unwrap()["transitions"],
+        before["transitions"]
+    );
+    assert_eq!(lab.state(1, "VI_1").as_deref(), Some("BACKUP"));
+    assert!(!lab.has_addr(1, VIP2));
+    assert_eq!(lab.status(0).unwrap()["generation"], 3);
+}
+
+/// A duplicate of descriptor `fd` of process `pid` (pidfd_getfd, as root).
+fn steal_fd(pid: i32, fd: i32) -> i32 {
+    // SAFETY: plain syscalls; the results are checked.
+    unsafe {
+        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0) as i32;
+        assert!(
+            pidfd >= 0,
+            "pidfd_open: {}",
+            std::io::Error::last_os_error()
+        );
+        let got = libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd, 0) as i32;
+        assert!(got >= 0, "pidfd_getfd: {}", std::io::Error::last_os_error());
+        libc::close(pidfd);
+        got
+    }
+}
+
+fn send_raw(fd: i32, bytes: &[u8]) {
+    // SAFETY: sending from a live buffer on a descriptor we own.
+    let n = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
+    assert!(n >= 0, "send: {}", std::io::Error::last_os_error());
+}
+
+fn garbage() -> Vec<(&'static str, Vec<u8>)> {
+    let mut random = vec![0u8; 3000];
+    let mut x: u32 = 0x1234_5678;
+    for b in &mut random {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        *b = x as u8;
+    }
+    let mut wrong_version = b"UK\x00\x09".to_vec();
+    wrong_version.extend_from_slice(&2u32.to_be_bytes());
+    wrong_version.extend_from_slice(b"{}");
+    let mut oversized = b"UK\x00\x01".to_vec();
+    oversized.extend_from_slice(&u32::MAX.to_be_bytes());
+    oversized.resize(upkeep::ipc::MAX_FRAME + 100, b' ');
+    vec![
+        ("random", random),
+        ("wrong version", wrong_version),
+        ("oversized", oversized),
+    ]
+}
+
+#[test]
+fn garbage_on_every_socket_is_logged_and_reset() {
+    let mut lab = Lab::new(2);
+    start_pair(&mut lab, FAST, &[]);
+    let parent = lab.daemon_pid(0).unwrap();
+    let mut moved = false;
+    let mut resets = 0;
+    for role in ["vrrp", "checker", "ipvs"] {
+        for (kind, bytes) in garbage() {
+            for toward in ["parent", "worker"] {
+                let before = lab.worker_restarts(0, role).unwrap();
+                let worker = lab.worker_pid(0, role).unwrap();
+                let fd = if toward == "parent" {
+                    // The worker's end (descriptor 3): what we send reaches the parent.
+                    steal_fd(worker, 3)
+                } else {
+                    let s = lab.status(0).unwrap();
+                    let w = s["workers"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|w| w["role"] == role)
+                        .unwrap()
+                        .clone();
+                    steal_fd(parent, w["ipc_fd"].as_i64().unwrap() as i32)
+                };
+                send_raw(fd, &bytes);
+                // SAFETY: closing our duplicate.
+                unsafe { libc::close(fd) };
+                let reset = lab.wait(SECS(10), || {
+                    lab.worker_restarts(0, role).is_some_and(|r| r > before)
+                        && lab.worker_pid(0, role).is_some_and(|p| p != worker)
+                });
+                assert!(
+                    reset,
+                    "{role}: {kind} toward the {toward} did not reset\n{}",
+                    lab.log(0)
+                );
+                resets += 1;
+                assert_eq!(lab.daemon_pid(0), Some(parent), "parent replaced?");
+                assert_no_failover(&lab, &mut moved);
+            }
+        }
+    }
+    let log = lab.log(0);
+    assert!(log.matches("worker connection reset").count() >= 9, "{log}");
+    assert!(log.contains("parent connection reset"), "{log}");
+    assert_eq!(resets, 18);
+
+    // The control socket: garbage, an oversized line, an unknown command.
+    let path = lab.runtime_dir(0).join("control.sock");
+    for bytes in [
+        b"\x00\xff garbage\n".to_vec(),
+        vec![b'x'; 200_000],
+        b"{\"command\":\"explode\"}\n".to_vec(),
+    ] {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        s.set_read_timeout(Some(SECS(10))).unwrap();
+        let _ = s.write_all(&bytes);
+        let mut resp = String::new();
+        let _ = s.read_to_string(&mut resp);
+        assert!(resp.contains("\"error\""), "{resp}");
+    }
+    let mode = std::fs::metadata(&path).map(|m| {
+        use std::os::unix::fs::PermissionsExt;
+        m.permissions().mode() & 0o777
+    });
+    assert_eq!(mode.unwrap(), 0o600);
+    // Still serving, still Master, no failover.
+    let out = upkeepctl(&lab, 0, &["status", "--json"]);
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["instances"][0]["state"], "MASTER");
+    assert_no_failover(&lab, &mut moved);
+    assert_eq!(lab.instance(1, "VI_1").unwrap()["transitions"], 1);
+}
