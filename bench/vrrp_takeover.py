@@ -162,8 +162,12 @@ def one_run(daemon, version, interval, sig, tag):
             raise RuntimeError("A never became master")
         time.sleep(max(1.0, 4 * float(interval)))
         if sig == "KILL":
+            # The node dies: every process of the daemon (upkeep's parent
+            # and workers, keepalived's parent and children) at once.
             for p in a["pids"]:
-                os.kill(read_pid(p), signal.SIGKILL)
+                read_pid(p)
+            for pid in sh("ip", "netns", "pids", lab.ns[0], check=False).split():
+                os.kill(int(pid), signal.SIGKILL)
         else:
             os.kill(read_pid(a["term"]), signal.SIGTERM)
         if not wait(lambda: has_vip(lab, 1), 15):
@@ -195,7 +199,10 @@ def idle(daemon, instances, seconds=20):
         info = start(lab, 0, daemon, config(2, 1, 100, instances))
         start(lab, 1, daemon, config(2, 1, 99, instances))
         time.sleep(6)
-        pids = [read_pid(p) for p in info["pids"]]
+        for p in info["pids"]:
+            read_pid(p)
+        # Every process of the daemon on node A (upkeep: parent + workers).
+        pids = [int(p) for p in sh("ip", "netns", "pids", lab.ns[0]).split()]
         def ticks():
             return sum(int(open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[11]) +
                        int(open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[12]) for p in pids)

@@ -609,3 +609,50 @@ fn garbage_on_every_socket_is_logged_and_reset() {
     assert_no_failover(&lab, &mut moved);
     assert_eq!(lab.instance(1, "VI_1").unwrap()["transitions"], 1);
 }
+
+#[test]
+fn a_worker_that_stops_answering_is_restarted_and_a_config_error_stops_the_daemon() {
+    let mut lab = Lab::new(2);
+    start_pair(&mut lab, FAST, &[]);
+    // A stopped (SIGSTOP) worker answers no ping: killed and restarted.
+    let pid = lab.worker_pid(0, "ipvs").unwrap();
+    // SAFETY: kill(2) of a worker pid read from the daemon's status.
+    unsafe {
+        libc::kill(pid, libc::SIGSTOP);
+    }
+    let back = lab.wait(SECS(15), || {
+        lab.worker_pid(0, "ipvs").is_some_and(|p| p != pid)
+    });
+    assert!(back, "{}", lab.log(0));
+    assert!(
+        lab.log(0).contains("not answering heartbeats"),
+        "{}",
+        lab.log(0)
+    );
+
+    // An interface that does not exist on node B: the VRRP worker cannot run
+    // this configuration, and the daemon stops (exit 1) instead of looping.
+    let c = conf(&lab, 1, 90, &[VIP]).replace("interface eth0", "interface nosuch0");
+    lab.signal(1, libc::SIGTERM);
+    assert!(lab.wait_exit(1, SECS(10)).is_some());
+    lab.start_with(1, UPKEEPD, &c, "keepalived.conf", FAST, &[]);
+    let child = lab.nodes[1].child.as_mut().unwrap();
+    let until = Instant::now() + SECS(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() > until {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let log = lab.log(1);
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{log}");
+    assert!(
+        log.contains("nosuch0") && log.contains("cannot run the configuration"),
+        "{log}"
+    );
+    // Three workers at the first start, three at the second: no restart loop.
+    assert_eq!(log.matches("worker started").count(), 6, "{log}");
+}
