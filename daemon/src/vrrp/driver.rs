@@ -683,3 +683,72 @@ impl Driver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(extra: &str, priority: u32, vips: &str) -> Config {
+        let text = format!(
+            r#"
+[[vrrp_instance]]
+name = "VI_1"
+interface = "eth0"
+virtual_router_id = 51
+priority = {priority}
+virtual_ipaddress = [{vips}]
+{extra}
+"#
+        );
+        let l = crate::config::load_str(
+            "t.toml",
+            &text,
+            crate::config::Format::Toml,
+            &crate::config::LoadOptions::default(),
+        );
+        assert!(l.is_ok(), "{:?}", l.diagnostics);
+        l.config
+    }
+
+    fn same(a: &Config, b: &Config) -> bool {
+        same_identity(a, &a.vrrp_instances[0], b, &b.vrrp_instances[0])
+    }
+
+    #[test]
+    fn reload_keeps_an_instance_whose_identity_is_unchanged() {
+        let base = cfg("", 100, r#""10.0.0.1/24""#);
+        assert!(same(&base, &base.clone()));
+        // In place: priority, preemption, VIPs, notify scripts.
+        assert!(same(&base, &cfg("", 90, r#""10.0.0.1/24""#)));
+        assert!(same(
+            &base,
+            &cfg("", 100, r#""10.0.0.1/24", "10.0.0.2/24""#)
+        ));
+        assert!(same(
+            &base,
+            &cfg("preempt = false", 100, r#""10.0.0.1/24""#)
+        ));
+        assert!(same(
+            &base,
+            &cfg(
+                r#"notify = { on_master = "/bin/true" }"#,
+                100,
+                r#""10.0.0.1/24""#
+            )
+        ));
+        // A new identity: the old instance resigns, the new one starts.
+        assert!(!same(
+            &base,
+            &cfg("advert_int = 2", 100, r#""10.0.0.1/24""#)
+        ));
+        assert!(!same(&base, &cfg("version = 3", 100, r#""10.0.0.1/24""#)));
+        assert!(!same(
+            &base,
+            &cfg(r#"unicast_peer = ["10.0.0.9"]"#, 100, r#""10.0.0.1/24""#)
+        ));
+        assert!(!same(
+            &base,
+            &cfg(r#"track_interface = ["eth1"]"#, 100, r#""10.0.0.1/24""#)
+        ));
+    }
+}
