@@ -218,6 +218,12 @@ def idle(daemon, instances, seconds=20):
         shutil.rmtree(lab.dir, ignore_errors=True)
 
 
+def ensure_release():
+    """Builds the release upkeepd the benchmarks run, when missing."""
+    if not os.path.exists(UPKEEPD):
+        subprocess.run(["cargo", "build", "--release", "--bin", "upkeepd"], cwd=ROOT, check=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
@@ -225,8 +231,7 @@ def main():
     ap.add_argument("--only", choices=["upkeep", "keepalived"])
     ap.add_argument("--json", help="write results here")
     args = ap.parse_args()
-    if not os.path.exists(UPKEEPD):
-        subprocess.run(["cargo", "build", "--release", "--bin", "upkeepd"], cwd=ROOT, check=True)
+    ensure_release()
     daemons = [args.only] if args.only else ["upkeep", "keepalived"]
     results = []
     print(f"{'daemon':<11} {'ver':>3} {'int':>5} {'stop':>5} {'RFC ms':>9} {'advert ms':>10} {'delta':>7} {'GARP ms':>9}   (median of {args.runs})")

@@ -19,7 +19,6 @@ import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import time
 
@@ -103,8 +102,7 @@ def main():
     ap.add_argument("--every", type=float, default=2.0)
     ap.add_argument("--only", choices=["upkeep", "keepalived"])
     args = ap.parse_args()
-    if not os.path.exists(vt.UPKEEPD):
-        subprocess.run(["cargo", "build", "--release", "--bin", "upkeepd"], cwd=vt.ROOT, check=True)
+    vt.ensure_release()
     mdi = (3 + 157 / 256) * 1000
     print(f"{'daemon':<11} {'kills':>5} {'kill->advert ms (median/max)':>29} {'longest silence ms':>19} {'failovers':>9}   (peer's Master_Down_Interval {mdi:.0f} ms)")
     for daemon in [args.only] if args.only else ["upkeep", "keepalived"]:
