@@ -2,10 +2,13 @@
 //! capabilities; results go to the parent, which routes them to VRRP and
 //! IPVS.
 
+pub mod health;
+pub mod probe;
+pub mod procs;
+pub mod spec;
 pub mod worker;
 
 use crate::config::model::Config;
-use crate::ipc::msg::CheckStatus;
 use crate::ipvs::table::{rs_key, vs_key};
 
 /// Every check the configuration defines, by source name (the names VRRP
@@ -34,16 +37,4 @@ pub fn configured(cfg: &Config) -> Vec<String> {
         }
     }
     v
-}
-
-/// A check that has not produced a result.
-pub fn unknown(source: String, why: &str) -> CheckStatus {
-    CheckStatus {
-        source,
-        state: "unknown".into(),
-        last_result: Some(why.into()),
-        latency_us: None,
-        failures: 0,
-        runs: 0,
-    }
 }

@@ -1,43 +1,214 @@
-//! The checker process (unprivileged user, no capabilities).
+//! The checker process (unprivileged user, no capabilities): one task per
+//! check on a single-threaded runtime (thousands of checks, one thread),
+//! fall/rise per check, results to the parent.
+//!
+//! A state change is sent at once; counters and latency go in a batch at
+//! most once a second.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use tokio::signal::unix::{SignalKind, signal};
-use tracing::warn;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
 
-use super::{configured, unknown};
+use super::health::{Health, Verdict};
+use super::probe::{self, Outcome};
+use super::spec::{self, Spec};
 use crate::config::model::Config;
 use crate::ipc::Msg;
-use crate::ipc::msg::Role;
+use crate::ipc::msg::{CheckStatus, RealServerState, Role};
 use crate::supervisor::worker::{Link, WorkerError, unexpected};
 
-const NOT_RUN: &str = "not run: this build has no check scheduler yet";
+struct Ran {
+    index: usize,
+    outcome: Outcome,
+    latency: Duration,
+}
 
-async fn announce(cfg: &Config, link: &Link) -> Result<(), WorkerError> {
-    for source in configured(cfg) {
-        warn!(check = %source, "check is not run by this build; it has no effect yet");
-        link.send(&Msg::CheckState(unknown(source, NOT_RUN)))
-            .await?;
+struct Slot {
+    spec: Spec,
+    health: Health,
+    last: Option<String>,
+    latency_us: Option<u64>,
+}
+
+impl Slot {
+    fn status(&self) -> CheckStatus {
+        CheckStatus {
+            source: self.spec.source.clone(),
+            state: self.health.state().word().into(),
+            last_result: self.last.clone(),
+            latency_us: self.latency_us,
+            failures: self.health.failures,
+            runs: self.health.runs,
+        }
     }
-    Ok(())
+}
+
+/// A stable spread of first runs over the interval, so that checks
+/// configured together do not all run in the same instant.
+fn jitter(source: &str, interval: Duration) -> Duration {
+    let h = source.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let span = u64::try_from(interval.as_micros())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    Duration::from_micros(h % span)
+}
+
+async fn schedule(index: usize, spec: Spec, tx: mpsc::Sender<Ran>) {
+    tokio::time::sleep(jitter(&spec.source, spec.interval)).await;
+    let mut next = tokio::time::Instant::now();
+    loop {
+        let started = Instant::now();
+        let mut outcome = Outcome {
+            ok: true,
+            message: String::new(),
+        };
+        for p in &spec.probes {
+            outcome = probe::run(p, spec.timeout).await;
+            if !outcome.ok {
+                break;
+            }
+        }
+        let ran = Ran {
+            index,
+            outcome,
+            latency: started.elapsed(),
+        };
+        if tx.send(ran).await.is_err() {
+            return;
+        }
+        next += spec.interval;
+        let now = tokio::time::Instant::now();
+        if next < now {
+            // Overran its interval: start again from now rather than burst.
+            next = now + spec.interval;
+        }
+        tokio::time::sleep_until(next).await;
+    }
+}
+
+struct Checker {
+    slots: Vec<Slot>,
+    tasks: JoinSet<()>,
+    tx: mpsc::Sender<Ran>,
+    dirty: BTreeSet<usize>,
+}
+
+impl Checker {
+    fn new(tx: mpsc::Sender<Ran>) -> Self {
+        Self {
+            slots: Vec::new(),
+            tasks: JoinSet::new(),
+            tx,
+            dirty: BTreeSet::new(),
+        }
+    }
+
+    /// (Re)starts every check of `cfg`; a check whose definition did not
+    /// change keeps its state and counters.
+    fn load(&mut self, cfg: &Config) {
+        self.tasks.abort_all();
+        let mut old: BTreeMap<String, Slot> = self
+            .slots
+            .drain(..)
+            .map(|s| (s.spec.source.clone(), s))
+            .collect();
+        for (index, spec) in spec::from_config(cfg).into_iter().enumerate() {
+            let slot = match old.remove(&spec.source) {
+                Some(s) if s.spec == spec => s,
+                _ => Slot {
+                    health: Health::new(spec.fall, spec.rise, spec.init_fail),
+                    last: spec.unsupported.clone(),
+                    latency_us: None,
+                    spec,
+                },
+            };
+            if let Some(why) = &slot.spec.unsupported {
+                warn!(check = %slot.spec.source, reason = %why, "check not run");
+            } else {
+                self.tasks
+                    .spawn(schedule(index, slot.spec.clone(), self.tx.clone()));
+            }
+            self.dirty.insert(index);
+            self.slots.push(slot);
+        }
+        info!(checks = self.slots.len(), "checks scheduled");
+    }
+
+    /// Records a result; the messages a state change causes (sent at once).
+    fn record(&mut self, r: Ran) -> Vec<Msg> {
+        let Some(slot) = self.slots.get_mut(r.index) else {
+            return Vec::new();
+        };
+        let change = slot.health.record(r.outcome.ok);
+        slot.last = Some(r.outcome.message);
+        slot.latency_us = u64::try_from(r.latency.as_micros()).ok();
+        self.dirty.insert(r.index);
+        let Some(v) = change else { return Vec::new() };
+        info!(check = %slot.spec.source, state = v.word(), result = slot.last.as_deref().unwrap_or(""), "check state changed");
+        self.dirty.remove(&r.index);
+        let mut out = vec![Msg::Checks {
+            checks: vec![slot.status()],
+        }];
+        if let Some((vs, rs)) = &slot.spec.real_server {
+            out.push(Msg::RealServer(RealServerState {
+                virtual_server: vs.clone(),
+                real_server: rs.clone(),
+                up: v == Verdict::Up,
+            }));
+        }
+        out
+    }
+
+    fn batch(&mut self) -> Option<Msg> {
+        if self.dirty.is_empty() {
+            return None;
+        }
+        let checks = std::mem::take(&mut self.dirty)
+            .into_iter()
+            .filter_map(|i| self.slots.get(i).map(Slot::status))
+            .collect();
+        Some(Msg::Checks { checks })
+    }
 }
 
 pub async fn run(config: Config, generation: u64, link: &mut Link) -> Result<(), WorkerError> {
     let mut term =
         signal(SignalKind::terminate()).map_err(|e| WorkerError::Other(e.to_string()))?;
+    let (tx, mut rx) = mpsc::channel::<Ran>(4096);
+    let mut checker = Checker::new(tx);
+    checker.load(&config);
     link.send(&Msg::Ready { generation }).await?;
-    announce(&config, link).await?;
+    let mut flush = tokio::time::interval(Duration::from_secs(1));
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let msg = tokio::select! {
+        tokio::select! {
             _ = term.recv() => break,
-            m = link.recv() => m?,
-        };
-        match msg {
-            Msg::Reload { generation, config } => {
-                link.send(&Msg::Ready { generation }).await?;
-                announce(&config, link).await?;
+            Some(r) = rx.recv() => {
+                for m in checker.record(r) {
+                    link.send(&m).await?;
+                }
             }
-            Msg::Shutdown => break,
-            other => return Err(unexpected(Role::Checker, &other)),
+            _ = flush.tick() => {
+                if let Some(m) = checker.batch() {
+                    link.send(&m).await?;
+                }
+            }
+            m = link.recv() => match m? {
+                Msg::Reload { generation, config } => {
+                    checker.load(&config);
+                    link.send(&Msg::Ready { generation }).await?;
+                }
+                Msg::Shutdown => break,
+                other => return Err(unexpected(Role::Checker, &other)),
+            },
         }
     }
+    checker.tasks.abort_all();
     Ok(())
 }

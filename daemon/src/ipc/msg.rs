@@ -90,6 +90,10 @@ pub enum Msg {
     },
     /// A check's state after fall/rise (from the checker).
     CheckState(CheckStatus),
+    /// Several checks' states and counters (from the checker).
+    Checks {
+        checks: Vec<CheckStatus>,
+    },
     /// A real server's health changed (checker → parent → IPVS).
     RealServer(RealServerState),
     /// The IPVS worker's table.
@@ -113,6 +117,7 @@ impl Msg {
             Msg::Transition(_) => "transition",
             Msg::VrrpStatus { .. } => "vrrp_status",
             Msg::CheckState(_) => "check_state",
+            Msg::Checks { .. } => "checks",
             Msg::RealServer(_) => "real_server",
             Msg::IpvsStatus { .. } => "ipvs_status",
         }

@@ -426,7 +426,10 @@ impl Parent {
                 Msg::Ready { .. } | Msg::ReloadFailed { .. } | Msg::Pong { .. },
                 _
             ) | (Msg::Transition(_) | Msg::VrrpStatus { .. }, Role::Vrrp)
-                | (Msg::CheckState(_) | Msg::RealServer(_), Role::Checker)
+                | (
+                    Msg::CheckState(_) | Msg::Checks { .. } | Msg::RealServer(_),
+                    Role::Checker
+                )
                 | (Msg::IpvsStatus { .. }, Role::Ipvs)
         );
         if !ok {
@@ -463,18 +466,24 @@ impl Parent {
                 self.record.instances = instances;
                 self.record.unmatched_drops = unmatched_drops;
             }
-            Msg::CheckState(c) => {
-                if let Some((source, up)) = self.record.check(c) {
-                    info!(check = %source, up, "check state changed");
-                    self.send(Role::Vrrp, &Msg::Track { source, up }).await;
-                }
-            }
+            Msg::CheckState(c) => self.on_checks(vec![c]).await,
+            Msg::Checks { checks } => self.on_checks(checks).await,
             Msg::RealServer(rs) => {
                 self.record.real_server(&rs);
                 self.send(Role::Ipvs, &Msg::RealServer(rs)).await;
             }
             Msg::IpvsStatus { virtual_servers } => self.record.virtual_servers = virtual_servers,
             _ => {}
+        }
+    }
+
+    /// Records check results; a changed verdict goes to VRRP.
+    async fn on_checks(&mut self, checks: Vec<crate::ipc::msg::CheckStatus>) {
+        for c in checks {
+            if let Some((source, up)) = self.record.check(c) {
+                info!(check = %source, up, "check state changed");
+                self.send(Role::Vrrp, &Msg::Track { source, up }).await;
+            }
         }
     }
 

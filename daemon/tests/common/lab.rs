@@ -445,3 +445,26 @@ impl Drop for Lab {
         }
     }
 }
+
+/// A keepalived.conf `vrrp_instance VI_1` for node `k` of a lab (VRID 51,
+/// advert_int 1), with `vips` and more lines (`extra`) inside the block.
+pub fn vrrp_instance(lab: &Lab, k: usize, priority: u32, vips: &[&str], extra: &str) -> String {
+    format!(
+        r#"
+vrrp_instance VI_1 {{
+    state BACKUP
+    interface eth0
+    virtual_router_id 51
+    mcast_src_ip {src}
+    priority {priority}
+    advert_int 1
+    virtual_ipaddress {{
+        {vips}
+    }}
+{extra}
+}}
+"#,
+        src = lab.nodes[k].v4,
+        vips = vips.join("\n        "),
+    )
+}

@@ -1,0 +1,289 @@
+//! One run of one check. Every probe is bounded by its timeout; a probe
+//! reports pass or fail with a short, bounded message.
+
+use std::net::SocketAddr;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+/// Most of a script's output kept for status (the rest is read and dropped).
+pub const OUTPUT_LIMIT: usize = 1024;
+/// Most of an HTTP response read (head and body, for the digest).
+const HTTP_LIMIT: usize = 1 << 20;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub ok: bool,
+    pub message: String,
+}
+
+impl Outcome {
+    fn pass(message: impl Into<String>) -> Self {
+        Self {
+            ok: true,
+            message: message.into(),
+        }
+    }
+
+    fn fail(message: impl Into<String>) -> Self {
+        Self {
+            ok: false,
+            message: message.into(),
+        }
+    }
+}
+
+/// What to probe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// A command (argv); exit status 0 passes.
+    Script { argv: Vec<String> },
+    /// A TCP connection can be established.
+    Tcp { addr: SocketAddr },
+    /// An HTTP GET answers with an accepted status (and body digest).
+    Http {
+        addr: SocketAddr,
+        host: String,
+        path: String,
+        /// Inclusive ranges; empty: 200–299.
+        status: Vec<(u16, u16)>,
+        /// MD5 of the body in lowercase hex.
+        digest: Option<String>,
+    },
+    /// At least `min` (at most `max`) processes match.
+    Process {
+        name: String,
+        args: Option<String>,
+        partial: bool,
+        initial: bool,
+        min: u32,
+        max: Option<u32>,
+    },
+}
+
+pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
+    match probe {
+        Probe::Script { argv } => script(argv, timeout).await,
+        Probe::Tcp { addr } => {
+            match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
+                Ok(Ok(_)) => Outcome::pass(format!("connected to {addr}")),
+                Ok(Err(e)) => Outcome::fail(format!("connect {addr}: {e}")),
+                Err(_) => Outcome::fail(format!("connect {addr}: timed out")),
+            }
+        }
+        Probe::Http {
+            addr,
+            host,
+            path,
+            status,
+            digest,
+        } => {
+            match tokio::time::timeout(timeout, http(*addr, host, path, status, digest.as_deref()))
+                .await
+            {
+                Ok(o) => o,
+                Err(_) => Outcome::fail(format!("GET http://{host}{path}: timed out")),
+            }
+        }
+        Probe::Process {
+            name,
+            args,
+            partial,
+            initial,
+            min,
+            max,
+        } => {
+            let n = super::procs::count(name, args.as_deref(), *partial, *initial);
+            let ok = n >= *min && max.is_none_or(|m| n <= m);
+            Outcome {
+                ok,
+                message: format!("{n} process(es) named {name}"),
+            }
+        }
+    }
+}
+
+/// Runs `argv` in its own process group; on timeout the whole group is
+/// killed. stdout and stderr are read to the end but only the first
+/// [`OUTPUT_LIMIT`] bytes are kept.
+pub async fn script(argv: &[String], timeout: Duration) -> Outcome {
+    let Some((prog, args)) = argv.split_first() else {
+        return Outcome::fail("empty command");
+    };
+    let mut cmd = tokio::process::Command::new(prog);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return Outcome::fail(format!("cannot run {prog}: {e}")),
+    };
+    let pgid = child.id().and_then(|p| i32::try_from(p).ok());
+    let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
+    let work = async {
+        let (o, e) = tokio::join!(bounded(out.as_mut()), bounded(err.as_mut()));
+        (child.wait().await, o, e)
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Ok((Ok(status), o, e)) => {
+            let text = summary(&o, &e);
+            match (status.code(), status.signal()) {
+                (Some(0), _) => Outcome::pass(with_output("exit 0", &text)),
+                (Some(c), _) => Outcome::fail(with_output(&format!("exit {c}"), &text)),
+                (None, Some(s)) => {
+                    Outcome::fail(with_output(&format!("killed by signal {s}"), &text))
+                }
+                _ => Outcome::fail("ended without a status"),
+            }
+        }
+        Ok((Err(e), _, _)) => Outcome::fail(format!("waiting for {prog}: {e}")),
+        Err(_) => {
+            if let Some(g) = pgid {
+                // SAFETY: kill(2) of the process group we created for this child.
+                unsafe {
+                    libc::kill(-g, libc::SIGKILL);
+                }
+            }
+            let _ = child.wait().await;
+            Outcome::fail(format!(
+                "timed out after {} ms; process group killed",
+                timeout.as_millis()
+            ))
+        }
+    }
+}
+
+async fn bounded<R: AsyncRead + Unpin>(r: Option<&mut R>) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let Some(r) = r else { return kept };
+    let mut buf = [0u8; 4096];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return kept,
+            Ok(n) => {
+                let room = OUTPUT_LIMIT.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+        }
+    }
+}
+
+fn summary(out: &[u8], err: &[u8]) -> String {
+    let pick = if err.is_empty() { out } else { err };
+    let s = String::from_utf8_lossy(pick);
+    let line = s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    line.chars().take(200).collect()
+}
+
+fn with_output(head: &str, out: &str) -> String {
+    if out.is_empty() {
+        head.to_string()
+    } else {
+        format!("{head}: {out}")
+    }
+}
+
+async fn http(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    status: &[(u16, u16)],
+    digest: Option<&str>,
+) -> Outcome {
+    let url = format!("http://{host}{path}");
+    let mut s = match tokio::net::TcpStream::connect(addr).await {
+        Ok(s) => s,
+        Err(e) => return Outcome::fail(format!("GET {url}: connect {addr}: {e}")),
+    };
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: upkeep\r\nConnection: close\r\n\r\n"
+    );
+    if let Err(e) = s.write_all(req.as_bytes()).await {
+        return Outcome::fail(format!("GET {url}: {e}"));
+    }
+    let mut resp = Vec::new();
+    if let Err(e) = (&mut s)
+        .take(HTTP_LIMIT as u64)
+        .read_to_end(&mut resp)
+        .await
+    {
+        return Outcome::fail(format!("GET {url}: {e}"));
+    }
+    let Some(head_end) = resp.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Outcome::fail(format!("GET {url}: no complete response head"));
+    };
+    let head = String::from_utf8_lossy(&resp[..head_end]);
+    let code: Option<u16> = head
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok());
+    let Some(code) = code else {
+        return Outcome::fail(format!("GET {url}: malformed status line"));
+    };
+    let accepted = if status.is_empty() {
+        (200..=299).contains(&code)
+    } else {
+        status.iter().any(|(a, b)| (*a..=*b).contains(&code))
+    };
+    if !accepted {
+        return Outcome::fail(format!("GET {url}: status {code}"));
+    }
+    if let Some(want) = digest {
+        let body = &resp[head_end + 4..];
+        let chunked = head
+            .lines()
+            .any(|l| l.to_ascii_lowercase().replace(' ', "") == "transfer-encoding:chunked");
+        let body = if chunked {
+            dechunk(body)
+        } else {
+            body.to_vec()
+        };
+        let got: String = {
+            use md5::Digest;
+            md5::Md5::digest(&body)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        };
+        if !got.eq_ignore_ascii_case(want) {
+            return Outcome::fail(format!(
+                "GET {url}: status {code}, digest {got} (expected {want})"
+            ));
+        }
+    }
+    Outcome::pass(format!("GET {url}: status {code}"))
+}
+
+/// Decodes a chunked body (bounded by the input; malformed input ends it).
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size_text = String::from_utf8_lossy(&b[..eol]);
+        let Ok(size) = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+        else {
+            return out;
+        };
+        if size == 0 {
+            return out;
+        }
+        let start = eol + 2;
+        let Some(chunk) = b.get(start..start + size) else {
+            return out;
+        };
+        out.extend_from_slice(chunk);
+        b = b.get(start + size + 2..).unwrap_or(&[]);
+    }
+}
+
+#[cfg(test)]
+#[path = "probe_tests.rs"]
+mod tests;

@@ -1,0 +1,143 @@
+use std::time::Instant;
+
+use tokio::io::AsyncWriteExt;
+
+use super::*;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn sh(cmd: &str) -> Vec<String> {
+    vec!["/bin/sh".into(), "-c".into(), cmd.into()]
+}
+
+#[test]
+fn script_exit_status_decides() {
+    rt().block_on(async {
+        let ok = script(&sh("echo fine; exit 0"), Duration::from_secs(5)).await;
+        assert!(ok.ok);
+        assert_eq!(ok.message, "exit 0: fine");
+        let bad = script(&sh("echo broken >&2; exit 3"), Duration::from_secs(5)).await;
+        assert!(!bad.ok);
+        assert_eq!(bad.message, "exit 3: broken");
+        let missing = script(&["/no/such/program".into()], Duration::from_secs(5)).await;
+        assert!(!missing.ok && missing.message.contains("cannot run"));
+        assert!(!script(&[], Duration::from_secs(1)).await.ok);
+    });
+}
+
+/// Processes whose command line contains `needle`.
+fn processes_with(needle: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            cmd.contains(needle).then_some(cmd)
+        })
+        .collect()
+}
+
+#[test]
+fn a_hanging_script_is_killed_with_its_whole_group() {
+    rt().block_on(async {
+        // Unique durations mark our processes: a backgrounded grandchild and
+        // the script's own sleep, both far longer than the timeout.
+        let tag = format!("{}", 100 + std::process::id() % 800);
+        let (a, b) = (format!("61.{tag}"), format!("62.{tag}"));
+        let cmd = format!("sleep {a} & sleep {b}");
+        let start = Instant::now();
+        let o = script(&sh(&cmd), Duration::from_millis(300)).await;
+        assert!(!o.ok && o.message.contains("timed out"), "{o:?}");
+        assert!(start.elapsed() < Duration::from_secs(3));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for m in [&a, &b] {
+            let left = processes_with(&format!("sleep {m}"));
+            assert!(left.is_empty(), "left behind: {left:?}");
+        }
+    });
+}
+
+#[test]
+fn huge_output_is_bounded() {
+    rt().block_on(async {
+        let o = script(
+            &sh("head -c 10000000 /dev/zero | tr '\\0' x; echo; echo last"),
+            Duration::from_secs(20),
+        )
+        .await;
+        assert!(o.ok, "{o:?}");
+        assert!(o.message.len() < 300, "{}", o.message.len());
+    });
+}
+
+#[test]
+fn tcp_connect_passes_against_a_listener_and_fails_without() {
+    rt().block_on(async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        assert!(run(&Probe::Tcp { addr }, Duration::from_secs(2)).await.ok);
+        drop(l);
+        assert!(!run(&Probe::Tcp { addr }, Duration::from_secs(2)).await.ok);
+    });
+}
+
+async fn serve_once(response: &'static [u8]) -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        if let Ok((mut s, _)) = l.accept().await {
+            let mut buf = [0u8; 1024];
+            let _ = tokio::io::AsyncReadExt::read(&mut s, &mut buf).await;
+            let _ = s.write_all(response).await;
+        }
+    });
+    addr
+}
+
+fn http_probe(addr: SocketAddr, status: Vec<(u16, u16)>, digest: Option<&str>) -> Probe {
+    Probe::Http {
+        addr,
+        host: "example".into(),
+        path: "/".into(),
+        status,
+        digest: digest.map(str::to_string),
+    }
+}
+
+#[test]
+fn http_status_and_digest() {
+    rt().block_on(async {
+        let t = Duration::from_secs(2);
+        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        let a = serve_once(ok).await;
+        assert!(run(&http_probe(a, vec![], None), t).await.ok);
+        // md5("hello")
+        let a = serve_once(ok).await;
+        assert!(run(&http_probe(a, vec![], Some("5d41402abc4b2a76b9719d911017c592")), t).await.ok);
+        let a = serve_once(ok).await;
+        let o = run(&http_probe(a, vec![], Some("00000000000000000000000000000000")), t).await;
+        assert!(!o.ok && o.message.contains("digest"), "{o:?}");
+        let a = serve_once(b"HTTP/1.1 503 Busy\r\n\r\n").await;
+        assert!(!run(&http_probe(a, vec![], None), t).await.ok);
+        let a = serve_once(b"HTTP/1.1 503 Busy\r\n\r\n").await;
+        assert!(run(&http_probe(a, vec![(500, 503)], None), t).await.ok);
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhe\r\n3\r\nllo\r\n0\r\n\r\n";
+        let a = serve_once(chunked).await;
+        assert!(run(&http_probe(a, vec![], Some("5d41402abc4b2a76b9719d911017c592")), t).await.ok);
+        let a = serve_once(b"garbage").await;
+        assert!(!run(&http_probe(a, vec![], None), t).await.ok);
+    });
+}
+
+#[test]
+fn dechunk_survives_malformed_input() {
+    assert_eq!(dechunk(b"zz\r\nabc"), b"");
+    assert_eq!(dechunk(b"5\r\nab"), b"");
+    assert_eq!(dechunk(b"2\r\nab\r\n"), b"ab");
+}

@@ -1,0 +1,158 @@
+//! The checks a configuration asks for, ready to schedule.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::probe::Probe;
+use crate::config::model::{CheckKind, Config, ParamMatch, RealServer, VirtualServer};
+use crate::ipvs::table::{rs_key, vs_key};
+use crate::vrrp::notify::split_command;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spec {
+    /// The name results travel under (`script:NAME`, `real_server:VS/RS`, ...).
+    pub source: String,
+    /// All must pass.
+    pub probes: Vec<Probe>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub fall: u32,
+    pub rise: u32,
+    pub init_fail: bool,
+    /// For real-server checks: (virtual server key, real server key).
+    pub real_server: Option<(String, String)>,
+    /// Why the check cannot run, when it cannot (reported, never scheduled).
+    pub unsupported: Option<String>,
+}
+
+fn ms(m: crate::config::values::Millis) -> Duration {
+    Duration::from_millis(m.as_millis())
+}
+
+pub fn from_config(cfg: &Config) -> Vec<Spec> {
+    let mut out = Vec::new();
+    for s in &cfg.vrrp_scripts {
+        let interval = ms(s.interval).max(Duration::from_millis(10));
+        out.push(Spec {
+            source: format!("script:{}", s.name),
+            probes: vec![Probe::Script {
+                argv: split_command(&s.script),
+            }],
+            interval,
+            timeout: s.timeout.map_or(interval, ms),
+            fall: s.fall,
+            rise: s.rise,
+            init_fail: s.init_fail,
+            real_server: None,
+            unsupported: None,
+        });
+    }
+    for p in &cfg.track_processes {
+        out.push(Spec {
+            source: format!("process:{}", p.name),
+            probes: vec![Probe::Process {
+                name: p.process.clone(),
+                args: p.args.clone(),
+                partial: p.param_match == Some(ParamMatch::Partial),
+                initial: p.param_match == Some(ParamMatch::Initial),
+                min: p.quorum,
+                max: p.quorum_max,
+            }],
+            interval: Duration::from_millis(500),
+            timeout: Duration::from_secs(2),
+            fall: 1,
+            rise: 1,
+            init_fail: false,
+            real_server: None,
+            unsupported: None,
+        });
+    }
+    for f in &cfg.track_files {
+        out.push(Spec {
+            source: format!("file:{}", f.name),
+            probes: Vec::new(),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            fall: 1,
+            rise: 1,
+            init_fail: false,
+            real_server: None,
+            unsupported: Some("track_file is not run by this build yet".into()),
+        });
+    }
+    for vs in &cfg.virtual_servers {
+        for rs in vs.real_servers.iter().filter(|r| !r.checkers.is_empty()) {
+            out.push(real_server(vs, rs));
+        }
+    }
+    out
+}
+
+fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
+    let vkey = vs_key(vs);
+    let rkey = rs_key(rs.ip, rs.port.or(vs.port));
+    let mut probes = Vec::new();
+    let mut unsupported = None;
+    let mut interval = ms(vs.delay_loop);
+    let mut timeout = Duration::from_secs(5);
+    let mut fall = 1;
+    for c in &rs.checkers {
+        if let Some(d) = c.delay_loop {
+            interval = interval.min(ms(d));
+        }
+        if let Some(t) = c.connect_timeout {
+            timeout = ms(t);
+        }
+        // keepalived's retry: failures tolerated before the server is down.
+        fall = fall.max(c.retry.unwrap_or(0) + 1);
+        let port = c.connect_port.or(rs.port).or(vs.port).unwrap_or(80);
+        let addr = SocketAddr::new(c.connect_ip.unwrap_or(rs.ip), port);
+        match c.kind {
+            CheckKind::TcpCheck => probes.push(Probe::Tcp { addr }),
+            CheckKind::HttpGet => {
+                for u in &c.url {
+                    let host = u
+                        .virtualhost
+                        .clone()
+                        .or_else(|| c.virtualhost.clone())
+                        .or_else(|| vs.virtualhost.clone())
+                        .unwrap_or_else(|| addr.to_string());
+                    probes.push(Probe::Http {
+                        addr,
+                        host,
+                        path: if u.path.is_empty() {
+                            "/".into()
+                        } else {
+                            u.path.clone()
+                        },
+                        status: u.status_code.iter().map(|r| (r.first, r.last)).collect(),
+                        digest: u.digest.clone(),
+                    });
+                }
+            }
+            CheckKind::MiscCheck => {
+                let path = c.misc_path.clone().unwrap_or_default();
+                if let Some(t) = c.misc_timeout {
+                    timeout = ms(t);
+                }
+                probes.push(Probe::Script {
+                    argv: split_command(&path),
+                });
+            }
+            CheckKind::SslGet => {
+                unsupported = Some("SSL_GET is not run by this build yet".into());
+            }
+        }
+    }
+    Spec {
+        source: format!("real_server:{vkey}/{rkey}"),
+        probes,
+        interval: interval.max(Duration::from_millis(100)),
+        timeout,
+        fall,
+        rise: 1,
+        init_fail: false,
+        real_server: Some((vkey, rkey)),
+        unsupported,
+    }
+}
