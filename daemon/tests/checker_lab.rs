@@ -61,16 +61,8 @@ fn a_failing_script_faults_the_master_and_the_backup_takes_over() {
     let (a, b) = (conf(&lab, 0, 100, &fa.0, ""), conf(&lab, 1, 90, &fb.0, ""));
     lab.start(0, UPKEEPD, &a, "keepalived.conf");
     lab.start(1, UPKEEPD, &b, "keepalived.conf");
-    assert!(
-        lab.wait_state(0, "VI_1", "MASTER", SECS(15)).is_some(),
-        "{}",
-        lab.logs()
-    );
-    assert!(
-        lab.wait_state(1, "VI_1", "BACKUP", SECS(5)).is_some(),
-        "{}",
-        lab.logs()
-    );
+    lab.expect_state(0, "VI_1", "MASTER", SECS(15));
+    lab.expect_state(1, "VI_1", "BACKUP", SECS(5));
     let check = |k: usize| {
         lab.status(k).and_then(|s| {
             s["checks"]
@@ -89,16 +81,8 @@ fn a_failing_script_faults_the_master_and_the_backup_takes_over() {
     // Weight 0: a failing script is a fault; the peer takes over at once
     // (the Master resigns with priority 0).
     fa.set(false);
-    assert!(
-        lab.wait_state(0, "VI_1", "FAULT", SECS(5)).is_some(),
-        "{}",
-        lab.logs()
-    );
-    assert!(
-        lab.wait_state(1, "VI_1", "MASTER", SECS(5)).is_some(),
-        "{}",
-        lab.logs()
-    );
+    lab.expect_state(0, "VI_1", "FAULT", SECS(5));
+    lab.expect_state(1, "VI_1", "MASTER", SECS(5));
     let c = check(0).unwrap();
     assert_eq!(c["state"], "down");
     assert!(c["last_result"].as_str().unwrap().contains("exit 1"), "{c}");
@@ -107,15 +91,7 @@ fn a_failing_script_faults_the_master_and_the_backup_takes_over() {
 
     // Passing again: A leaves Fault and, with preempt, takes the VIP back.
     fa.set(true);
-    assert!(
-        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
-        "{}",
-        lab.logs()
-    );
-    assert!(
-        lab.wait_state(1, "VI_1", "BACKUP", SECS(5)).is_some(),
-        "{}",
-        lab.logs()
-    );
+    lab.expect_state(0, "VI_1", "MASTER", SECS(10));
+    lab.expect_state(1, "VI_1", "BACKUP", SECS(5));
     drop(fb);
 }

@@ -55,16 +55,8 @@ fn start_pair(lab: &mut Lab, a_args: &[&str], b_args: &[&str]) {
     let (a, b) = (conf(lab, 0, 100, &[VIP]), conf(lab, 1, 90, &[VIP]));
     lab.start_with(0, UPKEEPD, &a, "keepalived.conf", a_args, &[]);
     lab.start_with(1, UPKEEPD, &b, "keepalived.conf", b_args, &[]);
-    assert!(
-        lab.wait_state(0, "VI_1", "MASTER", SECS(15)).is_some(),
-        "{}",
-        lab.logs()
-    );
-    assert!(
-        lab.wait_state(1, "VI_1", "BACKUP", SECS(5)).is_some(),
-        "{}",
-        lab.logs()
-    );
+    lab.expect_state(0, "VI_1", "MASTER", SECS(15));
+    lab.expect_state(1, "VI_1", "BACKUP", SECS(5));
     for k in 0..2 {
         for role in ["vrrp", "ipvs", "checker"] {
             assert!(

@@ -52,16 +52,8 @@ fn one_master(lab: &Lab, vip: &str) -> Vec<usize> {
 fn election_and_sigkill_failover() {
     let mut lab = Lab::new(2);
     pair(&mut lab);
-    assert!(
-        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
-        "{}",
-        lab.logs()
-    );
-    assert!(
-        lab.wait_state(1, "VI_1", "BACKUP", SECS(2)).is_some(),
-        "{}",
-        lab.logs()
-    );
+    lab.expect_state(0, "VI_1", "MASTER", SECS(10));
+    lab.expect_state(1, "VI_1", "BACKUP", SECS(2));
     assert_eq!(one_master(&lab, VIP), vec![0]);
     // The backup hears the master.
     assert!(lab.wait(SECS(3), || {
@@ -83,11 +75,7 @@ fn election_and_sigkill_failover() {
 fn sigterm_hands_over_within_skew_time_and_exits() {
     let mut lab = Lab::new(2);
     pair(&mut lab);
-    assert!(
-        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
-        "{}",
-        lab.logs()
-    );
+    lab.expect_state(0, "VI_1", "MASTER", SECS(10));
     assert!(lab.wait_state(1, "VI_1", "BACKUP", SECS(2)).is_some());
     lab.signal(0, libc::SIGTERM);
     let exited = lab.wait_exit(0, SECS(5)).expect("upkeepd exits on SIGTERM");
@@ -108,21 +96,13 @@ fn sigterm_hands_over_within_skew_time_and_exits() {
 fn preempt_brings_the_master_back_and_nopreempt_does_not() {
     let mut lab = Lab::new(2);
     pair(&mut lab);
-    assert!(
-        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
-        "{}",
-        lab.logs()
-    );
+    lab.expect_state(0, "VI_1", "MASTER", SECS(10));
     lab.signal(0, libc::SIGKILL);
     assert!(lab.wait_state(1, "VI_1", "MASTER", SECS(10)).is_some());
     // Preempt (the default): the higher priority comes back and takes over.
     let a = nginx("master", &lab, 0);
     lab.start(0, UPKEEPD, &a, "keepalived.conf");
-    assert!(
-        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
-        "{}",
-        lab.logs()
-    );
+    lab.expect_state(0, "VI_1", "MASTER", SECS(10));
     assert!(lab.wait_state(1, "VI_1", "BACKUP", SECS(3)).is_some());
     assert!(lab.wait(SECS(2), || one_master(&lab, VIP) == vec![0]));
 
@@ -137,11 +117,7 @@ fn preempt_brings_the_master_back_and_nopreempt_does_not() {
     lab.wait_exit(1, SECS(2));
     let b = nopreempt(nginx("backup", &lab, 1));
     lab.start(1, UPKEEPD, &b, "keepalived.conf");
-    assert!(
-        lab.wait_state(1, "VI_1", "MASTER", SECS(10)).is_some(),
-        "{}",
-        lab.logs()
-    );
+    lab.expect_state(1, "VI_1", "MASTER", SECS(10));
     let a = nopreempt(nginx("master", &lab, 0));
     lab.start(0, UPKEEPD, &a, "keepalived.conf");
     assert!(lab.wait_state(0, "VI_1", "BACKUP", SECS(5)).is_some());
@@ -160,30 +136,14 @@ fn preempt_brings_the_master_back_and_nopreempt_does_not() {
 fn link_down_means_fault_and_the_vip_moves() {
     let mut lab = Lab::new(2);
     pair(&mut lab);
-    assert!(
-        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
-        "{}",
-        lab.logs()
-    );
+    lab.expect_state(0, "VI_1", "MASTER", SECS(10));
     lab.ip(0, &["link", "set", "eth0", "down"]);
-    assert!(
-        lab.wait_state(0, "VI_1", "FAULT", SECS(3)).is_some(),
-        "{}",
-        lab.logs()
-    );
+    lab.expect_state(0, "VI_1", "FAULT", SECS(3));
     assert!(!lab.has_addr(0, VIP));
-    assert!(
-        lab.wait_state(1, "VI_1", "MASTER", SECS(6)).is_some(),
-        "{}",
-        lab.logs()
-    );
+    lab.expect_state(1, "VI_1", "MASTER", SECS(6));
     lab.ip(0, &["link", "set", "eth0", "up"]);
     // Back to Backup, then (preempt) Master again.
-    assert!(
-        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
-        "{}",
-        lab.logs()
-    );
+    lab.expect_state(0, "VI_1", "MASTER", SECS(10));
     assert!(lab.wait_state(1, "VI_1", "BACKUP", SECS(3)).is_some());
 }
 
@@ -200,11 +160,7 @@ fn unicast_peers() {
             .replace("    advert_int 1", &unicast);
         lab.start(k, UPKEEPD, &text, "keepalived.conf");
     }
-    assert!(
-        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
-        "{}",
-        lab.logs()
-    );
+    lab.expect_state(0, "VI_1", "MASTER", SECS(10));
     assert!(
         lab.wait(SECS(3), || lab
             .instance(1, "VI_1")
@@ -247,16 +203,8 @@ fn ipv6_vrrpv3_with_unsolicited_na() {
     };
     lab.start(0, UPKEEPD, &conf(200), "v6.conf");
     lab.start(1, UPKEEPD, &conf(100), "v6.conf");
-    assert!(
-        lab.wait_state(0, "VI_6", "MASTER", SECS(5)).is_some(),
-        "{}",
-        lab.logs()
-    );
-    assert!(
-        lab.wait_state(1, "VI_6", "BACKUP", SECS(2)).is_some(),
-        "{}",
-        lab.logs()
-    );
+    lab.expect_state(0, "VI_6", "MASTER", SECS(5));
+    lab.expect_state(1, "VI_6", "BACKUP", SECS(2));
     assert!(lab.wait(SECS(2), || lab.has_addr(0, "fd77::100")));
     // Steady state first: the backup has heard the master several times.
     assert!(
@@ -290,27 +238,15 @@ fn ipv6_vrrpv3_with_unsolicited_na() {
 fn vmac_interface_carries_the_vip() {
     let mut lab = Lab::new(2);
     pair_with(&mut lab, "use_vmac");
-    assert!(
-        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
-        "{}",
-        lab.logs()
-    );
+    lab.expect_state(0, "VI_1", "MASTER", SECS(10));
     let link = lab.ip(0, &["link", "show", "vrrp.51"]);
     assert!(link.contains("00:00:5e:00:01:33"), "{link}");
     let addr = lab.ip(0, &["addr", "show", "dev", "vrrp.51"]);
     assert!(addr.contains(VIP), "{addr}");
-    assert!(
-        lab.wait_state(1, "VI_1", "BACKUP", SECS(2)).is_some(),
-        "{}",
-        lab.logs()
-    );
+    lab.expect_state(1, "VI_1", "BACKUP", SECS(2));
     lab.signal(0, libc::SIGTERM);
     lab.wait_exit(0, SECS(3));
-    assert!(
-        lab.wait_state(1, "VI_1", "MASTER", SECS(5)).is_some(),
-        "{}",
-        lab.logs()
-    );
+    lab.expect_state(1, "VI_1", "MASTER", SECS(5));
     assert!(lab.ip(1, &["addr", "show", "dev", "vrrp.51"]).contains(VIP));
     assert!(
         !lab.ip(0, &["link", "show"]).contains("vrrp.51"),
@@ -334,16 +270,8 @@ fn dual_master_with_crossed_roles() {
     let (a, b) = (rewrite("lvs-dr-dual-a.conf"), rewrite("lvs-dr-dual-b.conf"));
     lab.start(0, UPKEEPD, &a, "keepalived.conf");
     lab.start(1, UPKEEPD, &b, "keepalived.conf");
-    assert!(
-        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
-        "{}",
-        lab.logs()
-    );
-    assert!(
-        lab.wait_state(1, "VI_2", "MASTER", SECS(10)).is_some(),
-        "{}",
-        lab.logs()
-    );
+    lab.expect_state(0, "VI_1", "MASTER", SECS(10));
+    lab.expect_state(1, "VI_2", "MASTER", SECS(10));
     assert_eq!(lab.state(0, "VI_2").as_deref(), Some("BACKUP"));
     assert_eq!(lab.state(1, "VI_1").as_deref(), Some("BACKUP"));
     assert_eq!(
@@ -354,11 +282,7 @@ fn dual_master_with_crossed_roles() {
         (vec![0], vec![1])
     );
     lab.signal(1, libc::SIGKILL);
-    assert!(
-        lab.wait_state(0, "VI_2", "MASTER", SECS(10)).is_some(),
-        "{}",
-        lab.logs()
-    );
+    lab.expect_state(0, "VI_2", "MASTER", SECS(10));
     assert!(lab.has_addr(0, "10.77.0.100") && lab.has_addr(0, "10.77.0.200"));
 }
 
@@ -366,11 +290,7 @@ fn dual_master_with_crossed_roles() {
 fn hostile_packets_are_dropped_counted_and_change_nothing() {
     let mut lab = Lab::new(3);
     pair(&mut lab);
-    assert!(
-        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
-        "{}",
-        lab.logs()
-    );
+    lab.expect_state(0, "VI_1", "MASTER", SECS(10));
     assert!(lab.wait_state(1, "VI_1", "BACKUP", SECS(2)).is_some());
     let tool = common::repo().join("tests/tools/vrrp_inject.py");
     let src = lab.nodes[2].v4.clone();
@@ -470,11 +390,7 @@ fn notify_scripts_and_fifo_follow_transitions_in_order() {
     );
     let b = nginx("backup", &lab, 1);
     lab.start(1, UPKEEPD, &b, "keepalived.conf");
-    assert!(
-        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
-        "{}",
-        lab.logs()
-    );
+    lab.expect_state(0, "VI_1", "MASTER", SECS(10));
     let log = dir.join("notify.log");
     assert!(lab.wait(SECS(5), || {
         std::fs::read_to_string(&log).is_ok_and(|s| s.lines().count() >= 2)
@@ -580,11 +496,7 @@ fn probe(lab: &Lab, k: usize) -> String {
 fn accept_mode_off_drops_traffic_to_the_vip() {
     let mut lab = Lab::new(3);
     pair_with(&mut lab, "no_accept");
-    assert!(
-        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
-        "{}",
-        lab.logs()
-    );
+    lab.expect_state(0, "VI_1", "MASTER", SECS(10));
     assert!(lab.wait(SECS(2), || lab.has_addr(0, VIP)));
     assert_eq!(
         probe(&lab, 2),
@@ -614,11 +526,7 @@ fn accept_mode_off_drops_traffic_to_the_vip() {
 fn accept_mode_on_by_default() {
     let mut lab = Lab::new(3);
     pair(&mut lab);
-    assert!(
-        lab.wait_state(0, "VI_1", "MASTER", SECS(10)).is_some(),
-        "{}",
-        lab.logs()
-    );
+    lab.expect_state(0, "VI_1", "MASTER", SECS(10));
     assert!(lab.wait(SECS(2), || lab.has_addr(0, VIP)));
     assert_eq!(probe(&lab, 2), "refused");
     assert!(!lab.exec(0, &["nft", "list", "tables"]).contains("upkeep"));

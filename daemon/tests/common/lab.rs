@@ -402,6 +402,17 @@ impl Lab {
             .then(|| start.elapsed())
     }
 
+    /// Waits for `instance` on node `k` to reach `state`; panics with every
+    /// node's log when it does not within `limit`.
+    pub fn expect_state(&self, k: usize, instance: &str, state: &str, limit: Duration) {
+        if self.wait_state(k, instance, state, limit).is_none() {
+            panic!(
+                "node {k}: {instance} not {state} within {limit:?}\n{}",
+                self.logs()
+            );
+        }
+    }
+
     pub fn log(&self, k: usize) -> String {
         std::fs::read_to_string(self.nodes[k].dir.join("upkeepd.log")).unwrap_or_default()
     }
