@@ -95,3 +95,128 @@ fn a_failing_script_faults_the_master_and_the_backup_takes_over() {
     lab.expect_state(1, "VI_1", "BACKUP", SECS(5));
     drop(fb);
 }
+
+/// A watched "service" is the flag file; its restart command recreates it
+/// unless the service is "broken" (a second file), and counts its runs.
+fn policy_conf(lab: &Lab, k: usize, priority: u32, tag: &str, demote: &str) -> String {
+    let dir = format!("/tmp/upkeep-svc-{}-{tag}", std::process::id());
+    let track = "    track_script {\n        chk_svc\n        chk_other\n    }";
+    let instance = common::lab::vrrp_instance(lab, k, priority, &[VIP], track);
+    format!(
+        r#"
+vrrp_script chk_svc {{
+    script "/bin/test -e {dir}/up"
+    interval 0.2
+    fall 2
+    upkeep_restart "/bin/sh -c 'echo run >> {dir}/restarts; test -e {dir}/broken || touch {dir}/up'"
+    upkeep_restart_grace 1
+    upkeep_restart_limit 100 60
+    upkeep_demote {demote}
+}}
+vrrp_script chk_other {{
+    script "/bin/true"
+    interval 1
+    upkeep_restart "/bin/sh -c 'echo run >> {dir}/other-restarts'"
+}}
+{instance}"#
+    )
+}
+
+struct Svc(String);
+
+impl Svc {
+    fn new(tag: &str) -> Self {
+        let d = format!("/tmp/upkeep-svc-{}-{tag}", std::process::id());
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        // World-readable: the checker runs unprivileged.
+        std::fs::write(format!("{d}/up"), "").unwrap();
+        Svc(d)
+    }
+    fn path(&self, f: &str) -> String {
+        format!("{}/{f}", self.0)
+    }
+    fn restarts(&self, f: &str) -> usize {
+        std::fs::read_to_string(self.path(f)).map_or(0, |s| s.lines().count())
+    }
+}
+
+impl Drop for Svc {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn restart_then_demote_keeps_the_vip_when_a_restart_helps_and_resigns_when_not() {
+    let mut lab = Lab::new(2);
+    let (sa, sb) = (Svc::new("a"), Svc::new("b"));
+    let (a, b) = (
+        policy_conf(&lab, 0, 100, "a", "resign"),
+        policy_conf(&lab, 1, 90, "b", "resign"),
+    );
+    lab.start(0, UPKEEPD, &a, "keepalived.conf");
+    lab.start(1, UPKEEPD, &b, "keepalived.conf");
+    lab.expect_state(0, "VI_1", "MASTER", SECS(15));
+    lab.expect_state(1, "VI_1", "BACKUP", SECS(5));
+
+    // 1. The service dies; its restart command brings it back: the VIP stays.
+    std::fs::remove_file(sa.path("up")).unwrap();
+    assert!(
+        lab.wait(SECS(10), || sa.restarts("restarts") >= 1),
+        "{}",
+        lab.log(0)
+    );
+    assert!(lab.wait(SECS(5), || std::path::Path::new(&sa.path("up")).exists()));
+    std::thread::sleep(SECS(3));
+    assert_eq!(lab.state(0, "VI_1").as_deref(), Some("MASTER"));
+    assert_eq!(
+        lab.instance(1, "VI_1").unwrap()["transitions"],
+        1,
+        "B moved"
+    );
+    // Only the failing check's own command ran.
+    assert_eq!(sa.restarts("other-restarts"), 0);
+
+    // 2. The service cannot start: after the grace period A resigns and B
+    //    takes over within Skew_Time, not a whole Master_Down_Interval.
+    std::fs::write(sa.path("broken"), "").unwrap();
+    std::fs::remove_file(sa.path("up")).unwrap();
+    lab.expect_state(1, "VI_1", "MASTER", SECS(10));
+    assert_eq!(lab.state(0, "VI_1").as_deref(), Some("BACKUP"));
+    let a_status = lab.instance(0, "VI_1").unwrap();
+    assert!(
+        a_status["last_cause"]
+            .as_str()
+            .unwrap()
+            .contains("resigned"),
+        "{a_status}"
+    );
+    let s = lab.status(0).unwrap();
+    let chk = s["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["source"] == "script:chk_svc")
+        .unwrap()
+        .clone();
+    assert!(
+        chk["policy"].as_str().unwrap().starts_with("demoted"),
+        "{chk}"
+    );
+    // Resigned: A stays Backup while failing, though its priority is higher.
+    std::thread::sleep(SECS(5));
+    assert_eq!(lab.state(0, "VI_1").as_deref(), Some("BACKUP"));
+    assert!(
+        sa.restarts("restarts") >= 3,
+        "restarts are retried while demoted"
+    );
+
+    // 3. Fixed: the next retry starts it, the check passes, and with
+    //    preempt A takes the VIP back.
+    std::fs::remove_file(sa.path("broken")).unwrap();
+    lab.expect_state(0, "VI_1", "MASTER", SECS(15));
+    lab.expect_state(1, "VI_1", "BACKUP", SECS(5));
+    assert_eq!(sa.restarts("other-restarts"), 0);
+    drop(sb);
+}

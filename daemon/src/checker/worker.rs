@@ -43,6 +43,7 @@ impl Slot {
             latency_us: self.latency_us,
             failures: self.health.failures,
             runs: self.health.runs,
+            policy: None,
         }
     }
 }

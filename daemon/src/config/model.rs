@@ -149,8 +149,67 @@ pub struct VrrpScript {
     pub user: Option<ScriptUser>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub init_fail: bool,
+    /// upkeep: what happens when the check fails (restart, then demote).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<OnFailure>,
     #[serde(skip)]
     pub src: Src,
+}
+
+/// Restart-then-demote: on failure the parent runs `restart` (only this
+/// command, from the configuration), waits `grace`, and if the check still
+/// fails, demotes the node as `demote` says. Restarts are limited to
+/// `max_restarts` per `window`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnFailure {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<String>,
+    #[serde(default = "OnFailure::default_grace")]
+    pub grace: Millis,
+    #[serde(default = "OnFailure::default_max_restarts")]
+    pub max_restarts: u32,
+    #[serde(default = "OnFailure::default_window")]
+    pub window: Millis,
+    #[serde(default)]
+    pub demote: Demote,
+}
+
+impl OnFailure {
+    pub fn default_grace() -> Millis {
+        Millis::from_secs(5)
+    }
+    pub fn default_max_restarts() -> u32 {
+        3
+    }
+    pub fn default_window() -> Millis {
+        Millis::from_secs(300)
+    }
+}
+
+impl Default for OnFailure {
+    fn default() -> Self {
+        Self {
+            restart: None,
+            grace: Self::default_grace(),
+            max_restarts: Self::default_max_restarts(),
+            window: Self::default_window(),
+            demote: Demote::default(),
+        }
+    }
+}
+
+/// How a node is demoted when its check keeps failing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Demote {
+    /// The tracked weight applies (keepalived's behaviour; weight 0 is Fault).
+    #[default]
+    Weight,
+    /// Fault, whatever the weight.
+    Fault,
+    /// Resign at once (priority-0 advert, then Backup) and stay Backup while failing.
+    Resign,
 }
 
 impl VrrpScript {
@@ -170,6 +229,7 @@ impl VrrpScript {
             rise: 1,
             user: None,
             init_fail: false,
+            on_failure: None,
             src: Src::default(),
         }
     }

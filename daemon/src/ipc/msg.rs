@@ -174,6 +174,9 @@ pub struct CheckStatus {
     pub latency_us: Option<u64>,
     pub failures: u64,
     pub runs: u64,
+    /// Restart-then-demote state, when the check has a policy (set by the parent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

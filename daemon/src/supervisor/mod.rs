@@ -19,7 +19,8 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
-use crate::config::model::Config;
+use crate::checker::policy::{Decision, Policy};
+use crate::config::model::{Config, OnFailure};
 use crate::config::{self, LoadOptions};
 use crate::control::status::{ReloadStatus, StatusDoc, WorkerStatus};
 use crate::control::{self, Pending, Request, Response};
@@ -39,6 +40,8 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// Sending to a worker that takes longer than this means it is stuck.
 const SEND_TIMEOUT: Duration = Duration::from_secs(2);
+/// A restart command that runs longer is killed (with its process group).
+const RESTART_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Options {
     pub config_path: PathBuf,
@@ -128,6 +131,39 @@ struct Parent {
     failure: Option<String>,
     shared: Arc<Mutex<StatusDoc>>,
     dirty: bool,
+    /// Restart-then-demote per check source.
+    policies: BTreeMap<String, Guard>,
+}
+
+/// A check's policy and the one command it may have run.
+struct Guard {
+    config: OnFailure,
+    policy: Policy,
+    restart: Vec<String>,
+}
+
+fn guards(cfg: &Config, old: &mut BTreeMap<String, Guard>) -> BTreeMap<String, Guard> {
+    cfg.vrrp_scripts
+        .iter()
+        .filter_map(|s| {
+            let f = s.on_failure.clone()?;
+            let source = format!("script:{}", s.name);
+            // An unchanged policy keeps its state (restarts, demotion).
+            let guard = match old.remove(&source) {
+                Some(g) if g.config == f => g,
+                _ => Guard {
+                    policy: Policy::new(&f),
+                    restart: f
+                        .restart
+                        .as_deref()
+                        .map(crate::vrrp::notify::split_command)
+                        .unwrap_or_default(),
+                    config: f,
+                },
+            };
+            Some((source, guard))
+        })
+        .collect()
 }
 
 /// Which workers a configuration needs.
@@ -203,7 +239,9 @@ pub async fn run(
         failure: None,
         shared,
         dirty: true,
+        policies: BTreeMap::new(),
     };
+    p.policies = guards(&p.config, &mut BTreeMap::new());
     for role in Role::ALL {
         if wanted(&p.config, role) {
             p.start(role).await;
@@ -477,13 +515,65 @@ impl Parent {
         }
     }
 
-    /// Records check results; a changed verdict goes to VRRP.
+    /// Records check results. A changed verdict goes to VRRP, or through
+    /// the check's restart-then-demote policy when it has one.
     async fn on_checks(&mut self, checks: Vec<crate::ipc::msg::CheckStatus>) {
         for c in checks {
-            if let Some((source, up)) = self.record.check(c) {
-                info!(check = %source, up, "check state changed");
-                self.send(Role::Vrrp, &Msg::Track { source, up }).await;
+            let Some((source, up)) = self.record.check(c) else {
+                continue;
+            };
+            info!(check = %source, up, "check state changed");
+            let decisions = match self.policies.get_mut(&source) {
+                Some(g) => g.policy.verdict(Instant::now(), up),
+                None => {
+                    self.track(source, up).await;
+                    continue;
+                }
+            };
+            self.decide(&source, decisions).await;
+            // A passing check counts at once (a positive weight applies);
+            // only failing goes through restart-then-demote.
+            if up && self.record.tracks.get(&source) != Some(&true) {
+                self.track(source, true).await;
             }
+        }
+    }
+
+    /// Tells VRRP about a tracked source (and records it for replay).
+    async fn track(&mut self, source: String, up: bool) {
+        self.record.tracks.insert(source.clone(), up);
+        self.send(Role::Vrrp, &Msg::Track { source, up }).await;
+    }
+
+    async fn decide(&mut self, source: &str, decisions: Vec<Decision>) {
+        for d in decisions {
+            match d {
+                Decision::Restart => {
+                    let Some(g) = self.policies.get(source) else {
+                        continue;
+                    };
+                    let argv = g.restart.clone();
+                    let source = source.to_string();
+                    warn!(check = %source, command = %argv.join(" "), "check failing: running its restart command");
+                    tokio::spawn(async move {
+                        let o = crate::checker::probe::script(&argv, RESTART_TIMEOUT).await;
+                        if o.ok {
+                            info!(check = %source, result = %o.message, "restart command finished");
+                        } else {
+                            warn!(check = %source, result = %o.message, "restart command failed");
+                        }
+                    });
+                }
+                Decision::Demote => {
+                    warn!(check = %source, "check still failing: demoting");
+                    self.track(source.to_string(), false).await;
+                }
+                Decision::Restore => {
+                    info!(check = %source, "check passing again: restoring");
+                    self.track(source.to_string(), true).await;
+                }
+            }
+            self.dirty = true;
         }
     }
 
@@ -598,6 +688,15 @@ impl Parent {
 
     async fn on_tick(&mut self) {
         let now = Instant::now();
+        let due: Vec<(String, Vec<Decision>)> = self
+            .policies
+            .iter_mut()
+            .map(|(s, g)| (s.clone(), g.policy.tick(now)))
+            .filter(|(_, d)| !d.is_empty())
+            .collect();
+        for (source, decisions) in due {
+            self.decide(&source, decisions).await;
+        }
         let due: Vec<Role> = self
             .slots
             .values()
@@ -773,6 +872,8 @@ impl Parent {
             crate::vrrp::notify::ensure_fifo(&f);
         }
         self.record.retain_configured(&self.config);
+        let mut old = std::mem::take(&mut self.policies);
+        self.policies = guards(&self.config, &mut old);
         for role in Role::ALL {
             let want = wanted(&self.config, role);
             let present = self
@@ -894,7 +995,16 @@ impl Parent {
             reload: self.reload_status.clone(),
             instances: self.record.instances.clone(),
             unmatched_drops: self.record.unmatched_drops.clone(),
-            checks: self.record.checks.values().cloned().collect(),
+            checks: self
+                .record
+                .checks
+                .values()
+                .cloned()
+                .map(|mut c| {
+                    c.policy = self.policies.get(&c.source).map(|g| g.policy.describe());
+                    c
+                })
+                .collect(),
             virtual_servers: self.record.virtual_servers.clone(),
             workers: self
                 .slots

@@ -28,7 +28,10 @@ pub struct Record {
     pub instances: Vec<InstanceStatus>,
     pub unmatched_drops: BTreeMap<String, u64>,
     pub checks: BTreeMap<String, CheckStatus>,
-    /// Tracked check results as VRRP sees them (`script:NAME` → up).
+    /// Each check's latest up/down verdict.
+    pub verdicts: BTreeMap<String, bool>,
+    /// What VRRP has been told per tracked source (`script:NAME` → up): the
+    /// verdict, or the restart-then-demote policy's decision.
     pub tracks: BTreeMap<String, bool>,
     /// `vs key` → real servers reported down.
     pub real_servers_down: BTreeMap<String, Vec<String>>,
@@ -88,8 +91,7 @@ impl Record {
         out
     }
 
-    /// A check's new state; returns the VRRP track update when its up/down
-    /// verdict changed.
+    /// A check's new state; returns the verdict when it changed.
     pub fn check(&mut self, c: CheckStatus) -> Option<(String, bool)> {
         let up = match c.state.as_str() {
             "up" => Some(true),
@@ -99,7 +101,7 @@ impl Record {
         let source = c.source.clone();
         self.checks.insert(source.clone(), c);
         let up = up?;
-        (self.tracks.insert(source.clone(), up) != Some(up)).then_some((source, up))
+        (self.verdicts.insert(source.clone(), up) != Some(up)).then_some((source, up))
     }
 
     pub fn real_server(&mut self, rs: &RealServerState) {
@@ -136,6 +138,7 @@ impl Record {
         let checks = crate::checker::configured(cfg);
         self.checks.retain(|k, _| checks.contains(k));
         self.tracks.retain(|k, _| checks.contains(k));
+        self.verdicts.retain(|k, _| checks.contains(k));
     }
 
     /// systemd's one-line STATUS=.

@@ -87,12 +87,13 @@ fn check_changes_are_routed_once() {
         latency_us: None,
         failures: 0,
         runs: 1,
+        policy: None,
     };
     assert_eq!(r.check(c("unknown")), None);
     assert_eq!(r.check(c("up")), Some(("script:chk".into(), true)));
     assert_eq!(r.check(c("up")), None);
     assert_eq!(r.check(c("down")), Some(("script:chk".into(), false)));
-    assert!(!r.resume(None).tracks["script:chk"]);
+    assert!(!r.verdicts["script:chk"]);
     r.retain_configured(&Config::default());
     assert!(r.tracks.is_empty() && r.checks.is_empty());
 }

@@ -86,6 +86,8 @@ pub enum Cause {
     Shutdown,
     /// A restarted VRRP worker carries on as the Master it was.
     Resumed,
+    /// A failing check's policy demotes by resigning.
+    Resigned(String),
 }
 
 impl fmt::Display for Cause {
@@ -103,6 +105,7 @@ impl fmt::Display for Cause {
             Cause::SyncGroup(g) => write!(f, "sync group {g}"),
             Cause::Shutdown => f.write_str("shutdown"),
             Cause::Resumed => f.write_str("resumed after a worker restart"),
+            Cause::Resigned(s) => write!(f, "resigned: {s} failing"),
         }
     }
 }
@@ -192,6 +195,12 @@ pub enum Event<'a> {
     /// A restarted worker: Master at once, if this instance was Master
     /// (the VIPs are still in place and the peers have not taken over).
     Resume,
+    /// A demotion by resigning: while `active`, a Master gives up at once
+    /// (priority-0 advert, then Backup) and a Backup does not take over.
+    Resign {
+        source: String,
+        active: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -236,6 +245,8 @@ pub struct Instance {
     master_adver_cs: u16,
     adjustments: BTreeMap<String, i32>,
     faults: BTreeSet<String>,
+    /// Sources holding this instance out of Master (see `Event::Resign`).
+    resigned: BTreeSet<String>,
     adver_at: Option<Instant>,
     master_down_at: Option<Instant>,
     /// Second GARP burst, refresh and lower-priority bursts.
@@ -258,6 +269,7 @@ impl Instance {
             master_adver_cs,
             adjustments: BTreeMap::new(),
             faults: BTreeSet::new(),
+            resigned: BTreeSet::new(),
             adver_at: None,
             master_down_at: None,
             garp_at: None,
@@ -431,8 +443,26 @@ impl Instance {
                 }
             }
             Event::Shutdown => self.shutdown(now, &mut out),
+            Event::Resign { source, active } => {
+                if active {
+                    let first = self.resigned.is_empty();
+                    self.resigned.insert(source.clone());
+                    if first && self.state == State::Master {
+                        out.push(Action::SendAdvert {
+                            priority: PRIORITY_RESIGN,
+                        });
+                        self.become_backup(now, Cause::Resigned(source), &mut out);
+                    }
+                    self.wants_master = false;
+                } else {
+                    self.resigned.remove(&source);
+                }
+            }
             Event::Resume => {
-                if self.state == State::Initialize && self.faults.is_empty() {
+                if self.state == State::Initialize
+                    && self.faults.is_empty()
+                    && self.resigned.is_empty()
+                {
                     self.hold_preemption(now);
                     self.become_master(now, Cause::Resumed, &mut out);
                 }
@@ -472,7 +502,7 @@ impl Instance {
         if !self.faults.is_empty() {
             let why = self.faults.iter().next().cloned().unwrap_or_default();
             self.transition(now, State::Fault, Cause::Fault(why), out);
-        } else if self.params.priority == PRIORITY_OWNER {
+        } else if self.params.priority == PRIORITY_OWNER && self.resigned.is_empty() {
             self.become_master(now, Cause::Owner, out);
         } else {
             self.enter_backup(now, Cause::Startup, out);
@@ -585,6 +615,13 @@ impl Instance {
     }
 
     fn timeout(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.master_down_at.is_some_and(|t| t <= now)
+            && self.state == State::Backup
+            && !self.resigned.is_empty()
+        {
+            // Resigned: no Master from here while the check fails.
+            self.master_down_at = Some(now + self.master_down_interval());
+        }
         if self.master_down_at.is_some_and(|t| t <= now) && self.state == State::Backup {
             self.master_down_at = None;
             let cause = if self.master_resigned {
@@ -644,7 +681,7 @@ impl Instance {
             self.stop(out);
             self.master = None;
             self.transition(now, State::Fault, Cause::Fault(source), out);
-        } else if self.params.priority == PRIORITY_OWNER {
+        } else if self.params.priority == PRIORITY_OWNER && self.resigned.is_empty() {
             self.become_master(now, Cause::FaultCleared, out);
         } else {
             self.hold_preemption(now);

@@ -644,3 +644,51 @@ fn sync_group_members_ask_before_becoming_master() {
     assert!(a.contains(&Action::RemoveVips));
     assert_eq!(i.state(), State::Backup);
 }
+
+#[test]
+fn resign_gives_up_mastership_at_once_and_holds_backup_until_cleared() {
+    let (mut i, t0, _) = started(params(100, Version::V3, 100));
+    let t = make_master(&mut i, t0);
+    let resign = |active| Event::Resign {
+        source: "script:chk".into(),
+        active,
+    };
+    let a = i.handle(t + ms(10), resign(true));
+    assert_eq!(sent(&a), vec![0], "priority-0 advert first");
+    assert!(a.contains(&Action::RemoveVips));
+    assert!(became(&a, State::Backup));
+    // While resigned, Master_Down_Interval passes and nothing happens.
+    let mut now = t + ms(10);
+    for _ in 0..3 {
+        now = i.next_deadline().unwrap();
+        let a = i.handle(now, Event::Timeout);
+        assert!(!became(&a, State::Master), "{a:?}");
+        assert_eq!(i.state(), State::Backup);
+    }
+    // Cleared: the next Master_Down_Interval without adverts makes it Master.
+    assert!(i.handle(now, resign(false)).is_empty());
+    let at = i.next_deadline().unwrap();
+    let a = i.handle(at, Event::Timeout);
+    assert!(became(&a, State::Master), "{a:?}");
+}
+
+#[test]
+fn resume_starts_as_master_without_waiting_unless_faulted_or_resigned() {
+    let mut i = Instance::new(params(100, Version::V3, 100));
+    let t0 = Instant::now();
+    let a = i.handle(t0, Event::Resume);
+    assert_eq!(sent(&a), vec![100], "an advert at once");
+    assert!(a.contains(&Action::AddVips));
+    assert!(became(&a, State::Master));
+    // A resigned instance does not resume; Startup then makes it Backup.
+    let mut j = Instance::new(params(100, Version::V3, 100));
+    let _ = j.handle(
+        t0,
+        Event::Resign {
+            source: "script:chk".into(),
+            active: true,
+        },
+    );
+    assert!(j.handle(t0, Event::Resume).is_empty());
+    assert!(became(&j.handle(t0, Event::Startup), State::Backup));
+}

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::fsm::{Action, Cause, Event, GarpParams, Instance, Params, State};
 use super::packet::{Advert, Auth, ChecksumMode, DropReason, IpMeta, Version};
-use crate::config::model::{AuthType, Config, Family, VrrpInstance};
+use crate::config::model::{AuthType, Config, Demote, Family, VrrpInstance};
 use crate::config::values::TrackRef;
 
 /// What a tracked thing does to an instance.
@@ -24,12 +24,20 @@ pub struct Track {
     /// None or 0: Fault while failing. >0: added while up. <0: added while down.
     pub weight: Option<i32>,
     pub reverse: bool,
+    /// upkeep's `demote = "resign"`: a failure resigns instead of weighing.
+    pub resign: bool,
 }
 
 impl Track {
     /// The event for the instance when the tracked thing is `up` (passing).
     fn event(&self, up: bool) -> Event<'static> {
         let up = up != self.reverse;
+        if self.resign {
+            return Event::Resign {
+                source: self.source.clone(),
+                active: !up,
+            };
+        }
         match self.weight {
             None | Some(0) => Event::Fault {
                 source: self.source.clone(),
@@ -570,6 +578,7 @@ pub fn tracks(cfg: &Config, inst: &VrrpInstance) -> Vec<Track> {
             source: format!("interface:{}", inst.interface),
             weight: None,
             reverse: false,
+            resign: false,
         });
     }
     for t in &inst.track_interface {
@@ -577,23 +586,43 @@ pub fn tracks(cfg: &Config, inst: &VrrpInstance) -> Vec<Track> {
             source: format!("interface:{}", t.name),
             weight: t.weight,
             reverse: t.reverse,
+            resign: false,
         });
     }
     // A track entry's own weight wins; else the tracked definition's.
-    let mut defined = |kind: &str, t: &TrackRef, def: Option<(i32, bool)>| {
+    let mut defined = |kind: &str, t: &TrackRef, def: Option<(i32, bool)>, demote: Demote| {
+        let weight = t.weight.or(def.map(|(w, _)| w));
         v.push(Track {
             source: format!("{kind}:{}", t.name),
-            weight: t.weight.or(def.map(|(w, _)| w)),
+            weight: if demote == Demote::Fault {
+                Some(0)
+            } else {
+                weight
+            },
             reverse: t.reverse || def.is_some_and(|(_, r)| r),
+            resign: demote == Demote::Resign,
         });
     };
     for t in &inst.track_script {
         let def = cfg.vrrp_scripts.iter().find(|s| s.name == t.name);
-        defined("script", t, def.map(|s| (s.weight, s.weight_reverse)));
+        let demote = def
+            .and_then(|s| s.on_failure.as_ref())
+            .map_or(Demote::Weight, |f| f.demote);
+        defined(
+            "script",
+            t,
+            def.map(|s| (s.weight, s.weight_reverse)),
+            demote,
+        );
     }
     for t in &inst.track_process {
         let def = cfg.track_processes.iter().find(|s| s.name == t.name);
-        defined("process", t, def.map(|s| (s.weight, s.weight_reverse)));
+        defined(
+            "process",
+            t,
+            def.map(|s| (s.weight, s.weight_reverse)),
+            Demote::Weight,
+        );
     }
     v
 }

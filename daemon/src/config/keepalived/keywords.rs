@@ -271,6 +271,10 @@ pub const SCRIPT: Context = Context {
         "fall",
         "user",
         "init_fail",
+        "upkeep_restart",
+        "upkeep_restart_grace",
+        "upkeep_restart_limit",
+        "upkeep_demote",
     ],
     known: &[],
 };

@@ -420,3 +420,39 @@ fn init_file_overwrite_is_kept() {
     ));
     assert!(e.contains("unexpected 'now'"), "{e}");
 }
+
+#[test]
+fn restart_then_demote_extension_reads_and_converts_to_toml() {
+    use crate::config::model::{Demote, OnFailure};
+    use crate::config::values::Millis;
+    let l = conf(
+        "vrrp_script chk {\n script \"/bin/true\"\n upkeep_restart \"/usr/bin/systemctl restart nginx\"\n upkeep_restart_grace 2.5\n upkeep_restart_limit 4 120\n upkeep_demote resign\n}\n",
+    );
+    assert!(!l.diagnostics.has_errors(), "{:?}", diag_strings(&l));
+    let want = OnFailure {
+        restart: Some("/usr/bin/systemctl restart nginx".into()),
+        grace: Millis::parse_secs("2.5").unwrap(),
+        max_restarts: 4,
+        window: Millis::from_secs(120),
+        demote: Demote::Resign,
+    };
+    assert_eq!(l.config.vrrp_scripts[0].on_failure.as_ref(), Some(&want));
+    // The same in TOML, through `upkeepctl convert`'s writer.
+    let toml = crate::config::native::to_toml(&l.config, "k.conf", &[]).unwrap();
+    let back = crate::config::load_str(
+        "k.toml",
+        &toml,
+        crate::config::Format::Toml,
+        &crate::config::LoadOptions::default(),
+    );
+    assert!(back.is_ok(), "{toml}");
+    assert_eq!(back.config.vrrp_scripts[0].on_failure.as_ref(), Some(&want));
+    let e = only_error(&conf(
+        "vrrp_script chk {\n script \"/bin/true\"\n upkeep_demote sulk\n}\n",
+    ));
+    assert!(e.contains("sulk") && e.contains("resign"), "{e}");
+    let e = only_error(&conf(
+        "vrrp_script chk {\n script \"/bin/true\"\n upkeep_restart_limit 4\n}\n",
+    ));
+    assert!(e.contains("COUNT SECONDS"), "{e}");
+}

@@ -5,11 +5,12 @@ use super::cx::Cx;
 use super::keywords::{self as kw};
 use super::tree::Node;
 use crate::config::diag::Src;
+use crate::config::model::Demote;
 use crate::config::model::{
     AuthType, Authentication, Global, InitialState, Notify, ParamMatch, SyncGroup, TrackFile,
     TrackProcess, Vmac, VrrpInstance, VrrpScript,
 };
-use crate::config::values::{TrackRef, Vip};
+use crate::config::values::{Millis, TrackRef, Vip};
 
 impl Cx<'_> {
     pub fn global(&mut self, g: &mut Global, nodes: &[Node]) {
@@ -152,6 +153,36 @@ impl Cx<'_> {
                     s.init_fail = self.flag(n);
                     true
                 }
+                // upkeep extensions: restart-then-demote.
+                "upkeep_restart" => {
+                    s.on_failure.get_or_insert_with(Default::default).restart = self.command(n);
+                    true
+                }
+                "upkeep_restart_grace" => {
+                    let f = s.on_failure.get_or_insert_with(Default::default);
+                    f.grace = self.secs(n).unwrap_or(f.grace);
+                    true
+                }
+                "upkeep_restart_limit" => {
+                    let limit = self.restart_limit(n);
+                    let f = s.on_failure.get_or_insert_with(Default::default);
+                    if let Some((count, window)) = limit {
+                        f.max_restarts = count;
+                        f.window = window;
+                    }
+                    true
+                }
+                "upkeep_demote" => {
+                    let choices = [
+                        ("weight", Demote::Weight),
+                        ("fault", Demote::Fault),
+                        ("resign", Demote::Resign),
+                    ];
+                    let d = self.choice(n, &choices);
+                    let f = s.on_failure.get_or_insert_with(Default::default);
+                    f.demote = d.unwrap_or(f.demote);
+                    true
+                }
                 _ => false,
             };
             if handled {
@@ -161,6 +192,27 @@ impl Cx<'_> {
             }
         }
         s
+    }
+
+    /// `upkeep_restart_limit COUNT SECONDS`.
+    fn restart_limit(&mut self, n: &Node) -> Option<(u32, Millis)> {
+        if !self.no_block(n) {
+            return None;
+        }
+        match n.args.as_slice() {
+            [count, window] => {
+                let c = self.parse_token(n, count, "a whole number of restarts")?;
+                let w = self.secs_token(n, window)?;
+                Some((c, w))
+            }
+            _ => {
+                self.diags.error(
+                    Some(&n.word.loc),
+                    "'upkeep_restart_limit' takes two values: COUNT SECONDS (e.g. 3 300)",
+                );
+                None
+            }
+        }
     }
 
     /// `weight N [reverse]`.
