@@ -14,9 +14,22 @@ command -v tcpdump >/dev/null || pkgs+=(tcpdump)
 command -v keepalived >/dev/null || pkgs+=(keepalived)
 command -v python3 >/dev/null || pkgs+=(python3)
 command -v nft >/dev/null || pkgs+=(nftables)
+command -v curl >/dev/null || pkgs+=(curl)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || pkgs+=(nginx)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || pkgs+=(haproxy)
+command -v systemd-analyze >/dev/null || pkgs+=(systemd)
 if [ ${#pkgs[@]} -gt 0 ]; then
+    # Install without starting services on this host (the tests start their
+    # own nginx and haproxy inside the namespaces they create).
+    made_policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        made_policy=1
+    fi
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+    if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 step "toolchain"
