@@ -634,3 +634,29 @@ fn a_worker_that_stops_answering_is_restarted_and_a_config_error_stops_the_daemo
     // Three workers at the first start, three at the second: no restart loop.
     assert_eq!(log.matches("worker started").count(), 6, "{log}");
 }
+
+/// In a container upkeepd may be pid 1: workers must still start (a
+/// worker's "is my parent still there" check used to compare with pid 1).
+#[test]
+fn runs_as_pid_1_of_a_pid_namespace() {
+    let mut lab = Lab::new(1);
+    lab.wrapper = ["unshare", "--pid", "--fork", "--mount-proc"]
+        .map(String::from)
+        .to_vec();
+    let c = conf(&lab, 0, 100, &[VIP]);
+    lab.start(0, UPKEEPD, &c, "keepalived.conf");
+    lab.expect_state(0, "VI_1", "MASTER", SECS(15));
+    let s = lab.status(0).unwrap();
+    assert_eq!(s["pid"], 1, "{s}");
+    for role in ["vrrp", "ipvs", "checker"] {
+        assert!(
+            lab.wait(SECS(5), || lab.status(0).is_some_and(|s| s["workers"]
+                .as_array()
+                .is_some_and(|w| w
+                    .iter()
+                    .any(|w| w["role"] == role && w["state"] == "running")))),
+            "{role}: {}",
+            lab.log(0)
+        );
+    }
+}

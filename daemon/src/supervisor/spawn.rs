@@ -89,11 +89,12 @@ pub fn spawn(
         cmd.env_remove(v);
     }
     let fd = child_end.as_raw_fd();
+    let parent = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
     // SAFETY: the closure runs in the forked child before exec and only makes
     // async-signal-safe calls (dup2, fcntl, setsid, prctl, getppid).
     unsafe {
         use std::os::unix::process::CommandExt;
-        cmd.pre_exec(move || hand_over(fd));
+        cmd.pre_exec(move || hand_over(fd, parent));
     }
     let child = tokio::process::Command::from(cmd).spawn()?;
     drop(child_end);
@@ -115,7 +116,7 @@ pub fn spawn(
 /// In the child: the socket becomes descriptor 3 (without close-on-exec),
 /// the worker leaves the terminal's process group (Ctrl-C goes to the parent,
 /// which stops the workers in order), and it gets SIGTERM if the parent dies.
-fn hand_over(fd: i32) -> std::io::Result<()> {
+fn hand_over(fd: i32, parent: libc::pid_t) -> std::io::Result<()> {
     // SAFETY: plain syscalls on descriptors of this (child) process.
     unsafe {
         if fd == WORKER_FD {
@@ -129,8 +130,10 @@ fn hand_over(fd: i32) -> std::io::Result<()> {
         if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        // The parent died before prctl: do not run orphaned.
-        if libc::getppid() == 1 {
+        // The parent died before prctl: do not run orphaned. (Compared with
+        // the parent's own pid, not 1: in a PID namespace — a container —
+        // upkeepd itself may be pid 1.)
+        if libc::getppid() != parent {
             return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
         }
     }

@@ -25,6 +25,8 @@ pub struct Lab {
     pub nodes: Vec<Node>,
     bridge_ns: String,
     dir: PathBuf,
+    /// A command the daemon is started under (e.g. `unshare --pid ...`).
+    pub wrapper: Vec<String>,
 }
 
 /// Runs a command; panics with its output when it fails.
@@ -75,6 +77,7 @@ impl Lab {
         let mut lab = Lab {
             nodes: Vec::new(),
             bridge_ns: bridge_ns.clone(),
+            wrapper: Vec::new(),
             dir,
         };
         sh(&["ip", "netns", "add", &bridge_ns]);
@@ -205,7 +208,9 @@ impl Lab {
         let runtime = node.dir.join("run");
         let _ = std::fs::remove_file(runtime.join("status.json"));
         let child = Command::new("ip")
-            .args(["netns", "exec", &node.ns, bin, "-f"])
+            .args(["netns", "exec", &node.ns])
+            .args(&self.wrapper)
+            .args([bin, "-f"])
             .arg(&conf)
             .arg("--runtime-dir")
             .arg(&runtime)
