@@ -25,6 +25,8 @@ struct Ran {
     index: usize,
     outcome: Outcome,
     latency: Duration,
+    /// How late the run started against its schedule.
+    lateness: Duration,
 }
 
 struct Slot {
@@ -65,6 +67,7 @@ async fn schedule(index: usize, spec: Spec, tx: mpsc::Sender<Ran>) {
     let mut next = tokio::time::Instant::now();
     loop {
         let started = Instant::now();
+        let lateness = tokio::time::Instant::now().saturating_duration_since(next);
         let mut outcome = Outcome {
             ok: true,
             message: String::new(),
@@ -79,6 +82,7 @@ async fn schedule(index: usize, spec: Spec, tx: mpsc::Sender<Ran>) {
             index,
             outcome,
             latency: started.elapsed(),
+            lateness,
         };
         if tx.send(ran).await.is_err() {
             return;
@@ -93,7 +97,43 @@ async fn schedule(index: usize, spec: Spec, tx: mpsc::Sender<Ran>) {
     }
 }
 
+/// Lateness of check starts against their schedule, logged every 10 s
+/// (p50, p99, max): the scheduler's own health under load.
+#[derive(Default)]
+struct Lateness {
+    samples: Vec<u32>,
+    since: Option<Instant>,
+}
+
+impl Lateness {
+    fn add(&mut self, d: Duration) {
+        self.since.get_or_insert_with(Instant::now);
+        self.samples
+            .push(u32::try_from(d.as_micros()).unwrap_or(u32::MAX));
+        if self
+            .since
+            .is_some_and(|t| t.elapsed() >= Duration::from_secs(10))
+        {
+            self.samples.sort_unstable();
+            let at = |q: f64| {
+                let i = ((self.samples.len() as f64 - 1.0) * q).round() as usize;
+                self.samples.get(i).copied().unwrap_or(0)
+            };
+            info!(
+                runs = self.samples.len(),
+                p50_us = at(0.5),
+                p99_us = at(0.99),
+                max_us = at(1.0),
+                "check start lateness"
+            );
+            self.samples.clear();
+            self.since = Some(Instant::now());
+        }
+    }
+}
+
 struct Checker {
+    lateness: Lateness,
     slots: Vec<Slot>,
     tasks: JoinSet<()>,
     tx: mpsc::Sender<Ran>,
@@ -103,6 +143,7 @@ struct Checker {
 impl Checker {
     fn new(tx: mpsc::Sender<Ran>) -> Self {
         Self {
+            lateness: Lateness::default(),
             slots: Vec::new(),
             tasks: JoinSet::new(),
             tx,
@@ -143,6 +184,7 @@ impl Checker {
 
     /// Records a result; the messages a state change causes (sent at once).
     fn record(&mut self, r: Ran) -> Vec<Msg> {
+        self.lateness.add(r.lateness);
         let Some(slot) = self.slots.get_mut(r.index) else {
             return Vec::new();
         };

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use tokio::signal::unix::{SignalKind, signal};
-use tracing::{info, warn};
+use tracing::{debug, warn};
 
 use super::table::Table;
 use crate::config::model::Config;
@@ -34,15 +34,27 @@ pub async fn run(
         virtual_servers: table.status(),
     })
     .await?;
+    // Health changes come in bursts (thousands at start): the table goes to
+    // the parent at most once a second.
+    let mut report = tokio::time::interval(std::time::Duration::from_secs(1));
+    report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut dirty = false;
     loop {
         let msg = tokio::select! {
             _ = term.recv() => break,
+            _ = report.tick() => {
+                if std::mem::take(&mut dirty) {
+                    link.send(&Msg::IpvsStatus { virtual_servers: table.status() }).await?;
+                }
+                continue;
+            }
             m = link.recv() => m?,
         };
         match msg {
             Msg::RealServer(change) => {
                 if table.apply(&change) {
-                    info!(virtual_server = %change.virtual_server, real_server = %change.real_server, up = change.up, "real server health");
+                    dirty = true;
+                    debug!(virtual_server = %change.virtual_server, real_server = %change.real_server, up = change.up, "real server health");
                 } else {
                     warn!(virtual_server = %change.virtual_server, real_server = %change.real_server, "health change for an unknown real server ignored");
                 }
@@ -50,14 +62,11 @@ pub async fn run(
             Msg::Reload { generation, config } => {
                 table = Table::from_config(&config, &table.down());
                 link.send(&Msg::Ready { generation }).await?;
+                dirty = true;
             }
             Msg::Shutdown => break,
             other => return Err(unexpected(Role::Ipvs, &other)),
         }
-        link.send(&Msg::IpvsStatus {
-            virtual_servers: table.status(),
-        })
-        .await?;
     }
     Ok(())
 }

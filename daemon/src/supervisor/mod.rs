@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::checker::policy::{Decision, Policy};
 use crate::config::model::{Config, OnFailure};
@@ -40,6 +40,8 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// Sending to a worker that takes longer than this means it is stuck.
 const SEND_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the status (status.json, metrics, STATUS=) is refreshed at most.
+const PUBLISH_EVERY: Duration = Duration::from_millis(200);
 /// A restart command that runs longer is killed (with its process group).
 const RESTART_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -133,6 +135,7 @@ struct Parent {
     dirty: bool,
     /// Restart-then-demote per check source.
     policies: BTreeMap<String, Guard>,
+    published_at: Instant,
 }
 
 /// A check's policy and the one command it may have run.
@@ -240,6 +243,7 @@ pub async fn run(
         shared,
         dirty: true,
         policies: BTreeMap::new(),
+        published_at: Instant::now(),
     };
     p.policies = guards(&p.config, &mut BTreeMap::new());
     for role in Role::ALL {
@@ -289,9 +293,9 @@ pub async fn run(
                 break;
             }
         }
-        p.publish();
+        p.publish(false);
     }
-    p.publish();
+    p.publish(true);
     control_task.abort();
     if let Some(t) = metrics_task {
         t.abort();
@@ -522,7 +526,11 @@ impl Parent {
             let Some((source, up)) = self.record.check(c) else {
                 continue;
             };
-            info!(check = %source, up, "check state changed");
+            debug!(check = %source, up, "check state changed");
+            // Real-server checks concern IPVS only (sent by the checker).
+            if source.starts_with("real_server:") {
+                continue;
+            }
             let decisions = match self.policies.get_mut(&source) {
                 Some(g) => g.policy.verdict(Instant::now(), up),
                 None => {
@@ -1029,10 +1037,14 @@ impl Parent {
     }
 
     /// Shares the status (control socket, metrics, status.json) and STATUS=.
-    fn publish(&mut self) {
-        if !std::mem::take(&mut self.dirty) {
+    /// At most every [`PUBLISH_EVERY`] (a document with thousands of checks
+    /// costs milliseconds to build); `upkeepctl status` builds its own.
+    fn publish(&mut self, force: bool) {
+        if !self.dirty || (!force && self.published_at.elapsed() < PUBLISH_EVERY) {
             return;
         }
+        self.dirty = false;
+        self.published_at = Instant::now();
         let doc = self.status_doc();
         write_status_file(&self.opts.runtime_dir, &doc);
         if let Ok(mut d) = self.shared.lock() {
