@@ -7,6 +7,7 @@ pub mod policy;
 pub mod probe;
 pub mod procs;
 pub mod spec;
+pub mod tls;
 pub mod worker;
 
 use crate::config::model::Config;

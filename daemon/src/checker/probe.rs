@@ -35,6 +35,13 @@ impl Outcome {
     }
 }
 
+/// TLS for SSL_GET. As keepalived's SSL_GET, the server's certificate is
+/// not verified: the check is whether the service answers, not who it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tls {
+    pub sni: Option<String>,
+}
+
 /// What to probe.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Probe {
@@ -51,6 +58,8 @@ pub enum Probe {
         status: Vec<(u16, u16)>,
         /// MD5 of the body in lowercase hex.
         digest: Option<String>,
+        /// HTTPS (SSL_GET): TLS first, with this SNI name when set.
+        tls: Option<Tls>,
     },
     /// At least `min` (at most `max`) processes match.
     Process {
@@ -79,12 +88,21 @@ pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
             path,
             status,
             digest,
+            tls,
         } => {
-            match tokio::time::timeout(timeout, http(*addr, host, path, status, digest.as_deref()))
-                .await
-            {
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let url = format!("{scheme}://{host}{path}");
+            let req = HttpRequest {
+                addr: *addr,
+                host,
+                path,
+                status,
+                digest: digest.as_deref(),
+                url: &url,
+            };
+            match tokio::time::timeout(timeout, http(req, tls.as_ref())).await {
                 Ok(o) => o,
-                Err(_) => Outcome::fail(format!("GET http://{host}{path}: timed out")),
+                Err(_) => Outcome::fail(format!("GET {url}: timed out")),
             }
         }
         Probe::Process {
@@ -188,18 +206,44 @@ fn with_output(head: &str, out: &str) -> String {
     }
 }
 
-async fn http(
+struct HttpRequest<'a> {
     addr: SocketAddr,
-    host: &str,
-    path: &str,
-    status: &[(u16, u16)],
-    digest: Option<&str>,
-) -> Outcome {
-    let url = format!("http://{host}{path}");
-    let mut s = match tokio::net::TcpStream::connect(addr).await {
+    host: &'a str,
+    path: &'a str,
+    status: &'a [(u16, u16)],
+    digest: Option<&'a str>,
+    url: &'a str,
+}
+
+async fn http(r: HttpRequest<'_>, tls: Option<&Tls>) -> Outcome {
+    let url = r.url;
+    let tcp = match tokio::net::TcpStream::connect(r.addr).await {
         Ok(s) => s,
-        Err(e) => return Outcome::fail(format!("GET {url}: connect {addr}: {e}")),
+        Err(e) => return Outcome::fail(format!("GET {url}: connect {}: {e}", r.addr)),
     };
+    let Some(tls) = tls else {
+        return exchange(tcp, &r).await;
+    };
+    let name = tls
+        .sni
+        .clone()
+        .and_then(|n| rustls::pki_types::ServerName::try_from(n).ok())
+        .unwrap_or_else(|| rustls::pki_types::ServerName::IpAddress(r.addr.ip().into()));
+    let connector = match super::tls::connector() {
+        Ok(c) => c,
+        Err(e) => return Outcome::fail(format!("GET {url}: TLS set-up: {e}")),
+    };
+    match connector.connect(name, tcp).await {
+        Ok(stream) => exchange(stream, &r).await,
+        Err(e) => Outcome::fail(format!("GET {url}: TLS: {e}")),
+    }
+}
+
+async fn exchange<S: AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut s: S,
+    r: &HttpRequest<'_>,
+) -> Outcome {
+    let (url, host, path, status, digest) = (r.url, r.host, r.path, r.status, r.digest);
     let req = format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: upkeep\r\nConnection: close\r\n\r\n"
     );

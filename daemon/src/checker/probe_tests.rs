@@ -107,6 +107,7 @@ fn http_probe(addr: SocketAddr, status: Vec<(u16, u16)>, digest: Option<&str>) -
         path: "/".into(),
         status,
         digest: digest.map(str::to_string),
+        tls: None,
     }
 }
 
@@ -140,4 +141,95 @@ fn dechunk_survives_malformed_input() {
     assert_eq!(dechunk(b"zz\r\nabc"), b"");
     assert_eq!(dechunk(b"5\r\nab"), b"");
     assert_eq!(dechunk(b"2\r\nab\r\n"), b"ab");
+}
+
+/// A TLS server with a throw-away self-signed certificate (openssl CLI),
+/// answering one request.
+async fn serve_tls_once(response: &'static [u8]) -> SocketAddr {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let dir = std::env::temp_dir().join(format!("upkeep-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    if !cert.exists() {
+        let ok = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=upkeep-test",
+                "-keyout",
+            ])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .unwrap();
+        assert!(
+            ok.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+    }
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(&key).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        if let Ok((s, _)) = l.accept().await
+            && let Ok(mut s) = acceptor.accept(s).await
+        {
+            let mut buf = [0u8; 1024];
+            let _ = tokio::io::AsyncReadExt::read(&mut s, &mut buf).await;
+            let _ = s.write_all(response).await;
+            let _ = s.shutdown().await;
+        }
+    });
+    addr
+}
+
+#[test]
+fn https_get_through_tls_with_a_self_signed_certificate() {
+    rt().block_on(async {
+        let t = Duration::from_secs(5);
+        let tls = |sni: Option<&str>| {
+            Some(Tls {
+                sni: sni.map(str::to_string),
+            })
+        };
+        let a = serve_tls_once(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello").await;
+        let mut p = http_probe(a, vec![], Some("5d41402abc4b2a76b9719d911017c592"));
+        if let Probe::Http { tls: t2, .. } = &mut p {
+            *t2 = tls(Some("example"));
+        }
+        let o = run(&p, t).await;
+        assert!(o.ok && o.message.starts_with("GET https://"), "{o:?}");
+        // A plain-HTTP server is not a TLS server.
+        let a = serve_once(b"HTTP/1.1 200 OK\r\n\r\n").await;
+        let mut p = http_probe(a, vec![], None);
+        if let Probe::Http { tls: t2, .. } = &mut p {
+            *t2 = tls(None);
+        }
+        let o = run(&p, t).await;
+        assert!(!o.ok && o.message.contains("TLS"), "{o:?}");
+    });
 }

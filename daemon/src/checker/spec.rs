@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::probe::Probe;
+use super::probe::{Probe, Tls};
 use crate::config::model::{CheckKind, Config, ParamMatch, RealServer, VirtualServer};
 use crate::ipvs::table::{rs_key, vs_key};
 use crate::vrrp::notify::split_command;
@@ -92,7 +92,6 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
     let vkey = vs_key(vs);
     let rkey = rs_key(rs.ip, rs.port.or(vs.port));
     let mut probes = Vec::new();
-    let mut unsupported = None;
     let mut interval = ms(vs.delay_loop);
     let mut timeout = Duration::from_secs(5);
     let mut fall = 1;
@@ -109,17 +108,19 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
         let addr = SocketAddr::new(c.connect_ip.unwrap_or(rs.ip), port);
         match c.kind {
             CheckKind::TcpCheck => probes.push(Probe::Tcp { addr }),
-            CheckKind::HttpGet => {
+            CheckKind::HttpGet | CheckKind::SslGet => {
                 for u in &c.url {
                     let host = u
                         .virtualhost
                         .clone()
                         .or_else(|| c.virtualhost.clone())
-                        .or_else(|| vs.virtualhost.clone())
-                        .unwrap_or_else(|| addr.to_string());
+                        .or_else(|| vs.virtualhost.clone());
+                    let tls = (c.kind == CheckKind::SslGet).then(|| Tls {
+                        sni: host.clone().filter(|_| c.enable_sni),
+                    });
                     probes.push(Probe::Http {
                         addr,
-                        host,
+                        host: host.unwrap_or_else(|| addr.to_string()),
                         path: if u.path.is_empty() {
                             "/".into()
                         } else {
@@ -127,6 +128,7 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
                         },
                         status: u.status_code.iter().map(|r| (r.first, r.last)).collect(),
                         digest: u.digest.clone(),
+                        tls,
                     });
                 }
             }
@@ -139,9 +141,6 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
                     argv: split_command(&path),
                 });
             }
-            CheckKind::SslGet => {
-                unsupported = Some("SSL_GET is not run by this build yet".into());
-            }
         }
     }
     Spec {
@@ -153,6 +152,6 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
         rise: 1,
         init_fail: false,
         real_server: Some((vkey, rkey)),
-        unsupported,
+        unsupported: None,
     }
 }
