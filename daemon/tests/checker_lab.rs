@@ -220,3 +220,38 @@ fn restart_then_demote_keeps_the_vip_when_a_restart_helps_and_resigns_when_not()
     assert_eq!(sa.restarts("other-restarts"), 0);
     drop(sb);
 }
+
+#[test]
+fn a_tracked_file_created_by_init_file_faults_the_master_while_not_zero() {
+    let mut lab = Lab::new(2);
+    let path = format!("/tmp/upkeep-trackfile-{}", std::process::id());
+    let _ = std::fs::remove_file(&path);
+    let conf = |k: usize, prio: u32| {
+        let track = "    track_file {\n        fl\n    }";
+        let instance = common::lab::vrrp_instance(&lab, k, prio, &[VIP], track);
+        let file = if k == 0 {
+            path.clone()
+        } else {
+            format!("{path}-b")
+        };
+        format!(
+            "vrrp_track_file fl {{\n    file {file}\n    weight 0\n    init_file 0 overwrite\n}}\n{instance}"
+        )
+    };
+    let (a, b) = (conf(0, 100), conf(1, 90));
+    lab.start(0, UPKEEPD, &a, "keepalived.conf");
+    lab.start(1, UPKEEPD, &b, "keepalived.conf");
+    lab.expect_state(0, "VI_1", "MASTER", SECS(15));
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap().trim(),
+        "0",
+        "init_file"
+    );
+    std::fs::write(&path, "1\n").unwrap();
+    lab.expect_state(0, "VI_1", "FAULT", SECS(5));
+    lab.expect_state(1, "VI_1", "MASTER", SECS(5));
+    std::fs::write(&path, "0\n").unwrap();
+    lab.expect_state(0, "VI_1", "MASTER", SECS(10));
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(format!("{path}-b"));
+}

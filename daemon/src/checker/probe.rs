@@ -17,6 +17,8 @@ const HTTP_LIMIT: usize = 1 << 20;
 pub struct Outcome {
     pub ok: bool,
     pub message: String,
+    /// A tracked file's number.
+    pub value: Option<i64>,
 }
 
 impl Outcome {
@@ -24,6 +26,7 @@ impl Outcome {
         Self {
             ok: true,
             message: message.into(),
+            value: None,
         }
     }
 
@@ -31,6 +34,7 @@ impl Outcome {
         Self {
             ok: false,
             message: message.into(),
+            value: None,
         }
     }
 }
@@ -61,6 +65,8 @@ pub enum Probe {
         /// HTTPS (SSL_GET): TLS first, with this SNI name when set.
         tls: Option<Tls>,
     },
+    /// A file holding a number (keepalived's vrrp_track_file): passes when 0.
+    File { path: String },
     /// At least `min` (at most `max`) processes match.
     Process {
         name: String,
@@ -118,9 +124,33 @@ pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
             Outcome {
                 ok,
                 message: format!("{n} process(es) named {name}"),
+                value: None,
+            }
+        }
+        Probe::File { path } => {
+            let value = file_value(path);
+            Outcome {
+                ok: value == 0,
+                message: format!("{path}: {value}"),
+                value: Some(value),
             }
         }
     }
+}
+
+/// The number a tracked file holds: its first word as an integer; a file
+/// that is missing, unreadable or does not start with a number counts 0
+/// (as keepalived).
+pub fn file_value(path: &str) -> i64 {
+    let mut buf = [0u8; 64];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut buf))
+        .unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n])
+        .split_whitespace()
+        .next()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Runs `argv` in its own process group; on timeout the whole group is

@@ -233,3 +233,24 @@ fn https_get_through_tls_with_a_self_signed_certificate() {
         assert!(!o.ok && o.message.contains("TLS"), "{o:?}");
     });
 }
+
+#[test]
+fn a_tracked_file_holds_a_number_or_counts_zero() {
+    let dir = std::env::temp_dir().join(format!("upkeep-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("v");
+    let p = f.to_str().unwrap();
+    assert_eq!(file_value(p), 0, "missing");
+    std::fs::write(&f, "42\n").unwrap();
+    assert_eq!(file_value(p), 42);
+    std::fs::write(&f, "  -7 trailing words").unwrap();
+    assert_eq!(file_value(p), -7);
+    std::fs::write(&f, "not a number").unwrap();
+    assert_eq!(file_value(p), 0);
+    rt().block_on(async {
+        std::fs::write(&f, "3").unwrap();
+        let o = run(&Probe::File { path: p.into() }, Duration::from_secs(1)).await;
+        assert_eq!((o.ok, o.value), (false, Some(3)));
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}

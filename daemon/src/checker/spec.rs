@@ -70,14 +70,16 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
     for f in &cfg.track_files {
         out.push(Spec {
             source: format!("file:{}", f.name),
-            probes: Vec::new(),
-            interval: Duration::from_secs(1),
+            probes: vec![Probe::File {
+                path: f.file.clone(),
+            }],
+            interval: Duration::from_millis(500),
             timeout: Duration::from_secs(1),
             fall: 1,
             rise: 1,
             init_fail: false,
             real_server: None,
-            unsupported: Some("track_file is not run by this build yet".into()),
+            unsupported: None,
         });
     }
     for vs in &cfg.virtual_servers {

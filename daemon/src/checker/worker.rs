@@ -34,6 +34,7 @@ struct Slot {
     health: Health,
     last: Option<String>,
     latency_us: Option<u64>,
+    value: Option<i64>,
 }
 
 impl Slot {
@@ -45,6 +46,7 @@ impl Slot {
             latency_us: self.latency_us,
             failures: self.health.failures,
             runs: self.health.runs,
+            value: self.value,
             policy: None,
         }
     }
@@ -71,6 +73,7 @@ async fn schedule(index: usize, spec: Spec, tx: mpsc::Sender<Ran>) {
         let mut outcome = Outcome {
             ok: true,
             message: String::new(),
+            value: None,
         };
         for p in &spec.probes {
             outcome = probe::run(p, spec.timeout).await;
@@ -167,6 +170,7 @@ impl Checker {
                     health: Health::new(spec.fall, spec.rise, spec.init_fail),
                     last: spec.unsupported.clone(),
                     latency_us: None,
+                    value: None,
                     spec,
                 },
             };
@@ -189,10 +193,15 @@ impl Checker {
             return Vec::new();
         };
         let change = slot.health.record(r.outcome.ok);
+        // A tracked file's number matters, not only zero or not.
+        let value_changed = r.outcome.value.is_some() && r.outcome.value != slot.value;
+        slot.value = r.outcome.value;
         slot.last = Some(r.outcome.message);
         slot.latency_us = u64::try_from(r.latency.as_micros()).ok();
         self.dirty.insert(r.index);
-        let Some(v) = change else { return Vec::new() };
+        let Some(v) = change.or(value_changed.then(|| slot.health.state())) else {
+            return Vec::new();
+        };
         info!(check = %slot.spec.source, state = v.word(), result = slot.last.as_deref().unwrap_or(""), "check state changed");
         self.dirty.remove(&r.index);
         let mut out = vec![Msg::Checks {

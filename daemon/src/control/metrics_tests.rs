@@ -41,6 +41,7 @@ fn check(
         latency_us,
         failures,
         runs,
+        value: None,
         policy: None,
     }
 }

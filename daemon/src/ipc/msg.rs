@@ -64,6 +64,9 @@ pub enum Msg {
     Track {
         source: String,
         up: bool,
+        /// For `file:NAME`: the number the file holds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<i64>,
     },
     /// Shut down cleanly (VRRP: resign, remove VIPs).
     Shutdown,
@@ -132,6 +135,9 @@ pub struct Resume {
     pub states: BTreeMap<String, String>,
     /// Tracked check results (`script:NAME` → up), replayed before start.
     pub tracks: BTreeMap<String, bool>,
+    /// Tracked files' numbers (`file:NAME` → value), replayed before start.
+    #[serde(default)]
+    pub values: BTreeMap<String, i64>,
     /// Real servers known down: `vs key` → addresses.
     pub real_servers_down: BTreeMap<String, Vec<String>>,
     /// How long the role had no worker (None at first start).
@@ -174,6 +180,9 @@ pub struct CheckStatus {
     pub latency_us: Option<u64>,
     pub failures: u64,
     pub runs: u64,
+    /// For a tracked file: the number it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<i64>,
     /// Restart-then-demote state, when the check has a policy (set by the parent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,

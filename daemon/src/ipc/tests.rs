@@ -11,6 +11,7 @@ fn sample() -> Msg {
         latency_us: Some(1200),
         failures: 0,
         runs: 3,
+        value: None,
         policy: None,
     })
 }

@@ -193,6 +193,23 @@ fn fifos(cfg: &Config) -> Vec<PathBuf> {
         .collect()
 }
 
+/// keepalived's `init_file`: a tracked file gets its initial number at start
+/// (when missing, or always with `overwrite`). Done by the parent: the
+/// checker that reads the file has no right to create it.
+fn init_track_files(cfg: &Config) {
+    for f in &cfg.track_files {
+        let Some(v) = f.init_file else { continue };
+        let path = std::path::Path::new(&f.file);
+        if path.exists() && !f.init_file_overwrite {
+            continue;
+        }
+        match std::fs::write(path, format!("{v}\n")) {
+            Ok(()) => info!(file = %f.file, value = v, "tracked file initialised"),
+            Err(e) => warn!(file = %f.file, error = %e, "cannot initialise tracked file"),
+        }
+    }
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -220,6 +237,7 @@ pub async fn run(
     for f in fifos(&config) {
         crate::vrrp::notify::ensure_fifo(&f);
     }
+    init_track_files(&config);
     let shared = Arc::new(Mutex::new(StatusDoc::default()));
     let metrics_task = start_metrics(&config, &shared);
     let mut p = Parent {
@@ -523,9 +541,19 @@ impl Parent {
     /// the check's restart-then-demote policy when it has one.
     async fn on_checks(&mut self, checks: Vec<crate::ipc::msg::CheckStatus>) {
         for c in checks {
-            let Some((source, up)) = self.record.check(c) else {
+            let Some((source, up, value)) = self.record.check(c) else {
                 continue;
             };
+            if let Some(value) = value.filter(|_| source.starts_with("file:")) {
+                self.record.values.insert(source.clone(), value);
+                let msg = Msg::Track {
+                    source,
+                    up,
+                    value: Some(value),
+                };
+                self.send(Role::Vrrp, &msg).await;
+                continue;
+            }
             debug!(check = %source, up, "check state changed");
             // Real-server checks concern IPVS only (sent by the checker).
             if source.starts_with("real_server:") {
@@ -550,7 +578,15 @@ impl Parent {
     /// Tells VRRP about a tracked source (and records it for replay).
     async fn track(&mut self, source: String, up: bool) {
         self.record.tracks.insert(source.clone(), up);
-        self.send(Role::Vrrp, &Msg::Track { source, up }).await;
+        self.send(
+            Role::Vrrp,
+            &Msg::Track {
+                source,
+                up,
+                value: None,
+            },
+        )
+        .await;
     }
 
     async fn decide(&mut self, source: &str, decisions: Vec<Decision>) {
@@ -876,6 +912,7 @@ impl Parent {
             }
         }
         self.notifier.set_fifos(fifos(&self.config));
+        init_track_files(&self.config);
         for f in fifos(&self.config) {
             crate::vrrp::notify::ensure_fifo(&f);
         }

@@ -28,11 +28,13 @@ pub struct Record {
     pub instances: Vec<InstanceStatus>,
     pub unmatched_drops: BTreeMap<String, u64>,
     pub checks: BTreeMap<String, CheckStatus>,
-    /// Each check's latest up/down verdict.
-    pub verdicts: BTreeMap<String, bool>,
+    /// Each check's latest up/down verdict (and number, for files).
+    pub verdicts: BTreeMap<String, (bool, Option<i64>)>,
     /// What VRRP has been told per tracked source (`script:NAME` → up): the
     /// verdict, or the restart-then-demote policy's decision.
     pub tracks: BTreeMap<String, bool>,
+    /// What VRRP has been told per tracked file (`file:NAME` → number).
+    pub values: BTreeMap<String, i64>,
     /// `vs key` → real servers reported down.
     pub real_servers_down: BTreeMap<String, Vec<String>>,
     pub virtual_servers: Vec<VirtualServerStatus>,
@@ -91,17 +93,20 @@ impl Record {
         out
     }
 
-    /// A check's new state; returns the verdict when it changed.
-    pub fn check(&mut self, c: CheckStatus) -> Option<(String, bool)> {
+    /// A check's new state; returns the verdict (and a file's number) when
+    /// either changed.
+    pub fn check(&mut self, c: CheckStatus) -> Option<(String, bool, Option<i64>)> {
         let up = match c.state.as_str() {
             "up" => Some(true),
             "down" => Some(false),
             _ => None,
         };
         let source = c.source.clone();
+        let value = c.value;
         self.checks.insert(source.clone(), c);
         let up = up?;
-        (self.verdicts.insert(source.clone(), up) != Some(up)).then_some((source, up))
+        (self.verdicts.insert(source.clone(), (up, value)) != Some((up, value)))
+            .then_some((source, up, value))
     }
 
     pub fn real_server(&mut self, rs: &RealServerState) {
@@ -124,6 +129,7 @@ impl Record {
                 .map(|(k, v)| (k.clone(), v.name().to_string()))
                 .collect(),
             tracks: self.tracks.clone(),
+            values: self.values.clone(),
             real_servers_down: self.real_servers_down.clone(),
             down_ms,
         }
@@ -139,6 +145,7 @@ impl Record {
         self.checks.retain(|k, _| checks.contains(k));
         self.tracks.retain(|k, _| checks.contains(k));
         self.verdicts.retain(|k, _| checks.contains(k));
+        self.values.retain(|k, _| checks.contains(k));
     }
 
     /// systemd's one-line STATUS=.

@@ -87,13 +87,14 @@ fn check_changes_are_routed_once() {
         latency_us: None,
         failures: 0,
         runs: 1,
+        value: None,
         policy: None,
     };
     assert_eq!(r.check(c("unknown")), None);
-    assert_eq!(r.check(c("up")), Some(("script:chk".into(), true)));
+    assert_eq!(r.check(c("up")), Some(("script:chk".into(), true, None)));
     assert_eq!(r.check(c("up")), None);
-    assert_eq!(r.check(c("down")), Some(("script:chk".into(), false)));
-    assert!(!r.verdicts["script:chk"]);
+    assert_eq!(r.check(c("down")), Some(("script:chk".into(), false, None)));
+    assert!(!r.verdicts["script:chk"].0);
     r.retain_configured(&Config::default());
     assert!(r.tracks.is_empty() && r.checks.is_empty());
 }

@@ -163,6 +163,8 @@ struct Driver {
     link_up: HashMap<String, bool>,
     /// The last result of every tracked check, replayed to new instances.
     checks: BTreeMap<String, bool>,
+    /// The last number of every tracked file, replayed likewise.
+    values: BTreeMap<String, i64>,
     /// Transitions for the parent, sent in order after each event.
     outbox: Vec<Msg>,
     dirty: bool,
@@ -195,6 +197,7 @@ pub async fn run(
         ios,
         link_up: HashMap::new(),
         checks: resume.tracks.clone(),
+        values: resume.values.clone(),
         outbox: Vec::new(),
         dirty: true,
     };
@@ -232,9 +235,18 @@ pub async fn run(
             }
             Some(ev) = net_events.recv() => d.net_event(ev).await,
             m = link.recv() => match m {
-                Ok(Msg::Track { source, up }) => {
-                    d.checks.insert(source.clone(), up);
-                    let out = d.router.handle(Instant::now(), Input::Check { source: &source, up });
+                Ok(Msg::Track { source, up, value }) => {
+                    let input = match value {
+                        Some(value) => {
+                            d.values.insert(source.clone(), value);
+                            Input::Value { source: &source, value }
+                        }
+                        None => {
+                            d.checks.insert(source.clone(), up);
+                            Input::Check { source: &source, up }
+                        }
+                    };
+                    let out = d.router.handle(Instant::now(), input);
                     d.execute(out).await;
                 }
                 Ok(Msg::Reload { generation, config }) => match d.reload(*config).await {
@@ -376,6 +388,17 @@ impl Driver {
                 Input::Link {
                     ifname: &ifname,
                     up,
+                },
+            );
+            self.execute(out).await;
+        }
+        let values: Vec<(String, i64)> = self.values.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        for (source, value) in values {
+            let out = self.router.handle(
+                Instant::now(),
+                Input::Value {
+                    source: &source,
+                    value,
                 },
             );
             self.execute(out).await;

@@ -29,6 +29,28 @@ pub struct Track {
 }
 
 impl Track {
+    /// A tracked file's number (keepalived's vrrp_track_file): weight 0 means
+    /// Fault while it is not 0; else value × weight is added (negated with
+    /// `reverse`), within ±254.
+    fn value_event(&self, value: i64) -> Event<'static> {
+        match self.weight {
+            None | Some(0) => Event::Fault {
+                source: self.source.clone(),
+                failed: value != 0,
+            },
+            Some(w) => {
+                let sign = if self.reverse { -1 } else { 1 };
+                let delta = value.saturating_mul(i64::from(w)).saturating_mul(sign);
+                Event::Adjust {
+                    source: self.source.clone(),
+                    delta: i32::try_from(delta.clamp(-254, 254)).unwrap_or(0),
+                }
+            }
+        }
+    }
+}
+
+impl Track {
     /// The event for the instance when the tracked thing is `up` (passing).
     fn event(&self, up: bool) -> Event<'static> {
         let up = up != self.reverse;
@@ -92,6 +114,11 @@ pub enum Input<'a> {
     Check {
         source: &'a str,
         up: bool,
+    },
+    /// A tracked file's number (`file:NAME`).
+    Value {
+        source: &'a str,
+        value: i64,
     },
     Shutdown,
     /// A restarted worker: these instances were Master (see `Event::Resume`).
@@ -290,6 +317,13 @@ impl Router {
                 self.track(&source, up, &mut queue);
             }
             Input::Check { source, up } => self.track(source, up, &mut queue),
+            Input::Value { source, value } => {
+                for (i, s) in self.slots.iter().enumerate() {
+                    for t in s.tracks.iter().filter(|t| t.source == source) {
+                        queue.push_back((i, t.value_event(value)));
+                    }
+                }
+            }
             Input::Packet {
                 ifname,
                 meta,
@@ -613,6 +647,15 @@ pub fn tracks(cfg: &Config, inst: &VrrpInstance) -> Vec<Track> {
             t,
             def.map(|s| (s.weight, s.weight_reverse)),
             demote,
+        );
+    }
+    for t in &inst.track_file {
+        let def = cfg.track_files.iter().find(|s| s.name == t.name);
+        defined(
+            "file",
+            t,
+            def.map(|s| (s.weight, s.weight_reverse)),
+            Demote::Weight,
         );
     }
     for t in &inst.track_process {

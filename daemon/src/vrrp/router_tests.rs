@@ -600,3 +600,36 @@ fn dual_master_crossed_roles() {
         (State::Master, State::Master)
     );
 }
+
+#[test]
+fn tracked_files_add_value_times_weight_or_fault_with_weight_zero() {
+    let text = "vrrp_track_file scaled {\n file /tmp/a\n weight 3\n}\nvrrp_track_file neg {\n file /tmp/b\n weight 2 reverse\n}\nvrrp_track_file gate {\n file /tmp/c\n weight 0\n}\nvrrp_instance V {\n interface eth0\n virtual_router_id 1\n priority 100\n virtual_ipaddress {\n  10.0.0.1\n }\n track_file {\n  scaled\n  neg\n  gate\n }\n}\n";
+    let mut r = router(text, 2);
+    let t0 = Instant::now();
+    r.handle(t0, Input::Startup);
+    let prio = |r: &Router| r.instance(0).unwrap().priority();
+    let value = |r: &mut Router, source: &str, value: i64| {
+        r.handle(t0, Input::Value { source, value });
+    };
+    value(&mut r, "file:scaled", 5);
+    assert_eq!(prio(&r), 115);
+    value(&mut r, "file:neg", 4);
+    assert_eq!(prio(&r), 107, "reverse subtracts");
+    value(&mut r, "file:scaled", 1000);
+    assert_eq!(
+        prio(&r),
+        254,
+        "a file adds at most 254; the priority stays within 1-254"
+    );
+    value(&mut r, "file:scaled", 0);
+    value(&mut r, "file:neg", 0);
+    assert_eq!(prio(&r), 100);
+    value(&mut r, "file:gate", 7);
+    assert_eq!(
+        states(&r),
+        vec![State::Fault],
+        "weight 0: not zero is Fault"
+    );
+    value(&mut r, "file:gate", 0);
+    assert_eq!(states(&r), vec![State::Backup]);
+}
