@@ -255,3 +255,38 @@ fn a_tracked_file_created_by_init_file_faults_the_master_while_not_zero() {
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_file(format!("{path}-b"));
 }
+
+#[test]
+fn a_tracked_process_that_exits_faults_the_master() {
+    let mut lab = Lab::new(2);
+    let arg = format!("1000.{}", std::process::id());
+    let spawn = || {
+        std::process::Command::new("sleep")
+            .arg(&arg)
+            .spawn()
+            .unwrap()
+    };
+    let mut sleeper = spawn();
+    let conf = |k: usize, prio: u32| {
+        let track = "    track_process {\n        proc\n    }";
+        let instance = common::lab::vrrp_instance(&lab, k, prio, &[VIP], track);
+        let process = if k == 0 {
+            format!("sleep {arg}")
+        } else {
+            "upkeepd".into()
+        };
+        format!("vrrp_track_process proc {{\n    process {process}\n    weight 0\n}}\n{instance}")
+    };
+    let (a, b) = (conf(0, 100), conf(1, 90));
+    lab.start(0, UPKEEPD, &a, "keepalived.conf");
+    lab.start(1, UPKEEPD, &b, "keepalived.conf");
+    lab.expect_state(0, "VI_1", "MASTER", SECS(15));
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+    lab.expect_state(0, "VI_1", "FAULT", SECS(5));
+    lab.expect_state(1, "VI_1", "MASTER", SECS(5));
+    let mut again = spawn();
+    lab.expect_state(0, "VI_1", "MASTER", SECS(10));
+    again.kill().unwrap();
+    again.wait().unwrap();
+}

@@ -7,29 +7,55 @@ use std::path::Path;
 /// Processes matching `name` (and `args`: the whole argument string by
 /// default, its start with `initial`, anywhere with `partial`).
 pub fn count(name: &str, args: Option<&str>, partial: bool, initial: bool) -> u32 {
+    u32::try_from(matching(name, args, partial, initial).len()).unwrap_or(u32::MAX)
+}
+
+/// The pids of the matching processes.
+pub fn matching(name: &str, args: Option<&str>, partial: bool, initial: bool) -> Vec<i32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0;
+        return Vec::new();
     };
-    let mut n = 0u32;
-    for e in dir.flatten() {
-        let file_name = e.file_name();
-        let Some(pid) = file_name
-            .to_str()
-            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
-        else {
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            matches(
+                Path::new("/proc").join(pid.to_string()).as_path(),
+                name,
+                args,
+                partial,
+                initial,
+            )
+        })
+        .collect()
+}
+
+/// Resolves when any of `pids` exits (pidfd: the kernel wakes us), or never
+/// when there is none to watch. Event-driven exits; new processes are seen
+/// at the next scan.
+pub async fn any_exit(pids: &[i32]) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut watched = Vec::new();
+    for &pid in pids {
+        // SAFETY: pidfd_open takes a pid and flags; the result is checked.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        let Ok(fd) = i32::try_from(fd) else { continue };
+        if fd < 0 {
             continue;
-        };
-        if matches(
-            Path::new("/proc").join(pid).as_path(),
-            name,
-            args,
-            partial,
-            initial,
-        ) {
-            n = n.saturating_add(1);
+        }
+        // SAFETY: pidfd_open returned a new descriptor that we alone own.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: the AsyncFd owns the descriptor until it is dropped.
+        if let Ok(a) = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE)
+        } {
+            watched.push(a);
         }
     }
-    n
+    if watched.is_empty() {
+        return std::future::pending().await;
+    }
+    let waits = watched.iter().map(|a| Box::pin(a.readable()));
+    let _ = futures::future::select_all(waits).await;
 }
 
 fn matches(dir: &Path, name: &str, args: Option<&str>, partial: bool, initial: bool) -> bool {
@@ -82,5 +108,33 @@ mod tests {
         assert_eq!(count("sleep", Some("31"), false, false), 0);
         child.kill().unwrap();
         child.wait().unwrap();
+    }
+
+    #[test]
+    fn an_exit_wakes_the_watcher() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut child = tokio::process::Command::new("sleep")
+                .arg("30.25")
+                .spawn()
+                .unwrap();
+            let pid = i32::try_from(child.id().unwrap()).unwrap();
+            assert_eq!(matching("sleep", Some("30.25"), false, false), vec![pid]);
+            let watch = tokio::spawn(async move { any_exit(&[pid]).await });
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            assert!(!watch.is_finished(), "woke before the exit");
+            child.kill().await.unwrap();
+            tokio::time::timeout(std::time::Duration::from_secs(5), watch)
+                .await
+                .expect("the exit woke the watcher")
+                .unwrap();
+            // Nothing to watch: never resolves.
+            let idle =
+                tokio::time::timeout(std::time::Duration::from_millis(50), any_exit(&[])).await;
+            assert!(idle.is_err());
+        });
     }
 }

@@ -58,7 +58,8 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
                 min: p.quorum,
                 max: p.quorum_max,
             }],
-            interval: Duration::from_millis(500),
+            // Exits wake the check at once (pidfd); the scan finds new ones.
+            interval: Duration::from_secs(1),
             timeout: Duration::from_secs(2),
             fall: 1,
             rise: 1,

@@ -96,8 +96,36 @@ async fn schedule(index: usize, spec: Spec, tx: mpsc::Sender<Ran>) {
             // Overran its interval: start again from now rather than burst.
             next = now + spec.interval;
         }
-        tokio::time::sleep_until(next).await;
+        // A tracked process that exits wakes the check at once.
+        match process_pids(&spec) {
+            Some(pids) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(next) => {}
+                    () = super::procs::any_exit(&pids) => {}
+                }
+            }
+            None => tokio::time::sleep_until(next).await,
+        }
     }
+}
+
+/// For a process check: the pids it currently counts.
+fn process_pids(spec: &Spec) -> Option<Vec<i32>> {
+    spec.probes.iter().find_map(|p| match p {
+        probe::Probe::Process {
+            name,
+            args,
+            partial,
+            initial,
+            ..
+        } => Some(super::procs::matching(
+            name,
+            args.as_deref(),
+            *partial,
+            *initial,
+        )),
+        _ => None,
+    })
 }
 
 /// Lateness of check starts against their schedule, logged every 10 s
