@@ -290,3 +290,45 @@ fn a_tracked_process_that_exits_faults_the_master() {
     again.kill().unwrap();
     again.wait().unwrap();
 }
+
+#[test]
+fn a_hanging_check_is_killed_at_its_timeout_and_counts_as_a_failure() {
+    let mut lab = Lab::new(1);
+    // A unique duration marks the processes this check starts.
+    let marker = format!("61.{}", std::process::id());
+    let track = "    track_script {\n        chk_hang\n    }";
+    let instance = common::lab::vrrp_instance(&lab, 0, 100, &[VIP], track);
+    let c = format!(
+        "vrrp_script chk_hang {{\n    script \"/bin/sh -c 'sleep {marker} & sleep {marker}'\"\n    interval 1\n    timeout 0.3\n}}\n{instance}"
+    );
+    lab.start(0, UPKEEPD, &c, "keepalived.conf");
+    lab.expect_state(0, "VI_1", "FAULT", SECS(10));
+    let check = lab.status(0).unwrap()["checks"][0].clone();
+    assert_eq!(check["state"], "down", "{check}");
+    assert!(
+        check["last_result"].as_str().unwrap().contains("timed out"),
+        "{check}"
+    );
+    // Every run's processes (the script and its background child) are gone.
+    let left = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                std::fs::read(e.path().join("cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&marker))
+            })
+            .count()
+    };
+    // Sample between runs: at most the current run's two may exist.
+    let mut max_seen = 0;
+    for _ in 0..30 {
+        max_seen = max_seen.max(left());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(max_seen <= 3, "processes pile up: {max_seen}");
+    lab.signal(0, libc::SIGTERM);
+    assert!(lab.wait_exit(0, SECS(10)).is_some());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(left(), 0, "left behind after the timeouts");
+}

@@ -172,12 +172,19 @@ pub async fn script(argv: &[String], timeout: Duration) -> Outcome {
         Err(e) => return Outcome::fail(format!("cannot run {prog}: {e}")),
     };
     let pgid = child.id().and_then(|p| i32::try_from(p).ok());
+    // If this run is abandoned (the checker stops or reloads mid-run), the
+    // whole group goes; a run that finishes leaves what it started alone.
+    let mut guard = GroupGuard(pgid);
     let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
     let work = async {
         let (o, e) = tokio::join!(bounded(out.as_mut()), bounded(err.as_mut()));
         (child.wait().await, o, e)
     };
-    match tokio::time::timeout(timeout, work).await {
+    let result = tokio::time::timeout(timeout, work).await;
+    if result.is_ok() {
+        guard.0 = None;
+    }
+    match result {
         Ok((Ok(status), o, e)) => {
             let text = summary(&o, &e);
             match (status.code(), status.signal()) {
@@ -191,18 +198,33 @@ pub async fn script(argv: &[String], timeout: Duration) -> Outcome {
         }
         Ok((Err(e), _, _)) => Outcome::fail(format!("waiting for {prog}: {e}")),
         Err(_) => {
-            if let Some(g) = pgid {
-                // SAFETY: kill(2) of the process group we created for this child.
-                unsafe {
-                    libc::kill(-g, libc::SIGKILL);
-                }
-            }
+            guard.kill();
             let _ = child.wait().await;
             Outcome::fail(format!(
                 "timed out after {} ms; process group killed",
                 timeout.as_millis()
             ))
         }
+    }
+}
+
+/// Kills a script's process group when dropped while armed.
+struct GroupGuard(Option<i32>);
+
+impl GroupGuard {
+    fn kill(&mut self) {
+        if let Some(g) = self.0.take().filter(|g| *g > 0) {
+            // SAFETY: kill(2) of the process group we created for this child.
+            unsafe {
+                libc::kill(-g, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

@@ -254,3 +254,21 @@ fn a_tracked_file_holds_a_number_or_counts_zero() {
     });
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_abandoned_run_takes_its_process_group_with_it() {
+    rt().block_on(async {
+        let tag = format!("63.{}", 100 + std::process::id() % 800);
+        let cmd = format!("sleep {tag} & sleep {tag}");
+        // The run is dropped (as when the checker stops) before its timeout.
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(300),
+            script(&sh(&cmd), Duration::from_secs(60)),
+        )
+        .await;
+        assert!(abandoned.is_err());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let left = processes_with(&format!("sleep {tag}"));
+        assert!(left.is_empty(), "left behind: {left:?}");
+    });
+}
