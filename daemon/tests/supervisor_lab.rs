@@ -636,27 +636,46 @@ fn a_worker_that_stops_answering_is_restarted_and_a_config_error_stops_the_daemo
 }
 
 /// In a container upkeepd may be pid 1: workers must still start (a
-/// worker's "is my parent still there" check used to compare with pid 1).
+/// worker's "is my parent still there" check used to compare with pid 1),
+/// and orphans that scripts leave must be reaped (pid 1 stays a small init).
 #[test]
-fn runs_as_pid_1_of_a_pid_namespace() {
+fn runs_as_pid_1_of_a_pid_namespace_and_reaps_orphans() {
     let mut lab = Lab::new(1);
     lab.wrapper = ["unshare", "--pid", "--fork", "--mount-proc"]
         .map(String::from)
         .to_vec();
-    let c = conf(&lab, 0, 100, &[VIP]);
+    // Each run leaves a short-lived orphan behind.
+    let c = conf(&lab, 0, 100, &[VIP]).replace(
+        "script \"/bin/true\"",
+        "script \"/bin/sh -c 'sleep 0.1 &'\"",
+    );
+    assert!(c.contains("sleep 0.1 &"));
     lab.start(0, UPKEEPD, &c, "keepalived.conf");
     lab.expect_state(0, "VI_1", "MASTER", SECS(15));
     let s = lab.status(0).unwrap();
-    assert_eq!(s["pid"], 1, "{s}");
+    assert_eq!(s["pid"], 2, "pid 1 is the init: {s}");
     for role in ["vrrp", "ipvs", "checker"] {
         assert!(
-            lab.wait(SECS(5), || lab.status(0).is_some_and(|s| s["workers"]
-                .as_array()
-                .is_some_and(|w| w
-                    .iter()
-                    .any(|w| w["role"] == role && w["state"] == "running")))),
+            lab.wait(SECS(5), || lab.worker_pid(0, role).is_some()),
             "{role}: {}",
             lab.log(0)
         );
     }
+    std::thread::sleep(SECS(4));
+    let pids = Command::new("ip")
+        .args(["netns", "pids", &lab.nodes[0].ns])
+        .output()
+        .unwrap();
+    let zombies: Vec<String> = String::from_utf8_lossy(&pids.stdout)
+        .split_whitespace()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+                st.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z'))
+            })
+        })
+        .map(str::to_string)
+        .collect();
+    assert!(zombies.is_empty(), "zombies: {zombies:?}");
 }

@@ -139,6 +139,10 @@ fn main() -> ExitCode {
             }
         };
     }
+    // As a container's pid 1, leave an init behind to reap orphans.
+    if let Some(code) = upkeep::supervisor::init::split_if_pid_1() {
+        return code;
+    }
     init_logging();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -4,6 +4,7 @@
 //! runs notify scripts, restarts failed workers (replaying the state),
 //! speaks systemd's notify protocol, reloads, and serves the control socket.
 
+pub mod init;
 pub mod privs;
 pub mod record;
 pub mod sdnotify;
@@ -499,7 +500,9 @@ impl Parent {
             }
             return;
         }
-        self.dirty = true;
+        // Only publishing clears the flag: a heartbeat right after a status
+        // must not make that status wait for the next change.
+        self.dirty |= changes_status(&msg);
         match msg {
             Msg::Pong { seq } => {
                 if let Some(s) = self.slots.get_mut(&role)
@@ -507,7 +510,6 @@ impl Parent {
                 {
                     s.ping = None;
                 }
-                self.dirty = false;
             }
             Msg::Ready { generation } => self.on_ready(role, generation).await,
             Msg::ReloadFailed { generation, error } => {
@@ -1109,6 +1111,11 @@ impl Parent {
     }
 }
 
+/// Whether a worker's message changes what status shows (heartbeats do not).
+fn changes_status(msg: &Msg) -> bool {
+    !matches!(msg, Msg::Pong { .. })
+}
+
 /// `status.json` in the runtime directory: the same document as
 /// `upkeepctl status --json`, for scripts that prefer a file.
 fn write_status_file(dir: &std::path::Path, doc: &StatusDoc) {
@@ -1127,6 +1134,25 @@ fn write_status_file(dir: &std::path::Path, doc: &StatusDoc) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: a Pong arriving between a status and its (throttled)
+    /// publication used to clear the pending flag, and a Fault stayed
+    /// unpublished while nothing else happened.
+    #[test]
+    fn heartbeats_never_cancel_a_pending_status() {
+        let mut dirty = false;
+        for m in [
+            Msg::VrrpStatus {
+                instances: Vec::new(),
+                unmatched_drops: Default::default(),
+            },
+            Msg::Pong { seq: 1 },
+        ] {
+            dirty |= changes_status(&m);
+        }
+        assert!(dirty);
+        assert!(!changes_status(&Msg::Pong { seq: 2 }));
+    }
 
     #[test]
     fn backoff_doubles_to_the_cap_and_resets_after_a_healthy_run() {
