@@ -84,20 +84,7 @@ fn pair(extra: &str) -> Pair {
 
 /// What the client in the third namespace gets from http://VIP/.
 fn fetch(lab: &Lab) -> String {
-    let out = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.nodes[CLIENT].ns,
-            "curl",
-            "-s",
-            "-m",
-            "1",
-        ])
-        .arg(format!("http://{VIP}/"))
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    fetch_port(lab, 80)
 }
 
 fn serves(lab: &Lab, page: &str) -> bool {
@@ -106,22 +93,7 @@ fn serves(lab: &Lab, page: &str) -> bool {
 
 /// kill -9 every nginx process of node `k`.
 fn kill_nginx(lab: &Lab, k: usize) -> usize {
-    let out = std::process::Command::new("ip")
-        .args(["netns", "pids", &lab.nodes[k].ns])
-        .output()
-        .unwrap();
-    let mut n = 0;
-    for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if comm.trim() == "nginx" {
-            // SAFETY: kill(2) of a pid the kernel listed in our namespace.
-            unsafe {
-                libc::kill(pid.parse().unwrap(), libc::SIGKILL);
-            }
-            n += 1;
-        }
-    }
-    n
+    kill_named(lab, k, "nginx")
 }
 
 #[test]
@@ -180,4 +152,242 @@ fn nginx_pair_with_nopreempt_stays_on_the_backup_after_the_fix() {
     assert_eq!(lab.state(1, "VI_1").as_deref(), Some("MASTER"));
     assert_eq!(lab.state(0, "VI_1").as_deref(), Some("BACKUP"));
     assert!(serves(&lab, "node-b"));
+}
+/// The HAProxy pair from the seeds with the seed's own check script, paths
+/// adapted: it starts haproxy when none runs, and fails (its `killall
+/// keepalived` finds nothing) when haproxy will not start. Each node runs in
+/// its own PID namespace so that the script's `ps -C haproxy` sees only its
+/// node. The script runs as the checker's unprivileged user, so haproxy
+/// listens on 8080.
+struct HaproxyNode {
+    dir: String,
+}
+
+impl HaproxyNode {
+    fn new(tag: &str, page: &str) -> Self {
+        let dir = format!("/tmp/upkeep-hap-{}-{tag}", std::process::id());
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let n = HaproxyNode { dir };
+        n.write_conf(page);
+        let seed = std::fs::read_to_string(common::seeds().join("haproxy_check.sh")).unwrap();
+        let script = seed
+            .replace(
+                "/etc/rc.d/init.d/haproxy start",
+                &format!("/usr/sbin/haproxy -D -f {}/haproxy.cfg", n.dir),
+            )
+            .replace(
+                "/usr/local/keepalived/log/haproxy_check.log",
+                &format!("{}/check.log", n.dir),
+            );
+        let path = format!("{}/haproxy_check.sh", n.dir);
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        n
+    }
+
+    fn write_conf(&self, page: &str) {
+        let cfg = format!(
+            "global\n    daemon\n    pidfile {dir}/haproxy.pid\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nfrontend web\n    bind *:8080\n    http-request return status 200 content-type text/plain string \"{page}\"\n",
+            dir = self.dir
+        );
+        std::fs::write(format!("{}/haproxy.cfg", self.dir), cfg).unwrap();
+    }
+
+    fn break_conf(&self) {
+        std::fs::write(format!("{}/haproxy.cfg", self.dir), "this is not haproxy\n").unwrap();
+    }
+}
+
+impl Drop for HaproxyNode {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("haproxy files kept in {}", self.dir);
+            return;
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn haproxy_conf(lab: &Lab, k: usize, node: &HaproxyNode, extra: &str) -> String {
+    let text = std::fs::read_to_string(common::seeds().join("haproxy-master.conf")).unwrap();
+    let mut text = text
+        .replace("enp0s3", "eth0")
+        .replace("192.168.1.220", VIP)
+        .replace(
+            "/etc/keepalived/haproxy_check.sh",
+            &format!("{}/haproxy_check.sh", node.dir),
+        )
+        // The script sleeps 3 s after a start: give it the time. With
+        // nopreempt the weight alone would never move the VIP (B does not
+        // preempt): such a pair resigns instead (upkeep's extension).
+        .replace(
+            "    interval 2\n",
+            if extra.contains("nopreempt") {
+                "    interval 2\n    timeout 10\n    upkeep_demote resign\n"
+            } else {
+                "    interval 2\n    timeout 10\n"
+            },
+        )
+        .replace(
+            "    advert_int 1\n",
+            &format!(
+                "    advert_int 1\n    mcast_src_ip {}\n{extra}",
+                lab.nodes[k].v4
+            ),
+        );
+    if k == 1 {
+        text = text
+            .replace("state MASTER", "state BACKUP")
+            .replace("priority 100", "priority 99");
+    }
+    text
+}
+
+/// What the client in the third namespace gets from http://VIP:PORT/.
+fn fetch_port(lab: &Lab, port: u16) -> String {
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.nodes[CLIENT].ns,
+            "curl",
+            "-s",
+            "-m",
+            "1",
+        ])
+        .arg(format!("http://{VIP}:{port}/"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// kill -9 every process named `name` in node `k`'s network namespace.
+fn kill_named(lab: &Lab, k: usize, name: &str) -> usize {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "pids", &lab.nodes[k].ns])
+        .output()
+        .unwrap();
+    let mut n = 0;
+    for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() == name {
+            // SAFETY: kill(2) of a pid the kernel listed in our namespace.
+            unsafe {
+                libc::kill(pid.parse().unwrap(), libc::SIGKILL);
+            }
+            n += 1;
+        }
+    }
+    n
+}
+
+fn haproxy_pair(extra: &str) -> (Lab, HaproxyNode, HaproxyNode) {
+    let mut lab = Lab::new(3);
+    // Each node in its own PID namespace (upkeepd is its pid 1 and reaps
+    // the orphans haproxy's daemonising leaves), so that the seed script's
+    // `ps -C haproxy` counts only its own node's haproxy.
+    lab.wrapper = ["unshare", "--pid", "--fork", "--mount-proc"]
+        .map(String::from)
+        .to_vec();
+    let (a, b) = (
+        HaproxyNode::new("a", "node-a"),
+        HaproxyNode::new("b", "node-b"),
+    );
+    let (ca, cb) = (
+        haproxy_conf(&lab, 0, &a, extra),
+        haproxy_conf(&lab, 1, &b, extra),
+    );
+    // A first, so that it is Master whatever preempt says; the seed script
+    // starts haproxy on its first run.
+    lab.start(0, UPKEEPD, &ca, "keepalived.conf");
+    lab.expect_state(0, "VI_1", "MASTER", SECS(20));
+    lab.start(1, UPKEEPD, &cb, "keepalived.conf");
+    lab.expect_state(1, "VI_1", "BACKUP", SECS(10));
+    assert!(
+        lab.wait(SECS(10), || fetch_port(&lab, 8080) == "node-a"),
+        "client got {:?}\n{}",
+        fetch_port(&lab, 8080),
+        lab.logs()
+    );
+    // Both scripts' first runs (which start haproxy and check it 3 s later)
+    // must be over before a test kills anything.
+    for k in 0..2 {
+        assert!(
+            lab.wait(SECS(15), || check_state(&lab, k) == Some("up".into())),
+            "node {k}: {:?}\n{}",
+            check_state(&lab, k),
+            lab.logs()
+        );
+    }
+    (lab, a, b)
+}
+
+fn check_state(lab: &Lab, k: usize) -> Option<String> {
+    let s = lab.status(k)?;
+    let c = s["checks"]
+        .as_array()?
+        .iter()
+        .find(|c| c["source"] == "script:chk_haproxy")?
+        .clone();
+    c["state"].as_str().map(str::to_string)
+}
+
+#[test]
+fn haproxy_pair_with_the_seed_check_script() {
+    let (lab, a, _b) = haproxy_pair("");
+    let b_transitions = lab.instance(1, "VI_1").unwrap()["transitions"].clone();
+
+    // haproxy killed: the seed script (run by upkeep's checker) starts it
+    // again; the VIP stays on A.
+    assert!(kill_named(&lab, 0, "haproxy") >= 1);
+    assert!(lab.wait(SECS(15), || fetch_port(&lab, 8080) == "node-a"));
+    std::thread::sleep(SECS(2));
+    assert_eq!(lab.state(0, "VI_1").as_deref(), Some("MASTER"));
+    assert_eq!(
+        lab.instance(1, "VI_1").unwrap()["transitions"],
+        b_transitions
+    );
+    let log = std::fs::read_to_string(format!("{}/check.log", a.dir)).unwrap();
+    assert!(log.contains("haproxy -D"), "{log}");
+
+    // haproxy cannot start: the script fails, A loses its weight (100 < 99 + 2)
+    // and B takes over by preemption.
+    a.break_conf();
+    kill_named(&lab, 0, "haproxy");
+    lab.expect_state(1, "VI_1", "MASTER", SECS(20));
+    assert!(lab.wait(SECS(10), || fetch_port(&lab, 8080) == "node-b"));
+    let a_inst = lab.instance(0, "VI_1").unwrap();
+    assert_eq!(a_inst["priority"], 100, "{a_inst}");
+
+    // Fixed: the script starts haproxy, A is 102 again and preempts.
+    a.write_conf("node-a");
+    lab.expect_state(0, "VI_1", "MASTER", SECS(20));
+    assert!(
+        lab.wait(SECS(10), || fetch_port(&lab, 8080) == "node-a"),
+        "client got {:?}\n{}\n{}",
+        fetch_port(&lab, 8080),
+        lab.processes(0),
+        lab.logs()
+    );
+}
+
+#[test]
+fn haproxy_pair_with_nopreempt_and_resign_stays_on_the_backup_after_the_fix() {
+    let (lab, a, _b) = haproxy_pair("    nopreempt\n");
+    // haproxy cannot start: the seed script fails, A resigns, B takes over.
+    a.break_conf();
+    kill_named(&lab, 0, "haproxy");
+    lab.expect_state(1, "VI_1", "MASTER", SECS(20));
+    assert!(lab.wait(SECS(10), || fetch_port(&lab, 8080) == "node-b"));
+    // Fixed: the script starts haproxy again and passes, but with nopreempt
+    // the VIP stays on B.
+    a.write_conf("node-a");
+    assert!(lab.wait(SECS(20), || check_state(&lab, 0) == Some("up".into())));
+    std::thread::sleep(SECS(5));
+    assert_eq!(lab.state(1, "VI_1").as_deref(), Some("MASTER"));
+    assert_eq!(lab.state(0, "VI_1").as_deref(), Some("BACKUP"));
+    assert_eq!(fetch_port(&lab, 8080), "node-b");
 }

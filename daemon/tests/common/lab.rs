@@ -418,6 +418,45 @@ impl Lab {
         }
     }
 
+    /// Every process in node `k`'s network namespace, with its state,
+    /// command line and descriptors (for failure messages).
+    pub fn processes(&self, k: usize) -> String {
+        let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.nodes[k].ns])
+            .output()
+        else {
+            return String::new();
+        };
+        let mut dump = String::new();
+        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            let read = |f: &str| std::fs::read(format!("/proc/{pid}/{f}")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&read("cmdline")).replace('\0', " ");
+            let stat = String::from_utf8_lossy(&read("stat")).to_string();
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .next()
+                .unwrap_or("?")
+                .to_string();
+            let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .map(|d| {
+                    d.flatten()
+                        .map(|e| {
+                            let to = std::fs::read_link(e.path())
+                                .map(|l| l.display().to_string())
+                                .unwrap_or_default();
+                            format!("{}:{to}", e.file_name().to_string_lossy())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            dump.push_str(&format!("{pid} {state} {cmd}\n    fds {}\n", fds.join(" ")));
+        }
+        dump
+    }
+
     pub fn log(&self, k: usize) -> String {
         std::fs::read_to_string(self.nodes[k].dir.join("upkeepd.log")).unwrap_or_default()
     }
