@@ -92,19 +92,32 @@ fn matches(dir: &Path, name: &str, args: Option<&str>, partial: bool, initial: b
 mod tests {
     use super::*;
 
+    /// Polls `cond` for up to 2 s.
+    fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+        for _ in 0..200 {
+            if cond() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        false
+    }
+
     #[test]
     fn counts_this_test_process_and_not_a_made_up_one() {
         let me = std::fs::read_to_string("/proc/self/comm").unwrap();
         assert!(count(me.trim(), None, false, false) >= 1);
         assert_eq!(count("no-such-process-name", None, false, false), 0);
-        // A sleeping child with known arguments.
+        // A sleeping child with known arguments. Its command line appears a
+        // moment after spawn returns (the parent resumes mid-exec): poll.
+        let arg = format!("30.{}", std::process::id());
         let mut child = std::process::Command::new("sleep")
-            .arg("30.5")
+            .arg(&arg)
             .spawn()
             .unwrap();
-        assert!(count("sleep", Some("30.5"), false, false) >= 1);
-        assert!(count("sleep", Some("30"), false, true) >= 1);
-        assert!(count("sleep", Some(".5"), true, false) >= 1);
+        assert!(eventually(|| count("sleep", Some(&arg), false, false) >= 1));
+        assert!(count("sleep", Some("30."), false, true) >= 1);
+        assert!(count("sleep", Some(&arg[2..]), true, false) >= 1);
         assert_eq!(count("sleep", Some("31"), false, false), 0);
         child.kill().unwrap();
         child.wait().unwrap();
@@ -117,12 +130,16 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
+            let arg = format!("31.{}", std::process::id());
             let mut child = tokio::process::Command::new("sleep")
-                .arg("30.25")
+                .arg(&arg)
+                .kill_on_drop(true)
                 .spawn()
                 .unwrap();
             let pid = i32::try_from(child.id().unwrap()).unwrap();
-            assert_eq!(matching("sleep", Some("30.25"), false, false), vec![pid]);
+            assert!(eventually(
+                || matching("sleep", Some(&arg), false, false) == vec![pid]
+            ));
             let watch = tokio::spawn(async move { any_exit(&[pid]).await });
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             assert!(!watch.is_finished(), "woke before the exit");
