@@ -80,7 +80,7 @@ pub enum Probe {
 
 pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
     match probe {
-        Probe::Script { argv } => script(argv, timeout).await,
+        Probe::Script { argv } => Box::pin(script(argv, timeout)).await,
         Probe::Tcp { addr } => {
             match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
                 Ok(Ok(_)) => Outcome::pass(format!("connected to {addr}")),
@@ -106,7 +106,8 @@ pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
                 digest: digest.as_deref(),
                 url: &url,
             };
-            match tokio::time::timeout(timeout, http(req, tls.as_ref())).await {
+            // Boxed: the TLS handshake state is large and exists only during a run.
+            match tokio::time::timeout(timeout, Box::pin(http(req, tls.as_ref()))).await {
                 Ok(o) => o,
                 Err(_) => Outcome::fail(format!("GET {url}: timed out")),
             }
@@ -231,7 +232,8 @@ impl Drop for GroupGuard {
 async fn bounded<R: AsyncRead + Unpin>(r: Option<&mut R>) -> Vec<u8> {
     let mut kept = Vec::new();
     let Some(r) = r else { return kept };
-    let mut buf = [0u8; 4096];
+    // On the heap: an idle check's task must stay small (thousands of them).
+    let mut buf = vec![0u8; 4096];
     loop {
         match r.read(&mut buf).await {
             Ok(0) | Err(_) => return kept,

@@ -272,3 +272,14 @@ fn an_abandoned_run_takes_its_process_group_with_it() {
         assert!(left.is_empty(), "left behind: {left:?}");
     });
 }
+
+/// Thousands of checks each hold a scheduled `run` future while idle: it
+/// must stay small (it was over 8 KiB with the script's read buffers inline).
+#[test]
+fn an_idle_check_costs_little_memory() {
+    let p = Probe::Tcp {
+        addr: "127.0.0.1:1".parse().unwrap(),
+    };
+    let size = std::mem::size_of_val(&run(&p, Duration::from_secs(1)));
+    assert!(size < 1024, "run() future is {size} bytes");
+}
