@@ -952,6 +952,10 @@ impl Parent {
             warn!(error = %e, "systemd notification failed");
         }
         self.last_status_line = line;
+        self.dirty = true;
+        // Published before anyone hears the outcome: a caller of
+        // `upkeepctl reload` reading status.json next must see it.
+        self.publish(true);
         for reply in r.replies {
             let _ = reply.send(Response::Reload {
                 ok: true,
@@ -959,7 +963,6 @@ impl Parent {
                 error: None,
             });
         }
-        self.dirty = true;
     }
 
     fn fail_reload(&mut self, why: String) {
@@ -977,6 +980,8 @@ impl Parent {
             warn!(error = %e, "systemd notification failed");
         }
         self.last_status_line = line;
+        self.dirty = true;
+        self.publish(true);
         for reply in r.replies {
             let _ = reply.send(Response::Reload {
                 ok: false,
@@ -984,7 +989,6 @@ impl Parent {
                 error: Some(why.clone()),
             });
         }
-        self.dirty = true;
     }
 
     async fn on_reload_failed(&mut self, role: Role, generation: u64, error: String) {
