@@ -292,9 +292,7 @@ pub async fn run(
                     && p.healthy()
                 {
                     watchdog_at = Instant::now();
-                    if let Some(sd) = &p.sd && let Err(e) = sd.watchdog() {
-                        warn!(error = %e, "systemd watchdog notification failed");
-                    }
+                    p.tell_systemd(SdNotify::watchdog);
                 }
             }
         }
@@ -443,6 +441,14 @@ impl Parent {
         }
     }
 
+    /// Whether an event comes from the running incarnation of `role` (not
+    /// from one already replaced).
+    fn is_current(&self, role: Role, incarnation: u64) -> bool {
+        self.slots
+            .get(&role)
+            .is_some_and(|s| s.incarnation == incarnation)
+    }
+
     async fn on_event(&mut self, ev: WorkerEvent) {
         match ev {
             WorkerEvent::Msg {
@@ -450,11 +456,7 @@ impl Parent {
                 incarnation,
                 msg,
             } => {
-                if self
-                    .slots
-                    .get(&role)
-                    .is_some_and(|s| s.incarnation == incarnation)
-                {
+                if self.is_current(role, incarnation) {
                     self.on_message(role, msg).await;
                 }
             }
@@ -463,11 +465,7 @@ impl Parent {
                 incarnation,
                 error,
             } => {
-                if self
-                    .slots
-                    .get(&role)
-                    .is_some_and(|s| s.incarnation == incarnation)
-                {
+                if self.is_current(role, incarnation) {
                     warn!(role = %role, error = %error, "worker connection reset; restarting the worker");
                 }
             }
@@ -651,13 +649,9 @@ impl Parent {
         }
         if !self.ready_sent && self.all_ready() {
             self.ready_sent = true;
-            let line = self.record.summary();
+            let line = self.status_line();
             info!(status = %line, "all workers ready");
-            if let Some(sd) = &self.sd
-                && let Err(e) = sd.ready(&line)
-            {
-                warn!(error = %e, "systemd notification failed");
-            }
+            self.tell_systemd(|sd| sd.ready(&line));
             self.last_status_line = line;
         }
     }
@@ -806,11 +800,7 @@ impl Parent {
             r.replies.extend(reply);
             return;
         }
-        if let Some(sd) = &self.sd
-            && let Err(e) = sd.reloading()
-        {
-            warn!(error = %e, "systemd notification failed");
-        }
+        self.tell_systemd(SdNotify::reloading);
         info!(config = %self.opts.config_path.display(), "reloading configuration");
         let loaded = config::load(&self.opts.config_path, &self.opts.load);
         for d in loaded.diagnostics.sorted() {
@@ -940,54 +930,59 @@ impl Parent {
             }
         }
         info!(generation = self.generation, "configuration reloaded");
-        self.reload_status = Some(ReloadStatus {
-            ok: true,
-            at_ms: now_ms(),
-            error: None,
-        });
-        let line = self.record.summary();
-        if let Some(sd) = &self.sd
-            && let Err(e) = sd.ready(&line)
-        {
-            warn!(error = %e, "systemd notification failed");
-        }
-        self.last_status_line = line;
-        self.dirty = true;
-        // Published before anyone hears the outcome: a caller of
-        // `upkeepctl reload` reading status.json next must see it.
-        self.publish(true);
-        for reply in r.replies {
-            let _ = reply.send(Response::Reload {
-                ok: true,
-                generation: self.generation,
-                error: None,
-            });
-        }
+        self.finish_reload(r.replies, None);
     }
 
     fn fail_reload(&mut self, why: String) {
         let Some(r) = self.reload.take() else { return };
         error!(error = %why, generation = self.generation, "reload failed; running the previous configuration");
+        self.finish_reload(r.replies, Some(why));
+    }
+
+    /// A reload's outcome: recorded, READY=1 with the status line, published
+    /// (before anyone hears the outcome: a caller of `upkeepctl reload`
+    /// reading status.json next must see it), then the callers answered.
+    fn finish_reload(&mut self, replies: Vec<oneshot::Sender<Response>>, error: Option<String>) {
         self.reload_status = Some(ReloadStatus {
-            ok: false,
+            ok: error.is_none(),
             at_ms: now_ms(),
-            error: Some(why.clone()),
+            error: error.clone(),
         });
-        let line = format!("{}; reload failed: {why}", self.record.summary());
-        if let Some(sd) = &self.sd
-            && let Err(e) = sd.ready(&line)
-        {
-            warn!(error = %e, "systemd notification failed");
-        }
+        let line = self.status_line();
+        self.tell_systemd(|sd| sd.ready(&line));
         self.last_status_line = line;
         self.dirty = true;
         self.publish(true);
-        for reply in r.replies {
+        for reply in replies {
             let _ = reply.send(Response::Reload {
-                ok: false,
+                ok: error.is_none(),
                 generation: self.generation,
-                error: Some(why.clone()),
+                error: error.clone(),
             });
+        }
+    }
+
+    /// systemd's one-line STATUS=: the summary, and the last reload's
+    /// failure while it is the latest word.
+    fn status_line(&self) -> String {
+        let mut line = self.record.summary();
+        if let Some(ReloadStatus {
+            ok: false,
+            error: Some(e),
+            ..
+        }) = &self.reload_status
+        {
+            line.push_str(&format!("; reload failed: {e}"));
+        }
+        line
+    }
+
+    /// Sends to systemd when it listens; a failure is logged, never fatal.
+    fn tell_systemd(&self, send: impl FnOnce(&SdNotify) -> std::io::Result<()>) {
+        if let Some(sd) = &self.sd
+            && let Err(e) = send(sd)
+        {
+            warn!(error = %e, "systemd notification failed");
         }
     }
 
@@ -1015,11 +1010,7 @@ impl Parent {
         }
         self.stopping = true;
         info!("stopping");
-        if let Some(sd) = &self.sd
-            && let Err(e) = sd.stopping()
-        {
-            warn!(error = %e, "systemd notification failed");
-        }
+        self.tell_systemd(SdNotify::stopping);
         if let Some(r) = self.reload.take() {
             for reply in r.replies {
                 let _ = reply.send(Response::Error {
@@ -1094,21 +1085,9 @@ impl Parent {
             *d = doc;
         }
         if self.ready_sent && self.reload.is_none() && !self.stopping {
-            let mut line = self.record.summary();
-            if let Some(ReloadStatus {
-                ok: false,
-                error: Some(e),
-                ..
-            }) = &self.reload_status
-            {
-                line.push_str(&format!("; reload failed: {e}"));
-            }
+            let line = self.status_line();
             if line != self.last_status_line {
-                if let Some(sd) = &self.sd
-                    && let Err(e) = sd.status(&line)
-                {
-                    warn!(error = %e, "systemd notification failed");
-                }
+                self.tell_systemd(|sd| sd.status(&line));
                 self.last_status_line = line;
             }
         }

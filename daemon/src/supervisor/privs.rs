@@ -283,21 +283,37 @@ fn not_found(rc: libc::c_int) -> bool {
     )
 }
 
-fn lookup_user(user: &str) -> Result<Account, PrivError> {
-    let unknown = || PrivError::UnknownUser(user.to_owned());
-    let c_name = CString::new(user).map_err(|_| unknown())?;
-    let mut len = lookup_buf_len(libc::_SC_GETPW_R_SIZE_MAX);
+/// One `get*nam_r` lookup of `name`: the buffer grows on ERANGE (up to
+/// [`MAX_LOOKUP_BUF`]). Returns the entry with the buffer its strings point
+/// into, or `None` when there is no such entry.
+///
+/// SAFETY contract for `call`: it passes its arguments (name, entry, buffer,
+/// buffer length, result) to a reentrant libc lookup of that shape.
+fn lookup_entry<T>(
+    name: &CStr,
+    size_key: libc::c_int,
+    step: &'static str,
+    call: unsafe extern "C" fn(
+        *const libc::c_char,
+        *mut T,
+        *mut libc::c_char,
+        libc::size_t,
+        *mut *mut T,
+    ) -> libc::c_int,
+) -> Result<Option<(T, Vec<libc::c_char>)>, PrivError> {
+    let mut len = lookup_buf_len(size_key);
     loop {
         let mut buf = vec![0 as libc::c_char; len];
-        // SAFETY: an all-zero passwd (null pointers, zero ids) is a valid value.
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: `c_name` is NUL-terminated; `pwd`, `buf` (of `buf.len()`
+        // SAFETY: T is a libc passwd/group: all-zero (null pointers, zero
+        // ids) is a valid value.
+        let mut entry: T = unsafe { std::mem::zeroed() };
+        let mut result: *mut T = std::ptr::null_mut();
+        // SAFETY: `name` is NUL-terminated; `entry`, `buf` (of `buf.len()`
         // bytes) and `result` are valid and writable for the whole call.
         let rc = unsafe {
-            libc::getpwnam_r(
-                c_name.as_ptr(),
-                &mut pwd,
+            call(
+                name.as_ptr(),
+                &mut entry,
                 buf.as_mut_ptr(),
                 buf.len(),
                 &mut result,
@@ -307,67 +323,56 @@ fn lookup_user(user: &str) -> Result<Account, PrivError> {
             len *= 2;
             continue;
         }
-        if result.is_null() {
-            if not_found(rc) {
-                return Err(unknown());
-            }
-            return Err(PrivError::Sys {
-                step: "getpwnam_r",
-                source: io::Error::from_raw_os_error(rc),
-            });
+        if !result.is_null() {
+            return Ok(Some((entry, buf)));
         }
-        let name = if pwd.pw_name.is_null() {
-            user.to_owned()
-        } else {
-            // SAFETY: on success pw_name points to a NUL-terminated string
-            // inside `buf`, which is still alive here.
-            unsafe { CStr::from_ptr(pwd.pw_name) }
-                .to_string_lossy()
-                .into_owned()
-        };
-        return Ok(Account {
-            name,
-            uid: pwd.pw_uid,
-            gid: pwd.pw_gid,
+        if not_found(rc) {
+            return Ok(None);
+        }
+        return Err(PrivError::Sys {
+            step,
+            source: io::Error::from_raw_os_error(rc),
         });
     }
+}
+
+fn lookup_user(user: &str) -> Result<Account, PrivError> {
+    let unknown = || PrivError::UnknownUser(user.to_owned());
+    let c_name = CString::new(user).map_err(|_| unknown())?;
+    let (pwd, _buf) = lookup_entry(
+        &c_name,
+        libc::_SC_GETPW_R_SIZE_MAX,
+        "getpwnam_r",
+        libc::getpwnam_r,
+    )?
+    .ok_or_else(unknown)?;
+    let name = if pwd.pw_name.is_null() {
+        user.to_owned()
+    } else {
+        // SAFETY: on success pw_name points to a NUL-terminated string
+        // inside `_buf`, which is still alive here.
+        unsafe { CStr::from_ptr(pwd.pw_name) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    Ok(Account {
+        name,
+        uid: pwd.pw_uid,
+        gid: pwd.pw_gid,
+    })
 }
 
 fn lookup_group(group: &str) -> Result<u32, PrivError> {
     let unknown = || PrivError::UnknownGroup(group.to_owned());
     let c_name = CString::new(group).map_err(|_| unknown())?;
-    let mut len = lookup_buf_len(libc::_SC_GETGR_R_SIZE_MAX);
-    loop {
-        let mut buf = vec![0 as libc::c_char; len];
-        // SAFETY: an all-zero group (null pointers, zero id) is a valid value.
-        let mut grp: libc::group = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::group = std::ptr::null_mut();
-        // SAFETY: `c_name` is NUL-terminated; `grp`, `buf` (of `buf.len()`
-        // bytes) and `result` are valid and writable for the whole call.
-        let rc = unsafe {
-            libc::getgrnam_r(
-                c_name.as_ptr(),
-                &mut grp,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if rc == libc::ERANGE && len < MAX_LOOKUP_BUF {
-            len *= 2;
-            continue;
-        }
-        if result.is_null() {
-            if not_found(rc) {
-                return Err(unknown());
-            }
-            return Err(PrivError::Sys {
-                step: "getgrnam_r",
-                source: io::Error::from_raw_os_error(rc),
-            });
-        }
-        return Ok(grp.gr_gid);
-    }
+    let (grp, _buf) = lookup_entry(
+        &c_name,
+        libc::_SC_GETGR_R_SIZE_MAX,
+        "getgrnam_r",
+        libc::getgrnam_r,
+    )?
+    .ok_or_else(unknown)?;
+    Ok(grp.gr_gid)
 }
 
 /// Looks up a user by name (getpwnam_r, thread-safe), and an optional group
