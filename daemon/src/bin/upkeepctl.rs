@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use upkeep::checker::plugin::trial::Trial;
 use upkeep::cli::print_diagnostics;
+use upkeep::config::model::PluginCheck;
 use upkeep::config::{self, LoadOptions, native};
 use upkeep::control::{self, Request, Response};
 
@@ -46,6 +48,42 @@ enum Command {
     },
     /// Reload the configuration (as SIGHUP does) and report the outcome.
     Reload,
+    /// Work with WASM check plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum PluginCommand {
+    /// Run a plugin once, outside the daemon, with the grants given here;
+    /// print its outcome and timing. Exit status: 0 pass, 1 fail, 2 error.
+    Run {
+        /// The plugin (a WASM component).
+        file: PathBuf,
+        /// A TOML file shaped like a check's `[vrrp_script.plugin]` table
+        /// (args, allow, memory_mib); options below add to it.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// An argument for the plugin (repeatable).
+        #[arg(long = "arg", value_name = "KEY=VALUE")]
+        args: Vec<String>,
+        /// A grant (repeatable): tcp=IP:PORT, http=URL, unix=PATH,
+        /// file=PATH or process=NAME.
+        #[arg(long = "allow", value_name = "KIND=TARGET")]
+        allow: Vec<String>,
+        /// Memory limit in MiB.
+        #[arg(long, value_name = "MIB")]
+        memory: Option<u32>,
+        /// Time limit of a run in milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = 1000)]
+        timeout: u64,
+        /// Run this many more times (fresh instances) and report timing.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        repeat: u32,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -54,6 +92,172 @@ fn main() -> ExitCode {
         Command::Convert { file, config_id } => convert(&file, config_id),
         Command::Status { json } => status(&args.runtime_dir, json),
         Command::Reload => reload(&args.runtime_dir),
+        Command::Plugin(PluginCommand::Run {
+            file,
+            config,
+            args,
+            allow,
+            memory,
+            timeout,
+            repeat,
+            json,
+        }) => {
+            let settings = match plugin_settings(config.as_deref(), &args, &allow, memory) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("upkeepctl: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            plugin_run(
+                Trial {
+                    file,
+                    settings,
+                    timeout: Duration::from_millis(timeout),
+                    repeat,
+                },
+                json,
+            )
+        }
+    }
+}
+
+/// The plugin table from `--config`, plus the command line's additions.
+fn plugin_settings(
+    config: Option<&Path>,
+    args: &[String],
+    allow: &[String],
+    memory: Option<u32>,
+) -> Result<PluginCheck, String> {
+    let mut s = match config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Table {
+                #[serde(default)]
+                file: Option<String>,
+                #[serde(flatten)]
+                plugin: PluginTable,
+            }
+            #[derive(serde::Deserialize)]
+            struct PluginTable {
+                #[serde(default, with = "upkeep::config::values::ordered_pairs")]
+                args: Vec<(String, String)>,
+                #[serde(default)]
+                memory_mib: Option<u32>,
+                #[serde(default)]
+                allow: upkeep::config::model::PluginGrants,
+            }
+            let t: Table = toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
+            let _ = t.file;
+            PluginCheck {
+                file: String::new(),
+                args: t.plugin.args,
+                memory_mib: t
+                    .plugin
+                    .memory_mib
+                    .unwrap_or(PluginCheck::DEFAULT_MEMORY_MIB),
+                allow: t.plugin.allow,
+            }
+        }
+        None => PluginCheck::default(),
+    };
+    for a in args {
+        let (k, v) = a
+            .split_once('=')
+            .ok_or_else(|| format!("--arg '{a}': expected KEY=VALUE"))?;
+        s.args.push((k.into(), v.into()));
+    }
+    for a in allow {
+        let (kind, target) = a
+            .split_once('=')
+            .ok_or_else(|| format!("--allow '{a}': expected KIND=TARGET"))?;
+        if let Some(why) = upkeep::config::validate::bad_grant(kind, target) {
+            return Err(format!("--allow '{a}': {why}"));
+        }
+        let mut known = false;
+        for (name, list) in s.allow.kinds_mut() {
+            if name == kind {
+                list.push(target.into());
+                known = true;
+            }
+        }
+        if !known {
+            return Err(format!(
+                "--allow '{a}': KIND is one of tcp, http, unix, file, process"
+            ));
+        }
+    }
+    if let Some(m) = memory {
+        s.memory_mib = m;
+    }
+    if !(1..=PluginCheck::MAX_MEMORY_MIB).contains(&s.memory_mib) {
+        return Err(format!(
+            "memory {} MiB: expected 1 to {}",
+            s.memory_mib,
+            PluginCheck::MAX_MEMORY_MIB
+        ));
+    }
+    Ok(s)
+}
+
+fn plugin_run(trial: Trial, json: bool) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("upkeepctl: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = match runtime.block_on(upkeep::checker::plugin::trial::run(trial)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("upkeepctl: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(t) => println!("{t}"),
+            Err(e) => {
+                eprintln!("upkeepctl: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        let verdict = if report.pass { "PASS" } else { "FAIL" };
+        println!("{verdict} {}", report.message);
+        for (name, value) in &report.metrics {
+            println!("metric {name} = {value}");
+        }
+        if report.dropped_logs > 0 {
+            println!("log lines dropped: {}", report.dropped_logs);
+        }
+        println!(
+            "load {:.1} ms; {} run(s): instantiate p50 {:.1} us, call p50 {:.1} us, total p50 {:.1} us, p99 {:.1} us",
+            report.load_us as f64 / 1000.0,
+            report.runs,
+            report.instantiate_us.p50,
+            report.call_us.p50,
+            report.total_us.p50,
+            report.total_us.p99
+        );
+    }
+    if report.pass {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

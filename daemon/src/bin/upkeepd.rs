@@ -56,6 +56,14 @@ struct Args {
     )]
     runtime_dir: PathBuf,
 
+    /// Directory for compiled WASM plugins (kept between starts).
+    #[arg(
+        long = "cache-dir",
+        value_name = "DIR",
+        default_value = "/var/cache/upkeep"
+    )]
+    cache_dir: PathBuf,
+
     /// Worker restart delay: MIN-MAX seconds, doubling from MIN to MAX and
     /// back to MIN after MAX seconds of healthy running.
     #[arg(long = "restart-backoff", value_name = "MIN-MAX", default_value = "1-60", value_parser = parse_backoff)]
@@ -68,6 +76,8 @@ struct Args {
     uid: Option<u32>,
     #[arg(long, hide = true)]
     gid: Option<u32>,
+    #[arg(long = "plugin-cache", hide = true)]
+    plugin_cache: Option<PathBuf>,
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -100,6 +110,9 @@ fn main() -> ExitCode {
         // Every line a worker logs names its role.
         let _span = tracing::info_span!("worker", role = %role).entered();
         let account = args.uid.zip(args.gid);
+        if let Some(dir) = args.plugin_cache {
+            upkeep::checker::plugin::set_cache_dir(dir);
+        }
         return upkeep::supervisor::worker::main(role, account);
     }
     // Before any thread exists: take systemd's variables out of the
@@ -158,6 +171,7 @@ fn main() -> ExitCode {
         config_path: path,
         load: opts,
         runtime_dir: args.runtime_dir.clone(),
+        cache_dir: args.cache_dir.clone(),
         backoff: args.restart_backoff.clone(),
     };
     match runtime.block_on(supervisor::run(opts, loaded.config, sd, watchdog)) {

@@ -22,7 +22,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn pass(message: impl Into<String>) -> Self {
+    pub fn pass(message: impl Into<String>) -> Self {
         Self {
             ok: true,
             message: message.into(),
@@ -30,7 +30,7 @@ impl Outcome {
         }
     }
 
-    fn fail(message: impl Into<String>) -> Self {
+    pub fn fail(message: impl Into<String>) -> Self {
         Self {
             ok: false,
             message: message.into(),
@@ -67,6 +67,8 @@ pub enum Probe {
     },
     /// A file holding a number (keepalived's vrrp_track_file): passes when 0.
     File { path: String },
+    /// A WASM plugin (run by the plugin host, not by `run`).
+    Plugin(super::plugin::PluginProbe),
     /// At least `min` (at most `max`) processes match.
     Process {
         name: String,
@@ -128,6 +130,7 @@ pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
                 value: None,
             }
         }
+        Probe::Plugin(p) => Outcome::fail(format!("plugin {}: no plugin host", p.file.display())),
         Probe::File { path } => {
             let value = file_value(path);
             Outcome {
@@ -312,18 +315,11 @@ async fn exchange<S: AsyncRead + tokio::io::AsyncWrite + Unpin>(
     {
         return Outcome::fail(format!("GET {url}: {e}"));
     }
-    let Some(head_end) = resp.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return Outcome::fail(format!("GET {url}: no complete response head"));
+    let reply = match split_response(&resp) {
+        Ok(r) => r,
+        Err(e) => return Outcome::fail(format!("GET {url}: {e}")),
     };
-    let head = String::from_utf8_lossy(&resp[..head_end]);
-    let code: Option<u16> = head
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok());
-    let Some(code) = code else {
-        return Outcome::fail(format!("GET {url}: malformed status line"));
-    };
+    let code = reply.status;
     let accepted = if status.is_empty() {
         (200..=299).contains(&code)
     } else {
@@ -333,18 +329,9 @@ async fn exchange<S: AsyncRead + tokio::io::AsyncWrite + Unpin>(
         return Outcome::fail(format!("GET {url}: status {code}"));
     }
     if let Some(want) = digest {
-        let body = &resp[head_end + 4..];
-        let chunked = head
-            .lines()
-            .any(|l| l.to_ascii_lowercase().replace(' ', "") == "transfer-encoding:chunked");
-        let body = if chunked {
-            dechunk(body)
-        } else {
-            body.to_vec()
-        };
         let got: String = {
             use md5::Digest;
-            md5::Md5::digest(&body)
+            md5::Md5::digest(&reply.body)
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect()
@@ -356,6 +343,46 @@ async fn exchange<S: AsyncRead + tokio::io::AsyncWrite + Unpin>(
         }
     }
     Outcome::pass(format!("GET {url}: status {code}"))
+}
+
+/// An HTTP/1.x response: status, headers (names lowercase) and the body,
+/// de-chunked.
+pub struct HttpReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+pub fn split_response(resp: &[u8]) -> Result<HttpReply, &'static str> {
+    let head_end = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("no complete response head")?;
+    let head = String::from_utf8_lossy(&resp[..head_end]);
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .filter(|l| l.starts_with("HTTP/"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or("malformed status line")?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let body = &resp[head_end + 4..];
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    Ok(HttpReply {
+        status,
+        headers,
+        body: if chunked {
+            dechunk(body)
+        } else {
+            body.to_vec()
+        },
+    })
 }
 
 /// Decodes a chunked body (bounded by the input; malformed input ends it).

@@ -3,6 +3,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use super::plugin::PluginProbe;
+use super::plugin::grants::Grants;
 use super::probe::{Probe, Tls};
 use crate::config::model::{CheckKind, Config, ParamMatch, RealServer, VirtualServer};
 use crate::ipvs::table::{rs_key, vs_key};
@@ -35,8 +39,17 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
         let interval = ms(s.interval).max(Duration::from_millis(10));
         out.push(Spec {
             source: format!("script:{}", s.name),
-            probes: vec![Probe::Script {
-                argv: split_command(&s.script),
+            probes: vec![match &s.plugin {
+                Some(p) => Probe::Plugin(PluginProbe {
+                    name: s.name.clone(),
+                    file: p.file.clone().into(),
+                    args: p.args.clone(),
+                    memory_mib: p.memory_mib,
+                    grants: Arc::new(Grants::from_config(&p.allow)),
+                }),
+                None => Probe::Script {
+                    argv: split_command(&s.script),
+                },
             }],
             interval,
             timeout: s.timeout.map_or(interval, ms),

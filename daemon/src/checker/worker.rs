@@ -6,6 +6,7 @@
 //! most once a second.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::signal::unix::{SignalKind, signal};
@@ -14,7 +15,8 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use super::health::{Health, Verdict};
-use super::probe::{self, Outcome};
+use super::plugin::{self, Capacity, Host};
+use super::probe::{self, Outcome, Probe};
 use super::spec::{self, Spec};
 use crate::config::model::Config;
 use crate::ipc::Msg;
@@ -24,6 +26,8 @@ use crate::supervisor::worker::{Link, WorkerError, unexpected};
 struct Ran {
     index: usize,
     outcome: Outcome,
+    /// What a plugin measured.
+    metrics: Vec<(String, f64)>,
     latency: Duration,
     /// How late the run started against its schedule.
     lateness: Duration,
@@ -35,6 +39,7 @@ struct Slot {
     last: Option<String>,
     latency_us: Option<u64>,
     value: Option<i64>,
+    metrics: Vec<(String, f64)>,
 }
 
 impl Slot {
@@ -48,6 +53,7 @@ impl Slot {
             runs: self.health.runs,
             value: self.value,
             policy: None,
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -64,7 +70,7 @@ fn jitter(source: &str, interval: Duration) -> Duration {
     Duration::from_micros(h % span)
 }
 
-async fn schedule(index: usize, spec: Spec, tx: mpsc::Sender<Ran>) {
+async fn schedule(index: usize, spec: Spec, tx: mpsc::Sender<Ran>, plugins: Option<Arc<Host>>) {
     tokio::time::sleep(jitter(&spec.source, spec.interval)).await;
     let mut next = tokio::time::Instant::now();
     loop {
@@ -75,8 +81,19 @@ async fn schedule(index: usize, spec: Spec, tx: mpsc::Sender<Ran>) {
             message: String::new(),
             value: None,
         };
+        let mut metrics = Vec::new();
         for p in &spec.probes {
-            outcome = probe::run(p, spec.timeout).await;
+            outcome = match (p, &plugins) {
+                (Probe::Plugin(pp), Some(host)) => {
+                    let run = host.run(pp, spec.timeout).await;
+                    if run.dropped_logs > 0 {
+                        warn!(check = %spec.source, dropped = run.dropped_logs, limit = plugin::LOG_LINES_PER_RUN, "plugin log lines dropped");
+                    }
+                    metrics = run.metrics;
+                    run.outcome
+                }
+                _ => probe::run(p, spec.timeout).await,
+            };
             if !outcome.ok {
                 break;
             }
@@ -84,6 +101,7 @@ async fn schedule(index: usize, spec: Spec, tx: mpsc::Sender<Ran>) {
         let ran = Ran {
             index,
             outcome,
+            metrics,
             latency: started.elapsed(),
             lateness,
         };
@@ -112,7 +130,7 @@ async fn schedule(index: usize, spec: Spec, tx: mpsc::Sender<Ran>) {
 /// For a process check: the pids it currently counts.
 fn process_pids(spec: &Spec) -> Option<Vec<i32>> {
     spec.probes.iter().find_map(|p| match p {
-        probe::Probe::Process {
+        Probe::Process {
             name,
             args,
             partial,
@@ -165,6 +183,8 @@ impl Lateness {
 
 struct Checker {
     lateness: Lateness,
+    /// The WASM plugin host: only while a plugin check is configured.
+    plugins: Option<Arc<Host>>,
     slots: Vec<Slot>,
     tasks: JoinSet<()>,
     tx: mpsc::Sender<Ran>,
@@ -175,6 +195,7 @@ impl Checker {
     fn new(tx: mpsc::Sender<Ran>) -> Self {
         Self {
             lateness: Lateness::default(),
+            plugins: None,
             slots: Vec::new(),
             tasks: JoinSet::new(),
             tx,
@@ -191,7 +212,9 @@ impl Checker {
             .drain(..)
             .map(|s| (s.spec.source.clone(), s))
             .collect();
-        for (index, spec) in spec::from_config(cfg).into_iter().enumerate() {
+        let specs = spec::from_config(cfg);
+        self.plugins = plugin_host(self.plugins.take(), &specs);
+        for (index, spec) in specs.into_iter().enumerate() {
             let slot = match old.remove(&spec.source) {
                 Some(s) if s.spec == spec => s,
                 _ => Slot {
@@ -199,14 +222,19 @@ impl Checker {
                     last: spec.unsupported.clone(),
                     latency_us: None,
                     value: None,
+                    metrics: Vec::new(),
                     spec,
                 },
             };
             if let Some(why) = &slot.spec.unsupported {
                 warn!(check = %slot.spec.source, reason = %why, "check not run");
             } else {
-                self.tasks
-                    .spawn(schedule(index, slot.spec.clone(), self.tx.clone()));
+                self.tasks.spawn(schedule(
+                    index,
+                    slot.spec.clone(),
+                    self.tx.clone(),
+                    self.plugins.clone(),
+                ));
             }
             self.dirty.insert(index);
             self.slots.push(slot);
@@ -224,6 +252,7 @@ impl Checker {
         // A tracked file's number matters, not only zero or not.
         let value_changed = r.outcome.value.is_some() && r.outcome.value != slot.value;
         slot.value = r.outcome.value;
+        slot.metrics = r.metrics;
         slot.last = Some(r.outcome.message);
         slot.latency_us = u64::try_from(r.latency.as_micros()).ok();
         self.dirty.insert(r.index);
@@ -254,6 +283,46 @@ impl Checker {
             .filter_map(|i| self.slots.get(i).map(Slot::status))
             .collect();
         Some(Msg::Checks { checks })
+    }
+}
+
+/// The plugin host for `specs`: none when no check is a plugin (no engine
+/// at all), the current one when its pool is large enough, else a new one.
+fn plugin_host(current: Option<Arc<Host>>, specs: &[Spec]) -> Option<Arc<Host>> {
+    let plugins: Vec<&plugin::PluginProbe> = specs
+        .iter()
+        .flat_map(|s| &s.probes)
+        .filter_map(|p| match p {
+            Probe::Plugin(pp) => Some(pp),
+            _ => None,
+        })
+        .collect();
+    if plugins.is_empty() {
+        return None;
+    }
+    let need = Capacity {
+        // Runs of the previous generation may still be finishing.
+        instances: u32::try_from(plugins.len() * 2 + 2).unwrap_or(u32::MAX),
+        memory_mib: plugins.iter().map(|p| p.memory_mib).max().unwrap_or(1),
+    };
+    if let Some(h) = current.filter(|h| h.capacity().covers(&need)) {
+        return Some(h);
+    }
+    match Host::new(need, plugin::cache_dir()) {
+        Ok(h) => {
+            info!(
+                plugins = plugins.len(),
+                instances = need.instances,
+                memory_mib = need.memory_mib,
+                "plugin host ready"
+            );
+            Some(Arc::new(h))
+        }
+        Err(e) => {
+            // Each plugin check then fails with this reason at every run.
+            warn!(error = %e, "no plugin host");
+            None
+        }
     }
 }
 

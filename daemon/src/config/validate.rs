@@ -5,8 +5,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::diag::{Diagnostics, suggestion};
-use super::model::{AuthType, CheckKind, Config, Family, InitialState, VrrpInstance};
+use super::diag::{Diagnostics, Src, suggestion};
+use super::model::{AuthType, CheckKind, Config, Family, InitialState, PluginCheck, VrrpInstance};
 
 /// RFC 3768 / RFC 5798 limit on the length of the PASS key (8 octets).
 pub const AUTH_PASS_MAX: usize = 8;
@@ -364,14 +364,106 @@ fn sync_groups(cfg: &Config, d: &mut Diagnostics) {
     }
 }
 
+/// A plugin must be a readable WASM component, and each grant a target
+/// the host can check exactly.
+fn plugin(name: &str, p: &PluginCheck, src: &Src, d: &mut Diagnostics) {
+    let at = src.key("plugin");
+    if p.file.is_empty() || !p.file.starts_with('/') {
+        d.error(
+            at,
+            format!(
+                "vrrp_script {name}: the plugin file must be an absolute path, not '{}'",
+                p.file
+            ),
+        );
+    } else {
+        match read_head(&p.file) {
+            Err(e) => d.error(
+                at,
+                format!("vrrp_script {name}: cannot read plugin {}: {e}", p.file),
+            ),
+            Ok(head) => {
+                if let Some(why) = not_a_component(&head) {
+                    d.error(at, format!("vrrp_script {name}: plugin {}: {why}", p.file));
+                }
+            }
+        }
+    }
+    if !(1..=PluginCheck::MAX_MEMORY_MIB).contains(&p.memory_mib) {
+        d.error(
+            src.key("plugin.memory_mib"),
+            format!(
+                "vrrp_script {name}: plugin memory {} MiB is out of range: expected 1 to {}",
+                p.memory_mib,
+                PluginCheck::MAX_MEMORY_MIB
+            ),
+        );
+    }
+    let mut grants = p.allow.clone();
+    for (kind, list) in grants.kinds_mut() {
+        for (i, t) in list.iter().enumerate() {
+            if let Some(why) = bad_grant(kind, t) {
+                let key = format!("plugin.allow.{kind}.{i}");
+                d.error(
+                    src.keys.get(&key).or(at),
+                    format!("vrrp_script {name}: plugin grant {kind} '{t}': {why}"),
+                );
+            }
+        }
+    }
+}
+
+fn read_head(path: &str) -> std::io::Result<[u8; 8]> {
+    use std::io::Read;
+    let mut head = [0u8; 8];
+    std::fs::File::open(path)?.read_exact(&mut head)?;
+    Ok(head)
+}
+
+/// The WASM binary header: magic, then version 1 for core modules or the
+/// component-model layer (0x0d, layer 1).
+pub fn not_a_component(head: &[u8; 8]) -> Option<&'static str> {
+    if head[..4] != *b"\0asm" {
+        return Some("not a WebAssembly file");
+    }
+    match head[4..] {
+        [0x0d, 0x00, 0x01, 0x00] => None,
+        [0x01, 0x00, 0x00, 0x00] => Some(
+            "a core WebAssembly module, not a component: build for wasm32-wasip2 or wrap it into a component",
+        ),
+        _ => Some("an unsupported WebAssembly version"),
+    }
+}
+
+/// Why a grant cannot be used as written.
+pub fn bad_grant(kind: &str, target: &str) -> Option<&'static str> {
+    match kind {
+        "tcp" => target
+            .parse::<std::net::SocketAddr>()
+            .is_err()
+            .then_some("expected IP:PORT (names are not resolved)"),
+        "http" => crate::checker::plugin::grants::parse_http_url(target).err(),
+        "unix" | "file" => (!target.starts_with('/')).then_some("expected an absolute path"),
+        "process" => (target.is_empty() || target.contains('/'))
+            .then_some("expected a process name (no '/')"),
+        _ => Some("unknown kind of grant"),
+    }
+}
+
 fn scripts(cfg: &Config, d: &mut Diagnostics) {
     for s in &cfg.vrrp_scripts {
         let name = &s.name;
-        if s.script.trim().is_empty() {
-            d.warning(
+        match &s.plugin {
+            None if s.script.trim().is_empty() => d.warning(
                 s.src.at.as_ref(),
                 format!("vrrp_script {name} has no 'script'; it will always fail"),
-            );
+            ),
+            Some(_) if !s.script.trim().is_empty() => d.error(
+                s.src.key("plugin"),
+                format!("vrrp_script {name} has both a 'script' and a plugin: keep one"),
+            ),
+            Some(p) => plugin(name, p, &s.src, d),
+            None => {}
         }
         if s.interval.as_millis() == 0 {
             d.error(

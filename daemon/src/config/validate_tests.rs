@@ -507,3 +507,66 @@ fn auth_type_ah_is_reported_from_either_format() {
     ));
     assert_eq!(l.diagnostics.unsupported_keywords(), vec!["auth_type AH"]);
 }
+
+#[test]
+fn plugins_must_be_readable_components_with_exact_grants() {
+    let dir = std::env::temp_dir().join(format!("upkeep-validate-plugin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let component = dir.join("c.wasm");
+    std::fs::write(&component, b"\0asm\x0d\x00\x01\x00rest").unwrap();
+    let core = dir.join("m.wasm");
+    std::fs::write(&core, b"\0asm\x01\x00\x00\x00").unwrap();
+    let text = dir.join("t.wasm");
+    std::fs::write(&text, b"#!/bin/sh\necho hi\n").unwrap();
+    let script = |file: &std::path::Path, extra: &str| {
+        format!(
+            "[[vrrp_script]]\nname = \"p\"\n[vrrp_script.plugin]\nfile = \"{}\"\n{extra}\n",
+            file.display()
+        )
+    };
+    let ok = toml(&script(
+        &component,
+        "args = { b = \"2\", a = \"1\" }\n[vrrp_script.plugin.allow]\ntcp = [\"127.0.0.1:80\"]\nhttp = [\"http://localhost:8080/status\"]\nunix = [\"/run/x.sock\"]\nfiles = [\"/proc/loadavg\"]\nprocesses = [\"nginx\"]",
+    ));
+    assert!(errors(&ok).is_empty(), "{:?}", errors(&ok));
+    assert!(warnings(&ok).is_empty(), "{:?}", warnings(&ok));
+    // Arguments keep the order they were written in.
+    let args = &ok.config.vrrp_scripts[0].plugin.as_ref().unwrap().args;
+    assert_eq!(args[0].0, "b");
+    assert_one_error(
+        &toml(&script(&core, "")),
+        &["core WebAssembly module", "component"],
+    );
+    assert_one_error(&toml(&script(&text, "")), &["not a WebAssembly file"]);
+    assert_one_error(
+        &toml(&script(&dir.join("missing.wasm"), "")),
+        &["cannot read plugin", "missing.wasm"],
+    );
+    assert_one_error(
+        &toml("[[vrrp_script]]\nname = \"p\"\n[vrrp_script.plugin]\nfile = \"rel.wasm\"\n"),
+        &["absolute path"],
+    );
+    assert_one_error(
+        &toml(&script(&component, "memory_mib = 0")),
+        &["memory 0 MiB", "1 to 4096"],
+    );
+    for (kind, bad, why) in [
+        ("tcp", "localhost:80", "IP:PORT"),
+        ("http", "https://127.0.0.1/", "http://"),
+        ("http", "http://example.com/", "IP address or localhost"),
+        ("unix", "run/x.sock", "absolute"),
+        ("files", "etc/x", "absolute"),
+        ("processes", "/usr/sbin/nginx", "process name"),
+    ] {
+        let l = toml(&script(
+            &component,
+            &format!("[vrrp_script.plugin.allow]\n{kind} = [\"{bad}\"]"),
+        ));
+        assert_one_error(&l, &[bad, why]);
+    }
+    let both = toml(&format!(
+        "[[vrrp_script]]\nname = \"p\"\nscript = \"/bin/true\"\n[vrrp_script.plugin]\nfile = \"{}\"\n",
+        component.display()
+    ));
+    assert_one_error(&both, &["both a 'script' and a plugin"]);
+}

@@ -43,6 +43,7 @@ fn check(
         runs,
         value: None,
         policy: None,
+        metrics: Vec::new(),
     }
 }
 

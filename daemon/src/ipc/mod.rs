@@ -311,4 +311,4 @@ fn recv_with_cred(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<Cred>)
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -170,7 +170,7 @@ pub struct InstanceStatus {
     pub drops: BTreeMap<String, u64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckStatus {
     /// `script:NAME`, `process:NAME`, `file:NAME`, `real_server:...`.
     pub source: String,
@@ -186,6 +186,9 @@ pub struct CheckStatus {
     /// Restart-then-demote state, when the check has a policy (set by the parent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
+    /// What a plugin measured in its last run (name, value).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<(String, f64)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

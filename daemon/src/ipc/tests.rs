@@ -13,6 +13,7 @@ fn sample() -> Msg {
         runs: 3,
         value: None,
         policy: None,
+        metrics: Vec::new(),
     })
 }
 
@@ -79,7 +80,7 @@ proptest! {
     }
 }
 
-fn rt() -> tokio::runtime::Runtime {
+pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -50,6 +50,8 @@ pub struct Options {
     pub config_path: PathBuf,
     pub load: LoadOptions,
     pub runtime_dir: PathBuf,
+    /// Compiled plugins live in `plugins/` below it, owned by the checker.
+    pub cache_dir: PathBuf,
     pub backoff: Backoff,
 }
 
@@ -183,6 +185,28 @@ fn checker_account(cfg: &Config) -> Result<Account, privs::PrivError> {
     match &cfg.global.script_user {
         Some(u) => privs::lookup(&u.user, u.group.as_deref()),
         None => privs::default_checker_account(),
+    }
+}
+
+/// `DIR/plugins`, made and owned by the checker's account with mode 0700
+/// (the checker loads compiled code from it, so no one else may write
+/// there). None, with a warning, when it cannot be set up: plugins then
+/// compile at every start.
+fn plugin_cache(dir: &std::path::Path, account: &Account) -> Option<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let path = dir.join("plugins");
+    let made = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&path)
+        .and_then(|()| std::os::unix::fs::chown(&path, Some(account.uid), Some(account.gid)))
+        .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)));
+    match made {
+        Ok(()) => Some(path),
+        Err(e) => {
+            warn!(dir = %path.display(), error = %e, "no plugin cache");
+            None
+        }
     }
 }
 
@@ -356,15 +380,19 @@ impl Parent {
         self.incarnations += 1;
         let incarnation = self.incarnations;
         let (extra, uid) = match role {
-            Role::Checker => (
-                vec![
+            Role::Checker => {
+                let mut extra = vec![
                     "--uid".to_string(),
                     self.account.uid.to_string(),
                     "--gid".to_string(),
                     self.account.gid.to_string(),
-                ],
-                self.account.uid,
-            ),
+                ];
+                if let Some(dir) = plugin_cache(&self.opts.cache_dir, &self.account) {
+                    extra.push("--plugin-cache".into());
+                    extra.push(dir.display().to_string());
+                }
+                (extra, self.account.uid)
+            }
             _ => (Vec::new(), 0),
         };
         let down_ms = self

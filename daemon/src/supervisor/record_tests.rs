@@ -89,6 +89,7 @@ fn check_changes_are_routed_once() {
         runs: 1,
         value: None,
         policy: None,
+        metrics: Vec::new(),
     };
     assert_eq!(r.check(c("unknown")), None);
     assert_eq!(r.check(c("up")), Some(("script:chk".into(), true, None)));

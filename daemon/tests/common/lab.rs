@@ -214,6 +214,8 @@ impl Lab {
             .arg(&conf)
             .arg("--runtime-dir")
             .arg(&runtime)
+            .arg("--cache-dir")
+            .arg(node.dir.join("cache"))
             .args(args)
             .envs(env.iter().copied())
             .env("RUST_LOG", "debug")

@@ -275,6 +275,10 @@ pub const SCRIPT: Context = Context {
         "upkeep_restart_grace",
         "upkeep_restart_limit",
         "upkeep_demote",
+        "upkeep_plugin",
+        "upkeep_plugin_arg",
+        "upkeep_plugin_allow",
+        "upkeep_plugin_memory",
     ],
     known: &[],
 };

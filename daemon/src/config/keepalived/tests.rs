@@ -421,6 +421,19 @@ fn init_file_overwrite_is_kept() {
     assert!(e.contains("unexpected 'now'"), "{e}");
 }
 
+/// `cfg` written as TOML by `upkeepctl convert`'s writer and read back.
+fn through_toml(cfg: &crate::config::model::Config) -> crate::config::model::Config {
+    let toml = crate::config::native::to_toml(cfg, "k.conf", &[]).unwrap();
+    let back = crate::config::load_str(
+        "k.toml",
+        &toml,
+        crate::config::Format::Toml,
+        &crate::config::LoadOptions::default(),
+    );
+    assert!(back.is_ok(), "{toml}");
+    back.config
+}
+
 #[test]
 fn restart_then_demote_extension_reads_and_converts_to_toml() {
     use crate::config::model::{Demote, OnFailure};
@@ -438,15 +451,8 @@ fn restart_then_demote_extension_reads_and_converts_to_toml() {
     };
     assert_eq!(l.config.vrrp_scripts[0].on_failure.as_ref(), Some(&want));
     // The same in TOML, through `upkeepctl convert`'s writer.
-    let toml = crate::config::native::to_toml(&l.config, "k.conf", &[]).unwrap();
-    let back = crate::config::load_str(
-        "k.toml",
-        &toml,
-        crate::config::Format::Toml,
-        &crate::config::LoadOptions::default(),
-    );
-    assert!(back.is_ok(), "{toml}");
-    assert_eq!(back.config.vrrp_scripts[0].on_failure.as_ref(), Some(&want));
+    let back = through_toml(&l.config);
+    assert_eq!(back.vrrp_scripts[0].on_failure.as_ref(), Some(&want));
     let e = only_error(&conf(
         "vrrp_script chk {\n script \"/bin/true\"\n upkeep_demote sulk\n}\n",
     ));
@@ -455,4 +461,46 @@ fn restart_then_demote_extension_reads_and_converts_to_toml() {
         "vrrp_script chk {\n script \"/bin/true\"\n upkeep_restart_limit 4\n}\n",
     ));
     assert!(e.contains("COUNT SECONDS"), "{e}");
+}
+
+#[test]
+fn plugin_extension_reads_in_order_and_converts_to_toml() {
+    use crate::config::model::{PluginCheck, PluginGrants};
+    let dir = std::env::temp_dir().join(format!("upkeep-kconf-plugin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("p.wasm");
+    // The component-model header is all validation reads.
+    std::fs::write(&file, b"\0asm\x0d\x00\x01\x00").unwrap();
+    let l = conf(&format!(
+        "vrrp_script chk {{\n upkeep_plugin {}\n upkeep_plugin_arg socket /run/h.sock\n upkeep_plugin_arg backend \"web servers\"\n upkeep_plugin_allow unix /run/h.sock\n upkeep_plugin_allow tcp 127.0.0.1:80 [::1]:80\n upkeep_plugin_allow process haproxy\n upkeep_plugin_memory 32\n}}\n",
+        file.display()
+    ));
+    assert!(!l.diagnostics.has_errors(), "{:?}", diag_strings(&l));
+    let want = PluginCheck {
+        file: file.display().to_string(),
+        args: vec![
+            ("socket".into(), "/run/h.sock".into()),
+            ("backend".into(), "web servers".into()),
+        ],
+        memory_mib: 32,
+        allow: PluginGrants {
+            tcp: vec!["127.0.0.1:80".into(), "[::1]:80".into()],
+            unix: vec!["/run/h.sock".into()],
+            processes: vec!["haproxy".into()],
+            ..PluginGrants::default()
+        },
+    };
+    assert_eq!(l.config.vrrp_scripts[0].plugin.as_ref(), Some(&want));
+    let back = through_toml(&l.config);
+    assert_eq!(back.vrrp_scripts[0].plugin.as_ref(), Some(&want));
+    let e = only_error(&conf(&format!(
+        "vrrp_script chk {{\n upkeep_plugin {}\n upkeep_plugin_allow socket /x\n}}\n",
+        file.display()
+    )));
+    assert!(e.contains("'socket'") && e.contains("tcp, http"), "{e}");
+    let e = only_error(&conf(&format!(
+        "vrrp_script chk {{\n upkeep_plugin {}\n upkeep_plugin_arg lonely\n}}\n",
+        file.display()
+    )));
+    assert!(e.contains("KEY VALUE"), "{e}");
 }

@@ -183,15 +183,97 @@ impl Cx<'_> {
                     f.demote = d.unwrap_or(f.demote);
                     true
                 }
+                // upkeep extensions: the check is a WASM plugin.
+                "upkeep_plugin" => {
+                    let file = self.arg1(n, "the plugin's file").map(|t| t.text.clone());
+                    if let Some(file) = file {
+                        s.plugin.get_or_insert_with(Default::default).file = file;
+                    }
+                    true
+                }
+                "upkeep_plugin_arg" => {
+                    self.plugin_arg(&mut s, n);
+                    true
+                }
+                "upkeep_plugin_allow" => {
+                    self.plugin_allow(&mut s, n);
+                    true
+                }
+                "upkeep_plugin_memory" => {
+                    let mib = self.number(n);
+                    let p = s.plugin.get_or_insert_with(Default::default);
+                    p.memory_mib = mib.unwrap_or(p.memory_mib);
+                    true
+                }
                 _ => false,
             };
             if handled {
                 s.src.set(k, &n.word.loc);
+                // The names validation uses for both formats.
+                match k {
+                    "upkeep_plugin" => s.src.set("plugin", &n.word.loc),
+                    "upkeep_plugin_memory" => s.src.set("plugin.memory_mib", &n.word.loc),
+                    _ => {}
+                }
             } else {
                 self.unknown(&kw::SCRIPT, &place, n);
             }
         }
         s
+    }
+
+    /// `upkeep_plugin_arg KEY VALUE`.
+    fn plugin_arg(&mut self, s: &mut VrrpScript, n: &Node) {
+        if !self.no_block(n) {
+            return;
+        }
+        match n.args.as_slice() {
+            [k, v] => s
+                .plugin
+                .get_or_insert_with(Default::default)
+                .args
+                .push((k.text.clone(), v.text.clone())),
+            _ => self.diags.error(
+                Some(&n.word.loc),
+                "'upkeep_plugin_arg' takes two values: KEY VALUE (quote a value with spaces)",
+            ),
+        }
+    }
+
+    /// `upkeep_plugin_allow KIND TARGET...`.
+    fn plugin_allow(&mut self, s: &mut VrrpScript, n: &Node) {
+        if !self.no_block(n) {
+            return;
+        }
+        let Some((kind, targets)) = n.args.split_first().filter(|(_, t)| !t.is_empty()) else {
+            self.diags.error(
+                Some(&n.word.loc),
+                "'upkeep_plugin_allow' takes KIND TARGET... (KIND: tcp, http, unix, file or process)",
+            );
+            return;
+        };
+        let mut grants = s.plugin.take().unwrap_or_default();
+        let mut known = false;
+        for (name, list) in grants.allow.kinds_mut() {
+            if name == kind.text {
+                known = true;
+                for t in targets {
+                    s.src
+                        .set(format!("plugin.allow.{name}.{}", list.len()), &t.loc);
+                    list.push(t.text.clone());
+                }
+            }
+        }
+        s.plugin = Some(grants);
+        if !known {
+            self.diags.error(
+                Some(&kind.loc),
+                format!(
+                    "unknown grant '{}' for 'upkeep_plugin_allow': expected tcp, http, unix, file or process",
+                    kind.text
+                ),
+            );
+        }
     }
 
     /// `upkeep_restart_limit COUNT SECONDS`.

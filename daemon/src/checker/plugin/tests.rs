@@ -1,0 +1,257 @@
+//! Misbehaving plugins, written as WAT components so that each test is
+//! self-contained: the host must turn every one into a failed run with a
+//! reason and carry on.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::*;
+
+/// A component exporting `check` whose core function runs `body` and then
+/// returns the result area at 256 (pre-filled by `data` segments).
+fn wat(body: &str, data: &str) -> String {
+    format!(
+        r#"(component
+  (core module $m
+    (memory (export "mem") 1)
+    (global $heap (mut i32) (i32.const 4096))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      global.get $heap
+      i32.const 7
+      i32.add
+      i32.const -8
+      i32.and
+      local.tee $p
+      local.get 3
+      i32.add
+      global.set $heap
+      local.get $p)
+    {data}
+    (func (export "check") (param i32 i32 i32 i32 i32) (result i32)
+      {body}
+      i32.const 256))
+  (core instance $i (instantiate $m))
+  (type $metric' (record (field "name" string) (field "value" f64)))
+  (export $metric "metric" (type $metric'))
+  (type $outcome' (record (field "pass" bool) (field "message" string) (field "metrics" (list $metric))))
+  (export $outcome "outcome" (type $outcome'))
+  (type $request' (record (field "name" string) (field "args" (list (tuple string string))) (field "timeout-ms" u32)))
+  (export $request "request" (type $request'))
+  (type $check-error' (variant (case "bad-config" string) (case "failed" string)))
+  (export $check-error "check-error" (type $check-error'))
+  (func $check (param "request" $request) (result (result $outcome (error $check-error)))
+    (canon lift (core func $i "check") (memory (core memory $i "mem")) (realloc (core func $i "realloc"))))
+  (export "check" (func $check)))"#
+    )
+}
+
+/// ok(outcome{pass: true, message: "ok", metrics: []}).
+const PASS_DATA: &str = r#"(data (i32.const 256) "\00\00\00\00\01\00\00\00\00\02\00\00\02\00\00\00\00\00\00\00\00\00\00\00")
+    (data (i32.const 512) "ok")"#;
+
+fn host() -> Host {
+    Host::new(
+        Capacity {
+            instances: 4,
+            memory_mib: 16,
+        },
+        None,
+    )
+    .unwrap()
+}
+
+fn probe(dir: &std::path::Path, name: &str, text: &str) -> PluginProbe {
+    let bytes = wat::parse_str(text).unwrap();
+    let file = dir.join(format!("{name}.wasm"));
+    std::fs::write(&file, bytes).unwrap();
+    PluginProbe {
+        name: name.into(),
+        file,
+        args: vec![("k".into(), "v".into())],
+        memory_mib: 2,
+        grants: Arc::new(Grants::default()),
+    }
+}
+
+fn tmp() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("upkeep-plugin-test-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    crate::ipc::tests::rt()
+}
+
+#[test]
+fn a_passing_plugin_passes() {
+    let d = tmp();
+    let p = probe(&d, "pass", &wat("", PASS_DATA));
+    let h = host();
+    let run = rt().block_on(h.run(&p, Duration::from_secs(1)));
+    assert!(run.outcome.ok, "{:?}", run.outcome);
+    assert_eq!(run.outcome.message, "ok");
+}
+
+#[test]
+fn an_infinite_loop_fails_at_its_timeout_and_other_tasks_keep_running() {
+    let d = tmp();
+    let p = probe(&d, "spin", &wat("(loop $l (br $l))", PASS_DATA));
+    let h = host();
+    let rt = rt();
+    rt.block_on(h.preload(&p.file)).unwrap();
+    let timeout = Duration::from_millis(300);
+    // Scheduling noise on a loaded machine can delay one attempt; the bound
+    // is that the best of three lands within 50 ms of the timeout.
+    let mut best = Duration::MAX;
+    for _ in 0..3 {
+        let ticks = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let t = ticks.clone();
+        let started = Instant::now();
+        let run = rt.block_on(async {
+            // Another task on the same single thread must keep running.
+            let other = tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    t.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+            let run = h.run(&p, timeout).await;
+            other.abort();
+            run
+        });
+        let took = started.elapsed();
+        assert!(!run.outcome.ok);
+        assert!(
+            run.outcome.message.contains("timed out after 300 ms"),
+            "{}",
+            run.outcome.message
+        );
+        assert!(took >= timeout, "stopped early: {took:?}");
+        assert!(
+            ticks.load(std::sync::atomic::Ordering::Relaxed) >= 5,
+            "the spinning plugin starved the other task"
+        );
+        best = best.min(took);
+        if best <= timeout + Duration::from_millis(50) {
+            break;
+        }
+    }
+    assert!(
+        best <= timeout + Duration::from_millis(50),
+        "best run took {best:?}"
+    );
+}
+
+#[test]
+fn a_memory_bomb_fails_at_the_limit() {
+    let d = tmp();
+    let p = probe(
+        &d,
+        "grow",
+        &wat(
+            "(loop $l (drop (memory.grow (i32.const 1))) (br $l))",
+            PASS_DATA,
+        ),
+    );
+    let run = rt().block_on(host().run(&p, Duration::from_secs(5)));
+    assert!(!run.outcome.ok);
+    assert_eq!(run.outcome.message, "memory limit of 2 MiB exceeded");
+}
+
+#[test]
+fn a_trap_fails_with_the_reason() {
+    let d = tmp();
+    let p = probe(&d, "trap", &wat("unreachable", PASS_DATA));
+    let run = rt().block_on(host().run(&p, Duration::from_secs(1)));
+    assert!(!run.outcome.ok);
+    assert!(
+        run.outcome.message.starts_with("trapped:") && run.outcome.message.contains("unreachable"),
+        "{}",
+        run.outcome.message
+    );
+}
+
+#[test]
+fn a_bad_return_value_fails() {
+    let d = tmp();
+    // Discriminant 7 is not a case of `result`.
+    let p = probe(
+        &d,
+        "badret",
+        &wat("(i32.store8 (i32.const 256) (i32.const 7))", PASS_DATA),
+    );
+    let run = rt().block_on(host().run(&p, Duration::from_secs(1)));
+    assert!(!run.outcome.ok);
+    assert!(
+        run.outcome.message.starts_with("failed:"),
+        "{}",
+        run.outcome.message
+    );
+    // A message that is not UTF-8 is refused the same way.
+    let data = PASS_DATA.replace(r#""ok""#, r#""\ff\fe""#);
+    let p = probe(&d, "badutf8", &wat("", &data));
+    let run = rt().block_on(host().run(&p, Duration::from_secs(1)));
+    assert!(!run.outcome.ok, "{:?}", run.outcome);
+}
+
+#[test]
+fn files_that_are_not_plugins_fail_every_run_with_the_reason() {
+    let d = tmp();
+    let core = d.join("core.wasm");
+    std::fs::write(&core, wat::parse_str("(module)").unwrap()).unwrap();
+    let wrong = d.join("wrong.wasm");
+    std::fs::write(
+        &wrong,
+        wat::parse_str("(component (core module $m) (core instance (instantiate $m)))").unwrap(),
+    )
+    .unwrap();
+    let h = host();
+    let rt = rt();
+    for (file, want) in [
+        (core, "not a valid component"),
+        (wrong, "does not export `check`"),
+        (d.join("missing.wasm"), "cannot read"),
+    ] {
+        let p = PluginProbe {
+            name: "x".into(),
+            file,
+            args: vec![],
+            memory_mib: 2,
+            grants: Arc::new(Grants::default()),
+        };
+        let run = rt.block_on(h.run(&p, Duration::from_secs(1)));
+        assert!(!run.outcome.ok);
+        assert!(
+            run.outcome.message.contains(want),
+            "{}",
+            run.outcome.message
+        );
+    }
+}
+
+#[test]
+fn the_cache_reuses_an_artefact_and_ignores_an_unsafe_directory() {
+    let d = tmp().join("cache");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let bytes = wat::parse_str(wat("", PASS_DATA)).unwrap();
+    let h = host();
+    let key = cache::key(&h.engine, &bytes);
+    cache::component(&h.engine, &bytes, Some(&d)).unwrap();
+    assert!(d.join(&key).exists());
+    let t = Instant::now();
+    cache::component(&h.engine, &bytes, Some(&d)).unwrap();
+    assert!(t.elapsed() < Duration::from_secs(5));
+    // A corrupt artefact is compiled again, not trusted.
+    std::fs::write(d.join(&key), b"garbage").unwrap();
+    cache::component(&h.engine, &bytes, Some(&d)).unwrap();
+    // World-writable: not used at all.
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::remove_file(d.join(&key)).unwrap();
+    cache::component(&h.engine, &bytes, Some(&d)).unwrap();
+    assert!(!d.join(&key).exists());
+}
+
+use std::os::unix::fs::PermissionsExt;

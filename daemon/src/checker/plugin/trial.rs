@@ -1,0 +1,100 @@
+//! `upkeepctl plugin run`: one plugin, run outside the daemon with a given
+//! grant set, so that plugin authors can test without a configuration.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::grants::Grants;
+use super::{Capacity, Host, PluginProbe, PluginRun};
+use crate::config::model::PluginCheck;
+
+pub struct Trial {
+    pub file: PathBuf,
+    pub settings: PluginCheck,
+    pub timeout: Duration,
+    /// Runs after the first (for timing); each is a fresh instance.
+    pub repeat: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub pass: bool,
+    pub message: String,
+    pub metrics: Vec<(String, f64)>,
+    pub dropped_logs: u32,
+    /// Compiling (or loading) the component.
+    pub load_us: u64,
+    pub runs: u32,
+    /// Median and 99th percentile over all runs.
+    pub instantiate_us: Percentiles,
+    pub call_us: Percentiles,
+    pub total_us: Percentiles,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p99: f64,
+}
+
+fn percentiles(mut v: Vec<Duration>) -> Percentiles {
+    v.sort_unstable();
+    let at = |q: f64| {
+        let i = ((v.len().saturating_sub(1)) as f64 * q).round() as usize;
+        v.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e6)
+    };
+    Percentiles {
+        p50: at(0.5),
+        p99: at(0.99),
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Loads and runs the plugin `1 + repeat` times; the report describes the
+/// last run's outcome and the timing of all.
+pub async fn run(t: Trial) -> Result<Report, String> {
+    let host = Host::new(
+        Capacity {
+            instances: 2,
+            memory_mib: t.settings.memory_mib,
+        },
+        None,
+    )?;
+    let probe = PluginProbe {
+        name: "trial".into(),
+        file: t.file.clone(),
+        args: t.settings.args.clone(),
+        memory_mib: t.settings.memory_mib,
+        grants: Arc::new(Grants::from_config(&t.settings.allow)),
+    };
+    let started = Instant::now();
+    host.preload(&t.file).await?;
+    let load = started.elapsed();
+    let mut last: Option<PluginRun> = None;
+    let (mut inst, mut call, mut total) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..=t.repeat {
+        let r = host.run(&probe, t.timeout).await;
+        inst.push(r.instantiate);
+        call.push(r.call);
+        total.push(r.instantiate + r.call);
+        last = Some(r);
+    }
+    let last = last.ok_or("no run")?;
+    Ok(Report {
+        pass: last.outcome.ok,
+        message: last.outcome.message,
+        metrics: last.metrics,
+        dropped_logs: last.dropped_logs,
+        load_us: micros(load),
+        runs: t.repeat + 1,
+        instantiate_us: percentiles(inst),
+        call_us: percentiles(call),
+        total_us: percentiles(total),
+    })
+}
