@@ -47,6 +47,9 @@ cargo fmt --all -- --check
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "plugins (WASM, built from source)"
+bash scripts/build-plugins.sh
+
 step "tests"
 # One build profile (dev) for everything; nextest runs each test in its own process.
 cargo nextest run --workspace --locked --no-fail-fast

@@ -80,6 +80,10 @@ enum PluginCommand {
         /// Run this many more times (fresh instances) and report timing.
         #[arg(long, value_name = "N", default_value_t = 0)]
         repeat: u32,
+        /// Keep the compiled plugin here and reuse it (as the daemon's
+        /// --cache-dir/plugins does); without it, every run compiles.
+        #[arg(long = "cache-dir", value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -100,6 +104,7 @@ fn main() -> ExitCode {
             memory,
             timeout,
             repeat,
+            cache_dir,
             json,
         }) => {
             let settings = match plugin_settings(config.as_deref(), &args, &allow, memory) {
@@ -115,6 +120,7 @@ fn main() -> ExitCode {
                     settings,
                     timeout: Duration::from_millis(timeout),
                     repeat,
+                    cache_dir,
                 },
                 json,
             )

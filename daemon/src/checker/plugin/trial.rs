@@ -17,6 +17,8 @@ pub struct Trial {
     pub timeout: Duration,
     /// Runs after the first (for timing); each is a fresh instance.
     pub repeat: u32,
+    /// Precompiled artefacts (created 0700 when missing).
+    pub cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -64,8 +66,16 @@ pub async fn run(t: Trial) -> Result<Report, String> {
             instances: 2,
             memory_mib: t.settings.memory_mib,
         },
-        None,
+        t.cache_dir.clone(),
     )?;
+    if let Some(d) = &t.cache_dir {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(d)
+            .map_err(|e| format!("{}: {e}", d.display()))?;
+    }
     let probe = PluginProbe {
         name: "trial".into(),
         file: t.file.clone(),

@@ -1,0 +1,313 @@
+#!/usr/bin/env python3
+"""TCP checks at 1 s intervals: upkeep against keepalived, in a VM with IPVS.
+
+keepalived runs real-server checks only where it can program IPVS, so both
+daemons run in the IPVS VM (tests/vm/vm.py: Debian's cloud kernel under
+qemu), one boot each, with the same keepalived.conf: N/100 virtual servers x
+100 real servers, TCP_CHECK { connect_timeout 1 }, delay_loop 1, lb_kind NAT (DR would
+make IPVS drop the real servers' ports, merging them).
+Real server v.r is 127.1.0.(v+1) port 20000+r; a static listener in the
+guest (bench/checker_load_listener.c) accepts on ports 20000-20099 and tells
+the real servers apart by the connection's destination.
+
+Per daemon, after --warmup s, over --seconds s:
+  - CPU (utime+stime from /proc/PID/stat) and RSS (VmRSS) of the checker
+    process (upkeep: the `--role checker` worker; keepalived: its checker
+    child, -C), and of all the daemon's processes together;
+  - checks done per second (connections the listener accepted);
+  - interval jitter per real server, from the listener: |time between two
+    connections to the same real server - 1 s|, p50/p99/max;
+  - for upkeep, its own start lateness against schedule (logged every 10 s).
+
+Usage: bench/checker_load_vm.py [--checks 10000 2000 500] [--seconds 20]
+       [--warmup 10] [--upkeepd target/release/upkeepd] [--smp 2] [--json FILE]
+Needs what tests/vm/vm.py needs (qemu-system-x86, gcc, apt-get download).
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(ROOT, "tests", "vm"))
+import vm  # noqa: E402
+
+PORTS = 100
+CONF = "/etc/bench/keepalived.conf"
+
+GUEST = r"""
+set -u
+DAEMON=@DAEMON@ WARMUP=@WARMUP@ MEASURE=@MEASURE@
+sysctl -w net.ipv4.ip_local_port_range="1024 65535" >/dev/null
+sysctl -w net.core.somaxconn=4096 >/dev/null
+ulimit -n 65536
+/usr/bin/listener 20000 @PORTS@ 1000 > /tmp/listener.out 2>&1 &
+LPID=$!
+sleep 1
+if [ $DAEMON = upkeep ]; then
+    EXE=/usr/sbin/upkeepd
+    $EXE -f @CONF@ --runtime-dir /run/upkeep > /tmp/daemon.log 2>&1 &
+else
+    EXE=/usr/sbin/keepalived
+    $EXE -n -l -C -f @CONF@ -p /run/keepalived.pid -c /run/checkers.pid > /tmp/daemon.log 2>&1 &
+fi
+DPID=$!
+pids() {
+    for p in /proc/[0-9]*; do
+        [ "$(readlink $p/exe 2>/dev/null)" = $EXE ] && echo ${p#/proc/}
+    done
+}
+CPID=
+i=0
+while [ -z "$CPID" ] && [ $i -lt 600 ]; do
+    if [ $DAEMON = upkeep ]; then
+        for p in $(pids); do
+            tr '\0' ' ' < /proc/$p/cmdline | grep -q -- '--role checker' && CPID=$p
+        done
+    elif [ -s /run/checkers.pid ]; then
+        CPID=$(cat /run/checkers.pid)
+    fi
+    [ -n "$CPID" ] || sleep 0.1
+    i=$((i + 1))
+done
+if [ -z "$CPID" ]; then
+    vm_result "ERROR no checker process"
+    tail -n 40 /tmp/daemon.log
+    exit 3
+fi
+vm_result "CHECKER $CPID"
+snap() {
+    read up idle < /proc/uptime
+    vm_result "UPTIME $1 $up $idle"
+    vm_result "CPUSTAT $1 $(head -n 1 /proc/stat)"
+    for p in $(pids); do
+        s=$(cat /proc/$p/stat 2>/dev/null) && vm_result "STAT $1 $s"
+        vm_result "ROLE $p $(role $p)"
+    done
+}
+role() {
+    if [ $DAEMON = upkeep ]; then
+        r=$(tr '\0' ' ' < /proc/$1/cmdline | sed -n 's/.*--role \([a-z]*\).*/\1/p')
+        echo ${r:-parent}
+    elif [ "$1" = "$(cat /run/checkers.pid 2>/dev/null)" ]; then
+        echo checker
+    else
+        echo parent
+    fi
+}
+sleep $WARMUP
+kill -USR1 $LPID
+snap 0
+sleep $MEASURE
+snap 1
+kill -USR2 $LPID
+sleep 1
+for p in $(pids); do
+    vm_result "RSS $p $(grep VmRSS /proc/$p/status | tr -s ' \t' ' ')"
+    vm_result "ROLE $p $(role $p)"
+done
+vm_result "$(grep LISTENER /tmp/listener.out | tail -n 1)"
+grep "check start lateness" /tmp/daemon.log | while read -r l; do vm_result "LOG $l"; done
+if [ $DAEMON = upkeep ]; then
+    vm_result "UP $(grep -o '"state": *"up"' /run/upkeep/status.json | wc -l)"
+else
+    vm_result "UP $(grep -c -- '-> [0-9A-F]' /proc/net/ip_vs)"
+fi
+vm_result "ERRLINES $(grep -ciE 'error|fail|timeout|timed out' /tmp/daemon.log)"
+vm_result "RESTARTS $(grep -c 'restarting' /tmp/daemon.log)"
+vm_result "DOWN $(grep -cE 'state="down"|TCP connection to .* failed' /tmp/daemon.log)"
+echo "---- daemon log, without the per-check lines"
+grep -v -e 'check state changed' -e 'TCP connection to' -e 'Gained quorum' -e 'Adding service' \
+    -e 'Enabling service' -e 'Removing service' -e 'Disabling service' /tmp/daemon.log | head -n 80
+echo "---- daemon log (last lines)"
+tail -n 5 /tmp/daemon.log
+kill $DPID
+sleep 1
+exit 0
+"""
+
+
+def conf(n):
+    out = ["global_defs {\n    router_id vmbench\n}\n"]
+    for v in range(max(1, n // PORTS)):
+        rs = "".join(f"""    real_server 127.1.{v // 250}.{v % 250 + 1} {20000 + r} {{
+        weight 1
+        TCP_CHECK {{
+            connect_timeout 1
+        }}
+    }}
+""" for r in range(PORTS))
+        out.append(f"""virtual_server 10.200.{v // 250}.{v % 250 + 1} 80 {{
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+{rs}}}
+""")
+    return "".join(out)
+
+
+def listener_binary():
+    src = os.path.join(HERE, "checker_load_listener.c")
+    out = os.path.join(vm.CACHE, "checker_load_listener")
+    if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
+        os.makedirs(vm.CACHE, exist_ok=True)
+        subprocess.run(["gcc", "-O2", "-static", "-o", out, src], check=True)
+    return out
+
+
+def parse(results, hz=100):
+    stats = {0: {}, 1: {}}
+    up = {}
+    cpu = {}
+    roles = {}
+    r = {"rss_kib": {}, "lateness": [], "roles": roles}
+    for line in results.splitlines():
+        f = line.split()
+        if not f:
+            continue
+        if f[0] == "CHECKER":
+            r["checker"] = f[1]
+        elif f[0] == "UPTIME":
+            up[int(f[1])] = float(f[2])
+        elif f[0] == "CPUSTAT":
+            cpu[int(f[1])] = [int(x) for x in f[3:]]
+        elif f[0] == "STAT":
+            which = int(f[1])
+            rest = line.split(" ", 2)[2]
+            pid = rest.split()[0]
+            g = rest.rsplit(")", 1)[1].split()
+            stats[which][pid] = int(g[11]) + int(g[12])
+        elif f[0] == "RSS" and len(f) >= 4:
+            r["rss_kib"][f[1]] = int(f[3])
+        elif f[0] == "LISTENER":
+            r["listener"] = {k: float(v) for k, v in (x.split("=") for x in f[1:])}
+        elif f[0] == "LOG":
+            m = re.search(r"check start lateness\S*\s.*?runs=(\d+)\S* .*?p50_us=(\d+)\S* .*?p99_us=(\d+)\S* "
+                          r".*?max_us=(\d+)", re.sub(r"\x1b\[[0-9;]*m", "", line))
+            if m:
+                r["lateness"].append([int(x) for x in m.groups()])
+        elif f[0] == "UP":
+            r["up"] = int(f[1])
+        elif f[0] == "ERRLINES":
+            r["error_lines"] = int(f[1])
+        elif f[0] == "ROLE":
+            roles[f[1]] = f[2]
+        elif f[0] == "RESTARTS":
+            r["restart_lines"] = int(f[1])
+        elif f[0] == "DOWN":
+            r["down_events"] = int(f[1])
+    if 0 in up and 1 in up:
+        secs = up[1] - up[0]
+        r["window_s"] = secs
+        # CPU in the window per process: a process started during the
+        # window (a restarted worker) counts whole; one that died in it is lost
+        used = {p: stats[1][p] - stats[0].get(p, 0) for p in stats[1]}
+        r["cpu_total_pct"] = sum(used.values()) / hz / secs * 100
+        by_role = {}
+        for p, t in used.items():
+            by_role[roles.get(p, "?")] = by_role.get(roles.get(p, "?"), 0) + t
+        r["cpu_by_role_pct"] = {k: v / hz / secs * 100 for k, v in by_role.items()}
+        r["cpu_checker_pct"] = r["cpu_by_role_pct"].get("checker")
+        r["processes"] = len(used)
+        if 0 in cpu and 1 in cpu:
+            d = [b - a for a, b in zip(cpu[0], cpu[1])]
+            busy = sum(d) - d[3] - (d[4] if len(d) > 4 else 0)
+            r["vm_busy_pct"] = busy / max(1, sum(d)) * 100
+    return r
+
+
+def run_one(daemon, checks, args, workdir):
+    cfg = os.path.join(workdir, f"{daemon}-{checks}.conf")
+    open(cfg, "w").write(conf(checks))
+    test = (GUEST.replace("@DAEMON@", daemon).replace("@WARMUP@", str(args.warmup))
+            .replace("@MEASURE@", str(args.seconds)).replace("@PORTS@", str(PORTS)).replace("@CONF@", CONF))
+    files = [(cfg, CONF), (listener_binary(), "/usr/bin/listener")]
+    bins = [(args.upkeepd, "/usr/sbin/upkeepd")] if daemon == "upkeep" else []
+    console = os.path.join(workdir, f"{daemon}-{checks}.console")
+    out = os.path.join(workdir, f"{daemon}-{checks}.out")
+    load0 = os.getloadavg()[0]
+    t0 = time.time()
+    code, text, results = vm.run(test, files, bins, timeout=args.warmup + args.seconds + 120,
+                                 console=console, out=out, smp=args.smp, mem=args.mem)
+    r = parse(results)
+    r.update(daemon=daemon, checks=checks, exit=code, boot_to_end_s=round(time.time() - t0, 1),
+             host_load=[round(load0, 2), round(os.getloadavg()[0], 2)], console=console, out=out)
+    if code != 0 or "listener" not in r:
+        sys.stderr.write(f"{daemon} {checks}: guest exit {code}; console {console}\n")
+        sys.stderr.write(text[-3000:])
+    return r
+
+
+def fmt(v, spec=".1f", default="–"):
+    return default if v is None else format(v, spec)
+
+
+def table(rows):
+    out = ["| daemon | checks | done/s | checker CPU | all processes CPU | CPU ms per check "
+           "| checker RSS | all RSS | interval jitter p50 / p99 / max (listener) "
+           "| upkeep lateness p99 (per 10 s) | worker restarts |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|"]
+    for r in rows:
+        li = r.get("listener", {})
+        done = li["accepts"] / li["window_s"] if li.get("window_s") else None
+        rss = r.get("rss_kib", {})
+        crss = sum(v for p, v in rss.items() if r["roles"].get(p) == "checker")
+        late = r.get("lateness", [])[1:]  # the first report covers start-up
+        late_s = " / ".join(f"{x[2] / 1000:.1f}" for x in late) + " ms" if late else "–"
+        jit = (f"{li['p50_us'] / 1000:.1f} / {li['p99_us'] / 1000:.1f} / {li['max_us'] / 1000:.0f} ms"
+               if li.get("samples") else "–")
+        per = r["cpu_total_pct"] * 10 / done if done and r.get("cpu_total_pct") is not None else None
+        restarts = r.get("restart_lines", 0) if r["daemon"] == "upkeep" else "–"
+        out.append(
+            f"| {r['daemon']} | {r['checks']:,} | {fmt(done, ',.0f')} | {fmt(r.get('cpu_checker_pct'))} % "
+            f"| {fmt(r.get('cpu_total_pct'))} % | {fmt(per, '.2f')} "
+            f"| {fmt(crss / 1024 if crss else None)} MiB "
+            f"| {fmt(sum(rss.values()) / 1024 if rss else None)} MiB | {jit} | {late_s} | {restarts} |")
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--checks", type=int, nargs="+", default=[10000, 2000, 500])
+    ap.add_argument("--seconds", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--upkeepd", default=os.path.join(ROOT, "target", "release", "upkeepd"))
+    ap.add_argument("--daemons", nargs="+", default=["upkeep", "keepalived"])
+    ap.add_argument("--smp", type=int, default=2)
+    ap.add_argument("--mem", type=int, default=1024)
+    ap.add_argument("--json")
+    ap.add_argument("--keep", help="directory for configurations, consoles and raw results")
+    args = ap.parse_args()
+    if "upkeep" in args.daemons and not os.path.exists(args.upkeepd):
+        sys.exit(f"{args.upkeepd}: missing (cargo build --release --bin upkeepd)")
+    vm.build()
+    workdir = args.keep or tempfile.mkdtemp(prefix="upkeep-chk-vm-")
+    os.makedirs(workdir, exist_ok=True)
+    rows = []
+    for checks in args.checks:
+        for daemon in args.daemons:
+            r = run_one(daemon, checks, args, workdir)
+            rows.append(r)
+            li = r.get("listener", {})
+            print(f"{daemon} {checks}: exit {r['exit']}, {r.get('up')} up, checker {r.get('checker')}, "
+                  f"{li.get('accepts', 0) / max(1, li.get('window_s', 1)):.0f} checks/s, "
+                  f"VM busy {fmt(r.get('vm_busy_pct'))} %, host load {r['host_load']}, "
+                  f"{r['boot_to_end_s']} s", flush=True)
+    print()
+    print(f"VM: qemu TCG, {args.smp} vCPUs, {args.mem} MiB; warm-up {args.warmup} s, measured {args.seconds} s")
+    print(table(rows))
+    if args.json:
+        json.dump(rows, open(args.json, "w"), indent=1)
+    print(f"raw results and consoles: {workdir}")
+    return 0 if all(r["exit"] == 0 for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

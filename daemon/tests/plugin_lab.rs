@@ -1,0 +1,375 @@
+//! WASM plugins end to end: the conformance plugin in Rust, C and Python
+//! through `upkeepctl plugin run` against real services in a namespace
+//! (every language must give the same outcome), and misbehaving plugins in
+//! a running daemon, whose checker must keep every other check on schedule.
+//!
+//! The components are built from source by `scripts/build-plugins.sh`
+//! (scripts/test.sh runs it first) into target/plugins/.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::lab::{Lab, vrrp_instance};
+use serde_json::Value;
+
+const CTL: &str = env!("CARGO_BIN_EXE_upkeepctl");
+const UPKEEPD: &str = env!("CARGO_BIN_EXE_upkeepd");
+
+fn plugin(name: &str) -> PathBuf {
+    let p = common::repo()
+        .join("target/plugins")
+        .join(format!("{name}.wasm"));
+    assert!(
+        p.exists(),
+        "{} is missing: run `bash scripts/build-plugins.sh` first",
+        p.display()
+    );
+    p
+}
+
+/// Echo on TCP 7000, HTTP on 8080 (/ok 200, anything else 404), and a unix
+/// socket that answers "Name: fake" (HAProxy's `show info` shape).
+const SERVICES: &str = r#"
+import http.server, os, socket, socketserver, sys, threading
+sock_path = sys.argv[1]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"fine\n" if self.path == "/ok" else b"no\n"
+        self.send_response(200 if self.path == "/ok" else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+class Echo(socketserver.BaseRequestHandler):
+    def handle(self):
+        data = self.request.recv(256)
+        self.request.sendall(data)
+class Unix(socketserver.BaseRequestHandler):
+    def handle(self):
+        while self.request.recv(4096):
+            pass
+        self.request.sendall(b"Name: fake\nUptime_sec: 5\n")
+socketserver.ThreadingTCPServer.allow_reuse_address = True
+for srv in (http.server.ThreadingHTTPServer(("127.0.0.1", 8080), H),
+            socketserver.ThreadingTCPServer(("127.0.0.1", 7000), Echo),
+            socketserver.ThreadingUnixStreamServer(sock_path, Unix)):
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+print("ready", flush=True)
+threading.Event().wait()
+"#;
+
+struct Case {
+    name: &'static str,
+    args: Vec<String>,
+    allow: Vec<String>,
+    timeout_ms: u64,
+    memory_mib: u32,
+    pass: bool,
+    /// The message, or with a trailing `*` its start.
+    message: String,
+    dropped_logs: u32,
+}
+
+fn case(name: &'static str, args: &[&str], allow: &[&str], pass: bool, message: &str) -> Case {
+    Case {
+        name,
+        args: args.iter().map(|s| s.to_string()).collect(),
+        allow: allow.iter().map(|s| s.to_string()).collect(),
+        timeout_ms: 2000,
+        memory_mib: 64,
+        pass,
+        message: message.into(),
+        dropped_logs: 0,
+    }
+}
+
+fn run_in(ns: &str, file: &Path, c: &Case, cache: &Path) -> (i32, Value) {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", ns, CTL, "plugin", "run"])
+        .arg(file)
+        .arg("--json")
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(["--timeout", &c.timeout_ms.to_string()])
+        .args(["--memory", &c.memory_mib.to_string()]);
+    for a in &c.args {
+        cmd.args(["--arg", a]);
+    }
+    for a in &c.allow {
+        cmd.args(["--allow", a]);
+    }
+    let out = cmd.output().expect("upkeepctl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!(
+            "case {}: no JSON report ({e}): {text}\n{}",
+            c.name,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), v)
+}
+
+#[test]
+fn conformance_plugins_in_rust_c_and_python_agree_on_every_case() {
+    let mut lab = Lab::new(1);
+    let ns = lab.nodes[0].ns.clone();
+    let dir = lab.nodes[0].dir.clone();
+    let sock = dir.join("stats.sock");
+    let file = dir.join("twelve-bytes");
+    std::fs::write(&file, b"0123456789\n\n").unwrap();
+    // A process with a name no other test uses: its count is exactly 1.
+    let sleeper = dir.join("ukconfsleep");
+    std::fs::copy("/bin/sleep", &sleeper).unwrap();
+    let sleeper_s = sleeper.display().to_string();
+    lab.spawn(0, &[&sleeper_s, "300"], "sleep.log");
+    let sock_s = sock.display().to_string();
+    lab.spawn(0, &["python3", "-c", SERVICES, &sock_s], "services.log");
+    assert!(
+        lab.wait(Duration::from_secs(10), || sock.exists()
+            && std::fs::read_to_string(dir.join("services.log"))
+                .is_ok_and(|l| l.contains("ready"))),
+        "services did not start"
+    );
+    let file_s = file.display().to_string();
+    let all_granted: Vec<String> = vec![
+        "http=http://127.0.0.1:8080/".into(),
+        "tcp=127.0.0.1:7000".into(),
+        "tcp=127.0.0.1:7001".into(),
+        format!("unix={sock_s}"),
+        format!("file={file_s}"),
+        "file=/nonexistent/file".into(),
+        "process=ukconfsleep".into(),
+    ];
+    let granted: Vec<&str> = all_granted.iter().map(String::as_str).collect();
+    let a = |s: String| s;
+    let cases = vec![
+        case(
+            "every import, granted and up",
+            &[
+                "http=http://127.0.0.1:8080/ok",
+                "tcp=127.0.0.1:7000",
+                "tcp-send=hello\n",
+                &a(format!("unix={sock_s}")),
+                &a(format!("file={file_s}")),
+                "process=ukconfsleep",
+                "log=3",
+            ],
+            &granted,
+            true,
+            "http=200 tcp=6B unix=25B file=12B process=1 log=3",
+        ),
+        case(
+            "a failing status",
+            &["http=http://127.0.0.1:8080/missing"],
+            &granted,
+            false,
+            "http=404",
+        ),
+        case(
+            "nothing granted: every target denied",
+            &[
+                "http=http://127.0.0.1:8080/ok",
+                "tcp=127.0.0.1:7000",
+                &a(format!("unix={sock_s}")),
+                "file=/etc/shadow",
+                "process=ukconfsleep",
+            ],
+            &[],
+            false,
+            "http=error:denied tcp=error:denied unix=error:denied file=error:denied process=error:denied",
+        ),
+        case(
+            "granted but down or missing",
+            &["tcp=127.0.0.1:7001", "file=/nonexistent/file"],
+            &granted,
+            false,
+            "tcp=error:io file=error:io",
+        ),
+        case(
+            "malformed targets",
+            &["tcp=not-an-address", "http=ftp://x/"],
+            &granted,
+            false,
+            "tcp=error:invalid http=error:invalid",
+        ),
+        case("no probes", &[], &[], true, ""),
+        case(
+            "an unknown argument",
+            &["bogus=1"],
+            &[],
+            false,
+            "bad configuration: unknown arg bogus",
+        ),
+        Case {
+            dropped_logs: 1000 + 1 - 64,
+            ..case("a log flood is cut", &["log=1000"], &[], true, "log=1000")
+        },
+        Case {
+            timeout_ms: 300,
+            ..case(
+                "an infinite loop",
+                &["spin=1"],
+                &[],
+                false,
+                "timed out after 300 ms",
+            )
+        },
+        Case {
+            memory_mib: 40,
+            ..case(
+                "a memory bomb",
+                &["grow=1"],
+                &[],
+                false,
+                "memory limit of 40 MiB exceeded",
+            )
+        },
+        case("a trap", &["trap=1"], &[], false, "trapped: *"),
+    ];
+    let cache = dir.join("cache");
+    let mut failures = Vec::new();
+    for lang in ["conformance-rust", "conformance-c", "conformance-py"] {
+        let wasm = plugin(lang);
+        for c in &cases {
+            let (code, v) = run_in(&ns, &wasm, c, &cache);
+            let got_msg = v["message"].as_str().unwrap_or("").to_string();
+            let msg_ok = match c.message.strip_suffix('*') {
+                Some(prefix) => got_msg.starts_with(prefix),
+                None => got_msg == c.message,
+            };
+            let want_code = if c.pass { 0 } else { 1 };
+            if v["pass"] != Value::Bool(c.pass)
+                || !msg_ok
+                || code != want_code
+                || v["dropped_logs"] != c.dropped_logs
+            {
+                failures.push(format!(
+                    "{lang} / {}: exit {code}, pass {}, message {got_msg:?}, dropped {} (want pass {}, {:?}, dropped {})",
+                    c.name, v["pass"], v["dropped_logs"], c.pass, c.message, c.dropped_logs
+                ));
+            }
+            // Every outcome's metrics name what was probed, plus "args".
+            if c.pass && c.name.starts_with("every import") {
+                let names: Vec<&str> = v["metrics"]
+                    .as_array()
+                    .map(|m| m.iter().filter_map(|x| x[0].as_str()).collect())
+                    .unwrap_or_default();
+                if names
+                    != [
+                        "http.status",
+                        "tcp.bytes",
+                        "unix.bytes",
+                        "file.bytes",
+                        "process.count",
+                        "args",
+                    ]
+                {
+                    failures.push(format!("{lang}: metrics {names:?}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A daemon whose checker runs five misbehaving plugins next to a good
+/// plugin and a shell check: it must report each misbehaviour with its
+/// reason, never restart, and keep running the good checks every second.
+#[test]
+fn misbehaving_plugins_leave_the_checker_running_other_checks_on_schedule() {
+    let mut lab = Lab::new(1);
+    let dir = lab.nodes[0].dir.clone();
+    // The checker runs as an unprivileged user: give it its own copy.
+    let wasm = dir.join("conformance.wasm");
+    std::fs::copy(plugin("conformance-rust"), &wasm).unwrap();
+    let script = |name: &str, arg: &str, extra: &str| {
+        format!(
+            "vrrp_script {name} {{\n    upkeep_plugin {}\n    upkeep_plugin_arg {arg}\n    interval 1\n    timeout 0.5\n{extra}}}\n",
+            wasm.display()
+        )
+    };
+    let mut conf = String::new();
+    conf += &script("spin", "spin 1", "");
+    conf += &script("grow", "grow 1", "    upkeep_plugin_memory 16\n");
+    conf += &script("trap", "trap 1", "");
+    conf += &script("flood", "log 5000", "");
+    conf += &script("bogus", "bogus 1", "");
+    conf += &script(
+        "good",
+        "file /proc/loadavg",
+        "    upkeep_plugin_allow file /proc/loadavg\n",
+    );
+    conf += "vrrp_script shell {\n    script \"/bin/true\"\n    interval 1\n}\n";
+    conf += &vrrp_instance(&lab, 0, 100, &["10.77.0.100/24"], "");
+    lab.start(0, UPKEEPD, &conf, "keepalived.conf");
+    let checks = |lab: &Lab| -> Vec<Value> {
+        lab.status(0)
+            .and_then(|s| s["checks"].as_array().cloned())
+            .unwrap_or_default()
+    };
+    let find = |all: &[Value], name: &str| -> Value {
+        all.iter()
+            .find(|c| c["source"] == format!("script:{name}"))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    assert!(
+        lab.wait(Duration::from_secs(60), || {
+            let all = checks(&lab);
+            find(&all, "good")["runs"].as_u64().unwrap_or(0) >= 1
+        }),
+        "the good plugin never ran\n{}",
+        lab.logs()
+    );
+    let pid = lab.worker_pid(0, "checker");
+    let before = checks(&lab);
+    let runs = |all: &[Value], n: &str| find(all, n)["runs"].as_u64().unwrap_or(0);
+    std::thread::sleep(Duration::from_secs(8));
+    let after = checks(&lab);
+    assert_eq!(lab.worker_pid(0, "checker"), pid, "the checker restarted");
+    assert_eq!(lab.worker_restarts(0, "checker"), Some(0));
+    for good in ["good", "shell"] {
+        let done = runs(&after, good) - runs(&before, good);
+        // 8 s at 1 s intervals: 8 runs give or take the edges.
+        assert!(
+            (7..=9).contains(&done),
+            "{good} ran {done} times in 8 s\n{}",
+            lab.log(0)
+        );
+        assert_eq!(find(&after, good)["state"], "up", "{good}");
+    }
+    for (name, reason) in [
+        ("spin", "timed out after 500 ms"),
+        ("grow", "memory limit of 16 MiB exceeded"),
+        ("trap", "trapped:"),
+        ("bogus", "bad configuration: unknown arg bogus"),
+    ] {
+        let c = find(&after, name);
+        assert_eq!(c["state"], "down", "{name}: {c}");
+        assert!(
+            c["last_result"].as_str().unwrap_or("").starts_with(reason),
+            "{name}: {c}"
+        );
+        assert!(
+            runs(&after, name) > runs(&before, name),
+            "{name} stopped running"
+        );
+    }
+    // The flood passes; its lines beyond the limit are dropped and counted.
+    assert_eq!(find(&after, "flood")["state"], "up");
+    let log = lab.log(0);
+    let flood_lines = log.matches("line 4999").count();
+    assert_eq!(flood_lines, 0, "a line past the limit reached the log");
+    assert!(log.contains("plugin log lines dropped"), "{log}");
+    // The good plugin's metrics reach the status.
+    let metrics = &find(&after, "good")["metrics"];
+    assert!(
+        metrics.to_string().contains("file.bytes"),
+        "metrics: {metrics}"
+    );
+}
