@@ -56,7 +56,9 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum PluginCommand {
     /// Run a plugin once, outside the daemon, with the grants given here;
-    /// print its outcome and timing. Exit status: 0 pass, 1 fail, 2 error.
+    /// print its outcome and timing. Exit status: 0 pass; 1 fail (a
+    /// plugin error, trap or timeout counts as a failure, as in the
+    /// daemon); 2 upkeepctl could not load or run the plugin at all.
     Run {
         /// The plugin (a WASM component).
         file: PathBuf,

@@ -169,6 +169,19 @@ pub fn render(doc: &StatusDoc) -> String {
             Some((vec![("check", c.source.as_str())], Value::Float(seconds)))
         }),
     );
+    x.family(
+        "upkeep_check_plugin_metric",
+        Kind::Gauge,
+        "A number a WASM plugin check reported in its last run.",
+        checks.iter().flat_map(|c| {
+            c.metrics.iter().map(|(name, v)| {
+                (
+                    vec![("check", c.source.as_str()), ("name", name.as_str())],
+                    Value::Float(*v),
+                )
+            })
+        }),
+    );
 
     // ---- IPVS ----
     let real_servers = || {

@@ -80,7 +80,10 @@ fn sample_doc() -> StatusDoc {
         instances: vec![vi1, odd],
         unmatched_drops: BTreeMap::from([("unknown_vrid".into(), 5)]),
         checks: vec![
-            check("script:chk_nginx", "up", Some(1200), 1, 10),
+            CheckStatus {
+                metrics: vec![("servers_up".into(), 2.0), ("idle \"pct\"".into(), 97.5)],
+                ..check("script:chk_nginx", "up", Some(1200), 1, 10)
+            },
             check("file:flag", "unknown", None, 0, 0),
         ],
         virtual_servers: vec![VirtualServerStatus {
@@ -346,6 +349,8 @@ fn renders_every_family() {
         r#"upkeep_check_failures_total{check="script:chk_nginx"} 1"#,
         r#"upkeep_check_failures_total{check="file:flag"} 0"#,
         r#"upkeep_check_latency_seconds{check="script:chk_nginx"} 0.0012"#,
+        r#"upkeep_check_plugin_metric{check="script:chk_nginx",name="servers_up"} 2"#,
+        r#"upkeep_check_plugin_metric{check="script:chk_nginx",name="idle \"pct\""} 97.5"#,
         r#"upkeep_real_server_up{virtual_server="10.0.0.1:80/tcp",real_server="192.168.1.10:80"} 1"#,
         r#"upkeep_real_server_up{virtual_server="10.0.0.1:80/tcp",real_server="192.168.1.11:80"} 0"#,
         r#"upkeep_real_server_weight{virtual_server="10.0.0.1:80/tcp",real_server="192.168.1.10:80"} 3"#,
@@ -408,7 +413,7 @@ fn counters_and_gauges_are_typed() {
         );
     }
     assert_eq!(types.get("upkeep_check_latency_seconds"), Some(&"gauge"));
-    assert_eq!(types.len(), 17);
+    assert_eq!(types.len(), 18);
 }
 
 #[test]

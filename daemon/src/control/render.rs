@@ -83,6 +83,10 @@ pub fn text(doc: &StatusDoc) -> String {
             latency,
             c.failures
         );
+        if !c.metrics.is_empty() {
+            let m: Vec<String> = c.metrics.iter().map(|(n, v)| format!("{n}={v}")).collect();
+            let _ = writeln!(o, "  {:<28} metrics {}", "", m.join(" "));
+        }
     }
     if !doc.virtual_servers.is_empty() {
         let _ = writeln!(o, "\nVirtual servers:");
