@@ -327,6 +327,10 @@ fn misbehaving_plugins_leave_the_checker_running_other_checks_on_schedule() {
         lab.logs()
     );
     let pid = lab.worker_pid(0, "checker");
+    assert!(
+        has_engine(pid.expect("checker pid")),
+        "no plugin engine thread in the checker"
+    );
     let before = checks(&lab);
     let runs = |all: &[Value], n: &str| find(all, n)["runs"].as_u64().unwrap_or(0);
     std::thread::sleep(Duration::from_secs(8));
@@ -372,4 +376,48 @@ fn misbehaving_plugins_leave_the_checker_running_other_checks_on_schedule() {
         metrics.to_string().contains("file.bytes"),
         "metrics: {metrics}"
     );
+}
+
+/// Whether process `pid` runs the plugin host's epoch ticker (a thread that
+/// exists only with the wasmtime engine).
+fn has_engine(pid: i32) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| {
+            d.flatten().any(|t| {
+                std::fs::read_to_string(t.path().join("comm"))
+                    .is_ok_and(|c| c.trim() == "plugin-epoch")
+            })
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn without_a_plugin_the_checker_creates_no_engine() {
+    let mut lab = Lab::new(1);
+    let mut conf =
+        String::from("vrrp_script shell {\n    script \"/bin/true\"\n    interval 1\n}\n");
+    conf += &vrrp_instance(&lab, 0, 100, &["10.77.0.100/24"], "");
+    lab.start(0, UPKEEPD, &conf, "keepalived.conf");
+    assert!(
+        lab.wait(Duration::from_secs(30), || lab
+            .status(0)
+            .and_then(|s| s["checks"][0]["runs"].as_u64())
+            .is_some_and(|r| r >= 2)),
+        "the shell check never ran\n{}",
+        lab.logs()
+    );
+    let pid = lab.worker_pid(0, "checker").expect("checker pid");
+    assert!(!has_engine(pid), "an engine without plugins");
+    let vm_kib = |pid: i32| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmSize:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(0)
+    };
+    // The pooling allocator reserves address space only with an engine.
+    assert!(vm_kib(pid) < 4 << 20, "checker maps {} KiB", vm_kib(pid));
 }

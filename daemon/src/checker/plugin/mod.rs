@@ -213,12 +213,31 @@ impl Host {
         cell.get_or_init(|| async {
             let (engine, linker) = (self.engine.clone(), self.linker.clone());
             let (file, dir) = (file.to_path_buf(), self.cache_dir.clone());
-            tokio::task::spawn_blocking(move || compile(&engine, &linker, &file, dir.as_deref()))
-                .await
-                .unwrap_or_else(|e| Err(format!("compilation stopped: {e}")))
+            tokio::task::spawn_blocking(move || {
+                let loaded = compile(&engine, &linker, &file, dir.as_deref());
+                // Compiling a large component (CPython: hundreds of MiB)
+                // leaves the freed memory in malloc's arenas; give it back.
+                // SAFETY: malloc_trim only releases free heap memory.
+                unsafe {
+                    libc::malloc_trim(0);
+                }
+                loaded
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("compilation stopped: {e}")))
         })
         .await
         .clone()
+    }
+
+    /// Forgets compiled plugins, so that the next run reads each file
+    /// again (a reload after a plugin was replaced on disk runs the new
+    /// one; an unchanged file comes back from the cache).
+    pub fn forget(&self) {
+        self.loaded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 
     /// Compiles `file` now and reports how long it took and whether the

@@ -95,6 +95,29 @@ fn a_passing_plugin_passes() {
 }
 
 #[test]
+fn a_replaced_plugin_file_is_read_again_after_forget() {
+    let d = tmp();
+    let p = probe(&d, "replaced", &wat("", PASS_DATA));
+    let h = host();
+    let rt = rt();
+    assert!(rt.block_on(h.run(&p, Duration::from_secs(1))).outcome.ok);
+    std::fs::write(
+        &p.file,
+        wat::parse_str(wat("unreachable", PASS_DATA)).unwrap(),
+    )
+    .unwrap();
+    // Until the checker reloads, the compiled plugin stays.
+    assert!(rt.block_on(h.run(&p, Duration::from_secs(1))).outcome.ok);
+    h.forget();
+    let run = rt.block_on(h.run(&p, Duration::from_secs(1)));
+    assert!(
+        run.outcome.message.starts_with("trapped:"),
+        "{:?}",
+        run.outcome
+    );
+}
+
+#[test]
 fn an_infinite_loop_fails_at_its_timeout_and_other_tasks_keep_running() {
     let d = tmp();
     let p = probe(&d, "spin", &wat("(loop $l (br $l))", PASS_DATA));
