@@ -10,4 +10,6 @@ pub mod control;
 pub mod ipc;
 pub mod ipvs;
 pub mod supervisor;
+#[cfg(test)]
+pub mod testutil;
 pub mod vrrp;

@@ -4,11 +4,11 @@ use tokio::io::AsyncWriteExt;
 
 use super::*;
 
+/// A runtime in a network namespace of this test's own (the probes here
+/// listen and connect on loopback).
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
+    crate::testutil::private_netns();
+    crate::ipc::tests::rt()
 }
 
 fn sh(cmd: &str) -> Vec<String> {

@@ -573,6 +573,8 @@ fn request_lines() {
 // ---------------------------------------------------------------------------
 
 async fn start(limits: Limits) -> (SocketAddr, JoinHandle<()>) {
+    // Loopback traffic stays in a namespace of this test's own.
+    crate::testutil::private_netns();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let snapshot: Arc<dyn Fn() -> StatusDoc + Send + Sync> = Arc::new(sample_doc);

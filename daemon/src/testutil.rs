@@ -1,0 +1,44 @@
+//! Helpers for unit tests.
+
+/// Moves the calling thread (and every thread and process it starts later)
+/// into a new network namespace with only `lo`, up. Tests that listen or
+/// connect on loopback call this first, so their traffic never touches the
+/// root namespace (nextest runs each test in its own process). Needs root,
+/// as the namespace lab does.
+pub fn private_netns() {
+    thread_local! {
+        static DONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if DONE.with(std::cell::Cell::get) {
+        return;
+    }
+    // SAFETY: unshare(2) with a flag constant; it changes only this thread.
+    let r = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+    assert_eq!(
+        r,
+        0,
+        "unshare(CLONE_NEWNET) failed ({}): loopback tests run as root, in a namespace of their own",
+        std::io::Error::last_os_error()
+    );
+    let up = std::process::Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status()
+        .map(|s| s.success());
+    assert!(matches!(up, Ok(true)), "ip link set lo up: {up:?}");
+    DONE.with(|d| d.set(true));
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loopback_after_private_netns_is_not_the_root_namespaces() {
+        // Bound before: this socket stays in the namespace the test began in.
+        let outside = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = outside.local_addr().unwrap().port();
+        super::private_netns();
+        let inside = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(std::net::TcpStream::connect(inside.local_addr().unwrap()).is_ok());
+        let err = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    }
+}
