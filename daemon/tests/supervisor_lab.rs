@@ -682,3 +682,152 @@ fn runs_as_pid_1_of_a_pid_namespace_and_reaps_orphans() {
         .collect();
     assert!(zombies.is_empty(), "zombies: {zombies:?}");
 }
+
+/// Starves upkeepd's parent (not its workers) of CPU: stopped for
+/// `stopped`, then running for `running`, over and over, until dropped (or
+/// for a minute at most). A machine-independent stand-in for a parent that
+/// shares a slow CPU with busy processes (a busy loop pinned next to it
+/// starves it more or less depending on the scheduler's autogroups).
+struct Starve {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Starve {
+    fn new(pid: i32, running: Duration, stopped: Duration) -> Starve {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let until = Instant::now() + SECS(60);
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < until {
+                // SAFETY: kill(2) of the daemon's pid, read from its pid file.
+                unsafe { libc::kill(pid, libc::SIGSTOP) };
+                std::thread::sleep(stopped);
+                // SAFETY: as above.
+                unsafe { libc::kill(pid, libc::SIGCONT) };
+                std::thread::sleep(running);
+            }
+        });
+        Starve {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Starve {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Regression (found with 10,000 TCP checks in a slow VM): the first round
+/// of 10,000 real-server checks all change state at once while the parent
+/// gets a fifth of a CPU (for 12 s, then all it wants). The parent fell
+/// ever further behind on that flood (it rebuilt the status document over
+/// and over: the pause between two was counted from the start of the last,
+/// which took longer than the pause), and its heartbeat then measured its
+/// own lag: the answers sat behind thousands of queued messages, and every
+/// worker, even the idle VRRP one, was "not answering heartbeats" and
+/// killed (each new checker flooding it again). Workers that answer must
+/// stay up however far behind the parent is, and the parent must catch up.
+#[test]
+fn a_flood_of_check_changes_on_a_starved_parent_restarts_no_worker() {
+    const SERVERS: usize = 100;
+    const PER: usize = 100;
+    let mut lab = Lab::new(1);
+    // Every check connects to a closed port of the node's loopback: refused
+    // at once, so all of them go down in the first round (delay_loop 1).
+    let mut c = common::lab::vrrp_instance(&lab, 0, 100, &[VIP], "");
+    for v in 0..SERVERS {
+        c.push_str(&format!(
+            "virtual_server 10.200.0.{} 80 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n",
+            v + 1
+        ));
+        for r in 0..PER {
+            c.push_str(&format!(
+                "    real_server 127.0.0.1 {} {{\n        TCP_CHECK {{\n            connect_timeout 1\n        }}\n    }}\n",
+                20000 + r
+            ));
+        }
+        c.push_str("}\n");
+    }
+    lab.start(0, UPKEEPD, &c, "keepalived.conf");
+    assert!(
+        lab.wait(SECS(10), || lab.daemon_pid(0).is_some()),
+        "{}",
+        lab.log(0)
+    );
+    let starve = Starve::new(
+        lab.daemon_pid(0).unwrap(),
+        Duration::from_millis(20),
+        Duration::from_millis(80),
+    );
+    let total = SERVERS * PER;
+    let down = |lab: &Lab| {
+        lab.status(0).map_or(0, |s| {
+            s["checks"].as_array().map_or(0, |a| {
+                a.iter()
+                    .filter(|c| {
+                        c["source"]
+                            .as_str()
+                            .is_some_and(|s| s.starts_with("real_server:"))
+                            && c["state"] == "down"
+                    })
+                    .count()
+            })
+        })
+    };
+    let started = Instant::now();
+    let mut starve = Some(starve);
+    let mut all_down = None;
+    let mut restarts = 0;
+    // Bounded: 22 s of watching, every half second.
+    while started.elapsed() < SECS(22) {
+        if started.elapsed() > SECS(12) {
+            starve = None;
+        }
+        restarts = ["vrrp", "ipvs", "checker"]
+            .iter()
+            .filter_map(|r| lab.worker_restarts(0, r))
+            .sum::<u64>();
+        if restarts > 0 || lab.log(0).contains("not answering heartbeats") {
+            break;
+        }
+        if all_down.is_none() && down(&lab) == total {
+            all_down = Some(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    drop(starve);
+    let log = lab.log(0);
+    let lines = |pat: &str| {
+        log.lines()
+            .filter(|l| l.contains(pat))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let why = format!(
+        "{}\n{}\n{}",
+        lines("worker started"),
+        lines("restarting"),
+        lines("check start lateness")
+    );
+    assert_eq!(restarts, 0, "workers restarted:\n{why}");
+    assert!(
+        !log.contains("not answering heartbeats") && !log.contains("not taking messages"),
+        "{why}"
+    );
+    let all_down = all_down.unwrap_or_else(|| {
+        panic!(
+            "{} of {total} checks down after {:?}\n{why}",
+            down(&lab),
+            started.elapsed()
+        )
+    });
+    eprintln!("{total} checks down after {all_down:?}; no worker restarted");
+}

@@ -4,6 +4,7 @@
 //! runs notify scripts, restarts failed workers (replaying the state),
 //! speaks systemd's notify protocol, reloads, and serves the control socket.
 
+pub mod heartbeat;
 pub mod init;
 pub mod privs;
 pub mod record;
@@ -29,20 +30,21 @@ use crate::ipc::msg::Role;
 use crate::ipc::{Channel, Msg};
 use crate::vrrp::fsm::State;
 use crate::vrrp::notify::{Notifier, SCRIPT_TIMEOUT};
+use heartbeat::{Beat, Heartbeat};
 use privs::Account;
 use record::Record;
 use sdnotify::SdNotify;
-use spawn::{Backoff, EXIT_CONFIG, WorkerEvent};
+use spawn::{Backoff, EXIT_CONFIG, Heard, WorkerEvent};
 
-/// A worker that has not answered a ping for this long is restarted.
-const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
-const PING_EVERY: Duration = Duration::from_secs(1);
 /// A reload that workers have not confirmed in this time is reported failed.
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// Sending to a worker that takes longer than this means it is stuck.
 const SEND_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the status (status.json, metrics, STATUS=) is refreshed at most.
 const PUBLISH_EVERY: Duration = Duration::from_millis(200);
+/// A publication that took this long waits this many times as long before
+/// the next (see [`publish_gap`]).
+const PUBLISH_PAUSE: u32 = 4;
 /// A restart command that runs longer is killed (with its process group).
 const RESTART_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -94,9 +96,9 @@ struct Slot {
     ready: u64,
     restarts: u64,
     backoff: Backoff,
-    /// Outstanding ping (seq, sent at); the last ping time.
-    ping: Option<(u64, Instant)>,
-    pinged_at: Instant,
+    heartbeat: Heartbeat,
+    /// When its reader last took a message off its socket.
+    heard: Option<Arc<Heard>>,
     down_since: Option<Instant>,
     last_exit: Option<String>,
     /// Needed by the current configuration.
@@ -128,6 +130,8 @@ struct Parent {
     events: mpsc::UnboundedSender<WorkerEvent>,
     incarnations: u64,
     ping_seq: u64,
+    /// The last tick of the loop (heartbeats count the time between ticks).
+    ticked_at: Instant,
     ready_sent: bool,
     last_status_line: String,
     reload: Option<Reload>,
@@ -138,7 +142,9 @@ struct Parent {
     dirty: bool,
     /// Restart-then-demote per check source.
     policies: BTreeMap<String, Guard>,
+    /// When the last publication ended, and the pause until the next.
     published_at: Instant,
+    publish_gap: Duration,
 }
 
 /// A check's policy and the one command it may have run.
@@ -277,6 +283,7 @@ pub async fn run(
         events,
         incarnations: 0,
         ping_seq: 0,
+        ticked_at: Instant::now(),
         ready_sent: false,
         last_status_line: String::new(),
         reload: None,
@@ -287,6 +294,7 @@ pub async fn run(
         dirty: true,
         policies: BTreeMap::new(),
         published_at: Instant::now(),
+        publish_gap: PUBLISH_EVERY,
     };
     p.policies = guards(&p.config, &mut BTreeMap::new());
     for role in Role::ALL {
@@ -411,8 +419,8 @@ impl Parent {
             ready: 0,
             restarts: 0,
             backoff: self.opts.backoff.clone(),
-            ping: None,
-            pinged_at: now,
+            heartbeat: Heartbeat::new(now),
+            heard: None,
             down_since: None,
             last_exit: None,
             wanted: true,
@@ -420,14 +428,14 @@ impl Parent {
         slot.incarnation = incarnation;
         slot.wanted = true;
         slot.ready = 0;
-        slot.ping = None;
-        slot.pinged_at = now;
+        slot.heartbeat = Heartbeat::new(now);
         slot.started_at = now;
         match spawn::spawn(role, incarnation, &extra, uid, self.events.clone()) {
             Ok(s) => {
                 info!(role = %role, pid = s.pid, "worker started");
                 slot.pid = Some(s.pid);
                 slot.channel = Some(s.channel);
+                slot.heard = Some(s.heard);
                 slot.phase = Phase::Starting;
                 slot.down_since = None;
                 let start = Msg::Start {
@@ -531,10 +539,8 @@ impl Parent {
         self.dirty |= changes_status(&msg);
         match msg {
             Msg::Pong { seq } => {
-                if let Some(s) = self.slots.get_mut(&role)
-                    && s.ping.is_some_and(|(q, _)| q == seq)
-                {
-                    s.ping = None;
+                if let Some(s) = self.slots.get_mut(&role) {
+                    s.heartbeat.pong(seq);
                 }
             }
             Msg::Ready { generation } => self.on_ready(role, generation).await,
@@ -693,11 +699,10 @@ impl Parent {
 
     /// Every wanted worker is up and answering.
     fn healthy(&self) -> bool {
-        self.slots.values().filter(|s| s.wanted).all(|s| {
-            s.phase == Phase::Running
-                && s.ping
-                    .is_none_or(|(_, at)| at.elapsed() < HEARTBEAT_TIMEOUT)
-        })
+        self.slots
+            .values()
+            .filter(|s| s.wanted)
+            .all(|s| s.phase == Phase::Running && s.heartbeat.answering())
     }
 
     async fn on_exit(
@@ -724,7 +729,8 @@ impl Parent {
         let ran = s.started_at.elapsed();
         s.pid = None;
         s.channel = None;
-        s.ping = None;
+        s.heard = None;
+        s.heartbeat = Heartbeat::new(Instant::now());
         s.last_exit = Some(how.clone());
         s.down_since = Some(Instant::now());
         self.dirty = true;
@@ -774,22 +780,29 @@ impl Parent {
         for role in due {
             self.start(role).await;
         }
+        let step = now.saturating_duration_since(self.ticked_at);
+        self.ticked_at = now;
         let mut pings = Vec::new();
         for s in self.slots.values_mut() {
             let Some(pid) = s.pid else { continue };
-            match s.ping {
-                Some((_, at)) if at.elapsed() > HEARTBEAT_TIMEOUT => {
+            if let Some(at) = s.heard.as_ref().and_then(|h| h.last()) {
+                s.heartbeat.heard(at);
+            }
+            let channel = s.channel.as_deref();
+            match s
+                .heartbeat
+                .tick(now, step, || channel.is_some_and(spawn::unread))
+            {
+                Beat::Dead => {
                     warn!(role = %s.role, pid, "worker not answering heartbeats; restarting it");
                     spawn::kill(pid);
-                    s.ping = None;
                 }
-                None if s.pinged_at.elapsed() >= PING_EVERY => {
+                Beat::Ping => {
                     self.ping_seq += 1;
-                    s.ping = Some((self.ping_seq, now));
-                    s.pinged_at = now;
+                    s.heartbeat.pinged(self.ping_seq, now);
                     pings.push((s.role, self.ping_seq));
                 }
-                _ => {}
+                Beat::Wait => {}
             }
         }
         for (role, seq) in pings {
@@ -1099,19 +1112,21 @@ impl Parent {
     }
 
     /// Shares the status (control socket, metrics, status.json) and STATUS=.
-    /// At most every [`PUBLISH_EVERY`] (a document with thousands of checks
-    /// costs milliseconds to build); `upkeepctl status` builds its own.
+    /// Paced by [`publish_gap`] (a document with thousands of checks costs
+    /// milliseconds to build); `upkeepctl status` builds its own.
     fn publish(&mut self, force: bool) {
-        if !self.dirty || (!force && self.published_at.elapsed() < PUBLISH_EVERY) {
+        if !self.dirty || (!force && self.published_at.elapsed() < self.publish_gap) {
             return;
         }
         self.dirty = false;
-        self.published_at = Instant::now();
+        let started = Instant::now();
         let doc = self.status_doc();
         write_status_file(&self.opts.runtime_dir, &doc);
         if let Ok(mut d) = self.shared.lock() {
             *d = doc;
         }
+        self.published_at = Instant::now();
+        self.publish_gap = publish_gap(self.published_at.duration_since(started));
         if self.ready_sent && self.reload.is_none() && !self.stopping {
             let line = self.status_line();
             if line != self.last_status_line {
@@ -1120,6 +1135,15 @@ impl Parent {
             }
         }
     }
+}
+
+/// The pause after a publication that took `cost`: [`PUBLISH_EVERY`], or
+/// longer when publishing is slow, so that it takes at most a fifth of the
+/// parent's time. Regression: with thousands of checks on a starved CPU a
+/// publication took longer than the pause (measured from its start): the
+/// loop published after every message and fell ever further behind.
+fn publish_gap(cost: Duration) -> Duration {
+    PUBLISH_EVERY.max(cost.saturating_mul(PUBLISH_PAUSE))
 }
 
 /// Whether a worker's message changes what status shows (heartbeats do not).
@@ -1163,6 +1187,19 @@ mod tests {
         }
         assert!(dirty);
         assert!(!changes_status(&Msg::Pong { seq: 2 }));
+    }
+
+    #[test]
+    fn slow_publications_are_spaced_out() {
+        let ms = Duration::from_millis;
+        assert_eq!(publish_gap(ms(3)), PUBLISH_EVERY);
+        assert_eq!(publish_gap(ms(50)), PUBLISH_EVERY);
+        assert_eq!(publish_gap(ms(500)), ms(2000));
+        // Busy at most a fifth of the time.
+        for cost in [ms(1), ms(60), ms(500), Duration::from_secs(3)] {
+            let gap = publish_gap(cost);
+            assert!(cost * 5 <= cost + gap, "{cost:?} {gap:?}");
+        }
     }
 
     #[test]

@@ -4,8 +4,8 @@
 
 use std::os::fd::AsRawFd;
 use std::process::Stdio;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tracing::warn;
@@ -44,6 +44,33 @@ pub const EXIT_CONFIG: i32 = 78;
 pub struct Spawned {
     pub pid: u32,
     pub channel: Arc<Channel>,
+    pub heard: Arc<Heard>,
+}
+
+/// When a worker was last heard from: the time its reader took a message
+/// off its socket, which the parent's loop may handle much later (behind
+/// thousands of others). Heartbeats go by this.
+#[derive(Debug, Default)]
+pub struct Heard(Mutex<Option<Instant>>);
+
+impl Heard {
+    fn stamp(&self) {
+        if let Ok(mut at) = self.0.lock() {
+            *at = Some(Instant::now());
+        }
+    }
+
+    pub fn last(&self) -> Option<Instant> {
+        self.0.lock().ok().and_then(|at| *at)
+    }
+}
+
+/// Whether messages wait on the socket, not read yet (FIONREAD).
+pub fn unread(channel: &Channel) -> bool {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer, to a live local.
+    let rc = unsafe { libc::ioctl(channel.raw_fd(), libc::FIONREAD, &raw mut n) };
+    rc == 0 && n > 0
 }
 
 /// Who may speak on a worker's socket: its own pid, with the uid it runs as.
@@ -102,15 +129,21 @@ pub fn spawn(
     let channel = Arc::new(Channel::new(parent_end)?);
     channel.pass_credentials()?;
     let expected = Expected { pid, uid };
+    let heard = Arc::new(Heard::default());
     tokio::spawn(supervise(
         role,
         incarnation,
         child,
         Arc::clone(&channel),
         expected,
+        Arc::clone(&heard),
         tx,
     ));
-    Ok(Spawned { pid, channel })
+    Ok(Spawned {
+        pid,
+        channel,
+        heard,
+    })
 }
 
 /// In the child: the socket becomes descriptor 3 (without close-on-exec),
@@ -159,6 +192,7 @@ async fn supervise(
     mut child: tokio::process::Child,
     channel: Arc<Channel>,
     expected: Expected,
+    heard: Arc<Heard>,
     tx: mpsc::UnboundedSender<WorkerEvent>,
 ) {
     let mut buf = Vec::new();
@@ -172,6 +206,7 @@ async fn supervise(
         tokio::select! {
             r = channel.recv(&mut buf), if reading => match r.and_then(|(m, c)| expected.check(c).map(|()| m)) {
                 Ok(msg) => {
+                    heard.stamp();
                     let _ = tx.send(WorkerEvent::Msg { role, incarnation, msg });
                 }
                 Err(IpcError::Closed) => reading = false,
