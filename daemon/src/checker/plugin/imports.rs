@@ -8,14 +8,13 @@ use tokio::net::{TcpStream, UnixStream};
 use tracing::{debug, error, info, warn};
 use wasmtime::component::Resource;
 
-use super::bindings::upkeep::check::host::{
+use super::engine::Ctx;
+use super::engine::bindings::upkeep::check::host::{
     Host, HostError, HostTcpConnection, HttpResponse, Level,
 };
 use super::grants::Refusal;
-use super::{Ctx, DATA_LIMIT, TEXT_LIMIT, clip};
+use super::{DATA_LIMIT, LOG_LINES_PER_RUN, TEXT_LIMIT, clip};
 
-/// Most log lines one run may write; the rest are counted.
-pub const LOG_LINES_PER_RUN: u32 = 64;
 /// Most TCP connections one run may hold open.
 const CONNECTIONS_PER_RUN: u32 = 16;
 /// Most bytes of an HTTP response head.
@@ -226,4 +225,4 @@ impl HostTcpConnection for Ctx {
 }
 
 /// `types` declares only types: nothing to implement.
-impl super::bindings::upkeep::check::types::Host for Ctx {}
+impl super::engine::bindings::upkeep::check::types::Host for Ctx {}
