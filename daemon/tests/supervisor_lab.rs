@@ -582,6 +582,44 @@ fn garbage_on_every_socket_is_logged_and_reset() {
         m.permissions().mode() & 0o777
     });
     assert_eq!(mode.unwrap(), 0o600);
+    // A peer that is neither root nor the daemon's user is refused by its
+    // credentials, even when the file mode would let it connect.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let run = lab.runtime_dir(0);
+        let run_mode = std::fs::metadata(&run).unwrap().permissions().mode();
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o711)).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let client = format!(
+            "import socket; s = socket.socket(socket.AF_UNIX); s.connect({:?}); \
+             s.sendall(b'{{\"command\":\"status\"}}\\n'); s.settimeout(10); \
+             print(s.recv(65536).decode())",
+            path.display().to_string()
+        );
+        let out = std::process::Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "/usr/bin/python3",
+                "-c",
+                &client,
+            ])
+            .output()
+            .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(run_mode)).unwrap();
+        let reply = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            reply.contains("permission denied") && !reply.contains("instances"),
+            "unprivileged peer got: {reply} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            lab.log(0)
+                .contains("control connection from an unauthorised user refused")
+        );
+    }
     // Still serving, still Master, no failover.
     let out = upkeepctl(&lab, 0, &["status", "--json"]);
     assert!(out.status.success());
