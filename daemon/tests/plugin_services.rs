@@ -306,7 +306,7 @@ fn start_haproxy(lab: &Lab, k: usize, mode: &str) -> String {
     let sock = format!("{dir}/haproxy.sock");
     let cfg = format!(
         "global\n    stats socket {sock} mode {mode} level user\n    pidfile {dir}/haproxy.pid\n\
-         defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n    timeout check 2s\n\
          frontend fe\n    bind 127.0.0.1:8080\n    default_backend web\n\
          backend web\n    server s1 127.0.0.1:8081 check inter 100 fall 1 rise 1\n    server s2 127.0.0.1:8082 check inter 100 fall 1 rise 1\n"
     );
@@ -468,6 +468,12 @@ fn haproxy_plugin_in_the_daemon_faults_the_instance_while_the_backend_is_down() 
 
     stop(&lab, 0, "nginx");
     lab.expect_state(0, "VI_1", "FAULT", SECS(10));
+    // FAULT comes with the first server down (min_up 2); wait for both.
+    lab.wait(SECS(5), || {
+        check()["last_result"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("backend web: 0/2"))
+    });
     let c = check();
     assert_eq!(c["state"], "down", "{c}");
     assert!(
