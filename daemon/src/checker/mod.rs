@@ -3,6 +3,7 @@
 //! IPVS.
 
 pub mod health;
+pub mod outcome;
 pub mod plugin;
 pub mod policy;
 pub mod probe;

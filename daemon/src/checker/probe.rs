@@ -8,36 +8,12 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
+pub use super::outcome::Outcome;
+
 /// Most of a script's output kept for status (the rest is read and dropped).
 pub const OUTPUT_LIMIT: usize = 1024;
 /// Most of an HTTP response read (head and body, for the digest).
 const HTTP_LIMIT: usize = 1 << 20;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Outcome {
-    pub ok: bool,
-    pub message: String,
-    /// A tracked file's number.
-    pub value: Option<i64>,
-}
-
-impl Outcome {
-    pub fn pass(message: impl Into<String>) -> Self {
-        Self {
-            ok: true,
-            message: message.into(),
-            value: None,
-        }
-    }
-
-    pub fn fail(message: impl Into<String>) -> Self {
-        Self {
-            ok: false,
-            message: message.into(),
-            value: None,
-        }
-    }
-}
 
 /// TLS for SSL_GET. As keepalived's SSL_GET, the server's certificate is
 /// not verified: the check is whether the service answers, not who it is.

@@ -20,8 +20,8 @@ use super::probe::{self, Outcome, Probe};
 use super::spec::{self, Spec};
 use crate::config::model::Config;
 use crate::ipc::Msg;
+use crate::ipc::link::{Link, WorkerError, unexpected};
 use crate::ipc::msg::{CheckStatus, RealServerState, Role};
-use crate::supervisor::worker::{Link, WorkerError, unexpected};
 
 struct Ran {
     index: usize,

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use serde::{Deserialize, Serialize};
 
 use super::diag::Src;
-use super::values::{Millis, TrackRef, Vip, VsgEntry};
+use super::values::{Millis, StatusRange, TrackRef, Vip, VsgEntry};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -1033,13 +1033,6 @@ pub struct HttpUrl {
     pub status_code: Vec<StatusRange>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub virtualhost: Option<String>,
-}
-
-/// An inclusive range of HTTP status codes, written `200` or `200-299`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StatusRange {
-    pub first: u16,
-    pub last: u16,
 }
 
 fn default_priority() -> u32 {

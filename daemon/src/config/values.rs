@@ -8,8 +8,6 @@ use std::str::FromStr;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::model::StatusRange;
-
 /// A duration held in milliseconds, written in seconds (`1`, `0.01`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Millis(pub u64);
@@ -494,6 +492,13 @@ string_serde!(
     VsgEntry,
     "a group member such as \"10.0.0.1-9 80\" or \"fwmark 1\""
 );
+
+/// An inclusive range of HTTP status codes, written `200` or `200-299`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusRange {
+    pub first: u16,
+    pub last: u16,
+}
 
 impl StatusRange {
     /// `200` or `200-299`.

@@ -12,6 +12,7 @@
 //! SO_PASSCRED and checks the kernel-attached SCM_CREDENTIALS of every
 //! message against the worker it started.
 
+pub mod link;
 pub mod msg;
 
 use std::io;

@@ -8,8 +8,8 @@ use tracing::{debug, warn};
 use super::table::Table;
 use crate::config::model::Config;
 use crate::ipc::Msg;
+use crate::ipc::link::{Link, WorkerError, unexpected};
 use crate::ipc::msg::{Resume, Role};
-use crate::supervisor::worker::{Link, WorkerError, unexpected};
 
 pub async fn run(
     config: Config,

@@ -6,61 +6,17 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use super::privs::{self, Account, CAP_NET_ADMIN, CAP_NET_RAW};
 use super::spawn::EXIT_CONFIG;
 use crate::config::model::Config;
+use crate::ipc::link::{Link, WorkerError, unexpected};
 use crate::ipc::msg::{Resume, Role};
 use crate::ipc::{Channel, IpcError, Msg, WORKER_FD};
 
 /// Exit code after the parent's socket failed (EX_TEMPFAIL): restart me.
 pub const EXIT_RESET: i32 = 75;
-
-/// How a role's run ended.
-#[derive(Debug, thiserror::Error)]
-pub enum WorkerError {
-    /// The configuration cannot run here (missing interface, address...).
-    #[error("{0}")]
-    Config(String),
-    /// The parent's socket failed or spoke nonsense.
-    #[error("parent connection: {0}")]
-    Ipc(#[from] IpcError),
-    #[error("{0}")]
-    Other(String),
-}
-
-/// The worker's connection to the parent.
-pub struct Link {
-    channel: Channel,
-    buf: Vec<u8>,
-}
-
-impl Link {
-    pub async fn send(&self, msg: &Msg) -> Result<(), IpcError> {
-        self.channel.send(msg).await
-    }
-
-    /// The next message for the role. Pings are answered here. Cancel-safe.
-    pub async fn recv(&mut self) -> Result<Msg, IpcError> {
-        loop {
-            let (msg, _) = self.channel.recv(&mut self.buf).await?;
-            match msg {
-                Msg::Ping { seq } => self.channel.send(&Msg::Pong { seq }).await?,
-                other => return Ok(other),
-            }
-        }
-    }
-}
-
-/// A message this role does not take: logged; the connection is reset.
-pub fn unexpected(role: Role, msg: &Msg) -> WorkerError {
-    warn!(role = %role, kind = msg.kind(), "unexpected message from the parent");
-    WorkerError::Ipc(IpcError::Io(std::io::Error::new(
-        std::io::ErrorKind::InvalidData,
-        format!("unexpected message '{}'", msg.kind()),
-    )))
-}
 
 /// Entry point of a worker process.
 pub fn main(role: Role, account: Option<(u32, u32)>) -> ExitCode {
@@ -87,10 +43,7 @@ pub fn main(role: Role, account: Option<(u32, u32)>) -> ExitCode {
     };
     let result = runtime.block_on(async move {
         let channel = Channel::new(fd).map_err(IpcError::Io)?;
-        let mut link = Link {
-            channel,
-            buf: Vec::new(),
-        };
+        let mut link = Link::new(channel);
         let start = tokio::time::timeout(Duration::from_secs(30), link.recv())
             .await
             .map_err(|_| WorkerError::Other("no start message from the parent".into()))??;

@@ -24,9 +24,9 @@ use super::setup::{
 use super::socket;
 use super::timer::Timer;
 use crate::config::model::{Config, Family, VrrpInstance};
+use crate::ipc::link::{Link, WorkerError, unexpected};
 use crate::ipc::msg::{InstanceStatus, Resume, Role, Transition};
 use crate::ipc::{IpcError, Msg};
-use crate::supervisor::worker::{Link, WorkerError, unexpected};
 
 impl From<DriverError> for WorkerError {
     fn from(e: DriverError) -> Self {

@@ -7,31 +7,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::OnceCell;
-use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{
     Config as EngineConfig, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
     Trap, UpdateDeadline,
 };
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use self::bindings::upkeep::check::types::{CheckError, Request};
-use self::bindings::{Plugin, PluginPre};
-use super::grants::Grants;
+use super::bindings::upkeep::check::types::{CheckError, Request};
+use super::bindings::{Plugin, PluginPre};
+use super::context::Ctx;
 use super::{Capacity, METRICS_LIMIT, PluginProbe, PluginRun, TICK, cache, clip};
-use crate::checker::probe::Outcome;
-
-#[allow(clippy::all, missing_docs)]
-pub(super) mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../plugin-sdk/wit",
-        world: "plugin",
-        imports: { default: async },
-        exports: { default: async },
-        with: {
-            "upkeep:check/host.tcp-connection": crate::checker::plugin::imports::TcpConnection,
-        },
-    });
-}
+use crate::checker::outcome::Outcome;
 
 /// Largest plugin file read.
 const FILE_LIMIT: u64 = 256 << 20;
@@ -282,71 +268,4 @@ fn compile(
         .map_err(|e| format!("cannot link (does it target upkeep:check@0.1.0?): {e:#}"))?;
     let pre = PluginPre::new(pre).map_err(|e| format!("does not export `check`: {e:#}"))?;
     Ok(Arc::new(Loaded { pre }))
-}
-
-/// The state of one run.
-pub struct Ctx {
-    pub(super) wasi: WasiCtx,
-    pub(super) table: ResourceTable,
-    pub(super) grants: Arc<Grants>,
-    pub(super) check: String,
-    pub(super) deadline: Instant,
-    pub(super) memory_limit: usize,
-    pub(super) memory_exceeded: bool,
-    pub(super) logs: u32,
-    pub(super) dropped_logs: u32,
-    pub(super) connections: u32,
-}
-
-impl Ctx {
-    fn new(probe: &PluginProbe, deadline: Instant) -> Self {
-        Self {
-            // Nothing granted: see the module documentation.
-            wasi: WasiCtx::builder().build(),
-            table: ResourceTable::new(),
-            grants: probe.grants.clone(),
-            check: probe.name.clone(),
-            deadline,
-            memory_limit: usize::try_from(u64::from(probe.memory_mib) << 20).unwrap_or(usize::MAX),
-            memory_exceeded: false,
-            logs: 0,
-            dropped_logs: 0,
-            connections: 0,
-        }
-    }
-}
-
-impl WasiView for Ctx {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl wasmtime::ResourceLimiter for Ctx {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.memory_limit {
-            // Trap rather than let the guest see -1: a plugin that wants
-            // more than its limit is broken, and the reason must say so.
-            self.memory_exceeded = true;
-            return Err(wasmtime::format_err!("memory limit exceeded"));
-        }
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
-    }
 }

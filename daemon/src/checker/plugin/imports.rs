@@ -8,10 +8,10 @@ use tokio::net::{TcpStream, UnixStream};
 use tracing::{debug, error, info, warn};
 use wasmtime::component::Resource;
 
-use super::engine::Ctx;
-use super::engine::bindings::upkeep::check::host::{
+use super::bindings::upkeep::check::host::{
     Host, HostError, HostTcpConnection, HttpResponse, Level,
 };
+use super::context::{Ctx, TcpConnection};
 use super::grants::Refusal;
 use super::{DATA_LIMIT, LOG_LINES_PER_RUN, TEXT_LIMIT, clip};
 
@@ -19,11 +19,6 @@ use super::{DATA_LIMIT, LOG_LINES_PER_RUN, TEXT_LIMIT, clip};
 const CONNECTIONS_PER_RUN: u32 = 16;
 /// Most bytes of an HTTP response head.
 const HEAD_LIMIT: usize = 64 << 10;
-
-/// A granted TCP connection held for the guest.
-pub struct TcpConnection {
-    stream: TcpStream,
-}
 
 impl From<Refusal> for HostError {
     fn from(r: Refusal) -> Self {
@@ -225,4 +220,4 @@ impl HostTcpConnection for Ctx {
 }
 
 /// `types` declares only types: nothing to implement.
-impl super::engine::bindings::upkeep::check::types::Host for Ctx {}
+impl super::bindings::upkeep::check::types::Host for Ctx {}

@@ -17,7 +17,11 @@
 //! the reason; the checker carries on.
 
 #[cfg(feature = "plugins")]
+mod bindings;
+#[cfg(feature = "plugins")]
 mod cache;
+#[cfg(feature = "plugins")]
+mod context;
 #[cfg(feature = "plugins")]
 mod engine;
 pub mod grants;
@@ -32,7 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use self::grants::Grants;
-use super::probe::Outcome;
+use super::outcome::Outcome;
 
 #[cfg(feature = "plugins")]
 pub use self::engine::Host;

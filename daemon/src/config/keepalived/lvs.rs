@@ -5,11 +5,11 @@ use super::cx::Cx;
 use super::keywords::{self as kw, Context};
 use super::tree::Node;
 use crate::config::diag::Src;
-use crate::config::model::StatusRange;
 use crate::config::model::{
     CheckKind, Endpoint, HttpUrl, LbAlgo, LbKind, Protocol, RealServer, RealServerCheck,
     VirtualServer, VirtualServerGroup,
 };
+use crate::config::values::StatusRange;
 use crate::config::values::VsgEntry;
 
 impl Cx<'_> {

@@ -1,0 +1,60 @@
+//! The worker's end of its connection to the parent, and how a worker's
+//! run ends. Every role (VRRP, IPVS, checker) talks to the parent through a
+//! [`Link`]; the supervisor's worker entry point builds it.
+
+use tracing::warn;
+
+use super::msg::Role;
+use super::{Channel, IpcError, Msg};
+
+/// How a role's run ended.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The configuration cannot run here (missing interface, address...).
+    #[error("{0}")]
+    Config(String),
+    /// The parent's socket failed or spoke nonsense.
+    #[error("parent connection: {0}")]
+    Ipc(#[from] IpcError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The worker's connection to the parent.
+pub struct Link {
+    channel: Channel,
+    buf: Vec<u8>,
+}
+
+impl Link {
+    pub fn new(channel: Channel) -> Self {
+        Self {
+            channel,
+            buf: Vec::new(),
+        }
+    }
+
+    pub async fn send(&self, msg: &Msg) -> Result<(), IpcError> {
+        self.channel.send(msg).await
+    }
+
+    /// The next message for the role. Pings are answered here. Cancel-safe.
+    pub async fn recv(&mut self) -> Result<Msg, IpcError> {
+        loop {
+            let (msg, _) = self.channel.recv(&mut self.buf).await?;
+            match msg {
+                Msg::Ping { seq } => self.channel.send(&Msg::Pong { seq }).await?,
+                other => return Ok(other),
+            }
+        }
+    }
+}
+
+/// A message this role does not take: logged; the connection is reset.
+pub fn unexpected(role: Role, msg: &Msg) -> WorkerError {
+    warn!(role = %role, kind = msg.kind(), "unexpected message from the parent");
+    WorkerError::Ipc(IpcError::Io(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("unexpected message '{}'", msg.kind()),
+    )))
+}
