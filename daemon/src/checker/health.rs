@@ -6,11 +6,30 @@
 //! an up check down and `rise` consecutive successes make a down check up.
 //! `init_fail` starts the check down before any result.
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A check's state after fall/rise; JSON `up`, `down`, `unknown` (not run yet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Unknown,
     Up,
     Down,
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+impl std::str::FromStr for Verdict {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Verdict::Unknown, Verdict::Up, Verdict::Down]
+            .into_iter()
+            .find(|v| v.word() == s)
+            .ok_or_else(|| format!("unknown check state {s:?}"))
+    }
 }
 
 impl Verdict {

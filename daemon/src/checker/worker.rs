@@ -46,7 +46,7 @@ impl Slot {
     fn status(&self) -> CheckStatus {
         CheckStatus {
             source: self.spec.source.clone(),
-            state: self.health.state().word().into(),
+            state: self.health.state(),
             last_result: self.last.clone(),
             latency_us: self.latency_us,
             failures: self.health.failures,

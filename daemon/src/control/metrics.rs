@@ -17,7 +17,9 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout, timeout_at};
 use tracing::{debug, warn};
 
-use crate::control::status::StatusDoc;
+use crate::checker::health::Verdict;
+use crate::control::status::{StatusDoc, WorkerState};
+use crate::vrrp::fsm::State;
 
 /// The exposition format's content type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
@@ -27,10 +29,6 @@ pub const PATH: &str = "/metrics";
 pub const MAX_HEAD: usize = 8 * 1024;
 /// Time a client has to send its request head.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The state strings' gauge values, matched against the state's uppercase
-/// prefix ("INIT" covers "INITIALIZE"); anything else is -1.
-const STATES: [(&str, i64); 4] = [("INIT", 0), ("BACKUP", 1), ("MASTER", 2), ("FAULT", 3)];
 
 // ---------------------------------------------------------------------------
 // Rendering
@@ -49,7 +47,7 @@ pub fn render(doc: &StatusDoc) -> String {
         instances.iter().map(|i| {
             (
                 vec![("instance", i.name.as_str())],
-                Value::Int(state_code(&i.state)),
+                Value::Int(state_code(i.state)),
             )
         }),
     );
@@ -133,10 +131,10 @@ pub fn render(doc: &StatusDoc) -> String {
         Kind::Gauge,
         "Check state after fall/rise: 1 up, 0 down, -1 unknown (not run yet).",
         checks.iter().map(|c| {
-            let up = match c.state.as_str() {
-                "up" => 1,
-                "down" => 0,
-                _ => -1,
+            let up = match c.state {
+                Verdict::Up => 1,
+                Verdict::Down => 0,
+                Verdict::Unknown => -1,
             };
             (vec![("check", c.source.as_str())], Value::Int(up))
         }),
@@ -216,7 +214,7 @@ pub fn render(doc: &StatusDoc) -> String {
         Kind::Gauge,
         "Worker process running: 1 yes, 0 no.",
         doc.workers.iter().map(|w| {
-            let up = w.pid.is_some() && w.state == "running";
+            let up = w.pid.is_some() && w.state == WorkerState::Running;
             (vec![("role", w.role.as_str())], Value::from(up))
         }),
     );
@@ -246,13 +244,14 @@ pub fn render(doc: &StatusDoc) -> String {
     x.out
 }
 
-/// The gauge value of a VRRP state string.
-fn state_code(state: &str) -> i64 {
-    let upper = state.to_ascii_uppercase();
-    STATES
-        .iter()
-        .find(|(prefix, _)| upper.starts_with(prefix))
-        .map_or(-1, |&(_, code)| code)
+/// The gauge value of a VRRP state.
+fn state_code(state: State) -> i64 {
+    match state {
+        State::Initialize => 0,
+        State::Backup => 1,
+        State::Master => 2,
+        State::Fault => 3,
+    }
 }
 
 #[derive(Clone, Copy)]

@@ -13,7 +13,7 @@ const ODD: &str = "web \"east\"\n\\path";
 fn instance(name: &str, state: &str, priority: u8, base_priority: u8) -> InstanceStatus {
     InstanceStatus {
         name: name.into(),
-        state: state.into(),
+        state: state.parse().unwrap(),
         priority,
         base_priority,
         master: None,
@@ -36,7 +36,7 @@ fn check(
 ) -> CheckStatus {
     CheckStatus {
         source: source.into(),
-        state: state.into(),
+        state: state.parse().unwrap(),
         last_result: None,
         latency_us,
         failures,
@@ -51,7 +51,7 @@ fn worker(role: &str, pid: Option<u32>, state: &str, restarts: u64) -> WorkerSta
     WorkerStatus {
         role: role.into(),
         pid,
-        state: state.into(),
+        state: state.parse().unwrap(),
         restarts,
         ipc_fd: None,
         uptime_s: None,
@@ -65,7 +65,7 @@ fn sample_doc() -> StatusDoc {
     vi1.adverts_sent = 42;
     vi1.adverts_received = 7;
     vi1.drops = BTreeMap::from([("auth_mismatch".into(), 2), ("ttl".into(), 1)]);
-    let mut odd = instance(ODD, "Backup", 90, 90);
+    let mut odd = instance(ODD, "BACKUP", 90, 90);
     odd.transitions = 1;
     odd.adverts_received = 100;
     StatusDoc {
@@ -417,23 +417,17 @@ fn counters_and_gauges_are_typed() {
 }
 
 #[test]
-fn state_codes_match_by_uppercase_prefix() {
-    for (state, code) in [
-        ("INIT", 0),
-        ("INITIALIZE", 0),
-        ("initialize", 0),
-        ("BACKUP", 1),
-        ("Backup", 1),
-        ("MASTER", 2),
-        ("master", 2),
-        ("FAULT", 3),
-        ("STOP", -1),
-        ("", -1),
-        ("MAST", -1),
-        ("é", -1),
-    ] {
-        assert_eq!(state_code(state), code, "{state:?}");
-    }
+fn state_codes_are_the_documented_ones() {
+    let codes: Vec<(State, i64)> = State::ALL.iter().map(|&s| (s, state_code(s))).collect();
+    assert_eq!(
+        codes,
+        [
+            (State::Initialize, 0),
+            (State::Backup, 1),
+            (State::Master, 2),
+            (State::Fault, 3)
+        ]
+    );
 }
 
 #[test]
@@ -474,12 +468,12 @@ fn any_label_text_stays_valid_and_reads_back() {
     ];
     let mut doc = StatusDoc::default();
     for (n, name) in nasty.iter().enumerate() {
-        let mut i = instance(name, name, 1, 1);
+        let mut i = instance(name, "MASTER", 1, 1);
         i.drops.insert((*name).to_string(), n as u64);
         doc.instances.push(i);
         doc.checks
-            .push(check(name, name, Some(u64::MAX), u64::MAX, 0));
-        doc.workers.push(worker(name, Some(1), name, 0));
+            .push(check(name, "down", Some(u64::MAX), u64::MAX, 0));
+        doc.workers.push(worker(name, Some(1), "running", 0));
         doc.unmatched_drops.insert(format!("{name}{n}"), 1);
     }
     doc.virtual_servers.push(VirtualServerStatus {

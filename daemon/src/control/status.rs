@@ -39,12 +39,58 @@ pub struct WorkerStatus {
     pub role: String,
     /// None while it is down (waiting for its restart).
     pub pid: Option<u32>,
-    /// "starting", "running", "restarting", "stopped".
-    pub state: String,
+    pub state: WorkerState,
     /// How many times it was restarted after a failure.
     pub restarts: u64,
     /// The parent's descriptor for this worker's socket (for debugging).
     pub ipc_fd: Option<i32>,
     pub uptime_s: Option<u64>,
     pub last_exit: Option<String>,
+}
+
+/// Where a worker is in its life.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkerState {
+    #[default]
+    Starting,
+    Running,
+    /// Down, waiting for its restart time.
+    Restarting,
+    Stopped,
+}
+
+impl WorkerState {
+    pub const ALL: [WorkerState; 4] = [
+        WorkerState::Starting,
+        WorkerState::Running,
+        WorkerState::Restarting,
+        WorkerState::Stopped,
+    ];
+
+    pub fn word(self) -> &'static str {
+        match self {
+            WorkerState::Starting => "starting",
+            WorkerState::Running => "running",
+            WorkerState::Restarting => "restarting",
+            WorkerState::Stopped => "stopped",
+        }
+    }
+}
+
+impl std::fmt::Display for WorkerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+impl std::str::FromStr for WorkerState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|w| w.word() == s)
+            .ok_or_else(|| format!("unknown worker state {s:?}"))
+    }
 }

@@ -7,7 +7,9 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::checker::health::Verdict;
 use crate::config::model::Config;
+use crate::vrrp::fsm::State;
 
 /// A worker's job; also the hidden role argument of `upkeepd --role`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -131,8 +133,8 @@ impl Msg {
 /// VRRP worker so that a Master carries on without a failover.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resume {
-    /// Instance name → state name ("MASTER", "BACKUP", ...).
-    pub states: BTreeMap<String, String>,
+    /// Instance name → its last state.
+    pub states: BTreeMap<String, State>,
     /// Tracked check results (`script:NAME` → up), replayed before start.
     pub tracks: BTreeMap<String, bool>,
     /// Tracked files' numbers (`file:NAME` → value), replayed before start.
@@ -147,8 +149,8 @@ pub struct Resume {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transition {
     pub instance: String,
-    pub from: String,
-    pub to: String,
+    pub from: State,
+    pub to: State,
     pub cause: String,
     pub priority: u8,
 }
@@ -156,7 +158,7 @@ pub struct Transition {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceStatus {
     pub name: String,
-    pub state: String,
+    pub state: State,
     pub priority: u8,
     pub base_priority: u8,
     pub master: Option<IpAddr>,
@@ -174,8 +176,7 @@ pub struct InstanceStatus {
 pub struct CheckStatus {
     /// `script:NAME`, `process:NAME`, `file:NAME`, `real_server:...`.
     pub source: String,
-    /// "up", "down" or "unknown" (not run yet).
-    pub state: String,
+    pub state: Verdict,
     pub last_result: Option<String>,
     pub latency_us: Option<u64>,
     pub failures: u64,

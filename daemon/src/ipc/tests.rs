@@ -6,7 +6,7 @@ use super::*;
 fn sample() -> Msg {
     Msg::CheckState(CheckStatus {
         source: "script:chk".into(),
-        state: "up".into(),
+        state: crate::checker::health::Verdict::Up,
         last_result: Some("exit 0".into()),
         latency_us: Some(1200),
         failures: 0,
@@ -160,4 +160,31 @@ fn every_fixture_config_crosses_the_channel_intact() {
         }
     }
     assert!(n >= 30, "only {n} configurations found");
+}
+
+/// States travel as keepalived's words; a word that is not a state is a
+/// malformed frame (the connection is reset), not a state to guess at.
+#[test]
+fn states_keep_their_json_words_and_unknown_words_are_refused() {
+    use crate::vrrp::fsm::State;
+    let t = Msg::Transition(super::msg::Transition {
+        instance: "VI_1".into(),
+        from: State::Backup,
+        to: State::Master,
+        cause: "test".into(),
+        priority: 100,
+    });
+    let json = serde_json::to_string(&t).unwrap();
+    assert!(json.contains(r#""from":"BACKUP","to":"MASTER""#), "{json}");
+    let check = serde_json::to_string(&sample()).unwrap();
+    assert!(check.contains(r#""state":"up""#), "{check}");
+    let weird = json.replace("\"MASTER\"", "\"WEIRD\"");
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&MAGIC);
+    frame.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+    frame.extend_from_slice(&(weird.len() as u32).to_be_bytes());
+    frame.extend_from_slice(weird.as_bytes());
+    assert!(matches!(decode(&frame), Err(IpcError::Body(_))));
+    let w = serde_json::to_string(&crate::control::status::WorkerState::Restarting).unwrap();
+    assert_eq!(w, r#""restarting""#);
 }

@@ -24,7 +24,7 @@ use tracing::{debug, error, info, warn};
 use crate::checker::policy::{Decision, Policy};
 use crate::config::model::{Config, OnFailure};
 use crate::config::{self, LoadOptions};
-use crate::control::status::{ReloadStatus, StatusDoc, WorkerStatus};
+use crate::control::status::{ReloadStatus, StatusDoc, WorkerState, WorkerStatus};
 use crate::control::{self, Pending, Request, Response};
 use crate::ipc::msg::Role;
 use crate::ipc::{Channel, Msg};
@@ -1096,12 +1096,11 @@ impl Parent {
                     role: s.role.to_string(),
                     pid: s.pid,
                     state: match s.phase {
-                        Phase::Starting => "starting",
-                        Phase::Running => "running",
-                        Phase::Restarting(_) => "restarting",
-                        Phase::Stopped => "stopped",
-                    }
-                    .into(),
+                        Phase::Starting => WorkerState::Starting,
+                        Phase::Running => WorkerState::Running,
+                        Phase::Restarting(_) => WorkerState::Restarting,
+                        Phase::Stopped => WorkerState::Stopped,
+                    },
                     restarts: s.restarts,
                     ipc_fd: s.channel.as_ref().map(|c| c.raw_fd()),
                     uptime_s: s.pid.map(|_| s.started_at.elapsed().as_secs()),

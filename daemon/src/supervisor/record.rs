@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::checker::health::Verdict;
 use crate::config::model::{Config, Notify};
 use crate::ipc::msg::{
     CheckStatus, InstanceStatus, RealServerState, Resume, Transition, VirtualServerStatus,
@@ -47,9 +48,7 @@ impl Record {
     /// restarted worker reporting the state already recorded (a resumed
     /// Master, a Backup again) notifies nothing.
     pub fn transition(&mut self, cfg: &Config, t: &Transition) -> Vec<Notification> {
-        let Some(to) = State::from_name(&t.to) else {
-            return Vec::new();
-        };
+        let to = t.to;
         let before = self.states.insert(t.instance.clone(), to);
         let mut out = Vec::new();
         let unchanged = before == Some(to) || (before.is_none() && to == State::Initialize);
@@ -96,10 +95,10 @@ impl Record {
     /// A check's new state; returns the verdict (and a file's number) when
     /// either changed.
     pub fn check(&mut self, c: CheckStatus) -> Option<(String, bool, Option<i64>)> {
-        let up = match c.state.as_str() {
-            "up" => Some(true),
-            "down" => Some(false),
-            _ => None,
+        let up = match c.state {
+            Verdict::Up => Some(true),
+            Verdict::Down => Some(false),
+            Verdict::Unknown => None,
         };
         let source = c.source.clone();
         let value = c.value;
@@ -123,11 +122,7 @@ impl Record {
     /// What a restarted worker is told.
     pub fn resume(&self, down_ms: Option<u64>) -> Resume {
         Resume {
-            states: self
-                .states
-                .iter()
-                .map(|(k, v)| (k.clone(), v.name().to_string()))
-                .collect(),
+            states: self.states.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             tracks: self.tracks.clone(),
             values: self.values.clone(),
             real_servers_down: self.real_servers_down.clone(),
@@ -160,7 +155,7 @@ impl Record {
         } else {
             let mut by: BTreeMap<&str, usize> = BTreeMap::new();
             for i in &self.instances {
-                *by.entry(i.state.as_str()).or_default() += 1;
+                *by.entry(i.state.name()).or_default() += 1;
             }
             let list: Vec<String> = by.iter().map(|(s, n)| format!("{n} {s}")).collect();
             parts.push(format!(
@@ -177,7 +172,11 @@ impl Record {
         if all > 0 {
             parts.push(format!("{up}/{all} real servers up"));
         }
-        let failing = self.checks.values().filter(|c| c.state == "down").count();
+        let failing = self
+            .checks
+            .values()
+            .filter(|c| c.state == Verdict::Down)
+            .count();
         if !self.checks.is_empty() {
             parts.push(format!("{}/{} checks failing", failing, self.checks.len()));
         }

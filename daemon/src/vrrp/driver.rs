@@ -347,7 +347,7 @@ impl Driver {
             .iter()
             .enumerate()
             .filter(|(_, i)| {
-                resume.states.get(&i.name).map(String::as_str) == Some(State::Master.name())
+                resume.states.get(&i.name) == Some(&State::Master)
                     && down < 2 * i.advert_int.as_millis()
             })
             .map(|(k, _)| k)
@@ -623,8 +623,8 @@ impl Driver {
                     info!(instance = %io.name, from = %from, to = %to, cause = %cause, priority, "state change");
                     self.outbox.push(Msg::Transition(Transition {
                         instance: io.name.clone(),
-                        from: from.name().into(),
-                        to: to.name().into(),
+                        from,
+                        to,
                         cause: cause.to_string(),
                         priority,
                     }));
@@ -660,7 +660,7 @@ impl Driver {
                 let c = self.router.counters(k)?;
                 Some(InstanceStatus {
                     name: io.name.clone(),
-                    state: inst.state().name().into(),
+                    state: inst.state(),
                     priority: inst.priority(),
                     base_priority: inst.params().priority,
                     master: inst.master().map(|m| m.addr),

@@ -18,6 +18,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
+
 use super::packet::{Advert, Auth, DropReason, Version};
 
 /// RFC 5798 §5.2.4: the priority of the IP address owner.
@@ -27,25 +29,27 @@ pub const PRIORITY_RESIGN: u8 = 0;
 
 const CENTISECOND: Duration = Duration::from_millis(10);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// A VRRP instance's state. Its JSON spelling (status, IPC) is keepalived's:
+/// `INIT`, `BACKUP`, `MASTER`, `FAULT`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum State {
+    #[serde(rename = "INIT")]
     Initialize,
+    #[serde(rename = "BACKUP")]
     Backup,
+    #[serde(rename = "MASTER")]
     Master,
+    #[serde(rename = "FAULT")]
     Fault,
 }
 
 impl State {
-    pub fn from_name(s: &str) -> Option<State> {
-        [
-            State::Initialize,
-            State::Backup,
-            State::Master,
-            State::Fault,
-        ]
-        .into_iter()
-        .find(|st| st.name() == s)
-    }
+    pub const ALL: [State; 4] = [
+        State::Initialize,
+        State::Backup,
+        State::Master,
+        State::Fault,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -54,6 +58,17 @@ impl State {
             State::Master => "MASTER",
             State::Fault => "FAULT",
         }
+    }
+}
+
+impl std::str::FromStr for State {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.name() == s)
+            .ok_or_else(|| format!("unknown VRRP state {s:?}"))
     }
 }
 
