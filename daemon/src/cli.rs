@@ -1,5 +1,7 @@
 //! Shared pieces of the two command-line programs.
 
+#![forbid(unsafe_code)]
+
 use std::io::Write;
 
 use crate::config::Diagnostics;

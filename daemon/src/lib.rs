@@ -10,6 +10,7 @@ pub mod control;
 pub mod ipc;
 pub mod ipvs;
 pub mod supervisor;
+pub mod sys;
 #[cfg(test)]
 pub mod testutil;
 pub mod vrrp;

@@ -1,5 +1,7 @@
 //! Helpers for unit tests.
 
+#![forbid(unsafe_code)]
+
 /// Moves the calling thread (and every thread and process it starts later)
 /// into a new network namespace with only `lo`, up. Tests that listen or
 /// connect on loopback call this first, so their traffic never touches the
@@ -12,13 +14,10 @@ pub fn private_netns() {
     if DONE.with(std::cell::Cell::get) {
         return;
     }
-    // SAFETY: unshare(2) with a flag constant; it changes only this thread.
-    let r = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-    assert_eq!(
-        r,
-        0,
-        "unshare(CLONE_NEWNET) failed ({}): loopback tests run as root, in a namespace of their own",
-        std::io::Error::last_os_error()
+    let r = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET);
+    assert!(
+        r.is_ok(),
+        "unshare(CLONE_NEWNET) failed ({r:?}): loopback tests run as root, in a namespace of their own"
     );
     let up = std::process::Command::new("ip")
         .args(["link", "set", "lo", "up"])
@@ -26,6 +25,12 @@ pub fn private_netns() {
         .map(|s| s.success());
     assert!(matches!(up, Ok(true)), "ip link set lo up: {up:?}");
     DONE.with(|d| d.set(true));
+}
+
+/// Says, where the test output shows it, that a test did not run its
+/// checks and why (a test that returns early would otherwise pass quietly).
+pub fn skipped(why: &str) {
+    eprintln!("SKIPPED: {why}");
 }
 
 #[cfg(test)]

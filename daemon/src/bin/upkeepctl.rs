@@ -1,5 +1,7 @@
 //! `upkeepctl`: control and conversion client for upkeep.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;

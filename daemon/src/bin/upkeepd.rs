@@ -1,5 +1,7 @@
 //! `upkeepd`: the upkeep daemon.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -2,6 +2,8 @@
 //! capabilities; results go to the parent, which routes them to VRRP and
 //! IPVS.
 
+#![forbid(unsafe_code)]
+
 pub mod health;
 pub mod outcome;
 pub mod plugin;

@@ -194,10 +194,10 @@ struct GroupGuard(Option<i32>);
 impl GroupGuard {
     fn kill(&mut self) {
         if let Some(g) = self.0.take().filter(|g| *g > 0) {
-            // SAFETY: kill(2) of the process group we created for this child.
-            unsafe {
-                libc::kill(-g, libc::SIGKILL);
-            }
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(g),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
     }
 }

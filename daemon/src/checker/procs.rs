@@ -33,21 +33,13 @@ pub fn matching(name: &str, args: Option<&str>, partial: bool, initial: bool) ->
 /// when there is none to watch. Event-driven exits; new processes are seen
 /// at the next scan.
 pub async fn any_exit(pids: &[i32]) {
-    use std::os::fd::{FromRawFd, OwnedFd};
     let mut watched = Vec::new();
     for &pid in pids {
-        // SAFETY: pidfd_open takes a pid and flags; the result is checked.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        let Ok(fd) = i32::try_from(fd) else { continue };
-        if fd < 0 {
+        // A process already gone has no pidfd: the next scan sees it gone.
+        let Ok(fd) = crate::sys::process::pidfd_open(pid) else {
             continue;
-        }
-        // SAFETY: pidfd_open returned a new descriptor that we alone own.
-        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: the AsyncFd owns the descriptor until it is dropped.
-        if let Ok(a) = unsafe {
-            tokio::io::unix::AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE)
-        } {
+        };
+        if let Ok(a) = crate::sys::fd::register(fd, tokio::io::Interest::READABLE) {
             watched.push(a);
         }
     }

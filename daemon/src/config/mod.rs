@@ -3,6 +3,8 @@
 //! Loading never stops at the first problem: the result carries every
 //! diagnostic, and the daemon refuses to start while any is an error.
 
+#![forbid(unsafe_code)]
+
 pub mod diag;
 pub mod keepalived;
 pub mod model;

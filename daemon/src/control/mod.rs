@@ -5,6 +5,8 @@
 //! socket is mode 0600 and every peer is checked with SO_PEERCRED (root or
 //! the daemon's own uid only).
 
+#![forbid(unsafe_code)]
+
 pub mod metrics;
 pub mod render;
 pub mod status;
@@ -66,11 +68,10 @@ pub fn bind(runtime_dir: &Path) -> std::io::Result<UnixListener> {
         Err(e) => return Err(e),
     }
     // Created under a umask that keeps it private from the first moment.
-    // SAFETY: umask only changes this process's file-creation mask.
-    let old = unsafe { libc::umask(0o077) };
+    use nix::sys::stat::{Mode, umask};
+    let old = umask(Mode::from_bits_truncate(0o077));
     let listener = UnixListener::bind(&path);
-    // SAFETY: as above, restoring the previous mask.
-    unsafe { libc::umask(old) };
+    umask(old);
     let listener = listener?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     Ok(listener)
@@ -92,8 +93,7 @@ pub async fn serve(listener: UnixListener, tx: mpsc::Sender<Pending>) {
 }
 
 async fn connection(stream: UnixStream, tx: mpsc::Sender<Pending>) {
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
+    let me = nix::unistd::geteuid().as_raw();
     let allowed = match stream.peer_cred() {
         Ok(c) => c.uid() == 0 || c.uid() == me,
         Err(_) => false,

@@ -12,14 +12,18 @@
 //! SO_PASSCRED and checks the kernel-attached SCM_CREDENTIALS of every
 //! message against the worker it started.
 
+#![forbid(unsafe_code)]
+
 pub mod link;
 pub mod msg;
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
+
+use crate::sys::fd::Registered;
 
 pub use msg::Msg;
 
@@ -102,21 +106,13 @@ pub fn decode(frame: &[u8]) -> Result<Msg, IpcError> {
 /// Creates a close-on-exec SOCK_SEQPACKET pair (parent end, worker end),
 /// with send buffers big enough for a [`MAX_FRAME`] message.
 pub fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: `fds` is a valid array of two ints for the kernel to fill.
-    let rc = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: socketpair succeeded, so both descriptors are open and ours alone.
-    let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType};
+    let (a, b) = nix::sys::socket::socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
     for fd in [&a, &b] {
         size_buffers(fd);
     }
@@ -126,32 +122,13 @@ pub fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
 /// A seqpacket send fails with EMSGSIZE above the send buffer: force it up
 /// (root), else ask for what the sysctl cap allows.
 fn size_buffers(fd: &OwnedFd) {
-    let want = i32::try_from(MAX_FRAME * 2).unwrap_or(i32::MAX);
-    for (force, plain) in [
-        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
-        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
-    ] {
-        if setsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, force, want).is_err() {
-            let _ = setsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, plain, want);
-        }
+    use nix::sys::socket::{setsockopt, sockopt};
+    let want = MAX_FRAME * 2;
+    if setsockopt(fd, sockopt::SndBufForce, &want).is_err() {
+        let _ = setsockopt(fd, sockopt::SndBuf, &want);
     }
-}
-
-pub fn setsockopt_int(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
-    // SAFETY: the option value is a live i32 and its exact size is passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (&raw const value).cast(),
-            std::mem::size_of::<i32>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+    if setsockopt(fd, sockopt::RcvBufForce, &want).is_err() {
+        let _ = setsockopt(fd, sockopt::RcvBuf, &want);
     }
 }
 
@@ -165,32 +142,33 @@ pub struct Cred {
 
 /// One end of a worker connection.
 pub struct Channel {
-    fd: AsyncFd<OwnedFd>,
+    fd: AsyncFd<Registered<OwnedFd>>,
 }
 
 impl Channel {
     pub fn new(fd: OwnedFd) -> io::Result<Self> {
-        set_nonblocking(fd.as_raw_fd())?;
-        // SAFETY: `fd` is an owned descriptor; it stays the same open socket
-        // until the AsyncFd that owns it is dropped.
-        let fd = unsafe {
-            AsyncFd::register_with_interest(fd, Interest::READABLE | Interest::WRITABLE)
-        }?;
+        set_nonblocking(&fd)?;
+        let fd = crate::sys::fd::register(fd, Interest::READABLE | Interest::WRITABLE)?;
         Ok(Self { fd })
     }
 
     /// Asks the kernel to attach the sender's credentials to every message.
     pub fn pass_credentials(&self) -> io::Result<()> {
-        setsockopt_int(
-            self.fd.get_ref().as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PASSCRED,
-            1,
+        nix::sys::socket::setsockopt(
+            self.fd.get_ref(),
+            nix::sys::socket::sockopt::PassCred,
+            &true,
         )
+        .map_err(io::Error::from)
     }
 
     pub fn raw_fd(&self) -> RawFd {
         self.fd.get_ref().as_raw_fd()
+    }
+
+    /// Bytes waiting to be read (messages the reader has not taken yet).
+    pub fn unread(&self) -> bool {
+        crate::sys::fd::unread_bytes(self.fd.get_ref().as_fd()).is_ok_and(|n| n > 0)
     }
 
     pub async fn send(&self, msg: &Msg) -> Result<(), IpcError> {
@@ -199,26 +177,15 @@ impl Channel {
 
     /// Sends raw bytes as one packet (also used by tests to send garbage).
     pub async fn send_frame(&self, frame: &[u8]) -> Result<(), IpcError> {
+        use nix::sys::socket::MsgFlags;
         loop {
             let mut guard = self.fd.writable().await?;
             let res = guard.try_io(|fd| {
-                // SAFETY: `frame` is a live buffer of the given length.
-                let n = unsafe {
-                    libc::send(
-                        fd.get_ref().as_raw_fd(),
-                        frame.as_ptr().cast(),
-                        frame.len(),
-                        libc::MSG_NOSIGNAL,
-                    )
-                };
-                if n < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(())
-                }
+                nix::sys::socket::send(fd.get_ref().as_raw_fd(), frame, MsgFlags::MSG_NOSIGNAL)
+                    .map_err(io::Error::from)
             });
             match res {
-                Ok(Ok(())) => return Ok(()),
+                Ok(Ok(_)) => return Ok(()),
                 Ok(Err(e)) if e.raw_os_error() == Some(libc::EPIPE) => {
                     return Err(IpcError::Closed);
                 }
@@ -250,65 +217,45 @@ impl Channel {
     }
 }
 
-fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl on a descriptor we own; no pointers involved.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: as above.
-    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
     Ok(())
 }
 
 /// recvmsg with MSG_TRUNC (so an oversized packet reports its real size)
-/// and room for one SCM_CREDENTIALS control message.
+/// and room for one SCM_CREDENTIALS control message. Descriptors nobody
+/// asked for (SCM_RIGHTS) are closed.
 fn recv_with_cred(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<Cred>)> {
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // Aligned space for one ucred control message (and slack for others).
-    let mut control = [0u64; 16];
-    // SAFETY: msghdr is plain data; zero is a valid starting value.
-    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-    hdr.msg_iov = &raw mut iov;
-    hdr.msg_iovlen = 1;
-    hdr.msg_control = control.as_mut_ptr().cast();
-    hdr.msg_controllen = std::mem::size_of_val(&control);
-    // SAFETY: `hdr` points at live buffers (`iov` → `buf`, `control`) whose
-    // sizes are given; they outlive the call.
-    let n = unsafe { libc::recvmsg(fd, &raw mut hdr, libc::MSG_TRUNC | libc::MSG_CMSG_CLOEXEC) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, UnixCredentials};
+    let mut iov = [io::IoSliceMut::new(buf)];
+    let mut control = nix::cmsg_space!(UnixCredentials, [RawFd; 8]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        fd,
+        &mut iov,
+        Some(&mut control),
+        MsgFlags::MSG_TRUNC | MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
     let mut cred = None;
-    // SAFETY: the CMSG_* macros walk the control buffer the kernel filled,
-    // bounded by msg_controllen; the ucred is read unaligned.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&raw const hdr);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_CREDENTIALS {
-                let u: libc::ucred = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+    for c in msg.cmsgs()? {
+        match c {
+            ControlMessageOwned::ScmCredentials(u) => {
                 cred = Some(Cred {
-                    pid: u32::try_from(u.pid).unwrap_or(0),
-                    uid: u.uid,
-                    gid: u.gid,
+                    pid: u32::try_from(u.pid()).unwrap_or(0),
+                    uid: u.uid(),
+                    gid: u.gid(),
                 });
-            } else if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                // Descriptors nobody asked for: close them.
-                let data = libc::CMSG_DATA(c).cast::<RawFd>();
-                let bytes = (*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
-                for k in 0..bytes / std::mem::size_of::<RawFd>() {
-                    libc::close(std::ptr::read_unaligned(data.add(k)));
+            }
+            ControlMessageOwned::ScmRights(fds) => {
+                for fd in fds {
+                    let _ = nix::unistd::close(fd);
                 }
             }
-            c = libc::CMSG_NXTHDR(&raw const hdr, c);
+            _ => {}
         }
     }
-    Ok((usize::try_from(n).unwrap_or(0), cred))
+    Ok((msg.bytes, cred))
 }
 
 #[cfg(test)]

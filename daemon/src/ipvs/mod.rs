@@ -3,5 +3,7 @@
 //! IPVS room's own piece of work; this worker keeps the table, applies
 //! real-server health from the checker and reports it.
 
+#![forbid(unsafe_code)]
+
 pub mod table;
 pub mod worker;

@@ -8,77 +8,72 @@
 
 use std::process::ExitCode;
 
-const FORWARDED: [i32; 6] = [
-    libc::SIGTERM,
-    libc::SIGINT,
-    libc::SIGHUP,
-    libc::SIGQUIT,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use crate::sys::process::{Forked, fork_before_threads};
+
+const FORWARDED: [Signal; 6] = [
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
 ];
 
 /// In the pid-1 case: returns `None` in the forked daemon (which goes on as
 /// usual) and never returns in the init (it exits with the daemon's status).
+///
+/// Call first thing in `main`, while the process is single-threaded.
 pub fn split_if_pid_1() -> Option<ExitCode> {
     if std::process::id() != 1 {
         return None;
     }
-    // SAFETY: plain signal-mask and process calls on this single-threaded
-    // process (called first thing in main, before any thread exists).
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in FORWARDED.iter().chain([libc::SIGCHLD].iter()) {
-            libc::sigaddset(&mut set, *s);
+    let mut set = SigSet::empty();
+    for s in FORWARDED.iter().chain([Signal::SIGCHLD].iter()) {
+        set.add(*s);
+    }
+    let mut old = SigSet::empty();
+    if sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old)).is_err() {
+        eprintln!("upkeepd: cannot block signals as pid 1; running without an init");
+        return None;
+    }
+    match fork_before_threads() {
+        Err(e) => {
+            let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+            eprintln!("upkeepd: cannot fork as pid 1 ({e}); running without an init");
+            None
         }
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old);
-        let child = libc::fork();
-        if child < 0 {
-            libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-            eprintln!(
-                "upkeepd: cannot fork as pid 1 ({}); running without an init",
-                std::io::Error::last_os_error()
-            );
-            return None;
+        Ok(Forked::Child) => {
+            let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+            None
         }
-        if child == 0 {
-            libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-            return None;
-        }
-        Some(init_loop(child, &set))
+        Ok(Forked::Parent { child }) => Some(init_loop(child, &set)),
     }
 }
 
-/// SAFETY contract: `set` holds the blocked signals; `child` is our child.
-unsafe fn init_loop(child: libc::pid_t, set: &libc::sigset_t) -> ExitCode {
+/// Forwards signals to the daemon and reaps every orphan until the daemon
+/// itself exits; `set` holds the blocked signals.
+fn init_loop(child: Pid, set: &SigSet) -> ExitCode {
     loop {
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `set` and `info` are valid for the call.
-        let sig = unsafe { libc::sigwaitinfo(set, &mut info) };
-        if sig < 0 {
-            continue;
-        }
-        if sig != libc::SIGCHLD {
-            // SAFETY: kill(2) of our own child.
-            unsafe { libc::kill(child, sig) };
+        let Ok(sig) = set.wait() else { continue };
+        if sig != Signal::SIGCHLD {
+            let _ = kill(child, sig);
             continue;
         }
         // Reap everything that has exited; the daemon's end is ours too.
         loop {
-            let mut status = 0;
-            // SAFETY: waitpid with a valid status pointer.
-            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-            if pid <= 0 {
-                break;
-            }
-            if pid == child {
-                let code = if libc::WIFEXITED(status) {
-                    libc::WEXITSTATUS(status)
-                } else {
-                    128 + libc::WTERMSIG(status)
-                };
-                return ExitCode::from(u8::try_from(code).unwrap_or(1));
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) if pid == child => {
+                    return ExitCode::from(u8::try_from(code).unwrap_or(1));
+                }
+                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => {
+                    return ExitCode::from(u8::try_from(128 + sig as i32).unwrap_or(1));
+                }
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => {}
             }
         }
     }

@@ -4,6 +4,8 @@
 //! runs notify scripts, restarts failed workers (replaying the state),
 //! speaks systemd's notify protocol, reloads, and serves the control socket.
 
+#![forbid(unsafe_code)]
+
 pub mod heartbeat;
 pub mod init;
 pub mod privs;
@@ -789,10 +791,9 @@ impl Parent {
                 s.heartbeat.heard(at);
             }
             let channel = s.channel.as_deref();
-            match s
-                .heartbeat
-                .tick(now, step, || channel.is_some_and(spawn::unread))
-            {
+            match s.heartbeat.tick(now, step, || {
+                channel.is_some_and(crate::ipc::Channel::unread)
+            }) {
                 Beat::Dead => {
                     warn!(role = %s.role, pid, "worker not answering heartbeats; restarting it");
                     spawn::kill(pid);

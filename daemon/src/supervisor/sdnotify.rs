@@ -4,6 +4,15 @@
 //!
 //! Why: the unit is `Type=notify`, so systemd considers upkeepd started only
 //! once the parent says `READY=1`, and restarts it when `WATCHDOG=1` stops.
+//!
+//! Why by hand and not the `sd-notify` crate (0.5): the environment must be
+//! cleared of `NOTIFY_SOCKET` and `WATCHDOG_*` before any thread starts (so
+//! that no worker or script inherits them, and because changing the
+//! environment later is unsound), while notifications go on for the whole
+//! life of the daemon. The crate reads `NOTIFY_SOCKET` from the environment
+//! at every call (`notify`), and its only way to clear it is to do so while
+//! sending (`notify_and_unset_env`, unsafe, after which it cannot send
+//! again). Here the address is read once at start and kept in [`SdNotify`].
 
 use std::ffi::OsStr;
 use std::io;
@@ -35,12 +44,8 @@ impl SdNotify {
         let socket = std::env::var_os("NOTIFY_SOCKET");
         let usec = std::env::var_os("WATCHDOG_USEC");
         let pid = std::env::var_os("WATCHDOG_PID");
-        for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
-            // SAFETY: called before any thread is spawned (documented
-            // contract of from_env), so nothing reads the environment
-            // concurrently.
-            unsafe { std::env::remove_var(key) };
-        }
+        // Called before any thread is spawned (the contract of from_env).
+        crate::sys::env::remove_before_threads(&["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"]);
         let notify = match socket.as_deref().map(from_notify_socket) {
             None | Some(Ok(None)) => None,
             Some(Ok(Some(n))) => Some(n),
@@ -109,17 +114,11 @@ impl SdNotify {
 /// CLOCK_MONOTONIC in microseconds (clock_gettime); 0 if the clock fails,
 /// which Linux never does for CLOCK_MONOTONIC.
 pub fn monotonic_usec() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    if rc != 0 {
+    let Ok(ts) = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC) else {
         return 0;
-    }
-    let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
-    let nanos = u64::try_from(ts.tv_nsec).unwrap_or(0);
+    };
+    let secs = u64::try_from(ts.tv_sec()).unwrap_or(0);
+    let nanos = u64::try_from(ts.tv_nsec()).unwrap_or(0);
     secs.saturating_mul(1_000_000).saturating_add(nanos / 1_000)
 }
 
@@ -383,10 +382,10 @@ mod tests {
         };
         let mode = mode.to_str().unwrap().to_owned();
         if std::env::var_os("WATCHDOG_PID").is_some_and(|v| v == "self") {
-            // SAFETY: this process runs only this test (--exact,
-            // --test-threads=1); the harness's main thread just waits for
-            // it, so nothing reads the environment concurrently.
-            unsafe { std::env::set_var("WATCHDOG_PID", std::process::id().to_string()) };
+            // This process runs only this test (--exact, --test-threads=1);
+            // the harness's main thread just waits for it, so nothing reads
+            // the environment concurrently.
+            crate::sys::env::set_before_threads("WATCHDOG_PID", &std::process::id().to_string());
         }
         let expect_notify = std::env::var_os("NOTIFY_SOCKET").is_some_and(|v| !v.is_empty());
 

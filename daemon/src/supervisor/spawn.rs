@@ -65,14 +65,6 @@ impl Heard {
     }
 }
 
-/// Whether messages wait on the socket, not read yet (FIONREAD).
-pub fn unread(channel: &Channel) -> bool {
-    let mut n: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one int through the pointer, to a live local.
-    let rc = unsafe { libc::ioctl(channel.raw_fd(), libc::FIONREAD, &raw mut n) };
-    rc == 0 && n > 0
-}
-
 /// Who may speak on a worker's socket: its own pid, with the uid it runs as.
 #[derive(Clone, Copy, Debug)]
 pub struct Expected {
@@ -115,14 +107,12 @@ pub fn spawn(
     ] {
         cmd.env_remove(v);
     }
-    let fd = child_end.as_raw_fd();
-    let parent = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
-    // SAFETY: the closure runs in the forked child before exec and only makes
-    // async-signal-safe calls (dup2, fcntl, setsid, prctl, getppid).
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(move || hand_over(fd, parent));
-    }
+    crate::sys::process::hand_over_on_exec(
+        &mut cmd,
+        child_end.as_raw_fd(),
+        WORKER_FD,
+        std::process::id(),
+    );
     let child = tokio::process::Command::from(cmd).spawn()?;
     drop(child_end);
     let pid = child.id().unwrap_or(0);
@@ -146,33 +136,6 @@ pub fn spawn(
     })
 }
 
-/// In the child: the socket becomes descriptor 3 (without close-on-exec),
-/// the worker leaves the terminal's process group (Ctrl-C goes to the parent,
-/// which stops the workers in order), and it gets SIGTERM if the parent dies.
-fn hand_over(fd: i32, parent: libc::pid_t) -> std::io::Result<()> {
-    // SAFETY: plain syscalls on descriptors of this (child) process.
-    unsafe {
-        if fd == WORKER_FD {
-            if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-        } else if libc::dup2(fd, WORKER_FD) < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        libc::setsid();
-        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // The parent died before prctl: do not run orphaned. (Compared with
-        // the parent's own pid, not 1: in a PID namespace — a container —
-        // upkeepd itself may be pid 1.)
-        if libc::getppid() != parent {
-            return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-        }
-    }
-    Ok(())
-}
-
 /// Sends SIGKILL to a worker (it is not reaped until its task sees it exit,
 /// so the pid cannot have been reused).
 pub fn kill(pid: u32) {
@@ -180,10 +143,10 @@ pub fn kill(pid: u32) {
     if p <= 0 {
         return;
     }
-    // SAFETY: kill(2) with a pid of our own unreaped child.
-    unsafe {
-        libc::kill(p, libc::SIGKILL);
-    }
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(p),
+        nix::sys::signal::Signal::SIGKILL,
+    );
 }
 
 async fn supervise(

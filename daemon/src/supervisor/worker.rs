@@ -2,13 +2,12 @@
 //! from descriptor 3, drops the privileges its role does not need, waits for
 //! the parent's `Start` and runs the role.
 
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use tracing::{error, info};
 
-use super::privs::{self, Account, CAP_NET_ADMIN, CAP_NET_RAW};
+use super::privs::{self, Account, Cap};
 use super::spawn::EXIT_CONFIG;
 use crate::config::model::Config;
 use crate::ipc::link::{Link, WorkerError, unexpected};
@@ -20,12 +19,20 @@ pub const EXIT_RESET: i32 = 75;
 
 /// Entry point of a worker process.
 pub fn main(role: Role, account: Option<(u32, u32)>) -> ExitCode {
-    // SAFETY: the parent handed descriptor 3 over to this process alone.
-    let fd = unsafe { OwnedFd::from_raw_fd(WORKER_FD) };
+    let fd = match crate::sys::fd::take_inherited(WORKER_FD) {
+        Ok(fd) => fd,
+        Err(e) => {
+            error!(role = %role, error = %e, "no parent connection on descriptor 3; not running");
+            return ExitCode::from(1);
+        }
+    };
     // Programs the worker runs (nft) must not inherit the parent link.
-    // SAFETY: fcntl on our own descriptor.
-    unsafe {
-        libc::fcntl(WORKER_FD, libc::F_SETFD, libc::FD_CLOEXEC);
+    if let Err(e) = nix::fcntl::fcntl(
+        &fd,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    ) {
+        error!(role = %role, error = %e, "cannot make the parent connection close-on-exec");
+        return ExitCode::from(1);
     }
     if let Err(e) = drop_privileges(role, account) {
         error!(role = %role, error = %e, "cannot drop privileges; not running");
@@ -96,8 +103,8 @@ async fn run_role(
 /// sockets); IPVS only NET_ADMIN; the checker becomes an unprivileged user.
 fn drop_privileges(role: Role, account: Option<(u32, u32)>) -> Result<(), privs::PrivError> {
     match role {
-        Role::Vrrp => privs::keep_only(&[CAP_NET_ADMIN, CAP_NET_RAW]),
-        Role::Ipvs => privs::keep_only(&[CAP_NET_ADMIN]),
+        Role::Vrrp => privs::keep_only(&[Cap::NET_ADMIN, Cap::NET_RAW]),
+        Role::Ipvs => privs::keep_only(&[Cap::NET_ADMIN]),
         Role::Checker => {
             let (uid, gid) = account.unwrap_or((65534, 65534));
             privs::become_user(&Account {

@@ -5,9 +5,9 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use crate::sys::packet::PacketSocket;
 
 const ETH_P_ARP: u16 = 0x0806;
 const BROADCAST: [u8; 6] = [0xff; 6];
@@ -47,7 +47,7 @@ pub fn neighbor_advertisement(mac: [u8; 6], target: Ipv6Addr) -> [u8; 32] {
 /// Sends announcements on one interface.
 pub struct Announcer {
     ifindex: u32,
-    packet: OwnedFd,
+    packet: PacketSocket,
     icmp6: Option<Socket>,
 }
 
@@ -56,20 +56,7 @@ impl Announcer {
     /// address: at start the link-local one may still be tentative, and the
     /// kernel picks it as the source for ff02::1 once it is usable.
     pub fn new(ifname: &str, ifindex: u32, ipv6: bool) -> io::Result<Self> {
-        // SAFETY: plain socket(2) call; the result is checked before use and
-        // owned by the OwnedFd immediately.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                i32::from(ETH_P_ARP.to_be()),
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a freshly created, valid descriptor owned by nobody else.
-        let packet = unsafe { OwnedFd::from_raw_fd(fd) };
+        let packet = PacketSocket::open(ETH_P_ARP)?;
         let icmp6 = match ipv6 {
             true => {
                 let s = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?;
@@ -111,29 +98,7 @@ impl Announcer {
     }
 
     fn send_frame(&self, frame: &[u8]) -> io::Result<()> {
-        // SAFETY: sockaddr_ll is plain old data; zeroed is a valid value.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as libc::c_ushort;
-        sll.sll_protocol = ETH_P_ARP.to_be();
-        sll.sll_ifindex = i32::try_from(self.ifindex).unwrap_or(0);
-        sll.sll_halen = 6;
-        sll.sll_addr[..6].copy_from_slice(&BROADCAST);
-        // SAFETY: `frame` and `sll` outlive the call and the lengths passed are theirs.
-        let rc = unsafe {
-            libc::sendto(
-                self.packet.as_raw_fd(),
-                frame.as_ptr().cast(),
-                frame.len(),
-                0,
-                std::ptr::from_ref(&sll).cast(),
-                libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_ll>()).unwrap_or(20),
-            )
-        };
-        if rc < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
+        self.packet.send_to(frame, self.ifindex, BROADCAST)
     }
 }
 

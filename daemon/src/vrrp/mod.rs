@@ -5,6 +5,8 @@
 //! sans-IO: they take events with `now` and return actions. The rest is the
 //! thin IO layer that owns sockets, netlink and timers.
 
+#![forbid(unsafe_code)]
+
 pub mod accept;
 pub mod driver;
 pub mod fsm;

@@ -230,10 +230,10 @@ pub async fn run(cmd: &[String], timeout: Duration) -> Option<std::process::Exit
         }
         Err(_) => {
             if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
-                // SAFETY: kill(2) on the process group we created; no memory is involved.
-                unsafe {
-                    libc::kill(-pid, libc::SIGKILL);
-                }
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
             let _ = child.wait().await;
             warn!(command = %cmd.join(" "), timeout_s = timeout.as_secs_f64(), "notify script timed out; killed");
@@ -244,16 +244,11 @@ pub async fn run(cmd: &[String], timeout: Duration) -> Option<std::process::Exit
 
 /// Creates a notify FIFO that does not exist yet (as keepalived does).
 pub fn ensure_fifo(path: &std::path::Path) {
-    use std::os::unix::ffi::OsStrExt;
     if path.exists() {
         return;
     }
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return;
-    };
-    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
-    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
-        warn!(fifo = %path.display(), error = %std::io::Error::last_os_error(), "cannot create notify fifo");
+    if let Err(e) = nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)) {
+        warn!(fifo = %path.display(), error = %e, "cannot create notify fifo");
     }
 }
 

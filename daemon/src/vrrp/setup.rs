@@ -233,10 +233,8 @@ pub(super) fn open_receivers(
         let s = socket::receiver(family, &link.name, link.index, group).map_err(io_err(
             format!("receive socket on {} ({family})", link.name),
         ))?;
-        // SAFETY: `s` is an owned socket2::Socket: its descriptor is valid and
-        // stays the same open file until the AsyncFd (which owns it) is dropped.
-        let fd = unsafe { AsyncFd::register(s) }
-            .map_err(|e| io_err("registering a receive socket")(e.into()))?;
+        let fd = crate::sys::fd::register(s, tokio::io::Interest::READABLE)
+            .map_err(io_err("registering a receive socket"))?;
         tokio::spawn(read_loop(
             fd,
             family,
@@ -248,7 +246,7 @@ pub(super) fn open_receivers(
 }
 
 pub(super) async fn read_loop(
-    fd: AsyncFd<Socket>,
+    fd: AsyncFd<crate::sys::fd::Registered<Socket>>,
     family: Family,
     ifname: Arc<str>,
     tx: mpsc::Sender<Received>,

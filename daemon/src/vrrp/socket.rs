@@ -7,13 +7,11 @@
 //! queues a copy of every matching packet it never reads.
 
 use std::io;
-use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::os::fd::AsRawFd;
 
-use socket2::{
-    Domain, InterfaceIndexOrAddress, MaybeUninitSlice, MsgHdrMut, Protocol, SockAddr, SockFilter,
-    Socket, Type,
-};
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn6, recvmsg, setsockopt, sockopt};
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, SockFilter, Socket, Type};
 
 use super::packet::{DropReason, IPPROTO_VRRP, IpMeta, VRRP_TTL, split_ipv4};
 use crate::config::model::Family;
@@ -36,36 +34,11 @@ fn raw(family: Family) -> io::Result<Socket> {
     Ok(s)
 }
 
-fn set_int(
-    s: &Socket,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: `value` is a live c_int and the length passed is its size; the
-    // descriptor is owned by `s` for the duration of the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            level,
-            name,
-            std::ptr::from_ref(&value).cast(),
-            libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>()).unwrap_or(4),
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
 /// Receives VRRP packets on one interface and family.
 pub fn receiver(family: Family, ifname: &str, ifindex: u32, group: IpAddr) -> io::Result<Socket> {
     let s = raw(family)?;
     s.bind_device(Some(ifname.as_bytes()))?;
-    set_int(&s, libc::SOL_SOCKET, SO_TIMESTAMPNS, 1)?;
+    setsockopt(&s, sockopt::ReceiveTimestampns, &true)?;
     match (family, group) {
         (Family::V4, IpAddr::V4(g)) => {
             s.join_multicast_v4_n(&g, &InterfaceIndexOrAddress::Index(ifindex))?;
@@ -74,8 +47,8 @@ pub fn receiver(family: Family, ifname: &str, ifindex: u32, group: IpAddr) -> io
         (Family::V6, IpAddr::V6(g)) => {
             s.join_multicast_v6(&g, ifindex)?;
             s.set_multicast_loop_v6(false)?;
-            set_int(&s, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)?;
-            set_int(&s, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
+            setsockopt(&s, sockopt::Ipv6RecvHopLimit, &true)?;
+            setsockopt(&s, sockopt::Ipv6RecvPacketInfo, &true)?;
         }
         _ => {
             return Err(io::Error::new(
@@ -139,10 +112,6 @@ pub fn send(s: &Socket, dst: IpAddr, ifindex: u32, msg: &[u8]) -> io::Result<()>
     s.send_to(msg, &SockAddr::from(addr)).map(|_| ())
 }
 
-/// SO_TIMESTAMPNS / SCM_TIMESTAMPNS (asm-generic value: x86, arm, riscv).
-/// libc does not export it for every target.
-const SO_TIMESTAMPNS: libc::c_int = 35;
-
 /// One received datagram.
 pub struct Datagram {
     /// The VRRP message's addressing and its byte range in the buffer, or why
@@ -157,28 +126,18 @@ pub struct Datagram {
 /// kernel's receive time, so that protocol timers start from the moment the
 /// advert arrived, not from when this process got to read it.
 pub fn recv(s: &Socket, family: Family, buf: &mut [u8]) -> io::Result<Datagram> {
-    let mut control = [MaybeUninit::<u8>::uninit(); 256];
-    let mut from = SockAddr::from(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0));
-    let (n, control_len) = {
-        let mut bufs = [MaybeUninitSlice::new(
-            // SAFETY: u8 and MaybeUninit<u8> have the same layout, and the
-            // kernel writes only initialised bytes into the buffer.
-            unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) },
-        )];
-        let mut msg = MsgHdrMut::new()
-            .with_addr(&mut from)
-            .with_buffers(&mut bufs)
-            .with_control(&mut control);
-        let n = s.recvmsg(&mut msg, 0)?;
-        (n, msg.control_len())
+    let mut control = nix::cmsg_space!(nix::sys::time::TimeSpec, libc::in6_pktinfo, libc::c_int);
+    let (n, from, c) = {
+        let mut iov = [io::IoSliceMut::new(buf)];
+        let msg = recvmsg::<SockaddrIn6>(
+            s.as_raw_fd(),
+            &mut iov,
+            Some(&mut control),
+            MsgFlags::empty(),
+        )?;
+        let c = read_control(msg.cmsgs()?);
+        (msg.bytes, msg.address, c)
     };
-    // SAFETY: the kernel initialised the first `control_len` bytes of `control`.
-    let control: Vec<u8> = control
-        .iter()
-        .take(control_len)
-        .map(|b| unsafe { b.assume_init() })
-        .collect();
-    let c = parse_control(&control);
     let packet = match family {
         Family::V4 => {
             let packet = buf.get(..n).unwrap_or(&[]);
@@ -187,10 +146,10 @@ pub fn recv(s: &Socket, family: Family, buf: &mut [u8]) -> io::Result<Datagram> 
                 (meta, start..start + payload.len())
             })
         }
-        Family::V6 => match from.as_socket_ipv6() {
+        Family::V6 => match from {
             Some(a) => Ok((
                 IpMeta {
-                    src: IpAddr::V6(*a.ip()),
+                    src: IpAddr::V6(a.ip()),
                     dst: IpAddr::V6(c.dst.unwrap_or(Ipv6Addr::UNSPECIFIED)),
                     ttl: c.hop_limit.unwrap_or(0),
                 },
@@ -213,52 +172,26 @@ pub struct Control {
     pub time: Option<std::time::SystemTime>,
 }
 
-/// Reads IPV6_HOPLIMIT, IPV6_PKTINFO and SCM_TIMESTAMPNS from a control
-/// buffer (cmsghdr: a size_t length, an int level, an int type, data aligned
-/// to size_t).
-pub fn parse_control(control: &[u8]) -> Control {
-    const WORD: usize = std::mem::size_of::<usize>();
-    let align = |n: usize| n.div_ceil(WORD) * WORD;
-    let header = align(WORD + 8);
+/// What IPV6_HOPLIMIT, IPV6_PKTINFO and SCM_TIMESTAMPNS said; other
+/// control messages are ignored.
+pub fn read_control(messages: impl IntoIterator<Item = ControlMessageOwned>) -> Control {
     let mut out = Control::default();
-    let mut at = 0;
-    while let Some(h) = control.get(at..at + header) {
-        let mut len_bytes = [0u8; WORD];
-        len_bytes.copy_from_slice(&h[..WORD]);
-        let len = usize::from_ne_bytes(len_bytes);
-        let level = i32::from_ne_bytes([h[WORD], h[WORD + 1], h[WORD + 2], h[WORD + 3]]);
-        let kind = i32::from_ne_bytes([h[WORD + 4], h[WORD + 5], h[WORD + 6], h[WORD + 7]]);
-        if len < header {
-            break;
-        }
-        let data = control.get(at + header..at + len).unwrap_or(&[]);
-        if level == libc::SOL_SOCKET && kind == SO_TIMESTAMPNS {
-            // struct timespec: time_t seconds, long nanoseconds (both word-sized here).
-            if let (Some(sec), Some(nsec)) = (data.get(..WORD), data.get(WORD..2 * WORD)) {
-                let mut a = [0u8; WORD];
-                a.copy_from_slice(sec);
-                let mut b = [0u8; WORD];
-                b.copy_from_slice(nsec);
-                let (secs, nanos) = (usize::from_ne_bytes(a), usize::from_ne_bytes(b));
-                if let (Ok(secs), Ok(nanos)) = (u64::try_from(secs), u32::try_from(nanos)) {
+    for m in messages {
+        match m {
+            ControlMessageOwned::ScmTimestampns(ts) => {
+                if let (Ok(secs), Ok(nanos)) =
+                    (u64::try_from(ts.tv_sec()), u32::try_from(ts.tv_nsec()))
+                {
                     out.time = std::time::UNIX_EPOCH
                         .checked_add(std::time::Duration::new(secs, nanos.min(999_999_999)));
                 }
             }
-        } else if level == libc::IPPROTO_IPV6 {
-            if kind == libc::IPV6_HOPLIMIT {
-                if let Some(b) = data.get(..4) {
-                    out.hop_limit = u8::try_from(i32::from_ne_bytes([b[0], b[1], b[2], b[3]])).ok();
-                }
-            } else if kind == libc::IPV6_PKTINFO
-                && let Some(b) = data.get(..16)
-            {
-                let mut a = [0u8; 16];
-                a.copy_from_slice(b);
-                out.dst = Some(Ipv6Addr::from(a));
+            ControlMessageOwned::Ipv6HopLimit(h) => out.hop_limit = u8::try_from(h).ok(),
+            ControlMessageOwned::Ipv6PacketInfo(info) => {
+                out.dst = Some(Ipv6Addr::from(info.ipi6_addr.s6_addr));
             }
+            _ => {}
         }
-        at += align(len);
     }
     out
 }
@@ -274,47 +207,33 @@ pub fn default_group(family: Family, v4: Option<Ipv4Addr>, v6: Option<Ipv6Addr>)
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn cmsg(level: i32, kind: i32, data: &[u8]) -> Vec<u8> {
-        const WORD: usize = std::mem::size_of::<usize>();
-        let header = (WORD + 8).div_ceil(WORD) * WORD;
-        let len = header + data.len();
-        let mut v = Vec::new();
-        v.extend_from_slice(&len.to_ne_bytes());
-        v.extend_from_slice(&level.to_ne_bytes());
-        v.extend_from_slice(&kind.to_ne_bytes());
-        v.resize(header, 0);
-        v.extend_from_slice(data);
-        v.resize(len.div_ceil(WORD) * WORD, 0);
-        v
-    }
+    use nix::sys::time::TimeSpec;
 
     #[test]
     fn control_messages_give_hop_limit_destination_and_time() {
-        let mut c = cmsg(libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &{
-            let mut d = "ff02::12".parse::<Ipv6Addr>().unwrap().octets().to_vec();
-            d.extend_from_slice(&3u32.to_ne_bytes());
-            d
-        });
-        c.extend(cmsg(
-            libc::IPPROTO_IPV6,
-            libc::IPV6_HOPLIMIT,
-            &255i32.to_ne_bytes(),
-        ));
-        let mut ts = 1_700_000_000usize.to_ne_bytes().to_vec();
-        ts.extend_from_slice(&123_456_789usize.to_ne_bytes());
-        c.extend(cmsg(libc::SOL_SOCKET, SO_TIMESTAMPNS, &ts));
-        let got = parse_control(&c);
+        let dst: Ipv6Addr = "ff02::12".parse().unwrap();
+        let info = libc::in6_pktinfo {
+            ipi6_addr: libc::in6_addr {
+                s6_addr: dst.octets(),
+            },
+            ipi6_ifindex: 3,
+        };
+        let got = read_control([
+            ControlMessageOwned::Ipv6PacketInfo(info),
+            ControlMessageOwned::Ipv6HopLimit(255),
+            ControlMessageOwned::ScmTimestampns(TimeSpec::new(1_700_000_000, 123_456_789)),
+        ]);
         assert_eq!(got.hop_limit, Some(255));
-        assert_eq!(got.dst, Some("ff02::12".parse().unwrap()));
+        assert_eq!(got.dst, Some(dst));
         assert_eq!(
             got.time,
             Some(std::time::UNIX_EPOCH + std::time::Duration::new(1_700_000_000, 123_456_789))
         );
-        // Garbage never panics and yields nothing useful.
-        assert_eq!(parse_control(&[0xff; 7]), Control::default());
-        let mut bad = cmsg(libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT, &[1]);
-        bad[0] = 200;
-        let _ = parse_control(&bad);
+        // Values out of range yield nothing rather than a wrong value.
+        let odd = read_control([
+            ControlMessageOwned::Ipv6HopLimit(-1),
+            ControlMessageOwned::ScmTimestampns(TimeSpec::new(-5, 0)),
+        ]);
+        assert_eq!(odd, Control::default());
     }
 }

@@ -4,105 +4,61 @@
 //! to microseconds this way.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 use tokio::io::unix::AsyncFd;
 
+use crate::sys::fd::Registered;
+
 pub struct Timer {
-    fd: AsyncFd<OwnedFd>,
+    fd: AsyncFd<Registered<TimerFd>>,
 }
 
 fn monotonic_now() -> io::Result<Duration> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)?;
     Ok(Duration::new(
-        u64::try_from(ts.tv_sec).unwrap_or(0),
-        u32::try_from(ts.tv_nsec).unwrap_or(0),
+        u64::try_from(ts.tv_sec()).unwrap_or(0),
+        u32::try_from(ts.tv_nsec()).unwrap_or(0),
     ))
 }
 
 impl Timer {
     pub fn new() -> io::Result<Self> {
-        // SAFETY: plain timerfd_create; the result is checked and owned at once.
-        let fd = unsafe {
-            libc::timerfd_create(
-                libc::CLOCK_MONOTONIC,
-                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a fresh descriptor owned by nothing else.
-        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: the OwnedFd keeps the descriptor open and unchanged for the
-        // AsyncFd's whole life (the AsyncFd owns it).
-        let fd = unsafe { AsyncFd::register(owned) }.map_err(io::Error::from)?;
-        Ok(Self { fd })
+        let t = TimerFd::new(
+            ClockId::CLOCK_MONOTONIC,
+            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+        )?;
+        Ok(Self {
+            fd: crate::sys::fd::register(t, tokio::io::Interest::READABLE)?,
+        })
     }
 
     /// Arms the timer for `deadline` (std's Instant is CLOCK_MONOTONIC on Linux),
     /// or disarms it with None.
     pub fn arm(&self, deadline: Option<Instant>) -> io::Result<()> {
-        let mut spec = libc::itimerspec {
-            it_interval: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
+        let Some(d) = deadline else {
+            return Ok(self.fd.get_ref().unset()?);
         };
-        if let Some(d) = deadline {
-            let now_i = Instant::now();
-            let now_m = monotonic_now()?;
-            // A deadline already past fires at once (1 ns: 0 would disarm).
-            let at = now_m + d.saturating_duration_since(now_i);
-            spec.it_value.tv_sec =
-                libc::time_t::try_from(at.as_secs()).unwrap_or(libc::time_t::MAX);
-            spec.it_value.tv_nsec = libc::c_long::from(at.subsec_nanos().max(1));
-        }
-        // SAFETY: valid descriptor, valid itimerspec; old value not requested.
-        let rc = unsafe {
-            libc::timerfd_settime(
-                self.fd.get_ref().as_raw_fd(),
-                libc::TFD_TIMER_ABSTIME,
-                &spec,
-                std::ptr::null_mut(),
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        let now_i = Instant::now();
+        let now_m = monotonic_now()?;
+        // A deadline already past fires at once (1 ns: 0 would disarm).
+        let at = (now_m + d.saturating_duration_since(now_i)).max(Duration::from_nanos(1));
+        self.fd.get_ref().set(
+            Expiration::OneShot(TimeSpec::from_duration(at)),
+            TimerSetTimeFlags::TFD_TIMER_ABSTIME,
+        )?;
+        Ok(())
     }
 
     /// Waits for the armed deadline.
     pub async fn fired(&self) -> io::Result<()> {
         loop {
             let mut guard = self.fd.readable().await?;
-            let read = guard.try_io(|fd| {
-                let mut buf = [0u8; 8];
-                // SAFETY: reads at most 8 bytes into an 8-byte buffer.
-                let n = unsafe {
-                    libc::read(fd.get_ref().as_raw_fd(), buf.as_mut_ptr().cast(), buf.len())
-                };
-                if n < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(())
-                }
-            });
-            match read {
+            // A non-blocking read of the expiration count: EAGAIN when it
+            // was taken already (a spurious wake-up).
+            match guard.try_io(|fd| fd.get_ref().wait().map_err(io::Error::from)) {
                 Ok(Ok(())) => return Ok(()),
                 Ok(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Ok(Err(e)) => return Err(e),

@@ -16,6 +16,8 @@ use tracing::{debug, warn};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use crate::sys::wasm::{Trusted, load_component};
+
 /// The artefact's file name for `bytes` under `engine`.
 pub fn key(engine: &Engine, bytes: &[u8]) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -29,8 +31,7 @@ pub fn key(engine: &Engine, bytes: &[u8]) -> String {
 
 /// Whether `dir` is safe to load code from: ours, and writable by us alone.
 fn trusted(dir: &Path) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
+    let me = nix::unistd::geteuid().as_raw();
     match std::fs::metadata(dir) {
         Ok(m) => m.is_dir() && m.uid() == me && m.permissions().mode() & 0o022 == 0,
         Err(_) => false,
@@ -49,10 +50,10 @@ pub fn component(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> Result<Co
     });
     let path: Option<PathBuf> = dir.map(|d| d.join(key(engine, bytes)));
     if let Some(p) = path.as_deref().filter(|p| p.exists()) {
-        // SAFETY: the artefact was written by this user into a directory
-        // nobody else can write (checked above); the engine verifies that
-        // it was produced by a compatible engine before using it.
-        match unsafe { Component::deserialize_file(engine, p) } {
+        // Written by this user into a directory nobody else can write
+        // (checked above); the engine verifies that it was produced by a
+        // compatible engine before using it.
+        match load_component(engine, Trusted::CacheFile(p)) {
             Ok(c) => {
                 debug!(artefact = %p.display(), "plugin loaded from cache");
                 return Ok(c);
@@ -70,8 +71,7 @@ pub fn component(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> Result<Co
     {
         warn!(artefact = %p.display(), error = %e, "cannot cache the compiled plugin");
     }
-    // SAFETY: these bytes were just produced by this engine.
-    unsafe { Component::deserialize(engine, &artefact) }
+    load_component(engine, Trusted::JustCompiled(&artefact))
         .map_err(|e| format!("cannot load the compiled plugin: {e:#}"))
 }
 

@@ -130,10 +130,7 @@ impl Host {
                 let loaded = compile(&engine, &linker, &file, dir.as_deref());
                 // Compiling a large component (CPython: hundreds of MiB)
                 // leaves the freed memory in malloc's arenas; give it back.
-                // SAFETY: malloc_trim only releases free heap memory.
-                unsafe {
-                    libc::malloc_trim(0);
-                }
+                crate::sys::mem::trim_heap();
                 loaded
             })
             .await

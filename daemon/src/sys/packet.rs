@@ -1,0 +1,68 @@
+//! AF_PACKET sockets (link-layer frames: gratuitous ARP). socket2 opens
+//! them; sending to a link-layer address needs a `sockaddr_ll`, which has
+//! no safe builder.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// A raw packet socket for one Ethernet protocol.
+pub struct PacketSocket {
+    socket: Socket,
+    protocol: u16,
+}
+
+impl PacketSocket {
+    /// Opens a non-blocking raw packet socket for `protocol` (host order,
+    /// e.g. 0x0806 for ARP).
+    pub fn open(protocol: u16) -> io::Result<Self> {
+        let socket = Socket::new(
+            Domain::PACKET,
+            Type::RAW,
+            Some(Protocol::from(i32::from(protocol.to_be()))),
+        )?;
+        socket.set_nonblocking(true)?;
+        socket.set_cloexec(true)?;
+        Ok(Self { socket, protocol })
+    }
+
+    /// Sends a whole Ethernet frame (header included) out of `ifindex` to
+    /// the link-layer address `dst`.
+    pub fn send_to(&self, frame: &[u8], ifindex: u32, dst: [u8; 6]) -> io::Result<()> {
+        let mut addr = [0u8; 8];
+        addr[..6].copy_from_slice(&dst);
+        let sll = libc::sockaddr_ll {
+            sll_family: libc::AF_PACKET as libc::c_ushort,
+            sll_protocol: self.protocol.to_be(),
+            sll_ifindex: i32::try_from(ifindex).unwrap_or(0),
+            sll_hatype: 0,
+            sll_pkttype: 0,
+            sll_halen: 6,
+            sll_addr: addr,
+        };
+        // SAFETY: `frame` and `sll` outlive the call and the lengths passed
+        // are theirs.
+        let rc = unsafe {
+            libc::sendto(
+                self.socket.as_raw_fd(),
+                frame.as_ptr().cast(),
+                frame.len(),
+                0,
+                std::ptr::from_ref(&sll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl AsFd for PacketSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+}
