@@ -7,6 +7,7 @@ pub mod checker;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod exec;
 pub mod ipc;
 pub mod ipvs;
 pub mod supervisor;

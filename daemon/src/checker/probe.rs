@@ -2,16 +2,13 @@
 //! reports pass or fail with a short, bounded message.
 
 use std::net::SocketAddr;
-use std::os::unix::process::ExitStatusExt;
-use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 pub use super::outcome::Outcome;
+use crate::exec;
 
-/// Most of a script's output kept for status (the rest is read and dropped).
-pub const OUTPUT_LIMIT: usize = 1024;
 /// Most of an HTTP response read (head and body, for the digest).
 const HTTP_LIMIT: usize = 1 << 20;
 
@@ -133,109 +130,20 @@ pub fn file_value(path: &str) -> i64 {
         .unwrap_or(0)
 }
 
-/// Runs `argv` in its own process group; on timeout the whole group is
-/// killed. stdout and stderr are read to the end but only the first
-/// [`OUTPUT_LIMIT`] bytes are kept.
+/// Runs a check script (see [`crate::exec`]): exit status 0 passes.
 pub async fn script(argv: &[String], timeout: Duration) -> Outcome {
-    let Some((prog, args)) = argv.split_first() else {
-        return Outcome::fail("empty command");
-    };
-    let mut cmd = tokio::process::Command::new(prog);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => return Outcome::fail(format!("cannot run {prog}: {e}")),
-    };
-    let pgid = child.id().and_then(|p| i32::try_from(p).ok());
-    // If this run is abandoned (the checker stops or reloads mid-run), the
-    // whole group goes; a run that finishes leaves what it started alone.
-    let mut guard = GroupGuard(pgid);
-    let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
-    let work = async {
-        let (o, e) = tokio::join!(bounded(out.as_mut()), bounded(err.as_mut()));
-        (child.wait().await, o, e)
-    };
-    let result = tokio::time::timeout(timeout, work).await;
-    if result.is_ok() {
-        guard.0 = None;
-    }
-    match result {
-        Ok((Ok(status), o, e)) => {
-            let text = summary(&o, &e);
-            match (status.code(), status.signal()) {
-                (Some(0), _) => Outcome::pass(with_output("exit 0", &text)),
-                (Some(c), _) => Outcome::fail(with_output(&format!("exit {c}"), &text)),
-                (None, Some(s)) => {
-                    Outcome::fail(with_output(&format!("killed by signal {s}"), &text))
-                }
-                _ => Outcome::fail("ended without a status"),
-            }
-        }
-        Ok((Err(e), _, _)) => Outcome::fail(format!("waiting for {prog}: {e}")),
-        Err(_) => {
-            guard.kill();
-            let _ = child.wait().await;
-            Outcome::fail(format!(
-                "timed out after {} ms; process group killed",
-                timeout.as_millis()
-            ))
-        }
-    }
-}
-
-/// Kills a script's process group when dropped while armed.
-struct GroupGuard(Option<i32>);
-
-impl GroupGuard {
-    fn kill(&mut self) {
-        if let Some(g) = self.0.take().filter(|g| *g > 0) {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(g),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    }
-}
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-async fn bounded<R: AsyncRead + Unpin>(r: Option<&mut R>) -> Vec<u8> {
-    let mut kept = Vec::new();
-    let Some(r) = r else { return kept };
-    // On the heap: an idle check's task must stay small (thousands of them).
-    let mut buf = vec![0u8; 4096];
-    loop {
-        match r.read(&mut buf).await {
-            Ok(0) | Err(_) => return kept,
-            Ok(n) => {
-                let room = OUTPUT_LIMIT.saturating_sub(kept.len());
-                kept.extend_from_slice(&buf[..n.min(room)]);
-            }
-        }
-    }
-}
-
-fn summary(out: &[u8], err: &[u8]) -> String {
-    let pick = if err.is_empty() { out } else { err };
-    let s = String::from_utf8_lossy(pick);
-    let line = s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-    line.chars().take(200).collect()
-}
-
-fn with_output(head: &str, out: &str) -> String {
-    if out.is_empty() {
-        head.to_string()
+    let f = exec::run(&exec::Command {
+        argv,
+        timeout,
+        user: None,
+        output: exec::Output::Keep,
+    })
+    .await;
+    let message = f.describe(argv, timeout);
+    if f.success() {
+        Outcome::pass(message)
     } else {
-        format!("{head}: {out}")
+        Outcome::fail(message)
     }
 }
 

@@ -9,8 +9,8 @@ use super::plugin::PluginProbe;
 use super::plugin::grants::Grants;
 use super::probe::{Probe, Tls};
 use crate::config::model::{CheckKind, Config, ParamMatch, RealServer, VirtualServer};
+use crate::exec::split_command;
 use crate::ipvs::table::{rs_key, vs_key};
-use crate::vrrp::notify::split_command;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Spec {

@@ -8,6 +8,7 @@
 
 pub mod heartbeat;
 pub mod init;
+pub mod notify;
 pub mod privs;
 pub mod record;
 pub mod sdnotify;
@@ -31,8 +32,8 @@ use crate::control::{self, Pending, Request, Response};
 use crate::ipc::msg::Role;
 use crate::ipc::{Channel, Msg};
 use crate::vrrp::fsm::State;
-use crate::vrrp::notify::{Notifier, SCRIPT_TIMEOUT};
 use heartbeat::{Beat, Heartbeat};
+use notify::{Notifier, SCRIPT_TIMEOUT};
 use privs::Account;
 use record::Record;
 use sdnotify::SdNotify;
@@ -170,7 +171,7 @@ fn guards(cfg: &Config, old: &mut BTreeMap<String, Guard>) -> BTreeMap<String, G
                     restart: f
                         .restart
                         .as_deref()
-                        .map(crate::vrrp::notify::split_command)
+                        .map(crate::exec::split_command)
                         .unwrap_or_default(),
                     config: f,
                 },
@@ -268,7 +269,7 @@ pub async fn run(
     let control_task = tokio::spawn(control::serve(listener, ctl_tx));
     let (events, mut rx) = mpsc::unbounded_channel();
     for f in fifos(&config) {
-        crate::vrrp::notify::ensure_fifo(&f);
+        notify::ensure_fifo(&f);
     }
     init_track_files(&config);
     let shared = Arc::new(Mutex::new(StatusDoc::default()));
@@ -636,11 +637,18 @@ impl Parent {
                     let source = source.to_string();
                     warn!(check = %source, command = %argv.join(" "), "check failing: running its restart command");
                     tokio::spawn(async move {
-                        let o = crate::checker::probe::script(&argv, RESTART_TIMEOUT).await;
-                        if o.ok {
-                            info!(check = %source, result = %o.message, "restart command finished");
+                        let f = crate::exec::run(&crate::exec::Command {
+                            argv: &argv,
+                            timeout: RESTART_TIMEOUT,
+                            user: None,
+                            output: crate::exec::Output::Keep,
+                        })
+                        .await;
+                        let result = f.describe(&argv, RESTART_TIMEOUT);
+                        if f.success() {
+                            info!(check = %source, result = %result, "restart command finished");
                         } else {
-                            warn!(check = %source, result = %o.message, "restart command failed");
+                            warn!(check = %source, result = %result, "restart command failed");
                         }
                     });
                 }
@@ -948,7 +956,7 @@ impl Parent {
         self.notifier.set_fifos(fifos(&self.config));
         init_track_files(&self.config);
         for f in fifos(&self.config) {
-            crate::vrrp::notify::ensure_fifo(&f);
+            notify::ensure_fifo(&f);
         }
         self.record.retain_configured(&self.config);
         let mut old = std::mem::take(&mut self.policies);

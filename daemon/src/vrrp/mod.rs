@@ -12,7 +12,6 @@ pub mod driver;
 pub mod fsm;
 pub mod garp;
 pub mod netlink;
-pub mod notify;
 pub mod packet;
 pub mod router;
 pub mod setup;

@@ -14,52 +14,11 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::fsm::State;
 use crate::config::model::Notify;
+use crate::exec::{self, split_command};
+use crate::vrrp::fsm::State;
 
 pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Splits a command line into words: whitespace separates, `'...'` and
-/// `"..."` group (quotes removed), `\` escapes the next character outside
-/// single quotes. No other shell syntax.
-pub fn split_command(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = line.chars();
-    let mut quote: Option<char> = None;
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some('\''), c) => cur.push(c),
-            (_, '\\') => {
-                if let Some(n) = chars.next() {
-                    cur.push(n);
-                }
-                in_word = true;
-            }
-            (Some(_), c) => cur.push(c),
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                in_word = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            (None, c) => {
-                cur.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    words
-}
 
 /// keepalived's word for a state in notify arguments and FIFO lines.
 fn state_word(state: State) -> &'static str {
@@ -201,45 +160,22 @@ async fn write_fifo(path: &PathBuf, line: &str) {
     }
 }
 
-/// Runs one command with a timeout; on timeout kills its process group.
-pub async fn run(cmd: &[String], timeout: Duration) -> Option<std::process::ExitStatus> {
-    let (prog, args) = cmd.split_first()?;
-    let mut c = tokio::process::Command::new(prog);
-    c.args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .process_group(0)
-        .kill_on_drop(true);
-    let mut child = match c.spawn() {
-        Ok(ch) => ch,
-        Err(e) => {
-            warn!(command = %cmd.join(" "), error = %e, "notify script did not start");
-            return None;
-        }
-    };
-    let pid = child.id();
-    match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(Ok(status)) => {
-            info!(command = %cmd.join(" "), status = %status, "notify script finished");
-            Some(status)
-        }
-        Ok(Err(e)) => {
-            warn!(command = %cmd.join(" "), error = %e, "notify script wait failed");
-            None
-        }
-        Err(_) => {
-            if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-            let _ = child.wait().await;
-            warn!(command = %cmd.join(" "), timeout_s = timeout.as_secs_f64(), "notify script timed out; killed");
-            None
-        }
+/// Runs one notify command to its end or its timeout (see [`crate::exec`]).
+pub async fn run(cmd: &[String], timeout: Duration) -> exec::Finished {
+    let f = exec::run(&exec::Command {
+        argv: cmd,
+        timeout,
+        user: None,
+        output: exec::Output::Discard,
+    })
+    .await;
+    let result = f.describe(cmd, timeout);
+    if f.success() {
+        info!(command = %cmd.join(" "), result = %result, "notify script finished");
+    } else {
+        warn!(command = %cmd.join(" "), result = %result, "notify script failed");
     }
+    f
 }
 
 /// Creates a notify FIFO that does not exist yet (as keepalived does).
@@ -255,20 +191,6 @@ pub fn ensure_fifo(path: &std::path::Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn command_lines_split_like_keepalived() {
-        assert_eq!(
-            split_command("/usr/local/bin/vrrp.sh  MASTER  VI_1"),
-            vec!["/usr/local/bin/vrrp.sh", "MASTER", "VI_1"]
-        );
-        assert_eq!(
-            split_command("a 'b c' \"d e\" f\\ g"),
-            vec!["a", "b c", "d e", "f g"]
-        );
-        assert_eq!(split_command("  "), Vec::<String>::new());
-        assert_eq!(split_command("x ''"), vec!["x", ""]);
-    }
 
     #[test]
     fn notify_gets_type_name_state_priority() {
@@ -292,40 +214,6 @@ mod tests {
             fifo_line("INSTANCE", "VI_1", State::Backup, 99),
             "INSTANCE \"VI_1\" BACKUP 99\n"
         );
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn hanging_script_is_killed_at_its_timeout() {
-        let dir = std::env::temp_dir().join(format!("upkeep-notify-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let marker = dir.join("child-alive");
-        // The script's own child would survive a plain kill of the script.
-        let script = format!("sleep 30 & echo $! > {}; wait", marker.display());
-        let started = std::time::Instant::now();
-        let status = run(
-            &["/bin/sh".into(), "-c".into(), script],
-            Duration::from_millis(300),
-        )
-        .await;
-        assert!(status.is_none());
-        assert!(started.elapsed() < Duration::from_secs(5));
-        let pid: i32 = std::fs::read_to_string(&marker)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        // Gone, or a zombie waiting for its new parent to reap it.
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat
-            .rsplit(')')
-            .next()
-            .and_then(|s| s.split_whitespace().next());
-        assert!(
-            matches!(state, None | Some("Z")),
-            "the whole process group was killed: {stat}"
-        );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test(flavor = "current_thread")]
