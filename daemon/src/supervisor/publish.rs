@@ -1,0 +1,181 @@
+//! Publishing the parent's picture: `status.json` in the runtime directory,
+//! the snapshot the metrics endpoint serves, and systemd's one-line STATUS=.
+//! Paced: a document with thousands of checks costs milliseconds to build,
+//! so it is rebuilt at most every [`PUBLISH_EVERY`] (and less often when it
+//! is slow to build). `upkeepctl status` builds its own, always fresh.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tracing::warn;
+
+use super::record::Record;
+use crate::control::status::{ReloadStatus, StatusDoc};
+use crate::ipc::Msg;
+
+/// How often the status (status.json, metrics, STATUS=) is refreshed at most.
+pub const PUBLISH_EVERY: Duration = Duration::from_millis(200);
+/// A publication that took this long waits this many times as long before
+/// the next (see [`publish_gap`]).
+const PUBLISH_PAUSE: u32 = 4;
+
+/// When to publish, and the shared snapshot.
+#[derive(Debug)]
+pub struct Publisher {
+    /// What the metrics endpoint serves.
+    pub shared: Arc<Mutex<StatusDoc>>,
+    /// Something changed since the last publication.
+    dirty: bool,
+    published_at: Instant,
+    gap: Duration,
+    /// The last STATUS= sent to systemd.
+    pub last_status_line: String,
+}
+
+impl Default for Publisher {
+    fn default() -> Self {
+        Self {
+            shared: Arc::new(Mutex::new(StatusDoc::default())),
+            dirty: true,
+            published_at: Instant::now(),
+            gap: PUBLISH_EVERY,
+            last_status_line: String::new(),
+        }
+    }
+}
+
+impl Publisher {
+    /// Something status shows changed.
+    pub fn touch(&mut self) {
+        self.dirty = true;
+    }
+
+    /// A worker's message: only those that change what status shows make
+    /// the status pending (and only publishing clears it: a heartbeat right
+    /// after a status must not make that status wait for the next change).
+    pub fn heard(&mut self, msg: &Msg) {
+        self.dirty |= changes_status(msg);
+    }
+
+    /// Whether a publication is due (`force`: now, if anything changed).
+    pub fn due(&self, force: bool) -> bool {
+        self.dirty && (force || self.published_at.elapsed() >= self.gap)
+    }
+
+    /// Publishes `doc` (built by the caller when [`Self::due`]).
+    pub fn publish(&mut self, runtime_dir: &Path, doc: StatusDoc, started: Instant) {
+        self.dirty = false;
+        write_status_file(runtime_dir, &doc);
+        if let Ok(mut d) = self.shared.lock() {
+            *d = doc;
+        }
+        self.published_at = Instant::now();
+        self.gap = publish_gap(self.published_at.duration_since(started));
+    }
+}
+
+/// systemd's one-line STATUS=: the summary, and the last reload's failure
+/// while it is the latest word.
+pub fn status_line(record: &Record, reload: Option<&ReloadStatus>) -> String {
+    let mut line = record.summary();
+    if let Some(ReloadStatus {
+        ok: false,
+        error: Some(e),
+        ..
+    }) = reload
+    {
+        line.push_str(&format!("; reload failed: {e}"));
+    }
+    line
+}
+
+/// The pause after a publication that took `cost`: [`PUBLISH_EVERY`], or
+/// longer when publishing is slow, so that it takes at most a fifth of the
+/// parent's time. Regression: with thousands of checks on a starved CPU a
+/// publication took longer than the pause (measured from its start): the
+/// loop published after every message and fell ever further behind.
+fn publish_gap(cost: Duration) -> Duration {
+    PUBLISH_EVERY.max(cost.saturating_mul(PUBLISH_PAUSE))
+}
+
+/// Whether a worker's message changes what status shows (heartbeats do not).
+fn changes_status(msg: &Msg) -> bool {
+    !matches!(msg, Msg::Pong { .. })
+}
+
+/// `status.json` in the runtime directory: the same document as
+/// `upkeepctl status --json`, for scripts that prefer a file.
+fn write_status_file(dir: &Path, doc: &StatusDoc) {
+    let Ok(json) = serde_json::to_string_pretty(doc) else {
+        return;
+    };
+    let tmp = dir.join("status.json.tmp");
+    if std::fs::write(&tmp, json)
+        .and_then(|()| std::fs::rename(&tmp, dir.join("status.json")))
+        .is_err()
+    {
+        warn!(dir = %dir.display(), "cannot write status.json");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a Pong arriving between a status and its (throttled)
+    /// publication used to clear the pending flag, and a Fault stayed
+    /// unpublished while nothing else happened.
+    #[test]
+    fn heartbeats_never_cancel_a_pending_status() {
+        let mut p = Publisher::default();
+        p.publish(
+            Path::new("/nonexistent"),
+            StatusDoc::default(),
+            Instant::now(),
+        );
+        assert!(!p.due(true));
+        p.heard(&Msg::VrrpStatus {
+            instances: Vec::new(),
+            unmatched_drops: Default::default(),
+        });
+        p.heard(&Msg::Pong { seq: 1 });
+        assert!(p.due(true));
+        let mut q = Publisher::default();
+        q.publish(
+            Path::new("/nonexistent"),
+            StatusDoc::default(),
+            Instant::now(),
+        );
+        q.heard(&Msg::Pong { seq: 2 });
+        assert!(!q.due(true));
+    }
+
+    #[test]
+    fn slow_publications_are_spaced_out() {
+        let ms = Duration::from_millis;
+        assert_eq!(publish_gap(ms(3)), PUBLISH_EVERY);
+        assert_eq!(publish_gap(ms(50)), PUBLISH_EVERY);
+        assert_eq!(publish_gap(ms(500)), ms(2000));
+        // Busy at most a fifth of the time.
+        for cost in [ms(1), ms(60), ms(500), Duration::from_secs(3)] {
+            let gap = publish_gap(cost);
+            assert!(cost * 5 <= cost + gap, "{cost:?} {gap:?}");
+        }
+    }
+
+    #[test]
+    fn a_failed_reload_is_named_in_the_status_line() {
+        let r = Record::default();
+        assert_eq!(status_line(&r, None), "no instances");
+        let failed = ReloadStatus {
+            ok: false,
+            at_ms: 1,
+            error: Some("invalid configuration: x".into()),
+        };
+        assert_eq!(
+            status_line(&r, Some(&failed)),
+            "no instances; reload failed: invalid configuration: x"
+        );
+    }
+}

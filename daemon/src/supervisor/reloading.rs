@@ -1,0 +1,173 @@
+//! The parent's side of a reload: loading and validating the file, then
+//! carrying out what the reload machine (`reload.rs`) decides — sending the
+//! new configuration, giving the previous one back, committing — and
+//! telling systemd and the callers how it ended.
+
+use std::time::Instant;
+
+use tokio::sync::oneshot;
+use tracing::{error, info, warn};
+
+use super::reload::{Action, Event, Reload};
+use super::routing::Routing;
+use super::sdnotify::SdNotify;
+use super::{Parent, checker_account, files, now_ms, publish, wanted};
+use crate::config::model::Config;
+use crate::config::{self};
+use crate::control::Response;
+use crate::control::status::ReloadStatus;
+use crate::ipc::Msg;
+use crate::ipc::msg::Role;
+
+/// A reload in progress: the machine, the configuration it brings, and who
+/// waits for its outcome.
+pub(super) struct Reloading {
+    pub(super) machine: Reload,
+    pub(super) config: Config,
+    pub(super) replies: Vec<oneshot::Sender<Response>>,
+}
+
+impl Parent {
+    pub(super) fn begin_reload(&mut self, reply: Option<oneshot::Sender<Response>>) {
+        if self.stopping {
+            if let Some(r) = reply {
+                let _ = r.send(Response::Error {
+                    message: "daemon is stopping".into(),
+                });
+            }
+            return;
+        }
+        if let Some(r) = &mut self.reload {
+            // One at a time: this caller hears the outcome of the current one.
+            r.replies.extend(reply);
+            return;
+        }
+        self.tell_systemd(SdNotify::reloading);
+        info!(config = %self.opts.config_path.display(), "reloading configuration");
+        let loaded = config::load(&self.opts.config_path, &self.opts.load);
+        let mut errors = Vec::new();
+        for d in loaded.diagnostics.sorted() {
+            if d.severity == config::diag::Severity::Error {
+                error!(diagnostic = %d, "configuration");
+                errors.push(d.to_string());
+            } else {
+                warn!(diagnostic = %d, "configuration");
+            }
+        }
+        let replies: Vec<_> = reply.into_iter().collect();
+        if !errors.is_empty() {
+            let why = format!("invalid configuration: {}", errors.join("; "));
+            error!(error = %why, generation = self.generation, "reload failed; running the previous configuration");
+            self.finish_reload(replies, Some(why));
+            return;
+        }
+        let config = loaded.config;
+        let others: Vec<Role> = [Role::Ipvs, Role::Checker]
+            .into_iter()
+            .filter(|r| wanted(&config, *r) && self.workers.connected(*r))
+            .filter(|r| self.workers.get(*r).is_some_and(|s| s.wanted))
+            .collect();
+        let vrrp = self.workers.connected(Role::Vrrp);
+        let (machine, actions) = Reload::start(self.generation + 1, vrrp, others, Instant::now());
+        self.reload = Some(Reloading {
+            machine,
+            config,
+            replies,
+        });
+        self.reload_actions(actions);
+    }
+
+    pub(super) fn reload_event(&mut self, ev: Event) {
+        let Some(r) = &mut self.reload else { return };
+        let actions = r.machine.handle(ev);
+        self.reload_actions(actions);
+    }
+
+    fn reload_actions(&mut self, actions: Vec<Action>) {
+        for a in actions {
+            let Some(r) = &self.reload else { return };
+            match a {
+                Action::Send(roles) => {
+                    let generation = r.machine.generation();
+                    for role in roles {
+                        let msg = Msg::Reload {
+                            generation,
+                            config: Box::new(r.config.clone()),
+                        };
+                        self.workers.send(role, msg);
+                    }
+                }
+                Action::Restore(roles) => {
+                    for role in roles {
+                        warn!(role = %role, generation = self.generation, "giving the worker the previous configuration back");
+                        let msg = Msg::Reload {
+                            generation: self.generation,
+                            config: Box::new(self.config.clone()),
+                        };
+                        self.workers.send(role, msg);
+                    }
+                }
+                Action::Commit => self.commit_reload(),
+                Action::Fail(why) => {
+                    let Some(r) = self.reload.take() else { return };
+                    error!(error = %why, generation = self.generation, "reload failed; running the previous configuration");
+                    self.finish_reload(r.replies, Some(why));
+                }
+            }
+        }
+    }
+
+    fn commit_reload(&mut self) {
+        let Some(r) = self.reload.take() else { return };
+        let old = std::mem::replace(&mut self.config, r.config);
+        self.generation = r.machine.generation();
+        if old.global.metrics_address != self.config.global.metrics_address {
+            warn!("metrics_address changes take effect at restart");
+        }
+        if let Ok(a) = checker_account(&self.config)
+            && a != self.account
+        {
+            self.account = a;
+            info!("checker account changed; restarting the checker");
+            self.workers.kill(Role::Checker);
+        }
+        self.notifier.set_fifos(files::fifos(&self.config));
+        files::prepare(&self.config);
+        self.record.retain_configured(&self.config);
+        self.routing = Routing::new(&self.config, std::mem::take(&mut self.routing));
+        for role in Role::ALL {
+            let want = wanted(&self.config, role);
+            let present = self.workers.present(role);
+            if want && !present {
+                self.start(role);
+            } else if !want && present {
+                self.workers.retire(role);
+            }
+        }
+        info!(generation = self.generation, "configuration reloaded");
+        self.finish_reload(r.replies, None);
+    }
+
+    /// A reload's outcome: recorded, READY=1 with the status line, published
+    /// (before anyone hears the outcome: a caller of `upkeepctl reload`
+    /// reading status.json next must see it), then the callers answered.
+    fn finish_reload(&mut self, replies: Vec<oneshot::Sender<Response>>, error: Option<String>) {
+        self.reload_status = Some(ReloadStatus {
+            ok: error.is_none(),
+            at_ms: now_ms(),
+            error: error.clone(),
+        });
+        let line = publish::status_line(&self.record, self.reload_status.as_ref());
+        self.tell_systemd(|sd| sd.ready(&line));
+        self.publisher.last_status_line = line;
+        self.publisher.touch();
+        self.publish(true);
+        for reply in replies {
+            let _ = reply.send(Response::Reload {
+                ok: error.is_none(),
+                generation: self.generation,
+                error: error.clone(),
+            });
+        }
+    }
+}
