@@ -13,17 +13,14 @@ use tokio::sync::mpsc;
 use tracing::{debug, error, info, trace, warn};
 
 use super::accept;
-use super::fsm::{Action, State};
-use super::garp::Announcer;
-use super::netlink::{LinkInfo, NetEvent, Netlink};
-use super::router::{Input, Output, Router, SetupError, tracks};
-use super::setup::{
-    DriverError, InstanceIo, Received, instance_io, io_err, open_receivers, parent_link,
-    primary_address, vmac_address, vmac_sysctls,
-};
+use super::fsm::Action;
+use super::netlink::{NetEvent, Netlink};
+use super::reload::{carried_over, resumable};
+use super::router::{Input, Output, Router, SetupError};
+use super::setup::{DriverError, HostIo, InstanceIo, Received, io_err};
 use super::socket;
 use super::timer::Timer;
-use crate::config::model::{Config, Family, VrrpInstance};
+use crate::config::model::Config;
 use crate::ipc::link::{Link, WorkerError, unexpected};
 use crate::ipc::msg::{InstanceStatus, Resume, Role, Transition};
 use crate::ipc::{IpcError, Msg};
@@ -40,123 +37,12 @@ impl From<DriverError> for WorkerError {
     }
 }
 
-/// What the host provides and outlives a reload: netlink, interfaces,
-/// VMACs, receive sockets, ARP/NA senders, the no_accept table.
-struct Host {
-    nl: Netlink,
-    links: HashMap<String, LinkInfo>,
-    /// Instance name → its VMAC interface.
-    vmacs: HashMap<String, LinkInfo>,
-    tx: mpsc::Sender<Received>,
-    opened: Vec<(String, Family)>,
-    accept_filter: bool,
-    announcers: HashMap<u32, Announcer>,
-}
-
-impl Host {
-    /// Everything `cfg` needs, opened; nothing about running instances changes.
-    async fn prepare(&mut self, cfg: &Config) -> Result<(Router, Vec<InstanceIo>), DriverError> {
-        self.links = self
-            .nl
-            .links()
-            .await?
-            .into_iter()
-            .map(|l| (l.name.clone(), l))
-            .collect();
-        // VMACs first: adverts and VIPs of those instances use them.
-        for inst in &cfg.vrrp_instances {
-            let parent = parent_link(&self.links, inst)?;
-            if let Some(v) = &inst.use_vmac {
-                let name = v
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| format!("vrrp.{}", inst.virtual_router_id));
-                let link = self
-                    .nl
-                    .ensure_macvlan(&name, parent.index, vmac_address(inst))
-                    .await?;
-                vmac_sysctls(&inst.interface, &name);
-                info!(instance = %inst.name, vmac = %name, "virtual MAC interface ready");
-                self.vmacs.insert(inst.name.clone(), link);
-            }
-        }
-        let addrs = self.nl.addresses().await?;
-        let all_vips: Vec<IpAddr> = cfg
-            .vrrp_instances
-            .iter()
-            .flat_map(|i| {
-                i.virtual_ipaddress
-                    .iter()
-                    .chain(&i.virtual_ipaddress_excluded)
-                    .map(|v| v.addr)
-            })
-            .collect();
-        let links = &self.links;
-        let primary = |ifname: &str, family: Family| {
-            primary_address(links, &addrs, &all_vips, ifname, family)
-        };
-        let router = Router::from_config(cfg, &primary)?;
-        let mut ios = Vec::new();
-        for (k, inst) in cfg.vrrp_instances.iter().enumerate() {
-            let local = router
-                .instance(k)
-                .map(|i| i.params().local_addr)
-                .ok_or_else(|| DriverError::NoInterface {
-                    instance: inst.name.clone(),
-                    ifname: inst.interface.clone(),
-                })?;
-            ios.push(instance_io(
-                cfg,
-                inst,
-                &self.links,
-                self.vmacs
-                    .get(&inst.name)
-                    .filter(|_| inst.use_vmac.is_some()),
-                local,
-            )?);
-        }
-        open_receivers(cfg, &self.links, &self.vmacs, &self.tx, &mut self.opened)?;
-        if ios.iter().any(|io| io.no_accept) && !self.accept_filter {
-            accept::apply(&accept::ruleset()).await?;
-            self.accept_filter = true;
-            info!(table = accept::TABLE, "nftables rules for no_accept loaded");
-        }
-        self.add_announcers(&ios);
-        Ok((router, ios))
-    }
-
-    fn add_announcers(&mut self, ios: &[InstanceIo]) {
-        for io in ios {
-            for (index, _) in &io.vips {
-                if self.announcers.contains_key(index) {
-                    continue;
-                }
-                let name = self
-                    .links
-                    .values()
-                    .chain(self.vmacs.values())
-                    .find(|l| l.index == *index)
-                    .map(|l| l.name.clone());
-                let v6 = ios
-                    .iter()
-                    .flat_map(|i| &i.vips)
-                    .any(|(k, v)| k == index && v.addr.is_ipv6());
-                match name.map(|n| Announcer::new(&n, *index, v6)) {
-                    Some(Ok(a)) => {
-                        self.announcers.insert(*index, a);
-                    }
-                    Some(Err(e)) => {
-                        warn!(ifindex = index, error = %e, "cannot send gratuitous ARP/NA on this interface")
-                    }
-                    None => {}
-                }
-            }
-        }
-    }
-}
-
 struct Driver {
-    host: Host,
+    host: HostIo,
+    /// Where each address the instances hold lives (interface index), for
+    /// the current configuration and the one before it (whose addresses a
+    /// reload may remove).
+    placed: HashMap<IpAddr, u32>,
     cfg: Config,
     router: Router,
     ios: Vec<InstanceIo>,
@@ -180,17 +66,10 @@ pub async fn run(
     let nl = Netlink::connect().map_err(DriverError::from)?;
     let mut net_events = Netlink::events().map_err(DriverError::from)?;
     let (tx, mut rx) = mpsc::channel::<Received>(1024);
-    let mut host = Host {
-        nl,
-        links: HashMap::new(),
-        vmacs: HashMap::new(),
-        tx,
-        opened: Vec::new(),
-        accept_filter: false,
-        announcers: HashMap::new(),
-    };
+    let mut host = HostIo::new(nl, tx);
     let (router, ios) = host.prepare(&cfg).await?;
     let mut d = Driver {
+        placed: placed(&ios, HashMap::new()),
         host,
         cfg,
         router,
@@ -201,7 +80,7 @@ pub async fn run(
         outbox: Vec::new(),
         dirty: true,
     };
-    let resumed = d.resumable(&resume);
+    let resumed = resumable(&d.cfg, &resume);
     d.start(&resumed).await;
     info!(
         instances = d.ios.len(),
@@ -285,48 +164,6 @@ pub async fn run(
     Ok(())
 }
 
-/// keepalived-compatible identity: what must stay the same for a reload to
-/// keep an instance running. Priority, preemption, GARP settings, VIPs and
-/// notify scripts may change in place.
-fn same_identity(
-    old_cfg: &Config,
-    old: &VrrpInstance,
-    new_cfg: &Config,
-    new: &VrrpInstance,
-) -> bool {
-    let strip = |i: &VrrpInstance| {
-        let mut i = i.clone();
-        i.virtual_ipaddress.clear();
-        i.virtual_ipaddress_excluded.clear();
-        i.notify = Default::default();
-        i.priority = 0;
-        i.preempt = false;
-        i.preempt_delay = None;
-        i.state = Default::default();
-        i.garp_master_delay = None;
-        i.garp_master_repeat = None;
-        i.garp_master_refresh = None;
-        i.garp_master_refresh_repeat = None;
-        i.garp_lower_prio_delay = None;
-        i.garp_lower_prio_repeat = None;
-        i
-    };
-    let group = |c: &Config, name: &str| {
-        c.sync_groups
-            .iter()
-            .find(|g| g.group.iter().any(|m| m == name))
-            .map(|g| (g.name.clone(), g.group.clone()))
-    };
-    let (og, ng) = (&old_cfg.global, &new_cfg.global);
-    strip(old) == strip(new)
-        && tracks(old_cfg, old) == tracks(new_cfg, new)
-        && group(old_cfg, &old.name) == group(new_cfg, &new.name)
-        && old.effective_version(og) == new.effective_version(ng)
-        && og.vrrp_mcast_group4 == ng.vrrp_mcast_group4
-        && og.vrrp_mcast_group6 == ng.vrrp_mcast_group6
-        && og.vrrp_skip_check_adv_addr == ng.vrrp_skip_check_adv_addr
-}
-
 fn millis_since_epoch(at: Instant) -> Option<u64> {
     let age = Instant::now().saturating_duration_since(at);
     let t = SystemTime::now().checked_sub(age)?;
@@ -335,25 +172,6 @@ fn millis_since_epoch(at: Instant) -> Option<u64> {
 }
 
 impl Driver {
-    /// Instances to resume as Master: the parent recorded them as Master and
-    /// the worker was down for less than two advert intervals, so no peer's
-    /// Master_Down_Interval (3 × interval + skew from our last advert) ran out.
-    fn resumable(&self, resume: &Resume) -> Vec<usize> {
-        let Some(down) = resume.down_ms else {
-            return Vec::new();
-        };
-        self.cfg
-            .vrrp_instances
-            .iter()
-            .enumerate()
-            .filter(|(_, i)| {
-                resume.states.get(&i.name) == Some(&State::Master)
-                    && down < 2 * i.advert_int.as_millis()
-            })
-            .map(|(k, _)| k)
-            .collect()
-    }
-
     async fn start(&mut self, resumed: &[usize]) {
         // A Backup must not hold the VIPs (left over from a crash, for
         // example); a resumed Master keeps them.
@@ -381,7 +199,7 @@ impl Driver {
     /// have not seen them; a repeat is a no-op for the others).
     async fn settle(&mut self) {
         for ifname in self.router.watched_interfaces() {
-            let up = self.host.links.get(&ifname).is_some_and(|l| l.up);
+            let up = self.host.link(&ifname).is_some_and(|l| l.up);
             self.link_up.insert(ifname.clone(), up);
             let out = self.router.handle(
                 Instant::now(),
@@ -453,28 +271,20 @@ impl Driver {
         }
     }
 
-    /// Applies a new configuration: unchanged instances carry on untouched;
-    /// changed VIPs are added or removed (with GARP); new instances start;
-    /// removed (or re-identified) ones resign.
+    /// Applies a new configuration: unchanged instances carry on untouched
+    /// (a Master adds and announces the addresses the reload added, and
+    /// removes those it took away); new instances start; removed (or
+    /// re-identified) ones resign.
     async fn reload(&mut self, cfg: Config) -> Result<(), DriverError> {
         let (mut router, ios) = self.host.prepare(&cfg).await?;
-        let mut kept = vec![false; self.ios.len()];
+        let plan = carried_over(&self.cfg, &cfg);
         let mut changed = Vec::new();
-        let mut vip_moves = Vec::new();
-        for (k, inst) in cfg.vrrp_instances.iter().enumerate() {
-            let old = self
-                .cfg
-                .vrrp_instances
-                .iter()
-                .position(|o| o.name == inst.name)
-                .filter(|&j| same_identity(&self.cfg, &self.cfg.vrrp_instances[j], &cfg, inst));
-            if let Some(j) = old {
-                changed.extend(router.adopt(k, &mut self.router, j));
-                kept[j] = true;
-                vip_moves.push((k, self.ios[j].vips.clone()));
-            }
+        for &(k, j) in &plan {
+            changed.extend(router.adopt(k, &mut self.router, j));
         }
-        let gone: Vec<usize> = (0..kept.len()).filter(|&j| !kept[j]).collect();
+        let gone: Vec<usize> = (0..self.ios.len())
+            .filter(|j| !plan.iter().any(|(_, o)| o == j))
+            .collect();
         if !gone.is_empty() {
             let out = self
                 .router
@@ -482,6 +292,7 @@ impl Driver {
             self.execute(out).await;
         }
         let old_ios = std::mem::replace(&mut self.ios, ios);
+        self.placed = placed(&self.ios, placed(&old_ios, HashMap::new()));
         self.router = router;
         self.cfg = cfg;
         for j in gone {
@@ -496,69 +307,12 @@ impl Driver {
                 warn!(instance = %io.name, error = %e, "removing the VMAC interface failed");
             }
         }
-        for (k, before) in vip_moves {
-            self.move_vips(k, &before).await;
-        }
         self.execute(changed).await;
         self.settle().await;
         let out = self.router.handle(Instant::now(), Input::Startup);
         self.execute(out).await;
         self.dirty = true;
         Ok(())
-    }
-
-    /// A kept instance's VIP list changed: as Master, add the new ones (and
-    /// announce them) and remove the old ones. A Backup holds none.
-    async fn move_vips(&mut self, k: usize, before: &[(u32, crate::config::values::Vip)]) {
-        let (Some(io), Some(inst)) = (self.ios.get(k), self.router.instance(k)) else {
-            return;
-        };
-        if inst.state() != State::Master {
-            return;
-        }
-        let added: Vec<_> = io
-            .vips
-            .iter()
-            .filter(|v| !before.contains(v))
-            .cloned()
-            .collect();
-        let removed: Vec<_> = before
-            .iter()
-            .filter(|v| !io.vips.contains(v))
-            .cloned()
-            .collect();
-        if added.is_empty() && removed.is_empty() {
-            return;
-        }
-        if io.no_accept {
-            let addrs: Vec<IpAddr> = added.iter().map(|(_, v)| v.addr).collect();
-            if let Err(e) = accept::apply(&accept::elements(true, &addrs)).await {
-                error!(instance = %io.name, error = %e, "no_accept filter not applied");
-            }
-        }
-        for (index, vip) in &added {
-            if let Err(e) = self.host.nl.add_address(*index, vip).await {
-                error!(instance = %io.name, vip = %vip, error = %e, "adding VIP failed");
-            }
-            if let Some(a) = self.host.announcers.get(index)
-                && let Err(e) =
-                    a.announce(vip.addr, io.mac, inst.params().garp.master_repeat.max(1))
-            {
-                warn!(instance = %io.name, vip = %vip.addr, error = %e, "gratuitous ARP/NA failed");
-            }
-        }
-        for (index, vip) in &removed {
-            if let Err(e) = self.host.nl.del_address(*index, vip).await {
-                error!(instance = %io.name, vip = %vip, error = %e, "removing VIP failed");
-            }
-        }
-        if io.no_accept {
-            let addrs: Vec<IpAddr> = removed.iter().map(|(_, v)| v.addr).collect();
-            if let Err(e) = accept::apply(&accept::elements(false, &addrs)).await {
-                warn!(instance = %io.name, error = %e, "no_accept filter not removed");
-            }
-        }
-        info!(instance = %io.name, added = added.len(), removed = removed.len(), "VIPs changed by reload");
     }
 
     async fn execute(&mut self, out: Vec<Output>) {
@@ -578,42 +332,52 @@ impl Driver {
                         }
                     }
                 }
-                Action::AddVips => {
+                Action::AddVips(vips) => {
                     // Drop rules first, so that there is no moment of accepting.
                     if io.no_accept {
-                        let addrs: Vec<IpAddr> = io.vips.iter().map(|(_, v)| v.addr).collect();
+                        let addrs: Vec<IpAddr> = vips.iter().map(|v| v.addr).collect();
                         if let Err(e) = accept::apply(&accept::elements(true, &addrs)).await {
                             error!(instance = %io.name, error = %e, "no_accept filter not applied");
                         }
                     }
-                    for (index, vip) in &io.vips {
+                    for vip in &vips {
+                        let Some(index) = self.placed.get(&vip.addr) else {
+                            continue;
+                        };
                         if let Err(e) = nl.add_address(*index, vip).await {
                             error!(instance = %io.name, vip = %vip, error = %e, "adding VIP failed");
                         }
                     }
-                    info!(instance = %io.name, interface = %io.out_ifname, count = io.vips.len(), "VIPs added");
+                    info!(instance = %io.name, interface = %io.out_ifname, count = vips.len(), "VIPs added");
                 }
-                Action::RemoveVips => {
-                    for (index, vip) in &io.vips {
+                Action::RemoveVips(vips) => {
+                    for vip in &vips {
+                        let Some(index) = self.placed.get(&vip.addr) else {
+                            continue;
+                        };
                         if let Err(e) = nl.del_address(*index, vip).await {
                             error!(instance = %io.name, vip = %vip, error = %e, "removing VIP failed");
                         }
                     }
                     if io.no_accept {
-                        let addrs: Vec<IpAddr> = io.vips.iter().map(|(_, v)| v.addr).collect();
+                        let addrs: Vec<IpAddr> = vips.iter().map(|v| v.addr).collect();
                         if let Err(e) = accept::apply(&accept::elements(false, &addrs)).await {
                             warn!(instance = %io.name, error = %e, "no_accept filter not removed");
                         }
                     }
-                    info!(instance = %io.name, count = io.vips.len(), "VIPs removed");
+                    info!(instance = %io.name, count = vips.len(), "VIPs removed");
                 }
-                Action::Gratuitous { count } => {
-                    for (index, vip) in &io.vips {
-                        let Some(a) = self.host.announcers.get(index) else {
+                Action::Gratuitous { addrs, count } => {
+                    for addr in &addrs {
+                        let Some(a) = self
+                            .placed
+                            .get(addr)
+                            .and_then(|index| self.host.announcers.get(index))
+                        else {
                             continue;
                         };
-                        if let Err(e) = a.announce(vip.addr, io.mac, count) {
-                            warn!(instance = %io.name, vip = %vip.addr, error = %e, "gratuitous ARP/NA failed");
+                        if let Err(e) = a.announce(*addr, io.mac, count) {
+                            warn!(instance = %io.name, vip = %addr, error = %e, "gratuitous ARP/NA failed");
                         }
                     }
                     debug!(instance = %io.name, count, "gratuitous ARP/NA sent");
@@ -707,71 +471,12 @@ impl Driver {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cfg(extra: &str, priority: u32, vips: &str) -> Config {
-        let text = format!(
-            r#"
-[[vrrp_instance]]
-name = "VI_1"
-interface = "eth0"
-virtual_router_id = 51
-priority = {priority}
-virtual_ipaddress = [{vips}]
-{extra}
-"#
-        );
-        let l = crate::config::load_str(
-            "t.toml",
-            &text,
-            crate::config::Format::Toml,
-            &crate::config::LoadOptions::default(),
-        );
-        assert!(l.is_ok(), "{:?}", l.diagnostics);
-        l.config
+/// Where each held address lives: `base` overlaid with `ios`' addresses.
+fn placed(ios: &[InstanceIo], mut base: HashMap<IpAddr, u32>) -> HashMap<IpAddr, u32> {
+    for io in ios {
+        for (index, vip) in &io.vips {
+            base.insert(vip.addr, *index);
+        }
     }
-
-    fn same(a: &Config, b: &Config) -> bool {
-        same_identity(a, &a.vrrp_instances[0], b, &b.vrrp_instances[0])
-    }
-
-    #[test]
-    fn reload_keeps_an_instance_whose_identity_is_unchanged() {
-        let base = cfg("", 100, r#""10.0.0.1/24""#);
-        assert!(same(&base, &base.clone()));
-        // In place: priority, preemption, VIPs, notify scripts.
-        assert!(same(&base, &cfg("", 90, r#""10.0.0.1/24""#)));
-        assert!(same(
-            &base,
-            &cfg("", 100, r#""10.0.0.1/24", "10.0.0.2/24""#)
-        ));
-        assert!(same(
-            &base,
-            &cfg("preempt = false", 100, r#""10.0.0.1/24""#)
-        ));
-        assert!(same(
-            &base,
-            &cfg(
-                r#"notify = { on_master = "/bin/true" }"#,
-                100,
-                r#""10.0.0.1/24""#
-            )
-        ));
-        // A new identity: the old instance resigns, the new one starts.
-        assert!(!same(
-            &base,
-            &cfg("advert_int = 2", 100, r#""10.0.0.1/24""#)
-        ));
-        assert!(!same(&base, &cfg("version = 3", 100, r#""10.0.0.1/24""#)));
-        assert!(!same(
-            &base,
-            &cfg(r#"unicast_peer = ["10.0.0.9"]"#, 100, r#""10.0.0.1/24""#)
-        ));
-        assert!(!same(
-            &base,
-            &cfg(r#"track_interface = ["eth1"]"#, 100, r#""10.0.0.1/24""#)
-        ));
-    }
+    base
 }

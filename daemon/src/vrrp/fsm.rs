@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::packet::{Advert, Auth, DropReason, Version};
+use crate::config::values::Vip;
 
 /// RFC 5798 §5.2.4: the priority of the IP address owner.
 pub const PRIORITY_OWNER: u8 = 255;
@@ -169,6 +170,8 @@ pub struct Params {
     pub auth: Auth,
     /// The addresses advertised (virtual_ipaddress, not the excluded ones).
     pub vips: Vec<IpAddr>,
+    /// Every address a Master holds (virtual_ipaddress and the excluded ones).
+    pub held: Vec<Vip>,
     /// Drop adverts whose address list differs (unless from the owner).
     pub check_adv_addr: bool,
     /// This router's primary address on the interface: the advert source and
@@ -221,15 +224,13 @@ pub enum Event<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Send an advertisement with this priority.
-    SendAdvert {
-        priority: u8,
-    },
-    AddVips,
-    RemoveVips,
-    /// A burst of gratuitous ARPs / unsolicited NAs for every VIP.
-    Gratuitous {
-        count: u32,
-    },
+    SendAdvert { priority: u8 },
+    /// Add these addresses (a Master's, or those a reload added).
+    AddVips(Vec<Vip>),
+    /// Remove these addresses.
+    RemoveVips(Vec<Vip>),
+    /// A burst of gratuitous ARPs / unsolicited NAs for these addresses.
+    Gratuitous { addrs: Vec<IpAddr>, count: u32 },
     StateChanged {
         from: State,
         to: State,
@@ -238,9 +239,7 @@ pub enum Action {
     /// Master_Down_Interval expired for a sync group member: the group decides.
     WantsMaster,
     /// The effective priority changed (for notify and status).
-    PriorityChanged {
-        priority: u8,
-    },
+    PriorityChanged { priority: u8 },
     /// A received advertisement was dropped.
     Dropped(DropReason),
 }
@@ -370,6 +369,11 @@ impl Instance {
             Version::V2 => Duration::from_secs(1) * weight / 256,
             Version::V3 => self.master_adver_interval() * weight / 256,
         }
+    }
+
+    /// The addresses announced by gratuitous ARP / NA: every one held.
+    fn held_addrs(&self) -> Vec<IpAddr> {
+        self.params.held.iter().map(|v| v.addr).collect()
     }
 
     pub fn master_down_interval(&self) -> Duration {
@@ -546,8 +550,9 @@ impl Instance {
         out.push(Action::SendAdvert {
             priority: self.priority(),
         });
-        out.push(Action::AddVips);
+        out.push(Action::AddVips(self.params.held.clone()));
         out.push(Action::Gratuitous {
+            addrs: self.held_addrs(),
             count: self.params.garp.master_repeat,
         });
         self.adver_at = Some(now + self.advert_interval());
@@ -562,7 +567,7 @@ impl Instance {
         self.adver_at = None;
         self.garp_at = None;
         self.refresh_at = None;
-        out.push(Action::RemoveVips);
+        out.push(Action::RemoveVips(self.params.held.clone()));
         self.master_down_at = Some(now + self.master_down_interval());
         self.transition(now, State::Backup, cause, out);
     }
@@ -668,13 +673,17 @@ impl Instance {
         }
         if let Some((_, count)) = self.garp_at.filter(|(t, _)| *t <= now) {
             self.garp_at = None;
-            out.push(Action::Gratuitous { count });
+            out.push(Action::Gratuitous {
+                addrs: self.held_addrs(),
+                count,
+            });
         }
         if let (true, Some(every)) = (
             self.refresh_at.is_some_and(|t| t <= now),
             self.params.garp.master_refresh,
         ) {
             out.push(Action::Gratuitous {
+                addrs: self.held_addrs(),
                 count: self.params.garp.master_refresh_repeat,
             });
             self.refresh_at = Some(now + every);
@@ -712,7 +721,7 @@ impl Instance {
             out.push(Action::SendAdvert {
                 priority: PRIORITY_RESIGN,
             });
-            out.push(Action::RemoveVips);
+            out.push(Action::RemoveVips(self.params.held.clone()));
         }
         self.adver_at = None;
         self.master_down_at = None;

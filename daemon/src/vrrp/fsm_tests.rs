@@ -22,10 +22,38 @@ fn params(priority: u8, version: Version, interval_cs: u16) -> Params {
         preempt_delay: Duration::ZERO,
         auth: Auth::None,
         vips: vec![ip(VIP)],
+        held: vec![vip()],
         check_adv_addr: true,
         local_addr: ip(LOCAL),
         garp: GarpParams::default(),
         in_sync_group: false,
+    }
+}
+
+/// The one address the test instance holds.
+fn vip() -> crate::config::values::Vip {
+    crate::config::values::Vip {
+        addr: ip(VIP),
+        prefix: 32,
+        brd: None,
+        dev: None,
+        scope: None,
+        label: None,
+    }
+}
+
+fn add() -> Action {
+    Action::AddVips(vec![vip()])
+}
+
+fn remove() -> Action {
+    Action::RemoveVips(vec![vip()])
+}
+
+fn garp(count: u32) -> Action {
+    Action::Gratuitous {
+        addrs: vec![ip(VIP)],
+        count,
     }
 }
 
@@ -131,8 +159,8 @@ fn startup_goes_to_backup_and_waits_master_down_interval() {
         a[..4],
         [
             Action::SendAdvert { priority: 100 },
-            Action::AddVips,
-            Action::Gratuitous { count: 5 },
+            add(),
+            garp(5),
             Action::StateChanged {
                 from: State::Backup,
                 to: State::Master,
@@ -147,7 +175,7 @@ fn owner_becomes_master_at_startup() {
     let (i, _, a) = started(params(255, Version::V3, 100));
     assert_eq!(i.state(), State::Master);
     assert_eq!(sent(&a), vec![255]);
-    assert!(a.contains(&Action::AddVips));
+    assert!(a.contains(&add()));
     assert!(a.contains(&Action::StateChanged {
         from: State::Initialize,
         to: State::Master,
@@ -287,7 +315,7 @@ fn master_yields_to_higher_priority() {
     let (mut i, t0, _) = started(params(100, Version::V3, 100));
     let t = make_master(&mut i, t0) + ms(10);
     let a = recv(&mut i, t, PEER_LOW, &advert(Version::V3, 101, 100));
-    assert_eq!(a[0], Action::RemoveVips);
+    assert_eq!(a[0], remove());
     assert!(a.contains(&Action::StateChanged {
         from: State::Master,
         to: State::Backup,
@@ -326,10 +354,7 @@ fn shutdown_resigns_as_master_and_is_silent_as_backup() {
     let (mut i, t0, _) = started(params(100, Version::V3, 100));
     let t = make_master(&mut i, t0);
     let a = i.handle(t, Event::Shutdown);
-    assert_eq!(
-        a[..2],
-        [Action::SendAdvert { priority: 0 }, Action::RemoveVips]
-    );
+    assert_eq!(a[..2], [Action::SendAdvert { priority: 0 }, remove()]);
     assert!(became(&a, State::Initialize));
     assert_eq!(i.next_deadline(), None);
     let (mut b, t0, _) = started(params(100, Version::V3, 100));
@@ -421,10 +446,7 @@ fn fault_resigns_and_recovers_to_backup() {
             failed: true,
         },
     );
-    assert_eq!(
-        a[..2],
-        [Action::SendAdvert { priority: 0 }, Action::RemoveVips]
-    );
+    assert_eq!(a[..2], [Action::SendAdvert { priority: 0 }, remove()]);
     assert!(a.contains(&Action::StateChanged {
         from: State::Master,
         to: State::Fault,
@@ -582,7 +604,7 @@ fn gratuitous_schedule_after_becoming_master() {
         }
         now = next;
         for a in i.handle(now, Event::Timeout) {
-            if let Action::Gratuitous { count } = a {
+            if let Action::Gratuitous { count, .. } = a {
                 bursts.push((now - t, count));
             }
         }
@@ -608,10 +630,7 @@ fn lower_priority_master_triggers_a_delayed_burst_when_configured() {
     let t = make_master(&mut i, t0);
     recv(&mut i, t + ms(100), PEER_LOW, &advert(Version::V3, 50, 100));
     assert_eq!(i.next_deadline(), Some(t + ms(600)));
-    assert_eq!(
-        i.handle(t + ms(600), Event::Timeout),
-        vec![Action::Gratuitous { count: 3 }]
-    );
+    assert_eq!(i.handle(t + ms(600), Event::Timeout), vec![garp(3)]);
 }
 
 #[test]
@@ -641,7 +660,7 @@ fn sync_group_members_ask_before_becoming_master() {
         cause: Cause::SyncGroup("G".into())
     }));
     let a = i.handle(t2 + ms(10), Event::GroupBackup { group: "G".into() });
-    assert!(a.contains(&Action::RemoveVips));
+    assert!(a.contains(&remove()));
     assert_eq!(i.state(), State::Backup);
 }
 
@@ -655,7 +674,7 @@ fn resign_gives_up_mastership_at_once_and_holds_backup_until_cleared() {
     };
     let a = i.handle(t + ms(10), resign(true));
     assert_eq!(sent(&a), vec![0], "priority-0 advert first");
-    assert!(a.contains(&Action::RemoveVips));
+    assert!(a.contains(&remove()));
     assert!(became(&a, State::Backup));
     // While resigned, Master_Down_Interval passes and nothing happens.
     let mut now = t + ms(10);
@@ -678,7 +697,7 @@ fn resume_starts_as_master_without_waiting_unless_faulted_or_resigned() {
     let t0 = Instant::now();
     let a = i.handle(t0, Event::Resume);
     assert_eq!(sent(&a), vec![100], "an advert at once");
-    assert!(a.contains(&Action::AddVips));
+    assert!(a.contains(&add()));
     assert!(became(&a, State::Master));
     // A resigned instance does not resume; Startup then makes it Backup.
     let mut j = Instance::new(params(100, Version::V3, 100));

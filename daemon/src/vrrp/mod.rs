@@ -13,6 +13,7 @@ pub mod fsm;
 pub mod garp;
 pub mod netlink;
 pub mod packet;
+pub mod reload;
 pub mod router;
 pub mod setup;
 pub mod socket;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::fsm::{Action, Cause, Event, GarpParams, Instance, Params, State};
 use super::packet::{Advert, Auth, ChecksumMode, DropReason, IpMeta, Version};
 use crate::config::model::{AuthType, Config, Demote, Family, VrrpInstance};
-use crate::config::values::TrackRef;
+use crate::config::values::{TrackRef, Vip};
 
 /// What a tracked thing does to an instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -226,7 +226,9 @@ impl Router {
 
     /// Reload: moves instance `from` of `old` (its state, timers and
     /// counters) into slot `to` of this router and gives it the parameters
-    /// configured for `to`. Returns what changed (a priority).
+    /// configured for `to`. Returns what changes: a Master adds the
+    /// addresses the reload added (and announces them) and removes those it
+    /// took away; then a priority change.
     pub fn adopt(&mut self, to: usize, old: &mut Router, from: usize) -> Vec<Output> {
         let (Some(dst), Some(src)) = (self.slots.get_mut(to), old.slots.get_mut(from)) else {
             return Vec::new();
@@ -235,8 +237,33 @@ impl Router {
         let placeholder = Instance::new(src.inst.params().clone());
         dst.inst = std::mem::replace(&mut src.inst, placeholder);
         dst.counters = std::mem::take(&mut src.counters);
-        dst.inst
-            .set_params(params)
+        let mut actions = Vec::new();
+        if dst.inst.state() == State::Master {
+            let before = &dst.inst.params().held;
+            let added: Vec<Vip> = params
+                .held
+                .iter()
+                .filter(|v| !before.contains(v))
+                .cloned()
+                .collect();
+            let removed: Vec<Vip> = before
+                .iter()
+                .filter(|v| !params.held.contains(v))
+                .cloned()
+                .collect();
+            if !added.is_empty() {
+                actions.push(Action::Gratuitous {
+                    addrs: added.iter().map(|v| v.addr).collect(),
+                    count: params.garp.master_repeat.max(1),
+                });
+                actions.insert(0, Action::AddVips(added));
+            }
+            if !removed.is_empty() {
+                actions.push(Action::RemoveVips(removed));
+            }
+        }
+        actions.extend(dst.inst.set_params(params));
+        actions
             .into_iter()
             .map(|action| Output {
                 instance: to,
@@ -586,6 +613,12 @@ pub fn params(cfg: &Config, inst: &VrrpInstance, local: IpAddr, in_sync_group: b
         preempt_delay: inst.preempt_delay.map_or(Duration::ZERO, secs),
         auth,
         vips: inst.virtual_ipaddress.iter().map(|v| v.addr).collect(),
+        held: inst
+            .virtual_ipaddress
+            .iter()
+            .chain(&inst.virtual_ipaddress_excluded)
+            .cloned()
+            .collect(),
         check_adv_addr: !(inst.skip_check_adv_addr || g.vrrp_skip_check_adv_addr),
         local_addr: local,
         garp: GarpParams {

@@ -363,7 +363,7 @@ fn sync_group_moves_to_backup_and_fault_together() {
     assert_eq!(states(&r), vec![State::Backup, State::Backup]);
     assert_eq!(
         out.iter()
-            .filter(|o| o.action == Action::RemoveVips)
+            .filter(|o| matches!(o.action, Action::RemoveVips(_)))
             .count(),
         2
     );
@@ -632,4 +632,55 @@ fn tracked_files_add_value_times_weight_or_fault_with_weight_zero() {
     );
     value(&mut r, "file:gate", 0);
     assert_eq!(states(&r), vec![State::Backup]);
+}
+
+#[test]
+fn a_reloaded_master_adds_announces_and_removes_only_what_changed() {
+    let t0 = Instant::now();
+    let old_text = pair(150);
+    let mut old = router(&old_text, 1);
+    old.handle(t0, Input::Startup);
+    run_until(&mut old, t0 + Duration::from_secs(5));
+    assert_eq!(states(&old), vec![State::Master]);
+    let new_text = old_text.replace("  10.0.0.100/24\n", "  10.0.0.101/24\n  10.0.0.102/24\n");
+    let mut new = router(&new_text, 1);
+    let out = new.adopt(0, &mut old, 0);
+    let vip = |a: &str| crate::config::values::Vip {
+        addr: a.parse().unwrap(),
+        prefix: 24,
+        brd: None,
+        dev: None,
+        scope: None,
+        label: None,
+    };
+    let actions: Vec<Action> = out.into_iter().map(|o| o.action).collect();
+    assert_eq!(
+        actions[..3],
+        [
+            Action::AddVips(vec![vip("10.0.0.101"), vip("10.0.0.102")]),
+            Action::Gratuitous {
+                addrs: vec!["10.0.0.101".parse().unwrap(), "10.0.0.102".parse().unwrap()],
+                count: 5
+            },
+            Action::RemoveVips(vec![vip("10.0.0.100")]),
+        ]
+    );
+    assert_eq!(states(&new), vec![State::Master]);
+    // A Backup holds nothing: a reload changes no address.
+    let mut backup = router(&old_text, 2);
+    backup.handle(t0, Input::Startup);
+    let mut again = router(&new_text, 2);
+    assert!(
+        again
+            .adopt(0, &mut backup, 0)
+            .iter()
+            .all(|o| !matches!(o.action, Action::AddVips(_) | Action::RemoveVips(_)))
+    );
+    // Unchanged addresses: nothing to do.
+    let mut same = router(&new_text, 1);
+    assert!(
+        same.adopt(0, &mut new, 0)
+            .iter()
+            .all(|o| !matches!(o.action, Action::AddVips(_) | Action::RemoveVips(_)))
+    );
 }

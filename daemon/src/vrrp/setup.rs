@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 use socket2::Socket;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
 
 use super::accept;
-use super::netlink::{AddrInfo, LinkInfo, NetlinkError};
+use super::garp::Announcer;
+use super::netlink::{AddrInfo, LinkInfo, Netlink, NetlinkError};
 use super::packet::{ChecksumMode, DropReason, IpMeta};
-use super::router::SetupError;
+use super::router::{Router, SetupError};
 use super::socket;
 use crate::config::model::{Config, Family, VrrpInstance};
 use crate::config::values::Vip;
@@ -40,6 +41,141 @@ pub enum DriverError {
 pub(super) fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DriverError {
     let what = what.into();
     move |source| DriverError::Io { what, source }
+}
+
+/// What the host provides and outlives a reload: netlink, interfaces,
+/// VMACs, receive sockets, ARP/NA senders, the no_accept table.
+pub(super) struct HostIo {
+    pub(super) nl: Netlink,
+    links: HashMap<String, LinkInfo>,
+    /// Instance name → its VMAC interface.
+    vmacs: HashMap<String, LinkInfo>,
+    tx: mpsc::Sender<Received>,
+    opened: Vec<(String, Family)>,
+    pub(super) accept_filter: bool,
+    pub(super) announcers: HashMap<u32, Announcer>,
+}
+
+impl HostIo {
+    pub(super) fn new(nl: Netlink, tx: mpsc::Sender<Received>) -> Self {
+        Self {
+            nl,
+            links: HashMap::new(),
+            vmacs: HashMap::new(),
+            tx,
+            opened: Vec::new(),
+            accept_filter: false,
+            announcers: HashMap::new(),
+        }
+    }
+
+    /// The interfaces the host has now (read at each `prepare`).
+    pub(super) fn link(&self, name: &str) -> Option<&LinkInfo> {
+        self.links.get(name)
+    }
+
+    /// Everything `cfg` needs, opened; nothing about running instances changes.
+    pub(super) async fn prepare(
+        &mut self,
+        cfg: &Config,
+    ) -> Result<(Router, Vec<InstanceIo>), DriverError> {
+        self.links = self
+            .nl
+            .links()
+            .await?
+            .into_iter()
+            .map(|l| (l.name.clone(), l))
+            .collect();
+        // VMACs first: adverts and VIPs of those instances use them.
+        for inst in &cfg.vrrp_instances {
+            let parent = parent_link(&self.links, inst)?;
+            if let Some(v) = &inst.use_vmac {
+                let name = v
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("vrrp.{}", inst.virtual_router_id));
+                let link = self
+                    .nl
+                    .ensure_macvlan(&name, parent.index, vmac_address(inst))
+                    .await?;
+                vmac_sysctls(&inst.interface, &name);
+                info!(instance = %inst.name, vmac = %name, "virtual MAC interface ready");
+                self.vmacs.insert(inst.name.clone(), link);
+            }
+        }
+        let addrs = self.nl.addresses().await?;
+        let all_vips: Vec<IpAddr> = cfg
+            .vrrp_instances
+            .iter()
+            .flat_map(|i| {
+                i.virtual_ipaddress
+                    .iter()
+                    .chain(&i.virtual_ipaddress_excluded)
+                    .map(|v| v.addr)
+            })
+            .collect();
+        let links = &self.links;
+        let primary = |ifname: &str, family: Family| {
+            primary_address(links, &addrs, &all_vips, ifname, family)
+        };
+        let router = Router::from_config(cfg, &primary)?;
+        let mut ios = Vec::new();
+        for (k, inst) in cfg.vrrp_instances.iter().enumerate() {
+            let local = router
+                .instance(k)
+                .map(|i| i.params().local_addr)
+                .ok_or_else(|| DriverError::NoInterface {
+                    instance: inst.name.clone(),
+                    ifname: inst.interface.clone(),
+                })?;
+            ios.push(instance_io(
+                cfg,
+                inst,
+                &self.links,
+                self.vmacs
+                    .get(&inst.name)
+                    .filter(|_| inst.use_vmac.is_some()),
+                local,
+            )?);
+        }
+        open_receivers(cfg, &self.links, &self.vmacs, &self.tx, &mut self.opened)?;
+        if ios.iter().any(|io| io.no_accept) && !self.accept_filter {
+            accept::apply(&accept::ruleset()).await?;
+            self.accept_filter = true;
+            info!(table = accept::TABLE, "nftables rules for no_accept loaded");
+        }
+        self.add_announcers(&ios);
+        Ok((router, ios))
+    }
+
+    fn add_announcers(&mut self, ios: &[InstanceIo]) {
+        for io in ios {
+            for (index, _) in &io.vips {
+                if self.announcers.contains_key(index) {
+                    continue;
+                }
+                let name = self
+                    .links
+                    .values()
+                    .chain(self.vmacs.values())
+                    .find(|l| l.index == *index)
+                    .map(|l| l.name.clone());
+                let v6 = ios
+                    .iter()
+                    .flat_map(|i| &i.vips)
+                    .any(|(k, v)| k == index && v.addr.is_ipv6());
+                match name.map(|n| Announcer::new(&n, *index, v6)) {
+                    Some(Ok(a)) => {
+                        self.announcers.insert(*index, a);
+                    }
+                    Some(Err(e)) => {
+                        warn!(ifindex = index, error = %e, "cannot send gratuitous ARP/NA on this interface")
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
 }
 
 /// The per-instance IO state.
