@@ -1,7 +1,8 @@
 //! upkeep: a high-availability daemon (VRRP, IPVS, health checks) that reads
 //! keepalived.conf as well as its own TOML.
 //!
-//! One folder per room; see `docs/` and the README for the process model.
+//! One module (folder) per job; `docs/architecture.md` shows the processes,
+//! the messages between them and where each module sits.
 
 pub mod checker;
 pub mod cli;

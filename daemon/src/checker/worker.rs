@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use super::health::{Health, Verdict};
-use super::plugin::{self, Capacity, Host};
+use super::plugin::{self, Capacity, PluginHost};
 use super::probe::{self, Outcome, Probe};
 use super::spec::{self, Spec};
 use crate::config::model::Config;
@@ -33,7 +33,8 @@ struct Ran {
     lateness: Duration,
 }
 
-struct Slot {
+/// A configured check and what it last found.
+struct CheckRecord {
     spec: Spec,
     health: Health,
     last: Option<String>,
@@ -42,7 +43,7 @@ struct Slot {
     metrics: Vec<(String, f64)>,
 }
 
-impl Slot {
+impl CheckRecord {
     fn status(&self) -> CheckStatus {
         CheckStatus {
             source: self.spec.source.clone(),
@@ -70,7 +71,12 @@ fn jitter(source: &str, interval: Duration) -> Duration {
     Duration::from_micros(h % span)
 }
 
-async fn schedule(index: usize, spec: Spec, tx: mpsc::Sender<Ran>, plugins: Option<Arc<Host>>) {
+async fn schedule(
+    index: usize,
+    spec: Spec,
+    tx: mpsc::Sender<Ran>,
+    plugins: Option<Arc<PluginHost>>,
+) {
     tokio::time::sleep(jitter(&spec.source, spec.interval)).await;
     let mut next = tokio::time::Instant::now();
     // When this run was due: `next`, or the earlier time the schedule had
@@ -198,8 +204,8 @@ impl Lateness {
 struct Checker {
     lateness: Lateness,
     /// The WASM plugin host: only while a plugin check is configured.
-    plugins: Option<Arc<Host>>,
-    slots: Vec<Slot>,
+    plugins: Option<Arc<PluginHost>>,
+    checks: Vec<CheckRecord>,
     tasks: JoinSet<()>,
     tx: mpsc::Sender<Ran>,
     dirty: BTreeSet<usize>,
@@ -210,7 +216,7 @@ impl Checker {
         Self {
             lateness: Lateness::default(),
             plugins: None,
-            slots: Vec::new(),
+            checks: Vec::new(),
             tasks: JoinSet::new(),
             tx,
             dirty: BTreeSet::new(),
@@ -221,17 +227,17 @@ impl Checker {
     /// change keeps its state and counters.
     fn load(&mut self, cfg: &Config) {
         self.tasks.abort_all();
-        let mut old: BTreeMap<String, Slot> = self
-            .slots
+        let mut old: BTreeMap<String, CheckRecord> = self
+            .checks
             .drain(..)
             .map(|s| (s.spec.source.clone(), s))
             .collect();
         let specs = spec::from_config(cfg);
         self.plugins = plugin_host(self.plugins.take(), &specs);
         for (index, spec) in specs.into_iter().enumerate() {
-            let slot = match old.remove(&spec.source) {
+            let check = match old.remove(&spec.source) {
                 Some(s) if s.spec == spec => s,
-                _ => Slot {
+                _ => CheckRecord {
                     health: Health::new(spec.fall, spec.rise, spec.init_fail),
                     last: spec.unsupported.clone(),
                     latency_us: None,
@@ -240,45 +246,45 @@ impl Checker {
                     spec,
                 },
             };
-            if let Some(why) = &slot.spec.unsupported {
-                warn!(check = %slot.spec.source, reason = %why, "check not run");
+            if let Some(why) = &check.spec.unsupported {
+                warn!(check = %check.spec.source, reason = %why, "check not run");
             } else {
                 self.tasks.spawn(schedule(
                     index,
-                    slot.spec.clone(),
+                    check.spec.clone(),
                     self.tx.clone(),
                     self.plugins.clone(),
                 ));
             }
             self.dirty.insert(index);
-            self.slots.push(slot);
+            self.checks.push(check);
         }
-        info!(checks = self.slots.len(), "checks scheduled");
+        info!(checks = self.checks.len(), "checks scheduled");
     }
 
     /// Records a result; the messages a state change causes (sent at once).
     fn record(&mut self, r: Ran) -> Vec<Msg> {
         self.lateness.add(r.lateness);
-        let Some(slot) = self.slots.get_mut(r.index) else {
+        let Some(check) = self.checks.get_mut(r.index) else {
             return Vec::new();
         };
-        let change = slot.health.record(r.outcome.ok);
+        let change = check.health.record(r.outcome.ok);
         // A tracked file's number matters, not only zero or not.
-        let value_changed = r.outcome.value.is_some() && r.outcome.value != slot.value;
-        slot.value = r.outcome.value;
-        slot.metrics = r.metrics;
-        slot.last = Some(r.outcome.message);
-        slot.latency_us = u64::try_from(r.latency.as_micros()).ok();
+        let value_changed = r.outcome.value.is_some() && r.outcome.value != check.value;
+        check.value = r.outcome.value;
+        check.metrics = r.metrics;
+        check.last = Some(r.outcome.message);
+        check.latency_us = u64::try_from(r.latency.as_micros()).ok();
         self.dirty.insert(r.index);
-        let Some(v) = change.or(value_changed.then(|| slot.health.state())) else {
+        let Some(v) = change.or(value_changed.then(|| check.health.state())) else {
             return Vec::new();
         };
-        info!(check = %slot.spec.source, state = v.word(), result = slot.last.as_deref().unwrap_or(""), "check state changed");
+        info!(check = %check.spec.source, state = v.word(), result = check.last.as_deref().unwrap_or(""), "check state changed");
         self.dirty.remove(&r.index);
         let mut out = vec![Msg::Checks {
-            checks: vec![slot.status()],
+            checks: vec![check.status()],
         }];
-        if let Some((vs, rs)) = &slot.spec.real_server {
+        if let Some((vs, rs)) = &check.spec.real_server {
             out.push(Msg::RealServer(RealServerState {
                 virtual_server: vs.clone(),
                 real_server: rs.clone(),
@@ -294,7 +300,7 @@ impl Checker {
         }
         let checks = std::mem::take(&mut self.dirty)
             .into_iter()
-            .filter_map(|i| self.slots.get(i).map(Slot::status))
+            .filter_map(|i| self.checks.get(i).map(CheckRecord::status))
             .collect();
         Some(Msg::Checks { checks })
     }
@@ -302,7 +308,7 @@ impl Checker {
 
 /// The plugin host for `specs`: none when no check is a plugin (no engine
 /// at all), the current one when its pool is large enough, else a new one.
-fn plugin_host(current: Option<Arc<Host>>, specs: &[Spec]) -> Option<Arc<Host>> {
+fn plugin_host(current: Option<Arc<PluginHost>>, specs: &[Spec]) -> Option<Arc<PluginHost>> {
     let plugins: Vec<&plugin::PluginProbe> = specs
         .iter()
         .flat_map(|s| &s.probes)
@@ -323,7 +329,7 @@ fn plugin_host(current: Option<Arc<Host>>, specs: &[Spec]) -> Option<Arc<Host>> 
         h.forget();
         return Some(h);
     }
-    match Host::new(need, plugin::cache_dir()) {
+    match PluginHost::new(need, plugin::cache_dir()) {
         Ok(h) => {
             info!(
                 plugins = plugins.len(),

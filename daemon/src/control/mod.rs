@@ -1,4 +1,4 @@
-//! The control room: the parent's status picture, the control socket that
+//! Control: the parent's status picture, the control socket that
 //! `upkeepctl` talks to, and Prometheus metrics.
 //!
 //! Protocol: one JSON request line, one JSON response line, then close. The

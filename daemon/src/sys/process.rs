@@ -156,8 +156,9 @@ mod tests {
         let code = exit_code_in_child(move || {
             let (_ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
             let mut cmd = std::process::Command::new("/bin/sh");
+            // Written whole, then renamed: the file appears complete.
             cmd.arg("-c").arg(format!(
-                "readlink /proc/self/fd/3 > {}; exec sleep 30",
+                "readlink /proc/self/fd/3 > {0}.tmp && mv {0}.tmp {0}; exec sleep 30",
                 ff.display()
             ));
             hand_over_on_exec(&mut cmd, theirs.as_raw_fd(), 3, std::process::id());

@@ -82,7 +82,8 @@ pub struct Counters {
     pub drops: BTreeMap<DropReason, u64>,
 }
 
-struct Slot {
+/// One configured instance with what the router keeps beside it.
+struct Member {
     inst: Instance,
     ifname: String,
     family: Family,
@@ -139,7 +140,7 @@ pub struct Output {
 }
 
 pub struct Router {
-    slots: Vec<Slot>,
+    instances: Vec<Member>,
     groups: Vec<Group>,
     checksum: ChecksumMode,
     /// Packets that matched no instance, by reason.
@@ -172,7 +173,7 @@ pub enum SetupError {
 impl Router {
     /// Builds every instance from a validated configuration.
     pub fn from_config(cfg: &Config, addrs: &dyn AddressSource) -> Result<Self, SetupError> {
-        let mut slots = Vec::new();
+        let mut instances = Vec::new();
         for inst in &cfg.vrrp_instances {
             let family = inst.family();
             let local = inst
@@ -185,7 +186,7 @@ impl Router {
                     family,
                 })?;
             let in_group = cfg.sync_groups.iter().any(|g| g.group.contains(&inst.name));
-            slots.push(Slot {
+            instances.push(Member {
                 inst: Instance::new(params(cfg, inst, local, in_group)),
                 ifname: inst.interface.clone(),
                 family,
@@ -202,7 +203,7 @@ impl Router {
                 .filter_map(|m| cfg.vrrp_instances.iter().position(|i| &i.name == m))
                 .collect();
             for &m in &members {
-                if let Some(s) = slots.get_mut(m) {
+                if let Some(s) = instances.get_mut(m) {
                     s.group = Some(groups.len());
                 }
             }
@@ -217,7 +218,7 @@ impl Router {
             ChecksumMode::Rfc
         };
         Ok(Self {
-            slots,
+            instances,
             groups,
             checksum,
             unmatched: BTreeMap::new(),
@@ -225,12 +226,13 @@ impl Router {
     }
 
     /// Reload: moves instance `from` of `old` (its state, timers and
-    /// counters) into slot `to` of this router and gives it the parameters
+    /// counters) into place `to` of this router and gives it the parameters
     /// configured for `to`. Returns what changes: a Master adds the
     /// addresses the reload added (and announces them) and removes those it
     /// took away; then a priority change.
     pub fn adopt(&mut self, to: usize, old: &mut Router, from: usize) -> Vec<Output> {
-        let (Some(dst), Some(src)) = (self.slots.get_mut(to), old.slots.get_mut(from)) else {
+        let (Some(dst), Some(src)) = (self.instances.get_mut(to), old.instances.get_mut(from))
+        else {
             return Vec::new();
         };
         let params = dst.inst.params().clone();
@@ -273,19 +275,19 @@ impl Router {
     }
 
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.instances.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.instances.is_empty()
     }
 
     pub fn instance(&self, i: usize) -> Option<&Instance> {
-        self.slots.get(i).map(|s| &s.inst)
+        self.instances.get(i).map(|s| &s.inst)
     }
 
     pub fn counters(&self, i: usize) -> Option<&Counters> {
-        self.slots.get(i).map(|s| &s.counters)
+        self.instances.get(i).map(|s| &s.counters)
     }
 
     pub fn unmatched_drops(&self) -> &BTreeMap<DropReason, u64> {
@@ -300,7 +302,7 @@ impl Router {
     /// The interfaces whose link state matters, for the IO layer to watch.
     pub fn watched_interfaces(&self) -> Vec<String> {
         let mut v: Vec<String> = self
-            .slots
+            .instances
             .iter()
             .flat_map(|s| {
                 s.tracks
@@ -314,7 +316,7 @@ impl Router {
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.slots
+        self.instances
             .iter()
             .filter_map(|s| s.inst.next_deadline())
             .min()
@@ -324,15 +326,17 @@ impl Router {
         let mut queue: VecDeque<(usize, Event<'_>)> = VecDeque::new();
         let mut out = Vec::new();
         match input {
-            Input::Startup => queue.extend((0..self.slots.len()).map(|i| (i, Event::Startup))),
+            Input::Startup => queue.extend((0..self.instances.len()).map(|i| (i, Event::Startup))),
             Input::Timeout => {
-                for (i, s) in self.slots.iter().enumerate() {
+                for (i, s) in self.instances.iter().enumerate() {
                     if s.inst.next_deadline().is_some_and(|t| t <= now) {
                         queue.push_back((i, Event::Timeout));
                     }
                 }
             }
-            Input::Shutdown => queue.extend((0..self.slots.len()).map(|i| (i, Event::Shutdown))),
+            Input::Shutdown => {
+                queue.extend((0..self.instances.len()).map(|i| (i, Event::Shutdown)))
+            }
             Input::Resume { instances } => {
                 queue.extend(instances.iter().map(|&i| (i, Event::Resume)))
             }
@@ -345,7 +349,7 @@ impl Router {
             }
             Input::Check { source, up } => self.track(source, up, &mut queue),
             Input::Value { source, value } => {
-                for (i, s) in self.slots.iter().enumerate() {
+                for (i, s) in self.instances.iter().enumerate() {
                     for t in s.tracks.iter().filter(|t| t.source == source) {
                         queue.push_back((i, t.value_event(value)));
                     }
@@ -364,7 +368,7 @@ impl Router {
     }
 
     fn track(&self, source: &str, up: bool, queue: &mut VecDeque<(usize, Event<'static>)>) {
-        for (i, s) in self.slots.iter().enumerate() {
+        for (i, s) in self.instances.iter().enumerate() {
             for t in s.tracks.iter().filter(|t| t.source == source) {
                 queue.push_back((i, t.event(up)));
             }
@@ -383,7 +387,7 @@ impl Router {
                 // Attribute the drop to the instance when the VRID is readable.
                 let vrid = payload.get(1).copied();
                 match vrid.and_then(|v| self.find(ifname, family, v)) {
-                    Some(i) => bump(&mut self.slots[i].counters.drops, reason),
+                    Some(i) => bump(&mut self.instances[i].counters.drops, reason),
                     None => bump(&mut self.unmatched, reason),
                 }
                 return Vec::new();
@@ -407,7 +411,7 @@ impl Router {
     }
 
     fn find(&self, ifname: &str, family: Family, vrid: u8) -> Option<usize> {
-        self.slots
+        self.instances
             .iter()
             .position(|s| s.ifname == ifname && s.family == family && s.inst.params().vrid == vrid)
     }
@@ -420,7 +424,7 @@ impl Router {
         out: &mut Vec<Output>,
     ) {
         // Each event can cause at most a few group events per member: bound the work.
-        let mut budget = 64 + 16 * self.slots.len() * self.slots.len().max(1);
+        let mut budget = 64 + 16 * self.instances.len() * self.instances.len().max(1);
         while let Some((i, event)) = queue.pop_front() {
             if budget == 0 {
                 break;
@@ -428,26 +432,26 @@ impl Router {
             budget -= 1;
             let is_advert = matches!(event, Event::Advert { .. });
             let is_fault = matches!(event, Event::Fault { .. });
-            let Some(slot) = self.slots.get_mut(i) else {
+            let Some(member) = self.instances.get_mut(i) else {
                 continue;
             };
-            let actions = slot.inst.handle(now, event);
+            let actions = member.inst.handle(now, event);
             let mut dropped = false;
             for a in &actions {
                 match a {
-                    Action::SendAdvert { .. } => slot.counters.adverts_sent += 1,
-                    Action::StateChanged { .. } => slot.counters.transitions += 1,
+                    Action::SendAdvert { .. } => member.counters.adverts_sent += 1,
+                    Action::StateChanged { .. } => member.counters.transitions += 1,
                     Action::Dropped(r) => {
                         dropped = true;
-                        bump(&mut slot.counters.drops, *r);
+                        bump(&mut member.counters.drops, *r);
                     }
                     _ => {}
                 }
             }
             if is_advert && !dropped {
-                slot.counters.adverts_received += 1;
+                member.counters.adverts_received += 1;
             }
-            let group = slot.group;
+            let group = member.group;
             for a in actions {
                 if let Some(g) = group {
                     self.group_reaction(g, i, &a, &mut queue);
@@ -480,7 +484,7 @@ impl Router {
         match action {
             Action::WantsMaster => {
                 let all_ready = group.members.iter().all(|&m| {
-                    self.slots.get(m).is_some_and(|s| {
+                    self.instances.get(m).is_some_and(|s| {
                         s.inst.state() == State::Master
                             || (s.inst.state() == State::Backup && s.inst.wants_master())
                     })
@@ -502,7 +506,7 @@ impl Router {
                 // An owner or a forced member: the rest follow.
                 for m in others {
                     if self
-                        .slots
+                        .instances
                         .get(m)
                         .is_some_and(|s| s.inst.state() == State::Backup)
                     {
@@ -543,14 +547,14 @@ impl Router {
         };
         let source = format!("sync_group:{}", group.name);
         let own = |k: usize| {
-            self.slots
+            self.instances
                 .get(k)
                 .is_some_and(|s| s.inst.faulted_except(&source))
         };
         for &m in &group.members {
             let failed = group.members.iter().any(|&k| k != m && own(k));
             if self
-                .slots
+                .instances
                 .get(m)
                 .is_some_and(|s| s.inst.has_fault(&source) != failed)
             {

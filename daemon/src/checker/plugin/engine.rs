@@ -30,7 +30,7 @@ struct Loaded {
 type LoadCell = Arc<OnceCell<Result<Arc<Loaded>, String>>>;
 
 /// The engine, linker and compiled plugins of one checker.
-pub struct Host {
+pub struct PluginHost {
     pub(super) engine: Engine,
     linker: Arc<Linker<Ctx>>,
     capacity: Capacity,
@@ -39,13 +39,13 @@ pub struct Host {
     ticking: Arc<AtomicBool>,
 }
 
-impl Drop for Host {
+impl Drop for PluginHost {
     fn drop(&mut self) {
         self.ticking.store(false, Ordering::Relaxed);
     }
 }
 
-impl Host {
+impl PluginHost {
     /// Creates the engine (with a pool sized by `capacity`) and its epoch
     /// ticker. `cache_dir` keeps precompiled artefacts between starts.
     pub fn new(capacity: Capacity, cache_dir: Option<PathBuf>) -> Result<Self, String> {

@@ -39,9 +39,9 @@ use self::grants::Grants;
 use super::outcome::Outcome;
 
 #[cfg(feature = "plugins")]
-pub use self::engine::Host;
+pub use self::engine::PluginHost;
 #[cfg(not(feature = "plugins"))]
-pub use self::without::Host;
+pub use self::without::PluginHost;
 
 /// How often the epoch advances: the granularity of timeouts and of
 /// yielding to other checks.

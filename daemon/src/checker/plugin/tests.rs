@@ -50,8 +50,8 @@ fn wat(body: &str, data: &str) -> String {
 const PASS_DATA: &str = r#"(data (i32.const 256) "\00\00\00\00\01\00\00\00\00\02\00\00\02\00\00\00\00\00\00\00\00\00\00\00")
     (data (i32.const 512) "ok")"#;
 
-fn host() -> Host {
-    Host::new(
+fn host() -> PluginHost {
+    PluginHost::new(
         Capacity {
             instances: 4,
             memory_mib: 16,

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use super::{Capacity, PluginProbe, PluginRun};
 
-pub struct Host {
+pub struct PluginHost {
     never: std::convert::Infallible,
 }
 
-impl Host {
+impl PluginHost {
     pub fn new(_capacity: Capacity, _cache_dir: Option<PathBuf>) -> Result<Self, String> {
         Err("this upkeep was built without WASM plugin support".into())
     }
