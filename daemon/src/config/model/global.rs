@@ -1,0 +1,59 @@
+//! `global_defs`: settings for the whole node, and the account scripts run as.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::diag::Src;
+use crate::config::values::Millis;
+
+/// `global_defs`.
+#[serde_with::skip_serializing_none]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Global {
+    pub router_id: Option<String>,
+    pub vrrp_version: Option<u8>,
+    pub vrrp_mcast_group4: Option<Ipv4Addr>,
+    pub vrrp_mcast_group6: Option<Ipv6Addr>,
+    pub vrrp_garp_master_delay: Option<Millis>,
+    pub vrrp_garp_master_repeat: Option<u32>,
+    pub vrrp_garp_master_refresh: Option<Millis>,
+    pub vrrp_garp_master_refresh_repeat: Option<u32>,
+    pub vrrp_garp_lower_prio_delay: Option<Millis>,
+    pub vrrp_garp_lower_prio_repeat: Option<u32>,
+    pub vrrp_garp_interval: Option<Millis>,
+    pub vrrp_gna_interval: Option<Millis>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub vrrp_strict: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub vrrp_skip_check_adv_addr: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub vrrp_check_unicast_src: bool,
+    pub script_user: Option<ScriptUser>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub enable_script_security: bool,
+    pub notify_fifo: Option<String>,
+    pub notify_fifo_script: Option<String>,
+    pub vrrp_notify_fifo: Option<String>,
+    pub vrrp_notify_fifo_script: Option<String>,
+    /// upkeep: serve Prometheus metrics on this local address (TOML only).
+    pub metrics_address: Option<std::net::SocketAddr>,
+    #[serde(skip)]
+    pub src: Src,
+}
+
+impl Global {
+    pub fn is_empty(&self) -> bool {
+        self == &Global::default()
+    }
+}
+
+/// A user, and optionally a group, that scripts run as.
+#[serde_with::skip_serializing_none]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptUser {
+    pub user: String,
+    pub group: Option<String>,
+}

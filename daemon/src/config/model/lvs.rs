@@ -1,0 +1,348 @@
+//! IPVS: `virtual_server`, `virtual_server_group`, real servers and their
+//! checkers.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ScriptUser, is_zero_u32, one, one_i32};
+use crate::config::diag::Src;
+use crate::config::values::{Millis, StatusRange, VsgEntry};
+
+/// `virtual_server_group NAME { ... }`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VirtualServerGroup {
+    pub name: String,
+    #[serde(default)]
+    pub members: Vec<VsgEntry>,
+    #[serde(skip)]
+    pub src: Src,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LbAlgo {
+    Rr,
+    #[default]
+    Wrr,
+    Lc,
+    Wlc,
+    Lblc,
+    Lblcr,
+    Dh,
+    Sh,
+    Sed,
+    Nq,
+    Fo,
+    Ovf,
+    Mh,
+    Twos,
+}
+
+impl LbAlgo {
+    pub const ALL: [(&'static str, LbAlgo); 14] = [
+        ("rr", LbAlgo::Rr),
+        ("wrr", LbAlgo::Wrr),
+        ("lc", LbAlgo::Lc),
+        ("wlc", LbAlgo::Wlc),
+        ("lblc", LbAlgo::Lblc),
+        ("lblcr", LbAlgo::Lblcr),
+        ("dh", LbAlgo::Dh),
+        ("sh", LbAlgo::Sh),
+        ("sed", LbAlgo::Sed),
+        ("nq", LbAlgo::Nq),
+        ("fo", LbAlgo::Fo),
+        ("ovf", LbAlgo::Ovf),
+        ("mh", LbAlgo::Mh),
+        ("twos", LbAlgo::Twos),
+    ];
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LbKind {
+    #[default]
+    #[serde(rename = "NAT")]
+    Nat,
+    #[serde(rename = "DR")]
+    Dr,
+    #[serde(rename = "TUN")]
+    Tun,
+}
+
+impl LbKind {
+    pub const ALL: [(&'static str, LbKind); 3] = [
+        ("NAT", LbKind::Nat),
+        ("DR", LbKind::Dr),
+        ("TUN", LbKind::Tun),
+    ];
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Protocol {
+    #[default]
+    #[serde(rename = "TCP")]
+    Tcp,
+    #[serde(rename = "UDP")]
+    Udp,
+    #[serde(rename = "SCTP")]
+    Sctp,
+}
+
+impl Protocol {
+    pub const ALL: [(&'static str, Protocol); 3] = [
+        ("TCP", Protocol::Tcp),
+        ("UDP", Protocol::Udp),
+        ("SCTP", Protocol::Sctp),
+    ];
+}
+
+/// An address and port (`sorry_server IP PORT`).
+#[serde_with::skip_serializing_none]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    pub ip: IpAddr,
+    pub port: Option<u16>,
+}
+
+/// `virtual_server IP PORT`, `virtual_server fwmark N` or `virtual_server group NAME`.
+/// Exactly one of `ip` (with `port`), `fwmark` and `group` is set.
+#[serde_with::skip_serializing_none]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VirtualServer {
+    pub ip: Option<IpAddr>,
+    pub port: Option<u16>,
+    pub fwmark: Option<u32>,
+    pub group: Option<String>,
+    #[serde(default = "VirtualServer::default_delay_loop")]
+    pub delay_loop: Millis,
+    #[serde(default)]
+    pub lb_algo: LbAlgo,
+    #[serde(default)]
+    pub lb_kind: LbKind,
+    #[serde(default)]
+    pub protocol: Protocol,
+    pub persistence_timeout: Option<u32>,
+    pub persistence_granularity: Option<IpAddr>,
+    pub virtualhost: Option<String>,
+    pub sorry_server: Option<Endpoint>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sorry_server_inhibit: bool,
+    #[serde(default = "one")]
+    pub quorum: u32,
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub hysteresis: u32,
+    pub quorum_up: Option<String>,
+    pub quorum_down: Option<String>,
+    /// Start with every real server down until its first check passes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub alpha: bool,
+    /// Run quorum_down and real server notify_down at shutdown.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub omega: bool,
+    /// Default for the real servers' `inhibit_on_failure`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inhibit_on_failure: bool,
+    /// Do not program the service while no VRRP instance is MASTER.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ha_suspend: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ops: bool,
+    #[serde(default, rename = "real_server", skip_serializing_if = "Vec::is_empty")]
+    pub real_servers: Vec<RealServer>,
+    #[serde(skip)]
+    pub src: Src,
+}
+
+impl VirtualServer {
+    pub fn default_delay_loop() -> Millis {
+        Millis::from_secs(60)
+    }
+
+    pub fn new() -> Self {
+        Self {
+            ip: None,
+            port: None,
+            fwmark: None,
+            group: None,
+            delay_loop: Self::default_delay_loop(),
+            lb_algo: LbAlgo::default(),
+            lb_kind: LbKind::default(),
+            protocol: Protocol::default(),
+            persistence_timeout: None,
+            persistence_granularity: None,
+            virtualhost: None,
+            sorry_server: None,
+            sorry_server_inhibit: false,
+            quorum: 1,
+            hysteresis: 0,
+            quorum_up: None,
+            quorum_down: None,
+            alpha: false,
+            omega: false,
+            inhibit_on_failure: false,
+            ha_suspend: false,
+            ops: false,
+            real_servers: Vec::new(),
+            src: Src::default(),
+        }
+    }
+
+    /// How the server is named in messages: `10.0.0.1:80`, `fwmark 1`, `group VSG_1`.
+    pub fn label(&self) -> String {
+        match (&self.ip, self.port, self.fwmark, &self.group) {
+            (Some(IpAddr::V6(ip)), Some(p), _, _) => format!("[{ip}]:{p}"),
+            (Some(ip), Some(p), _, _) => format!("{ip}:{p}"),
+            (Some(ip), None, _, _) => ip.to_string(),
+            (None, _, Some(m), _) => format!("fwmark {m}"),
+            (None, _, None, Some(g)) => format!("group {g}"),
+            _ => "virtual_server".to_string(),
+        }
+    }
+}
+
+impl Default for VirtualServer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[serde_with::skip_serializing_none]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealServer {
+    pub ip: IpAddr,
+    /// Absent for fwmark services, where the port comes from the packet.
+    pub port: Option<u16>,
+    #[serde(default = "one_i32")]
+    pub weight: i32,
+    pub lb_kind: Option<LbKind>,
+    pub inhibit_on_failure: Option<bool>,
+    pub notify_up: Option<String>,
+    pub notify_down: Option<String>,
+    pub uthreshold: Option<u32>,
+    pub lthreshold: Option<u32>,
+    #[serde(default, rename = "checker", skip_serializing_if = "Vec::is_empty")]
+    pub checkers: Vec<RealServerCheck>,
+    #[serde(skip)]
+    pub src: Src,
+}
+
+impl RealServer {
+    pub fn new(ip: IpAddr, port: Option<u16>) -> Self {
+        Self {
+            ip,
+            port,
+            weight: 1,
+            lb_kind: None,
+            inhibit_on_failure: None,
+            notify_up: None,
+            notify_down: None,
+            uthreshold: None,
+            lthreshold: None,
+            checkers: Vec::new(),
+            src: Src::default(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CheckKind {
+    #[serde(rename = "HTTP_GET")]
+    HttpGet,
+    #[serde(rename = "SSL_GET")]
+    SslGet,
+    #[serde(rename = "TCP_CHECK")]
+    TcpCheck,
+    #[serde(rename = "MISC_CHECK")]
+    MiscCheck,
+}
+
+impl CheckKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckKind::HttpGet => "HTTP_GET",
+            CheckKind::SslGet => "SSL_GET",
+            CheckKind::TcpCheck => "TCP_CHECK",
+            CheckKind::MiscCheck => "MISC_CHECK",
+        }
+    }
+
+    pub fn is_http(self) -> bool {
+        matches!(self, CheckKind::HttpGet | CheckKind::SslGet)
+    }
+}
+
+/// A real server's health checker. One struct for every kind, as in
+/// keepalived; validation rejects fields that do not belong to the kind.
+#[serde_with::skip_serializing_none]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealServerCheck {
+    #[serde(rename = "type")]
+    pub kind: CheckKind,
+    pub connect_ip: Option<IpAddr>,
+    pub connect_port: Option<u16>,
+    pub bindto: Option<IpAddr>,
+    pub bind_port: Option<u16>,
+    pub connect_timeout: Option<Millis>,
+    /// keepalived's `retry` (older: `nb_get_retry`).
+    pub retry: Option<u32>,
+    pub delay_before_retry: Option<Millis>,
+    pub warmup: Option<Millis>,
+    pub delay_loop: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub url: Vec<HttpUrl>,
+    pub virtualhost: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub enable_sni: bool,
+    pub misc_path: Option<String>,
+    pub misc_timeout: Option<Millis>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub misc_dynamic: bool,
+    pub user: Option<ScriptUser>,
+    #[serde(skip)]
+    pub src: Src,
+}
+
+impl RealServerCheck {
+    pub fn new(kind: CheckKind) -> Self {
+        Self {
+            kind,
+            connect_ip: None,
+            connect_port: None,
+            bindto: None,
+            bind_port: None,
+            connect_timeout: None,
+            retry: None,
+            delay_before_retry: None,
+            warmup: None,
+            delay_loop: None,
+            url: Vec::new(),
+            virtualhost: None,
+            enable_sni: false,
+            misc_path: None,
+            misc_timeout: None,
+            misc_dynamic: false,
+            user: None,
+            src: Src::default(),
+        }
+    }
+}
+
+/// `url { path ...; digest ...; status_code ... }` of HTTP_GET / SSL_GET.
+#[serde_with::skip_serializing_none]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpUrl {
+    #[serde(default)]
+    pub path: String,
+    /// MD5 of the body, 32 hex digits.
+    pub digest: Option<String>,
+    /// Accepted status codes as inclusive ranges; empty means 200–299.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub status_code: Vec<StatusRange>,
+    pub virtualhost: Option<String>,
+}
