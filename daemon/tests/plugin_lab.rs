@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -19,18 +19,6 @@ use serde_json::Value;
 
 const CTL: &str = env!("CARGO_BIN_EXE_upkeepctl");
 const UPKEEPD: &str = env!("CARGO_BIN_EXE_upkeepd");
-
-fn plugin(name: &str) -> PathBuf {
-    let p = common::repo()
-        .join("target/plugins")
-        .join(format!("{name}.wasm"));
-    assert!(
-        p.exists(),
-        "{} is missing: run `bash scripts/build-plugins.sh` first",
-        p.display()
-    );
-    p
-}
 
 /// Echo on TCP 7000, HTTP on 8080 (/ok 200, anything else 404), and a unix
 /// socket that answers "Name: fake" (HAProxy's `show info` shape).
@@ -236,7 +224,7 @@ fn conformance_plugins_in_rust_c_and_python_agree_on_every_case() {
     let cache = dir.join("cache");
     let mut failures = Vec::new();
     for lang in ["conformance-rust", "conformance-c", "conformance-py"] {
-        let wasm = plugin(lang);
+        let wasm = common::built_plugin(lang);
         for c in &cases {
             let (code, v) = run_in(&ns, &wasm, c, &cache);
             let got_msg = v["message"].as_str().unwrap_or("").to_string();
@@ -288,7 +276,7 @@ fn misbehaving_plugins_leave_the_checker_running_other_checks_on_schedule() {
     let dir = lab.nodes[0].dir.clone();
     // The checker runs as an unprivileged user: give it its own copy.
     let wasm = dir.join("conformance.wasm");
-    std::fs::copy(plugin("conformance-rust"), &wasm).unwrap();
+    std::fs::copy(common::built_plugin("conformance-rust"), &wasm).unwrap();
     let script = |name: &str, arg: &str, extra: &str| {
         format!(
             "vrrp_script {name} {{\n    upkeep_plugin {}\n    upkeep_plugin_arg {arg}\n    interval 1\n    timeout 0.5\n{extra}}}\n",

@@ -12,7 +12,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -24,24 +23,11 @@ const VIP: &str = "10.77.0.100";
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 const STATUS_URL: &str = "http://127.0.0.1/nginx_status";
 
-/// `target/plugins/NAME.wasm`, which must have been built.
-fn built_plugin(name: &str) -> PathBuf {
-    let p = common::repo()
-        .join("target/plugins")
-        .join(format!("{name}.wasm"));
-    assert!(
-        p.is_file(),
-        "{} is missing: run `bash scripts/build-plugins.sh` first",
-        p.display()
-    );
-    p
-}
-
 /// A copy of the plugin in node `k`'s directory (readable by the checker's
 /// account, and unaffected by a rebuild while the test runs).
 fn install_plugin(lab: &Lab, k: usize, name: &str) -> String {
     let to = lab.config_path(k, &format!("{name}.wasm"));
-    std::fs::copy(built_plugin(name), &to).unwrap();
+    std::fs::copy(common::built_plugin(name), &to).unwrap();
     to.display().to_string()
 }
 
@@ -123,83 +109,22 @@ fn until(limit: Duration, mut run: impl FnMut() -> Trial, cond: impl Fn(&Trial) 
     }
 }
 
-/// kill -9 every process named `name` in node `k`'s network namespace.
-fn kill_named(lab: &Lab, k: usize, name: &str) -> usize {
-    let out = Command::new("ip")
-        .args(["netns", "pids", &lab.nodes[k].ns])
-        .output()
-        .unwrap();
-    let mut n = 0;
-    for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if comm.trim() == name {
-            // SAFETY: kill(2) of a pid the kernel listed in our namespace.
-            unsafe {
-                libc::kill(pid.parse().unwrap(), libc::SIGKILL);
-            }
-            n += 1;
-        }
-    }
-    n
-}
-
-/// Whether a process named `name` runs in node `k`'s namespace.
-fn runs(lab: &Lab, k: usize, name: &str) -> bool {
-    let out = Command::new("ip")
-        .args(["netns", "pids", &lab.nodes[k].ns])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .any(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name)
-        })
-}
-
 /// Kills every `name` of node `k` and waits (bounded) until none is left.
 fn stop(lab: &Lab, k: usize, name: &str) {
-    assert!(kill_named(lab, k, name) >= 1, "no {name} ran on node {k}");
+    assert!(lab.kill_named(k, name) >= 1, "no {name} ran on node {k}");
     assert!(
-        lab.wait(SECS(5), || !runs(lab, k, name)),
+        lab.wait(SECS(5), || !lab.runs(k, name)),
         "{name} survived SIGKILL"
     );
 }
 
 // ---------------------------------------------------------------- nginx ---
 
-/// nginx on port 80 with a stub_status location and a page.
-fn nginx_conf(dir: &str, page: &str) -> String {
-    format!(
-        r#"daemon on;
-pid {dir}/nginx.pid;
-error_log {dir}/nginx-error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    server {{
-        listen 80;
-        location = /nginx_status {{ stub_status; }}
-        location / {{ default_type text/plain; return 200 "{page}\n"; }}
-    }}
-}}
-"#
-    )
-}
-
-/// Writes node `k`'s nginx.conf and starts nginx; its path.
-fn start_nginx(lab: &Lab, k: usize, page: &str) -> String {
-    let dir = lab.nodes[k].dir.display().to_string();
-    let path = format!("{dir}/nginx.conf");
-    std::fs::write(&path, nginx_conf(&dir, page)).unwrap();
-    lab.exec(k, &["/usr/sbin/nginx", "-c", &path]);
-    path
-}
-
 #[test]
 fn nginx_plugin_passes_while_nginx_serves_and_fails_when_it_stops() {
     let lab = Lab::new(1);
     let wasm = install_plugin(&lab, 0, "nginx");
-    start_nginx(&lab, 0, "hello from nginx");
+    lab.start_nginx(0, "hello from nginx", true);
     let status_grant = format!("http={STATUS_URL}");
     let stub = || trial(&lab, 0, &wasm, &[("url", STATUS_URL)], &[&status_grant]);
 
@@ -564,20 +489,7 @@ const CLIENT: usize = 2;
 
 /// What the client in the third namespace gets from http://VIP/.
 fn fetch(lab: &Lab) -> String {
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.nodes[CLIENT].ns,
-            "curl",
-            "-s",
-            "-m",
-            "1",
-        ])
-        .arg(format!("http://{VIP}/"))
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    lab.fetch(CLIENT, &format!("http://{VIP}/"))
 }
 
 fn serves(lab: &Lab, page: &str) -> bool {
@@ -598,7 +510,7 @@ fn nginx_plugin_pair_restart_keeps_the_vip_and_a_broken_nginx_resigns_the_master
     let mut nginx = Vec::new();
     for (k, page) in [(0, "node-a"), (1, "node-b")] {
         let wasm = install_plugin(&lab, k, "nginx");
-        let path = start_nginx(&lab, k, page);
+        let path = lab.start_nginx(k, page, true);
         let (conf, file) = pair_conf(&lab, k, &wasm, &path);
         lab.start(k, UPKEEPD, &conf, file);
         // A is Master before B starts, so that B's transitions count only

@@ -16,23 +16,6 @@ const VIP: &str = "10.77.0.100";
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 const CLIENT: usize = 2;
 
-fn nginx_conf(dir: &str, page: &str) -> String {
-    format!(
-        r#"daemon on;
-pid {dir}/nginx.pid;
-error_log {dir}/nginx-error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    server {{
-        listen 80;
-        location / {{ default_type text/plain; return 200 "{page}\n"; }}
-    }}
-}}
-"#
-    )
-}
-
 /// The seed's keepalived.conf for node `k`, rewritten to the lab, with an
 /// upkeep check on nginx that restarts it and resigns if that fails.
 fn upkeep_conf(lab: &Lab, k: usize, nginx: &str, extra: &str) -> String {
@@ -69,10 +52,7 @@ fn pair(extra: &str) -> Pair {
     let mut lab = Lab::new(3);
     let mut conf = Vec::new();
     for (k, page) in [(0, "node-a"), (1, "node-b")] {
-        let dir = lab.config_path(k, "").display().to_string();
-        let path = format!("{dir}nginx.conf");
-        std::fs::write(&path, nginx_conf(&dir, page)).unwrap();
-        lab.exec(k, &["/usr/sbin/nginx", "-c", &path]);
+        let path = lab.start_nginx(k, page, false);
         let c = upkeep_conf(&lab, k, &path, extra);
         lab.start(k, UPKEEPD, &c, "keepalived.conf");
         conf.push(path);
@@ -94,7 +74,7 @@ fn serves(lab: &Lab, page: &str) -> bool {
 
 /// kill -9 every nginx process of node `k`.
 fn kill_nginx(lab: &Lab, k: usize) -> usize {
-    kill_named(lab, k, "nginx")
+    lab.kill_named(k, "nginx")
 }
 
 #[test]
@@ -249,40 +229,7 @@ fn haproxy_conf(lab: &Lab, k: usize, node: &HaproxyNode, extra: &str) -> String 
 
 /// What the client in the third namespace gets from http://VIP:PORT/.
 fn fetch_port(lab: &Lab, port: u16) -> String {
-    let out = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.nodes[CLIENT].ns,
-            "curl",
-            "-s",
-            "-m",
-            "1",
-        ])
-        .arg(format!("http://{VIP}:{port}/"))
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// kill -9 every process named `name` in node `k`'s network namespace.
-fn kill_named(lab: &Lab, k: usize, name: &str) -> usize {
-    let out = std::process::Command::new("ip")
-        .args(["netns", "pids", &lab.nodes[k].ns])
-        .output()
-        .unwrap();
-    let mut n = 0;
-    for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if comm.trim() == name {
-            // SAFETY: kill(2) of a pid the kernel listed in our namespace.
-            unsafe {
-                libc::kill(pid.parse().unwrap(), libc::SIGKILL);
-            }
-            n += 1;
-        }
-    }
-    n
+    lab.fetch(CLIENT, &format!("http://{VIP}:{port}/"))
 }
 
 fn haproxy_pair(extra: &str) -> (Lab, HaproxyNode, HaproxyNode) {
@@ -343,7 +290,7 @@ fn haproxy_pair_with_the_seed_check_script() {
 
     // haproxy killed: the seed script (run by upkeep's checker) starts it
     // again; the VIP stays on A.
-    assert!(kill_named(&lab, 0, "haproxy") >= 1);
+    assert!(lab.kill_named(0, "haproxy") >= 1);
     assert!(lab.wait(SECS(15), || fetch_port(&lab, 8080) == "node-a"));
     std::thread::sleep(SECS(2));
     assert_eq!(lab.state(0, "VI_1").as_deref(), Some("MASTER"));
@@ -357,7 +304,7 @@ fn haproxy_pair_with_the_seed_check_script() {
     // haproxy cannot start: the script fails, A loses its weight (100 < 99 + 2)
     // and B takes over by preemption.
     a.break_conf();
-    kill_named(&lab, 0, "haproxy");
+    lab.kill_named(0, "haproxy");
     lab.expect_state(1, "VI_1", "MASTER", SECS(20));
     assert!(lab.wait(SECS(10), || fetch_port(&lab, 8080) == "node-b"));
     let a_inst = lab.instance(0, "VI_1").unwrap();
@@ -380,7 +327,7 @@ fn haproxy_pair_with_nopreempt_and_resign_stays_on_the_backup_after_the_fix() {
     let (lab, a, _b) = haproxy_pair("    nopreempt\n");
     // haproxy cannot start: the seed script fails, A resigns, B takes over.
     a.break_conf();
-    kill_named(&lab, 0, "haproxy");
+    lab.kill_named(0, "haproxy");
     lab.expect_state(1, "VI_1", "MASTER", SECS(20));
     assert!(lab.wait(SECS(10), || fetch_port(&lab, 8080) == "node-b"));
     // Fixed: the script starts haproxy again and passes, but with nopreempt

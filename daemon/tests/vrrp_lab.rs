@@ -354,12 +354,10 @@ fn notify_scripts_and_fifo_follow_transitions_in_order() {
     let mut lab = Lab::new(2);
     let dir = lab.nodes[0].dir.clone();
     let script = dir.join("notify.sh");
-    std::fs::write(
+    common::write_script(
         &script,
-        format!("#!/bin/sh\necho \"$@\" >> {}/notify.log\n", dir.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        &format!("#!/bin/sh\necho \"$@\" >> {}/notify.log\n", dir.display()),
+    );
     let fifo = dir.join("notify.fifo");
     let text = nginx("master", &lab, 0)
         .replace("    router_id LVS_DEVEL", &format!("    router_id LVS_DEVEL\n    notify_fifo {}", fifo.display()))
@@ -442,12 +440,10 @@ fn sync_group_members_fault_and_move_together() {
     lab.ip(0, &["link", "set", "t1", "up"]);
     let dir = lab.nodes[0].dir.clone();
     let script = dir.join("group.sh");
-    std::fs::write(
+    common::write_script(
         &script,
-        format!("#!/bin/sh\necho \"$@\" >> {}/group.log\n", dir.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        &format!("#!/bin/sh\necho \"$@\" >> {}/group.log\n", dir.display()),
+    );
     let notify = format!("    notify {}\n", script.display());
     let conf = |prio: u32, track: &str, notify: &str| {
         format!(

@@ -54,10 +54,8 @@ fn sh_ok(args: &[&str]) -> bool {
 }
 
 pub fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
+    assert!(
+        nix::unistd::geteuid().is_root(),
         "network-namespace tests need root (run scripts/test.sh as root)"
     );
 }
@@ -176,6 +174,67 @@ impl Lab {
         let mut v = vec!["ip", "netns", "exec", self.nodes[k].ns.as_str()];
         v.extend_from_slice(args);
         sh(&v)
+    }
+
+    /// The pids of the processes named `name` (their comm) in node `k`'s
+    /// network namespace.
+    pub fn pids_named(&self, k: usize, name: &str) -> Vec<i32> {
+        let out = Command::new("ip")
+            .args(["netns", "pids", &self.nodes[k].ns])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        out.split_whitespace()
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name)
+            })
+            .filter_map(|pid| pid.parse().ok())
+            .collect()
+    }
+
+    /// Whether a process named `name` runs in node `k`'s namespace.
+    pub fn runs(&self, k: usize, name: &str) -> bool {
+        !self.pids_named(k, name).is_empty()
+    }
+
+    /// kill -9 every process named `name` in node `k`'s namespace; how many.
+    pub fn kill_named(&self, k: usize, name: &str) -> usize {
+        let pids = self.pids_named(k, name);
+        for &pid in &pids {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        pids.len()
+    }
+
+    /// What node `k` gets from `url` (curl, 1 s at most; empty on failure).
+    pub fn fetch(&self, k: usize, url: &str) -> String {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.nodes[k].ns,
+                "curl",
+                "-s",
+                "-m",
+                "1",
+                url,
+            ])
+            .output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    }
+
+    /// Writes node `k`'s nginx.conf (port 80 answering `page`, with a
+    /// stub_status location when asked) and starts nginx; the file's path.
+    pub fn start_nginx(&self, k: usize, page: &str, stub_status: bool) -> String {
+        let dir = self.nodes[k].dir.display().to_string();
+        let path = format!("{dir}/nginx.conf");
+        std::fs::write(&path, nginx_conf(&dir, page, stub_status)).expect("writing nginx.conf");
+        self.exec(k, &["/usr/sbin/nginx", "-c", &path]);
+        path
     }
 
     pub fn config_path(&self, k: usize, name: &str) -> PathBuf {
@@ -523,5 +582,29 @@ vrrp_instance VI_1 {{
 "#,
         src = lab.nodes[k].v4,
         vips = vips.join("\n        "),
+    )
+}
+
+/// An nginx.conf: port 80 answers `page`; `/nginx_status` is stub_status
+/// when asked; pid and error log in `dir`.
+pub fn nginx_conf(dir: &str, page: &str, stub_status: bool) -> String {
+    let status = if stub_status {
+        "location = /nginx_status { stub_status; }\n        "
+    } else {
+        ""
+    };
+    format!(
+        r#"daemon on;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    server {{
+        listen 80;
+        {status}location / {{ default_type text/plain; return 200 "{page}\n"; }}
+    }}
+}}
+"#
     )
 }

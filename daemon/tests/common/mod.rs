@@ -13,18 +13,48 @@ pub fn seeds() -> PathBuf {
     repo().join("tests/fixtures/seeds")
 }
 
-/// keepalived's own samples, kept in `../shared` beside the checkout (CI has
-/// them there). `UPKEEP_KEEPALIVED_SAMPLES` overrides the location.
+/// Where Debian's keepalived package puts the same samples.
+pub const DEBIAN_SAMPLES: &str = "/usr/share/doc/keepalived/samples";
+
+/// keepalived's own samples: `UPKEEP_KEEPALIVED_SAMPLES` when set, else
+/// `../shared` beside the checkout, else Debian's keepalived package (a
+/// fresh clone has no `../shared`; scripts/test.sh installs keepalived).
 pub fn samples() -> PathBuf {
     let dir = std::env::var_os("UPKEEP_KEEPALIVED_SAMPLES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("../shared/fixtures/keepalived-samples"));
+        .unwrap_or_else(|| {
+            let shared = repo().join("../shared/fixtures/keepalived-samples");
+            if shared.is_dir() {
+                shared
+            } else {
+                PathBuf::from(DEBIAN_SAMPLES)
+            }
+        });
     assert!(
         dir.is_dir(),
-        "keepalived samples not found at {} (expected ../shared beside the checkout)",
+        "keepalived samples not found at {} (../shared beside the checkout, or {DEBIAN_SAMPLES} from Debian's keepalived)",
         dir.display()
     );
     dir
+}
+
+/// `target/plugins/NAME.wasm`, built by `scripts/build-plugins.sh`.
+pub fn built_plugin(name: &str) -> PathBuf {
+    let p = repo().join("target/plugins").join(format!("{name}.wasm"));
+    assert!(
+        p.is_file(),
+        "{} is missing: run `bash scripts/build-plugins.sh` first",
+        p.display()
+    );
+    p
+}
+
+/// Writes an executable script (mode 0755) at `path`.
+pub fn write_script(path: &std::path::Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).expect("writing a script");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .expect("making a script executable");
 }
 
 pub const TYPO_SEEDS: [&str; 2] = ["haproxy-master-typo.conf", "nginx-backup-typo.conf"];
