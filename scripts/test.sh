@@ -44,6 +44,14 @@ cargo nextest --version | head -n1
 step "format"
 cargo fmt --all -- --check
 
+step "structure"
+# No import circles between the daemon's modules; unsafe only under sys/.
+python3 scripts/module-cycles.py
+if grep -rln 'unsafe' daemon/src --include='*.rs' | grep -v '^daemon/src/sys/' | xargs -r grep -ln 'unsafe {\|unsafe fn\|unsafe impl' ; then
+    echo "unsafe code outside daemon/src/sys/" >&2
+    exit 1
+fi
+
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
