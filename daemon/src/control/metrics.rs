@@ -226,6 +226,14 @@ pub fn render(doc: &StatusDoc) -> String {
             .iter()
             .map(|w| (vec![("role", w.role.as_str())], Value::from(w.restarts))),
     );
+    x.family(
+        "upkeep_worker_protocol_violations_total",
+        Kind::Counter,
+        "Messages a worker was not allowed to send (each reset the worker).",
+        doc.workers
+            .iter()
+            .map(|w| (vec![("role", w.role.as_str())], Value::from(w.violations))),
+    );
 
     // ---- configuration ----
     x.family(

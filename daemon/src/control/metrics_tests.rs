@@ -53,6 +53,7 @@ fn worker(role: &str, pid: Option<u32>, state: &str, restarts: u64) -> WorkerSta
         pid,
         state: state.parse().unwrap(),
         restarts,
+        violations: 0,
         ipc_fd: None,
         uptime_s: None,
         last_exit: None,
@@ -361,6 +362,9 @@ fn renders_every_family() {
         r#"upkeep_worker_restarts_total{role="vrrp"} 0"#,
         r#"upkeep_worker_restarts_total{role="checker"} 2"#,
         r#"upkeep_worker_restarts_total{role="ipvs"} 0"#,
+        r#"upkeep_worker_protocol_violations_total{role="vrrp"} 0"#,
+        r#"upkeep_worker_protocol_violations_total{role="checker"} 0"#,
+        r#"upkeep_worker_protocol_violations_total{role="ipvs"} 0"#,
         "upkeep_config_generation 4",
         "upkeep_reload_success 0",
     ];
@@ -413,7 +417,7 @@ fn counters_and_gauges_are_typed() {
         );
     }
     assert_eq!(types.get("upkeep_check_latency_seconds"), Some(&"gauge"));
-    assert_eq!(types.len(), 18);
+    assert_eq!(types.len(), 19);
 }
 
 #[test]

@@ -107,11 +107,16 @@ pub fn text(doc: &StatusDoc) -> String {
     for w in &doc.workers {
         let _ = writeln!(
             o,
-            "  {:<8} {:<10} pid {:<8} restarts {}{}",
+            "  {:<8} {:<10} pid {:<8} restarts {}{}{}",
             w.role,
             w.state,
             w.pid.map_or("-".to_string(), |p| p.to_string()),
             w.restarts,
+            if w.violations > 0 {
+                format!("  protocol violations {}", w.violations)
+            } else {
+                String::new()
+            },
             w.last_exit
                 .as_ref()
                 .map_or(String::new(), |e| format!("  last exit: {e}"))

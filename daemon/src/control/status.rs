@@ -42,6 +42,9 @@ pub struct WorkerStatus {
     pub state: WorkerState,
     /// How many times it was restarted after a failure.
     pub restarts: u64,
+    /// Protocol violations it committed (each one reset it).
+    #[serde(default)]
+    pub violations: u64,
     /// The parent's descriptor for this worker's socket (for debugging).
     pub ipc_fd: Option<i32>,
     pub uptime_s: Option<u64>,

@@ -64,8 +64,8 @@ impl Parent {
                 | (Msg::IpvsStatus { .. }, Role::Ipvs)
         );
         if !ok {
-            warn!(role = %role, kind = msg.kind(), "message not allowed from this worker; resetting it");
-            self.workers.kill(role);
+            let why = format!("message '{}' is not allowed from this worker", msg.kind());
+            self.workers.violation(role, &why);
             return;
         }
         self.publisher.heard(&msg);
@@ -92,20 +92,35 @@ impl Parent {
             }
             Msg::CheckState(c) => self.on_checks(vec![c]),
             Msg::Checks { checks } => self.on_checks(checks),
-            Msg::RealServer(rs) => {
-                self.record.real_server(&rs);
-                self.workers.send(Role::Ipvs, Msg::RealServer(rs));
-            }
+            Msg::RealServer(rs) => match self.accepted.real_server(&rs) {
+                Ok(true) => {
+                    self.record.real_server(&rs);
+                    self.workers.send(Role::Ipvs, Msg::RealServer(rs));
+                }
+                Ok(false) => {}
+                Err(v) => self.workers.violation(role, &v.to_string()),
+            },
             Msg::IpvsStatus { virtual_servers } => self.record.virtual_servers = virtual_servers,
             _ => {}
         }
     }
 
+    /// Results from the checker: each must be one of its configured checks
+    /// (see `sources.rs`); the first that is not resets it.
     fn on_checks(&mut self, checks: Vec<CheckStatus>) {
         let now = Instant::now();
         for c in checks {
-            let routes = self.routing.result(&mut self.record, c, now);
-            self.follow(routes);
+            match self.accepted.result(c) {
+                Ok(Some(c)) => {
+                    let routes = self.routing.result(&mut self.record, c, now);
+                    self.follow(routes);
+                }
+                Ok(None) => {}
+                Err(v) => {
+                    self.workers.violation(Role::Checker, &v.to_string());
+                    return;
+                }
+            }
         }
     }
 
@@ -137,6 +152,9 @@ impl Parent {
     }
 
     fn on_ready(&mut self, role: Role, generation: u64) {
+        if role == Role::Checker && generation == self.generation {
+            self.accepted.settle();
+        }
         self.workers.ready(role, generation);
         self.reload_event(Event::Ready { role, generation });
         // A worker that started (or restarted) with another configuration

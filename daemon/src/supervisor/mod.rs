@@ -23,6 +23,7 @@ pub mod reload;
 mod reloading;
 pub mod routing;
 pub mod sdnotify;
+pub mod sources;
 pub mod spawn;
 pub mod worker;
 pub mod workers;
@@ -86,6 +87,8 @@ struct Parent {
     workers: Workers,
     record: Record,
     routing: Routing,
+    /// What the checker may report (see `sources.rs`).
+    accepted: sources::Accepted,
     notifier: Notifier,
     sd: Option<SdNotify>,
     ready_sent: bool,
@@ -143,6 +146,7 @@ pub async fn run(
         notifier: Notifier::new(files::fifos(&config), SCRIPT_TIMEOUT),
         workers: Workers::new(events, opts.backoff.clone()),
         routing: Routing::new(&config, Routing::default()),
+        accepted: sources::Accepted::new(&config),
         opts,
         config,
         generation: 1,

@@ -67,6 +67,7 @@ impl Parent {
             .filter(|r| wanted(&config, *r) && self.workers.connected(*r))
             .filter(|r| self.workers.get(*r).is_some_and(|s| s.wanted))
             .collect();
+        self.accepted.expect(&config);
         let vrrp = self.workers.connected(Role::Vrrp);
         let (machine, actions) = Reload::start(self.generation + 1, vrrp, others, Instant::now());
         self.reload = Some(Reloading {
@@ -135,6 +136,7 @@ impl Parent {
         files::prepare(&self.config);
         self.record.retain_configured(&self.config);
         self.routing = Routing::new(&self.config, std::mem::take(&mut self.routing));
+        self.accepted.commit(&self.config);
         for role in Role::ALL {
             let want = wanted(&self.config, role);
             let present = self.workers.present(role);

@@ -50,6 +50,8 @@ pub struct WorkerSlot {
     /// a repeated stale Ready does not resend the configuration).
     caught_up_to: u64,
     restarts: u64,
+    /// Protocol violations (each one resets the worker).
+    violations: u64,
     backoff: Backoff,
     heartbeat: Heartbeat,
     /// When its reader last took a message off its socket.
@@ -149,6 +151,7 @@ impl Workers {
             ready: 0,
             caught_up_to: 0,
             restarts: 0,
+            violations: 0,
             backoff,
             heartbeat: Heartbeat::new(now),
             heard: None,
@@ -189,6 +192,22 @@ impl Workers {
         if let Some(s) = self.slots.get_mut(&role) {
             s.send(msg);
         }
+    }
+
+    /// `role` broke the protocol (a message it may not send, a result for
+    /// a check it was not given): counted, logged, and the worker is reset.
+    /// Logged once per incarnation, since it is killed at the first.
+    pub fn violation(&mut self, role: Role, why: &str) {
+        let Some(s) = self.slots.get_mut(&role) else {
+            return;
+        };
+        let Some(pid) = s.pid else { return };
+        if s.queue.take().is_none() {
+            return;
+        }
+        s.violations += 1;
+        warn!(role = %role, pid, violations = s.violations, error = %why, "protocol violation; resetting the worker");
+        spawn::kill(pid);
     }
 
     /// Kills the running incarnation of `role` (it is then restarted).
@@ -401,6 +420,7 @@ impl Workers {
                     Phase::Stopped => WorkerState::Stopped,
                 },
                 restarts: s.restarts,
+                violations: s.violations,
                 ipc_fd: s.channel.as_ref().map(|c| c.raw_fd()),
                 uptime_s: s.pid.map(|_| s.started_at.elapsed().as_secs()),
                 last_exit: s.last_exit.clone(),

@@ -1,0 +1,268 @@
+//! What the checker may report, sans-IO. The checker runs operators'
+//! scripts and third-party plugins, so the parent treats it as hostile: it
+//! accepts only results for the checks the configuration gave it, with the
+//! kind of value each check produces, and bounds every field. Anything else
+//! is a protocol violation (the parent resets the checker).
+//!
+//! What a compromised checker can still do: report wrong verdicts (and, for
+//! a tracked file, a wrong number) for its own configured checks, within
+//! the bounds below. It cannot name another source (an interface's state
+//! comes only from the VRRP worker's own netlink watch), grow the parent's
+//! tables beyond the configuration, or make the parent run a command other
+//! than a configured check's restart command, within that check's rate limit.
+
+use std::collections::HashMap;
+
+use crate::config::model::Config;
+use crate::ipc::msg::{CheckStatus, RealServerState};
+
+/// Most bytes of a result's message kept.
+pub const MESSAGE_LIMIT: usize = 1024;
+/// Most metrics kept per result, and most bytes of a metric's name.
+pub const METRICS_LIMIT: usize = 16;
+pub const METRIC_NAME_LIMIT: usize = 128;
+
+/// The kind of result a configured check produces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Up or down (`script:`, `process:`).
+    Verdict,
+    /// Up or down and the number a tracked file holds (`file:`).
+    Value,
+    /// A real server's check (`real_server:VS/RS`): recorded, and its
+    /// `RealServer` change goes to IPVS.
+    RealServer,
+}
+
+/// Why a message from the checker was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Violation {
+    #[error("result for a check the configuration does not have: {0:?}")]
+    Unknown(String),
+    #[error("result of the wrong kind for {0:?}")]
+    WrongKind(String),
+}
+
+/// The checks one configuration gives the checker.
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    known: HashMap<String, Kind>,
+}
+
+impl Sources {
+    pub fn of(cfg: &Config) -> Self {
+        let known = crate::checker::configured(cfg)
+            .into_iter()
+            .map(|s| {
+                let kind = if s.starts_with("file:") {
+                    Kind::Value
+                } else if s.starts_with("real_server:") {
+                    Kind::RealServer
+                } else {
+                    Kind::Verdict
+                };
+                (s, kind)
+            })
+            .collect();
+        Self { known }
+    }
+
+    pub fn contains(&self, source: &str) -> bool {
+        self.known.contains_key(source)
+    }
+
+    fn kind(&self, source: &str) -> Option<Kind> {
+        self.known.get(source).copied()
+    }
+}
+
+/// The configurations whose checks the checker may still be running: the
+/// committed one, a reload in progress, and the one before the last commit
+/// (until the checker has caught up).
+#[derive(Clone, Debug, Default)]
+pub struct Accepted {
+    pub current: Sources,
+    others: Vec<Sources>,
+}
+
+impl Accepted {
+    pub fn new(cfg: &Config) -> Self {
+        Self {
+            current: Sources::of(cfg),
+            others: Vec::new(),
+        }
+    }
+
+    /// A reload is under way: its checks may be reported before it commits.
+    pub fn expect(&mut self, cfg: &Config) {
+        self.others.push(Sources::of(cfg));
+        self.others.truncate(2);
+    }
+
+    /// `cfg` is committed; the previous checks stay acceptable until the
+    /// checker runs the new configuration ([`Self::settle`]).
+    pub fn commit(&mut self, cfg: &Config) {
+        let old = std::mem::replace(&mut self.current, Sources::of(cfg));
+        self.others = vec![old];
+    }
+
+    /// The checker runs the committed configuration: only its checks now.
+    pub fn settle(&mut self) {
+        self.others.clear();
+    }
+
+    fn kind(&self, source: &str) -> Option<Kind> {
+        std::iter::once(&self.current)
+            .chain(&self.others)
+            .find_map(|s| s.kind(source))
+    }
+
+    /// Checks one result and bounds its fields. `Ok(None)`: acceptable but
+    /// not a check of the committed configuration (dropped, not stored).
+    pub fn result(&self, mut c: CheckStatus) -> Result<Option<CheckStatus>, Violation> {
+        let kind = self
+            .kind(&c.source)
+            .ok_or_else(|| Violation::Unknown(clip(&c.source, 128)))?;
+        // Only a tracked file has a number (it may have none before its
+        // first run).
+        if kind != Kind::Value && c.value.is_some() {
+            return Err(Violation::WrongKind(clip(&c.source, 128)));
+        }
+        if !self.current.contains(&c.source) {
+            return Ok(None);
+        }
+        if let Some(m) = &c.last_result
+            && m.len() > MESSAGE_LIMIT
+        {
+            c.last_result = Some(clip(m, MESSAGE_LIMIT));
+        }
+        c.metrics.truncate(METRICS_LIMIT);
+        for (name, _) in &mut c.metrics {
+            if name.len() > METRIC_NAME_LIMIT {
+                *name = clip(name, METRIC_NAME_LIMIT);
+            }
+        }
+        // Set by the parent alone.
+        c.policy = None;
+        Ok(Some(c))
+    }
+
+    /// Checks a real server's change. `Ok(false)`: acceptable but not in
+    /// the committed configuration (dropped).
+    pub fn real_server(&self, rs: &RealServerState) -> Result<bool, Violation> {
+        let source = format!("real_server:{}/{}", rs.virtual_server, rs.real_server);
+        match self.kind(&source) {
+            Some(Kind::RealServer) => Ok(self.current.contains(&source)),
+            Some(_) => Err(Violation::WrongKind(clip(&source, 128))),
+            None => Err(Violation::Unknown(clip(&source, 128))),
+        }
+    }
+}
+
+/// At most `limit` bytes of `s`, cut on a character boundary.
+fn clip(s: &str, limit: usize) -> String {
+    let mut end = s.len().min(limit);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checker::health::Verdict;
+
+    fn cfg(text: &str) -> Config {
+        let l = crate::config::load_str(
+            "t.conf",
+            text,
+            crate::config::Format::Keepalived,
+            &crate::config::LoadOptions::default(),
+        );
+        assert!(l.is_ok(), "{:?}", l.diagnostics);
+        l.config
+    }
+
+    const CONF: &str = "vrrp_script chk {\n script /bin/true\n}\nvrrp_track_file flag {\n file /tmp/upkeep-flag\n}\nvirtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  TCP_CHECK {\n  }\n }\n}\n";
+
+    fn status(source: &str, value: Option<i64>) -> CheckStatus {
+        CheckStatus {
+            source: source.into(),
+            state: Verdict::Down,
+            last_result: None,
+            latency_us: None,
+            failures: 1,
+            runs: 1,
+            value,
+            policy: None,
+            metrics: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn only_configured_checks_with_their_kind_of_value_are_accepted() {
+        let a = Accepted::new(&cfg(CONF));
+        assert!(a.result(status("script:chk", None)).unwrap().is_some());
+        assert!(a.result(status("file:flag", Some(3))).unwrap().is_some());
+        // Not read yet: no number.
+        assert!(a.result(status("file:flag", None)).unwrap().is_some());
+        let rs = "real_server:10.0.0.1:80/tcp/10.0.0.2:80";
+        assert!(
+            a.result(status(rs, None)).unwrap().is_some(),
+            "{:?}",
+            a.current
+        );
+        // Forged sources: an interface, an unknown script, a number for a
+        // script, a number for a real server.
+        for (s, v) in [
+            ("interface:eth0", None),
+            ("script:other", None),
+            ("script:chk", Some(200)),
+            ("real_server:10.0.0.1:80/tcp/10.0.0.2:80", Some(1)),
+        ] {
+            assert!(a.result(status(s, v)).is_err(), "{s}");
+        }
+        let good = RealServerState {
+            virtual_server: "10.0.0.1:80/tcp".into(),
+            real_server: "10.0.0.2:80".into(),
+            up: false,
+        };
+        assert_eq!(a.real_server(&good), Ok(true));
+        let forged = RealServerState {
+            real_server: "10.0.0.9:80".into(),
+            ..good
+        };
+        assert!(a.real_server(&forged).is_err());
+    }
+
+    #[test]
+    fn fields_are_bounded_and_the_policy_is_the_parents() {
+        let a = Accepted::new(&cfg(CONF));
+        let mut c = status("script:chk", None);
+        c.last_result = Some("é".repeat(10_000));
+        c.metrics = (0..100).map(|k| ("m".repeat(1000 + k), 1.0)).collect();
+        c.policy = Some("forged".into());
+        let c = a.result(c).unwrap().unwrap();
+        assert!(c.last_result.unwrap().len() <= MESSAGE_LIMIT);
+        assert_eq!(c.metrics.len(), METRICS_LIMIT);
+        assert!(c.metrics.iter().all(|(n, _)| n.len() <= METRIC_NAME_LIMIT));
+        assert_eq!(c.policy, None);
+    }
+
+    #[test]
+    fn checks_of_the_previous_configuration_are_dropped_until_the_checker_catches_up() {
+        let old = cfg(CONF);
+        let new = cfg(&CONF.replace("vrrp_script chk", "vrrp_script chk2"));
+        let mut a = Accepted::new(&old);
+        a.expect(&new);
+        // Before the commit, either configuration's checks.
+        assert!(a.result(status("script:chk", None)).unwrap().is_some());
+        assert!(a.result(status("script:chk2", None)).unwrap().is_none());
+        a.commit(&new);
+        assert!(a.result(status("script:chk", None)).unwrap().is_none());
+        assert!(a.result(status("script:chk2", None)).unwrap().is_some());
+        a.settle();
+        assert!(a.result(status("script:chk", None)).is_err());
+    }
+}

@@ -1,0 +1,278 @@
+//! The privilege boundary between the parent and a hostile checker, with
+//! real upkeepd processes in network namespaces the test creates. Frames
+//! are forged as the checker would send them: from its own socket (a
+//! duplicate of its descriptor 3) with its own credentials (root may put
+//! another process's pid in SCM_CREDENTIALS), so that the parent cannot
+//! tell them from the checker's. Needs root; every wait is bounded.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test crate fails by panicking
+
+mod common;
+
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+use common::lab::Lab;
+use nix::sys::socket::{ControlMessage, MsgFlags, UnixCredentials, sendmsg};
+use upkeep::checker::health::Verdict;
+use upkeep::ipc::Msg;
+use upkeep::ipc::msg::{CheckStatus, RealServerState};
+
+const UPKEEPD: &str = env!("CARGO_BIN_EXE_upkeepd");
+const VIP: &str = "10.77.0.100";
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+const FAST: &[&str] = &["--restart-backoff", "0.1-0.5"];
+
+/// A Master with a script check, a tracked file and a real server check.
+fn conf(lab: &Lab, k: usize, priority: u32) -> String {
+    let dir = lab.nodes[k].dir.display().to_string();
+    let instance = common::lab::vrrp_instance(
+        lab,
+        k,
+        priority,
+        &[VIP],
+        "    track_script {\n        chk_true\n    }\n    track_file {\n        flag weight 1\n    }",
+    );
+    format!(
+        r#"
+vrrp_script chk_true {{
+    script "/bin/true"
+    interval 1
+}}
+vrrp_track_file flag {{
+    file {dir}/flag
+}}
+{instance}
+virtual_server {VIP} 80 {{
+    delay_loop 6
+    lb_algo wrr
+    lb_kind DR
+    protocol TCP
+    real_server 10.77.0.50 80 {{
+        weight 2
+        TCP_CHECK {{
+            connect_timeout 3
+        }}
+    }}
+}}
+"#
+    )
+}
+
+fn start_pair(lab: &mut Lab) {
+    for (k, prio, state) in [(0, 100, "MASTER"), (1, 90, "BACKUP")] {
+        let c = conf(lab, k, prio);
+        lab.start_with(k, UPKEEPD, &c, "keepalived.conf", FAST, &[]);
+        lab.expect_state(k, "VI_1", state, SECS(15));
+        assert!(
+            lab.wait(SECS(10), || lab.worker_pid(k, "checker").is_some()),
+            "node {k}: no checker\n{}",
+            lab.log(k)
+        );
+    }
+}
+
+/// A duplicate of descriptor `fd` of process `pid` (pidfd_getfd, as root).
+fn steal_fd(pid: i32, fd: i32) -> OwnedFd {
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    assert!(
+        pidfd >= 0,
+        "pidfd_open: {}",
+        std::io::Error::last_os_error()
+    );
+    let got = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd, 0) } as i32;
+    assert!(got >= 0, "pidfd_getfd: {}", std::io::Error::last_os_error());
+    unsafe { libc::close(pidfd) };
+    // SAFETY: a new descriptor that this process alone owns.
+    unsafe { OwnedFd::from_raw_fd(got) }
+}
+
+/// The uid and gid of process `pid`.
+fn ids(pid: i32) -> (u32, u32) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |key: &str| -> u32 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    };
+    (field("Uid:"), field("Gid:"))
+}
+
+/// Sends `frame` to the parent as the worker `pid` would: on its socket,
+/// with its credentials.
+fn send_as(pid: i32, frame: &[u8]) {
+    let fd = steal_fd(pid, 3);
+    let (uid, gid) = ids(pid);
+    let cred = UnixCredentials::from(libc::ucred { pid, uid, gid });
+    let cmsg = [ControlMessage::ScmCredentials(&cred)];
+    sendmsg::<()>(
+        fd.as_raw_fd(),
+        &[IoSlice::new(frame)],
+        &cmsg,
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .unwrap();
+}
+
+fn forge(pid: i32, msg: &Msg) {
+    send_as(pid, &upkeep::ipc::encode(msg).unwrap());
+}
+
+fn result(source: &str, state: Verdict, value: Option<i64>) -> CheckStatus {
+    CheckStatus {
+        source: source.into(),
+        state,
+        last_result: Some("forged".into()),
+        latency_us: None,
+        failures: 1,
+        runs: 1,
+        value,
+        policy: None,
+        metrics: Vec::new(),
+    }
+}
+
+fn violations(lab: &Lab, k: usize, role: &str) -> u64 {
+    lab.status(k).unwrap()["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["role"] == role)
+        .and_then(|w| w["violations"].as_u64())
+        .unwrap_or(0)
+}
+
+/// Forges `msg` as node 0's checker and waits for the reset it must cause.
+fn forge_and_expect_reset(lab: &Lab, msg: &Msg, what: &str) {
+    assert!(
+        lab.wait(SECS(10), || lab.worker_pid(0, "checker").is_some()),
+        "{what}: no checker running\n{}",
+        lab.log(0)
+    );
+    let checker = lab.worker_pid(0, "checker").unwrap();
+    let before = violations(lab, 0, "checker");
+    forge(checker, msg);
+    let reset = lab.wait(SECS(10), || {
+        violations(lab, 0, "checker") > before
+            && lab.worker_pid(0, "checker").is_some_and(|p| p != checker)
+    });
+    assert!(reset, "{what}: the checker was not reset\n{}", lab.log(0));
+}
+
+fn master_holds_on(lab: &Lab, what: &str) {
+    assert_eq!(
+        lab.state(0, "VI_1").as_deref(),
+        Some("MASTER"),
+        "{what}\n{}",
+        lab.log(0)
+    );
+    assert!(lab.has_addr(0, VIP), "{what}: VIP gone");
+    assert!(!lab.has_addr(1, VIP), "{what}: VIP on the backup");
+}
+
+/// Regression (review of the checker boundary): the parent believed any
+/// source name the checker sent. A forged `interface:eth0` down put the
+/// Master in FAULT; a forged file value set the priority; a forged script
+/// or real server was stored and routed.
+#[test]
+fn forged_results_for_checks_the_checker_was_not_given_reset_it_and_change_nothing() {
+    let mut lab = Lab::new(2);
+    std::fs::write(lab.nodes[0].dir.join("flag"), "0\n").unwrap();
+    std::fs::write(lab.nodes[1].dir.join("flag"), "0\n").unwrap();
+    start_pair(&mut lab);
+    let priority = lab.instance(0, "VI_1").unwrap()["priority"].clone();
+    let cases = [
+        (
+            "interface state",
+            Msg::CheckState(result("interface:eth0", Verdict::Down, None)),
+        ),
+        (
+            "a script the configuration does not have",
+            Msg::Checks {
+                checks: vec![result("script:other", Verdict::Down, None)],
+            },
+        ),
+        (
+            "a file value for a script",
+            Msg::CheckState(result("script:chk_true", Verdict::Up, Some(200))),
+        ),
+        (
+            "a real server the configuration does not have",
+            Msg::RealServer(RealServerState {
+                virtual_server: format!("{VIP}:80/tcp"),
+                real_server: "10.77.0.99:80".into(),
+                up: false,
+            }),
+        ),
+    ];
+    for (what, msg) in &cases {
+        forge_and_expect_reset(&lab, msg, what);
+        master_holds_on(&lab, what);
+    }
+    assert_eq!(lab.instance(0, "VI_1").unwrap()["priority"], priority);
+    let status = lab.status(0).unwrap();
+    let sources: Vec<&str> = status["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["source"].as_str())
+        .collect();
+    assert!(
+        !sources
+            .iter()
+            .any(|s| s.starts_with("interface:") || *s == "script:other"),
+        "forged sources stored: {sources:?}"
+    );
+    assert!(
+        status["virtual_servers"]
+            .to_string()
+            .find("10.77.0.99")
+            .is_none()
+    );
+    assert_eq!(violations(&lab, 0, "checker"), cases.len() as u64);
+    assert!(lab.log(0).contains("protocol violation"));
+}
+
+/// Regression: unknown sources were stored for ever; a few 4 MiB frames
+/// grew the parent by hundreds of MiB.
+#[test]
+fn the_parent_stays_small_under_a_flood_of_unknown_sources() {
+    let mut lab = Lab::new(2);
+    std::fs::write(lab.nodes[0].dir.join("flag"), "0\n").unwrap();
+    std::fs::write(lab.nodes[1].dir.join("flag"), "0\n").unwrap();
+    start_pair(&mut lab);
+    let parent = lab.daemon_pid(0).unwrap();
+    let rss = || -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{parent}/status")).unwrap();
+        s.lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    };
+    let before = rss();
+    for round in 0..5 {
+        // Just under the frame limit: thousands of made-up sources.
+        let checks: Vec<CheckStatus> = (0..14_000)
+            .map(|i| {
+                result(
+                    &format!("script:x{round}-{i}-{}", "y".repeat(150)),
+                    Verdict::Down,
+                    None,
+                )
+            })
+            .collect();
+        forge_and_expect_reset(&lab, &Msg::Checks { checks }, "a flood of unknown sources");
+    }
+    master_holds_on(&lab, "after the flood");
+    let after = rss();
+    // What a 4 MiB frame costs while it is decoded, not what is kept.
+    assert!(
+        after < before + 40_000,
+        "parent RSS grew from {before} to {after} KiB"
+    );
+}
