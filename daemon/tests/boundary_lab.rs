@@ -276,3 +276,76 @@ fn the_parent_stays_small_under_a_flood_of_unknown_sources() {
         "parent RSS grew from {before} to {after} KiB"
     );
 }
+
+/// Regression: a configuration larger than one IPC frame (10,000 tracked
+/// files with long paths: the `Start` message and the checker's batch of
+/// results are both over 4 MiB) put the checker into a restart loop. Now
+/// messages span frames: the daemon starts, every worker stays up, and
+/// `-t` is linear.
+#[test]
+fn a_valid_configuration_several_frames_large_runs_without_restarts() {
+    const FILES: usize = 10_000;
+    let mut lab = Lab::new(1);
+    let dir = lab.nodes[0].dir.join("d".repeat(200)).join("e".repeat(200));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut text = String::new();
+    let mut tracks = String::new();
+    for i in 0..FILES {
+        let f = dir.join(format!("f{i}"));
+        std::fs::write(&f, "0\n").unwrap();
+        text.push_str(&format!(
+            "vrrp_track_file f{i} {{\n    file {}\n}}\n",
+            f.display()
+        ));
+        tracks.push_str(&format!("        f{i} weight 0\n"));
+    }
+    let extra = format!("    track_file {{\n{tracks}    }}");
+    text.push_str(&common::lab::vrrp_instance(&lab, 0, 100, &[VIP], &extra));
+    let path = lab.config_path(0, "big.conf");
+    std::fs::write(&path, &text).unwrap();
+    let model = upkeep::config::load(&path, &Default::default());
+    let start_msg = upkeep::ipc::frames(&Msg::Start {
+        generation: 1,
+        config: Box::new(model.config),
+        resume: Default::default(),
+    })
+    .unwrap();
+    assert!(start_msg.len() >= 2, "the configuration fits in one frame");
+    let start = std::time::Instant::now();
+    let check = std::process::Command::new(UPKEEPD)
+        .args(["-t", "-f"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // Linear: seconds, not the minutes a quadratic check took (bounded far
+    // above what it takes, so that a loaded machine does not fail it).
+    assert!(start.elapsed() < SECS(60), "-t took {:?}", start.elapsed());
+    lab.start_with(0, UPKEEPD, &text, "keepalived.conf", FAST, &[]);
+    lab.expect_state(0, "VI_1", "MASTER", SECS(60));
+    assert!(
+        lab.wait(SECS(60), || {
+            lab.status(0).is_some_and(|s| {
+                s["checks"]
+                    .as_array()
+                    .is_some_and(|c| c.len() == FILES && c.iter().all(|c| c["state"] == "up"))
+            })
+        }),
+        "not every tracked file reported\n{}",
+        lab.log(0)
+    );
+    std::thread::sleep(SECS(3));
+    for role in ["vrrp", "checker"] {
+        assert_eq!(
+            lab.worker_restarts(0, role),
+            Some(0),
+            "{role} restarted\n{}",
+            lab.log(0)
+        );
+    }
+    assert_eq!(lab.state(0, "VI_1").as_deref(), Some("MASTER"));
+}

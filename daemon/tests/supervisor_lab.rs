@@ -503,7 +503,8 @@ fn garbage() -> Vec<(&'static str, Vec<u8>)> {
     let mut wrong_version = b"UK\x00\x09".to_vec();
     wrong_version.extend_from_slice(&2u32.to_be_bytes());
     wrong_version.extend_from_slice(b"{}");
-    let mut oversized = b"UK\x00\x01".to_vec();
+    let mut oversized = b"UK".to_vec();
+    oversized.extend_from_slice(&upkeep::ipc::PROTOCOL_VERSION.to_be_bytes());
     oversized.extend_from_slice(&u32::MAX.to_be_bytes());
     oversized.resize(upkeep::ipc::MAX_FRAME + 100, b' ');
     vec![

@@ -99,7 +99,12 @@ fn unique_names(cfg: &Config, d: &mut Diagnostics) {
 
 fn instance(cfg: &mut Config, idx: usize, d: &mut Diagnostics) {
     let global = cfg.global.clone();
-    let names = |list: Vec<&str>| list.into_iter().map(str::to_string).collect::<Vec<_>>();
+    // Sets: an instance may track thousands of files.
+    let names = |list: Vec<&str>| {
+        list.into_iter()
+            .map(str::to_string)
+            .collect::<std::collections::BTreeSet<_>>()
+    };
     let scripts = names(cfg.vrrp_scripts.iter().map(|s| s.name.as_str()).collect());
     let processes = names(
         cfg.track_processes

@@ -5,7 +5,7 @@
 use tracing::warn;
 
 use super::msg::Role;
-use super::{Channel, IpcError, Msg};
+use super::{Channel, FROM_PARENT_LIMIT, IpcError, Msg, Reader};
 
 /// How a role's run ended.
 #[derive(Debug, thiserror::Error)]
@@ -23,14 +23,14 @@ pub enum WorkerError {
 /// The worker's connection to the parent.
 pub struct Link {
     channel: Channel,
-    buf: Vec<u8>,
+    reader: Reader,
 }
 
 impl Link {
     pub fn new(channel: Channel) -> Self {
         Self {
             channel,
-            buf: Vec::new(),
+            reader: Reader::new(FROM_PARENT_LIMIT),
         }
     }
 
@@ -41,7 +41,7 @@ impl Link {
     /// The next message for the role. Pings are answered here. Cancel-safe.
     pub async fn recv(&mut self) -> Result<Msg, IpcError> {
         loop {
-            let (msg, _) = self.channel.recv(&mut self.buf).await?;
+            let (msg, _) = self.channel.recv(&mut self.reader).await?;
             match msg {
                 Msg::Ping { seq } => self.channel.send(&Msg::Pong { seq }).await?,
                 other => return Ok(other),

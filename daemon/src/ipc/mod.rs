@@ -1,11 +1,16 @@
 //! IPC between the parent and its workers: one SOCK_SEQPACKET socketpair per
-//! worker, one message per packet.
+//! worker, one frame per packet.
 //!
 //! A frame is an 8-byte header — `UK`, the protocol version (u16, big
-//! endian), the body length (u32, big endian) — and a JSON body. Frames are
-//! bounded by [`MAX_FRAME`]. Anything malformed, oversized or of another
-//! version is an [`IpcError`]: the receiver logs it and resets the
-//! connection; it never panics (see the `ipc_frame` fuzz target).
+//! endian), the body length (u32, big endian; its top bit [`MORE`] says that
+//! more of the same message follows) — and a piece of a JSON body. Frames are
+//! bounded by [`MAX_FRAME`]; a message larger than one frame (a large
+//! configuration, a batch of thousands of results) is split over several,
+//! and the receiver puts it together up to its own limit
+//! ([`FROM_WORKER_LIMIT`] in the parent, [`FROM_PARENT_LIMIT`] in a
+//! worker). Anything malformed, oversized or of another version is an
+//! [`IpcError`]: the receiver logs it and resets the connection; it never
+//! panics (see the `ipc_frame` fuzz target).
 //!
 //! Peer check: SO_PEERCRED on a socketpair reports the process that created
 //! the pair (the parent), not the worker. The parent therefore sets
@@ -28,10 +33,18 @@ use crate::sys::fd::Registered;
 pub use msg::Msg;
 
 pub const MAGIC: [u8; 2] = *b"UK";
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 pub const HEADER_LEN: usize = 8;
-/// Largest frame (header included). A configuration travels in one frame.
+/// Largest frame (header included).
 pub const MAX_FRAME: usize = 4 << 20;
+/// Set in the length field: more frames of the same message follow.
+pub const MORE: u32 = 1 << 31;
+/// Largest message the parent takes from a worker (a worker's status, a
+/// batch of results).
+pub const FROM_WORKER_LIMIT: usize = 64 << 20;
+/// Largest message a worker takes from the parent (a configuration with
+/// the state to resume).
+pub const FROM_PARENT_LIMIT: usize = 512 << 20;
 /// The descriptor a worker finds its end of the socketpair on.
 pub const WORKER_FD: RawFd = 3;
 
@@ -47,6 +60,10 @@ pub enum IpcError {
     LengthMismatch { said: usize, got: usize },
     #[error("frame of {0} bytes exceeds the {MAX_FRAME}-byte limit")]
     TooLarge(usize),
+    #[error("message of more than {0} bytes exceeds the receiver's limit")]
+    MessageTooLarge(usize),
+    #[error("the pieces of one message came from different senders")]
+    MixedSenders,
     #[error("malformed body: {0}")]
     Body(#[from] serde_json::Error),
     #[error("message from pid {got:?}, expected pid {expected}")]
@@ -57,24 +74,45 @@ pub enum IpcError {
     Io(#[from] io::Error),
 }
 
-/// Encodes one message as a frame.
+/// Encodes one message as one frame (an error when it does not fit).
 pub fn encode(msg: &Msg) -> Result<Vec<u8>, IpcError> {
     let body = serde_json::to_vec(msg)?;
     let total = HEADER_LEN + body.len();
     if total > MAX_FRAME {
         return Err(IpcError::TooLarge(total));
     }
-    let len = u32::try_from(body.len()).map_err(|_| IpcError::TooLarge(total))?;
-    let mut out = Vec::with_capacity(total);
+    Ok(frame(&body, false))
+}
+
+/// Encodes one message as the frames that carry it, in order.
+pub fn frames(msg: &Msg) -> Result<Vec<Vec<u8>>, IpcError> {
+    let body = serde_json::to_vec(msg)?;
+    if body.len() > FROM_PARENT_LIMIT {
+        return Err(IpcError::MessageTooLarge(FROM_PARENT_LIMIT));
+    }
+    let piece = MAX_FRAME - HEADER_LEN;
+    let n = body.len().div_ceil(piece).max(1);
+    Ok((0..n)
+        .map(|k| {
+            let end = ((k + 1) * piece).min(body.len());
+            frame(&body[k * piece..end], k + 1 < n)
+        })
+        .collect())
+}
+
+fn frame(piece: &[u8], more: bool) -> Vec<u8> {
+    // A piece is at most MAX_FRAME - HEADER_LEN bytes: it fits in 31 bits.
+    let len = u32::try_from(piece.len()).unwrap_or(0) | if more { MORE } else { 0 };
+    let mut out = Vec::with_capacity(HEADER_LEN + piece.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
     out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&body);
-    Ok(out)
+    out.extend_from_slice(piece);
+    out
 }
 
-/// Decodes one frame; every malformation is an error, never a panic.
-pub fn decode(frame: &[u8]) -> Result<Msg, IpcError> {
+/// Checks one frame's header; its body and whether more frames follow.
+pub fn split_frame(frame: &[u8]) -> Result<(&[u8], bool), IpcError> {
     if frame.len() > MAX_FRAME {
         return Err(IpcError::TooLarge(frame.len()));
     }
@@ -93,14 +131,24 @@ pub fn decode(frame: &[u8]) -> Result<Msg, IpcError> {
     if got != PROTOCOL_VERSION {
         return Err(IpcError::WrongVersion { got });
     }
-    let said = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+    let said = (len & !MORE) as usize;
     if said != body.len() {
         return Err(IpcError::LengthMismatch {
             said,
             got: body.len(),
         });
     }
-    Ok(serde_json::from_slice(body)?)
+    Ok((body, len & MORE != 0))
+}
+
+/// Decodes a message that fits in one frame; every malformation is an
+/// error, never a panic.
+pub fn decode(frame: &[u8]) -> Result<Msg, IpcError> {
+    match split_frame(frame)? {
+        (body, false) => Ok(serde_json::from_slice(body)?),
+        (_, true) => Err(IpcError::MessageTooLarge(MAX_FRAME)),
+    }
 }
 
 /// Creates a close-on-exec SOCK_SEQPACKET pair (parent end, worker end),
@@ -143,13 +191,40 @@ pub struct Cred {
 /// One end of a worker connection.
 pub struct Channel {
     fd: AsyncFd<Registered<OwnedFd>>,
+    /// The frames of one message go out together.
+    sending: tokio::sync::Mutex<()>,
+}
+
+/// The receiving side's buffers: one frame, and the message being put
+/// together (kept between calls, so that `recv` is cancel-safe).
+#[derive(Debug)]
+pub struct Reader {
+    frame: Vec<u8>,
+    message: Vec<u8>,
+    sender: Option<Cred>,
+    limit: usize,
+}
+
+impl Reader {
+    /// For messages of at most `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            frame: Vec::new(),
+            message: Vec::new(),
+            sender: None,
+            limit,
+        }
+    }
 }
 
 impl Channel {
     pub fn new(fd: OwnedFd) -> io::Result<Self> {
         set_nonblocking(&fd)?;
         let fd = crate::sys::fd::register(fd, Interest::READABLE | Interest::WRITABLE)?;
-        Ok(Self { fd })
+        Ok(Self {
+            fd,
+            sending: tokio::sync::Mutex::new(()),
+        })
     }
 
     /// Asks the kernel to attach the sender's credentials to every message.
@@ -172,7 +247,12 @@ impl Channel {
     }
 
     pub async fn send(&self, msg: &Msg) -> Result<(), IpcError> {
-        self.send_frame(&encode(msg)?).await
+        let frames = frames(msg)?;
+        let _one_at_a_time = self.sending.lock().await;
+        for f in &frames {
+            self.send_frame(f).await?;
+        }
+        Ok(())
     }
 
     /// Sends raw bytes as one packet (also used by tests to send garbage).
@@ -195,23 +275,41 @@ impl Channel {
         }
     }
 
-    /// Receives and decodes one message. `buf` is reused between calls and
-    /// grown to [`MAX_FRAME`] on first use. Cancel-safe.
-    pub async fn recv(&self, buf: &mut Vec<u8>) -> Result<(Msg, Option<Cred>), IpcError> {
-        if buf.len() < MAX_FRAME {
-            buf.resize(MAX_FRAME, 0);
+    /// Receives and decodes one message (put together from its frames),
+    /// with the credentials its frames carried. Cancel-safe: a message in
+    /// progress stays in `r`.
+    pub async fn recv(&self, r: &mut Reader) -> Result<(Msg, Option<Cred>), IpcError> {
+        if r.frame.len() < MAX_FRAME {
+            r.frame.resize(MAX_FRAME, 0);
         }
         loop {
             let mut guard = self.fd.readable().await?;
-            match guard.try_io(|fd| recv_with_cred(fd.get_ref().as_raw_fd(), buf)) {
+            let got = guard.try_io(|fd| recv_with_cred(fd.get_ref().as_raw_fd(), &mut r.frame));
+            let (n, cred) = match got {
                 Ok(Ok((0, _))) => return Err(IpcError::Closed),
-                Ok(Ok((n, _))) if n > buf.len() => return Err(IpcError::TooLarge(n)),
-                Ok(Ok((n, cred))) => {
-                    let frame = buf.get(..n).unwrap_or(&[]);
-                    return decode(frame).map(|m| (m, cred));
-                }
+                Ok(Ok((n, _))) if n > r.frame.len() => return Err(IpcError::TooLarge(n)),
+                Ok(Ok(got)) => got,
                 Ok(Err(e)) => return Err(e.into()),
                 Err(_would_block) => continue,
+            };
+            let (body, more) = split_frame(r.frame.get(..n).unwrap_or(&[]))?;
+            if r.message.is_empty() && !more {
+                // The common case: one frame.
+                return Ok((serde_json::from_slice(body)?, cred));
+            }
+            if !r.message.is_empty() && r.sender != cred {
+                r.message.clear();
+                return Err(IpcError::MixedSenders);
+            }
+            if r.message.len() + body.len() > r.limit {
+                r.message.clear();
+                return Err(IpcError::MessageTooLarge(r.limit));
+            }
+            r.sender = cred;
+            r.message.extend_from_slice(body);
+            if !more {
+                let message = std::mem::take(&mut r.message);
+                return Ok((serde_json::from_slice(&message)?, cred));
             }
         }
     }

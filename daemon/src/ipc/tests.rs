@@ -42,11 +42,12 @@ fn malformed_frames_are_errors() {
     let mut bad = good.clone();
     bad[0] = b'X';
     assert!(matches!(decode(&bad), Err(IpcError::BadMagic(_))));
-    let mut v2 = good.clone();
-    v2[3] = 2;
+    // Version 1 (before messages could span frames) is refused too.
+    let mut v1 = good.clone();
+    v1[3] = 1;
     assert!(matches!(
-        decode(&v2),
-        Err(IpcError::WrongVersion { got: 2 })
+        decode(&v1),
+        Err(IpcError::WrongVersion { got: 1 })
     ));
     let mut long = good.clone();
     long.push(b' ');
@@ -73,7 +74,8 @@ proptest! {
 
     #[test]
     fn decode_with_valid_header_never_panics(body in proptest::collection::vec(any::<u8>(), 0..256)) {
-        let mut f = b"UK\x00\x01".to_vec();
+        let mut f = b"UK".to_vec();
+        f.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
         f.extend_from_slice(&(body.len() as u32).to_be_bytes());
         f.extend_from_slice(&body);
         let _ = decode(&f);
@@ -94,7 +96,7 @@ fn channel_carries_messages_and_credentials() {
         let (a, b) = (Channel::new(a).unwrap(), Channel::new(b).unwrap());
         a.pass_credentials().unwrap();
         b.send(&sample()).await.unwrap();
-        let mut buf = Vec::new();
+        let mut buf = Reader::new(FROM_WORKER_LIMIT);
         let (m, cred) = a.recv(&mut buf).await.unwrap();
         assert_eq!(m, sample());
         let cred = cred.expect("credentials attached");
@@ -107,7 +109,7 @@ fn channel_reports_garbage_and_close() {
     rt().block_on(async {
         let (a, b) = socketpair().unwrap();
         let (a, b) = (Channel::new(a).unwrap(), Channel::new(b).unwrap());
-        let mut buf = Vec::new();
+        let mut buf = Reader::new(FROM_WORKER_LIMIT);
         b.send_frame(b"random garbage").await.unwrap();
         assert!(matches!(a.recv(&mut buf).await, Err(IpcError::BadMagic(_))));
         // Bigger than the receiver's limit: reported with its real size.
@@ -187,4 +189,56 @@ fn states_keep_their_json_words_and_unknown_words_are_refused() {
     assert!(matches!(decode(&frame), Err(IpcError::Body(_))));
     let w = serde_json::to_string(&crate::control::status::WorkerState::Restarting).unwrap();
     assert_eq!(w, r#""restarting""#);
+}
+
+/// A message larger than one frame (a configuration with thousands of
+/// tracked files, a batch of thousands of results) goes over several and
+/// arrives whole; one larger than the receiver's limit is refused, and the
+/// channel carries on with the next.
+#[test]
+fn messages_larger_than_a_frame_cross_in_pieces_up_to_the_receivers_limit() {
+    let checks: Vec<CheckStatus> = (0..40_000)
+        .map(|i| CheckStatus {
+            source: format!("file:tracked-file-number-{i:08}"),
+            value: Some(i),
+            ..match sample() {
+                Msg::CheckState(c) => c,
+                _ => unreachable!(),
+            }
+        })
+        .collect();
+    let big = Msg::Checks { checks };
+    let n = frames(&big).unwrap().len();
+    assert!(n >= 2, "{n} frame(s)");
+    assert!(matches!(encode(&big), Err(IpcError::TooLarge(_))));
+    rt().block_on(async {
+        let (a, b) = socketpair().unwrap();
+        let (a, b) = (Channel::new(a).unwrap(), Channel::new(b).unwrap());
+        a.pass_credentials().unwrap();
+        let sender = tokio::spawn(async move {
+            b.send(&big).await.unwrap();
+            b.send(&big).await.unwrap();
+            b.send(&Msg::Ping { seq: 9 }).await.unwrap();
+            (b, big)
+        });
+        let mut r = Reader::new(FROM_WORKER_LIMIT);
+        let (got, cred) = a.recv(&mut r).await.unwrap();
+        assert_eq!(cred.map(|c| c.pid), Some(std::process::id()));
+        let mut small = Reader::new(MAX_FRAME);
+        assert!(matches!(
+            a.recv(&mut small).await,
+            Err(IpcError::MessageTooLarge(_))
+        ));
+        // The rest of the refused message, then the next one.
+        let mut next = a.recv(&mut small).await;
+        while matches!(
+            next,
+            Err(IpcError::MessageTooLarge(_)) | Err(IpcError::Body(_))
+        ) {
+            next = a.recv(&mut small).await;
+        }
+        assert_eq!(next.unwrap().0, Msg::Ping { seq: 9 });
+        let (_b, big) = sender.await.unwrap();
+        assert_eq!(got, big);
+    });
 }

@@ -138,7 +138,18 @@ pub async fn run(
     let listener = control::bind(&dir).map_err(io_err("binding the control socket"))?;
     let (ctl_tx, mut ctl_rx) = mpsc::channel::<Pending>(16);
     let control_task = tokio::spawn(control::serve(listener, ctl_tx));
-    let (events, mut rx) = mpsc::unbounded_channel();
+    // One inbox per role, so that a flood from one worker (the checker at
+    // thousands of results) never delays another (VRRP's transitions).
+    let (vrrp_tx, mut vrrp_rx) = mpsc::channel(workers::INBOX_LIMIT);
+    let (ipvs_tx, mut ipvs_rx) = mpsc::channel(workers::INBOX_LIMIT);
+    let (checker_tx, mut checker_rx) = mpsc::channel(workers::INBOX_LIMIT);
+    let events = [
+        (Role::Vrrp, vrrp_tx),
+        (Role::Ipvs, ipvs_tx),
+        (Role::Checker, checker_tx),
+    ]
+    .into_iter()
+    .collect();
     files::prepare(&config);
     let publisher = publish::Publisher::default();
     let metrics_task = start_metrics(&config, &publisher.shared);
@@ -175,10 +186,11 @@ pub async fn run(
     let mut stop_deadline: Option<Instant> = None;
     loop {
         tokio::select! {
+            biased;
             _ = sigterm.recv() => p.begin_stop(None),
             _ = sigint.recv() => p.begin_stop(None),
             _ = sighup.recv() => p.begin_reload(None),
-            Some(ev) = rx.recv() => p.on_event(ev),
+            Some(ev) = vrrp_rx.recv() => p.on_event(ev),
             Some(req) = ctl_rx.recv() => p.on_control(req),
             _ = tick.tick() => {
                 p.on_tick();
@@ -190,6 +202,8 @@ pub async fn run(
                     p.tell_systemd(SdNotify::watchdog);
                 }
             }
+            Some(ev) = ipvs_rx.recv() => p.on_event(ev),
+            Some(ev) = checker_rx.recv() => p.on_event(ev),
         }
         if p.stopping {
             let deadline =

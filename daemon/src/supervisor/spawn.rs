@@ -91,7 +91,7 @@ pub fn spawn(
     incarnation: u64,
     extra: &[String],
     uid: u32,
-    tx: mpsc::UnboundedSender<WorkerEvent>,
+    tx: mpsc::Sender<WorkerEvent>,
 ) -> std::io::Result<Spawned> {
     let (parent_end, child_end) = ipc::socketpair()?;
     let mut cmd = std::process::Command::new("/proc/self/exe");
@@ -156,9 +156,9 @@ async fn supervise(
     channel: Arc<Channel>,
     expected: Expected,
     heard: Arc<Heard>,
-    tx: mpsc::UnboundedSender<WorkerEvent>,
+    tx: mpsc::Sender<WorkerEvent>,
 ) {
-    let mut buf = Vec::new();
+    let mut reader = ipc::Reader::new(ipc::FROM_WORKER_LIMIT);
     let mut reading = true;
     let mut status = None;
     // After the exit, what is still queued on the socket is read (for a
@@ -167,16 +167,16 @@ async fn supervise(
     tokio::pin!(drain);
     while reading || status.is_none() {
         tokio::select! {
-            r = channel.recv(&mut buf), if reading => match r.and_then(|(m, c)| expected.check(c).map(|()| m)) {
+            r = channel.recv(&mut reader), if reading => match r.and_then(|(m, c)| expected.check(c).map(|()| m)) {
                 Ok(msg) => {
                     heard.stamp();
-                    let _ = tx.send(WorkerEvent::Msg { role, incarnation, msg });
+                    let _ = tx.send(WorkerEvent::Msg { role, incarnation, msg }).await;
                 }
                 Err(IpcError::Closed) => reading = false,
                 Err(e) => {
                     reading = false;
                     kill(expected.pid);
-                    let _ = tx.send(WorkerEvent::Reset { role, incarnation, error: e.to_string() });
+                    let _ = tx.send(WorkerEvent::Reset { role, incarnation, error: e.to_string() }).await;
                 }
             },
             s = child.wait(), if status.is_none() => {
@@ -197,12 +197,14 @@ async fn supervise(
         }
         None => (None, None),
     };
-    let _ = tx.send(WorkerEvent::Exited {
-        role,
-        incarnation,
-        code,
-        signal,
-    });
+    let _ = tx
+        .send(WorkerEvent::Exited {
+            role,
+            incarnation,
+            code,
+            signal,
+        })
+        .await;
 }
 
 /// Restart delays: `min` doubling to `max`; reset once a worker has run

@@ -25,6 +25,11 @@ use crate::ipc::{Channel, Msg};
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(2);
 /// Messages queued for one worker at most; more means it is not reading.
 pub const QUEUE_LIMIT: usize = 16_384;
+/// Messages read from one worker and not yet handled by the parent's loop.
+/// Beyond it the worker's reader waits and the socket fills: a worker
+/// sending faster than the parent handles is slowed down, not buffered
+/// without bound, and the others (VRRP first) are still heard.
+pub const INBOX_LIMIT: usize = 256;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
@@ -80,7 +85,8 @@ pub enum AfterExit {
 /// The workers of one parent.
 pub struct Workers {
     slots: BTreeMap<Role, WorkerSlot>,
-    events: mpsc::UnboundedSender<WorkerEvent>,
+    /// Per role: where its reader hands what it read to the parent's loop.
+    events: BTreeMap<Role, mpsc::Sender<WorkerEvent>>,
     backoff: Backoff,
     incarnations: u64,
     ping_seq: u64,
@@ -89,7 +95,7 @@ pub struct Workers {
 }
 
 impl Workers {
-    pub fn new(events: mpsc::UnboundedSender<WorkerEvent>, backoff: Backoff) -> Self {
+    pub fn new(events: BTreeMap<Role, mpsc::Sender<WorkerEvent>>, backoff: Backoff) -> Self {
         Self {
             slots: BTreeMap::new(),
             events,
@@ -165,7 +171,10 @@ impl Workers {
         slot.caught_up_to = 0;
         slot.heartbeat = Heartbeat::new(now);
         slot.started_at = now;
-        match spawn::spawn(role, incarnation, extra, uid, self.events.clone()) {
+        let Some(events) = self.events.get(&role).cloned() else {
+            return;
+        };
+        match spawn::spawn(role, incarnation, extra, uid, events) {
             Ok(s) => {
                 info!(role = %role, pid = s.pid, "worker started");
                 let (tx, rx) = mpsc::channel(QUEUE_LIMIT);

@@ -7,13 +7,13 @@
 //! member's Master_Down_Interval has expired; one member leaving Master takes
 //! the others to Backup; one member in Fault takes the others to Fault.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::fsm::{Action, Cause, Event, GarpParams, Instance, Params, State};
 use super::packet::{Advert, Auth, ChecksumMode, DropReason, IpMeta, Version};
-use crate::config::model::{AuthType, Config, Demote, Family, VrrpInstance};
+use crate::config::model::{AuthType, Config, Demote, Family, VrrpInstance, VrrpScript};
 use crate::config::values::{TrackRef, Vip};
 
 /// What a tracked thing does to an instance.
@@ -141,6 +141,8 @@ pub struct Output {
 
 pub struct Router {
     instances: Vec<Member>,
+    /// Tracked source → (instance, track) that follow it.
+    by_source: HashMap<String, Vec<(usize, usize)>>,
     groups: Vec<Group>,
     checksum: ChecksumMode,
     /// Packets that matched no instance, by reason.
@@ -217,8 +219,15 @@ impl Router {
         } else {
             ChecksumMode::Rfc
         };
+        let mut by_source: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
+        for (i, m) in instances.iter().enumerate() {
+            for (k, t) in m.tracks.iter().enumerate() {
+                by_source.entry(t.source.clone()).or_default().push((i, k));
+            }
+        }
         Ok(Self {
             instances,
+            by_source,
             groups,
             checksum,
             unmatched: BTreeMap::new(),
@@ -349,10 +358,8 @@ impl Router {
             }
             Input::Check { source, up } => self.track(source, up, &mut queue),
             Input::Value { source, value } => {
-                for (i, s) in self.instances.iter().enumerate() {
-                    for t in s.tracks.iter().filter(|t| t.source == source) {
-                        queue.push_back((i, t.value_event(value)));
-                    }
+                for (i, t) in self.tracking(source) {
+                    queue.push_back((i, t.value_event(value)));
                 }
             }
             Input::Packet {
@@ -368,11 +375,18 @@ impl Router {
     }
 
     fn track(&self, source: &str, up: bool, queue: &mut VecDeque<(usize, Event<'static>)>) {
-        for (i, s) in self.instances.iter().enumerate() {
-            for t in s.tracks.iter().filter(|t| t.source == source) {
-                queue.push_back((i, t.event(up)));
-            }
+        for (i, t) in self.tracking(source) {
+            queue.push_back((i, t.event(up)));
         }
+    }
+
+    /// The tracks that follow `source`, with their instance.
+    fn tracking<'a>(&'a self, source: &str) -> impl Iterator<Item = (usize, &'a Track)> + 'a {
+        self.by_source
+            .get(source)
+            .into_iter()
+            .flatten()
+            .filter_map(|&(i, k)| Some((i, self.instances.get(i)?.tracks.get(k)?)))
     }
 
     fn packet(&mut self, now: Instant, ifname: &str, meta: &IpMeta, payload: &[u8]) -> Vec<Output> {
@@ -674,8 +688,24 @@ pub fn tracks(cfg: &Config, inst: &VrrpInstance) -> Vec<Track> {
             resign: demote == Demote::Resign,
         });
     };
+    // By name: an instance may track thousands of files.
+    let scripts: HashMap<&str, &VrrpScript> = cfg
+        .vrrp_scripts
+        .iter()
+        .map(|s| (s.name.as_str(), s))
+        .collect();
+    let files: HashMap<&str, (i32, bool)> = cfg
+        .track_files
+        .iter()
+        .map(|s| (s.name.as_str(), (s.weight, s.weight_reverse)))
+        .collect();
+    let processes: HashMap<&str, (i32, bool)> = cfg
+        .track_processes
+        .iter()
+        .map(|s| (s.name.as_str(), (s.weight, s.weight_reverse)))
+        .collect();
     for t in &inst.track_script {
-        let def = cfg.vrrp_scripts.iter().find(|s| s.name == t.name);
+        let def = scripts.get(t.name.as_str());
         let demote = def
             .and_then(|s| s.on_failure.as_ref())
             .map_or(Demote::Weight, |f| f.demote);
@@ -687,22 +717,12 @@ pub fn tracks(cfg: &Config, inst: &VrrpInstance) -> Vec<Track> {
         );
     }
     for t in &inst.track_file {
-        let def = cfg.track_files.iter().find(|s| s.name == t.name);
-        defined(
-            "file",
-            t,
-            def.map(|s| (s.weight, s.weight_reverse)),
-            Demote::Weight,
-        );
+        let def = files.get(t.name.as_str()).copied();
+        defined("file", t, def, Demote::Weight);
     }
     for t in &inst.track_process {
-        let def = cfg.track_processes.iter().find(|s| s.name == t.name);
-        defined(
-            "process",
-            t,
-            def.map(|s| (s.weight, s.weight_reverse)),
-            Demote::Weight,
-        );
+        let def = processes.get(t.name.as_str()).copied();
+        defined("process", t, def, Demote::Weight);
     }
     v
 }
