@@ -9,6 +9,10 @@
 //! - stdin is closed; stdout and stderr are read to the end (a script that
 //!   fills a pipe must not hang) but only the first [`OUTPUT_LIMIT`] bytes
 //!   of each are kept, or both are discarded;
+//! - it inherits nothing else of ours: no descriptor above stderr, and a
+//!   clean environment ([`PATH`] and `HOME=/`), as keepalived gives its
+//!   scripts (the daemon's own environment may hold what systemd or the
+//!   operator's shell put there);
 //! - a command line is split into words as keepalived does ([`split_command`]).
 
 #![forbid(unsafe_code)]
@@ -26,6 +30,8 @@ use crate::supervisor::privs::Account;
 pub const OUTPUT_LIMIT: usize = 1024;
 /// Most characters of the output line a result carries.
 const SUMMARY_LIMIT: usize = 200;
+/// The PATH a command gets.
+pub const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// What to run and how.
 #[derive(Clone, Debug)]
@@ -109,9 +115,13 @@ pub async fn run(cmd: &Command<'_>) -> Finished {
     };
     let mut c = tokio::process::Command::new(prog);
     c.args(args)
+        .env_clear()
+        .env("PATH", PATH)
+        .env("HOME", "/")
         .stdin(Stdio::null())
         .process_group(0)
         .kill_on_drop(true);
+    crate::sys::process::close_inherited_on_exec(c.as_std_mut());
     match cmd.output {
         Output::Keep => c.stdout(Stdio::piped()).stderr(Stdio::piped()),
         Output::Discard => c.stdout(Stdio::null()).stderr(Stdio::null()),
@@ -331,6 +341,43 @@ mod tests {
             "the whole process group was killed: {stat}"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Regression: commands inherited every descriptor the daemon had not
+    /// marked close-on-exec, and the daemon's whole environment.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_command_inherits_no_descriptor_and_a_clean_environment() {
+        // A descriptor of ours that is not close-on-exec.
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&a);
+        nix::fcntl::fcntl(
+            &a,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        )
+        .unwrap();
+        let f = run(&cmd(
+            &sh(&format!(
+                "ls /proc/self/fd | tr '\\n' ' '; test -e /proc/self/fd/{fd} && echo LEAKED >&2; env | sort | tr '\\n' ' '"
+            )),
+            Duration::from_secs(5),
+        ))
+        .await;
+        assert!(f.success(), "{f:?}");
+        assert!(!f.output.contains("LEAKED"), "{f:?}");
+        let words: Vec<&str> = f.output.split_whitespace().collect();
+        assert!(
+            words.iter().all(|w| !w.contains('=')
+                || w.starts_with("PATH=")
+                || w.starts_with("HOME=")
+                || w.starts_with("PWD=")
+                || w.starts_with("SHLVL=")
+                || w.starts_with("_=")),
+            "environment: {words:?}"
+        );
+        assert!(
+            words.contains(&format!("PATH={PATH}").as_str()),
+            "{words:?}"
+        );
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -349,3 +349,34 @@ fn a_valid_configuration_several_frames_large_runs_without_restarts() {
     }
     assert_eq!(lab.state(0, "VI_1").as_deref(), Some("MASTER"));
 }
+
+/// Regression: in a runtime directory another user could write, root wrote
+/// status.json.tmp, the pid file and the socket through planted symlinks.
+/// Such a directory is now refused at start, with the reason.
+#[test]
+fn a_runtime_directory_another_user_controls_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let lab = Lab::new(1);
+    let conf = lab.config_path(0, "plain.conf");
+    std::fs::write(&conf, common::lab::vrrp_instance(&lab, 0, 100, &[VIP], "")).unwrap();
+    for (name, uid, mode) in [("theirs", 65534, 0o755), ("open", 0, 0o777)] {
+        let run = lab.nodes[0].dir.join(name);
+        std::fs::create_dir_all(&run).unwrap();
+        std::os::unix::fs::chown(&run, Some(uid), Some(uid)).unwrap();
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(mode)).unwrap();
+        let victim = lab.nodes[0].dir.join(format!("{name}-victim"));
+        std::fs::write(&victim, "precious\n").unwrap();
+        std::os::unix::fs::symlink(&victim, run.join("upkeepd.pid")).unwrap();
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &lab.nodes[0].ns, UPKEEPD, "-f"])
+            .arg(&conf)
+            .arg("--runtime-dir")
+            .arg(&run)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}: started\n{err}");
+        assert!(err.contains("runtime directory"), "{name}: {err}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    }
+}

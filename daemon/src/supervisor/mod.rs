@@ -70,6 +70,8 @@ pub enum SupervisorError {
     },
     #[error("checker account: {0}")]
     Account(#[from] privs::PrivError),
+    #[error("runtime directory: {0}")]
+    Unsafe(#[from] files::UnsafePath),
     #[error("a worker cannot run the configuration ({0}); stopped")]
     Config(String),
 }
@@ -131,10 +133,14 @@ pub async fn run(
 ) -> Result<(), SupervisorError> {
     let account = checker_account(&config)?;
     let dir = opts.runtime_dir.clone();
-    std::fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
+    files::private_dir(&dir, 0o755)?;
     let pid_file = dir.join("upkeepd.pid");
-    std::fs::write(&pid_file, format!("{}\n", std::process::id()))
-        .map_err(io_err("writing the pid file"))?;
+    files::replace(
+        &dir,
+        "upkeepd.pid",
+        format!("{}\n", std::process::id()).as_bytes(),
+        0o644,
+    )?;
     let listener = control::bind(&dir).map_err(io_err("binding the control socket"))?;
     let (ctl_tx, mut ctl_rx) = mpsc::channel::<Pending>(16);
     let control_task = tokio::spawn(control::serve(listener, ctl_tx));

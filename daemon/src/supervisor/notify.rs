@@ -145,11 +145,25 @@ async fn worker(mut rx: mpsc::UnboundedReceiver<Job>, fifos: Vec<PathBuf>, timeo
 
 async fn write_fifo(path: &PathBuf, line: &str) {
     // Non-blocking open: with no reader this fails (ENXIO) rather than hangs.
+    // Never through a symlink, and only into a FIFO.
     let opened = tokio::fs::OpenOptions::new()
         .write(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
         .await;
+    let opened = match opened {
+        Ok(f) => {
+            use std::os::unix::fs::FileTypeExt;
+            match f.metadata().await {
+                Ok(m) if m.file_type().is_fifo() => Ok(f),
+                _ => Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "not a FIFO",
+                )),
+            }
+        }
+        Err(e) => Err(e),
+    };
     match opened {
         Ok(mut f) => {
             if let Err(e) = f.write_all(line.as_bytes()).await {
@@ -180,7 +194,15 @@ pub async fn run(cmd: &[String], timeout: Duration) -> exec::Finished {
 
 /// Creates a notify FIFO that does not exist yet (as keepalived does).
 pub fn ensure_fifo(path: &std::path::Path) {
-    if path.exists() {
+    if path.symlink_metadata().is_ok() {
+        return;
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    if let Err(e) = super::files::trusted_dir(dir, true) {
+        warn!(fifo = %path.display(), error = %e, "notify fifo not created");
         return;
     }
     if let Err(e) = nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)) {

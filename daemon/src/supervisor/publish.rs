@@ -105,17 +105,14 @@ fn changes_status(msg: &Msg) -> bool {
 }
 
 /// `status.json` in the runtime directory: the same document as
-/// `upkeepctl status --json`, for scripts that prefer a file.
+/// `upkeepctl status --json`, for scripts that prefer a file. Mode 0600,
+/// as the control socket that serves the same document.
 fn write_status_file(dir: &Path, doc: &StatusDoc) {
-    let Ok(json) = serde_json::to_string_pretty(doc) else {
+    let Ok(json) = serde_json::to_vec_pretty(doc) else {
         return;
     };
-    let tmp = dir.join("status.json.tmp");
-    if std::fs::write(&tmp, json)
-        .and_then(|()| std::fs::rename(&tmp, dir.join("status.json")))
-        .is_err()
-    {
-        warn!(dir = %dir.display(), "cannot write status.json");
+    if let Err(e) = super::files::replace(dir, "status.json", &json, 0o600) {
+        warn!(error = %e, "cannot write status.json");
     }
 }
 

@@ -44,22 +44,27 @@ fn hand_over(fd: RawFd, target: RawFd, parent: libc::pid_t) -> io::Result<()> {
     Ok(())
 }
 
-/// Makes `cmd`'s child close every descriptor above stderr before exec, so
+/// Makes every descriptor above stderr close-on-exec in `cmd`'s child, so
 /// that a script inherits nothing of ours (sockets, pipes opened without
-/// close-on-exec by a library).
+/// close-on-exec by a library). Marked rather than closed: std reports a
+/// failed exec through a close-on-exec pipe of its own, which must stay
+/// open until the exec.
 pub fn close_inherited_on_exec(cmd: &mut std::process::Command) {
-    // SAFETY: close_range is async-signal-safe and allocates nothing.
+    // SAFETY: close_range and fcntl are async-signal-safe; nothing is
+    // allocated.
     unsafe {
         cmd.pre_exec(|| {
-            let rc = libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            // CLOSE_RANGE_CLOEXEC (Linux 5.11).
+            const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+            let rc = libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC);
             if rc != 0 {
-                // Kernels before 5.9: close them one by one.
+                // Older kernels: one by one.
                 let max = match libc::sysconf(libc::_SC_OPEN_MAX) {
                     n if n > 0 => n as libc::c_int,
                     _ => 1024,
                 };
                 for fd in 3..max {
-                    libc::close(fd);
+                    libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
                 }
             }
             Ok(())
