@@ -15,4 +15,5 @@ pub mod supervisor;
 pub mod sys;
 #[cfg(test)]
 pub mod testutil;
+pub mod text;
 pub mod vrrp;

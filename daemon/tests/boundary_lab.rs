@@ -380,3 +380,46 @@ fn a_runtime_directory_another_user_controls_is_refused() {
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
     }
 }
+
+/// Regression: `script_user root` made the checker uid 0 without a word,
+/// and without an `upkeep` user it ran as `nobody` (shared with other
+/// daemons) without one either.
+#[test]
+fn the_checker_account_is_named_when_it_is_root_or_shared() {
+    let mut lab = Lab::new(1);
+    let script = "vrrp_script chk {\n    script /bin/true\n}\n";
+    let track = "    track_script {\n        chk\n    }";
+    let instance = common::lab::vrrp_instance(&lab, 0, 100, &[VIP], track);
+    let root = format!("global_defs {{\n    script_user root\n}}\n{script}{instance}");
+    lab.start_with(0, UPKEEPD, &root, "keepalived.conf", FAST, &[]);
+    assert!(
+        lab.wait(SECS(10), || lab.log(0).contains("script_user is root")),
+        "{}",
+        lab.log(0)
+    );
+    let checker = lab.worker_pid(0, "checker");
+    assert!(lab.wait(SECS(10), || lab.worker_pid(0, "checker").is_some()));
+    let checker = checker.or(lab.worker_pid(0, "checker")).unwrap();
+    assert_eq!(ids(checker).0, 0);
+    if nix::unistd::User::from_name("upkeep")
+        .ok()
+        .flatten()
+        .is_none()
+        && nix::unistd::User::from_name("keepalived_script")
+            .ok()
+            .flatten()
+            .is_none()
+    {
+        let mut lab = Lab::new(1);
+        let plain = format!(
+            "{script}{}",
+            common::lab::vrrp_instance(&lab, 0, 100, &[VIP], track)
+        );
+        lab.start_with(0, UPKEEPD, &plain, "keepalived.conf", FAST, &[]);
+        assert!(
+            lab.wait(SECS(10), || lab.log(0).contains("no 'upkeep' user")),
+            "{}",
+            lab.log(0)
+        );
+    }
+}

@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod fileread;
 pub mod health;
 pub mod outcome;
 pub mod plugin;

@@ -119,11 +119,9 @@ pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
 /// that is missing, unreadable or does not start with a number counts 0
 /// (as keepalived).
 pub fn file_value(path: &str) -> i64 {
-    let mut buf = [0u8; 64];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read(&mut f, &mut buf))
-        .unwrap_or(0);
-    String::from_utf8_lossy(&buf[..n])
+    let head =
+        super::fileread::read_regular(std::path::Path::new(path), 64, false).unwrap_or_default();
+    String::from_utf8_lossy(&head)
         .split_whitespace()
         .next()
         .and_then(|w| w.parse().ok())

@@ -283,3 +283,29 @@ fn an_idle_check_costs_little_memory() {
     let size = std::mem::size_of_val(&run(&p, Duration::from_secs(1)));
     assert!(size < 1024, "run() future is {size} bytes");
 }
+
+/// Regression: a FIFO at a tracked file's path blocked the checker's only
+/// thread in open(2). The check now fails at once, value 0.
+#[test]
+fn a_fifo_as_a_tracked_file_fails_at_once() {
+    let dir = std::env::temp_dir().join(format!("upkeep-probe-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("flag");
+    let _ = std::fs::remove_file(&fifo);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let path = fifo.display().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let o = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(run(&Probe::File { path }, Duration::from_secs(1)));
+        let _ = tx.send(o);
+    });
+    let o = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("reading a FIFO blocked the check");
+    assert_eq!(o.value, Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -5,6 +5,8 @@ use std::fmt::Write;
 
 use super::status::StatusDoc;
 
+use crate::text::escape_controls as safe;
+
 fn ago(ms: Option<u64>) -> String {
     let Some(ms) = ms else { return "-".into() };
     let now = std::time::SystemTime::now()
@@ -36,7 +38,7 @@ pub fn text(doc: &StatusDoc) -> String {
                     o,
                     "last reload: FAILED {}: {}",
                     ago(Some(r.at_ms)),
-                    e.as_deref().unwrap_or("")
+                    safe(e.as_deref().unwrap_or(""))
                 );
             }
         }
@@ -77,14 +79,18 @@ pub fn text(doc: &StatusDoc) -> String {
         let _ = writeln!(
             o,
             "  {:<28} {:<7} last {}  latency {}  failures {}",
-            c.source,
+            safe(&c.source),
             c.state,
-            c.last_result.as_deref().unwrap_or("-"),
+            safe(c.last_result.as_deref().unwrap_or("-")),
             latency,
             c.failures
         );
         if !c.metrics.is_empty() {
-            let m: Vec<String> = c.metrics.iter().map(|(n, v)| format!("{n}={v}")).collect();
+            let m: Vec<String> = c
+                .metrics
+                .iter()
+                .map(|(n, v)| format!("{}={v}", safe(n)))
+                .collect();
             let _ = writeln!(o, "  {:<28} metrics {}", "", m.join(" "));
         }
     }

@@ -110,11 +110,21 @@ fn wanted(cfg: &Config, role: Role) -> bool {
     }
 }
 
+/// The account the checker (and the scripts it runs) runs as, with a
+/// warning when it is root or an account other daemons share.
 fn checker_account(cfg: &Config) -> Result<Account, privs::PrivError> {
-    match &cfg.global.script_user {
-        Some(u) => privs::lookup(&u.user, u.group.as_deref()),
-        None => privs::default_checker_account(),
+    let a = match &cfg.global.script_user {
+        Some(u) => privs::lookup(&u.user, u.group.as_deref())?,
+        None => privs::default_checker_account()?,
+    };
+    if a.uid == 0 {
+        warn!(user = %a.name, "script_user is root: the checker, its scripts and plugins run as root (without capabilities)");
+    } else if cfg.global.script_user.is_none() && a.name == "nobody" {
+        warn!(
+            "no 'upkeep' user: the checker runs as nobody, an account other daemons share; create a system user 'upkeep' (the packages do)"
+        );
     }
+    Ok(a)
 }
 
 fn now_ms() -> u64 {

@@ -157,13 +157,22 @@ pub fn lookup(user: &str, group: Option<&str>) -> Result<Account, PrivError> {
     Ok(acct)
 }
 
-/// Default unprivileged account for the checker: user `upkeep` if it exists,
-/// else `nobody`.
+/// The accounts tried, in order, for the checker when `script_user` is not
+/// set: upkeep's own (the packages create it), keepalived's default script
+/// user, and `nobody` as a last resort (shared with other daemons).
+pub const DEFAULT_CHECKER_ACCOUNTS: [&str; 3] = ["upkeep", "keepalived_script", "nobody"];
+
+/// Default unprivileged account for the checker: the first of
+/// [`DEFAULT_CHECKER_ACCOUNTS`] that exists.
 pub fn default_checker_account() -> Result<Account, PrivError> {
-    match lookup("upkeep", None) {
-        Err(PrivError::UnknownUser(_)) => lookup("nobody", None),
-        other => other,
+    let mut last = PrivError::UnknownUser("nobody".into());
+    for name in DEFAULT_CHECKER_ACCOUNTS {
+        match lookup(name, None) {
+            Err(e @ PrivError::UnknownUser(_)) => last = e,
+            other => return other,
+        }
     }
+    Err(last)
 }
 
 /// Becomes `acct` for good: supplementary groups reduced to `acct.gid`, real,

@@ -24,15 +24,23 @@ pub struct Ctx {
     pub(super) grants: Arc<Grants>,
     pub(super) check: String,
     pub(super) deadline: Instant,
+    /// For all the run's linear memories together (a component may have
+    /// several).
     pub(super) memory_limit: usize,
+    pub(super) memory_in_use: usize,
     pub(super) memory_exceeded: bool,
     pub(super) logs: u32,
     pub(super) dropped_logs: u32,
+    pub(super) budget: Arc<super::LogBudget>,
     pub(super) connections: u32,
 }
 
 impl Ctx {
-    pub(super) fn new(probe: &PluginProbe, deadline: Instant) -> Self {
+    pub(super) fn new(
+        probe: &PluginProbe,
+        deadline: Instant,
+        budget: Arc<super::LogBudget>,
+    ) -> Self {
         Self {
             // Nothing granted: see the module documentation.
             wasi: WasiCtx::builder().build(),
@@ -41,9 +49,11 @@ impl Ctx {
             check: probe.name.clone(),
             deadline,
             memory_limit: usize::try_from(u64::from(probe.memory_mib) << 20).unwrap_or(usize::MAX),
+            memory_in_use: 0,
             memory_exceeded: false,
             logs: 0,
             dropped_logs: 0,
+            budget,
             connections: 0,
         }
     }
@@ -61,16 +71,22 @@ impl WasiView for Ctx {
 impl wasmtime::ResourceLimiter for Ctx {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory_limit {
+        // Also called for each memory's initial size (current 0).
+        let total = self
+            .memory_in_use
+            .saturating_sub(current)
+            .saturating_add(desired);
+        if total > self.memory_limit {
             // Trap rather than let the guest see -1: a plugin that wants
             // more than its limit is broken, and the reason must say so.
             self.memory_exceeded = true;
             return Err(wasmtime::format_err!("memory limit exceeded"));
         }
+        self.memory_in_use = total;
         Ok(true)
     }
 

@@ -16,7 +16,7 @@ use wasmtime::{
 use super::bindings::upkeep::check::types::{CheckError, Request};
 use super::bindings::{Plugin, PluginPre};
 use super::context::Ctx;
-use super::{Capacity, METRICS_LIMIT, PluginProbe, PluginRun, TICK, cache, clip};
+use super::{Capacity, METRICS_LIMIT, PluginProbe, PluginRun, TICK, cache, clip, escape_controls};
 use crate::checker::outcome::Outcome;
 
 /// Largest plugin file read.
@@ -37,6 +37,8 @@ pub struct PluginHost {
     cache_dir: Option<PathBuf>,
     loaded: Mutex<HashMap<PathBuf, LoadCell>>,
     ticking: Arc<AtomicBool>,
+    /// Log lines per check across runs.
+    pub(super) logs: Arc<super::LogBudget>,
 }
 
 impl Drop for PluginHost {
@@ -106,6 +108,7 @@ impl PluginHost {
             cache_dir,
             loaded: Mutex::new(HashMap::new()),
             ticking,
+            logs: Arc::default(),
         })
     }
 
@@ -174,7 +177,10 @@ impl PluginHost {
         };
         let started = Instant::now();
         let deadline = started + timeout;
-        let mut store = Store::new(&self.engine, Ctx::new(probe, deadline));
+        let mut store = Store::new(
+            &self.engine,
+            Ctx::new(probe, deadline, Arc::clone(&self.logs)),
+        );
         store.limiter(|c| c);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|ctx| {
@@ -209,20 +215,22 @@ impl PluginHost {
             Err(_) => Outcome::fail(format!("timed out after {} ms", timeout.as_millis())),
             Ok(Err(e)) => Outcome::fail(trap_reason(&e, limit_hit, probe, timeout)),
             Ok(Ok(Err(CheckError::BadConfig(m)))) => {
-                Outcome::fail(format!("bad configuration: {}", clip(&m)))
+                Outcome::fail(format!("bad configuration: {}", escape_controls(&clip(&m))))
             }
-            Ok(Ok(Err(CheckError::Failed(m)))) => Outcome::fail(format!("error: {}", clip(&m))),
+            Ok(Ok(Err(CheckError::Failed(m)))) => {
+                Outcome::fail(format!("error: {}", escape_controls(&clip(&m))))
+            }
             Ok(Ok(Ok(o))) => {
                 run.metrics = o
                     .metrics
                     .into_iter()
                     .filter(|m| m.value.is_finite())
                     .take(METRICS_LIMIT)
-                    .map(|m| (clip(&m.name), m.value))
+                    .map(|m| (escape_controls(&clip(&m.name)), m.value))
                     .collect();
                 Outcome {
                     ok: o.pass,
-                    message: clip(&o.message),
+                    message: escape_controls(&clip(&o.message)),
                     value: None,
                 }
             }

@@ -152,9 +152,11 @@ fn exact(list: &[String], target: &str) -> Result<(), Refusal> {
     }
 }
 
+/// Whether the part of a URL below a directory grant could lead out of it:
+/// `..`, or any percent-encoding or backslash (a server may decode
+/// `%2e`, `%252e` or `\` into a climb; an exact grant can name such a URL).
 fn climbs(rest: &str) -> bool {
-    let lower = rest.to_ascii_lowercase();
-    lower.contains("..") || lower.contains("%2e") || lower.contains("%2f")
+    rest.contains("..") || rest.contains('%') || rest.contains('\\')
 }
 
 #[cfg(test)]
@@ -199,6 +201,10 @@ mod tests {
         for bad in [
             "http://localhost:8080/api/../admin",
             "http://localhost:8080/api/%2e%2e/admin",
+            "http://localhost:8080/api/%252e%252e/admin",
+            "http://localhost:8080/api/%252E%252E/admin",
+            "http://localhost:8080/api/..%5cadmin",
+            "http://localhost:8080/api/\\..\\admin",
             "http://localhost:8080/apiX",
             "http://127.0.0.1:80/nginx_status",
         ] {

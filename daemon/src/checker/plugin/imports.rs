@@ -13,7 +13,7 @@ use super::bindings::upkeep::check::host::{
 };
 use super::context::{Ctx, TcpConnection};
 use super::grants::Refusal;
-use super::{DATA_LIMIT, LOG_LINES_PER_RUN, TEXT_LIMIT, clip};
+use super::{DATA_LIMIT, LOG_LINES_PER_RUN, TEXT_LIMIT, clip, escape_controls};
 
 /// Most TCP connections one run may hold open.
 const CONNECTIONS_PER_RUN: u32 = 16;
@@ -131,8 +131,16 @@ impl Host for Ctx {
     async fn read_file(&mut self, path: String) -> Result<Vec<u8>, HostError> {
         self.grants.file(&path)?;
         bounded(self.deadline, async {
-            let mut f = tokio::fs::File::open(&path).await.map_err(io)?;
-            read_capped(&mut f, DATA_LIMIT).await
+            crate::checker::fileread::read_regular_async(
+                std::path::Path::new(&path),
+                DATA_LIMIT,
+                true,
+            )
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::InvalidData => too_large(DATA_LIMIT),
+                _ => io(e),
+            })
         })
         .await
     }
@@ -148,16 +156,16 @@ impl Host for Ctx {
     }
 
     async fn log(&mut self, level: Level, message: String) {
-        if self.logs >= LOG_LINES_PER_RUN {
+        if self.logs >= LOG_LINES_PER_RUN || !self.budget.take(&self.check, Instant::now()) {
             self.dropped_logs = self.dropped_logs.saturating_add(1);
             return;
         }
         self.logs += 1;
-        let text = if message.len() > TEXT_LIMIT {
+        let text = escape_controls(&if message.len() > TEXT_LIMIT {
             clip(&message)
         } else {
             message
-        };
+        });
         let check = self.check.as_str();
         match level {
             Level::Debug => debug!(check, message = %text, "plugin"),

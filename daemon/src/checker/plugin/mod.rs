@@ -52,6 +52,9 @@ pub const TEXT_LIMIT: usize = 1024;
 pub const METRICS_LIMIT: usize = 16;
 /// Most log lines one run may write; the rest are counted.
 pub const LOG_LINES_PER_RUN: u32 = 64;
+/// Most log lines one check's runs may write in a minute together; the
+/// rest are counted as dropped.
+pub const LOG_LINES_PER_MINUTE: u32 = 600;
 /// Most bytes a host import returns (body, file, socket answer).
 pub const DATA_LIMIT: usize = 1 << 20;
 
@@ -104,6 +107,42 @@ impl Capacity {
     }
 }
 
+/// The log budget of every plugin check across its runs (see
+/// [`LOG_LINES_PER_MINUTE`]), by check name: bounded by the configuration.
+#[derive(Debug, Default)]
+pub struct LogBudget {
+    checks: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u32)>>,
+}
+
+impl LogBudget {
+    /// Whether `check` may write one more line now.
+    pub fn take(&self, check: &str, now: std::time::Instant) -> bool {
+        let mut map = self
+            .checks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = map.entry(check.to_string()).or_insert((now, 0));
+        if now.saturating_duration_since(entry.0) >= Duration::from_secs(60) {
+            *entry = (now, 0);
+        }
+        if entry.1 >= LOG_LINES_PER_MINUTE {
+            return false;
+        }
+        entry.1 += 1;
+        true
+    }
+
+    /// Forgets checks that are no longer configured.
+    pub fn retain(&self, names: &std::collections::HashSet<&str>) {
+        self.checks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|k, _| names.contains(k.as_str()));
+    }
+}
+
+pub use crate::text::escape_controls;
+
 /// Cut to TEXT_LIMIT bytes on a character boundary.
 pub fn clip(s: &str) -> String {
     if s.len() <= TEXT_LIMIT {
@@ -119,3 +158,23 @@ pub fn clip(s: &str) -> String {
 #[cfg(feature = "plugins")]
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// Regression: the log cap was per run only; a plugin run often could
+    /// log without bound.
+    #[test]
+    fn a_check_s_log_lines_are_capped_across_runs() {
+        let b = LogBudget::default();
+        let t = Instant::now();
+        let taken = (0..LOG_LINES_PER_MINUTE + 50)
+            .filter(|_| b.take("chk", t))
+            .count();
+        assert_eq!(taken, LOG_LINES_PER_MINUTE as usize);
+        assert!(b.take("other", t), "per check");
+        assert!(b.take("chk", t + Duration::from_secs(61)), "a new minute");
+    }
+}

@@ -278,3 +278,36 @@ fn the_cache_reuses_an_artefact_and_ignores_an_unsafe_directory() {
 }
 
 use std::os::unix::fs::PermissionsExt;
+
+/// Regression: the memory limit applied to each linear memory, so a
+/// component with several core instances (each with its memory) got
+/// several times its limit. Two memories of 1.25 MiB each now exceed a
+/// 2 MiB limit together; one alone fits.
+#[test]
+fn the_memory_limit_counts_every_memory_of_the_run() {
+    let d = tmp();
+    let second = r#"(core instance $i (instantiate $m))
+  (core module $big (memory (export "m") 20))
+  (core instance $b (instantiate $big))"#;
+    let text = wat("", PASS_DATA)
+        .replace(
+            "(memory (export \"mem\") 1)",
+            "(memory (export \"mem\") 20)",
+        )
+        .replace("(core instance $i (instantiate $m))", second);
+    let p = probe(&d, "two-memories", &text);
+    let run = rt().block_on(host().run(&p, Duration::from_secs(5)));
+    assert!(!run.outcome.ok, "{:?}", run.outcome);
+    assert_eq!(run.outcome.message, "memory limit of 2 MiB exceeded");
+    let alone = wat(
+        "",
+        &format!("{PASS_DATA}\n    (data (i32.const 1310000) \"x\")"),
+    )
+    .replace(
+        "(memory (export \"mem\") 1)",
+        "(memory (export \"mem\") 20)",
+    );
+    let p = probe(&d, "one-memory", &alone);
+    let run = rt().block_on(host().run(&p, Duration::from_secs(5)));
+    assert!(run.outcome.ok, "{:?}", run.outcome);
+}
