@@ -308,6 +308,7 @@ fn a_valid_configuration_several_frames_large_runs_without_restarts() {
         generation: 1,
         config: Box::new(model.config),
         resume: Default::default(),
+        plugin_key: None,
     })
     .unwrap();
     assert!(start_msg.len() >= 2, "the configuration fits in one frame");

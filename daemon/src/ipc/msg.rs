@@ -52,6 +52,10 @@ pub enum Msg {
         generation: u64,
         config: Box<Config>,
         resume: Resume,
+        /// The checker's alone: the key that authenticates cached plugin
+        /// artefacts (hex), known to the parent and this checker only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plugin_key: Option<String>,
     },
     /// Apply a new, already validated configuration.
     Reload {

@@ -27,6 +27,7 @@ fn frames_round_trip() {
             generation: 1,
             config: Box::default(),
             resume: Resume::default(),
+            plugin_key: None,
         },
     ] {
         let f = encode(&m).unwrap();

@@ -197,6 +197,44 @@ pub fn plugin_cache(dir: &Path, account: &Account) -> Option<PathBuf> {
     }
 }
 
+/// The key that authenticates the checker's cached plugin artefacts:
+/// `DIR/plugin.key`, 32 random bytes readable by root alone, made on first
+/// use. None (no cache) when it cannot be read or made safely.
+pub fn plugin_key(dir: &Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    if let Err(e) = private_dir(dir, 0o755) {
+        warn!(error = %e, "no plugin cache key");
+        return None;
+    }
+    let path = dir.join("plugin.key");
+    let existing = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(&path);
+    if let Ok(mut f) = existing {
+        let ok = f
+            .metadata()
+            .is_ok_and(|m| m.is_file() && ours(m.uid()) && m.mode() & 0o077 == 0);
+        let mut key = Vec::new();
+        if ok && f.read_to_end(&mut key).is_ok() && key.len() == 32 {
+            return Some(key);
+        }
+        warn!(file = %path.display(), "plugin cache key unusable; making a new one");
+    }
+    let mut key = vec![0u8; 32];
+    if let Err(e) = File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut key)) {
+        warn!(error = %e, "no plugin cache key");
+        return None;
+    }
+    match replace(dir, "plugin.key", &key, 0o600) {
+        Ok(()) => Some(key),
+        Err(e) => {
+            warn!(error = %e, "no plugin cache key");
+            None
+        }
+    }
+}
+
 /// The notify FIFOs the configuration names.
 pub fn fifos(cfg: &Config) -> Vec<PathBuf> {
     [&cfg.global.notify_fifo, &cfg.global.vrrp_notify_fifo]

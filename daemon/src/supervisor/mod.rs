@@ -127,6 +127,10 @@ fn checker_account(cfg: &Config) -> Result<Account, privs::PrivError> {
     Ok(a)
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -297,10 +301,15 @@ impl Parent {
             .workers
             .down_for(role)
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let plugin_key = match role {
+            Role::Checker => files::plugin_key(&self.opts.cache_dir).map(|k| hex(&k)),
+            _ => None,
+        };
         let start = Msg::Start {
             generation: self.generation,
             config: Box::new(self.config.clone()),
             resume: self.record.resume(down_ms),
+            plugin_key,
         };
         self.workers.start(role, &extra, uid, start);
         self.publisher.touch();

@@ -84,6 +84,13 @@ fn no_new_privs() -> Result<(), PrivError> {
     capctl::prctl::set_no_new_privs().map_err(|e| sys("prctl(PR_SET_NO_NEW_PRIVS)")(cap_err(e)))
 }
 
+/// Not dumpable: no other process of the same user (the scripts a checker
+/// runs, anything else running as that account) may ptrace it or read its
+/// memory, where it keeps the key to its plugin cache.
+fn not_dumpable() -> Result<(), PrivError> {
+    capctl::prctl::set_dumpable(false).map_err(|e| sys("prctl(PR_SET_DUMPABLE)")(cap_err(e)))
+}
+
 fn cap_state() -> Result<CapState, PrivError> {
     CapState::get_current().map_err(|e| sys("capget")(cap_err(e)))
 }
@@ -202,6 +209,7 @@ pub fn become_user(acct: &Account) -> Result<(), PrivError> {
         .set_current()
         .map_err(|e| sys("capset")(cap_err(e)))?;
     no_new_privs()?;
+    not_dumpable()?;
 
     verify_ids(acct)?;
     let now = cap_state()?;

@@ -147,6 +147,9 @@ fn become_nobody() {
         if keep_only(&[Cap::NET_RAW]).is_ok() {
             return 12;
         }
+        if capctl::prctl::get_dumpable().unwrap_or(true) {
+            return 13;
+        }
         0
     });
     assert_eq!(code, 0);

@@ -58,10 +58,14 @@ pub fn main(role: Role, account: Option<(u32, u32)>) -> ExitCode {
             generation,
             config,
             resume,
+            plugin_key,
         } = start
         else {
             return Err(unexpected(role, &start));
         };
+        if let Some(k) = plugin_key.as_deref().and_then(unhex) {
+            crate::checker::plugin::set_cache_key(k);
+        }
         run_role(role, generation, *config, resume, &mut link).await
     });
     match result {
@@ -83,6 +87,13 @@ pub fn main(role: Role, account: Option<(u32, u32)>) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect()
 }
 
 async fn run_role(

@@ -2,15 +2,22 @@
 //! and the SHA-256 of the plugin file, so that a restart or reload of the
 //! checker does not compile an unchanged plugin again.
 //!
-//! Loading an artefact runs its machine code, so the directory is used only
-//! when this process's user owns it and nobody else can write to it; an
-//! artefact the engine rejects (another wasmtime or CPU) is compiled again.
+//! Loading an artefact runs its machine code. The directory belongs to the
+//! checker's account, which every script the checker runs shares, so the
+//! directory alone proves nothing: each artefact carries an HMAC-SHA256
+//! over the engine's hash, the plugin file's hash and the artefact, with a
+//! key that only the parent (a root-only file) and the checker (in memory,
+//! given over its socket; the process is not dumpable) hold. An artefact
+//! without a valid MAC, or for another plugin, is compiled again; without a
+//! key the cache is not used at all. An artefact the engine rejects
+//! (another wasmtime or CPU) is compiled again too.
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use tracing::{debug, warn};
 use wasmtime::Engine;
@@ -18,18 +25,36 @@ use wasmtime::component::Component;
 
 use crate::sys::wasm::{Trusted, load_component};
 
-/// The artefact's file name for `bytes` under `engine`.
-pub fn key(engine: &Engine, bytes: &[u8]) -> String {
+/// Bytes of the MAC at the head of a cached artefact.
+const MAC_LEN: usize = 32;
+/// Largest artefact read back.
+const ARTEFACT_LIMIT: usize = 1 << 30;
+
+fn engine_hash(engine: &Engine) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
+    h.finish()
+}
+
+/// The artefact's file name for `bytes` under `engine`.
+pub fn key(engine: &Engine, bytes: &[u8]) -> String {
     let file: String = Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    format!("{file}-{:016x}.cwasm", h.finish())
+    format!("{file}-{:016x}.cwasm", engine_hash(engine))
 }
 
-/// Whether `dir` is safe to load code from: ours, and writable by us alone.
+/// The MAC of an artefact compiled from the plugin `bytes` by `engine`.
+fn mac(secret: &[u8], engine: &Engine, bytes: &[u8], artefact: &[u8]) -> Option<[u8; MAC_LEN]> {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret).ok()?;
+    m.update(&engine_hash(engine).to_be_bytes());
+    m.update(&Sha256::digest(bytes));
+    m.update(artefact);
+    Some(m.finalize().into_bytes().into())
+}
+
+/// Whether `dir` is safe to keep artefacts in: ours, writable by us alone.
 fn trusted(dir: &Path) -> bool {
     let me = nix::unistd::geteuid().as_raw();
     match std::fs::metadata(dir) {
@@ -38,9 +63,14 @@ fn trusted(dir: &Path) -> bool {
     }
 }
 
-/// The component for `bytes`: from the cache when it holds a usable
-/// artefact, else compiled (and stored for next time).
-pub fn component(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> Result<Component, String> {
+/// The component for `bytes`: from the cache when it holds an artefact
+/// whose MAC `secret` verifies, else compiled (and stored for next time).
+pub fn component(
+    engine: &Engine,
+    bytes: &[u8],
+    dir: Option<&Path>,
+    secret: Option<&[u8]>,
+) -> Result<Component, String> {
     let dir = dir.filter(|d| {
         let ok = trusted(d);
         if !ok {
@@ -48,43 +78,77 @@ pub fn component(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> Result<Co
         }
         ok
     });
-    let path: Option<PathBuf> = dir.map(|d| d.join(key(engine, bytes)));
-    if let Some(p) = path.as_deref().filter(|p| p.exists()) {
-        // Written by this user into a directory nobody else can write
-        // (checked above); the engine verifies that it was produced by a
-        // compatible engine before using it.
-        match load_component(engine, Trusted::CacheFile(p)) {
+    let cache = match (dir, secret) {
+        (Some(d), Some(s)) => Some((d.join(key(engine, bytes)), s)),
+        _ => None,
+    };
+    if let Some((p, secret)) = &cache
+        && p.exists()
+    {
+        match load(engine, bytes, p, secret) {
             Ok(c) => {
                 debug!(artefact = %p.display(), "plugin loaded from cache");
                 return Ok(c);
             }
             Err(e) => {
-                warn!(artefact = %p.display(), error = %e, "cached plugin unusable; compiling again")
+                warn!(artefact = %p.display(), error = %e, "cached plugin not used; compiling again")
             }
         }
     }
     let artefact = engine
         .precompile_component(bytes)
         .map_err(|e| format!("not a valid component: {e:#}"))?;
-    if let Some(p) = &path
-        && let Err(e) = store(p, &artefact)
+    if let Some((p, secret)) = &cache
+        && let Err(e) = store(p, engine, bytes, &artefact, secret)
     {
         warn!(artefact = %p.display(), error = %e, "cannot cache the compiled plugin");
     }
-    load_component(engine, Trusted::JustCompiled(&artefact))
+    load_component(engine, Trusted::Authenticated(&artefact))
         .map_err(|e| format!("cannot load the compiled plugin: {e:#}"))
 }
 
-/// Writes atomically (temporary file, then rename), mode 0600.
-fn store(path: &Path, data: &[u8]) -> std::io::Result<()> {
+/// Reads an artefact, checks its MAC, and loads it.
+fn load(engine: &Engine, bytes: &[u8], path: &Path, secret: &[u8]) -> Result<Component, String> {
+    let data = crate::checker::fileread::read_regular(path, ARTEFACT_LIMIT, true)
+        .map_err(|e| e.to_string())?;
+    let (tag, artefact) = data
+        .split_at_checked(MAC_LEN)
+        .ok_or_else(|| "too short".to_string())?;
+    let want = mac(secret, engine, bytes, artefact).ok_or("no key")?;
+    // Compared in constant time: the MAC is a secret's proof.
+    let mut diff = 0u8;
+    for (a, b) in tag.iter().zip(want.iter()) {
+        diff |= a ^ b;
+    }
+    if diff != 0 {
+        return Err(
+            "its MAC does not verify (not written by this daemon, or for another plugin)".into(),
+        );
+    }
+    load_component(engine, Trusted::Authenticated(artefact)).map_err(|e| format!("{e:#}"))
+}
+
+/// Writes MAC and artefact atomically (a new temporary file, then rename),
+/// mode 0600.
+fn store(
+    path: &Path,
+    engine: &Engine,
+    bytes: &[u8],
+    artefact: &[u8],
+    secret: &[u8],
+) -> std::io::Result<()> {
+    let tag =
+        mac(secret, engine, bytes, artefact).ok_or_else(|| std::io::Error::other("no key"))?;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&tmp)?;
-    f.write_all(data)?;
+    f.write_all(&tag)?;
+    f.write_all(artefact)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)
 }

@@ -267,7 +267,7 @@ fn compile(
         return Err(format!("larger than {} MiB", FILE_LIMIT >> 20));
     }
     let bytes = std::fs::read(file).map_err(|e| format!("cannot read: {e}"))?;
-    let component = cache::component(engine, &bytes, cache_dir)?;
+    let component = cache::component(engine, &bytes, cache_dir, super::cache_key())?;
     let pre = linker
         .instantiate_pre(&component)
         .map_err(|e| format!("cannot link (does it target upkeep:check@0.1.0?): {e:#}"))?;

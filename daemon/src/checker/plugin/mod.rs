@@ -70,6 +70,18 @@ pub fn cache_dir() -> Option<PathBuf> {
     CACHE_DIR.get().cloned()
 }
 
+static CACHE_KEY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+
+/// The key that authenticates cached artefacts (the parent gives it to the
+/// checker in its `Start` message; see `cache.rs`).
+pub fn set_cache_key(key: Vec<u8>) {
+    let _ = CACHE_KEY.set(key);
+}
+
+pub fn cache_key() -> Option<&'static [u8]> {
+    CACHE_KEY.get().map(Vec::as_slice)
+}
+
 /// One plugin check as configured (plain data; the host holds the code).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PluginProbe {

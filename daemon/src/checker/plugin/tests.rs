@@ -261,20 +261,75 @@ fn the_cache_reuses_an_artefact_and_ignores_an_unsafe_directory() {
     std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
     let bytes = wat::parse_str(wat("", PASS_DATA)).unwrap();
     let h = host();
+    let secret = [7u8; 32];
     let key = cache::key(&h.engine, &bytes);
-    cache::component(&h.engine, &bytes, Some(&d)).unwrap();
+    cache::component(&h.engine, &bytes, Some(&d), Some(&secret)).unwrap();
     assert!(d.join(&key).exists());
     let t = Instant::now();
-    cache::component(&h.engine, &bytes, Some(&d)).unwrap();
+    cache::component(&h.engine, &bytes, Some(&d), Some(&secret)).unwrap();
     assert!(t.elapsed() < Duration::from_secs(5));
     // A corrupt artefact is compiled again, not trusted.
     std::fs::write(d.join(&key), b"garbage").unwrap();
-    cache::component(&h.engine, &bytes, Some(&d)).unwrap();
+    cache::component(&h.engine, &bytes, Some(&d), Some(&secret)).unwrap();
+    // Without the parent's key the cache is not used at all.
+    std::fs::remove_file(d.join(&key)).unwrap();
+    cache::component(&h.engine, &bytes, Some(&d), None).unwrap();
+    assert!(!d.join(&key).exists());
     // World-writable: not used at all.
     std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
-    std::fs::remove_file(d.join(&key)).unwrap();
-    cache::component(&h.engine, &bytes, Some(&d)).unwrap();
+    cache::component(&h.engine, &bytes, Some(&d), Some(&secret)).unwrap();
     assert!(!d.join(&key).exists());
+}
+
+/// Regression: anything running as the checker's account (every script it
+/// runs) could plant native code in the cache, and the next checker loaded
+/// it. An artefact planted under a plugin's name — another plugin's,
+/// genuinely compiled, with or without its own MAC — is not loaded.
+#[test]
+fn a_planted_artefact_is_not_loaded() {
+    let d = tmp().join("planted");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let h = host();
+    let secret = [9u8; 32];
+    let honest = wat::parse_str(wat("unreachable", PASS_DATA)).unwrap();
+    let evil = wat::parse_str(wat("", PASS_DATA)).unwrap();
+    // The attacker caches their plugin (a valid MAC, for their plugin)...
+    cache::component(&h.engine, &evil, Some(&d), Some(&secret)).unwrap();
+    let evil_file = d.join(cache::key(&h.engine, &evil));
+    // ...and puts it where the honest plugin's artefact goes.
+    let honest_file = d.join(cache::key(&h.engine, &honest));
+    std::fs::copy(&evil_file, &honest_file).unwrap();
+    let planted = std::fs::read(&honest_file).unwrap();
+    let p = PluginProbe {
+        name: "honest".into(),
+        file: d.join("honest.wasm"),
+        args: Vec::new(),
+        memory_mib: 2,
+        grants: Arc::new(Grants::default()),
+    };
+    std::fs::write(&p.file, &honest).unwrap();
+    crate::checker::plugin::set_cache_key(secret.to_vec());
+    let h = PluginHost::new(
+        Capacity {
+            instances: 2,
+            memory_mib: 16,
+        },
+        Some(d.clone()),
+    )
+    .unwrap();
+    let run = rt().block_on(h.run(&p, Duration::from_secs(5)));
+    // The honest plugin traps; the planted one would have passed.
+    assert!(
+        !run.outcome.ok,
+        "the planted artefact ran: {:?}",
+        run.outcome
+    );
+    assert_ne!(
+        std::fs::read(&honest_file).unwrap(),
+        planted,
+        "not replaced"
+    );
 }
 
 use std::os::unix::fs::PermissionsExt;

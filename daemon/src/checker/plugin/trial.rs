@@ -54,6 +54,32 @@ fn percentiles(mut v: Vec<Duration>) -> Percentiles {
     }
 }
 
+/// `DIR/trial.key`: 32 random bytes, made on first use (mode 0600).
+fn trial_key(dir: &std::path::Path) -> Result<Vec<u8>, String> {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join("trial.key");
+    if let Ok(k) = crate::checker::fileread::read_regular(&path, 64, true)
+        && k.len() == 32
+    {
+        return Ok(k);
+    }
+    let mut key = vec![0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut key))
+        .map_err(|e| format!("random key: {e}"))?;
+    let _ = std::fs::remove_file(&path);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .and_then(|mut f| f.write_all(&key))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(key)
+}
+
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
@@ -75,6 +101,9 @@ pub async fn run(t: Trial) -> Result<Report, String> {
             .mode(0o700)
             .create(d)
             .map_err(|e| format!("{}: {e}", d.display()))?;
+        // A trial's own key, beside its artefacts (the daemon's comes from
+        // the parent instead).
+        super::set_cache_key(trial_key(d)?);
     }
     let probe = PluginProbe {
         name: "trial".into(),
