@@ -3,5 +3,6 @@
 //! IPVS room's own piece of work; this worker keeps the table, applies
 //! real-server health from the checker and reports it.
 
+pub mod genl;
 pub mod table;
 pub mod worker;
