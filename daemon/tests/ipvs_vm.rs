@@ -23,7 +23,7 @@ const UPKEEPD: &str = env!("CARGO_BIN_EXE_upkeepd");
 const UPKEEPCTL: &str = env!("CARGO_BIN_EXE_upkeepctl");
 
 /// Every scenario of tests/vm/ipvs/suite.sh, in the order it runs them.
-const SCENARIOS: &[&str] = &["client"];
+const SCENARIOS: &[&str] = &["client", "reconcile"];
 
 fn vm_dir() -> PathBuf {
     common::repo().join("tests/vm")
@@ -116,7 +116,11 @@ fn ipvs_in_a_real_kernel() {
         "IPVS scenarios failed: {failed:?}\n{}",
         report()
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("UPKEEP_VM_KEEP").is_some() {
+        eprintln!("VM console and results kept in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 fn tempdir() -> PathBuf {
@@ -406,4 +410,50 @@ fn in_vm_client() {
 
     c.execute(&Request::Flush).unwrap();
     assert!(c.services().unwrap().is_empty());
+}
+
+/// The IPVS requests in a netlink capture (nlmon + tcpdump, file in
+/// $UPKEEP_PCAP), one `REQUEST ...` line each, decoded by upkeep's codec.
+/// Run in the VM by tests/vm/ipvs/lib.sh (`requests`).
+#[test]
+#[ignore = "runs inside the IPVS VM (ipvs_in_a_real_kernel boots it)"]
+fn in_vm_pcap_requests() {
+    use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
+    use netlink_packet_generic::GenlMessage;
+    use upkeep::ipvs::genl::IpvsMsg;
+    let path = std::env::var("UPKEEP_PCAP").expect("UPKEEP_PCAP");
+    let family = Client::open().unwrap().family_id();
+    let pcap = std::fs::read(path).unwrap();
+    let rd = |off: usize| u32::from_le_bytes(pcap[off..off + 4].try_into().unwrap());
+    assert_eq!(rd(0), 0xa1b2_c3d4, "little-endian pcap");
+    // DLT_NETLINK: a 16-byte cooked header ending with the netlink protocol.
+    assert_eq!(rd(20), 253, "link type NETLINK");
+    let mut off = 24;
+    while off + 16 <= pcap.len() {
+        let caplen = rd(off + 8) as usize;
+        let pkt = &pcap[off + 16..(off + 16 + caplen).min(pcap.len())];
+        off += 16 + caplen;
+        if pkt.len() < 16 || u16::from_be_bytes([pkt[14], pkt[15]]) != 16 {
+            continue; // not generic netlink
+        }
+        let mut data = &pkt[16..];
+        while data.len() >= 16 {
+            let len = u32::from_ne_bytes(data[..4].try_into().unwrap()) as usize;
+            let kind = u16::from_ne_bytes([data[4], data[5]]);
+            let flags = u16::from_ne_bytes([data[6], data[7]]);
+            if len < 16 || len > data.len() {
+                break;
+            }
+            if kind == family && flags & 1 != 0 {
+                let m = NetlinkMessage::<GenlMessage<IpvsMsg>>::deserialize(&data[..len]).unwrap();
+                if let NetlinkPayload::InnerMessage(g) = m.payload {
+                    match Request::decode(&g.payload) {
+                        Ok(r) => println!("REQUEST {}", upkeep::ipvs::reconcile::describe(&r)),
+                        Err(e) => println!("UNDECODED {e}"),
+                    }
+                }
+            }
+            data = &data[len.next_multiple_of(4).min(data.len())..];
+        }
+    }
 }

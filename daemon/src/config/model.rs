@@ -9,6 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use serde::{Deserialize, Serialize};
 
 use super::diag::Src;
+pub use super::lvs_types::{FlushOnStop, LvsSyncDaemon, TunnelCsum, TunnelEncap};
 use super::values::{Millis, TrackRef, Vip, VsgEntry};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -105,6 +106,13 @@ pub struct Global {
     /// upkeep: serve Prometheus metrics on this local address (TOML only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_address: Option<std::net::SocketAddr>,
+    /// Flush the whole IPVS table at start.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lvs_flush: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lvs_flush_onstop: Option<FlushOnStop>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lvs_sync_daemon: Option<LvsSyncDaemon>,
     #[serde(skip)]
     pub src: Src,
 }
@@ -591,6 +599,9 @@ pub struct VrrpInstance {
     pub use_vmac: Option<Vmac>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub vmac_xmit_base: bool,
+    /// Older form of the global `lvs_sync_daemon INTERFACE THIS-INSTANCE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lvs_sync_daemon_interface: Option<String>,
     #[serde(skip)]
     pub src: Src,
 }
@@ -644,6 +655,7 @@ impl VrrpInstance {
             garp_lower_prio_repeat: None,
             use_vmac: None,
             vmac_xmit_base: false,
+            lvs_sync_daemon_interface: None,
             src: Src::default(),
         }
     }
@@ -797,6 +809,9 @@ pub struct VirtualServer {
     pub sorry_server: Option<Endpoint>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sorry_server_inhibit: bool,
+    /// The sorry server's forwarding method (default: `lb_kind`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sorry_server_lvs_method: Option<LbKind>,
     #[serde(default = "one")]
     pub quorum: u32,
     #[serde(default, skip_serializing_if = "is_zero_u32")]
@@ -819,6 +834,18 @@ pub struct VirtualServer {
     pub ha_suspend: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ops: bool,
+    /// Scheduler flag 1: `sh-fallback`, `mh-fallback`, `flag-1`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sched_fallback: bool,
+    /// Scheduler flag 2: `sh-port`, `mh-port`, `flag-2`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sched_port: bool,
+    /// Scheduler flag 3: `flag-3`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sched_flag3: bool,
+    /// `persistence_engine NAME` (`sip`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistence_engine: Option<String>,
     #[serde(default, rename = "real_server", skip_serializing_if = "Vec::is_empty")]
     pub real_servers: Vec<RealServer>,
     #[serde(skip)]
@@ -845,6 +872,7 @@ impl VirtualServer {
             virtualhost: None,
             sorry_server: None,
             sorry_server_inhibit: false,
+            sorry_server_lvs_method: None,
             quorum: 1,
             hysteresis: 0,
             quorum_up: None,
@@ -854,6 +882,10 @@ impl VirtualServer {
             inhibit_on_failure: false,
             ha_suspend: false,
             ops: false,
+            sched_fallback: false,
+            sched_port: false,
+            sched_flag3: false,
+            persistence_engine: None,
             real_servers: Vec::new(),
             src: Src::default(),
         }
@@ -899,6 +931,13 @@ pub struct RealServer {
     pub uthreshold: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lthreshold: Option<u32>,
+    /// TUN only: the encapsulation, GUE's destination port, checksums.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel_encap: Option<TunnelEncap>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel_dport: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel_csum: Option<TunnelCsum>,
     #[serde(default, rename = "checker", skip_serializing_if = "Vec::is_empty")]
     pub checkers: Vec<RealServerCheck>,
     #[serde(skip)]
@@ -917,6 +956,9 @@ impl RealServer {
             notify_down: None,
             uthreshold: None,
             lthreshold: None,
+            tunnel_encap: None,
+            tunnel_dport: None,
+            tunnel_csum: None,
             checkers: Vec::new(),
             src: Src::default(),
         }

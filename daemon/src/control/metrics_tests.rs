@@ -94,14 +94,18 @@ fn sample_doc() -> StatusDoc {
                     address: "192.168.1.10:80".into(),
                     weight: 3,
                     up: true,
+                    ..Default::default()
                 },
                 RealServerStatus {
                     address: "192.168.1.11:80".into(),
                     weight: 0,
                     up: false,
+                    ..Default::default()
                 },
             ],
+            ..Default::default()
         }],
+        ipvs: None,
         workers: vec![
             worker("vrrp", Some(100), "running", 0),
             worker("checker", None, "restarting", 2),
@@ -491,8 +495,10 @@ fn any_label_text_stays_valid_and_reads_back() {
                 address: (*a).to_string(),
                 weight: i64::MIN,
                 up: true,
+                ..Default::default()
             })
             .collect(),
+        ..Default::default()
     });
     let text = render(&doc);
     let parsed = validate(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));

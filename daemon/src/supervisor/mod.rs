@@ -145,6 +145,8 @@ struct Parent {
     /// When the last publication ended, and the pause until the next.
     published_at: Instant,
     publish_gap: Duration,
+    /// Runs IPVS's notify_up/down and quorum_up/down.
+    ipvs_notify: crate::ipvs::notify::IpvsNotify,
 }
 
 /// A check's policy and the one command it may have run.
@@ -295,8 +297,10 @@ pub async fn run(
         policies: BTreeMap::new(),
         published_at: Instant::now(),
         publish_gap: PUBLISH_EVERY,
+        ipvs_notify: crate::ipvs::notify::IpvsNotify::default(),
     };
     p.policies = guards(&p.config, &mut BTreeMap::new());
+    p.ipvs_notify = crate::ipvs::notify::IpvsNotify::new(&p.config);
     for role in Role::ALL {
         if wanted(&p.config, role) {
             p.start(role).await;
@@ -515,19 +519,7 @@ impl Parent {
     }
 
     async fn on_message(&mut self, role: Role, msg: Msg) {
-        let ok = matches!(
-            (&msg, role),
-            (
-                Msg::Ready { .. } | Msg::ReloadFailed { .. } | Msg::Pong { .. },
-                _
-            ) | (Msg::Transition(_) | Msg::VrrpStatus { .. }, Role::Vrrp)
-                | (
-                    Msg::CheckState(_) | Msg::Checks { .. } | Msg::RealServer(_),
-                    Role::Checker
-                )
-                | (Msg::IpvsStatus { .. }, Role::Ipvs)
-        );
-        if !ok {
+        if !allowed(&msg, role) {
             warn!(role = %role, kind = msg.kind(), "message not allowed from this worker; resetting it");
             if let Some(pid) = self.slots.get(&role).and_then(|s| s.pid) {
                 spawn::kill(pid);
@@ -552,6 +544,8 @@ impl Parent {
                     self.notifier
                         .transition(n.kind, &n.name, &n.notify, n.state, n.priority);
                 }
+                let states = self.record.state_names();
+                self.send(Role::Ipvs, &Msg::VrrpStates { states }).await;
             }
             Msg::VrrpStatus {
                 instances,
@@ -563,10 +557,28 @@ impl Parent {
             Msg::CheckState(c) => self.on_checks(vec![c]).await,
             Msg::Checks { checks } => self.on_checks(checks).await,
             Msg::RealServer(rs) => {
-                self.record.real_server(&rs);
+                let before = self.record.real_server(&rs);
+                self.ipvs_notify
+                    .real_server(&self.config, &rs, before, &mut self.notifier);
                 self.send(Role::Ipvs, &Msg::RealServer(rs)).await;
             }
-            Msg::IpvsStatus { virtual_servers } => self.record.virtual_servers = virtual_servers,
+            Msg::IpvsStatus {
+                virtual_servers,
+                kernel,
+            } => {
+                self.record.virtual_servers = virtual_servers;
+                self.record.ipvs = *kernel;
+            }
+            Msg::Quorum { virtual_server, up } => {
+                let before = self.record.quorum.insert(virtual_server.clone(), up);
+                self.ipvs_notify.quorum(
+                    &self.config,
+                    &virtual_server,
+                    up,
+                    before,
+                    &mut self.notifier,
+                );
+            }
             _ => {}
         }
     }
@@ -952,6 +964,7 @@ impl Parent {
         self.record.retain_configured(&self.config);
         let mut old = std::mem::take(&mut self.policies);
         self.policies = guards(&self.config, &mut old);
+        self.ipvs_notify = crate::ipvs::notify::IpvsNotify::new(&self.config);
         for role in Role::ALL {
             let want = wanted(&self.config, role);
             let present = self
@@ -1051,6 +1064,8 @@ impl Parent {
         }
         self.stopping = true;
         info!("stopping");
+        self.ipvs_notify
+            .omega(&self.config, &self.record, &mut self.notifier);
         self.tell_systemd(SdNotify::stopping);
         if let Some(r) = self.reload.take() {
             for reply in r.replies {
@@ -1089,6 +1104,10 @@ impl Parent {
                 })
                 .collect(),
             virtual_servers: self.record.virtual_servers.clone(),
+            ipvs: self
+                .slots
+                .contains_key(&Role::Ipvs)
+                .then(|| self.record.ipvs.clone()),
             workers: self
                 .slots
                 .values()
@@ -1146,6 +1165,22 @@ fn publish_gap(cost: Duration) -> Duration {
     PUBLISH_EVERY.max(cost.saturating_mul(PUBLISH_PAUSE))
 }
 
+/// What each worker may send the parent; anything else resets it.
+fn allowed(msg: &Msg, role: Role) -> bool {
+    matches!(
+        (msg, role),
+        (
+            Msg::Ready { .. } | Msg::ReloadFailed { .. } | Msg::Pong { .. },
+            _
+        ) | (Msg::Transition(_) | Msg::VrrpStatus { .. }, Role::Vrrp)
+            | (
+                Msg::CheckState(_) | Msg::Checks { .. } | Msg::RealServer(_),
+                Role::Checker
+            )
+            | (Msg::IpvsStatus { .. } | Msg::Quorum { .. }, Role::Ipvs)
+    )
+}
+
 /// Whether a worker's message changes what status shows (heartbeats do not).
 fn changes_status(msg: &Msg) -> bool {
     !matches!(msg, Msg::Pong { .. })
@@ -1187,6 +1222,26 @@ mod tests {
         }
         assert!(dirty);
         assert!(!changes_status(&Msg::Pong { seq: 2 }));
+    }
+
+    /// A quorum report (which runs quorum_up / quorum_down) comes from the
+    /// IPVS worker only; the hostile checker cannot send one, nor parent-only
+    /// messages such as VRRP states.
+    #[test]
+    fn only_the_ipvs_worker_reports_quorum() {
+        let q = Msg::Quorum {
+            virtual_server: "10.0.0.1:80/tcp".into(),
+            up: false,
+        };
+        assert!(allowed(&q, Role::Ipvs));
+        assert!(!allowed(&q, Role::Checker));
+        assert!(!allowed(&q, Role::Vrrp));
+        let states = Msg::VrrpStates {
+            states: Default::default(),
+        };
+        for role in Role::ALL {
+            assert!(!allowed(&states, role), "{role}");
+        }
     }
 
     #[test]

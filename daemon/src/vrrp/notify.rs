@@ -152,6 +152,24 @@ impl Notifier {
         let _ = tx.send(job);
     }
 
+    /// Queues plain commands (IPVS's notify_up/down, quorum_up/down) behind
+    /// what `queue` already runs; no FIFO line.
+    pub fn commands(&mut self, queue: &str, commands: Vec<Vec<String>>) {
+        let commands: Vec<Vec<String>> = commands.into_iter().filter(|c| !c.is_empty()).collect();
+        if commands.is_empty() {
+            return;
+        }
+        let timeout = self.timeout;
+        let (tx, _) = self.queues.entry(queue.to_string()).or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (tx, tokio::spawn(worker(rx, Vec::new(), timeout)))
+        });
+        let _ = tx.send(Job {
+            commands,
+            fifo_line: None,
+        });
+    }
+
     /// After a reload: the FIFOs the new configuration names.
     pub fn set_fifos(&mut self, fifos: Vec<PathBuf>) {
         self.fifos = fifos;
