@@ -256,10 +256,11 @@ impl Worker {
         }
         match &o.error {
             Some(e) => {
-                *self.report.errors.entry(e.kind().to_string()).or_default() += 1;
                 let msg = e.to_string();
+                // Said and counted once while it lasts (a kernel without IPVS
+                // stays so; the retries every period are quiet).
                 if self.report.error.as_deref() != Some(msg.as_str()) {
-                    // Said once while it lasts (a kernel without IPVS stays so).
+                    *self.report.errors.entry(e.kind().to_string()).or_default() += 1;
                     error!(error = %msg, error_kind = e.kind(), "IPVS reconcile failed");
                 }
                 self.report.available = !matches!(e, IpvsError::NoIpvs);
