@@ -23,7 +23,7 @@ const UPKEEPD: &str = env!("CARGO_BIN_EXE_upkeepd");
 const UPKEEPCTL: &str = env!("CARGO_BIN_EXE_upkeepctl");
 
 /// Every scenario of tests/vm/ipvs/suite.sh, in the order it runs them.
-const SCENARIOS: &[&str] = &["client", "reconcile"];
+const SCENARIOS: &[&str] = &["client", "reconcile", "seed_dr", "seed_dual"];
 
 fn vm_dir() -> PathBuf {
     common::repo().join("tests/vm")
@@ -55,8 +55,15 @@ fn ipvs_in_a_real_kernel() {
     let out = dir.join("results.txt");
     let me = std::env::current_exe().unwrap();
     let suite = vm_dir().join("ipvs/suite.sh");
+    // UPKEEP_VM_SCENARIOS="a b" runs only those (while working on them).
+    let only = std::env::var("UPKEEP_VM_SCENARIOS").ok();
+    let scenarios_run: Vec<&str> = SCENARIOS
+        .iter()
+        .copied()
+        .filter(|s| only.as_ref().is_none_or(|o| o.split_whitespace().any(|x| x == *s)))
+        .collect();
     let scenarios = dir.join("scenarios");
-    std::fs::write(&scenarios, SCENARIOS.join("\n") + "\n").unwrap();
+    std::fs::write(&scenarios, scenarios_run.join("\n") + "\n").unwrap();
     let mut cmd = Command::new("python3");
     cmd.arg(vm_dir().join("vm.py"))
         .arg("run")
@@ -104,8 +111,11 @@ fn ipvs_in_a_real_kernel() {
             tail.join("\n")
         )
     };
+    for m in results.lines().filter(|l| l.starts_with("measure ")) {
+        eprintln!("{m}");
+    }
     let mut failed = Vec::new();
-    for s in SCENARIOS {
+    for s in &scenarios_run {
         let ok = results.lines().any(|l| l.trim() == format!("ok {s}"));
         if !ok {
             failed.push(*s);

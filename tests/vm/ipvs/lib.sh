@@ -2,6 +2,9 @@
 # bounded; processes a scenario starts are recorded in /tmp/scenario.pids
 # and killed by suite.sh after it.
 
+# iproute2 (busybox's sh runs its own applets before PATH: name it).
+ip() { /usr/sbin/ip "$@"; }
+
 # fail MESSAGE: says why and returns 1 (use as `... || fail "why"; return`).
 fail() { echo "FAIL: $*"; return 1; }
 note() { echo "--- $*"; }
@@ -26,6 +29,7 @@ bg() {
     shift
     setsid "$@" >"/tmp/$name.log" 2>&1 &
     echo $! >>/tmp/scenario.pids
+    echo $! >"/tmp/$name.pid"
 }
 
 # weight [NS] SERVICE RS: the weight ipvsadm shows for real server RS of
@@ -56,7 +60,7 @@ upkeep() {
     local name=$1 conf=$2 ns=$3
     mkdir -p "/run/$name" "/var/cache/$name"
     if [ -n "$ns" ]; then
-        RUST_LOG=info bg "$name" ip netns exec "$ns" /usr/sbin/upkeepd -f "$conf" \
+        RUST_LOG=info bg "$name" /usr/sbin/ip netns exec "$ns" /usr/sbin/upkeepd -f "$conf" \
             --runtime-dir "/run/$name" --cache-dir "/var/cache/$name"
     else
         RUST_LOG=info bg "$name" /usr/sbin/upkeepd -f "$conf" \
@@ -69,8 +73,8 @@ upkeep_pid() { cat "/run/$1/upkeepd.pid" 2>/dev/null; }
 
 # state NAME INSTANCE: the VRRP state upkeepd NAME reports.
 state() {
-    grep -o "\"name\": \"$2\"[^}]*\"state\": \"[A-Z]*\"" "/run/$1/status.json" 2>/dev/null |
-        sed 's/.*"state": "//; s/"//'
+    awk -v n="\"$2\"," '$1 == "\"name\":" && $2 == n { f = 1 }
+        f && $1 == "\"state\":" { gsub(/[",]/, "", $2); print $2; exit }' "/run/$1/status.json" 2>/dev/null
 }
 is_state() { [ "$(state "$1" "$2")" = "$3" ]; }
 
@@ -95,3 +99,68 @@ requests() {
     UPKEEP_PCAP=$1 /bin/ipvs-vm --ignored --exact in_vm_pcap_requests --nocapture \
         --test-threads=1 2>/dev/null | sed -n 's/^REQUEST //p'
 }
+
+# crash NS: kill -9 every process in namespace NS (a director that dies:
+# upkeepd's workers have sessions of their own) and take its links down.
+crash() {
+    local pid l
+    for pid in $(ip netns pids "$1"); do kill -9 "$pid" 2>/dev/null; done
+    for l in $(ip -n "$1" -o link show | awk -F': ' '{print $2}' | cut -d@ -f1); do
+        [ "$l" = lo ] || ip -n "$1" link set "$l" down
+    done
+}
+
+# now: seconds since boot, with hundredths.
+now() { cut -d' ' -f1 /proc/uptime; }
+# since T: seconds since T (now - T), to a tenth.
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# Topology: a bridge br0 in the VM's own namespace; every node a namespace
+# with one veth on it.
+bridge() {
+    ip link add br0 type bridge && ip link set br0 type bridge mcast_snooping 0 &&
+        ip link set br0 up
+}
+# node NS IFNAME ADDR/PREFIX...: a namespace on br0 with these addresses.
+node() {
+    local ns=$1 ifn=$2 a
+    shift 2
+    ip netns add "$ns" || return 1
+    ip link add "$ifn" netns "$ns" type veth peer name "v-$ns" || return 1
+    ip link set "v-$ns" master br0 up
+    ip -n "$ns" link set lo up
+    ip -n "$ns" link set "$ifn" up
+    for a in "$@"; do ip -n "$ns" addr add "$a" dev "$ifn" || return 1; done
+}
+# real_server NS ADDR/PREFIX VIP...: a DR real server: VIPs on lo, no ARP
+# for them (arp_ignore=1, arp_announce=2), and busybox httpd on port 80
+# answering its name.
+real_server() {
+    local ns=$1 addr=$2 v
+    shift 2
+    node "$ns" eth0 "$addr" || return 1
+    for v in "$@"; do ip -n "$ns" addr add "$v/32" dev lo; done
+    ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+        net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2
+    mkdir -p "/www/$ns"
+    echo "$ns" >"/www/$ns/index.html"
+    bg "httpd-$ns" /usr/sbin/ip netns exec "$ns" busybox httpd -f -p 80 -h "/www/$ns"
+}
+# fetch NS URL: one HTTP/1.0 GET of http://HOST[:PORT]/PATH from namespace
+# NS: the body's last line, or nothing. (busybox's static wget crashes on
+# name lookup here: nc speaks HTTP.)
+fetch() {
+    local hp=${2#http://} path
+    path=/${hp#*/}
+    hp=${hp%%/*}
+    printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$hp" |
+        ip netns exec "$1" nc -w 2 "${hp%%:*}" "$(echo "$hp" | awk -F: '{ print ($2 == "" ? 80 : $2) }')" 2>/dev/null |
+        tail -n 1 | tr -d '\r'
+}
+# tally NS URL N: N requests; "name count" lines, sorted.
+tally() {
+    local i=0
+    while [ $i -lt "$3" ]; do fetch "$1" "$2" || echo "(failed)"; i=$((i + 1)); done |
+        sort | uniq -c | awk '{ print $2, $1 }'
+}
+serves() { [ "$(fetch "$1" "$2")" = "$3" ]; }

@@ -37,6 +37,9 @@ while read -r name; do
         kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null
     done
     for ns in $(ip netns list 2>/dev/null | cut -d' ' -f1); do ip netns del "$ns"; done
+    for l in $(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1); do
+        [ "$l" = lo ] || ip link del "$l" 2>/dev/null
+    done
     if [ $rc = 0 ]; then
         vm_result "ok $name"
     else
