@@ -23,7 +23,15 @@ const UPKEEPD: &str = env!("CARGO_BIN_EXE_upkeepd");
 const UPKEEPCTL: &str = env!("CARGO_BIN_EXE_upkeepctl");
 
 /// Every scenario of tests/vm/ipvs/suite.sh, in the order it runs them.
-const SCENARIOS: &[&str] = &["client", "reconcile", "seed_dr", "seed_dual"];
+const SCENARIOS: &[&str] = &[
+    "client",
+    "reconcile",
+    "seed_dr",
+    "seed_dual",
+    "nat",
+    "sync",
+    "nosync",
+];
 
 fn vm_dir() -> PathBuf {
     common::repo().join("tests/vm")
@@ -60,7 +68,10 @@ fn ipvs_in_a_real_kernel() {
     let scenarios_run: Vec<&str> = SCENARIOS
         .iter()
         .copied()
-        .filter(|s| only.as_ref().is_none_or(|o| o.split_whitespace().any(|x| x == *s)))
+        .filter(|s| {
+            only.as_ref()
+                .is_none_or(|o| o.split_whitespace().any(|x| x == *s))
+        })
         .collect();
     let scenarios = dir.join("scenarios");
     std::fs::write(&scenarios, scenarios_run.join("\n") + "\n").unwrap();

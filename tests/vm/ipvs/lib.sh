@@ -60,10 +60,10 @@ upkeep() {
     local name=$1 conf=$2 ns=$3
     mkdir -p "/run/$name" "/var/cache/$name"
     if [ -n "$ns" ]; then
-        RUST_LOG=info bg "$name" /usr/sbin/ip netns exec "$ns" /usr/sbin/upkeepd -f "$conf" \
+        RUST_LOG=${UPKEEP_LOG:-info} bg "$name" /usr/sbin/ip netns exec "$ns" /usr/sbin/upkeepd -f "$conf" \
             --runtime-dir "/run/$name" --cache-dir "/var/cache/$name"
     else
-        RUST_LOG=info bg "$name" /usr/sbin/upkeepd -f "$conf" \
+        RUST_LOG=${UPKEEP_LOG:-info} bg "$name" /usr/sbin/upkeepd -f "$conf" \
             --runtime-dir "/run/$name" --cache-dir "/var/cache/$name"
     fi
 }
@@ -78,20 +78,25 @@ state() {
 }
 is_state() { [ "$(state "$1" "$2")" = "$3" ]; }
 
-# capture_start / capture_stop FILE: netlink capture (nlmon0 + tcpdump).
+# capture_start FILE [NS] / capture_stop [NS]: netlink capture (nlmon0 +
+# tcpdump) in namespace NS (netlink is per namespace).
 capture_start() {
-    ip link add nlmon0 type nlmon 2>/dev/null
-    ip link set nlmon0 up
-    /usr/sbin/tcpdump -Z root -U -s 0 -i nlmon0 -w "$1" 2>/tmp/tcpdump.log &
+    local pre=""
+    [ -n "$2" ] && pre="/usr/sbin/ip netns exec $2"
+    $pre /usr/sbin/ip link add nlmon0 type nlmon 2>/dev/null
+    $pre /usr/sbin/ip link set nlmon0 up
+    $pre /usr/sbin/tcpdump -Z root -U -s 0 -i nlmon0 -w "$1" 2>/tmp/tcpdump.log &
     echo $! >/tmp/tcpdump.pid
     echo $! >>/tmp/scenario.pids
     wait_until 10 grep -q listening /tmp/tcpdump.log
 }
 capture_stop() {
+    local pre=""
+    [ -n "$1" ] && pre="/usr/sbin/ip netns exec $1"
     sleep 0.5
     kill "$(cat /tmp/tcpdump.pid)" 2>/dev/null
     wait "$(cat /tmp/tcpdump.pid)" 2>/dev/null
-    ip link del nlmon0 2>/dev/null
+    $pre /usr/sbin/ip link del nlmon0 2>/dev/null
 }
 # requests FILE: the IPVS requests in a capture, one a line, decoded by
 # upkeep's codec (`NEW_DEST 10.0.1.1:80 -> 10.0.0.100:80/tcp route weight 1`).
@@ -115,19 +120,21 @@ now() { cut -d' ' -f1 /proc/uptime; }
 # since T: seconds since T (now - T), to a tenth.
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-# Topology: a bridge br0 in the VM's own namespace; every node a namespace
-# with one veth on it.
+# Topology: bridges in the VM's own namespace (br0, and others by name);
+# every node a namespace with a veth on one.
 bridge() {
-    ip link add br0 type bridge && ip link set br0 type bridge mcast_snooping 0 &&
-        ip link set br0 up
+    local b=${1:-br0}
+    ip link add "$b" type bridge && ip link set "$b" type bridge mcast_snooping 0 &&
+        ip link set "$b" up
 }
-# node NS IFNAME ADDR/PREFIX...: a namespace on br0 with these addresses.
+# node NS IFNAME ADDR/PREFIX...: a namespace (made when new) with link
+# IFNAME on bridge $BR (default br0), with these addresses.
 node() {
     local ns=$1 ifn=$2 a
     shift 2
-    ip netns add "$ns" || return 1
-    ip link add "$ifn" netns "$ns" type veth peer name "v-$ns" || return 1
-    ip link set "v-$ns" master br0 up
+    [ -e "/run/netns/$ns" ] || ip netns add "$ns" || return 1
+    ip link add "$ifn" netns "$ns" type veth peer name "v-$ns-$ifn" || return 1
+    ip link set "v-$ns-$ifn" master "${BR:-br0}" up
     ip -n "$ns" link set lo up
     ip -n "$ns" link set "$ifn" up
     for a in "$@"; do ip -n "$ns" addr add "$a" dev "$ifn" || return 1; done
@@ -164,3 +171,19 @@ tally() {
         sort | uniq -c | awk '{ print $2, $1 }'
 }
 serves() { [ "$(fetch "$1" "$2")" = "$3" ]; }
+
+# echo_server NS PORT: a TCP echo server (busybox nc, persistent).
+echo_server() { bg "echo-$1" /usr/sbin/ip netns exec "$1" busybox nc -ll -p "$2" -e cat; }
+# long_client NAME NS HOST PORT N: one TCP connection that sends a line
+# every 0.1 s, N lines, and keeps what comes back in /tmp/NAME.out.
+long_client() {
+    local name=$1 ns=$2 host=$3 port=$4 n=$5
+    (i=0; while [ $i -lt "$n" ]; do echo "line $i"; sleep 0.1; i=$((i + 1)); done; sleep 1) |
+        /usr/sbin/ip netns exec "$ns" busybox nc "$host" "$port" >"/tmp/$name.out" 2>&1 &
+    echo $! >"/tmp/$name.pid"
+    echo $! >>/tmp/scenario.pids
+}
+# echoed NAME: lines the long client got back so far.
+echoed() { grep -c '^line ' "/tmp/$1.out" 2>/dev/null; }
+# client_done NAME: the long client's connection has ended.
+client_done() { ! kill -0 "$(cat "/tmp/$1.pid")" 2>/dev/null; }
