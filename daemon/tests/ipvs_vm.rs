@@ -26,6 +26,7 @@ const UPKEEPCTL: &str = env!("CARGO_BIN_EXE_upkeepctl");
 const SCENARIOS: &[&str] = &[
     "client",
     "reconcile",
+    "semantics",
     "seed_dr",
     "seed_dual",
     "nat",
