@@ -84,6 +84,60 @@ pub fn plan(
     services.into_iter().chain(dests).chain(gone).collect()
 }
 
+/// `kernel` after `r` was applied (so that a reconcile need not dump the
+/// table again to know it): services and destinations as asked, the
+/// connection counters of a changed destination kept.
+pub fn patch(kernel: &mut Vec<(ServiceEntry, Vec<DestEntry>)>, r: &Request) {
+    let find = |k: &mut Vec<(ServiceEntry, Vec<DestEntry>)>, key: &ServiceKey| {
+        k.iter().position(|(s, _)| s.service.key == *key)
+    };
+    match r {
+        Request::NewService(s) | Request::SetService(s) => match find(kernel, &s.key) {
+            Some(i) => {
+                if let Some((e, _)) = kernel.get_mut(i) {
+                    e.service = s.clone();
+                }
+            }
+            None => kernel.push((
+                ServiceEntry {
+                    service: s.clone(),
+                    stats: Default::default(),
+                },
+                Vec::new(),
+            )),
+        },
+        Request::DelService(k) => kernel.retain(|(s, _)| s.service.key != *k),
+        Request::NewDest(k, d) | Request::SetDest(k, d) => {
+            let Some(dests) = find(kernel, k)
+                .and_then(|i| kernel.get_mut(i))
+                .map(|x| &mut x.1)
+            else {
+                return;
+            };
+            match dests
+                .iter_mut()
+                .find(|e| (e.dest.addr, e.dest.port) == (d.addr, d.port))
+            {
+                Some(e) => e.dest = *d,
+                None => dests.push(DestEntry {
+                    dest: *d,
+                    active: 0,
+                    inactive: 0,
+                    persistent: 0,
+                    stats: Default::default(),
+                }),
+            }
+        }
+        Request::DelDest(k, a, p) => {
+            if let Some((_, dests)) = find(kernel, k).and_then(|i| kernel.get_mut(i)) {
+                dests.retain(|e| (e.dest.addr, e.dest.port) != (*a, *p));
+            }
+        }
+        Request::Flush => kernel.clear(),
+        _ => {}
+    }
+}
+
 /// The requests that make the kernel's sync daemons `desired` (only when
 /// upkeep manages them: with a configured sync daemon, or one it ran before).
 pub fn plan_daemons(desired: &[SyncDaemon], kernel: &[SyncDaemon]) -> Vec<Request> {

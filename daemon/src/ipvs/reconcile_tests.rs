@@ -211,3 +211,33 @@ fn sync_daemons_are_started_replaced_and_stopped() {
         ]
     );
 }
+
+#[test]
+fn a_patched_dump_is_what_the_kernel_holds_after_the_plan() {
+    let s = Service::new(key("10.0.0.1"), "wrr");
+    let gone = Service::new(key("10.0.0.3"), "rr");
+    let mut other = s.clone();
+    other.scheduler = "rr".into();
+    let mut kernel = kernel_of(&[
+        (other, vec![dest("10.0.1.2", 9), dest("10.0.1.9", 1)]),
+        (gone.clone(), vec![dest("10.0.3.1", 1)]),
+    ]);
+    let n = Service::new(key("10.0.0.2"), "wlc");
+    let desired = vec![
+        (s.clone(), vec![dest("10.0.1.1", 1), dest("10.0.1.2", 2)]),
+        (n.clone(), vec![dest("10.0.2.1", 4)]),
+    ];
+    let owned = owned(&[s.key, n.key, gone.key]);
+    for r in plan(&desired, &kernel, &owned) {
+        patch(&mut kernel, &r);
+    }
+    // Nothing left to do, and a changed destination kept its counters.
+    assert!(plan(&desired, &kernel, &owned).is_empty(), "{kernel:?}");
+    let d2 = kernel[0]
+        .1
+        .iter()
+        .find(|e| e.dest.addr == ip("10.0.1.2"))
+        .unwrap();
+    assert_eq!((d2.dest.weight, d2.active, d2.inactive), (2, 1, 2));
+    assert_eq!(kernel.len(), 2);
+}

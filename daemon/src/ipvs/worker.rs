@@ -27,8 +27,21 @@ use crate::ipc::Msg;
 use crate::ipc::msg::{RealServerState, Resume, Role};
 use crate::supervisor::worker::{Link, WorkerError, unexpected};
 
-/// Drift made by hand is repaired within this period.
+/// Drift made by hand is repaired within this period (longer for a table
+/// whose reconcile is slow: see [`next_periodic`]).
 pub const RECONCILE_EVERY: Duration = Duration::from_secs(5);
+/// The periodic reconcile takes at most this share of the worker's time.
+const PERIODIC_SHARE: u32 = 20;
+/// A status whose only news is the last reconcile's time waits this long.
+const QUIET_STATUS: Duration = Duration::from_secs(30);
+
+/// When the next periodic reconcile is due after one whose dump of the
+/// kernel's table took `dump`: [`RECONCILE_EVERY`], or longer when a large
+/// table makes the dump slow, so that it costs at most 1/[`PERIODIC_SHARE`]
+/// of a CPU.
+fn next_periodic(dump: Duration) -> Duration {
+    RECONCILE_EVERY.max(dump.saturating_mul(PERIODIC_SHARE))
+}
 
 /// Why a reconcile runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -71,6 +84,8 @@ struct Outcome {
     daemons: Option<Vec<SyncDaemon>>,
     error: Option<IpvsError>,
     took: Duration,
+    /// How long the dump of the kernel's table took.
+    dump: Duration,
 }
 
 /// The kernel side, owned by whichever thread runs a job.
@@ -98,6 +113,7 @@ impl Kernel {
             daemons: None,
             error: None,
             took: Duration::ZERO,
+            dump: Duration::ZERO,
         };
         if let Err(e) = self.reconcile(&job, &mut out) {
             // A broken socket is opened afresh next time.
@@ -115,7 +131,9 @@ impl Kernel {
         if job.flush_first {
             c.execute(&Request::Flush)?;
         }
+        let dump = Instant::now();
         let kernel = c.table()?;
+        out.dump = dump.elapsed();
         let mut reqs = reconcile::plan(&job.desired, &kernel, &job.owned);
         let mut kdaemons = None;
         if let Some(want) = &job.daemons {
@@ -129,8 +147,19 @@ impl Kernel {
             return Ok(());
         }
         let results = c.apply(&reqs);
+        let refused = results.iter().any(Result::is_err);
         out.applied = reqs.into_iter().zip(results).collect();
-        out.kernel = Some(c.table()?);
+        // What the kernel holds now: the dump with the changes made (no
+        // second dump of a large table), unless something was refused.
+        if refused {
+            out.kernel = Some(c.table()?);
+        } else {
+            let mut k = kernel;
+            for (r, _) in &out.applied {
+                reconcile::patch(&mut k, r);
+            }
+            out.kernel = Some(k);
+        }
         if job.daemons.is_some() {
             out.daemons = Some(c.daemons()?);
         }
@@ -195,6 +224,8 @@ struct Worker {
     sync_before: bool,
     report: IpvsKernel,
     view: Option<KernelView>,
+    /// The status has news only in the report's times and counters.
+    quiet: bool,
     /// The next reconcile to run (the strongest cause asked for).
     pending: Option<Cause>,
     flush_pending: bool,
@@ -238,6 +269,13 @@ impl Worker {
             }
         }
         let changed = changes.len();
+        if changed == 0 && o.error.is_none() {
+            let dump_us = u64::try_from(o.dump.as_micros()).unwrap_or(u64::MAX);
+            debug!(
+                cause = o.cause.name(),
+                took_us, dump_us, "IPVS reconciled: nothing to change"
+            );
+        }
         if changed > 0 {
             if o.cause == Cause::Periodic {
                 self.report.drift_repairs += 1;
@@ -279,14 +317,20 @@ impl Worker {
                 self.sync_before = false;
             }
         }
+        let errored = o.error.is_some();
+        let mut news = changed > 0 || errored || !failures.is_empty();
         if let Some(k) = o.kernel {
-            self.view = Some(k.into_iter().map(|(s, d)| (s.service.key, d)).collect());
+            let view: KernelView = k.into_iter().map(|(s, d)| (s.service.key, d)).collect();
+            news |= self.view.as_ref() != Some(&view);
+            self.view = Some(view);
         }
         if let Some(d) = o.daemons {
-            self.report.sync_daemons = d
+            let daemons: Vec<String> = d
                 .iter()
                 .map(|d| format!("{} on {} id {}", d.state.name(), d.interface, d.sync_id))
                 .collect();
+            news |= daemons != self.report.sync_daemons;
+            self.report.sync_daemons = daemons;
         }
         self.report.last_reconcile = Some(Reconcile {
             at_ms: now_ms(),
@@ -296,7 +340,12 @@ impl Worker {
             changes: changes.into_iter().take(MAX_LISTED).collect(),
             failures: failures.into_iter().take(MAX_LISTED).collect(),
         });
-        self.dirty = true;
+        // An unchanged kernel (the periodic case) is reported now and then.
+        if news {
+            self.dirty = true;
+        } else {
+            self.quiet = true;
+        }
     }
 
     fn status(&self) -> Msg {
@@ -337,6 +386,7 @@ pub async fn run(
         sync_before: false,
         report: IpvsKernel::default(),
         view: None,
+        quiet: false,
         pending: Some(Cause::Start),
         dirty: true,
     };
@@ -347,8 +397,9 @@ pub async fn run(
     w.table.take_events();
     let mut kernel = Some(Kernel::default());
     let mut running: Option<JoinHandle<(Kernel, Outcome)>> = None;
-    let mut periodic = tokio::time::interval(RECONCILE_EVERY);
-    periodic.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let periodic = tokio::time::sleep(RECONCILE_EVERY);
+    tokio::pin!(periodic);
+    let mut quiet_at = tokio::time::Instant::now();
     // Health changes come in bursts (thousands at start): the table goes to
     // the parent at most once a second.
     let mut report = tokio::time::interval(Duration::from_secs(1));
@@ -371,14 +422,23 @@ pub async fn run(
                 match done {
                     Ok((k, o)) => {
                         kernel = Some(k);
+                        periodic
+                            .as_mut()
+                            .reset(tokio::time::Instant::now() + next_periodic(o.dump));
                         w.done(o);
                     }
                     Err(e) => return Err(WorkerError::Other(format!("IPVS thread: {e}"))),
                 }
             }
-            _ = periodic.tick() => w.ask(Cause::Periodic),
+            () = &mut periodic, if running.is_none() => {
+                w.ask(Cause::Periodic);
+                periodic.as_mut().reset(tokio::time::Instant::now() + RECONCILE_EVERY);
+            }
             _ = report.tick() => {
-                if std::mem::take(&mut w.dirty) {
+                let quiet_due = w.quiet && quiet_at.elapsed() >= QUIET_STATUS;
+                if std::mem::take(&mut w.dirty) || quiet_due {
+                    w.quiet = false;
+                    quiet_at = tokio::time::Instant::now();
                     link.send(&w.status()).await?;
                 }
             }
@@ -439,5 +499,18 @@ fn health(w: &mut Worker, change: &RealServerState) {
         w.dirty = true;
     } else {
         warn!(virtual_server = %change.virtual_server, real_server = %change.real_server, "health change for an unknown real server ignored");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slow_reconcile_spaces_out_the_periodic_ones() {
+        let ms = Duration::from_millis;
+        assert_eq!(next_periodic(ms(20)), RECONCILE_EVERY);
+        assert_eq!(next_periodic(ms(600)), Duration::from_secs(12));
+        assert!(next_periodic(ms(600)) >= ms(600) * PERIODIC_SHARE);
     }
 }
