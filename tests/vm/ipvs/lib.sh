@@ -58,6 +58,9 @@ has_service() {
 # runtime dir /run/NAME).
 upkeep() {
     local name=$1 conf=$2 ns=$3
+    # A fresh runtime directory: a stale status.json of an earlier scenario
+    # would answer the waits below.
+    rm -rf "/run/$name"
     mkdir -p "/run/$name" "/var/cache/$name"
     if [ -n "$ns" ]; then
         RUST_LOG=${UPKEEP_LOG:-info} bg "$name" /usr/sbin/ip netns exec "$ns" /usr/sbin/upkeepd -f "$conf" \

@@ -49,6 +49,15 @@ CONF
     grep -q "drifted" /tmp/r.log || fail "drift not logged" || return
     has_rs 10.0.0.99:80 10.0.9.1:80 1 || fail "a service upkeep does not own was touched" || return
 
+    note "a restarted IPVS worker reconciles at start"
+    local ipvs
+    ipvs=$(awk '/"role": "ipvs"/ { f = 1 } f && /"pid"/ { gsub(/[^0-9]/, "", $2); print $2; exit }' /run/r/status.json)
+    kill -9 "$ipvs"
+    ipvsadm -d -t $vs -r 10.0.1.2:80
+    wait_until 10 has_rs $vs 10.0.1.2:80 2 || fail "not repaired after the worker's restart" || return
+    [ "$(grep -c 'cause="start"' /tmp/r.log)" = 2 ] || fail "no reconcile at the restart" || return
+    has_rs 10.0.0.99:80 10.0.9.1:80 1 || fail "the restart touched a service upkeep does not own" || return
+
     note "a reload changing one weight is one SET_DEST"
     capture_start /tmp/reload.pcap || fail "no capture" || return
     sed -i 's/weight 2/weight 5/' /tmp/r.conf
