@@ -379,7 +379,9 @@ pub async fn run(
 ) -> Result<(), WorkerError> {
     let table = Table::new(&config, &known(&resume), resume.states.clone());
     let mut w = Worker {
-        flush_pending: config.global.lvs_flush && resume.down_ms.is_none(),
+        // lvs_flush: when the daemon starts, not when this worker restarts
+        // or a reload brings the first virtual server.
+        flush_pending: config.global.lvs_flush && resume.down_ms.is_none() && generation == 1,
         config,
         table,
         owned_before: BTreeSet::new(),
