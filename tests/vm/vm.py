@@ -274,7 +274,13 @@ poweroff -f
 
 def kernel_package():
     r = subprocess.run(["apt-cache", "depends", "linux-image-cloud-amd64"],
-                       capture_output=True, text=True, check=True)
+                       capture_output=True, text=True)
+    if r.returncode != 0 or "Depends:" not in r.stdout:
+        # A fresh machine (CI) may have no package lists yet.
+        log("apt-get update (no package lists)")
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        r = subprocess.run(["apt-cache", "depends", "linux-image-cloud-amd64"],
+                           capture_output=True, text=True, check=True)
     m = re.search(r"Depends: (linux-image-\S+-cloud-amd64)\b", r.stdout)
     if not m:
         raise RuntimeError("cannot resolve linux-image-cloud-amd64: " + r.stdout)
