@@ -19,6 +19,9 @@ command -v openssl >/dev/null || pkgs+=(openssl)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || pkgs+=(nginx)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || pkgs+=(haproxy)
 command -v systemd-analyze >/dev/null || pkgs+=(systemd)
+# The IPVS VM (tests/vm): qemu, and ipvsadm's libraries for the guest's copy.
+command -v qemu-system-x86_64 >/dev/null || pkgs+=(qemu-system-x86)
+command -v ipvsadm >/dev/null || [ -x /usr/sbin/ipvsadm ] || pkgs+=(ipvsadm)
 if [ ${#pkgs[@]} -gt 0 ]; then
     # Install without starting services on this host (the tests start their
     # own nginx and haproxy inside the namespaces they create).

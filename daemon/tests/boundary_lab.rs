@@ -313,16 +313,7 @@ fn a_valid_configuration_several_frames_large_runs_without_restarts() {
     .unwrap();
     assert!(start_msg.len() >= 2, "the configuration fits in one frame");
     let start = std::time::Instant::now();
-    let check = std::process::Command::new(UPKEEPD)
-        .args(["-t", "-f"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    common::upkeepd_ok(&["-t".as_ref(), "-f".as_ref(), path.as_os_str()]);
     // Linear: seconds, not the minutes a quadratic check took (bounded far
     // above what it takes, so that a loaded machine does not fail it).
     assert!(start.elapsed() < SECS(60), "-t took {:?}", start.elapsed());

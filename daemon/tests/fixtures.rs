@@ -253,10 +253,8 @@ const PINNED_UNSUPPORTED: [(&str, &[&str]); 25] = [
         ],
     ),
     ("keepalived.conf.vrrp.localcheck", &[]),
-    (
-        "keepalived.conf.vrrp.lvs_syncd",
-        &["lvs_sync_daemon_interface"],
-    ),
+    // lvs_sync_daemon_interface is supported (the IPVS sync daemon).
+    ("keepalived.conf.vrrp.lvs_syncd", &[]),
     (
         "keepalived.conf.vrrp.routes",
         &["static_routes", "virtual_routes"],

@@ -53,10 +53,18 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 CACHE = os.environ.get("UPKEEP_VM_CACHE") or os.path.join(REPO, "target", "vm-cache")
 # Bump when what goes into the base archive changes.
-BASE_VERSION = "4"
+BASE_VERSION = "5"
 BASE_MODULES = ["ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_lc", "ip_vs_wlc", "ip_vs_sh", "ip_vs_dh",
                 "ip_vs_fo", "ip_vs_ovf", "ip_vs_lblc", "ip_vs_lblcr", "ip_vs_mh", "ip_vs_sed",
-                "ip_vs_nq", "ip_vs_ftp", "veth", "dummy", "macvlan", "bridge", "8021q"]
+                "ip_vs_nq", "ip_vs_ftp", "ip_vs_pe_sip", "veth", "dummy", "macvlan", "bridge",
+                "8021q",
+                # netlink capture (nlmon + tcpdump) and the tunnels IPVS TUN
+                # forwards over (ipip; gre; fou for gue)
+                "nlmon", "ipip", "ip_gre", "fou"]
+# The host's iproute2 (network namespaces, nlmon links) and tcpdump, with the
+# host's libraries: busybox's `ip` has neither. /usr/sbin comes after
+# busybox's /bin in the guest's PATH: call them by full path.
+HOST_BINARIES = [("/usr/bin/ip", "/usr/sbin/ip"), ("/usr/bin/tcpdump", "/usr/sbin/tcpdump")]
 DEFAULT_LOAD = "ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sh"
 PACKAGES = ["busybox-static", "keepalived", "ipvsadm"]
 
@@ -266,7 +274,13 @@ poweroff -f
 
 def kernel_package():
     r = subprocess.run(["apt-cache", "depends", "linux-image-cloud-amd64"],
-                       capture_output=True, text=True, check=True)
+                       capture_output=True, text=True)
+    if r.returncode != 0 or "Depends:" not in r.stdout:
+        # A fresh machine (CI) may have no package lists yet.
+        log("apt-get update (no package lists)")
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        r = subprocess.run(["apt-cache", "depends", "linux-image-cloud-amd64"],
+                           capture_output=True, text=True, check=True)
     m = re.search(r"Depends: (linux-image-\S+-cloud-amd64)\b", r.stdout)
     if not m:
         raise RuntimeError("cannot resolve linux-image-cloud-amd64: " + r.stdout)
@@ -327,6 +341,8 @@ def build(force=False):
         # keepalived, with the host's libraries
         c.binary(os.path.join(tmp, "2", "usr", "sbin", "keepalived"), "/usr/sbin/keepalived")
         c.binary(os.path.join(tmp, "3", "sbin", "ipvsadm"), "/usr/sbin/ipvsadm")
+        for src, dest in HOST_BINARIES:
+            c.binary(os.path.realpath(src), dest)
         # the exit helper
         src = os.path.join(tmp, "vm-exit.c")
         open(src, "w").write(EXIT_C)

@@ -4,7 +4,10 @@
 //! The first result decides the state at once (so that a node knows where it
 //! stands a moment after start); after that, `fall` consecutive failures make
 //! an up check down and `rise` consecutive successes make a down check up.
-//! `init_fail` starts the check down before any result.
+//! `init_fail` starts the check down before any result. A check
+//! [`Health::presumed_up`] (a real server without `alpha`, as keepalived
+//! has it) is up until `fall` failures say otherwise; its first success is
+//! still reported.
 
 /// A check's state after fall/rise; JSON `up`, `down`, `unknown` (not run yet).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -51,6 +54,7 @@ pub struct Health {
     streak: u32,
     pub runs: u64,
     pub failures: u64,
+    presume_up: bool,
 }
 
 impl Health {
@@ -66,7 +70,14 @@ impl Health {
             streak: 0,
             runs: 0,
             failures: 0,
+            presume_up: false,
         }
+    }
+
+    /// Before any result, failures count towards `fall` as if it were up.
+    pub fn presumed_up(mut self) -> Self {
+        self.presume_up = true;
+        self
     }
 
     pub fn state(&self) -> Verdict {
@@ -81,6 +92,13 @@ impl Health {
         }
         let next = match (self.state, ok) {
             (Verdict::Unknown, true) => Verdict::Up,
+            (Verdict::Unknown, false) if self.presume_up => {
+                self.streak += 1;
+                if self.streak < self.fall {
+                    return None;
+                }
+                Verdict::Down
+            }
             (Verdict::Unknown, false) => Verdict::Down,
             (Verdict::Up, true) | (Verdict::Down, false) => {
                 self.streak = 0;
@@ -127,6 +145,18 @@ mod tests {
         assert_eq!(h.record(true), None);
         assert_eq!(h.record(true), Some(Verdict::Up));
         assert_eq!((h.runs, h.failures), (11, 4));
+    }
+
+    #[test]
+    fn presumed_up_needs_fall_failures_and_reports_its_first_success() {
+        let mut h = Health::new(3, 1, false).presumed_up();
+        assert_eq!(h.record(false), None);
+        assert_eq!(h.record(false), None);
+        assert_eq!(h.record(false), Some(Verdict::Down));
+        let mut h = Health::new(3, 1, false).presumed_up();
+        assert_eq!(h.record(false), None);
+        // A restarted checker tells the others where the server stands.
+        assert_eq!(h.record(true), Some(Verdict::Up));
     }
 
     #[test]

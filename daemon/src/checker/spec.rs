@@ -23,6 +23,16 @@ pub struct Spec {
     pub fall: u32,
     pub rise: u32,
     pub init_fail: bool,
+    /// Real servers (keepalived's `retry` / `delay_before_retry`): a failure
+    /// while up is retried after this delay, `fall - 1` times, before the
+    /// server is down; a down server is checked every `interval`.
+    pub retry_delay: Option<Duration>,
+    /// Up until `fall` failures, before any result (a real server without
+    /// `alpha`).
+    pub presume_up: bool,
+    /// keepalived's `warmup`: the first run comes within this delay (else
+    /// spread over one interval).
+    pub warmup: Option<Duration>,
     /// For real-server checks: (virtual server key, real server key).
     pub real_server: Option<(String, String)>,
     /// Why the check cannot run, when it cannot (reported, never scheduled).
@@ -56,6 +66,9 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
             fall: s.fall,
             rise: s.rise,
             init_fail: s.init_fail,
+            retry_delay: None,
+            presume_up: false,
+            warmup: None,
             real_server: None,
             unsupported: None,
         });
@@ -77,6 +90,9 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
             fall: 1,
             rise: 1,
             init_fail: false,
+            retry_delay: None,
+            presume_up: false,
+            warmup: None,
             real_server: None,
             unsupported: None,
         });
@@ -92,6 +108,9 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
             fall: 1,
             rise: 1,
             init_fail: false,
+            retry_delay: None,
+            presume_up: false,
+            warmup: None,
             real_server: None,
             unsupported: None,
         });
@@ -110,7 +129,10 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
     let mut probes = Vec::new();
     let mut interval = ms(vs.delay_loop);
     let mut timeout = Duration::from_secs(5);
-    let mut fall = 1;
+    // keepalived's defaults: 1 retry, 1 s apart.
+    let mut retries = 0;
+    let mut retry_delay: Option<Duration> = None;
+    let mut warmup: Option<Duration> = None;
     for c in &rs.checkers {
         if let Some(d) = c.delay_loop {
             interval = interval.min(ms(d));
@@ -119,7 +141,12 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
             timeout = ms(t);
         }
         // keepalived's retry: failures tolerated before the server is down.
-        fall = fall.max(c.retry.unwrap_or(0) + 1);
+        retries = retries.max(c.retry.unwrap_or(1));
+        let dbr = c.delay_before_retry.map_or(Duration::from_secs(1), ms);
+        retry_delay = Some(retry_delay.map_or(dbr, |d| d.min(dbr)));
+        if let Some(w) = c.warmup {
+            warmup = Some(warmup.map_or(ms(w), |d| d.max(ms(w))));
+        }
         let port = c.connect_port.or(rs.port).or(vs.port).unwrap_or(80);
         let addr = SocketAddr::new(c.connect_ip.unwrap_or(rs.ip), port);
         match c.kind {
@@ -164,9 +191,13 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
         probes,
         interval: interval.max(Duration::from_millis(100)),
         timeout,
-        fall,
+        fall: retries + 1,
         rise: 1,
-        init_fail: false,
+        // alpha: down until the first check passes.
+        init_fail: vs.alpha,
+        retry_delay: retry_delay.map(|d| d.max(Duration::from_millis(10))),
+        presume_up: !vs.alpha,
+        warmup,
         real_server: Some((vkey, rkey)),
         unsupported: None,
     }

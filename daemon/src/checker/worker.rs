@@ -77,7 +77,8 @@ async fn schedule(
     tx: mpsc::Sender<Ran>,
     plugins: Option<Arc<PluginHost>>,
 ) {
-    tokio::time::sleep(jitter(&spec.source, spec.interval)).await;
+    tokio::time::sleep(jitter(&spec.source, spec.warmup.unwrap_or(spec.interval))).await;
+    let mut retry = Retry::new(&spec);
     let mut next = tokio::time::Instant::now();
     // When this run was due: `next`, or the earlier time the schedule had
     // for it before an overrun pushed it back.
@@ -107,6 +108,7 @@ async fn schedule(
                 break;
             }
         }
+        let soon = retry.after(outcome.ok);
         let ran = Ran {
             index,
             outcome,
@@ -117,7 +119,11 @@ async fn schedule(
         if tx.send(ran).await.is_err() {
             return;
         }
-        (due, next) = reschedule(next, spec.interval, tokio::time::Instant::now());
+        let interval = match (soon, spec.retry_delay) {
+            (true, Some(d)) => d,
+            _ => spec.interval,
+        };
+        (due, next) = reschedule(next, interval, tokio::time::Instant::now());
         // A tracked process that exits wakes the check at once.
         match process_pids(&spec) {
             Some(pids) => {
@@ -128,6 +134,46 @@ async fn schedule(
             }
             None => tokio::time::sleep_until(next).await,
         }
+    }
+}
+
+/// keepalived's retries, as the schedule sees them: a failure while the
+/// server is up (or presumed up) is retried after `delay_before_retry`
+/// until `retry` retries have failed; then the server is down and checked
+/// every `delay_loop`. One success makes it up again. (Mirrors [`Health`]
+/// with fall = retry + 1, rise = 1.)
+struct Retry {
+    up: bool,
+    failed: u32,
+    retries: u32,
+}
+
+impl Retry {
+    fn new(spec: &Spec) -> Self {
+        Retry {
+            up: spec.presume_up,
+            failed: 0,
+            retries: spec.retry_delay.map_or(0, |_| spec.fall.saturating_sub(1)),
+        }
+    }
+
+    /// After a run: whether the next comes after the retry delay.
+    fn after(&mut self, ok: bool) -> bool {
+        if ok {
+            self.up = true;
+            self.failed = 0;
+            return false;
+        }
+        if !self.up {
+            return false;
+        }
+        self.failed += 1;
+        if self.failed > self.retries {
+            self.up = false;
+            self.failed = 0;
+            return false;
+        }
+        true
     }
 }
 
@@ -238,7 +284,11 @@ impl Checker {
             let check = match old.remove(&spec.source) {
                 Some(s) if s.spec == spec => s,
                 _ => CheckRecord {
-                    health: Health::new(spec.fall, spec.rise, spec.init_fail),
+                    health: if spec.presume_up {
+                        Health::new(spec.fall, spec.rise, spec.init_fail).presumed_up()
+                    } else {
+                        Health::new(spec.fall, spec.rise, spec.init_fail)
+                    },
                     last: spec.unsupported.clone(),
                     latency_us: None,
                     value: None,
@@ -386,6 +436,57 @@ pub async fn run(config: Config, generation: u64, link: &mut Link) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The seed's timing (delay_loop 6, nb_get_retry 3, delay_before_retry
+    /// 3): a server that dies is down 9 s after the first failed check,
+    /// so within 15 s of dying (keepalived's), not 18-24 s (retries spaced
+    /// by delay_loop).
+    #[test]
+    fn retries_follow_delay_before_retry_while_up_only() {
+        let cfg = crate::config::load_str(
+            "seed.conf",
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../tests/fixtures/seeds/lvs-dr-master.conf"
+            ))
+            .unwrap_or_default(),
+            crate::config::Format::Keepalived,
+            &crate::config::LoadOptions::default(),
+        )
+        .config;
+        let specs = spec::from_config(&cfg);
+        let s = specs
+            .iter()
+            .find(|s| s.real_server.is_some())
+            .expect("a real-server check");
+        assert_eq!(
+            (s.interval, s.retry_delay, s.fall, s.rise),
+            (Duration::from_secs(6), Some(Duration::from_secs(3)), 4, 1)
+        );
+        let mut r = Retry::new(s);
+        let mut h = Health::new(s.fall, s.rise, s.init_fail).presumed_up();
+        // Up; then every check fails: when is it down?
+        assert!(!r.after(true));
+        h.record(true);
+        let mut t = Duration::ZERO;
+        let mut down_at = None;
+        for _ in 0..8 {
+            let soon = r.after(false);
+            if h.record(false) == Some(Verdict::Down) {
+                down_at.get_or_insert(t);
+            }
+            t += if soon {
+                s.retry_delay.unwrap_or_default()
+            } else {
+                s.interval
+            };
+        }
+        assert_eq!(down_at, Some(Duration::from_secs(9)));
+        // Down: checked every delay_loop, no retries; one success is up.
+        assert!(!r.after(false));
+        assert!(!r.after(true));
+        assert_eq!(h.record(true), Some(Verdict::Up));
+    }
 
     #[test]
     fn lateness_counts_overruns_without_bursts() {

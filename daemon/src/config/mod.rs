@@ -7,6 +7,7 @@
 
 pub mod diag;
 pub mod keepalived;
+pub mod lvs_types;
 pub mod model;
 pub mod native;
 pub mod validate;

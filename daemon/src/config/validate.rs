@@ -29,6 +29,7 @@ pub fn validate(cfg: &mut Config, d: &mut Diagnostics) {
     sync_groups(cfg, d);
     scripts(cfg, d);
     virtual_servers(cfg, d);
+    lvs(cfg, d);
 }
 
 fn unique_names(cfg: &Config, d: &mut Diagnostics) {
@@ -613,6 +614,96 @@ fn virtual_servers(cfg: &Config, d: &mut Diagnostics) {
             }
             for c in &rs.checkers {
                 checker(&label, rs.ip, c, d);
+            }
+        }
+    }
+}
+
+/// The sync daemon, tunnels and names the kernel limits (15 bytes).
+fn lvs(cfg: &Config, d: &mut Diagnostics) {
+    use super::model::{LbKind, TunnelCsum, TunnelEncap};
+    let g = &cfg.global;
+    if let Some(s) = &g.lvs_sync_daemon {
+        let at = g.src.key("lvs_sync_daemon");
+        if !cfg.vrrp_instances.iter().any(|i| i.name == s.instance) {
+            d.error(
+                at,
+                format!(
+                    "lvs_sync_daemon: no vrrp_instance named '{}'{}",
+                    s.instance,
+                    suggestion(
+                        &s.instance,
+                        cfg.vrrp_instances.iter().map(|i| i.name.as_str())
+                    )
+                ),
+            );
+        }
+        if s.interface.is_empty() || s.interface.len() > 15 {
+            d.error(
+                at,
+                format!(
+                    "lvs_sync_daemon: interface name '{}' must be 1-15 bytes",
+                    s.interface
+                ),
+            );
+        }
+        if s.id.is_some_and(|i| i > 255) {
+            d.error(at, "lvs_sync_daemon: 'id' must be 0-255");
+        }
+        if s.ttl == Some(0) {
+            d.error(at, "lvs_sync_daemon: 'ttl' must be 1-255");
+        }
+        if s.group.is_some_and(|a| !a.is_multicast()) {
+            d.error(at, "lvs_sync_daemon: 'group' must be a multicast address");
+        }
+    }
+    let old: Vec<&VrrpInstance> = cfg
+        .vrrp_instances
+        .iter()
+        .filter(|i| i.lvs_sync_daemon_interface.is_some())
+        .collect();
+    if old.len() > 1 || (!old.is_empty() && g.lvs_sync_daemon.is_some()) {
+        d.error(
+            old.first().and_then(|i| i.src.key("lvs_sync_daemon_interface")),
+            "only one sync daemon: give 'lvs_sync_daemon' in global_defs or 'lvs_sync_daemon_interface' in one vrrp_instance",
+        );
+    }
+    for vs in &cfg.virtual_servers {
+        let label = vs.label();
+        if let Some(pe) = &vs.persistence_engine
+            && (pe.is_empty() || pe.len() > 15)
+        {
+            d.error(
+                vs.src.key("persistence_engine"),
+                format!("virtual_server {label}: engine name '{pe}' must be 1-15 bytes"),
+            );
+        }
+        for rs in &vs.real_servers {
+            let tunnel = rs.lb_kind.unwrap_or(vs.lb_kind) == LbKind::Tun;
+            let encap = rs.tunnel_encap.unwrap_or_default();
+            let any =
+                rs.tunnel_encap.is_some() || rs.tunnel_dport.is_some() || rs.tunnel_csum.is_some();
+            let at = rs.src.key("tunnel_encap").or(rs.src.at.as_ref());
+            let why = if any && !tunnel {
+                Some("tunnel options need 'lvs_method TUN'")
+            } else if encap == TunnelEncap::Gue && rs.tunnel_dport.is_none() {
+                Some("'tunnel_encap gue' needs 'tunnel_dport'")
+            } else if encap != TunnelEncap::Gue && rs.tunnel_dport.is_some() {
+                Some("'tunnel_dport' is for 'tunnel_encap gue' only")
+            } else if encap == TunnelEncap::Ipip
+                && rs.tunnel_csum.is_some_and(|c| c != TunnelCsum::Nocsum)
+            {
+                Some("ipip tunnels have no checksum option")
+            } else if encap == TunnelEncap::Gre && rs.tunnel_csum == Some(TunnelCsum::Remcsum) {
+                Some("'tunnel_remcsum' is for 'tunnel_encap gue' only")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                d.error(
+                    at,
+                    format!("virtual_server {label}, real_server {}: {why}", rs.ip),
+                );
             }
         }
     }

@@ -570,3 +570,78 @@ fn plugins_must_be_readable_components_with_exact_grants() {
     ));
     assert_one_error(&both, &["both a 'script' and a plugin"]);
 }
+
+#[test]
+fn lvs_sync_daemon_names_an_instance_and_takes_kernel_limits() {
+    let with = |line: &str| {
+        conf(&format!(
+            "global_defs {{\n    {line}\n}}\n{}",
+            instance("VI_1", "")
+        ))
+    };
+    let l = with("lvs_sync_daemon eth1 VI_1 id 7 maxlen 1400 port 8850 ttl 2 group 239.1.2.3");
+    assert!(errors(&l).is_empty(), "{:?}", errors(&l));
+    let s = l.config.global.lvs_sync_daemon.clone().unwrap();
+    assert_eq!(
+        (s.id, s.maxlen, s.port, s.ttl),
+        (Some(7), Some(1400), Some(8850), Some(2))
+    );
+    assert_one_error(
+        &with("lvs_sync_daemon eth1 VI_9"),
+        &["no vrrp_instance named 'VI_9'"],
+    );
+    assert_one_error(
+        &with("lvs_sync_daemon eth1 VI_1 id 300"),
+        &["'id' must be 0-255"],
+    );
+    assert_one_error(
+        &with("lvs_sync_daemon eth1 VI_1 group 10.0.0.1"),
+        &["multicast"],
+    );
+    assert_one_error(
+        &with("lvs_sync_daemon eth1 VI_1 speed 9"),
+        &["unknown option 'speed'"],
+    );
+    assert_one_error(
+        &with("lvs_sync_daemon eth1"),
+        &["expects 'INTERFACE INSTANCE"],
+    );
+    assert_one_error(
+        &with("lvs_sync_daemon a-name-too-long-x VI_1"),
+        &["1-15 bytes"],
+    );
+    // The older form, once only.
+    let l = conf(&format!(
+        "global_defs {{\n    lvs_sync_daemon eth1 VI_1\n}}\n{}",
+        instance("VI_1", "    lvs_sync_daemon_interface eth1")
+    ));
+    assert_one_error(&l, &["only one sync daemon"]);
+}
+
+#[test]
+fn tunnel_options_belong_to_tun_real_servers() {
+    let vs = |rs: &str| {
+        conf(&format!(
+            "virtual_server 10.0.0.1 80 {{\n    lb_kind TUN\n    real_server 10.0.1.1 80 {{\n{rs}\n    }}\n}}\n"
+        ))
+    };
+    for ok in [
+        "tunnel_encap ipip",
+        "tunnel_encap gue\ntunnel_dport 6080\ntunnel_remcsum",
+        "tunnel_encap gre\ntunnel_csum",
+    ] {
+        let l = vs(ok);
+        assert!(errors(&l).is_empty(), "{ok}: {:?}", errors(&l));
+    }
+    assert_one_error(&vs("tunnel_encap gue"), &["needs 'tunnel_dport'"]);
+    assert_one_error(&vs("tunnel_encap gre\ntunnel_remcsum"), &["gue' only"]);
+    assert_one_error(&vs("tunnel_dport 6080"), &["for 'tunnel_encap gue' only"]);
+    assert_one_error(
+        &vs("tunnel_encap ipip\ntunnel_csum"),
+        &["no checksum option"],
+    );
+    assert_one_error(
+        &vs("lvs_method NAT\ntunnel_encap gre"),
+        &["tunnel options need 'lvs_method TUN'"],
+    );
+}

@@ -204,8 +204,109 @@ pub fn render(doc: &StatusDoc) -> String {
     x.family(
         "upkeep_real_server_weight",
         Kind::Gauge,
-        "Real server weight in the IPVS table.",
+        "Real server's configured weight.",
         real_servers().map(|(labels, rs)| (labels, Value::Int(rs.weight))),
+    );
+    x.family(
+        "upkeep_real_server_desired_weight",
+        Kind::Gauge,
+        "Weight upkeep wants the real server to have in the kernel (absent: out of the table).",
+        real_servers()
+            .filter_map(|(labels, rs)| Some((labels, Value::from(u64::from(rs.desired_weight?))))),
+    );
+    x.family(
+        "upkeep_real_server_kernel_weight",
+        Kind::Gauge,
+        "Weight the kernel's IPVS table had at the last reconcile (absent: not in it).",
+        real_servers()
+            .filter_map(|(labels, rs)| Some((labels, Value::from(u64::from(rs.kernel_weight?))))),
+    );
+    x.family(
+        "upkeep_real_server_active_connections",
+        Kind::Gauge,
+        "Active connections to the real server (kernel, last reconcile).",
+        real_servers().map(|(labels, rs)| (labels, Value::from(rs.active_conns))),
+    );
+    x.family(
+        "upkeep_real_server_inactive_connections",
+        Kind::Gauge,
+        "Inactive connections to the real server (kernel, last reconcile).",
+        real_servers().map(|(labels, rs)| (labels, Value::from(rs.inactive_conns))),
+    );
+    x.family(
+        "upkeep_virtual_server_quorum",
+        Kind::Gauge,
+        "Virtual server quorum: 1 met, 0 lost (sorry server).",
+        doc.virtual_servers.iter().map(|v| {
+            (
+                vec![("virtual_server", v.key.as_str())],
+                Value::from(v.quorum_up),
+            )
+        }),
+    );
+    x.family(
+        "upkeep_virtual_server_kernel_services",
+        Kind::Gauge,
+        "Kernel services of the virtual server present at the last reconcile.",
+        doc.virtual_servers.iter().map(|v| {
+            let n = u64::try_from(v.in_kernel).unwrap_or(u64::MAX);
+            (vec![("virtual_server", v.key.as_str())], Value::from(n))
+        }),
+    );
+    let ipvs = doc.ipvs.as_ref();
+    x.family(
+        "upkeep_ipvs_available",
+        Kind::Gauge,
+        "The kernel has IPVS and upkeep can program it: 1 yes, 0 no.",
+        ipvs.map(|k| (Vec::new(), Value::from(k.available))),
+    );
+    x.family(
+        "upkeep_ipvs_reconciles_total",
+        Kind::Counter,
+        "Reconciles of the kernel's IPVS table.",
+        ipvs.map(|k| (Vec::new(), Value::from(k.reconciles))),
+    );
+    x.family(
+        "upkeep_ipvs_drift_repairs_total",
+        Kind::Counter,
+        "Periodic reconciles that repaired changes made behind upkeep's back.",
+        ipvs.map(|k| (Vec::new(), Value::from(k.drift_repairs))),
+    );
+    x.family(
+        "upkeep_ipvs_changes_total",
+        Kind::Counter,
+        "IPVS requests applied, by command.",
+        ipvs.into_iter()
+            .flat_map(|k| &k.ops)
+            .map(|(op, n)| (vec![("op", op.as_str())], Value::from(*n))),
+    );
+    x.family(
+        "upkeep_ipvs_errors_total",
+        Kind::Counter,
+        "IPVS requests refused and reconciles failed, by error.",
+        ipvs.into_iter()
+            .flat_map(|k| &k.errors)
+            .map(|(e, n)| (vec![("error", e.as_str())], Value::from(*n))),
+    );
+    x.family(
+        "upkeep_ipvs_reconcile_seconds",
+        Kind::Gauge,
+        "Duration of the last reconcile.",
+        ipvs.and_then(|k| k.last_reconcile.as_ref()).map(|r| {
+            // Microseconds fit an f64 exactly up to 2^53.
+            #[allow(clippy::cast_precision_loss)]
+            let s = r.took_us as f64 / 1e6;
+            (Vec::new(), Value::Float(s))
+        }),
+    );
+    x.family(
+        "upkeep_ipvs_sync_daemon",
+        Kind::Gauge,
+        "Kernel connection-sync daemons running, by state (master, backup).",
+        ipvs.into_iter().flat_map(|k| &k.sync_daemons).map(|d| {
+            let state = d.split_whitespace().next().unwrap_or("unknown");
+            (vec![("state", state)], Value::from(1u64))
+        }),
     );
 
     // ---- workers ----

@@ -95,14 +95,37 @@ fn sample_doc() -> StatusDoc {
                     address: "192.168.1.10:80".into(),
                     weight: 3,
                     up: true,
+                    desired_weight: Some(3),
+                    kernel_weight: Some(2),
+                    active_conns: 5,
+                    inactive_conns: 7,
+                    ..Default::default()
                 },
                 RealServerStatus {
                     address: "192.168.1.11:80".into(),
                     weight: 0,
                     up: false,
+                    ..Default::default()
                 },
             ],
+            quorum_up: true,
+            services: vec!["10.0.0.1:80/tcp".into()],
+            in_kernel: 1,
+            ..Default::default()
         }],
+        ipvs: Some(crate::ipvs::status::IpvsKernel {
+            available: true,
+            reconciles: 12,
+            drift_repairs: 1,
+            ops: BTreeMap::from([("NEW_DEST".into(), 2), ("SET_DEST".into(), 1)]),
+            errors: BTreeMap::from([("no_scheduler".into(), 1)]),
+            last_reconcile: Some(crate::ipvs::status::Reconcile {
+                took_us: 1500,
+                ..Default::default()
+            }),
+            sync_daemons: vec!["master on eth0 id 50".into()],
+            ..Default::default()
+        }),
         workers: vec![
             worker("vrrp", Some(100), "running", 0),
             worker("checker", None, "restarting", 2),
@@ -356,6 +379,22 @@ fn renders_every_family() {
         r#"upkeep_real_server_up{virtual_server="10.0.0.1:80/tcp",real_server="192.168.1.11:80"} 0"#,
         r#"upkeep_real_server_weight{virtual_server="10.0.0.1:80/tcp",real_server="192.168.1.10:80"} 3"#,
         r#"upkeep_real_server_weight{virtual_server="10.0.0.1:80/tcp",real_server="192.168.1.11:80"} 0"#,
+        r#"upkeep_real_server_desired_weight{virtual_server="10.0.0.1:80/tcp",real_server="192.168.1.10:80"} 3"#,
+        r#"upkeep_real_server_kernel_weight{virtual_server="10.0.0.1:80/tcp",real_server="192.168.1.10:80"} 2"#,
+        r#"upkeep_real_server_active_connections{virtual_server="10.0.0.1:80/tcp",real_server="192.168.1.10:80"} 5"#,
+        r#"upkeep_real_server_active_connections{virtual_server="10.0.0.1:80/tcp",real_server="192.168.1.11:80"} 0"#,
+        r#"upkeep_real_server_inactive_connections{virtual_server="10.0.0.1:80/tcp",real_server="192.168.1.10:80"} 7"#,
+        r#"upkeep_real_server_inactive_connections{virtual_server="10.0.0.1:80/tcp",real_server="192.168.1.11:80"} 0"#,
+        r#"upkeep_virtual_server_quorum{virtual_server="10.0.0.1:80/tcp"} 1"#,
+        r#"upkeep_virtual_server_kernel_services{virtual_server="10.0.0.1:80/tcp"} 1"#,
+        "upkeep_ipvs_available 1",
+        "upkeep_ipvs_reconciles_total 12",
+        "upkeep_ipvs_drift_repairs_total 1",
+        r#"upkeep_ipvs_changes_total{op="NEW_DEST"} 2"#,
+        r#"upkeep_ipvs_changes_total{op="SET_DEST"} 1"#,
+        r#"upkeep_ipvs_errors_total{error="no_scheduler"} 1"#,
+        "upkeep_ipvs_reconcile_seconds 0.0015",
+        r#"upkeep_ipvs_sync_daemon{state="master"} 1"#,
         r#"upkeep_worker_up{role="vrrp"} 1"#,
         r#"upkeep_worker_up{role="checker"} 0"#,
         r#"upkeep_worker_up{role="ipvs"} 0"#,
@@ -417,7 +456,7 @@ fn counters_and_gauges_are_typed() {
         );
     }
     assert_eq!(types.get("upkeep_check_latency_seconds"), Some(&"gauge"));
-    assert_eq!(types.len(), 19);
+    assert_eq!(types.len(), 32);
 }
 
 #[test]
@@ -489,8 +528,10 @@ fn any_label_text_stays_valid_and_reads_back() {
                 address: (*a).to_string(),
                 weight: i64::MIN,
                 up: true,
+                ..Default::default()
             })
             .collect(),
+        ..Default::default()
     });
     let text = render(&doc);
     let parsed = validate(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));

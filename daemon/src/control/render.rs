@@ -97,15 +97,57 @@ pub fn text(doc: &StatusDoc) -> String {
     if !doc.virtual_servers.is_empty() {
         let _ = writeln!(o, "\nVirtual servers:");
     }
+    if let Some(k) = &doc.ipvs {
+        let line = match (&k.error, &k.last_reconcile) {
+            (Some(e), _) => format!("error: {e}"),
+            (None, Some(r)) => format!(
+                "last reconcile {} ({}, {} changes, {} us); drift repairs {}",
+                ago(Some(r.at_ms)),
+                r.cause,
+                r.changed,
+                r.took_us,
+                k.drift_repairs
+            ),
+            (None, None) => "not reconciled yet".into(),
+        };
+        let _ = writeln!(o, "  IPVS: {line}");
+        if !k.sync_daemons.is_empty() {
+            let _ = writeln!(o, "  sync daemons: {}", k.sync_daemons.join(", "));
+        }
+        if let Some(r) = &k.last_reconcile {
+            for c in r.changes.iter().take(10) {
+                let _ = writeln!(o, "    changed: {c}");
+            }
+            for f in &r.failures {
+                let _ = writeln!(o, "    REFUSED: {f}");
+            }
+        }
+    }
     for v in &doc.virtual_servers {
-        let _ = writeln!(o, "  {} ({})", v.key, v.scheduler);
+        let mut notes = Vec::new();
+        if !v.quorum_up {
+            notes.push("NO QUORUM".to_string());
+        }
+        if v.suspended {
+            notes.push("suspended (ha_suspend)".to_string());
+        }
+        if doc.ipvs.is_some() && !v.services.is_empty() {
+            notes.push(format!("in kernel {}/{}", v.in_kernel, v.services.len()));
+        }
+        let _ = writeln!(o, "  {} ({}) {}", v.key, v.scheduler, notes.join(", "));
         for r in &v.real_servers {
+            let w = |x: Option<u32>| x.map_or("-".to_string(), |w| w.to_string());
             let _ = writeln!(
                 o,
-                "    {:<24} weight {:>4}  {}",
+                "    {:<24} weight {:>4}  {:<5} desired {:>4} kernel {:>4}  conns {}/{}{}",
                 r.address,
                 r.weight,
-                if r.up { "up" } else { "DOWN" }
+                if r.up { "up" } else { "DOWN" },
+                w(r.desired_weight),
+                w(r.kernel_weight),
+                r.active_conns,
+                r.inactive_conns,
+                if r.sorry { "  (sorry server)" } else { "" }
             );
         }
     }

@@ -22,6 +22,9 @@ pub struct StatusDoc {
     pub unmatched_drops: BTreeMap<String, u64>,
     pub checks: Vec<CheckStatus>,
     pub virtual_servers: Vec<VirtualServerStatus>,
+    /// The IPVS worker's view of the kernel (present with virtual servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipvs: Option<crate::ipvs::status::IpvsKernel>,
     pub workers: Vec<WorkerStatus>,
 }
 

@@ -76,6 +76,11 @@ pub enum Msg {
     },
     /// Shut down cleanly (VRRP: resign, remove VIPs).
     Shutdown,
+    /// The VRRP instances' states, for IPVS (`ha_suspend`, the sync
+    /// daemon): instance name → state name. Sent on every change.
+    VrrpStates {
+        states: BTreeMap<String, State>,
+    },
 
     // ---- worker → parent ----
     /// The configuration of `generation` is loaded and running.
@@ -108,6 +113,16 @@ pub enum Msg {
     /// The IPVS worker's table.
     IpvsStatus {
         virtual_servers: Vec<VirtualServerStatus>,
+        /// What the worker knows of the kernel (reconciles, errors).
+        #[serde(default)]
+        kernel: Box<crate::ipvs::status::IpvsKernel>,
+    },
+    /// A virtual server's quorum (IPVS → parent, which runs `quorum_up` /
+    /// `quorum_down` from its own configuration when it changed). Sent for
+    /// every virtual server at start and on each change.
+    Quorum {
+        virtual_server: String,
+        up: bool,
     },
 }
 
@@ -120,6 +135,8 @@ impl Msg {
             Msg::Ping { .. } => "ping",
             Msg::Track { .. } => "track",
             Msg::Shutdown => "shutdown",
+            Msg::VrrpStates { .. } => "vrrp_states",
+            Msg::Quorum { .. } => "quorum",
             Msg::Ready { .. } => "ready",
             Msg::ReloadFailed { .. } => "reload_failed",
             Msg::Pong { .. } => "pong",
@@ -146,6 +163,9 @@ pub struct Resume {
     pub values: BTreeMap<String, i64>,
     /// Real servers known down: `vs key` → addresses.
     pub real_servers_down: BTreeMap<String, Vec<String>>,
+    /// Real servers known up (they matter with `alpha`): `vs key` → addresses.
+    #[serde(default)]
+    pub real_servers_up: BTreeMap<String, Vec<String>>,
     /// How long the role had no worker (None at first start).
     pub down_ms: Option<u64>,
 }
@@ -204,16 +224,42 @@ pub struct RealServerState {
     pub up: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VirtualServerStatus {
     pub key: String,
     pub scheduler: String,
     pub real_servers: Vec<RealServerStatus>,
+    #[serde(default)]
+    pub quorum_up: bool,
+    /// Out of the kernel for `ha_suspend`.
+    #[serde(default)]
+    pub suspended: bool,
+    /// The kernel services it stands for (a group's members).
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// How many of them the kernel had at the last reconcile.
+    #[serde(default)]
+    pub in_kernel: usize,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RealServerStatus {
     pub address: String,
+    /// The configured weight.
     pub weight: i64,
     pub up: bool,
+    /// The sorry server.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sorry: bool,
+    /// The weight it should have in the kernel (None: not in it).
+    #[serde(default)]
+    pub desired_weight: Option<u32>,
+    /// The weight the kernel has (None: not in it), from the last dump.
+    #[serde(default)]
+    pub kernel_weight: Option<u32>,
+    /// Connections from the last dump (summed over a group's services).
+    #[serde(default)]
+    pub active_conns: u64,
+    #[serde(default)]
+    pub inactive_conns: u64,
 }

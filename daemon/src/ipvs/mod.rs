@@ -1,9 +1,13 @@
-//! IPVS: the desired table of virtual and real servers (sans-IO) and the
-//! worker that holds it. Programming the kernel over generic netlink is the
-//! IPVS module's own piece of work; this worker keeps the table, applies
-//! real-server health from the checker and reports it.
+//! IPVS: the kernel's Linux Virtual Server, programmed over generic netlink
+//! ([`genl`]). The worker ([`worker`]) keeps the desired table ([`table`]:
+//! configuration, real-server health, quorum and sorry servers, VRRP
+//! states) and reconciles the kernel with it ([`reconcile`]); [`status`]
+//! is what it reports.
 
 #![forbid(unsafe_code)]
 
+pub mod genl;
+pub mod reconcile;
+pub mod status;
 pub mod table;
 pub mod worker;

@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 
 use tracing::{info, warn};
 
-use super::notify;
 use super::privs::Account;
 use crate::config::model::Config;
 
@@ -248,9 +247,27 @@ pub fn fifos(cfg: &Config) -> Vec<PathBuf> {
 /// not exist, and keepalived's `init_file` values.
 pub fn prepare(cfg: &Config) {
     for f in fifos(cfg) {
-        notify::ensure_fifo(&f);
+        ensure_fifo(&f);
     }
     init_track_files(cfg);
+}
+
+/// Creates a notify FIFO that does not exist yet (as keepalived does).
+pub fn ensure_fifo(path: &std::path::Path) {
+    if path.symlink_metadata().is_ok() {
+        return;
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    if let Err(e) = trusted_dir(dir, true) {
+        warn!(fifo = %path.display(), error = %e, "notify fifo not created");
+        return;
+    }
+    if let Err(e) = nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)) {
+        warn!(fifo = %path.display(), error = %e, "cannot create notify fifo");
+    }
 }
 
 /// keepalived's `init_file`: a tracked file gets its initial number at start

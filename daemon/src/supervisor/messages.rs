@@ -50,20 +50,7 @@ impl Parent {
     }
 
     fn on_message(&mut self, role: Role, msg: Msg) {
-        let ok = matches!(
-            (&msg, role),
-            (Msg::Ready { .. } | Msg::Pong { .. }, _)
-                | (
-                    Msg::ReloadFailed { .. } | Msg::Transition(_) | Msg::VrrpStatus { .. },
-                    Role::Vrrp
-                )
-                | (
-                    Msg::CheckState(_) | Msg::Checks { .. } | Msg::RealServer(_),
-                    Role::Checker
-                )
-                | (Msg::IpvsStatus { .. }, Role::Ipvs)
-        );
-        if !ok {
+        if !allowed(&msg, role) {
             let why = format!("message '{}' is not allowed from this worker", msg.kind());
             self.workers.violation(role, &why);
             return;
@@ -82,6 +69,9 @@ impl Parent {
                     self.notifier
                         .transition(n.kind, &n.name, &n.notify, n.state, n.priority);
                 }
+                // ha_suspend and the sync daemons follow VRRP states.
+                let states = self.record.vrrp_states();
+                self.workers.send(Role::Ipvs, Msg::VrrpStates { states });
             }
             Msg::VrrpStatus {
                 instances,
@@ -94,13 +84,33 @@ impl Parent {
             Msg::Checks { checks } => self.on_checks(checks),
             Msg::RealServer(rs) => match self.accepted.real_server(&rs) {
                 Ok(true) => {
-                    self.record.real_server(&rs);
+                    let before = self.record.real_server(&rs);
+                    self.lvs_notify
+                        .real_server(&self.config, &rs, before, &mut self.notifier);
                     self.workers.send(Role::Ipvs, Msg::RealServer(rs));
                 }
                 Ok(false) => {}
                 Err(v) => self.workers.violation(role, &v.to_string()),
             },
-            Msg::IpvsStatus { virtual_servers } => self.record.virtual_servers = virtual_servers,
+            Msg::IpvsStatus {
+                virtual_servers,
+                kernel,
+            } => {
+                self.record.virtual_servers = virtual_servers;
+                self.record.ipvs = *kernel;
+            }
+            // Only a configured virtual server's change is recorded and
+            // acted upon (the worker is not trusted to name one).
+            Msg::Quorum { virtual_server, up } if self.lvs_notify.knows(&virtual_server) => {
+                let before = self.record.quorum.insert(virtual_server.clone(), up);
+                self.lvs_notify.quorum(
+                    &self.config,
+                    &virtual_server,
+                    up,
+                    before,
+                    &mut self.notifier,
+                );
+            }
             _ => {}
         }
     }
@@ -214,5 +224,54 @@ async fn run_restart(source: String, argv: Vec<String>) {
         info!(check = %source, result = %result, "restart command finished");
     } else {
         warn!(check = %source, result = %result, "restart command failed");
+    }
+}
+
+/// What each worker may send the parent; anything else resets it.
+fn allowed(msg: &Msg, role: Role) -> bool {
+    matches!(
+        (msg, role),
+        (Msg::Ready { .. } | Msg::Pong { .. }, _)
+            | (
+                Msg::ReloadFailed { .. } | Msg::Transition(_) | Msg::VrrpStatus { .. },
+                Role::Vrrp
+            )
+            | (
+                Msg::CheckState(_) | Msg::Checks { .. } | Msg::RealServer(_),
+                Role::Checker
+            )
+            | (Msg::IpvsStatus { .. } | Msg::Quorum { .. }, Role::Ipvs)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A quorum report (which runs quorum_up / quorum_down) comes from the
+    /// IPVS worker only; the hostile checker cannot send one, nor
+    /// parent-only messages such as VRRP states; only VRRP refuses reloads.
+    #[test]
+    fn each_worker_may_send_only_its_own_messages() {
+        let q = Msg::Quorum {
+            virtual_server: "10.0.0.1:80/tcp".into(),
+            up: false,
+        };
+        assert!(allowed(&q, Role::Ipvs));
+        assert!(!allowed(&q, Role::Checker));
+        assert!(!allowed(&q, Role::Vrrp));
+        let states = Msg::VrrpStates {
+            states: Default::default(),
+        };
+        for role in Role::ALL {
+            assert!(!allowed(&states, role), "{role}");
+        }
+        let refused = Msg::ReloadFailed {
+            generation: 2,
+            error: "x".into(),
+        };
+        assert!(allowed(&refused, Role::Vrrp));
+        assert!(!allowed(&refused, Role::Checker));
+        assert!(!allowed(&refused, Role::Ipvs));
     }
 }

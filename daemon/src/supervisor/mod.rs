@@ -14,6 +14,7 @@
 pub mod files;
 pub mod heartbeat;
 pub mod init;
+pub mod lvs_notify;
 mod messages;
 pub mod notify;
 pub mod privs;
@@ -91,6 +92,8 @@ struct Parent {
     routing: Routing,
     /// What the checker may report (see `sources.rs`).
     accepted: sources::Accepted,
+    /// Runs IPVS's notify_up/down and quorum_up/down.
+    lvs_notify: lvs_notify::IpvsNotify,
     notifier: Notifier,
     sd: Option<SdNotify>,
     ready_sent: bool,
@@ -178,6 +181,7 @@ pub async fn run(
         workers: Workers::new(events, opts.backoff.clone()),
         routing: Routing::new(&config, Routing::default()),
         accepted: sources::Accepted::new(&config),
+        lvs_notify: lvs_notify::IpvsNotify::new(&config),
         opts,
         config,
         generation: 1,
@@ -357,6 +361,8 @@ impl Parent {
         }
         self.stopping = true;
         info!("stopping");
+        self.lvs_notify
+            .omega(&self.config, &self.record, &mut self.notifier);
         self.tell_systemd(SdNotify::stopping);
         if let Some(r) = self.reload.take() {
             for reply in r.replies {
@@ -387,6 +393,10 @@ impl Parent {
                 })
                 .collect(),
             virtual_servers: self.record.virtual_servers.clone(),
+            ipvs: self
+                .workers
+                .get(Role::Ipvs)
+                .map(|_| self.record.ipvs.clone()),
             workers: self.workers.status(),
         }
     }

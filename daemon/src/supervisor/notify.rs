@@ -111,6 +111,24 @@ impl Notifier {
         let _ = tx.send(job);
     }
 
+    /// Queues plain commands (IPVS's notify_up/down, quorum_up/down) behind
+    /// what `queue` already runs; no FIFO line.
+    pub fn commands(&mut self, queue: &str, commands: Vec<Vec<String>>) {
+        let commands: Vec<Vec<String>> = commands.into_iter().filter(|c| !c.is_empty()).collect();
+        if commands.is_empty() {
+            return;
+        }
+        let timeout = self.timeout;
+        let (tx, _) = self.queues.entry(queue.to_string()).or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (tx, tokio::spawn(worker(rx, Vec::new(), timeout)))
+        });
+        let _ = tx.send(Job {
+            commands,
+            fifo_line: None,
+        });
+    }
+
     /// After a reload: the FIFOs the new configuration names.
     pub fn set_fifos(&mut self, fifos: Vec<PathBuf>) {
         self.fifos = fifos;
@@ -190,24 +208,6 @@ pub async fn run(cmd: &[String], timeout: Duration) -> exec::Finished {
         warn!(command = %cmd.join(" "), result = %result, "notify script failed");
     }
     f
-}
-
-/// Creates a notify FIFO that does not exist yet (as keepalived does).
-pub fn ensure_fifo(path: &std::path::Path) {
-    if path.symlink_metadata().is_ok() {
-        return;
-    }
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    if let Err(e) = super::files::trusted_dir(dir, true) {
-        warn!(fifo = %path.display(), error = %e, "notify fifo not created");
-        return;
-    }
-    if let Err(e) = nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)) {
-        warn!(fifo = %path.display(), error = %e, "cannot create notify fifo");
-    }
 }
 
 #[cfg(test)]

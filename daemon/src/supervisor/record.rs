@@ -38,7 +38,13 @@ pub struct Record {
     pub values: BTreeMap<String, i64>,
     /// `vs key` → real servers reported down.
     pub real_servers_down: BTreeMap<String, Vec<String>>,
+    /// `vs key` → real servers reported up.
+    pub real_servers_up: BTreeMap<String, Vec<String>>,
     pub virtual_servers: Vec<VirtualServerStatus>,
+    /// What the IPVS worker knows of the kernel.
+    pub ipvs: crate::ipvs::status::IpvsKernel,
+    /// `vs key` → quorum, as the IPVS worker last said (for quorum_up/down).
+    pub quorum: BTreeMap<String, bool>,
     /// Sync group name → the state all members last agreed on.
     group_states: BTreeMap<String, State>,
 }
@@ -108,24 +114,38 @@ impl Record {
             .then_some((source, up, value))
     }
 
-    pub fn real_server(&mut self, rs: &RealServerState) {
-        let down = self
-            .real_servers_down
-            .entry(rs.virtual_server.clone())
-            .or_default();
-        down.retain(|a| a != &rs.real_server);
-        if !rs.up {
-            down.push(rs.real_server.clone());
+    /// Records a real server's health; what was recorded before, if anything.
+    pub fn real_server(&mut self, rs: &RealServerState) -> Option<bool> {
+        let mut before = None;
+        for (list, up) in [
+            (&mut self.real_servers_down, false),
+            (&mut self.real_servers_up, true),
+        ] {
+            let l = list.entry(rs.virtual_server.clone()).or_default();
+            if l.contains(&rs.real_server) {
+                before = Some(up);
+            }
+            l.retain(|a| a != &rs.real_server);
+            if rs.up == up {
+                l.push(rs.real_server.clone());
+            }
         }
+        before
+    }
+
+    /// Instance name → state name, for IPVS.
+    pub fn vrrp_states(&self) -> BTreeMap<String, State> {
+        self.states.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 
     /// What a restarted worker is told.
     pub fn resume(&self, down_ms: Option<u64>) -> Resume {
         Resume {
-            states: self.states.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            states: self.vrrp_states(),
             tracks: self.tracks.clone(),
             values: self.values.clone(),
             real_servers_down: self.real_servers_down.clone(),
+            real_servers_up: self.real_servers_up.clone(),
             down_ms,
         }
     }
@@ -141,6 +161,12 @@ impl Record {
         self.tracks.retain(|k, _| checks.contains(k));
         self.verdicts.retain(|k, _| checks.contains(k));
         self.values.retain(|k, _| checks.contains(k));
+        let vss: Vec<String> = cfg
+            .virtual_servers
+            .iter()
+            .map(crate::ipvs::table::vs_key)
+            .collect();
+        self.quorum.retain(|k, _| vss.contains(k));
     }
 
     /// systemd's one-line STATUS=.

@@ -142,13 +142,16 @@ fn summary_is_one_line() {
                 address: "a".into(),
                 weight: 1,
                 up: true,
+                ..Default::default()
             },
             RealServerStatus {
                 address: "b".into(),
                 weight: 1,
                 up: true,
+                ..Default::default()
             },
         ],
+        ..Default::default()
     });
     assert_eq!(r.summary(), "VI_1 MASTER prio 100; 2/2 real servers up");
     for k in 0..5 {

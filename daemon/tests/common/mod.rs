@@ -85,3 +85,18 @@ pub fn sample_files() -> Vec<PathBuf> {
     v
 }
 pub mod lab;
+
+/// Runs `upkeepd ARGS` to completion and returns its standard output;
+/// fails the test with its standard error when it exits non-zero.
+pub fn upkeepd_ok(args: &[&std::ffi::OsStr]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_upkeepd"))
+        .args(args)
+        .output()
+        .expect("running upkeepd");
+    assert!(
+        out.status.success(),
+        "upkeepd {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -6,8 +6,8 @@ use super::keywords::{self as kw, Context};
 use super::tree::Node;
 use crate::config::diag::Src;
 use crate::config::model::{
-    CheckKind, Endpoint, HttpUrl, LbAlgo, LbKind, Protocol, RealServer, RealServerCheck,
-    VirtualServer, VirtualServerGroup,
+    CheckKind, Endpoint, HttpUrl, LbAlgo, LbKind, LvsSyncDaemon, Protocol, RealServer,
+    RealServerCheck, TunnelCsum, TunnelEncap, VirtualServer, VirtualServerGroup,
 };
 use crate::config::values::StatusRange;
 use crate::config::values::VsgEntry;
@@ -147,6 +147,26 @@ impl Cx<'_> {
                     vs.ops = self.flag(n);
                     true
                 }
+                "sh-fallback" | "mh-fallback" | "flag-1" => {
+                    vs.sched_fallback = self.flag(n);
+                    true
+                }
+                "sh-port" | "mh-port" | "flag-2" => {
+                    vs.sched_port = self.flag(n);
+                    true
+                }
+                "flag-3" => {
+                    vs.sched_flag3 = self.flag(n);
+                    true
+                }
+                "persistence_engine" => {
+                    vs.persistence_engine = self.arg1(n, "an engine name").map(|t| t.text.clone());
+                    true
+                }
+                "sorry_server_lvs_method" => {
+                    vs.sorry_server_lvs_method = self.choice(n, &LbKind::ALL);
+                    true
+                }
                 "real_server" => {
                     if let (Some(ep), Some(block)) = (self.endpoint_args(n), self.block(n)) {
                         let rs = self.real_server(ep, n, block);
@@ -250,6 +270,26 @@ impl Cx<'_> {
                 }
                 ("lvs_method", _) => {
                     rs.lb_kind = self.choice(n, &LbKind::ALL);
+                    true
+                }
+                ("tunnel_encap", _) => {
+                    rs.tunnel_encap = self.choice(n, &TunnelEncap::ALL);
+                    true
+                }
+                ("tunnel_dport", _) => {
+                    rs.tunnel_dport = self
+                        .arg1(n, "a port number 0-65535")
+                        .and_then(|t| self.port(n, t));
+                    true
+                }
+                ("tunnel_nocsum" | "tunnel_csum" | "tunnel_remcsum", _) => {
+                    if self.flag(n) {
+                        rs.tunnel_csum = Some(match k {
+                            "tunnel_csum" => TunnelCsum::Csum,
+                            "tunnel_remcsum" => TunnelCsum::Remcsum,
+                            _ => TunnelCsum::Nocsum,
+                        });
+                    }
                     true
                 }
                 _ => false,
@@ -358,6 +398,74 @@ impl Cx<'_> {
             }
         }
         c
+    }
+
+    /// `lvs_sync_daemon INTERFACE INSTANCE [id N] [maxlen N] [port N] [ttl N] [group IP]`.
+    pub fn lvs_sync_daemon(&mut self, n: &Node) -> Option<LvsSyncDaemon> {
+        if !self.no_block(n) {
+            return None;
+        }
+        let (Some(interface), Some(instance)) = (n.args.first(), n.args.get(1)) else {
+            self.diags.error(
+                Some(&n.word.loc),
+                "'lvs_sync_daemon' expects 'INTERFACE INSTANCE [id N] [maxlen N] [port N] [ttl N] [group IP]'",
+            );
+            return None;
+        };
+        let mut d = LvsSyncDaemon {
+            interface: interface.text.clone(),
+            instance: instance.text.clone(),
+            id: None,
+            maxlen: None,
+            port: None,
+            ttl: None,
+            group: None,
+        };
+        let mut rest = n.args.iter().skip(2);
+        while let Some(opt) = rest.next() {
+            let Some(val) = rest.next() else {
+                self.diags.error(
+                    Some(&opt.loc),
+                    format!("'lvs_sync_daemon': '{}' needs a value", opt.text),
+                );
+                return None;
+            };
+            let ok = match opt.text.as_str() {
+                "id" => {
+                    d.id = self.parse_token(n, val, "a sync id 0-255");
+                    d.id.is_some()
+                }
+                "maxlen" => {
+                    d.maxlen = self.parse_token(n, val, "a length in bytes");
+                    d.maxlen.is_some()
+                }
+                "port" => {
+                    d.port = self.port(n, val);
+                    d.port.is_some()
+                }
+                "ttl" => {
+                    d.ttl = self.parse_token(n, val, "a TTL 1-255");
+                    d.ttl.is_some()
+                }
+                "group" => {
+                    d.group = self.parse_token(n, val, "a multicast address");
+                    d.group.is_some()
+                }
+                other => {
+                    self.diags.error(
+                        Some(&opt.loc),
+                        format!(
+                            "'lvs_sync_daemon': unknown option '{other}' (id, maxlen, port, ttl, group)"
+                        ),
+                    );
+                    false
+                }
+            };
+            if !ok {
+                return None;
+            }
+        }
+        Some(d)
     }
 
     fn url(&mut self, nodes: &[Node]) -> HttpUrl {

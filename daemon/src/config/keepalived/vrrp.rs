@@ -101,6 +101,22 @@ impl Cx<'_> {
                     g.vrrp_notify_fifo_script = self.command(n);
                     true
                 }
+                "lvs_flush" => {
+                    g.lvs_flush = self.flag(n);
+                    true
+                }
+                "lvs_flush_onstop" => {
+                    g.lvs_flush_onstop = if n.args.is_empty() && n.block.is_none() {
+                        Some(crate::config::model::FlushOnStop::Vs)
+                    } else {
+                        self.choice(n, &crate::config::model::FlushOnStop::ALL)
+                    };
+                    true
+                }
+                "lvs_sync_daemon" => {
+                    g.lvs_sync_daemon = self.lvs_sync_daemon(n);
+                    true
+                }
                 _ => false,
             };
             if handled {
@@ -722,6 +738,11 @@ impl Cx<'_> {
                 }
                 "vmac_xmit_base" => {
                     v.vmac_xmit_base = self.flag(n);
+                    true
+                }
+                "lvs_sync_daemon_interface" => {
+                    v.lvs_sync_daemon_interface =
+                        self.arg1(n, "an interface name").map(|t| t.text.clone());
                     true
                 }
                 _ => self.notify(&mut v.notify, k, n),

@@ -4,6 +4,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
+use super::{FlushOnStop, LvsSyncDaemon};
+
 use crate::config::diag::Src;
 use crate::config::values::Millis;
 
@@ -39,6 +41,11 @@ pub struct Global {
     pub vrrp_notify_fifo_script: Option<String>,
     /// upkeep: serve Prometheus metrics on this local address (TOML only).
     pub metrics_address: Option<std::net::SocketAddr>,
+    /// Flush the whole IPVS table at start.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lvs_flush: bool,
+    pub lvs_flush_onstop: Option<FlushOnStop>,
+    pub lvs_sync_daemon: Option<LvsSyncDaemon>,
     #[serde(skip)]
     pub src: Src,
 }

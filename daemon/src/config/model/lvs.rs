@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ScriptUser, is_zero_u32, one, one_i32};
+use super::{ScriptUser, TunnelCsum, TunnelEncap, is_zero_u32, one, one_i32};
 use crate::config::diag::Src;
 use crate::config::values::{Millis, StatusRange, VsgEntry};
 
@@ -130,6 +130,8 @@ pub struct VirtualServer {
     pub sorry_server: Option<Endpoint>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sorry_server_inhibit: bool,
+    /// The sorry server's forwarding method (default: `lb_kind`).
+    pub sorry_server_lvs_method: Option<LbKind>,
     #[serde(default = "one")]
     pub quorum: u32,
     #[serde(default, skip_serializing_if = "is_zero_u32")]
@@ -150,6 +152,17 @@ pub struct VirtualServer {
     pub ha_suspend: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ops: bool,
+    /// Scheduler flag 1: `sh-fallback`, `mh-fallback`, `flag-1`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sched_fallback: bool,
+    /// Scheduler flag 2: `sh-port`, `mh-port`, `flag-2`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sched_port: bool,
+    /// Scheduler flag 3: `flag-3`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sched_flag3: bool,
+    /// `persistence_engine NAME` (`sip`).
+    pub persistence_engine: Option<String>,
     #[serde(default, rename = "real_server", skip_serializing_if = "Vec::is_empty")]
     pub real_servers: Vec<RealServer>,
     #[serde(skip)]
@@ -176,6 +189,7 @@ impl VirtualServer {
             virtualhost: None,
             sorry_server: None,
             sorry_server_inhibit: false,
+            sorry_server_lvs_method: None,
             quorum: 1,
             hysteresis: 0,
             quorum_up: None,
@@ -185,6 +199,10 @@ impl VirtualServer {
             inhibit_on_failure: false,
             ha_suspend: false,
             ops: false,
+            sched_fallback: false,
+            sched_port: false,
+            sched_flag3: false,
+            persistence_engine: None,
             real_servers: Vec::new(),
             src: Src::default(),
         }
@@ -224,6 +242,10 @@ pub struct RealServer {
     pub notify_down: Option<String>,
     pub uthreshold: Option<u32>,
     pub lthreshold: Option<u32>,
+    /// TUN only: the encapsulation, GUE's destination port, checksums.
+    pub tunnel_encap: Option<TunnelEncap>,
+    pub tunnel_dport: Option<u16>,
+    pub tunnel_csum: Option<TunnelCsum>,
     #[serde(default, rename = "checker", skip_serializing_if = "Vec::is_empty")]
     pub checkers: Vec<RealServerCheck>,
     #[serde(skip)]
@@ -242,6 +264,9 @@ impl RealServer {
             notify_down: None,
             uthreshold: None,
             lthreshold: None,
+            tunnel_encap: None,
+            tunnel_dport: None,
+            tunnel_csum: None,
             checkers: Vec::new(),
             src: Src::default(),
         }

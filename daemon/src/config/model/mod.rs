@@ -19,6 +19,7 @@ pub use self::lvs::*;
 pub use self::plugin::*;
 pub use self::track::*;
 pub use self::vrrp::*;
+pub use super::lvs_types::{FlushOnStop, LvsSyncDaemon, TunnelCsum, TunnelEncap};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -164,6 +164,8 @@ pub struct VrrpInstance {
     pub use_vmac: Option<Vmac>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub vmac_xmit_base: bool,
+    /// Older form of the global `lvs_sync_daemon INTERFACE THIS-INSTANCE`.
+    pub lvs_sync_daemon_interface: Option<String>,
     #[serde(skip)]
     pub src: Src,
 }
@@ -217,6 +219,7 @@ impl VrrpInstance {
             garp_lower_prio_repeat: None,
             use_vmac: None,
             vmac_xmit_base: false,
+            lvs_sync_daemon_interface: None,
             src: Src::default(),
         }
     }

@@ -1,0 +1,169 @@
+//! IPVS's scripts, run by the parent (like VRRP's notify scripts): a real
+//! server's `notify_up` / `notify_down` when the checker changes its health,
+//! a virtual server's `quorum_up` / `quorum_down` when the IPVS worker
+//! reports a quorum change, and with `omega` both at stop.
+//!
+//! Trust: the commands come from the parent's own configuration only. The
+//! checker and the IPVS worker name a virtual server and say up or down;
+//! a name the configuration does not have runs nothing.
+
+use crate::config::model::{Config, RealServer, VirtualServer};
+use crate::exec::split_command;
+use crate::ipc::msg::RealServerState;
+use crate::ipvs::table::{rs_key, vs_key};
+use crate::supervisor::notify::Notifier;
+use crate::supervisor::record::Record;
+
+/// Virtual server key → its index in the configuration (a health report
+/// comes for every real server: no key formatting per report).
+pub type Index = std::collections::HashMap<String, usize>;
+
+pub fn index(cfg: &Config) -> Index {
+    cfg.virtual_servers
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (vs_key(v), i))
+        .collect()
+}
+
+fn find_vs<'a>(cfg: &'a Config, idx: &Index, key: &str) -> Option<&'a VirtualServer> {
+    idx.get(key).and_then(|i| cfg.virtual_servers.get(*i))
+}
+
+fn find_rs<'a>(vs: &'a VirtualServer, key: &str) -> Option<&'a RealServer> {
+    vs.real_servers
+        .iter()
+        .find(|r| rs_key(r.ip, r.port.or(vs.port)) == key)
+}
+
+fn command(c: Option<&String>) -> Vec<Vec<String>> {
+    c.map(|c| split_command(c)).into_iter().collect()
+}
+
+/// The script for a real server's health report, given what was recorded
+/// before (None: nothing yet; the server was then up, or down with `alpha`).
+pub fn real_server_commands(
+    cfg: &Config,
+    idx: &Index,
+    rs: &RealServerState,
+    before: Option<bool>,
+) -> Vec<Vec<String>> {
+    let Some(vs) = find_vs(cfg, idx, &rs.virtual_server) else {
+        return Vec::new();
+    };
+    let Some(r) = find_rs(vs, &rs.real_server) else {
+        return Vec::new();
+    };
+    if before.unwrap_or(!vs.alpha) == rs.up {
+        return Vec::new();
+    }
+    command(if rs.up {
+        r.notify_up.as_ref()
+    } else {
+        r.notify_down.as_ref()
+    })
+}
+
+/// The script for a quorum report (a virtual server starts with quorum).
+pub fn quorum_commands(
+    cfg: &Config,
+    idx: &Index,
+    vs: &str,
+    up: bool,
+    before: Option<bool>,
+) -> Vec<Vec<String>> {
+    let Some(v) = find_vs(cfg, idx, vs) else {
+        return Vec::new();
+    };
+    if before.unwrap_or(true) == up {
+        return Vec::new();
+    }
+    command(if up {
+        v.quorum_up.as_ref()
+    } else {
+        v.quorum_down.as_ref()
+    })
+}
+
+/// At stop, for `omega` virtual servers: notify_down of each live real
+/// server, then quorum_down if it had quorum. (queue, commands) pairs.
+pub fn omega_commands(cfg: &Config, record: &Record) -> Vec<(String, Vec<Vec<String>>)> {
+    let mut out = Vec::new();
+    for vs in cfg.virtual_servers.iter().filter(|v| v.omega) {
+        let key = vs_key(vs);
+        let listed = |m: &std::collections::BTreeMap<String, Vec<String>>, r: &str| {
+            m.get(&key).is_some_and(|l| l.iter().any(|x| x == r))
+        };
+        let mut cmds = Vec::new();
+        for r in &vs.real_servers {
+            let rk = rs_key(r.ip, r.port.or(vs.port));
+            let up = if r.checkers.is_empty() || listed(&record.real_servers_up, &rk) {
+                true
+            } else {
+                !listed(&record.real_servers_down, &rk) && !vs.alpha
+            };
+            if up {
+                cmds.extend(command(r.notify_down.as_ref()));
+            }
+        }
+        if record.quorum.get(&key).copied().unwrap_or(true) {
+            cmds.extend(command(vs.quorum_down.as_ref()));
+        }
+        if !cmds.is_empty() {
+            out.push((format!("ipvs:{key}"), cmds));
+        }
+    }
+    out
+}
+
+/// Queues IPVS's scripts on the parent's notifier (one queue per virtual
+/// server: its scripts run in order). Rebuilt with each configuration.
+#[derive(Default)]
+pub struct IpvsNotify {
+    index: Index,
+}
+
+impl IpvsNotify {
+    pub fn new(cfg: &Config) -> Self {
+        IpvsNotify { index: index(cfg) }
+    }
+
+    pub fn real_server(
+        &self,
+        cfg: &Config,
+        rs: &RealServerState,
+        before: Option<bool>,
+        n: &mut Notifier,
+    ) {
+        let cmds = real_server_commands(cfg, &self.index, rs, before);
+        if !cmds.is_empty() {
+            n.commands(&format!("ipvs:{}", rs.virtual_server), cmds);
+        }
+    }
+
+    /// Whether `vs` is a configured virtual server's key.
+    pub fn knows(&self, vs: &str) -> bool {
+        self.index.contains_key(vs)
+    }
+
+    pub fn quorum(&self, cfg: &Config, vs: &str, up: bool, before: Option<bool>, n: &mut Notifier) {
+        if find_vs(cfg, &self.index, vs).is_none() {
+            tracing::warn!(virtual_server = %vs, "quorum report for an unknown virtual server ignored");
+            return;
+        }
+        n.commands(
+            &format!("ipvs:{vs}"),
+            quorum_commands(cfg, &self.index, vs, up, before),
+        );
+    }
+
+    pub fn omega(&self, cfg: &Config, record: &Record, n: &mut Notifier) {
+        for (queue, cmds) in omega_commands(cfg, record) {
+            n.commands(&queue, cmds);
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "lvs_notify_tests.rs"]
+mod tests;
