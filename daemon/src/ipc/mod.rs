@@ -276,7 +276,8 @@ fn recv_with_cred(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<Cred>)
     hdr.msg_iov = &raw mut iov;
     hdr.msg_iovlen = 1;
     hdr.msg_control = control.as_mut_ptr().cast();
-    hdr.msg_controllen = std::mem::size_of_val(&control);
+    // size_t on glibc, socklen_t on musl (the static build).
+    hdr.msg_controllen = std::mem::size_of_val(&control) as _;
     // SAFETY: `hdr` points at live buffers (`iov` → `buf`, `control`) whose
     // sizes are given; they outlive the call.
     let n = unsafe { libc::recvmsg(fd, &raw mut hdr, libc::MSG_TRUNC | libc::MSG_CMSG_CLOEXEC) };

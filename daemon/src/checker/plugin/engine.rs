@@ -143,7 +143,10 @@ impl Host {
             tokio::task::spawn_blocking(move || {
                 let loaded = compile(&engine, &linker, &file, dir.as_deref());
                 // Compiling a large component (CPython: hundreds of MiB)
-                // leaves the freed memory in malloc's arenas; give it back.
+                // leaves the freed memory in glibc malloc's arenas; give it
+                // back. (mimalloc, the static build's allocator, returns
+                // freed pages to the system by itself.)
+                #[cfg(target_env = "gnu")]
                 // SAFETY: malloc_trim only releases free heap memory.
                 unsafe {
                     libc::malloc_trim(0);
