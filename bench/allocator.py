@@ -14,8 +14,9 @@ Measures, per build: the stripped size of upkeepd; `upkeepd -t` on a
 median of 5); compiling the haproxy plugin with `upkeepctl plugin run`
 (cranelift on several threads; median load time of 3) and instantiate +
 call (p50 of 2,000 runs); the checker at 5,000 TCP checks a second for
-20 s (CPU, RSS; as bench/checker_load.py, in a namespace made here); and
-an idle daemon with nothing configured (PSS of all its processes).
+20 s (CPU, RSS; as bench/checker_load.py, in a namespace made here); an
+idle daemon with nothing configured (PSS of all its processes); and the
+time from start to READY=1 with the haproxy seed (median of 5).
 
 Needs root. --build builds the three (the musl ones: a full build of their
 own the first time). Usage: bench/allocator.py [--build] [--checks N]
@@ -24,6 +25,7 @@ import argparse
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +43,7 @@ BUILDS = {
     "mallocng": os.path.join(ROOT, "target", "bench-alloc", "mallocng"),
 }
 PLUGIN = os.path.join(ROOT, "target", "plugins", "haproxy.wasm")
+NS = "ukbenchready"
 # The daemons' plugin cache: somewhere thrown away (not /var/cache/upkeep).
 CACHE_ARGS = ("--cache-dir", "/tmp/upkeep-bench-alloc-cache")
 
@@ -114,6 +117,46 @@ def idle(upkeepd):
     return cl.run(upkeepd, "# nothing configured\n", 5, measure, CACHE_ARGS)
 
 
+def ready_ms(upkeepd, runs=5):
+    """Median time from starting upkeepd (the haproxy seed, its check a
+    /bin/true) to its READY=1 on a notify socket, as systemd would hear it;
+    in a namespace with a veth pair made here."""
+    seed = open(os.path.join(ROOT, "tests", "fixtures", "seeds", "haproxy-master.conf")).read()
+    conf = seed.replace("enp0s3", "v0").replace("/etc/keepalived/haproxy_check.sh", "/bin/true")
+    d = tempfile.mkdtemp(prefix="upkeep-ready-")
+    subprocess.run(["ip", "netns", "del", NS], capture_output=True)
+    subprocess.run(["ip", "netns", "add", NS], check=True)
+    try:
+        for args in (["link", "add", "v0", "type", "veth", "peer", "name", "v1"],
+                     ["addr", "add", "10.97.0.1/24", "dev", "v0"], ["link", "set", "v0", "up"],
+                     ["link", "set", "v1", "up"], ["link", "set", "lo", "up"]):
+            subprocess.run(["ip", "-n", NS, *args], check=True)
+        path = os.path.join(d, "keepalived.conf")
+        open(path, "w").write(conf)
+        times = []
+        for k in range(runs):
+            sock_path = os.path.join(d, f"notify{k}")
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            sock.bind(sock_path)
+            sock.settimeout(30)
+            t0 = time.perf_counter()
+            p = subprocess.Popen(["ip", "netns", "exec", NS, upkeepd, "-f", path, "--runtime-dir",
+                                  os.path.join(d, "run"), *CACHE_ARGS],
+                                 env=dict(os.environ, NOTIFY_SOCKET=sock_path),
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                while b"READY=1" not in sock.recv(4096):
+                    pass
+                times.append(time.perf_counter() - t0)
+            finally:
+                p.terminate()
+                p.wait(timeout=20)
+                sock.close()
+        return statistics.median(times) * 1000
+    finally:
+        cl.vt.teardown_netns(NS, (), d)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", action="store_true")
@@ -136,14 +179,15 @@ def main():
             load_ms, call_us = plugin_cost(ctl)
             cpu, rss = checker_load(upkeepd, args.checks, args.seconds)
             idle_pss, nprocs = idle(upkeepd)
-            rows.append((name, size, parse, load_ms, call_us, cpu, rss, idle_pss, nprocs))
+            ready = ready_ms(upkeepd)
+            rows.append((name, size, parse, load_ms, call_us, cpu, rss, idle_pss, nprocs, ready))
             print(f"{name}: {rows[-1]}", file=sys.stderr, flush=True)
     print(f"| build | upkeepd (stripped) | `-t`, 10,000 checks | plugin compile | instantiate+call p50 "
-          f"| checker, {args.checks} checks/s: CPU | RSS | idle, {rows[0][8]} processes: PSS |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, size, parse, load_ms, call_us, cpu, rss, idle_pss, _ in rows:
+          f"| checker, {args.checks} checks/s: CPU | RSS | idle, {rows[0][8]} processes: PSS | start to READY=1 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, size, parse, load_ms, call_us, cpu, rss, idle_pss, _, ready in rows:
         print(f"| {name} | {size / 1048576:.1f} MiB | {parse * 1000:.0f} ms | {load_ms:.0f} ms | {call_us:.1f} µs "
-              f"| {cpu:.1f} % | {rss / 1024:.1f} MiB | {idle_pss / 1024:.1f} MiB |")
+              f"| {cpu:.1f} % | {rss / 1024:.1f} MiB | {idle_pss / 1024:.1f} MiB | {ready:.0f} ms |")
     return 0
 
 

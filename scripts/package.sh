@@ -14,8 +14,9 @@
 #
 # Installs what it needs: the musl target (rustup), musl-tools (apt),
 # cargo-deb and cargo-generate-rpm (cargo install, pinned versions).
-# Usage: scripts/package.sh [--revision N] [--no-build]
+# Usage: scripts/package.sh [--revision N] [--no-build] [--fast]
 #   --no-build  package the binaries already built (fails when missing)
+#   --fast      lighter compression (test packages)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,11 +26,13 @@ CARGO_DEB_VERSION=3.8.0
 CARGO_RPM_VERSION=0.21.1
 rev=1
 build=1
+fast=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --revision) rev=$2; shift 2 ;;
     --no-build) build=""; shift ;;
-    *) echo "usage: scripts/package.sh [--revision N] [--no-build]" >&2; exit 2 ;;
+    --fast) fast=(--fast); shift ;;
+    *) echo "usage: scripts/package.sh [--revision N] [--no-build] [--fast]" >&2; exit 2 ;;
     esac
 done
 case "$rev" in
@@ -104,7 +107,7 @@ EOF
 mkdir -p "$out"
 rm -f "$out"/upkeep_"$version"-"$rev"_*.deb "$out"/upkeep-"$version"-"$rev".*.rpm
 step "deb"
-cargo deb --locked -p upkeep --no-build --no-strip --target "$TARGET" --profile "$PROFILE" \
+cargo deb --locked -p upkeep --no-build --no-strip "${fast[@]}" --target "$TARGET" --profile "$PROFILE" \
     --deb-version "$version-$rev" --output "$out/" >/dev/null
 step "rpm"
 cargo generate-rpm -p daemon --target "$TARGET" --profile "$PROFILE" \

@@ -57,6 +57,19 @@ no_vip() { ! has_vip; }
 main_pid() { systemctl show -p MainPID --value upkeep; }
 unit_procs() { cat /sys/fs/cgroup/system.slice/upkeep.service/cgroup.procs 2>/dev/null; }
 is_active() { [ "$(systemctl is-active upkeep)" = active ]; }
+# daemon_memory: "pss_kib=N rss_kib=N procs=N" over the unit's upkeepd
+# processes (not the check scripts they run; one may exit while read).
+daemon_memory() {
+    local p rss=0 pss=0 n=0 r q
+    for p in $(unit_procs); do
+        [ "$(cat /proc/$p/comm 2>/dev/null)" = upkeepd ] || continue
+        r=$(awk '/^VmRSS:/ { print $2 }' /proc/$p/status 2>/dev/null)
+        q=$(awk '/^Pss:/ { print $2 }' /proc/$p/smaps_rollup 2>/dev/null)
+        [ -n "$r" ] && [ -n "$q" ] || continue
+        rss=$((rss + r)) pss=$((pss + q)) n=$((n + 1))
+    done
+    echo "pss_kib=$pss rss_kib=$rss procs=$n"
+}
 master_with_vip() { is_state $RUN MASTER && has_vip; }
 # The journal of PID 1 (systemd) about upkeep.service since cursor file $1.
 pid1_log() { journalctl --no-pager -o cat _PID=1 --after-cursor="$(cat "$1")" 2>/dev/null | grep 'upkeep.service'; }
@@ -156,11 +169,7 @@ out=$(upkeepd -t -f /tmp/example.toml 2>&1) || fail deb.example "$out"
 grep -q vrrp_instance /tmp/example.toml || fail deb.example "nothing uncommented"
 pass deb.example
 sleep 3
-pss=0
-for p in $(unit_procs); do
-    pss=$((pss + $(awk '/^Pss:/ { print $2 }' /proc/$p/smaps_rollup)))
-done
-measure memory.example "pss_kib=$pss procs=$(unit_procs | wc -l) cgroup_kib=$(($(systemctl show -p MemoryCurrent --value upkeep) / 1024))"
+measure memory.example "$(daemon_memory) cgroup_kib=$(($(systemctl show -p MemoryCurrent --value upkeep) / 1024))"
 
 # ---------------------------------------------------------------- start: READY, then the VIP
 node_config up0 150 vm-a >/etc/upkeep/upkeep.toml
@@ -339,13 +348,9 @@ for seed in haproxy-master nginx-master lvs-dr-master lvs-dr-dual-a; do
     echo "UPKEEP_OPTS=\"-f /etc/keepalived/$seed.conf\"" >/etc/default/upkeep
     systemctl restart upkeep || fail memory "$seed does not start: $(journalctl -u upkeep -n 20 --no-pager -o cat)"
     sleep 15
-    rss=0 pss=0 n=0
-    for p in $(unit_procs); do
-        rss=$((rss + $(awk '/^VmRSS:/ { print $2 }' /proc/$p/status)))
-        pss=$((pss + $(awk '/^Pss:/ { print $2 }' /proc/$p/smaps_rollup)))
-        n=$((n + 1))
-    done
-    measure "memory.$seed" "pss_kib=$pss rss_kib=$rss procs=$n cgroup_kib=$(($(systemctl show -p MemoryCurrent --value upkeep) / 1024))"
+    mem=$(daemon_memory)
+    case "$mem" in *" procs=0" | *" procs=1") fail memory "$seed: $mem" ;; esac
+    measure "memory.$seed" "$mem cgroup_kib=$(($(systemctl show -p MemoryCurrent --value upkeep) / 1024))"
 done
 echo 'UPKEEP_OPTS=""' >/etc/default/upkeep
 systemctl stop upkeep
