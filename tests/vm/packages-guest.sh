@@ -310,10 +310,12 @@ sleep 2
 sum=$(sha256sum </etc/upkeep/upkeep.toml)
 pid=$(main_pid)
 tb=$(transitions $PEER_RUN)
-# Sample the VIP on A every ~50 ms for 45 s (bounded), during the upgrade.
+# Sample the VIP on A every ~50 ms during the upgrade, until told to stop
+# (bounded: 90 s).
+rm -f /tmp/vip.stop
 (
-    end=$(($(date +%s) + 45))
-    while [ "$(date +%s)" -lt "$end" ]; do
+    end=$(($(date +%s) + 90))
+    while [ "$(date +%s)" -lt "$end" ] && [ ! -e /tmp/vip.stop ]; do
         if has_vip; then echo "$(now_ms) 1"; else echo "$(now_ms) 0"; fi
         sleep 0.05
     done
@@ -325,6 +327,8 @@ dpkg -i "upkeep_${V}-2_amd64.deb" >/tmp/dpkg.log 2>&1 || { cat /tmp/dpkg.log; fa
 [ "$(sha256sum </etc/upkeep/upkeep.toml)" = "$sum" ] || fail upgrade "the edited configuration changed"
 [ "$(main_pid)" != "$pid" ] && is_active || fail upgrade "not restarted (try-restart)"
 wait_for 60 master_with_vip || fail upgrade "not MASTER after the upgrade"
+sleep 2
+touch /tmp/vip.stop
 wait $sampler
 # Time without the VIP: the sum of the gaps that follow a sample without it.
 gap=$(awk 'NR > 1 && prev == 0 { absent += $1 - t } { t = $1; prev = $2 } END { print absent + 0 }' /tmp/vip.log)
@@ -347,7 +351,7 @@ for seed in haproxy-master nginx-master lvs-dr-master lvs-dr-dual-a; do
         "seeds/$seed.conf" >"/etc/keepalived/$seed.conf"
     echo "UPKEEP_OPTS=\"-f /etc/keepalived/$seed.conf\"" >/etc/default/upkeep
     systemctl restart upkeep || fail memory "$seed does not start: $(journalctl -u upkeep -n 20 --no-pager -o cat)"
-    sleep 15
+    sleep 10
     mem=$(daemon_memory)
     case "$mem" in *" procs=0" | *" procs=1") fail memory "$seed: $mem" ;; esac
     measure "memory.$seed" "$mem cgroup_kib=$(($(systemctl show -p MemoryCurrent --value upkeep) / 1024))"
