@@ -16,8 +16,6 @@ import argparse
 import json
 import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -76,12 +74,11 @@ def rss_kib(pid):
     return int(next(l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")).split()[1])
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--checks", type=int, default=10000)
-    ap.add_argument("--seconds", type=int, default=30)
-    args = ap.parse_args()
-    vt.ensure_release()
+def run(upkeepd, conf_text, settle, measure, extra=()):
+    """Runs `upkeepd` on `conf_text` in a namespace of its own (loopback,
+    with the 100 listeners), waits until every worker runs and `settle`
+    seconds more, then returns measure(runtime_dir, status_doc, checker_pid).
+    Everything is removed afterwards; on failure the log's tail is printed."""
     d = tempfile.mkdtemp(prefix="upkeep-chk-bench-")
     subprocess.run(["ip", "netns", "del", NS], capture_output=True)
     subprocess.run(["ip", "netns", "add", NS], check=True)
@@ -90,23 +87,39 @@ def main():
         subprocess.run(["ip", "-n", NS, "link", "set", "lo", "up"], check=True)
         procs.append(subprocess.Popen(["ip", "netns", "exec", NS, "python3", "-c", LISTENER]))
         path = os.path.join(d, "upkeep.toml")
-        open(path, "w").write(conf(args.checks))
+        open(path, "w").write(conf_text)
         log = open(os.path.join(d, "upkeepd.log"), "w")
-        procs.append(subprocess.Popen(["ip", "netns", "exec", NS, vt.UPKEEPD, "-f", path, "--runtime-dir", d],
+        procs.append(subprocess.Popen(["ip", "netns", "exec", NS, upkeepd, "-f", path, "--runtime-dir", d, *extra],
                                       stdout=subprocess.DEVNULL, stderr=log))
-        checker = None
+        doc = None
         for _ in range(300):
             try:
                 doc = json.load(open(os.path.join(d, "status.json")))
-                checker = next((w["pid"] for w in doc["workers"] if w["role"] == "checker" and w["state"] == "running"), None)
-                if checker:
+                if doc["workers"] and all(w["state"] == "running" for w in doc["workers"]):
                     break
             except (OSError, ValueError, KeyError):
                 pass
             time.sleep(0.1)
-        if not checker:
-            raise RuntimeError("checker did not start; see " + d)
-        time.sleep(12)  # past the first spread-out round and one lateness report
+        else:
+            raise RuntimeError("workers did not start; see " + d)
+        checker = next((w["pid"] for w in doc["workers"] if w["role"] == "checker"), None)
+        time.sleep(settle)
+        return measure(d, json.load(open(os.path.join(d, "status.json"))), checker)
+    except Exception:
+        sys.stderr.write(open(os.path.join(d, "upkeepd.log")).read()[-4000:])
+        raise
+    finally:
+        vt.teardown_netns(NS, procs, d)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--checks", type=int, default=10000)
+    ap.add_argument("--seconds", type=int, default=30)
+    args = ap.parse_args()
+    vt.ensure_release()
+
+    def measure(d, _doc, checker):
         t0, c0 = time.time(), ticks(checker)
         time.sleep(args.seconds)
         t1, c1 = time.time(), ticks(checker)
@@ -121,20 +134,8 @@ def main():
         for r in reports[1:]:
             runs, p50, p99, mx = map(int, r)
             print(f"lateness over 10 s: {runs} runs, p50 {p50 / 1000:.2f} ms, p99 {p99 / 1000:.2f} ms, max {mx / 1000:.2f} ms")
-    except Exception:
-        sys.stderr.write(open(os.path.join(d, "upkeepd.log")).read()[-4000:])
-        raise
-    finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        time.sleep(1)
-        for pid in subprocess.run(["ip", "netns", "pids", NS], capture_output=True, text=True).stdout.split():
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        subprocess.run(["ip", "netns", "del", NS], capture_output=True)
-        shutil.rmtree(d, ignore_errors=True)
+    # 12 s: past the first spread-out round and one lateness report.
+    run(vt.UPKEEPD, conf(args.checks), 12, measure)
 
 
 if __name__ == "__main__":

@@ -140,13 +140,7 @@ def main():
             files = ", ".join(sorted(set(checks))) or "-"
             print(f"| {label} | {files} | {rss:.1f} | {peak:.1f} | {warm:.1f} | {anon:.1f} |")
     finally:
-        for pid in subprocess.run(["ip", "netns", "pids", NS], capture_output=True, text=True).stdout.split():
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        subprocess.run(["ip", "netns", "del", NS], capture_output=True)
-        shutil.rmtree(d, ignore_errors=True)
+        vt.teardown_netns(NS, (), d)
 
 
 if __name__ == "__main__":

@@ -218,6 +218,23 @@ def idle(daemon, instances, seconds=20):
         shutil.rmtree(lab.dir, ignore_errors=True)
 
 
+def teardown_netns(ns, procs=(), d=None):
+    """Stops `procs` (SIGTERM, then 1 s), SIGKILLs whatever is left in
+    network namespace `ns`, removes it and the directory `d`."""
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    if procs:
+        time.sleep(1)
+    for pid in subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split():
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    if d:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def ensure_release():
     """Builds the release binaries the benchmarks run (a no-op when fresh:
     a stale binary would measure old code)."""

@@ -65,6 +65,11 @@ step "tests"
 # One build profile (dev) for everything; nextest runs each test in its own process.
 cargo nextest run --workspace --locked --no-fail-fast
 
+step "packages (.deb and .rpm: built, inspected, installed and run under systemd in a VM)"
+# packaging/README.md: the static build, lintian, rpmlint, rpm --root, and a
+# Debian system booted under qemu (root cached in target/vm-cache/system).
+bash tests/vm/packages.sh
+
 step "fuzz (bounded smoke run)"
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}" bash scripts/fuzz.sh
 

@@ -1,6 +1,10 @@
-//! Shared pieces of the two command-line programs.
+//! The two command-line programs: their clap definitions (here, so that
+//! man pages and completions come from the same source) and shared pieces.
 
 #![forbid(unsafe_code)]
+
+pub mod upkeepctl;
+pub mod upkeepd;
 
 use std::io::Write;
 

@@ -4,6 +4,7 @@
 //! One module (folder) per job; `docs/architecture.md` shows the processes,
 //! the messages between them and where each module sits.
 
+mod alloc;
 pub mod checker;
 pub mod cli;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod control;
 pub mod exec;
 pub mod ipc;
 pub mod ipvs;
+pub mod procname;
 pub mod supervisor;
 pub mod sys;
 #[cfg(test)]

@@ -21,34 +21,9 @@ const SECS: fn(u64) -> Duration = Duration::from_secs;
 /// Fast restarts for the workers that may wait (the Master's VRRP worker never does).
 const FAST: &[&str] = &["--restart-backoff", "0.1-0.5"];
 
-/// A node of the pair with every worker: VRRP, a check (checker) and a
-/// virtual server (IPVS).
+/// A node of the pair with every worker (common::lab::every_worker).
 fn conf(lab: &Lab, k: usize, priority: u32, vips: &[&str]) -> String {
-    // No second GARP burst 5 s after becoming Master: the reload test counts
-    // announcements.
-    let extra = "    garp_master_delay 0\n    authentication {\n        auth_type PASS\n        auth_pass 1111\n    }";
-    let instance = common::lab::vrrp_instance(lab, k, priority, vips, extra);
-    format!(
-        r#"
-vrrp_script chk_true {{
-    script "/bin/true"
-    interval 1
-}}
-{instance}
-virtual_server {VIP} 80 {{
-    delay_loop 6
-    lb_algo wrr
-    lb_kind DR
-    protocol TCP
-    real_server 10.77.0.50 80 {{
-        weight 2
-        TCP_CHECK {{
-            connect_timeout 3
-        }}
-    }}
-}}
-"#,
-    )
+    common::lab::every_worker(lab, k, priority, vips)
 }
 
 fn start_pair(lab: &mut Lab, a_args: &[&str], b_args: &[&str]) {

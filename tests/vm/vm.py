@@ -401,39 +401,56 @@ def run(test, files=(), bins=(), modules=None, timeout=300, console=None, out=No
         with open(initrd, "wb") as f:
             f.write(open(paths["base"], "rb").read())
             f.write(c.bytes())
-        console = console or os.path.join(tmp, "console.log")
-        out = out or os.path.join(tmp, "out.log")
-        for p in (console, out):
-            open(p, "w").close()
-        cmd = ["qemu-system-x86_64", "-nodefaults", "-no-user-config", "-display", "none",
-               "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", str(smp), "-m", str(mem),
-               "-kernel", paths["kernel"], "-initrd", initrd,
-               # TSC as the clocksource (TCG's TSC follows the host clock, so
-               # it is sound): clock_gettime then stays in the vDSO, as on
-               # hardware; the kernel's default here (HPET) makes each call a
-               # slow emulated syscall.
-               "-append", f"console=ttyS0 quiet panic=-1 clocksource=tsc tsc=reliable {append}".strip(),
-               "-serial", f"file:{console}", "-serial", f"file:{out}",
-               "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-no-reboot"]
-        # SIGTERM and SIGHUP become SystemExit, so that the finally below
-        # kills qemu (Ctrl-C arrives as KeyboardInterrupt; qemu is in a
-        # session of its own and sees neither).
-        def stop(signum, _frame):
-            raise SystemExit(128 + signum)
-        old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, start_new_session=True)
-        try:
-            rc = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            rc = None
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            for s, h in old.items():
-                signal.signal(s, h)
-        text = open(console, errors="replace").read()
-        results = open(out, errors="replace").read()
+        return qemu(*qemu_cmd(tmp, paths["kernel"], initrd, append, smp, mem, console, out),
+                    timeout=timeout)
+
+
+def qemu_cmd(tmp, kernel, initrd, append, smp, mem, console, out, extra=()):
+    """The qemu command line of a VM run (TCG, no display, no network; the
+    two serial ports to the files `console` and `out`, in `tmp` when None,
+    both emptied first) and the console and out paths, for qemu()."""
+    console = console or os.path.join(tmp, "console.log")
+    out = out or os.path.join(tmp, "out.log")
+    for p in (console, out):
+        open(p, "w").close()
+    cmd = ["qemu-system-x86_64", "-nodefaults", "-no-user-config", "-display", "none",
+           "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", str(smp), "-m", str(mem),
+           "-kernel", kernel, "-initrd", initrd,
+           # TSC as the clocksource (TCG's TSC follows the host clock, so
+           # it is sound): clock_gettime then stays in the vDSO, as on
+           # hardware; the kernel's default here (HPET) makes each call a
+           # slow emulated syscall.
+           "-append", f"console=ttyS0 quiet panic=-1 clocksource=tsc tsc=reliable {append}".strip(),
+           *extra,
+           "-serial", f"file:{console}", "-serial", f"file:{out}",
+           "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-no-reboot"]
+    return cmd, console, out
+
+
+def qemu(cmd, console, out, timeout, env=None):
+    """Runs qemu (`cmd`, with isa-debug-exit and the two serial files
+    `console` and `out`) until it exits or `timeout` passes. Returns (exit
+    status, console text, results text): the guest's status, 124 on
+    timeout, 125 when the guest did not report one (panic, crash)."""
+    # SIGTERM and SIGHUP become SystemExit, so that the finally below
+    # kills qemu (Ctrl-C arrives as KeyboardInterrupt; qemu is in a
+    # session of its own and sees neither).
+    def stop(signum, _frame):
+        raise SystemExit(128 + signum)
+    old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+    try:
+        rc = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        rc = None
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        for s, h in old.items():
+            signal.signal(s, h)
+    text = open(console, errors="replace").read()
+    results = open(out, errors="replace").read()
     if rc is None:
         code = 124
     elif rc & 1:
@@ -449,12 +466,17 @@ def pair(s):
     return os.path.abspath(src), dest or "/" + os.path.basename(src)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parser(doc):
+    """The command line of a VM script: `build [--force]` and `run ...`
+    (the caller adds run's options). Returns (parser, run's parser)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    b = sub.add_parser("build")
-    b.add_argument("--force", action="store_true")
-    r = sub.add_parser("run")
+    sub.add_parser("build").add_argument("--force", action="store_true")
+    return ap, sub.add_parser("run")
+
+
+def main():
+    ap, r = parser(__doc__)
     r.add_argument("--init", required=True, help="shell script run as /test in the guest")
     r.add_argument("--file", action="append", default=[], type=pair, help="SRC[:DEST]")
     r.add_argument("--bin", action="append", default=[], type=pair, help="SRC[:DEST], with its libraries")
@@ -474,6 +496,12 @@ def main():
     code, text, results = run(open(a.init).read(), a.file, a.bin,
                               a.modules.split() if a.modules is not None else None,
                               a.timeout, a.console, a.out, a.smp, a.mem, a.append)
+    return show(a, t0, code, text, results)
+
+
+def show(a, t0, code, text, results):
+    """The end of a `run` command: prints the console and the results unless
+    --console / --out took them; returns the guest's status."""
     if not a.console:
         sys.stdout.write(text)
     if not a.out and results:

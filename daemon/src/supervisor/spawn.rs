@@ -95,6 +95,8 @@ pub fn spawn(
 ) -> std::io::Result<Spawned> {
     let (parent_end, child_end) = ipc::socketpair()?;
     let mut cmd = std::process::Command::new("/proc/self/exe");
+    // argv[0] names the worker in ps and systemctl status (crate::procname).
+    std::os::unix::process::CommandExt::arg0(&mut cmd, crate::procname::worker_argv0(role));
     cmd.arg("--role").arg(role.name()).args(extra);
     cmd.stdin(Stdio::null());
     // systemd's notify variables were removed from our environment at start;

@@ -608,3 +608,35 @@ http {{
 "#
     )
 }
+
+/// keepalived.conf for node `k` that runs every worker: VRRP (`VI_1` with
+/// `vips`, PASS authentication, no delayed second GARP burst), a check
+/// (checker) and a virtual server on the first VIP (IPVS).
+pub fn every_worker(lab: &Lab, k: usize, priority: u32, vips: &[&str]) -> String {
+    // No second GARP burst 5 s after becoming Master: the reload test counts
+    // announcements.
+    let extra = "    garp_master_delay 0\n    authentication {\n        auth_type PASS\n        auth_pass 1111\n    }";
+    let instance = vrrp_instance(lab, k, priority, vips, extra);
+    format!(
+        r#"
+vrrp_script chk_true {{
+    script "/bin/true"
+    interval 1
+}}
+{instance}
+virtual_server {vip} 80 {{
+    delay_loop 6
+    lb_algo wrr
+    lb_kind DR
+    protocol TCP
+    real_server 10.77.0.50 80 {{
+        weight 2
+        TCP_CHECK {{
+            connect_timeout 3
+        }}
+    }}
+}}
+"#,
+        vip = vips[0],
+    )
+}

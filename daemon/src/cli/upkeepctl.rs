@@ -1,0 +1,92 @@
+//! The command line of `upkeepctl` (clap); see `cli::upkeepd` for why it
+//! lives in the library.
+
+use std::path::PathBuf;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "upkeepctl",
+    version,
+    about = "Control and conversion client for upkeep"
+)]
+pub struct Args {
+    /// The daemon's runtime directory (its --runtime-dir).
+    #[arg(
+        long = "runtime-dir",
+        value_name = "DIR",
+        default_value = "/run/upkeep",
+        global = true
+    )]
+    pub runtime_dir: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print the upkeep TOML equivalent of a configuration (keepalived.conf or TOML).
+    Convert {
+        file: PathBuf,
+        /// Configuration id selecting `@ID` lines (keepalived's -i).
+        #[arg(short = 'i', long = "config-id", value_name = "ID")]
+        config_id: Option<String>,
+    },
+    /// Show instances, checks, virtual servers and workers.
+    Status {
+        /// Print the full status document as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reload the configuration (as SIGHUP does) and report the outcome.
+    Reload,
+    /// Work with WASM check plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PluginCommand {
+    /// Run a plugin once, outside the daemon, with the grants given here;
+    /// print its outcome and timing. Exit status: 0 pass; 1 fail (a
+    /// plugin error, trap or timeout counts as a failure, as in the
+    /// daemon); 2 upkeepctl could not load or run the plugin at all.
+    Run {
+        /// The plugin (a WASM component).
+        file: PathBuf,
+        /// A TOML file shaped like a check's `[vrrp_script.plugin]` table
+        /// (args, allow, memory_mib); options below add to it.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// An argument for the plugin (repeatable).
+        #[arg(long = "arg", value_name = "KEY=VALUE")]
+        args: Vec<String>,
+        /// A grant (repeatable): tcp=IP:PORT, http=URL, unix=PATH,
+        /// file=PATH or process=NAME.
+        #[arg(long = "allow", value_name = "KIND=TARGET")]
+        allow: Vec<String>,
+        /// Memory limit in MiB.
+        #[arg(long, value_name = "MIB")]
+        memory: Option<u32>,
+        /// Time limit of a run in milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = 1000)]
+        timeout: u64,
+        /// Run this many more times (fresh instances) and report timing.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        repeat: u32,
+        /// Keep the compiled plugin here and reuse it (as the daemon's
+        /// --cache-dir/plugins does); without it, every run compiles.
+        #[arg(long = "cache-dir", value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The clap command, for man pages and completions.
+pub fn command() -> clap::Command {
+    Args::command()
+}
