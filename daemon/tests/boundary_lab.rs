@@ -148,19 +148,28 @@ fn violations(lab: &Lab, k: usize, role: &str) -> u64 {
 
 /// Forges `msg` as node 0's checker and waits for the reset it must cause.
 fn forge_and_expect_reset(lab: &Lab, msg: &Msg, what: &str) {
+    forge_as_and_expect_reset(lab, "checker", msg, what);
+}
+
+/// Forges `msg` as node 0's worker `role` and waits for the reset it must
+/// cause (counted as a violation, a new worker).
+fn forge_as_and_expect_reset(lab: &Lab, role: &str, msg: &Msg, what: &str) {
     assert!(
-        lab.wait(SECS(10), || lab.worker_pid(0, "checker").is_some()),
-        "{what}: no checker running\n{}",
+        lab.wait(SECS(10), || lab.worker_pid(0, role).is_some()),
+        "{what}: no {role} worker running\n{}",
         lab.log(0)
     );
-    let checker = lab.worker_pid(0, "checker").unwrap();
-    let before = violations(lab, 0, "checker");
-    forge(checker, msg);
+    let worker = lab.worker_pid(0, role).unwrap();
+    let before = violations(lab, 0, role);
+    forge(worker, msg);
     let reset = lab.wait(SECS(10), || {
-        violations(lab, 0, "checker") > before
-            && lab.worker_pid(0, "checker").is_some_and(|p| p != checker)
+        violations(lab, 0, role) > before && lab.worker_pid(0, role).is_some_and(|p| p != worker)
     });
-    assert!(reset, "{what}: the checker was not reset\n{}", lab.log(0));
+    assert!(
+        reset,
+        "{what}: the {role} worker was not reset\n{}",
+        lab.log(0)
+    );
 }
 
 fn master_holds_on(lab: &Lab, what: &str) {
@@ -414,4 +423,80 @@ fn the_checker_account_is_named_when_it_is_root_or_shared() {
             lab.log(0)
         );
     }
+}
+
+/// Which process listens on TCP `port` in node `k`'s namespace (ss -p).
+fn listener_pid(lab: &Lab, k: usize, port: u16) -> Option<i32> {
+    let out = lab.exec(k, &["ss", "-Hltnp", &format!("sport = :{port}")]);
+    let at = out.find("pid=")? + 4;
+    out[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Regression (review finding 8): the Prometheus endpoint was served by the
+/// root parent. It is served by an unprivileged metrics worker from a
+/// socket the parent bound (a port alone: loopback), which the parent
+/// trusts with nothing: a check result forged as it resets it. A killed
+/// metrics worker comes back serving, with no failover.
+#[test]
+fn metrics_are_served_by_an_unprivileged_worker_on_loopback() {
+    common::lab::require_root();
+    let mut lab = Lab::new(1);
+    let path = lab.config_path(0, "keepalived.conf");
+    std::fs::write(&path, common::lab::vrrp_instance(&lab, 0, 100, &[VIP], "")).unwrap();
+    let dump = common::upkeepd_ok(&["--dump-config".as_ref(), "-f".as_ref(), path.as_os_str()]);
+    let toml = format!("[global]\nmetrics_address = 9650\n\n{dump}");
+    lab.start_with(0, UPKEEPD, &toml, "upkeep.toml", FAST, &[]);
+    lab.expect_state(0, "VI_1", "MASTER", SECS(15));
+    let master = "upkeep_vrrp_state{instance=\"VI_1\"} 2";
+    let url = "http://127.0.0.1:9650/metrics";
+    assert!(
+        lab.wait(SECS(15), || lab.fetch(0, url).contains(master)),
+        "metrics: {}\n{}",
+        lab.fetch(0, url),
+        lab.log(0)
+    );
+    let serving = |lab: &Lab| {
+        let worker = lab.worker_pid(0, "metrics")?;
+        (listener_pid(lab, 0, 9650)? == worker).then_some(worker)
+    };
+    let worker = serving(&lab).unwrap_or_else(|| {
+        panic!(
+            "port 9650 is held by {:?}, not the metrics worker {:?} (parent {:?})",
+            listener_pid(&lab, 0, 9650),
+            lab.worker_pid(0, "metrics"),
+            lab.daemon_pid(0)
+        )
+    });
+    assert_ne!(Some(worker), lab.daemon_pid(0));
+    assert_ne!(ids(worker).0, 0, "the metrics worker runs as root");
+    let listening = lab.exec(0, &["ss", "-Hltn", "sport = :9650"]);
+    assert!(listening.contains("127.0.0.1:9650"), "{listening}");
+    // The metrics worker may send nothing but Ready and Pong.
+    forge_as_and_expect_reset(
+        &lab,
+        "metrics",
+        &Msg::Checks {
+            checks: vec![result("script:chk", Verdict::Down, None)],
+        },
+        "a check result from the metrics worker",
+    );
+    let transitions = lab.instance(0, "VI_1").unwrap()["transitions"].clone();
+    let killed = lab.worker_pid(0, "metrics").unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(killed),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(
+        lab.wait(SECS(15), || serving(&lab).is_some_and(|p| p != killed)
+            && lab.fetch(0, url).contains(master)),
+        "metrics not served again after the worker was killed\n{}",
+        lab.log(0)
+    );
+    assert_eq!(lab.state(0, "VI_1").as_deref(), Some("MASTER"));
+    assert_eq!(lab.instance(0, "VI_1").unwrap()["transitions"], transitions);
 }

@@ -645,3 +645,33 @@ fn tunnel_options_belong_to_tun_real_servers() {
         &["tunnel options need 'lvs_method TUN'"],
     );
 }
+
+/// A port alone binds metrics to loopback; an address is taken as given;
+/// anything else is an error at the key.
+#[test]
+fn metrics_address_port_alone_is_loopback() {
+    for given in ["9650", "\":9650\"", "\"9650\""] {
+        let l = toml(&format!("[global]\nmetrics_address = {given}\n"));
+        assert!(errors(&l).is_empty(), "{given}: {:?}", errors(&l));
+        assert_eq!(
+            l.config.global.metrics_address,
+            Some("127.0.0.1:9650".parse().unwrap()),
+            "{given}"
+        );
+    }
+    let l = toml("[global]\nmetrics_address = \"[::]:9650\"\n");
+    assert_eq!(
+        l.config.global.metrics_address,
+        Some("[::]:9650".parse().unwrap())
+    );
+    for bad in ["0", "70000", "\"localhost\""] {
+        let l = toml(&format!("[global]\nmetrics_address = {bad}\n"));
+        assert!(
+            errors(&l)
+                .iter()
+                .any(|e| e.contains("v.toml:2:") && e.contains("HOST:PORT")),
+            "{bad}: {:?}",
+            errors(&l)
+        );
+    }
+}

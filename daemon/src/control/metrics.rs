@@ -5,6 +5,10 @@
 //! The server reads at most [`MAX_HEAD`] bytes of request head within
 //! [`HEAD_TIMEOUT`], ignores the headers, answers and closes. Anything it
 //! cannot parse gets a 400; it never panics on what a client sends.
+//!
+//! The parent renders (it holds the status); the server runs in the
+//! unprivileged metrics worker ([`super::metrics_worker`]), so that what
+//! network clients reach is not a root process.
 
 use std::fmt::{self, Write as _};
 use std::io;
@@ -20,6 +24,9 @@ use tracing::{debug, warn};
 use crate::checker::health::Verdict;
 use crate::control::status::{StatusDoc, WorkerState};
 use crate::vrrp::fsm::State;
+
+/// What the server answers GET /metrics with: the latest rendering.
+pub type Body = dyn Fn() -> Arc<str> + Send + Sync;
 
 /// The exposition format's content type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
@@ -519,15 +526,11 @@ const MAX_DRAIN: usize = 256 * 1024;
 /// bytes of request head read within [`HEAD_TIMEOUT`]; every response is
 /// followed by closing the connection. Dropping the future also ends the
 /// connections in progress.
-pub async fn serve(listener: TcpListener, snapshot: Arc<dyn Fn() -> StatusDoc + Send + Sync>) {
+pub async fn serve(listener: TcpListener, snapshot: Arc<Body>) {
     serve_with(listener, snapshot, Limits::DEFAULT).await;
 }
 
-async fn serve_with(
-    listener: TcpListener,
-    snapshot: Arc<dyn Fn() -> StatusDoc + Send + Sync>,
-    limits: Limits,
-) {
+async fn serve_with(listener: TcpListener, snapshot: Arc<Body>, limits: Limits) {
     // Owned here, so dropping this future aborts the connections too.
     let mut conns = JoinSet::new();
     loop {
@@ -564,11 +567,7 @@ enum Head {
     Eof { partial: bool },
 }
 
-async fn handle(
-    mut stream: TcpStream,
-    snapshot: &(dyn Fn() -> StatusDoc + Send + Sync),
-    limits: Limits,
-) -> io::Result<()> {
+async fn handle(mut stream: TcpStream, snapshot: &Body, limits: Limits) -> io::Result<()> {
     let deadline = Instant::now() + limits.head_timeout;
     let head = match timeout_at(deadline, read_head(&mut stream)).await {
         Ok(head) => head?,
@@ -650,7 +649,7 @@ fn head_end(data: &[u8]) -> Option<usize> {
 }
 
 /// The response to a complete request head.
-fn respond(head: &[u8], snapshot: &(dyn Fn() -> StatusDoc + Send + Sync)) -> Vec<u8> {
+fn respond(head: &[u8], snapshot: &Body) -> Vec<u8> {
     let Some((method, target)) = request_line(head) else {
         return error_response(400, "Bad Request", "malformed request line\n");
     };
@@ -661,7 +660,7 @@ fn respond(head: &[u8], snapshot: &(dyn Fn() -> StatusDoc + Send + Sync)) -> Vec
     }
     match method {
         "GET" | "HEAD" => {
-            let body = render(&snapshot());
+            let body = snapshot();
             response("200 OK", CONTENT_TYPE, "", &body, method == "HEAD")
         }
         _ => response(

@@ -616,7 +616,7 @@ async fn start(limits: Limits) -> (SocketAddr, JoinHandle<()>) {
     crate::testutil::private_netns();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let snapshot: Arc<dyn Fn() -> StatusDoc + Send + Sync> = Arc::new(sample_doc);
+    let snapshot: Arc<Body> = Arc::new(|| render(&sample_doc()).into());
     (addr, tokio::spawn(serve_with(listener, snapshot, limits)))
 }
 

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod metrics;
+pub mod metrics_worker;
 pub mod render;
 pub mod status;
 

@@ -47,6 +47,8 @@ pub const FROM_WORKER_LIMIT: usize = 64 << 20;
 pub const FROM_PARENT_LIMIT: usize = 512 << 20;
 /// The descriptor a worker finds its end of the socketpair on.
 pub const WORKER_FD: RawFd = 3;
+/// Where the metrics worker finds the listening socket the parent bound.
+pub const LISTENER_FD: RawFd = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IpcError {

@@ -18,16 +18,19 @@ pub enum Role {
     Vrrp,
     Ipvs,
     Checker,
+    /// Serves Prometheus metrics, unprivileged, from text the parent renders.
+    Metrics,
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Vrrp, Role::Ipvs, Role::Checker];
+    pub const ALL: [Role; 4] = [Role::Vrrp, Role::Ipvs, Role::Checker, Role::Metrics];
 
     pub fn name(self) -> &'static str {
         match self {
             Role::Vrrp => "vrrp",
             Role::Ipvs => "ipvs",
             Role::Checker => "checker",
+            Role::Metrics => "metrics",
         }
     }
 
@@ -80,6 +83,12 @@ pub enum Msg {
     /// daemon): instance name → state name. Sent on every change.
     VrrpStates {
         states: BTreeMap<String, State>,
+    },
+    /// What the metrics worker serves at /metrics (the exposition text,
+    /// rendered by the parent from its status). Sent when it changed, at
+    /// most every second.
+    Metrics {
+        text: String,
     },
 
     // ---- worker → parent ----
@@ -136,6 +145,7 @@ impl Msg {
             Msg::Track { .. } => "track",
             Msg::Shutdown => "shutdown",
             Msg::VrrpStates { .. } => "vrrp_states",
+            Msg::Metrics { .. } => "metrics",
             Msg::Quorum { .. } => "quorum",
             Msg::Ready { .. } => "ready",
             Msg::ReloadFailed { .. } => "reload_failed",

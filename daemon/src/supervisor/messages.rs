@@ -58,7 +58,14 @@ impl Parent {
         self.publisher.heard(&msg);
         match msg {
             Msg::Pong { seq } => self.workers.pong(role, seq),
-            Msg::Ready { generation } => self.on_ready(role, generation),
+            Msg::Ready { generation } => {
+                if role == Role::Metrics
+                    && let Some(m) = &mut self.metrics
+                {
+                    m.restarted();
+                }
+                self.on_ready(role, generation);
+            }
             Msg::ReloadFailed { generation, error } => self.reload_event(Event::Refused {
                 role,
                 generation,
@@ -175,7 +182,7 @@ impl Parent {
         {
             let msg = Msg::Reload {
                 generation: self.generation,
-                config: Box::new(self.config.clone()),
+                config: super::config_for(role, &self.config),
             };
             self.workers.send(role, msg);
         }

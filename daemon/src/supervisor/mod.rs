@@ -29,8 +29,8 @@ pub mod spawn;
 pub mod worker;
 pub mod workers;
 
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::signal::unix::{SignalKind, signal};
@@ -49,7 +49,7 @@ use record::Record;
 use reload::Event;
 use routing::Routing;
 use sdnotify::SdNotify;
-use spawn::Backoff;
+use spawn::{Backoff, Launch};
 use workers::Workers;
 
 pub struct Options {
@@ -102,6 +102,9 @@ struct Parent {
     stopping: bool,
     failure: Option<String>,
     publisher: publish::Publisher,
+    /// The metrics listener and what the metrics worker was last sent
+    /// (None: no metrics_address, or it could not be bound).
+    metrics: Option<publish::Metrics>,
 }
 
 /// Which workers a configuration needs.
@@ -110,6 +113,16 @@ fn wanted(cfg: &Config, role: Role) -> bool {
         Role::Vrrp => true,
         Role::Ipvs => !cfg.virtual_servers.is_empty(),
         Role::Checker => !crate::checker::configured(cfg).is_empty(),
+        Role::Metrics => cfg.global.metrics_address.is_some(),
+    }
+}
+
+/// The configuration `role` is given: all of it, except for the metrics
+/// server, which needs none (and so holds no secret of it).
+fn config_for(role: Role, cfg: &Config) -> Box<Config> {
+    match role {
+        Role::Metrics => Box::default(),
+        _ => Box::new(cfg.clone()),
     }
 }
 
@@ -166,16 +179,18 @@ pub async fn run(
     let (vrrp_tx, mut vrrp_rx) = mpsc::channel(workers::INBOX_LIMIT);
     let (ipvs_tx, mut ipvs_rx) = mpsc::channel(workers::INBOX_LIMIT);
     let (checker_tx, mut checker_rx) = mpsc::channel(workers::INBOX_LIMIT);
+    let (metrics_tx, mut metrics_rx) = mpsc::channel(workers::INBOX_LIMIT);
     let events = [
         (Role::Vrrp, vrrp_tx),
         (Role::Ipvs, ipvs_tx),
         (Role::Checker, checker_tx),
+        (Role::Metrics, metrics_tx),
     ]
     .into_iter()
     .collect();
     files::prepare(&config);
     let publisher = publish::Publisher::default();
-    let metrics_task = start_metrics(&config, &publisher.shared);
+    let metrics = bind_metrics(&config);
     let mut p = Parent {
         notifier: Notifier::new(files::fifos(&config), SCRIPT_TIMEOUT),
         workers: Workers::new(events, opts.backoff.clone()),
@@ -194,6 +209,7 @@ pub async fn run(
         stopping: false,
         failure: None,
         publisher,
+        metrics,
     };
     for role in Role::ALL {
         if wanted(&p.config, role) {
@@ -228,6 +244,7 @@ pub async fn run(
             }
             Some(ev) = ipvs_rx.recv() => p.on_event(ev),
             Some(ev) = checker_rx.recv() => p.on_event(ev),
+            Some(ev) = metrics_rx.recv() => p.on_event(ev),
         }
         if p.stopping {
             let deadline =
@@ -244,9 +261,6 @@ pub async fn run(
     }
     p.publish(true);
     control_task.abort();
-    if let Some(t) = metrics_task {
-        t.abort();
-    }
     let _ = std::fs::remove_file(control::socket_path(&p.opts.runtime_dir));
     let Parent {
         notifier, failure, ..
@@ -259,47 +273,53 @@ pub async fn run(
     }
 }
 
-fn start_metrics(
-    cfg: &Config,
-    shared: &Arc<Mutex<StatusDoc>>,
-) -> Option<tokio::task::JoinHandle<()>> {
+/// The metrics listener, bound here (root: any port) once at start and
+/// handed to every incarnation of the metrics worker, which serves it.
+fn bind_metrics(cfg: &Config) -> Option<publish::Metrics> {
     let addr = cfg.global.metrics_address?;
-    let listener = match std::net::TcpListener::bind(addr)
-        .and_then(|l| l.set_nonblocking(true).map(|()| l))
-        .and_then(tokio::net::TcpListener::from_std)
-    {
-        Ok(l) => l,
+    match std::net::TcpListener::bind(addr) {
+        Ok(listener) => Some(publish::Metrics::new(listener)),
         Err(e) => {
             error!(address = %addr, error = %e, "cannot serve metrics");
-            return None;
+            None
         }
-    };
-    info!(address = %addr, "serving Prometheus metrics");
-    let shared = Arc::clone(shared);
-    let snapshot: Arc<dyn Fn() -> StatusDoc + Send + Sync> =
-        Arc::new(move || shared.lock().map(|d| d.clone()).unwrap_or_default());
-    Some(tokio::spawn(control::metrics::serve(listener, snapshot)))
+    }
 }
 
 impl Parent {
     /// Starts (or restarts) `role` with the current configuration and the
     /// recorded state to resume from.
     fn start(&mut self, role: Role) {
-        let (extra, uid) = match role {
+        let as_account = vec![
+            "--uid".to_string(),
+            self.account.uid.to_string(),
+            "--gid".to_string(),
+            self.account.gid.to_string(),
+        ];
+        let launch = match role {
             Role::Checker => {
-                let mut extra = vec![
-                    "--uid".to_string(),
-                    self.account.uid.to_string(),
-                    "--gid".to_string(),
-                    self.account.gid.to_string(),
-                ];
+                let mut extra = as_account;
                 if let Some(dir) = files::plugin_cache(&self.opts.cache_dir, &self.account) {
                     extra.push("--plugin-cache".into());
                     extra.push(dir.display().to_string());
                 }
-                (extra, self.account.uid)
+                Launch {
+                    extra,
+                    uid: self.account.uid,
+                    listener: None,
+                }
             }
-            _ => (Vec::new(), 0),
+            Role::Metrics => {
+                // Without a listener (the bind failed, logged) there is
+                // nothing to serve.
+                let Some(m) = &self.metrics else { return };
+                Launch {
+                    extra: as_account,
+                    uid: self.account.uid,
+                    listener: Some(m.listener.as_raw_fd()),
+                }
+            }
+            Role::Vrrp | Role::Ipvs => Launch::default(),
         };
         let down_ms = self
             .workers
@@ -311,11 +331,11 @@ impl Parent {
         };
         let start = Msg::Start {
             generation: self.generation,
-            config: Box::new(self.config.clone()),
+            config: config_for(role, &self.config),
             resume: self.record.resume(down_ms),
             plugin_key,
         };
-        self.workers.start(role, &extra, uid, start);
+        self.workers.start(role, &launch, start);
         self.publisher.touch();
     }
 
@@ -330,6 +350,8 @@ impl Parent {
         }
         self.workers.heartbeats(now);
         self.reload_event(Event::Tick { now });
+        // A change held back by the metrics pace.
+        self.feed_metrics(None);
     }
 
     fn on_control(&mut self, req: Pending) {
@@ -401,6 +423,23 @@ impl Parent {
         }
     }
 
+    /// Gives the metrics worker a new rendering when its copy is stale and
+    /// the pace allows (`doc`: the status just built, if any).
+    fn feed_metrics(&mut self, doc: Option<&StatusDoc>) {
+        let Some(m) = &mut self.metrics else { return };
+        if !self.workers.present(Role::Metrics) || !m.due(Instant::now()) {
+            return;
+        }
+        let text = match doc {
+            Some(d) => control::metrics::render(d),
+            None => control::metrics::render(&self.status_doc()),
+        };
+        if let Some(m) = &mut self.metrics {
+            m.sent(Instant::now());
+        }
+        self.workers.send(Role::Metrics, Msg::Metrics { text });
+    }
+
     /// Shares the status (status.json, metrics) and STATUS=, when due.
     fn publish(&mut self, force: bool) {
         if !self.publisher.due(force) {
@@ -408,7 +447,12 @@ impl Parent {
         }
         let started = Instant::now();
         let doc = self.status_doc();
-        self.publisher.publish(&self.opts.runtime_dir, doc, started);
+        if let Some(m) = &mut self.metrics {
+            m.changed();
+        }
+        self.feed_metrics(Some(&doc));
+        self.publisher
+            .publish(&self.opts.runtime_dir, &doc, started);
         if self.ready_sent && self.reload.is_none() && !self.stopping {
             let line = publish::status_line(&self.record, self.reload_status.as_ref());
             if line != self.publisher.last_status_line {

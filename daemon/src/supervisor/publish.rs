@@ -1,11 +1,10 @@
 //! Publishing the parent's picture: `status.json` in the runtime directory,
-//! the snapshot the metrics endpoint serves, and systemd's one-line STATUS=.
+//! the metrics worker's rendering, and systemd's one-line STATUS=.
 //! Paced: a document with thousands of checks costs milliseconds to build,
 //! so it is rebuilt at most every [`PUBLISH_EVERY`] (and less often when it
 //! is slow to build). `upkeepctl status` builds its own, always fresh.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tracing::warn;
@@ -20,11 +19,57 @@ pub const PUBLISH_EVERY: Duration = Duration::from_millis(200);
 /// the next (see [`publish_gap`]).
 const PUBLISH_PAUSE: u32 = 4;
 
-/// When to publish, and the shared snapshot.
+/// How often the metrics worker gets a new rendering at most (scrapers ask
+/// every 15 s or so; rendering thousands of checks costs milliseconds).
+pub const METRICS_EVERY: Duration = Duration::from_secs(1);
+
+/// The metrics listener the parent bound, and the pace of what the metrics
+/// worker is sent.
+#[derive(Debug)]
+pub struct Metrics {
+    pub listener: std::net::TcpListener,
+    /// The status changed since the worker's rendering.
+    stale: bool,
+    sent_at: Option<Instant>,
+}
+
+impl Metrics {
+    pub fn new(listener: std::net::TcpListener) -> Self {
+        Self {
+            listener,
+            stale: true,
+            sent_at: None,
+        }
+    }
+
+    /// The status changed.
+    pub fn changed(&mut self) {
+        self.stale = true;
+    }
+
+    /// A new metrics worker: it has nothing yet.
+    pub fn restarted(&mut self) {
+        self.stale = true;
+        self.sent_at = None;
+    }
+
+    /// Whether to render and send now.
+    pub fn due(&self, now: Instant) -> bool {
+        self.stale
+            && self
+                .sent_at
+                .is_none_or(|t| now.duration_since(t) >= METRICS_EVERY)
+    }
+
+    pub fn sent(&mut self, now: Instant) {
+        self.stale = false;
+        self.sent_at = Some(now);
+    }
+}
+
+/// When to publish.
 #[derive(Debug)]
 pub struct Publisher {
-    /// What the metrics endpoint serves.
-    pub shared: Arc<Mutex<StatusDoc>>,
     /// Something changed since the last publication.
     dirty: bool,
     published_at: Instant,
@@ -36,7 +81,6 @@ pub struct Publisher {
 impl Default for Publisher {
     fn default() -> Self {
         Self {
-            shared: Arc::new(Mutex::new(StatusDoc::default())),
             dirty: true,
             published_at: Instant::now(),
             gap: PUBLISH_EVERY,
@@ -64,12 +108,9 @@ impl Publisher {
     }
 
     /// Publishes `doc` (built by the caller when [`Self::due`]).
-    pub fn publish(&mut self, runtime_dir: &Path, doc: StatusDoc, started: Instant) {
+    pub fn publish(&mut self, runtime_dir: &Path, doc: &StatusDoc, started: Instant) {
         self.dirty = false;
-        write_status_file(runtime_dir, &doc);
-        if let Ok(mut d) = self.shared.lock() {
-            *d = doc;
-        }
+        write_status_file(runtime_dir, doc);
         self.published_at = Instant::now();
         self.gap = publish_gap(self.published_at.duration_since(started));
     }
@@ -128,7 +169,7 @@ mod tests {
         let mut p = Publisher::default();
         p.publish(
             Path::new("/nonexistent"),
-            StatusDoc::default(),
+            &StatusDoc::default(),
             Instant::now(),
         );
         assert!(!p.due(true));
@@ -141,7 +182,7 @@ mod tests {
         let mut q = Publisher::default();
         q.publish(
             Path::new("/nonexistent"),
-            StatusDoc::default(),
+            &StatusDoc::default(),
             Instant::now(),
         );
         q.heard(&Msg::Pong { seq: 2 });

@@ -93,7 +93,7 @@ impl Parent {
                     for role in roles {
                         let msg = Msg::Reload {
                             generation,
-                            config: Box::new(r.config.clone()),
+                            config: super::config_for(role, &r.config),
                         };
                         self.workers.send(role, msg);
                     }
@@ -103,7 +103,7 @@ impl Parent {
                         warn!(role = %role, generation = self.generation, "giving the worker the previous configuration back");
                         let msg = Msg::Reload {
                             generation: self.generation,
-                            config: Box::new(self.config.clone()),
+                            config: super::config_for(role, &self.config),
                         };
                         self.workers.send(role, msg);
                     }

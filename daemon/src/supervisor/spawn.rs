@@ -84,20 +84,30 @@ impl Expected {
     }
 }
 
+/// How a worker is started beyond its role.
+#[derive(Debug, Default)]
+pub struct Launch {
+    /// More arguments (its account, the plugin cache).
+    pub extra: Vec<String>,
+    /// The uid it runs as (its messages must come from it).
+    pub uid: u32,
+    /// A descriptor it gets as [`ipc::LISTENER_FD`] (the metrics listener).
+    pub listener: Option<std::os::fd::RawFd>,
+}
+
 /// Starts `role` and a task that forwards its messages to `tx` and reports
-/// its exit. `extra` are more arguments for the worker (its account).
+/// its exit.
 pub fn spawn(
     role: Role,
     incarnation: u64,
-    extra: &[String],
-    uid: u32,
+    launch: &Launch,
     tx: mpsc::Sender<WorkerEvent>,
 ) -> std::io::Result<Spawned> {
     let (parent_end, child_end) = ipc::socketpair()?;
     let mut cmd = std::process::Command::new("/proc/self/exe");
     // argv[0] names the worker in ps and systemctl status (crate::procname).
     std::os::unix::process::CommandExt::arg0(&mut cmd, crate::procname::worker_argv0(role));
-    cmd.arg("--role").arg(role.name()).args(extra);
+    cmd.arg("--role").arg(role.name()).args(&launch.extra);
     cmd.stdin(Stdio::null());
     // systemd's notify variables were removed from our environment at start;
     // remove them again in case they were set since.
@@ -109,18 +119,18 @@ pub fn spawn(
     ] {
         cmd.env_remove(v);
     }
-    crate::sys::process::hand_over_on_exec(
-        &mut cmd,
-        child_end.as_raw_fd(),
-        WORKER_FD,
-        std::process::id(),
-    );
+    let mut fds = vec![(child_end.as_raw_fd(), WORKER_FD)];
+    fds.extend(launch.listener.map(|l| (l, ipc::LISTENER_FD)));
+    crate::sys::process::hand_over_on_exec(&mut cmd, &fds, std::process::id())?;
     let child = tokio::process::Command::from(cmd).spawn()?;
     drop(child_end);
     let pid = child.id().unwrap_or(0);
     let channel = Arc::new(Channel::new(parent_end)?);
     channel.pass_credentials()?;
-    let expected = Expected { pid, uid };
+    let expected = Expected {
+        pid,
+        uid: launch.uid,
+    };
     let heard = Arc::new(Heard::default());
     tokio::spawn(supervise(
         role,

@@ -107,16 +107,18 @@ async fn run_role(
         Role::Vrrp => crate::vrrp::driver::run(config, generation, resume, link).await,
         Role::Ipvs => crate::ipvs::worker::run(config, generation, resume, link).await,
         Role::Checker => crate::checker::worker::run(config, generation, link).await,
+        Role::Metrics => crate::control::metrics_worker::run(generation, link).await,
     }
 }
 
 /// VRRP keeps NET_ADMIN (addresses, links) and NET_RAW (VRRP and ARP
-/// sockets); IPVS only NET_ADMIN; the checker becomes an unprivileged user.
+/// sockets); IPVS only NET_ADMIN; the checker and the metrics server become
+/// an unprivileged user (the checker's account).
 fn drop_privileges(role: Role, account: Option<(u32, u32)>) -> Result<(), privs::PrivError> {
     match role {
         Role::Vrrp => privs::keep_only(&[Cap::NET_ADMIN, Cap::NET_RAW]),
         Role::Ipvs => privs::keep_only(&[Cap::NET_ADMIN]),
-        Role::Checker => {
+        Role::Checker | Role::Metrics => {
             let (uid, gid) = account.unwrap_or((65534, 65534));
             privs::become_user(&Account {
                 name: String::new(),

@@ -138,10 +138,10 @@ impl Workers {
             .map(|t| t.elapsed())
     }
 
-    /// Starts a new incarnation of `role` (`extra`: more arguments, `uid`:
-    /// the account it will run as). On success `start` is queued as its
-    /// first message; on failure the slot waits for a restart.
-    pub fn start(&mut self, role: Role, extra: &[String], uid: u32, start: Msg) {
+    /// Starts a new incarnation of `role` as `launch` says. On success
+    /// `start` is queued as its first message; on failure the slot waits
+    /// for a restart.
+    pub fn start(&mut self, role: Role, launch: &spawn::Launch, start: Msg) {
         self.incarnations += 1;
         let incarnation = self.incarnations;
         let now = Instant::now();
@@ -174,7 +174,7 @@ impl Workers {
         let Some(events) = self.events.get(&role).cloned() else {
             return;
         };
-        match spawn::spawn(role, incarnation, extra, uid, events) {
+        match spawn::spawn(role, incarnation, launch, events) {
             Ok(s) => {
                 info!(role = %role, pid = s.pid, "worker started");
                 let (tx, rx) = mpsc::channel(QUEUE_LIMIT);

@@ -5,30 +5,59 @@ use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 
-/// Makes `cmd`'s child a worker: `fd` becomes descriptor `target` (without
-/// close-on-exec), the child leaves the terminal's process group (Ctrl-C
+/// Most descriptors handed to a worker (its parent link, a listener).
+pub const MAX_HANDED: usize = 2;
+
+/// Makes `cmd`'s child a worker: each `(ours, theirs)` in `fds` (at most
+/// [`MAX_HANDED`]; more are refused) becomes descriptor `theirs`, without
+/// close-on-exec; the child leaves the terminal's process group (Ctrl-C
 /// goes to the parent, which stops the workers in order), and it gets
 /// SIGTERM when the parent dies. A child whose parent is already gone (not
 /// `parent`) does not start.
-pub fn hand_over_on_exec(cmd: &mut std::process::Command, fd: RawFd, target: RawFd, parent: u32) {
+pub fn hand_over_on_exec(
+    cmd: &mut std::process::Command,
+    fds: &[(RawFd, RawFd)],
+    parent: u32,
+) -> io::Result<()> {
+    if fds.len() > MAX_HANDED {
+        return Err(io::Error::from_raw_os_error(libc::E2BIG));
+    }
+    let mut handed = [(-1, -1); MAX_HANDED];
+    handed[..fds.len()].copy_from_slice(fds);
     let parent = libc::pid_t::try_from(parent).unwrap_or(0);
     // SAFETY: the closure runs in the forked child before exec and makes
-    // only async-signal-safe calls (dup2, fcntl, setsid, prctl, getppid);
-    // it allocates nothing.
+    // only async-signal-safe calls (dup2, fcntl, close, setsid, prctl,
+    // getppid); it allocates nothing (the list is a copied array).
     unsafe {
-        cmd.pre_exec(move || hand_over(fd, target, parent));
+        cmd.pre_exec(move || hand_over(&handed, parent));
     }
+    Ok(())
 }
 
-fn hand_over(fd: RawFd, target: RawFd, parent: libc::pid_t) -> io::Result<()> {
+/// Lowest descriptor the child parks handed descriptors at, above any
+/// target, so that placing one cannot close another still to be placed.
+const PARK_AT: RawFd = 64;
+
+fn hand_over(fds: &[(RawFd, RawFd); MAX_HANDED], parent: libc::pid_t) -> io::Result<()> {
+    let mut parked = [-1; MAX_HANDED];
     // SAFETY: plain syscalls on descriptors of this (child) process.
     unsafe {
-        if fd == target {
-            if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
-                return Err(io::Error::last_os_error());
+        for (k, &(ours, _)) in fds.iter().enumerate() {
+            if ours >= 0 {
+                parked[k] = libc::fcntl(ours, libc::F_DUPFD_CLOEXEC, PARK_AT);
+                if parked[k] < 0 {
+                    return Err(io::Error::last_os_error());
+                }
             }
-        } else if libc::dup2(fd, target) < 0 {
-            return Err(io::Error::last_os_error());
+        }
+        for (k, &(_, theirs)) in fds.iter().enumerate() {
+            if parked[k] >= 0 {
+                // dup2 leaves the new descriptor without close-on-exec.
+                if libc::dup2(parked[k], theirs) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                libc::close(parked[k]);
+            }
         }
         libc::setsid();
         if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
@@ -160,13 +189,19 @@ mod tests {
         let (pf, ff) = (pid_file.clone(), fd_file.clone());
         let code = exit_code_in_child(move || {
             let (_ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+            let Ok(listener) = std::net::TcpListener::bind("127.0.0.1:0") else {
+                return 5;
+            };
             let mut cmd = std::process::Command::new("/bin/sh");
             // Written whole, then renamed: the file appears complete.
             cmd.arg("-c").arg(format!(
-                "readlink /proc/self/fd/3 > {0}.tmp && mv {0}.tmp {0}; exec sleep 30",
+                "(readlink /proc/self/fd/3; readlink /proc/self/fd/4) > {0}.tmp && mv {0}.tmp {0}; exec sleep 30",
                 ff.display()
             ));
-            hand_over_on_exec(&mut cmd, theirs.as_raw_fd(), 3, std::process::id());
+            let fds = [(theirs.as_raw_fd(), 3), (listener.as_raw_fd(), 4)];
+            if hand_over_on_exec(&mut cmd, &fds, std::process::id()).is_err() {
+                return 6;
+            }
             let Ok(child) = cmd.spawn() else { return 2 };
             if std::fs::write(&pf, child.id().to_string()).is_err() {
                 return 3;
@@ -186,11 +221,11 @@ mod tests {
             .trim()
             .parse()
             .unwrap();
-        assert!(
-            std::fs::read_to_string(&fd_file)
-                .unwrap()
-                .starts_with("socket:")
-        );
+        let fds = std::fs::read_to_string(&fd_file).unwrap();
+        let inodes: Vec<&str> = fds.lines().collect();
+        assert_eq!(inodes.len(), 2, "{fds}");
+        assert!(inodes.iter().all(|l| l.starts_with("socket:")), "{fds}");
+        assert_ne!(inodes[0], inodes[1], "{fds}");
         let start = Instant::now();
         let gone = loop {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();

@@ -39,7 +39,9 @@ pub struct Global {
     pub notify_fifo_script: Option<String>,
     pub vrrp_notify_fifo: Option<String>,
     pub vrrp_notify_fifo_script: Option<String>,
-    /// upkeep: serve Prometheus metrics on this local address (TOML only).
+    /// upkeep: serve Prometheus metrics on this address (TOML only); a
+    /// port alone means loopback.
+    #[serde(default, deserialize_with = "metrics_address")]
     pub metrics_address: Option<std::net::SocketAddr>,
     /// Flush the whole IPVS table at start.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -63,4 +65,41 @@ impl Global {
 pub struct ScriptUser {
     pub user: String,
     pub group: Option<String>,
+}
+
+/// `metrics_address`: `"HOST:PORT"`, or a port alone (`9650`, `":9650"`),
+/// which binds loopback: metrics are for a local agent unless the operator
+/// names an address to expose them on.
+fn metrics_address<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::net::SocketAddr>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Port(i64),
+        Text(String),
+    }
+    let loopback = |port: i64| {
+        u16::try_from(port)
+            .ok()
+            .filter(|p| *p != 0)
+            .map(|p| std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, p)))
+    };
+    let expected = || serde::de::Error::custom("expected \"HOST:PORT\" or a port (1-65535)");
+    match Option::<Given>::deserialize(d)? {
+        None => Ok(None),
+        Some(Given::Port(p)) => loopback(p).map(Some).ok_or_else(expected),
+        Some(Given::Text(t)) => {
+            if let Ok(a) = t.parse() {
+                return Ok(Some(a));
+            }
+            t.strip_prefix(':')
+                .unwrap_or(&t)
+                .parse::<i64>()
+                .ok()
+                .and_then(loopback)
+                .map(Some)
+                .ok_or_else(expected)
+        }
+    }
 }
