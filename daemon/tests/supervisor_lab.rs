@@ -854,3 +854,81 @@ fn a_flood_of_check_changes_on_a_starved_parent_restarts_no_worker() {
     });
     eprintln!("{total} checks down after {all_down:?}; no worker restarted");
 }
+
+/// `upkeepctl reexec` (what the packages run on upgrade) executes the
+/// binary again in place: the same parent pid, new workers, and the Master
+/// keeps its VIP (never absent while sampled) with no failover. A
+/// configuration that no longer loads refuses it and changes nothing.
+#[test]
+fn reexec_replaces_the_image_without_a_failover() {
+    let mut lab = Lab::new(2);
+    start_pair(&mut lab, &[], FAST);
+    let parent = lab.daemon_pid(0).unwrap();
+    let old: Vec<i32> = ["vrrp", "ipvs", "checker"]
+        .iter()
+        .map(|r| lab.worker_pid(0, r).unwrap())
+        .collect();
+    let path = lab.config_path(0, "keepalived.conf");
+    let good = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!("{good}\nvrrp_instance VI_9 {{\n    priority 999\n}}\n"),
+    )
+    .unwrap();
+    let out = upkeepctl(&lab, 0, &["reexec"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("invalid configuration"),
+        "{err}"
+    );
+    assert_eq!(lab.worker_pid(0, "vrrp"), Some(old[0]));
+    std::fs::write(&path, &good).unwrap();
+
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (absent, samples) = std::thread::scope(|s| {
+        let sampler = s.spawn(|| {
+            let (mut absent, mut samples) = (0, 0);
+            let until = Instant::now() + SECS(60);
+            while !done.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < until {
+                samples += 1;
+                if !lab.has_addr(0, VIP) {
+                    absent += 1;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (absent, samples)
+        });
+        let out = upkeepctl(&lab, 0, &["reexec"]);
+        // The new image's first adverts: a late failover would show now.
+        std::thread::sleep(SECS(5));
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            lab.log(0)
+        );
+        sampler.join().unwrap()
+    });
+    assert_eq!(absent, 0, "VIP absent in {absent} of {samples} samples");
+    assert_eq!(lab.daemon_pid(0), Some(parent), "the parent's pid changed");
+    for (role, old) in ["vrrp", "ipvs", "checker"].iter().zip(&old) {
+        let now = lab.worker_pid(0, role);
+        assert!(
+            now.is_some_and(|p| p != *old),
+            "{role}: {now:?} (was {old})"
+        );
+    }
+    let mut moved = false;
+    assert_no_failover(&lab, &mut moved);
+    assert_eq!(lab.state(0, "VI_1").as_deref(), Some("MASTER"));
+    let b = lab.instance(1, "VI_1").unwrap();
+    assert_eq!(b["transitions"], 1, "B's transitions: {b}");
+    assert!(
+        lab.log(0)
+            .contains("resuming from the previous image's handover"),
+        "{}",
+        lab.log(0)
+    );
+    assert!(!lab.runtime_dir(0).join("handover.json").exists());
+}

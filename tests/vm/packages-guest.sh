@@ -325,7 +325,10 @@ sleep 2
 dpkg -i "upkeep_${V}-2_amd64.deb" >/tmp/dpkg.log 2>&1 || { cat /tmp/dpkg.log; fail upgrade "dpkg -i failed"; }
 [ "$(dpkg-query -W -f '${Version}' upkeep)" = "$V-2" ] || fail upgrade "not upgraded"
 [ "$(sha256sum </etc/upkeep/upkeep.toml)" = "$sum" ] || fail upgrade "the edited configuration changed"
-[ "$(main_pid)" != "$pid" ] && is_active || fail upgrade "not restarted (try-restart)"
+# Re-executed in place (upkeepctl reexec): the same main pid, now running
+# the new file (the old one was deleted by the upgrade).
+[ "$(main_pid)" = "$pid" ] && is_active || fail upgrade "the daemon was restarted, not re-executed"
+case "$(readlink /proc/$pid/exe)" in *deleted*) fail upgrade "still the old binary" ;; esac
 wait_for 60 master_with_vip || fail upgrade "not MASTER after the upgrade"
 sleep 2
 touch /tmp/vip.stop
@@ -333,8 +336,10 @@ wait $sampler
 # Time without the VIP: the sum of the gaps that follow a sample without it.
 gap=$(awk 'NR > 1 && prev == 0 { absent += $1 - t } { t = $1; prev = $2 } END { print absent + 0 }' /tmp/vip.log)
 measure upgrade.vip_absent_ms "$gap"
-measure upgrade.peer_transitions $(($(transitions $PEER_RUN) - tb))
-pass "upgrade (configuration kept, service restarted)"
+peer=$(($(transitions $PEER_RUN) - tb))
+measure upgrade.peer_transitions $peer
+[ "$peer" -eq 0 ] || fail upgrade "a failover during the upgrade ($peer transitions on B; VIP absent $gap ms)"
+pass "upgrade (configuration kept, re-executed in place without a failover)"
 systemctl stop upkeep
 dpkg -i "upkeep_${V}-3_amd64.deb" >/tmp/dpkg.log 2>&1 || { cat /tmp/dpkg.log; fail upgrade.stopped "dpkg -i failed"; }
 [ "$(systemctl is-active upkeep)" = inactive ] || fail upgrade.stopped "a stopped service was started by the upgrade"
@@ -400,9 +405,10 @@ pid=$(main_pid)
 rpm -U --nodeps "upkeep-${V}-2.x86_64.rpm" >/tmp/rpm.log 2>&1 || { cat /tmp/rpm.log; fail rpm.upgrade "rpm -U failed"; }
 [ "$(rpm -q --qf '%{RELEASE}' upkeep)" = 2 ] || fail rpm.upgrade "not upgraded"
 [ "$(sha256sum </etc/upkeep/upkeep.toml)" = "$sum" ] || fail rpm.upgrade "configuration replaced"
-[ "$(main_pid)" != "$pid" ] && is_active || fail rpm.upgrade "not restarted (try-restart)"
+[ "$(main_pid)" = "$pid" ] && is_active || fail rpm.upgrade "restarted, not re-executed"
+case "$(readlink /proc/$pid/exe)" in *deleted*) fail rpm.upgrade "still the old binary" ;; esac
 wait_for 60 master_with_vip || fail rpm.upgrade "not MASTER after the upgrade"
-pass "rpm.upgrade (configuration kept, try-restart)"
+pass "rpm.upgrade (configuration kept, re-executed in place)"
 rpm -e upkeep >/tmp/rpm.log 2>&1 || { cat /tmp/rpm.log; fail rpm.erase "rpm -e failed"; }
 left=""
 for p in $(pgrep -x upkeepd); do

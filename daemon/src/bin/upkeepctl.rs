@@ -12,6 +12,7 @@ use upkeep::cli::print_diagnostics;
 use upkeep::cli::upkeepctl::{Args, Command, PluginCommand};
 use upkeep::config::model::PluginCheck;
 use upkeep::config::{self, LoadOptions, native};
+use upkeep::control::status::WorkerState;
 use upkeep::control::{self, Request, Response};
 
 fn main() -> ExitCode {
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
         Command::Convert { file, config_id } => convert(&file, config_id),
         Command::Status { json } => status(&args.runtime_dir, json),
         Command::Reload => reload(&args.runtime_dir),
+        Command::Reexec => reexec(&args.runtime_dir),
         Command::Plugin(PluginCommand::Run {
             file,
             config,
@@ -237,6 +239,42 @@ fn reload(dir: &Path) -> ExitCode {
                 "upkeepctl: reload failed; generation {generation} still running: {}",
                 error.unwrap_or_default()
             );
+            ExitCode::from(1)
+        }
+        Ok(other) => refused(&other),
+        Err(code) => code,
+    }
+}
+
+/// Asks for the re-exec and waits (bounded) until the new image runs:
+/// every worker running, none of them one the old image had.
+fn reexec(dir: &Path) -> ExitCode {
+    let pids = |doc: &upkeep::control::status::StatusDoc| -> Vec<u32> {
+        doc.workers.iter().filter_map(|w| w.pid).collect()
+    };
+    let old = match ask(dir, &Request::Status) {
+        Ok(Response::Status(doc)) => pids(&doc),
+        Ok(other) => return refused(&other),
+        Err(code) => return code,
+    };
+    match ask(dir, &Request::Reexec) {
+        Ok(Response::Reexec { pid }) => {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(200));
+                // Refused connections are expected while the image changes.
+                if let Ok(Response::Status(doc)) =
+                    control::request(dir, &Request::Status, Duration::from_secs(5))
+                    && !doc.workers.is_empty()
+                    && doc.workers.iter().all(|w| {
+                        w.state == WorkerState::Running && !w.pid.is_some_and(|p| old.contains(&p))
+                    })
+                {
+                    println!("re-executed (pid {pid})");
+                    return ExitCode::SUCCESS;
+                }
+            }
+            eprintln!("upkeepctl: upkeepd (pid {pid}) did not come back within 30 s");
             ExitCode::from(1)
         }
         Ok(other) => refused(&other),

@@ -85,6 +85,7 @@ fn main() -> ExitCode {
         runtime_dir: args.runtime_dir.clone(),
         cache_dir: args.cache_dir.clone(),
         backoff: args.restart_backoff.clone(),
+        handover: args.handover,
     };
     match runtime.block_on(supervisor::run(opts, loaded.config, sd, watchdog)) {
         Ok(()) => ExitCode::SUCCESS,

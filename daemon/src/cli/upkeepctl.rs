@@ -42,6 +42,9 @@ pub enum Command {
     },
     /// Reload the configuration (as SIGHUP does) and report the outcome.
     Reload,
+    /// Re-execute upkeepd's binary in place (after an upgrade) without a
+    /// failover: a Master keeps its VIPs. The configuration is checked first.
+    Reexec,
     /// Work with WASM check plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),

@@ -78,6 +78,9 @@ pub struct Args {
     pub gid: Option<u32>,
     #[arg(long = "plugin-cache", hide = true)]
     pub plugin_cache: Option<PathBuf>,
+    /// Internal: started by `upkeepctl reexec`; resume from the handover.
+    #[arg(long, hide = true)]
+    pub handover: bool,
 }
 
 pub fn parse_role(s: &str) -> Result<Role, String> {

@@ -37,6 +37,9 @@ pub fn socket_path(runtime_dir: &Path) -> PathBuf {
 pub enum Request {
     Status,
     Reload,
+    /// Re-execute the daemon's binary in place, keeping VRRP state
+    /// (`supervisor::reexec`).
+    Reexec,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,6 +50,10 @@ pub enum Response {
         ok: bool,
         generation: u64,
         error: Option<String>,
+    },
+    /// The handover is under way: the answer comes before the exec.
+    Reexec {
+        pid: u32,
     },
     Error {
         message: String,

@@ -20,6 +20,7 @@ pub mod notify;
 pub mod privs;
 pub mod publish;
 pub mod record;
+pub mod reexec;
 pub mod reload;
 mod reloading;
 pub mod routing;
@@ -29,12 +30,13 @@ pub mod spawn;
 pub mod worker;
 pub mod workers;
 
+use std::ffi::OsString;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
 use crate::config::LoadOptions;
@@ -59,6 +61,8 @@ pub struct Options {
     /// Compiled plugins live in `plugins/` below it, owned by the checker.
     pub cache_dir: PathBuf,
     pub backoff: Backoff,
+    /// Started by a re-exec: resume from the runtime directory's handover.
+    pub handover: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +73,8 @@ pub enum SupervisorError {
         #[source]
         source: std::io::Error,
     },
+    #[error("re-exec: {0}")]
+    Reexec(#[from] reexec::ReexecError),
     #[error("checker account: {0}")]
     Account(#[from] privs::PrivError),
     #[error("runtime directory: {0}")]
@@ -105,6 +111,12 @@ struct Parent {
     /// The metrics listener and what the metrics worker was last sent
     /// (None: no metrics_address, or it could not be bound).
     metrics: Option<publish::Metrics>,
+    /// Stopping for a re-exec: workers stop without clean-up, the process
+    /// executes the new binary afterwards.
+    handing_over: bool,
+    /// Started by a re-exec: when the old image's workers stopped (their
+    /// downtime for the first start of each).
+    handed_over: Option<Instant>,
 }
 
 /// Which workers a configuration needs.
@@ -143,6 +155,40 @@ fn checker_account(cfg: &Config) -> Result<Account, privs::PrivError> {
     Ok(a)
 }
 
+/// NOTIFY_SOCKET and the watchdog's variables, as a re-executed image
+/// must find them (same pid).
+fn notify_env(sd: Option<&SdNotify>, watchdog: Option<Duration>) -> Vec<(&'static str, OsString)> {
+    let mut env = Vec::new();
+    if let Some(sd) = sd.filter(|sd| !sd.raw().is_empty()) {
+        env.push(("NOTIFY_SOCKET", sd.raw().to_owned()));
+    }
+    if let Some(w) = watchdog {
+        env.push(("WATCHDOG_USEC", w.as_micros().to_string().into()));
+        env.push(("WATCHDOG_PID", std::process::id().to_string().into()));
+    }
+    env
+}
+
+/// The end of a re-exec: the workers have stopped; the record goes into
+/// the handover and the new binary replaces this image. Returns only when
+/// that failed (the daemon then exits with an error and systemd restarts
+/// it; the VIPs are on the interface without adverts until then).
+async fn hand_over(
+    p: Parent,
+    sd_env: Vec<(&'static str, OsString)>,
+) -> Result<(), SupervisorError> {
+    let handover = reexec::Handover {
+        resume: p.record.resume(None),
+        stopped_ms: reexec::monotonic_ms(),
+    };
+    let Parent { notifier, opts, .. } = p;
+    notifier.finish(Duration::from_secs(5)).await;
+    reexec::write(&opts.runtime_dir, &handover)?;
+    let e = reexec::exec(&sd_env);
+    error!(error = %e, "re-exec failed");
+    Err(e.into())
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -162,6 +208,9 @@ pub async fn run(
     watchdog: Option<Duration>,
 ) -> Result<(), SupervisorError> {
     let account = checker_account(&config)?;
+    // systemd's variables, for a re-executed image (taken out of our
+    // environment at start so that workers and scripts never see them).
+    let sd_env = notify_env(sd.as_ref(), watchdog);
     let dir = opts.runtime_dir.clone();
     files::private_dir(&dir, 0o755)?;
     let pid_file = dir.join("upkeepd.pid");
@@ -210,12 +259,25 @@ pub async fn run(
         failure: None,
         publisher,
         metrics,
+        handing_over: false,
+        handed_over: None,
     };
+    if p.opts.handover
+        && let Some((resume, ago)) = reexec::take(&p.opts.runtime_dir)
+    {
+        info!(
+            ago_ms = ago.as_millis(),
+            "resuming from the previous image's handover"
+        );
+        p.record.adopt(resume);
+        p.handed_over = Instant::now().checked_sub(ago);
+    }
     for role in Role::ALL {
         if wanted(&p.config, role) {
             p.start(role);
         }
     }
+    p.handed_over = None;
     let mut sigterm = signal(SignalKind::terminate()).map_err(io_err("SIGTERM handler"))?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(io_err("SIGINT handler"))?;
     let mut sighup = signal(SignalKind::hangup()).map_err(io_err("SIGHUP handler"))?;
@@ -261,6 +323,9 @@ pub async fn run(
     }
     p.publish(true);
     control_task.abort();
+    if p.handing_over {
+        return hand_over(p, sd_env).await;
+    }
     let _ = std::fs::remove_file(control::socket_path(&p.opts.runtime_dir));
     let Parent {
         notifier, failure, ..
@@ -324,6 +389,7 @@ impl Parent {
         let down_ms = self
             .workers
             .down_for(role)
+            .or_else(|| self.handed_over.map(|t| t.elapsed()))
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let plugin_key = match role {
             Role::Checker => files::plugin_key(&self.opts.cache_dir).map(|k| hex(&k)),
@@ -362,6 +428,7 @@ impl Parent {
                     .send(Response::Status(Box::new(self.status_doc())));
             }
             Request::Reload => self.begin_reload(Some(req.reply)),
+            Request::Reexec => self.begin_reexec(req.reply),
         }
     }
 
@@ -372,6 +439,43 @@ impl Parent {
         {
             warn!(error = %e, "systemd notification failed");
         }
+    }
+
+    /// `upkeepctl reexec`: refused while stopping or reloading, or when the
+    /// configuration file no longer loads (the new image would not start);
+    /// else the workers stop without clean-up (see `reexec.rs`) and the loop
+    /// ends into the exec.
+    fn begin_reexec(&mut self, reply: oneshot::Sender<Response>) {
+        let refuse = |why: String| Response::Error { message: why };
+        if self.stopping || self.reload.is_some() {
+            let _ = reply.send(refuse("the daemon is stopping or reloading".into()));
+            return;
+        }
+        let loaded = crate::config::load(&self.opts.config_path, &self.opts.load);
+        if !loaded.is_ok() {
+            let errors: Vec<String> = loaded
+                .diagnostics
+                .sorted()
+                .into_iter()
+                .filter(|d| d.severity == crate::config::diag::Severity::Error)
+                .map(|d| d.to_string())
+                .collect();
+            let why = format!(
+                "invalid configuration; not re-executing: {}",
+                errors.join("; ")
+            );
+            warn!(error = %why, "re-exec refused");
+            let _ = reply.send(refuse(why));
+            return;
+        }
+        info!("re-executing: workers stop without clean-up, VIPs stay");
+        let _ = reply.send(Response::Reexec {
+            pid: std::process::id(),
+        });
+        self.tell_systemd(SdNotify::reloading);
+        self.handing_over = true;
+        self.stopping = true;
+        self.workers.hand_over();
     }
 
     fn begin_stop(&mut self, failure: Option<String>) {

@@ -150,6 +150,16 @@ impl Record {
         }
     }
 
+    /// What a previous image of the daemon handed over (`reexec.rs`): the
+    /// same tables a restarted worker resumes from.
+    pub fn adopt(&mut self, resume: Resume) {
+        self.states = resume.states;
+        self.tracks = resume.tracks;
+        self.values = resume.values;
+        self.real_servers_down = resume.real_servers_down;
+        self.real_servers_up = resume.real_servers_up;
+    }
+
     /// After a reload: forget what the new configuration no longer has.
     pub fn retain_configured(&mut self, cfg: &Config) {
         self.states

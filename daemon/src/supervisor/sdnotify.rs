@@ -29,6 +29,8 @@ use std::time::Duration;
 pub struct SdNotify {
     sock: UnixDatagram,
     addr: SocketAddr,
+    /// `NOTIFY_SOCKET` as given, for a re-executed image (supervisor::reexec).
+    raw: std::ffi::OsString,
 }
 
 impl SdNotify {
@@ -58,6 +60,11 @@ impl SdNotify {
         (notify, watchdog)
     }
 
+    /// `NOTIFY_SOCKET` as systemd gave it (empty for [`Self::to_path`]).
+    pub fn raw(&self) -> &OsStr {
+        &self.raw
+    }
+
     /// Targets an explicit socket path (for tests).
     pub fn to_path(path: &Path) -> io::Result<SdNotify> {
         Self::to_addr(SocketAddr::from_pathname(path)?)
@@ -67,6 +74,7 @@ impl SdNotify {
         Ok(SdNotify {
             sock: UnixDatagram::unbound()?,
             addr,
+            raw: std::ffi::OsString::new(),
         })
     }
 
@@ -137,7 +145,9 @@ fn from_notify_socket(value: &OsStr) -> io::Result<Option<SdNotify>> {
             ));
         }
     };
-    SdNotify::to_addr(addr).map(Some)
+    let mut n = SdNotify::to_addr(addr)?;
+    n.raw = value.to_owned();
+    Ok(Some(n))
 }
 
 /// `WATCHDOG_USEC` when positive and meant for us (`WATCHDOG_PID` unset or

@@ -308,6 +308,19 @@ impl Workers {
         }
     }
 
+    /// For a re-exec: the VRRP and IPVS workers are killed (their clean-up
+    /// would remove the VIPs, resign, flush the table: the new image takes
+    /// over what the kernel holds), the others told to stop.
+    pub fn hand_over(&mut self) {
+        for s in self.slots.values_mut() {
+            match (s.pid, s.role) {
+                (None, _) => s.phase = Phase::Stopped,
+                (Some(pid), Role::Vrrp | Role::Ipvs) => spawn::kill(pid),
+                (Some(_), _) => s.send(Msg::Shutdown),
+            }
+        }
+    }
+
     /// At shutdown: every running worker is told to stop, the others are
     /// marked stopped.
     pub fn stop_all(&mut self) {
