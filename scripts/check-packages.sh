@@ -80,7 +80,9 @@ expect=$(sort -k3 <<'EOF'
 -rw-r--r-- 0/0 ./usr/lib/upkeep/plugins/haproxy.wasm
 -rw-r--r-- 0/0 ./usr/lib/upkeep/plugins/nginx.wasm
 -rw-r--r-- 0/0 ./usr/share/doc/upkeep/README.md
+-rw-r--r-- 0/0 ./usr/share/doc/upkeep/architecture.md
 -rw-r--r-- 0/0 ./usr/share/doc/upkeep/config.md
+-rw-r--r-- 0/0 ./usr/share/doc/upkeep/ipvs.md
 -rw-r--r-- 0/0 ./usr/share/doc/upkeep/operations.md
 -rw-r--r-- 0/0 ./usr/share/doc/upkeep/plugins.md
 -rw-r--r-- 0/0 ./usr/share/doc/upkeep/copyright
@@ -143,7 +145,9 @@ expect=$(sort -k4 <<'EOF'
 -rw-r--r-- root/root  /usr/lib/upkeep/plugins/haproxy.wasm
 -rw-r--r-- root/root  /usr/lib/upkeep/plugins/nginx.wasm
 -rw-r--r-- root/root d /usr/share/doc/upkeep/README.md
+-rw-r--r-- root/root d /usr/share/doc/upkeep/architecture.md
 -rw-r--r-- root/root d /usr/share/doc/upkeep/config.md
+-rw-r--r-- root/root d /usr/share/doc/upkeep/ipvs.md
 -rw-r--r-- root/root d /usr/share/doc/upkeep/operations.md
 -rw-r--r-- root/root d /usr/share/doc/upkeep/plugins.md
 -rw-r--r-- root/root d /usr/share/doc/upkeep/examples/modules-load.d/ip_vs.conf
