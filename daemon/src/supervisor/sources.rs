@@ -50,8 +50,18 @@ pub struct Sources {
 }
 
 impl Sources {
+    /// The checks the checker runs (not those the parent runs itself).
     pub fn of(cfg: &Config) -> Self {
-        let known = crate::checker::configured(cfg)
+        Self::from_list(crate::checker::by_checker(cfg))
+    }
+
+    /// The checks the parent runs itself (scripts with their own account).
+    pub fn of_parent(cfg: &Config) -> Self {
+        Self::from_list(crate::checker::by_parent(cfg))
+    }
+
+    fn from_list(sources: Vec<String>) -> Self {
+        let known = sources
             .into_iter()
             .map(|s| {
                 let kind = if s.starts_with("file:") {
@@ -74,6 +84,11 @@ impl Sources {
     fn kind(&self, source: &str) -> Option<Kind> {
         self.known.get(source).copied()
     }
+
+    /// Whether there is any.
+    pub fn is_empty(&self) -> bool {
+        self.known.is_empty()
+    }
 }
 
 /// The configurations whose checks the checker may still be running: the
@@ -89,6 +104,15 @@ impl Accepted {
     pub fn new(cfg: &Config) -> Self {
         Self {
             current: Sources::of(cfg),
+            others: Vec::new(),
+        }
+    }
+
+    /// For the checks the parent runs itself: only the current ones (the
+    /// parent drops results of an earlier configuration by generation).
+    pub fn parent(cfg: &Config) -> Self {
+        Self {
+            current: Sources::of_parent(cfg),
             others: Vec::new(),
         }
     }
