@@ -71,7 +71,7 @@ fn scripts_run_as_the_accounts_the_configuration_gives_them() {
         100,
         &[VIP],
         &format!(
-            "    notify_master \"{r} notify_master\" nobody\n    notify_backup \"{r} notify_backup\"\n    track_script {{\n        as_nobody\n        failing\n    }}"
+            "    notify_master \"{r} notify_master\" nobody\n    notify_backup \"{r} notify_backup\"\n    track_script {{\n        as_nobody\n    }}"
         ),
     );
     let conf = format!(
@@ -84,11 +84,16 @@ vrrp_script as_nobody {{
     user nobody
     interval 1
 }}
-vrrp_script failing {{
-    script "/bin/sh -c 'test -e {out}/restart_root'"
+vrrp_script restart_as_nobody {{
+    script "/bin/sh -c 'test -e {out}/restart_nobody'"
     interval 1
-    weight 0
-    upkeep_restart "{r} restart_root" root
+    upkeep_restart "{r} restart_nobody" nobody
+    upkeep_restart_grace 30
+}}
+vrrp_script restart_by_default {{
+    script "/bin/sh -c 'test -e {out}/restart_default'"
+    interval 1
+    upkeep_restart "{r} restart_default"
     upkeep_restart_grace 30
 }}
 {instance}
@@ -101,7 +106,9 @@ vrrp_script failing {{
         ("notify_backup", uid_of("daemon")),
         ("notify_master", uid_of("nobody")),
         ("vrrp_script", uid_of("nobody")),
-        ("restart_root", 0),
+        // Its own user; else its check script's (the checker's, daemon).
+        ("restart_nobody", uid_of("nobody")),
+        ("restart_default", uid_of("daemon")),
     ];
     let all = || want.iter().all(|(n, _)| read_uid(&out, n).is_some());
     assert!(
@@ -133,12 +140,16 @@ vrrp_script failing {{
         Some(("nobody".into(), "parent".into()))
     );
     assert_eq!(
-        user("vrrp_script failing", "script"),
+        user("vrrp_script restart_by_default", "script"),
         Some(("daemon".into(), "checker".into()))
     );
     assert_eq!(
-        user("vrrp_script failing", "restart"),
-        Some(("root".into(), "parent".into()))
+        user("vrrp_script restart_by_default", "restart"),
+        Some(("daemon".into(), "parent".into()))
+    );
+    assert_eq!(
+        user("vrrp_script restart_as_nobody", "restart"),
+        Some(("nobody".into(), "parent".into()))
     );
     let text = std::process::Command::new(env!("CARGO_BIN_EXE_upkeepctl"))
         .arg("--runtime-dir")
@@ -197,9 +208,10 @@ fn enable_script_security_refuses_a_root_script_in_a_world_writable_directory() 
     );
     // The same script from a safe place runs; a reload that plants the
     // unsafe one is refused and the running configuration stays.
-    lab.start(0, UPKEEPD, &conf(&record), "keepalived.conf");
+    let (good, planted) = (conf(&record), conf(&planted));
+    lab.start(0, UPKEEPD, &good, "keepalived.conf");
     lab.expect_state(0, "VI_1", "MASTER", SECS(20));
-    std::fs::write(lab.config_path(0, "keepalived.conf"), conf(&planted)).unwrap();
+    std::fs::write(lab.config_path(0, "keepalived.conf"), planted).unwrap();
     lab.signal(0, libc::SIGHUP);
     assert!(
         lab.wait(SECS(15), || lab

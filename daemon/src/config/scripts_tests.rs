@@ -158,7 +158,7 @@ fn enable_script_security_refuses_what_root_would_run_from_a_writable_place() {
     let e = errors(&l);
     assert_eq!(e.len(), 1, "{e:?}");
     assert!(
-        e[0].starts_with("k.conf:5:2: error: vrrp_instance VI_1 notify_master (runs as root): refused by enable_script_security")
+        e[0].starts_with("k.conf:7:2: error: vrrp_instance VI_1 notify_master (runs as root): refused by enable_script_security")
             && e[0].contains("writable by everyone"),
         "{e:?}"
     );

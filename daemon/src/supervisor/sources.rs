@@ -9,7 +9,10 @@
 //! the bounds below. It cannot name another source (an interface's state
 //! comes only from the VRRP worker's own netlink watch), grow the parent's
 //! tables beyond the configuration, or make the parent run a command other
-//! than a configured check's restart command, within that check's rate limit.
+//! than a configured check's restart command, within that check's rate
+//! limit and as that command's configured account. It cannot report for
+//! the checks the parent runs itself (scripts with an account of their
+//! own: `checker::local`), so it cannot make anything run as another user.
 
 use std::collections::HashMap;
 
