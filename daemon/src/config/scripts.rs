@@ -274,10 +274,24 @@ impl Plan {
                     Ok(a) => {
                         plan.named.insert(u.clone(), a);
                     }
-                    Err(err) => d.error(
-                        e.user_at.as_ref(),
-                        format!("{} {}: {}", e.owner, e.keyword, unknown("user", u, &err)),
-                    ),
+                    Err(err) => {
+                        // keepalived.conf: a word after a quoted command is
+                        // an account, not an argument.
+                        let hint = if e.user_at == e.at {
+                            "; the words after a quoted command name the account it runs as: arguments go inside the quotes"
+                        } else {
+                            ""
+                        };
+                        d.error(
+                            e.user_at.as_ref(),
+                            format!(
+                                "{} {}: {}{hint}",
+                                e.owner,
+                                e.keyword,
+                                unknown("user", u, &err)
+                            ),
+                        );
+                    }
                 }
             }
         }
