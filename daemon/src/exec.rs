@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::supervisor::privs::Account;
+use crate::account::Account;
 
 /// Most of a command's stdout (and of its stderr) kept; the rest is read
 /// and dropped.

@@ -4,6 +4,7 @@
 //! One module (folder) per job; `docs/architecture.md` shows the processes,
 //! the messages between them and where each module sits.
 
+pub mod account;
 mod alloc;
 pub mod checker;
 pub mod cli;

@@ -97,7 +97,9 @@ fn a_failing_script_faults_the_master_and_the_backup_takes_over() {
 }
 
 /// A watched "service" is the flag file; its restart command recreates it
-/// unless the service is "broken" (a second file), and counts its runs.
+/// unless the service is "broken" (a second file), and counts its runs. It
+/// writes where only root may, so it says it runs as root (a restart
+/// command runs as its check's account unless it names one).
 fn policy_conf(lab: &Lab, k: usize, priority: u32, tag: &str, demote: &str) -> String {
     let dir = format!("/tmp/upkeep-svc-{}-{tag}", std::process::id());
     let track = "    track_script {\n        chk_svc\n        chk_other\n    }";
@@ -108,7 +110,7 @@ vrrp_script chk_svc {{
     script "/bin/test -e {dir}/up"
     interval 0.2
     fall 2
-    upkeep_restart "/bin/sh -c 'echo run >> {dir}/restarts; test -e {dir}/broken || touch {dir}/up'"
+    upkeep_restart "/bin/sh -c 'echo run >> {dir}/restarts; test -e {dir}/broken || touch {dir}/up'" root
     upkeep_restart_grace 1
     upkeep_restart_limit 100 60
     upkeep_demote {demote}
@@ -116,7 +118,7 @@ vrrp_script chk_svc {{
 vrrp_script chk_other {{
     script "/bin/true"
     interval 1
-    upkeep_restart "/bin/sh -c 'echo run >> {dir}/other-restarts'"
+    upkeep_restart "/bin/sh -c 'echo run >> {dir}/other-restarts'" root
 }}
 {instance}"#
     )

@@ -438,7 +438,7 @@ fn pair_conf(lab: &Lab, k: usize, wasm: &str, nginx: &str) -> (String, &'static 
     upkeep_plugin_allow process nginx
     interval 0.5
     fall 2
-    upkeep_restart "/usr/sbin/nginx -c {nginx}"
+    upkeep_restart "/usr/sbin/nginx -c {nginx}" root
     upkeep_restart_grace 2
     upkeep_restart_limit 100 60
     upkeep_demote resign
@@ -454,7 +454,7 @@ interval = 0.5
 fall = 2
 
 [vrrp_script.on_failure]
-restart = "/usr/sbin/nginx -c {nginx}"
+restart = {{ command = "/usr/sbin/nginx -c {nginx}", user = "root" }}
 grace = 2
 max_restarts = 100
 window = 60

@@ -34,7 +34,7 @@ fn upkeep_conf(lab: &Lab, k: usize, nginx: &str, extra: &str) -> String {
     script "/usr/bin/curl -fsS -m 1 -o /dev/null http://127.0.0.1/"
     interval 0.5
     fall 2
-    upkeep_restart "/usr/sbin/nginx -c {nginx}"
+    upkeep_restart "/usr/sbin/nginx -c {nginx}" root
     upkeep_restart_grace 2
     upkeep_restart_limit 100 60
     upkeep_demote resign

@@ -6,6 +6,7 @@
 
 pub mod fileread;
 pub mod health;
+pub mod local;
 pub mod outcome;
 pub mod plugin;
 pub mod policy;
@@ -44,4 +45,22 @@ pub fn configured(cfg: &Config) -> Vec<String> {
         }
     }
     v
+}
+
+/// The sources of the checks the checker runs (and may report).
+pub fn by_checker(cfg: &Config) -> Vec<String> {
+    spec::for_checker(cfg)
+        .into_iter()
+        .map(|s| s.source)
+        .collect()
+}
+
+/// The sources of the checks the parent runs itself (scripts with an
+/// account of their own).
+pub fn by_parent(cfg: &Config) -> Vec<String> {
+    spec::from_config(cfg)
+        .into_iter()
+        .filter(spec::Spec::by_parent)
+        .map(|s| s.source)
+        .collect()
 }

@@ -44,7 +44,7 @@ pub struct Policy {
 impl Policy {
     pub fn new(cfg: &OnFailure) -> Self {
         Self {
-            can_restart: cfg.restart.as_deref().is_some_and(|c| !c.trim().is_empty()),
+            can_restart: cfg.restart.as_ref().is_some_and(|c| !c.is_blank()),
             grace: Duration::from_millis(cfg.grace.as_millis()),
             max_restarts: cfg.max_restarts,
             window: Duration::from_millis(cfg.window.as_millis()),
@@ -141,7 +141,7 @@ mod tests {
 
     fn policy(restart: bool, max: u32) -> Policy {
         Policy::new(&OnFailure {
-            restart: restart.then(|| "/bin/true".to_string()),
+            restart: restart.then(|| "/bin/true".into()),
             grace: Millis::from_secs(5),
             max_restarts: max,
             window: Millis::from_secs(60),

@@ -22,8 +22,14 @@ pub struct Tls {
 /// What to probe.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Probe {
-    /// A command (argv); exit status 0 passes.
-    Script { argv: Vec<String> },
+    /// A command (argv); exit status 0 passes. With its own `user` the
+    /// parent runs it (the checker cannot change account) as `account`,
+    /// which the parent fills in from its own resolution.
+    Script {
+        argv: Vec<String>,
+        user: Option<crate::config::model::ScriptUser>,
+        account: Option<crate::account::Account>,
+    },
     /// A TCP connection can be established.
     Tcp { addr: SocketAddr },
     /// An HTTP GET answers with an accepted status (and body digest).
@@ -55,7 +61,9 @@ pub enum Probe {
 
 pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
     match probe {
-        Probe::Script { argv } => Box::pin(script(argv, timeout)).await,
+        Probe::Script { argv, account, .. } => {
+            Box::pin(script(argv, account.as_ref(), timeout)).await
+        }
         Probe::Tcp { addr } => {
             match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
                 Ok(Ok(_)) => Outcome::pass(format!("connected to {addr}")),
@@ -128,12 +136,17 @@ pub fn file_value(path: &str) -> i64 {
         .unwrap_or(0)
 }
 
-/// Runs a check script (see [`crate::exec`]): exit status 0 passes.
-pub async fn script(argv: &[String], timeout: Duration) -> Outcome {
+/// Runs a check script (see [`crate::exec`]) as `account` (None: as this
+/// process): exit status 0 passes.
+pub async fn script(
+    argv: &[String],
+    account: Option<&crate::account::Account>,
+    timeout: Duration,
+) -> Outcome {
     let f = exec::run(&exec::Command {
         argv,
         timeout,
-        user: None,
+        user: account,
         output: exec::Output::Keep,
     })
     .await;

@@ -18,15 +18,15 @@ fn sh(cmd: &str) -> Vec<String> {
 #[test]
 fn script_exit_status_decides() {
     rt().block_on(async {
-        let ok = script(&sh("echo fine; exit 0"), Duration::from_secs(5)).await;
+        let ok = script(&sh("echo fine; exit 0"), None, Duration::from_secs(5)).await;
         assert!(ok.ok);
         assert_eq!(ok.message, "exit 0: fine");
-        let bad = script(&sh("echo broken >&2; exit 3"), Duration::from_secs(5)).await;
+        let bad = script(&sh("echo broken >&2; exit 3"), None, Duration::from_secs(5)).await;
         assert!(!bad.ok);
         assert_eq!(bad.message, "exit 3: broken");
-        let missing = script(&["/no/such/program".into()], Duration::from_secs(5)).await;
+        let missing = script(&["/no/such/program".into()], None, Duration::from_secs(5)).await;
         assert!(!missing.ok && missing.message.contains("cannot run"));
-        assert!(!script(&[], Duration::from_secs(1)).await.ok);
+        assert!(!script(&[], None, Duration::from_secs(1)).await.ok);
     });
 }
 
@@ -52,7 +52,7 @@ fn a_hanging_script_is_killed_with_its_whole_group() {
         let (a, b) = (format!("61.{tag}"), format!("62.{tag}"));
         let cmd = format!("sleep {a} & sleep {b}");
         let start = Instant::now();
-        let o = script(&sh(&cmd), Duration::from_millis(300)).await;
+        let o = script(&sh(&cmd), None, Duration::from_millis(300)).await;
         assert!(!o.ok && o.message.contains("timed out"), "{o:?}");
         assert!(start.elapsed() < Duration::from_secs(3));
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -68,6 +68,7 @@ fn huge_output_is_bounded() {
     rt().block_on(async {
         let o = script(
             &sh("head -c 10000000 /dev/zero | tr '\\0' x; echo; echo last"),
+            None,
             Duration::from_secs(20),
         )
         .await;
@@ -263,7 +264,7 @@ fn an_abandoned_run_takes_its_process_group_with_it() {
         // The run is dropped (as when the checker stops) before its timeout.
         let abandoned = tokio::time::timeout(
             Duration::from_millis(300),
-            script(&sh(&cmd), Duration::from_secs(60)),
+            script(&sh(&cmd), None, Duration::from_secs(60)),
         )
         .await;
         assert!(abandoned.is_err());

@@ -9,6 +9,7 @@ use super::plugin::PluginProbe;
 use super::plugin::grants::Grants;
 use super::probe::{Probe, Tls};
 use crate::config::model::{CheckKind, Config, ParamMatch, RealServer, VirtualServer};
+use crate::config::scripts::{Kind, Plan};
 use crate::exec::split_command;
 use crate::ipvs::table::{rs_key, vs_key};
 
@@ -39,6 +40,64 @@ pub struct Spec {
     pub unsupported: Option<String>,
 }
 
+impl Spec {
+    /// Run by the parent: a script with an account of its own (the checker
+    /// cannot change user, and must not be able to make anyone else run
+    /// anything as another account).
+    pub fn by_parent(&self) -> bool {
+        self.probes
+            .iter()
+            .any(|p| matches!(p, Probe::Script { user: Some(_), .. }))
+    }
+
+    /// For the parent: fills in each script's account and checked words
+    /// from `plan`; a script that must not run makes the check unsupported.
+    pub fn prepare(&mut self, plan: &Plan) {
+        for p in &mut self.probes {
+            let Probe::Script {
+                argv,
+                user: Some(u),
+                account,
+            } = p
+            else {
+                continue;
+            };
+            match plan.prepare_words(argv.clone(), Some(u), Kind::Check) {
+                Some(prepared) => {
+                    *argv = prepared.argv;
+                    *account = Some(prepared.account);
+                }
+                None => {
+                    self.unsupported = Some(format!(
+                        "cannot run as user {}: unknown account or refused script",
+                        u.user
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// The checks the checker runs.
+pub fn for_checker(cfg: &Config) -> Vec<Spec> {
+    from_config(cfg)
+        .into_iter()
+        .filter(|s| !s.by_parent())
+        .collect()
+}
+
+/// The checks the parent runs, ready (accounts resolved by `plan`).
+pub fn for_parent(cfg: &Config, plan: &Plan) -> Vec<Spec> {
+    from_config(cfg)
+        .into_iter()
+        .filter(Spec::by_parent)
+        .map(|mut s| {
+            s.prepare(plan);
+            s
+        })
+        .collect()
+}
+
 fn ms(m: crate::config::values::Millis) -> Duration {
     Duration::from_millis(m.as_millis())
 }
@@ -59,6 +118,8 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
                 }),
                 None => Probe::Script {
                     argv: split_command(&s.script),
+                    user: s.user.clone(),
+                    account: None,
                 },
             }],
             interval,
@@ -182,6 +243,8 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
                 }
                 probes.push(Probe::Script {
                     argv: split_command(&path),
+                    user: c.user.clone(),
+                    account: None,
                 });
             }
         }

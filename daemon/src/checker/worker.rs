@@ -23,7 +23,7 @@ use crate::ipc::Msg;
 use crate::ipc::link::{Link, WorkerError, unexpected};
 use crate::ipc::msg::{CheckStatus, RealServerState, Role};
 
-struct Ran {
+pub(crate) struct Ran {
     index: usize,
     outcome: Outcome,
     /// What a plugin measured.
@@ -247,7 +247,7 @@ impl Lateness {
     }
 }
 
-struct Checker {
+pub(crate) struct Checker {
     lateness: Lateness,
     /// The WASM plugin host: only while a plugin check is configured.
     plugins: Option<Arc<PluginHost>>,
@@ -258,7 +258,7 @@ struct Checker {
 }
 
 impl Checker {
-    fn new(tx: mpsc::Sender<Ran>) -> Self {
+    pub(crate) fn new(tx: mpsc::Sender<Ran>) -> Self {
         Self {
             lateness: Lateness::default(),
             plugins: None,
@@ -269,16 +269,15 @@ impl Checker {
         }
     }
 
-    /// (Re)starts every check of `cfg`; a check whose definition did not
+    /// (Re)starts every check of `specs`; a check whose definition did not
     /// change keeps its state and counters.
-    fn load(&mut self, cfg: &Config) {
+    pub(crate) fn load(&mut self, specs: Vec<Spec>) {
         self.tasks.abort_all();
         let mut old: BTreeMap<String, CheckRecord> = self
             .checks
             .drain(..)
             .map(|s| (s.spec.source.clone(), s))
             .collect();
-        let specs = spec::from_config(cfg);
         self.plugins = plugin_host(self.plugins.take(), &specs);
         for (index, spec) in specs.into_iter().enumerate() {
             let check = match old.remove(&spec.source) {
@@ -313,7 +312,7 @@ impl Checker {
     }
 
     /// Records a result; the messages a state change causes (sent at once).
-    fn record(&mut self, r: Ran) -> Vec<Msg> {
+    pub(crate) fn record(&mut self, r: Ran) -> Vec<Msg> {
         self.lateness.add(r.lateness);
         let Some(check) = self.checks.get_mut(r.index) else {
             return Vec::new();
@@ -344,7 +343,12 @@ impl Checker {
         out
     }
 
-    fn batch(&mut self) -> Option<Msg> {
+    /// Stops every check (their runs and process groups with them).
+    pub(crate) fn stop(&mut self) {
+        self.tasks.abort_all();
+    }
+
+    pub(crate) fn batch(&mut self) -> Option<Msg> {
         if self.dirty.is_empty() {
             return None;
         }
@@ -402,7 +406,7 @@ pub async fn run(config: Config, generation: u64, link: &mut Link) -> Result<(),
         signal(SignalKind::terminate()).map_err(|e| WorkerError::Other(e.to_string()))?;
     let (tx, mut rx) = mpsc::channel::<Ran>(4096);
     let mut checker = Checker::new(tx);
-    checker.load(&config);
+    checker.load(spec::for_checker(&config));
     link.send(&Msg::Ready { generation }).await?;
     let mut flush = tokio::time::interval(Duration::from_secs(1));
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -421,7 +425,7 @@ pub async fn run(config: Config, generation: u64, link: &mut Link) -> Result<(),
             }
             m = link.recv() => match m? {
                 Msg::Reload { generation, config } => {
-                    checker.load(&config);
+                    checker.load(spec::for_checker(&config));
                     link.send(&Msg::Ready { generation }).await?;
                 }
                 Msg::Shutdown => break,
@@ -429,7 +433,7 @@ pub async fn run(config: Config, generation: u64, link: &mut Link) -> Result<(),
             },
         }
     }
-    checker.tasks.abort_all();
+    checker.stop();
     Ok(())
 }
 

@@ -10,6 +10,8 @@ pub mod keepalived;
 pub mod lvs_types;
 pub mod model;
 pub mod native;
+pub mod script_security;
+pub mod scripts;
 pub mod validate;
 pub mod values;
 

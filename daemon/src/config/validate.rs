@@ -30,6 +30,49 @@ pub fn validate(cfg: &mut Config, d: &mut Diagnostics) {
     scripts(cfg, d);
     virtual_servers(cfg, d);
     lvs(cfg, d);
+    run_as(cfg, d);
+    super::scripts::Plan::new(cfg, d);
+}
+
+/// Where a script with its own account can run: the parent runs it (the
+/// checker cannot change user), so it must be a command, and a real
+/// server's checks that run with it must not parse what the network says
+/// in the root process.
+fn run_as(cfg: &Config, d: &mut Diagnostics) {
+    for s in cfg.vrrp_scripts.iter().filter(|s| s.user.is_some()) {
+        if s.plugin.is_some() {
+            d.error(
+                s.src.key("user"),
+                format!(
+                    "vrrp_script {}: 'user' applies to a script; a plugin always runs in the checker",
+                    s.name
+                ),
+            );
+        }
+    }
+    for vs in &cfg.virtual_servers {
+        for rs in &vs.real_servers {
+            let Some(misc) = rs
+                .checkers
+                .iter()
+                .find(|c| c.kind == CheckKind::MiscCheck && c.user.is_some())
+            else {
+                continue;
+            };
+            if let Some(http) = rs.checkers.iter().find(|c| c.kind.is_http()) {
+                d.error(
+                    http.src.at.as_ref().or(misc.src.key("user")),
+                    format!(
+                        "virtual_server {}, real_server {}: a MISC_CHECK with its own 'user' runs in the parent, with the server's other checks; {} cannot (it would parse responses as root): drop the MISC_CHECK's 'user' or move {} to another real server entry",
+                        vs.label(),
+                        rs.ip,
+                        http.kind.name(),
+                        http.kind.name()
+                    ),
+                );
+            }
+        }
+    }
 }
 
 fn unique_names(cfg: &Config, d: &mut Diagnostics) {

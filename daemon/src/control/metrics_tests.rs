@@ -131,6 +131,7 @@ fn sample_doc() -> StatusDoc {
             worker("checker", None, "restarting", 2),
             worker("ipvs", Some(102), "starting", 0),
         ],
+        scripts: Vec::new(),
     }
 }
 

@@ -151,6 +151,24 @@ pub fn text(doc: &StatusDoc) -> String {
             );
         }
     }
+    if !doc.scripts.is_empty() {
+        let _ = writeln!(o, "\nScripts:");
+    }
+    for sc in &doc.scripts {
+        let user = match (&sc.user, sc.uid, sc.gid) {
+            (Some(u), Some(uid), Some(gid)) => format!("{} ({uid}:{gid})", safe(u)),
+            _ => "UNKNOWN ACCOUNT (not run)".into(),
+        };
+        let _ = writeln!(
+            o,
+            "  {:<28} {:<12} as {:<24} in {:<7} {}",
+            safe(&sc.owner),
+            safe(&sc.keyword),
+            user,
+            safe(&sc.runs_in),
+            safe(&sc.command)
+        );
+    }
     let _ = writeln!(o, "\nWorkers:");
     for w in &doc.workers {
         let _ = writeln!(

@@ -26,6 +26,26 @@ pub struct StatusDoc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipvs: Option<crate::ipvs::status::IpvsKernel>,
     pub workers: Vec<WorkerStatus>,
+    /// Every configured script and the account it runs as.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scripts: Vec<ScriptStatus>,
+}
+
+/// A configured script (check, notify, restart) and who runs it as what.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScriptStatus {
+    /// What it belongs to: `vrrp_script chk`, `vrrp_instance VI_1`, ...
+    pub owner: String,
+    /// The keyword that sets it (`script`, `notify_master`, `restart`, ...).
+    pub keyword: String,
+    pub command: String,
+    /// The account's name; None when it does not resolve (the script does
+    /// not run).
+    pub user: Option<String>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// `checker` or `parent`.
+    pub runs_in: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

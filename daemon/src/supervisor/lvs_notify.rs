@@ -7,8 +7,8 @@
 //! checker and the IPVS worker name a virtual server and say up or down;
 //! a name the configuration does not have runs nothing.
 
-use crate::config::model::{Config, RealServer, VirtualServer};
-use crate::exec::split_command;
+use crate::config::model::{Config, RealServer, Script, VirtualServer};
+use crate::config::scripts::{Kind, Plan, Prepared};
 use crate::ipc::msg::RealServerState;
 use crate::ipvs::table::{rs_key, vs_key};
 use crate::supervisor::notify::Notifier;
@@ -36,18 +36,21 @@ fn find_rs<'a>(vs: &'a VirtualServer, key: &str) -> Option<&'a RealServer> {
         .find(|r| rs_key(r.ip, r.port.or(vs.port)) == key)
 }
 
-fn command(c: Option<&String>) -> Vec<Vec<String>> {
-    c.map(|c| split_command(c)).into_iter().collect()
+fn command(plan: &Plan, c: Option<&Script>) -> Vec<Prepared> {
+    c.and_then(|c| plan.prepare_script(c, Kind::Notify))
+        .into_iter()
+        .collect()
 }
 
 /// The script for a real server's health report, given what was recorded
 /// before (None: nothing yet; the server was then up, or down with `alpha`).
 pub fn real_server_commands(
     cfg: &Config,
+    plan: &Plan,
     idx: &Index,
     rs: &RealServerState,
     before: Option<bool>,
-) -> Vec<Vec<String>> {
+) -> Vec<Prepared> {
     let Some(vs) = find_vs(cfg, idx, &rs.virtual_server) else {
         return Vec::new();
     };
@@ -57,37 +60,44 @@ pub fn real_server_commands(
     if before.unwrap_or(!vs.alpha) == rs.up {
         return Vec::new();
     }
-    command(if rs.up {
-        r.notify_up.as_ref()
-    } else {
-        r.notify_down.as_ref()
-    })
+    command(
+        plan,
+        if rs.up {
+            r.notify_up.as_ref()
+        } else {
+            r.notify_down.as_ref()
+        },
+    )
 }
 
 /// The script for a quorum report (a virtual server starts with quorum).
 pub fn quorum_commands(
     cfg: &Config,
+    plan: &Plan,
     idx: &Index,
     vs: &str,
     up: bool,
     before: Option<bool>,
-) -> Vec<Vec<String>> {
+) -> Vec<Prepared> {
     let Some(v) = find_vs(cfg, idx, vs) else {
         return Vec::new();
     };
     if before.unwrap_or(true) == up {
         return Vec::new();
     }
-    command(if up {
-        v.quorum_up.as_ref()
-    } else {
-        v.quorum_down.as_ref()
-    })
+    command(
+        plan,
+        if up {
+            v.quorum_up.as_ref()
+        } else {
+            v.quorum_down.as_ref()
+        },
+    )
 }
 
 /// At stop, for `omega` virtual servers: notify_down of each live real
 /// server, then quorum_down if it had quorum. (queue, commands) pairs.
-pub fn omega_commands(cfg: &Config, record: &Record) -> Vec<(String, Vec<Vec<String>>)> {
+pub fn omega_commands(cfg: &Config, plan: &Plan, record: &Record) -> Vec<(String, Vec<Prepared>)> {
     let mut out = Vec::new();
     for vs in cfg.virtual_servers.iter().filter(|v| v.omega) {
         let key = vs_key(vs);
@@ -103,11 +113,11 @@ pub fn omega_commands(cfg: &Config, record: &Record) -> Vec<(String, Vec<Vec<Str
                 !listed(&record.real_servers_down, &rk) && !vs.alpha
             };
             if up {
-                cmds.extend(command(r.notify_down.as_ref()));
+                cmds.extend(command(plan, r.notify_down.as_ref()));
             }
         }
         if record.quorum.get(&key).copied().unwrap_or(true) {
-            cmds.extend(command(vs.quorum_down.as_ref()));
+            cmds.extend(command(plan, vs.quorum_down.as_ref()));
         }
         if !cmds.is_empty() {
             out.push((format!("ipvs:{key}"), cmds));
@@ -131,11 +141,12 @@ impl IpvsNotify {
     pub fn real_server(
         &self,
         cfg: &Config,
+        plan: &Plan,
         rs: &RealServerState,
         before: Option<bool>,
         n: &mut Notifier,
     ) {
-        let cmds = real_server_commands(cfg, &self.index, rs, before);
+        let cmds = real_server_commands(cfg, plan, &self.index, rs, before);
         if !cmds.is_empty() {
             n.commands(&format!("ipvs:{}", rs.virtual_server), cmds);
         }
@@ -146,19 +157,26 @@ impl IpvsNotify {
         self.index.contains_key(vs)
     }
 
-    pub fn quorum(&self, cfg: &Config, vs: &str, up: bool, before: Option<bool>, n: &mut Notifier) {
+    pub fn quorum(
+        &self,
+        (cfg, plan): (&Config, &Plan),
+        vs: &str,
+        up: bool,
+        before: Option<bool>,
+        n: &mut Notifier,
+    ) {
         if find_vs(cfg, &self.index, vs).is_none() {
             tracing::warn!(virtual_server = %vs, "quorum report for an unknown virtual server ignored");
             return;
         }
         n.commands(
             &format!("ipvs:{vs}"),
-            quorum_commands(cfg, &self.index, vs, up, before),
+            quorum_commands(cfg, plan, &self.index, vs, up, before),
         );
     }
 
-    pub fn omega(&self, cfg: &Config, record: &Record, n: &mut Notifier) {
-        for (queue, cmds) in omega_commands(cfg, record) {
+    pub fn omega(&self, cfg: &Config, plan: &Plan, record: &Record, n: &mut Notifier) {
+        for (queue, cmds) in omega_commands(cfg, plan, record) {
             n.commands(&queue, cmds);
         }
     }

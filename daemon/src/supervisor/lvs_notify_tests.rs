@@ -30,6 +30,54 @@ fn rs(up: bool) -> RealServerState {
     }
 }
 
+fn plan(c: &Config) -> Plan {
+    Plan::new(c, &mut Default::default())
+}
+
+fn argvs(p: Vec<Prepared>) -> Vec<Vec<String>> {
+    p.into_iter().map(|p| p.argv).collect()
+}
+
+// The words only (the accounts are tested below).
+fn real_server_commands(
+    c: &Config,
+    idx: &Index,
+    rs: &RealServerState,
+    before: Option<bool>,
+) -> Vec<Vec<String>> {
+    argvs(super::real_server_commands(c, &plan(c), idx, rs, before))
+}
+
+fn quorum_commands(
+    c: &Config,
+    idx: &Index,
+    vs: &str,
+    up: bool,
+    before: Option<bool>,
+) -> Vec<Vec<String>> {
+    argvs(super::quorum_commands(c, &plan(c), idx, vs, up, before))
+}
+
+fn omega_commands(c: &Config, r: &Record) -> Vec<(String, Vec<Vec<String>>)> {
+    super::omega_commands(c, &plan(c), r)
+        .into_iter()
+        .map(|(q, p)| (q, argvs(p)))
+        .collect()
+}
+
+/// Regression: notify_up "cmd" USER ran as root with USER as an argument.
+#[test]
+fn real_server_scripts_run_as_the_user_they_name() {
+    let c = cfg(&CONF.replace(
+        r#"notify_down "/bin/n down 1""#,
+        r#"notify_down "/bin/n down 1" nobody"#,
+    ));
+    let p = super::real_server_commands(&c, &plan(&c), &index(&c), &rs(false), None);
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].argv, words(&["/bin/n", "down", "1"]));
+    assert_eq!(p[0].account.name, "nobody");
+}
+
 fn words(c: &[&str]) -> Vec<String> {
     c.iter().map(|s| s.to_string()).collect()
 }

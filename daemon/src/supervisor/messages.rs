@@ -12,8 +12,9 @@ use super::routing::Route;
 use super::spawn::WorkerEvent;
 use super::workers::AfterExit;
 use super::{Parent, publish};
+use crate::config::scripts::{Kind, Prepared};
 use crate::ipc::Msg;
-use crate::ipc::msg::{CheckStatus, Role};
+use crate::ipc::msg::{CheckStatus, RealServerState, Role};
 use crate::vrrp::fsm::State;
 
 /// A restart command that runs longer is killed (with its process group).
@@ -74,7 +75,7 @@ impl Parent {
             Msg::Transition(t) => {
                 for n in self.record.transition(&self.config, &t) {
                     self.notifier
-                        .transition(n.kind, &n.name, &n.notify, n.state, n.priority);
+                        .transition(n.kind, &n.name, &n.notify, &self.plan, n.state, n.priority);
                 }
                 // ha_suspend and the sync daemons follow VRRP states.
                 let states = self.record.vrrp_states();
@@ -90,12 +91,7 @@ impl Parent {
             Msg::CheckState(c) => self.on_checks(vec![c]),
             Msg::Checks { checks } => self.on_checks(checks),
             Msg::RealServer(rs) => match self.accepted.real_server(&rs) {
-                Ok(true) => {
-                    let before = self.record.real_server(&rs);
-                    self.lvs_notify
-                        .real_server(&self.config, &rs, before, &mut self.notifier);
-                    self.workers.send(Role::Ipvs, Msg::RealServer(rs));
-                }
+                Ok(true) => self.on_real_server(rs),
                 Ok(false) => {}
                 Err(v) => self.workers.violation(role, &v.to_string()),
             },
@@ -111,7 +107,7 @@ impl Parent {
             Msg::Quorum { virtual_server, up } if self.lvs_notify.knows(&virtual_server) => {
                 let before = self.record.quorum.insert(virtual_server.clone(), up);
                 self.lvs_notify.quorum(
-                    &self.config,
+                    (&self.config, &self.plan),
                     &virtual_server,
                     up,
                     before,
@@ -120,6 +116,15 @@ impl Parent {
             }
             _ => {}
         }
+    }
+
+    /// A real server's health changed (its check is known): its notify
+    /// script, and IPVS.
+    fn on_real_server(&mut self, rs: RealServerState) {
+        let before = self.record.real_server(&rs);
+        self.lvs_notify
+            .real_server(&self.config, &self.plan, &rs, before, &mut self.notifier);
+        self.workers.send(Role::Ipvs, Msg::RealServer(rs));
     }
 
     /// Results from the checker: each must be one of its configured checks
@@ -141,6 +146,37 @@ impl Parent {
         }
     }
 
+    /// Results of the checks the parent runs itself (`checker::local`),
+    /// through the same bounds and routes as the checker's; a result of an
+    /// earlier configuration is dropped.
+    pub(super) fn on_local(&mut self, generation: u64, msg: Msg) {
+        if generation != self.generation {
+            return;
+        }
+        let now = Instant::now();
+        match msg {
+            Msg::Checks { checks } => {
+                for c in checks {
+                    match self.local_sources.result(c) {
+                        Ok(Some(c)) => {
+                            let routes = self.routing.result(&mut self.record, c, now);
+                            self.follow(routes);
+                        }
+                        Ok(None) => {}
+                        Err(v) => warn!(error = %v, "parent-run check result dropped"),
+                    }
+                }
+            }
+            Msg::RealServer(rs) => match self.local_sources.real_server(&rs) {
+                Ok(true) => self.on_real_server(rs),
+                Ok(false) => {}
+                Err(v) => warn!(error = %v, "parent-run check result dropped"),
+            },
+            _ => {}
+        }
+        self.publisher.touch();
+    }
+
     pub(super) fn follow(&mut self, routes: Vec<Route>) {
         for r in routes {
             match r {
@@ -160,9 +196,14 @@ impl Parent {
                     };
                     self.workers.send(Role::Vrrp, msg);
                 }
-                Route::Restart { source, argv } => {
-                    tokio::spawn(run_restart(source, argv));
-                }
+                Route::Restart { source, .. } => match self.restart_command(&source) {
+                    Some(cmd) => {
+                        tokio::spawn(run_restart(source, cmd));
+                    }
+                    None => {
+                        warn!(check = %source, "restart command not run: its account is unknown or the script was refused");
+                    }
+                },
             }
             self.publisher.touch();
         }
@@ -217,20 +258,37 @@ impl Parent {
     }
 }
 
+impl Parent {
+    /// A check's restart command with its account: its own user, else its
+    /// check's, else the checker's (root only when configured so).
+    fn restart_command(&self, source: &str) -> Option<Prepared> {
+        let name = source.strip_prefix("script:")?;
+        let s = self.config.vrrp_scripts.iter().find(|s| s.name == name)?;
+        let r = s.on_failure.as_ref()?.restart.as_ref()?;
+        self.plan.prepare(
+            &r.command,
+            r.user.as_ref().or(s.user.as_ref()),
+            Kind::Restart,
+        )
+    }
+}
+
 /// Runs a check's restart command (off the loop) and logs how it ended.
-async fn run_restart(source: String, argv: Vec<String>) {
+async fn run_restart(source: String, cmd: Prepared) {
+    let argv = &cmd.argv;
     let f = crate::exec::run(&crate::exec::Command {
-        argv: &argv,
+        argv,
         timeout: RESTART_TIMEOUT,
-        user: None,
+        user: Some(&cmd.account),
         output: crate::exec::Output::Keep,
     })
     .await;
-    let result = f.describe(&argv, RESTART_TIMEOUT);
+    let result = f.describe(argv, RESTART_TIMEOUT);
+    let user = cmd.account.name.as_str();
     if f.success() {
-        info!(check = %source, result = %result, "restart command finished");
+        info!(check = %source, user, result = %result, "restart command finished");
     } else {
-        warn!(check = %source, result = %result, "restart command failed");
+        warn!(check = %source, user, result = %result, "restart command failed");
     }
 }
 

@@ -41,12 +41,12 @@ use tracing::{error, info, warn};
 
 use crate::config::LoadOptions;
 use crate::config::model::Config;
+use crate::config::scripts::Plan;
 use crate::control::status::{ReloadStatus, StatusDoc};
 use crate::control::{self, Pending, Request, Response};
 use crate::ipc::Msg;
 use crate::ipc::msg::Role;
 use notify::{Notifier, SCRIPT_TIMEOUT};
-use privs::Account;
 use record::Record;
 use reload::Event;
 use routing::Routing;
@@ -81,6 +81,8 @@ pub enum SupervisorError {
     Unsafe(#[from] files::UnsafePath),
     #[error("a worker cannot run the configuration ({0}); stopped")]
     Config(String),
+    #[error("script accounts: {0}")]
+    Scripts(String),
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SupervisorError {
@@ -92,12 +94,17 @@ struct Parent {
     opts: Options,
     config: Config,
     generation: u64,
-    account: Account,
     workers: Workers,
     record: Record,
     routing: Routing,
     /// What the checker may report (see `sources.rs`).
     accepted: sources::Accepted,
+    /// Who runs each script as what (see `config::scripts`).
+    plan: Plan,
+    /// The checks the parent runs itself (scripts with their own account).
+    local: crate::checker::local::Local,
+    /// What those may report.
+    local_sources: sources::Accepted,
     /// Runs IPVS's notify_up/down and quorum_up/down.
     lvs_notify: lvs_notify::IpvsNotify,
     notifier: Notifier,
@@ -124,7 +131,7 @@ fn wanted(cfg: &Config, role: Role) -> bool {
     match role {
         Role::Vrrp => true,
         Role::Ipvs => !cfg.virtual_servers.is_empty(),
-        Role::Checker => !crate::checker::configured(cfg).is_empty(),
+        Role::Checker => !crate::checker::by_checker(cfg).is_empty(),
         Role::Metrics => cfg.global.metrics_address.is_some(),
     }
 }
@@ -138,13 +145,16 @@ fn config_for(role: Role, cfg: &Config) -> Box<Config> {
     }
 }
 
-/// The account the checker (and the scripts it runs) runs as, with a
-/// warning when it is root or an account other daemons share.
-fn checker_account(cfg: &Config) -> Result<Account, privs::PrivError> {
-    let a = match &cfg.global.script_user {
-        Some(u) => privs::lookup(&u.user, u.group.as_deref())?,
-        None => privs::default_checker_account()?,
-    };
+/// Who runs each script as what, for a configuration that loaded (its
+/// diagnostics were reported then); warnings about the checker's account.
+fn plan(cfg: &Config) -> Result<Plan, SupervisorError> {
+    let mut d = crate::config::Diagnostics::default();
+    let plan = Plan::new(cfg, &mut d);
+    if d.has_errors() {
+        let errors: Vec<String> = d.sorted().iter().map(|d| d.to_string()).collect();
+        return Err(SupervisorError::Scripts(errors.join("; ")));
+    }
+    let a = &plan.checker;
     if a.uid == 0 {
         warn!(user = %a.name, "script_user is root: the checker, its scripts and plugins run as root (without capabilities)");
     } else if cfg.global.script_user.is_none() && a.name == "nobody" {
@@ -152,7 +162,7 @@ fn checker_account(cfg: &Config) -> Result<Account, privs::PrivError> {
             "no 'upkeep' user: the checker runs as nobody, an account other daemons share; create a system user 'upkeep' (the packages do)"
         );
     }
-    Ok(a)
+    Ok(plan)
 }
 
 /// NOTIFY_SOCKET and the watchdog's variables, as a re-executed image
@@ -207,7 +217,7 @@ pub async fn run(
     sd: Option<SdNotify>,
     watchdog: Option<Duration>,
 ) -> Result<(), SupervisorError> {
-    let account = checker_account(&config)?;
+    let plan = plan(&config)?;
     // systemd's variables, for a re-executed image (taken out of our
     // environment at start so that workers and scripts never see them).
     let sd_env = notify_env(sd.as_ref(), watchdog);
@@ -229,6 +239,9 @@ pub async fn run(
     let (ipvs_tx, mut ipvs_rx) = mpsc::channel(workers::INBOX_LIMIT);
     let (checker_tx, mut checker_rx) = mpsc::channel(workers::INBOX_LIMIT);
     let (metrics_tx, mut metrics_rx) = mpsc::channel(workers::INBOX_LIMIT);
+    let (local_tx, mut local_rx) = mpsc::channel(workers::INBOX_LIMIT);
+    let local = crate::checker::local::spawn(local_tx);
+    local.load(1, crate::checker::spec::for_parent(&config, &plan));
     let events = [
         (Role::Vrrp, vrrp_tx),
         (Role::Ipvs, ipvs_tx),
@@ -245,11 +258,13 @@ pub async fn run(
         workers: Workers::new(events, opts.backoff.clone()),
         routing: Routing::new(&config, Routing::default()),
         accepted: sources::Accepted::new(&config),
+        local_sources: sources::Accepted::parent(&config),
+        local,
+        plan,
         lvs_notify: lvs_notify::IpvsNotify::new(&config),
         opts,
         config,
         generation: 1,
-        account,
         record: Record::default(),
         sd,
         ready_sent: false,
@@ -307,6 +322,7 @@ pub async fn run(
             Some(ev) = ipvs_rx.recv() => p.on_event(ev),
             Some(ev) = checker_rx.recv() => p.on_event(ev),
             Some(ev) = metrics_rx.recv() => p.on_event(ev),
+            Some((generation, msg)) = local_rx.recv() => p.on_local(generation, msg),
         }
         if p.stopping {
             let deadline =
@@ -328,8 +344,12 @@ pub async fn run(
     }
     let _ = std::fs::remove_file(control::socket_path(&p.opts.runtime_dir));
     let Parent {
-        notifier, failure, ..
+        notifier,
+        failure,
+        local,
+        ..
     } = p;
+    local.stop();
     notifier.finish(Duration::from_secs(5)).await;
     let _ = std::fs::remove_file(&pid_file);
     match failure {
@@ -357,20 +377,20 @@ impl Parent {
     fn start(&mut self, role: Role) {
         let as_account = vec![
             "--uid".to_string(),
-            self.account.uid.to_string(),
+            self.plan.checker.uid.to_string(),
             "--gid".to_string(),
-            self.account.gid.to_string(),
+            self.plan.checker.gid.to_string(),
         ];
         let launch = match role {
             Role::Checker => {
                 let mut extra = as_account;
-                if let Some(dir) = files::plugin_cache(&self.opts.cache_dir, &self.account) {
+                if let Some(dir) = files::plugin_cache(&self.opts.cache_dir, &self.plan.checker) {
                     extra.push("--plugin-cache".into());
                     extra.push(dir.display().to_string());
                 }
                 Launch {
                     extra,
-                    uid: self.account.uid,
+                    uid: self.plan.checker.uid,
                     listener: None,
                 }
             }
@@ -380,7 +400,7 @@ impl Parent {
                 let Some(m) = &self.metrics else { return };
                 Launch {
                     extra: as_account,
-                    uid: self.account.uid,
+                    uid: self.plan.checker.uid,
                     listener: Some(m.listener.as_raw_fd()),
                 }
             }
@@ -488,7 +508,7 @@ impl Parent {
         self.stopping = true;
         info!("stopping");
         self.lvs_notify
-            .omega(&self.config, &self.record, &mut self.notifier);
+            .omega(&self.config, &self.plan, &self.record, &mut self.notifier);
         self.tell_systemd(SdNotify::stopping);
         if let Some(r) = self.reload.take() {
             for reply in r.replies {
@@ -524,6 +544,23 @@ impl Parent {
                 .get(Role::Ipvs)
                 .map(|_| self.record.ipvs.clone()),
             workers: self.workers.status(),
+            scripts: self
+                .plan
+                .entries
+                .iter()
+                .map(|e| {
+                    let a = self.plan.account(e);
+                    crate::control::status::ScriptStatus {
+                        owner: e.owner.clone(),
+                        keyword: e.keyword.clone(),
+                        command: e.command.clone(),
+                        user: a.map(|a| a.name.clone()),
+                        uid: a.map(|a| a.uid),
+                        gid: a.map(|a| a.gid),
+                        runs_in: if e.by_parent { "parent" } else { "checker" }.into(),
+                    }
+                })
+                .collect(),
         }
     }
 

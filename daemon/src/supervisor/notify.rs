@@ -15,7 +15,8 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::config::model::Notify;
-use crate::exec::{self, split_command};
+use crate::config::scripts::{Kind, Plan, Prepared};
+use crate::exec;
 use crate::vrrp::fsm::State;
 
 pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -29,33 +30,42 @@ fn state_word(state: State) -> &'static str {
     }
 }
 
-/// The commands keepalived runs for a transition to `state`.
+/// The commands keepalived runs for a transition to `state`, each with the
+/// account it runs as (see `config::scripts`); a script that must not run
+/// (refused, unknown account) is left out.
 pub fn commands(
     notify: &Notify,
+    plan: &Plan,
     kind: &str,
     name: &str,
     state: State,
     priority: u8,
-) -> Vec<Vec<String>> {
+) -> Vec<Prepared> {
     let specific = match state {
-        State::Master => notify.on_master.as_deref(),
-        State::Backup => notify.on_backup.as_deref(),
-        State::Fault => notify.on_fault.as_deref(),
-        State::Initialize => notify.on_stop.as_deref(),
+        State::Master => notify.on_master.as_ref(),
+        State::Backup => notify.on_backup.as_ref(),
+        State::Fault => notify.on_fault.as_ref(),
+        State::Initialize => notify.on_stop.as_ref(),
     };
-    let mut out: Vec<Vec<String>> = specific.map(split_command).into_iter().collect();
-    if let Some(generic) = notify.on_change.as_deref() {
-        let mut words = split_command(generic);
+    let mut out: Vec<Prepared> = specific
+        .and_then(|s| plan.prepare_script(s, Kind::Notify))
+        .into_iter()
+        .collect();
+    if let Some(mut generic) = notify
+        .on_change
+        .as_ref()
+        .and_then(|s| plan.prepare_script(s, Kind::Notify))
+    {
         let state_word = state_word(state);
-        words.extend([
+        generic.argv.extend([
             kind.to_string(),
             name.to_string(),
             state_word.to_string(),
             priority.to_string(),
         ]);
-        out.push(words);
+        out.push(generic);
     }
-    out.retain(|w| !w.is_empty());
+    out.retain(|p| !p.argv.is_empty());
     out
 }
 
@@ -66,7 +76,7 @@ pub fn fifo_line(kind: &str, name: &str, state: State, priority: u8) -> String {
 }
 
 struct Job {
-    commands: Vec<Vec<String>>,
+    commands: Vec<Prepared>,
     fifo_line: Option<String>,
 }
 
@@ -92,11 +102,12 @@ impl Notifier {
         kind: &str,
         name: &str,
         notify: &Notify,
+        plan: &Plan,
         state: State,
         priority: u8,
     ) {
         let job = Job {
-            commands: commands(notify, kind, name, state, priority),
+            commands: commands(notify, plan, kind, name, state, priority),
             fifo_line: (!self.fifos.is_empty()).then(|| fifo_line(kind, name, state, priority)),
         };
         if job.commands.is_empty() && job.fifo_line.is_none() {
@@ -113,8 +124,11 @@ impl Notifier {
 
     /// Queues plain commands (IPVS's notify_up/down, quorum_up/down) behind
     /// what `queue` already runs; no FIFO line.
-    pub fn commands(&mut self, queue: &str, commands: Vec<Vec<String>>) {
-        let commands: Vec<Vec<String>> = commands.into_iter().filter(|c| !c.is_empty()).collect();
+    pub fn commands(&mut self, queue: &str, commands: Vec<Prepared>) {
+        let commands: Vec<Prepared> = commands
+            .into_iter()
+            .filter(|c| !c.argv.is_empty())
+            .collect();
         if commands.is_empty() {
             return;
         }
@@ -192,20 +206,23 @@ async fn write_fifo(path: &PathBuf, line: &str) {
     }
 }
 
-/// Runs one notify command to its end or its timeout (see [`crate::exec`]).
-pub async fn run(cmd: &[String], timeout: Duration) -> exec::Finished {
+/// Runs one notify command, as its account, to its end or its timeout
+/// (see [`crate::exec`]).
+pub async fn run(cmd: &Prepared, timeout: Duration) -> exec::Finished {
+    let argv = &cmd.argv;
     let f = exec::run(&exec::Command {
-        argv: cmd,
+        argv,
         timeout,
-        user: None,
+        user: Some(&cmd.account),
         output: exec::Output::Discard,
     })
     .await;
-    let result = f.describe(cmd, timeout);
+    let result = f.describe(argv, timeout);
+    let user = cmd.account.name.as_str();
     if f.success() {
-        info!(command = %cmd.join(" "), result = %result, "notify script finished");
+        info!(command = %argv.join(" "), user, result = %result, "notify script finished");
     } else {
-        warn!(command = %cmd.join(" "), result = %result, "notify script failed");
+        warn!(command = %argv.join(" "), user, result = %result, "notify script failed");
     }
     f
 }
@@ -214,6 +231,17 @@ pub async fn run(cmd: &[String], timeout: Duration) -> exec::Finished {
 mod tests {
     use super::*;
 
+    fn plan() -> Plan {
+        Plan::new(
+            &crate::config::Config::default(),
+            &mut crate::config::Diagnostics::default(),
+        )
+    }
+
+    fn words(p: Vec<Prepared>) -> Vec<Vec<String>> {
+        p.into_iter().map(|p| p.argv).collect()
+    }
+
     #[test]
     fn notify_gets_type_name_state_priority() {
         let n = Notify {
@@ -221,15 +249,23 @@ mod tests {
             on_change: Some("/bin/n".into()),
             ..Notify::default()
         };
+        let plan = plan();
         assert_eq!(
-            commands(&n, "INSTANCE", "VI_1", State::Master, 100),
+            words(commands(&n, &plan, "INSTANCE", "VI_1", State::Master, 100)),
             vec![
                 vec!["/bin/m", "arg"],
                 vec!["/bin/n", "INSTANCE", "VI_1", "MASTER", "100"]
             ]
         );
         assert_eq!(
-            commands(&n, "INSTANCE", "VI_1", State::Initialize, 100)[0],
+            words(commands(
+                &n,
+                &plan,
+                "INSTANCE",
+                "VI_1",
+                State::Initialize,
+                100
+            ))[0],
             vec!["/bin/n", "INSTANCE", "VI_1", "STOP", "100"]
         );
         assert_eq!(
@@ -245,14 +281,19 @@ mod tests {
         let log = dir.join("log");
         let mut n = Notifier::new(Vec::new(), Duration::from_secs(5));
         let cmd = |delay: &str| Notify {
-            on_change: Some(format!(
-                "/bin/sh -c 'sleep {delay}; echo $3 >> {}' sh",
-                log.display()
-            )),
+            on_change: Some(
+                format!(
+                    "/bin/sh -c 'sleep {delay}; echo $3 >> {}' sh",
+                    log.display()
+                )
+                .as_str()
+                .into(),
+            ),
             ..Notify::default()
         };
-        n.transition("INSTANCE", "VI_1", &cmd("0.3"), State::Master, 100);
-        n.transition("INSTANCE", "VI_1", &cmd("0"), State::Backup, 100);
+        let plan = plan();
+        n.transition("INSTANCE", "VI_1", &cmd("0.3"), &plan, State::Master, 100);
+        n.transition("INSTANCE", "VI_1", &cmd("0"), &plan, State::Backup, 100);
         for _ in 0..100 {
             tokio::time::sleep(Duration::from_millis(20)).await;
             if std::fs::read_to_string(&log)

@@ -14,7 +14,7 @@ use std::io;
 
 pub use capctl::Cap;
 use capctl::{CapSet, CapState};
-use nix::unistd::{Gid, Group, Uid, User};
+use nix::unistd::{Gid, Uid};
 
 /// Why a privilege change failed.
 #[derive(Debug, thiserror::Error)]
@@ -127,59 +127,29 @@ pub fn keep_only(keep: &[Cap]) -> Result<(), PrivError> {
     Ok(())
 }
 
-/// A resolved account.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Account {
-    pub name: String,
-    pub uid: u32,
-    pub gid: u32,
-}
+use crate::account::AccountError;
+pub use crate::account::{Account, DEFAULT_CHECKER_ACCOUNTS};
 
-/// Looks up a user by name (getpwnam_r, thread-safe), and an optional group
-/// name (getgrnam_r) overriding the user's primary gid.
-pub fn lookup(user: &str, group: Option<&str>) -> Result<Account, PrivError> {
-    let unknown = || PrivError::UnknownUser(user.to_owned());
-    if user.contains('\0') {
-        return Err(unknown());
-    }
-    let u = User::from_name(user)
-        .map_err(|e| sys("getpwnam_r")(errno(e)))?
-        .ok_or_else(unknown)?;
-    let mut acct = Account {
-        name: u.name,
-        uid: u.uid.as_raw(),
-        gid: u.gid.as_raw(),
-    };
-    if let Some(group) = group {
-        let unknown = || PrivError::UnknownGroup(group.to_owned());
-        if group.contains('\0') {
-            return Err(unknown());
+impl From<AccountError> for PrivError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::UnknownUser(u) => PrivError::UnknownUser(u),
+            AccountError::UnknownGroup(g) => PrivError::UnknownGroup(g),
+            AccountError::Lookup { step, source } => PrivError::Sys { step, source },
         }
-        acct.gid = Group::from_name(group)
-            .map_err(|e| sys("getgrnam_r")(errno(e)))?
-            .ok_or_else(unknown)?
-            .gid
-            .as_raw();
     }
-    Ok(acct)
 }
 
-/// The accounts tried, in order, for the checker when `script_user` is not
-/// set: upkeep's own (the packages create it), keepalived's default script
-/// user, and `nobody` as a last resort (shared with other daemons).
-pub const DEFAULT_CHECKER_ACCOUNTS: [&str; 3] = ["upkeep", "keepalived_script", "nobody"];
+/// Looks up a user by name, and an optional group name overriding the
+/// user's primary gid (see [`crate::account::lookup`]).
+pub fn lookup(user: &str, group: Option<&str>) -> Result<Account, PrivError> {
+    Ok(crate::account::lookup(user, group)?)
+}
 
 /// Default unprivileged account for the checker: the first of
 /// [`DEFAULT_CHECKER_ACCOUNTS`] that exists.
 pub fn default_checker_account() -> Result<Account, PrivError> {
-    let mut last = PrivError::UnknownUser("nobody".into());
-    for name in DEFAULT_CHECKER_ACCOUNTS {
-        match lookup(name, None) {
-            Err(e @ PrivError::UnknownUser(_)) => last = e,
-            other => return other,
-        }
-    }
-    Err(last)
+    Ok(crate::account::default_checker_account()?)
 }
 
 /// Becomes `acct` for good: supplementary groups reduced to `acct.gid`, real,

@@ -11,7 +11,7 @@ use tracing::{error, info, warn};
 use super::reload::{Action, Event, Reload};
 use super::routing::Routing;
 use super::sdnotify::SdNotify;
-use super::{Parent, checker_account, files, now_ms, publish, wanted};
+use super::{Parent, files, now_ms, plan, publish, wanted};
 use crate::config::model::Config;
 use crate::config::{self};
 use crate::control::Response;
@@ -125,13 +125,23 @@ impl Parent {
         if old.global.metrics_address != self.config.global.metrics_address {
             warn!("metrics_address changes take effect at restart");
         }
-        if let Ok(a) = checker_account(&self.config)
-            && a != self.account
-        {
-            self.account = a;
-            info!("checker account changed; restarting the checker");
-            self.workers.kill(Role::Checker);
+        match plan(&self.config) {
+            Ok(p) => {
+                let checker_changed = p.checker != self.plan.checker;
+                self.plan = p;
+                if checker_changed {
+                    info!("checker account changed; restarting the checker");
+                    self.workers.kill(Role::Checker);
+                }
+            }
+            // Validated moments ago: only the account database changed.
+            Err(e) => error!(error = %e, "script accounts of the new configuration"),
         }
+        self.local.load(
+            self.generation,
+            crate::checker::spec::for_parent(&self.config, &self.plan),
+        );
+        self.local_sources = super::sources::Accepted::parent(&self.config);
         self.notifier.set_fifos(files::fifos(&self.config));
         files::prepare(&self.config);
         self.record.retain_configured(&self.config);

@@ -63,7 +63,11 @@ impl Routing {
                     Some(p) if p.config == f => p,
                     _ => CheckPolicy {
                         policy: Policy::new(&f),
-                        restart: f.restart.as_deref().map(split_command).unwrap_or_default(),
+                        restart: f
+                            .restart
+                            .as_ref()
+                            .map(|r| split_command(&r.command))
+                            .unwrap_or_default(),
                         config: f,
                     },
                 };

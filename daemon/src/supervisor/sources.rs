@@ -9,7 +9,10 @@
 //! the bounds below. It cannot name another source (an interface's state
 //! comes only from the VRRP worker's own netlink watch), grow the parent's
 //! tables beyond the configuration, or make the parent run a command other
-//! than a configured check's restart command, within that check's rate limit.
+//! than a configured check's restart command, within that check's rate
+//! limit and as that command's configured account. It cannot report for
+//! the checks the parent runs itself (scripts with an account of their
+//! own: `checker::local`), so it cannot make anything run as another user.
 
 use std::collections::HashMap;
 
@@ -50,8 +53,18 @@ pub struct Sources {
 }
 
 impl Sources {
+    /// The checks the checker runs (not those the parent runs itself).
     pub fn of(cfg: &Config) -> Self {
-        let known = crate::checker::configured(cfg)
+        Self::from_list(crate::checker::by_checker(cfg))
+    }
+
+    /// The checks the parent runs itself (scripts with their own account).
+    pub fn of_parent(cfg: &Config) -> Self {
+        Self::from_list(crate::checker::by_parent(cfg))
+    }
+
+    fn from_list(sources: Vec<String>) -> Self {
+        let known = sources
             .into_iter()
             .map(|s| {
                 let kind = if s.starts_with("file:") {
@@ -74,6 +87,11 @@ impl Sources {
     fn kind(&self, source: &str) -> Option<Kind> {
         self.known.get(source).copied()
     }
+
+    /// Whether there is any.
+    pub fn is_empty(&self) -> bool {
+        self.known.is_empty()
+    }
 }
 
 /// The configurations whose checks the checker may still be running: the
@@ -89,6 +107,15 @@ impl Accepted {
     pub fn new(cfg: &Config) -> Self {
         Self {
             current: Sources::of(cfg),
+            others: Vec::new(),
+        }
+    }
+
+    /// For the checks the parent runs itself: only the current ones (the
+    /// parent drops results of an earlier configuration by generation).
+    pub fn parent(cfg: &Config) -> Self {
+        Self {
+            current: Sources::of_parent(cfg),
             others: Vec::new(),
         }
     }

@@ -9,6 +9,7 @@ use super::keywords::Context;
 use super::lexer::Token;
 use super::tree::Node;
 use crate::config::diag::{Diagnostics, suggestion};
+use crate::config::model::{Script, ScriptUser};
 use crate::config::values::Millis;
 
 pub struct Cx<'d> {
@@ -181,6 +182,44 @@ impl Cx<'_> {
         Some(n.arg_words().join(" "))
     }
 
+    /// A script keyword in keepalived's form: `"command args" [USER [GROUP]]`.
+    /// keepalived reads the words after a quoted command as the account it
+    /// runs as; an unquoted command keeps every word (older configurations
+    /// write `notify_master /path/script arg` and mean an argument).
+    pub fn script(&mut self, n: &Node) -> Option<Script> {
+        if !self.no_block(n) {
+            return None;
+        }
+        let Some(first) = n.args.first() else {
+            self.diags.error(
+                Some(&n.word.loc),
+                format!("'{}' needs a command", n.word.text),
+            );
+            return None;
+        };
+        if !first.quoted {
+            return Some(Script::new(n.arg_words().join(" ")));
+        }
+        let user = match &n.args[1..] {
+            [] => None,
+            words @ ([_] | [_, _]) => user_group(words),
+            [_, _, extra, ..] => {
+                self.diags.error(
+                    Some(&extra.loc),
+                    format!(
+                        "'{}' takes a quoted command and then at most USER GROUP; unexpected '{}' (arguments go inside the quotes)",
+                        n.word.text, extra.text
+                    ),
+                );
+                return None;
+            }
+        };
+        Some(Script {
+            command: first.text.clone(),
+            user,
+        })
+    }
+
     /// One of a fixed set of names (case-insensitive), listing them on error.
     pub fn choice<T: Copy>(&mut self, n: &Node, options: &[(&'static str, T)]) -> Option<T> {
         let names: Vec<&str> = options.iter().map(|(s, _)| *s).collect();
@@ -205,27 +244,18 @@ impl Cx<'_> {
     }
 
     /// `USER [GROUP]`.
-    pub fn user(&mut self, n: &Node) -> Option<crate::config::model::ScriptUser> {
+    pub fn user(&mut self, n: &Node) -> Option<ScriptUser> {
         if !self.no_block(n) {
             return None;
         }
-        match n.args.as_slice() {
-            [u] => Some(crate::config::model::ScriptUser {
-                user: u.text.clone(),
-                group: None,
-            }),
-            [u, g] => Some(crate::config::model::ScriptUser {
-                user: u.text.clone(),
-                group: Some(g.text.clone()),
-            }),
-            _ => {
-                self.diags.error(
-                    Some(&n.word.loc),
-                    format!("'{}' expects 'USER [GROUP]'", n.word.text),
-                );
-                None
-            }
+        if !matches!(n.args.len(), 1 | 2) {
+            self.diags.error(
+                Some(&n.word.loc),
+                format!("'{}' expects 'USER [GROUP]'", n.word.text),
+            );
+            return None;
         }
+        user_group(&n.args)
     }
 
     /// The entries of a list block (`virtual_ipaddress { ... }`), one per line.
@@ -279,5 +309,20 @@ impl Cx<'_> {
                 None
             }
         }
+    }
+}
+
+/// `USER [GROUP]` from one or two words (None for any other count).
+fn user_group(words: &[Token]) -> Option<ScriptUser> {
+    match words {
+        [u] => Some(ScriptUser {
+            user: u.text.clone(),
+            group: None,
+        }),
+        [u, g] => Some(ScriptUser {
+            user: u.text.clone(),
+            group: Some(g.text.clone()),
+        }),
+        _ => None,
     }
 }

@@ -120,11 +120,11 @@ impl Cx<'_> {
                     true
                 }
                 "quorum_up" => {
-                    vs.quorum_up = self.command(n);
+                    vs.quorum_up = self.script(n);
                     true
                 }
                 "quorum_down" => {
-                    vs.quorum_down = self.command(n);
+                    vs.quorum_down = self.script(n);
                     true
                 }
                 "alpha" => {
@@ -253,11 +253,11 @@ impl Cx<'_> {
                     true
                 }
                 ("notify_up", _) => {
-                    rs.notify_up = self.command(n);
+                    rs.notify_up = self.script(n);
                     true
                 }
                 ("notify_down", _) => {
-                    rs.notify_down = self.command(n);
+                    rs.notify_down = self.script(n);
                     true
                 }
                 ("uthreshold", _) => {

@@ -504,3 +504,148 @@ fn plugin_extension_reads_in_order_and_converts_to_toml() {
     )));
     assert!(e.contains("KEY VALUE"), "{e}");
 }
+
+/// Regression: `notify_master "cmd" USER GROUP` was read as a command with
+/// USER and GROUP as extra arguments (and the script ran as root).
+#[test]
+fn script_keywords_read_a_quoted_command_then_user_and_group() {
+    use crate::config::model::{Script, ScriptUser};
+    let nobody = |group: Option<&str>| {
+        Some(ScriptUser {
+            user: "nobody".into(),
+            group: group.map(String::from),
+        })
+    };
+    let l = conf(concat!(
+        "vrrp_sync_group G {\n group {\n  VI_1\n }\n notify \"/bin/g arg\" nobody\n}\n",
+        "vrrp_instance VI_1 {\n interface lo\n virtual_router_id 1\n",
+        " notify_master \"/bin/m 'a b'\" nobody\n",
+        " notify_backup \"/bin/b\" nobody root\n",
+        " notify_fault /bin/f arg1 arg2\n",
+        " notify_stop \"/bin/s\"\n",
+        "}\n",
+        "vrrp_script chk {\n script \"/bin/true\"\n user nobody\n upkeep_restart \"/usr/bin/systemctl restart nginx\" root\n}\n",
+        "virtual_server 10.0.0.1 80 {\n quorum_up \"/bin/q up\" nobody\n quorum_down \"/bin/q down\"\n",
+        " real_server 10.0.0.2 80 {\n  notify_up \"/bin/n up\" nobody root\n  notify_down /bin/n down\n",
+        "  MISC_CHECK {\n   misc_path \"/bin/true\"\n   user nobody\n  }\n }\n}\n",
+    ));
+    assert!(!l.diagnostics.has_errors(), "{:?}", diag_strings(&l));
+    let c = &l.config;
+    let v = &c.vrrp_instances[0].notify;
+    assert_eq!(
+        v.on_master,
+        Some(Script {
+            command: "/bin/m 'a b'".into(),
+            user: nobody(None)
+        })
+    );
+    assert_eq!(
+        v.on_backup,
+        Some(Script {
+            command: "/bin/b".into(),
+            user: nobody(Some("root"))
+        })
+    );
+    // Unquoted: every word is the command's (older configurations).
+    assert_eq!(v.on_fault, Some(Script::new("/bin/f arg1 arg2")));
+    assert_eq!(v.on_stop, Some(Script::new("/bin/s")));
+    assert_eq!(
+        c.sync_groups[0].notify.on_change.as_ref().unwrap().user,
+        nobody(None)
+    );
+    let s = &c.vrrp_scripts[0];
+    assert_eq!(s.user, nobody(None));
+    let restart = s.on_failure.as_ref().unwrap().restart.as_ref().unwrap();
+    assert_eq!(restart.command, "/usr/bin/systemctl restart nginx");
+    assert_eq!(restart.user.as_ref().unwrap().user, "root");
+    let vs = &c.virtual_servers[0];
+    assert_eq!(vs.quorum_up.as_ref().unwrap().user, nobody(None));
+    assert_eq!(vs.quorum_down, Some(Script::new("/bin/q down")));
+    let rs = &vs.real_servers[0];
+    assert_eq!(rs.notify_up.as_ref().unwrap().user, nobody(Some("root")));
+    assert_eq!(rs.notify_down, Some(Script::new("/bin/n down")));
+    assert_eq!(rs.checkers[0].user, nobody(None));
+    // The same through TOML (`upkeepctl convert`), users included.
+    let back = through_toml(c);
+    assert_eq!(back.vrrp_instances[0].notify, *v);
+    assert_eq!(back.vrrp_scripts[0].on_failure, s.on_failure);
+    assert_eq!(
+        back.virtual_servers[0].real_servers[0].notify_up,
+        rs.notify_up
+    );
+    // More than USER GROUP after a quoted command.
+    let e = only_error(&conf(
+        "vrrp_instance VI_1 {\n interface lo\n virtual_router_id 1\n notify \"/bin/n\" nobody root extra\n}\n",
+    ));
+    assert!(
+        e.starts_with("k.conf:4:") && e.contains("'notify'") && e.contains("'extra'"),
+        "{e}"
+    );
+}
+
+/// Unknown accounts are configuration errors at the keyword naming them
+/// (`-t` reports them; keepalived logs and drops the script).
+#[test]
+fn unknown_script_accounts_are_errors_at_their_keyword() {
+    let e = only_error(&conf(
+        "vrrp_instance VI_1 {\n interface lo\n virtual_router_id 1\n notify_master \"/bin/m\" upkeep-no-such-user\n}\n",
+    ));
+    assert!(
+        e.starts_with(
+            "k.conf:4:2: error: vrrp_instance VI_1 notify_master: user 'upkeep-no-such-user'"
+        ),
+        "{e}"
+    );
+    let e = only_error(&conf(
+        "vrrp_script chk {\n script /bin/true\n user nobody upkeep-no-such-group\n}\n",
+    ));
+    assert!(
+        e.starts_with(
+            "k.conf:3:2: error: vrrp_script chk script: user 'nobody upkeep-no-such-group'"
+        ) && e.contains("unknown group"),
+        "{e}"
+    );
+    let e = only_error(&conf(
+        "global_defs {\n script_user upkeep-no-such-user\n}\n",
+    ));
+    assert!(
+        e.starts_with("k.conf:2:2: error: script_user 'upkeep-no-such-user'"),
+        "{e}"
+    );
+}
+
+#[test]
+fn toml_scripts_are_a_command_line_or_a_table_with_user_and_group() {
+    use crate::config::model::{Script, ScriptUser};
+    let l = load_str(
+        "t.toml",
+        "[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"lo\"\nvirtual_router_id = 1\nnotify = { on_master = \"/bin/m\", on_backup = { command = \"/bin/b x\", user = \"nobody\", group = \"root\" } }\n",
+        Format::Toml,
+        &LoadOptions::default(),
+    );
+    assert!(l.is_ok(), "{:?}", diag_strings(&l));
+    let n = &l.config.vrrp_instances[0].notify;
+    assert_eq!(n.on_master, Some(Script::new("/bin/m")));
+    assert_eq!(
+        n.on_backup,
+        Some(Script {
+            command: "/bin/b x".into(),
+            user: Some(ScriptUser {
+                user: "nobody".into(),
+                group: Some("root".into())
+            })
+        })
+    );
+    let bad = load_str(
+        "t.toml",
+        "[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"lo\"\nvirtual_router_id = 1\nnotify = { on_master = { command = \"/bin/m\", usr = \"nobody\" } }\n",
+        Format::Toml,
+        &LoadOptions::default(),
+    );
+    assert!(!bad.is_ok());
+    assert!(
+        diag_strings(&bad).iter().any(|d| d.contains("usr")),
+        "{:?}",
+        diag_strings(&bad)
+    );
+}

@@ -171,7 +171,7 @@ impl Cx<'_> {
                 }
                 // upkeep extensions: restart-then-demote.
                 "upkeep_restart" => {
-                    s.on_failure.get_or_insert_with(Default::default).restart = self.command(n);
+                    s.on_failure.get_or_insert_with(Default::default).restart = self.script(n);
                     true
                 }
                 "upkeep_restart_grace" => {
@@ -467,7 +467,7 @@ impl Cx<'_> {
             "notify" => &mut notify.on_change,
             _ => return false,
         };
-        *slot = self.command(n);
+        *slot = self.script(n);
         true
     }
 

@@ -60,7 +60,7 @@ impl Global {
 
 /// A user, and optionally a group, that scripts run as.
 #[serde_with::skip_serializing_none]
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptUser {
     pub user: String,

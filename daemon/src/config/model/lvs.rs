@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ScriptUser, TunnelCsum, TunnelEncap, is_zero_u32, one, one_i32};
+use super::{Script, ScriptUser, TunnelCsum, TunnelEncap, is_zero_u32, one, one_i32};
 use crate::config::diag::Src;
 use crate::config::values::{Millis, StatusRange, VsgEntry};
 
@@ -136,8 +136,8 @@ pub struct VirtualServer {
     pub quorum: u32,
     #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub hysteresis: u32,
-    pub quorum_up: Option<String>,
-    pub quorum_down: Option<String>,
+    pub quorum_up: Option<Script>,
+    pub quorum_down: Option<Script>,
     /// Start with every real server down until its first check passes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub alpha: bool,
@@ -238,8 +238,8 @@ pub struct RealServer {
     pub weight: i32,
     pub lb_kind: Option<LbKind>,
     pub inhibit_on_failure: Option<bool>,
-    pub notify_up: Option<String>,
-    pub notify_down: Option<String>,
+    pub notify_up: Option<Script>,
+    pub notify_down: Option<Script>,
     pub uthreshold: Option<u32>,
     pub lthreshold: Option<u32>,
     /// TUN only: the encapsulation, GUE's destination port, checksums.

@@ -11,12 +11,14 @@ use serde::{Deserialize, Serialize};
 mod global;
 mod lvs;
 mod plugin;
+mod script;
 mod track;
 mod vrrp;
 
 pub use self::global::*;
 pub use self::lvs::*;
 pub use self::plugin::*;
+pub use self::script::*;
 pub use self::track::*;
 pub use self::vrrp::*;
 pub use super::lvs_types::{FlushOnStop, LvsSyncDaemon, TunnelCsum, TunnelEncap};

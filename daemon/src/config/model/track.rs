@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{PluginCheck, ScriptUser, is_zero_i32, one, one_i32};
+use super::{PluginCheck, Script, ScriptUser, is_zero_i32, one, one_i32};
 use crate::config::diag::Src;
 use crate::config::values::Millis;
 
@@ -48,7 +48,9 @@ pub struct VrrpScript {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OnFailure {
-    pub restart: Option<String>,
+    /// Runs as its own `user` when it names one, else as the check's
+    /// script does (so as root only when the configuration says so).
+    pub restart: Option<Script>,
     #[serde(default = "OnFailure::default_grace")]
     pub grace: Millis,
     #[serde(default = "OnFailure::default_max_restarts")]

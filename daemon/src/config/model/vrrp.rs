@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Global, default_priority, yes};
+use super::{Global, Script, default_priority, yes};
 use crate::config::diag::Src;
 use crate::config::values::{Millis, TrackRef, Vip};
 
@@ -28,11 +28,11 @@ pub struct SyncGroup {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Notify {
-    pub on_master: Option<String>,
-    pub on_backup: Option<String>,
-    pub on_fault: Option<String>,
-    pub on_stop: Option<String>,
-    pub on_change: Option<String>,
+    pub on_master: Option<Script>,
+    pub on_backup: Option<Script>,
+    pub on_fault: Option<Script>,
+    pub on_stop: Option<Script>,
+    pub on_change: Option<Script>,
 }
 
 impl Notify {
