@@ -47,3 +47,16 @@ mod tests {
         assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
     }
 }
+
+/// A keepalived.conf text's configuration; panics with its diagnostics
+/// when it is invalid.
+pub fn keepalived_config(text: &str) -> crate::config::model::Config {
+    let l = crate::config::load_str(
+        "t.conf",
+        text,
+        crate::config::Format::Keepalived,
+        &crate::config::LoadOptions::default(),
+    );
+    assert!(l.is_ok(), "{:?}", l.diagnostics);
+    l.config
+}
