@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fuzz the configuration readers and the VRRP and IPC decoders for a bounded
-# time (cargo-fuzz / libFuzzer).
+# Fuzz the configuration readers, the VRRP and IPC decoders and the parent's
+# handling of worker messages (parent_msgs) for a bounded time (cargo-fuzz /
+# libFuzzer).
 #
 #   scripts/fuzz.sh                    # every target, 30 s each
 #   FUZZ_SECONDS=300 scripts/fuzz.sh   # longer
@@ -24,7 +25,7 @@ seconds=${FUZZ_SECONDS:-30}
 sanitizer=${FUZZ_SANITIZER:-address}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(keepalived_conf toml_conf vrrp_packet ipc_frame)
+    targets=(keepalived_conf toml_conf vrrp_packet ipc_frame parent_msgs)
 fi
 
 # Sanitizer choice on stable rustc (checked with rustc 1.95, cargo-fuzz 0.13):
@@ -48,7 +49,7 @@ fi
 
 # Seed corpora, copied fresh on every run (fuzz/corpus is git-ignored).
 corpus="$root/fuzz/corpus"
-mkdir -p "$corpus/keepalived_conf" "$corpus/toml_conf" "$corpus/vrrp_packet" "$corpus/ipc_frame"
+mkdir -p "$corpus/keepalived_conf" "$corpus/toml_conf" "$corpus/vrrp_packet" "$corpus/ipc_frame" "$corpus/parent_msgs"
 # VRRP seeds: a v2 IPv4 packet with its IP header (selector 0) and a v3 IPv6
 # advert (selector 1), as the packet tests' golden bytes.
 printf '\x00\x45\x00\x00\x28\x00\x00\x00\x00\xff\x70\x00\x00\xc0\xa8\x01\x67\xe0\x00\x00\x12\x21\x33\x64\x01\x01\x01\x1d\xa9\xc0\xa8\x01\xdc\x31\x32\x33\x34\x35\x36\x00\x00' >"$corpus/vrrp_packet/seed-v2"

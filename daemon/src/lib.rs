@@ -14,6 +14,7 @@ pub mod exec;
 pub mod ipc;
 pub mod ipvs;
 pub mod procname;
+pub mod sandbox;
 pub mod supervisor;
 pub mod sys;
 #[cfg(test)]

@@ -33,6 +33,19 @@ pub fn skipped(why: &str) {
     eprintln!("SKIPPED: {why}");
 }
 
+/// A keepalived.conf text's configuration; panics with its diagnostics
+/// when it is invalid.
+pub fn keepalived_config(text: &str) -> crate::config::model::Config {
+    let l = crate::config::load_str(
+        "t.conf",
+        text,
+        crate::config::Format::Keepalived,
+        &crate::config::LoadOptions::default(),
+    );
+    assert!(l.is_ok(), "{:?}", l.diagnostics);
+    l.config
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

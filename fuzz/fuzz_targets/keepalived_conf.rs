@@ -9,13 +9,19 @@ use upkeep::config::{self, Format, LoadOptions};
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     // `include` is refused for in-memory input, so this never touches files.
-    let opts = LoadOptions { config_id: Some("a".into()) };
+    let opts = LoadOptions {
+        config_id: Some("a".into()),
+    };
     let loaded = config::load_str("fuzz.conf", &text, Format::Keepalived, &opts);
     if !loaded.is_ok() {
         return;
     }
-    let toml = config::native::to_toml(&loaded.config, "fuzz", &[])
-        .unwrap_or_else(|e| panic!("to_toml failed on a valid config: {e}\n{:#?}", loaded.config));
+    let toml = config::native::to_toml(&loaded.config, "fuzz", &[]).unwrap_or_else(|e| {
+        panic!(
+            "to_toml failed on a valid config: {e}\n{:#?}",
+            loaded.config
+        )
+    });
     let back = config::load_str("fuzz.toml", &toml, Format::Toml, &opts);
     assert!(
         back.is_ok(),

@@ -6,6 +6,8 @@ use libfuzzer_sys::fuzz_target;
 use upkeep::config::{self, Format, LoadOptions};
 
 fuzz_target!(|text: &str| {
-    let opts = LoadOptions { config_id: Some("a".into()) };
+    let opts = LoadOptions {
+        config_id: Some("a".into()),
+    };
     let _ = config::load_str("fuzz.toml", text, Format::Toml, &opts);
 });

@@ -8,7 +8,9 @@ use libfuzzer_sys::fuzz_target;
 use upkeep::vrrp::packet::{Advert, ChecksumMode, IpMeta, split_ipv4};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, rest)) = data.split_first() else { return };
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
     let (meta, payload) = if selector & 1 == 0 {
         match split_ipv4(rest) {
             Ok((m, p)) => (m, p),
@@ -19,7 +21,11 @@ fuzz_target!(|data: &[u8]| {
         let dst: IpAddr = "ff02::12".parse().unwrap();
         (IpMeta { src, dst, ttl: 255 }, rest)
     };
-    let mode = if selector & 2 == 0 { ChecksumMode::Rfc } else { ChecksumMode::NoPseudoHeader };
+    let mode = if selector & 2 == 0 {
+        ChecksumMode::Rfc
+    } else {
+        ChecksumMode::NoPseudoHeader
+    };
     if let Ok(advert) = Advert::decode(payload, &meta, mode) {
         // Re-encoding gives back a packet that decodes to the same advert.
         let bytes = advert.encode(meta.src, meta.dst, ChecksumMode::Rfc);

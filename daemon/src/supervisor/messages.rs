@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{error, info, warn};
 
+use super::intake::{Effect, Intake, allowed};
 use super::reload::Event;
 use super::routing::Route;
 use super::spawn::WorkerEvent;
@@ -14,7 +15,7 @@ use super::workers::AfterExit;
 use super::{Parent, publish};
 use crate::config::scripts::{Kind, Prepared};
 use crate::ipc::Msg;
-use crate::ipc::msg::{CheckStatus, RealServerState, Role};
+use crate::ipc::msg::{RealServerState, Role};
 use crate::vrrp::fsm::State;
 
 /// A restart command that runs longer is killed (with its process group).
@@ -51,12 +52,9 @@ impl Parent {
     }
 
     fn on_message(&mut self, role: Role, msg: Msg) {
-        if !allowed(&msg, role) {
-            let why = format!("message '{}' is not allowed from this worker", msg.kind());
-            self.workers.violation(role, &why);
-            return;
+        if allowed(&msg, role) {
+            self.publisher.heard(&msg);
         }
-        self.publisher.heard(&msg);
         match msg {
             Msg::Pong { seq } => self.workers.pong(role, seq),
             Msg::Ready { generation } => {
@@ -67,54 +65,68 @@ impl Parent {
                 }
                 self.on_ready(role, generation);
             }
-            Msg::ReloadFailed { generation, error } => self.reload_event(Event::Refused {
-                role,
-                generation,
-                error,
-            }),
-            Msg::Transition(t) => {
-                for n in self.record.transition(&self.config, &t) {
+            Msg::ReloadFailed { generation, error } if role == Role::Vrrp => {
+                self.reload_event(Event::Refused {
+                    role,
+                    generation,
+                    error,
+                })
+            }
+            msg => {
+                let lvs = &self.lvs_notify;
+                let effects = Intake {
+                    config: &self.config,
+                    pending: self.reload.as_ref().map(|r| &r.config),
+                    accepted: &self.accepted,
+                    routing: &mut self.routing,
+                    record: &mut self.record,
+                    virtual_server: &|vs| lvs.knows(vs),
+                }
+                .message(role, msg, Instant::now());
+                self.apply(effects);
+            }
+        }
+    }
+
+    /// Carries out what [`Intake`] decided.
+    fn apply(&mut self, effects: Vec<Effect>) {
+        for e in effects {
+            match e {
+                Effect::Violation { role, why } => {
+                    self.workers.violation(role, &why);
+                    return;
+                }
+                Effect::Route(r) => self.follow(vec![r]),
+                Effect::Notify(n) => {
                     self.notifier
                         .transition(n.kind, &n.name, &n.notify, &self.plan, n.state, n.priority);
                 }
-                // ha_suspend and the sync daemons follow VRRP states.
-                let states = self.record.vrrp_states();
-                self.workers.send(Role::Ipvs, Msg::VrrpStates { states });
-            }
-            Msg::VrrpStatus {
-                instances,
-                unmatched_drops,
-            } => {
-                self.record.instances = instances;
-                self.record.unmatched_drops = unmatched_drops;
-            }
-            Msg::CheckState(c) => self.on_checks(vec![c]),
-            Msg::Checks { checks } => self.on_checks(checks),
-            Msg::RealServer(rs) => match self.accepted.real_server(&rs) {
-                Ok(true) => self.on_real_server(rs),
-                Ok(false) => {}
-                Err(v) => self.workers.violation(role, &v.to_string()),
-            },
-            Msg::IpvsStatus {
-                virtual_servers,
-                kernel,
-            } => {
-                self.record.virtual_servers = virtual_servers;
-                self.record.ipvs = *kernel;
-            }
-            // Only a configured virtual server's change is recorded and
-            // acted upon (the worker is not trusted to name one).
-            Msg::Quorum { virtual_server, up } if self.lvs_notify.knows(&virtual_server) => {
-                let before = self.record.quorum.insert(virtual_server.clone(), up);
-                self.lvs_notify.quorum(
+                Effect::VrrpStates => {
+                    let states = self.record.vrrp_states();
+                    self.workers.send(Role::Ipvs, Msg::VrrpStates { states });
+                }
+                Effect::RealServer { rs, before } => {
+                    self.lvs_notify.real_server(
+                        &self.config,
+                        &self.plan,
+                        &rs,
+                        before,
+                        &mut self.notifier,
+                    );
+                    self.workers.send(Role::Ipvs, Msg::RealServer(rs));
+                }
+                Effect::Quorum {
+                    virtual_server,
+                    up,
+                    before,
+                } => self.lvs_notify.quorum(
                     (&self.config, &self.plan),
                     &virtual_server,
                     up,
                     before,
                     &mut self.notifier,
-                );
+                ),
             }
-            _ => {}
         }
     }
 
@@ -125,25 +137,6 @@ impl Parent {
         self.lvs_notify
             .real_server(&self.config, &self.plan, &rs, before, &mut self.notifier);
         self.workers.send(Role::Ipvs, Msg::RealServer(rs));
-    }
-
-    /// Results from the checker: each must be one of its configured checks
-    /// (see `sources.rs`); the first that is not resets it.
-    fn on_checks(&mut self, checks: Vec<CheckStatus>) {
-        let now = Instant::now();
-        for c in checks {
-            match self.accepted.result(c) {
-                Ok(Some(c)) => {
-                    let routes = self.routing.result(&mut self.record, c, now);
-                    self.follow(routes);
-                }
-                Ok(None) => {}
-                Err(v) => {
-                    self.workers.violation(Role::Checker, &v.to_string());
-                    return;
-                }
-            }
-        }
     }
 
     /// Results of the checks the parent runs itself (`checker::local`),
@@ -289,54 +282,5 @@ async fn run_restart(source: String, cmd: Prepared) {
         info!(check = %source, user, result = %result, "restart command finished");
     } else {
         warn!(check = %source, user, result = %result, "restart command failed");
-    }
-}
-
-/// What each worker may send the parent; anything else resets it.
-fn allowed(msg: &Msg, role: Role) -> bool {
-    matches!(
-        (msg, role),
-        (Msg::Ready { .. } | Msg::Pong { .. }, _)
-            | (
-                Msg::ReloadFailed { .. } | Msg::Transition(_) | Msg::VrrpStatus { .. },
-                Role::Vrrp
-            )
-            | (
-                Msg::CheckState(_) | Msg::Checks { .. } | Msg::RealServer(_),
-                Role::Checker
-            )
-            | (Msg::IpvsStatus { .. } | Msg::Quorum { .. }, Role::Ipvs)
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A quorum report (which runs quorum_up / quorum_down) comes from the
-    /// IPVS worker only; the hostile checker cannot send one, nor
-    /// parent-only messages such as VRRP states; only VRRP refuses reloads.
-    #[test]
-    fn each_worker_may_send_only_its_own_messages() {
-        let q = Msg::Quorum {
-            virtual_server: "10.0.0.1:80/tcp".into(),
-            up: false,
-        };
-        assert!(allowed(&q, Role::Ipvs));
-        assert!(!allowed(&q, Role::Checker));
-        assert!(!allowed(&q, Role::Vrrp));
-        let states = Msg::VrrpStates {
-            states: Default::default(),
-        };
-        for role in Role::ALL {
-            assert!(!allowed(&states, role), "{role}");
-        }
-        let refused = Msg::ReloadFailed {
-            generation: 2,
-            error: "x".into(),
-        };
-        assert!(allowed(&refused, Role::Vrrp));
-        assert!(!allowed(&refused, Role::Checker));
-        assert!(!allowed(&refused, Role::Ipvs));
     }
 }

@@ -14,6 +14,7 @@
 pub mod files;
 pub mod heartbeat;
 pub mod init;
+pub mod intake;
 pub mod lvs_notify;
 mod messages;
 pub mod notify;

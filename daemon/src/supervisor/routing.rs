@@ -84,6 +84,9 @@ impl Routing {
 
     /// Records one result and says where it goes.
     pub fn result(&mut self, record: &mut Record, c: CheckStatus, now: Instant) -> Vec<Route> {
+        // A check that has not run yet is down only by `init_fail`: it did
+        // not fail through its fall count, so its service is not restarted.
+        let ran = c.runs > 0 && c.failures > 0;
         let Some((source, up, value)) = record.check(c) else {
             return Vec::new();
         };
@@ -94,6 +97,11 @@ impl Routing {
         debug!(check = %source, up, "check state changed");
         if source.starts_with("real_server:") {
             return Vec::new();
+        }
+        if !up && !ran && self.policies.contains_key(&source) {
+            // Forgotten, so that its first real failure counts as a change.
+            record.verdicts.remove(&source);
+            return vec![track(record, source, false)];
         }
         let Some(p) = self.policies.get_mut(&source) else {
             return vec![track(record, source, up)];
@@ -175,7 +183,7 @@ mod tests {
             state,
             last_result: None,
             latency_us: None,
-            failures: 0,
+            failures: u64::from(state == Verdict::Down),
             runs: 1,
             value,
             policy: None,
@@ -257,6 +265,28 @@ script = "/bin/true"
                 up: true
             }]
         );
+    }
+
+    /// `init_fail` reports a check down before it ran: VRRP is told, the
+    /// restart command is not run (the check did not fail).
+    #[test]
+    fn a_check_down_before_its_first_run_is_not_restarted() {
+        let mut r = Routing::new(&cfg(WITH_POLICY), Routing::default());
+        let mut rec = Record::default();
+        let mut init = status("script:web", Verdict::Down, None);
+        init.runs = 0;
+        init.failures = 0;
+        let now = Instant::now();
+        assert_eq!(
+            r.result(&mut rec, init, now),
+            [Route::Track {
+                source: "script:web".into(),
+                up: false
+            }]
+        );
+        // Its first real failure does restart it.
+        let routes = r.result(&mut rec, status("script:web", Verdict::Down, None), now);
+        assert!(matches!(routes[..], [Route::Restart { .. }]), "{routes:?}");
     }
 
     #[test]

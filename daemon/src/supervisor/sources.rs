@@ -200,16 +200,7 @@ mod tests {
     use super::*;
     use crate::checker::health::Verdict;
 
-    fn cfg(text: &str) -> Config {
-        let l = crate::config::load_str(
-            "t.conf",
-            text,
-            crate::config::Format::Keepalived,
-            &crate::config::LoadOptions::default(),
-        );
-        assert!(l.is_ok(), "{:?}", l.diagnostics);
-        l.config
-    }
+    use crate::testutil::keepalived_config as cfg;
 
     const CONF: &str = "vrrp_script chk {\n script /bin/true\n}\nvrrp_track_file flag {\n file /tmp/upkeep-flag\n}\nvirtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  TCP_CHECK {\n  }\n }\n}\n";
 

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use super::privs::{self, Account, Cap};
 use super::spawn::EXIT_CONFIG;
@@ -13,6 +13,7 @@ use crate::config::model::Config;
 use crate::ipc::link::{Link, WorkerError, unexpected};
 use crate::ipc::msg::{Resume, Role};
 use crate::ipc::{Channel, IpcError, Msg, WORKER_FD};
+use crate::sandbox::{landlock, seccomp};
 
 /// Exit code after the parent's socket failed (EX_TEMPFAIL): restart me.
 pub const EXIT_RESET: i32 = 75;
@@ -37,6 +38,17 @@ pub fn main(role: Role, account: Option<(u32, u32)>) -> ExitCode {
     if let Err(e) = drop_privileges(role, account) {
         error!(role = %role, error = %e, "cannot drop privileges; not running");
         return ExitCode::from(1);
+    }
+    // Before any thread and before reading anything from the parent: every
+    // thread and program started later inherits the filter.
+    let mode = seccomp::Mode::from_env();
+    match seccomp::install(role, mode) {
+        Ok(true) => info!(role = %role, mode = ?mode, "seccomp filter installed"),
+        Ok(false) => warn!(role = %role, variable = seccomp::ENV, "seccomp filter off"),
+        Err(e) => {
+            error!(role = %role, error = %e, "cannot install the seccomp filter; not running");
+            return ExitCode::from(1);
+        }
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -66,6 +78,9 @@ pub fn main(role: Role, account: Option<(u32, u32)>) -> ExitCode {
         if let Some(k) = plugin_key.as_deref().and_then(unhex) {
             crate::checker::plugin::set_cache_key(k);
         }
+        if role == Role::Checker {
+            confine_checker(&config);
+        }
         run_role(role, generation, *config, resume, &mut link).await
     });
     match result {
@@ -86,6 +101,25 @@ pub fn main(role: Role, account: Option<(u32, u32)>) -> ExitCode {
             error!(role = %role, error = %e, "worker failed");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Landlock for the checker, from the paths its configuration names. The
+/// runtime has not started a thread yet (the ruleset binds the calling
+/// thread and what it starts). Best effort: a kernel without Landlock is
+/// logged, not fatal.
+fn confine_checker(config: &Config) {
+    let cache = crate::checker::plugin::cache_dir();
+    let paths = landlock::Paths::of(config, cache.as_deref());
+    match landlock::restrict(&paths) {
+        Ok(landlock::Outcome::Enforced) => info!(
+            exec = paths.exec.len(),
+            read = paths.read.len(),
+            write = paths.write.len(),
+            "Landlock ruleset enforced"
+        ),
+        Ok(outcome) => warn!(outcome = ?outcome, "Landlock not (fully) enforced in this kernel"),
+        Err(e) => warn!(error = %e, "cannot apply the Landlock ruleset; running without it"),
     }
 }
 

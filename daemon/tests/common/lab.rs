@@ -75,7 +75,11 @@ impl Lab {
         let mut lab = Lab {
             nodes: Vec::new(),
             bridge_ns: bridge_ns.clone(),
-            wrapper: Vec::new(),
+            // A command to run the daemons under, for diagnosis
+            // (scripts/seccomp-measure.py traces them with strace).
+            wrapper: std::env::var("UPKEEP_LAB_WRAPPER")
+                .map(|w| w.split_whitespace().map(String::from).collect())
+                .unwrap_or_default(),
             dir,
         };
         sh(&["ip", "netns", "add", &bridge_ns]);

@@ -135,6 +135,11 @@ impl Grants {
         exact(&self.unix, path)
     }
 
+    /// The files granted (the checker's Landlock ruleset makes them readable).
+    pub fn files(&self) -> &[String] {
+        &self.files
+    }
+
     pub fn file(&self, path: &str) -> Result<(), Refusal> {
         exact(&self.files, path)
     }
