@@ -219,6 +219,10 @@ const VRRP: &[i64] = &[
 /// ordinary surface of a Linux program; what stays out is listed in
 /// `docs/security.md`.
 const CHECKER: &[i64] = &[
+    // procps (`ps -C NAME`, the seed haproxy check script) sets its NUMA
+    // memory policy; found with UPKEEP_SECCOMP=log through seeds_lab.
+    libc::SYS_set_mempolicy,
+    libc::SYS_get_mempolicy,
     // wasmtime: copy-on-write module images, code memory, traps, threads
     // for parallel compilation.
     libc::SYS_memfd_create,

@@ -84,6 +84,7 @@ is_state() { [ "$(state "$1" "$2")" = "$3" ]; }
 # capture_start FILE [NS] / capture_stop [NS]: netlink capture (nlmon0 +
 # tcpdump) in namespace NS (netlink is per namespace).
 capture_start() {
+    echo "$1" >/tmp/capture.file
     local pre=""
     [ -n "$2" ] && pre="/usr/sbin/ip netns exec $2"
     $pre /usr/sbin/ip link add nlmon0 type nlmon 2>/dev/null
@@ -96,7 +97,11 @@ capture_start() {
 capture_stop() {
     local pre=""
     [ -n "$1" ] && pre="/usr/sbin/ip netns exec $1"
-    sleep 0.5
+    # tcpdump may not have read what the kernel queued for it yet (a
+    # loaded TCG guest: 39 received by the filter, 0 written): wait until
+    # it wrote something past the pcap header (24 bytes), at most 10 s.
+    wait_until 10 sh -c '[ "$(stat -c %s "$(cat /tmp/capture.file)" 2>/dev/null || echo 0)" -gt 24 ]'  || true
+    sleep 1
     kill "$(cat /tmp/tcpdump.pid)" 2>/dev/null
     wait "$(cat /tmp/tcpdump.pid)" 2>/dev/null
     $pre /usr/sbin/ip link del nlmon0 2>/dev/null
