@@ -216,7 +216,7 @@ impl Parent {
         {
             let msg = Msg::Reload {
                 generation: self.generation,
-                config: super::config_for(role, &self.config),
+                config: super::launch::config_for(role, &self.config),
             };
             self.workers.send(role, msg);
         }

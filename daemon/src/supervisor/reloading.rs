@@ -8,10 +8,11 @@ use std::time::Instant;
 use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
+use super::launch::{plan, wanted};
 use super::reload::{Action, Event, Reload};
 use super::routing::Routing;
 use super::sdnotify::SdNotify;
-use super::{Parent, files, now_ms, plan, publish, wanted};
+use super::{Parent, files, now_ms, publish};
 use crate::config::model::Config;
 use crate::config::{self};
 use crate::control::Response;
@@ -93,7 +94,7 @@ impl Parent {
                     for role in roles {
                         let msg = Msg::Reload {
                             generation,
-                            config: super::config_for(role, &r.config),
+                            config: super::launch::config_for(role, &r.config),
                         };
                         self.workers.send(role, msg);
                     }
@@ -103,7 +104,7 @@ impl Parent {
                         warn!(role = %role, generation = self.generation, "giving the worker the previous configuration back");
                         let msg = Msg::Reload {
                             generation: self.generation,
-                            config: super::config_for(role, &self.config),
+                            config: super::launch::config_for(role, &self.config),
                         };
                         self.workers.send(role, msg);
                     }

@@ -256,3 +256,18 @@ impl Default for Backoff {
         Self::new(Duration::from_secs(1), Duration::from_secs(60))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap_and_resets_after_a_healthy_run() {
+        let mut b = Backoff::default();
+        let quick = Duration::from_millis(100);
+        let delays: Vec<u64> = (0..8).map(|_| b.on_exit(quick).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(b.on_exit(Duration::from_secs(61)).as_secs(), 1);
+        assert_eq!(b.on_exit(quick).as_secs(), 2);
+    }
+}

@@ -1,0 +1,111 @@
+//! The parent's side of publishing: the status document it builds, the
+//! metrics worker's listener and feed, and the paced publication
+//! (`publish.rs` holds the pacing and the file).
+
+use std::time::Instant;
+
+use tracing::error;
+
+use super::{Parent, publish};
+use crate::config::model::Config;
+use crate::control::{self, status::StatusDoc};
+use crate::ipc::Msg;
+use crate::ipc::msg::Role;
+
+/// The metrics listener, bound here (root: any port) once at start and
+/// handed to every incarnation of the metrics worker, which serves it.
+pub(super) fn bind_metrics(cfg: &Config) -> Option<publish::Metrics> {
+    let addr = cfg.global.metrics_address?;
+    match std::net::TcpListener::bind(addr) {
+        Ok(listener) => Some(publish::Metrics::new(listener)),
+        Err(e) => {
+            error!(address = %addr, error = %e, "cannot serve metrics");
+            None
+        }
+    }
+}
+
+impl Parent {
+    pub(super) fn status_doc(&self) -> StatusDoc {
+        StatusDoc {
+            pid: std::process::id(),
+            config: self.opts.config_path.display().to_string(),
+            generation: self.generation,
+            reload: self.reload_status.clone(),
+            instances: self.record.instances.clone(),
+            unmatched_drops: self.record.unmatched_drops.clone(),
+            checks: self
+                .record
+                .checks
+                .values()
+                .cloned()
+                .map(|mut c| {
+                    c.policy = self.routing.describe(&c.source);
+                    c
+                })
+                .collect(),
+            virtual_servers: self.record.virtual_servers.clone(),
+            ipvs: self
+                .workers
+                .get(Role::Ipvs)
+                .map(|_| self.record.ipvs.clone()),
+            workers: self.workers.status(),
+            scripts: self
+                .plan
+                .entries
+                .iter()
+                .map(|e| {
+                    let a = self.plan.account(e);
+                    crate::control::status::ScriptStatus {
+                        owner: e.owner.clone(),
+                        keyword: e.keyword.clone(),
+                        command: e.command.clone(),
+                        user: a.map(|a| a.name.clone()),
+                        uid: a.map(|a| a.uid),
+                        gid: a.map(|a| a.gid),
+                        runs_in: if e.by_parent { "parent" } else { "checker" }.into(),
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// Gives the metrics worker a new rendering when its copy is stale and
+    /// the pace allows (`doc`: the status just built, if any).
+    pub(super) fn feed_metrics(&mut self, doc: Option<&StatusDoc>) {
+        let Some(m) = &mut self.metrics else { return };
+        if !self.workers.present(Role::Metrics) || !m.due(Instant::now()) {
+            return;
+        }
+        let text = match doc {
+            Some(d) => control::metrics::render(d),
+            None => control::metrics::render(&self.status_doc()),
+        };
+        if let Some(m) = &mut self.metrics {
+            m.sent(Instant::now());
+        }
+        self.workers.send(Role::Metrics, Msg::Metrics { text });
+    }
+
+    /// Shares the status (status.json, metrics) and STATUS=, when due.
+    pub(super) fn publish(&mut self, force: bool) {
+        if !self.publisher.due(force) {
+            return;
+        }
+        let started = Instant::now();
+        let doc = self.status_doc();
+        if let Some(m) = &mut self.metrics {
+            m.changed();
+        }
+        self.feed_metrics(Some(&doc));
+        self.publisher
+            .publish(&self.opts.runtime_dir, &doc, started);
+        if self.ready_sent && self.reload.is_none() && !self.stopping {
+            let line = publish::status_line(&self.record, self.reload_status.as_ref());
+            if line != self.publisher.last_status_line {
+                self.tell_systemd(|sd| sd.status(&line));
+                self.publisher.last_status_line = line;
+            }
+        }
+    }
+}
