@@ -85,6 +85,7 @@ expect=$(sort -k3 <<'EOF'
 -rw-r--r-- 0/0 ./usr/share/doc/upkeep/ipvs.md
 -rw-r--r-- 0/0 ./usr/share/doc/upkeep/operations.md
 -rw-r--r-- 0/0 ./usr/share/doc/upkeep/plugins.md
+-rw-r--r-- 0/0 ./usr/share/doc/upkeep/security.md
 -rw-r--r-- 0/0 ./usr/share/doc/upkeep/copyright
 -rw-r--r-- 0/0 ./usr/share/doc/upkeep/changelog.Debian.gz
 -rw-r--r-- 0/0 ./usr/share/doc/upkeep/examples/modules-load.d/ip_vs.conf
@@ -150,6 +151,7 @@ expect=$(sort -k4 <<'EOF'
 -rw-r--r-- root/root d /usr/share/doc/upkeep/ipvs.md
 -rw-r--r-- root/root d /usr/share/doc/upkeep/operations.md
 -rw-r--r-- root/root d /usr/share/doc/upkeep/plugins.md
+-rw-r--r-- root/root d /usr/share/doc/upkeep/security.md
 -rw-r--r-- root/root d /usr/share/doc/upkeep/examples/modules-load.d/ip_vs.conf
 -rw-r--r-- root/root d /usr/share/licenses/upkeep/copyright
 EOF
