@@ -43,19 +43,8 @@ vrrp_track_file flag {{
     file {dir}/flag
 }}
 {instance}
-virtual_server {VIP} 80 {{
-    delay_loop 6
-    lb_algo wrr
-    lb_kind DR
-    protocol TCP
-    real_server 10.77.0.50 80 {{
-        weight 2
-        TCP_CHECK {{
-            connect_timeout 3
-        }}
-    }}
-}}
-"#
+{vs}"#,
+        vs = common::lab::dr_virtual_server(VIP, 6, 3),
     )
 }
 

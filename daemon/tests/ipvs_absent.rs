@@ -24,19 +24,8 @@ fn conf(lab: &Lab) -> String {
     let instance = common::lab::vrrp_instance(lab, 0, 100, &["10.77.0.100/24"], "");
     format!(
         r#"{instance}
-virtual_server 10.77.0.100 80 {{
-    delay_loop 2
-    lb_algo wrr
-    lb_kind DR
-    protocol TCP
-    real_server 10.77.0.50 80 {{
-        weight 2
-        TCP_CHECK {{
-            connect_timeout 1
-        }}
-    }}
-}}
-"#
+{vs}"#,
+        vs = common::lab::dr_virtual_server("10.77.0.100", 2, 1),
     )
 }
 

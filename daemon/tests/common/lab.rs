@@ -628,19 +628,27 @@ vrrp_script chk_true {{
     interval 1
 }}
 {instance}
-virtual_server {vip} 80 {{
-    delay_loop 6
+{vs}"#,
+        vs = dr_virtual_server(vips[0], 6, 3),
+    )
+}
+
+/// A keepalived.conf `virtual_server` (wrr, DR, TCP port 80) for `vip`
+/// with one real server, 10.77.0.50, checked by TCP_CHECK.
+pub fn dr_virtual_server(vip: &str, delay_loop: u32, connect_timeout: u32) -> String {
+    format!(
+        r#"virtual_server {vip} 80 {{
+    delay_loop {delay_loop}
     lb_algo wrr
     lb_kind DR
     protocol TCP
     real_server 10.77.0.50 80 {{
         weight 2
         TCP_CHECK {{
-            connect_timeout 3
+            connect_timeout {connect_timeout}
         }}
     }}
 }}
-"#,
-        vip = vips[0],
+"#
     )
 }
