@@ -30,11 +30,17 @@ pub enum Probe {
         user: Option<crate::config::model::ScriptUser>,
         account: Option<crate::account::Account>,
     },
-    /// A TCP connection can be established.
-    Tcp { addr: SocketAddr },
+    /// A TCP connection can be established (from `bind`, keepalived's
+    /// `bindto` / `bind_port`, when set).
+    Tcp {
+        addr: SocketAddr,
+        bind: Option<SocketAddr>,
+    },
     /// An HTTP GET answers with an accepted status (and body digest).
     Http {
         addr: SocketAddr,
+        /// The source address (and port) of the connection, when set.
+        bind: Option<SocketAddr>,
         host: String,
         path: String,
         /// Inclusive ranges; empty: 200–299.
@@ -64,8 +70,8 @@ pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
         Probe::Script { argv, account, .. } => {
             Box::pin(script(argv, account.as_ref(), timeout)).await
         }
-        Probe::Tcp { addr } => {
-            match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
+        Probe::Tcp { addr, bind } => {
+            match tokio::time::timeout(timeout, connect(*addr, *bind)).await {
                 Ok(Ok(_)) => Outcome::pass(format!("connected to {addr}")),
                 Ok(Err(e)) => Outcome::fail(format!("connect {addr}: {e}")),
                 Err(_) => Outcome::fail(format!("connect {addr}: timed out")),
@@ -73,6 +79,7 @@ pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
         }
         Probe::Http {
             addr,
+            bind,
             host,
             path,
             status,
@@ -83,6 +90,7 @@ pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
             let url = format!("{scheme}://{host}{path}");
             let req = HttpRequest {
                 addr: *addr,
+                bind: *bind,
                 host,
                 path,
                 status,
@@ -123,6 +131,29 @@ pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
     }
 }
 
+/// A TCP connection to `addr`, from `bind` when set (keepalived's `bindto`
+/// and `bind_port`: bound before connecting, as its checkers do).
+async fn connect(
+    addr: SocketAddr,
+    bind: Option<SocketAddr>,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let Some(from) = bind else {
+        return tokio::net::TcpStream::connect(addr).await;
+    };
+    let sock = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // A fixed source port is reused check after check: allow binding it
+    // while the previous connection lingers in TIME_WAIT.
+    if from.port() != 0 {
+        sock.set_reuseaddr(true)?;
+    }
+    sock.bind(from)?;
+    sock.connect(addr).await
+}
+
 /// The number a tracked file holds: its first word as an integer; a file
 /// that is missing, unreadable or does not start with a number counts 0
 /// (as keepalived).
@@ -160,6 +191,7 @@ pub async fn script(
 
 struct HttpRequest<'a> {
     addr: SocketAddr,
+    bind: Option<SocketAddr>,
     host: &'a str,
     path: &'a str,
     status: &'a [(u16, u16)],
@@ -169,7 +201,7 @@ struct HttpRequest<'a> {
 
 async fn http(r: HttpRequest<'_>, tls: Option<&Tls>) -> Outcome {
     let url = r.url;
-    let tcp = match tokio::net::TcpStream::connect(r.addr).await {
+    let tcp = match connect(r.addr, r.bind).await {
         Ok(s) => s,
         Err(e) => return Outcome::fail(format!("GET {url}: connect {}: {e}", r.addr)),
     };

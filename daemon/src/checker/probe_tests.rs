@@ -82,9 +82,17 @@ fn tcp_connect_passes_against_a_listener_and_fails_without() {
     rt().block_on(async {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
-        assert!(run(&Probe::Tcp { addr }, Duration::from_secs(2)).await.ok);
+        assert!(
+            run(&Probe::Tcp { addr, bind: None }, Duration::from_secs(2))
+                .await
+                .ok
+        );
         drop(l);
-        assert!(!run(&Probe::Tcp { addr }, Duration::from_secs(2)).await.ok);
+        assert!(
+            !run(&Probe::Tcp { addr, bind: None }, Duration::from_secs(2))
+                .await
+                .ok
+        );
     });
 }
 
@@ -104,6 +112,7 @@ async fn serve_once(response: &'static [u8]) -> SocketAddr {
 fn http_probe(addr: SocketAddr, status: Vec<(u16, u16)>, digest: Option<&str>) -> Probe {
     Probe::Http {
         addr,
+        bind: None,
         host: "example".into(),
         path: "/".into(),
         status,
@@ -280,6 +289,7 @@ fn an_abandoned_run_takes_its_process_group_with_it() {
 fn an_idle_check_costs_little_memory() {
     let p = Probe::Tcp {
         addr: "127.0.0.1:1".parse().unwrap(),
+        bind: None,
     };
     let size = std::mem::size_of_val(&run(&p, Duration::from_secs(1)));
     assert!(size < 1024, "run() future is {size} bytes");
@@ -309,4 +319,91 @@ fn a_fifo_as_a_tracked_file_fails_at_once() {
         .expect("reading a FIFO blocked the check");
     assert_eq!(o.value, Some(0));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// keepalived's `bindto`: the check connects from the given address, for
+/// TCP_CHECK and HTTP_GET alike.
+#[test]
+fn bindto_is_the_source_address_the_server_sees() {
+    rt().block_on(async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let bind = Some("127.0.0.2:0".parse().unwrap());
+        let t = Duration::from_secs(2);
+        let tcp = Probe::Tcp { addr, bind };
+        let (o, accepted) = tokio::join!(run(&tcp, t), l.accept());
+        assert!(o.ok, "{o:?}");
+        assert_eq!(accepted.unwrap().1.ip().to_string(), "127.0.0.2");
+
+        let mut p = http_probe(addr, vec![], None);
+        if let Probe::Http { bind: b, .. } = &mut p {
+            *b = bind;
+        }
+        let serve = async {
+            let (mut s, peer) = l.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = tokio::io::AsyncReadExt::read(&mut s, &mut buf).await;
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await;
+            peer
+        };
+        let (o, peer) = tokio::join!(run(&p, t), serve);
+        assert!(o.ok, "{o:?}");
+        assert_eq!(peer.ip().to_string(), "127.0.0.2");
+    });
+}
+
+/// keepalived's `bind_port` (with `bindto`): the check's source port, and
+/// the next check can use it again.
+#[test]
+fn bind_port_is_the_source_port_the_server_sees() {
+    rt().block_on(async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        // A port free now (bound and released).
+        let port = std::net::TcpListener::bind("127.0.0.3:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let bind = Some(SocketAddr::new("127.0.0.3".parse().unwrap(), port));
+        let t = Duration::from_secs(2);
+        let tcp = Probe::Tcp { addr, bind };
+        for round in 0..2 {
+            let (o, accepted) = tokio::join!(run(&tcp, t), l.accept());
+            assert!(o.ok, "round {round}: {o:?}");
+            let peer = accepted.unwrap().1;
+            assert_eq!(
+                (peer.ip().to_string(), peer.port()),
+                ("127.0.0.3".into(), port)
+            );
+        }
+    });
+}
+
+/// keepalived's `connect_timeout`: a connection nobody answers fails after
+/// it, not after the kernel's own SYN retries.
+#[test]
+fn connect_timeout_bounds_an_unanswered_connect() {
+    rt().block_on(async {
+        // A subnet on a veth whose peer has no address: SYNs to the
+        // subnet's other addresses go nowhere (ARP is never answered).
+        for cmd in [
+            "ip link add ct0 type veth peer name ct1",
+            "ip addr add 10.99.0.1/24 dev ct0",
+            "ip link set ct0 up",
+            "ip link set ct1 up",
+        ] {
+            let args: Vec<&str> = cmd.split(' ').collect();
+            let ok = std::process::Command::new(args[0])
+                .args(&args[1..])
+                .status();
+            assert!(matches!(ok, Ok(s) if s.success()), "{cmd}: {ok:?}");
+        }
+        let addr = "10.99.0.2:80".parse().unwrap();
+        let start = Instant::now();
+        let o = run(&Probe::Tcp { addr, bind: None }, Duration::from_millis(400)).await;
+        let took = start.elapsed();
+        assert!(!o.ok && o.message.contains("timed out"), "{o:?}");
+        assert!(took < Duration::from_secs(2), "took {took:?}");
+    });
 }

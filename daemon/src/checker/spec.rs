@@ -188,42 +188,55 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
     let vkey = vs_key(vs);
     let rkey = rs_key(rs.ip, rs.port.or(vs.port));
     let mut probes = Vec::new();
-    let mut interval = ms(vs.delay_loop);
-    let mut timeout = Duration::from_secs(5);
-    // keepalived's defaults: 1 retry, 1 s apart.
+    // One schedule for all of a server's checkers (all must pass): the
+    // shortest delay_loop and delay_before_retry, the most retries and the
+    // longest timeout and warmup of its checkers, each after keepalived's
+    // inheritance (see `RealServerCheck::settings`).
+    let mut interval: Option<Duration> = None;
+    let mut timeout = Duration::ZERO;
     let mut retries = 0;
     let mut retry_delay: Option<Duration> = None;
-    let mut warmup: Option<Duration> = None;
+    let mut warmup = Duration::ZERO;
+    let mut alpha = false;
+    let mut unsupported = None;
     for c in &rs.checkers {
-        if let Some(d) = c.delay_loop {
-            interval = interval.min(ms(d));
-        }
-        if let Some(t) = c.connect_timeout {
-            timeout = ms(t);
-        }
-        // keepalived's retry: failures tolerated before the server is down.
-        retries = retries.max(c.retry.unwrap_or(1));
-        let dbr = c.delay_before_retry.map_or(Duration::from_secs(1), ms);
+        let set = c.settings(rs, vs);
+        let dl = ms(set.delay_loop);
+        interval = Some(interval.map_or(dl, |i| i.min(dl)));
+        retries = retries.max(set.retry);
+        let dbr = ms(set.delay_before_retry);
         retry_delay = Some(retry_delay.map_or(dbr, |d| d.min(dbr)));
-        if let Some(w) = c.warmup {
-            warmup = Some(warmup.map_or(ms(w), |d| d.max(ms(w))));
-        }
+        warmup = warmup.max(ms(set.warmup));
+        alpha |= set.alpha;
         let port = c.connect_port.or(rs.port).or(vs.port).unwrap_or(80);
         let addr = SocketAddr::new(c.connect_ip.unwrap_or(rs.ip), port);
+        // keepalived binds only with a `bindto` address (a `bind_port`
+        // alone is kept in an address of no family, never bound).
+        let bind = c
+            .bindto
+            .map(|ip| SocketAddr::new(ip, c.bind_port.unwrap_or(0)));
+        if bind.is_some_and(|b| b.is_ipv4() != addr.is_ipv4()) {
+            unsupported = Some(format!(
+                "{}: bindto {} and the address checked {} differ in family",
+                c.kind.name(),
+                bind.map(|b| b.ip().to_string()).unwrap_or_default(),
+                addr.ip()
+            ));
+        }
+        if c.kind != CheckKind::MiscCheck {
+            timeout = timeout.max(ms(set.connect_timeout));
+        }
         match c.kind {
-            CheckKind::TcpCheck => probes.push(Probe::Tcp { addr }),
+            CheckKind::TcpCheck => probes.push(Probe::Tcp { addr, bind }),
             CheckKind::HttpGet | CheckKind::SslGet => {
                 for u in &c.url {
-                    let host = u
-                        .virtualhost
-                        .clone()
-                        .or_else(|| c.virtualhost.clone())
-                        .or_else(|| vs.virtualhost.clone());
+                    let host = u.virtualhost.clone().or_else(|| set.virtualhost.clone());
                     let tls = (c.kind == CheckKind::SslGet).then(|| Tls {
                         sni: host.clone().filter(|_| c.enable_sni),
                     });
                     probes.push(Probe::Http {
                         addr,
+                        bind,
                         host: host.unwrap_or_else(|| addr.to_string()),
                         path: if u.path.is_empty() {
                             "/".into()
@@ -237,10 +250,8 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
                 }
             }
             CheckKind::MiscCheck => {
+                timeout = timeout.max(ms(set.misc_timeout));
                 let path = c.misc_path.clone().unwrap_or_default();
-                if let Some(t) = c.misc_timeout {
-                    timeout = ms(t);
-                }
                 probes.push(Probe::Script {
                     argv: split_command(&path),
                     user: c.user.clone(),
@@ -249,19 +260,20 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
             }
         }
     }
+    let interval = interval.unwrap_or(ms(vs.delay_loop));
     Spec {
         source: format!("real_server:{vkey}/{rkey}"),
         probes,
         interval: interval.max(Duration::from_millis(100)),
-        timeout,
+        timeout: timeout.max(Duration::from_millis(10)),
         fall: retries + 1,
         rise: 1,
         // alpha: down until the first check passes.
-        init_fail: vs.alpha,
+        init_fail: alpha,
         retry_delay: retry_delay.map(|d| d.max(Duration::from_millis(10))),
-        presume_up: !vs.alpha,
-        warmup,
+        presume_up: !alpha,
+        warmup: Some(warmup),
         real_server: Some((vkey, rkey)),
-        unsupported: None,
+        unsupported,
     }
 }

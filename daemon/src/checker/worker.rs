@@ -514,4 +514,204 @@ mod tests {
             scheduled = next;
         }
     }
+
+    /// A real server's check as a keepalived.conf would give it.
+    fn rs_spec(conf: &str) -> Spec {
+        let loaded = crate::config::load_str(
+            "t.conf",
+            conf,
+            crate::config::Format::Keepalived,
+            &crate::config::LoadOptions::default(),
+        );
+        spec::from_config(&loaded.config)
+            .into_iter()
+            .find(|s| s.real_server.is_some())
+            .expect("a real-server check")
+    }
+
+    /// An HTTP server on loopback answering 503 to every request; the
+    /// receiver gets the time of each request.
+    async fn failing_http() -> (std::net::SocketAddr, mpsc::UnboundedReceiver<Instant>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let _ = tx.send(Instant::now());
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(b"HTTP/1.1 503 Busy\r\n\r\n").await;
+            }
+        });
+        (addr, rx)
+    }
+
+    /// Runs `spec`'s schedule against the real probe until `runs` results,
+    /// each with when it came and the verdict it made (bounded: 20 s).
+    async fn runs_of(spec: Spec, runs: usize) -> Vec<(Instant, Option<Verdict>)> {
+        let mut h = Health::new(spec.fall, spec.rise, spec.init_fail).presumed_up();
+        let (tx, mut rx) = mpsc::channel(8);
+        let task = tokio::spawn(schedule(0, spec, tx, None));
+        let mut out = Vec::new();
+        while out.len() < runs {
+            let ran = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+                .await
+                .expect("a check result within 20 s")
+                .expect("the schedule runs");
+            out.push((Instant::now(), h.record(ran.outcome.ok)));
+        }
+        task.abort();
+        out
+    }
+
+    fn conf(port: u16, checker: &str) -> String {
+        format!(
+            "virtual_server 127.0.0.1 {port} {{\n  delay_loop 2\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  real_server 127.0.0.1 {port} {{\n    HTTP_GET {{\n      url {{\n        path /\n      }}\n      {checker}\n    }}\n  }}\n}}\n"
+        )
+    }
+
+    /// keepalived's `retry N`: N retries after the first failure, the
+    /// server down at the (N+1)th.
+    #[test]
+    fn retry_gives_n_retries_before_down() {
+        crate::testutil::private_netns();
+        crate::ipc::tests::rt().block_on(async {
+            let (addr, _requests) = failing_http().await;
+            let spec = rs_spec(&conf(
+                addr.port(),
+                "retry 3\n      delay_before_retry 0.05\n      warmup 0",
+            ));
+            assert_eq!(spec.fall, 4);
+            let runs = runs_of(spec, 4).await;
+            let verdicts: Vec<_> = runs.iter().map(|r| r.1).collect();
+            assert_eq!(verdicts, vec![None, None, None, Some(Verdict::Down)]);
+        });
+    }
+
+    /// keepalived's `delay_before_retry`: retries come that far apart
+    /// (here 0.1 s), and once down the server is checked every delay_loop
+    /// (2 s) again.
+    #[test]
+    fn delay_before_retry_spaces_retries() {
+        crate::testutil::private_netns();
+        crate::ipc::tests::rt().block_on(async {
+            let (addr, _requests) = failing_http().await;
+            let spec = rs_spec(&conf(
+                addr.port(),
+                "retry 2\n      delay_before_retry 0.1\n      warmup 0",
+            ));
+            assert_eq!(spec.retry_delay, Some(Duration::from_millis(100)));
+            let runs = runs_of(spec, 4).await;
+            let gaps: Vec<Duration> = runs.windows(2).map(|w| w[1].0 - w[0].0).collect();
+            eprintln!("gaps between runs: {gaps:?}");
+            assert_eq!(runs[2].1, Some(Verdict::Down));
+            // Measured, with room for a loaded machine: retries well under
+            // the delay_loop, the check after the verdict a delay_loop later.
+            assert!(
+                gaps[0] >= Duration::from_millis(90) && gaps[0] < Duration::from_secs(1),
+                "{gaps:?}"
+            );
+            assert!(
+                gaps[1] >= Duration::from_millis(90) && gaps[1] < Duration::from_secs(1),
+                "{gaps:?}"
+            );
+            assert!(gaps[2] >= Duration::from_millis(1900), "{gaps:?}");
+        });
+    }
+
+    /// keepalived's `warmup`: the first check comes after a pseudo-random
+    /// delay up to the value (0: at once); by default up to delay_loop.
+    #[test]
+    fn warmup_delays_the_first_check_up_to_its_value() {
+        let spec = rs_spec(&conf(8080, "warmup 3"));
+        assert_eq!(spec.warmup, Some(Duration::from_secs(3)));
+        let spec = rs_spec(&conf(8080, ""));
+        assert_eq!(
+            spec.warmup,
+            Some(Duration::from_secs(2)),
+            "default: delay_loop"
+        );
+        // The delays are spread over [0, warmup).
+        let w = Duration::from_secs(3);
+        let delays: BTreeSet<u64> = (0..50)
+            .map(|i| jitter(&format!("real_server:x/{i}"), w).as_millis() as u64)
+            .collect();
+        assert!(delays.iter().all(|d| *d < 3000));
+        assert!(delays.len() > 40 && delays.first() < Some(&1000) && delays.last() > Some(&2000));
+        assert_eq!(jitter("any", Duration::ZERO), Duration::ZERO);
+        // A real schedule with warmup 0 runs at once.
+        crate::testutil::private_netns();
+        crate::ipc::tests::rt().block_on(async {
+            let (addr, _requests) = failing_http().await;
+            let spec = rs_spec(&conf(addr.port(), "warmup 0"));
+            let start = Instant::now();
+            let runs = runs_of(spec, 1).await;
+            assert!(runs[0].0 - start < Duration::from_secs(1));
+        });
+    }
+
+    /// Settings written at virtual_server / real_server level reach the
+    /// check of a checker that sets none (keepalived's inheritance).
+    #[test]
+    fn inherited_settings_reach_the_check() {
+        let s = rs_spec(
+            "virtual_server 127.0.0.1 80 {
+  delay_loop 10
+  retry 3
+  delay_before_retry 4
+  connect_timeout 2
+  real_server 127.0.0.1 80 {
+    warmup 1
+    delay_loop 5
+    HTTP_GET {
+      url {
+        path /
+      }
+    }
+  }
+}
+",
+        );
+        let sec = Duration::from_secs;
+        assert_eq!(
+            (s.interval, s.fall, s.retry_delay, s.timeout, s.warmup),
+            (sec(5), 4, Some(sec(4)), sec(2), Some(sec(1)))
+        );
+    }
+
+    /// `bindto` / `bind_port` in keepalived.conf become the probe's source.
+    #[test]
+    fn bindto_and_bind_port_reach_the_probe() {
+        let s = rs_spec(
+            "virtual_server 127.0.0.1 80 {
+  real_server 127.0.0.1 80 {
+    TCP_CHECK {
+      bindto 127.0.0.2
+      bind_port 4000
+    }
+  }
+}
+",
+        );
+        let want: std::net::SocketAddr = "127.0.0.2:4000".parse().unwrap();
+        assert!(
+            matches!(&s.probes[..], [Probe::Tcp { bind: Some(b), .. }] if *b == want),
+            "{:?}",
+            s.probes
+        );
+        assert_eq!(s.unsupported, None);
+        // Another family than the address checked: reported, not run.
+        let s = rs_spec(
+            "virtual_server 127.0.0.1 80 {
+  real_server 127.0.0.1 80 {
+    TCP_CHECK {
+      bindto ::1
+    }
+  }
+}
+",
+        );
+        assert!(s.unsupported.is_some_and(|u| u.contains("bindto ::1")));
+    }
 }

@@ -111,6 +111,40 @@ impl Cx<'_> {
         true
     }
 
+    /// keepalived's `KEYWORD [true|false]` (check_true_false): no value is true.
+    pub fn switch(&mut self, n: &Node) -> Option<bool> {
+        if !self.no_block(n) {
+            return None;
+        }
+        match n.args.as_slice() {
+            [] => Some(true),
+            [v] => match v.text.to_ascii_lowercase().as_str() {
+                "true" | "on" | "yes" => Some(true),
+                "false" | "off" | "no" => Some(false),
+                _ => {
+                    self.diags.error(
+                        Some(&v.loc),
+                        format!(
+                            "invalid value '{}' for '{}': expected true or false",
+                            v.text, n.word.text
+                        ),
+                    );
+                    None
+                }
+            },
+            [_, extra, ..] => {
+                self.diags.error(
+                    Some(&extra.loc),
+                    format!(
+                        "'{}' takes at most one value; unexpected '{}'",
+                        n.word.text, extra.text
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     pub fn parse<T: FromStr>(&mut self, n: &Node, what: &str) -> Option<T> {
         let tok = self.arg1(n, what)?;
         self.parse_token(n, tok, what)

@@ -358,16 +358,13 @@ pub const VIRTUAL_SERVER: Context = Context {
         "sh-fallback",
         "mh-port",
         "mh-fallback",
-    ],
-    known: &[
-        "hashed",
-        "ip_family",
         "retry",
         "delay_before_retry",
         "warmup",
         "connect_timeout",
-        "smtp_alert",
+        "weight",
     ],
+    known: &["hashed", "ip_family", "smtp_alert", "snmp_name"],
 };
 
 pub const REAL_SERVER: Context = Context {
@@ -389,6 +386,13 @@ pub const REAL_SERVER: Context = Context {
         "tunnel_nocsum",
         "tunnel_csum",
         "tunnel_remcsum",
+        "alpha",
+        "delay_loop",
+        "retry",
+        "delay_before_retry",
+        "warmup",
+        "connect_timeout",
+        "virtualhost",
     ],
     known: &[
         "SMTP_CHECK",
@@ -397,19 +401,12 @@ pub const REAL_SERVER: Context = Context {
         "PING_CHECK",
         "FILE_CHECK",
         "BFD_CHECK",
-        "alpha",
-        "delay_loop",
-        "retry",
-        "delay_before_retry",
-        "warmup",
-        "connect_timeout",
         "smtp_alert",
-        "virtualhost",
     ],
 };
 
 /// Keywords every checker block takes.
-const CHECK_COMMON: [&str; 10] = [
+const CHECK_COMMON: [&str; 11] = [
     "connect_ip",
     "connect_port",
     "bindto",
@@ -420,9 +417,10 @@ const CHECK_COMMON: [&str; 10] = [
     "delay_before_retry",
     "warmup",
     "delay_loop",
+    "alpha",
 ];
 
-const CHECK_COMMON_KNOWN: [&str; 4] = ["bind_if", "fwmark", "alpha", "log_all_failures"];
+const CHECK_COMMON_KNOWN: [&str; 3] = ["bind_if", "fwmark", "log_all_failures"];
 
 macro_rules! concat_slices {
     ($a:expr, $b:expr) => {{

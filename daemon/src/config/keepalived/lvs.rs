@@ -67,11 +67,33 @@ impl Cx<'_> {
             ),
         }
         let place = format!("in virtual_server {}", vs.label());
+        let mut weight: Option<u32> = None;
         for n in nodes {
             let k = n.word.text.as_str();
             let handled = match k {
                 "delay_loop" => {
                     vs.delay_loop = self.secs(n).unwrap_or(vs.delay_loop);
+                    true
+                }
+                "retry" => {
+                    vs.retry = self.retry_at_server(n);
+                    true
+                }
+                "delay_before_retry" => {
+                    vs.delay_before_retry = self.secs(n);
+                    true
+                }
+                "warmup" => {
+                    vs.warmup = self.secs(n);
+                    true
+                }
+                "connect_timeout" => {
+                    vs.connect_timeout = self.secs(n);
+                    true
+                }
+                "weight" => {
+                    // keepalived: the weight of real servers that set none, 1-65535.
+                    weight = self.number(n).and_then(|w| self.in_range(n, w, 1, 65535));
                     true
                 }
                 "lb_algo" | "lvs_sched" => {
@@ -186,7 +208,33 @@ impl Cx<'_> {
                 self.unknown(&kw::VIRTUAL_SERVER, &place, n);
             }
         }
+        if let Some(w) = weight.and_then(|w| i32::try_from(w).ok()) {
+            for rs in vs
+                .real_servers
+                .iter_mut()
+                .filter(|rs| !rs.src.keys.contains_key("weight"))
+            {
+                rs.weight = w;
+            }
+        }
         vs
+    }
+
+    /// `retry N` at virtual or real server level (keepalived: 1 or more).
+    fn retry_at_server(&mut self, n: &Node) -> Option<u32> {
+        let r = self.number(n)?;
+        self.in_range(n, r, 1, u32::MAX)
+    }
+
+    fn in_range(&mut self, n: &Node, v: u32, lo: u32, hi: u32) -> Option<u32> {
+        if (lo..=hi).contains(&v) {
+            return Some(v);
+        }
+        self.diags.error(
+            Some(&n.word.loc),
+            format!("'{}' {v} is out of range: expected {lo}-{hi}", n.word.text),
+        );
+        None
     }
 
     fn endpoint(&mut self, n: &Node) -> Option<Endpoint> {
@@ -249,7 +297,35 @@ impl Cx<'_> {
                     true
                 }
                 ("inhibit_on_failure", _) => {
-                    rs.inhibit_on_failure = self.flag(n).then_some(true);
+                    rs.inhibit_on_failure = self.switch(n);
+                    true
+                }
+                ("alpha", _) => {
+                    rs.alpha = self.switch(n);
+                    true
+                }
+                ("delay_loop", _) => {
+                    rs.delay_loop = self.secs(n);
+                    true
+                }
+                ("retry", _) => {
+                    rs.retry = self.retry_at_server(n);
+                    true
+                }
+                ("delay_before_retry", _) => {
+                    rs.delay_before_retry = self.secs(n);
+                    true
+                }
+                ("warmup", _) => {
+                    rs.warmup = self.secs(n);
+                    true
+                }
+                ("connect_timeout", _) => {
+                    rs.connect_timeout = self.secs(n);
+                    true
+                }
+                ("virtualhost", _) => {
+                    rs.virtualhost = self.arg1(n, "a host name").map(|t| t.text.clone());
                     true
                 }
                 ("notify_up", _) => {
@@ -357,6 +433,10 @@ impl Cx<'_> {
                         c.delay_loop = self.secs(n);
                         true
                     }
+                    "alpha" => {
+                        c.alpha = self.switch(n);
+                        true
+                    }
                     "url" => {
                         if let Some(block) = self.block(n) {
                             let u = self.url(block);
@@ -396,6 +476,16 @@ impl Cx<'_> {
             } else {
                 self.unknown(ctx, &place, n);
             }
+        }
+        if c.bind_port.is_some() && c.bindto.is_none() {
+            // keepalived keeps the port in a source address of no family
+            // and never binds it.
+            self.diags.warning(
+                c.src.keys.get("bind_port"),
+                format!(
+                    "'bind_port' without 'bindto' {place} has no effect (as in keepalived): add 'bindto ADDRESS'"
+                ),
+            );
         }
         c
     }
@@ -514,3 +604,7 @@ impl Cx<'_> {
         u
     }
 }
+
+#[cfg(test)]
+#[path = "lvs_tests.rs"]
+mod tests;

@@ -24,9 +24,10 @@ pub struct VirtualServerGroup {
 #[serde(rename_all = "lowercase")]
 pub enum LbAlgo {
     Rr,
-    #[default]
     Wrr,
     Lc,
+    /// keepalived's default (IPVS_DEF_SCHED).
+    #[default]
     Wlc,
     Lblc,
     Lblcr,
@@ -163,6 +164,13 @@ pub struct VirtualServer {
     pub sched_flag3: bool,
     /// `persistence_engine NAME` (`sip`).
     pub persistence_engine: Option<String>,
+    /// Checker settings the real servers' checkers inherit (keepalived:
+    /// checker, else real server, else virtual server, else the default).
+    pub retry: Option<u32>,
+    pub delay_before_retry: Option<Millis>,
+    pub warmup: Option<Millis>,
+    /// keepalived's default: 5 s.
+    pub connect_timeout: Option<Millis>,
     #[serde(default, rename = "real_server", skip_serializing_if = "Vec::is_empty")]
     pub real_servers: Vec<RealServer>,
     #[serde(skip)]
@@ -203,6 +211,10 @@ impl VirtualServer {
             sched_port: false,
             sched_flag3: false,
             persistence_engine: None,
+            retry: None,
+            delay_before_retry: None,
+            warmup: None,
+            connect_timeout: None,
             real_servers: Vec::new(),
             src: Src::default(),
         }
@@ -246,6 +258,16 @@ pub struct RealServer {
     pub tunnel_encap: Option<TunnelEncap>,
     pub tunnel_dport: Option<u16>,
     pub tunnel_csum: Option<TunnelCsum>,
+    /// Checker settings for this server's checkers that set none
+    /// (keepalived's inheritance; unset: the virtual server's).
+    pub alpha: Option<bool>,
+    pub delay_loop: Option<Millis>,
+    pub retry: Option<u32>,
+    pub delay_before_retry: Option<Millis>,
+    pub warmup: Option<Millis>,
+    pub connect_timeout: Option<Millis>,
+    /// HTTP_GET / SSL_GET Host: between the checker's and the virtual server's.
+    pub virtualhost: Option<String>,
     #[serde(default, rename = "checker", skip_serializing_if = "Vec::is_empty")]
     pub checkers: Vec<RealServerCheck>,
     #[serde(skip)]
@@ -267,6 +289,13 @@ impl RealServer {
             tunnel_encap: None,
             tunnel_dport: None,
             tunnel_csum: None,
+            alpha: None,
+            delay_loop: None,
+            retry: None,
+            delay_before_retry: None,
+            warmup: None,
+            connect_timeout: None,
+            virtualhost: None,
             checkers: Vec::new(),
             src: Src::default(),
         }
@@ -318,6 +347,9 @@ pub struct RealServerCheck {
     pub delay_before_retry: Option<Millis>,
     pub warmup: Option<Millis>,
     pub delay_loop: Option<Millis>,
+    /// Down until the first check passes (unset: the real server's, then
+    /// the virtual server's `alpha`).
+    pub alpha: Option<bool>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub url: Vec<HttpUrl>,
     pub virtualhost: Option<String>,
@@ -345,6 +377,7 @@ impl RealServerCheck {
             delay_before_retry: None,
             warmup: None,
             delay_loop: None,
+            alpha: None,
             url: Vec::new(),
             virtualhost: None,
             enable_sni: false,
@@ -353,6 +386,75 @@ impl RealServerCheck {
             misc_dynamic: false,
             user: None,
             src: Src::default(),
+        }
+    }
+}
+
+/// A checker's settings after keepalived's inheritance: the checker's
+/// own, else its real server's, else its virtual server's, else
+/// keepalived's default for the kind (check_data.c, validate_check_config).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckSettings {
+    pub delay_loop: Millis,
+    pub connect_timeout: Millis,
+    /// Failures retried before the server is down.
+    pub retry: u32,
+    pub delay_before_retry: Millis,
+    /// The first check comes at a random time up to this.
+    pub warmup: Millis,
+    pub alpha: bool,
+    /// HTTP_GET / SSL_GET: the Host (the url's own comes first).
+    pub virtualhost: Option<String>,
+    /// MISC_CHECK: `misc_timeout`, else the virtual server's `delay_loop`.
+    pub misc_timeout: Millis,
+}
+
+impl RealServerCheck {
+    /// keepalived's defaults by kind: MISC_CHECK does not retry, HTTP_GET
+    /// and SSL_GET wait 3 s before a retry, the others 1 retry after 1 s.
+    pub fn default_retry(kind: CheckKind) -> u32 {
+        u32::from(kind != CheckKind::MiscCheck)
+    }
+
+    pub fn default_delay_before_retry(kind: CheckKind) -> Millis {
+        Millis::from_secs(if kind.is_http() { 3 } else { 1 })
+    }
+
+    pub const DEFAULT_CONNECT_TIMEOUT: Millis = Millis::from_secs(5);
+
+    /// This checker's settings with what it inherits from `rs` and `vs`.
+    pub fn settings(&self, rs: &RealServer, vs: &VirtualServer) -> CheckSettings {
+        let delay_loop = self.delay_loop.or(rs.delay_loop).unwrap_or(vs.delay_loop);
+        CheckSettings {
+            delay_loop,
+            connect_timeout: self
+                .connect_timeout
+                .or(rs.connect_timeout)
+                .or(vs.connect_timeout)
+                .unwrap_or(Self::DEFAULT_CONNECT_TIMEOUT),
+            retry: self
+                .retry
+                .or(rs.retry)
+                .or(vs.retry)
+                .unwrap_or(Self::default_retry(self.kind)),
+            delay_before_retry: self
+                .delay_before_retry
+                .or(rs.delay_before_retry)
+                .or(vs.delay_before_retry)
+                .unwrap_or(Self::default_delay_before_retry(self.kind)),
+            // keepalived: unset, the checker's own delay_loop.
+            warmup: self
+                .warmup
+                .or(rs.warmup)
+                .or(vs.warmup)
+                .unwrap_or(delay_loop),
+            alpha: self.alpha.or(rs.alpha).unwrap_or(vs.alpha),
+            virtualhost: self
+                .virtualhost
+                .clone()
+                .or_else(|| rs.virtualhost.clone())
+                .or_else(|| vs.virtualhost.clone()),
+            misc_timeout: self.misc_timeout.unwrap_or(vs.delay_loop),
         }
     }
 }

@@ -1,0 +1,252 @@
+//! The LVS blocks: keepalived's inheritance of checker settings and its
+//! defaults.
+
+use crate::config::model::{CheckKind, CheckSettings, LbAlgo, LbKind, Protocol};
+use crate::config::values::Millis;
+use crate::config::{Format, LoadOptions, Loaded, Severity, load_str};
+
+fn conf(text: &str) -> Loaded {
+    load_str("k.conf", text, Format::Keepalived, &LoadOptions::default())
+}
+
+fn errors(l: &Loaded) -> Vec<String> {
+    l.diagnostics
+        .items()
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(ToString::to_string)
+        .collect()
+}
+
+fn warnings(l: &Loaded) -> Vec<String> {
+    l.diagnostics
+        .items()
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .map(ToString::to_string)
+        .collect()
+}
+
+const S: fn(u64) -> Millis = Millis::from_secs;
+
+/// keepalived (check_data.c): a checker's `retry`, `delay_before_retry`,
+/// `warmup`, `connect_timeout`, `delay_loop`, `alpha` and (HTTP)
+/// `virtualhost` come from the checker, else its real_server, else its
+/// virtual_server, else the default.
+#[test]
+fn checker_settings_inherit_from_real_server_then_virtual_server() {
+    let l = conf(
+        "virtual_server 192.0.2.1 80 {
+    delay_loop 20
+    retry 4
+    delay_before_retry 6
+    warmup 7
+    connect_timeout 8
+    virtualhost vs.example
+    alpha
+    real_server 192.0.2.10 80 {
+        delay_loop 9
+        retry 2
+        connect_timeout 3
+        alpha false
+        virtualhost rs.example
+        HTTP_GET {
+            url {
+                path /
+            }
+        }
+        TCP_CHECK {
+            retry 0
+            delay_before_retry 1.5
+            warmup 0
+            delay_loop 4
+            connect_timeout 2
+            alpha
+        }
+    }
+    real_server 192.0.2.11 80 {
+        HTTP_GET {
+            url {
+                path /
+            }
+        }
+    }
+}
+",
+    );
+    assert_eq!(errors(&l), Vec::<String>::new());
+    let vs = &l.config.virtual_servers[0];
+    let (rs0, rs1) = (&vs.real_servers[0], &vs.real_servers[1]);
+    // The first real server's HTTP_GET: its real server's, then the virtual server's.
+    assert_eq!(
+        rs0.checkers[0].settings(rs0, vs),
+        CheckSettings {
+            delay_loop: S(9),
+            connect_timeout: S(3),
+            retry: 2,
+            delay_before_retry: S(6),
+            warmup: S(7),
+            alpha: false,
+            virtualhost: Some("rs.example".into()),
+            misc_timeout: S(20),
+        }
+    );
+    // Its TCP_CHECK's own win.
+    let tcp = rs0.checkers[1].settings(rs0, vs);
+    assert_eq!(
+        (
+            tcp.delay_loop,
+            tcp.connect_timeout,
+            tcp.retry,
+            tcp.delay_before_retry,
+            tcp.warmup,
+            tcp.alpha
+        ),
+        (
+            S(4),
+            S(2),
+            0,
+            Millis::from_secs_f64(1.5).unwrap(),
+            S(0),
+            true
+        )
+    );
+    // The second real server sets nothing: all from the virtual server.
+    assert_eq!(
+        rs1.checkers[0].settings(rs1, vs),
+        CheckSettings {
+            delay_loop: S(20),
+            connect_timeout: S(8),
+            retry: 4,
+            delay_before_retry: S(6),
+            warmup: S(7),
+            alpha: true,
+            virtualhost: Some("vs.example".into()),
+            misc_timeout: S(20),
+        }
+    );
+}
+
+/// keepalived's defaults for a virtual server, its real servers and each
+/// kind of checker, when the file sets none (check_data.c alloc_vs,
+/// alloc_rs, queue_checker; check_http.c and check_misc.c for their own).
+#[test]
+fn defaults_are_keepalived_s() {
+    let l = conf(
+        "virtual_server 192.0.2.1 80 {
+    real_server 192.0.2.10 80 {
+        HTTP_GET {
+            url {
+                path /
+            }
+        }
+        SSL_GET {
+            url {
+                path /
+            }
+        }
+        TCP_CHECK {
+        }
+        MISC_CHECK {
+            misc_path /bin/true
+        }
+    }
+}
+",
+    );
+    assert_eq!(errors(&l), Vec::<String>::new());
+    let vs = &l.config.virtual_servers[0];
+    let rs = &vs.real_servers[0];
+    assert_eq!(vs.lb_algo, LbAlgo::Wlc, "IPVS_DEF_SCHED");
+    assert_eq!(vs.lb_kind, LbKind::Nat);
+    assert_eq!(vs.protocol, Protocol::Tcp);
+    assert_eq!(vs.delay_loop, S(60), "KEEPALIVED_DEFAULT_DELAY");
+    assert_eq!(
+        (vs.quorum, vs.hysteresis, vs.alpha, vs.omega),
+        (1, 0, false, false)
+    );
+    assert_eq!((rs.weight, rs.inhibit_on_failure), (1, None));
+    // kind: (retry, delay_before_retry); all: connect_timeout 5 s, warmup
+    // up to delay_loop, no alpha; MISC_CHECK's time limit: delay_loop.
+    let by_kind: Vec<(CheckKind, u32, Millis)> = rs
+        .checkers
+        .iter()
+        .map(|c| {
+            let s = c.settings(rs, vs);
+            assert_eq!((s.connect_timeout, s.warmup, s.alpha), (S(5), S(60), false));
+            assert_eq!((s.delay_loop, s.misc_timeout), (S(60), S(60)));
+            (c.kind, s.retry, s.delay_before_retry)
+        })
+        .collect();
+    assert_eq!(
+        by_kind,
+        vec![
+            (CheckKind::HttpGet, 1, S(3)),
+            (CheckKind::SslGet, 1, S(3)),
+            (CheckKind::TcpCheck, 1, S(1)),
+            (CheckKind::MiscCheck, 0, S(1)),
+        ]
+    );
+}
+
+/// keepalived's `virtual_server` `weight`: the weight of its real servers
+/// that set none.
+#[test]
+fn virtual_server_weight_is_the_default_real_server_weight() {
+    let l = conf(
+        "virtual_server 192.0.2.1 80 {
+    weight 7
+    real_server 192.0.2.10 80 {
+    }
+    real_server 192.0.2.11 80 {
+        weight 2
+    }
+}
+",
+    );
+    assert_eq!(errors(&l), Vec::<String>::new());
+    let w: Vec<i32> = l.config.virtual_servers[0]
+        .real_servers
+        .iter()
+        .map(|r| r.weight)
+        .collect();
+    assert_eq!(w, vec![7, 2]);
+    let bad = conf("virtual_server 192.0.2.1 80 {\n    weight 0\n}\n");
+    assert_eq!(errors(&bad).len(), 1, "{:?}", errors(&bad));
+    assert!(errors(&bad)[0].contains("k.conf:2:5"), "{:?}", errors(&bad));
+}
+
+/// keepalived's `snmp_name` (an SNMP name; upkeep has no SNMP agent):
+/// accepted with one named warning.
+#[test]
+fn snmp_name_is_warned_by_name() {
+    let l = conf("virtual_server 192.0.2.1 80 {\n    snmp_name web\n}\n");
+    assert_eq!(errors(&l), Vec::<String>::new());
+    let w = warnings(&l);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("snmp_name"), "{w:?}");
+}
+
+/// keepalived binds a checker's `bind_port` only with a `bindto` address:
+/// alone it is said to have no effect.
+#[test]
+fn bind_port_without_bindto_is_warned() {
+    let l = conf(
+        "virtual_server 192.0.2.1 80 {
+    real_server 192.0.2.10 80 {
+        TCP_CHECK {
+            bind_port 4000
+        }
+    }
+}
+",
+    );
+    assert_eq!(errors(&l), Vec::<String>::new());
+    let w = warnings(&l);
+    assert!(
+        w.len() == 1
+            && w[0].contains("k.conf:4:13")
+            && w[0].contains("'bind_port' without 'bindto'"),
+        "{w:?}"
+    );
+}
