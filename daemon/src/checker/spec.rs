@@ -36,6 +36,10 @@ pub struct Spec {
     pub warmup: Option<Duration>,
     /// For real-server checks: (virtual server key, real server key).
     pub real_server: Option<(String, String)>,
+    /// keepalived's track_process `fork_delay` / `terminate_delay`: a
+    /// change to up (down) is reported only if it still holds this long
+    /// after (none: at once). The first result is reported at once.
+    pub settle: Option<Settle>,
     /// Why the check cannot run, when it cannot (reported, never scheduled).
     pub unsupported: Option<String>,
 }
@@ -102,6 +106,12 @@ fn ms(m: crate::config::values::Millis) -> Duration {
     Duration::from_millis(m.as_millis())
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settle {
+    pub up: Duration,
+    pub down: Duration,
+}
+
 pub fn from_config(cfg: &Config) -> Vec<Spec> {
     let mut out = Vec::new();
     for s in &cfg.vrrp_scripts {
@@ -132,9 +142,12 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
             warmup: None,
             real_server: None,
             unsupported: None,
+            settle: None,
         });
     }
     for p in &cfg.track_processes {
+        let up = p.fork_delay.or(p.delay).map_or(Duration::ZERO, ms);
+        let down = p.terminate_delay.or(p.delay).map_or(Duration::ZERO, ms);
         out.push(Spec {
             source: format!("process:{}", p.name),
             probes: vec![Probe::Process {
@@ -156,6 +169,7 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
             warmup: None,
             real_server: None,
             unsupported: None,
+            settle: ((up, down) != (Duration::ZERO, Duration::ZERO)).then_some(Settle { up, down }),
         });
     }
     for f in &cfg.track_files {
@@ -174,6 +188,7 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
             warmup: None,
             real_server: None,
             unsupported: None,
+            settle: None,
         });
     }
     for vs in &cfg.virtual_servers {
@@ -275,5 +290,6 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
         warmup: Some(warmup),
         real_server: Some((vkey, rkey)),
         unsupported,
+        settle: None,
     }
 }

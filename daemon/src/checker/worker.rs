@@ -79,6 +79,7 @@ async fn schedule(
 ) {
     tokio::time::sleep(jitter(&spec.source, spec.warmup.unwrap_or(spec.interval))).await;
     let mut retry = Retry::new(&spec);
+    let mut reported: Option<bool> = None;
     let mut next = tokio::time::Instant::now();
     // When this run was due: `next`, or the earlier time the schedule had
     // for it before an overrun pushed it back.
@@ -86,28 +87,20 @@ async fn schedule(
     loop {
         let started = Instant::now();
         let lateness = tokio::time::Instant::now().saturating_duration_since(due);
-        let mut outcome = Outcome {
-            ok: true,
-            message: String::new(),
-            value: None,
-        };
-        let mut metrics = Vec::new();
-        for p in &spec.probes {
-            outcome = match (p, &plugins) {
-                (Probe::Plugin(pp), Some(host)) => {
-                    let run = host.run(pp, spec.timeout).await;
-                    if run.dropped_logs > 0 {
-                        warn!(check = %spec.source, dropped = run.dropped_logs, limit = plugin::LOG_LINES_PER_RUN, "plugin log lines dropped");
-                    }
-                    metrics = run.metrics;
-                    run.outcome
-                }
-                _ => probe::run(p, spec.timeout).await,
-            };
-            if !outcome.ok {
-                break;
+        let (mut outcome, mut metrics) = run_probes(&spec, plugins.as_deref()).await;
+        // A tracked process's change must hold for its delay (keepalived's
+        // fork_delay / terminate_delay) before it is reported: then what
+        // holds is.
+        if let (Some(settle), Some(was)) = (spec.settle, reported)
+            && was != outcome.ok
+        {
+            let wait = if outcome.ok { settle.up } else { settle.down };
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+                (outcome, metrics) = run_probes(&spec, plugins.as_deref()).await;
             }
         }
+        reported = Some(outcome.ok);
         let soon = retry.after(outcome.ok);
         let ran = Ran {
             index,
@@ -135,6 +128,34 @@ async fn schedule(
             None => tokio::time::sleep_until(next).await,
         }
     }
+}
+
+/// One run of all of a check's probes (all must pass; the first failure
+/// ends it) and what a plugin measured.
+async fn run_probes(spec: &Spec, plugins: Option<&PluginHost>) -> (Outcome, Vec<(String, f64)>) {
+    let mut outcome = Outcome {
+        ok: true,
+        message: String::new(),
+        value: None,
+    };
+    let mut metrics = Vec::new();
+    for p in &spec.probes {
+        outcome = match (p, plugins) {
+            (Probe::Plugin(pp), Some(host)) => {
+                let run = host.run(pp, spec.timeout).await;
+                if run.dropped_logs > 0 {
+                    warn!(check = %spec.source, dropped = run.dropped_logs, limit = plugin::LOG_LINES_PER_RUN, "plugin log lines dropped");
+                }
+                metrics = run.metrics;
+                run.outcome
+            }
+            _ => probe::run(p, spec.timeout).await,
+        };
+        if !outcome.ok {
+            break;
+        }
+    }
+    (outcome, metrics)
 }
 
 /// keepalived's retries, as the schedule sees them: a failure while the
@@ -713,5 +734,112 @@ mod tests {
 ",
         );
         assert!(s.unsupported.is_some_and(|u| u.contains("bindto ::1")));
+    }
+
+    /// keepalived's vrrp_track_process `delay` (fork_delay and
+    /// terminate_delay): a process restarted within the delay is never
+    /// reported down; one that stays gone is reported down only after it.
+    #[test]
+    fn track_process_delay_holds_a_change_until_it_lasts() {
+        let arg = format!("31.{}", std::process::id());
+        let spawn = || {
+            let c = std::process::Command::new("sleep")
+                .arg(&arg)
+                .spawn()
+                .unwrap();
+            // Its command line appears a moment after spawn returns: poll (bounded).
+            for _ in 0..200 {
+                if super::super::procs::count("sleep", Some(&arg), false, false) >= 1 {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            c
+        };
+        let spec = spec::from_config(
+            &crate::config::load_str(
+                "t.conf",
+                &format!("vrrp_track_process tp {{\n  process sleep {arg}\n  delay 1\n}}\n"),
+                crate::config::Format::Keepalived,
+                &crate::config::LoadOptions::default(),
+            )
+            .config,
+        )
+        .into_iter()
+        .find(|s| s.source == "process:tp")
+        .expect("the process check");
+        let one = Duration::from_secs(1);
+        assert_eq!(spec.settle, Some(spec::Settle { up: one, down: one }));
+        // fork_delay / terminate_delay each on its own; `delay` sets both.
+        let settle = |body: &str| {
+            spec::from_config(
+                &crate::config::load_str(
+                    "t.conf",
+                    &format!("vrrp_track_process tp {{\n  process sleep\n  {body}\n}}\n"),
+                    crate::config::Format::Keepalived,
+                    &crate::config::LoadOptions::default(),
+                )
+                .config,
+            )[0]
+            .settle
+        };
+        let ms = Duration::from_millis;
+        assert_eq!(
+            settle("fork_delay 0.5\n  terminate_delay 2"),
+            Some(spec::Settle {
+                up: ms(500),
+                down: ms(2000)
+            })
+        );
+        assert_eq!(
+            settle("fork_delay 0.5\n  delay 3"),
+            Some(spec::Settle {
+                up: ms(3000),
+                down: ms(3000)
+            })
+        );
+        assert_eq!(
+            settle("delay 3\n  terminate_delay 0.2"),
+            Some(spec::Settle {
+                up: ms(3000),
+                down: ms(200)
+            })
+        );
+        assert_eq!(settle(""), None);
+        let mut a = spawn();
+        crate::ipc::tests::rt().block_on(async {
+            let (tx, mut rx) = mpsc::channel(8);
+            let task = tokio::spawn(schedule(0, spec, tx, None));
+            let mut next = async || {
+                tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                    .await
+                    .expect("a result within 10 s")
+                    .expect("the schedule runs")
+            };
+            assert!(next().await.outcome.ok, "running at start");
+            // Restarted within the delay: no change reported.
+            let _ = a.kill();
+            let _ = a.wait();
+            let mut b = spawn();
+            let r = next().await;
+            assert!(r.outcome.ok, "a restart within the delay: {:?}", r.outcome);
+            // Gone for good: down, but only after the delay.
+            let _ = b.kill();
+            let _ = b.wait();
+            let gone = Instant::now();
+            let r = loop {
+                let r = next().await;
+                if !r.outcome.ok {
+                    break r;
+                }
+            };
+            let after = gone.elapsed();
+            eprintln!("down reported {after:?} after the process went");
+            assert!(
+                !r.outcome.ok && after >= Duration::from_millis(900),
+                "{after:?}"
+            );
+            task.abort();
+        });
     }
 }

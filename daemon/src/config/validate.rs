@@ -624,6 +624,12 @@ fn virtual_servers(cfg: &Config, d: &mut Diagnostics) {
                 format!("virtual_server {label}: 'hysteresis' must be below 'quorum'"),
             );
         }
+        if vs.connect_timeout.is_some_and(|t| t.as_millis() == 0) {
+            d.error(
+                vs.src.key("connect_timeout"),
+                format!("virtual_server {label}: 'connect_timeout' must be more than 0"),
+            );
+        }
         let mut rs_seen = HashSet::new();
         for (i, rs) in vs.real_servers.iter().enumerate() {
             let loc = rs
@@ -652,6 +658,16 @@ fn virtual_servers(cfg: &Config, d: &mut Diagnostics) {
                     format!(
                         "real_server {}: 'weight' {} is out of range: expected 0-65535",
                         rs.ip, rs.weight
+                    ),
+                );
+            }
+            // An inherited checker setting (keepalived: a timeout of at least 1 µs).
+            if rs.connect_timeout.is_some_and(|t| t.as_millis() == 0) {
+                d.error(
+                    rs.src.key("connect_timeout"),
+                    format!(
+                        "real_server {}: 'connect_timeout' must be more than 0",
+                        rs.ip
                     ),
                 );
             }

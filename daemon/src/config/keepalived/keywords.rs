@@ -292,8 +292,10 @@ pub const TRACK_PROCESS: Context = Context {
         "quorum",
         "quorum_max",
         "delay",
+        "fork_delay",
+        "terminate_delay",
     ],
-    known: &["fork_delay", "terminate_delay", "full_command"],
+    known: &["full_command"],
 };
 
 pub const TRACK_FILE: Context = Context {

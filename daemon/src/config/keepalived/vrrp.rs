@@ -386,7 +386,19 @@ impl Cx<'_> {
                     true
                 }
                 "delay" => {
+                    // keepalived: sets both, over any written before.
                     t.delay = self.secs(n);
+                    if t.delay.is_some() {
+                        (t.fork_delay, t.terminate_delay) = (None, None);
+                    }
+                    true
+                }
+                "fork_delay" => {
+                    t.fork_delay = self.secs(n);
+                    true
+                }
+                "terminate_delay" => {
+                    t.terminate_delay = self.secs(n);
                     true
                 }
                 _ => false,

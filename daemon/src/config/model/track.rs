@@ -141,7 +141,14 @@ pub struct TrackProcess {
     #[serde(default = "one")]
     pub quorum: u32,
     pub quorum_max: Option<u32>,
+    /// keepalived's `delay`: both of the two below, for those unset.
     pub delay: Option<Millis>,
+    /// How long quorum must hold, once gained, before the process counts
+    /// as up (keepalived: against up/down bounce on fork/exec).
+    pub fork_delay: Option<Millis>,
+    /// How long quorum must stay lost before the process counts as down
+    /// (keepalived: against down/up bounce on a restart).
+    pub terminate_delay: Option<Millis>,
     #[serde(skip)]
     pub src: Src,
 }
@@ -158,6 +165,8 @@ impl TrackProcess {
             quorum: 1,
             quorum_max: None,
             delay: None,
+            fork_delay: None,
+            terminate_delay: None,
             src: Src::default(),
         }
     }
