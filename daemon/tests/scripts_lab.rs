@@ -164,6 +164,58 @@ vrrp_script restart_by_default {{
     );
 }
 
+/// keepalived's MISC_CHECK `user`: the check script runs as that user
+/// (by the parent, which alone may switch accounts); without one, as
+/// `script_user` (in the checker).
+#[test]
+fn misc_check_user_runs_the_script_as_that_user() {
+    let mut lab = Lab::new(1);
+    let dir = lab.nodes[0].dir.clone();
+    let (record, out) = scripts(&dir);
+    let r = record.display();
+    let instance = common::lab::vrrp_instance(&lab, 0, 100, &[VIP], "");
+    let conf = format!(
+        r#"
+global_defs {{
+    script_user daemon
+}}
+{instance}
+virtual_server {VIP} 80 {{
+    delay_loop 1
+    lb_kind DR
+    real_server 10.77.0.50 80 {{
+        MISC_CHECK {{
+            misc_path "{r} misc_as_nobody"
+            user nobody
+        }}
+    }}
+    real_server 10.77.0.51 80 {{
+        MISC_CHECK {{
+            misc_path "{r} misc_by_default"
+        }}
+    }}
+}}
+"#
+    );
+    lab.start(0, UPKEEPD, &conf, "keepalived.conf");
+    let want = [
+        ("misc_as_nobody", uid_of("nobody")),
+        ("misc_by_default", uid_of("daemon")),
+    ];
+    let all = || want.iter().all(|(n, _)| read_uid(&out, n).is_some());
+    assert!(
+        lab.wait(SECS(20), all),
+        "not every check ran: {:?}\n{}",
+        want.iter()
+            .map(|(n, _)| (n, read_uid(&out, n)))
+            .collect::<Vec<_>>(),
+        lab.log(0)
+    );
+    for (name, uid) in want {
+        assert_eq!(read_uid(&out, name), Some(uid), "{name}\n{}", lab.log(0));
+    }
+}
+
 /// Regression: `enable_script_security` was parsed and ignored.
 #[test]
 fn enable_script_security_refuses_a_root_script_in_a_world_writable_directory() {
