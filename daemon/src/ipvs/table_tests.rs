@@ -421,3 +421,34 @@ fn status_shows_the_kernel_beside_the_desired() {
     view.insert(s.key, vec![e]);
     assert_eq!(t.status(Some(&view))[0].real_servers[1].kernel_weight, None);
 }
+
+/// keepalived's `lvs_method TUN type gue port N [nocsum|csum|remcsum]`, at
+/// virtual_server level (real servers without a method of their own take
+/// it) and at real_server level, reaches the kernel's destinations.
+#[test]
+fn lvs_method_tun_type_gue_port_reaches_the_destinations() {
+    let text = r#"
+virtual_server fwmark 9 {
+    lvs_method TUN type gue port 6080 remcsum
+    real_server 10.0.1.1 {
+    }
+    real_server 10.0.1.2 {
+        lvs_method TUN type gre csum
+    }
+    real_server 10.0.1.3 {
+        lvs_method TUN
+    }
+}
+"#;
+    let t = Table::new(&keepalived(text), &Known::default(), BTreeMap::new());
+    let (_, d) = &t.desired()[0];
+    let tunnel = |kind, port, csum| Forward::Tunnel(Tunnel { kind, port, csum });
+    assert_eq!(
+        d.iter().map(|d| d.forward).collect::<Vec<_>>(),
+        vec![
+            tunnel(TunnelKind::Gue, 6080, TunnelCsum::Remcsum),
+            tunnel(TunnelKind::Gre, 0, TunnelCsum::Csum),
+            tunnel(TunnelKind::Ipip, 0, TunnelCsum::None),
+        ]
+    );
+}

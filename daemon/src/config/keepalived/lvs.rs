@@ -68,6 +68,7 @@ impl Cx<'_> {
         }
         let place = format!("in virtual_server {}", vs.label());
         let mut weight: Option<u32> = None;
+        let mut vs_tunnel: Option<Tunnel> = None;
         for n in nodes {
             let k = n.word.text.as_str();
             let handled = match k {
@@ -101,7 +102,10 @@ impl Cx<'_> {
                     true
                 }
                 "lb_kind" | "lvs_method" => {
-                    vs.lb_kind = self.choice(n, &LbKind::ALL).unwrap_or(vs.lb_kind);
+                    if let Some((kind, tun)) = self.forwarding(n) {
+                        vs.lb_kind = kind;
+                        vs_tunnel = tun;
+                    }
                     true
                 }
                 "protocol" => {
@@ -208,6 +212,13 @@ impl Cx<'_> {
                 self.unknown(&kw::VIRTUAL_SERVER, &place, n);
             }
         }
+        // keepalived: a real server without its own method takes the
+        // virtual server's, tunnel options included.
+        if let Some(t) = vs_tunnel {
+            for rs in vs.real_servers.iter_mut().filter(|rs| rs.lb_kind.is_none()) {
+                t.apply(rs);
+            }
+        }
         if let Some(w) = weight.and_then(|w| i32::try_from(w).ok()) {
             for rs in vs
                 .real_servers
@@ -218,6 +229,125 @@ impl Cx<'_> {
             }
         }
         vs
+    }
+
+    /// keepalived's `lvs_method NAT|DR|TUN [type ipip|gue|gre] [port N]
+    /// [nocsum|csum|remcsum]` (check_parser.c svr_forwarding_handler):
+    /// the method, and for TUN with options, the tunnel.
+    fn forwarding(&mut self, n: &Node) -> Option<(LbKind, Option<Tunnel>)> {
+        if !self.no_block(n) {
+            return None;
+        }
+        let Some(first) = n.args.first() else {
+            self.diags.error(
+                Some(&n.word.loc),
+                format!("'{}' expects NAT, DR or TUN", n.word.text),
+            );
+            return None;
+        };
+        let Some(kind) = LbKind::ALL
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(&first.text))
+            .map(|(_, k)| *k)
+        else {
+            self.diags.error(
+                Some(&first.loc),
+                format!(
+                    "invalid value '{}' for '{}': expected one of NAT, DR, TUN{}",
+                    first.text,
+                    n.word.text,
+                    crate::config::diag::suggestion(
+                        &first.text,
+                        LbKind::ALL.iter().map(|(name, _)| *name)
+                    )
+                ),
+            );
+            return None;
+        };
+        let rest = &n.args[1..];
+        if rest.is_empty() {
+            return Some((kind, None));
+        }
+        if kind != LbKind::Tun {
+            self.diags.error(
+                Some(&rest[0].loc),
+                format!(
+                    "'{}': options after {} are for TUN only",
+                    n.word.text, first.text
+                ),
+            );
+            return None;
+        }
+        let mut t = Tunnel {
+            encap: TunnelEncap::Ipip,
+            port: None,
+            csum: None,
+        };
+        let mut words = rest.iter();
+        while let Some(w) = words.next() {
+            let value =
+                |words: &mut std::slice::Iter<'_, super::lexer::Token>| words.next().cloned();
+            match w.text.as_str() {
+                "type" => {
+                    let v = value(&mut words);
+                    match v
+                        .as_ref()
+                        .and_then(|v| TunnelEncap::ALL.iter().find(|(name, _)| *name == v.text))
+                    {
+                        Some((_, e)) => t.encap = *e,
+                        None => {
+                            self.diags.error(
+                                Some(&w.loc),
+                                format!("'{}': 'type' expects ipip, gue or gre", n.word.text),
+                            );
+                            return None;
+                        }
+                    }
+                }
+                "port" => {
+                    let v = value(&mut words);
+                    match v
+                        .as_ref()
+                        .and_then(|v| v.text.parse::<u16>().ok())
+                        .filter(|p| *p > 0)
+                    {
+                        Some(p) => t.port = Some(p),
+                        None => {
+                            self.diags.error(
+                                Some(&w.loc),
+                                format!("'{}': 'port' expects a port 1-65535", n.word.text),
+                            );
+                            return None;
+                        }
+                    }
+                }
+                "nocsum" => t.csum = Some(TunnelCsum::Nocsum),
+                "csum" => t.csum = Some(TunnelCsum::Csum),
+                "remcsum" => t.csum = Some(TunnelCsum::Remcsum),
+                other => {
+                    self.diags.error(
+                        Some(&w.loc),
+                        format!(
+                            "'{}': unknown tunnel option '{other}' (type, port, nocsum, csum, remcsum)",
+                            n.word.text
+                        ),
+                    );
+                    return None;
+                }
+            }
+        }
+        // keepalived's own checks; the rest is validation's (as for tunnel_*).
+        if (t.encap == TunnelEncap::Gue) != t.port.is_some() {
+            self.diags.error(
+                Some(&n.word.loc),
+                format!(
+                    "'{}': gue tunnels need 'port', other tunnels take none",
+                    n.word.text
+                ),
+            );
+            return None;
+        }
+        Some((kind, Some(t)))
     }
 
     /// `retry N` at virtual or real server level (keepalived: 1 or more).
@@ -345,7 +475,12 @@ impl Cx<'_> {
                     true
                 }
                 ("lvs_method", _) => {
-                    rs.lb_kind = self.choice(n, &LbKind::ALL);
+                    if let Some((kind, tun)) = self.forwarding(n) {
+                        rs.lb_kind = Some(kind);
+                        if let Some(t) = tun {
+                            t.apply(&mut rs);
+                        }
+                    }
                     true
                 }
                 ("tunnel_encap", _) => {
@@ -602,6 +737,23 @@ impl Cx<'_> {
             }
         }
         u
+    }
+}
+
+/// The tunnel options of `lvs_method TUN ...`.
+#[derive(Clone, Copy)]
+struct Tunnel {
+    encap: TunnelEncap,
+    port: Option<u16>,
+    csum: Option<TunnelCsum>,
+}
+
+impl Tunnel {
+    /// Onto a real server, under what it set with `tunnel_*` itself.
+    fn apply(self, rs: &mut RealServer) {
+        rs.tunnel_encap = rs.tunnel_encap.or(Some(self.encap));
+        rs.tunnel_dport = rs.tunnel_dport.or(self.port);
+        rs.tunnel_csum = rs.tunnel_csum.or(self.csum);
     }
 }
 

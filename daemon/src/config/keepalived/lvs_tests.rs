@@ -159,6 +159,8 @@ fn defaults_are_keepalived_s() {
     let rs = &vs.real_servers[0];
     assert_eq!(vs.lb_algo, LbAlgo::Wlc, "IPVS_DEF_SCHED");
     assert_eq!(vs.lb_kind, LbKind::Nat);
+    // Not keepalived's: it makes an address service without `protocol`
+    // UDP (check_data.c, with a warning); upkeep keeps TCP (left to the lead).
     assert_eq!(vs.protocol, Protocol::Tcp);
     assert_eq!(vs.delay_loop, S(60), "KEEPALIVED_DEFAULT_DELAY");
     assert_eq!(
@@ -247,6 +249,55 @@ fn bind_port_without_bindto_is_warned() {
         w.len() == 1
             && w[0].contains("k.conf:4:13")
             && w[0].contains("'bind_port' without 'bindto'"),
+        "{w:?}"
+    );
+}
+
+/// `lvs_method TUN type ...`: keepalived's own errors (gue needs a port,
+/// others none; options only after TUN; unknown options), with the line.
+#[test]
+fn lvs_method_tun_options_are_checked() {
+    for (method, want) in [
+        ("TUN type gue", "gue tunnels need 'port'"),
+        ("TUN type ipip port 6080", "gue tunnels need 'port'"),
+        ("DR type gue port 1", "for TUN only"),
+        ("TUN type vxlan", "'type' expects ipip, gue or gre"),
+        ("TUN type gue port 0", "expects a port 1-65535"),
+        ("TUN fast", "unknown tunnel option 'fast'"),
+    ] {
+        let l = conf(&format!(
+            "virtual_server 192.0.2.1 80 {{\n    lvs_method {method}\n}}\n"
+        ));
+        let e = errors(&l);
+        assert!(
+            e.len() == 1 && e[0].starts_with("k.conf:2:") && e[0].contains(want),
+            "{method}: {e:?}"
+        );
+    }
+    let ok = conf(
+        "virtual_server 192.0.2.1 80 {\n    lvs_method TUN type gue port 6080 csum\n    real_server 192.0.2.2 80 {\n    }\n}\n",
+    );
+    assert_eq!(errors(&ok), Vec::<String>::new());
+}
+
+/// The top-level `SSL { ca certificate key password }` block (SSL_GET's
+/// client certificate in keepalived): accepted with one named warning;
+/// SSL_GET runs without a client certificate.
+#[test]
+fn ssl_block_is_warned_by_name() {
+    let l = conf(
+        "SSL {
+    password secret
+    ca /etc/ssl/ca.pem
+    certificate /etc/ssl/client.pem
+    key /etc/ssl/client.key
+}
+",
+    );
+    assert_eq!(errors(&l), Vec::<String>::new());
+    let w = warnings(&l);
+    assert!(
+        w.len() == 1 && w[0].contains("k.conf:1:1") && w[0].contains("'SSL'"),
         "{w:?}"
     );
 }
