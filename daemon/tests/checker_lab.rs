@@ -335,3 +335,49 @@ fn a_hanging_check_is_killed_at_its_timeout_and_counts_as_a_failure() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(left(), 0, "left behind after the timeouts");
 }
+
+/// keepalived's checker `bindto` / `bind_port`, through the real
+/// (unprivileged, sandboxed) checker: the real server sees its checks come
+/// from the configured source address and port.
+#[test]
+fn bindto_and_bind_port_are_the_source_the_real_server_sees() {
+    let mut lab = Lab::new(1);
+    let node = lab.nodes[0].v4.clone();
+    lab.ip(0, &["addr", "add", "10.77.0.99/24", "dev", "eth0"]);
+    let peers = lab.nodes[0].dir.join("peers");
+    // A TCP server that writes each client's address and port.
+    let server = format!(
+        "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('{node}',8080))\ns.listen(8)\nwhile True:\n    c,a=s.accept()\n    open('{p}','a').write('%s %d\\n' % a)\n    c.close()\n",
+        p = peers.display()
+    );
+    lab.spawn(0, &["python3", "-c", &server], "server.log");
+    let instance = common::lab::vrrp_instance(&lab, 0, 100, &[VIP], "");
+    let conf = format!(
+        r#"
+{instance}
+virtual_server {VIP} 8080 {{
+    delay_loop 1
+    lb_kind DR
+    protocol TCP
+    real_server {node} 8080 {{
+        TCP_CHECK {{
+            bindto 10.77.0.99
+            bind_port 4321
+            warmup 0
+        }}
+    }}
+}}
+"#
+    );
+    lab.start(0, UPKEEPD, &conf, "keepalived.conf");
+    let seen = || std::fs::read_to_string(&peers).unwrap_or_default();
+    assert!(
+        lab.wait(SECS(20), || seen().lines().count() >= 2),
+        "fewer than two checks reached the server: {:?}\n{}",
+        seen(),
+        lab.log(0)
+    );
+    for line in seen().lines() {
+        assert_eq!(line, "10.77.0.99 4321", "{}", lab.log(0));
+    }
+}
