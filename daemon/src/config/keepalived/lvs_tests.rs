@@ -301,3 +301,59 @@ fn ssl_block_is_warned_by_name() {
         "{w:?}"
     );
 }
+
+/// The native format has the same nesting: the inherited settings are
+/// keys of `[[virtual_server]]` and `[[virtual_server.real_server]]`.
+#[test]
+fn inherited_checker_settings_in_toml() {
+    let l = load_str(
+        "u.toml",
+        r#"
+[[virtual_server]]
+ip = "192.0.2.1"
+port = 80
+retry = 3
+connect_timeout = 2
+
+[[virtual_server.real_server]]
+ip = "192.0.2.10"
+port = 80
+delay_before_retry = 0.5
+alpha = true
+
+[[virtual_server.real_server.checker]]
+type = "TCP_CHECK"
+"#,
+        Format::Toml,
+        &LoadOptions::default(),
+    );
+    assert_eq!(errors(&l), Vec::<String>::new());
+    let vs = &l.config.virtual_servers[0];
+    let rs = &vs.real_servers[0];
+    let s = rs.checkers[0].settings(rs, vs);
+    assert_eq!(
+        (s.retry, s.connect_timeout, s.delay_before_retry, s.alpha),
+        (3, S(2), Millis::from_secs_f64(0.5).unwrap(), true)
+    );
+}
+
+/// `nb_get_retry`, keepalived's older name, is `retry`.
+#[test]
+fn nb_get_retry_is_retry() {
+    let l = conf(
+        "virtual_server 192.0.2.1 80 {
+    real_server 192.0.2.10 80 {
+        HTTP_GET {
+            url {
+                path /
+            }
+            nb_get_retry 5
+        }
+    }
+}
+",
+    );
+    let vs = &l.config.virtual_servers[0];
+    let rs = &vs.real_servers[0];
+    assert_eq!(rs.checkers[0].settings(rs, vs).retry, 5);
+}
