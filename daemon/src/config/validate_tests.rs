@@ -360,7 +360,7 @@ const RS: &str = "    real_server 10.0.1.1 80 {\n        weight 1\n        TCP_C
 
 #[test]
 fn virtual_server_forms_and_duplicates() {
-    let vs = format!("virtual_server 10.0.0.1 80 {{\n{RS}}}\n");
+    let vs = format!("virtual_server 10.0.0.1 80 {{\n    protocol TCP\n{RS}}}\n");
     assert!(
         conf(&vs).diagnostics.items().is_empty(),
         "{:?}",
@@ -382,28 +382,32 @@ fn virtual_server_forms_and_duplicates() {
 #[test]
 fn quorum_and_hysteresis() {
     let l = conf(&format!(
-        "virtual_server 10.0.0.1 80 {{\n    quorum 0\n{RS}}}\n"
+        "virtual_server 10.0.0.1 80 {{\n    protocol TCP\n    quorum 0\n{RS}}}\n"
     ));
-    assert_one_error(&l, &["v.conf:2:5:", "'quorum' must be at least 1"]);
+    assert_one_error(&l, &["v.conf:3:5:", "'quorum' must be at least 1"]);
     let l = conf(&format!(
-        "virtual_server 10.0.0.1 80 {{\n    quorum 2\n    hysteresis 2\n{RS}}}\n"
+        "virtual_server 10.0.0.1 80 {{\n    protocol TCP\n    quorum 2\n    hysteresis 2\n{RS}}}\n"
     ));
     assert_one_error(&l, &["'hysteresis' must be below 'quorum'"]);
 }
 
 #[test]
 fn real_server_rules() {
-    let l = conf(&format!("virtual_server 10.0.0.1 80 {{\n{RS}{RS}}}\n"));
+    let l = conf(&format!(
+        "virtual_server 10.0.0.1 80 {{\n    protocol TCP\n{RS}{RS}}}\n"
+    ));
     assert_one_error(&l, &["real_server 10.0.1.1 is listed twice"]);
     let v6 = RS.replace("10.0.1.1", "fd00::9");
-    let l = conf(&format!("virtual_server 10.0.0.1 80 {{\n{v6}}}\n"));
+    let l = conf(&format!(
+        "virtual_server 10.0.0.1 80 {{\n    protocol TCP\n{v6}}}\n"
+    ));
     assert_one_error(&l, &["not the same address family"]);
     let l = conf(&format!(
-        "virtual_server 10.0.0.1 80 {{\n    lb_kind TUN\n{v6}}}\n"
+        "virtual_server 10.0.0.1 80 {{\n    protocol TCP\n    lb_kind TUN\n{v6}}}\n"
     ));
     assert!(errors(&l).is_empty(), "TUN may mix families");
     let l = conf(&format!(
-        "virtual_server 10.0.0.1 80 {{\n{}}}\n",
+        "virtual_server 10.0.0.1 80 {{\n    protocol TCP\n{}}}\n",
         RS.replace("weight 1", "weight -1")
     ));
     assert_one_error(&l, &["'weight' -1 is out of range"]);
@@ -413,7 +417,7 @@ fn real_server_rules() {
 fn http_checker_rules() {
     let check = |body: &str| {
         conf(&format!(
-            "virtual_server 10.0.0.1 80 {{\n real_server 10.0.1.1 80 {{\n  HTTP_GET {{\n{body}\n  }}\n }}\n}}\n"
+            "virtual_server 10.0.0.1 80 {{\n    protocol TCP\n real_server 10.0.1.1 80 {{\n  HTTP_GET {{\n{body}\n  }}\n }}\n}}\n"
         ))
     };
     assert_one_error(
@@ -622,7 +626,7 @@ fn lvs_sync_daemon_names_an_instance_and_takes_kernel_limits() {
 fn tunnel_options_belong_to_tun_real_servers() {
     let vs = |rs: &str| {
         conf(&format!(
-            "virtual_server 10.0.0.1 80 {{\n    lb_kind TUN\n    real_server 10.0.1.1 80 {{\n{rs}\n    }}\n}}\n"
+            "virtual_server 10.0.0.1 80 {{\n    protocol TCP\n    lb_kind TUN\n    real_server 10.0.1.1 80 {{\n{rs}\n    }}\n}}\n"
         ))
     };
     for ok in [

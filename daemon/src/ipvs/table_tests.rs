@@ -123,6 +123,7 @@ fn a_failed_server_leaves_or_stays_with_weight_0_with_inhibit_on_failure() {
 
 const QUORUM: &str = r#"
 virtual_server 10.0.0.1 80 {
+    protocol TCP
     lb_kind NAT
     quorum 3
     hysteresis 1
@@ -212,6 +213,7 @@ virtual_server_group WEB {
     fwmark 7
 }
 virtual_server group WEB {
+    protocol TCP
     lb_algo rr
     lb_kind DR
     persistence_timeout 30
@@ -260,10 +262,12 @@ vrrp_instance VI_2 {
     virtual_ipaddress { 10.0.0.200/24 }
 }
 virtual_server 10.0.0.100 80 {
+    protocol TCP
     ha_suspend
     real_server 10.0.1.1 80 { }
 }
 virtual_server 10.0.0.200 80 {
+    protocol TCP
     real_server 10.0.1.1 80 { }
 }
 "#;

@@ -3,6 +3,7 @@ use crate::config::{Format, LoadOptions, load_str};
 
 const CONF: &str = r#"
 virtual_server 10.0.0.1 80 {
+    protocol TCP
     quorum_up "/bin/q up"
     quorum_down "/bin/q down"
     omega

@@ -68,6 +68,7 @@ impl Cx<'_> {
         }
         let place = format!("in virtual_server {}", vs.label());
         let mut weight: Option<u32> = None;
+        let mut protocol_set = false;
         let mut vs_tunnel: Option<Tunnel> = None;
         for n in nodes {
             let k = n.word.text.as_str();
@@ -110,6 +111,7 @@ impl Cx<'_> {
                 }
                 "protocol" => {
                     vs.protocol = self.choice(n, &Protocol::ALL).unwrap_or(vs.protocol);
+                    protocol_set = true;
                     true
                 }
                 "persistence_timeout" => {
@@ -214,6 +216,18 @@ impl Cx<'_> {
         }
         // keepalived: a real server without its own method takes the
         // virtual server's, tunnel options included.
+        // keepalived (check_data.c): an address or group virtual server
+        // without `protocol` is UDP, with a warning; a firewall mark has none.
+        if !protocol_set && vs.fwmark.is_none() {
+            vs.protocol = Protocol::Udp;
+            self.diags.warning(
+                Some(&n.word.loc),
+                format!(
+                    "virtual_server {}: no protocol set, defaulting to UDP as keepalived does (write 'protocol TCP' for a TCP service)",
+                    vs.label()
+                ),
+            );
+        }
         if let Some(t) = vs_tunnel {
             for rs in vs.real_servers.iter_mut().filter(|rs| rs.lb_kind.is_none()) {
                 t.apply(rs);

@@ -37,6 +37,7 @@ const S: fn(u64) -> Millis = Millis::from_secs;
 fn checker_settings_inherit_from_real_server_then_virtual_server() {
     let l = conf(
         "virtual_server 192.0.2.1 80 {
+    protocol TCP
     delay_loop 20
     retry 4
     delay_before_retry 6
@@ -134,6 +135,7 @@ fn checker_settings_inherit_from_real_server_then_virtual_server() {
 fn defaults_are_keepalived_s() {
     let l = conf(
         "virtual_server 192.0.2.1 80 {
+    protocol TCP
     real_server 192.0.2.10 80 {
         HTTP_GET {
             url {
@@ -197,6 +199,7 @@ fn defaults_are_keepalived_s() {
 fn virtual_server_weight_is_the_default_real_server_weight() {
     let l = conf(
         "virtual_server 192.0.2.1 80 {
+    protocol TCP
     weight 7
     real_server 192.0.2.10 80 {
     }
@@ -213,16 +216,16 @@ fn virtual_server_weight_is_the_default_real_server_weight() {
         .map(|r| r.weight)
         .collect();
     assert_eq!(w, vec![7, 2]);
-    let bad = conf("virtual_server 192.0.2.1 80 {\n    weight 0\n}\n");
+    let bad = conf("virtual_server 192.0.2.1 80 {\n    protocol TCP\n    weight 0\n}\n");
     assert_eq!(errors(&bad).len(), 1, "{:?}", errors(&bad));
-    assert!(errors(&bad)[0].contains("k.conf:2:5"), "{:?}", errors(&bad));
+    assert!(errors(&bad)[0].contains("k.conf:3:5"), "{:?}", errors(&bad));
 }
 
 /// keepalived's `snmp_name` (an SNMP name; upkeep has no SNMP agent):
 /// accepted with one named warning.
 #[test]
 fn snmp_name_is_warned_by_name() {
-    let l = conf("virtual_server 192.0.2.1 80 {\n    snmp_name web\n}\n");
+    let l = conf("virtual_server 192.0.2.1 80 {\n    protocol TCP\n    snmp_name web\n}\n");
     assert_eq!(errors(&l), Vec::<String>::new());
     let w = warnings(&l);
     assert_eq!(w.len(), 1, "{w:?}");
@@ -235,6 +238,7 @@ fn snmp_name_is_warned_by_name() {
 fn bind_port_without_bindto_is_warned() {
     let l = conf(
         "virtual_server 192.0.2.1 80 {
+    protocol TCP
     real_server 192.0.2.10 80 {
         TCP_CHECK {
             bind_port 4000
@@ -247,7 +251,7 @@ fn bind_port_without_bindto_is_warned() {
     let w = warnings(&l);
     assert!(
         w.len() == 1
-            && w[0].contains("k.conf:4:13")
+            && w[0].contains("k.conf:5:13")
             && w[0].contains("'bind_port' without 'bindto'"),
         "{w:?}"
     );
@@ -266,16 +270,16 @@ fn lvs_method_tun_options_are_checked() {
         ("TUN fast", "unknown tunnel option 'fast'"),
     ] {
         let l = conf(&format!(
-            "virtual_server 192.0.2.1 80 {{\n    lvs_method {method}\n}}\n"
+            "virtual_server 192.0.2.1 80 {{\n    protocol TCP\n    lvs_method {method}\n}}\n"
         ));
         let e = errors(&l);
         assert!(
-            e.len() == 1 && e[0].starts_with("k.conf:2:") && e[0].contains(want),
+            e.len() == 1 && e[0].starts_with("k.conf:3:") && e[0].contains(want),
             "{method}: {e:?}"
         );
     }
     let ok = conf(
-        "virtual_server 192.0.2.1 80 {\n    lvs_method TUN type gue port 6080 csum\n    real_server 192.0.2.2 80 {\n    }\n}\n",
+        "virtual_server 192.0.2.1 80 {\n    protocol TCP\n    lvs_method TUN type gue port 6080 csum\n    real_server 192.0.2.2 80 {\n    }\n}\n",
     );
     assert_eq!(errors(&ok), Vec::<String>::new());
 }
@@ -342,6 +346,7 @@ type = "TCP_CHECK"
 fn nb_get_retry_is_retry() {
     let l = conf(
         "virtual_server 192.0.2.1 80 {
+    protocol TCP
     real_server 192.0.2.10 80 {
         HTTP_GET {
             url {
@@ -356,4 +361,34 @@ fn nb_get_retry_is_retry() {
     let vs = &l.config.virtual_servers[0];
     let rs = &vs.real_servers[0];
     assert_eq!(rs.checkers[0].settings(rs, vs).retry, 5);
+}
+
+/// keepalived 2.2.7 (`keepalived -t`): "Virtual server [192.0.2.10]:none:80:
+/// no protocol set - defaulting to UDP", for address and group virtual
+/// servers; a firewall mark has no protocol. upkeep made them TCP silently.
+#[test]
+fn virtual_server_without_protocol_is_udp_as_in_keepalived() {
+    let l = conf(
+        "virtual_server_group G {\n    192.0.2.20 80\n}\nvirtual_server 192.0.2.10 80 {\n}\nvirtual_server group G {\n}\nvirtual_server fwmark 5 {\n}\nvirtual_server 192.0.2.11 80 {\n    protocol TCP\n}\n",
+    );
+    assert_eq!(errors(&l), Vec::<String>::new());
+    let p: Vec<Protocol> = l
+        .config
+        .virtual_servers
+        .iter()
+        .map(|v| v.protocol)
+        .collect();
+    assert_eq!(p[0], Protocol::Udp);
+    assert_eq!(p[1], Protocol::Udp);
+    assert_eq!(p[3], Protocol::Tcp);
+    let w = warnings(&l);
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(
+        w[0].contains("k.conf:4:1") && w[0].contains("defaulting to UDP"),
+        "{w:?}"
+    );
+    assert!(
+        w[1].contains("k.conf:6:1") && w[1].contains("group G"),
+        "{w:?}"
+    );
 }
