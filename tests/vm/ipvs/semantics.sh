@@ -48,6 +48,7 @@ virtual_server_group G {
     fwmark 9
 }
 virtual_server group G {
+    protocol TCP
     delay_loop 1
     lb_algo rr
     lb_kind DR
@@ -68,6 +69,7 @@ virtual_server group G {
     }
 }
 virtual_server 10.0.6.100 80 {
+    protocol TCP
     delay_loop 1
     lb_algo wrr
     lb_kind DR
