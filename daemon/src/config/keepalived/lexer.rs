@@ -114,7 +114,7 @@ pub struct Lexer<'d> {
     expansion_errors: usize,
     /// A limit was reached (and reported): nothing more is read.
     stopped: bool,
-    /// Warnings given once per place, not once per `~SEQ` value.
+    /// Messages given once per place, not once per `~SEQ` value.
     warned: HashSet<(Location, String)>,
 }
 
@@ -331,9 +331,13 @@ impl<'d> Lexer<'d> {
         false
     }
 
+    /// An error in expanding a definition: once per place and message (a
+    /// `~SEQ` repeats the same mistake), but each counts towards the limit.
     fn expansion_error(&mut self, loc: &Location, message: String) {
         self.expansion_errors += 1;
-        self.diags.error(Some(loc), message);
+        if self.warned.insert((loc.clone(), message.clone())) {
+            self.diags.error(Some(loc), message);
+        }
     }
 
     fn logical_line(&mut self, file: &Arc<str>, lineno: u32, line: &str, dir: Option<&Path>) {
@@ -1113,6 +1117,9 @@ mod tests {
                 "t.conf:2:1: error: '${NOPE}' is not defined (define it with '$NOPE=VALUE') (in '$M', used at t.conf:6:1)"
             ]
         );
+        // Once, though the sequence uses it twice.
+        let (_, d) = lex(&text.replace("\n$M\n", "\n~SEQ(i, 2) $M\n"), None);
+        assert_eq!(d.items().len(), 1, "{:?}", d.items());
         let (_, d) = lex("$A=a ${NOPE}\n\nx $A\n", None);
         let e: Vec<String> = d.items().iter().map(ToString::to_string).collect();
         assert_eq!(
