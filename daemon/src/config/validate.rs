@@ -606,11 +606,14 @@ fn virtual_servers(cfg: &Config, d: &mut Diagnostics) {
                 ),
             );
         }
-        if let Some(first) = seen.insert(label.clone(), at) {
+        // Keyed as the kernel keys services: the same address and port
+        // with another protocol (DNS over UDP and TCP) is another service.
+        let key = vs.key();
+        if let Some(first) = seen.insert(key.clone(), at) {
             let where_ = first
                 .map(|l| format!(" (first at {l})"))
                 .unwrap_or_default();
-            d.error(at, format!("duplicate virtual_server {label}{where_}"));
+            d.error(at, format!("duplicate virtual_server {key}{where_}"));
         }
         if vs.quorum == 0 {
             d.error(

@@ -369,7 +369,7 @@ fn virtual_server_forms_and_duplicates() {
     let l = conf(&format!("{vs}{vs}"));
     assert_one_error(
         &l,
-        &["duplicate virtual_server 10.0.0.1:80 (first at v.conf:1:1)"],
+        &["duplicate virtual_server 10.0.0.1:80/tcp (first at v.conf:1:1)"],
     );
     let l = conf(&format!("virtual_server 10.0.0.1 {{\n{RS}}}\n"));
     assert_one_error(&l, &["needs a port"]);
@@ -377,6 +377,29 @@ fn virtual_server_forms_and_duplicates() {
     assert_one_error(&l, &["no virtual_server_group named 'NOPE'"]);
     let l = toml("[[virtual_server]]\nip = \"10.0.0.1\"\nport = 80\nfwmark = 3\n");
     assert_one_error(&l, &["v.toml:1:1:", "exactly one of"]);
+}
+
+/// Regression (issue 15 corpus, lvs-udp-dns-resolvers.conf): DNS over UDP
+/// and over TCP on one address and port are two services, as they are to
+/// keepalived and the kernel; so are fwmark 1 over IPv4 and over IPv6.
+#[test]
+fn virtual_server_identity_includes_protocol_and_family() {
+    let udp = format!("virtual_server 10.0.0.1 53 {{\n    protocol UDP\n{RS}}}\n");
+    let tcp = format!("virtual_server 10.0.0.1 53 {{\n    protocol TCP\n{RS}}}\n");
+    let l = conf(&format!("{udp}{tcp}"));
+    assert!(!l.diagnostics.has_errors(), "{:?}", l.diagnostics.items());
+    let l = conf(&format!("{udp}{tcp}{udp}"));
+    assert_one_error(
+        &l,
+        &["duplicate virtual_server 10.0.0.1:53/udp (first at v.conf:1:1)"],
+    );
+    let rs6 = "    real_server 2001:db8::2 80 {\n        weight 1\n    }\n";
+    let fw4 = format!("virtual_server fwmark 1 {{\n{RS}}}\n");
+    let fw6 = format!("virtual_server fwmark 1 {{\n{rs6}}}\n");
+    let l = conf(&format!("{fw4}{fw6}"));
+    assert!(!l.diagnostics.has_errors(), "{:?}", l.diagnostics.items());
+    let l = conf(&format!("{fw6}{fw6}"));
+    assert_one_error(&l, &["duplicate virtual_server fwmark:1/v6"]);
 }
 
 #[test]

@@ -228,7 +228,7 @@ pub struct CheckStatus {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RealServerState {
-    /// The virtual server's key (`ip:port/proto`, `fwmark:N`, `group:NAME`).
+    /// The virtual server's key (`ip:port/proto`, `fwmark:N[/v6]`, `group:NAME[/udp]`: `VirtualServer::key`).
     pub virtual_server: String,
     pub real_server: String,
     pub up: bool,

@@ -37,21 +37,10 @@ use crate::ipc::msg::{RealServerState, RealServerStatus, VirtualServerStatus};
 use crate::vrrp::fsm::State;
 
 /// A virtual server's key as operators write it: `10.0.0.1:80/tcp`,
-/// `fwmark:7`, `group:NAME`.
+/// `fwmark:7`, `fwmark:7/v6`, `group:NAME` (see [`VirtualServer::key`]:
+/// protocol and family are part of it, as they are of the kernel's key).
 pub fn vs_key(vs: &VirtualServer) -> String {
-    let proto = format!("{:?}", vs.protocol).to_lowercase();
-    match (&vs.group, vs.fwmark, vs.ip) {
-        (Some(g), _, _) => format!("group:{g}"),
-        (None, Some(m), _) => format!("fwmark:{m}"),
-        (None, None, Some(ip)) => {
-            let port = vs.port.unwrap_or(0);
-            match ip {
-                IpAddr::V4(a) => format!("{a}:{port}/{proto}"),
-                IpAddr::V6(a) => format!("[{a}]:{port}/{proto}"),
-            }
-        }
-        (None, None, None) => "unknown".into(),
-    }
+    vs.key()
 }
 
 /// A real server's key: `10.0.0.2:80` (the virtual server's port when none).
@@ -293,9 +282,8 @@ fn range(first: IpAddr, last: Option<u16>) -> Vec<IpAddr> {
 /// The kernel services of one `virtual_server` block.
 fn services(cfg: &Config, vs: &VirtualServer) -> Vec<Service> {
     let proto = protocol(vs.protocol);
-    // A fwmark service's family: IPv6 when its real servers all are.
-    let fw_family = if !vs.real_servers.is_empty() && vs.real_servers.iter().all(|r| r.ip.is_ipv6())
-    {
+    // The same family as the service's key (VirtualServer::key).
+    let fw_family = if vs.fwmark_ipv6() {
         Family::V6
     } else {
         Family::V4

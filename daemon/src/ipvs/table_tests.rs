@@ -246,6 +246,42 @@ virtual_server group WEB {
     assert!(t.desired().iter().all(|(_, d)| d.len() == 1));
 }
 
+/// Regression (issue 15 corpus): one address and port over UDP and TCP are
+/// two services with two keys, each with its own real servers and checks.
+#[test]
+fn same_address_and_port_over_udp_and_tcp_are_two_services() {
+    let text = r#"
+virtual_server 192.0.2.53 53 {
+    protocol UDP
+    real_server 10.0.1.1 53 { MISC_CHECK { misc_path /bin/true } }
+}
+virtual_server 192.0.2.53 53 {
+    protocol TCP
+    real_server 10.0.1.1 53 { TCP_CHECK { connect_timeout 1 } }
+}
+"#;
+    let cfg = keepalived(text);
+    let keys: Vec<String> = cfg.virtual_servers.iter().map(vs_key).collect();
+    assert_eq!(keys, ["192.0.2.53:53/udp", "192.0.2.53:53/tcp"]);
+    let mut t = Table::new(&cfg, &Known::default(), BTreeMap::new());
+    assert_eq!(
+        weights(&t),
+        [
+            ("192.0.2.53:53/udp".into(), vec![("10.0.1.1:53".into(), 1)]),
+            ("192.0.2.53:53/tcp".into(), vec![("10.0.1.1:53".into(), 1)]),
+        ]
+    );
+    // The UDP check failing takes the server out of the UDP service only.
+    assert!(t.apply(&change("192.0.2.53:53/udp", "10.0.1.1:53", false)));
+    assert_eq!(
+        weights(&t),
+        [
+            ("192.0.2.53:53/udp".into(), vec![]),
+            ("192.0.2.53:53/tcp".into(), vec![("10.0.1.1:53".into(), 1)]),
+        ]
+    );
+}
+
 #[test]
 fn ha_suspend_keeps_a_service_out_while_its_vip_is_not_master() {
     let text = r#"

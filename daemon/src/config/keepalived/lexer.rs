@@ -8,7 +8,7 @@
 //! their own. Every limit here (include depth, SEQ expansion, line length)
 //! exists so that hostile input gets an error instead of exhausting memory.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -46,13 +46,76 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 const MAX_SEQ_LINES: usize = 10_000;
 const MAX_LINE_LEN: usize = 64 * 1024;
 const MAX_TOTAL_LINES: usize = 1_000_000;
+/// Definitions expanded inside definitions, deeper than any real use.
+const MAX_EXPANSION_DEPTH: usize = 64;
+/// Lines processed, expansions included: definitions that double each other
+/// stop here even when their lines produce no tokens.
+const MAX_STEPS: usize = if cfg!(test) {
+    100_000
+} else {
+    4 * MAX_TOTAL_LINES
+};
+/// Errors from expanding definitions (one mistake in a `~SEQ`'d block repeats).
+const MAX_EXPANSION_ERRORS: usize = 1000;
+
+type DefLines = Arc<Vec<(Location, String)>>;
+
+/// A `$NAME=value` definition, kept as written: like keepalived
+/// (lib/parser.c `replace_param`), the value is expanded where it is used,
+/// with the definitions in force there (`${VRID}` set by `~SEQ`).
+#[derive(Clone, Debug)]
+struct Def {
+    /// Where `$NAME=` was written.
+    at: Location,
+    /// The value's lines, each with where it was written (shared: a
+    /// definition is looked up on every use).
+    lines: DefLines,
+    /// Written over several lines with `\`: its first line replaces the
+    /// reference and the others follow as lines of their own, so it may only
+    /// be used at the end of a line (keepalived's `find_definition`).
+    multiline: bool,
+}
+
+/// `@ID` / `@^ID` at the start of a line.
+enum Cond {
+    /// No condition.
+    Plain,
+    /// The line applies; the rest starts at this byte offset.
+    Keep(usize),
+    /// The line is for another configuration id.
+    Drop,
+    Malformed,
+}
+
+/// One line after substitution, and the lines of multi-line definitions
+/// that follow it (innermost first, as keepalived's multiline stack does).
+#[derive(Default)]
+struct Expanded {
+    text: String,
+    /// (definition, its lines, how many of them are already used).
+    follow: Vec<(String, DefLines, usize)>,
+}
+
+/// Substitution failed (reported); the line is dropped.
+struct Abandon;
 
 pub struct Lexer<'d> {
     opts: LexOptions,
-    defs: HashMap<String, String>,
+    defs: HashMap<String, Def>,
     diags: &'d mut Diagnostics,
     out: Vec<Line>,
     stack: Vec<PathBuf>,
+    /// The multi-line definition whose lines are being read.
+    collecting: Option<String>,
+    /// Multi-line definitions being expanded, with where each was used:
+    /// for loops and for messages about their lines.
+    expanding: Vec<(String, Location)>,
+    steps: usize,
+    expansion_errors: usize,
+    /// A limit was reached (and reported): nothing more is read.
+    stopped: bool,
+    /// Messages given once per place, not once per `~SEQ` value.
+    warned: HashSet<(Location, String)>,
 }
 
 impl<'d> Lexer<'d> {
@@ -63,6 +126,12 @@ impl<'d> Lexer<'d> {
             diags,
             out: Vec::new(),
             stack: Vec::new(),
+            collecting: None,
+            expanding: Vec::new(),
+            steps: 0,
+            expansion_errors: 0,
+            stopped: false,
+            warned: HashSet::new(),
         }
     }
 
@@ -110,10 +179,18 @@ impl<'d> Lexer<'d> {
         let mut pending_line = 0u32;
         for (idx, raw) in text.lines().enumerate() {
             let lineno = u32::try_from(idx + 1).unwrap_or(u32::MAX);
+            if self.collecting.is_some() {
+                self.definition_line(file, lineno, raw);
+                continue;
+            }
             if pending.is_empty() {
                 pending_line = lineno;
+                if self.multiline_definition(file, lineno, raw) {
+                    continue;
+                }
             }
-            // `\` at the end joins the next line (keepalived 2.x).
+            // `\` at the end joins the next line (an upkeep extension; a
+            // definition's `\` starts a multi-line definition instead).
             if let Some(stripped) = raw.strip_suffix('\\') {
                 pending.push_str(stripped);
                 pending.push(' ');
@@ -138,95 +215,254 @@ impl<'d> Lexer<'d> {
             let line = std::mem::take(&mut pending);
             self.logical_line(file, pending_line, &line, dir);
         }
+        // A definition does not run on into the file after this one.
+        self.collecting = None;
+    }
+
+    /// `$NAME=first \` starts a multi-line definition: true when `raw` does.
+    fn multiline_definition(&mut self, file: &Arc<str>, lineno: u32, raw: &str) -> bool {
+        let content = strip_comment(raw);
+        let lead = content.len() - content.trim_start().len();
+        let mut body = content.trim();
+        let mut offset = lead;
+        match condition(body, self.opts.config_id.as_deref()) {
+            Cond::Keep(rest) => {
+                offset += rest;
+                body = body.get(rest..).unwrap_or("");
+            }
+            Cond::Plain => {}
+            Cond::Drop | Cond::Malformed => return false,
+        }
+        let Some((name, value)) = body.strip_prefix('$').and_then(|d| d.split_once('=')) else {
+            return false;
+        };
+        let name = name.trim();
+        let Some(first) = value.strip_suffix('\\') else {
+            return false;
+        };
+        if !is_var_name(name) {
+            return false;
+        }
+        let at = Location::new(file, lineno, col_at(content, offset));
+        let first = first.trim();
+        let mut lines = Vec::new();
+        if !first.is_empty() {
+            let value_off = offset + body.len() - value.trim_start().len();
+            lines.push((
+                Location::new(file, lineno, col_at(content, value_off)),
+                first.to_string(),
+            ));
+        }
+        self.defs.insert(
+            name.to_string(),
+            Def {
+                at,
+                lines: Arc::new(lines),
+                multiline: true,
+            },
+        );
+        self.collecting = Some(name.to_string());
+        true
+    }
+
+    /// A line of the multi-line definition being read. As in keepalived, an
+    /// empty line or one without `\` ends it; comment-only lines are skipped.
+    fn definition_line(&mut self, file: &Arc<str>, lineno: u32, raw: &str) {
+        let Some(name) = self.collecting.clone() else {
+            return;
+        };
+        if raw.trim_end_matches('\r').is_empty() {
+            self.collecting = None;
+            return;
+        }
+        let content = strip_comment(raw);
+        let body = content.trim();
+        if body.is_empty() {
+            return;
+        }
+        let lead = content.len() - content.trim_start().len();
+        let (text, more) = match body.strip_suffix('\\') {
+            Some(t) => (t.trim_end(), true),
+            None => (body, false),
+        };
+        if let Some(def) = self.defs.get_mut(&name)
+            && !text.is_empty()
+        {
+            let len: usize = def.lines.iter().map(|(_, l)| l.len()).sum();
+            if len + text.len() > MAX_LINE_LEN * 16 {
+                let at = Location::new(file, lineno, 1);
+                self.diags.error(
+                    Some(&at),
+                    format!(
+                        "definition '${name}' is longer than {} bytes",
+                        MAX_LINE_LEN * 16
+                    ),
+                );
+                self.collecting = None;
+                return;
+            }
+            Arc::make_mut(&mut def.lines).push((
+                Location::new(file, lineno, col_at(content, lead)),
+                text.to_string(),
+            ));
+        }
+        if !more {
+            self.collecting = None;
+        }
+    }
+
+    /// Counts a line; false (with one error) once a limit is reached.
+    fn step(&mut self, loc: &Location) -> bool {
+        if self.stopped {
+            return false;
+        }
+        self.steps += 1;
+        let why = if self.out.len() >= MAX_TOTAL_LINES {
+            format!("configuration longer than {MAX_TOTAL_LINES} lines")
+        } else if self.steps > MAX_STEPS {
+            format!("definitions and ~SEQ expand to more than {MAX_STEPS} lines")
+        } else if self.expansion_errors > MAX_EXPANSION_ERRORS {
+            format!("more than {MAX_EXPANSION_ERRORS} errors expanding definitions; stopped")
+        } else {
+            return true;
+        };
+        self.diags.error(Some(loc), why);
+        self.stopped = true;
+        false
+    }
+
+    /// An error in expanding a definition: once per place and message (a
+    /// `~SEQ` repeats the same mistake), but each counts towards the limit.
+    fn expansion_error(&mut self, loc: &Location, message: String) {
+        self.expansion_errors += 1;
+        if self.warned.insert((loc.clone(), message.clone())) {
+            self.diags.error(Some(loc), message);
+        }
     }
 
     fn logical_line(&mut self, file: &Arc<str>, lineno: u32, line: &str, dir: Option<&Path>) {
-        if self.out.len() >= MAX_TOTAL_LINES {
-            if self.out.len() == MAX_TOTAL_LINES {
-                self.diags.error(
-                    Some(&Location::new(file, lineno, 1)),
-                    format!("configuration longer than {MAX_TOTAL_LINES} lines"),
-                );
-                self.out.push(Vec::new());
-            }
-            return;
-        }
         let content = strip_comment(line);
         let trimmed_start = content.len() - content.trim_start().len();
         let body = content.trim();
         if body.is_empty() {
             return;
         }
-        let col0 = u32::try_from(trimmed_start).unwrap_or(0);
-        let loc = Location::new(file, lineno, col0 + 1);
-
-        // `@ID rest` / `@^ID rest`: keep the rest only for (or except for) that config id.
-        if let Some(cond) = body.strip_prefix('@') {
-            let (id, rest) = cond.split_once(char::is_whitespace).unwrap_or((cond, ""));
-            let (negate, id) = match id.strip_prefix('^') {
-                Some(i) => (true, i),
-                None => (false, id),
-            };
-            if id.is_empty() {
-                self.diags
-                    .error(Some(&loc), "'@' must be followed by a configuration id");
-                return;
-            }
-            let matches = self.opts.config_id.as_deref() == Some(id);
-            if matches != negate {
-                let offset = body.len() - rest.trim_start().len();
-                let shift = u32::try_from(offset).unwrap_or(0);
-                let rest_loc = Location::new(file, lineno, loc.col + shift);
-                self.conditioned_line(file, &rest_loc, rest.trim_start(), dir);
-            }
-            return;
-        }
-        self.conditioned_line(file, &loc, body, dir);
+        let loc = Location::new(file, lineno, col_at(content, trimmed_start));
+        self.statement(&loc, body, dir);
     }
 
-    fn conditioned_line(
-        &mut self,
-        file: &Arc<str>,
-        loc: &Location,
-        body: &str,
-        dir: Option<&Path>,
-    ) {
-        // `$NAME=value` defines; the value is substituted at definition time.
+    /// One line, comments removed: from the file, from a multi-line
+    /// definition or from `~SEQ`.
+    fn statement(&mut self, loc: &Location, body: &str, dir: Option<&Path>) {
+        if !self.step(loc) {
+            return;
+        }
+        // `@ID rest` / `@^ID rest`: keep the rest only for (or except for) that config id.
+        match condition(body, self.opts.config_id.as_deref()) {
+            Cond::Plain => self.conditioned_line(loc, body, dir),
+            Cond::Keep(offset) => {
+                let rest = body.get(offset..).unwrap_or("");
+                let shift = body.get(..offset).map_or(0, |s| s.chars().count());
+                let rest_loc = Location::new(
+                    &loc.file,
+                    loc.line,
+                    loc.col + u32::try_from(shift).unwrap_or(0),
+                );
+                self.conditioned_line(&rest_loc, rest, dir);
+            }
+            Cond::Drop => {}
+            Cond::Malformed => self
+                .diags
+                .error(Some(loc), "'@' must be followed by a configuration id"),
+        }
+    }
+
+    fn conditioned_line(&mut self, loc: &Location, body: &str, dir: Option<&Path>) {
+        // `$NAME=value` defines; the value is kept as written and expanded
+        // where it is used (keepalived.conf(5), lib/parser.c).
         if let Some(def) = body.strip_prefix('$')
             && let Some((name, value)) = def.split_once('=')
         {
             let name = name.trim();
             if is_var_name(name) {
-                let value = self.substitute(loc, value.trim());
-                self.defs.insert(name.to_string(), value);
+                let value = value.trim();
+                let vloc = Location::new(
+                    &loc.file,
+                    loc.line,
+                    loc.col
+                        + u32::try_from(
+                            body.get(..body.len() - value.len())
+                                .map_or(0, |s| s.chars().count()),
+                        )
+                        .unwrap_or(0),
+                );
+                self.defs.insert(
+                    name.to_string(),
+                    Def {
+                        at: loc.clone(),
+                        lines: Arc::new(vec![(vloc, value.to_string())]),
+                        multiline: false,
+                    },
+                );
                 return;
             }
         }
         if let Some(seq) = body.strip_prefix("~SEQ") {
-            self.seq_line(file, loc, seq, dir);
+            self.seq_line(loc, seq, dir);
             return;
         }
-        let body = if body.contains('$') {
-            self.substitute(loc, body)
+        let expanded = if body.contains('$') {
+            match self.substitute(loc, body) {
+                Ok(e) => e,
+                Err(Abandon) => return,
+            }
         } else {
-            body.to_string()
+            Expanded {
+                text: body.to_string(),
+                follow: Vec::new(),
+            }
         };
-        let tokens = tokenize(loc, &body, self.diags);
-        if let Some(first) = tokens.first()
-            && !first.quoted
-            && first.text == "include"
+        // A definition may expand to a `~SEQ`, `@ID` or definition line.
+        if expanded.text != body
+            && (expanded.text.starts_with("~SEQ")
+                || expanded.text.starts_with('@')
+                || expanded.text.starts_with('$'))
+            && self.expanding.len() < MAX_EXPANSION_DEPTH
         {
-            self.include(file, &tokens, dir);
-            return;
+            self.expanding.push((String::new(), loc.clone()));
+            self.statement(loc, expanded.text.trim(), dir);
+            self.expanding.pop();
+        } else {
+            let tokens = tokenize(loc, &expanded.text, self.diags);
+            if let Some(first) = tokens.first()
+                && !first.quoted
+                && first.text == "include"
+            {
+                self.include(&tokens, dir);
+            } else if !tokens.is_empty() {
+                self.out.push(tokens);
+            }
         }
-        if !tokens.is_empty() {
-            self.out.push(tokens);
+        for (name, lines, skip) in expanded.follow {
+            self.expanding.push((name, loc.clone()));
+            for (at, text) in lines.iter().skip(skip) {
+                if self.stopped {
+                    break;
+                }
+                self.statement(at, text, dir);
+            }
+            self.expanding.pop();
         }
     }
 
     /// `~SEQ(VAR, END)`, `~SEQ(VAR, START, END)` or `~SEQ(VAR, START, STEP, END)`
-    /// followed by a line that is emitted once per value with `$VAR` set.
-    fn seq_line(&mut self, file: &Arc<str>, loc: &Location, after: &str, dir: Option<&Path>) {
+    /// followed by a line that is processed once per value with `$VAR` set
+    /// (`~SEQx`: the values in hexadecimal). The numbers may be definitions.
+    fn seq_line(&mut self, loc: &Location, after: &str, dir: Option<&Path>) {
+        let (hex, after) = match after.strip_prefix('x') {
+            Some(a) => (true, a),
+            None => (false, after),
+        };
         let Some(inner_end) = after.find(')') else {
             self.diags
                 .error(Some(loc), "~SEQ: expected '(VAR, [START,] [STEP,] END)'");
@@ -240,18 +476,40 @@ impl<'d> Lexer<'d> {
             return;
         };
         let rest = after.get(inner_end + 1..).unwrap_or("").trim().to_string();
-        let parts: Vec<&str> = args.split(',').map(str::trim).collect();
-        let Some((var, nums)) = parts.split_first() else {
+        let Some((var, nums)) = args.split_once(',') else {
+            self.diags
+                .error(Some(loc), "~SEQ: expected '(VAR, [START,] [STEP,] END)'");
             return;
         };
+        let var = var.trim();
         if !is_var_name(var) {
             self.diags
                 .error(Some(loc), format!("~SEQ: '{var}' is not a variable name"));
             return;
         }
-        let nums: Result<Vec<i64>, _> = nums.iter().map(|n| n.parse::<i64>()).collect();
+        let nums = if nums.contains('$') {
+            match self.substitute(loc, nums) {
+                Ok(e) if e.follow.is_empty() => e.text,
+                Ok(_) => {
+                    self.diags.error(
+                        Some(loc),
+                        "~SEQ: a multi-line definition cannot give its numbers",
+                    );
+                    return;
+                }
+                Err(Abandon) => return,
+            }
+        } else {
+            nums.to_string()
+        };
+        let nums: Result<Vec<i64>, _> = nums.split(',').map(|n| n.trim().parse::<i64>()).collect();
         let (start, step, end) = match nums.as_deref() {
-            Ok([end]) => (1, 1, *end),
+            // keepalived: `~SEQ(V, N)` counts from 1 (or -1) towards N.
+            Ok([end]) => (
+                if *end < 0 { -1 } else { 1 },
+                if *end < 1 { -1 } else { 1 },
+                *end,
+            ),
             Ok([start, end]) => (*start, if start <= end { 1 } else { -1 }, *end),
             Ok([start, step, end]) => (*start, *step, *end),
             _ => {
@@ -262,6 +520,11 @@ impl<'d> Lexer<'d> {
                 return;
             }
         };
+        if hex && (start < 0 || end < 0) {
+            self.diags
+                .error(Some(loc), "~SEQx: only for numbers that are not negative");
+            return;
+        }
         // i128: no overflow for any i64 bounds.
         let (start, step, end) = (i128::from(start), i128::from(step), i128::from(end));
         if step == 0 || (end - start).signum() * step.signum() < 0 {
@@ -279,22 +542,30 @@ impl<'d> Lexer<'d> {
             );
             return;
         }
-        let saved = self.defs.get(*var).cloned();
+        // As in keepalived, VAR keeps its last value after the sequence.
         let mut v = start;
         for _ in 0..count {
-            self.defs.insert((*var).to_string(), v.to_string());
-            self.conditioned_line(file, loc, &rest, dir);
+            if self.stopped {
+                break;
+            }
+            let value = if hex { format!("{v:x}") } else { v.to_string() };
+            self.defs.insert(
+                var.to_string(),
+                Def {
+                    at: loc.clone(),
+                    lines: Arc::new(vec![(loc.clone(), value)]),
+                    multiline: false,
+                },
+            );
+            self.statement(loc, &rest, dir);
             v += step;
         }
-        match saved {
-            Some(s) => self.defs.insert((*var).to_string(), s),
-            None => self.defs.remove(*var),
-        };
     }
 
-    fn include(&mut self, file: &Arc<str>, tokens: &[Token], dir: Option<&Path>) {
+    fn include(&mut self, tokens: &[Token], dir: Option<&Path>) {
         let Some(kw) = tokens.first() else { return };
         let loc = &kw.loc;
+        let file = Arc::clone(&loc.file);
         if !self.opts.allow_include {
             self.diags
                 .error(Some(loc), "'include' is not allowed in this input");
@@ -339,7 +610,7 @@ impl<'d> Lexer<'d> {
                 format!(
                     "include '{}' matched no files (in {})",
                     pattern.text,
-                    file_dir(file, dir)
+                    file_dir(&file, dir)
                 ),
             );
         }
@@ -348,54 +619,189 @@ impl<'d> Lexer<'d> {
         }
     }
 
-    /// Replaces `${NAME}` and `$NAME` by definitions. An unknown `${NAME}` is
-    /// an error; an unknown bare `$NAME` is left as written (scripts use `$`).
-    fn substitute(&mut self, loc: &Location, text: &str) -> String {
-        let mut out = String::with_capacity(text.len());
+    /// " (in '$NAME', used at FILE:LINE:COL)" for a line of a multi-line
+    /// definition, so that a message about it says which use it came from.
+    fn used_at(&self) -> String {
+        self.expanding
+            .iter()
+            .rev()
+            .find(|(n, _)| !n.is_empty())
+            .map(|(n, at)| format!(" (in '${n}', used at {at})"))
+            .unwrap_or_default()
+    }
+
+    /// Replaces `${NAME}` and `$NAME` by definitions, as keepalived's
+    /// `replace_param` does: a bare `$NAME` only before a space, a tab, `,`,
+    /// `)` or the end of the line; a multi-line definition only at the end of
+    /// the line (its other lines follow). An unknown `${NAME}` is an error;
+    /// an unknown bare `$NAME` is left as written (scripts use `$`).
+    fn substitute(&mut self, loc: &Location, text: &str) -> Result<Expanded, Abandon> {
+        let mut ex = Expanded::default();
+        let mut names = Vec::new();
+        self.substitute_into(loc, text, true, &mut names, &mut ex)?;
+        Ok(ex)
+    }
+
+    fn substitute_into(
+        &mut self,
+        loc: &Location,
+        text: &str,
+        at_end: bool,
+        names: &mut Vec<String>,
+        ex: &mut Expanded,
+    ) -> Result<(), Abandon> {
         let mut rest = text;
         while let Some(pos) = rest.find('$') {
-            out.push_str(rest.get(..pos).unwrap_or(""));
+            ex.text.push_str(rest.get(..pos).unwrap_or(""));
             let after = rest.get(pos + 1..).unwrap_or("");
-            if let Some(braced) = after.strip_prefix('{')
-                && let Some(end) = braced.find('}')
-            {
-                let name = braced.get(..end).unwrap_or("");
-                match self.defs.get(name) {
-                    Some(v) => out.push_str(v),
-                    None => self.diags.error(
-                        Some(loc),
-                        format!("'${{{name}}}' is not defined (define it with '${name}=VALUE')"),
-                    ),
+            let braced = after.starts_with('{');
+            let name_start = usize::from(braced);
+            let name_len = ident_len(after.get(name_start..).unwrap_or(""));
+            let name = after.get(name_start..name_start + name_len).unwrap_or("");
+            let next = after.get(name_start + name_len..).unwrap_or("");
+            let (is_ref, tail) = if name.is_empty() {
+                (false, after)
+            } else if braced {
+                match next.strip_prefix('}') {
+                    Some(t) => (true, t),
+                    None => (false, after),
                 }
-                rest = braced.get(end + 1..).unwrap_or("");
+            } else {
+                (true, next)
+            };
+            if !is_ref {
+                ex.text.push('$');
+                rest = after;
                 continue;
             }
-            let name_len = after
-                .char_indices()
-                .find(|(i, c)| {
-                    !(c.is_ascii_alphanumeric() || *c == '_') || (*i == 0 && c.is_ascii_digit())
-                })
-                .map_or(after.len(), |(i, _)| i);
-            let name = after.get(..name_len).unwrap_or("");
-            match self.defs.get(name) {
-                Some(v) if !name.is_empty() => out.push_str(v),
-                _ => {
-                    out.push('$');
-                    out.push_str(name);
+            let written = format!("${}", after.get(..after.len() - tail.len()).unwrap_or(""));
+            let ends_line = at_end && tail.trim().is_empty();
+            let Some(def) = self.defs.get(name).cloned() else {
+                if braced {
+                    let msg = format!(
+                        "'{written}' is not defined (define it with '${name}=VALUE'){}{}",
+                        in_value(names, &self.defs),
+                        self.used_at()
+                    );
+                    self.expansion_error(loc, msg);
                 }
+                ex.text.push_str(&written);
+                rest = tail;
+                continue;
+            };
+            if !braced && !next.is_empty() && !next.starts_with([' ', '\t', ',', ')']) {
+                // keepalived leaves `$NAME` glued to other text as it is.
+                if self.warned.insert((loc.clone(), name.to_string())) {
+                    self.diags.warning(
+                        Some(loc),
+                        format!(
+                            "'${name}' is followed by '{}' so it is not substituted (as in keepalived); write '${{{name}}}' to substitute it",
+                            next.chars().next().unwrap_or(' ')
+                        ),
+                    );
+                }
+                ex.text.push_str(&written);
+                rest = tail;
+                continue;
             }
-            rest = after.get(name_len..).unwrap_or("");
-            if out.len() > MAX_LINE_LEN {
-                self.diags.error(
-                    Some(loc),
-                    format!("line longer than {MAX_LINE_LEN} bytes after substitution"),
+            if names.iter().any(|n| n == name) || self.expanding.iter().any(|(n, _)| n == name) {
+                let msg = format!(
+                    "definition '${name}' uses itself (directly or through other definitions){}",
+                    self.used_at()
                 );
-                return String::new();
+                self.expansion_error(loc, msg);
+                return Err(Abandon);
             }
+            if names.len() + self.expanding.len() >= MAX_EXPANSION_DEPTH {
+                let msg = format!(
+                    "definitions used inside definitions more than {MAX_EXPANSION_DEPTH} deep at '{written}'{}",
+                    self.used_at()
+                );
+                self.expansion_error(loc, msg);
+                return Err(Abandon);
+            }
+            if def.multiline && !ends_line {
+                let msg = format!(
+                    "'{written}' is a multi-line definition (defined at {}): use it at the end of a line{}",
+                    def.at,
+                    self.used_at()
+                );
+                self.expansion_error(loc, msg);
+                return Err(Abandon);
+            }
+            if def.multiline && ex.text.trim().is_empty() {
+                // The whole line is the reference: every line of the
+                // definition stands as written, with its own location.
+                ex.follow.push((name.to_string(), def.lines, 0));
+                rest = tail;
+                continue;
+            }
+            names.push(name.to_string());
+            if let Some((_, first)) = def.lines.first() {
+                self.substitute_into(loc, first, ends_line, names, ex)?;
+            }
+            names.pop();
+            if def.multiline && def.lines.len() > 1 {
+                ex.follow.push((name.to_string(), def.lines, 1));
+            }
+            if ex.text.len() > MAX_LINE_LEN {
+                let msg = format!("line longer than {MAX_LINE_LEN} bytes after substitution");
+                self.expansion_error(loc, msg);
+                return Err(Abandon);
+            }
+            rest = tail;
         }
-        out.push_str(rest);
-        out
+        ex.text.push_str(rest);
+        Ok(())
     }
+}
+
+/// " (in the value of '$NAME', defined at ...)" for an error inside a
+/// definition's value.
+fn in_value(names: &[String], defs: &HashMap<String, Def>) -> String {
+    names
+        .last()
+        .and_then(|n| defs.get(n).map(|d| (n, d)))
+        .map(|(n, d)| format!(" (in the value of '${n}', defined at {})", d.at))
+        .unwrap_or_default()
+}
+
+/// `@ID rest` / `@^ID rest` against the configuration id.
+fn condition(body: &str, config_id: Option<&str>) -> Cond {
+    let Some(cond) = body.strip_prefix('@') else {
+        return Cond::Plain;
+    };
+    let (id, rest) = cond.split_once(char::is_whitespace).unwrap_or((cond, ""));
+    let (negate, id) = match id.strip_prefix('^') {
+        Some(i) => (true, i),
+        None => (false, id),
+    };
+    if id.is_empty() {
+        return Cond::Malformed;
+    }
+    if (config_id == Some(id)) != negate {
+        Cond::Keep(body.len() - rest.trim_start().len())
+    } else {
+        Cond::Drop
+    }
+}
+
+/// The 1-based column of byte `offset` of `line`.
+fn col_at(line: &str, offset: usize) -> u32 {
+    let chars = line.get(..offset).map_or(0, |s| s.chars().count());
+    u32::try_from(chars + 1).unwrap_or(u32::MAX)
+}
+
+/// Length of the identifier `[A-Za-z_][A-Za-z0-9_]*` at the start of `s`.
+fn ident_len(s: &str) -> usize {
+    let mut chars = s.char_indices();
+    match chars.next() {
+        Some((_, c)) if c.is_ascii_alphabetic() || c == '_' => {}
+        _ => return 0,
+    }
+    chars
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
+        .map_or(s.len(), |(i, _)| i)
 }
 
 fn file_dir(file: &Arc<str>, dir: Option<&Path>) -> String {
@@ -627,14 +1033,183 @@ mod tests {
         assert!(d.items()[0].message.contains("not allowed"));
     }
 
+    /// (text, file:line:col) of every token.
+    fn lex_located(files: &[(&str, &str)]) -> (Vec<Vec<(String, String)>>, Diagnostics) {
+        let mut d = Diagnostics::default();
+        let mut lx = Lexer::new(LexOptions::default(), &mut d);
+        for (name, text) in files {
+            lx.text(&Arc::from(*name), text, None);
+        }
+        let lines = lx
+            .finish()
+            .into_iter()
+            .map(|l| l.into_iter().map(|t| (t.text, t.loc.to_string())).collect())
+            .collect();
+        (lines, d)
+    }
+
+    fn texts(lines: &[Vec<(String, String)>]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| {
+                l.iter()
+                    .map(|(t, _)| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    }
+
+    /// Regression (issue 15 corpus, macros-seq-multi-instance.conf): a
+    /// multi-line definition's `${VRID}` is expanded where it is used, once
+    /// per `~SEQ` value, and its tokens keep the lines they were written on.
+    #[test]
+    fn multiline_definition_expands_where_used() {
+        let text = [
+            "$IF=eth0",
+            "$INSTANCE= \\",
+            "vrrp_instance VI_${VRID} { \\",
+            "    interface $IF \\",
+            "    virtual_router_id ${VRID} \\",
+            "}",
+            "",
+            "~SEQ(VRID, 101, 102) $INSTANCE",
+        ]
+        .join("\n");
+        let (l, d) = lex_located(&[("t.conf", &text)]);
+        assert!(d.items().is_empty(), "{:?}", d.items());
+        assert_eq!(
+            texts(&l),
+            [
+                "vrrp_instance VI_101 {",
+                "interface eth0",
+                "virtual_router_id 101",
+                "}",
+                "vrrp_instance VI_102 {",
+                "interface eth0",
+                "virtual_router_id 102",
+                "}"
+            ]
+        );
+        assert_eq!(l[0][0].1, "t.conf:3:1");
+        assert_eq!(l[6][0], ("virtual_router_id".into(), "t.conf:5:5".into()));
+        assert_eq!(l[6][1].1, "t.conf:5:23");
+    }
+
+    #[test]
+    fn definitions_are_expanded_with_the_values_in_force_where_used() {
+        let (l, d) = lex("$A=x${B}\n$B=1\nv $A\n$B=2\nv $A\n", None);
+        assert!(!d.has_errors(), "{:?}", d.items());
+        assert_eq!(l, vec![vec!["v", "x1"], vec!["v", "x2"]]);
+        // Written but never used: nothing to complain about.
+        let (_, d) = lex("$A=${NOPE}\n", None);
+        assert!(d.items().is_empty());
+    }
+
+    #[test]
+    fn undefined_names_are_reported_where_used() {
+        let text = "$M= \\\nx ${NOPE} \\\ny\n\nfoo\n$M\n";
+        let (_, d) = lex(text, None);
+        let e: Vec<String> = d.items().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            e,
+            [
+                "t.conf:2:1: error: '${NOPE}' is not defined (define it with '$NOPE=VALUE') (in '$M', used at t.conf:6:1)"
+            ]
+        );
+        // Once, though the sequence uses it twice.
+        let (_, d) = lex(&text.replace("\n$M\n", "\n~SEQ(i, 2) $M\n"), None);
+        assert_eq!(d.items().len(), 1, "{:?}", d.items());
+        let (_, d) = lex("$A=a ${NOPE}\n\nx $A\n", None);
+        let e: Vec<String> = d.items().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            e,
+            [
+                "t.conf:3:1: error: '${NOPE}' is not defined (define it with '$NOPE=VALUE') (in the value of '$A', defined at t.conf:1:1)"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_definition_keeps_the_file_it_was_written_in() {
+        let (l, d) = lex_located(&[
+            ("defs.conf", "$BLOCK=\\\n  a 1 \\\n  b ${N}\n"),
+            ("main.conf", "$N=7\n$BLOCK\n"),
+        ]);
+        assert!(d.items().is_empty(), "{:?}", d.items());
+        assert_eq!(texts(&l), ["a 1", "b 7"]);
+        assert_eq!(l[1][1].1, "defs.conf:3:5");
+    }
+
+    #[test]
+    fn keepalived_substitution_rules() {
+        // `$NAME` glued to other text stays as written (keepalived does too).
+        let (l, d) = lex("$VIP=10.0.0.1\nip $VIP/24 ${VIP}/24 $VIP,x\n", None);
+        assert_eq!(l, vec![vec!["ip", "$VIP/24", "10.0.0.1/24", "10.0.0.1,x"]]);
+        assert!(d.items()[0].message.contains("write '${VIP}'"));
+        assert!(!d.has_errors());
+        // A multi-line definition in the middle of a line is an error.
+        let (_, d) = lex("$M=\\\na \\\nb\n\nx $M y\n", None);
+        assert!(d.items()[0].message.contains("multi-line definition"));
+        // Its first line joins what comes before it; the others follow.
+        assert_eq!(
+            lex("$M=\\\na \\\nb\n\nx $M\n", None).0,
+            vec![vec!["x", "a"], vec!["b"]]
+        );
+        // A definition that uses itself is an error, not a hang.
+        assert!(
+            lex("$A=${A}x\ny $A\n", None).1.items()[0]
+                .message
+                .contains("uses itself")
+        );
+        assert!(
+            lex("$M=\\\na \\\n$M\n\n$M\n", None).1.items()[0]
+                .message
+                .contains("uses itself")
+        );
+    }
+
+    #[test]
+    fn seq_inside_definitions_and_definitions_in_seq() {
+        // keepalived 2.2.7 gives unknown_b_1_1 .. unknown_b_2_2 for this.
+        let text = "$KW=\\\n  a_${N} \\\n  ~SEQ(M, 2) b_${N}_$M\n\n$TWO=2\n~SEQ(N, $TWO) $KW\n";
+        let (l, d) = lex(text, None);
+        assert!(!d.has_errors(), "{:?}", d.items());
+        let flat: Vec<String> = l.into_iter().flatten().collect();
+        assert_eq!(flat, ["a_1", "b_1_1", "b_1_2", "a_2", "b_2_1", "b_2_2"]);
+        assert_eq!(
+            lex("~SEQx(i, 9, 3, 15) v$i\n", None).0,
+            vec![vec!["v9"], vec!["vc"], vec!["vf"]]
+        );
+        // The variable keeps its last value, as in keepalived.
+        assert_eq!(
+            lex("~SEQ(i, 2) x\ny ${i}\n", None).0,
+            vec![vec!["x"], vec!["x"], vec!["y", "2"]]
+        );
+    }
+
     #[test]
     fn exponential_substitution_is_bounded() {
         let mut text = String::from("$A0=xxxxxxxxxxxxxxxx\n");
         for i in 1..30 {
-            text.push_str(&format!("$A{i}=$A{p}$A{p}\n", p = i - 1));
+            text.push_str(&format!("$A{i}=${{A{p}}}${{A{p}}}\n", p = i - 1));
         }
         text.push_str("x $A29\n");
         let (_, d) = lex(&text, None);
         assert!(d.has_errors());
+        // Multi-line definitions doubling each other: bounded by the lines
+        // processed even when (as here, `@` for another id) none is kept.
+        let mut text = String::from("$M0=\\\n@other a\n\n");
+        for i in 1..40 {
+            text.push_str(&format!("$M{i}=\\\n$M{p} \\\n$M{p}\n\n", p = i - 1));
+        }
+        text.push_str("$M39\n");
+        let (l, d) = lex(&text, None);
+        assert!(
+            d.items()[0].message.contains("expand to more than"),
+            "{:?}",
+            d.items()
+        );
+        assert!(l.is_empty());
     }
 }

@@ -231,6 +231,35 @@ impl VirtualServer {
             _ => "virtual_server".to_string(),
         }
     }
+
+    /// The service's identity as the kernel and keepalived key it, so two
+    /// blocks that differ only in protocol (DNS over UDP and TCP) or in
+    /// address family (fwmark) are two services: `10.0.0.1:53/udp`,
+    /// `[2001:db8::1]:80/tcp`, `fwmark:7`, `fwmark:7/v6`, `group:NAME` (TCP),
+    /// `group:NAME/udp`. Status, metrics and the IPVS worker name services so.
+    pub fn key(&self) -> String {
+        let proto = match self.protocol {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+        };
+        match (&self.group, self.fwmark, self.ip) {
+            (Some(g), _, _) if self.protocol == Protocol::Tcp => format!("group:{g}"),
+            (Some(g), _, _) => format!("group:{g}/{proto}"),
+            (None, Some(m), _) if self.fwmark_ipv6() => format!("fwmark:{m}/v6"),
+            (None, Some(m), _) => format!("fwmark:{m}"),
+            (None, None, Some(IpAddr::V4(a))) => format!("{a}:{}/{proto}", self.port.unwrap_or(0)),
+            (None, None, Some(IpAddr::V6(a))) => {
+                format!("[{a}]:{}/{proto}", self.port.unwrap_or(0))
+            }
+            (None, None, None) => "unknown".into(),
+        }
+    }
+
+    /// A fwmark service's address family is IPv6 when its real servers all are.
+    pub fn fwmark_ipv6(&self) -> bool {
+        !self.real_servers.is_empty() && self.real_servers.iter().all(|r| r.ip.is_ipv6())
+    }
 }
 
 impl Default for VirtualServer {
