@@ -22,7 +22,12 @@ pub fn validate(cfg: &mut Config, d: &mut Diagnostics) {
             format!("'vrrp_version' {v} is invalid: expected 2 or 3"),
         );
     }
+    garp_spacing(cfg, d);
     for i in 0..cfg.vrrp_instances.len() {
+        let global = cfg.global.clone();
+        if let Some(inst) = cfg.vrrp_instances.get_mut(i) {
+            super::strict::apply(inst, &global, d);
+        }
         instance(cfg, i, d);
     }
     duplicate_vrids(cfg, d);
@@ -141,6 +146,47 @@ fn unique_names(cfg: &Config, d: &mut Diagnostics) {
     );
 }
 
+/// `vrrp_garp_interval` / `vrrp_gna_interval` and `garp_group`, as
+/// keepalived's handlers check them.
+fn garp_spacing(cfg: &Config, d: &mut Diagnostics) {
+    for key in ["vrrp_garp_interval", "vrrp_gna_interval"] {
+        let v = match key {
+            "vrrp_garp_interval" => cfg.global.vrrp_garp_interval,
+            _ => cfg.global.vrrp_gna_interval,
+        };
+        match v.map(|m| m.as_millis()) {
+            Some(0) => d.error(
+                cfg.global.src.key(key),
+                format!("'{key}' 0 is invalid: expected a time in seconds above 0 (leave it out for none)"),
+            ),
+            Some(ms) if ms >= 1000 => d.warning(
+                cfg.global.src.key(key),
+                format!("'{key}' is very large: {} s between packets", ms as f64 / 1000.0),
+            ),
+            _ => {}
+        }
+    }
+    let mut seen = HashSet::new();
+    for g in &cfg.garp_groups {
+        for (i, ifname) in g.interfaces.iter().enumerate() {
+            if !seen.insert(ifname.as_str()) {
+                d.warning(
+                    g.src.key(&format!("interfaces.{i}")),
+                    format!(
+                        "garp_group already specified for {ifname}; this one is ignored for it"
+                    ),
+                );
+            }
+        }
+        if g.interfaces.is_empty() {
+            d.warning(
+                g.src.key(""),
+                "garp_group names no 'interface' or 'interfaces'; it has no effect",
+            );
+        }
+    }
+}
+
 fn instance(cfg: &mut Config, idx: usize, d: &mut Diagnostics) {
     let global = cfg.global.clone();
     // Sets: an instance may track thousands of files.
@@ -203,12 +249,18 @@ fn instance(cfg: &mut Config, idx: usize, d: &mut Diagnostics) {
         );
     }
     let family = inst.family();
-    let version = inst.effective_version(&global);
+    let mut version = inst.effective_version(&global);
     if family == Family::V6 && version == 2 {
-        d.error(
+        // keepalived 2.2.7 ignores `version 2` after an IPv6 address ("conflicts
+        // with configured or deduced version 3; ignoring"); RFC 3768 is IPv4 only.
+        d.warning(
             at("version").as_ref(),
-            format!("vrrp_instance {name}: VRRP version 2 does not support IPv6: use version 3"),
+            format!(
+                "vrrp_instance {name}: VRRP version 2 does not support IPv6; running as version 3"
+            ),
         );
+        inst.version = Some(3);
+        version = 3;
     }
     advert_int(inst, version, d);
 

@@ -174,6 +174,8 @@ pub struct Params {
     pub held: Vec<Vip>,
     /// Drop adverts whose address list differs (unless from the owner).
     pub check_adv_addr: bool,
+    /// `check_unicast_src` on a unicast instance: adverts only from these.
+    pub unicast_peers_only: Option<Vec<IpAddr>>,
     /// This router's primary address on the interface: the advert source and
     /// the tie-breaker between equal priorities.
     pub local_addr: IpAddr,
@@ -402,6 +404,12 @@ impl Instance {
         let p = &self.params;
         if src == p.local_addr {
             return Err(DropReason::OwnAdvert);
+        }
+        if p.unicast_peers_only
+            .as_ref()
+            .is_some_and(|peers| !peers.contains(&src))
+        {
+            return Err(DropReason::NotAUnicastPeer);
         }
         if advert.version != p.version {
             return Err(DropReason::VersionMismatch);

@@ -24,6 +24,7 @@ fn params(priority: u8, version: Version, interval_cs: u16) -> Params {
         vips: vec![ip(VIP)],
         held: vec![vip()],
         check_adv_addr: true,
+        unicast_peers_only: None,
         local_addr: ip(LOCAL),
         garp: GarpParams::default(),
         in_sync_group: false,

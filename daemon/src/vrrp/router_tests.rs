@@ -684,3 +684,63 @@ fn a_reloaded_master_adds_announces_and_removes_only_what_changed() {
             .all(|o| !matches!(o.action, Action::AddVips(_) | Action::RemoveVips(_)))
     );
 }
+
+/// A unicast instance (peers .3 and .4) hearing VRID 51 from .3 and from .5.
+fn unicast_from(extra_global: &str, extra: &str) -> (Router, Instant) {
+    let text = format!(
+        "global_defs {{\n{extra_global}}}\n{}",
+        pair(100).replace(
+            " advert_int 1\n",
+            &format!(" advert_int 1\n unicast_peer {{\n  10.0.0.3\n  10.0.0.4\n }}\n{extra}"),
+        )
+    );
+    let mut r = router(&text, 2);
+    let t0 = Instant::now();
+    r.handle(t0, Input::Startup);
+    let p = packet_from(&r, 0, 200, 3);
+    for node in [3, 5] {
+        let m = IpMeta {
+            dst: IpAddr::from([10, 0, 0, 2]),
+            ..meta(node)
+        };
+        r.handle(
+            t0,
+            Input::Packet {
+                ifname: "eth0",
+                meta: m,
+                payload: &p,
+            },
+        );
+    }
+    (r, t0)
+}
+
+#[test]
+fn vrrp_check_unicast_src() {
+    let (r, _) = unicast_from(" vrrp_check_unicast_src\n", "");
+    let c = r.counters(0).unwrap();
+    assert_eq!(c.adverts_received, 1, "the peer's advert only");
+    assert_eq!(c.drops.get(&DropReason::NotAUnicastPeer), Some(&1));
+    assert_eq!(
+        r.instance(0).unwrap().master().map(|m| m.addr),
+        Some(IpAddr::from([10, 0, 0, 3]))
+    );
+    // Without it, keepalived takes adverts from anyone.
+    let (r, _) = unicast_from("", "");
+    assert_eq!(r.counters(0).unwrap().adverts_received, 2);
+    assert_eq!(
+        r.counters(0)
+            .unwrap()
+            .drops
+            .get(&DropReason::NotAUnicastPeer),
+        None
+    );
+}
+
+#[test]
+fn check_unicast_src() {
+    let (r, _) = unicast_from("", " check_unicast_src\n");
+    let c = r.counters(0).unwrap();
+    assert_eq!(c.adverts_received, 1);
+    assert_eq!(c.drops.get(&DropReason::NotAUnicastPeer), Some(&1));
+}

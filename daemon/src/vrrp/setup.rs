@@ -14,6 +14,7 @@ use tracing::{debug, error, info, warn};
 use super::accept;
 use super::garp::Announcer;
 use super::netlink::{AddrInfo, LinkInfo, Netlink, NetlinkError};
+use super::pace::Spacing;
 use super::packet::{ChecksumMode, DropReason, IpMeta};
 use super::router::{Router, SetupError};
 use super::socket;
@@ -54,6 +55,9 @@ pub(super) struct HostIo {
     opened: Vec<(String, Family)>,
     pub(super) accept_filter: bool,
     pub(super) announcers: HashMap<u32, Announcer>,
+    /// Interface index → the spacing of its gratuitous ARPs / NAs (a VMAC
+    /// takes its base interface's, as keepalived's IF_BASE_IFP).
+    pub(super) spacing: HashMap<u32, Spacing>,
 }
 
 impl HostIo {
@@ -66,6 +70,7 @@ impl HostIo {
             opened: Vec::new(),
             accept_filter: false,
             announcers: HashMap::new(),
+            spacing: HashMap::new(),
         }
     }
 
@@ -145,6 +150,17 @@ impl HostIo {
             info!(table = accept::TABLE, "nftables rules for no_accept loaded");
         }
         self.add_announcers(&ios);
+        self.spacing = self
+            .links
+            .values()
+            .map(|l| (l.index, Spacing::for_interface(cfg, &l.name)))
+            .collect();
+        for inst in &cfg.vrrp_instances {
+            if let Some(v) = self.vmacs.get(&inst.name) {
+                self.spacing
+                    .insert(v.index, Spacing::for_interface(cfg, &inst.interface));
+            }
+        }
         Ok((router, ios))
     }
 

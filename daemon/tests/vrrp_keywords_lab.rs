@@ -1,0 +1,131 @@
+//! keepalived VRRP keywords whose effect is on the wire, each tested with
+//! real upkeepd processes in network namespaces the test creates. Needs root.
+//! Every wait is bounded; the lab is removed on drop, also when a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test crate fails by panicking
+
+mod common;
+
+use std::time::Duration;
+
+use common::lab::Lab;
+
+const UPKEEPD: &str = env!("CARGO_BIN_EXE_upkeepd");
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+/// Starts tcpdump on node `k` writing `file` with `filter`; returns the path.
+fn capture(lab: &mut Lab, k: usize, file: &str, filter: &str) -> std::path::PathBuf {
+    let pcap = lab.nodes[k].dir.join(file);
+    // --immediate-mode: else libpcap hands packets over in blocks.
+    lab.spawn(
+        k,
+        &[
+            "tcpdump",
+            "--immediate-mode",
+            "-U",
+            "-n",
+            "-i",
+            "eth0",
+            "-w",
+            pcap.to_str().unwrap(),
+            filter,
+        ],
+        &format!("{file}.log"),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    pcap
+}
+
+/// (seconds since the epoch, line) of each packet in `pcap` whose line has `needle`.
+fn packets(lab: &Lab, k: usize, pcap: &std::path::Path, needle: &str) -> Vec<(f64, String)> {
+    lab.exec(k, &["tcpdump", "-tt", "-n", "-r", pcap.to_str().unwrap()])
+        .lines()
+        .filter(|l| l.contains(needle))
+        .filter_map(|l| {
+            let t = l.split_whitespace().next()?.parse().ok()?;
+            Some((t, l.to_string()))
+        })
+        .collect()
+}
+
+/// The gratuitous ARPs for the lab's two VIPs, in time order.
+fn garps(lab: &Lab, k: usize, pcap: &std::path::Path) -> Vec<(f64, String)> {
+    let mut v = packets(lab, k, pcap, "who-has 10.77.0.100 tell 10.77.0.100");
+    v.extend(packets(
+        lab,
+        k,
+        pcap,
+        "who-has 10.77.0.101 tell 10.77.0.101",
+    ));
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    v
+}
+
+fn gaps_ms(times: &[(f64, String)]) -> Vec<f64> {
+    times
+        .windows(2)
+        .map(|w| (w[1].0 - w[0].0) * 1000.0)
+        .collect()
+}
+
+/// `vrrp_garp_interval 0.1`: the new Master's gratuitous ARPs (two VIPs,
+/// `garp_master_repeat 3`: six) leave at least ~100 ms apart, where
+/// without it they go back to back.
+#[test]
+fn vrrp_garp_interval() {
+    let mut lab = Lab::new(2);
+    let pcap = capture(&mut lab, 1, "arp.pcap", "arp");
+    let conf = format!(
+        "global_defs {{\n    vrrp_garp_interval 0.1\n    vrrp_garp_master_repeat 3\n    vrrp_garp_master_delay 0\n}}\n{}",
+        common::lab::vrrp_instance(&lab, 0, 200, &["10.77.0.100/24", "10.77.0.101/24"], "")
+    );
+    lab.start(0, UPKEEPD, &conf, "keepalived.conf");
+    lab.expect_state(0, "VI_1", "MASTER", SECS(8));
+    // Six packets at 100 ms: done within a second; wait until they are all seen.
+    let arps = |lab: &Lab| garps(lab, 1, &pcap);
+    assert!(
+        lab.wait(SECS(5), || arps(&lab).len() >= 6),
+        "{:?}\n{}",
+        arps(&lab),
+        lab.log(0)
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let seen = arps(&lab);
+    let gaps = gaps_ms(&seen);
+    eprintln!(
+        "vrrp_garp_interval 0.1: {} ARPs, gaps (ms) {gaps:.1?}",
+        seen.len()
+    );
+    assert_eq!(
+        seen.len(),
+        6,
+        "3 rounds of 2 VIPs, no second burst: {seen:#?}"
+    );
+    for g in &gaps {
+        assert!(*g >= 90.0, "gap of {g:.1} ms < 90 ms: {gaps:?}\n{seen:#?}");
+    }
+    // The rounds alternate the addresses, as keepalived's do.
+    assert!(seen[0].1.contains("10.77.0.100") && seen[1].1.contains("10.77.0.101"));
+}
+
+/// Without an interval the same burst is back to back (the measurement the
+/// spacing is compared with; no timing asserted but the order).
+#[test]
+fn vrrp_garp_interval_unset_sends_back_to_back() {
+    let mut lab = Lab::new(2);
+    let pcap = capture(&mut lab, 1, "arp.pcap", "arp");
+    let conf = format!(
+        "global_defs {{\n    vrrp_garp_master_repeat 3\n    vrrp_garp_master_delay 0\n}}\n{}",
+        common::lab::vrrp_instance(&lab, 0, 200, &["10.77.0.100/24", "10.77.0.101/24"], "")
+    );
+    lab.start(0, UPKEEPD, &conf, "keepalived.conf");
+    lab.expect_state(0, "VI_1", "MASTER", SECS(8));
+    assert!(lab.wait(SECS(5), || garps(&lab, 1, &pcap).len() >= 6));
+    std::thread::sleep(Duration::from_millis(300));
+    let seen = garps(&lab, 1, &pcap);
+    let gaps = gaps_ms(&seen);
+    eprintln!(
+        "no vrrp_garp_interval: {} ARPs, gaps (ms) {gaps:.2?}",
+        seen.len()
+    );
+    assert_eq!(seen.len(), 6, "{seen:#?}");
+}
