@@ -23,6 +23,7 @@ pub fn validate(cfg: &mut Config, d: &mut Diagnostics) {
         );
     }
     garp_spacing(cfg, d);
+    fifo_scripts(cfg, d);
     for i in 0..cfg.vrrp_instances.len() {
         let global = cfg.global.clone();
         if let Some(inst) = cfg.vrrp_instances.get_mut(i) {
@@ -182,6 +183,32 @@ fn garp_spacing(cfg: &Config, d: &mut Diagnostics) {
             d.warning(
                 g.src.key(""),
                 "garp_group names no 'interface' or 'interfaces'; it has no effect",
+            );
+        }
+    }
+}
+
+/// A FIFO script needs its FIFO (keepalived starts it only with one).
+fn fifo_scripts(cfg: &Config, d: &mut Diagnostics) {
+    let g = &cfg.global;
+    for (fifo, script, fifo_key, key) in [
+        (
+            &g.notify_fifo,
+            &g.notify_fifo_script,
+            "notify_fifo",
+            "notify_fifo_script",
+        ),
+        (
+            &g.vrrp_notify_fifo,
+            &g.vrrp_notify_fifo_script,
+            "vrrp_notify_fifo",
+            "vrrp_notify_fifo_script",
+        ),
+    ] {
+        if script.is_some() && fifo.is_none() {
+            d.warning(
+                g.src.key(key),
+                format!("'{key}' has no effect without '{fifo_key}'"),
             );
         }
     }

@@ -156,7 +156,7 @@ impl Cx<'_> {
                     true
                 }
                 "notify_fifo_script" => {
-                    g.notify_fifo_script = self.command(n);
+                    g.notify_fifo_script = self.script(n);
                     true
                 }
                 "vrrp_notify_fifo" => {
@@ -164,7 +164,7 @@ impl Cx<'_> {
                     true
                 }
                 "vrrp_notify_fifo_script" => {
-                    g.vrrp_notify_fifo_script = self.command(n);
+                    g.vrrp_notify_fifo_script = self.script(n);
                     true
                 }
                 "lvs_flush" => {

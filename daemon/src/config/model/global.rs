@@ -4,7 +4,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
-use super::{FlushOnStop, LvsSyncDaemon};
+use super::{FlushOnStop, LvsSyncDaemon, Script};
 
 use crate::config::diag::Src;
 use crate::config::values::Millis;
@@ -36,9 +36,11 @@ pub struct Global {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub enable_script_security: bool,
     pub notify_fifo: Option<String>,
-    pub notify_fifo_script: Option<String>,
+    /// Started with the FIFO's path as its last argument, kept running
+    /// (keepalived.conf: `notify_fifo_script "CMD" [USER [GROUP]]`).
+    pub notify_fifo_script: Option<Script>,
     pub vrrp_notify_fifo: Option<String>,
-    pub vrrp_notify_fifo_script: Option<String>,
+    pub vrrp_notify_fifo_script: Option<Script>,
     /// upkeep: serve Prometheus metrics on this address (TOML only); a
     /// port alone means loopback.
     #[serde(default, deserialize_with = "metrics_address")]
