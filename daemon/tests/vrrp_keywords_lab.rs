@@ -129,3 +129,59 @@ fn vrrp_garp_interval_unset_sends_back_to_back() {
     );
     assert_eq!(seen.len(), 6, "{seen:#?}");
 }
+
+/// `mcast_dst_ip 224.0.0.77`: the adverts go to that group and not to
+/// 224.0.0.18, and the peer (same setting) hears them: it stays Backup.
+#[test]
+fn mcast_dst_ip() {
+    let mut lab = Lab::new(3);
+    let pcap = capture(&mut lab, 2, "vrrp.pcap", "ip proto 112");
+    for (k, prio) in [(0, 200), (1, 100)] {
+        let conf = common::lab::vrrp_instance(
+            &lab,
+            k,
+            prio,
+            &["10.77.0.100/24"],
+            "    mcast_dst_ip 224.0.0.77\n",
+        );
+        lab.start(k, UPKEEPD, &conf, "keepalived.conf");
+    }
+    lab.expect_state(0, "VI_1", "MASTER", SECS(8));
+    lab.expect_state(1, "VI_1", "BACKUP", SECS(2));
+    assert!(
+        lab.wait(SECS(5), || lab
+            .instance(1, "VI_1")
+            .is_some_and(|s| s["adverts_received"].as_u64() >= Some(3))),
+        "{}",
+        lab.logs()
+    );
+    assert_eq!(lab.state(1, "VI_1").as_deref(), Some("BACKUP"));
+    let to_group = packets(&lab, 2, &pcap, "> 224.0.0.77");
+    let to_default = packets(&lab, 2, &pcap, "> 224.0.0.18");
+    eprintln!(
+        "mcast_dst_ip: {} adverts to 224.0.0.77, {} to 224.0.0.18",
+        to_group.len(),
+        to_default.len()
+    );
+    assert!(to_group.len() >= 3, "{to_group:#?}");
+    assert!(to_default.is_empty(), "{to_default:#?}");
+}
+
+/// `vmac_prefix vip`: the VMAC of `use_vmac` (no name) is `vip.51`, and it
+/// carries the VIP.
+#[test]
+fn vmac_prefix() {
+    let mut lab = Lab::new(1);
+    let conf = format!(
+        "global_defs {{\n    vmac_prefix vip\n}}\n{}",
+        common::lab::vrrp_instance(&lab, 0, 200, &["10.77.0.100/24"], "    use_vmac\n")
+    );
+    lab.start(0, UPKEEPD, &conf, "keepalived.conf");
+    lab.expect_state(0, "VI_1", "MASTER", SECS(8));
+    let shown = lab.ip(0, &["addr", "show", "dev", "vip.51"]);
+    assert!(shown.contains("10.77.0.100/24"), "{shown}\n{}", lab.log(0));
+    assert!(
+        shown.contains("00:00:5e:00:01:33"),
+        "VRRP MAC for VRID 51: {shown}"
+    );
+}

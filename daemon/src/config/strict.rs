@@ -113,6 +113,17 @@ pub fn apply(inst: &mut VrrpInstance, global: &Global, d: &mut Diagnostics) {
     // Also the global ones: no lower-priority bursts in strict mode.
     inst.garp_lower_prio_repeat = Some(0);
     inst.garp_lower_prio_delay = None;
+    if inst
+        .down_timer_adverts
+        .or(global.vrrp_down_timer_adverts)
+        .is_some_and(|n| n != 3)
+    {
+        d.warning(
+            at("down_timer_adverts").as_ref(),
+            format!("vrrp_instance {name}: down_timer_adverts is incompatible with strict mode; resetting"),
+        );
+        inst.down_timer_adverts = Some(3);
+    }
     if inst.vmac_xmit_base {
         d.warning(
             at("vmac_xmit_base").as_ref(),

@@ -30,6 +30,17 @@ pub fn validate(cfg: &mut Config, d: &mut Diagnostics) {
             super::strict::apply(inst, &global, d);
         }
         instance(cfg, i, d);
+        if let Some(inst) = cfg.vrrp_instances.get(i) {
+            advert_options(inst, d);
+        }
+    }
+    if let Some(n) = cfg.global.vrrp_down_timer_adverts
+        && !(1..=100).contains(&n)
+    {
+        d.error(
+            cfg.global.src.key("vrrp_down_timer_adverts"),
+            format!("'vrrp_down_timer_adverts' {n} is out of range: expected 1-100"),
+        );
     }
     duplicate_vrids(cfg, d);
     sync_groups(cfg, d);
@@ -185,6 +196,54 @@ fn garp_spacing(cfg: &Config, d: &mut Diagnostics) {
                 "garp_group names no 'interface' or 'interfaces'; it has no effect",
             );
         }
+    }
+}
+
+/// Where adverts go and how many may be missed (keepalived's checks).
+fn advert_options(inst: &VrrpInstance, d: &mut Diagnostics) {
+    let name = &inst.name;
+    let at = |key: &str| inst.src.key(key);
+    if let Some(n) = inst.down_timer_adverts
+        && !(1..=100).contains(&n)
+    {
+        d.error(
+            at("down_timer_adverts"),
+            format!(
+                "vrrp_instance {name}: 'down_timer_adverts' {n} is out of range: expected 1-100"
+            ),
+        );
+    }
+    let Some(group) = inst.mcast_dst_ip else {
+        return;
+    };
+    let family = inst.family();
+    let ok = match group {
+        std::net::IpAddr::V4(g) => g.is_multicast(),
+        // keepalived: link-local multicast (ff02::/16) only.
+        std::net::IpAddr::V6(g) => g.segments()[0] == 0xff02,
+    };
+    if Family::of(&group) != family {
+        d.error(
+            at("mcast_dst_ip"),
+            format!(
+                "vrrp_instance {name}: 'mcast_dst_ip' {group} must be {family} like the instance"
+            ),
+        );
+    } else if !ok {
+        d.error(
+            at("mcast_dst_ip"),
+            format!(
+                "vrrp_instance {name}: 'mcast_dst_ip' {group} is not {}multicast",
+                if group.is_ipv6() { "link-local " } else { "" }
+            ),
+        );
+    } else if !inst.unicast_peer.is_empty() {
+        d.warning(
+            at("mcast_dst_ip"),
+            format!(
+                "vrrp_instance {name}: multicast destination specified with unicast peers; ignored"
+            ),
+        );
     }
 }
 

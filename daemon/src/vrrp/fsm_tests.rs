@@ -25,6 +25,7 @@ fn params(priority: u8, version: Version, interval_cs: u16) -> Params {
         held: vec![vip()],
         check_adv_addr: true,
         unicast_peers_only: None,
+        down_timer_adverts: 3,
         local_addr: ip(LOCAL),
         garp: GarpParams::default(),
         in_sync_group: false,

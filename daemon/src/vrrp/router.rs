@@ -655,6 +655,10 @@ pub fn params(cfg: &Config, inst: &VrrpInstance, local: IpAddr, in_sync_group: b
             lower_prio_repeat: lower_repeat.unwrap_or(0),
         },
         in_sync_group,
+        down_timer_adverts: inst
+            .down_timer_adverts
+            .or(g.vrrp_down_timer_adverts)
+            .unwrap_or(3),
     }
 }
 

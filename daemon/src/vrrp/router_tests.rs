@@ -744,3 +744,70 @@ fn check_unicast_src() {
     assert_eq!(c.adverts_received, 1);
     assert_eq!(c.drops.get(&DropReason::NotAUnicastPeer), Some(&1));
 }
+
+/// When a lone Backup takes over: Master_Down_Interval after start.
+fn takeover_after(text: &str) -> Duration {
+    let mut r = router(text, 2);
+    let t0 = Instant::now();
+    r.handle(t0, Input::Startup);
+    let at = r.next_deadline().unwrap();
+    let out = r.handle(at, Input::Timeout);
+    assert!(
+        out.iter().any(|o| matches!(
+            o.action,
+            Action::StateChanged {
+                to: State::Master,
+                ..
+            }
+        )),
+        "{out:?}"
+    );
+    at - t0
+}
+
+#[test]
+fn down_timer_adverts() {
+    // v2, priority 100: Skew_Time = 156/256 s.
+    let skew = Duration::from_secs(1) * 156 / 256;
+    assert_eq!(takeover_after(&pair(100)), Duration::from_secs(3) + skew);
+    let five = pair(100).replace(" advert_int 1\n", " advert_int 1\n down_timer_adverts 5\n");
+    assert_eq!(takeover_after(&five), Duration::from_secs(5) + skew);
+}
+
+#[test]
+fn vrrp_down_timer_adverts() {
+    let skew = Duration::from_secs(1) * 156 / 256;
+    let text = format!(
+        "global_defs {{\n vrrp_down_timer_adverts 1\n}}\n{}",
+        pair(100)
+    );
+    assert_eq!(takeover_after(&text), Duration::from_secs(1) + skew);
+    // The instance's own wins.
+    let text = text.replace(" advert_int 1\n", " advert_int 1\n down_timer_adverts 2\n");
+    assert_eq!(takeover_after(&text), Duration::from_secs(2) + skew);
+}
+
+#[test]
+fn vmac_prefix() {
+    let c = cfg(
+        "global_defs {\n vmac_prefix vip\n}\nvrrp_instance V {\n interface eth0\n virtual_router_id 7\n use_vmac\n virtual_ipaddress {\n  10.0.0.9\n }\n}\n",
+    );
+    assert_eq!(
+        super::super::setup::vmac_name(&c, &c.vrrp_instances[0]),
+        "vip.7"
+    );
+    let c = cfg(
+        "vrrp_instance V {\n interface eth0\n virtual_router_id 200\n use_vmac\n virtual_ipaddress {\n  10.0.0.9\n }\n}\n",
+    );
+    assert_eq!(
+        super::super::setup::vmac_name(&c, &c.vrrp_instances[0]),
+        "vrrp.200"
+    );
+    let mut c = c;
+    c.global.vmac_prefix = Some("averyveryverylongprefix".into());
+    assert_eq!(
+        super::super::setup::vmac_name(&c, &c.vrrp_instances[0]),
+        "averyveryve.200",
+        "cut to 15 bytes as keepalived does"
+    );
+}

@@ -131,6 +131,16 @@ impl Cx<'_> {
                     g.vrrp_gna_interval = self.secs(n);
                     true
                 }
+                "vrrp_down_timer_adverts" => {
+                    g.vrrp_down_timer_adverts = self.parse(n, "a number 1-100");
+                    true
+                }
+                "vmac_prefix" => {
+                    g.vmac_prefix = self
+                        .arg1(n, "an interface name prefix")
+                        .map(|t| t.text.clone());
+                    true
+                }
                 "vrrp_strict" => {
                     g.vrrp_strict = self.flag(n);
                     true
@@ -672,6 +682,14 @@ impl Cx<'_> {
                 }
                 "mcast_src_ip" => {
                     v.mcast_src_ip = self.ip(n);
+                    true
+                }
+                "mcast_dst_ip" => {
+                    v.mcast_dst_ip = self.ip(n);
+                    true
+                }
+                "down_timer_adverts" => {
+                    v.down_timer_adverts = self.parse(n, "a number 1-100");
                     true
                 }
                 "nopreempt" => {

@@ -87,3 +87,112 @@ fn vrrp_version_2_with_ipv6_runs_as_version_3_with_a_warning() {
         3
     );
 }
+
+fn instance(extra: &str) -> String {
+    format!(
+        "vrrp_instance V {{\n    interface eth0\n    virtual_router_id 1\n    virtual_ipaddress {{\n        10.0.0.1/24\n    }}\n{extra}}}\n"
+    )
+}
+
+#[test]
+fn mcast_dst_ip() {
+    let l = conf(&instance("    mcast_dst_ip 224.0.0.77\n"));
+    assert!(l.is_ok(), "{:#?}", msgs(&l, Severity::Error));
+    assert_eq!(
+        l.config.vrrp_instances[0].mcast_dst_ip,
+        Some("224.0.0.77".parse().unwrap())
+    );
+    for (value, needle) in [
+        ("10.0.0.5", "is not multicast"),
+        ("ff02::77", "must be IPv4 like the instance"),
+    ] {
+        let e = msgs(
+            &conf(&instance(&format!("    mcast_dst_ip {value}\n"))),
+            Severity::Error,
+        );
+        assert!(
+            e.len() == 1 && e[0].starts_with("k.conf:7:") && e[0].contains(needle),
+            "{value}: {e:#?}"
+        );
+    }
+    let w = msgs(
+        &conf(&instance(
+            "    mcast_dst_ip 224.0.0.77\n    unicast_peer {\n        10.0.0.2\n    }\n",
+        )),
+        Severity::Warning,
+    );
+    assert!(
+        w.iter().any(|m| m.contains("with unicast peers; ignored")),
+        "{w:#?}"
+    );
+}
+
+#[test]
+fn down_timer_adverts_range_and_strict_mode() {
+    let e = msgs(
+        &conf(&instance("    down_timer_adverts 0\n")),
+        Severity::Error,
+    );
+    assert!(e.len() == 1 && e[0].contains("expected 1-100"), "{e:#?}");
+    let e = msgs(
+        &conf("global_defs {\n    vrrp_down_timer_adverts 101\n}\n"),
+        Severity::Error,
+    );
+    assert!(e.len() == 1 && e[0].starts_with("k.conf:2:"), "{e:#?}");
+    let l = conf(&instance("    strict_mode\n    down_timer_adverts 5\n"));
+    assert!(
+        msgs(&l, Severity::Warning)
+            .iter()
+            .any(|m| m.contains("down_timer_adverts is incompatible with strict mode")),
+        "{:#?}",
+        msgs(&l, Severity::Warning)
+    );
+    assert_eq!(l.config.vrrp_instances[0].down_timer_adverts, Some(3));
+}
+
+#[test]
+fn virtual_address_options_brd_broadcast_no_track() {
+    let l = conf(&instance("").replace(
+        "10.0.0.1/24",
+        "10.0.0.1/24 brd +\n        10.0.1.1/24 brd -\n        10.0.2.1/24 broadcast 10.0.2.127 no_track\n        10.0.3.1/24 use_vmac mngtmpaddr",
+    ));
+    assert!(l.is_ok(), "{:#?}", msgs(&l, Severity::Error));
+    let brd: Vec<Option<std::net::Ipv4Addr>> = l.config.vrrp_instances[0]
+        .virtual_ipaddress
+        .iter()
+        .map(|v| v.brd)
+        .collect();
+    assert_eq!(
+        brd,
+        [
+            Some("10.0.0.255".parse().unwrap()),
+            Some("10.0.1.0".parse().unwrap()),
+            Some("10.0.2.127".parse().unwrap()),
+            None
+        ]
+    );
+    // What upkeep does not implement is named.
+    assert_eq!(
+        l.diagnostics.unsupported_keywords(),
+        ["use_vmac", "mngtmpaddr"]
+    );
+    let e = msgs(
+        &conf(&instance("").replace("10.0.0.1/24", "10.0.0.1/31 brd +")),
+        Severity::Error,
+    );
+    assert!(e[0].contains("too long for a broadcast address"), "{e:#?}");
+}
+
+#[test]
+fn use_vmac_addr_and_vmac_addr_prefix_are_named_as_not_supported() {
+    let l = conf(&format!(
+        "global_defs {{\n    vmac_prefix vip\n    vmac_addr_prefix vipa\n}}\n{}",
+        instance("    use_vmac\n    use_vmac_addr\n")
+    ));
+    assert!(l.is_ok(), "{:#?}", msgs(&l, Severity::Error));
+    assert_eq!(l.config.global.vmac_prefix.as_deref(), Some("vip"));
+    assert_eq!(
+        l.diagnostics.unsupported_keywords(),
+        ["vmac_addr_prefix", "use_vmac_addr"]
+    );
+}

@@ -26,6 +26,10 @@ pub struct Global {
     pub vrrp_garp_lower_prio_repeat: Option<u32>,
     pub vrrp_garp_interval: Option<Millis>,
     pub vrrp_gna_interval: Option<Millis>,
+    /// Adverts missed before a Backup takes over (default 3; 1-100).
+    pub vrrp_down_timer_adverts: Option<u32>,
+    /// The name of a `use_vmac` interface without one: `PREFIX.VRID` (default `vrrp`).
+    pub vmac_prefix: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub vrrp_strict: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

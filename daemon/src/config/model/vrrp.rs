@@ -128,6 +128,10 @@ pub struct VrrpInstance {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unicast_peer: Vec<IpAddr>,
     pub mcast_src_ip: Option<IpAddr>,
+    /// Send adverts to (and listen on) this group instead of the global one.
+    pub mcast_dst_ip: Option<IpAddr>,
+    /// Adverts missed before taking over (default: `vrrp_down_timer_adverts`, else 3).
+    pub down_timer_adverts: Option<u32>,
     #[serde(default = "yes")]
     pub preempt: bool,
     pub preempt_delay: Option<Millis>,
@@ -217,6 +221,8 @@ impl VrrpInstance {
             unicast_src_ip: None,
             unicast_peer: Vec::new(),
             mcast_src_ip: None,
+            mcast_dst_ip: None,
+            down_timer_adverts: None,
             preempt: true,
             preempt_delay: None,
             accept: true,
