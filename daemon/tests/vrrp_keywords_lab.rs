@@ -185,3 +185,38 @@ fn vmac_prefix() {
         "VRRP MAC for VRID 51: {shown}"
     );
 }
+
+/// `vrrp_gna_interval 0.1`: the unsolicited NAs for two IPv6 VIPs
+/// (`garp_master_repeat 3`: six) leave at least ~100 ms apart.
+#[test]
+fn vrrp_gna_interval() {
+    let mut lab = Lab::new(2);
+    let pcap = capture(&mut lab, 1, "na.pcap", "icmp6");
+    let conf = "global_defs {\n    vrrp_gna_interval 0.1\n    vrrp_garp_master_repeat 3\n    vrrp_garp_master_delay 0\n}\nvrrp_instance VI_6 {\n    state BACKUP\n    interface eth0\n    virtual_router_id 61\n    priority 200\n    advert_int 0.1\n    virtual_ipaddress {\n        fd77::100/64\n        fd77::101/64\n    }\n}\n";
+    lab.start(0, UPKEEPD, conf, "keepalived.conf");
+    lab.expect_state(0, "VI_6", "MASTER", SECS(5));
+    let nas = |lab: &Lab| {
+        let mut v = packets(lab, 1, &pcap, "tgt is fd77::100");
+        v.extend(packets(lab, 1, &pcap, "tgt is fd77::101"));
+        v.retain(|(_, l)| l.contains("neighbor advertisement"));
+        v.sort_by(|a, b| a.0.total_cmp(&b.0));
+        v
+    };
+    assert!(
+        lab.wait(SECS(5), || nas(&lab).len() >= 6),
+        "{:#?}\n{}",
+        nas(&lab),
+        lab.log(0)
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let seen = nas(&lab);
+    let gaps = gaps_ms(&seen);
+    eprintln!(
+        "vrrp_gna_interval 0.1: {} NAs, gaps (ms) {gaps:.1?}",
+        seen.len()
+    );
+    assert_eq!(seen.len(), 6, "{seen:#?}");
+    for g in &gaps {
+        assert!(*g >= 90.0, "gap of {g:.1} ms < 90 ms: {gaps:?}");
+    }
+}

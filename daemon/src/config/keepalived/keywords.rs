@@ -50,6 +50,7 @@ pub const TOP: Context = Context {
         "use_pid_dir",
         "child_wait_time",
         "local_address_group",
+        "track_group",
     ],
 };
 
