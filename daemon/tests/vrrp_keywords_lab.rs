@@ -264,3 +264,44 @@ fn mcast_dst_ip_and_down_timer_adverts_with_keepalived_as_the_peer() {
     eprintln!("down_timer_adverts 2: takeover {took:?} after keepalived died");
     assert!(took < SECS(6), "{took:?}");
 }
+
+/// From node `k`, a TCP connect to 10.77.0.100:9 (nothing listens):
+/// "refused" when the master's kernel answers, "timeout" when dropped.
+fn probe_vip(lab: &Lab, k: usize) -> String {
+    let code = "import socket\ns=socket.socket()\ns.settimeout(1)\ntry:\n s.connect(('10.77.0.100',9))\n print('open')\nexcept ConnectionRefusedError:\n print('refused')\nexcept OSError:\n print('timeout')\n";
+    lab.exec(k, &["python3", "-c", code]).trim().to_string()
+}
+
+/// `vrrp_strict`: the instance runs without accept mode (it is not the
+/// address owner), so traffic to its VIP is dropped, as keepalived's strict
+/// mode does; and its authentication block is ignored with keepalived's
+/// warning.
+#[test]
+fn vrrp_strict() {
+    let mut lab = Lab::new(2);
+    let conf = format!(
+        "global_defs {{\n    vrrp_strict\n}}\n{}",
+        common::lab::vrrp_instance(
+            &lab,
+            0,
+            200,
+            &["10.77.0.100/24"],
+            "    authentication {\n        auth_type PASS\n        auth_pass secret\n    }\n"
+        )
+    );
+    lab.start(0, UPKEEPD, &conf, "keepalived.conf");
+    lab.expect_state(0, "VI_1", "MASTER", SECS(8));
+    assert!(lab.wait(SECS(2), || lab.has_addr(0, "10.77.0.100")));
+    assert_eq!(
+        probe_vip(&lab, 1),
+        "timeout",
+        "strict: no accept mode\n{}",
+        lab.log(0)
+    );
+    assert!(
+        lab.log(0)
+            .contains("strict mode does not support authentication"),
+        "{}",
+        lab.log(0)
+    );
+}
