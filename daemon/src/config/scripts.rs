@@ -60,6 +60,22 @@ pub struct Entry {
 /// Every script of `cfg`, in configuration order.
 pub fn entries(cfg: &Config) -> Vec<Entry> {
     let mut out = Vec::new();
+    for (keyword, s) in [
+        ("notify_fifo_script", &cfg.global.notify_fifo_script),
+        (
+            "vrrp_notify_fifo_script",
+            &cfg.global.vrrp_notify_fifo_script,
+        ),
+    ] {
+        if let Some(s) = s {
+            out.push(event(
+                "global_defs".into(),
+                keyword,
+                s,
+                cfg.global.src.key(keyword),
+            ));
+        }
+    }
     let mut notify = |owner: String, n: &super::model::Notify, src: &super::diag::Src| {
         for (keyword, s) in [
             ("notify_master", &n.on_master),

@@ -22,8 +22,25 @@ pub fn validate(cfg: &mut Config, d: &mut Diagnostics) {
             format!("'vrrp_version' {v} is invalid: expected 2 or 3"),
         );
     }
+    garp_spacing(cfg, d);
+    fifo_scripts(cfg, d);
     for i in 0..cfg.vrrp_instances.len() {
+        let global = cfg.global.clone();
+        if let Some(inst) = cfg.vrrp_instances.get_mut(i) {
+            super::strict::apply(inst, &global, d);
+        }
         instance(cfg, i, d);
+        if let Some(inst) = cfg.vrrp_instances.get(i) {
+            advert_options(inst, d);
+        }
+    }
+    if let Some(n) = cfg.global.vrrp_down_timer_adverts
+        && !(1..=100).contains(&n)
+    {
+        d.error(
+            cfg.global.src.key("vrrp_down_timer_adverts"),
+            format!("'vrrp_down_timer_adverts' {n} is out of range: expected 1-100"),
+        );
     }
     duplicate_vrids(cfg, d);
     sync_groups(cfg, d);
@@ -141,6 +158,121 @@ fn unique_names(cfg: &Config, d: &mut Diagnostics) {
     );
 }
 
+/// `vrrp_garp_interval` / `vrrp_gna_interval` and `garp_group`, as
+/// keepalived's handlers check them.
+fn garp_spacing(cfg: &Config, d: &mut Diagnostics) {
+    for key in ["vrrp_garp_interval", "vrrp_gna_interval"] {
+        let v = match key {
+            "vrrp_garp_interval" => cfg.global.vrrp_garp_interval,
+            _ => cfg.global.vrrp_gna_interval,
+        };
+        match v.map(|m| m.as_millis()) {
+            Some(0) => d.error(
+                cfg.global.src.key(key),
+                format!("'{key}' 0 is invalid: expected a time in seconds above 0 (leave it out for none)"),
+            ),
+            Some(ms) if ms >= 1000 => d.warning(
+                cfg.global.src.key(key),
+                format!("'{key}' is very large: {} s between packets", ms as f64 / 1000.0),
+            ),
+            _ => {}
+        }
+    }
+    let mut seen = HashSet::new();
+    for g in &cfg.garp_groups {
+        for (i, ifname) in g.interfaces.iter().enumerate() {
+            if !seen.insert(ifname.as_str()) {
+                d.warning(
+                    g.src.key(&format!("interfaces.{i}")),
+                    format!(
+                        "garp_group already specified for {ifname}; this one is ignored for it"
+                    ),
+                );
+            }
+        }
+        if g.interfaces.is_empty() {
+            d.warning(
+                g.src.key(""),
+                "garp_group names no 'interface' or 'interfaces'; it has no effect",
+            );
+        }
+    }
+}
+
+/// Where adverts go and how many may be missed (keepalived's checks).
+fn advert_options(inst: &VrrpInstance, d: &mut Diagnostics) {
+    let name = &inst.name;
+    let at = |key: &str| inst.src.key(key);
+    if let Some(n) = inst.down_timer_adverts
+        && !(1..=100).contains(&n)
+    {
+        d.error(
+            at("down_timer_adverts"),
+            format!(
+                "vrrp_instance {name}: 'down_timer_adverts' {n} is out of range: expected 1-100"
+            ),
+        );
+    }
+    let Some(group) = inst.mcast_dst_ip else {
+        return;
+    };
+    let family = inst.family();
+    let ok = match group {
+        std::net::IpAddr::V4(g) => g.is_multicast(),
+        // keepalived: link-local multicast (ff02::/16) only.
+        std::net::IpAddr::V6(g) => g.segments()[0] == 0xff02,
+    };
+    if Family::of(&group) != family {
+        d.error(
+            at("mcast_dst_ip"),
+            format!(
+                "vrrp_instance {name}: 'mcast_dst_ip' {group} must be {family} like the instance"
+            ),
+        );
+    } else if !ok {
+        d.error(
+            at("mcast_dst_ip"),
+            format!(
+                "vrrp_instance {name}: 'mcast_dst_ip' {group} is not {}multicast",
+                if group.is_ipv6() { "link-local " } else { "" }
+            ),
+        );
+    } else if !inst.unicast_peer.is_empty() {
+        d.warning(
+            at("mcast_dst_ip"),
+            format!(
+                "vrrp_instance {name}: multicast destination specified with unicast peers; ignored"
+            ),
+        );
+    }
+}
+
+/// A FIFO script needs its FIFO (keepalived starts it only with one).
+fn fifo_scripts(cfg: &Config, d: &mut Diagnostics) {
+    let g = &cfg.global;
+    for (fifo, script, fifo_key, key) in [
+        (
+            &g.notify_fifo,
+            &g.notify_fifo_script,
+            "notify_fifo",
+            "notify_fifo_script",
+        ),
+        (
+            &g.vrrp_notify_fifo,
+            &g.vrrp_notify_fifo_script,
+            "vrrp_notify_fifo",
+            "vrrp_notify_fifo_script",
+        ),
+    ] {
+        if script.is_some() && fifo.is_none() {
+            d.warning(
+                g.src.key(key),
+                format!("'{key}' has no effect without '{fifo_key}'"),
+            );
+        }
+    }
+}
+
 fn instance(cfg: &mut Config, idx: usize, d: &mut Diagnostics) {
     let global = cfg.global.clone();
     // Sets: an instance may track thousands of files.
@@ -203,12 +335,18 @@ fn instance(cfg: &mut Config, idx: usize, d: &mut Diagnostics) {
         );
     }
     let family = inst.family();
-    let version = inst.effective_version(&global);
+    let mut version = inst.effective_version(&global);
     if family == Family::V6 && version == 2 {
-        d.error(
+        // keepalived 2.2.7 ignores `version 2` after an IPv6 address ("conflicts
+        // with configured or deduced version 3; ignoring"); RFC 3768 is IPv4 only.
+        d.warning(
             at("version").as_ref(),
-            format!("vrrp_instance {name}: VRRP version 2 does not support IPv6: use version 3"),
+            format!(
+                "vrrp_instance {name}: VRRP version 2 does not support IPv6; running as version 3"
+            ),
         );
+        inst.version = Some(3);
+        version = 3;
     }
     advert_int(inst, version, d);
 

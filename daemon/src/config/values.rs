@@ -196,8 +196,11 @@ pub struct Vip {
 
 /// Options keepalived accepts on a virtual address line that upkeep ignores,
 /// with how many arguments each takes.
-const VIP_UNSUPPORTED_OPTIONS: [(&str, usize); 8] = [
+const VIP_UNSUPPORTED_OPTIONS: [(&str, usize); 10] = [
     ("peer", 1),
+    ("mngtmpaddr", 0),
+    // Per-address VMACs (keepalived 2.2+); the instance's `use_vmac` is supported.
+    ("use_vmac", 0),
     ("home", 0),
     ("-nodad", 0),
     ("nodad", 0),
@@ -207,7 +210,35 @@ const VIP_UNSUPPORTED_OPTIONS: [(&str, usize); 8] = [
     ("preferred_lft", 1),
 ];
 
-const VIP_OPTIONS: [&str; 4] = ["brd", "dev", "scope", "label"];
+/// `no_track` is read and needs nothing: upkeep does not track the
+/// interface of a VIP on another device (keepalived's default), which is
+/// what `no_track` asks for.
+const VIP_OPTIONS: [&str; 6] = ["brd", "broadcast", "dev", "scope", "label", "no_track"];
+
+/// keepalived's `brd ADDR`, `brd +` (host bits set) or `brd -` (host bits
+/// clear; both only up to /30), IPv4 only.
+fn broadcast(addr: IpAddr, prefix: u8, opt: &str, arg: &str) -> Result<Ipv4Addr, String> {
+    let IpAddr::V4(v4) = addr else {
+        return Err(format!("'{opt}' is for IPv4 addresses; {addr} is IPv6"));
+    };
+    let fill = match arg {
+        "+" => true,
+        "-" => false,
+        a => {
+            return a
+                .parse()
+                .map_err(|_| format!("'{opt} {a}': expected an IPv4 address, '+' or '-'"));
+        }
+    };
+    if prefix > 30 {
+        return Err(format!(
+            "'{opt} {arg}': prefix length /{prefix} too long for a broadcast address (at most /30)"
+        ));
+    }
+    let host = u32::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
+    let a = u32::from(v4);
+    Ok(Ipv4Addr::from(if fill { a | host } else { a & !host }))
+}
 
 /// An address with an optional `/prefix`; the prefix defaults to a host route.
 pub fn parse_prefixed(text: &str) -> Result<(IpAddr, u8), String> {
@@ -261,14 +292,12 @@ impl Vip {
                 arg.ok_or_else(|| format!("'{opt}' in a virtual address needs {what}"))
             };
             match opt {
-                "brd" => {
-                    let a = need("an IPv4 broadcast address")?;
-                    vip.brd = Some(
-                        a.parse()
-                            .map_err(|_| format!("'brd {a}': expected an IPv4 address"))?,
-                    );
+                "brd" | "broadcast" => {
+                    let a = need("an IPv4 broadcast address, '+' or '-'")?;
+                    vip.brd = Some(broadcast(addr, prefix, opt, a)?);
                     i += 2;
                 }
+                "no_track" => i += 1,
                 "dev" => {
                     vip.dev = Some(need("an interface name")?.to_string());
                     i += 2;

@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod fifo_scripts;
 pub mod files;
 pub mod heartbeat;
 pub mod init;
@@ -112,6 +113,8 @@ struct Parent {
     /// Runs IPVS's notify_up/down and quorum_up/down.
     lvs_notify: lvs_notify::IpvsNotify,
     notifier: Notifier,
+    /// The notify FIFOs held open and their reader scripts.
+    fifo_scripts: fifo_scripts::FifoScripts,
     sd: Option<SdNotify>,
     ready_sent: bool,
     reload: Option<reloading::Reloading>,
@@ -178,10 +181,13 @@ pub async fn run(
     .into_iter()
     .collect();
     files::prepare(&config);
+    let mut fifos = fifo_scripts::FifoScripts::default();
+    fifos.apply(fifo_scripts::wanted(&config, &plan));
     let publisher = publish::Publisher::default();
     let metrics = publishing::bind_metrics(&config);
     let mut p = Parent {
         notifier: Notifier::new(files::fifos(&config), SCRIPT_TIMEOUT),
+        fifo_scripts: fifos,
         workers: Workers::new(events, opts.backoff.clone()),
         routing: Routing::new(&config, Routing::default()),
         accepted: sources::Accepted::new(&config),
@@ -272,12 +278,16 @@ pub async fn run(
     let _ = std::fs::remove_file(control::socket_path(&p.opts.runtime_dir));
     let Parent {
         notifier,
+        fifo_scripts,
         failure,
         local,
         ..
     } = p;
     local.stop();
     notifier.finish(Duration::from_secs(5)).await;
+    // The readers get a moment for the last lines (notify_stop's) first.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    fifo_scripts.stop().await;
     let _ = std::fs::remove_file(&pid_file);
     match failure {
         Some(e) => Err(SupervisorError::Config(e)),

@@ -41,8 +41,15 @@ pub(super) async fn hand_over(
         resume: p.record.resume(None),
         stopped_ms: reexec::monotonic_ms(),
     };
-    let Parent { notifier, opts, .. } = p;
+    let Parent {
+        notifier,
+        opts,
+        fifo_scripts,
+        ..
+    } = p;
     notifier.finish(Duration::from_secs(5)).await;
+    // The new image starts its own readers.
+    fifo_scripts.stop().await;
     reexec::write(&opts.runtime_dir, &handover)?;
     let e = reexec::exec(&sd_env);
     error!(error = %e, "re-exec failed");

@@ -145,6 +145,8 @@ impl Parent {
         self.local_sources = super::sources::Accepted::parent(&self.config);
         self.notifier.set_fifos(files::fifos(&self.config));
         files::prepare(&self.config);
+        self.fifo_scripts
+            .apply(super::fifo_scripts::wanted(&self.config, &self.plan));
         self.record.retain_configured(&self.config);
         self.routing = Routing::new(&self.config, std::mem::take(&mut self.routing));
         self.accepted.commit(&self.config);

@@ -15,6 +15,7 @@ use tracing::{debug, error, info, trace, warn};
 use super::accept;
 use super::fsm::Action;
 use super::netlink::{NetEvent, Netlink};
+use super::pace::Pacer;
 use super::reload::{carried_over, resumable};
 use super::router::{Input, Output, Router, SetupError};
 use super::setup::{DriverError, HostIo, InstanceIo, Received, io_err};
@@ -37,6 +38,9 @@ impl From<DriverError> for WorkerError {
     }
 }
 
+/// A gratuitous ARP / NA to send: the address and the MAC it is at.
+type Announcement = (IpAddr, [u8; 6]);
+
 struct Driver {
     host: HostIo,
     /// Where each address the instances hold lives (interface index), for
@@ -54,6 +58,9 @@ struct Driver {
     /// Transitions for the parent, sent in order after each event.
     outbox: Vec<Msg>,
     dirty: bool,
+    /// Gratuitous ARPs / NAs waiting for their interface's interval:
+    /// (interface index, IPv6) → the line of (address, MAC).
+    pacers: HashMap<(u32, bool), Pacer<Announcement>>,
 }
 
 /// Runs VRRP for `cfg` until the parent says stop (or goes away).
@@ -79,6 +86,7 @@ pub async fn run(
         values: resume.values.clone(),
         outbox: Vec::new(),
         dirty: true,
+        pacers: HashMap::new(),
     };
     let resumed = resumable(&d.cfg, &resume);
     d.start(&resumed).await;
@@ -95,7 +103,7 @@ pub async fn run(
     let mut status_at = Instant::now();
     let ended = loop {
         timer
-            .arm(d.router.next_deadline())
+            .arm(d.next_deadline())
             .map_err(io_err("arming the timer"))?;
         tokio::select! {
             biased;
@@ -109,8 +117,11 @@ pub async fn run(
                 if let Some(t) = d.router.next_deadline() {
                     trace!(late_us = now.saturating_duration_since(t).as_micros() as u64, "timer");
                 }
-                let out = d.router.handle(now, Input::Timeout);
-                d.execute(out).await;
+                if d.router.next_deadline().is_some_and(|t| t <= now) {
+                    let out = d.router.handle(now, Input::Timeout);
+                    d.execute(out).await;
+                }
+                d.paced(now);
             }
             Some(ev) = net_events.recv() => d.net_event(ev).await,
             m = link.recv() => match m {
@@ -172,6 +183,68 @@ fn millis_since_epoch(at: Instant) -> Option<u64> {
 }
 
 impl Driver {
+    fn next_deadline(&self) -> Option<Instant> {
+        self.pacers
+            .values()
+            .filter_map(Pacer::next_deadline)
+            .chain(self.router.next_deadline())
+            .min()
+    }
+
+    /// Sends one gratuitous ARP / NA now, or queues it behind its
+    /// interface's interval (`vrrp_garp_interval`, `garp_group`).
+    fn announce(&mut self, name: &str, addr: IpAddr, mac: [u8; 6]) {
+        let Some(index) = self.placed.get(&addr).copied() else {
+            return;
+        };
+        let spacing = self.host.spacing.get(&index).copied().unwrap_or_default();
+        let interval = if addr.is_ipv6() {
+            spacing.na
+        } else {
+            spacing.arp
+        };
+        let now = Instant::now();
+        let pacer = self
+            .pacers
+            .entry((index, addr.is_ipv6()))
+            .or_insert_with(|| Pacer::new(interval));
+        let mut go = Vec::new();
+        if pacer.interval() != interval {
+            // A reload changed it: what waits goes at the new pace.
+            let mut fresh = Pacer::new(interval);
+            for p in pacer.take_waiting() {
+                go.extend(fresh.offer(now, p));
+            }
+            *pacer = fresh;
+        }
+        go.extend(pacer.offer(now, (addr, mac)));
+        for item in go {
+            self.send_announcement(index, item);
+        }
+        trace!(instance = %name, vip = %addr, "gratuitous ARP/NA");
+    }
+
+    fn send_announcement(&self, index: u32, (addr, mac): Announcement) {
+        if let Some(a) = self.host.announcers.get(&index)
+            && let Err(e) = a.announce(addr, mac, 1)
+        {
+            warn!(vip = %addr, error = %e, "gratuitous ARP/NA failed");
+        }
+    }
+
+    /// Sends the waiting announcements whose time has come.
+    fn paced(&mut self, now: Instant) {
+        let mut due = Vec::new();
+        for (&(index, _), p) in &mut self.pacers {
+            while let Some(item) = p.due(now) {
+                due.push((index, item));
+            }
+        }
+        for (index, item) in due {
+            self.send_announcement(index, item);
+        }
+    }
+
     async fn start(&mut self, resumed: &[usize]) {
         // A Backup must not hold the VIPs (left over from a crash, for
         // example); a resumed Master keeps them.
@@ -359,6 +432,10 @@ impl Driver {
                             error!(instance = %io.name, vip = %vip, error = %e, "removing VIP failed");
                         }
                     }
+                    // Announcements still waiting for addresses no longer held.
+                    for p in self.pacers.values_mut() {
+                        p.retain(|(a, _)| !vips.iter().any(|v| v.addr == *a));
+                    }
                     if io.no_accept {
                         let addrs: Vec<IpAddr> = vips.iter().map(|v| v.addr).collect();
                         if let Err(e) = accept::apply(&accept::elements(false, &addrs)).await {
@@ -368,19 +445,14 @@ impl Driver {
                     info!(instance = %io.name, count = vips.len(), "VIPs removed");
                 }
                 Action::Gratuitous { addrs, count } => {
-                    for addr in &addrs {
-                        let Some(a) = self
-                            .placed
-                            .get(addr)
-                            .and_then(|index| self.host.announcers.get(index))
-                        else {
-                            continue;
-                        };
-                        if let Err(e) = a.announce(*addr, io.mac, count) {
-                            warn!(instance = %io.name, vip = %addr, error = %e, "gratuitous ARP/NA failed");
+                    // As keepalived: each round announces every address once.
+                    let (name, mac) = (io.name.clone(), io.mac);
+                    for _ in 0..count {
+                        for addr in &addrs {
+                            self.announce(&name, *addr, mac);
                         }
                     }
-                    debug!(instance = %io.name, count, "gratuitous ARP/NA sent");
+                    debug!(instance = %name, count, "gratuitous ARP/NA sent or queued");
                 }
                 Action::StateChanged { from, to, cause } => {
                     let priority = inst.priority();

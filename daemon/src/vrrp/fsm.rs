@@ -12,6 +12,7 @@
 //!   Backup adopts the Master's advertised interval.
 //! - v2: Skew_Time = (256 − Priority) / 256 s,
 //!   Master_Down_Interval = 3 × Advertisement_Interval + Skew_Time.
+//! - The 3 is keepalived's `down_timer_adverts` (1–100).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -174,12 +175,17 @@ pub struct Params {
     pub held: Vec<Vip>,
     /// Drop adverts whose address list differs (unless from the owner).
     pub check_adv_addr: bool,
+    /// `check_unicast_src` on a unicast instance: adverts only from these.
+    pub unicast_peers_only: Option<Vec<IpAddr>>,
     /// This router's primary address on the interface: the advert source and
     /// the tie-breaker between equal priorities.
     pub local_addr: IpAddr,
     pub garp: GarpParams,
     /// Member of a sync group: Master only when the whole group agrees.
     pub in_sync_group: bool,
+    /// Adverts missed before Master_Down (RFC 5798's 3; keepalived's
+    /// `down_timer_adverts`).
+    pub down_timer_adverts: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -381,7 +387,7 @@ impl Instance {
             Version::V2 => self.advert_interval(),
             Version::V3 => self.master_adver_interval(),
         };
-        base * 3 + self.skew_time()
+        base * self.params.down_timer_adverts.max(1) + self.skew_time()
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
@@ -402,6 +408,12 @@ impl Instance {
         let p = &self.params;
         if src == p.local_addr {
             return Err(DropReason::OwnAdvert);
+        }
+        if p.unicast_peers_only
+            .as_ref()
+            .is_some_and(|peers| !peers.contains(&src))
+        {
+            return Err(DropReason::NotAUnicastPeer);
         }
         if advert.version != p.version {
             return Err(DropReason::VersionMismatch);

@@ -24,6 +24,8 @@ fn params(priority: u8, version: Version, interval_cs: u16) -> Params {
         vips: vec![ip(VIP)],
         held: vec![vip()],
         check_adv_addr: true,
+        unicast_peers_only: None,
+        down_timer_adverts: 3,
         local_addr: ip(LOCAL),
         garp: GarpParams::default(),
         in_sync_group: false,

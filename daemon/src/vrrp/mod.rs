@@ -1,7 +1,8 @@
 //! VRRP: RFC 5798 (v3, IPv4 and IPv6) and RFC 3768 (v2).
 //!
-//! `packet` is the codec; `fsm` the per-instance state machine (RFC 5798 §6)
-//! and `router` the set of instances with sync groups and tracking. These are
+//! `packet` is the codec; `fsm` the per-instance state machine (RFC 5798 §6),
+//! `router` the set of instances with sync groups and tracking, and `pace`
+//! the spacing of gratuitous ARPs / NAs on an interface. These are
 //! sans-IO: they take events with `now` and return actions. The rest is the
 //! thin IO layer that owns sockets, netlink and timers.
 
@@ -12,6 +13,7 @@ pub mod driver;
 pub mod fsm;
 pub mod garp;
 pub mod netlink;
+pub mod pace;
 pub mod packet;
 pub mod reload;
 pub mod router;

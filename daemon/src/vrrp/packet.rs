@@ -108,10 +108,12 @@ pub enum DropReason {
     AddressMismatch,
     /// Our own advertisement looped back.
     OwnAdvert,
+    /// `check_unicast_src`: the sender is not one of the unicast peers.
+    NotAUnicastPeer,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 14] = [
+    pub const ALL: [DropReason; 15] = [
         DropReason::BadIpHeader,
         DropReason::TtlNot255,
         DropReason::TooShort,
@@ -126,6 +128,7 @@ impl DropReason {
         DropReason::IntervalMismatch,
         DropReason::AddressMismatch,
         DropReason::OwnAdvert,
+        DropReason::NotAUnicastPeer,
     ];
 
     pub fn name(self) -> &'static str {
@@ -144,6 +147,7 @@ impl DropReason {
             DropReason::IntervalMismatch => "interval_mismatch",
             DropReason::AddressMismatch => "address_mismatch",
             DropReason::OwnAdvert => "own_advert",
+            DropReason::NotAUnicastPeer => "not_a_unicast_peer",
         }
     }
 }

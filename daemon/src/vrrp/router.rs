@@ -638,6 +638,10 @@ pub fn params(cfg: &Config, inst: &VrrpInstance, local: IpAddr, in_sync_group: b
             .cloned()
             .collect(),
         check_adv_addr: !(inst.skip_check_adv_addr || g.vrrp_skip_check_adv_addr),
+        // keepalived checks the source only of a unicast instance's adverts.
+        unicast_peers_only: (!inst.unicast_peer.is_empty()
+            && (inst.check_unicast_src || g.vrrp_check_unicast_src))
+            .then(|| inst.unicast_peer.clone()),
         local_addr: local,
         garp: GarpParams {
             master_delay,
@@ -651,6 +655,10 @@ pub fn params(cfg: &Config, inst: &VrrpInstance, local: IpAddr, in_sync_group: b
             lower_prio_repeat: lower_repeat.unwrap_or(0),
         },
         in_sync_group,
+        down_timer_adverts: inst
+            .down_timer_adverts
+            .or(g.vrrp_down_timer_adverts)
+            .unwrap_or(3),
     }
 }
 

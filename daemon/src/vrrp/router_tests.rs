@@ -684,3 +684,130 @@ fn a_reloaded_master_adds_announces_and_removes_only_what_changed() {
             .all(|o| !matches!(o.action, Action::AddVips(_) | Action::RemoveVips(_)))
     );
 }
+
+/// A unicast instance (peers .3 and .4) hearing VRID 51 from .3 and from .5.
+fn unicast_from(extra_global: &str, extra: &str) -> (Router, Instant) {
+    let text = format!(
+        "global_defs {{\n{extra_global}}}\n{}",
+        pair(100).replace(
+            " advert_int 1\n",
+            &format!(" advert_int 1\n unicast_peer {{\n  10.0.0.3\n  10.0.0.4\n }}\n{extra}"),
+        )
+    );
+    let mut r = router(&text, 2);
+    let t0 = Instant::now();
+    r.handle(t0, Input::Startup);
+    let p = packet_from(&r, 0, 200, 3);
+    for node in [3, 5] {
+        let m = IpMeta {
+            dst: IpAddr::from([10, 0, 0, 2]),
+            ..meta(node)
+        };
+        r.handle(
+            t0,
+            Input::Packet {
+                ifname: "eth0",
+                meta: m,
+                payload: &p,
+            },
+        );
+    }
+    (r, t0)
+}
+
+#[test]
+fn vrrp_check_unicast_src() {
+    let (r, _) = unicast_from(" vrrp_check_unicast_src\n", "");
+    let c = r.counters(0).unwrap();
+    assert_eq!(c.adverts_received, 1, "the peer's advert only");
+    assert_eq!(c.drops.get(&DropReason::NotAUnicastPeer), Some(&1));
+    assert_eq!(
+        r.instance(0).unwrap().master().map(|m| m.addr),
+        Some(IpAddr::from([10, 0, 0, 3]))
+    );
+    // Without it, keepalived takes adverts from anyone.
+    let (r, _) = unicast_from("", "");
+    assert_eq!(r.counters(0).unwrap().adverts_received, 2);
+    assert_eq!(
+        r.counters(0)
+            .unwrap()
+            .drops
+            .get(&DropReason::NotAUnicastPeer),
+        None
+    );
+}
+
+#[test]
+fn check_unicast_src() {
+    let (r, _) = unicast_from("", " check_unicast_src\n");
+    let c = r.counters(0).unwrap();
+    assert_eq!(c.adverts_received, 1);
+    assert_eq!(c.drops.get(&DropReason::NotAUnicastPeer), Some(&1));
+}
+
+/// When a lone Backup takes over: Master_Down_Interval after start.
+fn takeover_after(text: &str) -> Duration {
+    let mut r = router(text, 2);
+    let t0 = Instant::now();
+    r.handle(t0, Input::Startup);
+    let at = r.next_deadline().unwrap();
+    let out = r.handle(at, Input::Timeout);
+    assert!(
+        out.iter().any(|o| matches!(
+            o.action,
+            Action::StateChanged {
+                to: State::Master,
+                ..
+            }
+        )),
+        "{out:?}"
+    );
+    at - t0
+}
+
+#[test]
+fn down_timer_adverts() {
+    // v2, priority 100: Skew_Time = 156/256 s.
+    let skew = Duration::from_secs(1) * 156 / 256;
+    assert_eq!(takeover_after(&pair(100)), Duration::from_secs(3) + skew);
+    let five = pair(100).replace(" advert_int 1\n", " advert_int 1\n down_timer_adverts 5\n");
+    assert_eq!(takeover_after(&five), Duration::from_secs(5) + skew);
+}
+
+#[test]
+fn vrrp_down_timer_adverts() {
+    let skew = Duration::from_secs(1) * 156 / 256;
+    let text = format!(
+        "global_defs {{\n vrrp_down_timer_adverts 1\n}}\n{}",
+        pair(100)
+    );
+    assert_eq!(takeover_after(&text), Duration::from_secs(1) + skew);
+    // The instance's own wins.
+    let text = text.replace(" advert_int 1\n", " advert_int 1\n down_timer_adverts 2\n");
+    assert_eq!(takeover_after(&text), Duration::from_secs(2) + skew);
+}
+
+#[test]
+fn vmac_prefix() {
+    let c = cfg(
+        "global_defs {\n vmac_prefix vip\n}\nvrrp_instance V {\n interface eth0\n virtual_router_id 7\n use_vmac\n virtual_ipaddress {\n  10.0.0.9\n }\n}\n",
+    );
+    assert_eq!(
+        super::super::setup::vmac_name(&c, &c.vrrp_instances[0]),
+        "vip.7"
+    );
+    let c = cfg(
+        "vrrp_instance V {\n interface eth0\n virtual_router_id 200\n use_vmac\n virtual_ipaddress {\n  10.0.0.9\n }\n}\n",
+    );
+    assert_eq!(
+        super::super::setup::vmac_name(&c, &c.vrrp_instances[0]),
+        "vrrp.200"
+    );
+    let mut c = c;
+    c.global.vmac_prefix = Some("averyveryverylongprefix".into());
+    assert_eq!(
+        super::super::setup::vmac_name(&c, &c.vrrp_instances[0]),
+        "averyveryve.200",
+        "cut to 15 bytes as keepalived does"
+    );
+}

@@ -14,6 +14,7 @@ use tracing::{debug, error, info, warn};
 use super::accept;
 use super::garp::Announcer;
 use super::netlink::{AddrInfo, LinkInfo, Netlink, NetlinkError};
+use super::pace::Spacing;
 use super::packet::{ChecksumMode, DropReason, IpMeta};
 use super::router::{Router, SetupError};
 use super::socket;
@@ -52,8 +53,13 @@ pub(super) struct HostIo {
     vmacs: HashMap<String, LinkInfo>,
     tx: mpsc::Sender<Received>,
     opened: Vec<(String, Family)>,
+    /// Memberships of instances' `mcast_dst_ip` groups, by interface.
+    members: Vec<(String, IpAddr, Socket)>,
     pub(super) accept_filter: bool,
     pub(super) announcers: HashMap<u32, Announcer>,
+    /// Interface index → the spacing of its gratuitous ARPs / NAs (a VMAC
+    /// takes its base interface's, as keepalived's IF_BASE_IFP).
+    pub(super) spacing: HashMap<u32, Spacing>,
 }
 
 impl HostIo {
@@ -64,8 +70,10 @@ impl HostIo {
             vmacs: HashMap::new(),
             tx,
             opened: Vec::new(),
+            members: Vec::new(),
             accept_filter: false,
             announcers: HashMap::new(),
+            spacing: HashMap::new(),
         }
     }
 
@@ -90,10 +98,7 @@ impl HostIo {
         for inst in &cfg.vrrp_instances {
             let parent = parent_link(&self.links, inst)?;
             if let Some(v) = &inst.use_vmac {
-                let name = v
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| format!("vrrp.{}", inst.virtual_router_id));
+                let name = v.name.clone().unwrap_or_else(|| vmac_name(cfg, inst));
                 let link = self
                     .nl
                     .ensure_macvlan(&name, parent.index, vmac_address(inst))
@@ -139,13 +144,53 @@ impl HostIo {
             )?);
         }
         open_receivers(cfg, &self.links, &self.vmacs, &self.tx, &mut self.opened)?;
+        self.join_groups(cfg)?;
         if ios.iter().any(|io| io.no_accept) && !self.accept_filter {
             accept::apply(&accept::ruleset()).await?;
             self.accept_filter = true;
             info!(table = accept::TABLE, "nftables rules for no_accept loaded");
         }
         self.add_announcers(&ios);
+        self.spacing = self
+            .links
+            .values()
+            .map(|l| (l.index, Spacing::for_interface(cfg, &l.name)))
+            .collect();
+        for inst in &cfg.vrrp_instances {
+            if let Some(v) = self.vmacs.get(&inst.name) {
+                self.spacing
+                    .insert(v.index, Spacing::for_interface(cfg, &inst.interface));
+            }
+        }
         Ok((router, ios))
+    }
+
+    /// Joins each `mcast_dst_ip` on the interface its adverts arrive by.
+    fn join_groups(&mut self, cfg: &Config) -> Result<(), DriverError> {
+        for inst in &cfg.vrrp_instances {
+            let Some(group) = inst.mcast_dst_ip.filter(|_| inst.unicast_peer.is_empty()) else {
+                continue;
+            };
+            let family = inst.family();
+            let via_vmac = self.vmacs.get(&inst.name).filter(|_| !inst.vmac_xmit_base);
+            let parent = parent_link(&self.links, inst)?;
+            let link = via_vmac.unwrap_or(parent);
+            if self
+                .members
+                .iter()
+                .any(|(n, g, _)| *n == link.name && *g == group)
+            {
+                continue;
+            }
+            let s =
+                socket::member(family, &link.name, link.index, group).map_err(io_err(format!(
+                    "vrrp_instance {}: joining {group} on {}",
+                    inst.name, link.name
+                )))?;
+            info!(instance = %inst.name, interface = %link.name, group = %group, "listening on mcast_dst_ip");
+            self.members.push((link.name.clone(), group, s));
+        }
+        Ok(())
     }
 
     fn add_announcers(&mut self, ios: &[InstanceIo]) {
@@ -243,6 +288,19 @@ pub(super) fn vmac_sysctls(parent: &str, vmac: &str) {
 }
 
 /// The interface an instance is configured on.
+/// keepalived's name for a `use_vmac` interface without one:
+/// `vmac_prefix` (else `vrrp`), a dot and the VRID, the prefix cut to fit
+/// an interface name (15 bytes).
+pub(super) fn vmac_name(cfg: &Config, inst: &VrrpInstance) -> String {
+    let prefix = cfg.global.vmac_prefix.as_deref().unwrap_or("vrrp");
+    let suffix = format!(".{}", inst.virtual_router_id);
+    let mut keep = 15usize.saturating_sub(suffix.len()).min(prefix.len());
+    while !prefix.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!("{}{suffix}", &prefix[..keep])
+}
+
 pub(super) fn parent_link<'a>(
     links: &'a HashMap<String, LinkInfo>,
     inst: &VrrpInstance,
@@ -293,7 +351,7 @@ pub(super) fn instance_io(
         cfg.global.vrrp_mcast_group6,
     );
     let dests = if inst.unicast_peer.is_empty() {
-        vec![group]
+        vec![inst.mcast_dst_ip.unwrap_or(group)]
     } else {
         inst.unicast_peer.clone()
     };

@@ -60,6 +60,28 @@ pub fn receiver(family: Family, ifname: &str, ifindex: u32, group: IpAddr) -> io
     Ok(s)
 }
 
+/// Holds membership of `group` on `ifname` (an instance's `mcast_dst_ip`)
+/// without reading: the interface's receive socket gets the packets, so a
+/// second reader would see each one twice.
+pub fn member(family: Family, ifname: &str, ifindex: u32, group: IpAddr) -> io::Result<Socket> {
+    let s = raw(family)?;
+    s.bind_device(Some(ifname.as_bytes()))?;
+    s.attach_filter(&[SockFilter::new(0x06, 0, 0, 0)])?;
+    match (family, group) {
+        (Family::V4, IpAddr::V4(g)) => {
+            s.join_multicast_v4_n(&g, &InterfaceIndexOrAddress::Index(ifindex))?
+        }
+        (Family::V6, IpAddr::V6(g)) => s.join_multicast_v6(&g, ifindex)?,
+        _ => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "multicast group of the wrong family",
+            ));
+        }
+    }
+    Ok(s)
+}
+
 /// Sends one instance's advertisements from `local` on `ifname`.
 pub fn sender(family: Family, ifname: &str, ifindex: u32, local: IpAddr) -> io::Result<Socket> {
     let s = raw(family)?;

@@ -96,6 +96,14 @@ fn read_nodes(nodes: &[Node], diags: &mut Diagnostics) -> Config {
                         .push(cx.virtual_server_group(name, n, block)),
                 }
             }
+            "garp_group" => {
+                if cx.flag_args_none(n)
+                    && let Some(block) = cx.block(n)
+                    && let Some(g) = cx.garp_group(n, block)
+                {
+                    cfg.garp_groups.push(g);
+                }
+            }
             "virtual_server" => {
                 if let Some(block) = cx.block(n) {
                     cfg.virtual_servers.push(cx.virtual_server(n, block));

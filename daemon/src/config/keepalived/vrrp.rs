@@ -7,12 +7,78 @@ use super::tree::Node;
 use crate::config::diag::Src;
 use crate::config::model::Demote;
 use crate::config::model::{
-    AuthType, Authentication, Global, InitialState, Notify, ParamMatch, SyncGroup, TrackFile,
-    TrackProcess, Vmac, VrrpInstance, VrrpScript,
+    AuthType, Authentication, GarpGroup, Global, InitialState, Notify, ParamMatch, SyncGroup,
+    TrackFile, TrackProcess, Vmac, VrrpInstance, VrrpScript,
 };
 use crate::config::values::{Millis, TrackRef, Vip};
 
+/// keepalived's `garp_group` block (vrrp_parser.c).
+const GARP_GROUP: kw::Context = kw::Context {
+    what: "in garp_group",
+    supported: &["garp_interval", "gna_interval", "interface", "interfaces"],
+    known: &[],
+};
+
 impl Cx<'_> {
+    /// `garp_group { ... }`; None (with keepalived's complaint) when it sets no interval.
+    pub fn garp_group(&mut self, at: &Node, nodes: &[Node]) -> Option<GarpGroup> {
+        let mut g = GarpGroup {
+            src: Src::new(at.word.loc.clone()),
+            ..GarpGroup::default()
+        };
+        for n in nodes {
+            let k = n.word.text.as_str();
+            let handled = match k {
+                "garp_interval" => {
+                    g.garp_interval = self.secs(n);
+                    true
+                }
+                "gna_interval" => {
+                    g.gna_interval = self.secs(n);
+                    true
+                }
+                "interface" => {
+                    if let Some(t) = self.arg1(n, "an interface name") {
+                        g.src
+                            .set(format!("interfaces.{}", g.interfaces.len()), &t.loc);
+                        g.interfaces.push(t.text.clone());
+                    }
+                    true
+                }
+                "interfaces" => {
+                    let entries = self.list(n);
+                    if entries.is_empty() {
+                        self.diags
+                            .warning(Some(&n.word.loc), "garp_group: empty 'interfaces' block");
+                    }
+                    for e in entries {
+                        for w in e.all_words() {
+                            g.src
+                                .set(format!("interfaces.{}", g.interfaces.len()), &e.word.loc);
+                            g.interfaces.push(w.to_string());
+                        }
+                    }
+                    true
+                }
+                _ => false,
+            };
+            if handled {
+                g.src.set(k, &n.word.loc);
+            } else {
+                self.unknown(&GARP_GROUP, "in garp_group", n);
+            }
+        }
+        if g.garp_interval.is_none() && g.gna_interval.is_none() {
+            // keepalived: "garp group N does not have any delay set - removing".
+            self.diags.warning(
+                Some(&at.word.loc),
+                "garp_group sets neither 'garp_interval' nor 'gna_interval'; it is ignored",
+            );
+            return None;
+        }
+        Some(g)
+    }
+
     pub fn global(&mut self, g: &mut Global, nodes: &[Node]) {
         for n in nodes {
             let k = n.word.text.as_str();
@@ -65,6 +131,16 @@ impl Cx<'_> {
                     g.vrrp_gna_interval = self.secs(n);
                     true
                 }
+                "vrrp_down_timer_adverts" => {
+                    g.vrrp_down_timer_adverts = self.parse(n, "a number 1-100");
+                    true
+                }
+                "vmac_prefix" => {
+                    g.vmac_prefix = self
+                        .arg1(n, "an interface name prefix")
+                        .map(|t| t.text.clone());
+                    true
+                }
                 "vrrp_strict" => {
                     g.vrrp_strict = self.flag(n);
                     true
@@ -90,7 +166,7 @@ impl Cx<'_> {
                     true
                 }
                 "notify_fifo_script" => {
-                    g.notify_fifo_script = self.command(n);
+                    g.notify_fifo_script = self.script(n);
                     true
                 }
                 "vrrp_notify_fifo" => {
@@ -98,7 +174,7 @@ impl Cx<'_> {
                     true
                 }
                 "vrrp_notify_fifo_script" => {
-                    g.vrrp_notify_fifo_script = self.command(n);
+                    g.vrrp_notify_fifo_script = self.script(n);
                     true
                 }
                 "lvs_flush" => {
@@ -620,6 +696,14 @@ impl Cx<'_> {
                     v.mcast_src_ip = self.ip(n);
                     true
                 }
+                "mcast_dst_ip" => {
+                    v.mcast_dst_ip = self.ip(n);
+                    true
+                }
+                "down_timer_adverts" => {
+                    v.down_timer_adverts = self.parse(n, "a number 1-100");
+                    true
+                }
                 "nopreempt" => {
                     if self.flag(n) {
                         v.preempt = false;
@@ -651,14 +735,18 @@ impl Cx<'_> {
                 "strict_mode" => {
                     // `strict_mode [on|off|true|false]`
                     v.strict_mode = match n.arg_words().as_slice() {
-                        [] | ["on"] | ["true"] => true,
-                        ["off"] | ["false"] => false,
+                        [] | ["on"] | ["true"] | ["yes"] => Some(true),
+                        ["off"] | ["false"] | ["no"] => Some(false),
                         _ => {
                             self.diags
                                 .error(Some(&n.word.loc), "'strict_mode' expects on or off");
                             v.strict_mode
                         }
                     };
+                    true
+                }
+                "check_unicast_src" => {
+                    v.check_unicast_src = self.flag(n);
                     true
                 }
                 "dont_track_primary" => {
@@ -825,3 +913,7 @@ impl Cx<'_> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "vrrp_tests.rs"]
+mod tests;

@@ -4,7 +4,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
-use super::{FlushOnStop, LvsSyncDaemon};
+use super::{FlushOnStop, LvsSyncDaemon, Script};
 
 use crate::config::diag::Src;
 use crate::config::values::Millis;
@@ -26,6 +26,10 @@ pub struct Global {
     pub vrrp_garp_lower_prio_repeat: Option<u32>,
     pub vrrp_garp_interval: Option<Millis>,
     pub vrrp_gna_interval: Option<Millis>,
+    /// Adverts missed before a Backup takes over (default 3; 1-100).
+    pub vrrp_down_timer_adverts: Option<u32>,
+    /// The name of a `use_vmac` interface without one: `PREFIX.VRID` (default `vrrp`).
+    pub vmac_prefix: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub vrrp_strict: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -36,9 +40,11 @@ pub struct Global {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub enable_script_security: bool,
     pub notify_fifo: Option<String>,
-    pub notify_fifo_script: Option<String>,
+    /// Started with the FIFO's path as its last argument, kept running
+    /// (keepalived.conf: `notify_fifo_script "CMD" [USER [GROUP]]`).
+    pub notify_fifo_script: Option<Script>,
     pub vrrp_notify_fifo: Option<String>,
-    pub vrrp_notify_fifo_script: Option<String>,
+    pub vrrp_notify_fifo_script: Option<Script>,
     /// upkeep: serve Prometheus metrics on this address (TOML only); a
     /// port alone means loopback.
     #[serde(default, deserialize_with = "metrics_address")]

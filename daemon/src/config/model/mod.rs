@@ -66,6 +66,9 @@ pub struct Config {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub virtual_servers: Vec<VirtualServer>,
+    /// `garp_group { ... }`: per-interface spacing of gratuitous ARPs / NAs.
+    #[serde(default, rename = "garp_group", skip_serializing_if = "Vec::is_empty")]
+    pub garp_groups: Vec<GarpGroup>,
 }
 
 fn default_priority() -> u32 {

@@ -128,14 +128,21 @@ pub struct VrrpInstance {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unicast_peer: Vec<IpAddr>,
     pub mcast_src_ip: Option<IpAddr>,
+    /// Send adverts to (and listen on) this group instead of the global one.
+    pub mcast_dst_ip: Option<IpAddr>,
+    /// Adverts missed before taking over (default: `vrrp_down_timer_adverts`, else 3).
+    pub down_timer_adverts: Option<u32>,
     #[serde(default = "yes")]
     pub preempt: bool,
     pub preempt_delay: Option<Millis>,
     /// Accept packets for the virtual addresses when MASTER (RFC 5798 Accept_Mode).
     #[serde(default = "yes")]
     pub accept: bool,
+    /// When absent, the global `vrrp_strict` (see [`VrrpInstance::strict`]).
+    pub strict_mode: Option<bool>,
+    /// Drop unicast adverts from a source that is not a `unicast_peer`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub strict_mode: bool,
+    pub check_unicast_src: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dont_track_primary: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -170,6 +177,21 @@ pub struct VrrpInstance {
     pub src: Src,
 }
 
+/// `garp_group { garp_interval S; gna_interval S; interface IF | interfaces { IF... } }`:
+/// the least time between two gratuitous ARPs (NAs) on those interfaces, in
+/// place of the global `vrrp_garp_interval` (`vrrp_gna_interval`).
+#[serde_with::skip_serializing_none]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GarpGroup {
+    pub garp_interval: Option<Millis>,
+    pub gna_interval: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interfaces: Vec<String>,
+    #[serde(skip)]
+    pub src: Src,
+}
+
 /// `use_vmac` with an optional interface name (default `vrrp.VRID`).
 #[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,10 +221,13 @@ impl VrrpInstance {
             unicast_src_ip: None,
             unicast_peer: Vec::new(),
             mcast_src_ip: None,
+            mcast_dst_ip: None,
+            down_timer_adverts: None,
             preempt: true,
             preempt_delay: None,
             accept: true,
-            strict_mode: false,
+            strict_mode: None,
+            check_unicast_src: false,
             dont_track_primary: false,
             skip_check_adv_addr: false,
             old_unicast_checksum: false,
@@ -233,6 +258,11 @@ impl VrrpInstance {
         self.virtual_ipaddress
             .first()
             .map_or(Family::V4, |v| Family::of(&v.addr))
+    }
+
+    /// keepalived's strict mode: the instance's `strict_mode`, else `vrrp_strict`.
+    pub fn strict(&self, global: &Global) -> bool {
+        self.strict_mode.unwrap_or(global.vrrp_strict)
     }
 
     /// The VRRP version in force: explicit, else global, else 2 (IPv6 needs 3).
