@@ -105,7 +105,8 @@ impl Cx<'_> {
                     g.lvs_flush = self.flag(n);
                     true
                 }
-                "lvs_flush_onstop" => {
+                // keepalived's current name and its older spelling, one handler.
+                "lvs_flush_on_stop" | "lvs_flush_onstop" => {
                     g.lvs_flush_onstop = if n.args.is_empty() && n.block.is_none() {
                         Some(crate::config::model::FlushOnStop::Vs)
                     } else {
