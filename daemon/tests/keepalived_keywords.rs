@@ -651,7 +651,8 @@ fn suggestions_are_real_names() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(
         msgs.iter()
-            .any(|m| m.contains("unknown keyword 'vrrp_nftables'")),
+            .any(|m| m.contains("unknown keyword 'vrrp_nftables'")
+                && m.ends_with("did you mean 'nftables'?")),
         "{msgs:#?}"
     );
     assert!(

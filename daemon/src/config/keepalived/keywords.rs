@@ -1,10 +1,16 @@
-//! Keywords per block, from keepalived.conf(5) (keepalived 2.2–2.3).
+//! Keywords per block, as keepalived 2.2.7 and 2.3.4 have them.
 //!
-//! `SUPPORTED` lists what the reader turns into the model; `KNOWN` lists what
+//! `supported` lists what the reader turns into the model; `known` lists what
 //! keepalived accepts and upkeep does not implement: those get one
 //! "accepted but not supported" warning each and their arguments and block
 //! are skipped. Anything in neither list is an error with a suggestion drawn
-//! from both.
+//! from both, so both hold only keepalived's names (and upkeep's own, which
+//! start with `upkeep_` or are listed in docs/config.md).
+//!
+//! tests/fixtures/keepalived-keywords/status.tsv is the same lists as data,
+//! one row per block and keyword, pinned to keepalived's parser sources;
+//! daemon/tests/keepalived_keywords.rs keeps the two equal. Adding a keyword
+//! here means adding its row there (with an example when it is supported).
 
 pub struct Context {
     /// How the block is named in messages.

@@ -78,7 +78,7 @@ fn skipped_block_warns_once_by_block_and_checks_its_words() {
 #[test]
 fn names_keepalived_never_had_are_errors() {
     for (word, hint) in [
-        ("vrrp_nftables", None),
+        ("vrrp_nftables", Some("nftables")),
         ("lvs_id", None),
         ("vrrp_ipvs_syncd", None),
         ("nftable_counters", Some("nftables_counters")),
