@@ -50,6 +50,8 @@ cargo fmt --all -- --check
 step "structure"
 # No import circles between the daemon's modules; unsafe only under sys/.
 python3 scripts/module-cycles.py
+# Nothing silent: every model field is read outside config/ (or allowlisted with a reason).
+python3 scripts/unread-fields.py
 if grep -rln 'unsafe' daemon/src --include='*.rs' | grep -v '^daemon/src/sys/' | xargs -r grep -ln 'unsafe {\|unsafe fn\|unsafe impl' ; then
     echo "unsafe code outside daemon/src/sys/" >&2
     exit 1

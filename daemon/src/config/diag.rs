@@ -179,6 +179,16 @@ pub fn did_you_mean<'a>(
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
     let lower = word.to_ascii_lowercase();
+    let candidates: Vec<&'a str> = candidates.into_iter().collect();
+    // keepalived dropped or added a `vrrp_` prefix on some keywords
+    // (`vrrp_nftables` is `nftables`): the same name up to it comes first.
+    let other = match lower.strip_prefix("vrrp_") {
+        Some(rest) => rest.to_string(),
+        None => format!("vrrp_{lower}"),
+    };
+    if let Some(c) = candidates.iter().find(|c| c.eq_ignore_ascii_case(&other)) {
+        return Some(c);
+    }
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
@@ -281,6 +291,9 @@ mod tests {
         assert_eq!(did_you_mean("g1obal_defs", kw), Some("global_defs"));
         assert_eq!(did_you_mean("VRRP_INSTANCE", kw), Some("vrrp_instance"));
         assert_eq!(did_you_mean("completely_else", kw), None);
+        let g = ["nftables", "vrrp_iptables", "vrrp_strict"];
+        assert_eq!(did_you_mean("vrrp_nftables", g), Some("nftables"));
+        assert_eq!(did_you_mean("strict", g), Some("vrrp_strict"));
         assert_eq!(
             suggestion("virtual_sever", kw),
             "; did you mean 'virtual_server'?"

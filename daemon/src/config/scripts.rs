@@ -291,10 +291,10 @@ impl Plan {
                         plan.named.insert(u.clone(), a);
                     }
                     Err(err) => {
-                        // keepalived.conf: a word after a quoted command is
-                        // an account, not an argument.
+                        // keepalived.conf: a word after the command is an
+                        // account, not an argument.
                         let hint = if e.user_at == e.at {
-                            "; the words after a quoted command name the account it runs as: arguments go inside the quotes"
+                            "; the words after the command name the account it runs as: arguments go inside quotes with the command"
                         } else {
                             ""
                         };

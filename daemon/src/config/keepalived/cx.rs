@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use super::keywords::Context;
+use super::keywords::{Context, skipped_block};
 use super::lexer::Token;
 use super::tree::Node;
 use crate::config::diag::{Diagnostics, suggestion};
@@ -23,11 +23,20 @@ impl Cx<'_> {
         let word = n.word.text.as_str();
         if ctx.is_known_unsupported(word) {
             self.diags.unsupported(Some(&n.word.loc), word);
+            if let (Some(inner), Some(block)) = (skipped_block(ctx, word), &n.block) {
+                self.skipped(inner, block);
+            }
             return;
         }
         let hint = suggestion(word, ctx.candidates());
-        let expected = if ctx.supported.len() <= 12 {
-            format!("expected one of {}", ctx.supported.join(", "))
+        // A skipped block lists only `known` words.
+        let listed: Vec<&str> = if ctx.supported.is_empty() {
+            ctx.candidates().collect()
+        } else {
+            ctx.supported.to_vec()
+        };
+        let expected = if listed.len() <= 12 {
+            format!("expected one of {}", listed.join(", "))
         } else {
             format!("expected a keyword valid {}", ctx.what)
         };
@@ -35,6 +44,21 @@ impl Cx<'_> {
             Some(&n.word.loc),
             format!("unknown keyword '{word}' {place}: {expected}{hint}"),
         );
+    }
+
+    /// The inside of a block upkeep skips whole (its keyword was warned
+    /// about): known words pass without a warning of their own, anything
+    /// else is the same error as elsewhere.
+    fn skipped(&mut self, ctx: &Context, nodes: &[Node]) {
+        let place = ctx.what.to_string();
+        for n in nodes {
+            let word = n.word.text.as_str();
+            if !ctx.known.contains(&word) {
+                self.unknown(ctx, &place, n);
+            } else if let (Some(inner), Some(block)) = (skipped_block(ctx, word), &n.block) {
+                self.skipped(inner, block);
+            }
+        }
     }
 
     /// The block of a keyword that must have one.
@@ -217,9 +241,9 @@ impl Cx<'_> {
     }
 
     /// A script keyword in keepalived's form: `"command args" [USER [GROUP]]`.
-    /// keepalived reads the words after a quoted command as the account it
-    /// runs as; an unquoted command keeps every word (older configurations
-    /// write `notify_master /path/script arg` and mean an argument).
+    /// keepalived (`notify_script_init`) reads the words after the first,
+    /// quoted or not, as the account it runs as: `notify /x.sh root root`
+    /// runs `/x.sh` as root:root, never `/x.sh root root` as root.
     pub fn script(&mut self, n: &Node) -> Option<Script> {
         if !self.no_block(n) {
             return None;
@@ -231,9 +255,6 @@ impl Cx<'_> {
             );
             return None;
         };
-        if !first.quoted {
-            return Some(Script::new(n.arg_words().join(" ")));
-        }
         let user = match &n.args[1..] {
             [] => None,
             words @ ([_] | [_, _]) => user_group(words),
@@ -241,7 +262,7 @@ impl Cx<'_> {
                 self.diags.error(
                     Some(&extra.loc),
                     format!(
-                        "'{}' takes a quoted command and then at most USER GROUP; unexpected '{}' (arguments go inside the quotes)",
+                        "'{}' takes a command and then at most USER GROUP; unexpected '{}' (a command's arguments go inside quotes with it)",
                         n.word.text, extra.text
                     ),
                 );

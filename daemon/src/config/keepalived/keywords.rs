@@ -1,10 +1,16 @@
-//! Keywords per block, from keepalived.conf(5) (keepalived 2.2–2.3).
+//! Keywords per block, as keepalived 2.2.7 and 2.3.4 have them.
 //!
-//! `SUPPORTED` lists what the reader turns into the model; `KNOWN` lists what
+//! `supported` lists what the reader turns into the model; `known` lists what
 //! keepalived accepts and upkeep does not implement: those get one
 //! "accepted but not supported" warning each and their arguments and block
 //! are skipped. Anything in neither list is an error with a suggestion drawn
-//! from both.
+//! from both, so both hold only keepalived's names (and upkeep's own, which
+//! start with `upkeep_` or are listed in docs/config.md).
+//!
+//! tests/fixtures/keepalived-keywords/status.tsv is the same lists as data,
+//! one row per block and keyword, pinned to keepalived's parser sources;
+//! daemon/tests/keepalived_keywords.rs keeps the two equal. Adding a keyword
+//! here means adding its row there (with an example when it is supported).
 
 pub struct Context {
     /// How the block is named in messages.
@@ -49,9 +55,10 @@ pub const TOP: Context = Context {
         "instance",
         "use_pid_dir",
         "child_wait_time",
-        "local_address_group",
         "SSL",
         "track_group",
+        "interface_up_down_delays",
+        "linkbeat_use_polling",
     ],
 };
 
@@ -73,8 +80,6 @@ pub const GLOBAL: Context = Context {
         "vrrp_strict",
         "vrrp_skip_check_adv_addr",
         "vrrp_check_unicast_src",
-        "vrrp_down_timer_adverts",
-        "vmac_prefix",
         "script_user",
         "enable_script_security",
         "notify_fifo",
@@ -84,6 +89,9 @@ pub const GLOBAL: Context = Context {
         "lvs_sync_daemon",
         "lvs_flush",
         "lvs_flush_onstop",
+        "lvs_flush_on_stop",
+        "vrrp_down_timer_adverts",
+        "vmac_prefix",
     ],
     known: &[
         "notification_email",
@@ -96,7 +104,6 @@ pub const GLOBAL: Context = Context {
         "smtp_alert_checker",
         "no_email_faults",
         "default_interface",
-        "local_address_group",
         "lvs_timeouts",
         "lvs_notify_fifo",
         "lvs_notify_fifo_script",
@@ -105,10 +112,13 @@ pub const GLOBAL: Context = Context {
         "vrrp_higher_prio_send_advert",
         "vrrp_iptables",
         "vrrp_ipsets",
-        "vrrp_nftables",
-        "vrrp_nftables_priority",
-        "vrrp_nftables_ifindex",
-        "vrrp_nftables_counters",
+        "nftables",
+        "nftables_priority",
+        "nftables_ifindex",
+        "nftables_counters",
+        "nftables_ipvs",
+        "nftables_ipvs_priority",
+        "nftables_ipvs_start_fwmark",
         "vrrp_priority",
         "checker_priority",
         "bfd_priority",
@@ -121,6 +131,9 @@ pub const GLOBAL: Context = Context {
         "vrrp_rlimit_rttime",
         "checker_rlimit_rttime",
         "bfd_rlimit_rttime",
+        "vrrp_rlimit_rtime",
+        "checker_rlimit_rtime",
+        "bfd_rlimit_rtime",
         "vrrp_cpu_affinity",
         "checker_cpu_affinity",
         "bfd_cpu_affinity",
@@ -133,15 +146,15 @@ pub const GLOBAL: Context = Context {
         "enable_snmp_rfcv3",
         "enable_traps",
         "enable_dbus",
-        "enable_dbus_create_instance",
+        "dbus_service_name",
+        "dbus_no_interface_name",
         "vrrp_notify_priority_changes",
         "process_names",
         "process_name",
         "vrrp_process_name",
-        "ipvs_process_name",
+        "checker_process_name",
+        "lvs_process_name",
         "bfd_process_name",
-        "linkbeat_use_polling",
-        "linkbeat_interfaces",
         "dynamic_interfaces",
         "max_auto_priority",
         "min_auto_priority_delay",
@@ -163,11 +176,6 @@ pub const GLOBAL: Context = Context {
         "log_unknown_vrids",
         "random_seed",
         "umask",
-        "net_namespace",
-        "net_namespace_ipvs",
-        "namespace_with_ipsets",
-        "instance",
-        "use_pid_dir",
         "startup_script",
         "startup_script_timeout",
         "shutdown_script",
@@ -180,14 +188,23 @@ pub const GLOBAL: Context = Context {
         "config_save_dir",
         "tmp_config_directory",
         "vrrp_garp_extra_if",
-        "vmac_addr_prefix",
         "fifo_write_vrrp_states_on_reload",
         "disable_local_igmp",
-        "lvs_id",
-        "vrrp_track_process_max_delay",
         "data_use_instance",
-        "script_max_fds",
-        "vrrp_ipvs_syncd",
+        "include_check",
+        "vrrp_vmac_garp_intvl",
+        "snmp_rs_stats_update_interval",
+        "snmp_vs_stats_update_interval",
+        "iproute_etc_dir",
+        "iproute_usr_dir",
+        "json_version",
+        "json_dump_file",
+        "state_dump_file",
+        "stats_dump_file",
+        "use_symlink_paths",
+        "v3_checksum_as_v2",
+        "vrrp_owner_ignore_adverts",
+        "vmac_addr_prefix",
     ],
 };
 
@@ -207,15 +224,12 @@ pub const INSTANCE: Context = Context {
         "unicast_src_ip",
         "unicast_peer",
         "mcast_src_ip",
-        "mcast_dst_ip",
-        "down_timer_adverts",
         "nopreempt",
         "preempt",
         "preempt_delay",
         "accept",
         "no_accept",
         "strict_mode",
-        "check_unicast_src",
         "dont_track_primary",
         "skip_check_adv_addr",
         "old_unicast_checksum",
@@ -237,12 +251,14 @@ pub const INSTANCE: Context = Context {
         "use_vmac",
         "vmac_xmit_base",
         "lvs_sync_daemon_interface",
+        "check_unicast_src",
+        "mcast_dst_ip",
+        "down_timer_adverts",
     ],
     known: &[
         "use_ipvlan",
         "track_bfd",
         "unicast_ttl",
-        "use_vmac_addr",
         "unicast_fault_no_peer",
         "promote_secondaries",
         "virtual_routes",
@@ -258,7 +274,14 @@ pub const INSTANCE: Context = Context {
         "smtp_alert",
         "linkbeat_use_polling",
         "track_src_ip",
-        "mcast_ttl",
+        "vmac_garp_intvl",
+        "vrf",
+        "no_virtual_ipaddress",
+        "owner_ignore_adverts",
+        "thread_timer_expired",
+        "timer_expired_backup",
+        "v3_checksum_as_v2",
+        "use_vmac_addr",
     ],
 };
 
@@ -412,18 +435,18 @@ pub const REAL_SERVER: Context = Context {
         "FILE_CHECK",
         "BFD_CHECK",
         "smtp_alert",
+        "snmp_name",
     ],
 };
 
 /// Keywords every checker block takes.
-const CHECK_COMMON: [&str; 11] = [
+const CHECK_COMMON: [&str; 10] = [
     "connect_ip",
     "connect_port",
     "bindto",
     "bind_port",
     "connect_timeout",
     "retry",
-    "nb_get_retry",
     "delay_before_retry",
     "warmup",
     "delay_loop",
@@ -457,7 +480,10 @@ macro_rules! concat_slices {
 
 pub const HTTP_CHECK: Context = Context {
     what: "in HTTP_GET/SSL_GET",
-    supported: concat_slices!(CHECK_COMMON, ["url", "virtualhost", "enable_sni"]),
+    supported: concat_slices!(
+        CHECK_COMMON,
+        ["nb_get_retry", "url", "virtualhost", "enable_sni"]
+    ),
     known: concat_slices!(
         CHECK_COMMON_KNOWN,
         ["tls_compliant", "fast_recovery", "http_protocol"]
@@ -472,11 +498,9 @@ pub const TCP_CHECK: Context = Context {
 
 pub const MISC_CHECK: Context = Context {
     what: "in MISC_CHECK",
-    supported: concat_slices!(
-        CHECK_COMMON,
-        ["misc_path", "misc_timeout", "misc_dynamic", "user"]
-    ),
-    known: &CHECK_COMMON_KNOWN,
+    supported: concat_slices!(CHECK_COMMON, ["misc_path", "misc_timeout", "user"]),
+    // misc_dynamic: the checker does not set weights from exit codes.
+    known: concat_slices!(CHECK_COMMON_KNOWN, ["misc_dynamic"]),
 };
 
 pub const URL: Context = Context {
@@ -489,34 +513,187 @@ pub const URL: Context = Context {
         "regex_stack",
         "regex_min_offset",
         "regex_max_offset",
+        "tls_compliant",
     ],
 };
+
+// Blocks keepalived accepts and upkeep skips whole: the block's keyword gets
+// the one "accepted but not supported" warning and the words inside are only
+// checked against these lists, so a typo inside is still an error.
+
+pub const SSL: Context = Context {
+    what: "in SSL",
+    supported: &[],
+    known: &["ca", "certificate", "key", "password"],
+};
+
+pub const TRACK_GROUP: Context = Context {
+    what: "in track_group",
+    supported: &[],
+    known: &["group"],
+};
+
+pub const GARP_GROUP: Context = Context {
+    what: "in garp_group",
+    supported: &["garp_interval", "gna_interval", "interface", "interfaces"],
+    known: &[],
+};
+
+pub const BFD_INSTANCE: Context = Context {
+    what: "in bfd_instance",
+    supported: &[],
+    known: &[
+        "neighbor_ip",
+        "neighbour_ip",
+        "source_ip",
+        "min_rx",
+        "min_tx",
+        "idle_tx",
+        "multiplier",
+        "passive",
+        "ttl",
+        "hoplimit",
+        "max_hops",
+        "multihop",
+        "weight",
+        "vrrp",
+        "checker",
+    ],
+};
+
+/// Keywords of every checker block, for the checkers upkeep skips.
+const CHECK_ALL: [&str; 13] = [
+    "connect_ip",
+    "connect_port",
+    "bindto",
+    "bind_port",
+    "bind_if",
+    "connect_timeout",
+    "retry",
+    "delay_before_retry",
+    "warmup",
+    "delay_loop",
+    "fwmark",
+    "alpha",
+    "log_all_failures",
+];
+
+pub const SMTP_CHECK: Context = Context {
+    what: "in SMTP_CHECK",
+    supported: &[],
+    known: concat_slices!(CHECK_ALL, ["helo_name", "host"]),
+};
+
+pub const SMTP_HOST: Context = Context {
+    what: "in SMTP_CHECK host",
+    supported: &[],
+    known: &CHECK_ALL,
+};
+
+pub const DNS_CHECK: Context = Context {
+    what: "in DNS_CHECK",
+    supported: &[],
+    known: concat_slices!(CHECK_ALL, ["type", "name"]),
+};
+
+pub const UDP_CHECK: Context = Context {
+    what: "in UDP_CHECK",
+    supported: &[],
+    known: concat_slices!(
+        CHECK_ALL,
+        [
+            "payload",
+            "require_reply",
+            "min_reply_length",
+            "max_reply_length"
+        ]
+    ),
+};
+
+pub const PING_CHECK: Context = Context {
+    what: "in PING_CHECK",
+    supported: &[],
+    known: &CHECK_ALL,
+};
+
+pub const FILE_CHECK: Context = Context {
+    what: "in FILE_CHECK",
+    supported: &[],
+    known: &["track_file", "weight"],
+};
+
+pub const BFD_CHECK: Context = Context {
+    what: "in BFD_CHECK",
+    supported: &[],
+    known: &["name", "alpha"],
+};
+
+/// Each block of keepalived's keyword table (block paths as in
+/// tests/fixtures/keepalived-keywords/) and the list upkeep checks it with.
+pub const BLOCKS: &[(&str, &Context)] = &[
+    ("TOP", &TOP),
+    ("global_defs", &GLOBAL),
+    ("vrrp_instance", &INSTANCE),
+    ("vrrp_instance/authentication", &AUTH),
+    ("vrrp_script", &SCRIPT),
+    ("vrrp_track_process", &TRACK_PROCESS),
+    ("vrrp_track_file", &TRACK_FILE),
+    ("track_file", &TRACK_FILE),
+    ("vrrp_sync_group", &SYNC_GROUP),
+    ("virtual_server", &VIRTUAL_SERVER),
+    ("virtual_server/real_server", &REAL_SERVER),
+    ("virtual_server/real_server/HTTP_GET", &HTTP_CHECK),
+    ("virtual_server/real_server/SSL_GET", &HTTP_CHECK),
+    ("virtual_server/real_server/HTTP_GET/url", &URL),
+    ("virtual_server/real_server/SSL_GET/url", &URL),
+    ("virtual_server/real_server/TCP_CHECK", &TCP_CHECK),
+    ("virtual_server/real_server/MISC_CHECK", &MISC_CHECK),
+    ("SSL", &SSL),
+    ("track_group", &TRACK_GROUP),
+    ("garp_group", &GARP_GROUP),
+    ("bfd_instance", &BFD_INSTANCE),
+    ("virtual_server/real_server/SMTP_CHECK", &SMTP_CHECK),
+    ("virtual_server/real_server/SMTP_CHECK/host", &SMTP_HOST),
+    ("virtual_server/real_server/DNS_CHECK", &DNS_CHECK),
+    ("virtual_server/real_server/UDP_CHECK", &UDP_CHECK),
+    ("virtual_server/real_server/PING_CHECK", &PING_CHECK),
+    ("virtual_server/real_server/FILE_CHECK", &FILE_CHECK),
+    ("virtual_server/real_server/BFD_CHECK", &BFD_CHECK),
+];
+
+/// Skipped blocks whose contents are keywords: (enclosing block, keyword, list).
+/// Skipped blocks not listed (`static_ipaddress`, `linkbeat_interfaces`, ...)
+/// hold addresses or names, which are not checked.
+const SKIPPED: &[(&str, &str, &Context)] = &[
+    (TOP.what, "SSL", &SSL),
+    (TOP.what, "track_group", &TRACK_GROUP),
+    (TOP.what, "garp_group", &GARP_GROUP),
+    (TOP.what, "bfd_instance", &BFD_INSTANCE),
+    (REAL_SERVER.what, "SMTP_CHECK", &SMTP_CHECK),
+    (REAL_SERVER.what, "DNS_CHECK", &DNS_CHECK),
+    (REAL_SERVER.what, "UDP_CHECK", &UDP_CHECK),
+    (REAL_SERVER.what, "PING_CHECK", &PING_CHECK),
+    (REAL_SERVER.what, "FILE_CHECK", &FILE_CHECK),
+    (REAL_SERVER.what, "BFD_CHECK", &BFD_CHECK),
+    (SMTP_CHECK.what, "host", &SMTP_HOST),
+];
+
+/// The list to check the inside of `word`'s block with, when `word` opens a
+/// block that upkeep skips whole (contexts are told apart by `what`).
+pub fn skipped_block(parent: &Context, word: &str) -> Option<&'static Context> {
+    SKIPPED
+        .iter()
+        .find(|(p, w, _)| *p == parent.what && *w == word)
+        .map(|(_, _, c)| *c)
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const ALL: [&Context; 15] = [
-        &TOP,
-        &GLOBAL,
-        &INSTANCE,
-        &AUTH,
-        &SCRIPT,
-        &TRACK_PROCESS,
-        &TRACK_FILE,
-        &SYNC_GROUP,
-        &VIRTUAL_SERVER,
-        &REAL_SERVER,
-        &HTTP_CHECK,
-        &TCP_CHECK,
-        &MISC_CHECK,
-        &URL,
-        &TOP,
-    ];
-
     #[test]
     fn no_keyword_is_both_supported_and_unsupported() {
-        for ctx in ALL {
+        for (_, ctx) in BLOCKS {
             for k in ctx.supported {
                 assert!(!ctx.known.contains(k), "{k} is in both lists {}", ctx.what);
             }
@@ -529,5 +706,36 @@ mod tests {
         assert!(HTTP_CHECK.supported.contains(&"url"));
         assert!(MISC_CHECK.supported.contains(&"misc_path"));
         assert!(HTTP_CHECK.known.contains(&"bind_if"));
+        assert!(UDP_CHECK.known.contains(&"require_reply"));
+        assert!(UDP_CHECK.known.contains(&"bindto"));
+    }
+
+    #[test]
+    fn no_keyword_is_listed_twice_in_a_block() {
+        for (path, ctx) in BLOCKS {
+            let all: Vec<&str> = ctx.candidates().collect();
+            let set: std::collections::BTreeSet<&str> = all.iter().copied().collect();
+            assert_eq!(all.len(), set.len(), "a keyword is listed twice in {path}");
+        }
+    }
+
+    #[test]
+    fn context_names_are_unique_so_skipped_blocks_resolve() {
+        let mut seen = std::collections::BTreeMap::new();
+        for (path, ctx) in BLOCKS {
+            if let Some(prev) = seen.insert(ctx.what, path) {
+                // Shared lists (HTTP_GET/SSL_GET, track_file) are the same context.
+                let same = BLOCKS
+                    .iter()
+                    .filter(|(_, c)| c.what == ctx.what)
+                    .all(|(_, c)| c.supported == ctx.supported && c.known == ctx.known);
+                assert!(same, "{path} and {prev} share the name '{}'", ctx.what);
+            }
+        }
+        assert_eq!(
+            skipped_block(&REAL_SERVER, "SMTP_CHECK").map(|c| c.what),
+            Some("in SMTP_CHECK")
+        );
+        assert!(skipped_block(&TOP, "static_routes").is_none());
     }
 }

@@ -610,10 +610,6 @@ impl Cx<'_> {
                         c.misc_timeout = self.secs(n);
                         true
                     }
-                    "misc_dynamic" => {
-                        c.misc_dynamic = self.flag(n);
-                        true
-                    }
                     "user" => {
                         c.user = self.user(n);
                         true

@@ -51,6 +51,69 @@ fn unknown_keyword_without_suggestion_says_what_was_expected() {
 }
 
 #[test]
+fn skipped_block_warns_once_by_block_and_checks_its_words() {
+    let l = conf(
+        "SSL {\n ca /etc/ca.pem\n key /etc/k.pem\n}\nvirtual_server 10.0.0.1 25 {\n real_server 10.0.1.1 25 {\n  SMTP_CHECK {\n   helo_name x\n   host {\n    connect_ip 10.0.1.2\n   }\n  }\n }\n}\n",
+    );
+    assert!(!l.diagnostics.has_errors(), "{:#?}", diag_strings(&l));
+    assert_eq!(
+        l.diagnostics.unsupported_keywords(),
+        vec!["SSL", "SMTP_CHECK"]
+    );
+    let e = only_error(&conf("SSL {\n certficate /x\n}\n"));
+    assert!(
+        e.starts_with("k.conf:2:2: error: unknown keyword 'certficate' in SSL: expected one of ca, certificate, key, password"),
+        "{e}"
+    );
+    assert!(e.ends_with("did you mean 'certificate'?"), "{e}");
+    let e = only_error(&conf(
+        "virtual_server 10.0.0.1 25 {\n real_server 10.0.1.1 25 {\n  SMTP_CHECK {\n   host {\n    conect_ip 10.0.1.2\n   }\n  }\n }\n}\n",
+    ));
+    assert!(
+        e.contains("'conect_ip' in SMTP_CHECK host") && e.ends_with("did you mean 'connect_ip'?"),
+        "{e}"
+    );
+}
+
+#[test]
+fn names_keepalived_never_had_are_errors() {
+    for (word, hint) in [
+        ("vrrp_nftables", Some("nftables")),
+        ("lvs_id", None),
+        ("vrrp_ipvs_syncd", None),
+        ("nftable_counters", Some("nftables_counters")),
+    ] {
+        let e = only_error(&conf(&format!("global_defs {{\n {word}\n}}\n")));
+        assert!(
+            e.contains(&format!("unknown keyword '{word}' in global_defs")),
+            "{e}"
+        );
+        match hint {
+            Some(h) => assert!(e.ends_with(&format!("did you mean '{h}'?")), "{e}"),
+            None => assert!(!e.contains("did you mean"), "{e}"),
+        }
+    }
+    // nb_get_retry is HTTP_GET/SSL_GET only in keepalived.
+    let e = only_error(&conf(
+        "virtual_server 10.0.0.1 80 {\n real_server 10.0.1.1 80 {\n  TCP_CHECK {\n   nb_get_retry 3\n  }\n }\n}\n",
+    ));
+    assert!(
+        e.contains("unknown keyword 'nb_get_retry' in TCP_CHECK"),
+        "{e}"
+    );
+}
+
+#[test]
+fn lvs_flush_on_stop_is_keepalived_current_name() {
+    let l = conf("global_defs {\n lvs_flush_on_stop ALL\n}\n");
+    assert!(l.diagnostics.items().is_empty(), "{:#?}", diag_strings(&l));
+    assert_eq!(
+        l.config.global.lvs_flush_onstop,
+        Some(crate::config::model::FlushOnStop::All)
+    );
+}
+
+#[test]
 fn known_but_unsupported_keyword_warns_once_by_name() {
     let l = conf(
         "global_defs {\n smtp_server 1.2.3.4\n smtp_server 1.2.3.5\n notification_email {\n  a@b\n }\n}\n",
@@ -521,12 +584,12 @@ fn script_keywords_read_a_quoted_command_then_user_and_group() {
         "vrrp_instance VI_1 {\n interface lo\n virtual_router_id 1\n",
         " notify_master \"/bin/m 'a b'\" nobody\n",
         " notify_backup \"/bin/b\" nobody root\n",
-        " notify_fault /bin/f arg1 arg2\n",
+        " notify_fault /bin/f nobody root\n",
         " notify_stop \"/bin/s\"\n",
         "}\n",
         "vrrp_script chk {\n script \"/bin/true\"\n user nobody\n upkeep_restart \"/usr/bin/systemctl restart nginx\" root\n}\n",
         "virtual_server 10.0.0.1 80 {\n quorum_up \"/bin/q up\" nobody\n quorum_down \"/bin/q down\"\n",
-        " real_server 10.0.0.2 80 {\n  notify_up \"/bin/n up\" nobody root\n  notify_down /bin/n down\n",
+        " real_server 10.0.0.2 80 {\n  notify_up \"/bin/n up\" nobody root\n  notify_down /bin/n nobody\n",
         "  MISC_CHECK {\n   misc_path \"/bin/true\"\n   user nobody\n  }\n }\n}\n",
     ));
     assert!(!l.diagnostics.has_errors(), "{:?}", diag_strings(&l));
@@ -546,8 +609,15 @@ fn script_keywords_read_a_quoted_command_then_user_and_group() {
             user: nobody(Some("root"))
         })
     );
-    // Unquoted: every word is the command's (older configurations).
-    assert_eq!(v.on_fault, Some(Script::new("/bin/f arg1 arg2")));
+    // Unquoted as quoted (keepalived's notify_script_init): the words after
+    // the command are USER GROUP, not arguments run as root (issue 15).
+    assert_eq!(
+        v.on_fault,
+        Some(Script {
+            command: "/bin/f".into(),
+            user: nobody(Some("root"))
+        })
+    );
     assert_eq!(v.on_stop, Some(Script::new("/bin/s")));
     assert_eq!(
         c.sync_groups[0].notify.on_change.as_ref().unwrap().user,
@@ -563,7 +633,8 @@ fn script_keywords_read_a_quoted_command_then_user_and_group() {
     assert_eq!(vs.quorum_down, Some(Script::new("/bin/q down")));
     let rs = &vs.real_servers[0];
     assert_eq!(rs.notify_up.as_ref().unwrap().user, nobody(Some("root")));
-    assert_eq!(rs.notify_down, Some(Script::new("/bin/n down")));
+    assert_eq!(rs.notify_down.as_ref().unwrap().command, "/bin/n");
+    assert_eq!(rs.notify_down.as_ref().unwrap().user, nobody(None));
     assert_eq!(rs.checkers[0].user, nobody(None));
     // The same through TOML (`upkeepctl convert`), users included.
     let back = through_toml(c);

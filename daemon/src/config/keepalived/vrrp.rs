@@ -12,13 +12,6 @@ use crate::config::model::{
 };
 use crate::config::values::{Millis, TrackRef, Vip};
 
-/// keepalived's `garp_group` block (vrrp_parser.c).
-const GARP_GROUP: kw::Context = kw::Context {
-    what: "in garp_group",
-    supported: &["garp_interval", "gna_interval", "interface", "interfaces"],
-    known: &[],
-};
-
 impl Cx<'_> {
     /// `garp_group { ... }`; None (with keepalived's complaint) when it sets no interval.
     pub fn garp_group(&mut self, at: &Node, nodes: &[Node]) -> Option<GarpGroup> {
@@ -65,7 +58,7 @@ impl Cx<'_> {
             if handled {
                 g.src.set(k, &n.word.loc);
             } else {
-                self.unknown(&GARP_GROUP, "in garp_group", n);
+                self.unknown(&kw::GARP_GROUP, "in garp_group", n);
             }
         }
         if g.garp_interval.is_none() && g.gna_interval.is_none() {
@@ -181,7 +174,8 @@ impl Cx<'_> {
                     g.lvs_flush = self.flag(n);
                     true
                 }
-                "lvs_flush_onstop" => {
+                // keepalived's current name and its older spelling, one handler.
+                "lvs_flush_on_stop" | "lvs_flush_onstop" => {
                     g.lvs_flush_onstop = if n.args.is_empty() && n.block.is_none() {
                         Some(crate::config::model::FlushOnStop::Vs)
                     } else {
