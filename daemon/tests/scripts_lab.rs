@@ -71,7 +71,9 @@ fn scripts_run_as_the_accounts_the_configuration_gives_them() {
         100,
         &[VIP],
         &format!(
-            "    notify_master \"{r} notify_master\" nobody\n    notify_backup \"{r} notify_backup\"\n    track_script {{\n        as_nobody\n    }}"
+            // `notify PATH nobody` unquoted: keepalived reads `nobody` as the
+            // account (issue 15), and the script gets INSTANCE VI_1 STATE PRIO.
+            "    notify_master \"{r} notify_master\" nobody\n    notify_backup \"{r} notify_backup\"\n    notify {r} nobody\n    track_script {{\n        as_nobody\n    }}"
         ),
     );
     let conf = format!(
@@ -105,6 +107,7 @@ vrrp_script restart_by_default {{
     let want = [
         ("notify_backup", uid_of("daemon")),
         ("notify_master", uid_of("nobody")),
+        ("INSTANCE", uid_of("nobody")),
         ("vrrp_script", uid_of("nobody")),
         // Its own user; else its check script's (the checker's, daemon).
         ("restart_nobody", uid_of("nobody")),
