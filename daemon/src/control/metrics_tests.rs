@@ -132,6 +132,7 @@ fn sample_doc() -> StatusDoc {
             worker("ipvs", Some(102), "starting", 0),
         ],
         scripts: Vec::new(),
+        mail: None,
     }
 }
 

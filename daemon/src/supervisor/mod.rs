@@ -20,6 +20,8 @@ pub mod init;
 pub mod intake;
 mod launch;
 pub mod lvs_notify;
+pub mod mail;
+pub mod mailer;
 mod messages;
 pub mod notify;
 pub mod privs;
@@ -112,6 +114,10 @@ struct Parent {
     /// Runs IPVS's notify_up/down and quorum_up/down.
     lvs_notify: lvs_notify::IpvsNotify,
     notifier: Notifier,
+    /// SMTP alerts: which events mail (`mail.rs`), and the queue that sends
+    /// them (`mailer.rs`).
+    mail: mail::Rules,
+    mailer: mailer::Mailer,
     sd: Option<SdNotify>,
     ready_sent: bool,
     reload: Option<reloading::Reloading>,
@@ -182,6 +188,12 @@ pub async fn run(
     let metrics = publishing::bind_metrics(&config);
     let mut p = Parent {
         notifier: Notifier::new(files::fifos(&config), SCRIPT_TIMEOUT),
+        mail: mail::Rules::new(&config, &mailer::host_name()),
+        mailer: mailer::Mailer::new(mailer::Settings::new(
+            &config,
+            &mailer::host_name(),
+            &mailer::user_name(),
+        )),
         workers: Workers::new(events, opts.backoff.clone()),
         routing: Routing::new(&config, Routing::default()),
         accepted: sources::Accepted::new(&config),
@@ -272,12 +284,16 @@ pub async fn run(
     let _ = std::fs::remove_file(control::socket_path(&p.opts.runtime_dir));
     let Parent {
         notifier,
+        mailer,
         failure,
         local,
         ..
     } = p;
     local.stop();
-    notifier.finish(Duration::from_secs(5)).await;
+    tokio::join!(
+        notifier.finish(Duration::from_secs(5)),
+        mailer.finish(Duration::from_secs(5))
+    );
     let _ = std::fs::remove_file(&pid_file);
     match failure {
         Some(e) => Err(SupervisorError::Config(e)),
@@ -299,6 +315,21 @@ impl Parent {
         self.reload_event(Event::Tick { now });
         // A change held back by the metrics pace.
         self.feed_metrics(None);
+        // Mails go out on their own thread: their counters in the status.
+        if self.mailer.changed() {
+            self.publisher.touch();
+        }
+    }
+
+    /// After a reload: the new configuration's SMTP settings and router_id.
+    fn reconfigure_mail(&mut self) {
+        let host = mailer::host_name();
+        self.mail.reconfigure(&self.config, &host);
+        self.mailer.set(mailer::Settings::new(
+            &self.config,
+            &host,
+            &mailer::user_name(),
+        ));
     }
 
     fn on_control(&mut self, req: Pending) {

@@ -80,8 +80,6 @@ pub const GLOBAL: Context = Context {
         "lvs_sync_daemon",
         "lvs_flush",
         "lvs_flush_onstop",
-    ],
-    known: &[
         "notification_email",
         "notification_email_from",
         "smtp_server",
@@ -91,6 +89,8 @@ pub const GLOBAL: Context = Context {
         "smtp_alert_vrrp",
         "smtp_alert_checker",
         "no_email_faults",
+    ],
+    known: &[
         "default_interface",
         "local_address_group",
         "lvs_timeouts",
@@ -229,6 +229,7 @@ pub const INSTANCE: Context = Context {
         "use_vmac",
         "vmac_xmit_base",
         "lvs_sync_daemon_interface",
+        "smtp_alert",
     ],
     known: &[
         "use_ipvlan",
@@ -247,7 +248,6 @@ pub const INSTANCE: Context = Context {
         "notify_deleted",
         "notify_master_rx_lower_pri",
         "notify_priority_changes",
-        "smtp_alert",
         "linkbeat_use_polling",
         "track_src_ip",
         "mcast_ttl",
@@ -311,9 +311,9 @@ pub const SYNC_GROUP: Context = Context {
         "notify_fault",
         "notify_stop",
         "notify",
+        "smtp_alert",
     ],
     known: &[
-        "smtp_alert",
         "global_tracking",
         "sync_group_tracking_weight",
         "track_interface",
@@ -358,6 +358,7 @@ pub const VIRTUAL_SERVER: Context = Context {
         "sh-fallback",
         "mh-port",
         "mh-fallback",
+        "smtp_alert",
     ],
     known: &[
         "hashed",
@@ -366,7 +367,6 @@ pub const VIRTUAL_SERVER: Context = Context {
         "delay_before_retry",
         "warmup",
         "connect_timeout",
-        "smtp_alert",
     ],
 };
 
@@ -389,6 +389,7 @@ pub const REAL_SERVER: Context = Context {
         "tunnel_nocsum",
         "tunnel_csum",
         "tunnel_remcsum",
+        "smtp_alert",
     ],
     known: &[
         "SMTP_CHECK",
@@ -403,7 +404,6 @@ pub const REAL_SERVER: Context = Context {
         "delay_before_retry",
         "warmup",
         "connect_timeout",
-        "smtp_alert",
         "virtualhost",
     ],
 };

@@ -178,6 +178,10 @@ impl Cx<'_> {
                     }
                     true
                 }
+                "smtp_alert" => {
+                    vs.smtp_alert = self.smtp_alert(n);
+                    true
+                }
                 _ => false,
             };
             if handled {
@@ -290,6 +294,10 @@ impl Cx<'_> {
                             _ => TunnelCsum::Nocsum,
                         });
                     }
+                    true
+                }
+                ("smtp_alert", _) => {
+                    rs.smtp_alert = self.smtp_alert(n);
                     true
                 }
                 _ => false,

@@ -165,6 +165,8 @@ pub struct VirtualServer {
     pub persistence_engine: Option<String>,
     #[serde(default, rename = "real_server", skip_serializing_if = "Vec::is_empty")]
     pub real_servers: Vec<RealServer>,
+    /// Mail its quorum changes (default: `global.virtual_server_alert`).
+    pub smtp_alert: Option<bool>,
     #[serde(skip)]
     pub src: Src,
 }
@@ -204,6 +206,7 @@ impl VirtualServer {
             sched_flag3: false,
             persistence_engine: None,
             real_servers: Vec::new(),
+            smtp_alert: None,
             src: Src::default(),
         }
     }
@@ -248,6 +251,8 @@ pub struct RealServer {
     pub tunnel_csum: Option<TunnelCsum>,
     #[serde(default, rename = "checker", skip_serializing_if = "Vec::is_empty")]
     pub checkers: Vec<RealServerCheck>,
+    /// Mail its health changes (default: `global.real_server_alert`).
+    pub smtp_alert: Option<bool>,
     #[serde(skip)]
     pub src: Src,
 }
@@ -268,6 +273,7 @@ impl RealServer {
             tunnel_dport: None,
             tunnel_csum: None,
             checkers: Vec::new(),
+            smtp_alert: None,
             src: Src::default(),
         }
     }
