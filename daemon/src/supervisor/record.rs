@@ -76,7 +76,7 @@ impl Record {
         let mut out = Vec::new();
         // A group is followed for its scripts or its mails (`mail.rs`).
         let followed = |g: &&crate::config::model::SyncGroup| {
-            !g.notify.is_empty() || super::mail::vrrp_enabled(cfg, "GROUP", &g.name)
+            !g.notify.is_empty() || (cfg.global.mails() && cfg.global.vrrp_alert(g.smtp_alert))
         };
         for g in cfg.sync_groups.iter().filter(followed) {
             let mut states = g.group.iter().map(|m| self.states.get(m).copied());
