@@ -142,12 +142,9 @@ fn alerts_reach_a_real_smtp_server() {
     // Node 1: VRRP alone (it becomes Master), a virtual server whose real
     // server does not exist (DOWN, and the virtual server loses its quorum)
     // and one with `alpha` whose real server is the SMTP server (UP).
-    let conf = format!(
-        "{}{}{}",
-        global(&format!("{} 2525", lab.nodes[0].v4), 5),
-        vrrp_instance(&lab, 1, 100, &[VIP], ""),
-        format!(
-            r#"
+    let smtp_ip = lab.nodes[0].v4.clone();
+    let services = format!(
+        r#"
 virtual_server {VIP} 80 {{
     delay_loop 1
     lb_algo rr
@@ -171,9 +168,12 @@ virtual_server {VIP} 2525 {{
         }}
     }}
 }}
-"#,
-            smtp_ip = lab.nodes[0].v4
-        )
+"#
+    );
+    let conf = format!(
+        "{}{}{services}",
+        global(&format!("{smtp_ip} 2525"), 5),
+        vrrp_instance(&lab, 1, 100, &[VIP], ""),
     );
     lab.start(1, UPKEEPD, &conf, "keepalived.conf");
     lab.expect_state(1, "VI_1", "MASTER", SECS(20));
