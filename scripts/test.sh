@@ -18,6 +18,8 @@ command -v curl >/dev/null || pkgs+=(curl)
 command -v openssl >/dev/null || pkgs+=(openssl)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || pkgs+=(nginx)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || pkgs+=(haproxy)
+# SMTP alerts (daemon/tests/smtp_lab.rs): a real SMTP server, in Debian's python3.
+[ -x /usr/bin/aiosmtpd ] || pkgs+=(python3-aiosmtpd)
 command -v systemd-analyze >/dev/null || pkgs+=(systemd)
 # The IPVS VM (tests/vm): qemu, and ipvsadm's libraries for the guest's copy.
 command -v qemu-system-x86_64 >/dev/null || pkgs+=(qemu-system-x86)

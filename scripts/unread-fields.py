@@ -40,16 +40,6 @@ BEING_IMPLEMENTED = "being implemented (issue 15)"
 
 # "Struct.field": why nothing outside config/ reads it.
 ALLOW = {
-    "Global.router_id": BEING_IMPLEMENTED,
-    "Global.notification_email": BEING_IMPLEMENTED,
-    "Global.notification_email_from": BEING_IMPLEMENTED,
-    "Global.smtp_server": BEING_IMPLEMENTED,
-    "Global.smtp_connect_timeout": BEING_IMPLEMENTED,
-    "Global.smtp_helo_name": BEING_IMPLEMENTED,
-    "Global.smtp_alert": BEING_IMPLEMENTED,
-    "Global.smtp_alert_vrrp": BEING_IMPLEMENTED,
-    "Global.smtp_alert_checker": BEING_IMPLEMENTED,
-    "Global.no_email_faults": BEING_IMPLEMENTED,
     "RealServerCheck.misc_dynamic": "TOML only: the checker ignores MISC_CHECK exit codes 2-255 "
     "(keepalived sets the weight from them); keepalived.conf's misc_dynamic is warned about",
 }

@@ -64,10 +64,28 @@ fn check_config_rejects_typos_with_located_diagnostics() {
 
 #[test]
 fn warnings_alone_do_not_fail_the_check() {
-    let f = common::seeds().join("nginx-master.conf");
+    // The seed with a keyword upkeep accepts and does not implement.
+    let dir = std::env::temp_dir().join(format!("upkeep-cli-warn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("keepalived.conf");
+    let seed = std::fs::read_to_string(common::seeds().join("nginx-master.conf")).unwrap();
+    std::fs::write(
+        &f,
+        seed.replacen(
+            "global_defs {",
+            "global_defs {\n    snmp_socket udp:localhost:705",
+            1,
+        ),
+    )
+    .unwrap();
     let out = run(UPKEEPD, &["-t", "-f", p(&f)]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(text(&out.stderr).contains("warning: 'smtp_server' is accepted but not supported"));
+    assert!(
+        text(&out.stderr).contains("warning: 'snmp_socket' is accepted but not supported"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -166,15 +184,28 @@ fn convert_round_trips_through_the_binaries() {
 
 #[test]
 fn convert_lists_what_it_did_not_carry_over() {
-    let f = common::seeds().join("lvs-dr-master.conf");
+    let dir = std::env::temp_dir().join(format!("upkeep-cli-convert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("keepalived.conf");
+    let seed = std::fs::read_to_string(common::seeds().join("lvs-dr-master.conf")).unwrap();
+    std::fs::write(
+        &f,
+        seed.replacen(
+            "global_defs {",
+            "global_defs {\n    snmp_socket udp:localhost:705",
+            1,
+        ),
+    )
+    .unwrap();
     let out = run(UPKEEPCTL, &["convert", p(&f)]);
     let t = text(&out.stdout);
     assert!(
-        t.contains(
-            "# Not carried over (accepted but not supported by upkeep):\n#   notification_email\n"
-        ),
+        t.contains("# Not carried over (accepted but not supported by upkeep):\n#   snmp_socket\n"),
         "{t}"
     );
+    // The SMTP settings are carried over now.
+    assert!(t.contains("notification_email = ["), "{t}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

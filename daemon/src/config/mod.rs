@@ -12,6 +12,7 @@ pub mod model;
 pub mod native;
 pub mod script_security;
 pub mod scripts;
+pub mod smtp;
 pub mod strict;
 pub mod validate;
 pub mod values;

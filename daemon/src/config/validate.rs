@@ -48,6 +48,7 @@ pub fn validate(cfg: &mut Config, d: &mut Diagnostics) {
     virtual_servers(cfg, d);
     lvs(cfg, d);
     run_as(cfg, d);
+    super::smtp::validate(cfg, d);
     super::scripts::Plan::new(cfg, d);
 }
 

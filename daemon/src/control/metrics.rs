@@ -22,7 +22,7 @@ use tokio::time::{Instant, timeout, timeout_at};
 use tracing::{debug, warn};
 
 use crate::checker::health::Verdict;
-use crate::control::status::{StatusDoc, WorkerState};
+use crate::control::status::{MailStatus, StatusDoc, WorkerState};
 use crate::vrrp::fsm::State;
 
 /// What the server answers GET /metrics with: the latest rendering.
@@ -350,6 +350,39 @@ pub fn render(doc: &StatusDoc) -> String {
         "Configuration generation (1 at start, bumped by every successful reload).",
         [(Vec::new(), Value::from(doc.generation))],
     );
+    // ---- SMTP alerts ----
+    let mail = doc.mail.as_ref();
+    for (name, help, get) in [
+        (
+            "upkeep_mail_sent_total",
+            "SMTP alerts sent.",
+            (|m: &MailStatus| m.sent) as fn(&MailStatus) -> u64,
+        ),
+        (
+            "upkeep_mail_failed_total",
+            "SMTP alerts given up after every try.",
+            |m: &MailStatus| m.failed,
+        ),
+        (
+            "upkeep_mail_dropped_total",
+            "SMTP alerts dropped from a full queue.",
+            |m: &MailStatus| m.dropped,
+        ),
+    ] {
+        x.family(
+            name,
+            Kind::Counter,
+            help,
+            mail.map(|m| (Vec::new(), Value::from(get(m)))),
+        );
+    }
+    x.family(
+        "upkeep_mail_queued",
+        Kind::Gauge,
+        "SMTP alerts waiting to be sent.",
+        mail.map(|m| (Vec::new(), Value::from(m.queued))),
+    );
+
     x.family(
         "upkeep_reload_success",
         Kind::Gauge,

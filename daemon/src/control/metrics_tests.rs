@@ -132,6 +132,7 @@ fn sample_doc() -> StatusDoc {
             worker("ipvs", Some(102), "starting", 0),
         ],
         scripts: Vec::new(),
+        mail: None,
     }
 }
 
@@ -846,4 +847,28 @@ async fn dropping_the_server_closes_everything() {
         .expect("the connection outlived the server");
     assert!(raw.is_empty());
     assert!(TcpStream::connect(addr).await.is_err(), "still listening");
+}
+
+#[test]
+fn mail_counters_are_exposed_with_smtp_configured_only() {
+    assert!(!render(&StatusDoc::default()).contains("upkeep_mail_"));
+    let doc = StatusDoc {
+        mail: Some(crate::control::status::MailStatus {
+            sent: 3,
+            failed: 2,
+            dropped: 1,
+            queued: 4,
+        }),
+        ..StatusDoc::default()
+    };
+    let text = render(&doc);
+    validate(&text).unwrap();
+    for line in [
+        "upkeep_mail_sent_total 3\n",
+        "upkeep_mail_failed_total 2\n",
+        "upkeep_mail_dropped_total 1\n",
+        "upkeep_mail_queued 4\n",
+    ] {
+        assert!(text.contains(line), "{line:?} missing in {text}");
+    }
 }

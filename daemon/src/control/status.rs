@@ -29,6 +29,21 @@ pub struct StatusDoc {
     /// Every configured script and the account it runs as.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scripts: Vec<ScriptStatus>,
+    /// SMTP alerts sent, failed, dropped, queued (with an SMTP server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail: Option<MailStatus>,
+}
+
+/// SMTP alerts (`supervisor::mailer`): counters since the daemon started.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailStatus {
+    pub sent: u64,
+    /// Given up after every try.
+    pub failed: u64,
+    /// Dropped from a full queue.
+    pub dropped: u64,
+    /// Waiting now (the one being sent included).
+    pub queued: u64,
 }
 
 /// A configured script (check, notify, restart) and who runs it as what.

@@ -26,11 +26,11 @@ pub fn index(cfg: &Config) -> Index {
         .collect()
 }
 
-fn find_vs<'a>(cfg: &'a Config, idx: &Index, key: &str) -> Option<&'a VirtualServer> {
+pub(super) fn find_vs<'a>(cfg: &'a Config, idx: &Index, key: &str) -> Option<&'a VirtualServer> {
     idx.get(key).and_then(|i| cfg.virtual_servers.get(*i))
 }
 
-fn find_rs<'a>(vs: &'a VirtualServer, key: &str) -> Option<&'a RealServer> {
+pub(super) fn find_rs<'a>(vs: &'a VirtualServer, key: &str) -> Option<&'a RealServer> {
     vs.real_servers
         .iter()
         .find(|r| rs_key(r.ip, r.port.or(vs.port)) == key)
@@ -150,6 +150,10 @@ impl IpvsNotify {
         if !cmds.is_empty() {
             n.commands(&format!("ipvs:{}", rs.virtual_server), cmds);
         }
+    }
+
+    pub fn index(&self) -> &Index {
+        &self.index
     }
 
     /// Whether `vs` is a configured virtual server's key.

@@ -100,12 +100,16 @@ impl Parent {
                 Effect::Notify(n) => {
                     self.notifier
                         .transition(n.kind, &n.name, &n.notify, &self.plan, n.state, n.priority);
+                    if let Some(a) = self.mail.vrrp(&self.config, &n) {
+                        self.mailer.send(a);
+                    }
                 }
                 Effect::VrrpStates => {
                     let states = self.record.vrrp_states();
                     self.workers.send(Role::Ipvs, Msg::VrrpStates { states });
                 }
                 Effect::RealServer { rs, before } => {
+                    self.mail_real_server(&rs, before);
                     self.lvs_notify.real_server(
                         &self.config,
                         &self.plan,
@@ -119,13 +123,22 @@ impl Parent {
                     virtual_server,
                     up,
                     before,
-                } => self.lvs_notify.quorum(
-                    (&self.config, &self.plan),
-                    &virtual_server,
-                    up,
-                    before,
-                    &mut self.notifier,
-                ),
+                } => {
+                    let cfg = (&self.config, self.lvs_notify.index());
+                    if let Some(a) =
+                        self.mail
+                            .quorum(cfg, &virtual_server, up, before, &self.record)
+                    {
+                        self.mailer.send(a);
+                    }
+                    self.lvs_notify.quorum(
+                        (&self.config, &self.plan),
+                        &virtual_server,
+                        up,
+                        before,
+                        &mut self.notifier,
+                    )
+                }
             }
         }
     }
@@ -134,9 +147,18 @@ impl Parent {
     /// script, and IPVS.
     fn on_real_server(&mut self, rs: RealServerState) {
         let before = self.record.real_server(&rs);
+        self.mail_real_server(&rs, before);
         self.lvs_notify
             .real_server(&self.config, &self.plan, &rs, before, &mut self.notifier);
         self.workers.send(Role::Ipvs, Msg::RealServer(rs));
+    }
+
+    /// A real server's health change by mail, when it mails.
+    fn mail_real_server(&mut self, rs: &RealServerState, before: Option<bool>) {
+        let idx = self.lvs_notify.index();
+        if let Some(a) = self.mail.real_server(&self.config, idx, rs, before) {
+            self.mailer.send(a);
+        }
     }
 
     /// Results of the checks the parent runs itself (`checker::local`),

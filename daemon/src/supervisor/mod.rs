@@ -21,6 +21,8 @@ pub mod init;
 pub mod intake;
 mod launch;
 pub mod lvs_notify;
+pub mod mail;
+pub mod mailer;
 mod messages;
 pub mod notify;
 pub mod privs;
@@ -115,6 +117,10 @@ struct Parent {
     notifier: Notifier,
     /// The notify FIFOs held open and their reader scripts.
     fifo_scripts: fifo_scripts::FifoScripts,
+    /// SMTP alerts: which events mail (`mail.rs`), and the queue that sends
+    /// them (`mailer.rs`).
+    mail: mail::Rules,
+    mailer: mailer::Mailer,
     sd: Option<SdNotify>,
     ready_sent: bool,
     reload: Option<reloading::Reloading>,
@@ -188,6 +194,12 @@ pub async fn run(
     let mut p = Parent {
         notifier: Notifier::new(files::fifos(&config), SCRIPT_TIMEOUT),
         fifo_scripts: fifos,
+        mail: mail::Rules::new(&config, &mailer::host_name()),
+        mailer: mailer::Mailer::new(mailer::Settings::new(
+            &config,
+            &mailer::host_name(),
+            &mailer::user_name(),
+        )),
         workers: Workers::new(events, opts.backoff.clone()),
         routing: Routing::new(&config, Routing::default()),
         accepted: sources::Accepted::new(&config),
@@ -279,12 +291,16 @@ pub async fn run(
     let Parent {
         notifier,
         fifo_scripts,
+        mailer,
         failure,
         local,
         ..
     } = p;
     local.stop();
-    notifier.finish(Duration::from_secs(5)).await;
+    tokio::join!(
+        notifier.finish(Duration::from_secs(5)),
+        mailer.finish(Duration::from_secs(5))
+    );
     // The readers get a moment for the last lines (notify_stop's) first.
     tokio::time::sleep(Duration::from_millis(200)).await;
     fifo_scripts.stop().await;
@@ -309,6 +325,21 @@ impl Parent {
         self.reload_event(Event::Tick { now });
         // A change held back by the metrics pace.
         self.feed_metrics(None);
+        // Mails go out on their own thread: their counters in the status.
+        if self.mailer.changed() {
+            self.publisher.touch();
+        }
+    }
+
+    /// After a reload: the new configuration's SMTP settings and router_id.
+    fn reconfigure_mail(&mut self) {
+        let host = mailer::host_name();
+        self.mail.reconfigure(&self.config, &host);
+        self.mailer.set(mailer::Settings::new(
+            &self.config,
+            &host,
+            &mailer::user_name(),
+        ));
     }
 
     fn on_control(&mut self, req: Pending) {

@@ -67,6 +67,7 @@ impl Parent {
                     }
                 })
                 .collect(),
+            mail: self.mailer.configured().then(|| self.mailer.status()),
         }
     }
 

@@ -74,7 +74,11 @@ impl Record {
     /// Sync-group notifications: when every member has reached the same state.
     fn groups(&mut self, cfg: &Config) -> Vec<Notification> {
         let mut out = Vec::new();
-        for g in cfg.sync_groups.iter().filter(|g| !g.notify.is_empty()) {
+        // A group is followed for its scripts or its mails (`mail.rs`).
+        let followed = |g: &&crate::config::model::SyncGroup| {
+            !g.notify.is_empty() || (cfg.global.mails() && cfg.global.vrrp_alert(g.smtp_alert))
+        };
+        for g in cfg.sync_groups.iter().filter(followed) {
             let mut states = g.group.iter().map(|m| self.states.get(m).copied());
             let Some(Some(first)) = states.next() else {
                 continue;

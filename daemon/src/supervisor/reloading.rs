@@ -151,6 +151,7 @@ impl Parent {
         self.routing = Routing::new(&self.config, std::mem::take(&mut self.routing));
         self.accepted.commit(&self.config);
         self.lvs_notify = super::lvs_notify::IpvsNotify::new(&self.config);
+        self.reconfigure_mail();
         for role in Role::ALL {
             let want = wanted(&self.config, role);
             let present = self.workers.present(role);

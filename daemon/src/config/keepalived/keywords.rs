@@ -92,8 +92,6 @@ pub const GLOBAL: Context = Context {
         "lvs_flush_on_stop",
         "vrrp_down_timer_adverts",
         "vmac_prefix",
-    ],
-    known: &[
         "notification_email",
         "notification_email_from",
         "smtp_server",
@@ -103,6 +101,8 @@ pub const GLOBAL: Context = Context {
         "smtp_alert_vrrp",
         "smtp_alert_checker",
         "no_email_faults",
+    ],
+    known: &[
         "default_interface",
         "lvs_timeouts",
         "lvs_notify_fifo",
@@ -254,6 +254,7 @@ pub const INSTANCE: Context = Context {
         "check_unicast_src",
         "mcast_dst_ip",
         "down_timer_adverts",
+        "smtp_alert",
     ],
     known: &[
         "use_ipvlan",
@@ -271,7 +272,6 @@ pub const INSTANCE: Context = Context {
         "notify_deleted",
         "notify_master_rx_lower_pri",
         "notify_priority_changes",
-        "smtp_alert",
         "linkbeat_use_polling",
         "track_src_ip",
         "vmac_garp_intvl",
@@ -344,9 +344,9 @@ pub const SYNC_GROUP: Context = Context {
         "notify_fault",
         "notify_stop",
         "notify",
+        "smtp_alert",
     ],
     known: &[
-        "smtp_alert",
         "global_tracking",
         "sync_group_tracking_weight",
         "track_interface",
@@ -396,8 +396,9 @@ pub const VIRTUAL_SERVER: Context = Context {
         "warmup",
         "connect_timeout",
         "weight",
+        "smtp_alert",
     ],
-    known: &["hashed", "ip_family", "smtp_alert", "snmp_name"],
+    known: &["hashed", "ip_family", "snmp_name"],
 };
 
 pub const REAL_SERVER: Context = Context {
@@ -426,6 +427,7 @@ pub const REAL_SERVER: Context = Context {
         "warmup",
         "connect_timeout",
         "virtualhost",
+        "smtp_alert",
     ],
     known: &[
         "SMTP_CHECK",
@@ -434,7 +436,6 @@ pub const REAL_SERVER: Context = Context {
         "PING_CHECK",
         "FILE_CHECK",
         "BFD_CHECK",
-        "smtp_alert",
         "snmp_name",
     ],
 };

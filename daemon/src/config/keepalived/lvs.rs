@@ -206,6 +206,10 @@ impl Cx<'_> {
                     }
                     true
                 }
+                "smtp_alert" => {
+                    vs.smtp_alert = self.smtp_alert(n);
+                    true
+                }
                 _ => false,
             };
             if handled {
@@ -515,6 +519,10 @@ impl Cx<'_> {
                             _ => TunnelCsum::Nocsum,
                         });
                     }
+                    true
+                }
+                ("smtp_alert", _) => {
+                    rs.smtp_alert = self.smtp_alert(n);
                     true
                 }
                 _ => false,

@@ -5,6 +5,7 @@ mod cx;
 pub mod keywords;
 pub mod lexer;
 mod lvs;
+mod smtp;
 pub mod tree;
 mod vrrp;
 

@@ -116,16 +116,16 @@ fn lvs_flush_on_stop_is_keepalived_current_name() {
 #[test]
 fn known_but_unsupported_keyword_warns_once_by_name() {
     let l = conf(
-        "global_defs {\n smtp_server 1.2.3.4\n smtp_server 1.2.3.5\n notification_email {\n  a@b\n }\n}\n",
+        "global_defs {\n snmp_socket udp:1.2.3.4:705\n snmp_socket udp:1.2.3.5:705\n enable_traps\n}\n",
     );
     assert!(!l.diagnostics.has_errors());
     assert_eq!(
         l.diagnostics.unsupported_keywords(),
-        vec!["smtp_server", "notification_email"]
+        vec!["snmp_socket", "enable_traps"]
     );
     assert_eq!(
         diag_strings(&l)[0],
-        "k.conf:2:2: warning: 'smtp_server' is accepted but not supported; it has no effect"
+        "k.conf:2:2: warning: 'snmp_socket' is accepted but not supported; it has no effect"
     );
 }
 

@@ -187,7 +187,7 @@ impl Cx<'_> {
                     g.lvs_sync_daemon = self.lvs_sync_daemon(n);
                     true
                 }
-                _ => false,
+                _ => self.smtp_global(g, n),
             };
             if handled {
                 g.src.set(k, &n.word.loc);
@@ -558,6 +558,7 @@ impl Cx<'_> {
             name,
             group: Vec::new(),
             notify: Notify::default(),
+            smtp_alert: None,
             src: Src::new(n.word.loc.clone()),
         };
         let place = format!("in vrrp_sync_group {}", g.name);
@@ -571,6 +572,10 @@ impl Cx<'_> {
                             g.group.push(w.to_string());
                         }
                     }
+                    true
+                }
+                "smtp_alert" => {
+                    g.smtp_alert = self.smtp_alert(n);
                     true
                 }
                 _ => self.notify(&mut g.notify, k, n),
@@ -837,6 +842,10 @@ impl Cx<'_> {
                 "lvs_sync_daemon_interface" => {
                     v.lvs_sync_daemon_interface =
                         self.arg1(n, "an interface name").map(|t| t.text.clone());
+                    true
+                }
+                "smtp_alert" => {
+                    v.smtp_alert = self.smtp_alert(n);
                     true
                 }
                 _ => self.notify(&mut v.notify, k, n),

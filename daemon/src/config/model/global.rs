@@ -54,8 +54,77 @@ pub struct Global {
     pub lvs_flush: bool,
     pub lvs_flush_onstop: Option<FlushOnStop>,
     pub lvs_sync_daemon: Option<LvsSyncDaemon>,
+    /// SMTP alerts (see `supervisor::mail`): who gets them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notification_email: Vec<String>,
+    /// Sender; default `USER@HOSTNAME` (the daemon's account, as keepalived).
+    pub notification_email_from: Option<String>,
+    /// Where alerts go; none: no mail at all.
+    pub smtp_server: Option<SmtpServer>,
+    /// Name given in HELO; default the local host name.
+    pub smtp_helo_name: Option<String>,
+    /// Seconds for connecting and for each reply (keepalived's 30 when unset).
+    pub smtp_connect_timeout: Option<u32>,
+    /// Default for every block's `smtp_alert` (below the two that follow).
+    pub smtp_alert: Option<bool>,
+    /// Default for VRRP instances and sync groups.
+    pub smtp_alert_vrrp: Option<bool>,
+    /// Default for virtual and real servers.
+    pub smtp_alert_checker: Option<bool>,
+    /// No mail for a transition to FAULT.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_email_faults: bool,
     #[serde(skip)]
     pub src: Src,
+}
+
+/// `smtp_server HOST [PORT]`: an address or a name (resolved when sending).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpServer {
+    pub host: String,
+    #[serde(default = "SmtpServer::default_port")]
+    pub port: u16,
+}
+
+impl SmtpServer {
+    pub const DEFAULT_PORT: u16 = 25;
+
+    fn default_port() -> u16 {
+        Self::DEFAULT_PORT
+    }
+}
+
+impl Global {
+    /// Whether mail can go out at all: keepalived sends nothing without
+    /// both a server and a recipient.
+    pub fn mails(&self) -> bool {
+        self.smtp_server.is_some() && !self.notification_email.is_empty()
+    }
+
+    /// A VRRP instance's or sync group's `smtp_alert`: its own, else
+    /// `smtp_alert_vrrp`, else `smtp_alert`, else off.
+    pub fn vrrp_alert(&self, own: Option<bool>) -> bool {
+        own.or(self.smtp_alert_vrrp)
+            .or(self.smtp_alert)
+            .unwrap_or(false)
+    }
+
+    /// A virtual server's `smtp_alert` (its quorum mails): its own, else
+    /// `smtp_alert_checker`, else `smtp_alert`, else off.
+    pub fn virtual_server_alert(&self, own: Option<bool>) -> bool {
+        own.or(self.smtp_alert_checker)
+            .or(self.smtp_alert)
+            .unwrap_or(false)
+    }
+
+    /// A real server's `smtp_alert`: the same chain, but on when nothing is
+    /// set (keepalived keeps that default for backward compatibility).
+    pub fn real_server_alert(&self, own: Option<bool>) -> bool {
+        own.or(self.smtp_alert_checker)
+            .or(self.smtp_alert)
+            .unwrap_or(true)
+    }
 }
 
 impl Global {

@@ -173,6 +173,8 @@ pub struct VirtualServer {
     pub connect_timeout: Option<Millis>,
     #[serde(default, rename = "real_server", skip_serializing_if = "Vec::is_empty")]
     pub real_servers: Vec<RealServer>,
+    /// Mail its quorum changes (default: `global.virtual_server_alert`).
+    pub smtp_alert: Option<bool>,
     #[serde(skip)]
     pub src: Src,
 }
@@ -216,6 +218,7 @@ impl VirtualServer {
             warmup: None,
             connect_timeout: None,
             real_servers: Vec::new(),
+            smtp_alert: None,
             src: Src::default(),
         }
     }
@@ -299,6 +302,8 @@ pub struct RealServer {
     pub virtualhost: Option<String>,
     #[serde(default, rename = "checker", skip_serializing_if = "Vec::is_empty")]
     pub checkers: Vec<RealServerCheck>,
+    /// Mail its health changes (default: `global.real_server_alert`).
+    pub smtp_alert: Option<bool>,
     #[serde(skip)]
     pub src: Src,
 }
@@ -326,6 +331,7 @@ impl RealServer {
             connect_timeout: None,
             virtualhost: None,
             checkers: Vec::new(),
+            smtp_alert: None,
             src: Src::default(),
         }
     }

@@ -10,6 +10,7 @@ use crate::config::diag::Src;
 use crate::config::values::{Millis, TrackRef, Vip};
 
 /// `vrrp_sync_group NAME { group { ... } ... }`: instances that change state together.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SyncGroup {
@@ -18,6 +19,8 @@ pub struct SyncGroup {
     pub group: Vec<String>,
     #[serde(default, skip_serializing_if = "Notify::is_empty")]
     pub notify: Notify,
+    /// Mail its transitions (default: `global.vrrp_alert`).
+    pub smtp_alert: Option<bool>,
     #[serde(skip)]
     pub src: Src,
 }
@@ -173,6 +176,8 @@ pub struct VrrpInstance {
     pub vmac_xmit_base: bool,
     /// Older form of the global `lvs_sync_daemon INTERFACE THIS-INSTANCE`.
     pub lvs_sync_daemon_interface: Option<String>,
+    /// Mail its transitions (default: `global.vrrp_alert`).
+    pub smtp_alert: Option<bool>,
     #[serde(skip)]
     pub src: Src,
 }
@@ -245,6 +250,7 @@ impl VrrpInstance {
             use_vmac: None,
             vmac_xmit_base: false,
             lvs_sync_daemon_interface: None,
+            smtp_alert: None,
             src: Src::default(),
         }
     }
