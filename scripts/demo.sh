@@ -12,7 +12,9 @@ need ip iproute2
 need tcpdump tcpdump
 
 cargo build --quiet --bins
-bin=$PWD/target/debug/upkeepd
+# Where cargo put it: CARGO_TARGET_DIR when set (a shared build), else target/.
+bin=${CARGO_TARGET_DIR:-$PWD/target}/debug/upkeepd
+[ -x "$bin" ] || { echo "demo: $bin was not built" >&2; exit 1; }
 work=$(mktemp -d /tmp/upkeep-demo.XXXXXX)
 A=updemo-a B=updemo-b BR=updemo-br VIP=10.77.0.100
 
@@ -62,6 +64,9 @@ for _ in $(seq 1 100); do has_vip $A && break; sleep 0.1; done
 sleep 1.5
 echo "   $A: $(state a)   $B: $(state b)"
 echo "   VIP $VIP on $A: $(has_vip $A && echo yes || echo no), on $B: $(has_vip $B && echo yes || echo no)"
+# The demo says so, and exits non-zero, when it did not show what it claims.
+failed=""
+has_vip $A || failed="$failed; $A never took the VIP"
 
 worker_pid() { python3 -c 'import json,sys; print(next((w["pid"] for w in json.load(open(sys.argv[1]))["workers"] if w["role"]=="vrrp" and w["state"]=="running"), ""))' "$work/$1/status.json" 2>/dev/null; }
 echo "== kill -9 the VRRP worker of the master ($A), three times: the parent restarts it and it resumes as Master"
@@ -70,6 +75,7 @@ for round in 1 2 3; do
     kill -9 "$old"
     for _ in $(seq 1 200); do new=$(worker_pid a); [ -n "$new" ] && [ "$new" != "$old" ] && break; sleep 0.01; done
     echo "   round $round: worker $old -> $new; $A: $(state a), VIP on $A: $(has_vip $A && echo yes || echo no); $B: $(state b)"
+    has_vip $A || failed="$failed; $A lost the VIP when its VRRP worker died (round $round)"
     sleep 1.5
 done
 
@@ -79,6 +85,7 @@ t0=$(date +%s.%N)
 for _ in $(seq 1 1000); do has_vip $B && break; sleep 0.005; done
 t1=$(date +%s.%N)
 echo "   $B: $(state b); VIP on $B: $(has_vip $B && echo yes || echo no) ($(python3 -c "print(round(($t1-$t0)*1000))") ms after the kill)"
+has_vip $B || failed="$failed; $B did not take the VIP over"
 sleep 1
 
 echo "== takeover measured on the wire (capture on the bridge)"
@@ -105,3 +112,7 @@ if last_a and first_garp:
     print("   last advert from A -> first gratuitous ARP from B: %.1f ms" % ((first_garp - last_a) * 1000))
 '
 echo "== done; cleaning up"
+if [ -n "$failed" ]; then
+    echo "FAILED${failed}" >&2
+    exit 1
+fi
