@@ -135,22 +135,24 @@ impl Cx<'_> {
         true
     }
 
-    /// keepalived's `KEYWORD [true|false]` (check_true_false): no value is true.
+    /// keepalived's `KEYWORD [true|false|on|off|yes|no]` (check_true_false,
+    /// case-sensitive as there: keepalived 2.2.7 rejects `alpha ON`): no
+    /// value is true.
     pub fn switch(&mut self, n: &Node) -> Option<bool> {
         if !self.no_block(n) {
             return None;
         }
         match n.args.as_slice() {
             [] => Some(true),
-            [v] => match v.text.to_ascii_lowercase().as_str() {
+            [v] => match v.text.as_str() {
                 "true" | "on" | "yes" => Some(true),
                 "false" | "off" | "no" => Some(false),
-                _ => {
+                other => {
                     self.diags.error(
                         Some(&v.loc),
                         format!(
-                            "invalid value '{}' for '{}': expected true or false",
-                            v.text, n.word.text
+                            "invalid value '{other}' for '{}': expected true, false, on, off, yes or no (or nothing, meaning on)",
+                            n.word.text
                         ),
                     );
                     None

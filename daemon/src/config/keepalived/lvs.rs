@@ -207,7 +207,7 @@ impl Cx<'_> {
                     true
                 }
                 "smtp_alert" => {
-                    vs.smtp_alert = self.smtp_alert(n);
+                    vs.smtp_alert = self.switch(n);
                     true
                 }
                 _ => false,
@@ -522,7 +522,7 @@ impl Cx<'_> {
                     true
                 }
                 ("smtp_alert", _) => {
-                    rs.smtp_alert = self.smtp_alert(n);
+                    rs.smtp_alert = self.switch(n);
                     true
                 }
                 _ => false,

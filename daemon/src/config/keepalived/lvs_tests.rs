@@ -392,3 +392,28 @@ fn virtual_server_without_protocol_is_udp_as_in_keepalived() {
         "{w:?}"
     );
 }
+
+/// keepalived 2.2.7 (`keepalived -t`): "Invalid alpha parameter ON" and
+/// "Invalid value 'ON' for global smtp_alert": its true/false words are
+/// case-sensitive. upkeep's real_server/checker `alpha` accepted `ON`.
+#[test]
+fn true_false_words_are_case_sensitive_as_in_keepalived() {
+    let l = conf(
+        "global_defs {\n    smtp_alert ON\n}\nvirtual_server 192.0.2.1 80 {\n    protocol TCP\n    real_server 192.0.2.2 80 {\n        alpha ON\n    }\n}\n",
+    );
+    let e = errors(&l);
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(
+        e[0].contains("k.conf:2:16") && e[0].contains("'smtp_alert'"),
+        "{e:?}"
+    );
+    assert!(
+        e[1].contains("k.conf:7:15") && e[1].contains("'alpha'"),
+        "{e:?}"
+    );
+    let ok = conf(
+        "virtual_server 192.0.2.1 80 {\n    protocol TCP\n    real_server 192.0.2.2 80 {\n        alpha on\n    }\n}\n",
+    );
+    assert_eq!(errors(&ok), Vec::<String>::new());
+    assert!(ok.config.virtual_servers[0].real_servers[0].alpha == Some(true));
+}

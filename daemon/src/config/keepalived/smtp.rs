@@ -66,47 +66,13 @@ impl Cx<'_> {
                     s.max(1)
                 })
             }
-            "smtp_alert" => g.smtp_alert = self.smtp_alert(n),
-            "smtp_alert_vrrp" => g.smtp_alert_vrrp = self.smtp_alert(n),
-            "smtp_alert_checker" => g.smtp_alert_checker = self.smtp_alert(n),
+            "smtp_alert" => g.smtp_alert = self.switch(n),
+            "smtp_alert_vrrp" => g.smtp_alert_vrrp = self.switch(n),
+            "smtp_alert_checker" => g.smtp_alert_checker = self.switch(n),
             "no_email_faults" => g.no_email_faults = self.flag(n),
             _ => return false,
         }
         true
-    }
-
-    /// `smtp_alert [true|false|on|off|yes|no]`: alone it means on.
-    pub fn smtp_alert(&mut self, n: &Node) -> Option<bool> {
-        if !self.no_block(n) {
-            return None;
-        }
-        match n.args.as_slice() {
-            [] => Some(true),
-            [v] => match v.text.as_str() {
-                "true" | "on" | "yes" => Some(true),
-                "false" | "off" | "no" => Some(false),
-                other => {
-                    self.diags.error(
-                        Some(&v.loc),
-                        format!(
-                            "invalid value '{other}' for '{}': expected true, false, on, off, yes or no (or nothing, meaning on)",
-                            n.word.text
-                        ),
-                    );
-                    None
-                }
-            },
-            [_, extra, ..] => {
-                self.diags.error(
-                    Some(&extra.loc),
-                    format!(
-                        "'{}' takes at most one value; unexpected '{}'",
-                        n.word.text, extra.text
-                    ),
-                );
-                None
-            }
-        }
     }
 
     /// `smtp_server HOST [PORT]` (port 25 when absent).

@@ -575,7 +575,7 @@ impl Cx<'_> {
                     true
                 }
                 "smtp_alert" => {
-                    g.smtp_alert = self.smtp_alert(n);
+                    g.smtp_alert = self.switch(n);
                     true
                 }
                 _ => self.notify(&mut g.notify, k, n),
@@ -845,7 +845,7 @@ impl Cx<'_> {
                     true
                 }
                 "smtp_alert" => {
-                    v.smtp_alert = self.smtp_alert(n);
+                    v.smtp_alert = self.switch(n);
                     true
                 }
                 _ => self.notify(&mut v.notify, k, n),
