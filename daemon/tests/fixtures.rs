@@ -14,12 +14,7 @@ fn load(path: &Path) -> Loaded {
 }
 
 fn errors(l: &Loaded) -> Vec<String> {
-    l.diagnostics
-        .items()
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .map(ToString::to_string)
-        .collect()
+    l.diagnostics.messages(Severity::Error)
 }
 
 #[test]

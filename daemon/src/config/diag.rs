@@ -131,6 +131,16 @@ impl Diagnostics {
         self.items.iter().any(|d| d.severity == Severity::Error)
     }
 
+    /// The messages of one severity, as printed (`FILE:LINE:COL: ...`), in
+    /// the order they were found.
+    pub fn messages(&self, severity: Severity) -> Vec<String> {
+        self.items
+            .iter()
+            .filter(|d| d.severity == severity)
+            .map(ToString::to_string)
+            .collect()
+    }
+
     pub fn error_count(&self) -> usize {
         self.items
             .iter()

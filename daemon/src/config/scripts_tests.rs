@@ -16,12 +16,7 @@ fn plan_of(text: &str) -> (Plan, Loaded) {
 }
 
 fn said(l: &Loaded, severity: Severity) -> Vec<String> {
-    l.diagnostics
-        .items()
-        .iter()
-        .filter(|d| d.severity == severity)
-        .map(ToString::to_string)
-        .collect()
+    l.diagnostics.messages(severity)
 }
 
 fn errors(l: &Loaded) -> Vec<String> {

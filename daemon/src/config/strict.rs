@@ -152,12 +152,7 @@ mod tests {
     }
 
     fn msgs(l: &Loaded, sev: Severity) -> Vec<String> {
-        l.diagnostics
-            .items()
-            .iter()
-            .filter(|d| d.severity == sev)
-            .map(ToString::to_string)
-            .collect()
+        l.diagnostics.messages(sev)
     }
 
     fn cfg(l: &Loaded) -> &Config {

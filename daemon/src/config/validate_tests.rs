@@ -12,12 +12,7 @@ fn toml(text: &str) -> Loaded {
 }
 
 fn messages(l: &Loaded, sev: Severity) -> Vec<String> {
-    l.diagnostics
-        .items()
-        .iter()
-        .filter(|d| d.severity == sev)
-        .map(ToString::to_string)
-        .collect()
+    l.diagnostics.messages(sev)
 }
 
 fn errors(l: &Loaded) -> Vec<String> {

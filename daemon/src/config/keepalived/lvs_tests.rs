@@ -10,21 +10,11 @@ fn conf(text: &str) -> Loaded {
 }
 
 fn errors(l: &Loaded) -> Vec<String> {
-    l.diagnostics
-        .items()
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .map(ToString::to_string)
-        .collect()
+    l.diagnostics.messages(Severity::Error)
 }
 
 fn warnings(l: &Loaded) -> Vec<String> {
-    l.diagnostics
-        .items()
-        .iter()
-        .filter(|d| d.severity == Severity::Warning)
-        .map(ToString::to_string)
-        .collect()
+    l.diagnostics.messages(Severity::Warning)
 }
 
 const S: fn(u64) -> Millis = Millis::from_secs;

@@ -20,13 +20,7 @@ fn diag_strings(l: &Loaded) -> Vec<String> {
 }
 
 fn only_error(l: &Loaded) -> String {
-    let errs: Vec<String> = l
-        .diagnostics
-        .items()
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .map(ToString::to_string)
-        .collect();
+    let errs: Vec<String> = l.diagnostics.messages(Severity::Error);
     assert_eq!(errs.len(), 1, "{errs:#?}");
     errs[0].clone()
 }

@@ -8,12 +8,7 @@ fn conf(text: &str) -> Loaded {
 }
 
 fn msgs(l: &Loaded, sev: Severity) -> Vec<String> {
-    l.diagnostics
-        .items()
-        .iter()
-        .filter(|d| d.severity == sev)
-        .map(ToString::to_string)
-        .collect()
+    l.diagnostics.messages(sev)
 }
 
 #[test]
