@@ -6,6 +6,7 @@
 
 pub mod fileread;
 pub mod health;
+pub mod icmp;
 pub mod local;
 pub mod outcome;
 pub mod plugin;

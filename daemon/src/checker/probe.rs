@@ -50,6 +50,12 @@ pub enum Probe {
         /// HTTPS (SSL_GET): TLS first, with this SNI name when set.
         tls: Option<Tls>,
     },
+    /// An ICMP / ICMPv6 echo is answered (PING_CHECK), sent from `bind`
+    /// when set.
+    Ping {
+        addr: std::net::IpAddr,
+        bind: Option<std::net::IpAddr>,
+    },
     /// A file holding a number (keepalived's vrrp_track_file): passes when 0.
     File { path: String },
     /// A WASM plugin (run by the plugin host, not by `run`).
@@ -119,6 +125,7 @@ pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
                 value: None,
             }
         }
+        Probe::Ping { addr, bind } => super::icmp::ping(*addr, *bind, timeout).await,
         Probe::Plugin(p) => Outcome::fail(format!("plugin {}: no plugin host", p.file.display())),
         Probe::File { path } => {
             let value = file_value(path);

@@ -243,6 +243,10 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
         }
         match c.kind {
             CheckKind::TcpCheck => probes.push(Probe::Tcp { addr, bind }),
+            CheckKind::PingCheck => probes.push(Probe::Ping {
+                addr: addr.ip(),
+                bind: bind.map(|b| b.ip()),
+            }),
             CheckKind::HttpGet | CheckKind::SslGet => {
                 for u in &c.url {
                     let host = u.virtualhost.clone().or_else(|| set.virtualhost.clone());

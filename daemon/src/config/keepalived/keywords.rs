@@ -415,6 +415,7 @@ pub const REAL_SERVER: Context = Context {
         "SSL_GET",
         "TCP_CHECK",
         "MISC_CHECK",
+        "PING_CHECK",
         "tunnel_encap",
         "tunnel_dport",
         "tunnel_nocsum",
@@ -433,7 +434,6 @@ pub const REAL_SERVER: Context = Context {
         "SMTP_CHECK",
         "DNS_CHECK",
         "UDP_CHECK",
-        "PING_CHECK",
         "FILE_CHECK",
         "BFD_CHECK",
         "snmp_name",
@@ -611,10 +611,12 @@ pub const UDP_CHECK: Context = Context {
     ),
 };
 
+/// ICMP echo: `connect_port`, `bind_port` mean nothing to it (keepalived
+/// accepts and ignores them too).
 pub const PING_CHECK: Context = Context {
     what: "in PING_CHECK",
-    supported: &[],
-    known: &CHECK_ALL,
+    supported: &CHECK_COMMON,
+    known: &CHECK_COMMON_KNOWN,
 };
 
 pub const FILE_CHECK: Context = Context {
@@ -673,7 +675,6 @@ const SKIPPED: &[(&str, &str, &Context)] = &[
     (REAL_SERVER.what, "SMTP_CHECK", &SMTP_CHECK),
     (REAL_SERVER.what, "DNS_CHECK", &DNS_CHECK),
     (REAL_SERVER.what, "UDP_CHECK", &UDP_CHECK),
-    (REAL_SERVER.what, "PING_CHECK", &PING_CHECK),
     (REAL_SERVER.what, "FILE_CHECK", &FILE_CHECK),
     (REAL_SERVER.what, "BFD_CHECK", &BFD_CHECK),
     (SMTP_CHECK.what, "host", &SMTP_HOST),

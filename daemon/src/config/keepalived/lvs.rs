@@ -428,6 +428,7 @@ impl Cx<'_> {
                 "SSL_GET" => Some(CheckKind::SslGet),
                 "TCP_CHECK" => Some(CheckKind::TcpCheck),
                 "MISC_CHECK" => Some(CheckKind::MiscCheck),
+                "PING_CHECK" => Some(CheckKind::PingCheck),
                 _ => None,
             };
             let handled = match (k, kind) {
@@ -543,6 +544,7 @@ impl Cx<'_> {
             CheckKind::HttpGet | CheckKind::SslGet => &kw::HTTP_CHECK,
             CheckKind::TcpCheck => &kw::TCP_CHECK,
             CheckKind::MiscCheck => &kw::MISC_CHECK,
+            CheckKind::PingCheck => &kw::PING_CHECK,
         };
         let place = format!("in {}", kind.name());
         for n in nodes {

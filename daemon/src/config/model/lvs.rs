@@ -347,6 +347,8 @@ pub enum CheckKind {
     TcpCheck,
     #[serde(rename = "MISC_CHECK")]
     MiscCheck,
+    #[serde(rename = "PING_CHECK")]
+    PingCheck,
 }
 
 impl CheckKind {
@@ -356,6 +358,7 @@ impl CheckKind {
             CheckKind::SslGet => "SSL_GET",
             CheckKind::TcpCheck => "TCP_CHECK",
             CheckKind::MiscCheck => "MISC_CHECK",
+            CheckKind::PingCheck => "PING_CHECK",
         }
     }
 
