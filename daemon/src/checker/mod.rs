@@ -15,6 +15,7 @@ pub mod probe;
 pub mod procs;
 pub mod spec;
 pub mod tls;
+pub mod udp;
 pub mod worker;
 
 use crate::config::model::Config;
