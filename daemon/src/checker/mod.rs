@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod dns;
 pub mod fileread;
 pub mod health;
 pub mod icmp;

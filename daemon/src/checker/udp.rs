@@ -5,6 +5,11 @@
 //! be `min_reply_length`..=`max_reply_length` long and match on the
 //! shorter of the two.
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::outcome::Outcome;
+
 /// An expected reply: bytes and, per byte, the nibbles that are wildcards.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pattern {
@@ -60,9 +65,142 @@ pub fn reply_matches(reply: &[u8], want: &Pattern, min: u16, max: u16) -> bool {
         .all(|(r, (d, m))| (r ^ d) & !m == 0)
 }
 
+/// keepalived sends this many zero bytes when no `payload` is set
+/// (layer4.c UDP_BUFSIZE).
+pub const DEFAULT_PAYLOAD_LEN: usize = 32;
+
+/// One UDP_CHECK, ready to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UdpCheck {
+    pub addr: SocketAddr,
+    pub bind: Option<SocketAddr>,
+    pub payload: Vec<u8>,
+    pub require_reply: bool,
+    pub reply: Option<Pattern>,
+    pub min_reply_length: u16,
+    pub max_reply_length: u16,
+}
+
+/// How the wait for a reply ended.
+#[derive(Debug)]
+pub enum Event<'a> {
+    Reply(&'a [u8]),
+    /// The receive failed: an ICMP error came back (port unreachable is
+    /// ECONNREFUSED on a connected socket).
+    Error(std::io::Error),
+    /// Nothing within the timeout.
+    Silence,
+}
+
+/// keepalived's udp_socket_state + udp_check_thread.
+pub fn judge(c: &UdpCheck, ev: Event<'_>) -> Outcome {
+    let to = c.addr;
+    match ev {
+        Event::Error(e) => Outcome::fail(format!("UDP to {to}: {e}")),
+        Event::Silence if c.require_reply => Outcome::fail(format!("UDP to {to}: no reply")),
+        Event::Silence => Outcome::pass(format!("UDP to {to}: no error before the timeout")),
+        Event::Reply(r) => match &c.reply {
+            Some(want)
+                if c.require_reply
+                    && !reply_matches(r, want, c.min_reply_length, c.max_reply_length) =>
+            {
+                Outcome::fail(format!(
+                    "UDP to {to}: reply of {} bytes does not match ({})",
+                    r.len(),
+                    hex_prefix(r)
+                ))
+            }
+            _ => Outcome::pass(format!("UDP to {to}: reply of {} bytes", r.len())),
+        },
+    }
+}
+
+/// A reply's first bytes in hex, for the message.
+fn hex_prefix(r: &[u8]) -> String {
+    let mut s: String = r.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    if r.len() > 16 {
+        s.push_str("...");
+    }
+    s
+}
+
+/// A UDP socket connected to `addr`, bound to `bind` first when set (as
+/// keepalived's udp_bind_connect): a connected socket hears ICMP errors
+/// for what it sent and only datagrams from `addr`.
+pub async fn connected(
+    addr: SocketAddr,
+    bind: Option<SocketAddr>,
+) -> std::io::Result<tokio::net::UdpSocket> {
+    let local = bind.unwrap_or_else(|| match addr {
+        SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        SocketAddr::V6(_) => SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0)),
+    });
+    let sock = tokio::net::UdpSocket::bind(local).await?;
+    sock.connect(addr).await?;
+    Ok(sock)
+}
+
+/// One UDP_CHECK run: send the payload, then wait up to `timeout`.
+pub async fn check(c: &UdpCheck, timeout: Duration) -> Outcome {
+    let sock = match connected(c.addr, c.bind).await {
+        Ok(s) => s,
+        Err(e) => return Outcome::fail(format!("UDP to {}: {e}", c.addr)),
+    };
+    if let Err(e) = sock.send(&c.payload).await {
+        return judge(c, Event::Error(e));
+    }
+    // keepalived reads at most max_reply_length + 1 bytes: a longer reply
+    // is cut there and fails the length bound.
+    let mut buf = vec![0u8; usize::from(c.max_reply_length) + 1];
+    match tokio::time::timeout(timeout, sock.recv(&mut buf)).await {
+        Ok(Ok(n)) => judge(c, Event::Reply(&buf[..n])),
+        Ok(Err(e)) => judge(c, Event::Error(e)),
+        Err(_) => judge(c, Event::Silence),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn check(require_reply: bool, reply: Option<&str>) -> UdpCheck {
+        UdpCheck {
+            addr: "192.0.2.1:53".parse().unwrap(),
+            bind: None,
+            payload: vec![0; DEFAULT_PAYLOAD_LEN],
+            require_reply,
+            reply: reply.and_then(|r| parse_hex(r, true)),
+            min_reply_length: 0,
+            max_reply_length: 255,
+        }
+    }
+
+    #[test]
+    fn silence_passes_unless_a_reply_is_required() {
+        assert!(judge(&check(false, None), Event::Silence).ok);
+        assert!(!judge(&check(true, None), Event::Silence).ok);
+        assert!(!judge(&check(true, Some("4f4b")), Event::Silence).ok);
+    }
+
+    #[test]
+    fn port_unreachable_fails_either_way() {
+        for c in [check(false, None), check(true, None)] {
+            let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+            assert!(!judge(&c, Event::Error(refused)).ok);
+        }
+    }
+
+    #[test]
+    fn a_reply_is_checked_only_against_an_expected_one() {
+        assert!(judge(&check(false, None), Event::Reply(b"anything")).ok);
+        assert!(judge(&check(true, None), Event::Reply(b"anything")).ok);
+        assert!(judge(&check(true, Some("4f4b")), Event::Reply(b"OK\n")).ok);
+        let o = judge(&check(true, Some("4f4b")), Event::Reply(b"NO\n"));
+        assert!(!o.ok && o.message.contains("4e4f0a"), "{}", o.message);
+        let mut short = check(true, Some("4f4b"));
+        short.min_reply_length = 4;
+        assert!(!judge(&short, Event::Reply(b"OK\n")).ok, "too short");
+    }
 
     #[test]
     fn hex_reads_as_keepalived_reads_it() {

@@ -104,6 +104,8 @@ impl Paths {
                     Probe::Tcp { .. }
                     | Probe::Http { .. }
                     | Probe::Ping { .. }
+                    | Probe::Udp(_)
+                    | Probe::Dns { .. }
                     | Probe::Process { .. } => {}
                 }
             }

@@ -281,6 +281,10 @@ fn check_body(r: &RealServer, up: bool) -> &'static str {
         (Some(CheckKind::MiscCheck), false) => "=> MISC CHECK failed on service <=",
         (Some(CheckKind::PingCheck), true) => "=> ICMP CHECK succeed on service <=",
         (Some(CheckKind::PingCheck), false) => "=> ICMP CHECK failed on service <=",
+        (Some(CheckKind::UdpCheck), true) => "=> UDP CHECK succeed on service <=",
+        (Some(CheckKind::UdpCheck), false) => "=> UDP CHECK failed on service <=",
+        (Some(CheckKind::DnsCheck), true) => "=> DNS_CHECK: succeed on service <=",
+        (Some(CheckKind::DnsCheck), false) => "=> DNS_CHECK: failed on service <=",
         (Some(CheckKind::HttpGet | CheckKind::SslGet), false) => {
             "=> CHECK failed on service : HTTP/SSL request failed <="
         }
