@@ -133,13 +133,14 @@ fn udp_rs(ip: &str, port: u16, extra: &str) -> String {
 
 /// socat in node `k` answering each datagram to `ip:port` with `answer`.
 fn socat_responder(lab: &mut Lab, k: usize, ip: &str, port: u16, answer: &str) {
+    let listen = if ip.contains(':') {
+        format!("UDP6-RECVFROM:{port},bind=[{ip}],fork")
+    } else {
+        format!("UDP4-RECVFROM:{port},bind={ip},fork")
+    };
     lab.spawn(
         k,
-        &[
-            "socat",
-            &format!("UDP4-RECVFROM:{port},bind={ip},fork"),
-            &format!("SYSTEM:printf {answer}"),
-        ],
+        &["socat", &listen, &format!("SYSTEM:printf {answer}")],
         &format!("socat-{port}.log"),
     );
 }
@@ -155,6 +156,7 @@ fn udp_check_follows_socat() {
     let wrong = "10.77.0.12";
     socat_responder(&mut lab, 1, ok, 5301, "OK");
     socat_responder(&mut lab, 1, ok, 5302, "OK");
+    socat_responder(&mut lab, 1, "fd77::11", 5301, "OK");
     socat_responder(&mut lab, 2, wrong, 5301, "NO");
     // A server that reads and never answers.
     lab.spawn(
@@ -177,17 +179,20 @@ fn udp_check_follows_socat() {
     ]
     .concat();
     let instance = common::lab::vrrp_instance(&lab, 0, 100, &[VIP], "");
+    let v6 = udp_rs("fd77::11", 5301, want);
     let conf = format!(
-        "{instance}\nvirtual_server {VIP} 5301 {{\n    delay_loop 1\n    lb_kind DR\n    protocol UDP\n    alpha\n{servers}}}\n"
+        "{instance}\nvirtual_server {VIP} 5301 {{\n    delay_loop 1\n    lb_kind DR\n    protocol UDP\n    alpha\n{servers}}}\nvirtual_server fd77::100 5301 {{\n    delay_loop 1\n    lb_kind DR\n    protocol UDP\n    alpha\n{v6}}}\n"
     );
     lab.start(0, UPKEEPD, &conf, "keepalived.conf");
     expect(&lab, "10.77.0.11:5301", "up", SECS(20));
+    expect(&lab, "[fd77::11]:5301", "up", SECS(10));
     expect(&lab, "10.77.0.11:5302", "up", SECS(10));
     expect(&lab, "10.77.0.12:5303", "up", SECS(10));
     expect_down_saying(&lab, "10.77.0.12:5301", "does not match", SECS(10));
     expect_down_saying(&lab, "10.77.0.11:5309", "refused", SECS(10));
-    assert!(lab.kill_named(1, "socat") >= 2, "socat was running");
+    assert!(lab.kill_named(1, "socat") >= 3, "socat was running");
     expect_down_saying(&lab, "10.77.0.11:5301", "refused", SECS(10));
+    expect_down_saying(&lab, "[fd77::11]:5301", "refused", SECS(10));
     expect_down_saying(&lab, "10.77.0.11:5302", "refused", SECS(10));
     socat_responder(&mut lab, 1, ok, 5301, "OK");
     expect(&lab, "10.77.0.11:5301", "up", SECS(10));
