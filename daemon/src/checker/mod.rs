@@ -4,8 +4,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod dns;
 pub mod fileread;
 pub mod health;
+pub mod icmp;
 pub mod local;
 pub mod outcome;
 pub mod plugin;
@@ -14,6 +16,7 @@ pub mod probe;
 pub mod procs;
 pub mod spec;
 pub mod tls;
+pub mod udp;
 pub mod worker;
 
 use crate::config::model::Config;

@@ -50,6 +50,22 @@ pub enum Probe {
         /// HTTPS (SSL_GET): TLS first, with this SNI name when set.
         tls: Option<Tls>,
     },
+    /// An ICMP / ICMPv6 echo is answered (PING_CHECK), sent from `bind`
+    /// when set.
+    Ping {
+        addr: std::net::IpAddr,
+        bind: Option<std::net::IpAddr>,
+    },
+    /// UDP_CHECK: a datagram sent, an ICMP error or (when required) no or
+    /// a wrong reply fails.
+    Udp(super::udp::UdpCheck),
+    /// DNS_CHECK: a query of `dns_type` for `name` answered NOERROR.
+    Dns {
+        addr: SocketAddr,
+        bind: Option<SocketAddr>,
+        name: String,
+        dns_type: crate::config::model::DnsType,
+    },
     /// A file holding a number (keepalived's vrrp_track_file): passes when 0.
     File { path: String },
     /// A WASM plugin (run by the plugin host, not by `run`).
@@ -119,6 +135,14 @@ pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
                 value: None,
             }
         }
+        Probe::Ping { addr, bind } => super::icmp::ping(*addr, *bind, timeout).await,
+        Probe::Udp(c) => super::udp::check(c, timeout).await,
+        Probe::Dns {
+            addr,
+            bind,
+            name,
+            dns_type,
+        } => super::dns::check(*addr, *bind, name, *dns_type, timeout).await,
         Probe::Plugin(p) => Outcome::fail(format!("plugin {}: no plugin host", p.file.display())),
         Probe::File { path } => {
             let value = file_value(path);

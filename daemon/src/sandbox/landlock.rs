@@ -101,7 +101,12 @@ impl Paths {
                         p.read
                             .extend(pp.grants.files().iter().map(|f| or_parent(Path::new(f))));
                     }
-                    Probe::Tcp { .. } | Probe::Http { .. } | Probe::Process { .. } => {}
+                    Probe::Tcp { .. }
+                    | Probe::Http { .. }
+                    | Probe::Ping { .. }
+                    | Probe::Udp(_)
+                    | Probe::Dns { .. }
+                    | Probe::Process { .. } => {}
                 }
             }
         }

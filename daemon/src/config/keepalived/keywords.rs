@@ -415,6 +415,9 @@ pub const REAL_SERVER: Context = Context {
         "SSL_GET",
         "TCP_CHECK",
         "MISC_CHECK",
+        "PING_CHECK",
+        "UDP_CHECK",
+        "DNS_CHECK",
         "tunnel_encap",
         "tunnel_dport",
         "tunnel_nocsum",
@@ -429,15 +432,7 @@ pub const REAL_SERVER: Context = Context {
         "virtualhost",
         "smtp_alert",
     ],
-    known: &[
-        "SMTP_CHECK",
-        "DNS_CHECK",
-        "UDP_CHECK",
-        "PING_CHECK",
-        "FILE_CHECK",
-        "BFD_CHECK",
-        "snmp_name",
-    ],
+    known: &["SMTP_CHECK", "FILE_CHECK", "BFD_CHECK", "snmp_name"],
 };
 
 /// Keywords every checker block takes.
@@ -593,15 +588,14 @@ pub const SMTP_HOST: Context = Context {
 
 pub const DNS_CHECK: Context = Context {
     what: "in DNS_CHECK",
-    supported: &[],
-    known: concat_slices!(CHECK_ALL, ["type", "name"]),
+    supported: concat_slices!(CHECK_COMMON, ["type", "name"]),
+    known: &CHECK_COMMON_KNOWN,
 };
 
 pub const UDP_CHECK: Context = Context {
     what: "in UDP_CHECK",
-    supported: &[],
-    known: concat_slices!(
-        CHECK_ALL,
+    supported: concat_slices!(
+        CHECK_COMMON,
         [
             "payload",
             "require_reply",
@@ -609,12 +603,15 @@ pub const UDP_CHECK: Context = Context {
             "max_reply_length"
         ]
     ),
+    known: &CHECK_COMMON_KNOWN,
 };
 
+/// ICMP echo: `connect_port`, `bind_port` mean nothing to it (keepalived
+/// accepts and ignores them too).
 pub const PING_CHECK: Context = Context {
     what: "in PING_CHECK",
-    supported: &[],
-    known: &CHECK_ALL,
+    supported: &CHECK_COMMON,
+    known: &CHECK_COMMON_KNOWN,
 };
 
 pub const FILE_CHECK: Context = Context {
@@ -671,9 +668,6 @@ const SKIPPED: &[(&str, &str, &Context)] = &[
     (TOP.what, "garp_group", &GARP_GROUP),
     (TOP.what, "bfd_instance", &BFD_INSTANCE),
     (REAL_SERVER.what, "SMTP_CHECK", &SMTP_CHECK),
-    (REAL_SERVER.what, "DNS_CHECK", &DNS_CHECK),
-    (REAL_SERVER.what, "UDP_CHECK", &UDP_CHECK),
-    (REAL_SERVER.what, "PING_CHECK", &PING_CHECK),
     (REAL_SERVER.what, "FILE_CHECK", &FILE_CHECK),
     (REAL_SERVER.what, "BFD_CHECK", &BFD_CHECK),
     (SMTP_CHECK.what, "host", &SMTP_HOST),
@@ -707,8 +701,10 @@ mod tests {
         assert!(HTTP_CHECK.supported.contains(&"url"));
         assert!(MISC_CHECK.supported.contains(&"misc_path"));
         assert!(HTTP_CHECK.known.contains(&"bind_if"));
-        assert!(UDP_CHECK.known.contains(&"require_reply"));
-        assert!(UDP_CHECK.known.contains(&"bindto"));
+        assert!(UDP_CHECK.supported.contains(&"require_reply"));
+        assert!(UDP_CHECK.supported.contains(&"bindto"));
+        assert!(SMTP_CHECK.known.contains(&"helo_name"));
+        assert!(SMTP_CHECK.known.contains(&"bindto"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use super::keywords::{self as kw, Context};
 use super::tree::Node;
 use crate::config::diag::Src;
 use crate::config::model::{
-    CheckKind, Endpoint, HttpUrl, LbAlgo, LbKind, LvsSyncDaemon, Protocol, RealServer,
+    CheckKind, DnsType, Endpoint, HttpUrl, LbAlgo, LbKind, LvsSyncDaemon, Protocol, RealServer,
     RealServerCheck, TunnelCsum, TunnelEncap, VirtualServer, VirtualServerGroup,
 };
 use crate::config::values::StatusRange;
@@ -428,6 +428,9 @@ impl Cx<'_> {
                 "SSL_GET" => Some(CheckKind::SslGet),
                 "TCP_CHECK" => Some(CheckKind::TcpCheck),
                 "MISC_CHECK" => Some(CheckKind::MiscCheck),
+                "PING_CHECK" => Some(CheckKind::PingCheck),
+                "UDP_CHECK" => Some(CheckKind::UdpCheck),
+                "DNS_CHECK" => Some(CheckKind::DnsCheck),
                 _ => None,
             };
             let handled = match (k, kind) {
@@ -543,6 +546,9 @@ impl Cx<'_> {
             CheckKind::HttpGet | CheckKind::SslGet => &kw::HTTP_CHECK,
             CheckKind::TcpCheck => &kw::TCP_CHECK,
             CheckKind::MiscCheck => &kw::MISC_CHECK,
+            CheckKind::PingCheck => &kw::PING_CHECK,
+            CheckKind::UdpCheck => &kw::UDP_CHECK,
+            CheckKind::DnsCheck => &kw::DNS_CHECK,
         };
         let place = format!("in {}", kind.name());
         for n in nodes {
@@ -622,6 +628,45 @@ impl Cx<'_> {
                         c.user = self.user(n);
                         true
                     }
+                    "payload" => {
+                        c.payload = self.hex_words(n);
+                        true
+                    }
+                    "require_reply" => {
+                        // The words after it, when any, are the reply
+                        // expected (keepalived's require_reply_handler).
+                        if self.no_block(n) {
+                            c.require_reply = true;
+                            if !n.args.is_empty() {
+                                c.reply = self.hex_words(n);
+                                c.src.set("reply", &n.word.loc);
+                            }
+                        }
+                        true
+                    }
+                    "min_reply_length" => {
+                        c.min_reply_length = self.parse(n, "a length 0-65535");
+                        true
+                    }
+                    "max_reply_length" => {
+                        c.max_reply_length = self.parse(n, "a length 0-65535");
+                        true
+                    }
+                    "type" => {
+                        c.dns_type = self.choice(n, &DnsType::ALL.map(|t| (t.name(), t)));
+                        c.src.set("dns_type", &n.word.loc);
+                        true
+                    }
+                    "name" => {
+                        if c.dns_name.is_some() {
+                            self.diags
+                                .error(Some(&n.word.loc), format!("'name' given twice {place}"));
+                        } else {
+                            c.dns_name = self.arg1(n, "a DNS name").map(|t| t.text.clone());
+                            c.src.set("dns_name", &n.word.loc);
+                        }
+                        true
+                    }
                     _ => false,
                 };
             if handled {
@@ -641,6 +686,32 @@ impl Cx<'_> {
             );
         }
         c
+    }
+
+    /// UDP_CHECK's `payload HEX...` / `require_reply HEX...`: the words
+    /// after the keyword joined by spaces, as keepalived's make_strvec_str
+    /// (validation reads the hex).
+    fn hex_words(&mut self, n: &Node) -> Option<String> {
+        if !self.no_block(n) {
+            return None;
+        }
+        if n.args.is_empty() {
+            self.diags.error(
+                Some(&n.word.loc),
+                format!(
+                    "'{}' needs a value: hex digits, as in '01 0a ff'",
+                    n.word.text
+                ),
+            );
+            return None;
+        }
+        Some(
+            n.args
+                .iter()
+                .map(|t| t.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
     }
 
     /// `lvs_sync_daemon INTERFACE INSTANCE [id N] [maxlen N] [port N] [ttl N] [group IP]`.
