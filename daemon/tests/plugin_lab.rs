@@ -411,3 +411,124 @@ fn without_a_plugin_the_checker_creates_no_engine() {
     // The pooling allocator reserves address space only with an engine.
     assert!(vm_kib(pid) < 4 << 20, "checker maps {} KiB", vm_kib(pid));
 }
+
+/// Two TCP echo servers on `node` ports 7000 and 7001; 7001 closes its
+/// listener (connections refused) once the file `stop` exists.
+const TWO_ECHOES: &str = r#"
+import os, socket, sys, threading
+node, stop = sys.argv[1], sys.argv[2]
+def serve(port, stoppable):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((node, port))
+    s.listen(16)
+    s.settimeout(0.1)
+    while not (stoppable and os.path.exists(stop)):
+        try:
+            c, _ = s.accept()
+        except socket.timeout:
+            continue
+        c.settimeout(1)
+        try:
+            c.sendall(c.recv(256))
+        except OSError:
+            pass
+        c.close()
+    s.close()
+for port, stoppable in ((7000, False), (7001, True)):
+    threading.Thread(target=serve, args=(port, stoppable)).start()
+"#;
+
+/// Issue 16: one UPKEEP_PLUGIN block (the same text in both real servers)
+/// checks each real server through `$REAL_SERVER`; when one stops
+/// answering it is taken out of service while the other stays up. The
+/// plugin is the conformance plugin as built for upkeep:check@0.1.0, so an
+/// older plugin still loads under the 0.1.1 host.
+#[test]
+fn a_plugin_checker_takes_a_real_server_out_when_it_stops_answering() {
+    let mut lab = Lab::new(1);
+    let dir = lab.nodes[0].dir.clone();
+    let node = lab.nodes[0].v4.clone();
+    let wasm = dir.join("conformance.wasm");
+    std::fs::copy(common::built_plugin("conformance-rust"), &wasm).unwrap();
+    let stop = dir.join("stop");
+    lab.spawn(
+        0,
+        &[
+            "python3",
+            "-c",
+            TWO_ECHOES,
+            &node,
+            &stop.display().to_string(),
+        ],
+        "echo.log",
+    );
+    let checker = format!(
+        "        UPKEEP_PLUGIN {{\n            file {}\n            arg tcp $REAL_SERVER\n            allow tcp $REAL_SERVER\n            connect_timeout 1\n            retry 1\n            delay_before_retry 1\n            warmup 0\n        }}\n",
+        wasm.display()
+    );
+    let instance = vrrp_instance(&lab, 0, 100, &["10.77.0.100/24"], "");
+    let conf = format!(
+        "{instance}virtual_server 10.77.0.100 80 {{\n    delay_loop 1\n    lb_kind NAT\n    protocol TCP\n    real_server {node} 7000 {{\n{checker}    }}\n    real_server {node} 7001 {{\n{checker}    }}\n}}\n"
+    );
+    lab.start(0, UPKEEPD, &conf, "keepalived.conf");
+    let up = |lab: &Lab| -> Vec<(String, bool)> {
+        lab.status(0)
+            .and_then(|s| s["virtual_servers"][0]["real_servers"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .map(|r| {
+                (
+                    r["address"].as_str().unwrap_or("").to_string(),
+                    r["up"].as_bool().unwrap_or(false),
+                )
+            })
+            .collect()
+    };
+    let both = |lab: &Lab, a: bool, b: bool| {
+        let v = up(lab);
+        v.len() == 2
+            && v.iter().any(|(k, u)| k.ends_with(":7000") && *u == a)
+            && v.iter().any(|(k, u)| k.ends_with(":7001") && *u == b)
+    };
+    let runs = |lab: &Lab| -> u64 {
+        lab.status(0)
+            .and_then(|s| s["checks"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter(|c| {
+                c["source"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("real_server:")
+            })
+            .filter(|c| c["state"] == "up")
+            .count() as u64
+    };
+    assert!(
+        lab.wait(Duration::from_secs(60), || runs(&lab) == 2
+            && both(&lab, true, true)),
+        "both real servers never came up: {:?}\n{}",
+        up(&lab),
+        lab.logs()
+    );
+    std::fs::write(&stop, "").unwrap();
+    assert!(
+        lab.wait(Duration::from_secs(30), || both(&lab, true, false)),
+        "the stopped real server was not taken out (or the other went too): {:?}\n{}",
+        up(&lab),
+        lab.log(0)
+    );
+    // It stays so, and the other keeps passing.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(both(&lab, true, false), "{:?}", up(&lab));
+    let s = lab.status(0).unwrap();
+    let down = s["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["source"].as_str().unwrap_or("").ends_with(":7001"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(down["state"], "down", "{down}");
+}

@@ -12,7 +12,7 @@
 //!
 //! Build it for `wasm32-wasip2` as a `cdylib`; the result is a component
 //! that upkeep loads (see docs/plugins.md). The interface is
-//! `plugin-sdk/wit/check.wit` (`upkeep:check@0.1.0`); the host functions
+//! `plugin-sdk/wit/check.wit` (`upkeep:check@0.1.1`); the host functions
 //! here reach only what the check's configuration grants.
 
 #[doc(hidden)]

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use super::plugin::PluginProbe;
 use super::plugin::grants::Grants;
 use super::probe::{Probe, Tls};
-use crate::config::model::{CheckKind, Config, ParamMatch, RealServer, VirtualServer};
+use crate::config::model::{
+    CheckKind, Config, ParamMatch, PluginGrants, RealServer, VirtualServer,
+};
 use crate::config::scripts::{Kind, Plan};
 use crate::exec::split_command;
 use crate::ipvs::table::{rs_key, vs_key};
@@ -125,6 +127,7 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
                     args: p.args.clone(),
                     memory_mib: p.memory_mib,
                     grants: Arc::new(Grants::from_config(&p.allow)),
+                    real_server: None,
                 }),
                 None => Probe::Script {
                     argv: split_command(&s.script),
@@ -223,8 +226,7 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
         retry_delay = Some(retry_delay.map_or(dbr, |d| d.min(dbr)));
         warmup = warmup.max(ms(set.warmup));
         alpha |= set.alpha;
-        let port = c.connect_port.or(rs.port).or(vs.port).unwrap_or(80);
-        let addr = SocketAddr::new(c.connect_ip.unwrap_or(rs.ip), port);
+        let addr = c.checked_addr(rs, vs);
         // keepalived binds only with a `bindto` address (a `bind_port`
         // alone is kept in an address of no family, never bound).
         let bind = c
@@ -239,6 +241,7 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
             ));
         }
         if c.kind != CheckKind::MiscCheck {
+            // A plugin's run, like a connection, ends at connect_timeout.
             timeout = timeout.max(ms(set.connect_timeout));
         }
         match c.kind {
@@ -262,6 +265,27 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
                         digest: u.digest.clone(),
                         tls,
                     });
+                }
+            }
+            CheckKind::Plugin => {
+                if let Some(p) = &c.plugin {
+                    probes.push(Probe::Plugin(PluginProbe {
+                        name: format!("{vkey}/{rkey}"),
+                        file: p.file.clone().into(),
+                        // `$REAL_SERVER` in an arg too, so that a plugin
+                        // older than host.real-server can be told.
+                        args: p
+                            .args
+                            .iter()
+                            .map(|(k, v)| {
+                                let v = v.replace(PluginGrants::REAL_SERVER, &addr.to_string());
+                                (k.clone(), v)
+                            })
+                            .collect(),
+                        memory_mib: p.memory_mib,
+                        grants: Arc::new(Grants::from_config(&p.allow.for_real_server(addr))),
+                        real_server: Some(addr),
+                    }));
                 }
             }
             CheckKind::MiscCheck => {

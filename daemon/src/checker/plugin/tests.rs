@@ -71,6 +71,7 @@ fn probe(dir: &std::path::Path, name: &str, text: &str) -> PluginProbe {
         args: vec![("k".into(), "v".into())],
         memory_mib: 2,
         grants: Arc::new(Grants::default()),
+        real_server: None,
     }
 }
 
@@ -243,6 +244,7 @@ fn files_that_are_not_plugins_fail_every_run_with_the_reason() {
             args: vec![],
             memory_mib: 2,
             grants: Arc::new(Grants::default()),
+            real_server: None,
         };
         let run = rt.block_on(h.run(&p, Duration::from_secs(1)));
         assert!(!run.outcome.ok);
@@ -307,6 +309,7 @@ fn a_planted_artefact_is_not_loaded() {
         args: Vec::new(),
         memory_mib: 2,
         grants: Arc::new(Grants::default()),
+        real_server: None,
     };
     std::fs::write(&p.file, &honest).unwrap();
     crate::checker::plugin::set_cache_key(secret.to_vec());

@@ -111,6 +111,7 @@ pub async fn run(t: Trial) -> Result<Report, String> {
         args: t.settings.args.clone(),
         memory_mib: t.settings.memory_mib,
         grants: Arc::new(Grants::from_config(&t.settings.allow)),
+        real_server: None,
     };
     let started = Instant::now();
     host.preload(&t.file).await?;

@@ -415,6 +415,7 @@ pub const REAL_SERVER: Context = Context {
         "SSL_GET",
         "TCP_CHECK",
         "MISC_CHECK",
+        "UPKEEP_PLUGIN",
         "tunnel_encap",
         "tunnel_dport",
         "tunnel_nocsum",
@@ -502,6 +503,14 @@ pub const MISC_CHECK: Context = Context {
     supported: concat_slices!(CHECK_COMMON, ["misc_path", "misc_timeout", "user"]),
     // misc_dynamic: the checker does not set weights from exit codes.
     known: concat_slices!(CHECK_COMMON_KNOWN, ["misc_dynamic"]),
+};
+
+/// upkeep's own: a WASM plugin as a real server's checker, with the
+/// vrrp_script plugin's keywords without their `upkeep_plugin_` prefix.
+pub const PLUGIN_CHECK: Context = Context {
+    what: "in UPKEEP_PLUGIN",
+    supported: concat_slices!(CHECK_COMMON, ["file", "arg", "allow", "memory"]),
+    known: &CHECK_COMMON_KNOWN,
 };
 
 pub const URL: Context = Context {
@@ -649,6 +658,7 @@ pub const BLOCKS: &[(&str, &Context)] = &[
     ("virtual_server/real_server/SSL_GET/url", &URL),
     ("virtual_server/real_server/TCP_CHECK", &TCP_CHECK),
     ("virtual_server/real_server/MISC_CHECK", &MISC_CHECK),
+    ("virtual_server/real_server/UPKEEP_PLUGIN", &PLUGIN_CHECK),
     ("SSL", &SSL),
     ("track_group", &TRACK_GROUP),
     ("garp_group", &GARP_GROUP),

@@ -428,6 +428,7 @@ impl Cx<'_> {
                 "SSL_GET" => Some(CheckKind::SslGet),
                 "TCP_CHECK" => Some(CheckKind::TcpCheck),
                 "MISC_CHECK" => Some(CheckKind::MiscCheck),
+                "UPKEEP_PLUGIN" => Some(CheckKind::Plugin),
                 _ => None,
             };
             let handled = match (k, kind) {
@@ -543,6 +544,7 @@ impl Cx<'_> {
             CheckKind::HttpGet | CheckKind::SslGet => &kw::HTTP_CHECK,
             CheckKind::TcpCheck => &kw::TCP_CHECK,
             CheckKind::MiscCheck => &kw::MISC_CHECK,
+            CheckKind::Plugin => &kw::PLUGIN_CHECK,
         };
         let place = format!("in {}", kind.name());
         for n in nodes {
@@ -622,10 +624,38 @@ impl Cx<'_> {
                         c.user = self.user(n);
                         true
                     }
+                    // UPKEEP_PLUGIN: the vrrp_script plugin's keywords.
+                    "file" => {
+                        if let Some(t) = self.arg1(n, "the plugin's file") {
+                            c.plugin.get_or_insert_with(Default::default).file = t.text.clone();
+                        }
+                        true
+                    }
+                    "arg" => {
+                        self.plugin_arg(c.plugin.get_or_insert_with(Default::default), n);
+                        true
+                    }
+                    "allow" => {
+                        let p = c.plugin.get_or_insert_with(Default::default);
+                        self.plugin_allow(p, &mut c.src, n);
+                        true
+                    }
+                    "memory" => {
+                        let mib = self.number(n);
+                        let p = c.plugin.get_or_insert_with(Default::default);
+                        p.memory_mib = mib.unwrap_or(p.memory_mib);
+                        true
+                    }
                     _ => false,
                 };
             if handled {
                 c.src.set(k, &n.word.loc);
+                // The names validation uses for both formats.
+                match k {
+                    "file" => c.src.set("plugin", &n.word.loc),
+                    "memory" => c.src.set("plugin.memory_mib", &n.word.loc),
+                    _ => {}
+                }
             } else {
                 self.unknown(ctx, &place, n);
             }

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Script, ScriptUser, TunnelCsum, TunnelEncap, is_zero_u32, one, one_i32};
+use super::{PluginCheck, Script, ScriptUser, TunnelCsum, TunnelEncap, is_zero_u32, one, one_i32};
 use crate::config::diag::Src;
 use crate::config::values::{Millis, StatusRange, VsgEntry};
 
@@ -347,6 +347,9 @@ pub enum CheckKind {
     TcpCheck,
     #[serde(rename = "MISC_CHECK")]
     MiscCheck,
+    /// upkeep's own: a WASM plugin (keepalived.conf `UPKEEP_PLUGIN`).
+    #[serde(rename = "plugin", alias = "UPKEEP_PLUGIN")]
+    Plugin,
 }
 
 impl CheckKind {
@@ -356,6 +359,7 @@ impl CheckKind {
             CheckKind::SslGet => "SSL_GET",
             CheckKind::TcpCheck => "TCP_CHECK",
             CheckKind::MiscCheck => "MISC_CHECK",
+            CheckKind::Plugin => "UPKEEP_PLUGIN",
         }
     }
 
@@ -395,6 +399,9 @@ pub struct RealServerCheck {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub misc_dynamic: bool,
     pub user: Option<ScriptUser>,
+    /// The `plugin` kind: the component, its args, memory and grants (a
+    /// grant may name `$REAL_SERVER`, the address checked).
+    pub plugin: Option<PluginCheck>,
     #[serde(skip)]
     pub src: Src,
 }
@@ -420,6 +427,7 @@ impl RealServerCheck {
             misc_timeout: None,
             misc_dynamic: false,
             user: None,
+            plugin: None,
             src: Src::default(),
         }
     }
@@ -456,6 +464,13 @@ impl RealServerCheck {
     }
 
     pub const DEFAULT_CONNECT_TIMEOUT: Millis = Millis::from_secs(5);
+
+    /// The address this checker checks: its `connect_ip` / `connect_port`,
+    /// else the real server's, else the virtual server's port, else 80.
+    pub fn checked_addr(&self, rs: &RealServer, vs: &VirtualServer) -> std::net::SocketAddr {
+        let port = self.connect_port.or(rs.port).or(vs.port).unwrap_or(80);
+        std::net::SocketAddr::new(self.connect_ip.unwrap_or(rs.ip), port)
+    }
 
     /// This checker's settings with what it inherits from `rs` and `vs`.
     pub fn settings(&self, rs: &RealServer, vs: &VirtualServer) -> CheckSettings {
