@@ -491,7 +491,7 @@ fn a_plugin_checker_takes_a_real_server_out_when_it_stops_answering() {
             && v.iter().any(|(k, u)| k.ends_with(":7000") && *u == a)
             && v.iter().any(|(k, u)| k.ends_with(":7001") && *u == b)
     };
-    let runs = |lab: &Lab| -> u64 {
+    let checks_up = |lab: &Lab| -> u64 {
         lab.status(0)
             .and_then(|s| s["checks"].as_array().cloned())
             .unwrap_or_default()
@@ -506,7 +506,7 @@ fn a_plugin_checker_takes_a_real_server_out_when_it_stops_answering() {
             .count() as u64
     };
     assert!(
-        lab.wait(Duration::from_secs(60), || runs(&lab) == 2
+        lab.wait(Duration::from_secs(60), || checks_up(&lab) == 2
             && both(&lab, true, true)),
         "both real servers never came up: {:?}\n{}",
         up(&lab),
