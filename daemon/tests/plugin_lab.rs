@@ -187,6 +187,13 @@ fn conformance_plugins_in_rust_c_and_python_agree_on_every_case() {
             false,
             "tcp=error:invalid http=error:invalid",
         ),
+        case(
+            "real-server outside a real server's checker",
+            &["real-server=tcp"],
+            &granted,
+            false,
+            "real-server=none",
+        ),
         case("no probes", &[], &[], true, ""),
         case(
             "an unknown argument",
@@ -439,13 +446,14 @@ for port, stoppable in ((7000, False), (7001, True)):
     threading.Thread(target=serve, args=(port, stoppable)).start()
 "#;
 
-/// Issue 16: one UPKEEP_PLUGIN block (the same text in both real servers)
-/// checks each real server through `$REAL_SERVER`; when one stops
-/// answering it is taken out of service while the other stays up. The
-/// plugin is the conformance plugin as built for upkeep:check@0.1.0, so an
-/// older plugin still loads under the 0.1.1 host.
+/// Issue 16: a plugin real-server checker marks one of two real servers
+/// down while the other stays up. One UPKEEP_PLUGIN block (the same text in
+/// both real servers) checks each server at the address `host.real-server()`
+/// gives it (the conformance plugin's `real-server` probe), granted by
+/// `allow tcp $REAL_SERVER`; when one stops answering it is taken out of
+/// service while the other stays up.
 #[test]
-fn a_plugin_checker_takes_a_real_server_out_when_it_stops_answering() {
+fn a_plugin_real_server_checker_marks_one_of_two_real_servers_down_while_the_other_stays_up() {
     let mut lab = Lab::new(1);
     let dir = lab.nodes[0].dir.clone();
     let node = lab.nodes[0].v4.clone();
@@ -464,7 +472,7 @@ fn a_plugin_checker_takes_a_real_server_out_when_it_stops_answering() {
         "echo.log",
     );
     let checker = format!(
-        "        UPKEEP_PLUGIN {{\n            file {}\n            arg tcp $REAL_SERVER\n            allow tcp $REAL_SERVER\n            connect_timeout 1\n            retry 1\n            delay_before_retry 1\n            warmup 0\n        }}\n",
+        "        UPKEEP_PLUGIN {{\n            file {}\n            arg real-server tcp\n            allow tcp $REAL_SERVER\n            connect_timeout 1\n            retry 1\n            delay_before_retry 1\n            warmup 0\n        }}\n",
         wasm.display()
     );
     let instance = vrrp_instance(&lab, 0, 100, &["10.77.0.100/24"], "");
@@ -523,12 +531,20 @@ fn a_plugin_checker_takes_a_real_server_out_when_it_stops_answering() {
     std::thread::sleep(Duration::from_secs(3));
     assert!(both(&lab, true, false), "{:?}", up(&lab));
     let s = lab.status(0).unwrap();
-    let down = s["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["source"].as_str().unwrap_or("").ends_with(":7001"))
-        .cloned()
-        .unwrap_or(Value::Null);
+    let check = |port: &str| {
+        s["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["source"].as_str().unwrap_or("").ends_with(port))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let (up, down) = (check(":7000"), check(":7001"));
     assert_eq!(down["state"], "down", "{down}");
+    // Each run reached its own server through host.real-server(): the
+    // echo answered on one, the other refused.
+    let result = |c: &Value| c["last_result"].as_str().unwrap_or("").to_string();
+    assert!(result(&up).contains("real-server=5B"), "{up}");
+    assert!(result(&down).contains("real-server=error:io"), "{down}");
 }
