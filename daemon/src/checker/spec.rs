@@ -44,6 +44,11 @@ pub struct Spec {
     pub settle: Option<Settle>,
     /// Why the check cannot run, when it cannot (reported, never scheduled).
     pub unsupported: Option<String>,
+    /// Per probe (same order; missing: false): keepalived's
+    /// `log_all_failures` of the checker it comes from, or
+    /// `checker_log_all_failures`. A failed run of such a probe is logged
+    /// while the check is up, not only the change to down.
+    pub log_failures: Vec<bool>,
 }
 
 impl Spec {
@@ -146,6 +151,7 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
             real_server: None,
             unsupported: None,
             settle: None,
+            log_failures: Vec::new(),
         });
     }
     for p in &cfg.track_processes {
@@ -173,6 +179,7 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
             real_server: None,
             unsupported: None,
             settle: ((up, down) != (Duration::ZERO, Duration::ZERO)).then_some(Settle { up, down }),
+            log_failures: Vec::new(),
         });
     }
     for f in &cfg.track_files {
@@ -192,17 +199,18 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
             real_server: None,
             unsupported: None,
             settle: None,
+            log_failures: Vec::new(),
         });
     }
     for vs in &cfg.virtual_servers {
         for rs in vs.real_servers.iter().filter(|r| !r.checkers.is_empty()) {
-            out.push(real_server(vs, rs));
+            out.push(real_server(vs, rs, cfg.global.checker_log_all_failures));
         }
     }
     out
 }
 
-fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
+fn real_server(vs: &VirtualServer, rs: &RealServer, log_all_failures: bool) -> Spec {
     let vkey = vs_key(vs);
     let rkey = rs_key(rs.ip, rs.port.or(vs.port));
     let mut probes = Vec::new();
@@ -217,6 +225,7 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
     let mut warmup = Duration::ZERO;
     let mut alpha = false;
     let mut unsupported = None;
+    let mut log_failures = Vec::new();
     for c in &rs.checkers {
         let set = c.settings(rs, vs);
         let dl = ms(set.delay_loop);
@@ -298,6 +307,8 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
                 });
             }
         }
+        // This checker's probes (one per url for HTTP_GET).
+        log_failures.resize(probes.len(), log_all_failures || c.log_all_failures);
     }
     let interval = interval.unwrap_or(ms(vs.delay_loop));
     Spec {
@@ -315,5 +326,6 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
         real_server: Some((vkey, rkey)),
         unsupported,
         settle: None,
+        log_failures,
     }
 }

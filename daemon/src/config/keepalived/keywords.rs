@@ -87,6 +87,7 @@ pub const GLOBAL: Context = Context {
         "vrrp_notify_fifo",
         "vrrp_notify_fifo_script",
         "lvs_sync_daemon",
+        "checker_log_all_failures",
         "lvs_flush",
         "lvs_flush_onstop",
         "lvs_flush_on_stop",
@@ -180,7 +181,6 @@ pub const GLOBAL: Context = Context {
         "startup_script_timeout",
         "shutdown_script",
         "shutdown_script_timeout",
-        "checker_log_all_failures",
         "reload_check_config",
         "reload_time_file",
         "reload_repeat",
@@ -442,7 +442,7 @@ pub const REAL_SERVER: Context = Context {
 };
 
 /// Keywords every checker block takes.
-const CHECK_COMMON: [&str; 10] = [
+const CHECK_COMMON: [&str; 11] = [
     "connect_ip",
     "connect_port",
     "bindto",
@@ -453,9 +453,10 @@ const CHECK_COMMON: [&str; 10] = [
     "warmup",
     "delay_loop",
     "alpha",
+    "log_all_failures",
 ];
 
-const CHECK_COMMON_KNOWN: [&str; 3] = ["bind_if", "fwmark", "log_all_failures"];
+const CHECK_COMMON_KNOWN: [&str; 2] = ["bind_if", "fwmark"];
 
 macro_rules! concat_slices {
     ($a:expr, $b:expr) => {{

@@ -596,6 +596,10 @@ impl Cx<'_> {
                         c.alpha = self.switch(n);
                         true
                     }
+                    "log_all_failures" => {
+                        c.log_all_failures = self.switch(n).unwrap_or(c.log_all_failures);
+                        true
+                    }
                     "url" => {
                         if let Some(block) = self.block(n) {
                             let u = self.url(block);

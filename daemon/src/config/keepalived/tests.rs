@@ -809,3 +809,36 @@ fn plugin_real_server_checker_reads_converts_and_grants_each_server() {
         CheckKind::Plugin
     );
 }
+
+/// Issue 16: keepalived's `log_all_failures` (in every checker, alone
+/// meaning on) and `checker_log_all_failures` (global_defs) are read, kept
+/// through TOML, and reach each probe of the check without a warning.
+#[test]
+fn log_all_failures_reads_converts_and_reaches_each_probe() {
+    use crate::checker::spec::from_config;
+    let l = conf(
+        "global_defs {\n checker_log_all_failures no\n}\nvirtual_server 192.0.2.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  TCP_CHECK {\n   log_all_failures\n  }\n  HTTP_GET {\n   url {\n    path /a\n   }\n   url {\n    path /b\n   }\n   log_all_failures off\n  }\n  TCP_CHECK {\n   connect_port 81\n   log_all_failures yes\n  }\n }\n}\n",
+    );
+    assert!(l.diagnostics.items().is_empty(), "{:?}", diag_strings(&l));
+    assert!(!l.config.global.checker_log_all_failures);
+    let checkers = &l.config.virtual_servers[0].real_servers[0].checkers;
+    let flags: Vec<bool> = checkers.iter().map(|c| c.log_all_failures).collect();
+    assert_eq!(flags, [true, false, true]);
+    let back = through_toml(&l.config);
+    assert_eq!(back.virtual_servers, l.config.virtual_servers);
+    // One flag per probe: TCP, the two urls, TCP.
+    let spec = from_config(&l.config).remove(0);
+    assert_eq!(spec.log_failures, [true, false, false, true]);
+    // The global one turns it on for every checker.
+    let mut on = l.config.clone();
+    on.global.checker_log_all_failures = true;
+    assert_eq!(through_toml(&on).global, on.global);
+    assert_eq!(from_config(&on).remove(0).log_failures, [true; 4]);
+    let e = only_error(&conf(
+        "virtual_server 192.0.2.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  TCP_CHECK {\n   log_all_failures maybe\n  }\n }\n}\n",
+    ));
+    assert!(
+        e.contains("'maybe'") && e.contains("log_all_failures"),
+        "{e}"
+    );
+}

@@ -187,6 +187,11 @@ impl Cx<'_> {
                     g.lvs_sync_daemon = self.lvs_sync_daemon(n);
                     true
                 }
+                "checker_log_all_failures" => {
+                    g.checker_log_all_failures =
+                        self.switch(n).unwrap_or(g.checker_log_all_failures);
+                    true
+                }
                 _ => self.smtp_global(g, n),
             };
             if handled {

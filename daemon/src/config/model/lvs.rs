@@ -402,6 +402,10 @@ pub struct RealServerCheck {
     /// The `plugin` kind: the component, its args, memory and grants (a
     /// grant may name `$REAL_SERVER`, the address checked).
     pub plugin: Option<PluginCheck>,
+    /// keepalived's `log_all_failures`: log every failed attempt while the
+    /// server is up (the retries too), not only the change to down.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub log_all_failures: bool,
     #[serde(skip)]
     pub src: Src,
 }
@@ -428,6 +432,7 @@ impl RealServerCheck {
             misc_dynamic: false,
             user: None,
             plugin: None,
+            log_all_failures: false,
             src: Src::default(),
         }
     }
