@@ -365,7 +365,7 @@ impl Checker {
         if logs_failed_run(&check.spec, before, r.failed_probe) {
             info!(
                 check = %check.spec.source,
-                result = %r.outcome.message,
+                result = r.outcome.message.as_str(),
                 retries = check.spec.fall.saturating_sub(1),
                 "check failed"
             );
@@ -727,7 +727,11 @@ mod tests {
             assert_eq!(count(&log, "check failed"), 4, "{what}: {log}");
             assert_eq!(count(&log, "check state changed"), 2, "{what}: {log}");
             let line = log.lines().find(|l| l.contains("check failed")).unwrap();
-            for field in ["check=real_server:", "result=HTTP status 503", "retries=2"] {
+            for field in [
+                "check=real_server:",
+                "result=\"HTTP status 503\"",
+                "retries=2",
+            ] {
                 assert!(line.contains(field), "{what}: {field} in {line}");
             }
         }
