@@ -62,6 +62,8 @@ struct Case {
     /// The message, or with a trailing `*` its start.
     message: String,
     dropped_logs: u32,
+    /// `--real-server`: run as this real server's checker.
+    real_server: Option<&'static str>,
 }
 
 fn case(name: &'static str, args: &[&str], allow: &[&str], pass: bool, message: &str) -> Case {
@@ -74,6 +76,7 @@ fn case(name: &'static str, args: &[&str], allow: &[&str], pass: bool, message: 
         pass,
         message: message.into(),
         dropped_logs: 0,
+        real_server: None,
     }
 }
 
@@ -91,6 +94,9 @@ fn run_in(ns: &str, file: &Path, c: &Case, cache: &Path) -> (i32, Value) {
     }
     for a in &c.allow {
         cmd.args(["--allow", a]);
+    }
+    if let Some(rs) = c.real_server {
+        cmd.args(["--real-server", rs]);
     }
     let out = cmd.output().expect("upkeepctl");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -194,6 +200,37 @@ fn conformance_plugins_in_rust_c_and_python_agree_on_every_case() {
             false,
             "real-server=none",
         ),
+        // host.real-server(): its address, granted by $REAL_SERVER only.
+        Case {
+            real_server: Some("127.0.0.1:7000"),
+            ..case(
+                "real-server up, granted by $REAL_SERVER",
+                &["real-server=tcp"],
+                &["tcp=$REAL_SERVER"],
+                true,
+                "real-server=5B",
+            )
+        },
+        Case {
+            real_server: Some("127.0.0.1:7001"),
+            ..case(
+                "real-server down",
+                &["real-server=tcp"],
+                &["tcp=$REAL_SERVER"],
+                false,
+                "real-server=error:io",
+            )
+        },
+        Case {
+            real_server: Some("127.0.0.1:7000"),
+            ..case(
+                "real-server granted another address",
+                &["real-server=tcp"],
+                &["tcp=127.0.0.1:7001"],
+                false,
+                "real-server=error:denied",
+            )
+        },
         case("no probes", &[], &[], true, ""),
         case(
             "an unknown argument",

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use super::plugin::PluginProbe;
 use super::plugin::grants::Grants;
 use super::probe::{Probe, Tls};
-use crate::config::model::{
-    CheckKind, Config, ParamMatch, PluginGrants, RealServer, VirtualServer,
-};
+use crate::config::model::{CheckKind, Config, ParamMatch, RealServer, VirtualServer};
 use crate::config::scripts::{Kind, Plan};
 use crate::exec::split_command;
 use crate::ipvs::table::{rs_key, vs_key};
@@ -281,16 +279,7 @@ fn real_server(vs: &VirtualServer, rs: &RealServer, log_all_failures: bool) -> S
                     probes.push(Probe::Plugin(PluginProbe {
                         name: format!("{vkey}/{rkey}"),
                         file: p.file.clone().into(),
-                        // `$REAL_SERVER` in an arg too, so that a plugin
-                        // older than host.real-server can be told.
-                        args: p
-                            .args
-                            .iter()
-                            .map(|(k, v)| {
-                                let v = v.replace(PluginGrants::REAL_SERVER, &addr.to_string());
-                                (k.clone(), v)
-                            })
-                            .collect(),
+                        args: p.args_for_real_server(addr),
                         memory_mib: p.memory_mib,
                         grants: Arc::new(Grants::from_config(&p.allow.for_real_server(addr))),
                         real_server: Some(addr),

@@ -49,6 +49,17 @@ impl PluginCheck {
     fn is_default_memory(v: &u32) -> bool {
         *v == Self::DEFAULT_MEMORY_MIB
     }
+
+    /// The args for the real server at `checked`: `$REAL_SERVER` in a
+    /// value is its `IP:PORT`, so that a plugin older than
+    /// host.real-server can be told.
+    pub fn args_for_real_server(&self, checked: std::net::SocketAddr) -> Vec<(String, String)> {
+        let addr = checked.to_string();
+        self.args
+            .iter()
+            .map(|(k, v)| (k.clone(), v.replace(PluginGrants::REAL_SERVER, &addr)))
+            .collect()
+    }
 }
 
 /// The targets a plugin may reach through its host imports.
