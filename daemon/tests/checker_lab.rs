@@ -381,3 +381,61 @@ virtual_server {VIP} 8080 {{
         assert_eq!(line, "10.77.0.99 4321", "{}", lab.log(0));
     }
 }
+
+/// Issue 16: keepalived's `log_all_failures`. Two real servers that refuse
+/// connections, `retry 2`: the one whose checker has it logs each failed
+/// attempt while up (the first and its two retries), then nothing more
+/// once down; the other logs only its state change.
+#[test]
+fn log_all_failures_logs_each_failed_attempt_until_down() {
+    let mut lab = Lab::new(1);
+    let node = lab.nodes[0].v4.clone();
+    let instance = common::lab::vrrp_instance(&lab, 0, 100, &[VIP], "");
+    let checker = |extra: &str| {
+        format!(
+            "TCP_CHECK {{\n            connect_timeout 1\n            retry 2\n            delay_before_retry 0.2\n            warmup 0\n            {extra}\n        }}"
+        )
+    };
+    let conf = format!(
+        r#"
+{instance}
+virtual_server {VIP} 80 {{
+    delay_loop 1
+    lb_kind DR
+    protocol TCP
+    real_server {node} 7100 {{
+        {all}
+    }}
+    real_server {node} 7101 {{
+        {plain}
+    }}
+}}
+"#,
+        all = checker("log_all_failures"),
+        plain = checker("")
+    );
+    lab.start(0, UPKEEPD, &conf, "keepalived.conf");
+    let lines = |lab: &Lab, what: &str, port: &str| {
+        lab.log(0)
+            .lines()
+            .filter(|l| l.contains("role=checker") && l.contains(what) && l.contains(port))
+            .count()
+    };
+    assert!(
+        lab.wait(SECS(30), || lines(&lab, "check state changed", ":7100")
+            >= 1
+            && lines(&lab, "check state changed", ":7101") >= 1),
+        "the real servers were never marked down:\n{}",
+        lab.log(0)
+    );
+    // Some more runs while down (delay_loop 1): none of them is logged.
+    std::thread::sleep(SECS(3));
+    assert_eq!(lines(&lab, "check failed", ":7100"), 3, "{}", lab.log(0));
+    assert_eq!(lines(&lab, "check failed", ":7101"), 0, "{}", lab.log(0));
+    assert_eq!(
+        lines(&lab, "check state changed", ":7100"),
+        1,
+        "{}",
+        lab.log(0)
+    );
+}

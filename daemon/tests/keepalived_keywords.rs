@@ -142,10 +142,13 @@ fn every_keepalived_keyword_has_a_row_and_every_row_is_real() {
         }
     }
     let extensions = documented_extensions();
+    let upkeeps =
+        |w: &str| w.starts_with("upkeep_") || w.starts_with("UPKEEP_") || extensions.contains(w);
     for r in rows.iter().filter(|r| r.versions == "upkeep") {
-        if !r.keyword.starts_with("upkeep_") && !extensions.contains(&r.keyword) {
+        // Inside an upkeep block (UPKEEP_PLUGIN) every keyword is upkeep's.
+        if !upkeeps(&r.keyword) && !r.block.split('/').any(upkeeps) {
             problems.push(format!(
-                "status.tsv:{}: '{}' is in neither keepalived version: an upkeep extension starts with upkeep_ or is listed in docs/config.md (upkeep's own keywords)",
+                "status.tsv:{}: '{}' is in neither keepalived version: an upkeep extension starts with upkeep_ or UPKEEP_, is inside such a block, or is listed in docs/config.md (upkeep's own keywords)",
                 r.line, r.keyword
             ));
         }
@@ -303,6 +306,9 @@ fn frame(path_elem: &str, parent: &str, n: usize) -> Frame {
         }
         ("real_server", "HTTP_GET" | "SSL_GET") => {
             f(format!("{path_elem} {{"), &[], &["url {\npath /\n}"])
+        }
+        ("real_server", "UPKEEP_PLUGIN") => {
+            f("UPKEEP_PLUGIN {".into(), &["file %DIR%/plugin.wasm"], &[])
         }
         ("real_server", "MISC_CHECK") => f("MISC_CHECK {".into(), &["misc_path /bin/true"], &[]),
         ("HTTP_GET" | "SSL_GET", "url") => f("url {".into(), &["path /"], &[]),

@@ -62,6 +62,8 @@ struct Case {
     /// The message, or with a trailing `*` its start.
     message: String,
     dropped_logs: u32,
+    /// `--real-server`: run as this real server's checker.
+    real_server: Option<&'static str>,
 }
 
 fn case(name: &'static str, args: &[&str], allow: &[&str], pass: bool, message: &str) -> Case {
@@ -74,6 +76,7 @@ fn case(name: &'static str, args: &[&str], allow: &[&str], pass: bool, message: 
         pass,
         message: message.into(),
         dropped_logs: 0,
+        real_server: None,
     }
 }
 
@@ -91,6 +94,9 @@ fn run_in(ns: &str, file: &Path, c: &Case, cache: &Path) -> (i32, Value) {
     }
     for a in &c.allow {
         cmd.args(["--allow", a]);
+    }
+    if let Some(rs) = c.real_server {
+        cmd.args(["--real-server", rs]);
     }
     let out = cmd.output().expect("upkeepctl");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -187,6 +193,44 @@ fn conformance_plugins_in_rust_c_and_python_agree_on_every_case() {
             false,
             "tcp=error:invalid http=error:invalid",
         ),
+        case(
+            "real-server outside a real server's checker",
+            &["real-server=tcp"],
+            &granted,
+            false,
+            "real-server=none",
+        ),
+        // host.real-server(): its address, granted by $REAL_SERVER only.
+        Case {
+            real_server: Some("127.0.0.1:7000"),
+            ..case(
+                "real-server up, granted by $REAL_SERVER",
+                &["real-server=tcp"],
+                &["tcp=$REAL_SERVER"],
+                true,
+                "real-server=5B",
+            )
+        },
+        Case {
+            real_server: Some("127.0.0.1:7001"),
+            ..case(
+                "real-server down",
+                &["real-server=tcp"],
+                &["tcp=$REAL_SERVER"],
+                false,
+                "real-server=error:io",
+            )
+        },
+        Case {
+            real_server: Some("127.0.0.1:7000"),
+            ..case(
+                "real-server granted another address",
+                &["real-server=tcp"],
+                &["tcp=127.0.0.1:7001"],
+                false,
+                "real-server=error:denied",
+            )
+        },
         case("no probes", &[], &[], true, ""),
         case(
             "an unknown argument",
@@ -410,4 +454,134 @@ fn without_a_plugin_the_checker_creates_no_engine() {
     };
     // The pooling allocator reserves address space only with an engine.
     assert!(vm_kib(pid) < 4 << 20, "checker maps {} KiB", vm_kib(pid));
+}
+
+/// Two TCP echo servers on `node` ports 7000 and 7001; 7001 closes its
+/// listener (connections refused) once the file `stop` exists.
+const TWO_ECHOES: &str = r#"
+import os, socket, sys, threading
+node, stop = sys.argv[1], sys.argv[2]
+def serve(port, stoppable):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((node, port))
+    s.listen(16)
+    s.settimeout(0.1)
+    while not (stoppable and os.path.exists(stop)):
+        try:
+            c, _ = s.accept()
+        except socket.timeout:
+            continue
+        c.settimeout(1)
+        try:
+            c.sendall(c.recv(256))
+        except OSError:
+            pass
+        c.close()
+    s.close()
+for port, stoppable in ((7000, False), (7001, True)):
+    threading.Thread(target=serve, args=(port, stoppable)).start()
+"#;
+
+/// Issue 16: a plugin real-server checker marks one of two real servers
+/// down while the other stays up. One UPKEEP_PLUGIN block (the same text in
+/// both real servers) checks each server at the address `host.real-server()`
+/// gives it (the conformance plugin's `real-server` probe), granted by
+/// `allow tcp $REAL_SERVER`; when one stops answering it is taken out of
+/// service while the other stays up.
+#[test]
+fn a_plugin_real_server_checker_marks_one_of_two_real_servers_down_while_the_other_stays_up() {
+    let mut lab = Lab::new(1);
+    let dir = lab.nodes[0].dir.clone();
+    let node = lab.nodes[0].v4.clone();
+    let wasm = dir.join("conformance.wasm");
+    std::fs::copy(common::built_plugin("conformance-rust"), &wasm).unwrap();
+    let stop = dir.join("stop");
+    lab.spawn(
+        0,
+        &[
+            "python3",
+            "-c",
+            TWO_ECHOES,
+            &node,
+            &stop.display().to_string(),
+        ],
+        "echo.log",
+    );
+    let checker = format!(
+        "        UPKEEP_PLUGIN {{\n            file {}\n            arg real-server tcp\n            allow tcp $REAL_SERVER\n            connect_timeout 1\n            retry 1\n            delay_before_retry 1\n            warmup 0\n        }}\n",
+        wasm.display()
+    );
+    let instance = vrrp_instance(&lab, 0, 100, &["10.77.0.100/24"], "");
+    let conf = format!(
+        "{instance}virtual_server 10.77.0.100 80 {{\n    delay_loop 1\n    lb_kind NAT\n    protocol TCP\n    real_server {node} 7000 {{\n{checker}    }}\n    real_server {node} 7001 {{\n{checker}    }}\n}}\n"
+    );
+    lab.start(0, UPKEEPD, &conf, "keepalived.conf");
+    let up = |lab: &Lab| -> Vec<(String, bool)> {
+        lab.status(0)
+            .and_then(|s| s["virtual_servers"][0]["real_servers"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .map(|r| {
+                (
+                    r["address"].as_str().unwrap_or("").to_string(),
+                    r["up"].as_bool().unwrap_or(false),
+                )
+            })
+            .collect()
+    };
+    let both = |lab: &Lab, a: bool, b: bool| {
+        let v = up(lab);
+        v.len() == 2
+            && v.iter().any(|(k, u)| k.ends_with(":7000") && *u == a)
+            && v.iter().any(|(k, u)| k.ends_with(":7001") && *u == b)
+    };
+    let checks_up = |lab: &Lab| -> u64 {
+        lab.status(0)
+            .and_then(|s| s["checks"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter(|c| {
+                c["source"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("real_server:")
+            })
+            .filter(|c| c["state"] == "up")
+            .count() as u64
+    };
+    assert!(
+        lab.wait(Duration::from_secs(60), || checks_up(&lab) == 2
+            && both(&lab, true, true)),
+        "both real servers never came up: {:?}\n{}",
+        up(&lab),
+        lab.logs()
+    );
+    std::fs::write(&stop, "").unwrap();
+    assert!(
+        lab.wait(Duration::from_secs(30), || both(&lab, true, false)),
+        "the stopped real server was not taken out (or the other went too): {:?}\n{}",
+        up(&lab),
+        lab.log(0)
+    );
+    // It stays so, and the other keeps passing.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(both(&lab, true, false), "{:?}", up(&lab));
+    let s = lab.status(0).unwrap();
+    let check = |port: &str| {
+        s["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["source"].as_str().unwrap_or("").ends_with(port))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let (up, down) = (check(":7000"), check(":7001"));
+    assert_eq!(down["state"], "down", "{down}");
+    // Each run reached its own server through host.real-server(): the
+    // echo answered on one, the other refused.
+    let result = |c: &Value| c["last_result"].as_str().unwrap_or("").to_string();
+    assert!(result(&up).contains("real-server=5B"), "{up}");
+    assert!(result(&down).contains("real-server=error:io"), "{down}");
 }

@@ -12,7 +12,7 @@
 //!
 //! Build it for `wasm32-wasip2` as a `cdylib`; the result is a component
 //! that upkeep loads (see docs/plugins.md). The interface is
-//! `plugin-sdk/wit/check.wit` (`upkeep:check@0.1.0`); the host functions
+//! `plugin-sdk/wit/check.wit` (`upkeep:check@0.1.1`); the host functions
 //! here reach only what the check's configuration grants.
 
 #[doc(hidden)]
@@ -27,7 +27,9 @@ pub mod bindings {
 }
 
 pub use bindings::Guest;
-pub use bindings::upkeep::check::host::{self, HostError, HttpResponse, Level, TcpConnection};
+pub use bindings::upkeep::check::host::{
+    self, Endpoint, HostError, HttpResponse, Level, TcpConnection,
+};
 pub use bindings::upkeep::check::types::{CheckError, Metric, Outcome, Request};
 
 /// Makes `$f: fn(Request) -> Result<Outcome, CheckError>` the plugin's
@@ -143,6 +145,17 @@ pub fn read_file(path: &str) -> Result<Vec<u8>, HostError> {
 /// How many processes with a granted name are running.
 pub fn process_count(name: &str) -> Result<u32, HostError> {
     host::process_count(name)
+}
+
+/// The real server this run checks (its `connect_ip` / `connect_port` when
+/// set), when the plugin is a real server's checker; `None` for a
+/// `vrrp_script`. One checker block then serves every real server of a
+/// virtual server: connect to this address (granted by `allow tcp
+/// $REAL_SERVER`). Since upkeep:check@0.1.1.
+pub fn real_server() -> Option<std::net::SocketAddr> {
+    let e = host::real_server()?;
+    let ip: std::net::IpAddr = e.ip.parse().ok()?;
+    Some(std::net::SocketAddr::new(ip, e.port))
 }
 
 /// Monotonic nanoseconds.

@@ -119,6 +119,31 @@ static void log_str(upkeep_check_host_level_t level, const char *text) {
   upkeep_check_host_log(level, &s);
 }
 
+// Connects to `address`, sends `tcp-send` (default "PING\n") and reads up
+// to 256 bytes; *n is how many came back.
+static bool tcp_probe(plugin_string_t *address, const plugin_tuple2_string_string_t *args,
+                      size_t nargs, size_t *n, host_error_t *e) {
+  plugin_list_u8_t data = {(uint8_t *)"PING\n", 5};
+  for (size_t j = 0; j < nargs; j++) {
+    if (str_is(&args[j].f0, "tcp-send")) {
+      data.ptr = args[j].f1.ptr;
+      data.len = args[j].f1.len;
+      break;
+    }
+  }
+  upkeep_check_host_own_tcp_connection_t conn;
+  if (!upkeep_check_host_tcp_connect(address, &conn, e)) return false;
+  upkeep_check_host_borrow_tcp_connection_t b = upkeep_check_host_borrow_tcp_connection(conn);
+  plugin_list_u8_t got = {NULL, 0};
+  bool fine = upkeep_check_host_method_tcp_connection_send(b, &data, e) &&
+              upkeep_check_host_method_tcp_connection_receive(b, 256, &got, e);
+  upkeep_check_host_tcp_connection_drop_own(conn);
+  if (!fine) return false;
+  *n = got.len;
+  plugin_list_u8_free(&got);
+  return true;
+}
+
 static void spin(void) {
   volatile uint64_t n = 0;
   for (;;) n++;
@@ -166,34 +191,45 @@ static bool check(const plugin_request_t *req, plugin_outcome_t *ret,
       upkeep_check_host_http_response_free(&resp);
 
     } else if (str_is(key, "tcp")) {
-      plugin_list_u8_t data = {(uint8_t *)"PING\n", 5};
-      for (size_t j = 0; j < nargs; j++) {
-        if (str_is(&args[j].f0, "tcp-send")) {
-          data.ptr = args[j].f1.ptr;
-          data.len = args[j].f1.len;
-          break;
-        }
-      }
-      upkeep_check_host_own_tcp_connection_t conn;
-      if (!upkeep_check_host_tcp_connect(&value, &conn, &e)) {
+      size_t n;
+      if (!tcp_probe(&value, args, nargs, &n, &e)) {
         ok = false;
         failed_call(&msg, key, &e);
         continue;
       }
-      upkeep_check_host_borrow_tcp_connection_t b = upkeep_check_host_borrow_tcp_connection(conn);
-      plugin_list_u8_t got = {NULL, 0};
-      bool fine = upkeep_check_host_method_tcp_connection_send(b, &data, &e) &&
-                  upkeep_check_host_method_tcp_connection_receive(b, 256, &got, &e);
-      upkeep_check_host_tcp_connection_drop_own(conn);
+      ok = ok && n >= 1;
+      part(&msg, key, "%zuB", n);
+      metric(&metrics, "tcp.bytes", (double)n);
+
+    } else if (str_is(key, "real-server")) {
+      upkeep_check_host_endpoint_t rs;
+      if (!upkeep_check_host_real_server(&rs)) {
+        ok = false;
+        part(&msg, key, "none");
+        continue;
+      }
+      // "IP:PORT", with brackets around an IPv6 address.
+      bool v6 = memchr(rs.ip.ptr, ':', rs.ip.len) != NULL;
+      char port[8];
+      snprintf(port, sizeof port, "%u", (unsigned)rs.port);
+      buf_t addr = {0};
+      if (v6) buf_add(&addr, "[", 1);
+      buf_add(&addr, (const char *)rs.ip.ptr, rs.ip.len);
+      buf_add(&addr, v6 ? "]:" : ":", v6 ? 2 : 1);
+      buf_add(&addr, port, strlen(port));
+      upkeep_check_host_endpoint_free(&rs);
+      plugin_string_t a = {(uint8_t *)addr.ptr, addr.len};
+      size_t n;
+      bool fine = tcp_probe(&a, args, nargs, &n, &e);
+      free(addr.ptr);
       if (!fine) {
         ok = false;
         failed_call(&msg, key, &e);
         continue;
       }
-      ok = ok && got.len >= 1;
-      part(&msg, key, "%zuB", got.len);
-      metric(&metrics, "tcp.bytes", (double)got.len);
-      plugin_list_u8_free(&got);
+      ok = ok && n >= 1;
+      part(&msg, key, "%zuB", n);
+      metric(&metrics, "tcp.bytes", (double)n);
 
     } else if (str_is(key, "unix")) {
       plugin_list_u8_t request = {(uint8_t *)"show info\n", 10};

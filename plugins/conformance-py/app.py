@@ -37,6 +37,15 @@ def _first(args: List[Tuple[str, str]], key: str) -> Optional[str]:
     return None
 
 
+def _tcp(address: str, args: List[Tuple[str, str]]) -> int:
+    """Sends tcp-send (default PING\\n) to address; the bytes answered."""
+    payload = _first(args, "tcp-send")
+    data = payload.encode() if payload is not None else b"PING\n"
+    with host.tcp_connect(address) as conn:
+        conn.send(data)
+        return len(conn.receive(256))
+
+
 def _spin() -> None:
     n = 0
     while True:
@@ -66,14 +75,21 @@ class WitWorld(wit_world.WitWorld):
                     parts.append(f"http={resp.status}")
                     metrics.append(Metric("http.status", float(resp.status)))
                 elif key == "tcp":
-                    payload = _first(request.args, "tcp-send")
-                    data = payload.encode() if payload is not None else b"PING\n"
-                    with host.tcp_connect(value) as conn:
-                        conn.send(data)
-                        got = conn.receive(256)
-                    ok = ok and len(got) >= 1
-                    parts.append(f"tcp={len(got)}B")
-                    metrics.append(Metric("tcp.bytes", float(len(got))))
+                    n = _tcp(value, request.args)
+                    ok = ok and n >= 1
+                    parts.append(f"tcp={n}B")
+                    metrics.append(Metric("tcp.bytes", float(n)))
+                elif key == "real-server":
+                    rs = host.real_server()
+                    if rs is None:
+                        ok = False
+                        parts.append("real-server=none")
+                    else:
+                        addr = f"[{rs.ip}]:{rs.port}" if ":" in rs.ip else f"{rs.ip}:{rs.port}"
+                        n = _tcp(addr, request.args)
+                        ok = ok and n >= 1
+                        parts.append(f"real-server={n}B")
+                        metrics.append(Metric("tcp.bytes", float(n)))
                 elif key == "unix":
                     got = host.unix_exchange(value, b"show info\n")
                     ok = ok and len(got) >= 1

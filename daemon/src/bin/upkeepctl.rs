@@ -10,7 +10,7 @@ use clap::Parser;
 use upkeep::checker::plugin::trial::Trial;
 use upkeep::cli::print_diagnostics;
 use upkeep::cli::upkeepctl::{Args, Command, PluginCommand};
-use upkeep::config::model::PluginCheck;
+use upkeep::config::model::{PluginCheck, PluginGrants};
 use upkeep::config::{self, LoadOptions, native};
 use upkeep::control::status::WorkerState;
 use upkeep::control::{self, Request, Response};
@@ -28,18 +28,20 @@ fn main() -> ExitCode {
             args,
             allow,
             memory,
+            real_server,
             timeout,
             repeat,
             cache_dir,
             json,
         }) => {
-            let settings = match plugin_settings(config.as_deref(), &args, &allow, memory) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("upkeepctl: {e}");
-                    return ExitCode::from(2);
-                }
-            };
+            let settings =
+                match plugin_settings(config.as_deref(), &args, &allow, memory, real_server) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("upkeepctl: {e}");
+                        return ExitCode::from(2);
+                    }
+                };
             plugin_run(
                 Trial {
                     file,
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
                     timeout: Duration::from_millis(timeout),
                     repeat,
                     cache_dir,
+                    real_server,
                 },
                 json,
             )
@@ -60,6 +63,7 @@ fn plugin_settings(
     args: &[String],
     allow: &[String],
     memory: Option<u32>,
+    real_server: Option<std::net::SocketAddr>,
 ) -> Result<PluginCheck, String> {
     let mut s = match config {
         Some(p) => {
@@ -105,7 +109,19 @@ fn plugin_settings(
         let (kind, target) = a
             .split_once('=')
             .ok_or_else(|| format!("--allow '{a}': expected KIND=TARGET"))?;
-        if let Some(why) = upkeep::config::validate::bad_grant(kind, target) {
+        // `$REAL_SERVER` stands for --real-server's address, as in the
+        // daemon; the grant is checked as it will be used.
+        let checked = match real_server {
+            None if target.contains(PluginGrants::REAL_SERVER) => {
+                return Err(format!(
+                    "--allow '{a}': $REAL_SERVER needs --real-server IP:PORT"
+                ));
+            }
+            None => target.to_string(),
+            Some(addr) => PluginGrants::substitute(kind, target, addr)
+                .map_err(|why| format!("--allow '{a}': {why}"))?,
+        };
+        if let Some(why) = upkeep::config::validate::bad_grant(kind, &checked) {
             return Err(format!("--allow '{a}': {why}"));
         }
         let mut known = false;

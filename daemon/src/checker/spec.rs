@@ -43,6 +43,11 @@ pub struct Spec {
     pub settle: Option<Settle>,
     /// Why the check cannot run, when it cannot (reported, never scheduled).
     pub unsupported: Option<String>,
+    /// Per probe (same order; missing: false): keepalived's
+    /// `log_all_failures` of the checker it comes from, or
+    /// `checker_log_all_failures`. A failed run of such a probe is logged
+    /// while the check is up, not only the change to down.
+    pub log_failures: Vec<bool>,
 }
 
 impl Spec {
@@ -126,6 +131,7 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
                     args: p.args.clone(),
                     memory_mib: p.memory_mib,
                     grants: Arc::new(Grants::from_config(&p.allow)),
+                    real_server: None,
                 }),
                 None => Probe::Script {
                     argv: split_command(&s.script),
@@ -144,6 +150,7 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
             real_server: None,
             unsupported: None,
             settle: None,
+            log_failures: Vec::new(),
         });
     }
     for p in &cfg.track_processes {
@@ -171,6 +178,7 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
             real_server: None,
             unsupported: None,
             settle: ((up, down) != (Duration::ZERO, Duration::ZERO)).then_some(Settle { up, down }),
+            log_failures: Vec::new(),
         });
     }
     for f in &cfg.track_files {
@@ -190,17 +198,18 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
             real_server: None,
             unsupported: None,
             settle: None,
+            log_failures: Vec::new(),
         });
     }
     for vs in &cfg.virtual_servers {
         for rs in vs.real_servers.iter().filter(|r| !r.checkers.is_empty()) {
-            out.push(real_server(vs, rs));
+            out.push(real_server(vs, rs, cfg.global.checker_log_all_failures));
         }
     }
     out
 }
 
-fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
+fn real_server(vs: &VirtualServer, rs: &RealServer, log_all_failures: bool) -> Spec {
     let vkey = vs_key(vs);
     let rkey = rs_key(rs.ip, rs.port.or(vs.port));
     let mut probes = Vec::new();
@@ -215,6 +224,7 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
     let mut warmup = Duration::ZERO;
     let mut alpha = false;
     let mut unsupported = None;
+    let mut log_failures = Vec::new();
     for c in &rs.checkers {
         let set = c.settings(rs, vs);
         let dl = ms(set.delay_loop);
@@ -224,8 +234,7 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
         retry_delay = Some(retry_delay.map_or(dbr, |d| d.min(dbr)));
         warmup = warmup.max(ms(set.warmup));
         alpha |= set.alpha;
-        let port = c.connect_port.or(rs.port).or(vs.port).unwrap_or(80);
-        let addr = SocketAddr::new(c.connect_ip.unwrap_or(rs.ip), port);
+        let addr = c.checked_addr(rs, vs);
         // keepalived binds only with a `bindto` address (a `bind_port`
         // alone is kept in an address of no family, never bound).
         let bind = c
@@ -240,6 +249,7 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
             ));
         }
         if c.kind != CheckKind::MiscCheck {
+            // A plugin's run, like a connection, ends at connect_timeout.
             timeout = timeout.max(ms(set.connect_timeout));
         }
         match c.kind {
@@ -292,6 +302,18 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
                     });
                 }
             }
+            CheckKind::Plugin => {
+                if let Some(p) = &c.plugin {
+                    probes.push(Probe::Plugin(PluginProbe {
+                        name: format!("{vkey}/{rkey}"),
+                        file: p.file.clone().into(),
+                        args: p.args_for_real_server(addr),
+                        memory_mib: p.memory_mib,
+                        grants: Arc::new(Grants::from_config(&p.allow.for_real_server(addr))),
+                        real_server: Some(addr),
+                    }));
+                }
+            }
             CheckKind::MiscCheck => {
                 timeout = timeout.max(ms(set.misc_timeout));
                 let path = c.misc_path.clone().unwrap_or_default();
@@ -302,6 +324,8 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
                 });
             }
         }
+        // This checker's probes (one per url for HTTP_GET).
+        log_failures.resize(probes.len(), log_all_failures || c.log_all_failures);
     }
     let interval = interval.unwrap_or(ms(vs.delay_loop));
     Spec {
@@ -319,5 +343,6 @@ fn real_server(vs: &VirtualServer, rs: &RealServer) -> Spec {
         real_server: Some((vkey, rkey)),
         unsupported,
         settle: None,
+        log_failures,
     }
 }

@@ -31,6 +31,8 @@ pub(crate) struct Ran {
     latency: Duration,
     /// How late the run started against its schedule (see [`reschedule`]).
     lateness: Duration,
+    /// The probe that failed (a run stops at its first failure).
+    failed_probe: Option<usize>,
 }
 
 /// A configured check and what it last found.
@@ -44,6 +46,22 @@ struct CheckRecord {
 }
 
 impl CheckRecord {
+    /// A check not run yet.
+    fn new(spec: Spec) -> Self {
+        CheckRecord {
+            health: if spec.presume_up {
+                Health::new(spec.fall, spec.rise, spec.init_fail).presumed_up()
+            } else {
+                Health::new(spec.fall, spec.rise, spec.init_fail)
+            },
+            last: spec.unsupported.clone(),
+            latency_us: None,
+            value: None,
+            metrics: Vec::new(),
+            spec,
+        }
+    }
+
     fn status(&self) -> CheckStatus {
         CheckStatus {
             source: self.spec.source.clone(),
@@ -87,7 +105,8 @@ async fn schedule(
     loop {
         let started = Instant::now();
         let lateness = tokio::time::Instant::now().saturating_duration_since(due);
-        let (mut outcome, mut metrics) = run_probes(&spec, plugins.as_deref()).await;
+        let (mut outcome, mut metrics, mut failed_probe) =
+            run_probes(&spec, plugins.as_deref()).await;
         // A tracked process's change must hold for its delay (keepalived's
         // fork_delay / terminate_delay) before it is reported: then what
         // holds is.
@@ -97,7 +116,7 @@ async fn schedule(
             let wait = if outcome.ok { settle.up } else { settle.down };
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
-                (outcome, metrics) = run_probes(&spec, plugins.as_deref()).await;
+                (outcome, metrics, failed_probe) = run_probes(&spec, plugins.as_deref()).await;
             }
         }
         reported = Some(outcome.ok);
@@ -108,6 +127,7 @@ async fn schedule(
             metrics,
             latency: started.elapsed(),
             lateness,
+            failed_probe,
         };
         if tx.send(ran).await.is_err() {
             return;
@@ -131,15 +151,18 @@ async fn schedule(
 }
 
 /// One run of all of a check's probes (all must pass; the first failure
-/// ends it) and what a plugin measured.
-async fn run_probes(spec: &Spec, plugins: Option<&PluginHost>) -> (Outcome, Vec<(String, f64)>) {
+/// ends it), what a plugin measured, and which probe failed.
+async fn run_probes(
+    spec: &Spec,
+    plugins: Option<&PluginHost>,
+) -> (Outcome, Vec<(String, f64)>, Option<usize>) {
     let mut outcome = Outcome {
         ok: true,
         message: String::new(),
         value: None,
     };
     let mut metrics = Vec::new();
-    for p in &spec.probes {
+    for (i, p) in spec.probes.iter().enumerate() {
         outcome = match (p, plugins) {
             (Probe::Plugin(pp), Some(host)) => {
                 let run = host.run(pp, spec.timeout).await;
@@ -152,10 +175,20 @@ async fn run_probes(spec: &Spec, plugins: Option<&PluginHost>) -> (Outcome, Vec<
             _ => probe::run(p, spec.timeout).await,
         };
         if !outcome.ok {
-            break;
+            return (outcome, metrics, Some(i));
         }
     }
-    (outcome, metrics)
+    (outcome, metrics, None)
+}
+
+/// keepalived's `log_all_failures` (or `checker_log_all_failures`): a failed
+/// run is logged on its own while the check is up, or presumed up before
+/// its first result, so the retries before "down" show too (keepalived logs
+/// a failed attempt only while its checker is up). Without it only state
+/// changes are logged; once down, failures are not logged either way.
+fn logs_failed_run(spec: &Spec, before: Verdict, failed_probe: Option<usize>) -> bool {
+    let up = before == Verdict::Up || (before == Verdict::Unknown && spec.presume_up);
+    up && failed_probe.is_some_and(|i| spec.log_failures.get(i).copied().unwrap_or(false))
 }
 
 /// keepalived's retries, as the schedule sees them: a failure while the
@@ -303,18 +336,7 @@ impl Checker {
         for (index, spec) in specs.into_iter().enumerate() {
             let check = match old.remove(&spec.source) {
                 Some(s) if s.spec == spec => s,
-                _ => CheckRecord {
-                    health: if spec.presume_up {
-                        Health::new(spec.fall, spec.rise, spec.init_fail).presumed_up()
-                    } else {
-                        Health::new(spec.fall, spec.rise, spec.init_fail)
-                    },
-                    last: spec.unsupported.clone(),
-                    latency_us: None,
-                    value: None,
-                    metrics: Vec::new(),
-                    spec,
-                },
+                _ => CheckRecord::new(spec),
             };
             if let Some(why) = &check.spec.unsupported {
                 warn!(check = %check.spec.source, reason = %why, "check not run");
@@ -338,7 +360,16 @@ impl Checker {
         let Some(check) = self.checks.get_mut(r.index) else {
             return Vec::new();
         };
+        let before = check.health.state();
         let change = check.health.record(r.outcome.ok);
+        if logs_failed_run(&check.spec, before, r.failed_probe) {
+            info!(
+                check = %check.spec.source,
+                result = r.outcome.message.as_str(),
+                retries = check.spec.fall.saturating_sub(1),
+                "check failed"
+            );
+        }
         // A tracked file's number matters, not only zero or not.
         let value_changed = r.outcome.value.is_some() && r.outcome.value != check.value;
         check.value = r.outcome.value;
@@ -590,6 +621,131 @@ mod tests {
         format!(
             "virtual_server 127.0.0.1 {port} {{\n  delay_loop 2\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  real_server 127.0.0.1 {port} {{\n    HTTP_GET {{\n      url {{\n        path /\n      }}\n      {checker}\n    }}\n  }}\n}}\n"
         )
+    }
+
+    /// Log lines written while `f` runs (tracing's text format).
+    fn log_of(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let w = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || w.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = buf.0.lock().unwrap().clone();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Records `results` (pass or fail) for the real-server check of
+    /// `conf` as its schedule would hand them over; the log lines.
+    fn log_of_results(conf: &str, results: &[bool]) -> String {
+        let spec = rs_spec(conf);
+        log_of(|| {
+            let (tx, _rx) = mpsc::channel(1);
+            let mut c = Checker::new(tx);
+            c.checks.push(CheckRecord::new(spec));
+            for &ok in results {
+                c.record(Ran {
+                    index: 0,
+                    outcome: Outcome {
+                        ok,
+                        message: if ok { "HTTP 200" } else { "HTTP status 503" }.into(),
+                        value: None,
+                    },
+                    metrics: Vec::new(),
+                    latency: Duration::ZERO,
+                    lateness: Duration::ZERO,
+                    failed_probe: (!ok).then_some(0),
+                });
+            }
+        })
+    }
+
+    /// keepalived's `log_all_failures` (a checker's) and
+    /// `checker_log_all_failures` (global_defs): every failed attempt is
+    /// logged while the server is up, the retries before "down" too, with
+    /// the check and the result as fields; once down, failures are not
+    /// logged. Without them, only the state changes are.
+    #[test]
+    fn log_all_failures_logs_every_failed_attempt_while_up() {
+        // retry 2: down at the third failure; one more failure while down;
+        // up again; a failure while up.
+        let results = [false, false, false, false, true, false];
+        let count = |log: &str, what: &str| log.lines().filter(|l| l.contains(what)).count();
+        let plain = log_of_results(
+            &conf(
+                80,
+                "retry 2
+      delay_before_retry 1",
+            ),
+            &results,
+        );
+        assert_eq!(count(&plain, "check failed"), 0, "{plain}");
+        assert_eq!(count(&plain, "check state changed"), 2, "{plain}");
+        for (what, conf) in [
+            (
+                "log_all_failures",
+                conf(
+                    80,
+                    "retry 2
+      delay_before_retry 1
+      log_all_failures",
+                ),
+            ),
+            (
+                "checker_log_all_failures",
+                format!(
+                    "global_defs {{
+  checker_log_all_failures true
+}}
+{}",
+                    conf(
+                        80,
+                        "retry 2
+      delay_before_retry 1"
+                    )
+                ),
+            ),
+        ] {
+            let log = log_of_results(&conf, &results);
+            // Three attempts while up (the last one turns it down), none
+            // while down, one after it came back.
+            assert_eq!(count(&log, "check failed"), 4, "{what}: {log}");
+            assert_eq!(count(&log, "check state changed"), 2, "{what}: {log}");
+            let line = log.lines().find(|l| l.contains("check failed")).unwrap();
+            for field in [
+                "check=real_server:",
+                "result=\"HTTP status 503\"",
+                "retries=2",
+            ] {
+                assert!(line.contains(field), "{what}: {field} in {line}");
+            }
+        }
+        // An explicit 'log_all_failures false' is off.
+        let off = log_of_results(
+            &conf(
+                80,
+                "retry 2
+      delay_before_retry 1
+      log_all_failures false",
+            ),
+            &results,
+        );
+        assert_eq!(count(&off, "check failed"), 0, "{off}");
     }
 
     /// keepalived's `retry N`: N retries after the first failure, the

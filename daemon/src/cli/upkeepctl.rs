@@ -73,6 +73,11 @@ pub enum PluginCommand {
         /// Memory limit in MiB.
         #[arg(long, value_name = "MIB")]
         memory: Option<u32>,
+        /// Run as a real server's checker of IP:PORT: host.real-server()
+        /// returns it, and $REAL_SERVER in a tcp or http grant and in an
+        /// argument stands for it, as in the daemon.
+        #[arg(long = "real-server", value_name = "IP:PORT")]
+        real_server: Option<std::net::SocketAddr>,
         /// Time limit of a run in milliseconds.
         #[arg(long, value_name = "MS", default_value_t = 1000)]
         timeout: u64,

@@ -6,7 +6,9 @@
 use std::collections::{HashMap, HashSet};
 
 use super::diag::{Diagnostics, Src, suggestion};
-use super::model::{AuthType, CheckKind, Config, Family, InitialState, PluginCheck, VrrpInstance};
+use super::model::{
+    AuthType, CheckKind, Config, Family, InitialState, PluginCheck, PluginGrants, VrrpInstance,
+};
 
 /// RFC 3768 / RFC 5798 limit on the length of the PASS key (8 octets).
 pub const AUTH_PASS_MAX: usize = 8;
@@ -553,35 +555,43 @@ fn sync_groups(cfg: &Config, d: &mut Diagnostics) {
 }
 
 /// A plugin must be a readable WASM component, and each grant a target
-/// the host can check exactly.
-fn plugin(name: &str, p: &PluginCheck, src: &Src, d: &mut Diagnostics) {
-    let at = src.key("plugin");
-    if p.file.is_empty() || !p.file.starts_with('/') {
+/// the host can check exactly. `place` names the check ("vrrp_script
+/// NAME", "real_server IP PORT UPKEEP_PLUGIN"); `checked` is the address a
+/// real server's plugin checks, which `$REAL_SERVER` in a grant stands for
+/// (none for a vrrp_script, where `$REAL_SERVER` is an error).
+fn plugin(
+    place: &str,
+    p: &PluginCheck,
+    checked: Option<std::net::SocketAddr>,
+    src: &Src,
+    d: &mut Diagnostics,
+) {
+    let at = src.key("plugin").or(src.at.as_ref());
+    if p.file.is_empty() {
+        d.error(at, format!("{place}: needs its plugin's 'file'"));
+    } else if !p.file.starts_with('/') {
         d.error(
             at,
             format!(
-                "vrrp_script {name}: the plugin file must be an absolute path, not '{}'",
+                "{place}: the plugin file must be an absolute path, not '{}'",
                 p.file
             ),
         );
     } else {
         match read_head(&p.file) {
-            Err(e) => d.error(
-                at,
-                format!("vrrp_script {name}: cannot read plugin {}: {e}", p.file),
-            ),
+            Err(e) => d.error(at, format!("{place}: cannot read plugin {}: {e}", p.file)),
             Ok(head) => {
                 if let Some(why) = not_a_component(&head) {
-                    d.error(at, format!("vrrp_script {name}: plugin {}: {why}", p.file));
+                    d.error(at, format!("{place}: plugin {}: {why}", p.file));
                 }
             }
         }
     }
     if !(1..=PluginCheck::MAX_MEMORY_MIB).contains(&p.memory_mib) {
         d.error(
-            src.key("plugin.memory_mib"),
+            src.key("plugin.memory_mib").or(at),
             format!(
-                "vrrp_script {name}: plugin memory {} MiB is out of range: expected 1 to {}",
+                "{place}: plugin memory {} MiB is out of range: expected 1 to {}",
                 p.memory_mib,
                 PluginCheck::MAX_MEMORY_MIB
             ),
@@ -590,11 +600,21 @@ fn plugin(name: &str, p: &PluginCheck, src: &Src, d: &mut Diagnostics) {
     let mut grants = p.allow.clone();
     for (kind, list) in grants.kinds_mut() {
         for (i, t) in list.iter().enumerate() {
-            if let Some(why) = bad_grant(kind, t) {
+            let why = match checked {
+                None if t.contains(PluginGrants::REAL_SERVER) => Some(
+                    "$REAL_SERVER names the real server being checked: only a real server's plugin checker has one",
+                ),
+                None => bad_grant(kind, t),
+                Some(a) => match PluginGrants::substitute(kind, t, a) {
+                    Ok(t) => bad_grant(kind, &t),
+                    Err(why) => Some(why),
+                },
+            };
+            if let Some(why) = why {
                 let key = format!("plugin.allow.{kind}.{i}");
                 d.error(
                     src.keys.get(&key).or(at),
-                    format!("vrrp_script {name}: plugin grant {kind} '{t}': {why}"),
+                    format!("{place}: plugin grant {kind} '{t}': {why}"),
                 );
             }
         }
@@ -650,7 +670,7 @@ fn scripts(cfg: &Config, d: &mut Diagnostics) {
                 s.src.key("plugin"),
                 format!("vrrp_script {name} has both a 'script' and a plugin: keep one"),
             ),
-            Some(p) => plugin(name, p, &s.src, d),
+            Some(p) => plugin(&format!("vrrp_script {name}"), p, None, &s.src, d),
             None => {}
         }
         if s.interval.as_millis() == 0 {
@@ -814,7 +834,7 @@ fn virtual_servers(cfg: &Config, d: &mut Diagnostics) {
                 );
             }
             for c in &rs.checkers {
-                checker(&label, rs.ip, c, d);
+                checker(&label, rs.ip, c.checked_addr(rs, vs), c, d);
             }
         }
     }
@@ -913,11 +933,13 @@ fn lvs(cfg: &Config, d: &mut Diagnostics) {
 fn checker(
     label: &str,
     rs: std::net::IpAddr,
+    checked: std::net::SocketAddr,
     c: &super::model::RealServerCheck,
     d: &mut Diagnostics,
 ) {
     let kind = c.kind.name();
     let place = format!("virtual_server {label}, real_server {rs}, {kind}");
+    let place = place.as_str();
     if c.kind.is_http() {
         if c.url.is_empty() {
             d.error(
@@ -956,6 +978,18 @@ fn checker(
             }
         }
     }
+    match (&c.plugin, c.kind == CheckKind::Plugin) {
+        (Some(p), true) => plugin(place, p, Some(checked), &c.src, d),
+        (None, true) => d.error(
+            c.src.at.as_ref(),
+            format!("{place}: needs its plugin's 'file'"),
+        ),
+        (Some(_), false) => d.error(
+            c.src.key("plugin").or(c.src.at.as_ref()),
+            format!("{place}: 'plugin' belongs to a plugin checker"),
+        ),
+        (None, false) => {}
+    }
     if c.kind == CheckKind::MiscCheck {
         if c.misc_path.as_deref().is_none_or(|p| p.trim().is_empty()) {
             d.error(c.src.at.as_ref(), format!("{place}: needs 'misc_path'"));
@@ -975,7 +1009,7 @@ fn checker(
             }
         }
     }
-    checker_udp_dns(c, &place, d);
+    checker_udp_dns(c, place, d);
     if c.connect_timeout.is_some_and(|t| t.as_millis() == 0) {
         d.error(
             c.src.key("connect_timeout"),

@@ -289,7 +289,7 @@ fn check_body(r: &RealServer, up: bool) -> &'static str {
             "=> CHECK failed on service : HTTP/SSL request failed <="
         }
         (_, true) => "=> CHECK succeed on service <=",
-        (None, false) => "=> CHECK failed on service <=",
+        (_, false) => "=> CHECK failed on service <=",
     }
 }
 

@@ -254,6 +254,42 @@ mod tests {
         assert!(a.real_server(&forged).is_err());
     }
 
+    /// Issue 16: a plugin real-server checker's results are accepted for
+    /// the real servers that have one, and for no other.
+    #[test]
+    fn plugin_real_server_checks_are_accepted_only_where_configured() {
+        let dir =
+            std::env::temp_dir().join(format!("upkeep-sources-plugin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("p.wasm");
+        std::fs::write(&file, b"\0asm\x0d\x00\x01\x00").unwrap();
+        let conf = format!(
+            "virtual_server 10.0.0.1 80 {{\n protocol TCP\n real_server 10.0.0.2 80 {{\n  UPKEEP_PLUGIN {{\n   file {}\n   allow tcp $REAL_SERVER\n  }}\n }}\n real_server 10.0.0.3 80 {{\n }}\n}}\n",
+            file.display()
+        );
+        let a = Accepted::new(&cfg(&conf));
+        let rs = "real_server:10.0.0.1:80/tcp/10.0.0.2:80";
+        assert!(a.result(status(rs, None)).unwrap().is_some());
+        for s in [
+            "real_server:10.0.0.1:80/tcp/10.0.0.3:80",
+            "real_server:10.0.0.1:80/tcp/10.0.0.9:80",
+            "script:10.0.0.1:80/tcp/10.0.0.2:80",
+        ] {
+            assert!(a.result(status(s, None)).is_err(), "{s}");
+        }
+        let good = RealServerState {
+            virtual_server: "10.0.0.1:80/tcp".into(),
+            real_server: "10.0.0.2:80".into(),
+            up: false,
+        };
+        assert_eq!(a.real_server(&good), Ok(true));
+        let unchecked = RealServerState {
+            real_server: "10.0.0.3:80".into(),
+            ..good
+        };
+        assert!(a.real_server(&unchecked).is_err());
+    }
+
     #[test]
     fn fields_are_bounded_and_the_policy_is_the_parents() {
         let a = Accepted::new(&cfg(CONF));

@@ -28,23 +28,11 @@ fn check(req: Request) -> Result<Outcome, CheckError> {
                     r.status == 200,
                 ))
             }),
-            "tcp" => {
-                let send = req
-                    .args
-                    .iter()
-                    .find(|(k, _)| k == "tcp-send")
-                    .map_or(b"PING\n".to_vec(), |(_, v)| v.as_bytes().to_vec());
-                host::tcp_connect(value).and_then(|conn| {
-                    conn.send(&send)?;
-                    let got = conn.receive(256)?;
-                    let n = got.len();
-                    Ok(Some((
-                        format!("{n}B"),
-                        Some(("tcp.bytes", n as f64)),
-                        n >= 1,
-                    )))
-                })
-            }
+            "tcp" => tcp(value, &req),
+            "real-server" => match upkeep_plugin_sdk::real_server() {
+                None => Ok(Some(("none".into(), None, false))),
+                Some(addr) => tcp(&addr.to_string(), &req),
+            },
             "unix" => host::unix_exchange(value, b"show info\n").map(|got| {
                 let n = got.len();
                 Some((format!("{n}B"), Some(("unix.bytes", n as f64)), n >= 1))
@@ -102,6 +90,25 @@ fn check(req: Request) -> Result<Outcome, CheckError> {
         message: parts.join(" "),
         metrics,
     })
+}
+
+/// Connects to `address`, sends `tcp-send` (default `PING\n`) and reads up
+/// to 256 bytes; healthy on at least one.
+fn tcp(address: &str, req: &Request) -> Result<Option<Probe>, HostError> {
+    let send = req
+        .args
+        .iter()
+        .find(|(k, _)| k == "tcp-send")
+        .map_or(b"PING\n".to_vec(), |(_, v)| v.as_bytes().to_vec());
+    let conn = host::tcp_connect(address)?;
+    conn.send(&send)?;
+    let got = conn.receive(256)?;
+    let n = got.len();
+    Ok(Some((
+        format!("{n}B"),
+        Some(("tcp.bytes", n as f64)),
+        n >= 1,
+    )))
 }
 
 fn spin() -> ! {

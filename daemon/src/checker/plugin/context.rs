@@ -33,6 +33,8 @@ pub struct Ctx {
     pub(super) dropped_logs: u32,
     pub(super) budget: Arc<super::LogBudget>,
     pub(super) connections: u32,
+    /// What `host.real-server` answers.
+    pub(super) real_server: Option<std::net::SocketAddr>,
 }
 
 impl Ctx {
@@ -55,6 +57,7 @@ impl Ctx {
             dropped_logs: 0,
             budget,
             connections: 0,
+            real_server: probe.real_server,
         }
     }
 }

@@ -270,7 +270,7 @@ fn compile(
     let component = cache::component(engine, &bytes, cache_dir, super::cache_key())?;
     let pre = linker
         .instantiate_pre(&component)
-        .map_err(|e| format!("cannot link (does it target upkeep:check@0.1.0?): {e:#}"))?;
+        .map_err(|e| format!("cannot link (does it target upkeep:check@0.1.x?): {e:#}"))?;
     let pre = PluginPre::new(pre).map_err(|e| format!("does not export `check`: {e:#}"))?;
     Ok(Arc::new(Loaded { pre }))
 }

@@ -9,7 +9,7 @@ use tracing::{debug, error, info, warn};
 use wasmtime::component::Resource;
 
 use super::bindings::upkeep::check::host::{
-    Host, HostError, HostTcpConnection, HttpResponse, Level,
+    Endpoint, Host, HostError, HostTcpConnection, HttpResponse, Level,
 };
 use super::context::{Ctx, TcpConnection};
 use super::grants::Refusal;
@@ -149,6 +149,13 @@ impl Host for Ctx {
         self.grants.process(&name)?;
         let n = crate::checker::procs::matching(&name, None, false, false).len();
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    async fn real_server(&mut self) -> Option<Endpoint> {
+        self.real_server.map(|a| Endpoint {
+            ip: a.ip().to_string(),
+            port: a.port(),
+        })
     }
 
     async fn monotonic_now(&mut self) -> u64 {

@@ -1,4 +1,4 @@
-//! WASM check plugins: components targeting `upkeep:check@0.1.0`, world
+//! WASM check plugins: components targeting `upkeep:check@0.1.1` (serving 0.1.0 plugins too), world
 //! `plugin` (plugin-sdk/wit/check.wit), run by wasmtime's component model.
 //!
 //! One engine per checker, made only when a plugin is configured. A plugin
@@ -91,6 +91,9 @@ pub struct PluginProbe {
     pub args: Vec<(String, String)>,
     pub memory_mib: u32,
     pub grants: Arc<Grants>,
+    /// A real server's checker: the address it checks (given to the plugin
+    /// by `host.real-server`, upkeep:check@0.1.1).
+    pub real_server: Option<std::net::SocketAddr>,
 }
 
 /// The result of one run, with what the plugin measured and logged.

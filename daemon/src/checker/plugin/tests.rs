@@ -71,6 +71,7 @@ fn probe(dir: &std::path::Path, name: &str, text: &str) -> PluginProbe {
         args: vec![("k".into(), "v".into())],
         memory_mib: 2,
         grants: Arc::new(Grants::default()),
+        real_server: None,
     }
 }
 
@@ -243,6 +244,7 @@ fn files_that_are_not_plugins_fail_every_run_with_the_reason() {
             args: vec![],
             memory_mib: 2,
             grants: Arc::new(Grants::default()),
+            real_server: None,
         };
         let run = rt.block_on(h.run(&p, Duration::from_secs(1)));
         assert!(!run.outcome.ok);
@@ -307,6 +309,7 @@ fn a_planted_artefact_is_not_loaded() {
         args: Vec::new(),
         memory_mib: 2,
         grants: Arc::new(Grants::default()),
+        real_server: None,
     };
     std::fs::write(&p.file, &honest).unwrap();
     crate::checker::plugin::set_cache_key(secret.to_vec());
@@ -365,4 +368,131 @@ fn the_memory_limit_counts_every_memory_of_the_run() {
     let p = probe(&d, "one-memory", &alone);
     let run = rt().block_on(host().run(&p, Duration::from_secs(5)));
     assert!(run.outcome.ok, "{:?}", run.outcome);
+}
+
+/// A component importing `upkeep:check/host@VERSION` with `imports` (its
+/// instance type) and running `body` in `check`; `env` lists the lowered
+/// imports the core module sees (`(func ...)` lines for module `env`).
+fn wat_importing(
+    version: &str,
+    imports: &str,
+    lower: &str,
+    env: &str,
+    body: &str,
+    data: &str,
+) -> String {
+    format!(
+        r#"(component
+  (import "upkeep:check/host@{version}" (instance $host {imports}))
+  (core module $mem
+    (memory (export "mem") 1)
+    (global $heap (mut i32) (i32.const 4096))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      global.get $heap
+      i32.const 7
+      i32.add
+      i32.const -8
+      i32.and
+      local.tee $p
+      local.get 3
+      i32.add
+      global.set $heap
+      local.get $p))
+  (core instance $mi (instantiate $mem))
+  {lower}
+  (core module $m
+    (import "env" "mem" (memory 1))
+    {env}
+    {data}
+    (func (export "check") (param i32 i32 i32 i32 i32) (result i32)
+      {body}
+      i32.const 256))
+  (core instance $i (instantiate $m (with "env" (instance
+    (export "mem" (memory $mi "mem"))
+    (export "f" (func $f))))))
+  (type $metric' (record (field "name" string) (field "value" f64)))
+  (export $metric "metric" (type $metric'))
+  (type $outcome' (record (field "pass" bool) (field "message" string) (field "metrics" (list $metric))))
+  (export $outcome "outcome" (type $outcome'))
+  (type $request' (record (field "name" string) (field "args" (list (tuple string string))) (field "timeout-ms" u32)))
+  (export $request "request" (type $request'))
+  (type $check-error' (variant (case "bad-config" string) (case "failed" string)))
+  (export $check-error "check-error" (type $check-error'))
+  (func $check (param "request" $request) (result (result $outcome (error $check-error)))
+    (canon lift (core func $i "check") (memory (core memory $mi "mem")) (realloc (core func $mi "realloc"))))
+  (export "check" (func $check)))"#
+    )
+}
+
+/// A plugin for upkeep:check@0.1.1 that calls `host.real-server()`: the
+/// message is the IP (or "none") and the metric `port` the port.
+fn real_server_plugin() -> String {
+    wat_importing(
+        "0.1.1",
+        r#"(type $endpoint' (record (field "ip" string) (field "port" u16)))
+    (export "endpoint" (type $endpoint (eq $endpoint')))
+    (type $rs (func (result (option $endpoint))))
+    (export "real-server" (func (type $rs)))"#,
+        r#"(alias export $host "real-server" (func $rs))
+  (core func $f (canon lower (func $rs) (memory (core memory $mi "mem")) (realloc (core func $mi "realloc"))))"#,
+        r#"(import "env" "f" (func $real_server (param i32)))"#,
+        // option<endpoint> at 128: tag, then ip (ptr, len) at 132/136 and
+        // the port at 140. On some: message = ip, metrics = [port].
+        r#"(call $real_server (i32.const 128))
+      (if (i32.load8_u (i32.const 128))
+        (then
+          (i32.store (i32.const 264) (i32.load (i32.const 132)))
+          (i32.store (i32.const 268) (i32.load (i32.const 136)))
+          (i32.store (i32.const 272) (i32.const 1024))
+          (i32.store (i32.const 276) (i32.const 1))
+          (i32.store (i32.const 1024) (i32.const 1100))
+          (i32.store (i32.const 1028) (i32.const 4))
+          (f64.store (i32.const 1032) (f64.convert_i32_u (i32.load16_u (i32.const 140))))))"#,
+        r#"(data (i32.const 256) "\00\00\00\00\01\00\00\00\00\02\00\00\04\00\00\00\00\00\00\00\00\00\00\00")
+    (data (i32.const 512) "none")
+    (data (i32.const 1100) "port")"#,
+    )
+}
+
+/// Issue 16: a real server's checker learns the address it checks from
+/// `host.real-server()` (0.1.1); a vrrp_script's gets none.
+#[test]
+fn real_server_gives_the_checked_address_and_none_in_a_vrrp_script() {
+    let d = tmp();
+    let h = host();
+    for (real_server, message, port) in [
+        (Some("192.0.2.7:8080"), "192.0.2.7", Some(8080.0)),
+        (Some("[2001:db8::1]:443"), "2001:db8::1", Some(443.0)),
+        (None, "none", None),
+    ] {
+        let mut p = probe(&d, "real-server", &real_server_plugin());
+        p.real_server = real_server.map(|a| a.parse().unwrap());
+        let run = rt().block_on(h.run(&p, Duration::from_secs(2)));
+        assert!(run.outcome.ok, "{real_server:?}: {:?}", run.outcome);
+        assert_eq!(run.outcome.message, message, "{real_server:?}");
+        let got = run.metrics.iter().find(|(n, _)| n == "port").map(|m| m.1);
+        assert_eq!(got, port, "{real_server:?}: {:?}", run.metrics);
+    }
+}
+
+/// Issue 16: a plugin built for upkeep:check@0.1.0 (before real-server)
+/// still links against the 0.1.1 host and runs.
+#[test]
+fn a_plugin_built_for_0_1_0_still_links_and_runs() {
+    let d = tmp();
+    let text = wat_importing(
+        "0.1.0",
+        r#"(type $now (func (result u64)))
+    (export "monotonic-now" (func (type $now)))"#,
+        r#"(alias export $host "monotonic-now" (func $now))
+  (core func $f (canon lower (func $now)))"#,
+        r#"(import "env" "f" (func $now (result i64)))"#,
+        "(drop (call $now))",
+        PASS_DATA,
+    );
+    let p = probe(&d, "old", &text);
+    let run = rt().block_on(host().run(&p, Duration::from_secs(2)));
+    assert!(run.outcome.ok, "{:?}", run.outcome);
+    assert_eq!(run.outcome.message, "ok");
 }

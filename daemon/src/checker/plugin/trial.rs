@@ -19,6 +19,9 @@ pub struct Trial {
     pub repeat: u32,
     /// Precompiled artefacts (created 0700 when missing).
     pub cache_dir: Option<PathBuf>,
+    /// Run as this real server's checker (`host.real-server()`, and
+    /// `$REAL_SERVER` in grants and args), as the daemon does.
+    pub real_server: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Serialize)]
@@ -105,12 +108,20 @@ pub async fn run(t: Trial) -> Result<Report, String> {
         // the parent instead).
         super::set_cache_key(trial_key(d)?);
     }
+    let (args, allow) = match t.real_server {
+        Some(addr) => (
+            t.settings.args_for_real_server(addr),
+            t.settings.allow.for_real_server(addr),
+        ),
+        None => (t.settings.args.clone(), t.settings.allow.clone()),
+    };
     let probe = PluginProbe {
         name: "trial".into(),
         file: t.file.clone(),
-        args: t.settings.args.clone(),
+        args,
         memory_mib: t.settings.memory_mib,
-        grants: Arc::new(Grants::from_config(&t.settings.allow)),
+        grants: Arc::new(Grants::from_config(&allow)),
+        real_server: t.real_server,
     };
     let started = Instant::now();
     host.preload(&t.file).await?;

@@ -87,6 +87,7 @@ pub const GLOBAL: Context = Context {
         "vrrp_notify_fifo",
         "vrrp_notify_fifo_script",
         "lvs_sync_daemon",
+        "checker_log_all_failures",
         "lvs_flush",
         "lvs_flush_onstop",
         "lvs_flush_on_stop",
@@ -180,7 +181,6 @@ pub const GLOBAL: Context = Context {
         "startup_script_timeout",
         "shutdown_script",
         "shutdown_script_timeout",
-        "checker_log_all_failures",
         "reload_check_config",
         "reload_time_file",
         "reload_repeat",
@@ -418,6 +418,7 @@ pub const REAL_SERVER: Context = Context {
         "PING_CHECK",
         "UDP_CHECK",
         "DNS_CHECK",
+        "UPKEEP_PLUGIN",
         "tunnel_encap",
         "tunnel_dport",
         "tunnel_nocsum",
@@ -436,7 +437,7 @@ pub const REAL_SERVER: Context = Context {
 };
 
 /// Keywords every checker block takes.
-const CHECK_COMMON: [&str; 10] = [
+const CHECK_COMMON: [&str; 11] = [
     "connect_ip",
     "connect_port",
     "bindto",
@@ -447,9 +448,10 @@ const CHECK_COMMON: [&str; 10] = [
     "warmup",
     "delay_loop",
     "alpha",
+    "log_all_failures",
 ];
 
-const CHECK_COMMON_KNOWN: [&str; 3] = ["bind_if", "fwmark", "log_all_failures"];
+const CHECK_COMMON_KNOWN: [&str; 2] = ["bind_if", "fwmark"];
 
 macro_rules! concat_slices {
     ($a:expr, $b:expr) => {{
@@ -497,6 +499,14 @@ pub const MISC_CHECK: Context = Context {
     supported: concat_slices!(CHECK_COMMON, ["misc_path", "misc_timeout", "user"]),
     // misc_dynamic: the checker does not set weights from exit codes.
     known: concat_slices!(CHECK_COMMON_KNOWN, ["misc_dynamic"]),
+};
+
+/// upkeep's own: a WASM plugin as a real server's checker, with the
+/// vrrp_script plugin's keywords without their `upkeep_plugin_` prefix.
+pub const PLUGIN_CHECK: Context = Context {
+    what: "in UPKEEP_PLUGIN",
+    supported: concat_slices!(CHECK_COMMON, ["file", "arg", "allow", "memory"]),
+    known: &CHECK_COMMON_KNOWN,
 };
 
 pub const URL: Context = Context {
@@ -646,6 +656,7 @@ pub const BLOCKS: &[(&str, &Context)] = &[
     ("virtual_server/real_server/SSL_GET/url", &URL),
     ("virtual_server/real_server/TCP_CHECK", &TCP_CHECK),
     ("virtual_server/real_server/MISC_CHECK", &MISC_CHECK),
+    ("virtual_server/real_server/UPKEEP_PLUGIN", &PLUGIN_CHECK),
     ("SSL", &SSL),
     ("track_group", &TRACK_GROUP),
     ("garp_group", &GARP_GROUP),

@@ -431,6 +431,7 @@ impl Cx<'_> {
                 "PING_CHECK" => Some(CheckKind::PingCheck),
                 "UDP_CHECK" => Some(CheckKind::UdpCheck),
                 "DNS_CHECK" => Some(CheckKind::DnsCheck),
+                "UPKEEP_PLUGIN" => Some(CheckKind::Plugin),
                 _ => None,
             };
             let handled = match (k, kind) {
@@ -549,6 +550,7 @@ impl Cx<'_> {
             CheckKind::PingCheck => &kw::PING_CHECK,
             CheckKind::UdpCheck => &kw::UDP_CHECK,
             CheckKind::DnsCheck => &kw::DNS_CHECK,
+            CheckKind::Plugin => &kw::PLUGIN_CHECK,
         };
         let place = format!("in {}", kind.name());
         for n in nodes {
@@ -598,6 +600,10 @@ impl Cx<'_> {
                     }
                     "alpha" => {
                         c.alpha = self.switch(n);
+                        true
+                    }
+                    "log_all_failures" => {
+                        c.log_all_failures = self.switch(n).unwrap_or(c.log_all_failures);
                         true
                     }
                     "url" => {
@@ -667,10 +673,38 @@ impl Cx<'_> {
                         }
                         true
                     }
+                    // UPKEEP_PLUGIN: the vrrp_script plugin's keywords.
+                    "file" => {
+                        if let Some(t) = self.arg1(n, "the plugin's file") {
+                            c.plugin.get_or_insert_with(Default::default).file = t.text.clone();
+                        }
+                        true
+                    }
+                    "arg" => {
+                        self.plugin_arg(c.plugin.get_or_insert_with(Default::default), n);
+                        true
+                    }
+                    "allow" => {
+                        let p = c.plugin.get_or_insert_with(Default::default);
+                        self.plugin_allow(p, &mut c.src, n);
+                        true
+                    }
+                    "memory" => {
+                        let mib = self.number(n);
+                        let p = c.plugin.get_or_insert_with(Default::default);
+                        p.memory_mib = mib.unwrap_or(p.memory_mib);
+                        true
+                    }
                     _ => false,
                 };
             if handled {
                 c.src.set(k, &n.word.loc);
+                // The names validation uses for both formats.
+                match k {
+                    "file" => c.src.set("plugin", &n.word.loc),
+                    "memory" => c.src.set("plugin.memory_mib", &n.word.loc),
+                    _ => {}
+                }
             } else {
                 self.unknown(ctx, &place, n);
             }

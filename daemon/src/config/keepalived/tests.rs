@@ -714,3 +714,125 @@ fn toml_scripts_are_a_command_line_or_a_table_with_user_and_group() {
         diag_strings(&bad)
     );
 }
+
+/// Issue 16: a WASM plugin as a real server's checker, with grants that
+/// name the real server being checked.
+#[test]
+fn plugin_real_server_checker_reads_converts_and_grants_each_server() {
+    use crate::checker::probe::Probe;
+    use crate::checker::spec::from_config;
+    let dir = std::env::temp_dir().join(format!("upkeep-kconf-rsplugin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("p.wasm");
+    std::fs::write(&file, b"\0asm\x0d\x00\x01\x00").unwrap();
+    let block = |allow: &str| {
+        format!(
+            "virtual_server 192.0.2.1 80 {{\n protocol TCP\n real_server 10.0.0.2 80 {{\n  UPKEEP_PLUGIN {{\n   file {f}\n   arg path /health\n   allow {allow}\n   memory 8\n   connect_timeout 2\n  }}\n }}\n real_server 10.0.0.3 8080 {{\n  UPKEEP_PLUGIN {{\n   file {f}\n   allow {allow}\n  }}\n }}\n}}\n",
+            f = file.display()
+        )
+    };
+    let l = conf(&block("tcp $REAL_SERVER"));
+    assert!(!l.diagnostics.has_errors(), "{:?}", diag_strings(&l));
+    let c = &l.config.virtual_servers[0].real_servers[0].checkers[0];
+    assert_eq!(c.kind, CheckKind::Plugin);
+    let p = c.plugin.as_ref().unwrap();
+    assert_eq!(p.args, vec![("path".into(), "/health".into())]);
+    assert_eq!(
+        (p.memory_mib, p.allow.tcp.as_slice()),
+        (8, &["$REAL_SERVER".to_string()][..])
+    );
+    assert_eq!(c.connect_timeout.map(|t| t.as_millis()), Some(2000));
+    let back = through_toml(&l.config);
+    assert_eq!(back.virtual_servers, l.config.virtual_servers);
+    // Each real server's probe is granted its own address, and only it.
+    let specs = from_config(&l.config);
+    let probes: Vec<_> = specs
+        .iter()
+        .filter_map(|s| match &s.probes[..] {
+            [Probe::Plugin(pp)] => Some(pp),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(probes.len(), 2);
+    for (pp, (own, other)) in probes.iter().zip([
+        ("10.0.0.2:80", "10.0.0.3:8080"),
+        ("10.0.0.3:8080", "10.0.0.2:80"),
+    ]) {
+        assert_eq!(pp.real_server, Some(own.parse().unwrap()));
+        assert!(pp.grants.tcp(own).is_ok(), "{own}");
+        assert!(pp.grants.tcp(other).is_err(), "{other}");
+    }
+    // An http grant takes it too; a path grant cannot.
+    let l = conf(&block("http http://$REAL_SERVER/health"));
+    assert!(!l.diagnostics.has_errors(), "{:?}", diag_strings(&l));
+    let l = conf(&block("unix $REAL_SERVER"));
+    let errs: Vec<_> = diag_strings(&l)
+        .into_iter()
+        .filter(|e| e.contains("only tcp and http"))
+        .collect();
+    assert_eq!(errs.len(), 2, "{:?}", diag_strings(&l));
+    assert!(errs[0].contains("k.conf:7"), "{errs:?}");
+    // A vrrp_script has no real server.
+    let e = only_error(&conf(&format!(
+        "vrrp_script chk {{\n upkeep_plugin {}\n upkeep_plugin_allow tcp $REAL_SERVER\n}}\n",
+        file.display()
+    )));
+    assert!(e.contains("only a real server's plugin checker"), "{e}");
+    // Without a file; and an unknown keyword names the block.
+    let e = only_error(&conf(
+        "virtual_server 192.0.2.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  UPKEEP_PLUGIN {\n   memory 8\n  }\n }\n}\n",
+    ));
+    assert!(e.contains("needs its plugin's 'file'"), "{e}");
+    let e = only_error(&conf(&format!(
+        "virtual_server 192.0.2.1 80 {{\n protocol TCP\n real_server 10.0.0.2 80 {{\n  UPKEEP_PLUGIN {{\n   file {}\n   misc_path /bin/true\n  }}\n }}\n}}\n",
+        file.display()
+    )));
+    assert!(
+        e.contains("'misc_path'") && e.contains("UPKEEP_PLUGIN"),
+        "{e}"
+    );
+    // TOML: the `plugin` kind.
+    let toml = format!(
+        "[[virtual_server]]\nip = \"192.0.2.1\"\nport = 80\n[[virtual_server.real_server]]\nip = \"10.0.0.2\"\nport = 80\n[[virtual_server.real_server.checker]]\ntype = \"plugin\"\n[virtual_server.real_server.checker.plugin]\nfile = \"{}\"\nallow = {{ tcp = [\"$REAL_SERVER\"] }}\n",
+        file.display()
+    );
+    let t = load_str("k.toml", &toml, Format::Toml, &LoadOptions::default());
+    assert!(!t.diagnostics.has_errors(), "{:?}", diag_strings(&t));
+    assert_eq!(
+        t.config.virtual_servers[0].real_servers[0].checkers[0].kind,
+        CheckKind::Plugin
+    );
+}
+
+/// Issue 16: keepalived's `log_all_failures` (in every checker, alone
+/// meaning on) and `checker_log_all_failures` (global_defs) are read, kept
+/// through TOML, and reach each probe of the check without a warning.
+#[test]
+fn log_all_failures_reads_converts_and_reaches_each_probe() {
+    use crate::checker::spec::from_config;
+    let l = conf(
+        "global_defs {\n checker_log_all_failures no\n}\nvirtual_server 192.0.2.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  TCP_CHECK {\n   log_all_failures\n  }\n  HTTP_GET {\n   url {\n    path /a\n   }\n   url {\n    path /b\n   }\n   log_all_failures off\n  }\n  TCP_CHECK {\n   connect_port 81\n   log_all_failures yes\n  }\n }\n}\n",
+    );
+    assert!(l.diagnostics.items().is_empty(), "{:?}", diag_strings(&l));
+    assert!(!l.config.global.checker_log_all_failures);
+    let checkers = &l.config.virtual_servers[0].real_servers[0].checkers;
+    let flags: Vec<bool> = checkers.iter().map(|c| c.log_all_failures).collect();
+    assert_eq!(flags, [true, false, true]);
+    let back = through_toml(&l.config);
+    assert_eq!(back.virtual_servers, l.config.virtual_servers);
+    // One flag per probe: TCP, the two urls, TCP.
+    let spec = from_config(&l.config).remove(0);
+    assert_eq!(spec.log_failures, [true, false, false, true]);
+    // The global one turns it on for every checker.
+    let mut on = l.config.clone();
+    on.global.checker_log_all_failures = true;
+    assert_eq!(through_toml(&on).global, on.global);
+    assert_eq!(from_config(&on).remove(0).log_failures, [true; 4]);
+    let e = only_error(&conf(
+        "virtual_server 192.0.2.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  TCP_CHECK {\n   log_all_failures maybe\n  }\n }\n}\n",
+    ));
+    assert!(
+        e.contains("'maybe'") && e.contains("log_all_failures"),
+        "{e}"
+    );
+}

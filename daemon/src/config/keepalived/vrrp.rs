@@ -7,8 +7,8 @@ use super::tree::Node;
 use crate::config::diag::Src;
 use crate::config::model::Demote;
 use crate::config::model::{
-    AuthType, Authentication, GarpGroup, Global, InitialState, Notify, ParamMatch, SyncGroup,
-    TrackFile, TrackProcess, Vmac, VrrpInstance, VrrpScript,
+    AuthType, Authentication, GarpGroup, Global, InitialState, Notify, ParamMatch, PluginCheck,
+    SyncGroup, TrackFile, TrackProcess, Vmac, VrrpInstance, VrrpScript,
 };
 use crate::config::values::{Millis, TrackRef, Vip};
 
@@ -187,6 +187,11 @@ impl Cx<'_> {
                     g.lvs_sync_daemon = self.lvs_sync_daemon(n);
                     true
                 }
+                "checker_log_all_failures" => {
+                    g.checker_log_all_failures =
+                        self.switch(n).unwrap_or(g.checker_log_all_failures);
+                    true
+                }
                 _ => self.smtp_global(g, n),
             };
             if handled {
@@ -278,11 +283,12 @@ impl Cx<'_> {
                     true
                 }
                 "upkeep_plugin_arg" => {
-                    self.plugin_arg(&mut s, n);
+                    self.plugin_arg(s.plugin.get_or_insert_with(Default::default), n);
                     true
                 }
                 "upkeep_plugin_allow" => {
-                    self.plugin_allow(&mut s, n);
+                    let p = s.plugin.get_or_insert_with(Default::default);
+                    self.plugin_allow(p, &mut s.src, n);
                     true
                 }
                 "upkeep_plugin_memory" => {
@@ -308,55 +314,55 @@ impl Cx<'_> {
         s
     }
 
-    /// `upkeep_plugin_arg KEY VALUE`.
-    fn plugin_arg(&mut self, s: &mut VrrpScript, n: &Node) {
+    /// `upkeep_plugin_arg KEY VALUE` (`arg KEY VALUE` in UPKEEP_PLUGIN).
+    pub fn plugin_arg(&mut self, p: &mut PluginCheck, n: &Node) {
         if !self.no_block(n) {
             return;
         }
         match n.args.as_slice() {
-            [k, v] => s
-                .plugin
-                .get_or_insert_with(Default::default)
-                .args
-                .push((k.text.clone(), v.text.clone())),
+            [k, v] => p.args.push((k.text.clone(), v.text.clone())),
             _ => self.diags.error(
                 Some(&n.word.loc),
-                "'upkeep_plugin_arg' takes two values: KEY VALUE (quote a value with spaces)",
+                format!(
+                    "'{}' takes two values: KEY VALUE (quote a value with spaces)",
+                    n.word.text
+                ),
             ),
         }
     }
 
-    /// `upkeep_plugin_allow KIND TARGET...`.
-    fn plugin_allow(&mut self, s: &mut VrrpScript, n: &Node) {
+    /// `upkeep_plugin_allow KIND TARGET...` (`allow KIND TARGET...` in
+    /// UPKEEP_PLUGIN); each target's place goes to `src`.
+    pub fn plugin_allow(&mut self, p: &mut PluginCheck, src: &mut Src, n: &Node) {
         if !self.no_block(n) {
             return;
         }
         let Some((kind, targets)) = n.args.split_first().filter(|(_, t)| !t.is_empty()) else {
             self.diags.error(
                 Some(&n.word.loc),
-                "'upkeep_plugin_allow' takes KIND TARGET... (KIND: tcp, http, unix, file or process)",
+                format!(
+                    "'{}' takes KIND TARGET... (KIND: tcp, http, unix, file or process)",
+                    n.word.text
+                ),
             );
             return;
         };
-        let mut grants = s.plugin.take().unwrap_or_default();
         let mut known = false;
-        for (name, list) in grants.allow.kinds_mut() {
+        for (name, list) in p.allow.kinds_mut() {
             if name == kind.text {
                 known = true;
                 for t in targets {
-                    s.src
-                        .set(format!("plugin.allow.{name}.{}", list.len()), &t.loc);
+                    src.set(format!("plugin.allow.{name}.{}", list.len()), &t.loc);
                     list.push(t.text.clone());
                 }
             }
         }
-        s.plugin = Some(grants);
         if !known {
             self.diags.error(
                 Some(&kind.loc),
                 format!(
-                    "unknown grant '{}' for 'upkeep_plugin_allow': expected tcp, http, unix, file or process",
-                    kind.text
+                    "unknown grant '{}' for '{}': expected tcp, http, unix, file or process",
+                    kind.text, n.word.text
                 ),
             );
         }

@@ -71,6 +71,10 @@ pub struct Global {
     pub smtp_alert_vrrp: Option<bool>,
     /// Default for virtual and real servers.
     pub smtp_alert_checker: Option<bool>,
+    /// keepalived's `checker_log_all_failures`: every real server checker
+    /// logs every failed attempt (as its own `log_all_failures`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub checker_log_all_failures: bool,
     /// No mail for a transition to FAULT.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_email_faults: bool,

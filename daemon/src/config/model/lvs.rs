@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Script, ScriptUser, TunnelCsum, TunnelEncap, is_zero_u32, one, one_i32};
+use super::{PluginCheck, Script, ScriptUser, TunnelCsum, TunnelEncap, is_zero_u32, one, one_i32};
 use crate::config::diag::Src;
 use crate::config::values::{Millis, StatusRange, VsgEntry};
 
@@ -353,6 +353,9 @@ pub enum CheckKind {
     UdpCheck,
     #[serde(rename = "DNS_CHECK")]
     DnsCheck,
+    /// upkeep's own: a WASM plugin (keepalived.conf `UPKEEP_PLUGIN`).
+    #[serde(rename = "plugin", alias = "UPKEEP_PLUGIN")]
+    Plugin,
 }
 
 impl CheckKind {
@@ -365,6 +368,7 @@ impl CheckKind {
             CheckKind::PingCheck => "PING_CHECK",
             CheckKind::UdpCheck => "UDP_CHECK",
             CheckKind::DnsCheck => "DNS_CHECK",
+            CheckKind::Plugin => "UPKEEP_PLUGIN",
         }
     }
 
@@ -420,6 +424,13 @@ pub struct RealServerCheck {
     pub dns_type: Option<DnsType>,
     /// DNS_CHECK: the name queried (keepalived's `name`; default the root).
     pub dns_name: Option<String>,
+    /// The `plugin` kind: the component, its args, memory and grants (a
+    /// grant may name `$REAL_SERVER`, the address checked).
+    pub plugin: Option<PluginCheck>,
+    /// keepalived's `log_all_failures`: log every failed attempt while the
+    /// server is up (the retries too), not only the change to down.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub log_all_failures: bool,
     #[serde(skip)]
     pub src: Src,
 }
@@ -517,6 +528,8 @@ impl RealServerCheck {
             max_reply_length: None,
             dns_type: None,
             dns_name: None,
+            plugin: None,
+            log_all_failures: false,
             src: Src::default(),
         }
     }
@@ -562,6 +575,13 @@ impl RealServerCheck {
     }
 
     pub const DEFAULT_CONNECT_TIMEOUT: Millis = Millis::from_secs(5);
+
+    /// The address this checker checks: its `connect_ip` / `connect_port`,
+    /// else the real server's, else the virtual server's port, else 80.
+    pub fn checked_addr(&self, rs: &RealServer, vs: &VirtualServer) -> std::net::SocketAddr {
+        let port = self.connect_port.or(rs.port).or(vs.port).unwrap_or(80);
+        std::net::SocketAddr::new(self.connect_ip.unwrap_or(rs.ip), port)
+    }
 
     /// This checker's settings with what it inherits from `rs` and `vs`.
     pub fn settings(&self, rs: &RealServer, vs: &VirtualServer) -> CheckSettings {

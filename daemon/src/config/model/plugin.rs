@@ -49,6 +49,17 @@ impl PluginCheck {
     fn is_default_memory(v: &u32) -> bool {
         *v == Self::DEFAULT_MEMORY_MIB
     }
+
+    /// The args for the real server at `checked`: `$REAL_SERVER` in a
+    /// value is its `IP:PORT`, so that a plugin older than
+    /// host.real-server can be told.
+    pub fn args_for_real_server(&self, checked: std::net::SocketAddr) -> Vec<(String, String)> {
+        let addr = checked.to_string();
+        self.args
+            .iter()
+            .map(|(k, v)| (k.clone(), v.replace(PluginGrants::REAL_SERVER, &addr)))
+            .collect()
+    }
 }
 
 /// The targets a plugin may reach through its host imports.
@@ -73,6 +84,41 @@ pub struct PluginGrants {
 }
 
 impl PluginGrants {
+    /// In a real server's plugin checker, a `tcp` or `http` grant may name
+    /// the real server being checked with this word; it stands for its
+    /// `IP:PORT` (IPv6 in brackets), as checked (`connect_ip`/`connect_port`).
+    pub const REAL_SERVER: &'static str = "$REAL_SERVER";
+
+    /// `target` with `$REAL_SERVER` replaced by `checked`; an error for a
+    /// kind of grant that cannot name a server.
+    pub fn substitute(
+        kind: &str,
+        target: &str,
+        checked: std::net::SocketAddr,
+    ) -> Result<String, &'static str> {
+        if !target.contains(Self::REAL_SERVER) {
+            return Ok(target.to_string());
+        }
+        match kind {
+            "tcp" | "http" => Ok(target.replace(Self::REAL_SERVER, &checked.to_string())),
+            _ => Err("$REAL_SERVER names an address: only tcp and http grants may use it"),
+        }
+    }
+
+    /// These grants for the real server at `checked` (every `$REAL_SERVER`
+    /// replaced; a grant that cannot take it is dropped, as validation
+    /// refused it).
+    pub fn for_real_server(&self, checked: std::net::SocketAddr) -> Self {
+        let mut out = self.clone();
+        for (kind, list) in out.kinds_mut() {
+            *list = list
+                .iter()
+                .filter_map(|t| Self::substitute(kind, t, checked).ok())
+                .collect();
+        }
+        out
+    }
+
     pub fn is_empty(&self) -> bool {
         self == &Self::default()
     }
