@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod file_check;
 pub mod fileread;
 pub mod health;
 pub mod local;
@@ -12,6 +13,7 @@ pub mod plugin;
 pub mod policy;
 pub mod probe;
 pub mod procs;
+pub mod smtp;
 pub mod spec;
 pub mod tls;
 pub mod worker;

@@ -815,6 +815,7 @@ fn virtual_servers(cfg: &Config, d: &mut Diagnostics) {
             }
             for c in &rs.checkers {
                 checker(&label, rs.ip, c, d);
+                file_check(cfg, &label, rs.ip, c, d);
             }
         }
     }
@@ -979,6 +980,61 @@ fn checker(
         d.error(
             c.src.key("connect_timeout"),
             format!("{place}: 'connect_timeout' must be more than 0"),
+        );
+    }
+    for (key, set, kind) in [
+        ("helo_name", c.helo_name.is_some(), CheckKind::SmtpCheck),
+        ("host", !c.host.is_empty(), CheckKind::SmtpCheck),
+        ("track_file", c.track_file.is_some(), CheckKind::FileCheck),
+        ("weight", c.weight.is_some(), CheckKind::FileCheck),
+        ("weight_reverse", c.weight_reverse, CheckKind::FileCheck),
+    ] {
+        if set && c.kind != kind {
+            d.error(
+                c.src.key(key),
+                format!("{place}: '{key}' belongs to {}", kind.name()),
+            );
+        }
+    }
+    for (i, h) in c.host.iter().enumerate() {
+        if h.connect_timeout.is_some_and(|t| t.as_millis() == 0) {
+            d.error(
+                h.src
+                    .key("connect_timeout")
+                    .or(c.src.key(&format!("host.{i}"))),
+                format!("{place}, host: 'connect_timeout' must be more than 0"),
+            );
+        }
+    }
+}
+
+/// FILE_CHECK names a defined track file (keepalived: "track_file NAME
+/// not found", and the check is dropped; here an error).
+fn file_check(
+    cfg: &Config,
+    label: &str,
+    rs: std::net::IpAddr,
+    c: &super::model::RealServerCheck,
+    d: &mut Diagnostics,
+) {
+    if c.kind != CheckKind::FileCheck {
+        return;
+    }
+    let place = format!("virtual_server {label}, real_server {rs}, FILE_CHECK");
+    let Some(name) = &c.track_file else {
+        d.error(
+            c.src.at.as_ref(),
+            format!("{place}: needs 'track_file NAME'"),
+        );
+        return;
+    };
+    if !cfg.track_files.iter().any(|f| &f.name == name) {
+        d.error(
+            c.src.key("track_file").or(c.src.at.as_ref()),
+            format!(
+                "{place}: 'track_file' names '{name}', which is not defined: expected the name of a track_file{}",
+                suggestion(name, cfg.track_files.iter().map(|f| f.name.as_str()))
+            ),
         );
     }
 }

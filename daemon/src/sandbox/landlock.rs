@@ -96,12 +96,19 @@ impl Paths {
                     Probe::File { path } => {
                         p.read.insert(or_parent(Path::new(path)));
                     }
+                    // FILE_CHECK reads the track file as VRRP's tracking does.
+                    Probe::TrackFile(f) => {
+                        p.read.insert(or_parent(Path::new(&f.path)));
+                    }
                     Probe::Plugin(pp) => {
                         p.read.insert(pp.file.clone());
                         p.read
                             .extend(pp.grants.files().iter().map(|f| or_parent(Path::new(f))));
                     }
-                    Probe::Tcp { .. } | Probe::Http { .. } | Probe::Process { .. } => {}
+                    Probe::Tcp { .. }
+                    | Probe::Http { .. }
+                    | Probe::Smtp { .. }
+                    | Probe::Process { .. } => {}
                 }
             }
         }

@@ -130,6 +130,10 @@ impl Rules {
         if before.unwrap_or(!vs.alpha) == rs.up || !cfg.global.real_server_alert(r.smtp_alert) {
             return None;
         }
+        // keepalived's checkers mail for themselves; FILE_CHECK never does.
+        if !r.checkers.is_empty() && r.checkers.iter().all(|c| c.kind == CheckKind::FileCheck) {
+            return None;
+        }
         Some(Alert {
             subject: format!(
                 "[{}] Realserver {} of virtual server {} - {}",
@@ -279,11 +283,15 @@ fn check_body(r: &RealServer, up: bool) -> &'static str {
         (Some(CheckKind::TcpCheck), false) => "=> TCP CHECK failed on service <=",
         (Some(CheckKind::MiscCheck), true) => "=> MISC CHECK succeeded on service <=",
         (Some(CheckKind::MiscCheck), false) => "=> MISC CHECK failed on service <=",
+        // keepalived appends its reason ("=> CHECK failed on service :
+        // Bad greeting banner from server ... <="), which the result
+        // does not carry here.
+        (Some(CheckKind::SmtpCheck), false) => "=> CHECK failed on service <=",
         (Some(CheckKind::HttpGet | CheckKind::SslGet), false) => {
             "=> CHECK failed on service : HTTP/SSL request failed <="
         }
         (_, true) => "=> CHECK succeed on service <=",
-        (None, false) => "=> CHECK failed on service <=",
+        (None | Some(CheckKind::FileCheck), false) => "=> CHECK failed on service <=",
     }
 }
 

@@ -415,6 +415,8 @@ pub const REAL_SERVER: Context = Context {
         "SSL_GET",
         "TCP_CHECK",
         "MISC_CHECK",
+        "SMTP_CHECK",
+        "FILE_CHECK",
         "tunnel_encap",
         "tunnel_dport",
         "tunnel_nocsum",
@@ -430,11 +432,9 @@ pub const REAL_SERVER: Context = Context {
         "smtp_alert",
     ],
     known: &[
-        "SMTP_CHECK",
         "DNS_CHECK",
         "UDP_CHECK",
         "PING_CHECK",
-        "FILE_CHECK",
         "BFD_CHECK",
         "snmp_name",
     ],
@@ -581,14 +581,16 @@ const CHECK_ALL: [&str; 13] = [
 
 pub const SMTP_CHECK: Context = Context {
     what: "in SMTP_CHECK",
-    supported: &[],
-    known: concat_slices!(CHECK_ALL, ["helo_name", "host"]),
+    supported: concat_slices!(CHECK_COMMON, ["helo_name", "host"]),
+    known: &CHECK_COMMON_KNOWN,
 };
 
+/// keepalived's `host` takes every checker keyword; the scheduling ones
+/// (`retry`, `delay_loop`, ...) set the enclosing SMTP_CHECK's, as there.
 pub const SMTP_HOST: Context = Context {
     what: "in SMTP_CHECK host",
-    supported: &[],
-    known: &CHECK_ALL,
+    supported: &CHECK_COMMON,
+    known: &CHECK_COMMON_KNOWN,
 };
 
 pub const DNS_CHECK: Context = Context {
@@ -619,8 +621,8 @@ pub const PING_CHECK: Context = Context {
 
 pub const FILE_CHECK: Context = Context {
     what: "in FILE_CHECK",
-    supported: &[],
-    known: &["track_file", "weight"],
+    supported: &["track_file", "weight"],
+    known: &[],
 };
 
 pub const BFD_CHECK: Context = Context {
@@ -670,13 +672,10 @@ const SKIPPED: &[(&str, &str, &Context)] = &[
     (TOP.what, "track_group", &TRACK_GROUP),
     (TOP.what, "garp_group", &GARP_GROUP),
     (TOP.what, "bfd_instance", &BFD_INSTANCE),
-    (REAL_SERVER.what, "SMTP_CHECK", &SMTP_CHECK),
     (REAL_SERVER.what, "DNS_CHECK", &DNS_CHECK),
     (REAL_SERVER.what, "UDP_CHECK", &UDP_CHECK),
     (REAL_SERVER.what, "PING_CHECK", &PING_CHECK),
-    (REAL_SERVER.what, "FILE_CHECK", &FILE_CHECK),
     (REAL_SERVER.what, "BFD_CHECK", &BFD_CHECK),
-    (SMTP_CHECK.what, "host", &SMTP_HOST),
 ];
 
 /// The list to check the inside of `word`'s block with, when `word` opens a
@@ -734,8 +733,8 @@ mod tests {
             }
         }
         assert_eq!(
-            skipped_block(&REAL_SERVER, "SMTP_CHECK").map(|c| c.what),
-            Some("in SMTP_CHECK")
+            skipped_block(&REAL_SERVER, "DNS_CHECK").map(|c| c.what),
+            Some("in DNS_CHECK")
         );
         assert!(skipped_block(&TOP, "static_routes").is_none());
     }

@@ -347,6 +347,10 @@ pub enum CheckKind {
     TcpCheck,
     #[serde(rename = "MISC_CHECK")]
     MiscCheck,
+    #[serde(rename = "SMTP_CHECK")]
+    SmtpCheck,
+    #[serde(rename = "FILE_CHECK")]
+    FileCheck,
 }
 
 impl CheckKind {
@@ -356,6 +360,8 @@ impl CheckKind {
             CheckKind::SslGet => "SSL_GET",
             CheckKind::TcpCheck => "TCP_CHECK",
             CheckKind::MiscCheck => "MISC_CHECK",
+            CheckKind::SmtpCheck => "SMTP_CHECK",
+            CheckKind::FileCheck => "FILE_CHECK",
         }
     }
 
@@ -395,6 +401,36 @@ pub struct RealServerCheck {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub misc_dynamic: bool,
     pub user: Option<ScriptUser>,
+    /// SMTP_CHECK: the name sent with HELO (unset: keepalived's).
+    pub helo_name: Option<String>,
+    /// SMTP_CHECK: keepalived's (deprecated) `host` blocks, each one more
+    /// server checked; all must pass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host: Vec<SmtpHost>,
+    /// FILE_CHECK: the name of a `track_file` / `vrrp_track_file`.
+    pub track_file: Option<String>,
+    /// FILE_CHECK: the file's value times this changes the server's
+    /// weight (0: any non-zero value is down). Unset: the track file's
+    /// `weight` and `reverse`.
+    pub weight: Option<i32>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub weight_reverse: bool,
+    #[serde(skip)]
+    pub src: Src,
+}
+
+/// One `host { ... }` of an SMTP_CHECK: where to connect (unset: the real
+/// server's address and port) and from where.
+#[serde_with::skip_serializing_none]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpHost {
+    pub connect_ip: Option<IpAddr>,
+    pub connect_port: Option<u16>,
+    pub bindto: Option<IpAddr>,
+    pub bind_port: Option<u16>,
+    /// Unset: the SMTP_CHECK's (after its inheritance).
+    pub connect_timeout: Option<Millis>,
     #[serde(skip)]
     pub src: Src,
 }
@@ -420,6 +456,11 @@ impl RealServerCheck {
             misc_timeout: None,
             misc_dynamic: false,
             user: None,
+            helo_name: None,
+            host: Vec::new(),
+            track_file: None,
+            weight: None,
+            weight_reverse: false,
             src: Src::default(),
         }
     }
