@@ -47,6 +47,27 @@ fn expect(lab: &Lab, rs: &str, state: &str, says: &str, limit: Duration) {
     );
 }
 
+/// The weight the IPVS worker wants `rs` to have (status.json; the lab's
+/// kernel may have no IPVS, the desired state is reported all the same).
+fn desired_weight(lab: &Lab, rs: &str) -> Option<u64> {
+    let s = lab.status(0)?;
+    s["virtual_servers"]
+        .as_array()?
+        .iter()
+        .flat_map(|v| v["real_servers"].as_array().into_iter().flatten())
+        .find(|r| r["address"] == rs)?["desired_weight"]
+        .as_u64()
+}
+
+fn expect_weight(lab: &Lab, rs: &str, want: u64) {
+    assert!(
+        lab.wait(SECS(10), || desired_weight(lab, rs) == Some(want)),
+        "{rs}: desired weight {:?}, not {want}\n{:?}",
+        desired_weight(lab, rs),
+        lab.status(0)
+    );
+}
+
 fn aiosmtpd(lab: &mut Lab, addr: &str) {
     lab.spawn(
         1,
@@ -239,8 +260,11 @@ fn file_check_follows_the_track_file() {
     expect(&lab, "10.77.0.10:81", "down", "rs_state: 1", SECS(10));
     expect(&lab, "10.77.0.10:82", "up", "rs_state: 1", SECS(5));
     expect(&lab, "10.77.0.10:83", "up", "weight +1", SECS(5));
+    expect_weight(&lab, "10.77.0.10:83", 2);
     std::fs::write(&file, "0x10\n").unwrap();
     expect(&lab, "10.77.0.10:83", "up", "weight +16", SECS(10));
+    // keepalived's effective weight: the configured 1 plus the value.
+    expect_weight(&lab, "10.77.0.10:83", 17);
     std::fs::write(&file, "99999999999\n").unwrap();
     expect(&lab, "10.77.0.10:81", "down", "ignored", SECS(10));
     std::fs::write(&file, "0\n").unwrap();

@@ -29,6 +29,8 @@ pub(crate) struct Ran {
     /// What a plugin measured.
     metrics: Vec<(String, f64)>,
     latency: Duration,
+    /// FILE_CHECK: what the track files add to the server's weight.
+    weight: i64,
     /// How late the run started against its schedule (see [`reschedule`]).
     lateness: Duration,
 }
@@ -41,6 +43,8 @@ struct CheckRecord {
     latency_us: Option<u64>,
     value: Option<i64>,
     metrics: Vec<(String, f64)>,
+    /// FILE_CHECK: the weight change last reported.
+    weight: i64,
 }
 
 impl CheckRecord {
@@ -87,7 +91,7 @@ async fn schedule(
     loop {
         let started = Instant::now();
         let lateness = tokio::time::Instant::now().saturating_duration_since(due);
-        let (mut outcome, mut metrics) = run_probes(&spec, plugins.as_deref()).await;
+        let (mut outcome, mut metrics, mut weight) = run_probes(&spec, plugins.as_deref()).await;
         // A tracked process's change must hold for its delay (keepalived's
         // fork_delay / terminate_delay) before it is reported: then what
         // holds is.
@@ -97,7 +101,7 @@ async fn schedule(
             let wait = if outcome.ok { settle.up } else { settle.down };
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
-                (outcome, metrics) = run_probes(&spec, plugins.as_deref()).await;
+                (outcome, metrics, weight) = run_probes(&spec, plugins.as_deref()).await;
             }
         }
         reported = Some(outcome.ok);
@@ -107,6 +111,7 @@ async fn schedule(
             outcome,
             metrics,
             latency: started.elapsed(),
+            weight,
             lateness,
         };
         if tx.send(ran).await.is_err() {
@@ -131,16 +136,26 @@ async fn schedule(
 }
 
 /// One run of all of a check's probes (all must pass; the first failure
-/// ends it) and what a plugin measured.
-async fn run_probes(spec: &Spec, plugins: Option<&PluginHost>) -> (Outcome, Vec<(String, f64)>) {
+/// ends it), what a plugin measured and what FILE_CHECKs add to the
+/// server's weight (keepalived adds each one's).
+async fn run_probes(
+    spec: &Spec,
+    plugins: Option<&PluginHost>,
+) -> (Outcome, Vec<(String, f64)>, i64) {
     let mut outcome = Outcome {
         ok: true,
         message: String::new(),
         value: None,
     };
     let mut metrics = Vec::new();
+    let mut weight = 0i64;
     for p in &spec.probes {
         outcome = match (p, plugins) {
+            (Probe::TrackFile(f), _) => {
+                let (o, st) = f.run();
+                weight = weight.saturating_add(st.weight_delta);
+                o
+            }
             (Probe::Plugin(pp), Some(host)) => {
                 let run = host.run(pp, spec.timeout).await;
                 if run.dropped_logs > 0 {
@@ -155,7 +170,7 @@ async fn run_probes(spec: &Spec, plugins: Option<&PluginHost>) -> (Outcome, Vec<
             break;
         }
     }
-    (outcome, metrics)
+    (outcome, metrics, weight)
 }
 
 /// keepalived's retries, as the schedule sees them: a failure while the
@@ -313,6 +328,7 @@ impl Checker {
                     latency_us: None,
                     value: None,
                     metrics: Vec::new(),
+                    weight: 0,
                     spec,
                 },
             };
@@ -342,11 +358,15 @@ impl Checker {
         // A tracked file's number matters, not only zero or not.
         let value_changed = r.outcome.value.is_some() && r.outcome.value != check.value;
         check.value = r.outcome.value;
+        // A FILE_CHECK's number changes the server's weight while it is up.
+        let weight_changed = check.spec.real_server.is_some() && r.weight != check.weight;
+        check.weight = r.weight;
         check.metrics = r.metrics;
         check.last = Some(r.outcome.message);
         check.latency_us = u64::try_from(r.latency.as_micros()).ok();
         self.dirty.insert(r.index);
-        let Some(v) = change.or(value_changed.then(|| check.health.state())) else {
+        let Some(v) = change.or((value_changed || weight_changed).then(|| check.health.state()))
+        else {
             return Vec::new();
         };
         info!(check = %check.spec.source, state = v.word(), result = check.last.as_deref().unwrap_or(""), "check state changed");
@@ -359,6 +379,7 @@ impl Checker {
                 virtual_server: vs.clone(),
                 real_server: rs.clone(),
                 up: v == Verdict::Up,
+                weight: check.weight,
             }));
         }
         out

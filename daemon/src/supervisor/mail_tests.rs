@@ -205,6 +205,7 @@ fn rs(vs: &str, rs: &str, up: bool) -> RealServerState {
         virtual_server: vs.into(),
         real_server: rs.into(),
         up,
+        weight: 0,
     }
 }
 
