@@ -309,7 +309,18 @@ fn live_weight(vs: &VirtualServer, vs_key: &str, record: &Record) -> i64 {
                 || listed(&record.real_servers_up, &k)
                 || (!listed(&record.real_servers_down, &k) && !vs.alpha)
         })
-        .map(|r| i64::from(r.weight))
+        .map(|r| {
+            // With a FILE_CHECK's change: keepalived's effective weight.
+            let k = rs_key(r.ip, r.port.or(vs.port));
+            let delta = record
+                .real_server_weights
+                .get(vs_key)
+                .and_then(|m| m.get(&k))
+                .copied()
+                .filter(|_| r.checkers.iter().any(|c| c.kind == CheckKind::FileCheck))
+                .unwrap_or(0);
+            (i64::from(r.weight) + delta).clamp(0, i64::from(i32::MAX))
+        })
         .sum()
 }
 
