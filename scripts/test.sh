@@ -18,6 +18,9 @@ command -v curl >/dev/null || pkgs+=(curl)
 command -v openssl >/dev/null || pkgs+=(openssl)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || pkgs+=(nginx)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || pkgs+=(haproxy)
+# UDP_CHECK and DNS_CHECK labs (net_checks_lab): a UDP responder, a DNS server.
+command -v socat >/dev/null || pkgs+=(socat)
+command -v unbound >/dev/null || [ -x /usr/sbin/unbound ] || pkgs+=(unbound)
 # SMTP alerts (daemon/tests/smtp_lab.rs): a real SMTP server, in Debian's python3.
 [ -x /usr/bin/aiosmtpd ] || pkgs+=(python3-aiosmtpd)
 command -v systemd-analyze >/dev/null || pkgs+=(systemd)

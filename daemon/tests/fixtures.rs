@@ -119,10 +119,10 @@ fn typo_fixtures_name_the_line_keyword_and_expectation() {
 const PINNED_UNSUPPORTED: [(&str, &[&str]); 25] = [
     ("keepalived.conf.HTTP_GET.port", &[]),
     ("keepalived.conf.IPv6", &[]),
-    ("keepalived.conf.PING_CHECK", &["PING_CHECK"]),
+    ("keepalived.conf.PING_CHECK", &[]),
     ("keepalived.conf.SMTP_CHECK", &[]),
     ("keepalived.conf.SSL_GET", &["auth_type AH"]),
-    ("keepalived.conf.UDP_CHECK", &["UDP_CHECK"]),
+    ("keepalived.conf.UDP_CHECK", &[]),
     ("keepalived.conf.conditional_conf", &[]),
     ("keepalived.conf.fwmark", &[]),
     ("keepalived.conf.inhibit", &[]),

@@ -4,9 +4,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod dns;
 pub mod file_check;
 pub mod fileread;
 pub mod health;
+pub mod icmp;
 pub mod local;
 pub mod outcome;
 pub mod plugin;
@@ -16,6 +18,7 @@ pub mod procs;
 pub mod smtp;
 pub mod spec;
 pub mod tls;
+pub mod udp;
 pub mod worker;
 
 use crate::config::model::Config;

@@ -50,6 +50,22 @@ pub enum Probe {
         /// HTTPS (SSL_GET): TLS first, with this SNI name when set.
         tls: Option<Tls>,
     },
+    /// An ICMP / ICMPv6 echo is answered (PING_CHECK), sent from `bind`
+    /// when set.
+    Ping {
+        addr: std::net::IpAddr,
+        bind: Option<std::net::IpAddr>,
+    },
+    /// UDP_CHECK: a datagram sent, an ICMP error or (when required) no or
+    /// a wrong reply fails.
+    Udp(super::udp::UdpCheck),
+    /// DNS_CHECK: a query of `dns_type` for `name` answered NOERROR.
+    Dns {
+        addr: SocketAddr,
+        bind: Option<SocketAddr>,
+        name: String,
+        dns_type: crate::config::model::DnsType,
+    },
     /// An SMTP server greets, accepts HELO and QUIT (SMTP_CHECK; one per
     /// `host`).
     Smtp {
@@ -129,6 +145,14 @@ pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
                 value: None,
             }
         }
+        Probe::Ping { addr, bind } => super::icmp::ping(*addr, *bind, timeout).await,
+        Probe::Udp(c) => super::udp::check(c, timeout).await,
+        Probe::Dns {
+            addr,
+            bind,
+            name,
+            dns_type,
+        } => super::dns::check(*addr, *bind, name, *dns_type, timeout).await,
         // Boxed: the conversation state exists only during a run.
         Probe::Smtp { addr, bind, helo } => {
             Box::pin(super::smtp::check(*addr, *bind, helo, timeout)).await

@@ -407,3 +407,114 @@ fn connect_timeout_bounds_an_unanswered_connect() {
         assert!(took < Duration::from_secs(2), "took {took:?}");
     });
 }
+
+/// A UDP server on loopback that answers each datagram with what `answer`
+/// makes of it (none: silence), for `n` datagrams.
+async fn udp_server(
+    n: usize,
+    answer: impl Fn(&[u8]) -> Vec<Vec<u8>> + Send + 'static,
+) -> SocketAddr {
+    let s = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = s.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 2048];
+        for _ in 0..n {
+            let Ok((len, from)) = s.recv_from(&mut buf).await else {
+                return;
+            };
+            for a in answer(&buf[..len]) {
+                let _ = s.send_to(&a, from).await;
+            }
+        }
+        // Keep the port open (silent) until the test ends.
+        std::future::pending::<()>().await;
+    });
+    addr
+}
+
+fn udp_probe(addr: SocketAddr, require_reply: bool, reply: Option<&str>) -> Probe {
+    Probe::Udp(super::super::udp::UdpCheck {
+        addr,
+        bind: None,
+        payload: vec![0; 32],
+        require_reply,
+        reply: reply.and_then(|r| super::super::udp::parse_hex(r, true)),
+        min_reply_length: 0,
+        max_reply_length: 255,
+    })
+}
+
+#[test]
+fn udp_probe_follows_keepalived() {
+    rt().block_on(async {
+        let t = Duration::from_millis(300);
+        let echo = udp_server(10, |q| vec![[b"OK".as_slice(), &q[..1]].concat()]).await;
+        assert!(run(&udp_probe(echo, true, Some("4f4b")), t).await.ok);
+        let o = run(&udp_probe(echo, true, Some("4e4f")), t).await;
+        assert!(!o.ok && o.message.contains("does not match"), "{o:?}");
+        let silent = udp_server(10, |_| vec![]).await;
+        assert!(run(&udp_probe(silent, false, None), t).await.ok);
+        let o = run(&udp_probe(silent, true, None), t).await;
+        assert!(!o.ok && o.message.contains("no reply"), "{o:?}");
+        // Nothing listens: the port unreachable fails the check.
+        let closed = {
+            let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.local_addr().unwrap()
+        };
+        let o = run(&udp_probe(closed, false, None), t).await;
+        assert!(!o.ok && o.message.contains("refused"), "{o:?}");
+    });
+}
+
+fn dns_probe(addr: SocketAddr) -> Probe {
+    Probe::Dns {
+        addr,
+        bind: None,
+        name: "www.example.test".into(),
+        dns_type: crate::config::model::DnsType::A,
+    }
+}
+
+/// A reply to query `q`: its ID (changed by `id_delta`), QR set, `rcode`.
+fn dns_reply(q: &[u8], id_delta: u16, rcode: u8) -> Vec<u8> {
+    let mut r = q.to_vec();
+    let id = u16::from_be_bytes([q[0], q[1]]).wrapping_add(id_delta);
+    r[..2].copy_from_slice(&id.to_be_bytes());
+    r[2] |= 0x80;
+    r[3] = (r[3] & 0xf0) | rcode;
+    r
+}
+
+#[test]
+fn dns_probe_waits_for_its_id_and_judges_the_rcode() {
+    rt().block_on(async {
+        let t = Duration::from_millis(500);
+        // Another ID and a bare header first: skipped; then the reply.
+        let s = udp_server(1, |q| {
+            vec![dns_reply(q, 1, 0), vec![0; 5], dns_reply(q, 0, 0)]
+        })
+        .await;
+        let o = run(&dns_probe(s), t).await;
+        assert!(o.ok, "{o:?}");
+        let s = udp_server(1, |q| vec![dns_reply(q, 0, 3)]).await;
+        let o = run(&dns_probe(s), t).await;
+        assert!(!o.ok && o.message.contains("rcode 3"), "{o:?}");
+        let s = udp_server(1, |q| {
+            let mut r = dns_reply(q, 0, 0);
+            r.truncate(r.len() - 3);
+            vec![r]
+        })
+        .await;
+        let o = run(&dns_probe(s), t).await;
+        assert!(!o.ok && o.message.contains("garbled"), "{o:?}");
+        // Only a reply with another ID: the caller's timeout ends the wait.
+        let s = udp_server(1, |q| vec![dns_reply(q, 1, 0)]).await;
+        let start = Instant::now();
+        let o = run(&dns_probe(s), t).await;
+        assert!(!o.ok && o.message.contains("no reply"), "{o:?}");
+        assert!(start.elapsed() >= t);
+        let s = udp_server(0, |_| vec![]).await;
+        let o = run(&dns_probe(s), t).await;
+        assert!(!o.ok && o.message.contains("no reply"), "{o:?}");
+    });
+}

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use super::plugin::PluginProbe;
 use super::plugin::grants::Grants;
 use super::probe::{Probe, Tls};
-use crate::config::model::{CheckKind, Config, ParamMatch, RealServer, VirtualServer};
+use super::udp;
+use crate::config::model::{CheckKind, Config, DnsType, ParamMatch, RealServer, VirtualServer};
 use crate::config::scripts::{Kind, Plan};
 use crate::exec::split_command;
 use crate::ipvs::table::{rs_key, vs_key};
@@ -273,6 +274,33 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
         }
         match c.kind {
             CheckKind::TcpCheck => probes.push(Probe::Tcp { addr, bind }),
+            CheckKind::PingCheck => probes.push(Probe::Ping {
+                addr: addr.ip(),
+                bind: bind.map(|b| b.ip()),
+            }),
+            CheckKind::UdpCheck => {
+                // Validation has read the hex; unreadable here is empty.
+                let payload = c
+                    .payload
+                    .as_deref()
+                    .and_then(|h| udp::parse_hex(h, false))
+                    .map_or_else(|| vec![0; udp::DEFAULT_PAYLOAD_LEN], |p| p.data);
+                probes.push(Probe::Udp(udp::UdpCheck {
+                    addr,
+                    bind,
+                    payload,
+                    require_reply: c.require_reply,
+                    reply: c.reply.as_deref().and_then(|h| udp::parse_hex(h, true)),
+                    min_reply_length: c.min_reply_length.unwrap_or(0),
+                    max_reply_length: c.max_reply_length.unwrap_or(u16::from(u8::MAX)),
+                }));
+            }
+            CheckKind::DnsCheck => probes.push(Probe::Dns {
+                addr,
+                bind,
+                name: c.dns_name.clone().unwrap_or_default(),
+                dns_type: c.dns_type.unwrap_or(DnsType::Soa),
+            }),
             CheckKind::HttpGet | CheckKind::SslGet => {
                 for u in &c.url {
                     let host = u.virtualhost.clone().or_else(|| set.virtualhost.clone());

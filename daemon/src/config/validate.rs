@@ -976,6 +976,7 @@ fn checker(
             }
         }
     }
+    checker_udp_dns(c, &place, d);
     if c.connect_timeout.is_some_and(|t| t.as_millis() == 0) {
         d.error(
             c.src.key("connect_timeout"),
@@ -1021,6 +1022,29 @@ fn file_check(
         return;
     }
     let place = format!("virtual_server {label}, real_server {rs}, FILE_CHECK");
+    // keepalived's FILE_CHECK takes only track_file and weight (TOML
+    // would otherwise accept these and ignore them).
+    for (key, set) in [
+        ("connect_ip", c.connect_ip.is_some()),
+        ("connect_port", c.connect_port.is_some()),
+        ("bindto", c.bindto.is_some()),
+        ("bind_port", c.bind_port.is_some()),
+        ("connect_timeout", c.connect_timeout.is_some()),
+        ("retry", c.retry.is_some()),
+        ("delay_before_retry", c.delay_before_retry.is_some()),
+        ("warmup", c.warmup.is_some()),
+        ("delay_loop", c.delay_loop.is_some()),
+        ("alpha", c.alpha.is_some()),
+    ] {
+        if set {
+            d.error(
+                c.src.key(key),
+                format!(
+                    "{place}: '{key}' does not apply to FILE_CHECK (only track_file and weight)"
+                ),
+            );
+        }
+    }
     let Some(name) = &c.track_file else {
         d.error(
             c.src.at.as_ref(),
@@ -1037,6 +1061,110 @@ fn file_check(
             ),
         );
     }
+}
+
+/// UDP_CHECK's and DNS_CHECK's fields: on their kind only, hex that
+/// reads as keepalived's read_hex_str reads it, bounds in order, a DNS
+/// name without empty labels (what keepalived rejects) or overlong ones.
+fn checker_udp_dns(c: &super::model::RealServerCheck, place: &str, d: &mut Diagnostics) {
+    use crate::checker::udp::parse_hex;
+    if c.kind == CheckKind::UdpCheck {
+        for (key, hex, wildcards) in [("payload", &c.payload, false), ("reply", &c.reply, true)] {
+            if let Some(h) = hex
+                && parse_hex(h, wildcards).is_none()
+            {
+                let what = if wildcards {
+                    "hex digits (x a wildcard nibble)"
+                } else {
+                    "hex digits"
+                };
+                d.error(
+                    c.src.key(key),
+                    format!("{place}: '{key}' {h:?} is not {what}, as in '01 0a ff'"),
+                );
+            }
+        }
+        if c.reply.is_some() && !c.require_reply {
+            d.error(
+                c.src.key("reply"),
+                format!("{place}: 'reply' needs 'require_reply = true'"),
+            );
+        }
+        let (min, max) = (
+            c.min_reply_length.unwrap_or(0),
+            c.max_reply_length.unwrap_or(u16::from(u8::MAX)),
+        );
+        if min > max {
+            d.error(
+                c.src
+                    .keys
+                    .get("min_reply_length")
+                    .or(c.src.key("max_reply_length")),
+                format!(
+                    "{place}: min_reply_length {min} > max_reply_length {max}: the check would always fail"
+                ),
+            );
+        }
+    } else {
+        for (key, set) in [
+            ("payload", c.payload.is_some()),
+            ("require_reply", c.require_reply),
+            ("reply", c.reply.is_some()),
+            ("min_reply_length", c.min_reply_length.is_some()),
+            ("max_reply_length", c.max_reply_length.is_some()),
+        ] {
+            if set {
+                d.error(
+                    c.src.key(key),
+                    format!("{place}: '{key}' belongs to UDP_CHECK"),
+                );
+            }
+        }
+    }
+    if c.kind == CheckKind::DnsCheck {
+        if let Some(name) = &c.dns_name
+            && let Err(why) = dns_name_problem(name)
+        {
+            d.error(
+                c.src.key("dns_name"),
+                format!("{place}: DNS name '{name}' {why}"),
+            );
+        }
+    } else {
+        for (key, set) in [
+            ("dns_type", c.dns_type.is_some()),
+            ("dns_name", c.dns_name.is_some()),
+        ] {
+            if set {
+                d.error(
+                    c.src.key(key),
+                    format!("{place}: '{key}' belongs to DNS_CHECK"),
+                );
+            }
+        }
+    }
+}
+
+/// keepalived refuses a name with an empty label ("a..b", ".a"); a label
+/// over 63 bytes or a name over 253 cannot be sent.
+pub fn dns_name_problem(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name == "." {
+        return Ok(());
+    }
+    let body = name.strip_suffix('.').unwrap_or(name);
+    if body.split('.').any(str::is_empty) {
+        return Err("has an empty label");
+    }
+    if body.split('.').any(|l| l.len() > 63) {
+        return Err("has a label over 63 characters");
+    }
+    if body.len() > 253 {
+        return Err("is over 253 characters");
+    }
+    if !body.is_ascii() {
+        return Err("is not ASCII (write an IDN in its xn-- form)");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -484,6 +484,32 @@ fn checker_fields_belong_to_their_kind() {
         "{base}type = \"TCP_CHECK\"\nconnect_timeout = 0\n"
     ));
     assert_one_error(&l, &["'connect_timeout' must be more than 0"]);
+    let l = toml(&format!(
+        "{base}type = \"TCP_CHECK\"\nrequire_reply = true\ndns_name = \"x\"\n"
+    ));
+    let e = errors(&l);
+    assert_eq!(e.len(), 2, "{e:#?}");
+    assert!(
+        e.iter().any(
+            |m| m.contains("v.toml:9:1:") && m.contains("'require_reply' belongs to UDP_CHECK")
+        )
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.contains("v.toml:10:1:") && m.contains("'dns_name' belongs to DNS_CHECK"))
+    );
+    let l = toml(&format!("{base}type = \"UDP_CHECK\"\nreply = \"4f4b\"\n"));
+    assert_one_error(&l, &["'reply' needs 'require_reply = true'"]);
+    let l = toml(&format!(
+        "{base}type = \"UDP_CHECK\"\npayload = \"01 02\"\nrequire_reply = true\nreply = \"4f 4b x0\"\nmax_reply_length = 64\n"
+    ));
+    assert!(errors(&l).is_empty(), "{:#?}", errors(&l));
+    let l = toml(&format!(
+        "{base}type = \"DNS_CHECK\"\ndns_type = \"MX\"\ndns_name = \"example.com\"\n"
+    ));
+    assert!(errors(&l).is_empty(), "{:#?}", errors(&l));
+    let l = toml(&format!("{base}type = \"DNS_CHECK\"\ndns_type = \"SRV\"\n"));
+    assert!(!errors(&l).is_empty());
 }
 
 #[test]

@@ -107,6 +107,9 @@ impl Paths {
                     }
                     Probe::Tcp { .. }
                     | Probe::Http { .. }
+                    | Probe::Ping { .. }
+                    | Probe::Udp(_)
+                    | Probe::Dns { .. }
                     | Probe::Smtp { .. }
                     | Probe::Process { .. } => {}
                 }

@@ -68,6 +68,7 @@ impl Parent {
         ];
         let launch = match role {
             Role::Checker => {
+                super::ping::allow_group(&self.config, self.plan.checker.gid);
                 let mut extra = as_account;
                 if let Some(dir) = files::plugin_cache(&self.opts.cache_dir, &self.plan.checker) {
                     extra.push("--plugin-cache".into());

@@ -283,6 +283,12 @@ fn check_body(r: &RealServer, up: bool) -> &'static str {
         (Some(CheckKind::TcpCheck), false) => "=> TCP CHECK failed on service <=",
         (Some(CheckKind::MiscCheck), true) => "=> MISC CHECK succeeded on service <=",
         (Some(CheckKind::MiscCheck), false) => "=> MISC CHECK failed on service <=",
+        (Some(CheckKind::PingCheck), true) => "=> ICMP CHECK succeed on service <=",
+        (Some(CheckKind::PingCheck), false) => "=> ICMP CHECK failed on service <=",
+        (Some(CheckKind::UdpCheck), true) => "=> UDP CHECK succeed on service <=",
+        (Some(CheckKind::UdpCheck), false) => "=> UDP CHECK failed on service <=",
+        (Some(CheckKind::DnsCheck), true) => "=> DNS_CHECK: succeed on service <=",
+        (Some(CheckKind::DnsCheck), false) => "=> DNS_CHECK: failed on service <=",
         // keepalived appends its reason ("=> CHECK failed on service :
         // Bad greeting banner from server ... <="), which the result
         // does not carry here.

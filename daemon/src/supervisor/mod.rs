@@ -25,6 +25,7 @@ pub mod mail;
 pub mod mailer;
 mod messages;
 pub mod notify;
+pub mod ping;
 pub mod privs;
 pub mod publish;
 mod publishing;

@@ -417,6 +417,9 @@ pub const REAL_SERVER: Context = Context {
         "MISC_CHECK",
         "SMTP_CHECK",
         "FILE_CHECK",
+        "PING_CHECK",
+        "UDP_CHECK",
+        "DNS_CHECK",
         "tunnel_encap",
         "tunnel_dport",
         "tunnel_nocsum",
@@ -431,13 +434,7 @@ pub const REAL_SERVER: Context = Context {
         "virtualhost",
         "smtp_alert",
     ],
-    known: &[
-        "DNS_CHECK",
-        "UDP_CHECK",
-        "PING_CHECK",
-        "BFD_CHECK",
-        "snmp_name",
-    ],
+    known: &["BFD_CHECK", "snmp_name"],
 };
 
 /// Keywords every checker block takes.
@@ -562,23 +559,6 @@ pub const BFD_INSTANCE: Context = Context {
     ],
 };
 
-/// Keywords of every checker block, for the checkers upkeep skips.
-const CHECK_ALL: [&str; 13] = [
-    "connect_ip",
-    "connect_port",
-    "bindto",
-    "bind_port",
-    "bind_if",
-    "connect_timeout",
-    "retry",
-    "delay_before_retry",
-    "warmup",
-    "delay_loop",
-    "fwmark",
-    "alpha",
-    "log_all_failures",
-];
-
 pub const SMTP_CHECK: Context = Context {
     what: "in SMTP_CHECK",
     supported: concat_slices!(CHECK_COMMON, ["helo_name", "host"]),
@@ -595,15 +575,14 @@ pub const SMTP_HOST: Context = Context {
 
 pub const DNS_CHECK: Context = Context {
     what: "in DNS_CHECK",
-    supported: &[],
-    known: concat_slices!(CHECK_ALL, ["type", "name"]),
+    supported: concat_slices!(CHECK_COMMON, ["type", "name"]),
+    known: &CHECK_COMMON_KNOWN,
 };
 
 pub const UDP_CHECK: Context = Context {
     what: "in UDP_CHECK",
-    supported: &[],
-    known: concat_slices!(
-        CHECK_ALL,
+    supported: concat_slices!(
+        CHECK_COMMON,
         [
             "payload",
             "require_reply",
@@ -611,12 +590,15 @@ pub const UDP_CHECK: Context = Context {
             "max_reply_length"
         ]
     ),
+    known: &CHECK_COMMON_KNOWN,
 };
 
+/// ICMP echo: `connect_port`, `bind_port` mean nothing to it (keepalived
+/// accepts and ignores them too).
 pub const PING_CHECK: Context = Context {
     what: "in PING_CHECK",
-    supported: &[],
-    known: &CHECK_ALL,
+    supported: &CHECK_COMMON,
+    known: &CHECK_COMMON_KNOWN,
 };
 
 pub const FILE_CHECK: Context = Context {
@@ -672,9 +654,6 @@ const SKIPPED: &[(&str, &str, &Context)] = &[
     (TOP.what, "track_group", &TRACK_GROUP),
     (TOP.what, "garp_group", &GARP_GROUP),
     (TOP.what, "bfd_instance", &BFD_INSTANCE),
-    (REAL_SERVER.what, "DNS_CHECK", &DNS_CHECK),
-    (REAL_SERVER.what, "UDP_CHECK", &UDP_CHECK),
-    (REAL_SERVER.what, "PING_CHECK", &PING_CHECK),
     (REAL_SERVER.what, "BFD_CHECK", &BFD_CHECK),
 ];
 
@@ -706,8 +685,10 @@ mod tests {
         assert!(HTTP_CHECK.supported.contains(&"url"));
         assert!(MISC_CHECK.supported.contains(&"misc_path"));
         assert!(HTTP_CHECK.known.contains(&"bind_if"));
-        assert!(UDP_CHECK.known.contains(&"require_reply"));
-        assert!(UDP_CHECK.known.contains(&"bindto"));
+        assert!(UDP_CHECK.supported.contains(&"require_reply"));
+        assert!(UDP_CHECK.supported.contains(&"bindto"));
+        assert!(SMTP_CHECK.supported.contains(&"helo_name"));
+        assert!(SMTP_CHECK.supported.contains(&"bindto"));
     }
 
     #[test]
@@ -733,8 +714,8 @@ mod tests {
             }
         }
         assert_eq!(
-            skipped_block(&REAL_SERVER, "DNS_CHECK").map(|c| c.what),
-            Some("in DNS_CHECK")
+            skipped_block(&REAL_SERVER, "BFD_CHECK").map(|c| c.what),
+            Some("in BFD_CHECK")
         );
         assert!(skipped_block(&TOP, "static_routes").is_none());
     }

@@ -6,7 +6,7 @@ use super::keywords::{self as kw, Context};
 use super::tree::Node;
 use crate::config::diag::Src;
 use crate::config::model::{
-    CheckKind, Endpoint, HttpUrl, LbAlgo, LbKind, LvsSyncDaemon, Protocol, RealServer,
+    CheckKind, DnsType, Endpoint, HttpUrl, LbAlgo, LbKind, LvsSyncDaemon, Protocol, RealServer,
     RealServerCheck, SmtpHost, TunnelCsum, TunnelEncap, VirtualServer, VirtualServerGroup,
 };
 use crate::config::values::StatusRange;
@@ -430,6 +430,9 @@ impl Cx<'_> {
                 "MISC_CHECK" => Some(CheckKind::MiscCheck),
                 "SMTP_CHECK" => Some(CheckKind::SmtpCheck),
                 "FILE_CHECK" => Some(CheckKind::FileCheck),
+                "PING_CHECK" => Some(CheckKind::PingCheck),
+                "UDP_CHECK" => Some(CheckKind::UdpCheck),
+                "DNS_CHECK" => Some(CheckKind::DnsCheck),
                 _ => None,
             };
             let handled = match (k, kind) {
@@ -547,6 +550,9 @@ impl Cx<'_> {
             CheckKind::MiscCheck => &kw::MISC_CHECK,
             CheckKind::SmtpCheck => &kw::SMTP_CHECK,
             CheckKind::FileCheck => &kw::FILE_CHECK,
+            CheckKind::PingCheck => &kw::PING_CHECK,
+            CheckKind::UdpCheck => &kw::UDP_CHECK,
+            CheckKind::DnsCheck => &kw::DNS_CHECK,
         };
         let place = format!("in {}", kind.name());
         for n in nodes {
@@ -626,6 +632,45 @@ impl Cx<'_> {
                         c.user = self.user(n);
                         true
                     }
+                    "payload" => {
+                        c.payload = self.hex_words(n);
+                        true
+                    }
+                    "require_reply" => {
+                        // The words after it, when any, are the reply
+                        // expected (keepalived's require_reply_handler).
+                        if self.no_block(n) {
+                            c.require_reply = true;
+                            if !n.args.is_empty() {
+                                c.reply = self.hex_words(n);
+                                c.src.set("reply", &n.word.loc);
+                            }
+                        }
+                        true
+                    }
+                    "min_reply_length" => {
+                        c.min_reply_length = self.parse(n, "a length 0-65535");
+                        true
+                    }
+                    "max_reply_length" => {
+                        c.max_reply_length = self.parse(n, "a length 0-65535");
+                        true
+                    }
+                    "type" => {
+                        c.dns_type = self.choice(n, &DnsType::ALL.map(|t| (t.name(), t)));
+                        c.src.set("dns_type", &n.word.loc);
+                        true
+                    }
+                    "name" => {
+                        if c.dns_name.is_some() {
+                            self.diags
+                                .error(Some(&n.word.loc), format!("'name' given twice {place}"));
+                        } else {
+                            c.dns_name = self.arg1(n, "a DNS name").map(|t| t.text.clone());
+                            c.src.set("dns_name", &n.word.loc);
+                        }
+                        true
+                    }
                     "helo_name" => {
                         c.helo_name = self.arg1(n, "a host name").map(|t| t.text.clone());
                         true
@@ -668,6 +713,32 @@ impl Cx<'_> {
             );
         }
         c
+    }
+
+    /// UDP_CHECK's `payload HEX...` / `require_reply HEX...`: the words
+    /// after the keyword joined by spaces, as keepalived's make_strvec_str
+    /// (validation reads the hex).
+    fn hex_words(&mut self, n: &Node) -> Option<String> {
+        if !self.no_block(n) {
+            return None;
+        }
+        if n.args.is_empty() {
+            self.diags.error(
+                Some(&n.word.loc),
+                format!(
+                    "'{}' needs a value: hex digits, as in '01 0a ff'",
+                    n.word.text
+                ),
+            );
+            return None;
+        }
+        Some(
+            n.args
+                .iter()
+                .map(|t| t.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
     }
 
     /// An SMTP_CHECK `host` block: its connection keywords make the host;

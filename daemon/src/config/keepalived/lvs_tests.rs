@@ -465,6 +465,19 @@ fn file_check_and_smtp_check_blocks() {
     // TOML's fields are checked against the kind.
     let l = load_str(
         "u.toml",
+        "[[vrrp_track_file]]\nname = \"tf\"\nfile = \"/run/x\"\n[[virtual_server]]\nip = \"10.0.0.1\"\nport = 25\nprotocol = \"TCP\"\n[[virtual_server.real_server]]\nip = \"10.0.0.2\"\nport = 25\n[[virtual_server.real_server.checker]]\ntype = \"FILE_CHECK\"\ntrack_file = \"tf\"\nretry = 2\n",
+        Format::Toml,
+        &LoadOptions::default(),
+    );
+    assert!(
+        errors(&l)
+            .iter()
+            .any(|e| e.contains("'retry' does not apply to FILE_CHECK")),
+        "{:?}",
+        l.diagnostics
+    );
+    let l = load_str(
+        "u.toml",
         "[[virtual_server]]\nip = \"10.0.0.1\"\nport = 25\nprotocol = \"TCP\"\n[[virtual_server.real_server]]\nip = \"10.0.0.2\"\nport = 25\n[[virtual_server.real_server.checker]]\ntype = \"TCP_CHECK\"\nhelo_name = \"x\"\n",
         Format::Toml,
         &LoadOptions::default(),
@@ -475,5 +488,132 @@ fn file_check_and_smtp_check_blocks() {
             .any(|e| e.contains("'helo_name' belongs to SMTP_CHECK")),
         "{:?}",
         l.diagnostics
+    );
+}
+
+fn one_checker(block: &str) -> Loaded {
+    conf(&format!(
+        "virtual_server 192.0.2.1 53 {{\n    protocol UDP\n    real_server 192.0.2.10 53 {{\n{block}\n    }}\n}}\n"
+    ))
+}
+
+/// keepalived's check_udp.c: `payload` and `require_reply` read the rest
+/// of the line as hex; `require_reply` alone only requires a reply.
+#[test]
+fn udp_check_reads_keepalived_s_keywords() {
+    let l = one_checker(
+        "        UDP_CHECK {\n            payload 01 02 0a\n            require_reply 4f 4b x0\n            min_reply_length 2\n            max_reply_length 64\n            connect_timeout 2\n            bindto 192.0.2.2\n            bind_port 5300\n        }",
+    );
+    assert!(errors(&l).is_empty(), "{:#?}", errors(&l));
+    assert!(warnings(&l).is_empty(), "{:#?}", warnings(&l));
+    let c = &l.config.virtual_servers[0].real_servers[0].checkers[0];
+    assert_eq!(c.kind, CheckKind::UdpCheck);
+    assert_eq!(c.payload.as_deref(), Some("01 02 0a"));
+    assert!(c.require_reply);
+    assert_eq!(c.reply.as_deref(), Some("4f 4b x0"));
+    assert_eq!(
+        (c.min_reply_length, c.max_reply_length),
+        (Some(2), Some(64))
+    );
+    assert_eq!(c.connect_timeout, Some(S(2)));
+    let l = one_checker("        UDP_CHECK {\n            require_reply\n        }");
+    let c = &l.config.virtual_servers[0].real_servers[0].checkers[0];
+    assert!(c.require_reply && c.reply.is_none());
+}
+
+#[test]
+fn udp_check_errors_name_line_and_keyword() {
+    let e = errors(&one_checker(
+        "        UDP_CHECK {\n            payload 0g\n        }",
+    ));
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(
+        e[0].starts_with("k.conf:5:13: error:")
+            && e[0].contains("'payload' \"0g\" is not hex digits"),
+        "{}",
+        e[0]
+    );
+    let e = errors(&one_checker(
+        "        UDP_CHECK {\n            payload 4x\n        }",
+    ));
+    assert!(
+        e[0].contains("'payload'"),
+        "a payload has no wildcards: {e:#?}"
+    );
+    let e = errors(&one_checker(
+        "        UDP_CHECK {\n            payload\n        }",
+    ));
+    assert!(e[0].contains("'payload' needs a value"), "{e:#?}");
+    let e = errors(&one_checker(
+        "        UDP_CHECK {\n            require_reply zz\n        }",
+    ));
+    assert!(e[0].contains("'reply' \"zz\""), "{e:#?}");
+    let e = errors(&one_checker(
+        "        UDP_CHECK {\n            min_reply_length 10\n            max_reply_length 5\n        }",
+    ));
+    assert!(
+        e[0].starts_with("k.conf:5:13:") && e[0].contains("would always fail"),
+        "{e:#?}"
+    );
+    let e = errors(&one_checker(
+        "        UDP_CHECK {\n            max_reply_length 70000\n        }",
+    ));
+    assert!(e[0].contains("expected a length 0-65535"), "{e:#?}");
+}
+
+/// keepalived's check_dns.c: `type` (case-insensitive, its nine types),
+/// `name` (no empty label, once); defaults SOA of the root, 3 retries
+/// after delay_loop.
+#[test]
+fn dns_check_reads_keepalived_s_keywords_and_defaults() {
+    let l = one_checker(
+        "        DNS_CHECK {\n            type aaaa\n            name www.example.com\n            retry 2\n        }",
+    );
+    assert!(errors(&l).is_empty(), "{:#?}", errors(&l));
+    assert!(warnings(&l).is_empty(), "{:#?}", warnings(&l));
+    let cfg = l.config;
+    let (vs, rs) = (
+        &cfg.virtual_servers[0],
+        &cfg.virtual_servers[0].real_servers[0],
+    );
+    let c = &rs.checkers[0];
+    assert_eq!(c.kind, CheckKind::DnsCheck);
+    assert_eq!(c.dns_type, Some(crate::config::model::DnsType::Aaaa));
+    assert_eq!(c.dns_name.as_deref(), Some("www.example.com"));
+    assert_eq!(c.settings(rs, vs).retry, 2);
+    let l = one_checker("        DNS_CHECK {\n        }");
+    let cfg = l.config;
+    let (vs, rs) = (
+        &cfg.virtual_servers[0],
+        &cfg.virtual_servers[0].real_servers[0],
+    );
+    let set = rs.checkers[0].settings(rs, vs);
+    assert_eq!(set.retry, 3);
+    assert_eq!(set.delay_before_retry, vs.delay_loop);
+    let e = errors(&one_checker(
+        "        DNS_CHECK {\n            type SRV\n        }",
+    ));
+    assert!(
+        e[0].starts_with("k.conf:5:18:") && e[0].contains("expected one of A, NS, CNAME, SOA"),
+        "{e:#?}"
+    );
+    let e = errors(&one_checker(
+        "        DNS_CHECK {\n            name a..example\n        }",
+    ));
+    assert!(
+        e[0].starts_with("k.conf:5:13:") && e[0].contains("has an empty label"),
+        "{e:#?}"
+    );
+    let e = errors(&one_checker(
+        "        DNS_CHECK {\n            name a\n            name b\n        }",
+    ));
+    assert!(e[0].contains("'name' given twice"), "{e:#?}");
+    // UDP_CHECK's words are not DNS_CHECK's.
+    let e = errors(&one_checker(
+        "        DNS_CHECK {\n            payload 00\n        }",
+    ));
+    assert!(
+        e[0].contains("unknown keyword 'payload' in DNS_CHECK"),
+        "{e:#?}"
     );
 }

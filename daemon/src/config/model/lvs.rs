@@ -347,6 +347,12 @@ pub enum CheckKind {
     TcpCheck,
     #[serde(rename = "MISC_CHECK")]
     MiscCheck,
+    #[serde(rename = "PING_CHECK")]
+    PingCheck,
+    #[serde(rename = "UDP_CHECK")]
+    UdpCheck,
+    #[serde(rename = "DNS_CHECK")]
+    DnsCheck,
     #[serde(rename = "SMTP_CHECK")]
     SmtpCheck,
     #[serde(rename = "FILE_CHECK")]
@@ -360,6 +366,9 @@ impl CheckKind {
             CheckKind::SslGet => "SSL_GET",
             CheckKind::TcpCheck => "TCP_CHECK",
             CheckKind::MiscCheck => "MISC_CHECK",
+            CheckKind::PingCheck => "PING_CHECK",
+            CheckKind::UdpCheck => "UDP_CHECK",
+            CheckKind::DnsCheck => "DNS_CHECK",
             CheckKind::SmtpCheck => "SMTP_CHECK",
             CheckKind::FileCheck => "FILE_CHECK",
         }
@@ -401,6 +410,22 @@ pub struct RealServerCheck {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub misc_dynamic: bool,
     pub user: Option<ScriptUser>,
+    /// UDP_CHECK: the datagram sent, in hex (keepalived's `payload`;
+    /// unset: 32 zero bytes, as keepalived sends).
+    pub payload: Option<String>,
+    /// UDP_CHECK: a reply must come (else silence until the timeout passes).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_reply: bool,
+    /// UDP_CHECK: the reply expected, in hex with `x` wildcard nibbles
+    /// (keepalived's `require_reply HEX`); needs `require_reply`.
+    pub reply: Option<String>,
+    /// UDP_CHECK: a reply's length bounds (keepalived: 0 and 255).
+    pub min_reply_length: Option<u16>,
+    pub max_reply_length: Option<u16>,
+    /// DNS_CHECK: the query's type (keepalived's `type`; default SOA).
+    pub dns_type: Option<DnsType>,
+    /// DNS_CHECK: the name queried (keepalived's `name`; default the root).
+    pub dns_name: Option<String>,
     /// SMTP_CHECK: the name sent with HELO (unset: keepalived's).
     pub helo_name: Option<String>,
     /// SMTP_CHECK: keepalived's (deprecated) `host` blocks, each one more
@@ -435,6 +460,71 @@ pub struct SmtpHost {
     pub src: Src,
 }
 
+/// The query types keepalived's DNS_CHECK knows (check_dns.c DNS_TYPE).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum DnsType {
+    A,
+    Ns,
+    Cname,
+    Soa,
+    Mx,
+    Txt,
+    Aaaa,
+    Rrsig,
+    Dnskey,
+}
+
+impl DnsType {
+    pub const ALL: [DnsType; 9] = [
+        DnsType::A,
+        DnsType::Ns,
+        DnsType::Cname,
+        DnsType::Soa,
+        DnsType::Mx,
+        DnsType::Txt,
+        DnsType::Aaaa,
+        DnsType::Rrsig,
+        DnsType::Dnskey,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DnsType::A => "A",
+            DnsType::Ns => "NS",
+            DnsType::Cname => "CNAME",
+            DnsType::Soa => "SOA",
+            DnsType::Mx => "MX",
+            DnsType::Txt => "TXT",
+            DnsType::Aaaa => "AAAA",
+            DnsType::Rrsig => "RRSIG",
+            DnsType::Dnskey => "DNSKEY",
+        }
+    }
+
+    /// The type's number in a query.
+    pub fn code(self) -> u16 {
+        match self {
+            DnsType::A => 1,
+            DnsType::Ns => 2,
+            DnsType::Cname => 5,
+            DnsType::Soa => 6,
+            DnsType::Mx => 15,
+            DnsType::Txt => 16,
+            DnsType::Aaaa => 28,
+            DnsType::Rrsig => 46,
+            DnsType::Dnskey => 48,
+        }
+    }
+
+    /// keepalived compares the type's name without regard to case.
+    pub fn parse(s: &str) -> Option<DnsType> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(s))
+    }
+}
+
 impl RealServerCheck {
     pub fn new(kind: CheckKind) -> Self {
         Self {
@@ -456,6 +546,13 @@ impl RealServerCheck {
             misc_timeout: None,
             misc_dynamic: false,
             user: None,
+            payload: None,
+            require_reply: false,
+            reply: None,
+            min_reply_length: None,
+            max_reply_length: None,
+            dns_type: None,
+            dns_name: None,
             helo_name: None,
             host: Vec::new(),
             track_file: None,
@@ -486,14 +583,23 @@ pub struct CheckSettings {
 }
 
 impl RealServerCheck {
-    /// keepalived's defaults by kind: MISC_CHECK does not retry, HTTP_GET
-    /// and SSL_GET wait 3 s before a retry, the others 1 retry after 1 s.
+    /// keepalived's defaults by kind: MISC_CHECK does not retry, DNS_CHECK
+    /// retries 3 times after its delay_loop (check_dns.c), HTTP_GET and
+    /// SSL_GET wait 3 s before a retry, the others 1 retry after 1 s.
     pub fn default_retry(kind: CheckKind) -> u32 {
-        u32::from(kind != CheckKind::MiscCheck)
+        match kind {
+            CheckKind::MiscCheck => 0,
+            CheckKind::DnsCheck => 3,
+            _ => 1,
+        }
     }
 
-    pub fn default_delay_before_retry(kind: CheckKind) -> Millis {
-        Millis::from_secs(if kind.is_http() { 3 } else { 1 })
+    pub fn default_delay_before_retry(kind: CheckKind, delay_loop: Millis) -> Millis {
+        match kind {
+            CheckKind::DnsCheck => delay_loop,
+            k if k.is_http() => Millis::from_secs(3),
+            _ => Millis::from_secs(1),
+        }
     }
 
     pub const DEFAULT_CONNECT_TIMEOUT: Millis = Millis::from_secs(5);
@@ -517,7 +623,7 @@ impl RealServerCheck {
                 .delay_before_retry
                 .or(rs.delay_before_retry)
                 .or(vs.delay_before_retry)
-                .unwrap_or(Self::default_delay_before_retry(self.kind)),
+                .unwrap_or(Self::default_delay_before_retry(self.kind, delay_loop)),
             // keepalived: unset, the checker's own delay_loop.
             warmup: self
                 .warmup
