@@ -188,6 +188,11 @@ impl Record {
         self.tracks.retain(|k, _| checks.contains(k));
         self.verdicts.retain(|k, _| checks.contains(k));
         self.values.retain(|k, _| checks.contains(k));
+        // A FILE_CHECK's weight change goes with its real server's check.
+        for (vs, m) in &mut self.real_server_weights {
+            m.retain(|rs, _| checks.contains(&format!("real_server:{vs}/{rs}")));
+        }
+        self.real_server_weights.retain(|_, m| !m.is_empty());
         let vss: Vec<String> = cfg
             .virtual_servers
             .iter()

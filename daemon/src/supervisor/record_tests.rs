@@ -126,6 +126,15 @@ fn real_server_health_is_recorded_for_replay() {
     );
     r.real_server(&rs(true));
     assert!(r.resume(None).real_server_weights["10.0.0.1:80/tcp"].is_empty());
+    // Forgotten with the real server's check.
+    r.real_server(&RealServerState {
+        weight: 4,
+        ..rs(true)
+    });
+    r.retain_configured(&crate::testutil::keepalived_config(
+        "virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.3 80 {\n  TCP_CHECK {\n  }\n }\n}\n",
+    ));
+    assert!(r.resume(None).real_server_weights.is_empty());
 }
 
 #[test]
