@@ -204,6 +204,7 @@ fn forged_results_for_checks_the_checker_was_not_given_reset_it_and_change_nothi
                 virtual_server: format!("{VIP}:80/tcp"),
                 real_server: "10.77.0.99:80".into(),
                 up: false,
+                weight: 0,
             }),
         ),
     ];

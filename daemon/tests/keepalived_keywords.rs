@@ -311,6 +311,7 @@ fn frame(path_elem: &str, parent: &str, n: usize) -> Frame {
             f("UPKEEP_PLUGIN {".into(), &["file %DIR%/plugin.wasm"], &[])
         }
         ("real_server", "MISC_CHECK") => f("MISC_CHECK {".into(), &["misc_path /bin/true"], &[]),
+        ("real_server", "FILE_CHECK") => f("FILE_CHECK {".into(), &["track_file tf"], &[]),
         ("HTTP_GET" | "SSL_GET", "url") => f("url {".into(), &["path /"], &[]),
         // Blocks upkeep skips whole, and the rest: nothing needed inside.
         (_, name) => f(format!("{name} {{"), &[], &[]),

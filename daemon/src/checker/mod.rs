@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod dns;
+pub mod file_check;
 pub mod fileread;
 pub mod health;
 pub mod icmp;
@@ -14,6 +15,7 @@ pub mod plugin;
 pub mod policy;
 pub mod probe;
 pub mod procs;
+pub mod smtp;
 pub mod spec;
 pub mod tls;
 pub mod udp;

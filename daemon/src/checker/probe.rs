@@ -66,8 +66,18 @@ pub enum Probe {
         name: String,
         dns_type: crate::config::model::DnsType,
     },
+    /// An SMTP server greets, accepts HELO and QUIT (SMTP_CHECK; one per
+    /// `host`).
+    Smtp {
+        addr: SocketAddr,
+        bind: Option<SocketAddr>,
+        helo: String,
+    },
     /// A file holding a number (keepalived's vrrp_track_file): passes when 0.
     File { path: String },
+    /// A track file's number sets a real server's health and weight
+    /// (FILE_CHECK).
+    TrackFile(super::file_check::FileProbe),
     /// A WASM plugin (run by the plugin host, not by `run`).
     Plugin(super::plugin::PluginProbe),
     /// At least `min` (at most `max`) processes match.
@@ -143,6 +153,11 @@ pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
             name,
             dns_type,
         } => super::dns::check(*addr, *bind, name, *dns_type, timeout).await,
+        // Boxed: the conversation state exists only during a run.
+        Probe::Smtp { addr, bind, helo } => {
+            Box::pin(super::smtp::check(*addr, *bind, helo, timeout)).await
+        }
+        Probe::TrackFile(f) => f.run().0,
         Probe::Plugin(p) => Outcome::fail(format!("plugin {}: no plugin host", p.file.display())),
         Probe::File { path } => {
             let value = file_value(path);
@@ -157,7 +172,7 @@ pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
 
 /// A TCP connection to `addr`, from `bind` when set (keepalived's `bindto`
 /// and `bind_port`: bound before connecting, as its checkers do).
-async fn connect(
+pub(super) async fn connect(
     addr: SocketAddr,
     bind: Option<SocketAddr>,
 ) -> std::io::Result<tokio::net::TcpStream> {

@@ -187,7 +187,7 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
             probes: vec![Probe::File {
                 path: f.file.clone(),
             }],
-            interval: Duration::from_millis(500),
+            interval: TRACK_FILE_POLL,
             timeout: Duration::from_secs(1),
             fall: 1,
             rise: 1,
@@ -203,13 +203,35 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
     }
     for vs in &cfg.virtual_servers {
         for rs in vs.real_servers.iter().filter(|r| !r.checkers.is_empty()) {
-            out.push(real_server(vs, rs, cfg.global.checker_log_all_failures));
+            out.push(real_server(cfg, vs, rs));
         }
     }
     out
 }
 
-fn real_server(vs: &VirtualServer, rs: &RealServer, log_all_failures: bool) -> Spec {
+/// How often a track file is read (keepalived watches with inotify).
+const TRACK_FILE_POLL: Duration = Duration::from_millis(500);
+
+/// A FILE_CHECK's probe: its track file, with the check's weight or
+/// else the file's (keepalived's file_end_handler).
+fn file_probe(cfg: &Config, c: &crate::config::model::RealServerCheck) -> Option<Probe> {
+    let name = c.track_file.as_ref()?;
+    let f = cfg.track_files.iter().find(|f| &f.name == name)?;
+    let (weight, reverse) = match c.weight {
+        Some(w) => (w, c.weight_reverse),
+        None => (f.weight, f.weight_reverse),
+    };
+    Some(Probe::TrackFile(super::file_check::FileProbe {
+        name: f.name.clone(),
+        path: f.file.clone(),
+        weight,
+        reverse,
+        last: Arc::default(),
+    }))
+}
+
+fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
+    let log_all_failures = cfg.global.checker_log_all_failures;
     let vkey = vs_key(vs);
     let rkey = rs_key(rs.ip, rs.port.or(vs.port));
     let mut probes = Vec::new();
@@ -226,6 +248,15 @@ fn real_server(vs: &VirtualServer, rs: &RealServer, log_all_failures: bool) -> S
     let mut unsupported = None;
     let mut log_failures = Vec::new();
     for c in &rs.checkers {
+        if c.kind == CheckKind::FileCheck {
+            // No schedule of its own in keepalived (inotify, no retry,
+            // no alpha): it follows the server's other checkers, else
+            // the track files' polling below.
+            if let Some(f) = file_probe(cfg, c) {
+                probes.push(f);
+            }
+            continue;
+        }
         let set = c.settings(rs, vs);
         let dl = ms(set.delay_loop);
         interval = Some(interval.map_or(dl, |i| i.min(dl)));
@@ -314,6 +345,59 @@ fn real_server(vs: &VirtualServer, rs: &RealServer, log_all_failures: bool) -> S
                     }));
                 }
             }
+            CheckKind::SmtpCheck => {
+                let helo = c
+                    .helo_name
+                    .clone()
+                    .unwrap_or_else(|| super::smtp::DEFAULT_HELO.to_string());
+                // keepalived: the check's own connection when any of its
+                // connection keywords is set or it has no `host`; one more
+                // per `host` (the real server's address unless it says).
+                let own = c.host.is_empty()
+                    || c.connect_ip.is_some()
+                    || c.connect_port.is_some()
+                    || c.bindto.is_some()
+                    || c.bind_port.is_some()
+                    || c.connect_timeout.is_some();
+                let rs_port = rs.port.or(vs.port).unwrap_or(25);
+                if own {
+                    let addr = SocketAddr::new(
+                        c.connect_ip.unwrap_or(rs.ip),
+                        c.connect_port.or(rs.port).or(vs.port).unwrap_or(25),
+                    );
+                    probes.push(Probe::Smtp {
+                        addr,
+                        bind,
+                        helo: helo.clone(),
+                    });
+                }
+                for h in &c.host {
+                    let addr = SocketAddr::new(
+                        h.connect_ip.unwrap_or(rs.ip),
+                        h.connect_port.unwrap_or(rs_port),
+                    );
+                    let bind = h
+                        .bindto
+                        .map(|ip| SocketAddr::new(ip, h.bind_port.unwrap_or(0)));
+                    if bind.is_some_and(|b| b.is_ipv4() != addr.is_ipv4()) {
+                        unsupported = Some(format!(
+                            "SMTP_CHECK host: bindto {} and the address checked {} differ in family",
+                            bind.map(|b| b.ip().to_string()).unwrap_or_default(),
+                            addr.ip()
+                        ));
+                    }
+                    // Unset: the check's (keepalived leaves it 0 there).
+                    if let Some(t) = h.connect_timeout {
+                        timeout = timeout.max(ms(t));
+                    }
+                    probes.push(Probe::Smtp {
+                        addr,
+                        bind,
+                        helo: helo.clone(),
+                    });
+                }
+            }
+            CheckKind::FileCheck => {}
             CheckKind::MiscCheck => {
                 timeout = timeout.max(ms(set.misc_timeout));
                 let path = c.misc_path.clone().unwrap_or_default();
@@ -327,7 +411,17 @@ fn real_server(vs: &VirtualServer, rs: &RealServer, log_all_failures: bool) -> S
         // This checker's probes (one per url for HTTP_GET).
         log_failures.resize(probes.len(), log_all_failures || c.log_all_failures);
     }
-    let interval = interval.unwrap_or(ms(vs.delay_loop));
+    // Only FILE_CHECKs: the track files' polling, no retry, no alpha.
+    let file_only = interval.is_none();
+    let interval = interval.unwrap_or(if file_only {
+        TRACK_FILE_POLL
+    } else {
+        ms(vs.delay_loop)
+    });
+    let warmup = if file_only { Duration::ZERO } else { warmup };
+    if file_only {
+        timeout = Duration::from_secs(1);
+    }
     Spec {
         source: format!("real_server:{vkey}/{rkey}"),
         probes,
@@ -344,5 +438,92 @@ fn real_server(vs: &VirtualServer, rs: &RealServer, log_all_failures: bool) -> S
         unsupported,
         settle: None,
         log_failures,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::keepalived_config;
+
+    fn rs_specs(text: &str) -> Vec<Spec> {
+        from_config(&keepalived_config(text))
+            .into_iter()
+            .filter(|s| s.real_server.is_some())
+            .collect()
+    }
+
+    fn smtp(p: &Probe) -> (String, Option<String>, String) {
+        match p {
+            Probe::Smtp { addr, bind, helo } => {
+                (addr.to_string(), bind.map(|b| b.to_string()), helo.clone())
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// keepalived's check_smtp.c: without hosts the real server is
+    /// checked; with hosts only they are, unless the check sets a
+    /// connection keyword of its own; host keywords like `retry` are the
+    /// check's.
+    #[test]
+    fn smtp_check_hosts_as_in_keepalived() {
+        let s = rs_specs(
+            "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n  }\n }\n}\n",
+        );
+        assert_eq!(
+            smtp(&s[0].probes[0]),
+            (
+                "10.0.0.2:25".into(),
+                None,
+                crate::checker::smtp::DEFAULT_HELO.into()
+            )
+        );
+        let s = rs_specs(
+            "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 2525 {\n  SMTP_CHECK {\n   helo_name me.example\n   host {\n    connect_ip 10.0.0.3\n    retry 4\n   }\n   host {\n    connect_port 26\n    bindto 10.0.0.9\n    bind_port 4000\n    connect_timeout 9\n   }\n  }\n }\n}\n",
+        );
+        let got: Vec<_> = s[0].probes.iter().map(smtp).collect();
+        assert_eq!(
+            got,
+            [
+                ("10.0.0.3:2525".into(), None, "me.example".into()),
+                (
+                    "10.0.0.2:26".into(),
+                    Some("10.0.0.9:4000".into()),
+                    "me.example".into()
+                ),
+            ]
+        );
+        assert_eq!(s[0].fall, 5, "host retry is the check's");
+        assert_eq!(s[0].timeout, Duration::from_secs(9));
+        // A connection keyword of its own: the check's address too.
+        let s = rs_specs(
+            "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n   connect_timeout 2\n   host {\n    connect_ip 10.0.0.3\n   }\n  }\n }\n}\n",
+        );
+        let got: Vec<_> = s[0].probes.iter().map(|p| smtp(p).0).collect();
+        assert_eq!(got, ["10.0.0.2:25", "10.0.0.3:25"]);
+    }
+
+    /// FILE_CHECK takes the track file's weight unless it sets its own;
+    /// alone it polls like the track files, without retries or alpha.
+    #[test]
+    fn file_check_weight_and_schedule() {
+        let conf = |inner: &str| {
+            format!(
+                "track_file tf {{\n file /run/x\n weight 3 reverse\n}}\nvirtual_server 10.0.0.1 80 {{\n protocol TCP\n alpha\n retry 5\n real_server 10.0.0.2 80 {{\n  FILE_CHECK {{\n   track_file tf\n{inner}  }}\n }}\n}}\n"
+            )
+        };
+        let s = rs_specs(&conf(""));
+        let Probe::TrackFile(f) = &s[0].probes[0] else {
+            panic!("{:?}", s[0].probes)
+        };
+        assert_eq!((f.path.as_str(), f.weight, f.reverse), ("/run/x", 3, true));
+        assert_eq!(s[0].interval, TRACK_FILE_POLL);
+        assert_eq!((s[0].fall, s[0].init_fail), (1, false));
+        let s = rs_specs(&conf("   weight 0\n"));
+        let Probe::TrackFile(f) = &s[0].probes[0] else {
+            panic!("{:?}", s[0].probes)
+        };
+        assert_eq!((f.weight, f.reverse), (0, false));
     }
 }

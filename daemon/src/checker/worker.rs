@@ -29,6 +29,8 @@ pub(crate) struct Ran {
     /// What a plugin measured.
     metrics: Vec<(String, f64)>,
     latency: Duration,
+    /// FILE_CHECK: what the track files add to the server's weight.
+    weight: i64,
     /// How late the run started against its schedule (see [`reschedule`]).
     lateness: Duration,
     /// The probe that failed (a run stops at its first failure).
@@ -43,6 +45,8 @@ struct CheckRecord {
     latency_us: Option<u64>,
     value: Option<i64>,
     metrics: Vec<(String, f64)>,
+    /// FILE_CHECK: the weight change last reported.
+    weight: i64,
 }
 
 impl CheckRecord {
@@ -58,6 +62,7 @@ impl CheckRecord {
             latency_us: None,
             value: None,
             metrics: Vec::new(),
+            weight: 0,
             spec,
         }
     }
@@ -105,7 +110,7 @@ async fn schedule(
     loop {
         let started = Instant::now();
         let lateness = tokio::time::Instant::now().saturating_duration_since(due);
-        let (mut outcome, mut metrics, mut failed_probe) =
+        let (mut outcome, mut metrics, mut weight, mut failed_probe) =
             run_probes(&spec, plugins.as_deref()).await;
         // A tracked process's change must hold for its delay (keepalived's
         // fork_delay / terminate_delay) before it is reported: then what
@@ -116,7 +121,8 @@ async fn schedule(
             let wait = if outcome.ok { settle.up } else { settle.down };
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
-                (outcome, metrics, failed_probe) = run_probes(&spec, plugins.as_deref()).await;
+                (outcome, metrics, weight, failed_probe) =
+                    run_probes(&spec, plugins.as_deref()).await;
             }
         }
         reported = Some(outcome.ok);
@@ -126,6 +132,7 @@ async fn schedule(
             outcome,
             metrics,
             latency: started.elapsed(),
+            weight,
             lateness,
             failed_probe,
         };
@@ -151,19 +158,26 @@ async fn schedule(
 }
 
 /// One run of all of a check's probes (all must pass; the first failure
-/// ends it), what a plugin measured, and which probe failed.
+/// ends it), what a plugin measured, what FILE_CHECKs add to the server's
+/// weight (keepalived adds each one's) and which probe failed.
 async fn run_probes(
     spec: &Spec,
     plugins: Option<&PluginHost>,
-) -> (Outcome, Vec<(String, f64)>, Option<usize>) {
+) -> (Outcome, Vec<(String, f64)>, i64, Option<usize>) {
     let mut outcome = Outcome {
         ok: true,
         message: String::new(),
         value: None,
     };
     let mut metrics = Vec::new();
+    let mut weight = 0i64;
     for (i, p) in spec.probes.iter().enumerate() {
         outcome = match (p, plugins) {
+            (Probe::TrackFile(f), _) => {
+                let (o, st) = f.run();
+                weight = weight.saturating_add(st.weight_delta);
+                o
+            }
             (Probe::Plugin(pp), Some(host)) => {
                 let run = host.run(pp, spec.timeout).await;
                 if run.dropped_logs > 0 {
@@ -175,10 +189,10 @@ async fn run_probes(
             _ => probe::run(p, spec.timeout).await,
         };
         if !outcome.ok {
-            return (outcome, metrics, Some(i));
+            return (outcome, metrics, weight, Some(i));
         }
     }
-    (outcome, metrics, None)
+    (outcome, metrics, weight, None)
 }
 
 /// keepalived's `log_all_failures` (or `checker_log_all_failures`): a failed
@@ -373,11 +387,15 @@ impl Checker {
         // A tracked file's number matters, not only zero or not.
         let value_changed = r.outcome.value.is_some() && r.outcome.value != check.value;
         check.value = r.outcome.value;
+        // A FILE_CHECK's number changes the server's weight while it is up.
+        let weight_changed = check.spec.real_server.is_some() && r.weight != check.weight;
+        check.weight = r.weight;
         check.metrics = r.metrics;
         check.last = Some(r.outcome.message);
         check.latency_us = u64::try_from(r.latency.as_micros()).ok();
         self.dirty.insert(r.index);
-        let Some(v) = change.or(value_changed.then(|| check.health.state())) else {
+        let Some(v) = change.or((value_changed || weight_changed).then(|| check.health.state()))
+        else {
             return Vec::new();
         };
         info!(check = %check.spec.source, state = v.word(), result = check.last.as_deref().unwrap_or(""), "check state changed");
@@ -390,6 +408,7 @@ impl Checker {
                 virtual_server: vs.clone(),
                 real_server: rs.clone(),
                 up: v == Verdict::Up,
+                weight: check.weight,
             }));
         }
         out
@@ -668,6 +687,7 @@ mod tests {
                     },
                     metrics: Vec::new(),
                     latency: Duration::ZERO,
+                    weight: 0,
                     lateness: Duration::ZERO,
                     failed_probe: (!ok).then_some(0),
                 });

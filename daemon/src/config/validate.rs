@@ -835,6 +835,7 @@ fn virtual_servers(cfg: &Config, d: &mut Diagnostics) {
             }
             for c in &rs.checkers {
                 checker(&label, rs.ip, c.checked_addr(rs, vs), c, d);
+                file_check(cfg, &label, rs.ip, c, d);
             }
         }
     }
@@ -1014,6 +1015,84 @@ fn checker(
         d.error(
             c.src.key("connect_timeout"),
             format!("{place}: 'connect_timeout' must be more than 0"),
+        );
+    }
+    for (key, set, kind) in [
+        ("helo_name", c.helo_name.is_some(), CheckKind::SmtpCheck),
+        ("host", !c.host.is_empty(), CheckKind::SmtpCheck),
+        ("track_file", c.track_file.is_some(), CheckKind::FileCheck),
+        ("weight", c.weight.is_some(), CheckKind::FileCheck),
+        ("weight_reverse", c.weight_reverse, CheckKind::FileCheck),
+    ] {
+        if set && c.kind != kind {
+            d.error(
+                c.src.key(key),
+                format!("{place}: '{key}' belongs to {}", kind.name()),
+            );
+        }
+    }
+    for (i, h) in c.host.iter().enumerate() {
+        if h.connect_timeout.is_some_and(|t| t.as_millis() == 0) {
+            d.error(
+                h.src
+                    .key("connect_timeout")
+                    .or(c.src.key(&format!("host.{i}"))),
+                format!("{place}, host: 'connect_timeout' must be more than 0"),
+            );
+        }
+    }
+}
+
+/// FILE_CHECK names a defined track file (keepalived: "track_file NAME
+/// not found", and the check is dropped; here an error).
+fn file_check(
+    cfg: &Config,
+    label: &str,
+    rs: std::net::IpAddr,
+    c: &super::model::RealServerCheck,
+    d: &mut Diagnostics,
+) {
+    if c.kind != CheckKind::FileCheck {
+        return;
+    }
+    let place = format!("virtual_server {label}, real_server {rs}, FILE_CHECK");
+    // keepalived's FILE_CHECK takes only track_file and weight (TOML
+    // would otherwise accept these and ignore them).
+    for (key, set) in [
+        ("connect_ip", c.connect_ip.is_some()),
+        ("connect_port", c.connect_port.is_some()),
+        ("bindto", c.bindto.is_some()),
+        ("bind_port", c.bind_port.is_some()),
+        ("connect_timeout", c.connect_timeout.is_some()),
+        ("retry", c.retry.is_some()),
+        ("delay_before_retry", c.delay_before_retry.is_some()),
+        ("warmup", c.warmup.is_some()),
+        ("delay_loop", c.delay_loop.is_some()),
+        ("alpha", c.alpha.is_some()),
+    ] {
+        if set {
+            d.error(
+                c.src.key(key),
+                format!(
+                    "{place}: '{key}' does not apply to FILE_CHECK (only track_file and weight)"
+                ),
+            );
+        }
+    }
+    let Some(name) = &c.track_file else {
+        d.error(
+            c.src.at.as_ref(),
+            format!("{place}: needs 'track_file NAME'"),
+        );
+        return;
+    };
+    if !cfg.track_files.iter().any(|f| &f.name == name) {
+        d.error(
+            c.src.key("track_file").or(c.src.at.as_ref()),
+            format!(
+                "{place}: 'track_file' names '{name}', which is not defined: expected the name of a track_file{}",
+                suggestion(name, cfg.track_files.iter().map(|f| f.name.as_str()))
+            ),
         );
     }
 }

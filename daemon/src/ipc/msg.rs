@@ -176,6 +176,9 @@ pub struct Resume {
     /// Real servers known up (they matter with `alpha`): `vs key` → addresses.
     #[serde(default)]
     pub real_servers_up: BTreeMap<String, Vec<String>>,
+    /// FILE_CHECK weight changes in force: `vs key` → real server → change.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub real_server_weights: BTreeMap<String, BTreeMap<String, i64>>,
     /// How long the role had no worker (None at first start).
     pub down_ms: Option<u64>,
 }
@@ -232,6 +235,14 @@ pub struct RealServerState {
     pub virtual_server: String,
     pub real_server: String,
     pub up: bool,
+    /// FILE_CHECK: added to the server's configured weight (keepalived's
+    /// effective weight); 0 for every other check.
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub weight: i64,
+}
+
+fn is_zero_i64(v: &i64) -> bool {
+    *v == 0
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

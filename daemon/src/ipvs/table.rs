@@ -54,6 +54,8 @@ pub fn rs_key(ip: IpAddr, port: Option<u16>) -> String {
 pub struct Known {
     pub up: BTreeMap<String, BTreeSet<String>>,
     pub down: BTreeMap<String, BTreeSet<String>>,
+    /// FILE_CHECK weight changes in force (`vs key` → real server → change).
+    pub weights: BTreeMap<String, BTreeMap<String, i64>>,
 }
 
 impl Known {
@@ -83,6 +85,19 @@ struct Rs {
     lower: u32,
     checked: bool,
     up: bool,
+    /// Has a FILE_CHECK: the only check whose result changes the weight.
+    file_check: bool,
+    /// What its FILE_CHECKs add to `weight`.
+    delta: i64,
+}
+
+impl Rs {
+    /// keepalived's `real_weight` of the effective weight: clamped to
+    /// 0..=2147483647.
+    fn effective_weight(&self) -> u32 {
+        let w = i64::from(self.weight).saturating_add(self.delta);
+        u32::try_from(w.clamp(0, i64::from(i32::MAX))).unwrap_or(0)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,7 +127,7 @@ impl Vs {
         self.rss
             .iter()
             .filter(|r| r.up)
-            .map(|r| u64::from(r.weight))
+            .map(|r| u64::from(r.effective_weight()))
             .sum()
     }
 
@@ -151,7 +166,7 @@ impl Vs {
     /// The weight a real server has in the kernel; None: not there.
     fn weight_of(&self, r: &Rs) -> Option<u32> {
         match (r.up, self.sorry_active(), r.inhibit) {
-            (true, false, _) => Some(r.weight),
+            (true, false, _) => Some(r.effective_weight()),
             (true, true, _) => None,
             (false, _, true) => Some(0),
             (false, _, false) => None,
@@ -372,6 +387,17 @@ fn build_vs(cfg: &Config, vs: &VirtualServer, known: &Known) -> Vs {
         .map(|r| {
             let rkey = rs_key(r.ip, r.port.or(vs.port));
             let checked = !r.checkers.is_empty();
+            let file_check = r
+                .checkers
+                .iter()
+                .any(|c| c.kind == cfgm::CheckKind::FileCheck);
+            let delta = known
+                .weights
+                .get(&key)
+                .and_then(|m| m.get(&rkey))
+                .copied()
+                .filter(|_| file_check)
+                .unwrap_or(0);
             let up = if checked {
                 known.get(&key, &rkey).unwrap_or(!vs.alpha)
             } else {
@@ -388,6 +414,8 @@ fn build_vs(cfg: &Config, vs: &VirtualServer, known: &Known) -> Vs {
                 lower: r.lthreshold.unwrap_or(0),
                 checked,
                 up,
+                file_check,
+                delta,
             }
         })
         .collect();
@@ -501,6 +529,13 @@ impl Table {
             for r in vs.rss.iter().filter(|r| r.checked) {
                 let m = if r.up { &mut known.up } else { &mut known.down };
                 m.entry(vs.key.clone()).or_default().insert(r.key.clone());
+                if r.delta != 0 {
+                    known
+                        .weights
+                        .entry(vs.key.clone())
+                        .or_default()
+                        .insert(r.key.clone(), r.delta);
+                }
             }
         }
         let vrrp = std::mem::take(&mut self.vrrp);
@@ -533,6 +568,9 @@ impl Table {
             return false;
         };
         r.up = change.up;
+        // Only a FILE_CHECK changes a weight (the checker is not trusted
+        // to change any other server's).
+        r.delta = if r.file_check { change.weight } else { 0 };
         if let Some(up) = vs.update_quorum() {
             self.events.push(QuorumEvent {
                 virtual_server: vs.key.clone(),

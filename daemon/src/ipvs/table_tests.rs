@@ -35,6 +35,7 @@ fn change(vs: &str, rs: &str, up: bool) -> RealServerState {
         virtual_server: vs.into(),
         real_server: rs.into(),
         up,
+        weight: 0,
     }
 }
 
@@ -199,6 +200,7 @@ fn alpha_starts_down_with_the_sorry_server_until_checks_pass() {
     let known = Known {
         up: BTreeMap::from([(vs.to_string(), ["10.0.1.3:80".to_string()].into())]),
         down: BTreeMap::new(),
+        weights: BTreeMap::new(),
     };
     let t2 = Table::new(&keepalived(&text), &known, BTreeMap::new());
     assert!(t2.quorum_states()[0].up, "3 >= quorum");
@@ -491,4 +493,52 @@ virtual_server fwmark 9 {
             tunnel(TunnelKind::Ipip, 0, TunnelCsum::None),
         ]
     );
+}
+
+/// FILE_CHECK's weight change (keepalived's effective weight, clamped to
+/// 0..=2147483647) applies to the server with the FILE_CHECK only, and a
+/// restarted worker resumes it.
+#[test]
+fn file_check_changes_the_weight_of_its_server_only() {
+    let text = "track_file tf {\n file /run/x\n}\nvirtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.1.2 80 {\n  weight 10\n  FILE_CHECK {\n   track_file tf\n  }\n }\n real_server 10.0.1.3 80 {\n  weight 10\n  TCP_CHECK {\n  }\n }\n}\n";
+    let vs = "10.0.0.1:80/tcp";
+    let mut t = Table::new(&keepalived(text), &Known::default(), BTreeMap::new());
+    let of = |t: &Table, rs: &str| {
+        weights(t)[0]
+            .1
+            .iter()
+            .find(|(a, _)| a == rs)
+            .map(|(_, w)| *w)
+    };
+    let weighted = |rs: &str, up: bool, weight: i64| RealServerState {
+        weight,
+        ..change(vs, rs, up)
+    };
+    assert_eq!(of(&t, "10.0.1.2:80"), Some(10));
+    assert!(t.apply(&weighted("10.0.1.2:80", true, 5)));
+    assert_eq!(of(&t, "10.0.1.2:80"), Some(15));
+    assert!(t.apply(&weighted("10.0.1.2:80", true, -50)));
+    assert_eq!(of(&t, "10.0.1.2:80"), Some(0), "clamped at 0, still in");
+    assert!(t.apply(&weighted("10.0.1.2:80", true, i64::from(i32::MAX))));
+    assert_eq!(
+        of(&t, "10.0.1.2:80"),
+        Some(u32::try_from(i32::MAX).unwrap())
+    );
+    // Not a FILE_CHECK: the change is ignored.
+    assert!(t.apply(&weighted("10.0.1.3:80", true, 7)));
+    assert_eq!(of(&t, "10.0.1.3:80"), Some(10));
+    // Resumed after a restart.
+    assert!(t.apply(&weighted("10.0.1.2:80", true, 3)));
+    let known = Known {
+        up: BTreeMap::from([(vs.to_string(), ["10.0.1.2:80".to_string()].into())]),
+        down: BTreeMap::new(),
+        weights: BTreeMap::from([(
+            vs.to_string(),
+            BTreeMap::from([("10.0.1.2:80".to_string(), 3)]),
+        )]),
+    };
+    let t2 = Table::new(&keepalived(text), &known, BTreeMap::new());
+    assert_eq!(of(&t2, "10.0.1.2:80"), Some(13));
+    t.reload(&keepalived(text));
+    assert_eq!(of(&t, "10.0.1.2:80"), Some(13), "kept over a reload");
 }

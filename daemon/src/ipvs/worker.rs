@@ -212,6 +212,7 @@ fn known(resume: &Resume) -> Known {
     Known {
         up: set(&resume.real_servers_up),
         down: set(&resume.real_servers_down),
+        weights: resume.real_server_weights.clone(),
     }
 }
 

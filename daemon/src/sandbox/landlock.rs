@@ -96,6 +96,10 @@ impl Paths {
                     Probe::File { path } => {
                         p.read.insert(or_parent(Path::new(path)));
                     }
+                    // FILE_CHECK reads the track file as VRRP's tracking does.
+                    Probe::TrackFile(f) => {
+                        p.read.insert(or_parent(Path::new(&f.path)));
+                    }
                     Probe::Plugin(pp) => {
                         p.read.insert(pp.file.clone());
                         p.read
@@ -106,6 +110,7 @@ impl Paths {
                     | Probe::Ping { .. }
                     | Probe::Udp(_)
                     | Probe::Dns { .. }
+                    | Probe::Smtp { .. }
                     | Probe::Process { .. } => {}
                 }
             }
@@ -198,5 +203,28 @@ mod tests {
         let more = cfg("vrrp_script chk {\n script \"/srv/other.sh\"\n}\n");
         assert!(!p.covers(&Paths::of(&more, Some(Path::new("/var/cache/upkeep")))));
         assert!(p.covers(&Paths::of(&c, Some(Path::new("/var/cache/upkeep")))));
+    }
+
+    /// FILE_CHECK: the checker reads the track file (here one that exists:
+    /// exactly that file), as for VRRP's track files.
+    #[test]
+    fn file_check_grants_read_on_its_track_file() {
+        let dir = std::env::temp_dir().join(format!("upkeep-ll-fc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("state");
+        std::fs::write(&file, "0\n").unwrap();
+        let c = cfg(&format!(
+            "track_file tf {{\n file {}\n}}\nvirtual_server 10.0.0.1 80 {{\n protocol TCP\n real_server 10.0.0.2 80 {{\n  FILE_CHECK {{\n   track_file tf\n  }}\n }}\n}}\n",
+            file.display()
+        ));
+        let mut c2 = c.clone();
+        c2.track_files.clear();
+        c2.virtual_servers.clear();
+        let base = Paths::of(&c2, None);
+        let p = Paths::of(&c, None);
+        let added: Vec<_> = p.read.difference(&base.read).collect();
+        assert_eq!(added, [file.as_path()]);
+        assert_eq!(p.write, base.write);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -28,6 +28,7 @@ fn rs(up: bool) -> RealServerState {
         virtual_server: "10.0.0.1:80/tcp".into(),
         real_server: "10.0.1.1:80".into(),
         up,
+        weight: 0,
     }
 }
 

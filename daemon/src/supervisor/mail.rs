@@ -130,6 +130,10 @@ impl Rules {
         if before.unwrap_or(!vs.alpha) == rs.up || !cfg.global.real_server_alert(r.smtp_alert) {
             return None;
         }
+        // keepalived's checkers mail for themselves; FILE_CHECK never does.
+        if !r.checkers.is_empty() && r.checkers.iter().all(|c| c.kind == CheckKind::FileCheck) {
+            return None;
+        }
         Some(Alert {
             subject: format!(
                 "[{}] Realserver {} of virtual server {} - {}",
@@ -285,6 +289,10 @@ fn check_body(r: &RealServer, up: bool) -> &'static str {
         (Some(CheckKind::UdpCheck), false) => "=> UDP CHECK failed on service <=",
         (Some(CheckKind::DnsCheck), true) => "=> DNS_CHECK: succeed on service <=",
         (Some(CheckKind::DnsCheck), false) => "=> DNS_CHECK: failed on service <=",
+        // keepalived appends its reason ("=> CHECK failed on service :
+        // Bad greeting banner from server ... <="), which the result
+        // does not carry here.
+        (Some(CheckKind::SmtpCheck), false) => "=> CHECK failed on service <=",
         (Some(CheckKind::HttpGet | CheckKind::SslGet), false) => {
             "=> CHECK failed on service : HTTP/SSL request failed <="
         }
@@ -307,7 +315,18 @@ fn live_weight(vs: &VirtualServer, vs_key: &str, record: &Record) -> i64 {
                 || listed(&record.real_servers_up, &k)
                 || (!listed(&record.real_servers_down, &k) && !vs.alpha)
         })
-        .map(|r| i64::from(r.weight))
+        .map(|r| {
+            // With a FILE_CHECK's change: keepalived's effective weight.
+            let k = rs_key(r.ip, r.port.or(vs.port));
+            let delta = record
+                .real_server_weights
+                .get(vs_key)
+                .and_then(|m| m.get(&k))
+                .copied()
+                .filter(|_| r.checkers.iter().any(|c| c.kind == CheckKind::FileCheck))
+                .unwrap_or(0);
+            (i64::from(r.weight) + delta).clamp(0, i64::from(i32::MAX))
+        })
         .sum()
 }
 

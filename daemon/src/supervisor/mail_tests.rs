@@ -205,6 +205,7 @@ fn rs(vs: &str, rs: &str, up: bool) -> RealServerState {
         virtual_server: vs.into(),
         real_server: rs.into(),
         up,
+        weight: 0,
     }
 }
 
@@ -274,6 +275,31 @@ fn real_server_formats_and_rules() {
         Rules::new(&cfg, "h").real_server(&cfg, &idx, &rs(vs, "10.0.0.2:80", false), None),
         None
     );
+}
+
+/// keepalived's SMTP_CHECK mails with the generic text; its FILE_CHECK
+/// mails nothing.
+#[test]
+fn smtp_check_and_file_check_mail_as_keepalived() {
+    let lvs = "track_file tf {\n file /run/x\n}\nvirtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n  }\n }\n real_server 10.0.0.3 25 {\n  FILE_CHECK {\n   track_file tf\n  }\n }\n}\n";
+    let cfg = with("", lvs);
+    let idx = lvs_notify::index(&cfg);
+    let r = Rules::new(&cfg, "h");
+    let vs = "10.0.0.1:25/tcp";
+    let body = |rs_key: &str, up: bool, before: Option<bool>| {
+        r.real_server(&cfg, &idx, &rs(vs, rs_key, up), before)
+            .map(|a| a.body)
+    };
+    assert_eq!(
+        body("10.0.0.2:25", false, None).as_deref(),
+        Some("=> CHECK failed on service <=")
+    );
+    assert_eq!(
+        body("10.0.0.2:25", true, Some(false)).as_deref(),
+        Some("=> CHECK succeed on service <=")
+    );
+    assert_eq!(body("10.0.0.3:25", false, None), None);
+    assert_eq!(body("10.0.0.3:25", true, Some(false)), None);
 }
 
 #[test]

@@ -40,6 +40,8 @@ pub struct Record {
     pub real_servers_down: BTreeMap<String, Vec<String>>,
     /// `vs key` → real servers reported up.
     pub real_servers_up: BTreeMap<String, Vec<String>>,
+    /// `vs key` → real server → its FILE_CHECK weight change (non-zero).
+    pub real_server_weights: BTreeMap<String, BTreeMap<String, i64>>,
     pub virtual_servers: Vec<VirtualServerStatus>,
     /// What the IPVS worker knows of the kernel.
     pub ipvs: crate::ipvs::status::IpvsKernel,
@@ -120,6 +122,15 @@ impl Record {
 
     /// Records a real server's health; what was recorded before, if anything.
     pub fn real_server(&mut self, rs: &RealServerState) -> Option<bool> {
+        let w = self
+            .real_server_weights
+            .entry(rs.virtual_server.clone())
+            .or_default();
+        if rs.weight == 0 {
+            w.remove(&rs.real_server);
+        } else {
+            w.insert(rs.real_server.clone(), rs.weight);
+        }
         let mut before = None;
         for (list, up) in [
             (&mut self.real_servers_down, false),
@@ -150,6 +161,7 @@ impl Record {
             values: self.values.clone(),
             real_servers_down: self.real_servers_down.clone(),
             real_servers_up: self.real_servers_up.clone(),
+            real_server_weights: self.real_server_weights.clone(),
             down_ms,
         }
     }
@@ -162,6 +174,7 @@ impl Record {
         self.values = resume.values;
         self.real_servers_down = resume.real_servers_down;
         self.real_servers_up = resume.real_servers_up;
+        self.real_server_weights = resume.real_server_weights;
     }
 
     /// After a reload: forget what the new configuration no longer has.
@@ -175,6 +188,11 @@ impl Record {
         self.tracks.retain(|k, _| checks.contains(k));
         self.verdicts.retain(|k, _| checks.contains(k));
         self.values.retain(|k, _| checks.contains(k));
+        // A FILE_CHECK's weight change goes with its real server's check.
+        for (vs, m) in &mut self.real_server_weights {
+            m.retain(|rs, _| checks.contains(&format!("real_server:{vs}/{rs}")));
+        }
+        self.real_server_weights.retain(|_, m| !m.is_empty());
         let vss: Vec<String> = cfg
             .virtual_servers
             .iter()

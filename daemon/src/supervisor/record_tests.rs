@@ -105,6 +105,7 @@ fn real_server_health_is_recorded_for_replay() {
         virtual_server: "10.0.0.1:80/tcp".into(),
         real_server: "10.0.0.2:80".into(),
         up,
+        weight: 0,
     };
     r.real_server(&rs(false));
     r.real_server(&rs(false));
@@ -114,6 +115,26 @@ fn real_server_health_is_recorded_for_replay() {
     );
     r.real_server(&rs(true));
     assert!(r.resume(None).real_servers_down["10.0.0.1:80/tcp"].is_empty());
+    // A FILE_CHECK's weight change is replayed too, until it is 0 again.
+    r.real_server(&RealServerState {
+        weight: 4,
+        ..rs(true)
+    });
+    assert_eq!(
+        r.resume(None).real_server_weights["10.0.0.1:80/tcp"]["10.0.0.2:80"],
+        4
+    );
+    r.real_server(&rs(true));
+    assert!(r.resume(None).real_server_weights["10.0.0.1:80/tcp"].is_empty());
+    // Forgotten with the real server's check.
+    r.real_server(&RealServerState {
+        weight: 4,
+        ..rs(true)
+    });
+    r.retain_configured(&crate::testutil::keepalived_config(
+        "virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.3 80 {\n  TCP_CHECK {\n  }\n }\n}\n",
+    ));
+    assert!(r.resume(None).real_server_weights.is_empty());
 }
 
 #[test]

@@ -245,6 +245,7 @@ mod tests {
             virtual_server: "10.0.0.1:80/tcp".into(),
             real_server: "10.0.0.2:80".into(),
             up: false,
+            weight: 0,
         };
         assert_eq!(a.real_server(&good), Ok(true));
         let forged = RealServerState {
@@ -281,6 +282,7 @@ mod tests {
             virtual_server: "10.0.0.1:80/tcp".into(),
             real_server: "10.0.0.2:80".into(),
             up: false,
+            weight: 0,
         };
         assert_eq!(a.real_server(&good), Ok(true));
         let unchecked = RealServerState {

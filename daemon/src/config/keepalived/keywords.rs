@@ -415,6 +415,8 @@ pub const REAL_SERVER: Context = Context {
         "SSL_GET",
         "TCP_CHECK",
         "MISC_CHECK",
+        "SMTP_CHECK",
+        "FILE_CHECK",
         "PING_CHECK",
         "UDP_CHECK",
         "DNS_CHECK",
@@ -433,7 +435,7 @@ pub const REAL_SERVER: Context = Context {
         "virtualhost",
         "smtp_alert",
     ],
-    known: &["SMTP_CHECK", "FILE_CHECK", "BFD_CHECK", "snmp_name"],
+    known: &["BFD_CHECK", "snmp_name"],
 };
 
 /// Keywords every checker block takes.
@@ -567,33 +569,18 @@ pub const BFD_INSTANCE: Context = Context {
     ],
 };
 
-/// Keywords of every checker block, for the checkers upkeep skips.
-const CHECK_ALL: [&str; 13] = [
-    "connect_ip",
-    "connect_port",
-    "bindto",
-    "bind_port",
-    "bind_if",
-    "connect_timeout",
-    "retry",
-    "delay_before_retry",
-    "warmup",
-    "delay_loop",
-    "fwmark",
-    "alpha",
-    "log_all_failures",
-];
-
 pub const SMTP_CHECK: Context = Context {
     what: "in SMTP_CHECK",
-    supported: &[],
-    known: concat_slices!(CHECK_ALL, ["helo_name", "host"]),
+    supported: concat_slices!(CHECK_COMMON, ["helo_name", "host"]),
+    known: &CHECK_COMMON_KNOWN,
 };
 
+/// keepalived's `host` takes every checker keyword; the scheduling ones
+/// (`retry`, `delay_loop`, ...) set the enclosing SMTP_CHECK's, as there.
 pub const SMTP_HOST: Context = Context {
     what: "in SMTP_CHECK host",
-    supported: &[],
-    known: &CHECK_ALL,
+    supported: &CHECK_COMMON,
+    known: &CHECK_COMMON_KNOWN,
 };
 
 pub const DNS_CHECK: Context = Context {
@@ -626,8 +613,8 @@ pub const PING_CHECK: Context = Context {
 
 pub const FILE_CHECK: Context = Context {
     what: "in FILE_CHECK",
-    supported: &[],
-    known: &["track_file", "weight"],
+    supported: &["track_file", "weight"],
+    known: &[],
 };
 
 pub const BFD_CHECK: Context = Context {
@@ -678,10 +665,7 @@ const SKIPPED: &[(&str, &str, &Context)] = &[
     (TOP.what, "track_group", &TRACK_GROUP),
     (TOP.what, "garp_group", &GARP_GROUP),
     (TOP.what, "bfd_instance", &BFD_INSTANCE),
-    (REAL_SERVER.what, "SMTP_CHECK", &SMTP_CHECK),
-    (REAL_SERVER.what, "FILE_CHECK", &FILE_CHECK),
     (REAL_SERVER.what, "BFD_CHECK", &BFD_CHECK),
-    (SMTP_CHECK.what, "host", &SMTP_HOST),
 ];
 
 /// The list to check the inside of `word`'s block with, when `word` opens a
@@ -714,8 +698,8 @@ mod tests {
         assert!(HTTP_CHECK.known.contains(&"bind_if"));
         assert!(UDP_CHECK.supported.contains(&"require_reply"));
         assert!(UDP_CHECK.supported.contains(&"bindto"));
-        assert!(SMTP_CHECK.known.contains(&"helo_name"));
-        assert!(SMTP_CHECK.known.contains(&"bindto"));
+        assert!(SMTP_CHECK.supported.contains(&"helo_name"));
+        assert!(SMTP_CHECK.supported.contains(&"bindto"));
     }
 
     #[test]
@@ -741,8 +725,8 @@ mod tests {
             }
         }
         assert_eq!(
-            skipped_block(&REAL_SERVER, "SMTP_CHECK").map(|c| c.what),
-            Some("in SMTP_CHECK")
+            skipped_block(&REAL_SERVER, "BFD_CHECK").map(|c| c.what),
+            Some("in BFD_CHECK")
         );
         assert!(skipped_block(&TOP, "static_routes").is_none());
     }

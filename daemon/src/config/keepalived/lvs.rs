@@ -7,7 +7,7 @@ use super::tree::Node;
 use crate::config::diag::Src;
 use crate::config::model::{
     CheckKind, DnsType, Endpoint, HttpUrl, LbAlgo, LbKind, LvsSyncDaemon, Protocol, RealServer,
-    RealServerCheck, TunnelCsum, TunnelEncap, VirtualServer, VirtualServerGroup,
+    RealServerCheck, SmtpHost, TunnelCsum, TunnelEncap, VirtualServer, VirtualServerGroup,
 };
 use crate::config::values::StatusRange;
 use crate::config::values::VsgEntry;
@@ -428,6 +428,8 @@ impl Cx<'_> {
                 "SSL_GET" => Some(CheckKind::SslGet),
                 "TCP_CHECK" => Some(CheckKind::TcpCheck),
                 "MISC_CHECK" => Some(CheckKind::MiscCheck),
+                "SMTP_CHECK" => Some(CheckKind::SmtpCheck),
+                "FILE_CHECK" => Some(CheckKind::FileCheck),
                 "PING_CHECK" => Some(CheckKind::PingCheck),
                 "UDP_CHECK" => Some(CheckKind::UdpCheck),
                 "DNS_CHECK" => Some(CheckKind::DnsCheck),
@@ -547,6 +549,8 @@ impl Cx<'_> {
             CheckKind::HttpGet | CheckKind::SslGet => &kw::HTTP_CHECK,
             CheckKind::TcpCheck => &kw::TCP_CHECK,
             CheckKind::MiscCheck => &kw::MISC_CHECK,
+            CheckKind::SmtpCheck => &kw::SMTP_CHECK,
+            CheckKind::FileCheck => &kw::FILE_CHECK,
             CheckKind::PingCheck => &kw::PING_CHECK,
             CheckKind::UdpCheck => &kw::UDP_CHECK,
             CheckKind::DnsCheck => &kw::DNS_CHECK,
@@ -695,6 +699,29 @@ impl Cx<'_> {
                         p.memory_mib = mib.unwrap_or(p.memory_mib);
                         true
                     }
+                    "helo_name" => {
+                        c.helo_name = self.arg1(n, "a host name").map(|t| t.text.clone());
+                        true
+                    }
+                    "host" => {
+                        if let Some(block) = self.block(n) {
+                            let h = self.smtp_host(&mut c, n, block);
+                            c.src.set(format!("host.{}", c.host.len()), &n.word.loc);
+                            c.host.push(h);
+                        }
+                        true
+                    }
+                    "track_file" => {
+                        c.track_file = self.arg1(n, "a track_file name").map(|t| t.text.clone());
+                        true
+                    }
+                    "weight" if kind == CheckKind::FileCheck => {
+                        if let Some((w, rev)) = self.file_check_weight(n) {
+                            c.weight = Some(w);
+                            c.weight_reverse = rev;
+                        }
+                        true
+                    }
                     _ => false,
                 };
             if handled {
@@ -746,6 +773,110 @@ impl Cx<'_> {
                 .collect::<Vec<_>>()
                 .join(" "),
         )
+    }
+
+    /// An SMTP_CHECK `host` block: its connection keywords make the host;
+    /// the others set the SMTP_CHECK's own (as keepalived, where they
+    /// set the one checker the hosts are copied from).
+    fn smtp_host(&mut self, c: &mut RealServerCheck, at: &Node, nodes: &[Node]) -> SmtpHost {
+        let mut h = SmtpHost {
+            src: Src::new(at.word.loc.clone()),
+            ..SmtpHost::default()
+        };
+        let place = "in SMTP_CHECK host";
+        for n in nodes {
+            let k = n.word.text.as_str();
+            let handled = kw::SMTP_HOST.supported.contains(&k)
+                && match k {
+                    "connect_ip" => {
+                        h.connect_ip = self.ip(n);
+                        true
+                    }
+                    "connect_port" => {
+                        h.connect_port = self
+                            .arg1(n, "a port number 0-65535")
+                            .and_then(|t| self.port(n, t));
+                        true
+                    }
+                    "bindto" => {
+                        h.bindto = self.ip(n);
+                        true
+                    }
+                    "bind_port" => {
+                        h.bind_port = self
+                            .arg1(n, "a port number 0-65535")
+                            .and_then(|t| self.port(n, t));
+                        true
+                    }
+                    "connect_timeout" => {
+                        h.connect_timeout = self.secs(n);
+                        true
+                    }
+                    "retry" => {
+                        c.retry = self.number(n);
+                        true
+                    }
+                    "delay_before_retry" => {
+                        c.delay_before_retry = self.secs(n);
+                        true
+                    }
+                    "warmup" => {
+                        c.warmup = self.secs(n);
+                        true
+                    }
+                    "delay_loop" => {
+                        c.delay_loop = self.secs(n);
+                        true
+                    }
+                    "alpha" => {
+                        c.alpha = self.switch(n);
+                        true
+                    }
+                    "log_all_failures" => {
+                        c.log_all_failures = self.switch(n).unwrap_or(c.log_all_failures);
+                        true
+                    }
+                    _ => false,
+                };
+            if handled {
+                h.src.set(k, &n.word.loc);
+            } else {
+                self.unknown(&kw::SMTP_HOST, place, n);
+            }
+        }
+        h
+    }
+
+    /// FILE_CHECK `weight W [reverse|noreverse]`, W within IPVS's weights
+    /// (keepalived: -2147483647..2147483647).
+    fn file_check_weight(&mut self, n: &Node) -> Option<(i32, bool)> {
+        if !self.no_block(n) {
+            return None;
+        }
+        let words = n.arg_words();
+        let (num, reverse) = match words.as_slice() {
+            [w] | [w, "noreverse"] => (*w, false),
+            [w, "reverse"] => (*w, true),
+            _ => {
+                self.diags.error(
+                    Some(&n.word.loc),
+                    "'weight' expects 'N [reverse|noreverse]'",
+                );
+                return None;
+            }
+        };
+        match num.parse::<i32>() {
+            Ok(w) if w != i32::MIN => Some((w, reverse)),
+            _ => {
+                self.diags.error(
+                    n.args.first().map(|t| &t.loc),
+                    format!(
+                        "invalid value '{num}' for 'weight': expected a whole number -2147483647-2147483647"
+                    ),
+                );
+                None
+            }
+        }
     }
 
     /// `lvs_sync_daemon INTERFACE INSTANCE [id N] [maxlen N] [port N] [ttl N] [group IP]`.

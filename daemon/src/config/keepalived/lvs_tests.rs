@@ -408,6 +408,89 @@ fn true_false_words_are_case_sensitive_as_in_keepalived() {
     assert!(ok.config.virtual_servers[0].real_servers[0].alpha == Some(true));
 }
 
+/// FILE_CHECK names a defined track file (keepalived drops the check with
+/// "track_file NAME not found"; an error here), `weight` takes
+/// `reverse` / `noreverse`, and SMTP_CHECK's `host` holds checker keywords.
+#[test]
+fn file_check_and_smtp_check_blocks() {
+    let vs = |inner: &str| {
+        format!(
+            "track_file tf {{\n file /run/x\n}}\nvirtual_server 10.0.0.1 25 {{\n protocol TCP\n real_server 10.0.0.2 25 {{\n{inner} }}\n}}\n"
+        )
+    };
+    let l = conf(&vs("  FILE_CHECK {\n   track_file tg\n  }\n"));
+    assert!(
+        errors(&l)
+            .iter()
+            .any(|e| e.contains("'tg', which is not defined") && e.contains("'tf'")),
+        "{:?}",
+        errors(&l)
+    );
+    let l = conf(&vs("  FILE_CHECK {\n  }\n"));
+    assert!(
+        errors(&l)
+            .iter()
+            .any(|e| e.contains("needs 'track_file NAME'"))
+    );
+    let l = conf(&vs(
+        "  FILE_CHECK {\n   track_file tf\n   weight 5 noreverse\n  }\n",
+    ));
+    assert!(l.is_ok(), "{:?}", l.diagnostics);
+    let c = &l.config.virtual_servers[0].real_servers[0].checkers[0];
+    assert_eq!(
+        (c.kind, c.weight, c.weight_reverse),
+        (CheckKind::FileCheck, Some(5), false)
+    );
+    let l = conf(&vs(
+        "  FILE_CHECK {\n   track_file tf\n   weight 5 sideways\n  }\n",
+    ));
+    assert!(
+        errors(&l)
+            .iter()
+            .any(|e| e.contains("N [reverse|noreverse]"))
+    );
+    let l = conf(&vs(
+        "  SMTP_CHECK {\n   helo_name me\n   host {\n    connect_ip 10.0.0.3\n    bind_if eth0\n    helo_name x\n   }\n  }\n",
+    ));
+    assert!(
+        warnings(&l).iter().any(|w| w.contains("'bind_if'")),
+        "{:?}",
+        warnings(&l)
+    );
+    assert!(
+        errors(&l).iter().any(|e| e.contains("'helo_name'")),
+        "helo_name is not a host keyword in keepalived: {:?}",
+        errors(&l)
+    );
+    // TOML's fields are checked against the kind.
+    let l = load_str(
+        "u.toml",
+        "[[vrrp_track_file]]\nname = \"tf\"\nfile = \"/run/x\"\n[[virtual_server]]\nip = \"10.0.0.1\"\nport = 25\nprotocol = \"TCP\"\n[[virtual_server.real_server]]\nip = \"10.0.0.2\"\nport = 25\n[[virtual_server.real_server.checker]]\ntype = \"FILE_CHECK\"\ntrack_file = \"tf\"\nretry = 2\n",
+        Format::Toml,
+        &LoadOptions::default(),
+    );
+    assert!(
+        errors(&l)
+            .iter()
+            .any(|e| e.contains("'retry' does not apply to FILE_CHECK")),
+        "{:?}",
+        l.diagnostics
+    );
+    let l = load_str(
+        "u.toml",
+        "[[virtual_server]]\nip = \"10.0.0.1\"\nport = 25\nprotocol = \"TCP\"\n[[virtual_server.real_server]]\nip = \"10.0.0.2\"\nport = 25\n[[virtual_server.real_server.checker]]\ntype = \"TCP_CHECK\"\nhelo_name = \"x\"\n",
+        Format::Toml,
+        &LoadOptions::default(),
+    );
+    assert!(
+        errors(&l)
+            .iter()
+            .any(|e| e.contains("'helo_name' belongs to SMTP_CHECK")),
+        "{:?}",
+        l.diagnostics
+    );
+}
+
 fn one_checker(block: &str) -> Loaded {
     conf(&format!(
         "virtual_server 192.0.2.1 53 {{\n    protocol UDP\n    real_server 192.0.2.10 53 {{\n{block}\n    }}\n}}\n"

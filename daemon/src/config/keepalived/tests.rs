@@ -47,12 +47,19 @@ fn unknown_keyword_without_suggestion_says_what_was_expected() {
 #[test]
 fn skipped_block_warns_once_by_block_and_checks_its_words() {
     let l = conf(
-        "SSL {\n ca /etc/ca.pem\n key /etc/k.pem\n}\nvirtual_server 10.0.0.1 25 {\n real_server 10.0.1.1 25 {\n  SMTP_CHECK {\n   helo_name x\n   host {\n    connect_ip 10.0.1.2\n   }\n  }\n }\n}\n",
+        "SSL {\n ca /etc/ca.pem\n key /etc/k.pem\n}\nvirtual_server 10.0.0.1 25 {\n real_server 10.0.1.1 25 {\n  BFD_CHECK {\n   name x\n   alpha\n  }\n }\n}\n",
     );
     assert!(!l.diagnostics.has_errors(), "{:#?}", diag_strings(&l));
     assert_eq!(
         l.diagnostics.unsupported_keywords(),
-        vec!["SSL", "SMTP_CHECK"]
+        vec!["SSL", "BFD_CHECK"]
+    );
+    let e = only_error(&conf(
+        "virtual_server 10.0.0.1 25 {\n real_server 10.0.1.1 25 {\n  BFD_CHECK {\n   nmae x\n  }\n }\n}\n",
+    ));
+    assert!(
+        e.contains("'nmae' in BFD_CHECK") && e.ends_with("did you mean 'name'?"),
+        "{e}"
     );
     let e = only_error(&conf("SSL {\n certficate /x\n}\n"));
     assert!(
@@ -60,6 +67,7 @@ fn skipped_block_warns_once_by_block_and_checks_its_words() {
         "{e}"
     );
     assert!(e.ends_with("did you mean 'certificate'?"), "{e}");
+    // SMTP_CHECK is read now; its words are checked all the same.
     let e = only_error(&conf(
         "virtual_server 10.0.0.1 25 {\n real_server 10.0.1.1 25 {\n  SMTP_CHECK {\n   host {\n    conect_ip 10.0.1.2\n   }\n  }\n }\n}\n",
     ));

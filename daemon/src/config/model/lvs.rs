@@ -356,6 +356,10 @@ pub enum CheckKind {
     /// upkeep's own: a WASM plugin (keepalived.conf `UPKEEP_PLUGIN`).
     #[serde(rename = "plugin", alias = "UPKEEP_PLUGIN")]
     Plugin,
+    #[serde(rename = "SMTP_CHECK")]
+    SmtpCheck,
+    #[serde(rename = "FILE_CHECK")]
+    FileCheck,
 }
 
 impl CheckKind {
@@ -369,6 +373,8 @@ impl CheckKind {
             CheckKind::UdpCheck => "UDP_CHECK",
             CheckKind::DnsCheck => "DNS_CHECK",
             CheckKind::Plugin => "UPKEEP_PLUGIN",
+            CheckKind::SmtpCheck => "SMTP_CHECK",
+            CheckKind::FileCheck => "FILE_CHECK",
         }
     }
 
@@ -431,6 +437,36 @@ pub struct RealServerCheck {
     /// server is up (the retries too), not only the change to down.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub log_all_failures: bool,
+    /// SMTP_CHECK: the name sent with HELO (unset: keepalived's).
+    pub helo_name: Option<String>,
+    /// SMTP_CHECK: keepalived's (deprecated) `host` blocks, each one more
+    /// server checked; all must pass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host: Vec<SmtpHost>,
+    /// FILE_CHECK: the name of a `track_file` / `vrrp_track_file`.
+    pub track_file: Option<String>,
+    /// FILE_CHECK: the file's value times this changes the server's
+    /// weight (0: any non-zero value is down). Unset: the track file's
+    /// `weight` and `reverse`.
+    pub weight: Option<i32>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub weight_reverse: bool,
+    #[serde(skip)]
+    pub src: Src,
+}
+
+/// One `host { ... }` of an SMTP_CHECK: where to connect (unset: the real
+/// server's address and port) and from where.
+#[serde_with::skip_serializing_none]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpHost {
+    pub connect_ip: Option<IpAddr>,
+    pub connect_port: Option<u16>,
+    pub bindto: Option<IpAddr>,
+    pub bind_port: Option<u16>,
+    /// Unset: the SMTP_CHECK's (after its inheritance).
+    pub connect_timeout: Option<Millis>,
     #[serde(skip)]
     pub src: Src,
 }
@@ -530,6 +566,11 @@ impl RealServerCheck {
             dns_name: None,
             plugin: None,
             log_all_failures: false,
+            helo_name: None,
+            host: Vec::new(),
+            track_file: None,
+            weight: None,
+            weight_reverse: false,
             src: Src::default(),
         }
     }
