@@ -60,6 +60,20 @@ pub fn by_checker(cfg: &Config) -> Vec<String> {
         .collect()
 }
 
+/// The sources of the real-server checks with a FILE_CHECK: the only ones
+/// whose results may change a server's weight.
+pub fn weighted_by_checker(cfg: &Config) -> Vec<String> {
+    spec::for_checker(cfg)
+        .into_iter()
+        .filter(|s| {
+            s.probes
+                .iter()
+                .any(|p| matches!(p, probe::Probe::TrackFile(_)))
+        })
+        .map(|s| s.source)
+        .collect()
+}
+
 /// The sources of the checks the parent runs itself (scripts with an
 /// account of their own).
 pub fn by_parent(cfg: &Config) -> Vec<String> {

@@ -35,6 +35,9 @@ pub enum Kind {
     /// A real server's check (`real_server:VS/RS`): recorded, and its
     /// `RealServer` change goes to IPVS.
     RealServer,
+    /// A real server's check with a FILE_CHECK: its change may also carry
+    /// a weight change.
+    WeightedRealServer,
 }
 
 /// Why a message from the checker was refused.
@@ -44,6 +47,8 @@ pub enum Violation {
     Unknown(String),
     #[error("result of the wrong kind for {0:?}")]
     WrongKind(String),
+    #[error("weight change for a real server without a FILE_CHECK: {0:?}")]
+    Weight(String),
 }
 
 /// The checks one configuration gives the checker.
@@ -55,7 +60,11 @@ pub struct Sources {
 impl Sources {
     /// The checks the checker runs (not those the parent runs itself).
     pub fn of(cfg: &Config) -> Self {
-        Self::from_list(crate::checker::by_checker(cfg))
+        let mut s = Self::from_list(crate::checker::by_checker(cfg));
+        for w in crate::checker::weighted_by_checker(cfg) {
+            s.known.insert(w, Kind::WeightedRealServer);
+        }
+        s
     }
 
     /// The checks the parent runs itself (scripts with their own account).
@@ -179,7 +188,8 @@ impl Accepted {
     pub fn real_server(&self, rs: &RealServerState) -> Result<bool, Violation> {
         let source = format!("real_server:{}/{}", rs.virtual_server, rs.real_server);
         match self.kind(&source) {
-            Some(Kind::RealServer) => Ok(self.current.contains(&source)),
+            Some(Kind::RealServer) if rs.weight != 0 => Err(Violation::Weight(clip(&source, 128))),
+            Some(Kind::RealServer | Kind::WeightedRealServer) => Ok(self.current.contains(&source)),
             Some(_) => Err(Violation::WrongKind(clip(&source, 128))),
             None => Err(Violation::Unknown(clip(&source, 128))),
         }
@@ -290,6 +300,30 @@ mod tests {
             ..good
         };
         assert!(a.real_server(&unchecked).is_err());
+    }
+
+    /// Issue 16: only a FILE_CHECK changes a real server's weight; the
+    /// checker reporting a weight for any other check is a violation.
+    #[test]
+    fn a_weight_is_accepted_only_from_a_file_check() {
+        let conf = "track_file tf {\n file /run/upkeep-tf\n}\nvirtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  FILE_CHECK {\n   track_file tf\n   weight 5\n  }\n }\n real_server 10.0.0.3 80 {\n  TCP_CHECK {\n  }\n }\n}\n";
+        let a = Accepted::new(&cfg(conf));
+        let file = RealServerState {
+            virtual_server: "10.0.0.1:80/tcp".into(),
+            real_server: "10.0.0.2:80".into(),
+            up: true,
+            weight: -40,
+        };
+        assert_eq!(a.real_server(&file), Ok(true));
+        let tcp = RealServerState {
+            real_server: "10.0.0.3:80".into(),
+            ..file.clone()
+        };
+        assert!(matches!(a.real_server(&tcp), Err(Violation::Weight(_))));
+        assert_eq!(
+            a.real_server(&RealServerState { weight: 0, ..tcp }),
+            Ok(true)
+        );
     }
 
     #[test]
