@@ -561,177 +561,110 @@ impl Cx<'_> {
             let k = n.word.text.as_str();
             // Keywords outside this kind's list fall through to `unknown`.
             let handled = ctx.supported.contains(&k)
-                && match k {
-                    "connect_ip" => {
-                        c.connect_ip = self.ip(n);
-                        true
-                    }
-                    "connect_port" => {
-                        c.connect_port = self
-                            .arg1(n, "a port number 0-65535")
-                            .and_then(|t| self.port(n, t));
-                        true
-                    }
-                    "bindto" => {
-                        c.bindto = self.ip(n);
-                        true
-                    }
-                    "bind_port" => {
-                        c.bind_port = self
-                            .arg1(n, "a port number 0-65535")
-                            .and_then(|t| self.port(n, t));
-                        true
-                    }
-                    "connect_timeout" => {
-                        c.connect_timeout = self.secs(n);
-                        true
-                    }
-                    "retry" | "nb_get_retry" => {
-                        c.retry = self.number(n);
-                        true
-                    }
-                    "delay_before_retry" => {
-                        c.delay_before_retry = self.secs(n);
-                        true
-                    }
-                    "warmup" => {
-                        c.warmup = self.secs(n);
-                        true
-                    }
-                    "delay_loop" => {
-                        c.delay_loop = self.secs(n);
-                        true
-                    }
-                    "alpha" => {
-                        c.alpha = self.switch(n);
-                        true
-                    }
-                    "log_all_failures" => {
-                        c.log_all_failures = self.switch(n).unwrap_or(c.log_all_failures);
-                        true
-                    }
-                    "url" => {
-                        if let Some(block) = self.block(n) {
-                            let u = self.url(block);
-                            c.src.set(format!("url.{}", c.url.len()), &n.word.loc);
-                            c.url.push(u);
-                        }
-                        true
-                    }
-                    "virtualhost" => {
-                        c.virtualhost = self.arg1(n, "a host name").map(|t| t.text.clone());
-                        true
-                    }
-                    "enable_sni" => {
-                        c.enable_sni = self.flag(n);
-                        true
-                    }
-                    "misc_path" => {
-                        c.misc_path = self.command(n);
-                        true
-                    }
-                    "misc_timeout" => {
-                        c.misc_timeout = self.secs(n);
-                        true
-                    }
-                    "user" => {
-                        c.user = self.user(n);
-                        true
-                    }
-                    "payload" => {
-                        c.payload = self.hex_words(n);
-                        true
-                    }
-                    "require_reply" => {
-                        // The words after it, when any, are the reply
-                        // expected (keepalived's require_reply_handler).
-                        if self.no_block(n) {
-                            c.require_reply = true;
-                            if !n.args.is_empty() {
-                                c.reply = self.hex_words(n);
-                                c.src.set("reply", &n.word.loc);
+                && (self.connection_keyword(n, Connection::of_check(&mut c))
+                    || self.schedule_keyword(n, &mut c)
+                    || match k {
+                        "url" => {
+                            if let Some(block) = self.block(n) {
+                                let u = self.url(block);
+                                c.src.set(format!("url.{}", c.url.len()), &n.word.loc);
+                                c.url.push(u);
                             }
+                            true
                         }
-                        true
-                    }
-                    "min_reply_length" => {
-                        c.min_reply_length = self.parse(n, "a length 0-65535");
-                        true
-                    }
-                    "max_reply_length" => {
-                        c.max_reply_length = self.parse(n, "a length 0-65535");
-                        true
-                    }
-                    "type" => {
-                        c.dns_type = self.choice(n, &DnsType::ALL.map(|t| (t.name(), t)));
-                        c.src.set("dns_type", &n.word.loc);
-                        true
-                    }
-                    "name" => {
-                        if c.dns_name.is_some() {
-                            self.diags
-                                .error(Some(&n.word.loc), format!("'name' given twice {place}"));
-                        } else {
-                            c.dns_name = self.arg1(n, "a DNS name").map(|t| t.text.clone());
-                            c.src.set("dns_name", &n.word.loc);
+                        "virtualhost" => {
+                            c.virtualhost = self.arg1(n, "a host name").map(|t| t.text.clone());
+                            true
                         }
-                        true
-                    }
-                    // UPKEEP_PLUGIN: the vrrp_script plugin's keywords.
-                    "file" => {
-                        if let Some(t) = self.arg1(n, "the plugin's file") {
-                            c.plugin.get_or_insert_with(Default::default).file = t.text.clone();
+                        "enable_sni" => {
+                            c.enable_sni = self.flag(n);
+                            true
                         }
-                        true
-                    }
-                    "arg" => {
-                        self.plugin_arg(c.plugin.get_or_insert_with(Default::default), n);
-                        true
-                    }
-                    "allow" => {
-                        let p = c.plugin.get_or_insert_with(Default::default);
-                        self.plugin_allow(p, &mut c.src, n);
-                        true
-                    }
-                    "memory" => {
-                        let mib = self.number(n);
-                        let p = c.plugin.get_or_insert_with(Default::default);
-                        p.memory_mib = mib.unwrap_or(p.memory_mib);
-                        true
-                    }
-                    "helo_name" => {
-                        c.helo_name = self.arg1(n, "a host name").map(|t| t.text.clone());
-                        true
-                    }
-                    "host" => {
-                        if let Some(block) = self.block(n) {
-                            let h = self.smtp_host(&mut c, n, block);
-                            c.src.set(format!("host.{}", c.host.len()), &n.word.loc);
-                            c.host.push(h);
+                        "misc_path" => {
+                            c.misc_path = self.command(n);
+                            true
                         }
-                        true
-                    }
-                    "track_file" => {
-                        c.track_file = self.arg1(n, "a track_file name").map(|t| t.text.clone());
-                        true
-                    }
-                    "weight" if kind == CheckKind::FileCheck => {
-                        if let Some((w, rev)) = self.file_check_weight(n) {
-                            c.weight = Some(w);
-                            c.weight_reverse = rev;
+                        "misc_timeout" => {
+                            c.misc_timeout = self.secs(n);
+                            true
                         }
-                        true
-                    }
-                    _ => false,
-                };
+                        "user" => {
+                            c.user = self.user(n);
+                            true
+                        }
+                        "payload" => {
+                            c.payload = self.hex_words(n);
+                            true
+                        }
+                        "require_reply" => {
+                            // The words after it, when any, are the reply
+                            // expected (keepalived's require_reply_handler).
+                            if self.no_block(n) {
+                                c.require_reply = true;
+                                if !n.args.is_empty() {
+                                    c.reply = self.hex_words(n);
+                                    c.src.set("reply", &n.word.loc);
+                                }
+                            }
+                            true
+                        }
+                        "min_reply_length" => {
+                            c.min_reply_length = self.parse(n, "a length 0-65535");
+                            true
+                        }
+                        "max_reply_length" => {
+                            c.max_reply_length = self.parse(n, "a length 0-65535");
+                            true
+                        }
+                        "type" => {
+                            c.dns_type = self.choice(n, &DnsType::ALL.map(|t| (t.name(), t)));
+                            c.src.set("dns_type", &n.word.loc);
+                            true
+                        }
+                        "name" => {
+                            if c.dns_name.is_some() {
+                                self.diags.error(
+                                    Some(&n.word.loc),
+                                    format!("'name' given twice {place}"),
+                                );
+                            } else {
+                                c.dns_name = self.arg1(n, "a DNS name").map(|t| t.text.clone());
+                                c.src.set("dns_name", &n.word.loc);
+                            }
+                            true
+                        }
+                        // UPKEEP_PLUGIN: the vrrp_script plugin's keywords.
+                        "file" | "arg" | "allow" | "memory" => {
+                            self.plugin_keyword(n, k, &mut c.plugin, &mut c.src)
+                        }
+                        "helo_name" => {
+                            c.helo_name = self.arg1(n, "a host name").map(|t| t.text.clone());
+                            true
+                        }
+                        "host" => {
+                            if let Some(block) = self.block(n) {
+                                let h = self.smtp_host(&mut c, n, block);
+                                c.src.set(format!("host.{}", c.host.len()), &n.word.loc);
+                                c.host.push(h);
+                            }
+                            true
+                        }
+                        "track_file" => {
+                            c.track_file =
+                                self.arg1(n, "a track_file name").map(|t| t.text.clone());
+                            true
+                        }
+                        "weight" if kind == CheckKind::FileCheck => {
+                            if let Some((w, rev)) = self.file_check_weight(n) {
+                                c.weight = Some(w);
+                                c.weight_reverse = rev;
+                            }
+                            true
+                        }
+                        _ => false,
+                    });
             if handled {
                 c.src.set(k, &n.word.loc);
-                // The names validation uses for both formats.
-                match k {
-                    "file" => c.src.set("plugin", &n.word.loc),
-                    "memory" => c.src.set("plugin.memory_mib", &n.word.loc),
-                    _ => {}
-                }
             } else {
                 self.unknown(ctx, &place, n);
             }
@@ -775,6 +708,46 @@ impl Cx<'_> {
         )
     }
 
+    /// keepalived's connection keywords, common to every checker and to an
+    /// SMTP_CHECK `host`; false: not one of them.
+    fn connection_keyword(&mut self, n: &Node, to: Connection<'_>) -> bool {
+        match n.word.text.as_str() {
+            "connect_ip" => *to.ip = self.ip(n),
+            "connect_port" => {
+                *to.port = self
+                    .arg1(n, "a port number 0-65535")
+                    .and_then(|t| self.port(n, t));
+            }
+            "bindto" => *to.bindto = self.ip(n),
+            "bind_port" => {
+                *to.bind_port = self
+                    .arg1(n, "a port number 0-65535")
+                    .and_then(|t| self.port(n, t));
+            }
+            "connect_timeout" => *to.timeout = self.secs(n),
+            _ => return false,
+        }
+        true
+    }
+
+    /// keepalived's scheduling keywords, common to every checker; in an
+    /// SMTP_CHECK `host` they set the check's, as there. False: not one.
+    fn schedule_keyword(&mut self, n: &Node, c: &mut RealServerCheck) -> bool {
+        match n.word.text.as_str() {
+            // nb_get_retry: HTTP_GET/SSL_GET's old name (their lists only).
+            "retry" | "nb_get_retry" => c.retry = self.number(n),
+            "delay_before_retry" => c.delay_before_retry = self.secs(n),
+            "warmup" => c.warmup = self.secs(n),
+            "delay_loop" => c.delay_loop = self.secs(n),
+            "alpha" => c.alpha = self.switch(n),
+            "log_all_failures" => {
+                c.log_all_failures = self.switch(n).unwrap_or(c.log_all_failures);
+            }
+            _ => return false,
+        }
+        true
+    }
+
     /// An SMTP_CHECK `host` block: its connection keywords make the host;
     /// the others set the SMTP_CHECK's own (as keepalived, where they
     /// set the one checker the hosts are copied from).
@@ -787,57 +760,8 @@ impl Cx<'_> {
         for n in nodes {
             let k = n.word.text.as_str();
             let handled = kw::SMTP_HOST.supported.contains(&k)
-                && match k {
-                    "connect_ip" => {
-                        h.connect_ip = self.ip(n);
-                        true
-                    }
-                    "connect_port" => {
-                        h.connect_port = self
-                            .arg1(n, "a port number 0-65535")
-                            .and_then(|t| self.port(n, t));
-                        true
-                    }
-                    "bindto" => {
-                        h.bindto = self.ip(n);
-                        true
-                    }
-                    "bind_port" => {
-                        h.bind_port = self
-                            .arg1(n, "a port number 0-65535")
-                            .and_then(|t| self.port(n, t));
-                        true
-                    }
-                    "connect_timeout" => {
-                        h.connect_timeout = self.secs(n);
-                        true
-                    }
-                    "retry" => {
-                        c.retry = self.number(n);
-                        true
-                    }
-                    "delay_before_retry" => {
-                        c.delay_before_retry = self.secs(n);
-                        true
-                    }
-                    "warmup" => {
-                        c.warmup = self.secs(n);
-                        true
-                    }
-                    "delay_loop" => {
-                        c.delay_loop = self.secs(n);
-                        true
-                    }
-                    "alpha" => {
-                        c.alpha = self.switch(n);
-                        true
-                    }
-                    "log_all_failures" => {
-                        c.log_all_failures = self.switch(n).unwrap_or(c.log_all_failures);
-                        true
-                    }
-                    _ => false,
-                };
+                && (self.connection_keyword(n, Connection::of_host(&mut h))
+                    || self.schedule_keyword(n, c));
             if handled {
                 h.src.set(k, &n.word.loc);
             } else {
@@ -1014,3 +938,34 @@ impl Tunnel {
 #[cfg(test)]
 #[path = "lvs_tests.rs"]
 mod tests;
+
+/// Where a checker's or an SMTP_CHECK host's connection keywords go.
+struct Connection<'a> {
+    ip: &'a mut Option<std::net::IpAddr>,
+    port: &'a mut Option<u16>,
+    bindto: &'a mut Option<std::net::IpAddr>,
+    bind_port: &'a mut Option<u16>,
+    timeout: &'a mut Option<crate::config::values::Millis>,
+}
+
+impl<'a> Connection<'a> {
+    fn of_check(c: &'a mut RealServerCheck) -> Self {
+        Self {
+            ip: &mut c.connect_ip,
+            port: &mut c.connect_port,
+            bindto: &mut c.bindto,
+            bind_port: &mut c.bind_port,
+            timeout: &mut c.connect_timeout,
+        }
+    }
+
+    fn of_host(h: &'a mut SmtpHost) -> Self {
+        Self {
+            ip: &mut h.connect_ip,
+            port: &mut h.connect_port,
+            bindto: &mut h.bindto,
+            bind_port: &mut h.bind_port,
+            timeout: &mut h.connect_timeout,
+        }
+    }
+}

@@ -275,43 +275,51 @@ impl Cx<'_> {
                     true
                 }
                 // upkeep extensions: the check is a WASM plugin.
-                "upkeep_plugin" => {
-                    let file = self.arg1(n, "the plugin's file").map(|t| t.text.clone());
-                    if let Some(file) = file {
-                        s.plugin.get_or_insert_with(Default::default).file = file;
-                    }
-                    true
-                }
-                "upkeep_plugin_arg" => {
-                    self.plugin_arg(s.plugin.get_or_insert_with(Default::default), n);
-                    true
-                }
-                "upkeep_plugin_allow" => {
-                    let p = s.plugin.get_or_insert_with(Default::default);
-                    self.plugin_allow(p, &mut s.src, n);
-                    true
-                }
-                "upkeep_plugin_memory" => {
-                    let mib = self.number(n);
-                    let p = s.plugin.get_or_insert_with(Default::default);
-                    p.memory_mib = mib.unwrap_or(p.memory_mib);
-                    true
+                "upkeep_plugin" => self.plugin_keyword(n, "file", &mut s.plugin, &mut s.src),
+                "upkeep_plugin_arg" | "upkeep_plugin_allow" | "upkeep_plugin_memory" => {
+                    let short = k.trim_start_matches("upkeep_plugin_");
+                    self.plugin_keyword(n, short, &mut s.plugin, &mut s.src)
                 }
                 _ => false,
             };
             if handled {
                 s.src.set(k, &n.word.loc);
-                // The names validation uses for both formats.
-                match k {
-                    "upkeep_plugin" => s.src.set("plugin", &n.word.loc),
-                    "upkeep_plugin_memory" => s.src.set("plugin.memory_mib", &n.word.loc),
-                    _ => {}
-                }
             } else {
                 self.unknown(&kw::SCRIPT, &place, n);
             }
         }
         s
+    }
+
+    /// A plugin keyword by its short name (`file`, `arg`, `allow`,
+    /// `memory`: UPKEEP_PLUGIN's; a vrrp_script's `upkeep_plugin`,
+    /// `upkeep_plugin_arg`, ...); false: not one. Also records the names
+    /// validation uses for both formats.
+    pub fn plugin_keyword(
+        &mut self,
+        n: &Node,
+        short: &str,
+        plugin: &mut Option<PluginCheck>,
+        src: &mut Src,
+    ) -> bool {
+        match short {
+            "file" => {
+                if let Some(t) = self.arg1(n, "the plugin's file") {
+                    plugin.get_or_insert_with(Default::default).file = t.text.clone();
+                }
+                src.set("plugin", &n.word.loc);
+            }
+            "arg" => self.plugin_arg(plugin.get_or_insert_with(Default::default), n),
+            "allow" => self.plugin_allow(plugin.get_or_insert_with(Default::default), src, n),
+            "memory" => {
+                let mib = self.number(n);
+                let p = plugin.get_or_insert_with(Default::default);
+                p.memory_mib = mib.unwrap_or(p.memory_mib);
+                src.set("plugin.memory_mib", &n.word.loc);
+            }
+            _ => return false,
+        }
+        true
     }
 
     /// `upkeep_plugin_arg KEY VALUE` (`arg KEY VALUE` in UPKEEP_PLUGIN).
