@@ -14,27 +14,13 @@ const UPKEEPD: &str = env!("CARGO_BIN_EXE_upkeepd");
 const VIP: &str = "10.77.0.100";
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 
-/// The state of the real-server check whose source ends with `rs`.
-fn rs_check(lab: &Lab, k: usize, rs: &str) -> Option<serde_json::Value> {
-    lab.status(k).and_then(|s| {
-        s["checks"]
-            .as_array()?
-            .iter()
-            .find(|c| {
-                c["source"].as_str().is_some_and(|s| {
-                    s.starts_with("real_server:") && s.ends_with(&format!("/{rs}"))
-                })
-            })
-            .cloned()
-    })
-}
-
 fn expect(lab: &Lab, rs: &str, state: &str, limit: Duration) {
     assert!(
-        lab.wait(limit, || rs_check(lab, 0, rs)
+        lab.wait(limit, || lab
+            .real_server_check(0, rs)
             .is_some_and(|c| c["state"] == state)),
         "{rs} not {state}: {:?}\n{}",
-        rs_check(lab, 0, rs),
+        lab.real_server_check(0, rs),
         lab.log(0)
     );
 }
@@ -88,14 +74,14 @@ fn ping_check_says_why_when_icmp_sockets_are_refused() {
     let conf = ping_conf(&lab, &["10.77.0.11"]);
     lab.start(0, UPKEEPD, &conf, "keepalived.conf");
     let said = || {
-        rs_check(&lab, 0, "10.77.0.11:80").is_some_and(|c| {
+        lab.real_server_check(0, "10.77.0.11:80").is_some_and(|c| {
             c["state"] == "down" && c["last_result"].to_string().contains("ping_group_range")
         })
     };
     assert!(
         lab.wait(SECS(20), said),
         "{:?}\n{}",
-        rs_check(&lab, 0, "10.77.0.11:80"),
+        lab.real_server_check(0, "10.77.0.11:80"),
         lab.log(0)
     );
     assert!(lab.log(0).contains("left alone"), "{}", lab.log(0));
@@ -109,17 +95,18 @@ fn ping_check_says_why_when_icmp_sockets_are_refused() {
 
 /// A real-server check's last result, as text.
 fn last_result(lab: &Lab, rs: &str) -> String {
-    rs_check(lab, 0, rs).map_or_else(String::new, |c| c["last_result"].to_string())
+    lab.real_server_check(0, rs)
+        .map_or_else(String::new, |c| c["last_result"].to_string())
 }
 
 /// Waits until `rs` is down with `why` in its last result.
 fn expect_down_saying(lab: &Lab, rs: &str, why: &str, limit: Duration) {
     assert!(
-        lab.wait(limit, || rs_check(lab, 0, rs).is_some_and(|c| c["state"]
-            == "down"
-            && c["last_result"].to_string().contains(why))),
+        lab.wait(limit, || lab.real_server_check(0, rs).is_some_and(
+            |c| c["state"] == "down" && c["last_result"].to_string().contains(why)
+        )),
         "{rs} not down with '{why}': {:?}\n{}",
-        rs_check(lab, 0, rs),
+        lab.real_server_check(0, rs),
         lab.log(0)
     );
 }
@@ -152,6 +139,22 @@ fn socat_responder(lab: &mut Lab, k: usize, ip: &str, port: u16, answer: &str) {
 #[test]
 fn udp_check_follows_socat() {
     let mut lab = Lab::new(3);
+    // The servers' kernels rate-limit ICMP errors per source (1 a second
+    // after a burst of 6): three closed ports checked every second from one
+    // director would see silence now and then, which without require_reply
+    // passes (docs/config.md, UDP_CHECK). Not what this test is about.
+    for k in [1, 2] {
+        lab.exec(
+            k,
+            &[
+                "sysctl",
+                "-q",
+                "-w",
+                "net.ipv4.icmp_ratelimit=0",
+                "net.ipv6.icmp.ratelimit=0",
+            ],
+        );
+    }
     let ok = "10.77.0.11";
     let wrong = "10.77.0.12";
     socat_responder(&mut lab, 1, ok, 5301, "OK");
@@ -273,10 +276,11 @@ fn dns_check_follows_unbound() {
         std::fs::read_to_string(lab.nodes[1].dir.join("unbound.log")).unwrap_or_default()
     };
     assert!(
-        lab.wait(SECS(20), || rs_check(&lab, 0, "10.77.0.11:53")
+        lab.wait(SECS(20), || lab
+            .real_server_check(0, "10.77.0.11:53")
             .is_some_and(|c| c["state"] == "up")),
         "{:?}\n{}\nunbound: {}",
-        rs_check(&lab, 0, "10.77.0.11:53"),
+        lab.real_server_check(0, "10.77.0.11:53"),
         lab.log(0),
         unbound_log(&lab)
     );

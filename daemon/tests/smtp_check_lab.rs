@@ -17,32 +17,17 @@ const VIP: &str = "10.77.0.100";
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 const PYTHON: &str = "/usr/bin/python3";
 
-/// The real-server check whose source ends with `/rs`.
-fn rs_check(lab: &Lab, rs: &str) -> Option<serde_json::Value> {
-    lab.status(0).and_then(|s| {
-        s["checks"]
-            .as_array()?
-            .iter()
-            .find(|c| {
-                c["source"].as_str().is_some_and(|s| {
-                    s.starts_with("real_server:") && s.ends_with(&format!("/{rs}"))
-                })
-            })
-            .cloned()
-    })
-}
-
 /// Waits until the check of `rs` is `state` and its last result holds
 /// `says` (bounded by `limit`).
 fn expect(lab: &Lab, rs: &str, state: &str, says: &str, limit: Duration) {
     let ok = lab.wait(limit, || {
-        rs_check(lab, rs)
+        lab.real_server_check(0, rs)
             .is_some_and(|c| c["state"] == state && c["last_result"].to_string().contains(says))
     });
     assert!(
         ok,
         "{rs} not {state} saying {says:?}: {:?}\n{}",
-        rs_check(lab, rs),
+        lab.real_server_check(0, rs),
         lab.logs()
     );
 }

@@ -6,7 +6,8 @@
 //!   (leading blanks, a sign, `0x` hex, `0` octal, trailing text ignored;
 //!   no digits is 0); a missing or empty file is 0; a number out of
 //!   range (beyond i64, or outside -2147483648..=2147483648) is ignored:
-//!   the previous value stays.
+//!   the previous value stays. vrrp_track_file reads its files the same
+//!   way ([`TrackFileValue`] serves both).
 //! - weight 0: a non-zero number is down (with `reverse`: zero is down);
 //!   the weight does not change.
 //! - weight W: the server's weight changes by number × W (× -1 with
@@ -14,7 +15,7 @@
 //!   -2147483648 (keepalived's IPVS_WEIGHT_FAULT).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use super::outcome::Outcome;
 
@@ -97,6 +98,67 @@ pub fn parse(head: &[u8]) -> Option<i64> {
         .then_some(v)
 }
 
+/// A track file's number, read as keepalived's process_track_file does,
+/// with what one read leaves for the next.
+///
+/// keepalived reads a track file when inotify says a writer closed it;
+/// upkeep polls, so a read can land between a writer's truncate and its
+/// write. A file found empty therefore counts (as 0) only when the next
+/// read finds it still empty; until then the last value stays.
+#[derive(Debug, Default)]
+pub struct TrackFileValue {
+    last: AtomicI64,
+    empty_once: AtomicBool,
+}
+
+/// Run-time state, not configuration: two probes of the same file with
+/// the same settings are the same probe (a reload keeps the check).
+impl PartialEq for TrackFileValue {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for TrackFileValue {}
+
+impl TrackFileValue {
+    /// The number `path` holds now, and a note for the message when the
+    /// last value was kept.
+    pub fn read(&self, path: &str) -> (i64, &'static str) {
+        let head = super::fileread::read_regular(std::path::Path::new(path), 127, false);
+        let parsed = match head {
+            Ok(h) if h.is_empty() => {
+                if !self.empty_once.swap(true, Ordering::Relaxed) {
+                    return (
+                        self.last.load(Ordering::Relaxed),
+                        " (empty: kept the last value until the next read)",
+                    );
+                }
+                Some(0)
+            }
+            Ok(h) => {
+                self.empty_once.store(false, Ordering::Relaxed);
+                parse(&h)
+            }
+            // Missing or unreadable: 0, as keepalived.
+            Err(_) => {
+                self.empty_once.store(false, Ordering::Relaxed);
+                Some(0)
+            }
+        };
+        match parsed {
+            Some(v) => {
+                self.last.store(v, Ordering::Relaxed);
+                (v, "")
+            }
+            None => (
+                self.last.load(Ordering::Relaxed),
+                " (out of range, ignored: the last value stays)",
+            ),
+        }
+    }
+}
+
 /// One FILE_CHECK: a track file and how its number counts.
 #[derive(Clone, Debug)]
 pub struct FileProbe {
@@ -105,8 +167,8 @@ pub struct FileProbe {
     pub path: String,
     pub weight: i32,
     pub reverse: bool,
-    /// The last number read, kept when a read is out of range.
-    pub last: Arc<AtomicI64>,
+    /// The number read, kept across runs.
+    pub value: Arc<TrackFileValue>,
 }
 
 impl PartialEq for FileProbe {
@@ -120,18 +182,7 @@ impl Eq for FileProbe {}
 
 impl FileProbe {
     pub fn run(&self) -> (Outcome, FileState) {
-        let head = super::fileread::read_regular(std::path::Path::new(&self.path), 127, false)
-            .unwrap_or_default();
-        let (value, note) = match parse(&head) {
-            Some(v) => {
-                self.last.store(v, Ordering::Relaxed);
-                (v, "")
-            }
-            None => (
-                self.last.load(Ordering::Relaxed),
-                " (out of range, ignored: the last value stays)",
-            ),
-        };
+        let (value, note) = self.value.read(&self.path);
         let st = state(value, self.weight, self.reverse);
         let message = format!(
             "track_file {}: {value}{note}, weight {:+}",
@@ -227,7 +278,7 @@ mod tests {
             path: path.display().to_string(),
             weight: 0,
             reverse: false,
-            last: Arc::default(),
+            value: Arc::default(),
         };
         assert!(p.run().0.ok, "missing: 0");
         std::fs::write(&path, "1\n").unwrap();
@@ -239,6 +290,46 @@ mod tests {
         assert!(p.run().0.ok);
         std::fs::remove_file(&path).unwrap();
         assert!(p.run().0.ok);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Regression (smtp_check_lab flaked): a poll between a writer's
+    /// truncate and its write read an empty file as 0, so a server held
+    /// down by "1" came up for a moment when "1" was written again.
+    #[test]
+    fn an_empty_read_counts_only_when_the_next_read_is_empty_too() {
+        let dir = std::env::temp_dir().join(format!("upkeep-file-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v");
+        let p = path.display().to_string();
+        let v = TrackFileValue::default();
+        std::fs::write(&path, "1\n").unwrap();
+        assert_eq!(v.read(&p), (1, ""));
+        std::fs::write(&path, "").unwrap();
+        let (n, note) = v.read(&p);
+        assert_eq!(n, 1, "the write in progress");
+        assert!(note.contains("empty"), "{note}");
+        std::fs::write(&path, "1\n").unwrap();
+        assert_eq!(v.read(&p), (1, ""));
+        std::fs::write(&path, "").unwrap();
+        assert_eq!(v.read(&p).0, 1);
+        assert_eq!(v.read(&p), (0, ""), "still empty: 0, as keepalived");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// keepalived's vrrp_track_file reads as FILE_CHECK does (strtol base 0;
+    /// upkeep read the first word as a decimal, so `0x10` was 0 and `12abc` 0).
+    #[test]
+    fn vrrp_track_files_read_numbers_as_keepalived() {
+        let dir = std::env::temp_dir().join(format!("upkeep-file-strtol-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v");
+        let p = path.display().to_string();
+        let v = TrackFileValue::default();
+        for (text, want) in [("0x10\n", 16), ("12abc", 12), ("010", 8), ("-254", -254)] {
+            std::fs::write(&path, text).unwrap();
+            assert_eq!(v.read(&p).0, want, "{text:?}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -74,7 +74,10 @@ pub enum Probe {
         helo: String,
     },
     /// A file holding a number (keepalived's vrrp_track_file): passes when 0.
-    File { path: String },
+    File {
+        path: String,
+        value: std::sync::Arc<super::file_check::TrackFileValue>,
+    },
     /// A track file's number sets a real server's health and weight
     /// (FILE_CHECK).
     TrackFile(super::file_check::FileProbe),
@@ -159,11 +162,11 @@ pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
         }
         Probe::TrackFile(f) => f.run().0,
         Probe::Plugin(p) => Outcome::fail(format!("plugin {}: no plugin host", p.file.display())),
-        Probe::File { path } => {
-            let value = file_value(path);
+        Probe::File { path, value } => {
+            let (value, note) = value.read(path);
             Outcome {
                 ok: value == 0,
-                message: format!("{path}: {value}"),
+                message: format!("{path}: {value}{note}"),
                 value: Some(value),
             }
         }
@@ -191,19 +194,6 @@ pub(super) async fn connect(
     }
     sock.bind(from)?;
     sock.connect(addr).await
-}
-
-/// The number a tracked file holds: its first word as an integer; a file
-/// that is missing, unreadable or does not start with a number counts 0
-/// (as keepalived).
-pub fn file_value(path: &str) -> i64 {
-    let head =
-        super::fileread::read_regular(std::path::Path::new(path), 64, false).unwrap_or_default();
-    String::from_utf8_lossy(&head)
-        .split_whitespace()
-        .next()
-        .and_then(|w| w.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Runs a check script (see [`crate::exec`]) as `account` (None: as this

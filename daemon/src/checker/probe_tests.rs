@@ -250,6 +250,8 @@ fn a_tracked_file_holds_a_number_or_counts_zero() {
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join("v");
     let p = f.to_str().unwrap();
+    let v = crate::checker::file_check::TrackFileValue::default();
+    let file_value = |p: &str| v.read(p).0;
     assert_eq!(file_value(p), 0, "missing");
     std::fs::write(&f, "42\n").unwrap();
     assert_eq!(file_value(p), 42);
@@ -259,7 +261,14 @@ fn a_tracked_file_holds_a_number_or_counts_zero() {
     assert_eq!(file_value(p), 0);
     rt().block_on(async {
         std::fs::write(&f, "3").unwrap();
-        let o = run(&Probe::File { path: p.into() }, Duration::from_secs(1)).await;
+        let o = run(
+            &Probe::File {
+                path: p.into(),
+                value: Default::default(),
+            },
+            Duration::from_secs(1),
+        )
+        .await;
         assert_eq!((o.ok, o.value), (false, Some(3)));
     });
     std::fs::remove_dir_all(&dir).unwrap();
@@ -311,7 +320,13 @@ fn a_fifo_as_a_tracked_file_fails_at_once() {
             .enable_all()
             .build()
             .unwrap()
-            .block_on(run(&Probe::File { path }, Duration::from_secs(1)));
+            .block_on(run(
+                &Probe::File {
+                    path,
+                    value: Default::default(),
+                },
+                Duration::from_secs(1),
+            ));
         let _ = tx.send(o);
     });
     let o = rx

@@ -186,6 +186,7 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
             source: format!("file:{}", f.name),
             probes: vec![Probe::File {
                 path: f.file.clone(),
+                value: Arc::default(),
             }],
             interval: TRACK_FILE_POLL,
             timeout: Duration::from_secs(1),
@@ -226,7 +227,7 @@ fn file_probe(cfg: &Config, c: &crate::config::model::RealServerCheck) -> Option
         path: f.file.clone(),
         weight,
         reverse,
-        last: Arc::default(),
+        value: Arc::default(),
     }))
 }
 

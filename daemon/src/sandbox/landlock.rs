@@ -93,7 +93,7 @@ impl Paths {
                             .filter(|a| a.starts_with('/'))
                             .map(PathBuf::from),
                     ),
-                    Probe::File { path } => {
+                    Probe::File { path, .. } => {
                         p.read.insert(or_parent(Path::new(path)));
                     }
                     // FILE_CHECK reads the track file as VRRP's tracking does.

@@ -419,7 +419,21 @@ impl Lab {
         serde_json::from_str(&text).ok()
     }
 
-    /// The state of `instance` on node `k`, from its status file.
+    /// The status entry of the real-server check on node `k` whose source
+    /// ends with `/rs` (`IP:PORT`).
+    pub fn real_server_check(&self, k: usize, rs: &str) -> Option<serde_json::Value> {
+        let tail = format!("/{rs}");
+        self.status(k)?["checks"]
+            .as_array()?
+            .iter()
+            .find(|c| {
+                c["source"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("real_server:") && s.ends_with(&tail))
+            })
+            .cloned()
+    }
+
     /// The status entry of `instance` on node `k`.
     pub fn instance(&self, k: usize, instance: &str) -> Option<serde_json::Value> {
         let s = self.status(k)?;
