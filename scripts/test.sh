@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n=== %s\n' "$*"; }
+# Each step's start in seconds since this script began (where CI time goes).
+step() { printf '\n=== %s (at %ds)\n' "$*" "$SECONDS"; }
 
 step "packages"
 # The namespace lab and interop tests need these; install whatever is missing.
