@@ -85,6 +85,11 @@ virtual_server 10.0.0.1 80 {
         TCP_CHECK {
         }
     }
+    real_server 10.0.0.4 80 {
+        FILE_CHECK {
+            track_file prio
+        }
+    }
 }
 "#;
 
@@ -96,6 +101,7 @@ const SOURCES: &[&str] = &[
     "process:nginx",
     "real_server:10.0.0.1:80/tcp/10.0.0.2:80",
     "real_server:10.0.0.1:80/tcp/10.0.0.3:80",
+    "real_server:10.0.0.1:80/tcp/10.0.0.4:80",
     "script:web2",
     "interface:eth0",
     "file:other",
@@ -103,7 +109,7 @@ const SOURCES: &[&str] = &[
 ];
 const INSTANCES: &[&str] = &["VI_1", "VI_2", "VI_3", ""];
 const VSS: &[&str] = &["10.0.0.1:80/tcp", "10.0.0.9:80/tcp", "fwmark:1"];
-const RSS: &[&str] = &["10.0.0.2:80", "10.0.0.3:80", "10.0.0.9:80"];
+const RSS: &[&str] = &["10.0.0.2:80", "10.0.0.3:80", "10.0.0.4:80", "10.0.0.9:80"];
 const RESTART: &[&str] = &["/usr/bin/systemctl", "restart", "nginx"];
 const MAX_RESTARTS: usize = 2;
 const WINDOW: Duration = Duration::from_secs(60);
@@ -127,6 +133,7 @@ enum Step {
         vs: u8,
         rs: u8,
         up: bool,
+        weight: i64,
     },
     Transition {
         instance: u8,
@@ -242,12 +249,13 @@ fuzz_target!(|data: &[u8]| {
                 },
                 None,
             )),
-            Step::RealServer { vs, rs, up } => sent.push((
+            Step::RealServer { vs, rs, up, weight } => sent.push((
                 Role::Checker,
                 Msg::RealServer(RealServerState {
                     virtual_server: pick(VSS, *vs).into(),
                     real_server: pick(RSS, *rs).into(),
                     up: *up,
+                    weight: *weight,
                 }),
                 None,
             )),
@@ -462,7 +470,12 @@ fn check_record(record: &Record, configured: &BTreeSet<String>, instances: &BTre
         .chain(record.real_servers_up.iter())
     {
         assert_eq!(vs, "10.0.0.1:80/tcp", "real servers kept for {vs}");
-        assert!(list.len() <= 2, "{list:?}");
+        assert!(list.len() <= 3, "{list:?}");
+    }
+    // A weight change is kept only for the real server with a FILE_CHECK.
+    for (vs, m) in &record.real_server_weights {
+        assert_eq!(vs, "10.0.0.1:80/tcp", "weights kept for {vs}");
+        assert!(m.keys().all(|rs| rs == "10.0.0.4:80"), "{m:?}");
     }
     assert!(record.quorum.keys().all(|k| k == "10.0.0.1:80/tcp"));
 }
