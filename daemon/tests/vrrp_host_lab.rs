@@ -174,3 +174,93 @@ fn a_deleted_interface_means_fault_and_it_resumes_when_created_again() {
     let heard = counter(&lab, 1, "adverts_received");
     assert!(lab.wait(SECS(3), || counter(&lab, 1, "adverts_received") > heard));
 }
+
+/// What keepalived (Debian's 2.2.7) does in the same scenarios, for the
+/// record (issue 17 asks for the comparison): nothing is asserted beyond
+/// the lab working; the observations are printed. Run with
+/// `cargo nextest run -p upkeep --test vrrp_host_lab --run-ignored all --no-capture`.
+#[test]
+#[ignore = "a record of keepalived's behaviour, not a test of upkeep"]
+fn keepalived_under_the_same_changes() {
+    let mut lab = Lab::new(2);
+    let conf = |lab: &Lab, k: usize, node: &str| {
+        std::fs::read_to_string(common::seeds().join(format!("nginx-{node}.conf")))
+            .unwrap()
+            .replace("192.168.1.103", &lab.nodes[k].v4)
+            .replace("192.168.1.104", &lab.nodes[k].v4)
+            .replace("192.168.1.108", VIP)
+            .replace(
+                "router_id LVS_DEVEL",
+                "router_id LVS_DEVEL\n    dynamic_interfaces",
+            )
+    };
+    let (a, b) = (conf(&lab, 0, "master"), conf(&lab, 1, "backup"));
+    lab.start_keepalived(0, &a);
+    lab.start_keepalived(1, &b);
+    assert!(
+        lab.wait(SECS(10), || lab.has_addr(0, VIP)),
+        "{}",
+        lab.keepalived_log(0)
+    );
+    std::thread::sleep(SECS(2));
+    let holders = |lab: &Lab| -> Vec<usize> { (0..2).filter(|&k| lab.has_addr(k, VIP)).collect() };
+    let timed = |lab: &Lab, limit: Duration, cond: &dyn Fn(&Lab) -> bool| {
+        let start = Instant::now();
+        lab.wait(limit, || cond(lab)).then(|| start.elapsed())
+    };
+    lab.ip(0, &["addr", "del", &format!("{VIP}/32"), "dev", "eth0"]);
+    let del = timed(&lab, SECS(5), &|l| l.has_addr(0, VIP));
+    eprintln!(
+        "keepalived: VIP back after `ip addr del`: {del:?}; holders {:?}",
+        holders(&lab)
+    );
+    lab.ip(0, &["-4", "addr", "flush", "dev", "eth0"]);
+    let flush = timed(&lab, SECS(5), &|l| l.has_addr(0, VIP));
+    eprintln!(
+        "keepalived: VIP back after `ip addr flush`: {flush:?}; holders {:?}",
+        holders(&lab)
+    );
+    let own = format!("{}/24", lab.nodes[0].v4);
+    lab.ip(0, &["addr", "add", &own, "dev", "eth0"]);
+    std::thread::sleep(SECS(5));
+    eprintln!("keepalived: 5 s later holders {:?}", holders(&lab));
+    lab.ip(1, &["addr", "add", &format!("{VIP}/32"), "dev", "eth0"]);
+    let removed = timed(&lab, SECS(5), &|l| !l.has_addr(1, VIP));
+    eprintln!("keepalived: VIP added by hand on the Backup removed: {removed:?}");
+    let _ = std::process::Command::new("ip")
+        .args([
+            "-n",
+            &lab.nodes[1].ns,
+            "addr",
+            "del",
+            &format!("{VIP}/32"),
+            "dev",
+            "eth0",
+        ])
+        .status();
+
+    lab.unplug(0);
+    let took_over = timed(&lab, SECS(8), &|l| l.has_addr(1, VIP));
+    eprintln!("keepalived: Master's veth deleted: the Backup holds the VIP after {took_over:?}");
+    lab.plug(0);
+    let back = timed(&lab, SECS(15), &|l| l.has_addr(0, VIP));
+    eprintln!(
+        "keepalived: Master's veth created again: VIP back on it after {back:?}; holders {:?}; running {}",
+        holders(&lab),
+        lab.runs(0, "keepalived")
+    );
+    std::thread::sleep(SECS(2));
+    lab.unplug(1);
+    std::thread::sleep(SECS(2));
+    lab.plug(1);
+    std::thread::sleep(SECS(6));
+    eprintln!(
+        "keepalived: Backup's veth replaced: holders {:?} 6 s later",
+        holders(&lab)
+    );
+    eprintln!(
+        "--- node 0\n{}\n--- node 1\n{}",
+        lab.keepalived_log(0),
+        lab.keepalived_log(1)
+    );
+}
