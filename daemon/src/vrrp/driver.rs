@@ -379,7 +379,11 @@ impl Driver {
                     }
                     self.link_state(&name, false).await;
                 }
-                NetEvent::Address => addresses = true,
+                // Other interfaces' addresses (containers coming and
+                // going) are not worth a look at the kernel's table.
+                NetEvent::Address { index } => {
+                    addresses |= self.uses(index) || !self.lost.is_empty();
+                }
             }
         }
         if !self.lost.is_empty() && (relink || addresses) {

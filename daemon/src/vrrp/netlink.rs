@@ -62,8 +62,11 @@ pub enum NetEvent {
         index: u32,
         name: String,
     },
-    /// Addresses changed somewhere (the driver re-reads what it needs).
-    Address,
+    /// Addresses changed on interface `index` (the driver re-reads what
+    /// it needs).
+    Address {
+        index: u32,
+    },
 }
 
 #[derive(Clone)]
@@ -259,8 +262,10 @@ async fn forward_events(
                 }
             }
             NetlinkPayload::InnerMessage(
-                RouteNetlinkMessage::NewAddress(_) | RouteNetlinkMessage::DelAddress(_),
-            ) => NetEvent::Address,
+                RouteNetlinkMessage::NewAddress(a) | RouteNetlinkMessage::DelAddress(a),
+            ) => NetEvent::Address {
+                index: a.header.index,
+            },
             _ => continue,
         };
         if tx.send(ev).is_err() {
