@@ -276,3 +276,61 @@ fn keepalived_under_the_same_changes() {
         lab.keepalived_log(1)
     );
 }
+
+/// A restored address is announced: a gratuitous ARP (IPv4) and an
+/// unsolicited NA (IPv6) on the wire after `ip addr del`, seen by a third
+/// node's capture.
+#[test]
+fn a_restored_address_is_announced_on_the_wire() {
+    let mut lab = Lab::new(2);
+    let conf = "vrrp_instance V4 {\n    state BACKUP\n    interface eth0\n    virtual_router_id 41\n    priority 200\n    version 3\n    advert_int 0.1\n    virtual_ipaddress {\n        10.77.0.100\n    }\n}\nvrrp_instance V6 {\n    state BACKUP\n    interface eth0\n    virtual_router_id 61\n    priority 200\n    advert_int 0.1\n    virtual_ipaddress {\n        fd77::100/64\n    }\n}\n";
+    lab.start(0, UPKEEPD, conf, "both.conf");
+    lab.expect_state(0, "V4", "MASTER", SECS(5));
+    lab.expect_state(0, "V6", "MASTER", SECS(5));
+    // Past the second round of announcements (vrrp_garp_master_delay, 5 s).
+    std::thread::sleep(SECS(6));
+    let pcap = lab.nodes[1].dir.join("garp.pcap");
+    lab.spawn(
+        1,
+        &[
+            "tcpdump",
+            "--immediate-mode",
+            "-U",
+            "-n",
+            "-i",
+            "eth0",
+            "-w",
+            pcap.to_str().unwrap(),
+            "arp or icmp6",
+        ],
+        "tcpdump.log",
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    lab.ip(0, &["addr", "del", &format!("{VIP}/32"), "dev", "eth0"]);
+    lab.ip(0, &["-6", "addr", "del", "fd77::100/64", "dev", "eth0"]);
+    assert!(
+        lab.wait(SECS(3), || lab.has_addr(0, VIP)
+            && lab.has_addr(0, "fd77::100")),
+        "{}",
+        lab.logs()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let dump = lab.exec(1, &["tcpdump", "-r", pcap.to_str().unwrap(), "-n", "-v"]);
+    assert!(
+        dump.lines().any(|l| l.contains("ARP") && l.contains(VIP)),
+        "a gratuitous ARP for the restored VIP:\n{dump}"
+    );
+    assert!(
+        dump.lines()
+            .any(|l| l.contains("neighbor advertisement") && l.contains("fd77::100")),
+        "an unsolicited NA for the restored VIP:\n{dump}"
+    );
+    assert_eq!(counter_of(&lab, 0, "V4", "addresses_restored"), 1);
+    assert_eq!(counter_of(&lab, 0, "V6", "addresses_restored"), 1);
+}
+
+fn counter_of(lab: &Lab, k: usize, instance: &str, name: &str) -> u64 {
+    lab.instance(k, instance)
+        .and_then(|s| s[name].as_u64())
+        .unwrap_or(0)
+}
