@@ -141,7 +141,12 @@ pub async fn run(
                 }
                 d.paced(now);
             }
-            Some(ev) = net_events.recv() => {
+            ev = net_events.recv() => {
+                // Without events a removed VIP would stay gone unseen: a
+                // restarted worker resumes as Master without a failover.
+                let Some(ev) = ev else {
+                    break Err(WorkerError::Other("the netlink event stream ended".into()));
+                };
                 let at = Instant::now();
                 let mut evs = vec![ev];
                 while evs.len() < NET_EVENT_BATCH {
@@ -362,6 +367,7 @@ impl Driver {
     async fn net_events(&mut self, evs: Vec<NetEvent>, at: Instant) {
         let mut addresses = false;
         let mut relink = false;
+        let mut overrun = false;
         for ev in evs {
             match ev {
                 NetEvent::Link(l) if self.lost.contains(&l.name) => {
@@ -384,7 +390,16 @@ impl Driver {
                 NetEvent::Address { index } => {
                     addresses |= self.uses(index) || !self.lost.is_empty();
                 }
+                NetEvent::Overrun => overrun = true,
             }
+        }
+        if overrun {
+            warn!(
+                "netlink events were lost (socket buffer full): reading links and addresses again"
+            );
+            self.resync_links().await;
+            relink = true;
+            addresses = true;
         }
         if !self.lost.is_empty() && (relink || addresses) {
             self.rebind().await;
@@ -412,6 +427,42 @@ impl Driver {
                 .router
                 .handle(Instant::now(), Input::Link { ifname: name, up });
             self.execute(out).await;
+        }
+    }
+
+    /// After lost events: link states read again, and the interfaces the
+    /// instances use that are gone or were replaced (another index under
+    /// the name) treated as deleted.
+    async fn resync_links(&mut self) {
+        let now: HashMap<String, (u32, bool)> = match self.host.nl.links().await {
+            Ok(l) => l.into_iter().map(|l| (l.name, (l.index, l.up))).collect(),
+            Err(e) => {
+                warn!(error = %e, "reading the links failed");
+                return;
+            }
+        };
+        let mut used: Vec<(String, u32)> = self
+            .host
+            .links()
+            .filter(|l| self.uses(l.index))
+            .map(|l| (l.name.clone(), l.index))
+            .collect();
+        used.extend(
+            self.ios
+                .iter()
+                .filter_map(|io| Some((io.out_ifname.clone(), io.vmac?))),
+        );
+        for (name, index) in used {
+            if now.get(&name).map(|(i, _)| *i) != Some(index) {
+                warn!(interface = %name, ifindex = index, "an interface VRRP uses is gone; waiting for it to come back");
+                self.gone.insert(index);
+                self.lost.insert(name);
+            }
+        }
+        let tracked: Vec<String> = self.link_up.keys().cloned().collect();
+        for name in tracked {
+            let up = !self.lost.contains(&name) && now.get(&name).is_some_and(|(_, up)| *up);
+            self.link_state(&name, up).await;
         }
     }
 

@@ -67,6 +67,9 @@ pub enum NetEvent {
     Address {
         index: u32,
     },
+    /// The kernel dropped events (the socket's buffer was full): what it
+    /// said may be stale, read it again.
+    Overrun,
 }
 
 #[derive(Clone)]
@@ -266,6 +269,7 @@ async fn forward_events(
             ) => NetEvent::Address {
                 index: a.header.index,
             },
+            NetlinkPayload::Overrun(_) => NetEvent::Overrun,
             _ => continue,
         };
         if tx.send(ev).is_err() {

@@ -93,6 +93,11 @@ impl HostIo {
         self.links.get(name)
     }
 
+    /// Every interface as of the last `prepare`.
+    pub(super) fn links(&self) -> impl Iterator<Item = &LinkInfo> {
+        self.links.values()
+    }
+
     /// Everything `cfg` needs, opened; nothing about running instances changes.
     pub(super) async fn prepare(
         &mut self,
