@@ -379,3 +379,41 @@ fn a_vip_removed_during_an_event_storm_comes_back() {
     assert_eq!(lab.state(1, "VI_1").as_deref(), Some("BACKUP"));
     assert!(lab.has_addr(0, VIP));
 }
+
+/// IPv6: `ip -6 addr flush` on the Master takes the VIP and the link-local
+/// address adverts come from; the VIP comes back and the Master goes on
+/// advertising (the Backup never takes over).
+#[test]
+fn ipv6_flush_on_the_master_keeps_one_master() {
+    let mut lab = Lab::new(2);
+    let conf = |prio: u32| {
+        format!(
+            "vrrp_instance VI_6 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 61\n    priority {prio}\n    advert_int 0.5\n    virtual_ipaddress {{\n        fd77::100/64\n    }}\n}}\n"
+        )
+    };
+    lab.start(0, UPKEEPD, &conf(200), "v6.conf");
+    lab.start(1, UPKEEPD, &conf(100), "v6.conf");
+    lab.expect_state(0, "VI_6", "MASTER", SECS(5));
+    lab.expect_state(1, "VI_6", "BACKUP", SECS(3));
+    let before = counter_of(&lab, 1, "VI_6", "transitions");
+    let start = Instant::now();
+    lab.ip(0, &["-6", "addr", "flush", "dev", "eth0"]);
+    assert!(
+        lab.wait(SECS(3), || lab.has_addr(0, "fd77::100")),
+        "{}",
+        lab.log(0)
+    );
+    eprintln!(
+        "IPv6 VIP back after `ip -6 addr flush` in {:?}",
+        start.elapsed()
+    );
+    // Master_Down_Interval is 3 × 0.5 s + skew: well past it.
+    std::thread::sleep(SECS(4));
+    assert_eq!(
+        counter_of(&lab, 1, "VI_6", "transitions"),
+        before,
+        "{}",
+        lab.logs()
+    );
+    assert_eq!(lab.state(0, "VI_6").as_deref(), Some("MASTER"));
+}
