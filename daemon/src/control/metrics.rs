@@ -100,6 +100,28 @@ pub fn render(doc: &StatusDoc) -> String {
         }),
     );
     x.family(
+        "upkeep_vrrp_addresses_restored_total",
+        Kind::Counter,
+        "Addresses of a Master removed by someone else and put back.",
+        instances.iter().map(|i| {
+            (
+                vec![("instance", i.name.as_str())],
+                Value::from(i.addresses_restored),
+            )
+        }),
+    );
+    x.family(
+        "upkeep_vrrp_addresses_removed_total",
+        Kind::Counter,
+        "Addresses found on a non-Master's interface and removed.",
+        instances.iter().map(|i| {
+            (
+                vec![("instance", i.name.as_str())],
+                Value::from(i.addresses_removed),
+            )
+        }),
+    );
+    x.family(
         "upkeep_vrrp_adverts_received_total",
         Kind::Counter,
         "VRRP advertisements received and accepted.",

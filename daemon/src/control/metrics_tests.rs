@@ -23,6 +23,9 @@ fn instance(name: &str, state: &str, priority: u8, base_priority: u8) -> Instanc
         adverts_sent: 0,
         adverts_received: 0,
         transitions: 0,
+        vips_missing: Vec::new(),
+        addresses_restored: 0,
+        addresses_removed: 0,
         drops: BTreeMap::new(),
     }
 }
@@ -64,11 +67,13 @@ fn sample_doc() -> StatusDoc {
     let mut vi1 = instance("VI_1", "MASTER", 150, 100);
     vi1.transitions = 3;
     vi1.adverts_sent = 42;
+    vi1.addresses_restored = 2;
     vi1.adverts_received = 7;
     vi1.drops = BTreeMap::from([("auth_mismatch".into(), 2), ("ttl".into(), 1)]);
     let mut odd = instance(ODD, "BACKUP", 90, 90);
     odd.transitions = 1;
     odd.adverts_received = 100;
+    odd.addresses_removed = 1;
     StatusDoc {
         pid: 1234,
         config: "/etc/upkeep/upkeep.toml".into(),
@@ -363,6 +368,10 @@ fn renders_every_family() {
         r#"upkeep_vrrp_transitions_total{instance="web \"east\"\n\\path"} 1"#,
         r#"upkeep_vrrp_adverts_sent_total{instance="VI_1"} 42"#,
         r#"upkeep_vrrp_adverts_sent_total{instance="web \"east\"\n\\path"} 0"#,
+        r#"upkeep_vrrp_addresses_restored_total{instance="VI_1"} 2"#,
+        r#"upkeep_vrrp_addresses_restored_total{instance="web \"east\"\n\\path"} 0"#,
+        r#"upkeep_vrrp_addresses_removed_total{instance="VI_1"} 0"#,
+        r#"upkeep_vrrp_addresses_removed_total{instance="web \"east\"\n\\path"} 1"#,
         r#"upkeep_vrrp_adverts_received_total{instance="VI_1"} 7"#,
         r#"upkeep_vrrp_adverts_received_total{instance="web \"east\"\n\\path"} 100"#,
         r#"upkeep_vrrp_drops_total{instance="VI_1",reason="auth_mismatch"} 2"#,
@@ -458,7 +467,7 @@ fn counters_and_gauges_are_typed() {
         );
     }
     assert_eq!(types.get("upkeep_check_latency_seconds"), Some(&"gauge"));
-    assert_eq!(types.len(), 32);
+    assert_eq!(types.len(), 34);
 }
 
 #[test]

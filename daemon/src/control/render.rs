@@ -68,6 +68,20 @@ pub fn text(doc: &StatusDoc) -> String {
             i.adverts_received,
             i.drops.values().sum::<u64>()
         );
+        if !i.vips_missing.is_empty() || i.addresses_restored + i.addresses_removed > 0 {
+            let _ = writeln!(
+                o,
+                "  {:<16} not in the kernel: {}; addresses restored {} removed {}",
+                "",
+                if i.vips_missing.is_empty() {
+                    "-".to_string()
+                } else {
+                    i.vips_missing.join(",")
+                },
+                i.addresses_restored,
+                i.addresses_removed
+            );
+        }
     }
     if !doc.checks.is_empty() {
         let _ = writeln!(o, "\nChecks:");

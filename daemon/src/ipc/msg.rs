@@ -207,6 +207,16 @@ pub struct InstanceStatus {
     pub adverts_received: u64,
     pub transitions: u64,
     pub drops: BTreeMap<String, u64>,
+    /// A Master's addresses the kernel does not have now (someone removed
+    /// them and putting them back failed, or their interface is gone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vips_missing: Vec<String>,
+    /// Addresses removed by someone else that the Master put back.
+    #[serde(default)]
+    pub addresses_restored: u64,
+    /// Addresses found on the interface of a non-Master and removed.
+    #[serde(default)]
+    pub addresses_removed: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -153,6 +153,9 @@ fn summary_is_one_line() {
         adverts_sent: 0,
         adverts_received: 0,
         transitions: 1,
+        vips_missing: Vec::new(),
+        addresses_restored: 0,
+        addresses_removed: 0,
         drops: Default::default(),
     });
     r.virtual_servers.push(VirtualServerStatus {

@@ -4,7 +4,7 @@
 //! out before any netlink work. Transitions and status go to the parent,
 //! which runs notify scripts and serves status.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -13,8 +13,9 @@ use tokio::sync::mpsc;
 use tracing::{debug, error, info, trace, warn};
 
 use super::accept;
-use super::fsm::Action;
+use super::fsm::{Action, State};
 use super::netlink::{NetEvent, Netlink};
+use super::owned::{self, Fix, Owned};
 use super::pace::Pacer;
 use super::reload::{carried_over, resumable};
 use super::router::{Input, Output, Router, SetupError};
@@ -61,7 +62,21 @@ struct Driver {
     /// Gratuitous ARPs / NAs waiting for their interface's interval:
     /// (interface index, IPv6) → the line of (address, MAC).
     pacers: HashMap<(u32, bool), Pacer<Announcement>>,
+    /// Per instance, the Master's addresses the kernel did not have at the
+    /// last look (for status: what the kernel really has).
+    missing: BTreeMap<usize, Vec<IpAddr>>,
+    /// Interfaces the instances use that were deleted since the last
+    /// `prepare`: the instances wait (in Fault when they track the
+    /// interface) until one of that name is back, then everything is
+    /// opened again on it.
+    lost: BTreeSet<String>,
+    /// Indexes of deleted interfaces: nothing is added or removed there.
+    gone: HashSet<u32>,
 }
+
+/// At most this many queued netlink events are taken at once (one look at
+/// the kernel's addresses serves them all).
+const NET_EVENT_BATCH: usize = 1024;
 
 /// Runs VRRP for `cfg` until the parent says stop (or goes away).
 pub async fn run(
@@ -87,6 +102,9 @@ pub async fn run(
         outbox: Vec::new(),
         dirty: true,
         pacers: HashMap::new(),
+        missing: BTreeMap::new(),
+        lost: BTreeSet::new(),
+        gone: HashSet::new(),
     };
     let resumed = resumable(&d.cfg, &resume);
     d.start(&resumed).await;
@@ -123,7 +141,22 @@ pub async fn run(
                 }
                 d.paced(now);
             }
-            Some(ev) = net_events.recv() => d.net_event(ev).await,
+            ev = net_events.recv() => {
+                // Without events a removed VIP would stay gone unseen: a
+                // restarted worker resumes as Master without a failover.
+                let Some(ev) = ev else {
+                    break Err(WorkerError::Other("the netlink event stream ended".into()));
+                };
+                let at = Instant::now();
+                let mut evs = vec![ev];
+                while evs.len() < NET_EVENT_BATCH {
+                    match net_events.try_recv() {
+                        Ok(ev) => evs.push(ev),
+                        Err(_) => break,
+                    }
+                }
+                d.net_events(evs, at).await;
+            }
             m = link.recv() => match m {
                 Ok(Msg::Track { source, up, value }) => {
                     let input = match value {
@@ -326,21 +359,224 @@ impl Driver {
         }
     }
 
-    async fn net_event(&mut self, ev: NetEvent) {
-        if let NetEvent::Link(l) = ev
-            && let Some(prev) = self.link_up.get_mut(&l.name)
-            && *prev != l.up
-        {
-            *prev = l.up;
-            info!(interface = %l.name, up = l.up, "link state changed");
-            let out = self.router.handle(
-                Instant::now(),
-                Input::Link {
-                    ifname: &l.name,
-                    up: l.up,
-                },
+    /// Link and address events (a batch of them, taken at `at`): link
+    /// states go to the router; a deleted interface an instance uses puts
+    /// the instance in Fault (through its link) until one of that name is
+    /// back; then the kernel's addresses are compared with what the
+    /// instances own.
+    async fn net_events(&mut self, evs: Vec<NetEvent>, at: Instant) {
+        let mut addresses = false;
+        let mut relink = false;
+        let mut overrun = false;
+        for ev in evs {
+            match ev {
+                NetEvent::Link(l) if self.lost.contains(&l.name) => {
+                    // Its sockets are bound to the old interface: it comes
+                    // back through `rebind`, not through its link state.
+                    relink = true;
+                }
+                NetEvent::Link(l) => self.link_state(&l.name, l.up).await,
+                NetEvent::LinkRemoved { index, name } => {
+                    self.gone.insert(index);
+                    if self.uses(index) {
+                        warn!(interface = %name, ifindex = index, "an interface VRRP uses was deleted; waiting for it to come back");
+                        self.lost.insert(name.clone());
+                        relink = true;
+                    }
+                    self.link_state(&name, false).await;
+                }
+                // Other interfaces' addresses (containers coming and
+                // going) are not worth a look at the kernel's table.
+                NetEvent::Address { index } => {
+                    addresses |= self.uses(index) || !self.lost.is_empty();
+                }
+                NetEvent::Overrun => overrun = true,
+            }
+        }
+        if overrun {
+            warn!(
+                "netlink events were lost (socket buffer full): reading links and addresses again"
             );
+            self.resync_links().await;
+            relink = true;
+            addresses = true;
+        }
+        if !self.lost.is_empty() && (relink || addresses) {
+            self.rebind().await;
+        }
+        if addresses || relink {
+            self.audit(at).await;
+        }
+        // Indexes are not reused soon: only those the instances name matter.
+        let gone: Vec<u32> = self
+            .gone
+            .iter()
+            .copied()
+            .filter(|&i| self.uses(i))
+            .collect();
+        self.gone = gone.into_iter().collect();
+    }
+
+    async fn link_state(&mut self, name: &str, up: bool) {
+        if let Some(prev) = self.link_up.get_mut(name)
+            && *prev != up
+        {
+            *prev = up;
+            info!(interface = %name, up, "link state changed");
+            let out = self
+                .router
+                .handle(Instant::now(), Input::Link { ifname: name, up });
             self.execute(out).await;
+        }
+    }
+
+    /// After lost events: link states read again, and the interfaces the
+    /// instances use that are gone or were replaced (another index under
+    /// the name) treated as deleted.
+    async fn resync_links(&mut self) {
+        let now: HashMap<String, (u32, bool)> = match self.host.nl.links().await {
+            Ok(l) => l.into_iter().map(|l| (l.name, (l.index, l.up))).collect(),
+            Err(e) => {
+                warn!(error = %e, "reading the links failed");
+                return;
+            }
+        };
+        let mut used: Vec<(String, u32)> = self
+            .host
+            .links()
+            .filter(|l| self.uses(l.index))
+            .map(|l| (l.name.clone(), l.index))
+            .collect();
+        used.extend(
+            self.ios
+                .iter()
+                .filter_map(|io| Some((io.out_ifname.clone(), io.vmac?))),
+        );
+        for (name, index) in used {
+            if now.get(&name).map(|(i, _)| *i) != Some(index) {
+                warn!(interface = %name, ifindex = index, "an interface VRRP uses is gone; waiting for it to come back");
+                self.gone.insert(index);
+                self.lost.insert(name);
+            }
+        }
+        let tracked: Vec<String> = self.link_up.keys().cloned().collect();
+        for name in tracked {
+            let up = !self.lost.contains(&name) && now.get(&name).is_some_and(|(_, up)| *up);
+            self.link_state(&name, up).await;
+        }
+    }
+
+    /// Whether an instance sends, receives or keeps addresses on interface `index`.
+    fn uses(&self, index: u32) -> bool {
+        self.ios.iter().any(|io| {
+            io.parent == index
+                || io.out_index == index
+                || io.vmac == Some(index)
+                || io.vips.iter().any(|(i, _)| *i == index)
+        })
+    }
+
+    /// Opens everything again for interfaces that were deleted, once they
+    /// (and, for an instance's interface, its address) are back: the same
+    /// configuration applied again, so running instances carry on.
+    async fn rebind(&mut self) {
+        let lost = std::mem::take(&mut self.lost);
+        match self.reload(self.cfg.clone()).await {
+            Ok(()) => {
+                info!(interfaces = ?lost, "interfaces back: VRRP resumed on them");
+            }
+            Err(e) => {
+                debug!(interfaces = ?lost, error = %e, "interfaces not back yet");
+                self.lost = lost;
+            }
+        }
+    }
+
+    /// Compares the addresses the instances own with the kernel's: a
+    /// Master's address removed by someone else goes back (and is
+    /// announced); a non-Master's found on its interface goes away.
+    async fn audit(&mut self, at: Instant) {
+        let present: HashSet<(u32, IpAddr)> = match self.host.nl.addresses().await {
+            Ok(a) => a.into_iter().map(|a| (a.index, a.addr)).collect(),
+            Err(e) => {
+                warn!(error = %e, "reading the kernel's addresses failed");
+                return;
+            }
+        };
+        let owned: Vec<Owned<'_>> = self
+            .ios
+            .iter()
+            .enumerate()
+            .flat_map(|(k, io)| {
+                let master = self
+                    .router
+                    .instance(k)
+                    .is_some_and(|i| i.state() == State::Master);
+                io.vips.iter().map(move |(index, vip)| Owned {
+                    instance: k,
+                    index: *index,
+                    vip,
+                    master,
+                })
+            })
+            .collect();
+        let audit = owned::audit(&owned, &present, &self.gone);
+        let mut missing = audit.missing;
+        for fix in audit.fixes {
+            match fix {
+                Fix::Restore {
+                    instance,
+                    index,
+                    vip,
+                } => {
+                    let Some(io) = self.ios.get(instance) else {
+                        continue;
+                    };
+                    let name = io.name.clone();
+                    let mac = io.mac;
+                    if let Err(e) = self.host.nl.add_address(index, &vip).await {
+                        error!(instance = %name, vip = %vip, ifindex = index, error = %e, "restoring a removed VIP failed");
+                        continue;
+                    }
+                    let repeat = self
+                        .router
+                        .instance(instance)
+                        .map_or(1, |i| i.params().garp.master_repeat.max(1));
+                    for _ in 0..repeat {
+                        self.announce(&name, vip.addr, mac);
+                    }
+                    warn!(
+                        instance = %name,
+                        vip = %vip,
+                        ifindex = index,
+                        took_us = u64::try_from(at.elapsed().as_micros()).unwrap_or(u64::MAX),
+                        "VIP removed by someone else: restored"
+                    );
+                    self.router.count_fix(instance, false);
+                    if let Some(m) = missing.get_mut(&instance) {
+                        m.retain(|a| *a != vip.addr);
+                    }
+                }
+                Fix::Remove {
+                    instance,
+                    index,
+                    vip,
+                } => {
+                    let name = self.ios.get(instance).map(|io| io.name.clone());
+                    if let Err(e) = self.host.nl.del_address(index, &vip).await {
+                        error!(instance = ?name, vip = %vip, ifindex = index, error = %e, "removing a VIP this node does not hold failed");
+                        continue;
+                    }
+                    warn!(instance = ?name, vip = %vip, ifindex = index, "VIP found on the interface of an instance that is not Master: removed");
+                    self.router.count_fix(instance, true);
+                }
+            }
+            self.dirty = true;
+        }
+        missing.retain(|_, v| !v.is_empty());
+        if missing != self.missing {
+            self.missing = missing;
+            self.dirty = true;
         }
     }
 
@@ -380,6 +616,8 @@ impl Driver {
                 warn!(instance = %io.name, error = %e, "removing the VMAC interface failed");
             }
         }
+        // Instance numbers may have changed: the next look says what is missing.
+        self.missing.clear();
         self.execute(changed).await;
         self.settle().await;
         let out = self.router.handle(Instant::now(), Input::Startup);
@@ -513,6 +751,15 @@ impl Driver {
                         .iter()
                         .map(|(r, n)| (r.name().to_string(), *n))
                         .collect(),
+                    vips_missing: self
+                        .missing
+                        .get(&k)
+                        .into_iter()
+                        .flatten()
+                        .map(|a| a.to_string())
+                        .collect(),
+                    addresses_restored: c.addresses_restored,
+                    addresses_removed: c.addresses_removed,
                 })
             })
             .collect();

@@ -1,8 +1,9 @@
 //! VRRP: RFC 5798 (v3, IPv4 and IPv6) and RFC 3768 (v2).
 //!
 //! `packet` is the codec; `fsm` the per-instance state machine (RFC 5798 §6),
-//! `router` the set of instances with sync groups and tracking, and `pace`
-//! the spacing of gratuitous ARPs / NAs on an interface. These are
+//! `router` the set of instances with sync groups and tracking, `owned`
+//! the addresses a Master must have and a Backup must not, and `pace` the
+//! spacing of gratuitous ARPs / NAs on an interface. These are
 //! sans-IO: they take events with `now` and return actions. The rest is the
 //! thin IO layer that owns sockets, netlink and timers.
 
@@ -13,6 +14,7 @@ pub mod driver;
 pub mod fsm;
 pub mod garp;
 pub mod netlink;
+pub mod owned;
 pub mod pace;
 pub mod packet;
 pub mod reload;

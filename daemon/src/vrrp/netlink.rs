@@ -62,8 +62,14 @@ pub enum NetEvent {
         index: u32,
         name: String,
     },
-    /// Addresses changed somewhere (the driver re-reads what it needs).
-    Address,
+    /// Addresses changed on interface `index` (the driver re-reads what
+    /// it needs).
+    Address {
+        index: u32,
+    },
+    /// The kernel dropped events (the socket's buffer was full): what it
+    /// said may be stale, read it again.
+    Overrun,
 }
 
 #[derive(Clone)]
@@ -259,8 +265,11 @@ async fn forward_events(
                 }
             }
             NetlinkPayload::InnerMessage(
-                RouteNetlinkMessage::NewAddress(_) | RouteNetlinkMessage::DelAddress(_),
-            ) => NetEvent::Address,
+                RouteNetlinkMessage::NewAddress(a) | RouteNetlinkMessage::DelAddress(a),
+            ) => NetEvent::Address {
+                index: a.header.index,
+            },
+            NetlinkPayload::Overrun(_) => NetEvent::Overrun,
             _ => continue,
         };
         if tx.send(ev).is_err() {

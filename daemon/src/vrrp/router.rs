@@ -80,6 +80,10 @@ pub struct Counters {
     pub adverts_received: u64,
     pub transitions: u64,
     pub drops: BTreeMap<DropReason, u64>,
+    /// A Master's addresses that someone else removed and it put back.
+    pub addresses_restored: u64,
+    /// Addresses a non-Master found on its interface and removed.
+    pub addresses_removed: u64,
 }
 
 /// One configured instance with what the router keeps beside it.
@@ -297,6 +301,19 @@ impl Router {
 
     pub fn counters(&self, i: usize) -> Option<&Counters> {
         self.instances.get(i).map(|s| &s.counters)
+    }
+
+    /// Counts an address the IO layer restored (`removed` false) or
+    /// removed (`removed` true) for instance `i` (see `owned`).
+    pub fn count_fix(&mut self, i: usize, removed: bool) {
+        if let Some(m) = self.instances.get_mut(i) {
+            let c = &mut m.counters;
+            if removed {
+                c.addresses_removed += 1;
+            } else {
+                c.addresses_restored += 1;
+            }
+        }
     }
 
     pub fn unmatched_drops(&self) -> &BTreeMap<DropReason, u64> {

@@ -811,3 +811,49 @@ fn vmac_prefix() {
         "cut to 15 bytes as keepalived does"
     );
 }
+
+/// The driver's way back after an interface was deleted and created again:
+/// the instance faulted with its link, the same configuration is applied
+/// again on the new interface (`adopt`), then the link is up.
+#[test]
+fn a_deleted_interface_faults_and_the_rebuilt_instance_resumes() {
+    let t0 = Instant::now();
+    let text = pair(150);
+    let mut r = router(&text, 1);
+    r.handle(t0, Input::Startup);
+    run_until(&mut r, t0 + Duration::from_secs(5));
+    assert_eq!(states(&r), vec![State::Master]);
+    r.count_fix(0, false);
+    let t1 = t0 + Duration::from_secs(6);
+    let out = r.handle(
+        t1,
+        Input::Link {
+            ifname: "eth0",
+            up: false,
+        },
+    );
+    assert_eq!(states(&r), vec![State::Fault]);
+    assert!(
+        out.iter()
+            .any(|o| matches!(o.action, Action::RemoveVips(_)))
+    );
+    // Rebuilt while the interface is still down: nothing changes.
+    let mut rebuilt = router(&text, 1);
+    let out = rebuilt.adopt(0, &mut r, 0);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(states(&rebuilt), vec![State::Fault]);
+    assert_eq!(rebuilt.counters(0).unwrap().addresses_restored, 1);
+    let t2 = t1 + Duration::from_secs(10);
+    assert!(run_until(&mut rebuilt, t2).is_empty(), "Fault waits");
+    rebuilt.handle(
+        t2,
+        Input::Link {
+            ifname: "eth0",
+            up: true,
+        },
+    );
+    assert_eq!(states(&rebuilt), vec![State::Backup]);
+    // No peer heard: Master after Master_Down_Interval (3 × 1 s + skew).
+    run_until(&mut rebuilt, t2 + Duration::from_millis(3500));
+    assert_eq!(states(&rebuilt), vec![State::Master]);
+}

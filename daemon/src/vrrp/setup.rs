@@ -52,14 +52,25 @@ pub(super) struct HostIo {
     /// Instance name → its VMAC interface.
     vmacs: HashMap<String, LinkInfo>,
     tx: mpsc::Sender<Received>,
-    opened: Vec<(String, Family)>,
-    /// Memberships of instances' `mcast_dst_ip` groups, by interface.
-    members: Vec<(String, IpAddr, Socket)>,
+    /// Receive sockets by (interface, family), with the index they were
+    /// opened on and their read task.
+    opened: Vec<Opened>,
+    /// Memberships of instances' `mcast_dst_ip` groups, by interface
+    /// (name, index).
+    members: Vec<(String, u32, IpAddr, Socket)>,
     pub(super) accept_filter: bool,
     pub(super) announcers: HashMap<u32, Announcer>,
     /// Interface index → the spacing of its gratuitous ARPs / NAs (a VMAC
     /// takes its base interface's, as keepalived's IF_BASE_IFP).
     pub(super) spacing: HashMap<u32, Spacing>,
+}
+
+/// A receive socket's read task and where it reads.
+pub(super) struct Opened {
+    ifname: String,
+    index: u32,
+    family: Family,
+    task: tokio::task::AbortHandle,
 }
 
 impl HostIo {
@@ -82,6 +93,11 @@ impl HostIo {
         self.links.get(name)
     }
 
+    /// Every interface as of the last `prepare`.
+    pub(super) fn links(&self) -> impl Iterator<Item = &LinkInfo> {
+        self.links.values()
+    }
+
     /// Everything `cfg` needs, opened; nothing about running instances changes.
     pub(super) async fn prepare(
         &mut self,
@@ -94,6 +110,7 @@ impl HostIo {
             .into_iter()
             .map(|l| (l.name.clone(), l))
             .collect();
+        self.forget_replaced();
         // VMACs first: adverts and VIPs of those instances use them.
         for inst in &cfg.vrrp_instances {
             let parent = parent_link(&self.links, inst)?;
@@ -165,6 +182,35 @@ impl HostIo {
         Ok((router, ios))
     }
 
+    /// Drops what was opened on an interface that is gone or was created
+    /// again under its name (another index): `prepare` opens it anew.
+    fn forget_replaced(&mut self) {
+        let links = &self.links;
+        let current = |name: &str, index: u32| links.get(name).is_some_and(|l| l.index == index);
+        // A VMAC is re-created by `prepare` when it is gone.
+        self.vmacs.retain(|_, v| current(&v.name, v.index));
+        let vmacs = &self.vmacs;
+        let live = |name: &str, index: u32| {
+            current(name, index) || vmacs.values().any(|v| v.name == name && v.index == index)
+        };
+        self.opened.retain(|o| {
+            let keep = live(&o.ifname, o.index);
+            if !keep {
+                debug!(interface = %o.ifname, family = %o.family, "receive socket closed: interface replaced");
+                o.task.abort();
+            }
+            keep
+        });
+        self.members
+            .retain(|(name, index, _, _)| live(name, *index));
+        self.announcers.retain(|index, _| {
+            links
+                .values()
+                .chain(vmacs.values())
+                .any(|l| l.index == *index)
+        });
+    }
+
     /// Joins each `mcast_dst_ip` on the interface its adverts arrive by.
     fn join_groups(&mut self, cfg: &Config) -> Result<(), DriverError> {
         for inst in &cfg.vrrp_instances {
@@ -178,7 +224,7 @@ impl HostIo {
             if self
                 .members
                 .iter()
-                .any(|(n, g, _)| *n == link.name && *g == group)
+                .any(|(n, _, g, _)| *n == link.name && *g == group)
             {
                 continue;
             }
@@ -188,7 +234,7 @@ impl HostIo {
                     inst.name, link.name
                 )))?;
             info!(instance = %inst.name, interface = %link.name, group = %group, "listening on mcast_dst_ip");
-            self.members.push((link.name.clone(), group, s));
+            self.members.push((link.name.clone(), link.index, group, s));
         }
         Ok(())
     }
@@ -237,6 +283,8 @@ pub(super) struct InstanceIo {
     /// Every address the instance owns when Master, with its interface index.
     pub(super) vips: Vec<(u32, Vip)>,
     pub(super) vmac: Option<u32>,
+    /// The index of the configured interface (the VMAC's parent).
+    pub(super) parent: u32,
     /// Accept_Mode off for a non-owner: drop traffic to the VIPs while Master.
     pub(super) no_accept: bool,
 }
@@ -394,6 +442,7 @@ pub(super) fn instance_io(
         },
         vips,
         vmac: vmac.map(|l| l.index),
+        parent: parent.index,
         no_accept: !inst.accept && inst.priority != 255,
     })
 }
@@ -408,17 +457,19 @@ pub(super) fn open_receivers(
     links: &HashMap<String, LinkInfo>,
     vmacs: &HashMap<String, LinkInfo>,
     tx: &mpsc::Sender<Received>,
-    opened: &mut Vec<(String, Family)>,
+    opened: &mut Vec<Opened>,
 ) -> Result<(), DriverError> {
     for inst in &cfg.vrrp_instances {
         let family = inst.family();
         let via_vmac = vmacs.get(&inst.name).filter(|_| !inst.vmac_xmit_base);
         let parent = parent_link(links, inst)?;
         let link = via_vmac.unwrap_or(parent);
-        if opened.contains(&(link.name.clone(), family)) {
+        if opened
+            .iter()
+            .any(|o| o.ifname == link.name && o.family == family)
+        {
             continue;
         }
-        opened.push((link.name.clone(), family));
         let group = socket::default_group(
             family,
             cfg.global.vrrp_mcast_group4,
@@ -429,12 +480,18 @@ pub(super) fn open_receivers(
         ))?;
         let fd = crate::sys::fd::register(s, tokio::io::Interest::READABLE)
             .map_err(io_err("registering a receive socket"))?;
-        tokio::spawn(read_loop(
+        let task = tokio::spawn(read_loop(
             fd,
             family,
             Arc::from(parent.name.as_str()),
             tx.clone(),
         ));
+        opened.push(Opened {
+            ifname: link.name.clone(),
+            index: link.index,
+            family,
+            task: task.abort_handle(),
+        });
     }
     Ok(())
 }

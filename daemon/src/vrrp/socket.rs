@@ -91,6 +91,11 @@ pub fn sender(family: Family, ifname: &str, ifindex: u32, local: IpAddr) -> io::
     let ttl = u32::from(VRRP_TTL);
     match local {
         IpAddr::V4(a) => {
+            // Adverts go on from this address after someone removed it
+            // (`ip addr flush`): else the Master falls silent while it still
+            // holds the VIPs, and the peer takes over beside it. keepalived's
+            // IP_HDRINCL socket does the same. (Needs NET_RAW or NET_ADMIN.)
+            s.set_ip_transparent_v4(true)?;
             s.bind(&SockAddr::from(SocketAddr::new(IpAddr::V4(a), 0)))?;
             s.set_multicast_ttl_v4(ttl)?;
             s.set_ttl_v4(ttl)?;

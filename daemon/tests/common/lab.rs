@@ -124,37 +124,7 @@ impl Lab {
                 "net.ipv6.conf.all.accept_dad=0",
                 "net.ipv6.conf.default.accept_dad=0",
             ]);
-            let peer = format!("p{k}");
-            sh(&[
-                "ip", "link", "add", "eth0", "netns", &ns, "type", "veth", "peer", "name", &peer,
-                "netns", &bridge_ns,
-            ]);
-            sh(&[
-                "ip", "-n", &bridge_ns, "link", "set", &peer, "master", "br0", "up",
-            ]);
-            sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
-            sh(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
-            sh(&[
-                "ip",
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("10.77.0.{}/24", 10 + k),
-                "dev",
-                "eth0",
-            ]);
-            sh(&[
-                "ip",
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("fd77::{}/64", 10 + k),
-                "dev",
-                "eth0",
-                "nodad",
-            ]);
+            lab.plug(k);
         }
         // Wait for the link-local addresses (bounded).
         for k in 0..n {
@@ -164,6 +134,50 @@ impl Lab {
             });
         }
         lab
+    }
+
+    /// Connects node `k` to the bridge: `eth0` (a veth whose peer `pK` is
+    /// a bridge port), up, with the node's addresses. `Lab::new` does it
+    /// for every node; a test that deleted `eth0` does it again.
+    pub fn plug(&self, k: usize) {
+        let ns = self.nodes[k].ns.as_str();
+        let bridge_ns = self.bridge_ns.as_str();
+        let peer = format!("p{k}");
+        sh(&[
+            "ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", &peer,
+            "netns", bridge_ns,
+        ]);
+        sh(&[
+            "ip", "-n", bridge_ns, "link", "set", &peer, "master", "br0", "up",
+        ]);
+        sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        sh(&["ip", "-n", ns, "link", "set", "eth0", "up"]);
+        sh(&[
+            "ip",
+            "-n",
+            ns,
+            "addr",
+            "add",
+            &format!("10.77.0.{}/24", 10 + k),
+            "dev",
+            "eth0",
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            ns,
+            "addr",
+            "add",
+            &format!("fd77::{}/64", 10 + k),
+            "dev",
+            "eth0",
+            "nodad",
+        ]);
+    }
+
+    /// Deletes node `k`'s `eth0` (and with it its bridge port).
+    pub fn unplug(&self, k: usize) {
+        self.ip(k, &["link", "del", "eth0"]);
     }
 
     /// `ip -n NS args...`

@@ -116,6 +116,20 @@ fn lvs_flush_on_stop_is_keepalived_current_name() {
 }
 
 #[test]
+fn dynamic_interfaces_is_accepted_silently_and_its_option_checked() {
+    for text in ["dynamic_interfaces", "dynamic_interfaces allow_if_changes"] {
+        let l = conf(&format!("global_defs {{\n {text}\n}}\n"));
+        assert!(l.diagnostics.items().is_empty(), "{:#?}", diag_strings(&l));
+    }
+    let e = only_error(&conf("global_defs {\n dynamic_interfaces always\n}\n"));
+    assert!(e.contains("line 2") || e.contains(":2"), "{e}");
+    assert!(
+        e.contains("'always'") && e.contains("allow_if_changes"),
+        "{e}"
+    );
+}
+
+#[test]
 fn known_but_unsupported_keyword_warns_once_by_name() {
     let l = conf(
         "global_defs {\n snmp_socket udp:1.2.3.4:705\n snmp_socket udp:1.2.3.5:705\n enable_traps\n}\n",

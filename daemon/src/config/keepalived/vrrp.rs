@@ -170,6 +170,30 @@ impl Cx<'_> {
                     g.vrrp_notify_fifo_script = self.script(n);
                     true
                 }
+                // upkeep always recovers an instance whose interface is
+                // deleted and created again: nothing to set.
+                "dynamic_interfaces" => {
+                    if self.no_block(n) {
+                        if let Some(a) = n.args.first().filter(|a| a.text != "allow_if_changes") {
+                            self.diags.error(
+                                Some(&a.loc),
+                                format!(
+                                    "invalid value '{}' for 'dynamic_interfaces': expected nothing or 'allow_if_changes'",
+                                    a.text
+                                ),
+                            );
+                        } else if let Some(extra) = n.args.get(1) {
+                            self.diags.error(
+                                Some(&extra.loc),
+                                format!(
+                                    "'dynamic_interfaces' takes at most one value; unexpected '{}'",
+                                    extra.text
+                                ),
+                            );
+                        }
+                    }
+                    true
+                }
                 "lvs_flush" => {
                     g.lvs_flush = self.flag(n);
                     true
