@@ -288,28 +288,6 @@ fn upkeepctl(lab: &Lab, k: usize, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-/// A capture of VRRP and ARP on node `k`'s eth0, in its own namespace.
-fn capture(lab: &mut Lab, k: usize, name: &str) -> std::path::PathBuf {
-    let pcap = lab.config_path(k, name);
-    lab.spawn(
-        k,
-        &[
-            "tcpdump",
-            "-i",
-            "eth0",
-            "-n",
-            "--immediate-mode",
-            "-U",
-            "-w",
-            pcap.to_str().unwrap(),
-            "vrrp or arp",
-        ],
-        &format!("{name}.log"),
-    );
-    std::thread::sleep(Duration::from_millis(700));
-    pcap
-}
-
 fn read_capture(lab: &Lab, k: usize, pcap: &std::path::Path) -> Vec<String> {
     lab.exec(k, &["tcpdump", "-r", pcap.to_str().unwrap(), "-n", "-tt"])
         .lines()
@@ -333,7 +311,7 @@ fn reload_keeps_unchanged_instances_quiet_rejects_bad_config_and_adds_vips() {
     let before = lab.instance(0, "VI_1").unwrap();
 
     // 1. The same configuration: nothing happens on the wire or in the state.
-    let pcap = capture(&mut lab, 1, "unchanged.pcap");
+    let pcap = lab.capture(1, "unchanged.pcap", "vrrp or arp");
     std::thread::sleep(SECS(1));
     let out = upkeepctl(&lab, 0, &["reload"]);
     assert!(
@@ -401,7 +379,7 @@ fn reload_keeps_unchanged_instances_quiet_rejects_bad_config_and_adds_vips() {
     );
 
     // 3. A second VIP: added on the Master and announced, no transition.
-    let pcap = capture(&mut lab, 1, "addvip.pcap");
+    let pcap = lab.capture(1, "addvip.pcap", "vrrp or arp");
     let c1 = conf(&lab, 1, 90, &[VIP, VIP2]);
     std::fs::write(lab.config_path(1, "keepalived.conf"), c1).unwrap();
     let c0 = conf(&lab, 0, 100, &[VIP, VIP2]);

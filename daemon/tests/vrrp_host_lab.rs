@@ -289,23 +289,7 @@ fn a_restored_address_is_announced_on_the_wire() {
     lab.expect_state(0, "V6", "MASTER", SECS(5));
     // Past the second round of announcements (vrrp_garp_master_delay, 5 s).
     std::thread::sleep(SECS(6));
-    let pcap = lab.nodes[1].dir.join("garp.pcap");
-    lab.spawn(
-        1,
-        &[
-            "tcpdump",
-            "--immediate-mode",
-            "-U",
-            "-n",
-            "-i",
-            "eth0",
-            "-w",
-            pcap.to_str().unwrap(),
-            "arp or icmp6",
-        ],
-        "tcpdump.log",
-    );
-    std::thread::sleep(Duration::from_millis(500));
+    let pcap = lab.capture(1, "garp.pcap", "arp or icmp6");
     lab.ip(0, &["addr", "del", &format!("{VIP}/32"), "dev", "eth0"]);
     lab.ip(0, &["-6", "addr", "del", "fd77::100/64", "dev", "eth0"]);
     assert!(

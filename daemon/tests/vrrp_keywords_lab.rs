@@ -12,29 +12,6 @@ use common::lab::Lab;
 const UPKEEPD: &str = env!("CARGO_BIN_EXE_upkeepd");
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 
-/// Starts tcpdump on node `k` writing `file` with `filter`; returns the path.
-fn capture(lab: &mut Lab, k: usize, file: &str, filter: &str) -> std::path::PathBuf {
-    let pcap = lab.nodes[k].dir.join(file);
-    // --immediate-mode: else libpcap hands packets over in blocks.
-    lab.spawn(
-        k,
-        &[
-            "tcpdump",
-            "--immediate-mode",
-            "-U",
-            "-n",
-            "-i",
-            "eth0",
-            "-w",
-            pcap.to_str().unwrap(),
-            filter,
-        ],
-        &format!("{file}.log"),
-    );
-    std::thread::sleep(Duration::from_millis(500));
-    pcap
-}
-
 /// (seconds since the epoch, line) of each packet in `pcap` whose line has `needle`.
 fn packets(lab: &Lab, k: usize, pcap: &std::path::Path, needle: &str) -> Vec<(f64, String)> {
     lab.exec(k, &["tcpdump", "-tt", "-n", "-r", pcap.to_str().unwrap()])
@@ -73,7 +50,7 @@ fn gaps_ms(times: &[(f64, String)]) -> Vec<f64> {
 #[test]
 fn vrrp_garp_interval() {
     let mut lab = Lab::new(2);
-    let pcap = capture(&mut lab, 1, "arp.pcap", "arp");
+    let pcap = lab.capture(1, "arp.pcap", "arp");
     let conf = format!(
         "global_defs {{\n    vrrp_garp_interval 0.1\n    vrrp_garp_master_repeat 3\n    vrrp_garp_master_delay 0\n}}\n{}",
         common::lab::vrrp_instance(&lab, 0, 200, &["10.77.0.100/24", "10.77.0.101/24"], "")
@@ -112,7 +89,7 @@ fn vrrp_garp_interval() {
 #[test]
 fn vrrp_garp_interval_unset_sends_back_to_back() {
     let mut lab = Lab::new(2);
-    let pcap = capture(&mut lab, 1, "arp.pcap", "arp");
+    let pcap = lab.capture(1, "arp.pcap", "arp");
     let conf = format!(
         "global_defs {{\n    vrrp_garp_master_repeat 3\n    vrrp_garp_master_delay 0\n}}\n{}",
         common::lab::vrrp_instance(&lab, 0, 200, &["10.77.0.100/24", "10.77.0.101/24"], "")
@@ -135,7 +112,7 @@ fn vrrp_garp_interval_unset_sends_back_to_back() {
 #[test]
 fn mcast_dst_ip() {
     let mut lab = Lab::new(3);
-    let pcap = capture(&mut lab, 2, "vrrp.pcap", "ip proto 112");
+    let pcap = lab.capture(2, "vrrp.pcap", "ip proto 112");
     for (k, prio) in [(0, 200), (1, 100)] {
         let conf = common::lab::vrrp_instance(
             &lab,
@@ -191,7 +168,7 @@ fn vmac_prefix() {
 #[test]
 fn vrrp_gna_interval() {
     let mut lab = Lab::new(2);
-    let pcap = capture(&mut lab, 1, "na.pcap", "icmp6");
+    let pcap = lab.capture(1, "na.pcap", "icmp6");
     let conf = "global_defs {\n    vrrp_gna_interval 0.1\n    vrrp_garp_master_repeat 3\n    vrrp_garp_master_delay 0\n}\nvrrp_instance VI_6 {\n    state BACKUP\n    interface eth0\n    virtual_router_id 61\n    priority 200\n    advert_int 0.1\n    virtual_ipaddress {\n        fd77::100/64\n        fd77::101/64\n    }\n}\n";
     lab.start(0, UPKEEPD, conf, "keepalived.conf");
     lab.expect_state(0, "VI_6", "MASTER", SECS(5));

@@ -177,25 +177,7 @@ fn unicast_peers() {
 fn ipv6_vrrpv3_with_unsolicited_na() {
     let mut lab = Lab::new(3);
     // Node 2 watches the wire.
-    let pcap = lab.nodes[2].dir.join("na.pcap");
-    // --immediate-mode: else libpcap hands packets over in blocks up to 1 s late.
-    let filter = "icmp6 or ip6 proto 112";
-    lab.spawn(
-        2,
-        &[
-            "tcpdump",
-            "--immediate-mode",
-            "-U",
-            "-n",
-            "-i",
-            "eth0",
-            "-w",
-            pcap.to_str().unwrap(),
-            filter,
-        ],
-        "tcpdump.log",
-    );
-    std::thread::sleep(Duration::from_millis(500));
+    let pcap = lab.capture(2, "na.pcap", "icmp6 or ip6 proto 112");
     let conf = |prio: u32| {
         format!(
             "vrrp_instance VI_6 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 61\n    priority {prio}\n    advert_int 0.1\n    virtual_ipaddress {{\n        fd77::100/64\n    }}\n}}\n"

@@ -433,6 +433,31 @@ impl Lab {
         serde_json::from_str(&text).ok()
     }
 
+    /// Starts tcpdump on node `k`'s eth0 writing `file` (in the node's
+    /// directory) with `filter`, and gives it time to start; returns the
+    /// path. `--immediate-mode`: else libpcap hands packets over in blocks
+    /// up to a second late.
+    pub fn capture(&mut self, k: usize, file: &str, filter: &str) -> PathBuf {
+        let pcap = self.nodes[k].dir.join(file);
+        self.spawn(
+            k,
+            &[
+                "tcpdump",
+                "--immediate-mode",
+                "-U",
+                "-n",
+                "-i",
+                "eth0",
+                "-w",
+                pcap.to_str().unwrap_or_default(),
+                filter,
+            ],
+            &format!("{file}.log"),
+        );
+        std::thread::sleep(Duration::from_millis(600));
+        pcap
+    }
+
     /// The status entry of the real-server check on node `k` whose source
     /// ends with `/rs` (`IP:PORT`).
     pub fn real_server_check(&self, k: usize, rs: &str) -> Option<serde_json::Value> {
