@@ -7,13 +7,9 @@ use std::time::{Duration, Instant};
 
 use super::*;
 
-/// A component exporting `check` whose core function runs `body` and then
-/// returns the result area at 256 (pre-filled by `data` segments).
-fn wat(body: &str, data: &str) -> String {
-    format!(
-        r#"(component
-  (core module $m
-    (memory (export "mem") 1)
+/// A core module's memory and a bump-allocating `realloc` (the canonical
+/// ABI's), shared by the WAT components below.
+const MEMORY_AND_REALLOC: &str = r#"(memory (export "mem") 1)
     (global $heap (mut i32) (i32.const 4096))
     (func (export "realloc") (param i32 i32 i32 i32) (result i32)
       (local $p i32)
@@ -26,7 +22,15 @@ fn wat(body: &str, data: &str) -> String {
       local.get 3
       i32.add
       global.set $heap
-      local.get $p)
+      local.get $p)"#;
+
+/// A component exporting `check` whose core function runs `body` and then
+/// returns the result area at 256 (pre-filled by `data` segments).
+fn wat(body: &str, data: &str) -> String {
+    format!(
+        r#"(component
+  (core module $m
+    {MEMORY_AND_REALLOC}
     {data}
     (func (export "check") (param i32 i32 i32 i32 i32) (result i32)
       {body}
@@ -385,20 +389,7 @@ fn wat_importing(
         r#"(component
   (import "upkeep:check/host@{version}" (instance $host {imports}))
   (core module $mem
-    (memory (export "mem") 1)
-    (global $heap (mut i32) (i32.const 4096))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (local $p i32)
-      global.get $heap
-      i32.const 7
-      i32.add
-      i32.const -8
-      i32.and
-      local.tee $p
-      local.get 3
-      i32.add
-      global.set $heap
-      local.get $p))
+    {MEMORY_AND_REALLOC})
   (core instance $mi (instantiate $mem))
   {lower}
   (core module $m
