@@ -84,6 +84,8 @@ for pid in $(ip netns pids "$A"); do kill -9 "$pid" 2>/dev/null || true; done
 t0=$(date +%s.%N)
 for _ in $(seq 1 1000); do has_vip $B && break; sleep 0.005; done
 t1=$(date +%s.%N)
+# The status file follows the VIP by a moment: wait for it to say so.
+for _ in $(seq 1 100); do [ "$(state b)" = MASTER ] && break; sleep 0.02; done
 echo "   $B: $(state b); VIP on $B: $(has_vip $B && echo yes || echo no) ($(python3 -c "print(round(($t1-$t0)*1000))") ms after the kill)"
 has_vip $B || failed="$failed; $B did not take the VIP over"
 sleep 1
