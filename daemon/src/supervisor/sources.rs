@@ -251,18 +251,23 @@ mod tests {
         ] {
             assert!(a.result(status(s, v)).is_err(), "{s}");
         }
-        let good = RealServerState {
-            virtual_server: "10.0.0.1:80/tcp".into(),
-            real_server: "10.0.0.2:80".into(),
-            up: false,
-            weight: 0,
-        };
+        let good = rs_state("10.0.0.2:80", 0);
         assert_eq!(a.real_server(&good), Ok(true));
         let forged = RealServerState {
             real_server: "10.0.0.9:80".into(),
             ..good
         };
         assert!(a.real_server(&forged).is_err());
+    }
+
+    /// A real server's change in the virtual server 10.0.0.1:80/tcp.
+    fn rs_state(real_server: &str, weight: i64) -> RealServerState {
+        RealServerState {
+            virtual_server: "10.0.0.1:80/tcp".into(),
+            real_server: real_server.into(),
+            up: false,
+            weight,
+        }
     }
 
     /// Issue 16: a plugin real-server checker's results are accepted for
@@ -288,18 +293,14 @@ mod tests {
         ] {
             assert!(a.result(status(s, None)).is_err(), "{s}");
         }
-        let good = RealServerState {
-            virtual_server: "10.0.0.1:80/tcp".into(),
-            real_server: "10.0.0.2:80".into(),
-            up: false,
-            weight: 0,
-        };
+        let good = rs_state("10.0.0.2:80", 0);
         assert_eq!(a.real_server(&good), Ok(true));
         let unchecked = RealServerState {
             real_server: "10.0.0.3:80".into(),
             ..good
         };
         assert!(a.real_server(&unchecked).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Issue 16: only a FILE_CHECK changes a real server's weight; the
@@ -309,10 +310,8 @@ mod tests {
         let conf = "track_file tf {\n file /run/upkeep-tf\n}\nvirtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  FILE_CHECK {\n   track_file tf\n   weight 5\n  }\n }\n real_server 10.0.0.3 80 {\n  TCP_CHECK {\n  }\n }\n}\n";
         let a = Accepted::new(&cfg(conf));
         let file = RealServerState {
-            virtual_server: "10.0.0.1:80/tcp".into(),
-            real_server: "10.0.0.2:80".into(),
             up: true,
-            weight: -40,
+            ..rs_state("10.0.0.2:80", -40)
         };
         assert_eq!(a.real_server(&file), Ok(true));
         let tcp = RealServerState {

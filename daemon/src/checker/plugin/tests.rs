@@ -24,6 +24,24 @@ const MEMORY_AND_REALLOC: &str = r#"(memory (export "mem") 1)
       global.set $heap
       local.get $p)"#;
 
+/// The component's `check` export and the types it names, lifted from core
+/// instance `$i` with the memory and realloc of core instance `mem`.
+fn check_export(mem: &str) -> String {
+    format!(
+        r#"  (type $metric' (record (field "name" string) (field "value" f64)))
+  (export $metric "metric" (type $metric'))
+  (type $outcome' (record (field "pass" bool) (field "message" string) (field "metrics" (list $metric))))
+  (export $outcome "outcome" (type $outcome'))
+  (type $request' (record (field "name" string) (field "args" (list (tuple string string))) (field "timeout-ms" u32)))
+  (export $request "request" (type $request'))
+  (type $check-error' (variant (case "bad-config" string) (case "failed" string)))
+  (export $check-error "check-error" (type $check-error'))
+  (func $check (param "request" $request) (result (result $outcome (error $check-error)))
+    (canon lift (core func $i "check") (memory (core memory {mem} "mem")) (realloc (core func {mem} "realloc"))))
+  (export "check" (func $check)))"#
+    )
+}
+
 /// A component exporting `check` whose core function runs `body` and then
 /// returns the result area at 256 (pre-filled by `data` segments).
 fn wat(body: &str, data: &str) -> String {
@@ -36,17 +54,8 @@ fn wat(body: &str, data: &str) -> String {
       {body}
       i32.const 256))
   (core instance $i (instantiate $m))
-  (type $metric' (record (field "name" string) (field "value" f64)))
-  (export $metric "metric" (type $metric'))
-  (type $outcome' (record (field "pass" bool) (field "message" string) (field "metrics" (list $metric))))
-  (export $outcome "outcome" (type $outcome'))
-  (type $request' (record (field "name" string) (field "args" (list (tuple string string))) (field "timeout-ms" u32)))
-  (export $request "request" (type $request'))
-  (type $check-error' (variant (case "bad-config" string) (case "failed" string)))
-  (export $check-error "check-error" (type $check-error'))
-  (func $check (param "request" $request) (result (result $outcome (error $check-error)))
-    (canon lift (core func $i "check") (memory (core memory $i "mem")) (realloc (core func $i "realloc"))))
-  (export "check" (func $check)))"#
+{}"#,
+        check_export("$i")
     )
 }
 
@@ -402,17 +411,8 @@ fn wat_importing(
   (core instance $i (instantiate $m (with "env" (instance
     (export "mem" (memory $mi "mem"))
     (export "f" (func $f))))))
-  (type $metric' (record (field "name" string) (field "value" f64)))
-  (export $metric "metric" (type $metric'))
-  (type $outcome' (record (field "pass" bool) (field "message" string) (field "metrics" (list $metric))))
-  (export $outcome "outcome" (type $outcome'))
-  (type $request' (record (field "name" string) (field "args" (list (tuple string string))) (field "timeout-ms" u32)))
-  (export $request "request" (type $request'))
-  (type $check-error' (variant (case "bad-config" string) (case "failed" string)))
-  (export $check-error "check-error" (type $check-error'))
-  (func $check (param "request" $request) (result (result $outcome (error $check-error)))
-    (canon lift (core func $i "check") (memory (core memory $mi "mem")) (realloc (core func $mi "realloc"))))
-  (export "check" (func $check)))"#
+{}"#,
+        check_export("$mi")
     )
 }
 
