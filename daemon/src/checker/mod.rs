@@ -54,23 +54,24 @@ pub fn configured(cfg: &Config) -> Vec<String> {
 
 /// The sources of the checks the checker runs (and may report).
 pub fn by_checker(cfg: &Config) -> Vec<String> {
-    spec::for_checker(cfg)
+    by_checker_weighted(cfg)
         .into_iter()
-        .map(|s| s.source)
+        .map(|(s, _)| s)
         .collect()
 }
 
-/// The sources of the real-server checks with a FILE_CHECK: the only ones
-/// whose results may change a server's weight.
-pub fn weighted_by_checker(cfg: &Config) -> Vec<String> {
+/// The same, each with whether its results may change a real server's
+/// weight (a real server with a FILE_CHECK), from one pass over the specs.
+pub fn by_checker_weighted(cfg: &Config) -> Vec<(String, bool)> {
     spec::for_checker(cfg)
         .into_iter()
-        .filter(|s| {
-            s.probes
+        .map(|s| {
+            let weighted = s
+                .probes
                 .iter()
-                .any(|p| matches!(p, probe::Probe::TrackFile(_)))
+                .any(|p| matches!(p, probe::Probe::TrackFile(_)));
+            (s.source, weighted)
         })
-        .map(|s| s.source)
         .collect()
 }
 

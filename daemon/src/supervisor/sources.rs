@@ -60,24 +60,28 @@ pub struct Sources {
 impl Sources {
     /// The checks the checker runs (not those the parent runs itself).
     pub fn of(cfg: &Config) -> Self {
-        let mut s = Self::from_list(crate::checker::by_checker(cfg));
-        for w in crate::checker::weighted_by_checker(cfg) {
-            s.known.insert(w, Kind::WeightedRealServer);
-        }
-        s
+        Self::from_list(crate::checker::by_checker_weighted(cfg))
     }
 
     /// The checks the parent runs itself (scripts with their own account).
     pub fn of_parent(cfg: &Config) -> Self {
-        Self::from_list(crate::checker::by_parent(cfg))
+        // Scripts and processes only: none carries a weight.
+        Self::from_list(
+            crate::checker::by_parent(cfg)
+                .into_iter()
+                .map(|s| (s, false))
+                .collect(),
+        )
     }
 
-    fn from_list(sources: Vec<String>) -> Self {
+    fn from_list(sources: Vec<(String, bool)>) -> Self {
         let known = sources
             .into_iter()
-            .map(|s| {
+            .map(|(s, weighted)| {
                 let kind = if s.starts_with("file:") {
                     Kind::Value
+                } else if weighted {
+                    Kind::WeightedRealServer
                 } else if s.starts_with("real_server:") {
                     Kind::RealServer
                 } else {
