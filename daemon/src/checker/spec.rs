@@ -256,6 +256,9 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
             if let Some(f) = file_probe(cfg, c) {
                 probes.push(f);
             }
+            // keepalived's FILE_CHECK has no log_all_failures: its probe
+            // must not take the flag of the checker after it.
+            log_failures.resize(probes.len(), false);
             continue;
         }
         let set = c.settings(rs, vs);
@@ -503,6 +506,17 @@ mod tests {
         );
         let got: Vec<_> = s[0].probes.iter().map(|p| smtp(p).0).collect();
         assert_eq!(got, ["10.0.0.2:25", "10.0.0.3:25"]);
+    }
+
+    /// Regression: a FILE_CHECK's probe took log_all_failures from the
+    /// checker written after it.
+    #[test]
+    fn log_all_failures_stays_with_its_checker() {
+        let s = rs_specs(
+            "track_file tf {\n file /run/x\n}\nvirtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  FILE_CHECK {\n   track_file tf\n  }\n  TCP_CHECK {\n   log_all_failures\n  }\n }\n}\n",
+        );
+        assert_eq!(s[0].probes.len(), 2);
+        assert_eq!(s[0].log_failures, [false, true]);
     }
 
     /// FILE_CHECK takes the track file's weight unless it sets its own;
