@@ -56,11 +56,12 @@ struct Watch {
 }
 
 impl Watch {
-    fn start(lab: &Lab, k: usize) -> Watch {
+    fn start(lab: &Lab, k: usize, args: &[&str]) -> Watch {
         let mut child = Command::new(UPKEEPCTL)
             .arg("--runtime-dir")
             .arg(lab.runtime_dir(k))
-            .args(["watch", "--json"])
+            .arg("watch")
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -164,7 +165,7 @@ fn watch_shows_a_change_roll_out() {
     // The slots come back as the daemon sees the connections close.
     assert!(lab.wait(SECS(5), || raw_watch(&lab, 1).1["response"] == "watching"));
 
-    let mut w = Watch::start(&lab, 1);
+    let mut w = Watch::start(&lab, 1, &["--json"]);
     // Connected once a reload shows (retried: the watcher may connect late).
     let mut connected = None;
     for _ in 0..5 {
@@ -194,6 +195,9 @@ fn watch_shows_a_change_roll_out() {
         w.seen,
         lab.logs()
     );
+    // People's lines, for this instance only (started now: it sees the rest).
+    let mut human = Watch::start(&lab, 1, &["--instance", "VI_1"]);
+    std::thread::sleep(Duration::from_millis(300));
     // Now connected: a reload shows as started, then finished.
     let t0 = Instant::now();
     lab.signal(1, libc::SIGHUP);
@@ -212,9 +216,10 @@ fn watch_shows_a_change_roll_out() {
         v["event"] == "check" && v["source"] == "script:chk" && v["state"] == "down"
     });
 
-    // The Master dies: the Backup (priority 100 - 10) takes over.
+    // The Master's node dies (every process at once, so no worker resigns):
+    // the Backup (priority 100 - 10) takes over after Master_Down_Interval.
     let t0 = Instant::now();
-    lab.signal(0, libc::SIGKILL);
+    kill_node(&lab, 0);
     let failover = w.expect(t0, SECS(8), "BACKUP -> MASTER", |v| {
         v["event"] == "transition"
             && v["instance"] == "VI_1"
@@ -282,12 +287,61 @@ fn watch_shows_a_change_roll_out() {
         .unwrap();
     assert!(status.success(), "{status:?} {stderr}");
     assert!(stderr.contains("the daemon closed the stream"), "{stderr}");
+    // The human watcher: the same, one line each, the last saying the
+    // stream closed (on stdout), exit 0.
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = human.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(start.elapsed() < SECS(10), "upkeepctl watch did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let lines: Vec<String> = human.lines.try_iter().collect();
+    for l in &lines {
+        eprintln!("human: {l}");
+    }
+    assert!(status.success(), "{status:?} {lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(" VI_1 BACKUP -> MASTER (") && l.ends_with(") prio 90")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains(" check script:chk down")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .ends_with(" the daemon closed the stream"),
+        "{lines:?}"
+    );
     for v in &w.seen {
         eprintln!("seen: {v}");
     }
     eprintln!(
         "measured: SIGHUP to the reload_finished line {reload:?}; flag file to the check line {check:?}; SIGKILL of the Master to the Backup's MASTER line {failover:?}; ip addr del to the addresses line {restored:?}"
     );
+}
+
+/// SIGKILLs every process in node `k`'s network namespace.
+fn kill_node(lab: &Lab, k: usize) {
+    let out = Command::new("ip")
+        .args(["netns", "pids", &lab.nodes[k].ns])
+        .output()
+        .unwrap();
+    for pid in String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+    {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
 }
 
 fn sh_chmod(path: &std::path::Path) {
