@@ -115,6 +115,20 @@ impl Watch {
     }
 }
 
+impl Watch {
+    /// Waits (at most 10 s) for upkeepctl to exit on its own.
+    fn exited(&mut self) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(start.elapsed() < SECS(10), "upkeepctl watch did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 impl Drop for Watch {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -270,14 +284,7 @@ fn watch_shows_a_change_roll_out() {
     w.expect(Instant::now(), SECS(5), "stopping", |v| {
         v["event"] == "stopping"
     });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = w.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(start.elapsed() < SECS(10), "upkeepctl watch did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = w.exited();
     let mut stderr = String::new();
     w.child
         .stderr
@@ -289,14 +296,7 @@ fn watch_shows_a_change_roll_out() {
     assert!(stderr.contains("the daemon closed the stream"), "{stderr}");
     // The human watcher: the same, one line each, the last saying the
     // stream closed (on stdout), exit 0.
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = human.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(start.elapsed() < SECS(10), "upkeepctl watch did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = human.exited();
     let lines: Vec<String> = human.lines.try_iter().collect();
     for l in &lines {
         eprintln!("human: {l}");
