@@ -290,7 +290,16 @@ impl Watcher {
     /// goes away (or stops reading for [`WRITE_TIMEOUT`]). The client has
     /// nothing more to say: reading only notices that it left (its slot is
     /// free at once, not at the next event).
-    pub async fn stream(mut self, mut read: OwnedReadHalf, mut write: OwnedWriteHalf) {
+    pub async fn stream(self, read: OwnedReadHalf, write: OwnedWriteHalf) {
+        self.stream_within(read, write, WRITE_TIMEOUT).await
+    }
+
+    async fn stream_within(
+        mut self,
+        mut read: OwnedReadHalf,
+        mut write: OwnedWriteHalf,
+        limit: Duration,
+    ) {
         let mut sink = [0u8; 256];
         loop {
             let e = tokio::select! {
@@ -305,7 +314,7 @@ impl Watcher {
                 continue;
             };
             line.push(b'\n');
-            match tokio::time::timeout(WRITE_TIMEOUT, write.write_all(&line)).await {
+            match tokio::time::timeout(limit, write.write_all(&line)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return,
                 Err(_) => {

@@ -115,3 +115,29 @@ async fn the_stream_ends_when_the_daemon_drops_the_hub() {
     assert_eq!(w.next().await.unwrap().kind, Kind::Stopping);
     assert!(w.next().await.is_none());
 }
+
+/// A client that stops reading is dropped after the write time limit (its
+/// slot comes back); publishing never waited for it.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_disconnected() {
+    let limit = Duration::from_millis(200);
+    let hub = Hub::new(64, 1);
+    let (server, _client) = tokio::net::UnixStream::pair().unwrap();
+    let (read, write) = server.into_split();
+    let task = tokio::spawn(hub.watch().unwrap().stream_within(read, write, limit));
+    let big = "x".repeat(4096);
+    // Far more than the socket buffer holds.
+    for _ in 0..2000 {
+        hub.publish(Kind::Check {
+            source: big.clone(),
+            state: Verdict::Down,
+            value: None,
+        });
+        tokio::task::yield_now().await;
+    }
+    tokio::time::timeout(limit * 10, task)
+        .await
+        .expect("the watcher gave up")
+        .unwrap();
+    assert!(hub.watch().is_ok(), "its slot is free again");
+}
