@@ -144,7 +144,7 @@ def parse_capture(pcap, br):
             src = next((w for w in f if w.startswith("10.78.0.")), "?")
             prio = line.split("prio ")[1].split(",")[0] if "prio " in line else "?"
             events.append((t, src, "advert", int(prio)))
-        elif "ARP" in line and VIP in line:
+        elif "ARP" in line and f"tell {VIP}" in line:  # not the duplicate probe (tell 0.0.0.0)
             events.append((t, "?", "garp", None))
     return events
 

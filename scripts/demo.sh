@@ -104,7 +104,7 @@ for line in sys.stdin:
         last_a = t
     elif "10.77.0.11 > 224.0.0.18" in line and first_b is None and last_a:
         first_b = t
-    elif "ARP" in line and "10.77.0.100" in line and first_b and first_garp is None:
+    elif "ARP" in line and "tell 10.77.0.100" in line and first_b and first_garp is None:
         first_garp = t
 mdi = 3 + 157 / 256
 print("   longest gap between adverts from A before it died (VRRP worker restarts included): %.1f ms" % (gap * 1000))

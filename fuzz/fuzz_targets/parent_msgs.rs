@@ -12,7 +12,10 @@
 //!   very command, follows a down verdict of that check that came from a
 //!   real run with failures, and stays within `max_restarts` per window;
 //! - a message a role may not send is a violation, and so is a result for
-//!   a source the configuration does not give the checker.
+//!   a source the configuration does not give the checker;
+//! - a VRRP status keeps at most `MAX_DUPLICATE_MACS` duplicate hosts per
+//!   configured VIP of the instance and an advert's 255 addresses of a
+//!   peer's differing list.
 
 #![no_main]
 
@@ -24,7 +27,10 @@ use libfuzzer_sys::fuzz_target;
 use upkeep::checker::health::Verdict;
 use upkeep::config::model::Config;
 use upkeep::ipc::Msg;
-use upkeep::ipc::msg::{CheckStatus, RealServerState, Role, Transition};
+use upkeep::ipc::msg::{
+    AddressMismatch, CheckStatus, DuplicateVip, InstanceStatus, MAX_DUPLICATE_MACS,
+    RealServerState, Role, Transition,
+};
 use upkeep::supervisor::intake::{Effect, Intake};
 use upkeep::supervisor::record::Record;
 use upkeep::supervisor::routing::{Route, Routing};
@@ -144,6 +150,13 @@ enum Step {
         vs: u8,
         up: bool,
     },
+    /// A VRRP status with `dups` duplicate hosts and a peer list of `peer`.
+    Status {
+        instance: u8,
+        dups: u16,
+        mac: u8,
+        peer: u16,
+    },
     /// A message of one role sent by another.
     Wrong {
         role: u8,
@@ -185,6 +198,30 @@ fn status(r: &Result) -> CheckStatus {
         value: r.value,
         policy: Some("forged".into()),
         metrics: (0..r.metrics).map(|k| (format!("m{k}"), 1.0)).collect(),
+    }
+}
+
+fn vrrp_status(name: &str, dups: u16, mac: u8, peer: u16) -> InstanceStatus {
+    let addrs = ["192.168.1.100", "192.168.1.101", "10.0.0.1"];
+    InstanceStatus {
+        address_mismatch: Some(AddressMismatch {
+            from: "192.168.1.2".parse().unwrap(),
+            addrs: (0..u32::from(peer)).map(|k| k.to_be_bytes().into()).collect(),
+        }),
+        address_mismatches: 1,
+        duplicate_vips: (0..usize::from(dups % 2048))
+            .map(|k| DuplicateVip {
+                addr: addrs[k % addrs.len()].parse().unwrap(),
+                mac: if mac % 5 == 0 {
+                    "forged".into()
+                } else {
+                    format!("02:00:00:00:{:02x}:{:02x}", (k / 256) % 256, k % 256)
+                },
+                last_seen_ms: None,
+            })
+            .collect(),
+        duplicate_vip_packets: u64::from(dups),
+        ..InstanceStatus::new(name, State::Master, 100)
     }
 }
 
@@ -272,6 +309,19 @@ fuzz_target!(|data: &[u8]| {
                     cause: "fuzz".into(),
                     priority: *priority,
                 }),
+                None,
+            )),
+            Step::Status {
+                instance,
+                dups,
+                mac,
+                peer,
+            } => sent.push((
+                Role::Vrrp,
+                Msg::VrrpStatus {
+                    instances: vec![vrrp_status(pick(INSTANCES, *instance), *dups, *mac, *peer)],
+                    unmatched_drops: BTreeMap::new(),
+                },
                 None,
             )),
             Step::Quorum { vs, up } => sent.push((
@@ -478,4 +528,10 @@ fn check_record(record: &Record, configured: &BTreeSet<String>, instances: &BTre
         assert!(m.keys().all(|rs| rs == "10.0.0.4:80"), "{m:?}");
     }
     assert!(record.quorum.keys().all(|k| k == "10.0.0.1:80/tcp"));
+    // Each instance has one VIP in either configuration.
+    for i in &record.instances {
+        assert!(i.duplicate_vips.len() <= MAX_DUPLICATE_MACS, "{i:?}");
+        assert!(i.duplicate_vips.iter().all(|d| d.mac.len() == 17));
+        assert!(i.address_mismatch.as_ref().is_none_or(|m| m.addrs.len() <= 255));
+    }
 }

@@ -122,6 +122,53 @@ pub fn render(doc: &StatusDoc) -> String {
         }),
     );
     x.family(
+        "upkeep_vrrp_address_mismatches_total",
+        Kind::Counter,
+        "VRRPv3 adverts whose address list started to differ from ours (accepted, logged).",
+        instances.iter().map(|i| {
+            (
+                vec![("instance", i.name.as_str())],
+                Value::from(i.address_mismatches),
+            )
+        }),
+    );
+    x.family(
+        "upkeep_vrrp_address_mismatch",
+        Kind::Gauge,
+        "1 while the peer advertises another address list than ours (VRRPv3).",
+        instances.iter().map(|i| {
+            (
+                vec![("instance", i.name.as_str())],
+                Value::Int(i64::from(i.address_mismatch.is_some())),
+            )
+        }),
+    );
+    x.family(
+        "upkeep_vrrp_duplicate_vip_packets_total",
+        Kind::Counter,
+        "ARP packets from another host claiming one of the Master's VIPs.",
+        instances.iter().map(|i| {
+            (
+                vec![("instance", i.name.as_str())],
+                Value::from(i.duplicate_vip_packets),
+            )
+        }),
+    );
+    x.family(
+        "upkeep_vrrp_duplicate_vips",
+        Kind::Gauge,
+        "VIPs of the Master that another host claims now.",
+        instances.iter().map(|i| {
+            let mut addrs: Vec<_> = i.duplicate_vips.iter().map(|d| d.addr).collect();
+            addrs.sort_unstable();
+            addrs.dedup();
+            (
+                vec![("instance", i.name.as_str())],
+                Value::Int(i64::try_from(addrs.len()).unwrap_or(i64::MAX)),
+            )
+        }),
+    );
+    x.family(
         "upkeep_vrrp_adverts_received_total",
         Kind::Counter,
         "VRRP advertisements received and accepted.",

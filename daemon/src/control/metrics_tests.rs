@@ -11,7 +11,10 @@ use crate::ipc::msg::{CheckStatus, InstanceStatus, RealServerStatus, VirtualServ
 const ODD: &str = "web \"east\"\n\\path";
 
 fn instance(name: &str, state: &str, priority: u8, base_priority: u8) -> InstanceStatus {
-    crate::testutil::instance_status(name, state.parse().unwrap(), priority, base_priority)
+    InstanceStatus {
+        base_priority,
+        ..InstanceStatus::new(name, state.parse().unwrap(), priority)
+    }
 }
 
 fn check(
@@ -54,7 +57,25 @@ fn sample_doc() -> StatusDoc {
     vi1.addresses_restored = 2;
     vi1.adverts_received = 7;
     vi1.drops = BTreeMap::from([("auth_mismatch".into(), 2), ("ttl".into(), 1)]);
+    vi1.duplicate_vips = vec![
+        crate::ipc::msg::DuplicateVip {
+            addr: "10.0.0.100".parse().unwrap(),
+            mac: "02:00:00:00:00:09".into(),
+            last_seen_ms: Some(1),
+        },
+        crate::ipc::msg::DuplicateVip {
+            addr: "10.0.0.100".parse().unwrap(),
+            mac: "02:00:00:00:00:0a".into(),
+            last_seen_ms: Some(2),
+        },
+    ];
+    vi1.duplicate_vip_packets = 6;
     let mut odd = instance(ODD, "BACKUP", 90, 90);
+    odd.address_mismatch = Some(crate::ipc::msg::AddressMismatch {
+        from: "10.0.0.1".parse().unwrap(),
+        addrs: vec!["10.0.0.100".parse().unwrap()],
+    });
+    odd.address_mismatches = 3;
     odd.transitions = 1;
     odd.adverts_received = 100;
     odd.addresses_removed = 1;
@@ -356,6 +377,14 @@ fn renders_every_family() {
         r#"upkeep_vrrp_addresses_restored_total{instance="web \"east\"\n\\path"} 0"#,
         r#"upkeep_vrrp_addresses_removed_total{instance="VI_1"} 0"#,
         r#"upkeep_vrrp_addresses_removed_total{instance="web \"east\"\n\\path"} 1"#,
+        r#"upkeep_vrrp_address_mismatches_total{instance="VI_1"} 0"#,
+        r#"upkeep_vrrp_address_mismatches_total{instance="web \"east\"\n\\path"} 3"#,
+        r#"upkeep_vrrp_address_mismatch{instance="VI_1"} 0"#,
+        r#"upkeep_vrrp_address_mismatch{instance="web \"east\"\n\\path"} 1"#,
+        r#"upkeep_vrrp_duplicate_vip_packets_total{instance="VI_1"} 6"#,
+        r#"upkeep_vrrp_duplicate_vip_packets_total{instance="web \"east\"\n\\path"} 0"#,
+        r#"upkeep_vrrp_duplicate_vips{instance="VI_1"} 1"#,
+        r#"upkeep_vrrp_duplicate_vips{instance="web \"east\"\n\\path"} 0"#,
         r#"upkeep_vrrp_adverts_received_total{instance="VI_1"} 7"#,
         r#"upkeep_vrrp_adverts_received_total{instance="web \"east\"\n\\path"} 100"#,
         r#"upkeep_vrrp_drops_total{instance="VI_1",reason="auth_mismatch"} 2"#,
@@ -451,7 +480,7 @@ fn counters_and_gauges_are_typed() {
         );
     }
     assert_eq!(types.get("upkeep_check_latency_seconds"), Some(&"gauge"));
-    assert_eq!(types.len(), 34);
+    assert_eq!(types.len(), 38);
 }
 
 #[test]

@@ -82,6 +82,28 @@ pub fn text(doc: &StatusDoc) -> String {
                 i.addresses_removed
             );
         }
+        if let Some(m) = &i.address_mismatch {
+            let addrs: Vec<String> = m.addrs.iter().map(ToString::to_string).collect();
+            let _ = writeln!(
+                o,
+                "  {:<16} address list differs: {} advertises {} (mismatches {})",
+                "",
+                m.from,
+                addrs.join(","),
+                i.address_mismatches
+            );
+        }
+        for d in &i.duplicate_vips {
+            let _ = writeln!(
+                o,
+                "  {:<16} duplicate VIP: {} also claimed by {} (last {}; packets {})",
+                "",
+                d.addr,
+                safe(&d.mac),
+                ago(d.last_seen_ms),
+                i.duplicate_vip_packets
+            );
+        }
     }
     if !doc.checks.is_empty() {
         let _ = writeln!(o, "\nChecks:");

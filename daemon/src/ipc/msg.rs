@@ -217,6 +217,71 @@ pub struct InstanceStatus {
     /// Addresses found on the interface of a non-Master and removed.
     #[serde(default)]
     pub addresses_removed: u64,
+    /// v3: the peer advertises another address list than ours (a rolling
+    /// change of the VIP list under way), while it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_mismatch: Option<AddressMismatch>,
+    /// v3: times such a mismatch started (or the peer's list changed).
+    #[serde(default)]
+    pub address_mismatches: u64,
+    /// A Master's VIPs another host answers ARP for, while it does (at
+    /// most [`MAX_DUPLICATE_MACS`] hosts per VIP).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub duplicate_vips: Vec<DuplicateVip>,
+    /// ARP packets from other hosts claiming one of the Master's VIPs.
+    #[serde(default)]
+    pub duplicate_vip_packets: u64,
+}
+
+impl InstanceStatus {
+    /// An instance with nothing counted yet (tests, fuzzing).
+    pub fn new(name: impl Into<String>, state: State, priority: u8) -> Self {
+        Self {
+            name: name.into(),
+            state,
+            priority,
+            base_priority: priority,
+            master: None,
+            vips: Vec::new(),
+            last_cause: None,
+            last_transition_ms: None,
+            adverts_sent: 0,
+            adverts_received: 0,
+            transitions: 0,
+            drops: BTreeMap::new(),
+            vips_missing: Vec::new(),
+            addresses_restored: 0,
+            addresses_removed: 0,
+            address_mismatch: None,
+            address_mismatches: 0,
+            duplicate_vips: Vec::new(),
+            duplicate_vip_packets: 0,
+        }
+    }
+}
+
+/// A peer's advertised address list that differs from ours.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressMismatch {
+    /// The peer that sent it.
+    pub from: IpAddr,
+    /// What it advertises.
+    pub addrs: Vec<IpAddr>,
+}
+
+/// Most addresses an advert carries (its count field is one octet).
+pub const MAX_ADVERT_ADDRS: usize = 255;
+/// Most hosts reported per duplicated VIP.
+pub const MAX_DUPLICATE_MACS: usize = 4;
+
+/// Another host that claims one of a Master's VIPs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuplicateVip {
+    pub addr: IpAddr,
+    /// Its MAC address, `aa:bb:cc:dd:ee:ff`.
+    pub mac: String,
+    /// Wall-clock time it was last heard, milliseconds since the epoch.
+    pub last_seen_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

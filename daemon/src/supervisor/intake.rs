@@ -4,6 +4,8 @@
 //! (`messages.rs`) carries out the effects; `fuzz/parent_msgs` drives this
 //! with arbitrary message sequences and checks the invariants.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::time::Instant;
 
 use tracing::warn;
@@ -13,7 +15,9 @@ use super::routing::{Route, Routing};
 use super::sources::Accepted;
 use crate::config::model::Config;
 use crate::ipc::Msg;
-use crate::ipc::msg::{RealServerState, Role};
+use crate::ipc::msg::{
+    InstanceStatus, MAX_ADVERT_ADDRS, MAX_DUPLICATE_MACS, RealServerState, Role,
+};
 
 /// What the parent must do after a data message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,9 +83,12 @@ impl Intake<'_> {
                 out
             }
             Msg::VrrpStatus {
-                instances,
+                mut instances,
                 unmatched_drops,
             } => {
+                for i in &mut instances {
+                    bound_instance(self.config, self.pending, i);
+                }
                 self.record.instances = instances;
                 self.record.unmatched_drops = unmatched_drops;
                 Vec::new()
@@ -148,6 +155,60 @@ impl Intake<'_> {
     }
 }
 
+/// Bounds what a VRRP status may make the parent keep (and render, and
+/// serve as metrics): a peer's address list at most an advert's 255; the
+/// duplicated VIPs only the instance's own addresses, each well-formed, at
+/// most [`MAX_DUPLICATE_MACS`] hosts per address.
+pub fn bound_instance(config: &Config, pending: Option<&Config>, i: &mut InstanceStatus) {
+    if let Some(m) = &mut i.address_mismatch {
+        m.addrs.truncate(MAX_ADVERT_ADDRS);
+    }
+    if i.duplicate_vips.is_empty() {
+        return;
+    }
+    let held: BTreeSet<IpAddr> = [Some(config), pending]
+        .into_iter()
+        .flatten()
+        .flat_map(|c| &c.vrrp_instances)
+        .filter(|c| c.name == i.name)
+        .flat_map(|c| {
+            c.virtual_ipaddress
+                .iter()
+                .chain(&c.virtual_ipaddress_excluded)
+        })
+        .map(|v| v.addr)
+        .collect();
+    let before = i.duplicate_vips.len();
+    let mut per_addr: BTreeMap<IpAddr, usize> = BTreeMap::new();
+    i.duplicate_vips.retain(|d| {
+        if !held.contains(&d.addr) || !is_mac(&d.mac) {
+            return false;
+        }
+        let n = per_addr.entry(d.addr).or_insert(0);
+        *n += 1;
+        *n <= MAX_DUPLICATE_MACS
+    });
+    if i.duplicate_vips.len() != before {
+        warn!(
+            instance = %i.name,
+            sent = before,
+            kept = i.duplicate_vips.len(),
+            "VRRP worker reported duplicates beyond the instance's VIPs; list cut"
+        );
+    }
+}
+
+/// `aa:bb:cc:dd:ee:ff`, lower-case hex.
+fn is_mac(s: &str) -> bool {
+    s.len() == 17
+        && s.split(':').count() == 6
+        && s.split(':').all(|o| {
+            o.len() == 2
+                && o.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+}
+
 /// What each worker may send the parent; anything else resets it.
 pub fn allowed(msg: &Msg, role: Role) -> bool {
     matches!(
@@ -194,5 +255,91 @@ mod tests {
         assert!(allowed(&refused, Role::Vrrp));
         assert!(!allowed(&refused, Role::Checker));
         assert!(!allowed(&refused, Role::Ipvs));
+    }
+
+    /// A VRRP worker's status is cut to what the instance can have: its
+    /// own VIPs, a few hosts each, well-formed MACs; an advert's 255
+    /// addresses at most.
+    #[test]
+    fn an_oversized_duplicate_list_is_cut() {
+        use crate::ipc::msg::{AddressMismatch, DuplicateVip};
+        let cfg = crate::config::load_str(
+            "t.conf",
+            "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 100\n virtual_ipaddress {\n  10.0.0.100\n  10.0.0.101\n }\n}\n",
+            crate::config::Format::Keepalived,
+            &crate::config::LoadOptions::default(),
+        )
+        .config;
+        let dup = |addr: &str, k: usize| DuplicateVip {
+            addr: addr.parse().unwrap(),
+            mac: format!("02:00:00:00:{:02x}:{:02x}", k / 256, k % 256),
+            last_seen_ms: None,
+        };
+        let mut i = InstanceStatus {
+            address_mismatch: Some(AddressMismatch {
+                from: "10.0.0.1".parse().unwrap(),
+                addrs: (0..10_000u32)
+                    .map(|k| IpAddr::from(k.to_be_bytes()))
+                    .collect(),
+            }),
+            address_mismatches: 1,
+            duplicate_vips: (0..5000)
+                .map(|k| dup(["10.0.0.100", "10.0.0.101", "10.9.9.9"][k % 3], k))
+                .collect(),
+            duplicate_vip_packets: 5000,
+            ..InstanceStatus::new("VI_1", crate::vrrp::fsm::State::Master, 100)
+        };
+        // A malformed MAC first: refused, and it does not take a place.
+        i.duplicate_vips.insert(
+            0,
+            DuplicateVip {
+                mac: "<script>".into(),
+                ..dup("10.0.0.100", 0)
+            },
+        );
+        bound_instance(&cfg, None, &mut i);
+        assert_eq!(i.address_mismatch.as_ref().unwrap().addrs.len(), 255);
+        assert_eq!(i.duplicate_vips.len(), 2 * MAX_DUPLICATE_MACS);
+        assert!(i.duplicate_vips.iter().all(|d| is_mac(&d.mac)));
+        assert!(
+            i.duplicate_vips
+                .iter()
+                .all(|d| d.addr.to_string() != "10.9.9.9")
+        );
+        // An instance not configured keeps none.
+        i.name = "VI_9".into();
+        bound_instance(&cfg, None, &mut i);
+        assert!(i.duplicate_vips.is_empty());
+        // Through the intake, as the parent takes it.
+        let accepted = Accepted::new(&cfg);
+        let mut routing = Routing::new(&cfg, Routing::default());
+        let mut record = Record::default();
+        let mut big = i.clone();
+        big.name = "VI_1".into();
+        big.duplicate_vips = (0..100).map(|k| dup("10.0.0.101", k)).collect();
+        let effects = Intake {
+            config: &cfg,
+            pending: None,
+            accepted: &accepted,
+            routing: &mut routing,
+            record: &mut record,
+            virtual_server: &|_| false,
+        }
+        .message(
+            Role::Vrrp,
+            Msg::VrrpStatus {
+                instances: vec![big],
+                unmatched_drops: Default::default(),
+            },
+            Instant::now(),
+        );
+        assert!(effects.is_empty());
+        assert_eq!(record.instances[0].duplicate_vips.len(), MAX_DUPLICATE_MACS);
+        // The status may come only from the VRRP worker.
+        let msg = Msg::VrrpStatus {
+            instances: vec![],
+            unmatched_drops: Default::default(),
+        };
+        assert!(!allowed(&msg, Role::Checker) && !allowed(&msg, Role::Ipvs));
     }
 }

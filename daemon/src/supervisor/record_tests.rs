@@ -142,21 +142,8 @@ fn summary_is_one_line() {
     let mut r = Record::default();
     assert_eq!(r.summary(), "no instances");
     r.instances.push(InstanceStatus {
-        name: "VI_1".into(),
-        state: State::Master,
-        priority: 100,
-        base_priority: 100,
-        master: None,
-        vips: vec![],
-        last_cause: None,
-        last_transition_ms: None,
-        adverts_sent: 0,
-        adverts_received: 0,
         transitions: 1,
-        vips_missing: Vec::new(),
-        addresses_restored: 0,
-        addresses_removed: 0,
-        drops: Default::default(),
+        ..InstanceStatus::new("VI_1", State::Master, 100)
     });
     r.virtual_servers.push(VirtualServerStatus {
         key: "10.0.0.1:80/tcp".into(),

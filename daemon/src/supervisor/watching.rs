@@ -137,7 +137,7 @@ mod tests {
         InstanceStatus {
             addresses_restored: restored,
             addresses_removed: removed,
-            ..crate::testutil::instance_status(name, State::Master, 100, 100)
+            ..crate::ipc::msg::InstanceStatus::new(name, State::Master, 100)
         }
     }
 

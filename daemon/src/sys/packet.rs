@@ -1,11 +1,24 @@
-//! AF_PACKET sockets (link-layer frames: gratuitous ARP). socket2 opens
-//! them; sending to a link-layer address needs a `sockaddr_ll`, which has
+//! AF_PACKET sockets (link-layer frames: gratuitous ARP, ARP probes and
+//! the replies to them). socket2 opens them; sending to a link-layer
+//! address, or binding to one interface, needs a `sockaddr_ll`, which has
 //! no safe builder.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockFilter, Socket, Type};
+
+/// A non-blocking, close-on-exec raw packet socket for `protocol`.
+fn raw(protocol: u16) -> io::Result<Socket> {
+    let socket = Socket::new(
+        Domain::PACKET,
+        Type::RAW,
+        Some(Protocol::from(i32::from(protocol.to_be()))),
+    )?;
+    socket.set_nonblocking(true)?;
+    socket.set_cloexec(true)?;
+    Ok(socket)
+}
 
 /// A raw packet socket for one Ethernet protocol.
 pub struct PacketSocket {
@@ -17,14 +30,10 @@ impl PacketSocket {
     /// Opens a non-blocking raw packet socket for `protocol` (host order,
     /// e.g. 0x0806 for ARP).
     pub fn open(protocol: u16) -> io::Result<Self> {
-        let socket = Socket::new(
-            Domain::PACKET,
-            Type::RAW,
-            Some(Protocol::from(i32::from(protocol.to_be()))),
-        )?;
-        socket.set_nonblocking(true)?;
-        socket.set_cloexec(true)?;
-        Ok(Self { socket, protocol })
+        Ok(Self {
+            socket: raw(protocol)?,
+            protocol,
+        })
     }
 
     /// Sends a whole Ethernet frame (header included) out of `ifindex` to
@@ -59,6 +68,38 @@ impl PacketSocket {
             Ok(())
         }
     }
+}
+
+/// A non-blocking packet socket for `protocol` that receives only from
+/// `ifindex`, through `filter` (a classic BPF program, attached before the
+/// bind so that no frame of another interface is queued after it).
+pub fn receiver(protocol: u16, ifindex: u32, filter: &[SockFilter]) -> io::Result<Socket> {
+    let socket = raw(protocol)?;
+    if !filter.is_empty() {
+        socket.attach_filter(filter)?;
+    }
+    let sll = libc::sockaddr_ll {
+        sll_family: libc::AF_PACKET as libc::c_ushort,
+        sll_protocol: protocol.to_be(),
+        sll_ifindex: i32::try_from(ifindex)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface index"))?,
+        sll_hatype: 0,
+        sll_pkttype: 0,
+        sll_halen: 0,
+        sll_addr: [0; 8],
+    };
+    // SAFETY: `sll` outlives the call and the length passed is its size.
+    let rc = unsafe {
+        libc::bind(
+            socket.as_raw_fd(),
+            std::ptr::from_ref(&sll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(socket)
 }
 
 impl AsFd for PacketSocket {

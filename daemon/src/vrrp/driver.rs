@@ -13,6 +13,8 @@ use tokio::sync::mpsc;
 use tracing::{debug, error, info, trace, warn};
 
 use super::accept;
+use super::arp_watch::ArpHeard;
+use super::dupes::{self, Duplicates};
 use super::fsm::{Action, State};
 use super::netlink::{NetEvent, Netlink};
 use super::owned::{self, Fix, Owned};
@@ -24,8 +26,12 @@ use super::socket;
 use super::timer::Timer;
 use crate::config::model::Config;
 use crate::ipc::link::{Link, WorkerError, unexpected};
-use crate::ipc::msg::{InstanceStatus, Resume, Role, Transition};
+use crate::ipc::msg::{AddressMismatch, DuplicateVip, InstanceStatus, Resume, Role, Transition};
 use crate::ipc::{IpcError, Msg};
+
+mod duplicates;
+
+use duplicates::report;
 
 impl From<DriverError> for WorkerError {
     fn from(e: DriverError) -> Self {
@@ -72,6 +78,8 @@ struct Driver {
     lost: BTreeSet<String>,
     /// Indexes of deleted interfaces: nothing is added or removed there.
     gone: HashSet<u32>,
+    /// Per instance name, the hosts that claim its VIPs while it is Master.
+    dupes: HashMap<String, Duplicates>,
 }
 
 /// At most this many queued netlink events are taken at once (one look at
@@ -88,7 +96,8 @@ pub async fn run(
     let nl = Netlink::connect().map_err(DriverError::from)?;
     let mut net_events = Netlink::events().map_err(DriverError::from)?;
     let (tx, mut rx) = mpsc::channel::<Received>(1024);
-    let mut host = HostIo::new(nl, tx);
+    let (arp_tx, mut arp_rx) = mpsc::channel::<ArpHeard>(256);
+    let mut host = HostIo::new(nl, tx, arp_tx);
     let (router, ios) = host.prepare(&cfg).await?;
     let mut d = Driver {
         placed: placed(&ios, HashMap::new()),
@@ -105,6 +114,7 @@ pub async fn run(
         missing: BTreeMap::new(),
         lost: BTreeSet::new(),
         gone: HashSet::new(),
+        dupes: HashMap::new(),
     };
     let resumed = resumable(&d.cfg, &resume);
     d.start(&resumed).await;
@@ -140,7 +150,9 @@ pub async fn run(
                     d.execute(out).await;
                 }
                 d.paced(now);
+                d.probe(now);
             }
+            Some(h) = arp_rx.recv() => d.arp(h),
             ev = net_events.recv() => {
                 // Without events a removed VIP would stay gone unseen: a
                 // restarted worker resumes as Master without a failover.
@@ -221,6 +233,7 @@ impl Driver {
             .values()
             .filter_map(Pacer::next_deadline)
             .chain(self.router.next_deadline())
+            .chain(self.dupes.values().filter_map(Duplicates::next_deadline))
             .min()
     }
 
@@ -618,6 +631,17 @@ impl Driver {
         }
         // Instance numbers may have changed: the next look says what is missing.
         self.missing.clear();
+        // Duplicates are kept by name: forget the instances and VIPs gone.
+        self.dupes
+            .retain(|name, _| self.ios.iter().any(|io| io.name == *name));
+        for io in &self.ios {
+            if let Some(d) = self.dupes.get_mut(&io.name) {
+                let vips: Vec<IpAddr> = io.vips.iter().map(|(_, v)| v.addr).collect();
+                for c in d.retain_vips(&vips) {
+                    report(&io.name, c, "no longer configured");
+                }
+            }
+        }
         self.execute(changed).await;
         self.settle().await;
         let out = self.router.handle(Instant::now(), Input::Startup);
@@ -693,6 +717,14 @@ impl Driver {
                     debug!(instance = %name, count, "gratuitous ARP/NA sent or queued");
                 }
                 Action::StateChanged { from, to, cause } => {
+                    let watch = self.dupes.entry(io.name.clone()).or_default();
+                    if to == State::Master {
+                        watch.start(Instant::now());
+                    } else {
+                        for c in watch.stop() {
+                            report(&io.name, c, "no longer Master");
+                        }
+                    }
                     let priority = inst.priority();
                     info!(instance = %io.name, from = %from, to = %to, cause = %cause, priority, "state change");
                     self.outbox.push(Msg::Transition(Transition {
@@ -706,6 +738,23 @@ impl Driver {
                 }
                 Action::PriorityChanged { priority } => {
                     info!(instance = %io.name, priority, "effective priority changed");
+                    self.dirty = true;
+                }
+                Action::AddressMismatch(m) => {
+                    let theirs: Vec<String> = m.theirs.iter().map(ToString::to_string).collect();
+                    let ours: Vec<String> =
+                        inst.params().vips.iter().map(ToString::to_string).collect();
+                    warn!(
+                        instance = %io.name,
+                        peer = %m.from,
+                        theirs = %theirs.join(","),
+                        ours = %ours.join(","),
+                        "the peer advertises another address list (accepted: RFC 5798 §7.1; a rolling change of virtual_ipaddress?)"
+                    );
+                    self.dirty = true;
+                }
+                Action::AddressMismatchEnded { from } => {
+                    info!(instance = %io.name, peer = %from, "address lists agree again (or the peer is no longer heard)");
                     self.dirty = true;
                 }
                 Action::WantsMaster | Action::Dropped(_) => {}
@@ -760,6 +809,23 @@ impl Driver {
                         .collect(),
                     addresses_restored: c.addresses_restored,
                     addresses_removed: c.addresses_removed,
+                    address_mismatch: inst.address_mismatch().map(|m| AddressMismatch {
+                        from: m.from,
+                        addrs: m.theirs.clone(),
+                    }),
+                    address_mismatches: c.address_mismatches,
+                    duplicate_vips: self
+                        .dupes
+                        .get(&io.name)
+                        .into_iter()
+                        .flat_map(Duplicates::list)
+                        .map(|(addr, mac, at)| DuplicateVip {
+                            addr,
+                            mac: dupes::mac_text(mac),
+                            last_seen_ms: millis_since_epoch(at),
+                        })
+                        .collect(),
+                    duplicate_vip_packets: self.dupes.get(&io.name).map_or(0, Duplicates::packets),
                 })
             })
             .collect();

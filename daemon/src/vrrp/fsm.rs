@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::mismatch::{AddressWatch, Mismatch, Report};
 use super::packet::{Advert, Auth, DropReason, Version};
 use crate::config::values::Vip;
 
@@ -173,7 +174,9 @@ pub struct Params {
     pub vips: Vec<IpAddr>,
     /// Every address a Master holds (virtual_ipaddress and the excluded ones).
     pub held: Vec<Vip>,
-    /// Drop adverts whose address list differs (unless from the owner).
+    /// Compare the address list of adverts with ours: v2 drops one that
+    /// differs (unless from the owner, RFC 3768 §7.1); v3 accepts it and
+    /// reports the mismatch (RFC 5798 §7.1, see `mismatch`).
     pub check_adv_addr: bool,
     /// `check_unicast_src` on a unicast instance: adverts only from these.
     pub unicast_peers_only: Option<Vec<IpAddr>>,
@@ -248,6 +251,11 @@ pub enum Action {
     PriorityChanged { priority: u8 },
     /// A received advertisement was dropped.
     Dropped(DropReason),
+    /// v3: a peer advertises another address list than ours (started, or
+    /// its list changed); the advert was accepted all the same.
+    AddressMismatch(Mismatch),
+    /// The address lists agree again, or that peer is no longer heard.
+    AddressMismatchEnded { from: IpAddr },
 }
 
 /// What the instance knows about the current Master.
@@ -278,6 +286,8 @@ pub struct Instance {
     master_resigned: bool,
     master: Option<MasterInfo>,
     last_transition: Option<(Instant, Cause)>,
+    /// v3: a peer's address list that differs from ours.
+    addresses: AddressWatch,
 }
 
 impl Instance {
@@ -299,7 +309,13 @@ impl Instance {
             master_resigned: false,
             master: None,
             last_transition: None,
+            addresses: AddressWatch::default(),
         }
+    }
+
+    /// v3: the peer's differing address list, while it differs.
+    pub fn address_mismatch(&self) -> Option<&Mismatch> {
+        self.addresses.current()
     }
 
     pub fn params(&self) -> &Params {
@@ -429,7 +445,9 @@ impl Instance {
                 return Err(DropReason::IntervalMismatch);
             }
         }
+        // v3 accepts a differing list and reports it (`mismatch`).
         if p.check_adv_addr
+            && p.version == Version::V2
             && advert.priority != PRIORITY_OWNER
             && !same_addresses(&advert.addrs, &p.vips)
         {
@@ -443,7 +461,10 @@ impl Instance {
         match event {
             Event::Startup => self.startup(now, &mut out),
             Event::Advert { src, advert } => match self.check(src, advert) {
-                Ok(()) => self.receive(now, src, advert, &mut out),
+                Ok(()) => {
+                    self.compare_addresses(src, advert, &mut out);
+                    self.receive(now, src, advert, &mut out);
+                }
                 Err(reason) => out.push(Action::Dropped(reason)),
             },
             Event::Timeout => self.timeout(now, &mut out),
@@ -510,15 +531,50 @@ impl Instance {
         let before = self.priority();
         self.params = params;
         let after = self.priority();
-        if after == before {
-            Vec::new()
+        let mut out = Vec::new();
+        let report = if self.params.check_adv_addr {
+            self.addresses.ours_changed(&self.params.vips)
         } else {
-            vec![Action::PriorityChanged { priority: after }]
+            self.addresses.forget()
+        };
+        out.extend(report.map(Self::report));
+        if after != before {
+            out.push(Action::PriorityChanged { priority: after });
         }
+        out
+    }
+
+    fn report(r: Report) -> Action {
+        match r {
+            Report::Started(m) => Action::AddressMismatch(m),
+            Report::Ended { from } => Action::AddressMismatchEnded { from },
+        }
+    }
+
+    /// v3 (RFC 5798 §7.1): an accepted advert whose list differs from ours
+    /// is reported when the difference starts or changes, and when it ends.
+    fn compare_addresses(&mut self, src: IpAddr, advert: &Advert, out: &mut Vec<Action>) {
+        let p = &self.params;
+        if !p.check_adv_addr
+            || p.version != Version::V3
+            || advert.priority == PRIORITY_RESIGN
+            || !matches!(self.state, State::Backup | State::Master)
+        {
+            return;
+        }
+        out.extend(
+            self.addresses
+                .heard(src, &advert.addrs, &p.vips)
+                .map(Self::report),
+        );
     }
 
     fn transition(&mut self, now: Instant, to: State, cause: Cause, out: &mut Vec<Action>) {
         let from = self.state;
+        if to != State::Backup {
+            // Only a Backup goes on hearing the peer it compared with.
+            out.extend(self.addresses.forget().map(Self::report));
+        }
         self.state = to;
         self.last_transition = Some((now, cause.clone()));
         out.push(Action::StateChanged { from, to, cause });

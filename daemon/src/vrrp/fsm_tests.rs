@@ -531,8 +531,11 @@ fn receive_checks_that_need_the_configuration() {
         drop(recv(&mut i, t0, PEER_HIGH, &advert(Version::V2, 150, 100))),
         Some(DropReason::VersionMismatch)
     );
-    let mut other = advert(Version::V3, 150, 100);
+    // v3 accepts another address list (RFC 5798 §7.1; see
+    // v3_accepts_a_different_address_list_and_reports_it); v2 drops it.
+    let mut other = advert(Version::V2, 150, 100);
     other.addrs = vec![ip("10.0.0.99")];
+    let (mut i, t0, _) = started(params(100, Version::V2, 100));
     assert_eq!(
         drop(recv(&mut i, t0, PEER_HIGH, &other)),
         Some(DropReason::AddressMismatch)
@@ -712,4 +715,101 @@ fn resume_starts_as_master_without_waiting_unless_faulted_or_resigned() {
     );
     assert!(j.handle(t0, Event::Resume).is_empty());
     assert!(became(&j.handle(t0, Event::Startup), State::Backup));
+}
+
+/// A rolling change of the VIP list (issue 17): the Master advertises one
+/// more address than the Backup has. v3 accepts the advert (RFC 5798 §7.1
+/// "MAY check … SHOULD log"), so the Backup stays Backup; the mismatch is
+/// reported once when it starts, again only when the peer's list changes,
+/// and once when it ends.
+#[test]
+fn v3_accepts_a_different_address_list_and_reports_it() {
+    let (mut i, t0, _) = started(params(100, Version::V3, 100));
+    let mut wider = advert(Version::V3, 150, 100);
+    wider.addrs = vec![ip(VIP), ip("10.0.0.101")];
+    let mismatches = |a: &[Action]| {
+        a.iter()
+            .filter(|x| matches!(x, Action::AddressMismatch(_)))
+            .count()
+    };
+    let ended = |a: &[Action]| {
+        a.iter()
+            .any(|x| matches!(x, Action::AddressMismatchEnded { .. }))
+    };
+    let mut reported = 0;
+    let mut t = t0;
+    // Ten seconds of adverts, every second: always Backup, reported once.
+    for _ in 0..10 {
+        t += ms(1000);
+        let a = recv(&mut i, t, PEER_HIGH, &wider);
+        assert!(!a.iter().any(|x| matches!(x, Action::Dropped(_))), "{a:?}");
+        reported += mismatches(&a);
+        if let Some(d) = i.next_deadline() {
+            let a = i.handle(d.min(t + ms(999)), Event::Timeout);
+            assert!(!became(&a, State::Master), "{a:?}");
+        }
+    }
+    assert_eq!(reported, 1);
+    assert_eq!(i.state(), State::Backup);
+    let m = i.address_mismatch().unwrap();
+    assert_eq!(m.from, ip(PEER_HIGH));
+    assert_eq!(m.theirs, vec![ip(VIP), ip("10.0.0.101")]);
+    // The peer's list changes again: one more report.
+    wider.addrs.push(ip("10.0.0.102"));
+    t += ms(1000);
+    assert_eq!(mismatches(&recv(&mut i, t, PEER_HIGH, &wider)), 1);
+    // The Backup is reloaded with the same list: over at once.
+    let mut p = params(100, Version::V3, 100);
+    p.vips = wider.addrs.clone();
+    assert!(ended(&i.set_params(p.clone())));
+    assert_eq!(i.address_mismatch(), None);
+    t += ms(1000);
+    assert!(recv(&mut i, t, PEER_HIGH, &wider).is_empty());
+    // Backup first: the Master still sends the old list, then catches up.
+    let narrow = advert(Version::V3, 150, 100);
+    t += ms(1000);
+    assert_eq!(mismatches(&recv(&mut i, t, PEER_HIGH, &narrow)), 1);
+    t += ms(1000);
+    assert!(ended(&recv(&mut i, t, PEER_HIGH, &wider)));
+    // Taking over ends it too (that peer is no longer heard).
+    t += ms(1000);
+    recv(&mut i, t, PEER_HIGH, &narrow);
+    let a = i.handle(i.next_deadline().unwrap(), Event::Timeout);
+    assert!(became(&a, State::Master) && ended(&a), "{a:?}");
+    // skip_check_adv_addr: not compared at all.
+    let mut p = params(100, Version::V3, 100);
+    p.check_adv_addr = false;
+    let (mut j, t0, _) = started(p);
+    assert!(recv(&mut j, t0 + ms(10), PEER_HIGH, &narrow.clone()).is_empty());
+    let mut other = narrow;
+    other.addrs = vec![ip("10.0.0.99")];
+    assert!(recv(&mut j, t0 + ms(20), PEER_HIGH, &other).is_empty());
+}
+
+/// v2 keeps RFC 3768 §7.1: a non-owner's advert with another list is
+/// dropped, so the Backup takes over after Master_Down_Interval (two
+/// Masters until the lists agree; docs/operations.md says so).
+#[test]
+fn v2_drops_a_different_address_list() {
+    let (mut i, t0, _) = started(params(100, Version::V2, 100));
+    let mut wider = advert(Version::V2, 150, 100);
+    wider.addrs = vec![ip(VIP), ip("10.0.0.101")];
+    let mut t = t0;
+    let mut master_at = None;
+    for _ in 0..6 {
+        t += ms(1000);
+        let a = recv(&mut i, t, PEER_HIGH, &wider);
+        assert_eq!(a, vec![Action::Dropped(DropReason::AddressMismatch)]);
+        if let Some(d) = i.next_deadline().filter(|d| *d <= t + ms(1000))
+            && became(&i.handle(d, Event::Timeout), State::Master)
+        {
+            master_at.get_or_insert(d);
+        }
+    }
+    let took = master_at.expect("took over").duration_since(t0);
+    assert_eq!(
+        took,
+        Duration::from_secs(3) + Duration::from_secs(1) * 156 / 256
+    );
+    assert_eq!(i.address_mismatch(), None, "v2 does not report it");
 }

@@ -1,6 +1,8 @@
 //! Gratuitous ARP (RFC 5227 §2.3 announcement; RFC 5798 §6.4.2 "broadcast
 //! a gratuitous ARP request") and unsolicited Neighbor Advertisements
-//! (RFC 4861 §7.2.6; RFC 5798 §6.4.2 for IPv6) for the virtual addresses.
+//! (RFC 4861 §7.2.6; RFC 5798 §6.4.2 for IPv6) for the virtual addresses;
+//! ARP probes (RFC 5227 §2.1.1) that make another host holding one of them
+//! answer (`dupes`).
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
@@ -28,6 +30,15 @@ pub fn arp_announcement(mac: [u8; 6], ip: Ipv4Addr) -> [u8; 42] {
     f[28..32].copy_from_slice(&ip.octets());
     f[32..38].copy_from_slice(&[0; 6]);
     f[38..42].copy_from_slice(&ip.octets());
+    f
+}
+
+/// An Ethernet frame carrying an ARP probe for `ip` from `mac` (RFC 5227
+/// §2.1.1: sender address 0.0.0.0, so that no host's cache learns from it;
+/// a host that has `ip` replies to `mac`).
+pub fn arp_probe(mac: [u8; 6], ip: Ipv4Addr) -> [u8; 42] {
+    let mut f = arp_announcement(mac, ip);
+    f[28..32].copy_from_slice(&[0; 4]);
     f
 }
 
@@ -97,6 +108,11 @@ impl Announcer {
         Ok(())
     }
 
+    /// Sends an ARP probe for `ip` from `mac`.
+    pub fn probe(&self, ip: Ipv4Addr, mac: [u8; 6]) -> io::Result<()> {
+        self.send_frame(&arp_probe(mac, ip))
+    }
+
     fn send_frame(&self, frame: &[u8]) -> io::Result<()> {
         self.packet.send_to(frame, self.ifindex, BROADCAST)
     }
@@ -121,6 +137,22 @@ mod tests {
             &f[38..42],
             &[192, 168, 1, 220],
             "target = sender: an announcement"
+        );
+    }
+
+    #[test]
+    fn arp_probe_layout() {
+        let f = arp_probe(MAC, Ipv4Addr::new(192, 168, 1, 220));
+        assert_eq!(&f[20..22], &[0, 1], "a request");
+        assert_eq!(&f[22..28], &MAC);
+        assert_eq!(&f[28..32], &[0, 0, 0, 0], "sender 0.0.0.0: a probe");
+        assert_eq!(&f[38..42], &[192, 168, 1, 220]);
+        // What a host holding the address answers is read back by `dupes`.
+        let mut reply = arp_announcement([2, 0, 0, 0, 0, 9], Ipv4Addr::new(192, 168, 1, 220));
+        reply[21] = 2;
+        assert_eq!(
+            super::super::dupes::parse_arp(&reply),
+            Some((Ipv4Addr::new(192, 168, 1, 220), [2, 0, 0, 0, 0, 9]))
         );
     }
 

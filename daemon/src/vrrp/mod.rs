@@ -1,7 +1,9 @@
 //! VRRP: RFC 5798 (v3, IPv4 and IPv6) and RFC 3768 (v2).
 //!
 //! `packet` is the codec; `fsm` the per-instance state machine (RFC 5798 §6),
-//! `router` the set of instances with sync groups and tracking, `owned`
+//! `router` the set of instances with sync groups and tracking, `mismatch`
+//! a peer's address list against ours (v3), `dupes` other hosts that claim
+//! a Master's VIPs in ARP, `owned`
 //! the addresses a Master must have and a Backup must not, and `pace` the
 //! spacing of gratuitous ARPs / NAs on an interface. These are
 //! sans-IO: they take events with `now` and return actions. The rest is the
@@ -10,9 +12,12 @@
 #![forbid(unsafe_code)]
 
 pub mod accept;
+pub mod arp_watch;
 pub mod driver;
+pub mod dupes;
 pub mod fsm;
 pub mod garp;
+pub mod mismatch;
 pub mod netlink;
 pub mod owned;
 pub mod pace;

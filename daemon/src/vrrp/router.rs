@@ -84,6 +84,9 @@ pub struct Counters {
     pub addresses_restored: u64,
     /// Addresses a non-Master found on its interface and removed.
     pub addresses_removed: u64,
+    /// v3: times a peer's address list started to differ from ours (or
+    /// changed while it differed).
+    pub address_mismatches: u64,
 }
 
 /// One configured instance with what the router keeps beside it.
@@ -277,7 +280,12 @@ impl Router {
                 actions.push(Action::RemoveVips(removed));
             }
         }
-        actions.extend(dst.inst.set_params(params));
+        let changed = dst.inst.set_params(params);
+        dst.counters.address_mismatches += changed
+            .iter()
+            .filter(|a| matches!(a, Action::AddressMismatch(_)))
+            .count() as u64;
+        actions.extend(changed);
         actions
             .into_iter()
             .map(|action| Output {
@@ -472,6 +480,7 @@ impl Router {
                 match a {
                     Action::SendAdvert { .. } => member.counters.adverts_sent += 1,
                     Action::StateChanged { .. } => member.counters.transitions += 1,
+                    Action::AddressMismatch(_) => member.counters.address_mismatches += 1,
                     Action::Dropped(r) => {
                         dropped = true;
                         bump(&mut member.counters.drops, *r);

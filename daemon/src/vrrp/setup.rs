@@ -1,8 +1,8 @@
 //! Opening what an instance needs on this host: its interface (or VMAC),
 //! advert socket, receive sockets and the addresses it owns.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use super::accept;
+use super::arp_watch::{self, ArpHeard};
 use super::garp::Announcer;
 use super::netlink::{AddrInfo, LinkInfo, Netlink, NetlinkError};
 use super::pace::Spacing;
@@ -63,6 +64,10 @@ pub(super) struct HostIo {
     /// Interface index → the spacing of its gratuitous ARPs / NAs (a VMAC
     /// takes its base interface's, as keepalived's IF_BASE_IFP).
     pub(super) spacing: HashMap<u32, Spacing>,
+    /// ARP readers for duplicate VIPs (`dupes`): interface index → the
+    /// IPv4 VIPs its filter passes, and its read task.
+    arp_watch: HashMap<u32, (Vec<Ipv4Addr>, tokio::task::AbortHandle)>,
+    arp_tx: mpsc::Sender<ArpHeard>,
 }
 
 /// A receive socket's read task and where it reads.
@@ -74,7 +79,11 @@ pub(super) struct Opened {
 }
 
 impl HostIo {
-    pub(super) fn new(nl: Netlink, tx: mpsc::Sender<Received>) -> Self {
+    pub(super) fn new(
+        nl: Netlink,
+        tx: mpsc::Sender<Received>,
+        arp_tx: mpsc::Sender<ArpHeard>,
+    ) -> Self {
         Self {
             nl,
             links: HashMap::new(),
@@ -85,6 +94,56 @@ impl HostIo {
             accept_filter: false,
             announcers: HashMap::new(),
             spacing: HashMap::new(),
+            arp_watch: HashMap::new(),
+            arp_tx,
+        }
+    }
+
+    /// Every MAC address of this host's interfaces (and VMACs): ARP from
+    /// these is ours, not a duplicate.
+    pub(super) fn own_macs(&self) -> Vec<[u8; 6]> {
+        self.links
+            .values()
+            .chain(self.vmacs.values())
+            .filter_map(|l| l.mac)
+            .collect()
+    }
+
+    /// One ARP reader per interface that holds IPv4 VIPs, its kernel
+    /// filter passing only ARP from those addresses; opened again when the
+    /// set changes. A failure costs the duplicate report, nothing else.
+    fn watch_arp(&mut self, ios: &[InstanceIo]) {
+        let mut want: BTreeMap<u32, Vec<Ipv4Addr>> = BTreeMap::new();
+        for io in ios {
+            for (index, vip) in &io.vips {
+                if let IpAddr::V4(a) = vip.addr {
+                    want.entry(*index).or_default().push(a);
+                }
+            }
+        }
+        for ips in want.values_mut() {
+            ips.sort_unstable();
+            ips.dedup();
+        }
+        self.arp_watch.retain(|index, (ips, task)| {
+            let keep = want.get(index) == Some(ips);
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for (index, ips) in want {
+            if self.arp_watch.contains_key(&index) {
+                continue;
+            }
+            match arp_watch::open(index, &ips, &self.arp_tx) {
+                Ok(task) => {
+                    self.arp_watch.insert(index, (ips, task));
+                }
+                Err(e) => {
+                    warn!(ifindex = index, error = %e, "cannot read ARP on this interface: duplicate VIPs not reported there");
+                }
+            }
         }
     }
 
@@ -168,6 +227,7 @@ impl HostIo {
             info!(table = accept::TABLE, "nftables rules for no_accept loaded");
         }
         self.add_announcers(&ios);
+        self.watch_arp(&ios);
         self.spacing = self
             .links
             .values()

@@ -27,6 +27,8 @@ pub struct Lab {
     dir: PathBuf,
     /// A command the daemon is started under (e.g. `unshare --pid ...`).
     pub wrapper: Vec<String>,
+    /// Processes in the bridge's namespace (captures on `br0`).
+    bridge_extra: Vec<Child>,
 }
 
 /// Runs a command; panics with its output when it fails.
@@ -81,6 +83,7 @@ impl Lab {
                 .map(|w| w.split_whitespace().map(String::from).collect())
                 .unwrap_or_default(),
             dir,
+            bridge_extra: Vec::new(),
         };
         sh(&["ip", "netns", "add", &bridge_ns]);
         sh(&[
@@ -354,6 +357,20 @@ impl Lab {
         self.wait(Duration::from_secs(5), || dir.join("kv.pid").exists());
     }
 
+    /// Starts keepalived with `confs[k]` on each node `k` and waits
+    /// (bounded) for node 0 to hold `vip`, then two more seconds.
+    pub fn start_keepalived_nodes(&mut self, confs: &[String], vip: &str) {
+        for (k, c) in confs.iter().enumerate() {
+            self.start_keepalived(k, c);
+        }
+        assert!(
+            self.wait(Duration::from_secs(10), || self.has_addr(0, vip)),
+            "{}",
+            self.keepalived_log(0)
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+
     /// Sends `sig` to keepalived's parent and VRRP child on node `k`.
     pub fn signal_keepalived(&mut self, k: usize, sig: i32) {
         for f in ["kv.pid", "k.pid"] {
@@ -456,6 +473,61 @@ impl Lab {
         );
         std::thread::sleep(Duration::from_millis(600));
         pcap
+    }
+
+    /// Starts tcpdump on the bridge itself (`br0`, in the bridge's
+    /// namespace: every node's frames) writing `file` with `filter`;
+    /// returns the path. Read it with [`Lab::read_pcap`].
+    pub fn capture_bridge(&mut self, file: &str, filter: &str) -> PathBuf {
+        let pcap = self.dir.join(file);
+        let log = std::fs::File::create(self.dir.join(format!("{file}.log"))).expect("log");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.bridge_ns])
+            .args(["tcpdump", "--immediate-mode", "-U", "-n", "-i", "br0", "-w"])
+            .arg(&pcap)
+            .arg(filter)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn tcpdump");
+        self.bridge_extra.push(child);
+        std::thread::sleep(Duration::from_millis(600));
+        pcap
+    }
+
+    /// Stops the captures on the bridge (their files are complete after).
+    pub fn stop_bridge_captures(&mut self) {
+        for mut c in self.bridge_extra.drain(..) {
+            // SAFETY: kill(2) on our own child, which has not been reaped.
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGINT);
+            }
+            let _ = c.wait();
+        }
+    }
+
+    /// A capture's packets, one line each, with epoch timestamps (`-tt`).
+    pub fn read_pcap(&self, pcap: &std::path::Path) -> Vec<String> {
+        sh(&[
+            "tcpdump",
+            "-r",
+            pcap.to_str().unwrap_or_default(),
+            "-n",
+            "-tt",
+        ])
+        .lines()
+        .map(str::to_string)
+        .collect()
+    }
+
+    /// The MAC address of node `k`'s eth0.
+    pub fn mac(&self, k: usize) -> String {
+        let out = self.ip(k, &["link", "show", "dev", "eth0"]);
+        out.split_whitespace()
+            .skip_while(|w| *w != "link/ether")
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// The status entry of the real-server check on node `k` whose source
@@ -589,6 +661,10 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        for c in &mut self.bridge_extra {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
         for n in &mut self.nodes {
             for c in n.extra.iter_mut().chain(n.child.as_mut()) {
                 let _ = c.kill();
@@ -704,4 +780,51 @@ pub fn dr_virtual_server(vip: &str, delay_loop: u32, connect_timeout: u32) -> St
 }}
 "#
     )
+}
+
+/// The number on the first line of node `k`'s metrics at `url` that
+/// starts with `line_start` (a family and its opening brace).
+pub fn metric(lab: &Lab, k: usize, url: &str, line_start: &str) -> Option<f64> {
+    lab.fetch(k, url)
+        .lines()
+        .find(|l| l.starts_with(line_start))?
+        .rsplit(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// One VRRP advertisement seen in a capture (`tcpdump -n -tt` line).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdvertSeen {
+    pub at: f64,
+    pub src: String,
+    pub priority: u32,
+}
+
+/// The adverts in a capture's lines.
+pub fn adverts(lines: &[String]) -> Vec<AdvertSeen> {
+    lines
+        .iter()
+        .filter(|l| l.contains("VRRP") && l.contains("Advertisement"))
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let at = w.next()?.parse().ok()?;
+            let src = l
+                .split(" IP ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .to_string();
+            let priority = l
+                .split("prio ")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .trim()
+                .parse()
+                .ok()?;
+            Some(AdvertSeen { at, src, priority })
+        })
+        .collect()
 }

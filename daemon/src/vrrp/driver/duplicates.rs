@@ -1,0 +1,81 @@
+//! Duplicate VIPs in the driver (`dupes` decides, this carries it out):
+//! ARP probes while Master, the ARP that comes back, the log lines.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use tracing::{debug, info, warn};
+
+use super::Driver;
+use crate::vrrp::arp_watch::ArpHeard;
+use crate::vrrp::dupes::{self, Change};
+
+impl Driver {
+    /// Duplicate VIPs (`dupes`): each Master probes its IPv4 VIPs when due;
+    /// hosts no longer heard clear.
+    pub(super) fn probe(&mut self, now: Instant) {
+        for io in &self.ios {
+            let Some(d) = self.dupes.get_mut(&io.name) else {
+                continue;
+            };
+            let (due, cleared) = d.tick(now);
+            for c in cleared {
+                report(&io.name, c, "no longer heard");
+                self.dirty = true;
+            }
+            if !due {
+                continue;
+            }
+            for (index, vip) in &io.vips {
+                if let (IpAddr::V4(a), Some(announcer)) =
+                    (vip.addr, self.host.announcers.get(index))
+                    && let Err(e) = announcer.probe(a, io.mac)
+                {
+                    debug!(instance = %io.name, vip = %a, error = %e, "ARP probe failed");
+                }
+            }
+        }
+    }
+
+    /// An ARP packet from a host claiming one of the VIPs of interface
+    /// `h.index`: a duplicate when a Master holds that VIP there and the
+    /// MAC is not this host's.
+    pub(super) fn arp(&mut self, h: ArpHeard) {
+        let now = Instant::now();
+        let mut own = self.host.own_macs();
+        let addr = IpAddr::V4(h.addr);
+        for io in &self.ios {
+            if !io.vips.iter().any(|(i, v)| *i == h.index && v.addr == addr) {
+                continue;
+            }
+            let Some(d) = self.dupes.get_mut(&io.name) else {
+                continue;
+            };
+            own.push(io.mac);
+            let vips: Vec<IpAddr> = io.vips.iter().map(|(_, v)| v.addr).collect();
+            if let Some(c) = d.heard(now, addr, h.mac, &vips, &own) {
+                report(&io.name, c, "");
+                self.dirty = true;
+            }
+        }
+    }
+}
+
+/// Logs a duplicate VIP appearing or clearing (once each: `dupes`).
+pub(super) fn report(instance: &str, c: Change, why: &str) {
+    match c {
+        Change::Appeared { addr, mac } => warn!(
+            instance = %instance,
+            vip = %addr,
+            mac = %dupes::mac_text(mac),
+            "another host claims a VIP this Master holds (duplicate address on the link); nothing changed here"
+        ),
+        Change::Cleared { addr, mac } => info!(
+            instance = %instance,
+            vip = %addr,
+            mac = %dupes::mac_text(mac),
+            why,
+            "duplicate VIP cleared"
+        ),
+    }
+}
