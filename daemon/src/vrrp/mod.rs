@@ -2,14 +2,16 @@
 //!
 //! `packet` is the codec; `fsm` the per-instance state machine (RFC 5798 §6),
 //! `router` the set of instances with sync groups and tracking, `owned`
-//! the addresses a Master must have and a Backup must not, and `pace` the
-//! spacing of gratuitous ARPs / NAs on an interface. These are
+//! the addresses a Master must have and a Backup must not, `pace` the
+//! spacing of gratuitous ARPs / NAs on an interface, and `debounce` the
+//! delays before a link change counts (`interface_up_down_delays`). These are
 //! sans-IO: they take events with `now` and return actions. The rest is the
 //! thin IO layer that owns sockets, netlink and timers.
 
 #![forbid(unsafe_code)]
 
 pub mod accept;
+pub mod debounce;
 pub mod driver;
 pub mod fsm;
 pub mod garp;
