@@ -294,8 +294,10 @@ impl Lab {
         name
     }
 
-    /// SIGKILL to every process in node `k`'s network namespace (the
-    /// daemon and all its workers at once: a node that dies).
+    /// Every process in node `k`'s network namespace stopped (SIGSTOP),
+    /// then killed (SIGKILL): a node that dies at once. Killed one by one,
+    /// a child that outlives its parent for a moment may resign first
+    /// (keepalived's VRRP process sends priority 0 when its parent goes).
     pub fn kill_all(&mut self, k: usize) -> usize {
         let out = Command::new("ip")
             .args(["netns", "pids", &self.nodes[k].ns])
@@ -306,11 +308,13 @@ impl Lab {
             .split_whitespace()
             .filter_map(|p| p.parse().ok())
             .collect();
-        for &pid in &pids {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+        for sig in [
+            nix::sys::signal::Signal::SIGSTOP,
+            nix::sys::signal::Signal::SIGKILL,
+        ] {
+            for &pid in &pids {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+            }
         }
         if let Some(mut c) = self.nodes[k].child.take() {
             let _ = c.wait();
