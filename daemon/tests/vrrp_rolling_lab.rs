@@ -14,7 +14,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::lab::{AdvertSeen, Lab, adverts, vrrp_instance};
+use common::lab::{Seen, Lab, adverts, vrrp_instance};
 
 const UPKEEPD: &str = env!("CARGO_BIN_EXE_upkeepd");
 const UPKEEPCTL: &str = env!("CARGO_BIN_EXE_upkeepctl");
@@ -113,10 +113,10 @@ fn both_held(lab: &Lab, span: Duration) -> Duration {
 
 /// The spans (first, last advert time) during which `src` sent adverts with
 /// priority > 0.
-fn master_span(seen: &[AdvertSeen], src: &str) -> Option<(f64, f64)> {
+fn master_span(seen: &[Seen], src: &str) -> Option<(f64, f64)> {
     let t: Vec<f64> = seen
         .iter()
-        .filter(|a| a.src == src && a.priority > 0)
+        .filter(|a| a.src == src && a.prio > 0)
         .map(|a| a.at)
         .collect();
     Some((*t.first()?, *t.last()?))
@@ -183,11 +183,11 @@ fn v3_rolling_vip_change_keeps_one_master_in_both_orders() {
 
     std::thread::sleep(SECS(2));
     lab.stop_bridge_captures();
-    let seen = adverts(&lab.read_pcap(&pcap));
+    let seen = adverts(&pcap);
     assert!(seen.len() >= 10, "{seen:#?}");
     let masters: std::collections::BTreeSet<&str> = seen
         .iter()
-        .filter(|x| x.priority > 0)
+        .filter(|x| x.prio > 0)
         .map(|x| x.src.as_str())
         .collect();
     assert_eq!(
@@ -241,7 +241,7 @@ fn v2_rolling_vip_change_drops_the_adverts_as_documented() {
     lab.expect_state(1, "VI_1", "BACKUP", SECS(5));
     std::thread::sleep(SECS(2));
     lab.stop_bridge_captures();
-    let seen = adverts(&lab.read_pcap(&pcap));
+    let seen = adverts(&pcap);
     let (first, last) = master_span(&seen, &b).expect("the Backup advertised as Master");
     eprintln!(
         "v2 rolling change (Master first, second reload 6 s after the first): the Backup took over {took:?} after the first reload; both nodes held the VIP for {two:?}; the second Master advertised from first to last advert for {:.1} s, until it was reloaded too",
@@ -274,14 +274,14 @@ fn keepalived_in_the_same_rolling_change() {
             change(&mut lab, 1 - first);
             two += both_held(&lab, SECS(5));
             lab.stop_bridge_captures();
-            let seen = adverts(&lab.read_pcap(&pcap));
+            let seen = adverts(&pcap);
             let span = master_span(&seen, &b);
             eprintln!(
                 "keepalived v{version}, {order} (second reload 6 s after the first): both nodes held the VIP for {two:?}; second Master's adverts on the wire: {}",
                 match span {
                     Some((f, l)) => format!(
                         "{} from first to last {:.1} s",
-                        seen.iter().filter(|a| a.src == b && a.priority > 0).count(),
+                        seen.iter().filter(|a| a.src == b && a.prio > 0).count(),
                         l - f
                     ),
                     None => "no".into(),

@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod delays;
 pub mod diag;
 pub mod keepalived;
 pub mod lvs_types;

@@ -105,6 +105,7 @@ fn attach_locations(cfg: &mut Config, doc: &DeTable<'_>, file: &Arc<str>, text: 
     each!(cfg.sync_groups, "vrrp_sync_group");
     each!(cfg.vrrp_instances, "vrrp_instance");
     each!(cfg.virtual_server_groups, "virtual_server_group");
+    each!(cfg.interface_delays, "interface_up_down_delays");
     for (i, vs) in cfg.virtual_servers.iter_mut().enumerate() {
         let Some(vt) = nth_table(doc, "virtual_server", i) else {
             continue;

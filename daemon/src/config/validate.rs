@@ -25,6 +25,7 @@ pub fn validate(cfg: &mut Config, d: &mut Diagnostics) {
         );
     }
     garp_spacing(cfg, d);
+    super::delays::validate(cfg, d);
     fifo_scripts(cfg, d);
     for i in 0..cfg.vrrp_instances.len() {
         let global = cfg.global.clone();

@@ -14,6 +14,7 @@ use tracing::{debug, error, info, trace, warn};
 
 use super::accept;
 use super::arp_watch::ArpHeard;
+use super::debounce::{self, Debounce, Seen};
 use super::dupes::{self, Duplicates};
 use super::fsm::{Action, State};
 use super::netlink::{NetEvent, Netlink};
@@ -57,7 +58,9 @@ struct Driver {
     cfg: Config,
     router: Router,
     ios: Vec<InstanceIo>,
-    link_up: HashMap<String, bool>,
+    /// The watched interfaces' link states, and the delays before a change
+    /// counts (`interface_up_down_delays`).
+    links: Debounce,
     /// The last result of every tracked check, replayed to new instances.
     checks: BTreeMap<String, bool>,
     /// The last number of every tracked file, replayed likewise.
@@ -99,13 +102,14 @@ pub async fn run(
     let (arp_tx, mut arp_rx) = mpsc::channel::<ArpHeard>(256);
     let mut host = HostIo::new(nl, tx, arp_tx);
     let (router, ios) = host.prepare(&cfg).await?;
+    let links = Debounce::new(debounce::delays(&cfg));
     let mut d = Driver {
         placed: placed(&ios, HashMap::new()),
         host,
         cfg,
         router,
+        links,
         ios,
-        link_up: HashMap::new(),
         checks: resume.tracks.clone(),
         values: resume.values.clone(),
         outbox: Vec::new(),
@@ -149,6 +153,7 @@ pub async fn run(
                     let out = d.router.handle(now, Input::Timeout);
                     d.execute(out).await;
                 }
+                d.links_due(now).await;
                 d.paced(now);
                 d.probe(now);
             }
@@ -234,6 +239,7 @@ impl Driver {
             .filter_map(Pacer::next_deadline)
             .chain(self.router.next_deadline())
             .chain(self.dupes.values().filter_map(Duplicates::next_deadline))
+            .chain(self.links.next_deadline())
             .min()
     }
 
@@ -317,9 +323,17 @@ impl Driver {
     /// Feeds link states and the last check results (for instances that
     /// have not seen them; a repeat is a no-op for the others).
     async fn settle(&mut self) {
-        for ifname in self.router.watched_interfaces() {
+        let watched = self.router.watched_interfaces();
+        self.links.retain(&watched);
+        for ifname in watched {
             let up = self.host.link(&ifname).is_some_and(|l| l.up);
-            self.link_up.insert(ifname.clone(), up);
+            if self.links.knows(&ifname) {
+                // A reload: a change since goes through its delay.
+                self.link_state(&ifname, up).await;
+            } else {
+                self.links.start(&ifname, up, Instant::now());
+            }
+            let up = self.links.reported(&ifname).unwrap_or(up);
             let out = self.router.handle(
                 Instant::now(),
                 Input::Link {
@@ -396,7 +410,9 @@ impl Driver {
                         self.lost.insert(name.clone());
                         relink = true;
                     }
-                    self.link_state(&name, false).await;
+                    // Gone is gone: no delay (its sockets are closed).
+                    let seen = self.links.force(&name, false, Instant::now());
+                    self.link_seen(&name, seen).await;
                 }
                 // Other interfaces' addresses (containers coming and
                 // going) are not worth a look at the kernel's table.
@@ -430,16 +446,41 @@ impl Driver {
         self.gone = gone.into_iter().collect();
     }
 
+    /// What the kernel says of a watched link, through its delay.
     async fn link_state(&mut self, name: &str, up: bool) {
-        if let Some(prev) = self.link_up.get_mut(name)
-            && *prev != up
-        {
-            *prev = up;
-            info!(interface = %name, up, "link state changed");
-            let out = self
-                .router
-                .handle(Instant::now(), Input::Link { ifname: name, up });
-            self.execute(out).await;
+        let seen = self.links.observe(name, up, Instant::now());
+        self.link_seen(name, seen).await;
+    }
+
+    async fn link_seen(&mut self, name: &str, seen: Seen) {
+        match seen {
+            Seen::Nothing => {}
+            Seen::Waiting(delay) => {
+                // Waiting means the kernel's state differs from the reported one.
+                let up = !self.links.reported(name).unwrap_or(true);
+                let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+                info!(interface = %name, up, delay_ms, "link state changed; it counts if it lasts (interface_up_down_delays)");
+            }
+            Seen::Flap { flaps, lasted } => {
+                let lasted_ms = u64::try_from(lasted.as_millis()).unwrap_or(u64::MAX);
+                warn!(interface = %name, flaps, lasted_ms, "link flap shorter than its delay: ignored");
+            }
+            Seen::Changed(up) => self.link_changed(name, up).await,
+        }
+    }
+
+    async fn link_changed(&mut self, name: &str, up: bool) {
+        info!(interface = %name, up, "link state changed");
+        let out = self
+            .router
+            .handle(Instant::now(), Input::Link { ifname: name, up });
+        self.execute(out).await;
+    }
+
+    /// Link changes whose delay ran out.
+    async fn links_due(&mut self, now: Instant) {
+        for (name, up) in self.links.due(now) {
+            self.link_changed(&name, up).await;
         }
     }
 
@@ -472,7 +513,7 @@ impl Driver {
                 self.lost.insert(name);
             }
         }
-        let tracked: Vec<String> = self.link_up.keys().cloned().collect();
+        let tracked = self.links.followed();
         for name in tracked {
             let up = !self.lost.contains(&name) && now.get(&name).is_some_and(|(_, up)| *up);
             self.link_state(&name, up).await;
@@ -599,6 +640,7 @@ impl Driver {
     /// re-identified) ones resign.
     async fn reload(&mut self, cfg: Config) -> Result<(), DriverError> {
         let (mut router, ios) = self.host.prepare(&cfg).await?;
+        self.links.set_delays(debounce::delays(&cfg));
         let plan = carried_over(&self.cfg, &cfg);
         let mut changed = Vec::new();
         for &(k, j) in &plan {

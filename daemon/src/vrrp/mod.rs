@@ -3,9 +3,10 @@
 //! `packet` is the codec; `fsm` the per-instance state machine (RFC 5798 §6),
 //! `router` the set of instances with sync groups and tracking, `mismatch`
 //! a peer's address list against ours (v3), `dupes` other hosts that claim
-//! a Master's VIPs in ARP, `owned`
-//! the addresses a Master must have and a Backup must not, and `pace` the
-//! spacing of gratuitous ARPs / NAs on an interface. These are
+//! a Master's VIPs in ARP, `owned` the addresses a Master must have and a
+//! Backup must not, `pace` the spacing of gratuitous ARPs / NAs on an
+//! interface, and `debounce` the delays before a link change counts
+//! (`interface_up_down_delays`). These are
 //! sans-IO: they take events with `now` and return actions. The rest is the
 //! thin IO layer that owns sockets, netlink and timers.
 
@@ -13,6 +14,7 @@
 
 pub mod accept;
 pub mod arp_watch;
+pub mod debounce;
 pub mod driver;
 pub mod dupes;
 pub mod fsm;

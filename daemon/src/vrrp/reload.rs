@@ -192,6 +192,81 @@ virtual_ipaddress = ["10.0.0.2/24"]
         assert_eq!(carried_over(&old, &fewer), [(0, 1)]);
     }
 
+    /// Issue 17: a reload while the Master is silent (dead) must not give
+    /// the Backup's Master_Down timer a fresh start, whether nothing
+    /// changed, an unrelated item changed, or the instance's priority did:
+    /// the driver's reload (a new router, `adopt`, the link states and
+    /// Startup replayed) keeps the deadline, and it fires on time.
+    #[test]
+    fn a_reload_keeps_a_backups_master_down_timer_running() {
+        use std::net::IpAddr;
+        use std::time::{Duration, Instant};
+
+        use crate::config::model::Family;
+        use crate::vrrp::packet::{ChecksumMode, IpMeta, MCAST_V4};
+        use crate::vrrp::router::{Input, Router, enters};
+
+        let node = |n: u8| move |_: &str, _: Family| Some(IpAddr::from([10, 0, 0, n]));
+        let vips = r#""10.0.0.1/24""#;
+        let old = cfg("", 99, vips);
+        let mut backup = Router::from_config(&old, &node(2)).unwrap();
+        let master = Router::from_config(&cfg("", 100, vips), &node(1)).unwrap();
+        let t0 = Instant::now();
+        backup.handle(
+            t0,
+            Input::Link {
+                ifname: "eth0",
+                up: true,
+            },
+        );
+        backup.handle(t0, Input::Startup);
+        // The Master's last advert, at t0.
+        let src = IpAddr::from([10, 0, 0, 1]);
+        let bytes = master.instance(0).unwrap().advert(100).encode(
+            src,
+            IpAddr::V4(MCAST_V4),
+            ChecksumMode::Rfc,
+        );
+        let meta = IpMeta {
+            src,
+            dst: IpAddr::V4(MCAST_V4),
+            ttl: 255,
+        };
+        backup.handle(
+            t0,
+            Input::Packet {
+                ifname: "eth0",
+                meta,
+                payload: &bytes,
+            },
+        );
+        let due = backup.next_deadline().unwrap();
+        assert!(due > t0 + Duration::from_secs(3));
+        let unrelated = cfg("[global]\nrouter_id = \"other\"", 99, vips);
+        for (k, new_cfg) in [old.clone(), unrelated, cfg("", 98, vips)]
+            .iter()
+            .enumerate()
+        {
+            let plan = carried_over(&old, new_cfg);
+            assert_eq!(plan, [(0, 0)]);
+            let mut new = Router::from_config(new_cfg, &node(2)).unwrap();
+            new.adopt(0, &mut backup, 0);
+            let at = t0 + Duration::from_millis(500 * (k as u64 + 1));
+            new.handle(
+                at,
+                Input::Link {
+                    ifname: "eth0",
+                    up: true,
+                },
+            );
+            new.handle(at, Input::Startup);
+            assert_eq!(new.next_deadline(), Some(due), "reload {k}");
+            backup = new;
+        }
+        let out = backup.handle(due, Input::Timeout);
+        assert!(enters(&out, State::Master), "{out:?}");
+    }
+
     #[test]
     fn a_master_resumes_only_after_a_short_absence() {
         let c = cfg("advert_int = 1", 100, r#""10.0.0.1/24""#);

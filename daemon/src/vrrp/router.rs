@@ -156,6 +156,13 @@ pub struct Router {
     unmatched: BTreeMap<DropReason, u64>,
 }
 
+/// Whether `out` takes an instance to `to` (tests).
+#[cfg(test)]
+pub fn enters(out: &[Output], to: State) -> bool {
+    out.iter()
+        .any(|o| matches!(o.action, Action::StateChanged { to: t, .. } if t == to))
+}
+
 /// How the IO layer resolves an instance's primary address on its interface.
 pub trait AddressSource {
     fn primary_address(&self, ifname: &str, family: Family) -> Option<IpAddr>;

@@ -752,16 +752,7 @@ fn takeover_after(text: &str) -> Duration {
     r.handle(t0, Input::Startup);
     let at = r.next_deadline().unwrap();
     let out = r.handle(at, Input::Timeout);
-    assert!(
-        out.iter().any(|o| matches!(
-            o.action,
-            Action::StateChanged {
-                to: State::Master,
-                ..
-            }
-        )),
-        "{out:?}"
-    );
+    assert!(enters(&out, State::Master), "{out:?}");
     at - t0
 }
 

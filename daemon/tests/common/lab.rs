@@ -183,6 +183,145 @@ impl Lab {
         self.ip(k, &["link", "del", "eth0"]);
     }
 
+    /// `ip -n BRIDGE_NS args...`: the bridge side (ports `pK`, `pKa`...).
+    pub fn bridge_ip(&self, args: &[&str]) -> String {
+        let mut v = vec!["ip", "-n", self.bridge_ns.as_str()];
+        v.extend_from_slice(args);
+        sh(&v)
+    }
+
+    /// Whether the kernel makes links of `kind` (`bond`, `vlan`): some
+    /// kernels are built without them. Tried on node `k`'s `eth0`.
+    pub fn supports(&self, k: usize, kind: &str) -> bool {
+        let ns = self.nodes[k].ns.as_str();
+        let made = match kind {
+            "vlan" => sh_ok(&[
+                "ip", "-n", ns, "link", "add", "link", "eth0", "name", "probe0", "type", "vlan",
+                "id", "4000",
+            ]),
+            _ => sh_ok(&["ip", "-n", ns, "link", "add", "probe0", "type", kind]),
+        };
+        if made {
+            let _ = sh_ok(&["ip", "-n", ns, "link", "del", "probe0"]);
+        }
+        made
+    }
+
+    /// An active-backup bond `name` (miimon 100 ms) on node `k`, without members.
+    pub fn add_bond(&self, k: usize, name: &str) {
+        self.ip(
+            k,
+            &[
+                "link",
+                "add",
+                name,
+                "type",
+                "bond",
+                "mode",
+                "active-backup",
+                "miimon",
+                "100",
+            ],
+        );
+    }
+
+    /// Node `k`'s `eth0` replaced by an active-backup bond `bond0` (miimon
+    /// 100 ms) of two veths, `m0` and `m1`, whose peers `pKa` and `pKb` are
+    /// ports of the same bridge (the inactive member drops what it
+    /// receives, so the bond hears each frame once). The node's addresses
+    /// move to `bond0`. Pulling `pKa` down on the bridge side takes `m0`'s
+    /// carrier away.
+    pub fn bond(&self, k: usize) {
+        self.unplug(k);
+        let ns = self.nodes[k].ns.as_str();
+        let bridge_ns = self.bridge_ns.as_str();
+        self.add_bond(k, "bond0");
+        for (m, side) in [("m0", "a"), ("m1", "b")] {
+            let peer = format!("p{k}{side}");
+            sh(&[
+                "ip", "link", "add", m, "netns", ns, "type", "veth", "peer", "name", &peer,
+                "netns", bridge_ns,
+            ]);
+            sh(&[
+                "ip", "-n", bridge_ns, "link", "set", &peer, "master", "br0", "up",
+            ]);
+            self.ip(k, &["link", "set", m, "master", "bond0"]);
+        }
+        self.ip(k, &["link", "set", "bond0", "up"]);
+        self.ip(
+            k,
+            &[
+                "addr",
+                "add",
+                &format!("10.77.0.{}/24", 10 + k),
+                "dev",
+                "bond0",
+            ],
+        );
+        let lab = self;
+        assert!(
+            lab.wait(Duration::from_secs(5), || {
+                lab.ip(k, &["link", "show", "bond0"]).contains("LOWER_UP")
+            }),
+            "bond0 of node {k} did not come up: {}",
+            lab.ip(k, &["-d", "link", "show", "bond0"])
+        );
+    }
+
+    /// A VLAN `eth0.ID` on node `k`'s `eth0`, up, with 10.(ID+68).0.(10+k)/24
+    /// (VLAN 10: 10.78.0.x). The bridge does not filter VLANs: tagged
+    /// frames pass between the nodes' VLANs of one ID.
+    pub fn vlan(&self, k: usize, id: u16) -> String {
+        let name = format!("eth0.{id}");
+        let id_s = id.to_string();
+        self.ip(
+            k,
+            &[
+                "link", "add", "link", "eth0", "name", &name, "type", "vlan", "id", &id_s,
+            ],
+        );
+        self.ip(k, &["link", "set", &name, "up"]);
+        self.ip(
+            k,
+            &[
+                "addr",
+                "add",
+                &format!("10.{}.0.{}/24", u32::from(id) + 68, 10 + k),
+                "dev",
+                &name,
+            ],
+        );
+        name
+    }
+
+    /// Every process in node `k`'s network namespace stopped (SIGSTOP),
+    /// then killed (SIGKILL): a node that dies at once. Killed one by one,
+    /// a child that outlives its parent for a moment may resign first
+    /// (keepalived's VRRP process sends priority 0 when its parent goes).
+    pub fn kill_all(&mut self, k: usize) -> usize {
+        let out = Command::new("ip")
+            .args(["netns", "pids", &self.nodes[k].ns])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let pids: Vec<i32> = out
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        for sig in [
+            nix::sys::signal::Signal::SIGSTOP,
+            nix::sys::signal::Signal::SIGKILL,
+        ] {
+            for &pid in &pids {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+            }
+        }
+        if let Some(mut c) = self.nodes[k].child.take() {
+            let _ = c.wait();
+        }
+        pids.len()
+    }
+
     /// `ip -n NS args...`
     pub fn ip(&self, k: usize, args: &[&str]) -> String {
         let mut v = vec!["ip", "-n", self.nodes[k].ns.as_str()];
@@ -695,6 +834,42 @@ impl Drop for Lab {
     }
 }
 
+/// One VRRP advertisement seen in a capture.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Seen {
+    /// Seconds since the epoch (tcpdump's clock).
+    pub at: f64,
+    pub src: String,
+    pub prio: u32,
+}
+
+/// The VRRP advertisements of a capture (tagged or not), in order.
+pub fn adverts(pcap: &std::path::Path) -> Vec<Seen> {
+    let out = Command::new("tcpdump")
+        .args(["-tt", "-n", "-r"])
+        .arg(pcap)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    out.lines()
+        .filter(|l| l.contains("VRRP") && l.contains("Advertisement"))
+        .filter_map(|l| {
+            let at = l.split_whitespace().next()?.parse().ok()?;
+            let mut words = l.split_whitespace();
+            words.find(|w| *w == "IP")?;
+            let src = words.next()?.to_string();
+            let prio = l
+                .split("prio ")
+                .nth(1)?
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()?;
+            Some(Seen { at, src, prio })
+        })
+        .collect()
+}
+
 /// A keepalived.conf `vrrp_instance VI_1` for node `k` of a lab (VRID 51,
 /// advert_int 1), with `vips` and more lines (`extra`) inside the block.
 pub fn vrrp_instance(lab: &Lab, k: usize, priority: u32, vips: &[&str], extra: &str) -> String {
@@ -792,39 +967,4 @@ pub fn metric(lab: &Lab, k: usize, url: &str, line_start: &str) -> Option<f64> {
         .next()?
         .parse()
         .ok()
-}
-
-/// One VRRP advertisement seen in a capture (`tcpdump -n -tt` line).
-#[derive(Clone, Debug, PartialEq)]
-pub struct AdvertSeen {
-    pub at: f64,
-    pub src: String,
-    pub priority: u32,
-}
-
-/// The adverts in a capture's lines.
-pub fn adverts(lines: &[String]) -> Vec<AdvertSeen> {
-    lines
-        .iter()
-        .filter(|l| l.contains("VRRP") && l.contains("Advertisement"))
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            let at = w.next()?.parse().ok()?;
-            let src = l
-                .split(" IP ")
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .to_string();
-            let priority = l
-                .split("prio ")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .trim()
-                .parse()
-                .ok()?;
-            Some(AdvertSeen { at, src, priority })
-        })
-        .collect()
 }

@@ -42,6 +42,7 @@ pub const TOP: Context = Context {
         "virtual_server_group",
         "virtual_server",
         "garp_group",
+        "interface_up_down_delays",
     ],
     known: &[
         "static_ipaddress",
@@ -57,7 +58,6 @@ pub const TOP: Context = Context {
         "child_wait_time",
         "SSL",
         "track_group",
-        "interface_up_down_delays",
         "linkbeat_use_polling",
     ],
 };

@@ -2,6 +2,7 @@
 //! preprocessor → statement tree → the typed model.
 
 mod cx;
+mod delays;
 pub mod keywords;
 pub mod lexer;
 mod lvs;
@@ -104,6 +105,10 @@ fn read_nodes(nodes: &[Node], diags: &mut Diagnostics) -> Config {
                 {
                     cfg.garp_groups.push(g);
                 }
+            }
+            "interface_up_down_delays" => {
+                let delays = cx.interface_delays(n);
+                cfg.interface_delays.extend(delays);
             }
             "virtual_server" => {
                 if let Some(block) = cx.block(n) {

@@ -69,6 +69,14 @@ pub struct Config {
     /// `garp_group { ... }`: per-interface spacing of gratuitous ARPs / NAs.
     #[serde(default, rename = "garp_group", skip_serializing_if = "Vec::is_empty")]
     pub garp_groups: Vec<GarpGroup>,
+    /// `interface_up_down_delays { IF DOWN [UP] }`: how long a link change
+    /// must last before the instances using or tracking it act on it.
+    #[serde(
+        default,
+        rename = "interface_up_down_delays",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub interface_delays: Vec<InterfaceDelay>,
 }
 
 fn default_priority() -> u32 {

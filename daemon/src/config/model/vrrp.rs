@@ -197,6 +197,28 @@ pub struct GarpGroup {
     pub src: Src,
 }
 
+/// One line of `interface_up_down_delays`: a link going down on `interface`
+/// counts only once it has stayed down for `down_delay`, and coming back
+/// up once it has stayed up for `up_delay` (default: `down_delay`, as
+/// keepalived). A flap shorter than the delay changes nothing.
+#[serde_with::skip_serializing_none]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterfaceDelay {
+    pub interface: String,
+    pub down_delay: Millis,
+    pub up_delay: Option<Millis>,
+    #[serde(skip)]
+    pub src: Src,
+}
+
+impl InterfaceDelay {
+    /// keepalived: an omitted up delay is the down delay.
+    pub fn up(&self) -> Millis {
+        self.up_delay.unwrap_or(self.down_delay)
+    }
+}
+
 /// `use_vmac` with an optional interface name (default `vrrp.VRID`).
 #[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
