@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, error, info, trace, warn};
 
 use super::accept;
-use super::fsm::{Action, State};
+use super::fsm::Action;
 use super::netlink::{NetEvent, Netlink};
 use super::owned::{self, Fix, Owned};
 use super::pace::Pacer;
@@ -72,6 +72,9 @@ struct Driver {
     lost: BTreeSet<String>,
     /// Indexes of deleted interfaces: nothing is added or removed there.
     gone: HashSet<u32>,
+    /// The instances the parent says are in maintenance (by name, so that
+    /// a reload's new instances get it too).
+    maintenance: BTreeSet<String>,
 }
 
 /// At most this many queued netlink events are taken at once (one look at
@@ -105,8 +108,15 @@ pub async fn run(
         missing: BTreeMap::new(),
         lost: BTreeSet::new(),
         gone: HashSet::new(),
+        maintenance: resume.maintenance.clone(),
     };
-    let resumed = resumable(&d.cfg, &resume);
+    // An instance in maintenance is Backup, even if it was Master.
+    let mut resumed = resumable(&d.cfg, &resume);
+    resumed.retain(|&k| {
+        d.ios
+            .get(k)
+            .is_some_and(|io| !d.maintenance.contains(&io.name))
+    });
     d.start(&resumed).await;
     info!(
         instances = d.ios.len(),
@@ -182,6 +192,11 @@ pub async fn run(
                         link.send(&Msg::ReloadFailed { generation, error: e.to_string() }).await?;
                     }
                 },
+                Ok(Msg::Maintenance { instances }) => {
+                    d.maintenance = instances;
+                    d.apply_maintenance().await;
+                }
+                Ok(Msg::Handover { instances }) => d.handover(&instances).await,
                 Ok(Msg::Shutdown) | Err(IpcError::Closed) => break Ok(()),
                 // A confused parent link: exit without resigning, so that the
                 // restarted worker resumes as Master without a failover.
@@ -292,6 +307,7 @@ impl Driver {
             }
         }
         self.settle().await;
+        self.apply_maintenance().await;
         let now = Instant::now();
         let out = self
             .router
@@ -508,10 +524,8 @@ impl Driver {
             .iter()
             .enumerate()
             .flat_map(|(k, io)| {
-                let master = self
-                    .router
-                    .instance(k)
-                    .is_some_and(|i| i.state() == State::Master);
+                // A resigned Master keeps its VIPs until the new Master is heard.
+                let master = self.router.instance(k).is_some_and(|i| i.holds_vips());
                 io.vips.iter().map(move |(index, vip)| Owned {
                     instance: k,
                     index: *index,
@@ -620,6 +634,7 @@ impl Driver {
         self.missing.clear();
         self.execute(changed).await;
         self.settle().await;
+        self.apply_maintenance().await;
         let out = self.router.handle(Instant::now(), Input::Startup);
         self.execute(out).await;
         self.dirty = true;
@@ -701,6 +716,7 @@ impl Driver {
                         to,
                         cause: cause.to_string(),
                         priority,
+                        maintenance: inst.in_maintenance(),
                     }));
                     self.dirty = true;
                 }
@@ -760,6 +776,8 @@ impl Driver {
                         .collect(),
                     addresses_restored: c.addresses_restored,
                     addresses_removed: c.addresses_removed,
+                    maintenance: inst.in_maintenance(),
+                    handover: inst.handing_over(),
                 })
             })
             .collect();
@@ -789,6 +807,9 @@ impl Driver {
         }
     }
 }
+
+#[path = "driver_maintenance.rs"]
+mod maintenance;
 
 /// Where each held address lives: `base` overlaid with `ios`' addresses.
 fn placed(ios: &[InstanceIo], mut base: HashMap<IpAddr, u32>) -> HashMap<IpAddr, u32> {

@@ -713,3 +713,6 @@ fn resume_starts_as_master_without_waiting_unless_faulted_or_resigned() {
     assert!(j.handle(t0, Event::Resume).is_empty());
     assert!(became(&j.handle(t0, Event::Startup), State::Backup));
 }
+
+#[path = "fsm_maintenance_tests.rs"]
+mod maintenance;
