@@ -255,3 +255,89 @@ fn handover_of_a_preempting_master_needs_force() {
     assert!(ok, "{text}");
     lab.expect_state(0, "VI_1", "MASTER", SECS(8));
 }
+
+/// bench/handover.py's client: a new TCP connection and one HTTP request
+/// to VIP:8080 every 10 ms for `secs`, from node `k`; (answered, failed,
+/// longest gap between answers in ms).
+fn client(lab: &Lab, k: usize, secs: u32) -> std::thread::JoinHandle<(u64, u64, f64)> {
+    let script =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/handover.py"))
+            .unwrap();
+    let code = script
+        .split("CLIENT = r\"\"\"")
+        .nth(1)
+        .and_then(|s| s.split("\"\"\"").next())
+        .unwrap()
+        .to_string();
+    let ns = lab.nodes[k].ns.clone();
+    std::thread::spawn(move || {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns,
+                "python3",
+                "-c",
+                &code,
+                VIP,
+                &secs.to_string(),
+            ])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            v["ok"].as_u64().unwrap(),
+            v["failed"].as_u64().unwrap(),
+            v["gap_ms"].as_f64().unwrap(),
+        )
+    })
+}
+
+/// What keepalived 2.2.7 offers for planned maintenance: stopping the
+/// daemon (SIGTERM, what `systemctl stop keepalived` does), measured with
+/// the same client as bench/handover.py. Printed, not asserted. Run with
+/// `cargo nextest run -p upkeep --test vrrp_maintenance_lab --run-ignored all --no-capture keepalived`.
+#[test]
+#[ignore = "a record of keepalived's behaviour, not a test of upkeep"]
+fn keepalived_sigterm_as_maintenance() {
+    let mut lab = Lab::new(3);
+    for k in 0..2 {
+        let dir = lab.nodes[k].dir.join("www");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("index.html"), format!("node {k}\n")).unwrap();
+        let d = dir.to_str().unwrap().to_string();
+        lab.spawn(
+            k,
+            &[
+                "python3",
+                "-m",
+                "http.server",
+                "8080",
+                "--bind",
+                "0.0.0.0",
+                "--directory",
+                &d,
+            ],
+            "www.log",
+        );
+    }
+    let a = vrrp_instance(&lab, 0, 150, &[VIP], "    nopreempt");
+    let b = vrrp_instance(&lab, 1, 100, &[VIP], "");
+    lab.start_keepalived(0, &a);
+    lab.start_keepalived(1, &b);
+    assert!(
+        lab.wait(SECS(10), || lab.has_addr(0, VIP)),
+        "{}",
+        lab.keepalived_log(0)
+    );
+    std::thread::sleep(SECS(3));
+    let c = client(&lab, 2, 6);
+    std::thread::sleep(SECS(2));
+    lab.signal_keepalived(0, libc::SIGTERM);
+    let (ok, failed, gap) = c.join().unwrap();
+    eprintln!(
+        "keepalived SIGTERM of the Master: {failed} failed of {} requests, longest gap {gap:.0} ms; B holds the VIP: {}",
+        ok + failed,
+        lab.has_addr(1, VIP)
+    );
+}

@@ -114,10 +114,9 @@ fn handover_without_a_peer_is_given_up_and_the_node_is_master_again() {
     let t = make_master(&mut i, t0);
     let _ = i.handle(t, Event::Handover);
     let bound = i.handover_bound();
-    let mut now = t;
     let mut master_at = None;
     for _ in 0..20 {
-        now = i.next_deadline().unwrap();
+        let now = i.next_deadline().unwrap();
         if became(&i.handle(now, Event::Timeout), State::Master) {
             master_at = Some(now);
             break;
