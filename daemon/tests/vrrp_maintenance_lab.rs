@@ -97,7 +97,16 @@ fn adverts(lab: &Lab, pcap: &std::path::Path) -> Vec<(String, u32)> {
 #[test]
 fn maintenance_holds_backup_across_reload_restart_and_worker_kill() {
     let mut lab = Lab::new(3);
-    let conf = pair(&mut lab, "");
+    // `notify` records each state word it is given.
+    let dir = lab.nodes[0].dir.clone();
+    let (bin, words) = (dir.join("bin"), dir.join("words"));
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = bin.join("notify.sh");
+    common::write_script(
+        &script,
+        &format!("#!/bin/sh\necho \"$3\" >> {}\n", words.display()),
+    );
+    let conf = pair(&mut lab, &format!("    notify {}", script.display()));
     let pcap = lab.capture(2, "vrrp.pcap", "ip proto 112");
     let (ok, text) = ctl(&lab, 0, &["maintenance", "on", "nosuch"]);
     assert!(
@@ -145,6 +154,22 @@ fn maintenance_holds_backup_across_reload_restart_and_worker_kill() {
     lab.expect_state(0, "VI_1", "MASTER", SECS(6));
     lab.expect_state(1, "VI_1", "BACKUP", SECS(3));
     assert!(!flag(&lab, 0, "maintenance"));
+
+    // Notify: MAINTENANCE on entering it (again at the restart, after
+    // STOP), BACKUP on leaving it; nothing for reloads or the worker kill.
+    let expected = "BACKUP MASTER MAINTENANCE STOP MAINTENANCE BACKUP MASTER";
+    let said = || {
+        std::fs::read_to_string(&words)
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert!(
+        lab.wait(SECS(3), || said() == expected),
+        "notify said {:?}",
+        said()
+    );
 
     // The wire: node 0's priority-0 advert, then node 1 alone until off.
     std::thread::sleep(SECS(1));
