@@ -46,6 +46,34 @@ pub fn keepalived_config(text: &str) -> crate::config::model::Config {
     l.config
 }
 
+/// An instance's status with nothing counted yet.
+pub fn instance_status(
+    name: &str,
+    state: crate::vrrp::fsm::State,
+    priority: u8,
+    base_priority: u8,
+) -> crate::ipc::msg::InstanceStatus {
+    crate::ipc::msg::InstanceStatus {
+        name: name.into(),
+        state,
+        priority,
+        base_priority,
+        master: None,
+        vips: Vec::new(),
+        last_cause: None,
+        last_transition_ms: None,
+        adverts_sent: 0,
+        adverts_received: 0,
+        transitions: 0,
+        vips_missing: Vec::new(),
+        addresses_restored: 0,
+        addresses_removed: 0,
+        maintenance: false,
+        handover: false,
+        drops: Default::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

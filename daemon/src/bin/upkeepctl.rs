@@ -35,6 +35,7 @@ fn main() -> ExitCode {
             force,
             Duration::from_secs(wait),
         ),
+        Command::Watch { json, instance } => watch(&args.runtime_dir, json, instance.as_deref()),
         Command::Plugin(PluginCommand::Run {
             file,
             config,
@@ -67,6 +68,60 @@ fn main() -> ExitCode {
                 json,
             )
         }
+    }
+}
+
+/// `upkeepctl watch`: the daemon's events until it closes the stream (0
+/// when it said it was stopping, 1 otherwise), Ctrl-C, or stdout closing
+/// (0); 1 when refused, 2 when the daemon cannot be reached.
+fn watch(runtime_dir: &Path, json: bool, instance: Option<&str>) -> ExitCode {
+    use std::io::{BufRead, Write};
+    use upkeep::control::watch::{Event, Kind, now_ms, utc};
+    let (first, reader) = match control::watch(runtime_dir) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("upkeepctl: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !matches!(first, Response::Watching { .. }) {
+        return refused(&first);
+    }
+    let mut out = std::io::stdout().lock();
+    let mut stopping = false;
+    for line in reader.lines() {
+        let Ok(line) = line else { break };
+        let event: Event = match serde_json::from_str(&line) {
+            Ok(e) => e,
+            // From a newer daemon: shown as it came.
+            Err(_) => {
+                if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                    return ExitCode::SUCCESS;
+                }
+                continue;
+            }
+        };
+        stopping |= event.kind == Kind::Stopping;
+        if instance.is_some_and(|want| event.kind.instance().is_some_and(|i| i != want)) {
+            continue;
+        }
+        let text = if json { line } else { event.human() };
+        // stdout closed (a pipe's reader left): done, not an error.
+        if writeln!(out, "{text}").and_then(|()| out.flush()).is_err() {
+            return ExitCode::SUCCESS;
+        }
+    }
+    let last = format!("{} the daemon closed the stream", utc(now_ms()));
+    // JSON lines stay JSON on stdout: the last word goes to stderr.
+    if json {
+        eprintln!("upkeepctl: {last}");
+    } else {
+        let _ = writeln!(out, "{last}");
+    }
+    if stopping {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -67,6 +67,20 @@ pub enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = 15)]
         wait: u64,
     },
+    /// Print events as they happen, one line each: VRRP transitions, check
+    /// changes, reloads, addresses put back or taken away, worker exits,
+    /// real servers up/down. Ends on Ctrl-C; when the daemon closes the
+    /// stream it says so and exits 0 if the daemon was stopping, 1 if the
+    /// stream was lost otherwise.
+    Watch {
+        /// One JSON object a line, with an "event" tag.
+        #[arg(long)]
+        json: bool,
+        /// Only this instance's transitions and address events (events of
+        /// no instance, such as reloads and checks, are shown too).
+        #[arg(long, value_name = "NAME")]
+        instance: Option<String>,
+    },
     /// Work with WASM check plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),

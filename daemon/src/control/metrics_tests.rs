@@ -11,25 +11,7 @@ use crate::ipc::msg::{CheckStatus, InstanceStatus, RealServerStatus, VirtualServ
 const ODD: &str = "web \"east\"\n\\path";
 
 fn instance(name: &str, state: &str, priority: u8, base_priority: u8) -> InstanceStatus {
-    InstanceStatus {
-        name: name.into(),
-        state: state.parse().unwrap(),
-        priority,
-        base_priority,
-        master: None,
-        vips: Vec::new(),
-        last_cause: None,
-        last_transition_ms: None,
-        adverts_sent: 0,
-        adverts_received: 0,
-        transitions: 0,
-        vips_missing: Vec::new(),
-        addresses_restored: 0,
-        addresses_removed: 0,
-        drops: BTreeMap::new(),
-        maintenance: false,
-        handover: false,
-    }
+    crate::testutil::instance_status(name, state.parse().unwrap(), priority, base_priority)
 }
 
 fn check(

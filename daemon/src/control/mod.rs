@@ -1,8 +1,9 @@
 //! Control: the parent's status picture, the control socket that
 //! `upkeepctl` talks to, and Prometheus metrics.
 //!
-//! Protocol: one JSON request line, one JSON response line, then close. The
-//! socket is mode 0600 and every peer is checked with SO_PEERCRED (root or
+//! Protocol: one JSON request line, one JSON response line, then close;
+//! except `watch`, answered with a `watching` line and then one event a
+//! line until either side closes (`watch.rs`). The socket is mode 0600 and every peer is checked with SO_PEERCRED (root or
 //! the daemon's own uid only).
 
 #![forbid(unsafe_code)]
@@ -11,6 +12,7 @@ pub mod metrics;
 pub mod metrics_worker;
 pub mod render;
 pub mod status;
+pub mod watch;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -55,6 +57,8 @@ pub enum Request {
         #[serde(default)]
         force: bool,
     },
+    /// Keep the connection open and stream events (`watch.rs`).
+    Watch,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -77,6 +81,11 @@ pub enum Response {
     /// The instances handing over (the client watches the status).
     Handover {
         instances: Vec<String>,
+    },
+    /// Events follow, one JSON line each (`watch::Event`).
+    Watching {
+        /// Events kept for a watcher that falls behind.
+        capacity: usize,
     },
     Error {
         message: String,
@@ -109,7 +118,7 @@ pub fn bind(runtime_dir: &Path) -> std::io::Result<UnixListener> {
 }
 
 /// Accepts connections until the future is dropped.
-pub async fn serve(listener: UnixListener, tx: mpsc::Sender<Pending>) {
+pub async fn serve(listener: UnixListener, tx: mpsc::Sender<Pending>, hub: watch::Hub) {
     loop {
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
@@ -119,19 +128,39 @@ pub async fn serve(listener: UnixListener, tx: mpsc::Sender<Pending>) {
                 continue;
             }
         };
-        tokio::spawn(connection(stream, tx.clone()));
+        tokio::spawn(connection(stream, tx.clone(), hub.clone()));
     }
 }
 
-async fn connection(stream: UnixStream, tx: mpsc::Sender<Pending>) {
+async fn connection(stream: UnixStream, tx: mpsc::Sender<Pending>, hub: watch::Hub) {
     let me = nix::unistd::geteuid().as_raw();
     let allowed = match stream.peer_cred() {
         Ok(c) => c.uid() == 0 || c.uid() == me,
         Err(_) => false,
     };
-    let (read, mut write) = stream.into_split();
+    let (mut read, mut write) = stream.into_split();
     let response = if allowed {
-        match read_request(read).await {
+        match read_request(&mut read).await {
+            Ok(Request::Watch) => match hub.watch() {
+                Ok(watcher) => {
+                    // Only the receiver stays: the daemon's end closes the
+                    // stream when it goes.
+                    drop(hub);
+                    let first = Response::Watching {
+                        capacity: watch::CAPACITY,
+                    };
+                    if write_line(&mut write, &first).await {
+                        watcher.stream(read, write).await;
+                    }
+                    return;
+                }
+                Err(full) => {
+                    warn!(error = %full, "watch refused");
+                    Response::Error {
+                        message: full.to_string(),
+                    }
+                }
+            },
             Ok(request) => {
                 let (reply, rx) = oneshot::channel();
                 if tx.send(Pending { request, reply }).await.is_err() {
@@ -155,13 +184,22 @@ async fn connection(stream: UnixStream, tx: mpsc::Sender<Pending>) {
             message: "permission denied".into(),
         }
     };
-    if let Ok(mut line) = serde_json::to_vec(&response) {
-        line.push(b'\n');
-        let _ = tokio::time::timeout(Duration::from_secs(5), write.write_all(&line)).await;
-    }
+    write_line(&mut write, &response).await;
 }
 
-async fn read_request(read: tokio::net::unix::OwnedReadHalf) -> Result<Request, String> {
+/// Writes one response line (waiting at most 5 s); whether it went.
+async fn write_line(write: &mut tokio::net::unix::OwnedWriteHalf, response: &Response) -> bool {
+    let Ok(mut line) = serde_json::to_vec(response) else {
+        return false;
+    };
+    line.push(b'\n');
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), write.write_all(&line)).await,
+        Ok(Ok(()))
+    )
+}
+
+async fn read_request(read: &mut tokio::net::unix::OwnedReadHalf) -> Result<Request, String> {
     let mut reader = tokio::io::BufReader::new(read).take(MAX_REQUEST as u64);
     let mut line = String::new();
     match tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut line)).await {
@@ -191,12 +229,31 @@ pub enum ClientError {
     Malformed(#[from] serde_json::Error),
 }
 
+/// Asks to watch: the daemon's first line (`Watching`, or an error) and
+/// the stream the events follow on (one JSON line each, no time limit).
+pub fn watch(
+    runtime_dir: &Path,
+) -> Result<(Response, BufReader<std::os::unix::net::UnixStream>), ClientError> {
+    let (first, reader) = exchange(runtime_dir, &Request::Watch, Duration::from_secs(10))?;
+    reader.get_ref().set_read_timeout(None)?;
+    Ok((first, reader))
+}
+
 /// Sends one request and waits (at most `timeout`) for the response.
 pub fn request(
     runtime_dir: &Path,
     req: &Request,
     timeout: Duration,
 ) -> Result<Response, ClientError> {
+    Ok(exchange(runtime_dir, req, timeout)?.0)
+}
+
+/// One request out, one response line back; the connection stays open.
+fn exchange(
+    runtime_dir: &Path,
+    req: &Request,
+    timeout: Duration,
+) -> Result<(Response, BufReader<std::os::unix::net::UnixStream>), ClientError> {
     let path = socket_path(runtime_dir);
     let mut s =
         std::os::unix::net::UnixStream::connect(&path).map_err(|source| ClientError::Connect {
@@ -207,9 +264,17 @@ pub fn request(
     s.set_write_timeout(Some(timeout))?;
     let mut line = serde_json::to_vec(req)?;
     line.push(b'\n');
-    s.write_all(&line)?;
+    // A refused peer's answer may come (and the daemon close) before the
+    // request is written: the answer says more than the broken pipe.
+    let wrote = s.write_all(&line);
     let mut reader = BufReader::new(s);
     let mut resp = String::new();
-    reader.read_line(&mut resp)?;
-    Ok(serde_json::from_str(resp.trim())?)
+    match reader.read_line(&mut resp) {
+        Ok(n) if n > 0 => Ok((serde_json::from_str(resp.trim())?, reader)),
+        read => {
+            wrote?;
+            read?;
+            Ok((serde_json::from_str(resp.trim())?, reader))
+        }
+    }
 }

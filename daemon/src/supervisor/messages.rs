@@ -11,6 +11,7 @@ use super::intake::{Effect, Intake, allowed};
 use super::reload::Event;
 use super::routing::Route;
 use super::spawn::WorkerEvent;
+use super::watching::Happened;
 use super::workers::AfterExit;
 use super::{Parent, publish};
 use crate::config::scripts::{Kind, Prepared};
@@ -73,6 +74,18 @@ impl Parent {
                 })
             }
             msg => {
+                let transition = match &msg {
+                    Msg::Transition(t) if role == Role::Vrrp && self.hub.watched() => {
+                        Some(t.clone())
+                    }
+                    _ => None,
+                };
+                let before = match &msg {
+                    Msg::VrrpStatus { .. } if role == Role::Vrrp && self.hub.watched() => {
+                        Some(self.record.instances.clone())
+                    }
+                    _ => None,
+                };
                 let lvs = &self.lvs_notify;
                 let effects = Intake {
                     config: &self.config,
@@ -83,6 +96,18 @@ impl Parent {
                     virtual_server: &|vs| lvs.knows(vs),
                 }
                 .message(role, msg, Instant::now());
+                // Only a configured instance's transition gets this far.
+                if let Some(t) = &transition
+                    && effects.contains(&Effect::VrrpStates)
+                {
+                    self.watch(Happened::Transition(t));
+                }
+                if let Some(before) = &before {
+                    self.watch(Happened::VrrpStatus {
+                        before,
+                        after: &self.record.instances,
+                    });
+                }
                 self.apply(effects);
             }
         }
@@ -108,6 +133,7 @@ impl Parent {
                     self.workers.send(Role::Ipvs, Msg::VrrpStates { states });
                 }
                 Effect::RealServer { rs, before } => {
+                    self.watch(Happened::RealServer { rs: &rs, before });
                     self.mail_real_server(&rs, before);
                     self.lvs_notify.real_server(
                         &self.config,
@@ -146,6 +172,7 @@ impl Parent {
     /// script, and IPVS.
     fn on_real_server(&mut self, rs: RealServerState) {
         let before = self.record.real_server(&rs);
+        self.watch(Happened::RealServer { rs: &rs, before });
         self.mail_real_server(&rs, before);
         self.lvs_notify
             .real_server(&self.config, &self.plan, &rs, before, &mut self.notifier);
@@ -258,6 +285,8 @@ impl Parent {
         if after == AfterExit::Stale {
             return;
         }
+        let how = self.workers.last_exit(role).unwrap_or("unknown");
+        self.watch(Happened::WorkerExit { role, how, after });
         self.publisher.touch();
         self.reload_event(Event::Gone { role });
         match after {

@@ -40,11 +40,12 @@ pub mod routing;
 pub mod sdnotify;
 pub mod sources;
 pub mod spawn;
+mod watching;
 pub mod worker;
 pub mod workers;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -142,13 +143,12 @@ struct Parent {
     /// Started by a re-exec: when the old image's workers stopped (their
     /// downtime for the first start of each).
     handed_over: Option<Instant>,
+    /// Where `upkeepctl watch` hears of events (`watching.rs`).
+    hub: control::watch::Hub,
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    control::watch::now_ms()
 }
 
 /// Runs the daemon until SIGTERM/SIGINT (or a configuration error in a worker).
@@ -174,7 +174,8 @@ pub async fn run(
     files::private_dir(&opts.state_dir, 0o755)?;
     let listener = control::bind(&dir).map_err(io_err("binding the control socket"))?;
     let (ctl_tx, mut ctl_rx) = mpsc::channel::<Pending>(16);
-    let control_task = tokio::spawn(control::serve(listener, ctl_tx));
+    let hub = control::watch::Hub::default();
+    let control_task = tokio::spawn(control::serve(listener, ctl_tx, hub.clone()));
     // One inbox per role, so that a flood from one worker (the checker at
     // thousands of results) never delays another (VRRP's transitions).
     let (vrrp_tx, mut vrrp_rx) = mpsc::channel(workers::INBOX_LIMIT);
@@ -227,6 +228,7 @@ pub async fn run(
         metrics,
         handing_over: false,
         handed_over: None,
+        hub,
     };
     if p.opts.handover
         && let Some((resume, ago)) = reexec::take(&p.opts.runtime_dir)
@@ -290,6 +292,7 @@ pub async fn run(
                 break;
             }
         }
+        p.watch_checks();
         p.publish(false);
     }
     p.publish(true);
@@ -367,6 +370,12 @@ impl Parent {
             Request::Handover { instances, force } => {
                 let _ = req.reply.send(self.on_handover(&instances, force));
             }
+            // Served by the connection itself (`control::watch`).
+            Request::Watch => {
+                let _ = req.reply.send(Response::Error {
+                    message: "watch is not a one-shot request".into(),
+                });
+            }
         }
     }
 
@@ -388,6 +397,7 @@ impl Parent {
         }
         self.stopping = true;
         info!("stopping");
+        self.watch(watching::Happened::Stopping);
         self.lvs_notify
             .omega(&self.config, &self.plan, &self.record, &mut self.notifier);
         self.tell_systemd(SdNotify::stopping);

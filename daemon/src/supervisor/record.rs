@@ -56,7 +56,14 @@ pub struct Record {
     pub maintenance: BTreeSet<String>,
     /// The instances whose last transition said maintenance (for notify).
     notified_maintenance: BTreeSet<String>,
+    /// Verdict changes since the parent last took them (for `upkeepctl
+    /// watch`), at most [`CHECK_CHANGES`].
+    pub check_changes: Vec<(String, bool, Option<i64>)>,
 }
+
+/// Check changes kept between two turns of the parent's loop (it takes them
+/// every turn; the bound is for users of the record that never do).
+pub const CHECK_CHANGES: usize = 4096;
 
 impl Record {
     /// Records a transition and returns the notifications it causes. A
@@ -131,8 +138,14 @@ impl Record {
         let value = c.value;
         self.checks.insert(source.clone(), c);
         let up = up?;
-        (self.verdicts.insert(source.clone(), (up, value)) != Some((up, value)))
-            .then_some((source, up, value))
+        let changed = (self.verdicts.insert(source.clone(), (up, value)) != Some((up, value)))
+            .then_some((source, up, value));
+        if let Some(c) = &changed
+            && self.check_changes.len() < CHECK_CHANGES
+        {
+            self.check_changes.push(c.clone());
+        }
+        changed
     }
 
     /// Records a real server's health; what was recorded before, if anything.

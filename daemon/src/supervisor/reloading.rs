@@ -12,6 +12,7 @@ use super::launch::{plan, wanted};
 use super::reload::{Action, Event, Reload};
 use super::routing::Routing;
 use super::sdnotify::SdNotify;
+use super::watching::Happened;
 use super::{Parent, files, now_ms, publish};
 use crate::config::model::Config;
 use crate::config::{self};
@@ -45,6 +46,9 @@ impl Parent {
         }
         self.tell_systemd(SdNotify::reloading);
         info!(config = %self.opts.config_path.display(), "reloading configuration");
+        self.watch(Happened::ReloadStarted {
+            generation: self.generation + 1,
+        });
         let loaded = config::load(&self.opts.config_path, &self.opts.load);
         let mut errors = Vec::new();
         for d in loaded.diagnostics.sorted() {
@@ -169,6 +173,10 @@ impl Parent {
     /// (before anyone hears the outcome: a caller of `upkeepctl reload`
     /// reading status.json next must see it), then the callers answered.
     fn finish_reload(&mut self, replies: Vec<oneshot::Sender<Response>>, error: Option<String>) {
+        self.watch(Happened::ReloadFinished {
+            generation: self.generation,
+            error: error.as_deref(),
+        });
         self.reload_status = Some(ReloadStatus {
             ok: error.is_none(),
             at_ms: now_ms(),

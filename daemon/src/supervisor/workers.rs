@@ -110,6 +110,11 @@ impl Workers {
         self.slots.get(&role)
     }
 
+    /// How `role`'s last incarnation ended, when one did.
+    pub fn last_exit(&self, role: Role) -> Option<&str> {
+        self.slots.get(&role)?.last_exit.as_deref()
+    }
+
     pub fn get_mut(&mut self, role: Role) -> Option<&mut WorkerSlot> {
         self.slots.get_mut(&role)
     }
