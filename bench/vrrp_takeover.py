@@ -98,7 +98,7 @@ def start(lab, node, daemon, text):
         f.write(text)
     ns = lab.ns[node]
     if daemon == "upkeep":
-        lab.spawn(ns, [UPKEEPD, "-f", conf, "--runtime-dir", d], f"{daemon}{node}.log")
+        lab.spawn(ns, [UPKEEPD, "-f", conf, "--runtime-dir", d, "--state-dir", d], f"{daemon}{node}.log")
         return {"pids": [os.path.join(d, "upkeepd.pid")], "term": os.path.join(d, "upkeepd.pid")}
     pid, vpid = os.path.join(d, "k.pid"), os.path.join(d, "kv.pid")
     lab.spawn(ns, ["keepalived", "-n", "-l", "-P", "-f", conf, "-p", pid, "-r", vpid], f"{daemon}{node}.log")

@@ -308,6 +308,7 @@ fuzz_target!(|data: &[u8]| {
                     to: state(*to),
                     cause: "fuzz".into(),
                     priority: *priority,
+                    maintenance: false,
                 }),
                 None,
             )),
@@ -348,6 +349,7 @@ fuzz_target!(|data: &[u8]| {
                             to: State::Fault,
                             cause: "forged".into(),
                             priority: 0,
+                            maintenance: true,
                         }),
                         Role::Vrrp,
                     ),
@@ -368,6 +370,17 @@ fuzz_target!(|data: &[u8]| {
                 if from != own {
                     sent.push((from, msg, Some("wrong role")));
                 }
+                // The parent's orders to VRRP come from no worker at all.
+                let order = if which % 2 == 0 {
+                    Msg::Maintenance {
+                        instances: [INSTANCES[0].to_string()].into(),
+                    }
+                } else {
+                    Msg::Handover {
+                        instances: vec![INSTANCES[0].into()],
+                    }
+                };
+                sent.push((from, order, Some("wrong role")));
             }
             Step::Pass { millis } => {
                 now += Duration::from_millis(u64::from(*millis) * 10);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Parser;
 use upkeep::checker::plugin::trial::Trial;
 use upkeep::cli::print_diagnostics;
-use upkeep::cli::upkeepctl::{Args, Command, PluginCommand};
+use upkeep::cli::upkeepctl::{Args, Command, MaintenanceAction, PluginCommand};
 use upkeep::config::model::{PluginCheck, PluginGrants};
 use upkeep::config::{self, LoadOptions, native};
 use upkeep::control::status::WorkerState;
@@ -22,6 +22,19 @@ fn main() -> ExitCode {
         Command::Status { json } => status(&args.runtime_dir, json),
         Command::Reload => reload(&args.runtime_dir),
         Command::Reexec => reexec(&args.runtime_dir),
+        Command::Maintenance { action, instances } => {
+            maintenance(&args.runtime_dir, action, instances)
+        }
+        Command::Handover {
+            instances,
+            force,
+            wait,
+        } => handover(
+            &args.runtime_dir,
+            instances,
+            force,
+            Duration::from_secs(wait),
+        ),
         Command::Watch { json, instance } => watch(&args.runtime_dir, json, instance.as_deref()),
         Command::Plugin(PluginCommand::Run {
             file,
@@ -351,6 +364,80 @@ fn reexec(dir: &Path) -> ExitCode {
         Ok(other) => refused(&other),
         Err(code) => code,
     }
+}
+
+fn maintenance(dir: &Path, action: MaintenanceAction, instances: Vec<String>) -> ExitCode {
+    let on = match action {
+        MaintenanceAction::On => Some(true),
+        MaintenanceAction::Off => Some(false),
+        MaintenanceAction::Status if instances.is_empty() => None,
+        MaintenanceAction::Status => {
+            eprintln!("upkeepctl: `maintenance status` takes no instance names");
+            return ExitCode::from(2);
+        }
+    };
+    match ask(dir, &Request::Maintenance { on, instances }) {
+        Ok(Response::Maintenance { instances }) if instances.is_empty() => {
+            println!("no instance in maintenance");
+            ExitCode::SUCCESS
+        }
+        Ok(Response::Maintenance { instances }) => {
+            let names: Vec<&str> = instances.iter().map(String::as_str).collect();
+            println!("in maintenance: {}", names.join(" "));
+            ExitCode::SUCCESS
+        }
+        Ok(other) => refused(&other),
+        Err(code) => code,
+    }
+}
+
+/// Asks for the handover, then waits (bounded) until every instance named
+/// in the answer is Backup with the handover complete (another router was
+/// heard as Master).
+fn handover(dir: &Path, instances: Vec<String>, force: bool, wait: Duration) -> ExitCode {
+    let started = std::time::Instant::now();
+    let targets = match ask(dir, &Request::Handover { instances, force }) {
+        Ok(Response::Handover { instances }) => instances,
+        Ok(other) => return refused(&other),
+        Err(code) => return code,
+    };
+    let mut pending = targets.clone();
+    while started.elapsed() < wait {
+        std::thread::sleep(Duration::from_millis(20));
+        let Ok(Response::Status(doc)) =
+            control::request(dir, &Request::Status, Duration::from_secs(5))
+        else {
+            continue;
+        };
+        pending.retain(|name| {
+            let done = doc.instances.iter().find(|i| &i.name == name).map(|i| {
+                (
+                    i.state == upkeep::vrrp::fsm::State::Backup && !i.handover,
+                    i.master,
+                )
+            });
+            match done {
+                Some((true, master)) => {
+                    let to = master.map_or_else(|| "the peer".to_string(), |m| m.to_string());
+                    println!(
+                        "{name}: handed over to {to} in {:.2} s",
+                        started.elapsed().as_secs_f64()
+                    );
+                    false
+                }
+                _ => true,
+            }
+        });
+        if pending.is_empty() {
+            return ExitCode::SUCCESS;
+        }
+    }
+    eprintln!(
+        "upkeepctl: no other Master heard within {} s for: {}",
+        wait.as_secs(),
+        pending.join(" ")
+    );
+    ExitCode::from(1)
 }
 
 fn refused(r: &Response) -> ExitCode {

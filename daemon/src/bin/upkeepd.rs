@@ -84,6 +84,7 @@ fn main() -> ExitCode {
         load: opts,
         runtime_dir: args.runtime_dir.clone(),
         cache_dir: args.cache_dir.clone(),
+        state_dir: args.state_dir.clone(),
         backoff: args.restart_backoff.clone(),
         handover: args.handover,
     };

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -45,6 +45,28 @@ pub enum Command {
     /// Re-execute upkeepd's binary in place (after an upgrade) without a
     /// failover: a Master keeps its VIPs. The configuration is checked first.
     Reexec,
+    /// Planned maintenance: `on` makes the instances (none named: all)
+    /// resign and stay Backup, across reloads and restarts, until `off`;
+    /// `status` (or nothing) lists the instances in maintenance.
+    Maintenance {
+        #[arg(value_enum, default_value = "status")]
+        action: MaintenanceAction,
+        /// Instance names (vrrp_instance); none: every instance.
+        instances: Vec<String>,
+    },
+    /// Hand these Master instances (none named: every Master) over to the
+    /// peer now; afterwards this node is an ordinary Backup. Waits until
+    /// the peer is heard as Master.
+    Handover {
+        instances: Vec<String>,
+        /// Also for an instance with preempt on (it takes the VIPs back if
+        /// its priority is higher than the peer's).
+        #[arg(long)]
+        force: bool,
+        /// Give up waiting after this many seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+        wait: u64,
+    },
     /// Print events as they happen, one line each: VRRP transitions, check
     /// changes, reloads, addresses put back or taken away, worker exits,
     /// real servers up/down. Ends on Ctrl-C; when the daemon closes the
@@ -106,6 +128,13 @@ pub enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MaintenanceAction {
+    On,
+    Off,
+    Status,
 }
 
 /// The clap command, for man pages and completions.

@@ -56,6 +56,15 @@ pub struct Args {
     )]
     pub runtime_dir: PathBuf,
 
+    /// Directory for state kept between starts (the instances in
+    /// maintenance); root's alone.
+    #[arg(
+        long = "state-dir",
+        value_name = "DIR",
+        default_value = "/var/lib/upkeep"
+    )]
+    pub state_dir: PathBuf,
+
     /// Directory for compiled WASM plugins (kept between starts).
     #[arg(
         long = "cache-dir",

@@ -59,6 +59,17 @@ pub fn render(doc: &StatusDoc) -> String {
         }),
     );
     x.family(
+        "upkeep_vrrp_maintenance",
+        Kind::Gauge,
+        "1 while `upkeepctl maintenance` holds the instance out of Master (its state is then backup, or fault), else 0.",
+        instances.iter().map(|i| {
+            (
+                vec![("instance", i.name.as_str())],
+                Value::Int(i64::from(i.maintenance)),
+            )
+        }),
+    );
+    x.family(
         "upkeep_vrrp_priority",
         Kind::Gauge,
         "VRRP instance effective priority (after tracking).",

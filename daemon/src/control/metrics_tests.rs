@@ -79,6 +79,7 @@ fn sample_doc() -> StatusDoc {
     odd.transitions = 1;
     odd.adverts_received = 100;
     odd.addresses_removed = 1;
+    odd.maintenance = true;
     StatusDoc {
         pid: 1234,
         config: "/etc/upkeep/upkeep.toml".into(),
@@ -365,6 +366,8 @@ fn renders_every_family() {
     let expected = [
         r#"upkeep_vrrp_state{instance="VI_1"} 2"#,
         r#"upkeep_vrrp_state{instance="web \"east\"\n\\path"} 1"#,
+        r#"upkeep_vrrp_maintenance{instance="VI_1"} 0"#,
+        r#"upkeep_vrrp_maintenance{instance="web \"east\"\n\\path"} 1"#,
         r#"upkeep_vrrp_priority{instance="VI_1"} 150"#,
         r#"upkeep_vrrp_priority{instance="web \"east\"\n\\path"} 90"#,
         r#"upkeep_vrrp_base_priority{instance="VI_1"} 100"#,
@@ -480,7 +483,7 @@ fn counters_and_gauges_are_typed() {
         );
     }
     assert_eq!(types.get("upkeep_check_latency_seconds"), Some(&"gauge"));
-    assert_eq!(types.len(), 38);
+    assert_eq!(types.len(), 39);
 }
 
 #[test]

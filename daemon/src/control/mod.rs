@@ -42,6 +42,21 @@ pub enum Request {
     /// Re-execute the daemon's binary in place, keeping VRRP state
     /// (`supervisor::reexec`).
     Reexec,
+    /// `upkeepctl maintenance`: `on` sets (true) or clears (false) it for
+    /// `instances` (none: all); without `on`, only the answer.
+    Maintenance {
+        #[serde(default)]
+        on: Option<bool>,
+        #[serde(default)]
+        instances: Vec<String>,
+    },
+    /// `upkeepctl handover`: these Masters (none: every Master) hand over.
+    Handover {
+        #[serde(default)]
+        instances: Vec<String>,
+        #[serde(default)]
+        force: bool,
+    },
     /// Keep the connection open and stream events (`watch.rs`).
     Watch,
 }
@@ -58,6 +73,14 @@ pub enum Response {
     /// The handover is under way: the answer comes before the exec.
     Reexec {
         pid: u32,
+    },
+    /// The instances in maintenance now.
+    Maintenance {
+        instances: std::collections::BTreeSet<String>,
+    },
+    /// The instances handing over (the client watches the status).
+    Handover {
+        instances: Vec<String>,
     },
     /// Events follow, one JSON line each (`watch::Event`).
     Watching {

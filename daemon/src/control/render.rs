@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use super::status::StatusDoc;
+use crate::vrrp::fsm::State;
 
 use crate::text::escape_controls as safe;
 
@@ -48,11 +49,17 @@ pub fn text(doc: &StatusDoc) -> String {
     }
     for i in &doc.instances {
         let master = i.master.map_or("-".to_string(), |m| m.to_string());
+        // Maintenance is shown as a state of its own; a fault stays FAULT.
+        let state = match (i.state, i.maintenance, i.handover) {
+            (State::Backup, true, _) => "MAINTENANCE",
+            (State::Backup, false, true) => "HANDOVER",
+            (s, _, _) => s.name(),
+        };
         let _ = writeln!(
             o,
-            "  {:<16} {:<7} prio {:>3} (base {:>3})  master {}  vips {}",
+            "  {:<16} {:<11} prio {:>3} (base {:>3})  master {}  vips {}",
             i.name,
-            i.state,
+            state,
             i.priority,
             i.base_priority,
             master,

@@ -2,7 +2,7 @@
 //! directions: each side rejects the variants it does not expect (and
 //! resets the connection), so a confused or hostile peer cannot steer it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -90,6 +90,15 @@ pub enum Msg {
     Metrics {
         text: String,
     },
+    /// VRRP: the instances `upkeepctl maintenance` holds out of Master (the
+    /// whole set, sent on every change; names not configured are ignored).
+    Maintenance {
+        instances: BTreeSet<String>,
+    },
+    /// VRRP: `upkeepctl handover` of these instances (each a Master).
+    Handover {
+        instances: Vec<String>,
+    },
 
     // ---- worker → parent ----
     /// The configuration of `generation` is loaded and running.
@@ -146,6 +155,8 @@ impl Msg {
             Msg::Shutdown => "shutdown",
             Msg::VrrpStates { .. } => "vrrp_states",
             Msg::Metrics { .. } => "metrics",
+            Msg::Maintenance { .. } => "maintenance",
+            Msg::Handover { .. } => "handover",
             Msg::Quorum { .. } => "quorum",
             Msg::Ready { .. } => "ready",
             Msg::ReloadFailed { .. } => "reload_failed",
@@ -181,6 +192,9 @@ pub struct Resume {
     pub real_server_weights: BTreeMap<String, BTreeMap<String, i64>>,
     /// How long the role had no worker (None at first start).
     pub down_ms: Option<u64>,
+    /// VRRP: the instances in maintenance, applied before start.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub maintenance: BTreeSet<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,6 +204,11 @@ pub struct Transition {
     pub to: State,
     pub cause: String,
     pub priority: u8,
+    /// The instance is in maintenance after this transition (notify's
+    /// `MAINTENANCE`). A change of this alone comes as a transition from
+    /// a state to itself.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub maintenance: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -231,6 +250,12 @@ pub struct InstanceStatus {
     /// ARP packets from other hosts claiming one of the Master's VIPs.
     #[serde(default)]
     pub duplicate_vip_packets: u64,
+    /// Held out of Master by `upkeepctl maintenance`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub maintenance: bool,
+    /// An `upkeepctl handover` waiting for the new Master's advert.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub handover: bool,
 }
 
 impl InstanceStatus {
@@ -256,6 +281,8 @@ impl InstanceStatus {
             address_mismatches: 0,
             duplicate_vips: Vec::new(),
             duplicate_vip_packets: 0,
+            maintenance: false,
+            handover: false,
         }
     }
 }

@@ -176,6 +176,7 @@ fn states_keep_their_json_words_and_unknown_words_are_refused() {
         to: State::Master,
         cause: "test".into(),
         priority: 100,
+        maintenance: false,
     });
     let json = serde_json::to_string(&t).unwrap();
     assert!(json.contains(r#""from":"BACKUP","to":"MASTER""#), "{json}");

@@ -245,8 +245,20 @@ mod tests {
         let states = Msg::VrrpStates {
             states: Default::default(),
         };
+        // Nor the parent's orders to VRRP: maintenance and handover.
+        let orders = [
+            states,
+            Msg::Maintenance {
+                instances: ["VI_1".to_string()].into(),
+            },
+            Msg::Handover {
+                instances: vec!["VI_1".into()],
+            },
+        ];
         for role in Role::ALL {
-            assert!(!allowed(&states, role), "{role}");
+            for m in &orders {
+                assert!(!allowed(m, role), "{role} {}", m.kind());
+            }
         }
         let refused = Msg::ReloadFailed {
             generation: 2,

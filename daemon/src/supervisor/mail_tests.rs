@@ -25,6 +25,7 @@ fn note(kind: &'static str, name: &str, state: State) -> Notification {
         name: name.into(),
         notify: Notify::default(),
         state,
+        maintenance: false,
         priority: 100,
     }
 }
@@ -179,6 +180,7 @@ fn sync_groups_with_mail_are_followed_without_scripts() {
         to,
         cause: String::new(),
         priority: 100,
+        maintenance: false,
     };
     assert!(
         rec.transition(&cfg, &t("VI_1", State::Master))

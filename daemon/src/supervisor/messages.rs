@@ -123,8 +123,7 @@ impl Parent {
                 }
                 Effect::Route(r) => self.follow(vec![r]),
                 Effect::Notify(n) => {
-                    self.notifier
-                        .transition(n.kind, &n.name, &n.notify, &self.plan, n.state, n.priority);
+                    self.notifier.transition(&n, &self.plan);
                     if let Some(a) = self.mail.vrrp(&self.config, &n) {
                         self.mailer.send(a);
                     }

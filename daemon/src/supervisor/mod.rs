@@ -23,6 +23,8 @@ mod launch;
 pub mod lvs_notify;
 pub mod mail;
 pub mod mailer;
+mod maintaining;
+pub mod maintenance;
 mod messages;
 pub mod notify;
 pub mod ping;
@@ -69,6 +71,8 @@ pub struct Options {
     pub runtime_dir: PathBuf,
     /// Compiled plugins live in `plugins/` below it, owned by the checker.
     pub cache_dir: PathBuf,
+    /// What is kept between starts: `maintenance::FILE`.
+    pub state_dir: PathBuf,
     pub backoff: Backoff,
     /// Started by a re-exec: resume from the runtime directory's handover.
     pub handover: bool,
@@ -167,6 +171,7 @@ pub async fn run(
         format!("{}\n", std::process::id()).as_bytes(),
         0o644,
     )?;
+    files::private_dir(&opts.state_dir, 0o755)?;
     let listener = control::bind(&dir).map_err(io_err("binding the control socket"))?;
     let (ctl_tx, mut ctl_rx) = mpsc::channel::<Pending>(16);
     let hub = control::watch::Hub::default();
@@ -234,6 +239,10 @@ pub async fn run(
         );
         p.record.adopt(resume);
         p.handed_over = Instant::now().checked_sub(ago);
+    }
+    p.record.maintenance = maintenance::load(&p.opts.state_dir);
+    if !p.record.maintenance.is_empty() {
+        info!(instances = ?p.record.maintenance, "instances in maintenance");
     }
     for role in Role::ALL {
         if launch::wanted(&p.config, role) {
@@ -355,6 +364,12 @@ impl Parent {
             }
             Request::Reload => self.begin_reload(Some(req.reply)),
             Request::Reexec => self.begin_reexec(req.reply),
+            Request::Maintenance { on, instances } => {
+                let _ = req.reply.send(self.on_maintenance(on, &instances));
+            }
+            Request::Handover { instances, force } => {
+                let _ = req.reply.send(self.on_handover(&instances, force));
+            }
             // Served by the connection itself (`control::watch`).
             Request::Watch => {
                 let _ = req.reply.send(Response::Error {

@@ -1,6 +1,8 @@
 //! Notify scripts and FIFO lines on state changes, as keepalived runs them:
 //! `notify_master` / `notify_backup` / `notify_fault` / `notify_stop` as
 //! written, and `notify` with `TYPE NAME STATE PRIORITY` appended.
+//! upkeep adds one word: an instance that `upkeepctl maintenance` holds in
+//! Backup is `MAINTENANCE` (its specific script is `notify_backup`).
 //!
 //! Each instance has its own queue, run in order by its own task, so a slow
 //! script delays only later notifications of that instance and never the
@@ -14,6 +16,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+use super::record::Notification;
 use crate::config::model::Notify;
 use crate::config::scripts::{Kind, Plan, Prepared};
 use crate::exec;
@@ -21,12 +24,13 @@ use crate::vrrp::fsm::State;
 
 pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// keepalived's word for a state in notify arguments and FIFO lines.
-fn state_word(state: State) -> &'static str {
-    if state == State::Initialize {
-        "STOP"
-    } else {
-        state.name()
+/// keepalived's word for a state in notify arguments and FIFO lines, and
+/// upkeep's `MAINTENANCE` for a Backup held by `upkeepctl maintenance`.
+fn state_word(state: State, maintenance: bool) -> &'static str {
+    match state {
+        State::Initialize => "STOP",
+        State::Backup if maintenance => "MAINTENANCE",
+        _ => state.name(),
     }
 }
 
@@ -39,6 +43,7 @@ pub fn commands(
     kind: &str,
     name: &str,
     state: State,
+    maintenance: bool,
     priority: u8,
 ) -> Vec<Prepared> {
     let specific = match state {
@@ -56,7 +61,7 @@ pub fn commands(
         .as_ref()
         .and_then(|s| plan.prepare_script(s, Kind::Notify))
     {
-        let state_word = state_word(state);
+        let state_word = state_word(state, maintenance);
         generic.argv.extend([
             kind.to_string(),
             name.to_string(),
@@ -70,8 +75,8 @@ pub fn commands(
 }
 
 /// keepalived's FIFO line: `INSTANCE "VI_1" MASTER 100`.
-pub fn fifo_line(kind: &str, name: &str, state: State, priority: u8) -> String {
-    let state_word = state_word(state);
+pub fn fifo_line(kind: &str, name: &str, state: State, maintenance: bool, priority: u8) -> String {
+    let state_word = state_word(state, maintenance);
     format!("{kind} \"{name}\" {state_word} {priority}\n")
 }
 
@@ -96,19 +101,14 @@ impl Notifier {
         }
     }
 
-    /// Queues the notifications of one transition of `name`.
-    pub fn transition(
-        &mut self,
-        kind: &str,
-        name: &str,
-        notify: &Notify,
-        plan: &Plan,
-        state: State,
-        priority: u8,
-    ) {
+    /// Queues the notifications of one transition.
+    pub fn transition(&mut self, n: &Notification, plan: &Plan) {
+        let (kind, name) = (n.kind, n.name.as_str());
+        let (state, maintenance, priority) = (n.state, n.maintenance, n.priority);
         let job = Job {
-            commands: commands(notify, plan, kind, name, state, priority),
-            fifo_line: (!self.fifos.is_empty()).then(|| fifo_line(kind, name, state, priority)),
+            commands: commands(&n.notify, plan, kind, name, state, maintenance, priority),
+            fifo_line: (!self.fifos.is_empty())
+                .then(|| fifo_line(kind, name, state, maintenance, priority)),
         };
         if job.commands.is_empty() && job.fifo_line.is_none() {
             return;
@@ -251,7 +251,15 @@ mod tests {
         };
         let plan = plan();
         assert_eq!(
-            words(commands(&n, &plan, "INSTANCE", "VI_1", State::Master, 100)),
+            words(commands(
+                &n,
+                &plan,
+                "INSTANCE",
+                "VI_1",
+                State::Master,
+                false,
+                100
+            )),
             vec![
                 vec!["/bin/m", "arg"],
                 vec!["/bin/n", "INSTANCE", "VI_1", "MASTER", "100"]
@@ -264,14 +272,47 @@ mod tests {
                 "INSTANCE",
                 "VI_1",
                 State::Initialize,
+                false,
                 100
             ))[0],
             vec!["/bin/n", "INSTANCE", "VI_1", "STOP", "100"]
         );
         assert_eq!(
-            fifo_line("INSTANCE", "VI_1", State::Backup, 99),
+            fifo_line("INSTANCE", "VI_1", State::Backup, false, 99),
             "INSTANCE \"VI_1\" BACKUP 99\n"
         );
+    }
+
+    /// Maintenance: notify_backup runs, notify and the FIFO say MAINTENANCE.
+    #[test]
+    fn maintenance_is_its_own_word_with_the_backup_script() {
+        let n = Notify {
+            on_backup: Some("/bin/b".into()),
+            on_change: Some("/bin/n".into()),
+            ..Notify::default()
+        };
+        let plan = plan();
+        assert_eq!(
+            words(commands(
+                &n,
+                &plan,
+                "INSTANCE",
+                "VI_1",
+                State::Backup,
+                true,
+                100
+            )),
+            vec![
+                vec!["/bin/b"],
+                vec!["/bin/n", "INSTANCE", "VI_1", "MAINTENANCE", "100"]
+            ]
+        );
+        assert_eq!(
+            fifo_line("INSTANCE", "VI_1", State::Backup, true, 100),
+            "INSTANCE \"VI_1\" MAINTENANCE 100\n"
+        );
+        // A fault in maintenance is a fault.
+        assert_eq!(state_word(State::Fault, true), "FAULT");
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -292,8 +333,16 @@ mod tests {
             ..Notify::default()
         };
         let plan = plan();
-        n.transition("INSTANCE", "VI_1", &cmd("0.3"), &plan, State::Master, 100);
-        n.transition("INSTANCE", "VI_1", &cmd("0"), &plan, State::Backup, 100);
+        let note = |notify, state| Notification {
+            kind: "INSTANCE",
+            name: "VI_1".into(),
+            notify,
+            state,
+            maintenance: false,
+            priority: 100,
+        };
+        n.transition(&note(cmd("0.3"), State::Master), &plan);
+        n.transition(&note(cmd("0"), State::Backup), &plan);
         for _ in 0..100 {
             tokio::time::sleep(Duration::from_millis(20)).await;
             if std::fs::read_to_string(&log)

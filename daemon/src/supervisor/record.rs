@@ -2,7 +2,7 @@
 //! restarted worker can be brought up to date (replay) and so that status,
 //! STATUS= and metrics have one source. Pure data; no IO.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::checker::health::Verdict;
 use crate::config::model::{Config, Notify};
@@ -19,6 +19,8 @@ pub struct Notification {
     pub name: String,
     pub notify: Notify,
     pub state: State,
+    /// A Backup held by `upkeepctl maintenance` (notify's `MAINTENANCE`).
+    pub maintenance: bool,
     pub priority: u8,
 }
 
@@ -49,6 +51,11 @@ pub struct Record {
     pub quorum: BTreeMap<String, bool>,
     /// Sync group name → the state all members last agreed on.
     group_states: BTreeMap<String, State>,
+    /// The instances `upkeepctl maintenance` holds (the parent keeps it in
+    /// its state directory: `supervisor::maintenance`).
+    pub maintenance: BTreeSet<String>,
+    /// The instances whose last transition said maintenance (for notify).
+    notified_maintenance: BTreeSet<String>,
     /// Verdict changes since the parent last took them (for `upkeepctl
     /// watch`), at most [`CHECK_CHANGES`].
     pub check_changes: Vec<(String, bool, Option<i64>)>,
@@ -65,14 +72,21 @@ impl Record {
     pub fn transition(&mut self, cfg: &Config, t: &Transition) -> Vec<Notification> {
         let to = t.to;
         let before = self.states.insert(t.instance.clone(), to);
+        let was_maintenance = if t.maintenance {
+            !self.notified_maintenance.insert(t.instance.clone())
+        } else {
+            self.notified_maintenance.remove(&t.instance)
+        };
         let mut out = Vec::new();
-        let unchanged = before == Some(to) || (before.is_none() && to == State::Initialize);
+        let unchanged = (before == Some(to) && was_maintenance == t.maintenance)
+            || (before.is_none() && to == State::Initialize);
         if !unchanged && let Some(inst) = cfg.vrrp_instances.iter().find(|i| i.name == t.instance) {
             out.push(Notification {
                 kind: "INSTANCE",
                 name: t.instance.clone(),
                 notify: inst.notify.clone(),
                 state: to,
+                maintenance: t.maintenance && to == State::Backup,
                 priority: t.priority,
             });
         }
@@ -105,6 +119,7 @@ impl Record {
                 name: g.name.clone(),
                 notify: g.notify.clone(),
                 state: first,
+                maintenance: false,
                 priority: 0,
             });
         }
@@ -176,6 +191,7 @@ impl Record {
             real_servers_up: self.real_servers_up.clone(),
             real_server_weights: self.real_server_weights.clone(),
             down_ms,
+            maintenance: self.maintenance.clone(),
         }
     }
 

@@ -42,6 +42,7 @@ fn t(name: &str, from: &str, to: &str) -> Transition {
         to: to.parse().unwrap(),
         cause: "test".into(),
         priority: 100,
+        maintenance: false,
     }
 }
 
@@ -58,6 +59,32 @@ fn transitions_notify_once_and_resume_is_silent() {
     assert!(r.transition(&c, &t("VI_1", "INIT", "MASTER")).is_empty());
     assert_eq!(r.resume(Some(5)).states["VI_1"], State::Master);
     assert_eq!(r.resume(Some(5)).down_ms, Some(5));
+}
+
+/// Maintenance is notified on entering and leaving it, whether or not the
+/// state changes, and once: a restarted worker saying it again is silent.
+#[test]
+fn maintenance_notifies_its_own_word_once() {
+    let c = cfg();
+    let mut r = Record::default();
+    let maint = |from, to, on| Transition {
+        maintenance: on,
+        ..t("VI_1", from, to)
+    };
+    let _ = r.transition(&c, &t("VI_1", "INIT", "MASTER"));
+    let n = r.transition(&c, &maint("MASTER", "BACKUP", true));
+    assert_eq!((n[0].state, n[0].maintenance), (State::Backup, true));
+    assert!(r.transition(&c, &maint("INIT", "BACKUP", true)).is_empty());
+    let n = r.transition(&c, &maint("BACKUP", "BACKUP", false));
+    assert_eq!((n[0].state, n[0].maintenance), (State::Backup, false));
+    // A Backup put in maintenance: a transition to itself.
+    let n = r.transition(&c, &maint("BACKUP", "BACKUP", true));
+    assert!(n[0].maintenance);
+    // A fault in maintenance is a fault.
+    let n = r.transition(&c, &maint("BACKUP", "FAULT", true));
+    assert_eq!((n[0].state, n[0].maintenance), (State::Fault, false));
+    r.maintenance.insert("VI_1".into());
+    assert!(r.resume(None).maintenance.contains("VI_1"));
 }
 
 #[test]

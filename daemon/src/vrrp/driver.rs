@@ -83,6 +83,9 @@ struct Driver {
     gone: HashSet<u32>,
     /// Per instance name, the hosts that claim its VIPs while it is Master.
     dupes: HashMap<String, Duplicates>,
+    /// The instances the parent says are in maintenance (by name, so that
+    /// a reload's new instances get it too).
+    maintenance: BTreeSet<String>,
 }
 
 /// At most this many queued netlink events are taken at once (one look at
@@ -119,8 +122,15 @@ pub async fn run(
         lost: BTreeSet::new(),
         gone: HashSet::new(),
         dupes: HashMap::new(),
+        maintenance: resume.maintenance.clone(),
     };
-    let resumed = resumable(&d.cfg, &resume);
+    // An instance in maintenance is Backup, even if it was Master.
+    let mut resumed = resumable(&d.cfg, &resume);
+    resumed.retain(|&k| {
+        d.ios
+            .get(k)
+            .is_some_and(|io| !d.maintenance.contains(&io.name))
+    });
     d.start(&resumed).await;
     info!(
         instances = d.ios.len(),
@@ -199,6 +209,11 @@ pub async fn run(
                         link.send(&Msg::ReloadFailed { generation, error: e.to_string() }).await?;
                     }
                 },
+                Ok(Msg::Maintenance { instances }) => {
+                    d.maintenance = instances;
+                    d.apply_maintenance().await;
+                }
+                Ok(Msg::Handover { instances }) => d.handover(&instances).await,
                 Ok(Msg::Shutdown) | Err(IpcError::Closed) => break Ok(()),
                 // A confused parent link: exit without resigning, so that the
                 // restarted worker resumes as Master without a failover.
@@ -311,6 +326,7 @@ impl Driver {
             }
         }
         self.settle().await;
+        self.apply_maintenance().await;
         let now = Instant::now();
         let out = self
             .router
@@ -562,10 +578,8 @@ impl Driver {
             .iter()
             .enumerate()
             .flat_map(|(k, io)| {
-                let master = self
-                    .router
-                    .instance(k)
-                    .is_some_and(|i| i.state() == State::Master);
+                // A resigned Master keeps its VIPs until the new Master is heard.
+                let master = self.router.instance(k).is_some_and(|i| i.holds_vips());
                 io.vips.iter().map(move |(index, vip)| Owned {
                     instance: k,
                     index: *index,
@@ -686,6 +700,7 @@ impl Driver {
         }
         self.execute(changed).await;
         self.settle().await;
+        self.apply_maintenance().await;
         let out = self.router.handle(Instant::now(), Input::Startup);
         self.execute(out).await;
         self.dirty = true;
@@ -775,6 +790,7 @@ impl Driver {
                         to,
                         cause: cause.to_string(),
                         priority,
+                        maintenance: inst.in_maintenance(),
                     }));
                     self.dirty = true;
                 }
@@ -868,6 +884,8 @@ impl Driver {
                         })
                         .collect(),
                     duplicate_vip_packets: self.dupes.get(&io.name).map_or(0, Duplicates::packets),
+                    maintenance: inst.in_maintenance(),
+                    handover: inst.handing_over(),
                 })
             })
             .collect();
@@ -897,6 +915,9 @@ impl Driver {
         }
     }
 }
+
+#[path = "driver_maintenance.rs"]
+mod maintenance;
 
 /// Where each held address lives: `base` overlaid with `ios`' addresses.
 fn placed(ios: &[InstanceIo], mut base: HashMap<IpAddr, u32>) -> HashMap<IpAddr, u32> {

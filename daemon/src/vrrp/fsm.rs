@@ -29,6 +29,10 @@ use crate::config::values::Vip;
 pub const PRIORITY_OWNER: u8 = 255;
 /// RFC 5798 §5.2.4: a Master that stops sends priority 0.
 pub const PRIORITY_RESIGN: u8 = 0;
+/// The resign source of `upkeepctl maintenance` (see `fsm_maintenance.rs`).
+pub const MAINTENANCE: &str = "maintenance";
+/// The resign source of `upkeepctl handover`: held until another router is heard as Master.
+pub const HANDOVER: &str = "handover";
 
 const CENTISECOND: Duration = Duration::from_millis(10);
 
@@ -106,6 +110,10 @@ pub enum Cause {
     Resumed,
     /// A failing check's policy demotes by resigning.
     Resigned(String),
+    /// `upkeepctl maintenance on`.
+    Maintenance,
+    /// `upkeepctl handover`.
+    Handover,
 }
 
 impl fmt::Display for Cause {
@@ -124,6 +132,8 @@ impl fmt::Display for Cause {
             Cause::Shutdown => f.write_str("shutdown"),
             Cause::Resumed => f.write_str("resumed after a worker restart"),
             Cause::Resigned(s) => write!(f, "resigned: {s} failing"),
+            Cause::Maintenance => f.write_str("maintenance"),
+            Cause::Handover => f.write_str("handover"),
         }
     }
 }
@@ -228,6 +238,9 @@ pub enum Event<'a> {
         source: String,
         active: bool,
     },
+    /// `upkeepctl handover`: a Master resigns (as for maintenance) until it
+    /// hears another router's Master advert, then is an ordinary Backup.
+    Handover,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -288,6 +301,12 @@ pub struct Instance {
     last_transition: Option<(Instant, Cause)>,
     /// v3: a peer's address list that differs from ours.
     addresses: AddressWatch,
+    /// A Master resigned by an operator keeps its VIPs until the new
+    /// Master is heard, or until this time (see `fsm_maintenance.rs`).
+    release_at: Option<Instant>,
+    /// A handover is given up (the instance may be Master again) if no
+    /// other Master is heard by then.
+    handover_until: Option<Instant>,
 }
 
 impl Instance {
@@ -310,6 +329,8 @@ impl Instance {
             master: None,
             last_transition: None,
             addresses: AddressWatch::default(),
+            release_at: None,
+            handover_until: None,
         }
     }
 
@@ -412,6 +433,8 @@ impl Instance {
             self.master_down_at,
             self.garp_at.map(|(t, _)| t),
             self.refresh_at,
+            self.release_at,
+            self.handover_until,
         ]
         .into_iter()
         .flatten()
@@ -495,21 +518,8 @@ impl Instance {
                 }
             }
             Event::Shutdown => self.shutdown(now, &mut out),
-            Event::Resign { source, active } => {
-                if active {
-                    let first = self.resigned.is_empty();
-                    self.resigned.insert(source.clone());
-                    if first && self.state == State::Master {
-                        out.push(Action::SendAdvert {
-                            priority: PRIORITY_RESIGN,
-                        });
-                        self.become_backup(now, Cause::Resigned(source), &mut out);
-                    }
-                    self.wants_master = false;
-                } else {
-                    self.resigned.remove(&source);
-                }
-            }
+            Event::Resign { source, active } => self.resign(now, source, active, &mut out),
+            Event::Handover => self.handover(now, &mut out),
             Event::Resume => {
                 if self.state == State::Initialize
                     && self.faults.is_empty()
@@ -615,6 +625,7 @@ impl Instance {
         self.wants_master = false;
         self.master_resigned = false;
         self.master = None;
+        self.release_at = None;
         out.push(Action::SendAdvert {
             priority: self.priority(),
         });
@@ -643,6 +654,9 @@ impl Instance {
     fn receive(&mut self, now: Instant, src: IpAddr, advert: &Advert, out: &mut Vec<Action>) {
         match self.state {
             State::Backup => {
+                if advert.priority != PRIORITY_RESIGN {
+                    self.other_master_heard(out);
+                }
                 if advert.priority == PRIORITY_RESIGN {
                     // §6.4.2: take over after Skew_Time.
                     self.master_down_at = Some(now + self.skew_time());
@@ -703,6 +717,7 @@ impl Instance {
     }
 
     fn timeout(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.operator_timeouts(now, out);
         if self.master_down_at.is_some_and(|t| t <= now)
             && self.state == State::Backup
             && !self.resigned.is_empty()
@@ -790,6 +805,8 @@ impl Instance {
                 priority: PRIORITY_RESIGN,
             });
             out.push(Action::RemoveVips(self.params.held.clone()));
+        } else if self.release_at.take().is_some() {
+            out.push(Action::RemoveVips(self.params.held.clone()));
         }
         self.adver_at = None;
         self.master_down_at = None;
@@ -812,6 +829,9 @@ fn same_addresses(a: &[IpAddr], b: &[IpAddr]) -> bool {
     let y: BTreeSet<&IpAddr> = b.iter().collect();
     x == y
 }
+
+#[path = "fsm_maintenance.rs"]
+mod maintenance;
 
 #[cfg(test)]
 #[path = "fsm_tests.rs"]

@@ -813,3 +813,6 @@ fn v2_drops_a_different_address_list() {
     );
     assert_eq!(i.address_mismatch(), None, "v2 does not report it");
 }
+
+#[path = "fsm_maintenance_tests.rs"]
+mod maintenance;

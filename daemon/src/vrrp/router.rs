@@ -137,6 +137,16 @@ pub enum Input<'a> {
     Stop {
         instances: &'a [usize],
     },
+    /// An operator's resignation (`fsm::MAINTENANCE`) set or cleared.
+    Resign {
+        instances: &'a [usize],
+        source: &'a str,
+        active: bool,
+    },
+    /// `upkeepctl handover` of these instances.
+    Handover {
+        instances: &'a [usize],
+    },
 }
 
 /// One instance's action.
@@ -383,6 +393,17 @@ impl Router {
             }
             Input::Stop { instances } => {
                 queue.extend(instances.iter().map(|&i| (i, Event::Shutdown)))
+            }
+            Input::Resign {
+                instances,
+                source,
+                active,
+            } => queue.extend(instances.iter().map(|&i| {
+                let source = source.to_string();
+                (i, Event::Resign { source, active })
+            })),
+            Input::Handover { instances } => {
+                queue.extend(instances.iter().map(|&i| (i, Event::Handover)))
             }
             Input::Link { ifname, up } => {
                 let source = format!("interface:{ifname}");

@@ -435,6 +435,8 @@ impl Lab {
             .arg(&runtime)
             .arg("--cache-dir")
             .arg(node.dir.join("cache"))
+            .arg("--state-dir")
+            .arg(node.dir.join("state"))
             .args(args)
             .envs(env.iter().copied())
             .env("RUST_LOG", "debug")
