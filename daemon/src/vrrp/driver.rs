@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -14,10 +14,10 @@ use tracing::{debug, error, info, trace, warn};
 
 use super::accept;
 use super::arp_watch::ArpHeard;
-use super::debounce::{self, Debounce, Seen};
-use super::dupes::{self, Duplicates};
+use super::debounce::{self, Debounce};
+use super::dupes::Duplicates;
 use super::fsm::{Action, State};
-use super::netlink::{NetEvent, Netlink};
+use super::netlink::Netlink;
 use super::owned::{self, Fix, Owned};
 use super::pace::Pacer;
 use super::reload::{carried_over, resumable};
@@ -27,10 +27,13 @@ use super::socket;
 use super::timer::Timer;
 use crate::config::model::Config;
 use crate::ipc::link::{Link, WorkerError, unexpected};
-use crate::ipc::msg::{AddressMismatch, DuplicateVip, InstanceStatus, Resume, Role, Transition};
+use crate::ipc::msg::{Resume, Role, Transition};
 use crate::ipc::{IpcError, Msg};
 
 mod duplicates;
+mod links;
+mod maintenance;
+mod status;
 
 use duplicates::report;
 
@@ -240,13 +243,6 @@ pub async fn run(
     Ok(())
 }
 
-fn millis_since_epoch(at: Instant) -> Option<u64> {
-    let age = Instant::now().saturating_duration_since(at);
-    let t = SystemTime::now().checked_sub(age)?;
-    let d = t.duration_since(SystemTime::UNIX_EPOCH).ok()?;
-    u64::try_from(d.as_millis()).ok()
-}
-
 impl Driver {
     fn next_deadline(&self) -> Option<Instant> {
         self.pacers
@@ -399,166 +395,6 @@ impl Driver {
                 self.execute(out).await;
             }
             Err(reason) => self.router.count_unmatched(*reason),
-        }
-    }
-
-    /// Link and address events (a batch of them, taken at `at`): link
-    /// states go to the router; a deleted interface an instance uses puts
-    /// the instance in Fault (through its link) until one of that name is
-    /// back; then the kernel's addresses are compared with what the
-    /// instances own.
-    async fn net_events(&mut self, evs: Vec<NetEvent>, at: Instant) {
-        let mut addresses = false;
-        let mut relink = false;
-        let mut overrun = false;
-        for ev in evs {
-            match ev {
-                NetEvent::Link(l) if self.lost.contains(&l.name) => {
-                    // Its sockets are bound to the old interface: it comes
-                    // back through `rebind`, not through its link state.
-                    relink = true;
-                }
-                NetEvent::Link(l) => self.link_state(&l.name, l.up).await,
-                NetEvent::LinkRemoved { index, name } => {
-                    self.gone.insert(index);
-                    if self.uses(index) {
-                        warn!(interface = %name, ifindex = index, "an interface VRRP uses was deleted; waiting for it to come back");
-                        self.lost.insert(name.clone());
-                        relink = true;
-                    }
-                    // Gone is gone: no delay (its sockets are closed).
-                    let seen = self.links.force(&name, false, Instant::now());
-                    self.link_seen(&name, seen).await;
-                }
-                // Other interfaces' addresses (containers coming and
-                // going) are not worth a look at the kernel's table.
-                NetEvent::Address { index } => {
-                    addresses |= self.uses(index) || !self.lost.is_empty();
-                }
-                NetEvent::Overrun => overrun = true,
-            }
-        }
-        if overrun {
-            warn!(
-                "netlink events were lost (socket buffer full): reading links and addresses again"
-            );
-            self.resync_links().await;
-            relink = true;
-            addresses = true;
-        }
-        if !self.lost.is_empty() && (relink || addresses) {
-            self.rebind().await;
-        }
-        if addresses || relink {
-            self.audit(at).await;
-        }
-        // Indexes are not reused soon: only those the instances name matter.
-        let gone: Vec<u32> = self
-            .gone
-            .iter()
-            .copied()
-            .filter(|&i| self.uses(i))
-            .collect();
-        self.gone = gone.into_iter().collect();
-    }
-
-    /// What the kernel says of a watched link, through its delay.
-    async fn link_state(&mut self, name: &str, up: bool) {
-        let seen = self.links.observe(name, up, Instant::now());
-        self.link_seen(name, seen).await;
-    }
-
-    async fn link_seen(&mut self, name: &str, seen: Seen) {
-        match seen {
-            Seen::Nothing => {}
-            Seen::Waiting(delay) => {
-                // Waiting means the kernel's state differs from the reported one.
-                let up = !self.links.reported(name).unwrap_or(true);
-                let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
-                info!(interface = %name, up, delay_ms, "link state changed; it counts if it lasts (interface_up_down_delays)");
-            }
-            Seen::Flap { flaps, lasted } => {
-                let lasted_ms = u64::try_from(lasted.as_millis()).unwrap_or(u64::MAX);
-                warn!(interface = %name, flaps, lasted_ms, "link flap shorter than its delay: ignored");
-            }
-            Seen::Changed(up) => self.link_changed(name, up).await,
-        }
-    }
-
-    async fn link_changed(&mut self, name: &str, up: bool) {
-        info!(interface = %name, up, "link state changed");
-        let out = self
-            .router
-            .handle(Instant::now(), Input::Link { ifname: name, up });
-        self.execute(out).await;
-    }
-
-    /// Link changes whose delay ran out.
-    async fn links_due(&mut self, now: Instant) {
-        for (name, up) in self.links.due(now) {
-            self.link_changed(&name, up).await;
-        }
-    }
-
-    /// After lost events: link states read again, and the interfaces the
-    /// instances use that are gone or were replaced (another index under
-    /// the name) treated as deleted.
-    async fn resync_links(&mut self) {
-        let now: HashMap<String, (u32, bool)> = match self.host.nl.links().await {
-            Ok(l) => l.into_iter().map(|l| (l.name, (l.index, l.up))).collect(),
-            Err(e) => {
-                warn!(error = %e, "reading the links failed");
-                return;
-            }
-        };
-        let mut used: Vec<(String, u32)> = self
-            .host
-            .links()
-            .filter(|l| self.uses(l.index))
-            .map(|l| (l.name.clone(), l.index))
-            .collect();
-        used.extend(
-            self.ios
-                .iter()
-                .filter_map(|io| Some((io.out_ifname.clone(), io.vmac?))),
-        );
-        for (name, index) in used {
-            if now.get(&name).map(|(i, _)| *i) != Some(index) {
-                warn!(interface = %name, ifindex = index, "an interface VRRP uses is gone; waiting for it to come back");
-                self.gone.insert(index);
-                self.lost.insert(name);
-            }
-        }
-        let tracked = self.links.followed();
-        for name in tracked {
-            let up = !self.lost.contains(&name) && now.get(&name).is_some_and(|(_, up)| *up);
-            self.link_state(&name, up).await;
-        }
-    }
-
-    /// Whether an instance sends, receives or keeps addresses on interface `index`.
-    fn uses(&self, index: u32) -> bool {
-        self.ios.iter().any(|io| {
-            io.parent == index
-                || io.out_index == index
-                || io.vmac == Some(index)
-                || io.vips.iter().any(|(i, _)| *i == index)
-        })
-    }
-
-    /// Opens everything again for interfaces that were deleted, once they
-    /// (and, for an instance's interface, its address) are back: the same
-    /// configuration applied again, so running instances carry on.
-    async fn rebind(&mut self) {
-        let lost = std::mem::take(&mut self.lost);
-        match self.reload(self.cfg.clone()).await {
-            Ok(()) => {
-                info!(interfaces = ?lost, "interfaces back: VRRP resumed on them");
-            }
-            Err(e) => {
-                debug!(interfaces = ?lost, error = %e, "interfaces not back yet");
-                self.lost = lost;
-            }
         }
     }
 
@@ -831,76 +667,6 @@ impl Driver {
         Ok(())
     }
 
-    fn status(&self) -> Msg {
-        let instances = self
-            .ios
-            .iter()
-            .enumerate()
-            .filter_map(|(k, io)| {
-                let inst = self.router.instance(k)?;
-                let c = self.router.counters(k)?;
-                Some(InstanceStatus {
-                    name: io.name.clone(),
-                    state: inst.state(),
-                    priority: inst.priority(),
-                    base_priority: inst.params().priority,
-                    master: inst.master().map(|m| m.addr),
-                    vips: io.vips.iter().map(|(_, v)| v.to_string()).collect(),
-                    last_cause: inst.last_transition().map(|(_, c)| c.to_string()),
-                    last_transition_ms: inst
-                        .last_transition()
-                        .and_then(|(t, _)| millis_since_epoch(*t)),
-                    adverts_sent: c.adverts_sent,
-                    adverts_received: c.adverts_received,
-                    transitions: c.transitions,
-                    drops: c
-                        .drops
-                        .iter()
-                        .map(|(r, n)| (r.name().to_string(), *n))
-                        .collect(),
-                    vips_missing: self
-                        .missing
-                        .get(&k)
-                        .into_iter()
-                        .flatten()
-                        .map(|a| a.to_string())
-                        .collect(),
-                    addresses_restored: c.addresses_restored,
-                    addresses_removed: c.addresses_removed,
-                    address_mismatch: inst.address_mismatch().map(|m| AddressMismatch {
-                        from: m.from,
-                        addrs: m.theirs.clone(),
-                    }),
-                    address_mismatches: c.address_mismatches,
-                    duplicate_vips: self
-                        .dupes
-                        .get(&io.name)
-                        .into_iter()
-                        .flat_map(Duplicates::list)
-                        .map(|(addr, mac, at)| DuplicateVip {
-                            addr,
-                            mac: dupes::mac_text(mac),
-                            last_seen_ms: millis_since_epoch(at),
-                        })
-                        .collect(),
-                    duplicate_vip_packets: self.dupes.get(&io.name).map_or(0, Duplicates::packets),
-                    maintenance: inst.in_maintenance(),
-                    handover: inst.handing_over(),
-                })
-            })
-            .collect();
-        let unmatched_drops = self
-            .router
-            .unmatched_drops()
-            .iter()
-            .map(|(r, n)| (r.name().to_string(), *n))
-            .collect();
-        Msg::VrrpStatus {
-            instances,
-            unmatched_drops,
-        }
-    }
-
     async fn teardown(&mut self) {
         let vmacs: BTreeSet<u32> = self.ios.iter().filter_map(|io| io.vmac).collect();
         for index in vmacs {
@@ -915,9 +681,6 @@ impl Driver {
         }
     }
 }
-
-#[path = "driver_maintenance.rs"]
-mod maintenance;
 
 /// Where each held address lives: `base` overlaid with `ios`' addresses.
 fn placed(ios: &[InstanceIo], mut base: HashMap<IpAddr, u32>) -> HashMap<IpAddr, u32> {
