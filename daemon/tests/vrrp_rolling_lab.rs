@@ -14,7 +14,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::lab::{Seen, Lab, adverts, vrrp_instance};
+use common::lab::{Lab, Seen, adverts, vrrp_instance};
 
 const UPKEEPD: &str = env!("CARGO_BIN_EXE_upkeepd");
 const UPKEEPCTL: &str = env!("CARGO_BIN_EXE_upkeepctl");
