@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test crate fails by panicking
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use upkeep::ipvs::genl::{
@@ -18,6 +18,8 @@ use upkeep::ipvs::genl::{
 };
 
 mod common;
+
+use common::vm;
 
 const UPKEEPD: &str = env!("CARGO_BIN_EXE_upkeepd");
 const UPKEEPCTL: &str = env!("CARGO_BIN_EXE_upkeepctl");
@@ -34,36 +36,17 @@ const SCENARIOS: &[&str] = &[
     "nosync",
 ];
 
-fn vm_dir() -> PathBuf {
-    common::repo().join("tests/vm")
-}
-
-/// Why the VM cannot run on this host, if it cannot.
-fn cannot_run() -> Option<String> {
-    let qemu = Command::new("qemu-system-x86_64").arg("--version").output();
-    match qemu {
-        Ok(o) if o.status.success() => None,
-        Ok(o) => Some(format!(
-            "qemu-system-x86_64 --version failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        )),
-        Err(e) => Some(format!(
-            "qemu-system-x86_64 is not installed ({e}); apt-get install qemu-system-x86"
-        )),
-    }
-}
-
 #[test]
 fn ipvs_in_a_real_kernel() {
-    if let Some(why) = cannot_run() {
+    if let Some(why) = vm::cannot_run() {
         eprintln!("\n\n*** SKIPPED: the IPVS VM tests cannot run here: {why} ***\n\n");
         return;
     }
-    let dir = tempdir();
+    let dir = vm::tempdir("ipvs-vm");
     let console = dir.join("console.log");
     let out = dir.join("results.txt");
     let me = std::env::current_exe().unwrap();
-    let suite = vm_dir().join("ipvs/suite.sh");
+    let suite = vm::dir().join("ipvs/suite.sh");
     // UPKEEP_VM_SCENARIOS="a b" runs only those (while working on them).
     let only = std::env::var("UPKEEP_VM_SCENARIOS").ok();
     let scenarios_run: Vec<&str> = SCENARIOS
@@ -77,7 +60,7 @@ fn ipvs_in_a_real_kernel() {
     let scenarios = dir.join("scenarios");
     std::fs::write(&scenarios, scenarios_run.join("\n") + "\n").unwrap();
     let mut cmd = Command::new("python3");
-    cmd.arg(vm_dir().join("vm.py"))
+    cmd.arg(vm::dir().join("vm.py"))
         .arg("run")
         .arg("--init")
         .arg(&suite)
@@ -95,7 +78,7 @@ fn ipvs_in_a_real_kernel() {
         .arg(format!("{UPKEEPCTL}:/usr/sbin/upkeepctl"))
         .arg("--file")
         .arg(format!("{}:/scenarios", scenarios.display()));
-    for f in std::fs::read_dir(vm_dir().join("ipvs")).unwrap() {
+    for f in std::fs::read_dir(vm::dir().join("ipvs")).unwrap() {
         let p = f.unwrap().path();
         if p.extension().is_some_and(|e| e == "sh") {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
@@ -116,11 +99,9 @@ fn ipvs_in_a_real_kernel() {
     let results = std::fs::read_to_string(&out).unwrap_or_default();
     let console_text = std::fs::read_to_string(&console).unwrap_or_default();
     let report = || {
-        let tail: Vec<&str> = console_text.lines().rev().take(300).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
         format!(
             "vm.py exit status {status}\n--- results\n{results}\n--- console (last 300 lines)\n{}",
-            tail.join("\n")
+            vm::tail(&console_text, 300)
         )
     };
     for m in results.lines().filter(|l| l.starts_with("measure ")) {
@@ -143,13 +124,6 @@ fn ipvs_in_a_real_kernel() {
     } else {
         let _ = std::fs::remove_dir_all(&dir);
     }
-}
-
-fn tempdir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("upkeep-ipvs-vm-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 // ------------------------------------------------------------ in the VM

@@ -6,7 +6,7 @@ Debian's cloud kernel boots under qemu (TCG, no KVM needed) straight into an
 initramfs made of two concatenated cpio archives:
 
   base (cached)  busybox, kernel modules (IPVS and its schedulers, veth,
-                 dummy, macvlan, bridge, 8021q, and their dependencies;
+                 dummy, macvlan, bridge, 8021q, bonding, and their dependencies;
                  decompressed; our own modules.dep), keepalived and ipvsadm
                  with their shared libraries, /etc/passwd (root, nobody),
                  the exit helper
@@ -52,12 +52,15 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 CACHE = os.environ.get("UPKEEP_VM_CACHE") or os.path.join(REPO, "target", "vm-cache")
-# Bump when what goes into the base archive changes.
-BASE_VERSION = "5"
+# Bump when what goes into the base archive changes (the module list is part
+# of the cache key by itself: editing it rebuilds an existing cache).
+BASE_VERSION = "6"
 BASE_MODULES = ["ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_lc", "ip_vs_wlc", "ip_vs_sh", "ip_vs_dh",
                 "ip_vs_fo", "ip_vs_ovf", "ip_vs_lblc", "ip_vs_lblcr", "ip_vs_mh", "ip_vs_sed",
                 "ip_vs_nq", "ip_vs_ftp", "ip_vs_pe_sip", "veth", "dummy", "macvlan", "bridge",
                 "8021q",
+                # bonds (the VRRP flap lab's bond tests, daemon/tests/vrrp_flap_lab.rs)
+                "bonding",
                 # netlink capture (nlmon + tcpdump) and the tunnels IPVS TUN
                 # forwards over (ipip; gre; fou for gue)
                 "nlmon", "ipip", "ip_gre", "fou"]
@@ -304,7 +307,9 @@ def build(force=False):
     stamp = os.path.join(CACHE, "base.stamp")
     kpkg = kernel_package()
     extra = os.environ.get("UPKEEP_VM_EXTRA_MODULES", "").split()
-    key = f"{BASE_VERSION} {kpkg} {' '.join(extra)}"
+    # The modules are in the key: a cache built before a module was added
+    # (a developer's checkout, CI's restored cache) is rebuilt, not reused.
+    key = f"{BASE_VERSION} {kpkg} {' '.join(sorted(set(BASE_MODULES + extra)))}"
     paths = {"kernel": os.path.join(CACHE, "vmlinuz"), "base": os.path.join(CACHE, "base.cpio"),
              "kver": kpkg[len("linux-image-"):]}
     if not force and os.path.exists(stamp) and open(stamp).read() == key \
@@ -359,9 +364,12 @@ def build(force=False):
             if os.path.exists(os.path.join(moddir, f)):
                 c.copy(os.path.join(moddir, f), f"/lib/modules/{kver}/{f}")
         # accounts and the rest of /etc
+        # tcpdump (Debian's) drops to its own user after opening the
+        # device and refuses to run without one
         c.file("/etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n"
+                              b"tcpdump:x:100:101::/nonexistent:/bin/false\n"
                               b"nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
-        c.file("/etc/group", b"root:x:0:\nnogroup:x:65534:\n")
+        c.file("/etc/group", b"root:x:0:\ntcpdump:x:101:\nnogroup:x:65534:\n")
         c.file("/etc/nsswitch.conf", b"passwd: files\ngroup: files\nhosts: files\n")
         c.file("/etc/hosts", b"127.0.0.1 localhost\n::1 localhost\n")
         c.file("/etc/vm/modules", (DEFAULT_LOAD + "\n").encode())

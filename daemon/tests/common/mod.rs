@@ -84,7 +84,9 @@ pub fn sample_files() -> Vec<PathBuf> {
     v.sort();
     v
 }
+pub mod flap;
 pub mod lab;
+pub mod vm;
 
 /// Runs `upkeepd ARGS` to completion and returns its standard output;
 /// fails the test with its standard error when it exits non-zero.
