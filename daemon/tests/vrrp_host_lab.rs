@@ -43,7 +43,7 @@ fn counter(lab: &Lab, k: usize, name: &str) -> u64 {
 /// there; how long that took, measured by polling `ip addr` every 10 ms.
 fn back_after(lab: &Lab, k: usize, change: &[&str]) -> Duration {
     let start = Instant::now();
-    lab.ip(k, change);
+    lab.ip_racing(k, change);
     assert!(
         lab.wait(SECS(5), || lab.has_addr(k, VIP)
             && lab.has_addr(k, EXCLUDED)),
@@ -206,15 +206,8 @@ fn keepalived_under_the_same_changes() {
                 "router_id LVS_DEVEL\n    dynamic_interfaces",
             )
     };
-    let (a, b) = (conf(&lab, 0, "master"), conf(&lab, 1, "backup"));
-    lab.start_keepalived(0, &a);
-    lab.start_keepalived(1, &b);
-    assert!(
-        lab.wait(SECS(10), || lab.has_addr(0, VIP)),
-        "{}",
-        lab.keepalived_log(0)
-    );
-    std::thread::sleep(SECS(2));
+    let confs = [conf(&lab, 0, "master"), conf(&lab, 1, "backup")];
+    lab.start_keepalived_nodes(&confs, VIP);
     let holders = |lab: &Lab| -> Vec<usize> { (0..2).filter(|&k| lab.has_addr(k, VIP)).collect() };
     let timed = |lab: &Lab, limit: Duration, cond: &dyn Fn(&Lab) -> bool| {
         let start = Instant::now();
@@ -383,7 +376,7 @@ fn ipv6_flush_on_the_master_keeps_one_master() {
     lab.expect_state(1, "VI_6", "BACKUP", SECS(3));
     let before = counter_of(&lab, 1, "VI_6", "transitions");
     let start = Instant::now();
-    lab.ip(0, &["-6", "addr", "flush", "dev", "eth0"]);
+    lab.ip_racing(0, &["-6", "addr", "flush", "dev", "eth0"]);
     assert!(
         lab.wait(SECS(3), || lab.has_addr(0, "fd77::100")),
         "{}",

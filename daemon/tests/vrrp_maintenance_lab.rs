@@ -219,18 +219,7 @@ fn handover_moves_the_vip_and_leaves_an_ordinary_backup() {
     assert!(!ok && text.contains("not MASTER"), "{text}");
     let (ok, text) = ctl(&lab, 0, &["handover", "web"]);
     assert!(!ok && text.contains("unknown instance 'web'"), "{text}");
-    let nobody = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            UPKEEPCTL,
-        ])
-        .arg("--runtime-dir")
-        .arg(lab.runtime_dir(0))
-        .args(["maintenance", "on"])
-        .output()
-        .unwrap();
+    let nobody = lab.upkeepctl_as_nobody(0, &["maintenance", "on"]);
     assert!(!nobody.status.success());
     eprintln!(
         "as nobody: {}",
@@ -346,16 +335,12 @@ fn keepalived_sigterm_as_maintenance() {
             "www.log",
         );
     }
-    let a = vrrp_instance(&lab, 0, 150, &[VIP], "    nopreempt");
-    let b = vrrp_instance(&lab, 1, 100, &[VIP], "");
-    lab.start_keepalived(0, &a);
-    lab.start_keepalived(1, &b);
-    assert!(
-        lab.wait(SECS(10), || lab.has_addr(0, VIP)),
-        "{}",
-        lab.keepalived_log(0)
-    );
-    std::thread::sleep(SECS(3));
+    let confs = [
+        vrrp_instance(&lab, 0, 150, &[VIP], "    nopreempt"),
+        vrrp_instance(&lab, 1, 100, &[VIP], ""),
+    ];
+    lab.start_keepalived_nodes(&confs, VIP);
+    std::thread::sleep(SECS(1));
     let c = client(&lab, 2, 6);
     std::thread::sleep(SECS(2));
     lab.signal_keepalived(0, libc::SIGTERM);

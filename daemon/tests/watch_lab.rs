@@ -263,18 +263,7 @@ fn watch_shows_a_change_roll_out() {
     // refuses here).
     let sock = lab.runtime_dir(1).join("control.sock");
     sh_chmod(&sock);
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            UPKEEPCTL,
-        ])
-        .arg("--runtime-dir")
-        .arg(lab.runtime_dir(1))
-        .arg("watch")
-        .output()
-        .unwrap();
+    let out = lab.upkeepctl_as_nobody(1, &["watch"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("permission denied"), "{err}");

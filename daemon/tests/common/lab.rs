@@ -329,6 +329,16 @@ impl Lab {
         sh(&v)
     }
 
+    /// `ip -n NS ARGS...` racing the daemon, which may put an address back
+    /// while ip still works: a flush then gives up ("Flush remains
+    /// incomplete after 10 rounds") and fails, which is the daemon doing its
+    /// job. The exit status is ignored; the caller checks the outcome.
+    pub fn ip_racing(&self, k: usize, args: &[&str]) {
+        let mut v = vec!["ip", "-n", self.nodes[k].ns.as_str()];
+        v.extend_from_slice(args);
+        let _ = sh_ok(&v);
+    }
+
     /// Runs a command inside node `k`'s namespace.
     pub fn exec(&self, k: usize, args: &[&str]) -> String {
         let mut v = vec!["ip", "netns", "exec", self.nodes[k].ns.as_str()];
@@ -510,6 +520,19 @@ impl Lab {
             self.keepalived_log(0)
         );
         std::thread::sleep(Duration::from_secs(2));
+    }
+
+    /// Runs `upkeepctl` against node `k`'s daemon as uid and gid 65534
+    /// (nobody): for the control socket's refusals.
+    pub fn upkeepctl_as_nobody(&self, k: usize, args: &[&str]) -> std::process::Output {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_upkeepctl"))
+            .arg("--runtime-dir")
+            .arg(self.runtime_dir(k))
+            .args(args)
+            .output()
+            .expect("setpriv")
     }
 
     /// Sends `sig` to keepalived's parent and VRRP child on node `k`.
