@@ -27,11 +27,12 @@ pub struct PacketSocket {
 }
 
 impl PacketSocket {
-    /// Opens a non-blocking raw packet socket for `protocol` (host order,
-    /// e.g. 0x0806 for ARP).
+    /// Opens a non-blocking raw packet socket that sends `protocol` (host
+    /// order, e.g. 0x0806 for ARP) and receives nothing: opened with
+    /// protocol 0 (packet(7)), so the frames it never reads are not queued.
     pub fn open(protocol: u16) -> io::Result<Self> {
         Ok(Self {
-            socket: raw(protocol)?,
+            socket: raw(0)?,
             protocol,
         })
     }
@@ -105,5 +106,44 @@ pub fn receiver(protocol: u16, ifindex: u32, filter: &[SockFilter]) -> io::Resul
 impl AsFd for PacketSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.socket.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::mem::MaybeUninit;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    const ETH_P_ARP: u16 = 0x0806;
+
+    fn received(s: &Socket) -> bool {
+        let mut buf = [MaybeUninit::<u8>::uninit(); 128];
+        s.recv(&mut buf).is_ok()
+    }
+
+    /// The announcer's socket only sends: were it opened for ARP it would
+    /// get a copy of every ARP frame in the namespace and, never read,
+    /// hold them until its buffer filled.
+    #[test]
+    fn the_sending_socket_queues_nothing() {
+        crate::testutil::private_netns();
+        let send = PacketSocket::open(ETH_P_ARP).unwrap();
+        let listen = raw(ETH_P_ARP).unwrap();
+        let mut frame = [0u8; 42];
+        frame[..6].copy_from_slice(&[0xff; 6]);
+        frame[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+        frame[12..14].copy_from_slice(&ETH_P_ARP.to_be_bytes());
+        // Loopback is interface 1 in a new namespace.
+        send.send_to(&frame, 1, [0xff; 6]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut heard = false;
+        while !heard && Instant::now() < deadline {
+            heard = received(&listen);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(heard, "the frame never reached a listening socket");
+        assert!(!received(&send.socket), "the sending socket queued a frame");
     }
 }
