@@ -202,6 +202,10 @@ procs=$(unit_procs)
 [ "$(echo "$procs" | wc -l)" -ge 3 ] || fail names "expected parent, vrrp and checker: $procs"
 pidof=" $(pidof upkeepd) "
 for p in $procs; do
+    # Only upkeepd's own processes: a check script the checker runs is in
+    # the unit too, and may exit while this loop reads it.
+    exe=$(readlink /proc/$p/exe 2>/dev/null) || continue
+    case "$exe" in */upkeepd) ;; *) continue ;; esac
     [ "$(cat /proc/$p/comm)" = upkeepd ] || fail names "pid $p comm $(cat /proc/$p/comm)"
     case "$pidof" in *" $p "*) ;; *) fail names "pidof upkeepd lacks $p: $pidof" ;; esac
     pgrep -x upkeepd | grep -qx "$p" || fail names "pgrep -x upkeepd lacks $p"
