@@ -110,6 +110,7 @@ kill -USR2 $LPID
 sleep 1
 for p in $(pids); do
     vm_result "RSS $p $(grep VmRSS /proc/$p/status | tr -s ' \t' ' ')"
+    vm_result "SMAPS $p $(awk '/^(Rss|Pss|Anonymous|Private_Dirty):/ { printf "%s%s ", $1, $2 }' /proc/$p/smaps_rollup)"
     vm_result "ROLE $p $(role $p)"
 done
 vm_result "$(grep LISTENER /tmp/listener.out | tail -n 1)"
@@ -167,7 +168,7 @@ def parse(results, hz=100):
     up = {}
     cpu = {}
     roles = {}
-    r = {"rss_kib": {}, "lateness": [], "roles": roles}
+    r = {"rss_kib": {}, "smaps_kib": {}, "lateness": [], "roles": roles}
     for line in results.splitlines():
         f = line.split()
         if not f:
@@ -186,6 +187,8 @@ def parse(results, hz=100):
             stats[which][pid] = int(g[11]) + int(g[12])
         elif f[0] == "RSS" and len(f) >= 4:
             r["rss_kib"][f[1]] = int(f[3])
+        elif f[0] == "SMAPS":
+            r["smaps_kib"][f[1]] = {k.rstrip(":"): int(v) for k, v in (x.split(":") for x in f[2:])}
         elif f[0] == "LISTENER":
             r["listener"] = {k: float(v) for k, v in (x.split("=") for x in f[1:])}
         elif f[0] == "LOG":
@@ -305,6 +308,12 @@ def main():
     print(table(rows))
     if args.json:
         json.dump(rows, open(args.json, "w"), indent=1)
+    print("\nsmaps_rollup at the end, MiB (bench/memory.py's columns):")
+    for r in rows:
+        for pid, v in r.get("smaps_kib", {}).items():
+            print(f"  {r['daemon']} {r['checks']} {r['roles'].get(pid, '?')}: PSS {v.get('Pss', 0) / 1024:.1f} "
+                  f"RSS {v.get('Rss', 0) / 1024:.1f} anon {v.get('Anonymous', 0) / 1024:.1f} "
+                  f"private dirty {v.get('Private_Dirty', 0) / 1024:.1f}")
     print(f"raw results and consoles: {workdir}")
     return 0 if all(r["exit"] == 0 for r in rows) else 1
 

@@ -282,7 +282,11 @@ impl Channel {
     /// progress stays in `r`.
     pub async fn recv(&self, r: &mut Reader) -> Result<(Msg, Option<Cred>), IpcError> {
         if r.frame.len() < MAX_FRAME {
-            r.frame.resize(MAX_FRAME, 0);
+            // Zeroed by the allocator (calloc: fresh pages from the kernel),
+            // not written: only the pages that packets fill become resident.
+            // `resize` wrote all 4 MiB, in every worker and once per worker
+            // in the parent (bench/README.md, "Memory against keepalived").
+            r.frame = vec![0; MAX_FRAME];
         }
         loop {
             let mut guard = self.fd.readable().await?;
