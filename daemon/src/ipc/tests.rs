@@ -105,6 +105,40 @@ fn channel_carries_messages_and_credentials() {
     });
 }
 
+/// This process's anonymous resident memory (KiB).
+fn rss_anon_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// A reader's frame buffer costs only the pages messages fill. It used to
+/// be grown by writing all MAX_FRAME bytes: 4 MiB resident in every worker
+/// and again per worker in the parent (bench/README.md, "Memory against
+/// keepalived"). RssAnon is the whole process's: nextest runs each test in
+/// a process of its own.
+#[test]
+fn a_readers_buffer_is_resident_only_where_messages_filled_it() {
+    rt().block_on(async {
+        let (a, b) = socketpair().unwrap();
+        let (a, b) = (Channel::new(a).unwrap(), Channel::new(b).unwrap());
+        let before = rss_anon_kib();
+        let mut readers = Vec::new();
+        for _ in 0..4 {
+            let mut r = Reader::new(FROM_WORKER_LIMIT);
+            b.send(&sample()).await.unwrap();
+            assert_eq!(a.recv(&mut r).await.unwrap().0, sample());
+            readers.push(r);
+        }
+        let grown = rss_anon_kib().saturating_sub(before);
+        // Four written buffers were 16 MiB; four touched ones a few pages.
+        assert!(grown < 4 * 1024, "{grown} KiB resident for four readers");
+    });
+}
+
 #[test]
 fn channel_reports_garbage_and_close() {
     rt().block_on(async {
