@@ -48,6 +48,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checker_load import LISTENER  # noqa: E402  (the same 100 listening ports)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NS = os.environ.get("UPKEEP_MEM_NS", "ukbenchmem")  # two runs side by side need two names
 NODE = "10.78.0.10"
@@ -55,20 +58,6 @@ BUILDS = {
     "glibc": os.path.join(ROOT, "target", "release", "upkeepd"),
     "musl": os.path.join(ROOT, "target", "x86_64-unknown-linux-musl", "dist", "upkeepd"),
 }
-LISTENER = r"""
-import socket, selectors
-sel = selectors.DefaultSelector()
-for p in range(20000, 20100):
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", p)); s.listen(4096); s.setblocking(False)
-    sel.register(s, selectors.EVENT_READ)
-while True:
-    for key, _ in sel.select():
-        try:
-            c, _ = key.fileobj.accept(); c.close()
-        except BlockingIOError:
-            pass
-"""
 CHECK = "#!/bin/sh\n# the seed's check, healthy path: nothing to restart\nexit 0\n"
 FIELDS = ("Pss", "Rss", "Anonymous", "Private_Dirty")
 
