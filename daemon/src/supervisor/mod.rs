@@ -147,10 +147,6 @@ struct Parent {
     hub: control::watch::Hub,
 }
 
-fn now_ms() -> u64 {
-    control::watch::now_ms()
-}
-
 /// Runs the daemon until SIGTERM/SIGINT (or a configuration error in a worker).
 pub async fn run(
     opts: Options,

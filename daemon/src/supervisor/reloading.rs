@@ -13,11 +13,12 @@ use super::reload::{Action, Event, Reload};
 use super::routing::Routing;
 use super::sdnotify::SdNotify;
 use super::watching::Happened;
-use super::{Parent, files, now_ms, publish};
+use super::{Parent, files, publish};
 use crate::config::model::Config;
 use crate::config::{self};
 use crate::control::Response;
 use crate::control::status::ReloadStatus;
+use crate::control::watch::now_ms;
 use crate::ipc::Msg;
 use crate::ipc::msg::Role;
 
