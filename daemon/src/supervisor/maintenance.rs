@@ -36,11 +36,8 @@ pub fn load(dir: &Path) -> BTreeSet<String> {
         f.take(MAX_FILE).read_to_string(&mut text)?;
         Ok(text)
     };
-    match read() {
-        Ok(text) => serde_json::from_str(&text).unwrap_or_else(|e| {
-            warn!(file = %path.display(), error = %e, "maintenance file unreadable; no instance in maintenance");
-            BTreeSet::new()
-        }),
+    match read().and_then(|text| serde_json::from_str(&text).map_err(std::io::Error::other)) {
+        Ok(set) => set,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeSet::new(),
         Err(e) => {
             warn!(file = %path.display(), error = %e, "maintenance file unreadable; no instance in maintenance");
