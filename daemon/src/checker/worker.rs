@@ -478,7 +478,7 @@ pub async fn run(config: Config, generation: u64, link: &mut Link) -> Result<(),
     let (tx, mut rx) = mpsc::channel::<Ran>(4096);
     let mut checker = Checker::new(tx);
     checker.load(spec::for_checker(&config));
-    link.send(&Msg::Ready { generation }).await?;
+    link.ready(generation).await?;
     let mut flush = tokio::time::interval(Duration::from_secs(1));
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -497,7 +497,7 @@ pub async fn run(config: Config, generation: u64, link: &mut Link) -> Result<(),
             m = link.recv() => match m? {
                 Msg::Reload { generation, config } => {
                     checker.load(spec::for_checker(&config));
-                    link.send(&Msg::Ready { generation }).await?;
+                    link.ready(generation).await?;
                 }
                 Msg::Shutdown => break,
                 other => return Err(unexpected(Role::Checker, &other)),

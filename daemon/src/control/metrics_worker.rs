@@ -48,7 +48,7 @@ pub async fn run(generation: u64, link: &mut Link) -> Result<(), WorkerError> {
     };
     let server = tokio::spawn(super::metrics::serve(listener, Arc::new(body)));
     info!(%address, "serving Prometheus metrics");
-    link.send(&Msg::Ready { generation }).await?;
+    link.ready(generation).await?;
     let result = loop {
         tokio::select! {
             _ = term.recv() => break Ok(()),
@@ -59,7 +59,7 @@ pub async fn run(generation: u64, link: &mut Link) -> Result<(), WorkerError> {
                     }
                 }
                 Ok(Msg::Reload { generation, .. }) => {
-                    link.send(&Msg::Ready { generation }).await?;
+                    link.ready(generation).await?;
                 }
                 Ok(Msg::Shutdown) => break Ok(()),
                 Ok(other) => break Err(unexpected(Role::Metrics, &other)),

@@ -38,6 +38,16 @@ impl Link {
         self.channel.send(msg).await
     }
 
+    /// Tells the parent that `generation` runs, then lets go of the
+    /// executable's pages used only to get here (parsing, set-up): see
+    /// [`crate::sys::mem::release_startup_pages`].
+    pub async fn ready(&self, generation: u64) -> Result<(), IpcError> {
+        self.channel.send(&Msg::Ready { generation }).await?;
+        let bytes = crate::sys::mem::release_startup_pages();
+        tracing::debug!(bytes, "start-up pages released");
+        Ok(())
+    }
+
     /// The next message for the role. Pings are answered here. Cancel-safe.
     pub async fn recv(&mut self) -> Result<Msg, IpcError> {
         loop {

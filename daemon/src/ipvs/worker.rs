@@ -395,7 +395,7 @@ pub async fn run(
     };
     let mut term =
         signal(SignalKind::terminate()).map_err(|e| WorkerError::Other(e.to_string()))?;
-    link.send(&Msg::Ready { generation }).await?;
+    link.ready(generation).await?;
     send_quorum(link, w.table.quorum_states()).await?;
     w.table.take_events();
     let mut kernel = Some(Kernel::default());
@@ -458,7 +458,7 @@ pub async fn run(
                     w.sync_before |= w.table.manages_sync();
                     w.table.reload(&config);
                     w.config = *config;
-                    link.send(&Msg::Ready { generation }).await?;
+                    link.ready(generation).await?;
                     send_quorum(link, w.table.quorum_states()).await?;
                     w.table.take_events();
                     w.ask(Cause::Reload);

@@ -195,5 +195,6 @@ impl Parent {
                 error: error.clone(),
             });
         }
+        super::release_startup_pages();
     }
 }

@@ -140,7 +140,7 @@ pub async fn run(
         resumed = resumed.len(),
         "VRRP running"
     );
-    link.send(&Msg::Ready { generation }).await?;
+    link.ready(generation).await?;
     d.flush(link).await?;
 
     let mut sigterm = signal(SignalKind::terminate()).map_err(io_err("SIGTERM handler"))?;
@@ -205,7 +205,7 @@ pub async fn run(
                 Ok(Msg::Reload { generation, config }) => match d.reload(*config).await {
                     Ok(()) => {
                         info!(generation, instances = d.ios.len(), "configuration reloaded");
-                        link.send(&Msg::Ready { generation }).await?;
+                        link.ready(generation).await?;
                     }
                     Err(e) => {
                         error!(generation, error = %e, "reload not applied; previous configuration kept");
