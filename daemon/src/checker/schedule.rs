@@ -151,6 +151,12 @@ impl Scheduler {
         self.slots.clear();
     }
 
+    /// Checks waiting for their next run.
+    #[cfg(test)]
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
     /// The next result. Cancel-safe: every state lives in `self`.
     pub(crate) async fn next(&mut self) -> Ran {
         loop {

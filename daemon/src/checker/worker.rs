@@ -733,6 +733,31 @@ mod tests {
         assert!(s.unsupported.is_some_and(|u| u.contains("bindto ::1")));
     }
 
+    /// A check between runs costs a queue entry, not a task: loading 1,000
+    /// checks (none due yet) starts no task on the runtime (there was one
+    /// per check, 2.6 KiB each, before the one timer queue).
+    #[test]
+    fn scheduled_checks_are_not_tasks() {
+        let spec = rs_spec(&conf(9, "warmup 3600"));
+        let specs: Vec<Spec> = (0..1000)
+            .map(|i| Spec {
+                source: format!("{}-{i}", spec.source),
+                ..spec.clone()
+            })
+            .collect();
+        crate::ipc::tests::rt().block_on(async {
+            let mut checker = Checker::new();
+            checker.load(specs);
+            let first = tokio::time::timeout(Duration::from_millis(50), checker.next()).await;
+            assert!(first.is_err(), "nothing is due within the warm-up");
+            let tasks = tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks();
+            assert_eq!(tasks, 0);
+            assert_eq!(checker.schedule.queued(), 1000);
+        });
+    }
+
     /// keepalived's vrrp_track_process `delay` (fork_delay and
     /// terminate_delay): a process restarted within the delay is never
     /// reported down; one that stays gone is reported down only after it.
