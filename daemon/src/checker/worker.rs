@@ -758,6 +758,34 @@ mod tests {
         });
     }
 
+    /// 1,000 checks due at once start a slice at a time, the loop having
+    /// its turn between slices (regression: all started in one poll, and a
+    /// starved checker stopped answering the parent's pings).
+    #[test]
+    fn a_burst_of_due_checks_starts_a_slice_at_a_time() {
+        crate::testutil::private_netns();
+        let spec = rs_spec(&conf(9, "warmup 0"));
+        let specs: Vec<Spec> = (0..1000)
+            .map(|i| Spec {
+                source: format!("{}-{i}", spec.source),
+                ..spec.clone()
+            })
+            .collect();
+        crate::ipc::tests::rt().block_on(async {
+            let mut checker = Checker::new();
+            checker.load(specs);
+            let _ = checker.next().now_or_never();
+            assert!(
+                checker.schedule.queued() >= 1000 - 128,
+                "{}",
+                checker.schedule.queued()
+            );
+            // The rest start in later turns.
+            let _ = tokio::time::timeout(Duration::from_secs(20), checker.next()).await;
+            assert!(checker.schedule.queued() < 1000 - 128);
+        });
+    }
+
     /// keepalived's vrrp_track_process `delay` (fork_delay and
     /// terminate_delay): a process restarted within the delay is never
     /// reported down; one that stays gone is reported down only after it.
