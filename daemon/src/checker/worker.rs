@@ -733,18 +733,23 @@ mod tests {
         assert!(s.unsupported.is_some_and(|u| u.contains("bindto ::1")));
     }
 
+    /// 1,000 HTTP checks of a closed port, with `checker` settings.
+    fn thousand_checks(checker: &str) -> Vec<Spec> {
+        let spec = rs_spec(&conf(9, checker));
+        (0..1000)
+            .map(|i| Spec {
+                source: format!("{}-{i}", spec.source),
+                ..spec.clone()
+            })
+            .collect()
+    }
+
     /// A check between runs costs a queue entry, not a task: loading 1,000
     /// checks (none due yet) starts no task on the runtime (there was one
     /// per check, 2.6 KiB each, before the one timer queue).
     #[test]
     fn scheduled_checks_are_not_tasks() {
-        let spec = rs_spec(&conf(9, "warmup 3600"));
-        let specs: Vec<Spec> = (0..1000)
-            .map(|i| Spec {
-                source: format!("{}-{i}", spec.source),
-                ..spec.clone()
-            })
-            .collect();
+        let specs = thousand_checks("warmup 3600");
         crate::ipc::tests::rt().block_on(async {
             let mut checker = Checker::new();
             checker.load(specs);
@@ -764,13 +769,7 @@ mod tests {
     #[test]
     fn a_burst_of_due_checks_starts_a_slice_at_a_time() {
         crate::testutil::private_netns();
-        let spec = rs_spec(&conf(9, "warmup 0"));
-        let specs: Vec<Spec> = (0..1000)
-            .map(|i| Spec {
-                source: format!("{}-{i}", spec.source),
-                ..spec.clone()
-            })
-            .collect();
+        let specs = thousand_checks("warmup 0");
         crate::ipc::tests::rt().block_on(async {
             let mut checker = Checker::new();
             checker.load(specs);
