@@ -9,13 +9,24 @@ starts against their schedule (p50/p99/max, as the checker logs it every
 10 s). keepalived's checker needs a kernel with IPVS to run real-server
 checks, which this machine's kernel lacks: no keepalived figure here.
 
+With --callgrind, every upkeepd process runs under valgrind's callgrind
+(seccomp and Landlock off: valgrind makes calls the filter does not list,
+and its control pipes live in /tmp); after the
+settle time the counters are zeroed, after --seconds dumped, and the user
+instructions each process executed are divided by the check runs in the
+window (status.json's `runs`): instructions per check, per process, with
+the profiles kept in DIR for callgrind_annotate. Far slower than native:
+use a few hundred checks.
+
 Needs root and a release build (built when missing).
-Usage: bench/checker_load.py [--checks 10000] [--seconds 30]
+Usage: bench/checker_load.py [--checks 10000] [--seconds 30] [--netns NAME]
+       [--callgrind DIR] [--upkeepd PATH]
 """
 import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -24,7 +35,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vrrp_takeover as vt  # noqa: E402
 
-NS = "ukbenchchk"
+NS = os.environ.get("UPKEEP_BENCH_NETNS", "ukbenchchk")
 LISTENER = r"""
 import socket, selectors, sys
 sel = selectors.DefaultSelector()
@@ -74,25 +85,29 @@ def rss_kib(pid):
     return int(next(l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")).split()[1])
 
 
-def run(upkeepd, conf_text, settle, measure, extra=()):
+def run(upkeepd, conf_text, settle, measure, extra=(), wrap=(), env=None, ns=None):
     """Runs `upkeepd` on `conf_text` in a namespace of its own (loopback,
     with the 100 listeners), waits until every worker runs and `settle`
     seconds more, then returns measure(runtime_dir, status_doc, checker_pid).
-    Everything is removed afterwards; on failure the log's tail is printed."""
+    `wrap` goes before the command (a profiler), `env` adds to its
+    environment. Everything is removed afterwards; on failure the log's tail
+    is printed."""
+    netns = ns or NS
     d = tempfile.mkdtemp(prefix="upkeep-chk-bench-")
-    subprocess.run(["ip", "netns", "del", NS], capture_output=True)
-    subprocess.run(["ip", "netns", "add", NS], check=True)
+    subprocess.run(["ip", "netns", "del", netns], capture_output=True)
+    subprocess.run(["ip", "netns", "add", netns], check=True)
     procs = []
     try:
-        subprocess.run(["ip", "-n", NS, "link", "set", "lo", "up"], check=True)
-        procs.append(subprocess.Popen(["ip", "netns", "exec", NS, "python3", "-c", LISTENER]))
+        subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
+        procs.append(subprocess.Popen(["ip", "netns", "exec", netns, "python3", "-c", LISTENER]))
         path = os.path.join(d, "upkeep.toml")
         open(path, "w").write(conf_text)
         log = open(os.path.join(d, "upkeepd.log"), "w")
-        procs.append(subprocess.Popen(["ip", "netns", "exec", NS, upkeepd, "-f", path, "--runtime-dir", d, *extra],
-                                      stdout=subprocess.DEVNULL, stderr=log))
+        procs.append(subprocess.Popen(["ip", "netns", "exec", netns, *wrap, upkeepd, "-f", path, "--runtime-dir", d,
+                                       *extra], stdout=subprocess.DEVNULL, stderr=log,
+                                      env=dict(os.environ, **(env or {}))))
         doc = None
-        for _ in range(300):
+        for _ in range(3000 if wrap else 300):
             try:
                 doc = json.load(open(os.path.join(d, "status.json")))
                 if doc["workers"] and all(w["state"] == "running" for w in doc["workers"]):
@@ -109,15 +124,95 @@ def run(upkeepd, conf_text, settle, measure, extra=()):
         sys.stderr.write(open(os.path.join(d, "upkeepd.log")).read()[-4000:])
         raise
     finally:
-        vt.teardown_netns(NS, procs, d)
+        vt.teardown_netns(netns, procs, d)
+
+
+def runs(d):
+    """Check runs so far, as the parent last published them."""
+    return sum(c.get("runs", 0) for c in json.load(open(os.path.join(d, "status.json")))["checks"])
+
+
+def callgrind(args):
+    """Instructions per check run, per process, under callgrind."""
+    out = os.path.abspath(args.callgrind)
+    os.makedirs(out, exist_ok=True)
+    # Workers are started as /proc/self/exe, under valgrind its tool: the
+    # shim makes that exec run upkeepd (under valgrind again).
+    shim = os.path.join(out, "selfexe_shim.so")
+    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", shim,
+                    os.path.join(os.path.dirname(os.path.abspath(__file__)), "selfexe_shim.c"), "-ldl"], check=True)
+    upkeepd = os.path.abspath(args.upkeepd)
+    env = {"UPKEEP_SECCOMP": "off", "UPKEEP_LANDLOCK": "off", "LD_PRELOAD": shim, "SELFEXE_SHIM_PATH": upkeepd}
+    wrap = ["valgrind", "--tool=callgrind", "--trace-children=yes", "--dump-instr=no",
+            f"--callgrind-out-file={out}/callgrind.out.%p"]
+
+    def profiled(ns):
+        pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
+        found = {}
+        for p in pids:
+            try:
+                if "callgrind" in os.readlink(f"/proc/{p}/exe"):
+                    argv = open(f"/proc/{p}/cmdline").read().split("\0")
+                    found[p] = argv[argv.index("--role") + 1] if "--role" in argv else "parent"
+            except (OSError, ValueError):
+                pass
+        return found
+
+    def window(seconds):
+        """One run measured `seconds`, stopped and waited for (callgrind
+        writes its profile at exit): ({pid: role}, check runs so far)."""
+        def measure(d, _doc, _checker):
+            procs = profiled(args.netns)
+            # callgrind made each profile as root at start; the workers
+            # write theirs at exit under their own account.
+            for p in procs:
+                uid = int(next(l for l in open(f"/proc/{p}/status") if l.startswith("Uid:")).split()[1])
+                os.chown(os.path.join(out, f"callgrind.out.{p}"), uid, -1)
+            time.sleep(seconds)
+            n = runs(d)
+            parent = next(p for p, role in procs.items() if role == "parent")
+            os.kill(int(parent), signal.SIGTERM)
+            for _ in range(600):
+                if not any(os.path.exists(f"/proc/{p}") for p in procs):
+                    break
+                time.sleep(0.1)
+            return procs, n
+        procs, n = run(upkeepd, conf(args.checks), args.settle, measure, wrap=wrap, env=env, ns=args.netns)
+        ir = {}
+        for p, role in procs.items():
+            for line in open(os.path.join(out, f"callgrind.out.{p}")):
+                if line.startswith(("summary:", "totals:")):
+                    ir[role] = ir.get(role, 0) + int(line.split()[1])
+                    break
+        return ir, n
+
+    # The same start-up and shutdown in both runs: their difference is the
+    # cost of the check runs in between.
+    short, long_ = args.seconds // 4, args.seconds
+    (ir0, n0), (ir1, n1) = window(short), window(long_)
+    n = n1 - n0
+    print(f"checks {args.checks}: {n} more runs in {long_ - short} s more under callgrind")
+    for role in sorted(ir1):
+        print(f"  {role:8} {(ir1[role] - ir0.get(role, 0)) / max(1, n):,.0f} instructions per check run")
+    print(f"  all      {(sum(ir1.values()) - sum(ir0.values())) / max(1, n):,.0f} instructions per check run")
+    print(f"profiles: {out} (callgrind_annotate callgrind.out.PID)")
+
+
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--checks", type=int, default=10000)
     ap.add_argument("--seconds", type=int, default=30)
+    ap.add_argument("--netns", default=NS, help="network namespace to create and use (default %(default)s)")
+    ap.add_argument("--upkeepd", default=vt.UPKEEPD, help="binary (default: the release build, built when stale)")
+    ap.add_argument("--callgrind", metavar="DIR", help="count instructions per check run under callgrind")
+    ap.add_argument("--settle", type=int, default=12, help="seconds after start before measuring")
     args = ap.parse_args()
-    vt.ensure_release()
+    if args.upkeepd == vt.UPKEEPD:
+        vt.ensure_release()
+    if args.callgrind:
+        return callgrind(args)
 
     def measure(d, _doc, checker):
         t0, c0 = time.time(), ticks(checker)
@@ -135,8 +230,7 @@ def main():
             runs, p50, p99, mx = map(int, r)
             print(f"lateness over 10 s: {runs} runs, p50 {p50 / 1000:.2f} ms, p99 {p99 / 1000:.2f} ms, max {mx / 1000:.2f} ms")
     # 12 s: past the first spread-out round and one lateness report.
-    run(vt.UPKEEPD, conf(args.checks), 12, measure)
-
+    run(args.upkeepd, conf(args.checks), args.settle, measure, ns=args.netns)
 
 if __name__ == "__main__":
     sys.exit(main())

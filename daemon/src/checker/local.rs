@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::spec::Spec;
-use super::worker::{Checker, Ran};
+use super::worker::Checker;
 use crate::ipc::Msg;
 
 /// The parent's handle: new check lists in, results (`Checks`,
@@ -48,8 +48,7 @@ impl Local {
 }
 
 async fn run(mut load: mpsc::UnboundedReceiver<(u64, Vec<Spec>)>, out: mpsc::Sender<Report>) {
-    let (tx, mut rx) = mpsc::channel::<Ran>(1024);
-    let mut checker = Checker::new(tx);
+    let mut checker = Checker::new();
     let mut generation = 0;
     let mut flush = tokio::time::interval(Duration::from_secs(1));
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -57,14 +56,13 @@ async fn run(mut load: mpsc::UnboundedReceiver<(u64, Vec<Spec>)>, out: mpsc::Sen
         tokio::select! {
             l = load.recv() => {
                 let Some((g, specs)) = l else { break };
+                // Runs of the previous list end here: none of their
+                // results is taken for the new list's checks.
                 checker.stop();
-                // Results of the previous list would be taken for the
-                // new list's checks at the same index.
-                while rx.try_recv().is_ok() {}
                 generation = g;
                 checker.load(specs);
             }
-            Some(r) = rx.recv() => {
+            r = checker.next() => {
                 for m in checker.record(r) {
                     if out.send((generation, m)).await.is_err() {
                         return;

@@ -15,6 +15,7 @@ pub mod plugin;
 pub mod policy;
 pub mod probe;
 pub mod procs;
+pub mod schedule;
 pub mod smtp;
 pub mod spec;
 pub mod tls;

@@ -101,7 +101,7 @@ pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
         }
         Probe::Tcp { addr, bind } => {
             match tokio::time::timeout(timeout, connect(*addr, *bind)).await {
-                Ok(Ok(_)) => Outcome::pass(format!("connected to {addr}")),
+                Ok(Ok(_)) => Outcome::pass(connected_to(*addr)),
                 Ok(Err(e)) => Outcome::fail(format!("connect {addr}: {e}")),
                 Err(_) => Outcome::fail(format!("connect {addr}: timed out")),
             }
@@ -171,6 +171,43 @@ pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
             }
         }
     }
+}
+
+/// "connected to ADDR", the message of every passing TCP_CHECK run: built
+/// by hand for IPv4, since `format!` of a socket address cost a tenth of
+/// the checker's instructions per check (callgrind, 500 checks).
+pub(super) fn connected_to(addr: SocketAddr) -> String {
+    const PREFIX: &str = "connected to ";
+    let SocketAddr::V4(v4) = addr else {
+        return format!("{PREFIX}{addr}");
+    };
+    fn push_decimal(out: &mut String, mut n: u16) {
+        let mut digits = [0u8; 5];
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            // n % 10 < 10: the cast cannot truncate.
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for &d in &digits[at..] {
+            out.push(char::from(d));
+        }
+    }
+    let mut out = String::with_capacity(PREFIX.len() + 21);
+    out.push_str(PREFIX);
+    for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        push_decimal(&mut out, u16::from(octet));
+    }
+    out.push(':');
+    push_decimal(&mut out, v4.port());
+    out
 }
 
 /// A TCP connection to `addr`, from `bind` when set (keepalived's `bindto`

@@ -533,3 +533,20 @@ fn dns_probe_waits_for_its_id_and_judges_the_rcode() {
         assert!(!o.ok && o.message.contains("no reply"), "{o:?}");
     });
 }
+
+/// The hand-built TCP_CHECK message reads as `format!` would write it.
+#[test]
+fn connected_to_matches_format() {
+    for a in [
+        "0.0.0.0:0",
+        "127.0.0.1:20000",
+        "10.200.39.250:80",
+        "255.255.255.255:65535",
+        "1.22.133.4:9",
+        "[::1]:80",
+        "[fe80::1%2]:443",
+    ] {
+        let addr: SocketAddr = a.parse().unwrap();
+        assert_eq!(connected_to(addr), format!("connected to {addr}"), "{a}");
+    }
+}

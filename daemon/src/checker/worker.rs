@@ -1,45 +1,34 @@
-//! The checker process (unprivileged user, no capabilities): one task per
-//! check on a single-threaded runtime (thousands of checks, one thread),
-//! fall/rise per check, results to the parent.
+//! The checker process (unprivileged user, no capabilities): every check
+//! on one timer queue of a single-threaded runtime (thousands of checks,
+//! one thread; see [`schedule`](super::schedule)), fall/rise per check,
+//! results to the parent.
 //!
 //! A state change is sent at once; counters and latency go in a batch at
 //! most once a second.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use futures::FutureExt;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::health::{Health, Verdict};
 use super::plugin::{self, Capacity, PluginHost};
-use super::probe::{self, Outcome, Probe};
+use super::probe::Probe;
+pub(crate) use super::schedule::Ran;
+use super::schedule::Scheduler;
 use super::spec::{self, Spec};
 use crate::config::model::Config;
 use crate::ipc::Msg;
 use crate::ipc::link::{Link, WorkerError, unexpected};
 use crate::ipc::msg::{CheckStatus, RealServerState, Role};
 
-pub(crate) struct Ran {
-    index: usize,
-    outcome: Outcome,
-    /// What a plugin measured.
-    metrics: Vec<(String, f64)>,
-    latency: Duration,
-    /// FILE_CHECK: what the track files add to the server's weight.
-    weight: i64,
-    /// How late the run started against its schedule (see [`reschedule`]).
-    lateness: Duration,
-    /// The probe that failed (a run stops at its first failure).
-    failed_probe: Option<usize>,
-}
-
 /// A configured check and what it last found.
 struct CheckRecord {
-    spec: Spec,
+    spec: Arc<Spec>,
     health: Health,
     last: Option<String>,
     latency_us: Option<u64>,
@@ -47,11 +36,14 @@ struct CheckRecord {
     metrics: Vec<(String, f64)>,
     /// FILE_CHECK: the weight change last reported.
     weight: i64,
+    /// Ran (or was loaded) since the last batch.
+    dirty: bool,
 }
 
 impl CheckRecord {
     /// A check not run yet.
     fn new(spec: Spec) -> Self {
+        let spec = Arc::new(spec);
         CheckRecord {
             health: if spec.presume_up {
                 Health::new(spec.fall, spec.rise, spec.init_fail).presumed_up()
@@ -63,6 +55,7 @@ impl CheckRecord {
             value: None,
             metrics: Vec::new(),
             weight: 0,
+            dirty: false,
             spec,
         }
     }
@@ -82,119 +75,6 @@ impl CheckRecord {
     }
 }
 
-/// A stable spread of first runs over the interval, so that checks
-/// configured together do not all run in the same instant.
-fn jitter(source: &str, interval: Duration) -> Duration {
-    let h = source.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    let span = u64::try_from(interval.as_micros())
-        .unwrap_or(u64::MAX)
-        .max(1);
-    Duration::from_micros(h % span)
-}
-
-async fn schedule(
-    index: usize,
-    spec: Spec,
-    tx: mpsc::Sender<Ran>,
-    plugins: Option<Arc<PluginHost>>,
-) {
-    tokio::time::sleep(jitter(&spec.source, spec.warmup.unwrap_or(spec.interval))).await;
-    let mut retry = Retry::new(&spec);
-    let mut reported: Option<bool> = None;
-    let mut next = tokio::time::Instant::now();
-    // When this run was due: `next`, or the earlier time the schedule had
-    // for it before an overrun pushed it back.
-    let mut due = next;
-    loop {
-        let started = Instant::now();
-        let lateness = tokio::time::Instant::now().saturating_duration_since(due);
-        let (mut outcome, mut metrics, mut weight, mut failed_probe) =
-            run_probes(&spec, plugins.as_deref()).await;
-        // A tracked process's change must hold for its delay (keepalived's
-        // fork_delay / terminate_delay) before it is reported: then what
-        // holds is.
-        if let (Some(settle), Some(was)) = (spec.settle, reported)
-            && was != outcome.ok
-        {
-            let wait = if outcome.ok { settle.up } else { settle.down };
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-                (outcome, metrics, weight, failed_probe) =
-                    run_probes(&spec, plugins.as_deref()).await;
-            }
-        }
-        reported = Some(outcome.ok);
-        let soon = retry.after(outcome.ok);
-        let ran = Ran {
-            index,
-            outcome,
-            metrics,
-            latency: started.elapsed(),
-            weight,
-            lateness,
-            failed_probe,
-        };
-        if tx.send(ran).await.is_err() {
-            return;
-        }
-        let interval = match (soon, spec.retry_delay) {
-            (true, Some(d)) => d,
-            _ => spec.interval,
-        };
-        (due, next) = reschedule(next, interval, tokio::time::Instant::now());
-        // A tracked process that exits wakes the check at once.
-        match process_pids(&spec) {
-            Some(pids) => {
-                tokio::select! {
-                    () = tokio::time::sleep_until(next) => {}
-                    () = super::procs::any_exit(&pids) => {}
-                }
-            }
-            None => tokio::time::sleep_until(next).await,
-        }
-    }
-}
-
-/// One run of all of a check's probes (all must pass; the first failure
-/// ends it), what a plugin measured, what FILE_CHECKs add to the server's
-/// weight (keepalived adds each one's) and which probe failed.
-async fn run_probes(
-    spec: &Spec,
-    plugins: Option<&PluginHost>,
-) -> (Outcome, Vec<(String, f64)>, i64, Option<usize>) {
-    let mut outcome = Outcome {
-        ok: true,
-        message: String::new(),
-        value: None,
-    };
-    let mut metrics = Vec::new();
-    let mut weight = 0i64;
-    for (i, p) in spec.probes.iter().enumerate() {
-        outcome = match (p, plugins) {
-            (Probe::TrackFile(f), _) => {
-                let (o, st) = f.run();
-                weight = weight.saturating_add(st.weight_delta);
-                o
-            }
-            (Probe::Plugin(pp), Some(host)) => {
-                let run = host.run(pp, spec.timeout).await;
-                if run.dropped_logs > 0 {
-                    warn!(check = %spec.source, dropped = run.dropped_logs, limit = plugin::LOG_LINES_PER_RUN, "plugin log lines dropped");
-                }
-                metrics = run.metrics;
-                run.outcome
-            }
-            _ => probe::run(p, spec.timeout).await,
-        };
-        if !outcome.ok {
-            return (outcome, metrics, weight, Some(i));
-        }
-    }
-    (outcome, metrics, weight, None)
-}
-
 /// keepalived's `log_all_failures` (or `checker_log_all_failures`): a failed
 /// run is logged on its own while the check is up, or presumed up before
 /// its first result, so the retries before "down" show too (keepalived logs
@@ -203,81 +83,6 @@ async fn run_probes(
 fn logs_failed_run(spec: &Spec, before: Verdict, failed_probe: Option<usize>) -> bool {
     let up = before == Verdict::Up || (before == Verdict::Unknown && spec.presume_up);
     up && failed_probe.is_some_and(|i| spec.log_failures.get(i).copied().unwrap_or(false))
-}
-
-/// keepalived's retries, as the schedule sees them: a failure while the
-/// server is up (or presumed up) is retried after `delay_before_retry`
-/// until `retry` retries have failed; then the server is down and checked
-/// every `delay_loop`. One success makes it up again. (Mirrors [`Health`]
-/// with fall = retry + 1, rise = 1.)
-struct Retry {
-    up: bool,
-    failed: u32,
-    retries: u32,
-}
-
-impl Retry {
-    fn new(spec: &Spec) -> Self {
-        Retry {
-            up: spec.presume_up,
-            failed: 0,
-            retries: spec.retry_delay.map_or(0, |_| spec.fall.saturating_sub(1)),
-        }
-    }
-
-    /// After a run: whether the next comes after the retry delay.
-    fn after(&mut self, ok: bool) -> bool {
-        if ok {
-            self.up = true;
-            self.failed = 0;
-            return false;
-        }
-        if !self.up {
-            return false;
-        }
-        self.failed += 1;
-        if self.failed > self.retries {
-            self.up = false;
-            self.failed = 0;
-            return false;
-        }
-        true
-    }
-}
-
-/// After a run scheduled for `scheduled` whose result was handed over at
-/// `now`: when the next run is due (one interval later: its lateness is
-/// measured against this) and when it starts (then, or after an overrun one
-/// interval from now rather than a burst to catch up). Regression: lateness
-/// used to be measured against the restarted schedule, so an overrun, and
-/// time spent waiting to hand a result to a busy parent, never showed: a
-/// report said p99 = 28 µs while checks ran 25 s apart (VM benchmark).
-fn reschedule(
-    scheduled: tokio::time::Instant,
-    interval: Duration,
-    now: tokio::time::Instant,
-) -> (tokio::time::Instant, tokio::time::Instant) {
-    let due = scheduled + interval;
-    (due, if due < now { now + interval } else { due })
-}
-
-/// For a process check: the pids it currently counts.
-fn process_pids(spec: &Spec) -> Option<Vec<i32>> {
-    spec.probes.iter().find_map(|p| match p {
-        Probe::Process {
-            name,
-            args,
-            partial,
-            initial,
-            ..
-        } => Some(super::procs::matching(
-            name,
-            args.as_deref(),
-            *partial,
-            *initial,
-        )),
-        _ => None,
-    })
 }
 
 /// Lateness of check starts against their schedule, logged every 10 s
@@ -289,14 +94,12 @@ struct Lateness {
 }
 
 impl Lateness {
-    fn add(&mut self, d: Duration) {
-        self.since.get_or_insert_with(Instant::now);
+    /// A run's lateness `d`, taken at `now`.
+    fn add(&mut self, d: Duration, now: Instant) {
+        let since = *self.since.get_or_insert(now);
         self.samples
             .push(u32::try_from(d.as_micros()).unwrap_or(u32::MAX));
-        if self
-            .since
-            .is_some_and(|t| t.elapsed() >= Duration::from_secs(10))
-        {
+        if now.saturating_duration_since(since) >= Duration::from_secs(10) {
             self.samples.sort_unstable();
             let at = |q: f64| {
                 let i = ((self.samples.len() as f64 - 1.0) * q).round() as usize;
@@ -310,7 +113,7 @@ impl Lateness {
                 "check start lateness"
             );
             self.samples.clear();
-            self.since = Some(Instant::now());
+            self.since = Some(now);
         }
     }
 }
@@ -320,57 +123,57 @@ pub(crate) struct Checker {
     /// The WASM plugin host: only while a plugin check is configured.
     plugins: Option<Arc<PluginHost>>,
     checks: Vec<CheckRecord>,
-    tasks: JoinSet<()>,
-    tx: mpsc::Sender<Ran>,
-    dirty: BTreeSet<usize>,
+    schedule: Scheduler,
 }
 
 impl Checker {
-    pub(crate) fn new(tx: mpsc::Sender<Ran>) -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             lateness: Lateness::default(),
             plugins: None,
             checks: Vec::new(),
-            tasks: JoinSet::new(),
-            tx,
-            dirty: BTreeSet::new(),
+            schedule: Scheduler::default(),
         }
     }
 
     /// (Re)starts every check of `specs`; a check whose definition did not
     /// change keeps its state and counters.
     pub(crate) fn load(&mut self, specs: Vec<Spec>) {
-        self.tasks.abort_all();
         let mut old: BTreeMap<String, CheckRecord> = self
             .checks
             .drain(..)
             .map(|s| (s.spec.source.clone(), s))
             .collect();
         self.plugins = plugin_host(self.plugins.take(), &specs);
-        for (index, spec) in specs.into_iter().enumerate() {
-            let check = match old.remove(&spec.source) {
-                Some(s) if s.spec == spec => s,
+        let mut runs = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let mut check = match old.remove(&spec.source) {
+                Some(s) if *s.spec == spec => s,
                 _ => CheckRecord::new(spec),
             };
             if let Some(why) = &check.spec.unsupported {
                 warn!(check = %check.spec.source, reason = %why, "check not run");
+                runs.push(None);
             } else {
-                self.tasks.spawn(schedule(
-                    index,
-                    check.spec.clone(),
-                    self.tx.clone(),
-                    self.plugins.clone(),
-                ));
+                runs.push(Some(Arc::clone(&check.spec)));
             }
-            self.dirty.insert(index);
+            check.dirty = true;
             self.checks.push(check);
         }
+        self.schedule
+            .load(runs, self.plugins.clone(), Instant::now());
         info!(checks = self.checks.len(), "checks scheduled");
+    }
+
+    /// The next result of a check (cancel-safe; pending while none is
+    /// scheduled).
+    pub(crate) async fn next(&mut self) -> Ran {
+        self.schedule.next().await
     }
 
     /// Records a result; the messages a state change causes (sent at once).
     pub(crate) fn record(&mut self, r: Ran) -> Vec<Msg> {
-        self.lateness.add(r.lateness);
+        self.lateness.add(r.lateness, r.at);
         let Some(check) = self.checks.get_mut(r.index) else {
             return Vec::new();
         };
@@ -393,13 +196,13 @@ impl Checker {
         check.metrics = r.metrics;
         check.last = Some(r.outcome.message);
         check.latency_us = u64::try_from(r.latency.as_micros()).ok();
-        self.dirty.insert(r.index);
+        check.dirty = true;
         let Some(v) = change.or((value_changed || weight_changed).then(|| check.health.state()))
         else {
             return Vec::new();
         };
         info!(check = %check.spec.source, state = v.word(), result = check.last.as_deref().unwrap_or(""), "check state changed");
-        self.dirty.remove(&r.index);
+        check.dirty = false;
         let mut out = vec![Msg::Checks {
             checks: vec![check.status()],
         }];
@@ -416,18 +219,21 @@ impl Checker {
 
     /// Stops every check (their runs and process groups with them).
     pub(crate) fn stop(&mut self) {
-        self.tasks.abort_all();
+        self.schedule.stop();
     }
 
+    /// The checks that ran (or were loaded) since the last batch.
     pub(crate) fn batch(&mut self) -> Option<Msg> {
-        if self.dirty.is_empty() {
-            return None;
-        }
-        let checks = std::mem::take(&mut self.dirty)
-            .into_iter()
-            .filter_map(|i| self.checks.get(i).map(CheckRecord::status))
+        let checks: Vec<CheckStatus> = self
+            .checks
+            .iter_mut()
+            .filter(|c| c.dirty)
+            .map(|c| {
+                c.dirty = false;
+                c.status()
+            })
             .collect();
-        Some(Msg::Checks { checks })
+        (!checks.is_empty()).then_some(Msg::Checks { checks })
     }
 }
 
@@ -472,11 +278,14 @@ fn plugin_host(current: Option<Arc<PluginHost>>, specs: &[Spec]) -> Option<Arc<P
     }
 }
 
+/// Results recorded in a row before the signal, the parent and the batch
+/// get their turn.
+const RESULTS_PER_TURN: usize = 64;
+
 pub async fn run(config: Config, generation: u64, link: &mut Link) -> Result<(), WorkerError> {
     let mut term =
         signal(SignalKind::terminate()).map_err(|e| WorkerError::Other(e.to_string()))?;
-    let (tx, mut rx) = mpsc::channel::<Ran>(4096);
-    let mut checker = Checker::new(tx);
+    let mut checker = Checker::new();
     checker.load(spec::for_checker(&config));
     link.ready(generation).await?;
     let mut flush = tokio::time::interval(Duration::from_secs(1));
@@ -484,9 +293,19 @@ pub async fn run(config: Config, generation: u64, link: &mut Link) -> Result<(),
     loop {
         tokio::select! {
             _ = term.recv() => break,
-            Some(r) = rx.recv() => {
-                for m in checker.record(r) {
-                    link.send(&m).await?;
+            r = checker.next() => {
+                // Results already in take no trip through this select (each
+                // trip makes its signal, link and tick futures again).
+                let mut ready = Some(r);
+                let mut taken = 0;
+                while let Some(r) = ready.take() {
+                    for m in checker.record(r) {
+                        link.send(&m).await?;
+                    }
+                    taken += 1;
+                    if taken < RESULTS_PER_TURN {
+                        ready = checker.next().now_or_never();
+                    }
                 }
             }
             _ = flush.tick() => {
@@ -510,7 +329,11 @@ pub async fn run(config: Config, generation: u64, link: &mut Link) -> Result<(),
 
 #[cfg(test)]
 mod tests {
+    use super::super::probe::Outcome;
+    use super::super::schedule::{Retry, jitter, reschedule};
     use super::*;
+    use std::collections::BTreeSet;
+    use tokio::sync::mpsc;
 
     /// The seed's timing (delay_loop 6, nb_get_retry 3, delay_before_retry
     /// 3): a server that dies is down 9 s after the first failed check,
@@ -622,17 +445,15 @@ mod tests {
     /// each with when it came and the verdict it made (bounded: 20 s).
     async fn runs_of(spec: Spec, runs: usize) -> Vec<(Instant, Option<Verdict>)> {
         let mut h = Health::new(spec.fall, spec.rise, spec.init_fail).presumed_up();
-        let (tx, mut rx) = mpsc::channel(8);
-        let task = tokio::spawn(schedule(0, spec, tx, None));
+        let mut checker = Checker::new();
+        checker.load(vec![spec]);
         let mut out = Vec::new();
         while out.len() < runs {
-            let ran = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            let ran = tokio::time::timeout(Duration::from_secs(20), checker.next())
                 .await
-                .expect("a check result within 20 s")
-                .expect("the schedule runs");
+                .expect("a check result within 20 s");
             out.push((Instant::now(), h.record(ran.outcome.ok)));
         }
-        task.abort();
         out
     }
 
@@ -674,8 +495,7 @@ mod tests {
     fn log_of_results(conf: &str, results: &[bool]) -> String {
         let spec = rs_spec(conf);
         log_of(|| {
-            let (tx, _rx) = mpsc::channel(1);
-            let mut c = Checker::new(tx);
+            let mut c = Checker::new();
             c.checks.push(CheckRecord::new(spec));
             for &ok in results {
                 c.record(Ran {
@@ -690,6 +510,7 @@ mod tests {
                     weight: 0,
                     lateness: Duration::ZERO,
                     failed_probe: (!ok).then_some(0),
+                    at: Instant::now(),
                 });
             }
         })
@@ -912,6 +733,58 @@ mod tests {
         assert!(s.unsupported.is_some_and(|u| u.contains("bindto ::1")));
     }
 
+    /// 1,000 HTTP checks of a closed port, with `checker` settings.
+    fn thousand_checks(checker: &str) -> Vec<Spec> {
+        let spec = rs_spec(&conf(9, checker));
+        (0..1000)
+            .map(|i| Spec {
+                source: format!("{}-{i}", spec.source),
+                ..spec.clone()
+            })
+            .collect()
+    }
+
+    /// A check between runs costs a queue entry, not a task: loading 1,000
+    /// checks (none due yet) starts no task on the runtime (there was one
+    /// per check, 2.6 KiB each, before the one timer queue).
+    #[test]
+    fn scheduled_checks_are_not_tasks() {
+        let specs = thousand_checks("warmup 3600");
+        crate::ipc::tests::rt().block_on(async {
+            let mut checker = Checker::new();
+            checker.load(specs);
+            let first = tokio::time::timeout(Duration::from_millis(50), checker.next()).await;
+            assert!(first.is_err(), "nothing is due within the warm-up");
+            let tasks = tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks();
+            assert_eq!(tasks, 0);
+            assert_eq!(checker.schedule.queued(), 1000);
+        });
+    }
+
+    /// 1,000 checks due at once start a slice at a time, the loop having
+    /// its turn between slices (regression: all started in one poll, and a
+    /// starved checker stopped answering the parent's pings).
+    #[test]
+    fn a_burst_of_due_checks_starts_a_slice_at_a_time() {
+        crate::testutil::private_netns();
+        let specs = thousand_checks("warmup 0");
+        crate::ipc::tests::rt().block_on(async {
+            let mut checker = Checker::new();
+            checker.load(specs);
+            let _ = checker.next().now_or_never();
+            assert!(
+                checker.schedule.queued() >= 1000 - 128,
+                "{}",
+                checker.schedule.queued()
+            );
+            // The rest start in later turns.
+            let _ = tokio::time::timeout(Duration::from_secs(20), checker.next()).await;
+            assert!(checker.schedule.queued() < 1000 - 128);
+        });
+    }
+
     /// keepalived's vrrp_track_process `delay` (fork_delay and
     /// terminate_delay): a process restarted within the delay is never
     /// reported down; one that stays gone is reported down only after it.
@@ -984,13 +857,12 @@ mod tests {
         assert_eq!(settle(""), None);
         let mut a = spawn();
         crate::ipc::tests::rt().block_on(async {
-            let (tx, mut rx) = mpsc::channel(8);
-            let task = tokio::spawn(schedule(0, spec, tx, None));
+            let mut checker = Checker::new();
+            checker.load(vec![spec]);
             let mut next = async || {
-                tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                tokio::time::timeout(Duration::from_secs(10), checker.next())
                     .await
                     .expect("a result within 10 s")
-                    .expect("the schedule runs")
             };
             assert!(next().await.outcome.ok, "running at start");
             // Restarted within the delay: no change reported.
@@ -1015,7 +887,6 @@ mod tests {
                 !r.outcome.ok && after >= Duration::from_millis(900),
                 "{after:?}"
             );
-            task.abort();
         });
     }
 }
