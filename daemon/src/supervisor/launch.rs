@@ -215,3 +215,7 @@ impl Parent {
         self.publisher.touch();
     }
 }
+
+#[cfg(test)]
+#[path = "launch_tests.rs"]
+mod tests;
