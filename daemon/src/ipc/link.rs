@@ -45,13 +45,21 @@ impl Link {
         self.channel.send(&Msg::Ready { generation }).await?;
         let bytes = crate::sys::mem::release_startup_pages();
         tracing::debug!(bytes, "start-up pages released");
+        // The role loaded its configuration: the message it came in (put
+        // together from its frames, then decoded) and the previous
+        // configuration are freed.
+        crate::sys::mem::trim_heap();
         Ok(())
     }
 
     /// The next message for the role. Pings are answered here. Cancel-safe.
     pub async fn recv(&mut self) -> Result<Msg, IpcError> {
         loop {
-            let (msg, _) = self.channel.recv(&mut self.reader).await?;
+            let (mut msg, _) = self.channel.recv(&mut self.reader).await?;
+            if let Msg::Start { config, .. } | Msg::Reload { config, .. } = &mut msg {
+                // Decoded one element at a time: spare room in every list.
+                config.shrink();
+            }
             match msg {
                 Msg::Ping { seq } => self.channel.send(&Msg::Pong { seq }).await?,
                 other => return Ok(other),

@@ -8,10 +8,10 @@ use tracing::warn;
 
 use super::spawn::Launch;
 use super::{Parent, SupervisorError, files};
-use crate::config::model::Config;
+use crate::config::model::{Config, RealServer, RealServerCheck, VirtualServer};
 use crate::config::scripts::Plan;
 use crate::ipc::Msg;
-use crate::ipc::msg::Role;
+use crate::ipc::msg::{Resume, Role};
 
 /// Which workers a configuration needs.
 pub(super) fn wanted(cfg: &Config, role: Role) -> bool {
@@ -23,12 +23,116 @@ pub(super) fn wanted(cfg: &Config, role: Role) -> bool {
     }
 }
 
-/// The configuration `role` is given: all of it, except for the metrics
-/// server, which needs none (and so holds no secret of it).
+/// The part of the configuration `role` runs: each worker holds (and the
+/// parent serialises for it) only that, which matters at thousands of real
+/// servers. VRRP: no virtual servers; IPVS: the instances (for `ha_suspend`
+/// and the sync daemon) and the virtual servers without their checkers'
+/// settings or scripts; the checker: its checks' sections, without VRRP
+/// instances and the parent's scripts; the metrics server: nothing (so it
+/// holds no secret). Every worker gets the global section. The same
+/// function on both sides of a reload, so workers' diffs compare like
+/// with like.
 pub(super) fn config_for(role: Role, cfg: &Config) -> Box<Config> {
+    let part = match role {
+        Role::Vrrp => Config {
+            global: cfg.global.clone(),
+            vrrp_scripts: cfg.vrrp_scripts.clone(),
+            track_processes: cfg.track_processes.clone(),
+            track_files: cfg.track_files.clone(),
+            sync_groups: cfg.sync_groups.clone(),
+            vrrp_instances: cfg.vrrp_instances.clone(),
+            garp_groups: cfg.garp_groups.clone(),
+            interface_delays: cfg.interface_delays.clone(),
+            ..Config::default()
+        },
+        Role::Ipvs => Config {
+            global: cfg.global.clone(),
+            vrrp_instances: cfg.vrrp_instances.clone(),
+            virtual_server_groups: cfg.virtual_server_groups.clone(),
+            virtual_servers: cfg.virtual_servers.iter().map(for_ipvs).collect(),
+            ..Config::default()
+        },
+        Role::Checker => Config {
+            global: cfg.global.clone(),
+            vrrp_scripts: cfg.vrrp_scripts.clone(),
+            track_processes: cfg.track_processes.clone(),
+            track_files: cfg.track_files.clone(),
+            virtual_servers: cfg.virtual_servers.iter().map(for_checker).collect(),
+            ..Config::default()
+        },
+        Role::Metrics => Config::default(),
+    };
+    Box::new(part)
+}
+
+/// A virtual server as the IPVS worker needs it: whether each real server
+/// is checked and by which kinds (FILE_CHECK changes weights), not how;
+/// no scripts (the parent runs them).
+fn for_ipvs(vs: &VirtualServer) -> VirtualServer {
+    VirtualServer {
+        real_servers: vs
+            .real_servers
+            .iter()
+            .map(|rs| RealServer {
+                checkers: rs
+                    .checkers
+                    .iter()
+                    .map(|c| RealServerCheck::new(c.kind))
+                    .collect(),
+                notify_up: None,
+                notify_down: None,
+                ..rs.clone()
+            })
+            .collect(),
+        quorum_up: None,
+        quorum_down: None,
+        ..vs.clone()
+    }
+}
+
+/// A virtual server as the checker needs it: no scripts (the parent runs
+/// them). Every real server stays: a fwmark service's key depends on all of
+/// them (`VirtualServer::fwmark_ipv6`).
+fn for_checker(vs: &VirtualServer) -> VirtualServer {
+    VirtualServer {
+        real_servers: vs
+            .real_servers
+            .iter()
+            .map(|rs| RealServer {
+                notify_up: None,
+                notify_down: None,
+                ..rs.clone()
+            })
+            .collect(),
+        quorum_up: None,
+        quorum_down: None,
+        ..vs.clone()
+    }
+}
+
+/// The recorded state `role` resumes from: VRRP its instances and tracked
+/// checks, IPVS the instances' states and the real servers' health, the
+/// others nothing (the checker starts every check afresh).
+pub(super) fn resume_for(role: Role, all: Resume) -> Resume {
     match role {
-        Role::Metrics => Box::default(),
-        _ => Box::new(cfg.clone()),
+        Role::Vrrp => Resume {
+            real_servers_down: Default::default(),
+            real_servers_up: Default::default(),
+            real_server_weights: Default::default(),
+            ..all
+        },
+        Role::Ipvs => Resume {
+            states: all.states,
+            real_servers_down: all.real_servers_down,
+            real_servers_up: all.real_servers_up,
+            real_server_weights: all.real_server_weights,
+            down_ms: all.down_ms,
+            ..Resume::default()
+        },
+        Role::Checker | Role::Metrics => Resume {
+            down_ms: all.down_ms,
+            ..Resume::default()
+        },
     }
 }
 
@@ -104,10 +208,14 @@ impl Parent {
         let start = Msg::Start {
             generation: self.generation,
             config: config_for(role, &self.config),
-            resume: self.record.resume(down_ms),
+            resume: resume_for(role, self.record.resume(down_ms)),
             plugin_key,
         };
         self.workers.start(role, &launch, start);
         self.publisher.touch();
     }
 }
+
+#[cfg(test)]
+#[path = "launch_tests.rs"]
+mod tests;

@@ -254,7 +254,12 @@ impl Parent {
         if role == Role::Checker && generation == self.generation {
             self.accepted.settle();
         }
-        self.workers.ready(role, generation);
+        if self.workers.ready(role, generation) {
+            // Its configuration is serialised and sent (megabytes at
+            // thousands of real servers, freed now): give the heap back,
+            // at start and after every restart.
+            crate::sys::mem::trim_heap();
+        }
         self.reload_event(Event::Ready { role, generation });
         // A worker that started (or restarted) with another configuration
         // than the one now committed catches up, once per generation.

@@ -163,6 +163,13 @@ pub async fn run(
     watchdog: Option<Duration>,
 ) -> Result<(), SupervisorError> {
     let plan = launch::plan(&config)?;
+    crate::sys::mem::tune_heap();
+    let mut config = config;
+    // Validated and planned: the positions were for those (megabytes at
+    // thousands of real servers).
+    config.forget_positions();
+    config.compact();
+    crate::sys::mem::trim_heap();
     // systemd's variables, for a re-executed image (taken out of our
     // environment at start so that workers and scripts never see them).
     let sd_env = reexecuting::notify_env(sd.as_ref(), watchdog);

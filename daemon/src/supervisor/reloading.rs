@@ -64,6 +64,7 @@ impl Parent {
         if !errors.is_empty() {
             let why = format!("invalid configuration: {}", errors.join("; "));
             error!(error = %why, generation = self.generation, "reload failed; running the previous configuration");
+            drop(loaded);
             self.finish_reload(replies, Some(why));
             return;
         }
@@ -116,9 +117,15 @@ impl Parent {
                 }
                 Action::Commit => self.commit_reload(),
                 Action::Fail(why) => {
-                    let Some(r) = self.reload.take() else { return };
+                    let Some(Reloading {
+                        config, replies, ..
+                    }) = self.reload.take()
+                    else {
+                        return;
+                    };
                     error!(error = %why, generation = self.generation, "reload failed; running the previous configuration");
-                    self.finish_reload(r.replies, Some(why));
+                    drop(config);
+                    self.finish_reload(replies, Some(why));
                 }
             }
         }
@@ -143,6 +150,8 @@ impl Parent {
             // Validated moments ago: only the account database changed.
             Err(e) => error!(error = %e, "script accounts of the new configuration"),
         }
+        self.config.forget_positions();
+        self.config.compact();
         self.local.load(
             self.generation,
             crate::checker::spec::for_parent(&self.config, &self.plan),
@@ -167,6 +176,7 @@ impl Parent {
             }
         }
         info!(generation = self.generation, "configuration reloaded");
+        drop(old);
         self.finish_reload(r.replies, None);
     }
 
@@ -196,5 +206,8 @@ impl Parent {
             });
         }
         super::release_startup_pages();
+        // The configuration that is no longer used (the previous one, or
+        // the one refused) was freed: give the heap back.
+        crate::sys::mem::trim_heap();
     }
 }

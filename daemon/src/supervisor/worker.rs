@@ -20,6 +20,7 @@ pub const EXIT_RESET: i32 = 75;
 
 /// Entry point of a worker process.
 pub fn main(role: Role, account: Option<(u32, u32)>) -> ExitCode {
+    crate::sys::mem::tune_heap();
     let fd = match crate::sys::fd::take_inherited(WORKER_FD) {
         Ok(fd) => fd,
         Err(e) => {

@@ -1,5 +1,28 @@
 //! The heap, and the executable's pages this process has stopped running.
 
+/// Largest allocation glibc serves from its heap; larger ones get mmaps of
+/// their own, unmapped when freed. glibc's default (128 KiB) grows each
+/// time such a mapping is freed, up to 32 MiB: after the first serialised
+/// configuration or batch of results was freed, every later buffer of
+/// megabytes (the next batch, the IPC frames) came from the heap and left
+/// it fragmented (the parent's [heap] at 10,000 checks: 136 MiB for 51 MiB
+/// in use; bench/README.md, "Memory against keepalived"). Fixed, the
+/// threshold stays where it is.
+const MMAP_THRESHOLD: i32 = 256 << 10;
+
+/// Fixes glibc's mmap threshold (see [`MMAP_THRESHOLD`]) and the amount
+/// of free heap top kept before it is given back (the same). Called at the
+/// start of the parent and of each worker. mimalloc, the static (musl)
+/// build's allocator, has no such setting and returns pages by itself.
+pub fn tune_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets allocator parameters; no pointer is involved.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, MMAP_THRESHOLD);
+    }
+}
+
 /// Gives free heap memory at the top of malloc's arenas back to the kernel
 /// (after compiling a large plugin, for example).
 /// mimalloc, the static (musl) build's allocator, returns freed pages by

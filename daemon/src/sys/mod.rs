@@ -12,7 +12,7 @@
 //! - `packet`: AF_PACKET sockets (a `sockaddr_ll` has no safe builder).
 //! - `env`: changing this process's environment, only while it is still
 //!   single-threaded.
-//! - `mem`: giving freed heap back to the kernel (`malloc_trim`).
+//! - `mem`: giving freed heap back to the kernel (`malloc_trim`, `mallopt`).
 //! - `wasm`: loading precompiled plugin code (wasmtime marks it unsafe: the
 //!   artefact is native code, trusted because of where it comes from).
 

@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::diag::Src;
+
 mod global;
 mod lvs;
 mod plugin;
@@ -77,6 +79,77 @@ pub struct Config {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub interface_delays: Vec<InterfaceDelay>,
+}
+
+impl Config {
+    /// Drops the source positions (`Src`) kept for diagnostics. They are
+    /// what validation and the script plan point at; once both are done
+    /// the parent has no use for them, and at thousands of real servers
+    /// they are megabytes (a map of keyword positions per block). A
+    /// reload reads the file again, so its errors still say FILE:LINE.
+    pub fn forget_positions(&mut self) {
+        let drop = |src: &mut Src| *src = Src::default();
+        drop(&mut self.global.src);
+        self.vrrp_scripts.iter_mut().for_each(|x| drop(&mut x.src));
+        self.track_processes
+            .iter_mut()
+            .for_each(|x| drop(&mut x.src));
+        self.track_files.iter_mut().for_each(|x| drop(&mut x.src));
+        self.sync_groups.iter_mut().for_each(|x| drop(&mut x.src));
+        self.vrrp_instances
+            .iter_mut()
+            .for_each(|x| drop(&mut x.src));
+        self.garp_groups.iter_mut().for_each(|x| drop(&mut x.src));
+        self.interface_delays
+            .iter_mut()
+            .for_each(|x| drop(&mut x.src));
+        self.virtual_server_groups
+            .iter_mut()
+            .for_each(|x| drop(&mut x.src));
+        for vs in &mut self.virtual_servers {
+            drop(&mut vs.src);
+            for rs in &mut vs.real_servers {
+                drop(&mut rs.src);
+                for c in &mut rs.checkers {
+                    drop(&mut c.src);
+                    c.host.iter_mut().for_each(|h| drop(&mut h.src));
+                }
+            }
+        }
+    }
+
+    /// Rebuilds the model in place as a copy of itself. A `Vec` pushed to
+    /// (the readers) or decoded (serde) one element at a time keeps room
+    /// for four at least, then doubles: a real server's one checker held
+    /// four checkers' worth, 2.6 KiB per real server. And the model was
+    /// allocated piece by piece between the reader's syntax tree and the
+    /// source positions, which are freed by now: the pages it sits on are
+    /// mostly free but none can be given back. The copy has exact
+    /// capacities and is allocated in one go (into the holes those left);
+    /// the original's pages then free whole, for `malloc_trim`
+    /// (bench/README.md, "Memory against keepalived").
+    pub fn compact(&mut self) {
+        *self = self.clone();
+    }
+
+    /// Gives back the spare capacity of the lists that grow with the
+    /// configuration, in place (no copy: a worker's peak stays one
+    /// configuration; see [`Config::compact`] for why they have some).
+    pub fn shrink(&mut self) {
+        self.vrrp_scripts.shrink_to_fit();
+        self.track_processes.shrink_to_fit();
+        self.track_files.shrink_to_fit();
+        self.sync_groups.shrink_to_fit();
+        self.vrrp_instances.shrink_to_fit();
+        self.virtual_server_groups.shrink_to_fit();
+        self.virtual_servers.shrink_to_fit();
+        for vs in &mut self.virtual_servers {
+            vs.real_servers.shrink_to_fit();
+            for rs in &mut vs.real_servers {
+                rs.checkers.shrink_to_fit();
+            }
+        }
+    }
 }
 
 fn default_priority() -> u32 {

@@ -1,0 +1,107 @@
+//! The parsed configuration's footprint, counted by a global allocator:
+//! what the parent keeps for each real server of a large LVS
+//! configuration, after validation (the source positions dropped, the
+//! model compacted, as `supervisor::run` does).
+//!
+//! Before the fix a TCP-checked real server held 3.8 KiB: its one checker in
+//! room for four (2.6 KiB of model) and 1.2 KiB of source positions; at
+//! 10,000 real servers that was 38 MiB of the parent's 133 MiB
+//! (bench/README.md, "Memory against keepalived"). Now about 1.1 KiB. The
+//! bound is far from both, to catch the regression, not to time anything.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test crate fails by panicking
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+use upkeep::config::{Format, LoadOptions, Severity};
+
+/// Bytes allocated and not yet freed, by the whole process.
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+struct Counting;
+
+// SAFETY: every call goes to the system allocator unchanged; only the
+// sizes are counted.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: the caller's layout, passed on.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: as above; `ptr` came from `alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const REAL_SERVERS: usize = 10_000;
+/// Bytes per TCP-checked real server at most (3.8 KiB before the fix).
+const BOUND: usize = 2048;
+
+/// `REAL_SERVERS` TCP checks in 100 virtual servers, as bench/memory.py.
+fn conf() -> String {
+    let mut out = String::from(
+        "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n    priority 100\n    virtual_ipaddress {\n        10.78.0.100\n    }\n}\n",
+    );
+    for v in 0..REAL_SERVERS / 100 {
+        out.push_str(&format!(
+            "virtual_server 10.200.0.{} 80 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n",
+            v + 1
+        ));
+        for r in 0..100 {
+            out.push_str(&format!(
+                "    real_server 127.0.0.{} {} {{\n        TCP_CHECK {{\n            connect_ip 127.0.0.1\n            connect_timeout 1\n        }}\n    }}\n",
+                v + 1,
+                20000 + r
+            ));
+        }
+        out.push_str("}\n");
+    }
+    out
+}
+
+#[test]
+fn a_validated_configuration_keeps_little_per_real_server() {
+    let text = conf();
+    let before = LIVE.load(Ordering::Relaxed);
+    let loaded = upkeep::config::load_str(
+        "big.conf",
+        &text,
+        Format::Keepalived,
+        &LoadOptions::default(),
+    );
+    assert!(loaded.diagnostics.messages(Severity::Error).is_empty());
+    let mut config = loaded.config;
+    let with_positions = LIVE.load(Ordering::Relaxed) - before;
+    config.forget_positions();
+    config.compact();
+    let kept = (LIVE.load(Ordering::Relaxed) - before) as usize;
+    let per_server = kept / REAL_SERVERS;
+    eprintln!(
+        "{REAL_SERVERS} real servers: {} KiB as loaded (with diagnostics), {} KiB kept, {per_server} bytes each",
+        with_positions / 1024,
+        kept / 1024
+    );
+    assert!(
+        per_server <= BOUND,
+        "{per_server} bytes per real server (at most {BOUND})"
+    );
+    assert_eq!(config.virtual_servers.len() * 100, REAL_SERVERS);
+}
