@@ -176,7 +176,8 @@ mod tests {
     #[test]
     fn the_executables_code_is_found_and_no_writable_page_is_in_it() {
         let segs = read_only_segments();
-        let here = the_executables_code_is_found_and_no_writable_page_is_in_it as usize;
+        let here =
+            the_executables_code_is_found_and_no_writable_page_is_in_it as *const () as usize;
         assert!(
             segs.iter()
                 .any(|s| s.start <= here && here < s.start + s.len),
