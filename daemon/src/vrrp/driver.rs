@@ -14,6 +14,7 @@ use tracing::{debug, error, info, trace, warn};
 
 use super::accept;
 use super::arp_watch::ArpHeard;
+use super::deadlines::Deadlines;
 use super::debounce::{self, Debounce};
 use super::dupes::Duplicates;
 use super::fsm::{Action, State};
@@ -86,10 +87,15 @@ struct Driver {
     gone: HashSet<u32>,
     /// Per instance name, the hosts that claim its VIPs while it is Master.
     dupes: HashMap<String, Duplicates>,
+    /// Their deadlines (probe, clear), by instance number.
+    dupes_due: Deadlines<usize>,
     /// The instances the parent says are in maintenance (by name, so that
     /// a reload's new instances get it too).
     maintenance: BTreeSet<String>,
 }
+
+/// At most this many queued packets are handled in one round of the loop.
+const PACKET_BATCH: usize = 64;
 
 /// At most this many queued netlink events are taken at once (one look at
 /// the kernel's addresses serves them all).
@@ -125,6 +131,7 @@ pub async fn run(
         lost: BTreeSet::new(),
         gone: HashSet::new(),
         dupes: HashMap::new(),
+        dupes_due: Deadlines::default(),
         maintenance: resume.maintenance.clone(),
     };
     // An instance in maintenance is Backup, even if it was Master.
@@ -155,7 +162,17 @@ pub async fn run(
             _ = sigterm.recv() => break Ok(()),
             // Packets before the timer: an advert that arrived before the
             // deadline must be heard before the deadline is acted on.
-            Some(r) = rx.recv() => d.packet(r).await,
+            Some(r) = rx.recv() => {
+                d.packet(r).await;
+                // Up to 255 instances on an interface advertise together:
+                // what is queued is taken without a round of the loop each.
+                for _ in 1..PACKET_BATCH {
+                    match rx.try_recv() {
+                        Ok(r) => d.packet(r).await,
+                        Err(_) => break,
+                    }
+                }
+            }
             fired = timer.fired() => {
                 fired.map_err(io_err("waiting for the timer"))?;
                 let now = Instant::now();
@@ -249,7 +266,7 @@ impl Driver {
             .values()
             .filter_map(Pacer::next_deadline)
             .chain(self.router.next_deadline())
-            .chain(self.dupes.values().filter_map(Duplicates::next_deadline))
+            .chain(self.dupes_due.first())
             .chain(self.links.next_deadline())
             .min()
     }
@@ -526,12 +543,15 @@ impl Driver {
         // Duplicates are kept by name: forget the instances and VIPs gone.
         self.dupes
             .retain(|name, _| self.ios.iter().any(|io| io.name == *name));
-        for io in &self.ios {
+        // Instance numbers may have changed: the deadlines are indexed anew.
+        self.dupes_due = Deadlines::default();
+        for (k, io) in self.ios.iter().enumerate() {
             if let Some(d) = self.dupes.get_mut(&io.name) {
                 let vips: Vec<IpAddr> = io.vips.iter().map(|(_, v)| v.addr).collect();
                 for c in d.retain_vips(&vips) {
                     report(&io.name, c, "no longer configured");
                 }
+                self.dupes_due.set(&k, d.next_deadline());
             }
         }
         self.execute(changed).await;
@@ -618,6 +638,7 @@ impl Driver {
                             report(&io.name, c, "no longer Master");
                         }
                     }
+                    self.dupes_due.set(&instance, watch.next_deadline());
                     let priority = inst.priority();
                     info!(instance = %io.name, from = %from, to = %to, cause = %cause, priority, "state change");
                     self.outbox.push(Msg::Transition(Transition {
