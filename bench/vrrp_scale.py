@@ -46,9 +46,9 @@ class ScaleLab(vt.Lab):
     """vrrp_takeover's lab with `nics` interfaces per node, each pair on its
     own bridge (a VRID is unique per interface only)."""
 
-    def __init__(self, nics):
-        self.ns = [f"{PREFIX}-a", f"{PREFIX}-b"]
-        self.br = f"{PREFIX}-br"
+    def __init__(self, nics, prefix=PREFIX):
+        self.ns = [f"{prefix}-a", f"{prefix}-b"]
+        self.br = f"{prefix}-br"
         self.nics = nics
         self.procs = []
         self.dir = vt.tempfile.mkdtemp(prefix="upkeep-scale-")
@@ -287,7 +287,7 @@ def reload_time(lab, node, term_pid_file, instances, changed, limit=30.0):
 
 
 def run(daemon, args):
-    lab = ScaleLab(args.nics)
+    lab = ScaleLab(args.nics, args.prefix)
     stress = None
     try:
         pcaps, caps = capture(lab, args.nics)
@@ -385,6 +385,8 @@ def main():
     ap.add_argument("--reload-instance", type=int, help="the instance the reload changes (default: the middle one)")
     ap.add_argument("--stress", type=int, default=0, help="stress-ng --cpu N in the root namespace")
     ap.add_argument("--daemons", default="upkeep,keepalived")
+    ap.add_argument("--prefix", default=PREFIX,
+                    help="namespace names (two runs at once need two prefixes)")
     ap.add_argument("--upkeepd", help="another upkeepd binary (default: target/release/upkeepd)")
     ap.add_argument("--build", action="store_true", help="cargo build --release first")
     ap.add_argument("--keep", action="store_true", help="keep the run directory (logs, pcaps)")

@@ -94,6 +94,10 @@ struct Driver {
     maintenance: BTreeSet<String>,
 }
 
+/// A round of the loop (or a wake-up) this late is logged: a Backup takes
+/// over after 3 advert intervals and a bit (300 ms and more at 0.1 s).
+const STALL: Duration = Duration::from_millis(50);
+
 /// At most this many queued packets are handled in one round of the loop.
 const PACKET_BATCH: usize = 64;
 
@@ -157,12 +161,17 @@ pub async fn run(
         timer
             .arm(d.next_deadline())
             .map_err(io_err("arming the timer"))?;
+        // What this round did, for the warning when it took long.
+        let what: &str;
+        let began: Instant;
         tokio::select! {
             biased;
             _ = sigterm.recv() => break Ok(()),
             // Packets before the timer: an advert that arrived before the
             // deadline must be heard before the deadline is acted on.
             Some(r) = rx.recv() => {
+                what = "packets";
+                began = Instant::now();
                 d.packet(r).await;
                 // Up to 255 instances on an interface advertise together:
                 // what is queued is taken without a round of the loop each.
@@ -176,8 +185,13 @@ pub async fn run(
             fired = timer.fired() => {
                 fired.map_err(io_err("waiting for the timer"))?;
                 let now = Instant::now();
+                (what, began) = ("timer", now);
                 if let Some(t) = d.router.next_deadline() {
-                    trace!(late_us = now.saturating_duration_since(t).as_micros() as u64, "timer");
+                    let late = now.saturating_duration_since(t);
+                    trace!(late_us = late.as_micros() as u64, "timer");
+                    if late >= STALL {
+                        warn!(late_ms = late.as_millis() as u64, "the VRRP worker woke late for a deadline (not scheduled?)");
+                    }
                 }
                 if d.router.next_deadline().is_some_and(|t| t <= now) {
                     let out = d.router.handle(now, Input::Timeout);
@@ -187,8 +201,12 @@ pub async fn run(
                 d.paced(now);
                 d.probe(now);
             }
-            Some(h) = arp_rx.recv() => d.arp(h),
+            Some(h) = arp_rx.recv() => {
+                (what, began) = ("arp", Instant::now());
+                d.arp(h);
+            }
             ev = net_events.recv() => {
+                (what, began) = ("netlink events", Instant::now());
                 // Without events a removed VIP would stay gone unseen: a
                 // restarted worker resumes as Master without a failover.
                 let Some(ev) = ev else {
@@ -204,42 +222,45 @@ pub async fn run(
                 }
                 d.net_events(evs, at).await;
             }
-            m = link.recv() => match m {
-                Ok(Msg::Track { source, up, value }) => {
-                    let input = match value {
-                        Some(value) => {
-                            d.values.insert(source.clone(), value);
-                            Input::Value { source: &source, value }
-                        }
-                        None => {
-                            d.checks.insert(source.clone(), up);
-                            Input::Check { source: &source, up }
-                        }
-                    };
-                    let out = d.router.handle(Instant::now(), input);
-                    d.execute(out).await;
-                }
-                Ok(Msg::Reload { generation, config }) => match d.reload(*config).await {
-                    Ok(()) => {
-                        info!(generation, instances = d.ios.len(), "configuration reloaded");
-                        link.send(&Msg::Ready { generation }).await?;
+            m = link.recv() => {
+                (what, began) = ("parent", Instant::now());
+                match m {
+                    Ok(Msg::Track { source, up, value }) => {
+                        let input = match value {
+                            Some(value) => {
+                                d.values.insert(source.clone(), value);
+                                Input::Value { source: &source, value }
+                            }
+                            None => {
+                                d.checks.insert(source.clone(), up);
+                                Input::Check { source: &source, up }
+                            }
+                        };
+                        let out = d.router.handle(Instant::now(), input);
+                        d.execute(out).await;
                     }
-                    Err(e) => {
-                        error!(generation, error = %e, "reload not applied; previous configuration kept");
-                        link.send(&Msg::ReloadFailed { generation, error: e.to_string() }).await?;
+                    Ok(Msg::Reload { generation, config }) => match d.reload(*config).await {
+                        Ok(()) => {
+                            info!(generation, instances = d.ios.len(), "configuration reloaded");
+                            link.send(&Msg::Ready { generation }).await?;
+                        }
+                        Err(e) => {
+                            error!(generation, error = %e, "reload not applied; previous configuration kept");
+                            link.send(&Msg::ReloadFailed { generation, error: e.to_string() }).await?;
+                        }
+                    },
+                    Ok(Msg::Maintenance { instances }) => {
+                        d.maintenance = instances;
+                        d.apply_maintenance().await;
                     }
-                },
-                Ok(Msg::Maintenance { instances }) => {
-                    d.maintenance = instances;
-                    d.apply_maintenance().await;
+                    Ok(Msg::Handover { instances }) => d.handover(&instances).await,
+                    Ok(Msg::Shutdown) | Err(IpcError::Closed) => break Ok(()),
+                    // A confused parent link: exit without resigning, so that the
+                    // restarted worker resumes as Master without a failover.
+                    Ok(other) => break Err(unexpected(Role::Vrrp, &other)),
+                    Err(e) => break Err(WorkerError::Ipc(e)),
                 }
-                Ok(Msg::Handover { instances }) => d.handover(&instances).await,
-                Ok(Msg::Shutdown) | Err(IpcError::Closed) => break Ok(()),
-                // A confused parent link: exit without resigning, so that the
-                // restarted worker resumes as Master without a failover.
-                Ok(other) => break Err(unexpected(Role::Vrrp, &other)),
-                Err(e) => break Err(WorkerError::Ipc(e)),
-            },
+            }
         }
         // Transitions at once; counters at most once a second.
         if status_at.elapsed() >= Duration::from_secs(1) {
@@ -249,6 +270,13 @@ pub async fn run(
             status_at = Instant::now();
         }
         d.flush(link).await?;
+        let took = began.elapsed();
+        if took >= STALL {
+            warn!(
+                took_ms = took.as_millis() as u64,
+                what, "one round of the VRRP worker took long"
+            );
+        }
     };
     ended?;
     info!("shutting down");

@@ -24,9 +24,9 @@ impl Driver {
             };
             let (due, cleared) = d.tick(now);
             self.dupes_due.set(&k, d.next_deadline());
+            // Status carries it within a second (see `arp`).
             for c in cleared {
                 report(&io.name, c, "no longer heard");
-                self.dirty = true;
             }
             if !due {
                 continue;
@@ -60,9 +60,14 @@ impl Driver {
             let vips: Vec<IpAddr> = io.vips.iter().map(|(_, v)| v.addr).collect();
             let change = d.heard(now, addr, h.mac, &vips, &own);
             self.dupes_due.set(&k, d.next_deadline());
+            // Not `dirty`: the status goes within a second anyway. A status
+            // per ARP packet, when a peer that was Master of 1,000
+            // instances sent its gratuitous ARPs, kept the parent busy
+            // (each status names every instance's duplicates) and this
+            // worker waiting on it for up to 2 s: the peer took over,
+            // sent more ARPs, and so on.
             if let Some(c) = change {
                 report(&io.name, c, "");
-                self.dirty = true;
             }
         }
     }
