@@ -14,6 +14,7 @@ use tracing::{debug, error, info, trace, warn};
 
 use super::accept;
 use super::arp_watch::ArpHeard;
+use super::deadlines::Deadlines;
 use super::debounce::{self, Debounce};
 use super::dupes::Duplicates;
 use super::fsm::{Action, State};
@@ -86,10 +87,19 @@ struct Driver {
     gone: HashSet<u32>,
     /// Per instance name, the hosts that claim its VIPs while it is Master.
     dupes: HashMap<String, Duplicates>,
+    /// Their deadlines (probe, clear), by instance number.
+    dupes_due: Deadlines<usize>,
     /// The instances the parent says are in maintenance (by name, so that
     /// a reload's new instances get it too).
     maintenance: BTreeSet<String>,
 }
+
+/// A round of the loop (or a wake-up) this late is logged: a Backup takes
+/// over after 3 advert intervals and a bit (300 ms and more at 0.1 s).
+const STALL: Duration = Duration::from_millis(50);
+
+/// At most this many queued packets are handled in one round of the loop.
+const PACKET_BATCH: usize = 64;
 
 /// At most this many queued netlink events are taken at once (one look at
 /// the kernel's addresses serves them all).
@@ -125,6 +135,7 @@ pub async fn run(
         lost: BTreeSet::new(),
         gone: HashSet::new(),
         dupes: HashMap::new(),
+        dupes_due: Deadlines::default(),
         maintenance: resume.maintenance.clone(),
     };
     // An instance in maintenance is Backup, even if it was Master.
@@ -150,17 +161,37 @@ pub async fn run(
         timer
             .arm(d.next_deadline())
             .map_err(io_err("arming the timer"))?;
+        // What this round did, for the warning when it took long.
+        let what: &str;
+        let began: Instant;
         tokio::select! {
             biased;
             _ = sigterm.recv() => break Ok(()),
             // Packets before the timer: an advert that arrived before the
             // deadline must be heard before the deadline is acted on.
-            Some(r) = rx.recv() => d.packet(r).await,
+            Some(r) = rx.recv() => {
+                what = "packets";
+                began = Instant::now();
+                d.packet(r).await;
+                // Up to 255 instances on an interface advertise together:
+                // what is queued is taken without a round of the loop each.
+                for _ in 1..PACKET_BATCH {
+                    match rx.try_recv() {
+                        Ok(r) => d.packet(r).await,
+                        Err(_) => break,
+                    }
+                }
+            }
             fired = timer.fired() => {
                 fired.map_err(io_err("waiting for the timer"))?;
                 let now = Instant::now();
+                (what, began) = ("timer", now);
                 if let Some(t) = d.router.next_deadline() {
-                    trace!(late_us = now.saturating_duration_since(t).as_micros() as u64, "timer");
+                    let late = now.saturating_duration_since(t);
+                    trace!(late_us = late.as_micros() as u64, "timer");
+                    if late >= STALL {
+                        warn!(late_ms = late.as_millis() as u64, "the VRRP worker woke late for a deadline (not scheduled?)");
+                    }
                 }
                 if d.router.next_deadline().is_some_and(|t| t <= now) {
                     let out = d.router.handle(now, Input::Timeout);
@@ -170,8 +201,12 @@ pub async fn run(
                 d.paced(now);
                 d.probe(now);
             }
-            Some(h) = arp_rx.recv() => d.arp(h),
+            Some(h) = arp_rx.recv() => {
+                (what, began) = ("arp", Instant::now());
+                d.arp(h);
+            }
             ev = net_events.recv() => {
+                (what, began) = ("netlink events", Instant::now());
                 // Without events a removed VIP would stay gone unseen: a
                 // restarted worker resumes as Master without a failover.
                 let Some(ev) = ev else {
@@ -187,42 +222,45 @@ pub async fn run(
                 }
                 d.net_events(evs, at).await;
             }
-            m = link.recv() => match m {
-                Ok(Msg::Track { source, up, value }) => {
-                    let input = match value {
-                        Some(value) => {
-                            d.values.insert(source.clone(), value);
-                            Input::Value { source: &source, value }
-                        }
-                        None => {
-                            d.checks.insert(source.clone(), up);
-                            Input::Check { source: &source, up }
-                        }
-                    };
-                    let out = d.router.handle(Instant::now(), input);
-                    d.execute(out).await;
-                }
-                Ok(Msg::Reload { generation, config }) => match d.reload(*config).await {
-                    Ok(()) => {
-                        info!(generation, instances = d.ios.len(), "configuration reloaded");
-                        link.ready(generation).await?;
+            m = link.recv() => {
+                (what, began) = ("parent", Instant::now());
+                match m {
+                    Ok(Msg::Track { source, up, value }) => {
+                        let input = match value {
+                            Some(value) => {
+                                d.values.insert(source.clone(), value);
+                                Input::Value { source: &source, value }
+                            }
+                            None => {
+                                d.checks.insert(source.clone(), up);
+                                Input::Check { source: &source, up }
+                            }
+                        };
+                        let out = d.router.handle(Instant::now(), input);
+                        d.execute(out).await;
                     }
-                    Err(e) => {
-                        error!(generation, error = %e, "reload not applied; previous configuration kept");
-                        link.send(&Msg::ReloadFailed { generation, error: e.to_string() }).await?;
+                    Ok(Msg::Reload { generation, config }) => match d.reload(*config).await {
+                        Ok(()) => {
+                            info!(generation, instances = d.ios.len(), "configuration reloaded");
+                            link.ready(generation).await?;
+                        }
+                        Err(e) => {
+                            error!(generation, error = %e, "reload not applied; previous configuration kept");
+                            link.send(&Msg::ReloadFailed { generation, error: e.to_string() }).await?;
+                        }
+                    },
+                    Ok(Msg::Maintenance { instances }) => {
+                        d.maintenance = instances;
+                        d.apply_maintenance().await;
                     }
-                },
-                Ok(Msg::Maintenance { instances }) => {
-                    d.maintenance = instances;
-                    d.apply_maintenance().await;
+                    Ok(Msg::Handover { instances }) => d.handover(&instances).await,
+                    Ok(Msg::Shutdown) | Err(IpcError::Closed) => break Ok(()),
+                    // A confused parent link: exit without resigning, so that the
+                    // restarted worker resumes as Master without a failover.
+                    Ok(other) => break Err(unexpected(Role::Vrrp, &other)),
+                    Err(e) => break Err(WorkerError::Ipc(e)),
                 }
-                Ok(Msg::Handover { instances }) => d.handover(&instances).await,
-                Ok(Msg::Shutdown) | Err(IpcError::Closed) => break Ok(()),
-                // A confused parent link: exit without resigning, so that the
-                // restarted worker resumes as Master without a failover.
-                Ok(other) => break Err(unexpected(Role::Vrrp, &other)),
-                Err(e) => break Err(WorkerError::Ipc(e)),
-            },
+            }
         }
         // Transitions at once; counters at most once a second.
         if status_at.elapsed() >= Duration::from_secs(1) {
@@ -232,6 +270,13 @@ pub async fn run(
             status_at = Instant::now();
         }
         d.flush(link).await?;
+        let took = began.elapsed();
+        if took >= STALL {
+            warn!(
+                took_ms = took.as_millis() as u64,
+                what, "one round of the VRRP worker took long"
+            );
+        }
     };
     ended?;
     info!("shutting down");
@@ -249,7 +294,7 @@ impl Driver {
             .values()
             .filter_map(Pacer::next_deadline)
             .chain(self.router.next_deadline())
-            .chain(self.dupes.values().filter_map(Duplicates::next_deadline))
+            .chain(self.dupes_due.first())
             .chain(self.links.next_deadline())
             .min()
     }
@@ -526,12 +571,15 @@ impl Driver {
         // Duplicates are kept by name: forget the instances and VIPs gone.
         self.dupes
             .retain(|name, _| self.ios.iter().any(|io| io.name == *name));
-        for io in &self.ios {
+        // Instance numbers may have changed: the deadlines are indexed anew.
+        self.dupes_due = Deadlines::default();
+        for (k, io) in self.ios.iter().enumerate() {
             if let Some(d) = self.dupes.get_mut(&io.name) {
                 let vips: Vec<IpAddr> = io.vips.iter().map(|(_, v)| v.addr).collect();
                 for c in d.retain_vips(&vips) {
                     report(&io.name, c, "no longer configured");
                 }
+                self.dupes_due.set(&k, d.next_deadline());
             }
         }
         self.execute(changed).await;
@@ -618,6 +666,7 @@ impl Driver {
                             report(&io.name, c, "no longer Master");
                         }
                     }
+                    self.dupes_due.set(&instance, watch.next_deadline());
                     let priority = inst.priority();
                     info!(instance = %io.name, from = %from, to = %to, cause = %cause, priority, "state change");
                     self.outbox.push(Msg::Transition(Transition {

@@ -14,6 +14,7 @@
 
 pub mod accept;
 pub mod arp_watch;
+pub mod deadlines;
 pub mod debounce;
 pub mod driver;
 pub mod dupes;

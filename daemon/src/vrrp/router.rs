@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use super::deadlines::Deadlines;
 use super::fsm::{Action, Cause, Event, GarpParams, Instance, Params, State};
 use super::packet::{Advert, Auth, ChecksumMode, DropReason, IpMeta, Version};
 use crate::config::model::{AuthType, Config, Demote, Family, VrrpInstance, VrrpScript};
@@ -164,6 +165,10 @@ pub struct Router {
     checksum: ChecksumMode,
     /// Packets that matched no instance, by reason.
     unmatched: BTreeMap<DropReason, u64>,
+    /// Each instance's next deadline (kept after every event it handles).
+    due: Deadlines<usize>,
+    /// Interface → (IPv6, VRID) → instance: the receive path's lookup.
+    by_vrid: HashMap<String, HashMap<(bool, u8), usize>>,
 }
 
 /// Whether `out` takes an instance to `to` (tests).
@@ -244,10 +249,21 @@ impl Router {
             ChecksumMode::Rfc
         };
         let mut by_source: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
+        let mut by_vrid: HashMap<String, HashMap<(bool, u8), usize>> = HashMap::new();
         for (i, m) in instances.iter().enumerate() {
             for (k, t) in m.tracks.iter().enumerate() {
                 by_source.entry(t.source.clone()).or_default().push((i, k));
             }
+            // The first instance configured with it wins (as a scan would).
+            by_vrid
+                .entry(m.ifname.clone())
+                .or_default()
+                .entry((m.family == Family::V6, m.inst.params().vrid))
+                .or_insert(i);
+        }
+        let mut due = Deadlines::default();
+        for (i, m) in instances.iter().enumerate() {
+            due.set(&i, m.inst.next_deadline());
         }
         Ok(Self {
             instances,
@@ -255,6 +271,8 @@ impl Router {
             groups,
             checksum,
             unmatched: BTreeMap::new(),
+            due,
+            by_vrid,
         })
     }
 
@@ -303,6 +321,8 @@ impl Router {
             .filter(|a| matches!(a, Action::AddressMismatch(_)))
             .count() as u64;
         actions.extend(changed);
+        self.due.set(&to, dst.inst.next_deadline());
+        old.due.set(&from, None);
         actions
             .into_iter()
             .map(|action| Output {
@@ -367,10 +387,7 @@ impl Router {
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.instances
-            .iter()
-            .filter_map(|s| s.inst.next_deadline())
-            .min()
+        self.due.first()
     }
 
     pub fn handle(&mut self, now: Instant, input: Input<'_>) -> Vec<Output> {
@@ -379,11 +396,10 @@ impl Router {
         match input {
             Input::Startup => queue.extend((0..self.instances.len()).map(|i| (i, Event::Startup))),
             Input::Timeout => {
-                for (i, s) in self.instances.iter().enumerate() {
-                    if s.inst.next_deadline().is_some_and(|t| t <= now) {
-                        queue.push_back((i, Event::Timeout));
-                    }
-                }
+                let mut due = self.due.due(now);
+                // In configuration order, as a scan of every instance would.
+                due.sort_unstable();
+                queue.extend(due.into_iter().map(|i| (i, Event::Timeout)));
             }
             Input::Shutdown => {
                 queue.extend((0..self.instances.len()).map(|i| (i, Event::Shutdown)))
@@ -478,9 +494,10 @@ impl Router {
     }
 
     fn find(&self, ifname: &str, family: Family, vrid: u8) -> Option<usize> {
-        self.instances
-            .iter()
-            .position(|s| s.ifname == ifname && s.family == family && s.inst.params().vrid == vrid)
+        self.by_vrid
+            .get(ifname)?
+            .get(&(family == Family::V6, vrid))
+            .copied()
     }
 
     /// Runs events to completion, including the sync-group reactions they cause.
@@ -503,6 +520,7 @@ impl Router {
                 continue;
             };
             let actions = member.inst.handle(now, event);
+            self.due.set(&i, member.inst.next_deadline());
             let mut dropped = false;
             for a in &actions {
                 match a {

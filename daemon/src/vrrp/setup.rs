@@ -68,6 +68,12 @@ pub(super) struct HostIo {
     /// IPv4 VIPs its filter passes, and its read task.
     arp_watch: HashMap<u32, (Vec<Ipv4Addr>, tokio::task::AbortHandle)>,
     arp_tx: mpsc::Sender<ArpHeard>,
+    /// Advert sockets by (interface index, source address), shared by the
+    /// instances that send from there (as keepalived's one per interface):
+    /// the kernel offers every VRRP packet it receives to every raw socket
+    /// of the protocol in the namespace, so a socket per instance made each
+    /// received advert cost O(instances).
+    senders: HashMap<(u32, IpAddr), Arc<Socket>>,
 }
 
 /// A receive socket's read task and where it reads.
@@ -96,6 +102,7 @@ impl HostIo {
             spacing: HashMap::new(),
             arp_watch: HashMap::new(),
             arp_tx,
+            senders: HashMap::new(),
         }
     }
 
@@ -217,8 +224,12 @@ impl HostIo {
                     .get(&inst.name)
                     .filter(|_| inst.use_vmac.is_some()),
                 local,
+                &mut self.senders,
             )?);
         }
+        // The running instances (on a reload) hold theirs until replaced.
+        self.senders
+            .retain(|_, s| ios.iter().any(|io| Arc::ptr_eq(&io.sender, s)));
         open_receivers(cfg, &self.links, &self.vmacs, &self.tx, &mut self.opened)?;
         self.join_groups(cfg)?;
         if ios.iter().any(|io| io.no_accept) && !self.accept_filter {
@@ -338,7 +349,7 @@ pub(super) struct InstanceIo {
     pub(super) mac: [u8; 6],
     pub(super) local: IpAddr,
     pub(super) dests: Vec<IpAddr>,
-    pub(super) sender: Socket,
+    pub(super) sender: Arc<Socket>,
     pub(super) checksum: ChecksumMode,
     /// Every address the instance owns when Master, with its interface index.
     pub(super) vips: Vec<(u32, Vip)>,
@@ -447,6 +458,7 @@ pub(super) fn instance_io(
     links: &HashMap<String, LinkInfo>,
     vmac: Option<&LinkInfo>,
     local: IpAddr,
+    senders: &mut HashMap<(u32, IpAddr), Arc<Socket>>,
 ) -> Result<InstanceIo, DriverError> {
     let parent = parent_link(links, inst)?;
     // vmac_xmit_base: adverts leave by the parent; the VIPs still live on the VMAC.
@@ -463,10 +475,19 @@ pub(super) fn instance_io(
     } else {
         inst.unicast_peer.clone()
     };
-    let sender = socket::sender(family, &xmit.name, xmit.index, local).map_err(io_err(format!(
-        "vrrp_instance {}: advert socket on {} from {local}",
-        inst.name, xmit.name
-    )))?;
+    let sender = match senders.get(&(xmit.index, local)) {
+        Some(s) => Arc::clone(s),
+        None => {
+            let s =
+                socket::sender(family, &xmit.name, xmit.index, local).map_err(io_err(format!(
+                    "vrrp_instance {}: advert socket on {} from {local}",
+                    inst.name, xmit.name
+                )))?;
+            let s = Arc::new(s);
+            senders.insert((xmit.index, local), Arc::clone(&s));
+            s
+        }
+    };
     let mut vips = Vec::new();
     for v in inst
         .virtual_ipaddress

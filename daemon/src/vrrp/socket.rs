@@ -1,9 +1,9 @@
 //! Raw IP protocol-112 sockets (RFC 5798 §5.1, §8.1 / §8.2).
 //!
 //! One receive socket per (interface, family), bound to the device and
-//! joined to the VRRP group; one send socket per instance, bound to the
-//! instance's source address, with TTL / hop limit 255 and multicast loop
-//! off. Send sockets carry a drop-all BPF filter: a raw socket otherwise also
+//! joined to the VRRP group; one send socket per (interface, source
+//! address), shared by the instances sending from there, with TTL / hop
+//! limit 255 and multicast loop off. Send sockets carry a drop-all BPF filter: a raw socket otherwise also
 //! queues a copy of every matching packet it never reads.
 
 use std::io;
@@ -34,10 +34,34 @@ fn raw(family: Family) -> io::Result<Socket> {
     Ok(s)
 }
 
+/// Socket buffer for bursts of adverts: up to 255 instances on an
+/// interface send together (a Master's instances started together keep the
+/// same cadence), each advert ~830 bytes of buffer (skb truesize) however
+/// small. The default 208 KiB holds 256: a Backup that was not scheduled
+/// for an advert interval lost some and took those instances over.
+pub const BURST_BUFFER: usize = 1 << 20;
+
+/// Sets the socket's buffer for `BURST_BUFFER`: past net.core.rmem_max /
+/// wmem_max with CAP_NET_ADMIN (the VRRP worker keeps it), else as much as
+/// they allow.
+fn burst_buffer(s: &Socket, receive: bool) -> io::Result<()> {
+    let forced = if receive {
+        setsockopt(s, sockopt::RcvBufForce, &BURST_BUFFER)
+    } else {
+        setsockopt(s, sockopt::SndBufForce, &BURST_BUFFER)
+    };
+    match (forced, receive) {
+        (Ok(()), _) => Ok(()),
+        (Err(_), true) => s.set_recv_buffer_size(BURST_BUFFER),
+        (Err(_), false) => s.set_send_buffer_size(BURST_BUFFER),
+    }
+}
+
 /// Receives VRRP packets on one interface and family.
 pub fn receiver(family: Family, ifname: &str, ifindex: u32, group: IpAddr) -> io::Result<Socket> {
     let s = raw(family)?;
     s.bind_device(Some(ifname.as_bytes()))?;
+    burst_buffer(&s, true)?;
     setsockopt(&s, sockopt::ReceiveTimestampns, &true)?;
     match (family, group) {
         (Family::V4, IpAddr::V4(g)) => {
@@ -82,12 +106,16 @@ pub fn member(family: Family, ifname: &str, ifindex: u32, group: IpAddr) -> io::
     Ok(s)
 }
 
-/// Sends one instance's advertisements from `local` on `ifname`.
+/// Sends advertisements from `local` on `ifname` (for every instance that
+/// sends from there).
 pub fn sender(family: Family, ifname: &str, ifindex: u32, local: IpAddr) -> io::Result<Socket> {
     let s = raw(family)?;
     s.bind_device(Some(ifname.as_bytes()))?;
     // Never read: drop everything before it is queued.
     s.attach_filter(&[SockFilter::new(0x06, 0, 0, 0)])?;
+    // Shared by every instance sending from here (up to 255 per interface,
+    // due together): room for a burst of them.
+    burst_buffer(&s, false)?;
     let ttl = u32::from(VRRP_TTL);
     match local {
         IpAddr::V4(a) => {
@@ -235,6 +263,34 @@ pub fn default_group(family: Family, v4: Option<Ipv4Addr>, v6: Option<Ipv6Addr>)
 mod tests {
     use super::*;
     use nix::sys::time::TimeSpec;
+
+    #[test]
+    fn a_receive_socket_holds_two_bursts_of_255_adverts() {
+        // 255 instances on one interface send together; a Backup that is
+        // not scheduled for one advert interval must find two bursts
+        // queued (the default buffer holds 256 adverts: on a loaded host
+        // the Backup lost some and took those instances over).
+        crate::testutil::private_netns();
+        let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let rx = receiver(
+            Family::V4,
+            "lo",
+            1,
+            IpAddr::V4(super::super::packet::MCAST_V4),
+        )
+        .unwrap();
+        let tx = sender(Family::V4, "lo", 1, lo).unwrap();
+        let advert = [0x31u8, 1, 100, 0, 0, 10, 0, 0, 10, 1, 0, 1];
+        for _ in 0..2 * 255 {
+            send(&tx, lo, 1, &advert).unwrap();
+        }
+        let mut buf = vec![0u8; MAX_PACKET];
+        let mut got = 0;
+        while recv(&rx, Family::V4, &mut buf).is_ok() {
+            got += 1;
+        }
+        assert_eq!(got, 2 * 255);
+    }
 
     #[test]
     fn control_messages_give_hop_limit_destination_and_time() {

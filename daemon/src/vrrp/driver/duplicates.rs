@@ -14,14 +14,19 @@ impl Driver {
     /// Duplicate VIPs (`dupes`): each Master probes its IPv4 VIPs when due;
     /// hosts no longer heard clear.
     pub(super) fn probe(&mut self, now: Instant) {
-        for io in &self.ios {
-            let Some(d) = self.dupes.get_mut(&io.name) else {
+        for k in self.dupes_due.due(now) {
+            let (Some(io), Some(d)) = (
+                self.ios.get(k),
+                self.ios.get(k).and_then(|io| self.dupes.get_mut(&io.name)),
+            ) else {
+                self.dupes_due.set(&k, None);
                 continue;
             };
             let (due, cleared) = d.tick(now);
+            self.dupes_due.set(&k, d.next_deadline());
+            // Status carries it within a second (see `arp`).
             for c in cleared {
                 report(&io.name, c, "no longer heard");
-                self.dirty = true;
             }
             if !due {
                 continue;
@@ -44,7 +49,7 @@ impl Driver {
         let now = Instant::now();
         let mut own = self.host.own_macs();
         let addr = IpAddr::V4(h.addr);
-        for io in &self.ios {
+        for (k, io) in self.ios.iter().enumerate() {
             if !io.vips.iter().any(|(i, v)| *i == h.index && v.addr == addr) {
                 continue;
             }
@@ -53,9 +58,16 @@ impl Driver {
             };
             own.push(io.mac);
             let vips: Vec<IpAddr> = io.vips.iter().map(|(_, v)| v.addr).collect();
-            if let Some(c) = d.heard(now, addr, h.mac, &vips, &own) {
+            let change = d.heard(now, addr, h.mac, &vips, &own);
+            self.dupes_due.set(&k, d.next_deadline());
+            // Not `dirty`: the status goes within a second anyway. A status
+            // per ARP packet, when a peer that was Master of 1,000
+            // instances sent its gratuitous ARPs, kept the parent busy
+            // (each status names every instance's duplicates) and this
+            // worker waiting on it for up to 2 s: the peer took over,
+            // sent more ARPs, and so on.
+            if let Some(c) = change {
                 report(&io.name, c, "");
-                self.dirty = true;
             }
         }
     }
