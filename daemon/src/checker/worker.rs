@@ -287,6 +287,9 @@ pub async fn run(config: Config, generation: u64, link: &mut Link) -> Result<(),
         signal(SignalKind::terminate()).map_err(|e| WorkerError::Other(e.to_string()))?;
     let mut checker = Checker::new();
     checker.load(spec::for_checker(&config));
+    // The specs hold all the checker runs from; the configuration is not
+    // kept (at 10,000 checks it is megabytes), and `ready` trims the heap.
+    drop(config);
     link.ready(generation).await?;
     let mut flush = tokio::time::interval(Duration::from_secs(1));
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -316,6 +319,7 @@ pub async fn run(config: Config, generation: u64, link: &mut Link) -> Result<(),
             m = link.recv() => match m? {
                 Msg::Reload { generation, config } => {
                     checker.load(spec::for_checker(&config));
+                    drop(config);
                     link.ready(generation).await?;
                 }
                 Msg::Shutdown => break,

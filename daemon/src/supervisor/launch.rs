@@ -69,25 +69,15 @@ pub(super) fn config_for(role: Role, cfg: &Config) -> Box<Config> {
 /// is checked and by which kinds (FILE_CHECK changes weights), not how;
 /// no scripts (the parent runs them).
 fn for_ipvs(vs: &VirtualServer) -> VirtualServer {
-    VirtualServer {
-        real_servers: vs
-            .real_servers
+    let mut vs = for_checker(vs);
+    for rs in &mut vs.real_servers {
+        rs.checkers = rs
+            .checkers
             .iter()
-            .map(|rs| RealServer {
-                checkers: rs
-                    .checkers
-                    .iter()
-                    .map(|c| RealServerCheck::new(c.kind))
-                    .collect(),
-                notify_up: None,
-                notify_down: None,
-                ..rs.clone()
-            })
-            .collect(),
-        quorum_up: None,
-        quorum_down: None,
-        ..vs.clone()
+            .map(|c| RealServerCheck::new(c.kind))
+            .collect();
     }
+    vs
 }
 
 /// A virtual server as the checker needs it: no scripts (the parent runs
