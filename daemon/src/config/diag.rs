@@ -33,6 +33,46 @@ impl Location {
     }
 }
 
+/// Positions of many offsets in one text: the line starts are found once,
+/// then each offset is a binary search (`Location::from_offset` scans the
+/// text from its start, which made a large TOML file's positions
+/// quadratic).
+pub struct Lines<'t> {
+    file: Arc<str>,
+    text: &'t str,
+    starts: Vec<usize>,
+}
+
+impl<'t> Lines<'t> {
+    pub fn new(file: &Arc<str>, text: &'t str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Self {
+            file: Arc::clone(file),
+            text,
+            starts,
+        }
+    }
+
+    /// The same as `Location::from_offset(file, text, offset)`.
+    pub fn at(&self, offset: usize) -> Location {
+        let offset = offset.min(self.text.len());
+        // The last line start at or before `offset` (index 0 is always 0).
+        let idx = self
+            .starts
+            .partition_point(|&s| s <= offset)
+            .saturating_sub(1);
+        let start = self.starts.get(idx).copied().unwrap_or(0);
+        let col = self
+            .text
+            .get(start..offset)
+            .map_or(0, |s| s.chars().count())
+            + 1;
+        Location::new(&self.file, clamp_u32(idx + 1), clamp_u32(col))
+    }
+}
+
 fn clamp_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
@@ -268,6 +308,30 @@ impl PartialEq for Src {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_give_the_same_positions_as_from_offset() {
+        let file: Arc<str> = Arc::from("a.toml");
+        for text in [
+            "",
+            "x",
+            "\n",
+            "a = 1\nbé = \"ü\"\n\n[[t]]\nk = 2",
+            "\n\nlast",
+        ] {
+            let lines = Lines::new(&file, text);
+            for offset in 0..=text.len() + 2 {
+                if !text.is_char_boundary(offset.min(text.len())) {
+                    continue;
+                }
+                assert_eq!(
+                    lines.at(offset),
+                    Location::from_offset(&file, text, offset),
+                    "{text:?} at {offset}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn display_has_file_line_col_severity() {
