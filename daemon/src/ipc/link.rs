@@ -43,12 +43,7 @@ impl Link {
     /// [`crate::sys::mem::release_startup_pages`].
     pub async fn ready(&self, generation: u64) -> Result<(), IpcError> {
         self.channel.send(&Msg::Ready { generation }).await?;
-        let bytes = crate::sys::mem::release_startup_pages();
-        tracing::debug!(bytes, "start-up pages released");
-        // The role loaded its configuration: the message it came in (put
-        // together from its frames, then decoded) and the previous
-        // configuration are freed.
-        crate::sys::mem::trim_heap();
+        let_go_after_load();
         Ok(())
     }
 
@@ -66,6 +61,18 @@ impl Link {
             }
         }
     }
+}
+
+/// Once a process runs a configuration (a worker after its Ready, the parent
+/// after READY=1 and after each reload): the executable's pages used only
+/// to get there (parsing, set-up) are let go
+/// ([`crate::sys::mem::release_startup_pages`]), and the heap is trimmed,
+/// since the message the configuration came in and the previous
+/// configuration are freed.
+pub fn let_go_after_load() {
+    let bytes = crate::sys::mem::release_startup_pages();
+    tracing::debug!(bytes, "start-up pages released");
+    crate::sys::mem::trim_heap();
 }
 
 /// A message this role does not take: logged; the connection is reset.

@@ -279,7 +279,7 @@ impl Parent {
             info!(status = %line, "all workers ready");
             self.tell_systemd(|sd| sd.ready(&line));
             self.publisher.last_status_line = line;
-            super::release_startup_pages();
+            crate::ipc::link::let_go_after_load();
         }
     }
 

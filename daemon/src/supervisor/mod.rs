@@ -103,14 +103,6 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SupervisorE
     move |source| SupervisorError::Io { what, source }
 }
 
-/// The parent runs from here on only its event loop: the code pages that
-/// parsing and start-up used are let go (`sys::mem::release_startup_pages`).
-/// After the first READY=1 and after each reload.
-fn release_startup_pages() {
-    let bytes = crate::sys::mem::release_startup_pages();
-    tracing::debug!(bytes, "start-up pages released");
-}
-
 struct Parent {
     opts: Options,
     config: Config,

@@ -205,9 +205,8 @@ impl Parent {
                 error: error.clone(),
             });
         }
-        super::release_startup_pages();
-        // The configuration that is no longer used (the previous one, or
-        // the one refused) was freed: give the heap back.
-        crate::sys::mem::trim_heap();
+        // The configuration no longer used (the previous one, or the one
+        // refused) was freed.
+        crate::ipc::link::let_go_after_load();
     }
 }

@@ -47,23 +47,13 @@ pub struct Segment {
 /// read-only-after-relocation part (`PT_GNU_RELRO`) or a writable segment
 /// touches: those hold this process's own relocated or written data.
 pub fn read_only_segments() -> Vec<Segment> {
-    let mut found = Found {
-        segments: Vec::new(),
-        done: false,
-    };
+    let mut found: Vec<Segment> = Vec::new();
     // SAFETY: dl_iterate_phdr calls `collect` synchronously with pointers
     // valid for the call; `found` outlives it and is only used there.
     unsafe {
         libc::dl_iterate_phdr(Some(collect), (&raw mut found).cast());
     }
-    found.segments
-}
-
-struct Found {
-    segments: Vec<Segment>,
-    /// The first object reported is the main executable; the rest are
-    /// shared libraries (their pages are shared with other programs).
-    done: bool,
+    found
 }
 
 unsafe extern "C" fn collect(
@@ -71,12 +61,14 @@ unsafe extern "C" fn collect(
     _size: libc::size_t,
     data: *mut libc::c_void,
 ) -> libc::c_int {
-    // SAFETY: `data` is the `Found` that `read_only_segments` passed.
-    let found = unsafe { &mut *data.cast::<Found>() };
-    if found.done || info.is_null() {
+    // Every return is 1, which ends the iteration: the first object reported
+    // is the main executable; the rest are shared libraries (their pages are
+    // shared with other programs).
+    // SAFETY: `data` is the vector that `read_only_segments` passed.
+    let found = unsafe { &mut *data.cast::<Vec<Segment>>() };
+    if info.is_null() {
         return 1;
     }
-    found.done = true;
     // SAFETY: the loader guarantees `info` and its program headers are valid
     // during the callback.
     let (bias, phdrs) = unsafe {
@@ -115,7 +107,7 @@ unsafe extern "C" fn collect(
         if end <= start || keep.iter().any(|&(ks, ke)| ks < end && start < ke) {
             continue;
         }
-        found.segments.push(Segment {
+        found.push(Segment {
             start,
             len: end - start,
         });
