@@ -216,11 +216,13 @@ def print_mappings(rows):
 
 def upkeep_procs(binary):
     exe = os.path.realpath(binary)
+    # With a plugin check the checker is upkeep-plugin-host, beside upkeepd.
+    host = os.path.join(os.path.dirname(exe), "upkeep-plugin-host")
     out = []
     for pid in ns_pids():
         try:
             # Workers run the parent's file (/proc/self/exe), whatever it is called.
-            if os.readlink(f"/proc/{pid}/exe") != exe:
+            if os.readlink(f"/proc/{pid}/exe") not in (exe, host):
                 continue  # a check script, the listener
             argv0 = open(f"/proc/{pid}/cmdline").read().split("\0")[0]
             name = argv0.removeprefix("upkeepd: ").removesuffix(" worker") if argv0.startswith("upkeepd: ") else "parent"

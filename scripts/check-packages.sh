@@ -61,6 +61,7 @@ actual=$(dpkg-deb -c "$deb" | awk '$1 !~ /^d/ { print $1, $2, $6 }' | sort -k3)
 expect=$(sort -k3 <<'EOF'
 -rwxr-xr-x 0/0 ./usr/sbin/upkeepd
 -rwxr-xr-x 0/0 ./usr/bin/upkeepctl
+-rwxr-xr-x 0/0 ./usr/libexec/upkeep/upkeep-plugin-host
 -rw-r--r-- 0/0 ./lib/systemd/system/upkeep.service
 -rw-r--r-- 0/0 ./usr/lib/sysusers.d/upkeep.conf
 -rw-r--r-- 0/0 ./usr/lib/tmpfiles.d/upkeep.conf
@@ -127,6 +128,7 @@ actual=$(q --qf '[%{FILEMODES:perms} %{FILEUSERNAME}/%{FILEGROUPNAME} %{FILEFLAG
 expect=$(sort -k4 <<'EOF'
 -rwxr-xr-x root/root  /usr/sbin/upkeepd
 -rwxr-xr-x root/root  /usr/bin/upkeepctl
+-rwxr-xr-x root/root  /usr/libexec/upkeep/upkeep-plugin-host
 -rw-r--r-- root/root  /usr/lib/systemd/system/upkeep.service
 -rw-r--r-- root/root  /usr/lib/sysusers.d/upkeep.conf
 -rw-r--r-- root/root  /usr/lib/tmpfiles.d/upkeep.conf
@@ -188,7 +190,7 @@ dpkg-deb -x "$deb" "$tmp/x/deb"
 rpm2cpio "$rpm" >"$tmp/payload.cpio" || true
 (cd "$tmp/x/rpm" && cpio -idm --quiet <"$tmp/payload.cpio") || fail static "cannot unpack the rpm's payload"
 [ "$(find "$tmp/x/rpm" -type f | wc -l)" = "$(q --list | wc -l)" ] || fail static "the rpm's payload is incomplete"
-for b in usr/sbin/upkeepd usr/bin/upkeepctl; do
+for b in usr/sbin/upkeepd usr/bin/upkeepctl usr/libexec/upkeep/upkeep-plugin-host; do
     cmp -s "$tmp/x/deb/$b" "$tmp/x/rpm/$b" || fail static "$b differs between the packages"
     f=$tmp/x/rpm/$b
     readelf -lW "$f" | grep -q 'Requesting program interpreter' && fail static "$b has a program interpreter"
@@ -196,7 +198,7 @@ for b in usr/sbin/upkeepd usr/bin/upkeepctl; do
     readelf -VW "$f" | grep -q 'GLIBC_' && fail static "$b references GLIBC_ symbol versions"
     file -b "$f" | grep -q 'static' || fail static "file(1): $(file -b "$f")"
 done
-pass "static (no interpreter, no NEEDED, no GLIBC_ version in upkeepd and upkeepctl: $(file -b "$tmp/x/rpm/usr/sbin/upkeepd" | grep -o "static[^,]*"))"
+pass "static (no interpreter, no NEEDED, no GLIBC_ version in upkeepd, upkeepctl and upkeep-plugin-host: $(file -b "$tmp/x/rpm/usr/sbin/upkeepd" | grep -o "static[^,]*"))"
 
 # ---------------------------------------------------------------- rpm --root: scriptlets, a bare root
 root=$tmp/rpmroot
@@ -235,6 +237,21 @@ virtual_router_id = 52
 priority = 150
 advert_int = 1
 virtual_ipaddress = ["10.98.0.100/24"]
+track_script = ["chk_haproxy"]
+
+# A plugin check (no haproxy runs: it fails, and only withholds +10), so
+# that the checker is the packaged plugin host.
+[[vrrp_script]]
+name = "chk_haproxy"
+interval = 1
+weight = 10
+
+[vrrp_script.plugin]
+file = "/usr/lib/upkeep/plugins/haproxy.wasm"
+args = { socket = "/run/haproxy/admin.sock", backend = "web" }
+
+[vrrp_script.plugin.allow]
+unix = ["/run/haproxy/admin.sock"]
 EOF
 mount -t proc proc "$root/proc"
 ip netns exec "$ns" chroot "$root" /usr/sbin/upkeepd -f /etc/upkeep/run.toml --runtime-dir /run/upkeep \
@@ -249,6 +266,8 @@ for _ in $(seq 1 200); do
     sleep 0.1
 done
 [ -n "$ok" ] || { cat "$tmp/run.log" >&2; fail rpm.root.run "not MASTER with the VIP within 20 s"; }
+hosts=$(for p in $(ip netns pids "$ns"); do readlink "/proc/$p/exe"; done | grep -c "^$root/usr/libexec/upkeep/upkeep-plugin-host\$" || true)
+[ "$hosts" = 1 ] || { cat "$tmp/run.log" >&2; fail rpm.root.run "no checker from /usr/libexec/upkeep/upkeep-plugin-host"; }
 ip netns pids "$ns" | xargs -r kill -TERM
 for _ in $(seq 1 100); do [ -z "$(ip netns pids "$ns")" ] && break; sleep 0.1; done
 [ -z "$(ip netns pids "$ns")" ] || fail rpm.root.run "did not stop on SIGTERM"
@@ -257,7 +276,7 @@ umount "$root/proc"
 ip netns del "$ns"
 ns=""
 rm -f "$root/etc/upkeep/run.toml"
-pass "rpm.root.run (the static upkeepd, in that root, took the VIP as Master and gave it back on SIGTERM)"
+pass "rpm.root.run (the static upkeepd, in that root, took the VIP as Master with its plugin check in upkeep-plugin-host, and gave it back on SIGTERM)"
 # Upgrade to the same build as a newer release, then erase: nothing may stay.
 if [ -f "$out/upkeep-${version}-$((rev + 1)).x86_64.rpm" ]; then
     rpm --root "$root" -U --nodeps "$out/upkeep-${version}-$((rev + 1)).x86_64.rpm" >"$tmp/rpm.log" 2>&1 ||

@@ -81,7 +81,7 @@ if [ -n "$build" ]; then
     # --workspace: the features the tests build with, so nothing rebuilds.
     cargo build --locked --workspace --bin upkeep-gendoc
 fi
-for f in "$bindir/upkeepd" "$bindir/upkeepctl" target/debug/upkeep-gendoc \
+for f in "$bindir/upkeepd" "$bindir/upkeepctl" "$bindir/upkeep-plugin-host" target/debug/upkeep-gendoc \
     target/wasm32-wasip2/plugin/upkeep_plugin_haproxy.wasm target/wasm32-wasip2/plugin/upkeep_plugin_nginx.wasm; do
     [ -e "$f" ] || { echo "package.sh: $f missing (run without --no-build)" >&2; exit 1; }
 done

@@ -235,3 +235,82 @@ fn config_id_flag_selects_conditional_lines() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(v["vrrp_instance"][0]["priority"], 170);
 }
+
+/// Issue 18: with a plugin check and no plugin host beside upkeepd (nor in
+/// ../libexec/upkeep/), or one another user may change, the daemon says
+/// why and does not start, instead of running checks that can only fail.
+/// The plugin host itself refuses to run as anything but the checker.
+#[test]
+fn a_plugin_check_without_a_trusted_plugin_host_does_not_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("no-plugin-host");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.join("upkeepd");
+    std::fs::copy(UPKEEPD, &bin).unwrap();
+    let conf = dir.join("upkeep.toml");
+    let wasm = dir.join("check.wasm");
+    std::fs::copy(common::built_plugin("conformance-rust"), &wasm).unwrap();
+    std::fs::write(
+        &conf,
+        r#"
+[[vrrp_script]]
+name = "chk"
+interval = 1
+
+[vrrp_script.plugin]
+file = "WASM"
+
+[[vrrp_instance]]
+name = "VI_1"
+interface = "lo"
+virtual_router_id = 51
+priority = 100
+virtual_ipaddress = ["10.77.0.100/24"]
+track_script = ["chk"]
+"#
+        .replace("WASM", p(&wasm)),
+    )
+    .unwrap();
+    let args = |rt: &str| {
+        vec![
+            "-f".to_string(),
+            p(&conf).to_string(),
+            "--runtime-dir".into(),
+            dir.join(rt).display().to_string(),
+            "--state-dir".into(),
+            dir.join("state").display().to_string(),
+            "--cache-dir".into(),
+            dir.join("cache").display().to_string(),
+        ]
+    };
+    let start = |rt: &str| {
+        Command::new(&bin)
+            .args(args(rt))
+            .output()
+            .expect("run upkeepd")
+    };
+    let out = start("run1");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("upkeep-plugin-host")
+            && text(&out.stderr).contains("not installed"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!dir.join("run1/upkeepd.pid").exists(), "it started");
+
+    let host = dir.join("upkeep-plugin-host");
+    std::fs::copy(env!("CARGO_BIN_EXE_upkeep-plugin-host"), &host).unwrap();
+    std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o757)).unwrap();
+    let out = start("run2");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("refused") && text(&out.stderr).contains("writable"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run(p(&host), &["--role", "vrrp"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}

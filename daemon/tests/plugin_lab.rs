@@ -442,6 +442,7 @@ fn without_a_plugin_the_checker_creates_no_engine() {
     );
     let pid = lab.worker_pid(0, "checker").expect("checker pid");
     assert!(!has_engine(pid), "an engine without plugins");
+    assert_eq!(exe_name(pid), "upkeepd", "not upkeepd's own checker");
     let vm_kib = |pid: i32| -> u64 {
         std::fs::read_to_string(format!("/proc/{pid}/status"))
             .ok()
@@ -584,4 +585,79 @@ fn a_plugin_real_server_checker_marks_one_of_two_real_servers_down_while_the_oth
     let result = |c: &Value| c["last_result"].as_str().unwrap_or("").to_string();
     assert!(result(&up).contains("real-server=5B"), "{up}");
     assert!(result(&down).contains("real-server=error:io"), "{down}");
+}
+
+/// The executable process `pid` runs, by file name.
+fn exe_name(pid: i32) -> String {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default()
+}
+
+/// Issue 18: upkeepd links no wasmtime; the checker runs as
+/// upkeep-plugin-host only while a plugin check is configured. A reload
+/// that adds the first plugin check replaces the checker by the plugin
+/// host (a shell check keeps passing, the instance stays MASTER), and the
+/// plugin check then runs there.
+#[test]
+fn a_reload_that_adds_a_plugin_moves_the_checker_into_the_plugin_host() {
+    let mut lab = Lab::new(1);
+    let dir = lab.nodes[0].dir.clone();
+    let wasm = dir.join("conformance.wasm");
+    std::fs::copy(common::built_plugin("conformance-rust"), &wasm).unwrap();
+    let shell = "vrrp_script shell {\n    script \"/bin/true\"\n    interval 1\n    weight 10\n}\n";
+    let instance = vrrp_instance(
+        &lab,
+        0,
+        100,
+        &["10.77.0.100/24"],
+        "    track_script {\n        shell\n    }\n",
+    );
+    let conf = format!("{shell}{instance}");
+    lab.start(0, UPKEEPD, &conf, "keepalived.conf");
+    lab.expect_state(0, "VI_1", "MASTER", Duration::from_secs(30));
+    let first = lab.worker_pid(0, "checker").expect("checker pid");
+    assert_eq!(exe_name(first), "upkeepd");
+    assert_eq!(exe_name(lab.daemon_pid(0).unwrap()), "upkeepd");
+    assert_eq!(exe_name(lab.worker_pid(0, "vrrp").unwrap()), "upkeepd");
+
+    let plugin = format!(
+        "vrrp_script good {{\n    upkeep_plugin {}\n    upkeep_plugin_arg file /proc/loadavg\n    upkeep_plugin_allow file /proc/loadavg\n    interval 1\n}}\n",
+        wasm.display()
+    );
+    std::fs::write(
+        lab.config_path(0, "keepalived.conf"),
+        format!("{plugin}{shell}{instance}"),
+    )
+    .unwrap();
+    lab.signal(0, libc::SIGHUP);
+    let good_runs = |lab: &Lab| {
+        lab.status(0)
+            .and_then(|s| s["checks"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .find(|c| c["source"] == "script:good")
+            .and_then(|c| c["runs"].as_u64())
+            .unwrap_or(0)
+    };
+    assert!(
+        lab.wait(Duration::from_secs(60), || good_runs(&lab) >= 2),
+        "the plugin never ran after the reload\n{}",
+        lab.logs()
+    );
+    let host = lab.worker_pid(0, "checker").expect("checker pid");
+    assert_ne!(host, first, "the checker was not replaced");
+    assert_eq!(exe_name(host), "upkeep-plugin-host");
+    assert!(
+        has_engine(host),
+        "no plugin engine thread in the plugin host"
+    );
+    assert_eq!(lab.state(0, "VI_1").as_deref(), Some("MASTER"));
+    let vi = lab.instance(0, "VI_1").unwrap();
+    assert_eq!(
+        vi["priority"].as_u64(),
+        Some(110),
+        "the shell check stayed passing: {vi}"
+    );
 }

@@ -236,6 +236,7 @@ fn plugin_run(trial: Trial, json: bool) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    upkeep::checker::plugin::install(upkeep::checker::plugin::wasm_host);
     let report = match runtime.block_on(upkeep::checker::plugin::trial::run(trial)) {
         Ok(r) => r,
         Err(e) => {

@@ -13,19 +13,7 @@ use upkeep::supervisor::{self, Options, sdnotify::SdNotify};
 fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(role) = args.role {
-        // Executed as /proc/self/exe, the kernel named us "exe".
-        let renamed = upkeep::procname::set_comm();
-        init_logging();
-        if let Err(e) = renamed {
-            tracing::warn!(error = %e, "cannot set the process name");
-        }
-        // Every line a worker logs names its role.
-        let _span = tracing::info_span!("worker", role = %role).entered();
-        let account = args.uid.zip(args.gid);
-        if let Some(dir) = args.plugin_cache {
-            upkeep::checker::plugin::set_cache_dir(dir);
-        }
-        return upkeep::supervisor::worker::main(role, account);
+        return upkeep::cli::run_worker(role, args);
     }
     // Before any thread exists: take systemd's variables out of the
     // environment so that workers and scripts never inherit them.
@@ -68,7 +56,7 @@ fn main() -> ExitCode {
     if let Some(code) = upkeep::supervisor::init::split_if_pid_1() {
         return code;
     }
-    init_logging();
+    upkeep::cli::init_logging();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -95,18 +83,4 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-/// Logs to stderr (systemd's journal picks it up); RUST_LOG overrides the
-/// level.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false);
-    let _ = builder.try_init();
 }

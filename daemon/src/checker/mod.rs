@@ -76,6 +76,16 @@ pub fn by_checker_weighted(cfg: &Config) -> Vec<(String, bool)> {
         .collect()
 }
 
+/// Whether the checker needs a plugin host for `cfg` (its executable is
+/// then `upkeep-plugin-host`, see `supervisor::plugin_host`).
+pub fn needs_plugins(cfg: &Config) -> bool {
+    spec::for_checker(cfg).iter().any(|s| {
+        s.probes
+            .iter()
+            .any(|p| matches!(p, probe::Probe::Plugin(_)))
+    })
+}
+
 /// The sources of the checks the parent runs itself (scripts with an
 /// account of their own).
 pub fn by_parent(cfg: &Config) -> Vec<String> {

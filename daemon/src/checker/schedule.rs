@@ -24,7 +24,7 @@ use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::{Instant, Sleep};
 use tracing::warn;
 
-use super::plugin::{self, PluginHost};
+use super::plugin::{self, Host};
 use super::probe::{self, Outcome, Probe};
 use super::spec::Spec;
 
@@ -98,7 +98,7 @@ pub(crate) struct Scheduler {
     /// Set to the queue's earliest entry (made at the first wait: a
     /// timer needs the runtime).
     timer: Option<Pin<Box<Sleep>>>,
-    plugins: Option<Arc<PluginHost>>,
+    plugins: Option<Arc<dyn Host>>,
 }
 
 impl Default for Scheduler {
@@ -120,7 +120,7 @@ impl Scheduler {
     pub(crate) fn load(
         &mut self,
         specs: Vec<Option<Arc<Spec>>>,
-        plugins: Option<Arc<PluginHost>>,
+        plugins: Option<Arc<dyn Host>>,
         now: Instant,
     ) {
         self.stop();
@@ -289,7 +289,7 @@ async fn expiry(timer: &mut Option<Pin<Box<Sleep>>>) {
 /// One run, held for a tracked process's delay (keepalived's fork_delay /
 /// terminate_delay): a change against the last result reported is run
 /// again after the delay, and what holds then is reported.
-async fn run_settled(spec: &Spec, plugins: Option<&PluginHost>, reported: Option<bool>) -> Probed {
+async fn run_settled(spec: &Spec, plugins: Option<&dyn Host>, reported: Option<bool>) -> Probed {
     let probed = run_probes(spec, plugins).await;
     if let (Some(settle), Some(was)) = (spec.settle, reported)
         && was != probed.outcome.ok
@@ -322,7 +322,7 @@ pub(crate) fn jitter(source: &str, interval: Duration) -> Duration {
 /// One run of all of a check's probes (all must pass; the first failure
 /// ends it), what a plugin measured, what FILE_CHECKs add to the server's
 /// weight (keepalived adds each one's) and which probe failed.
-pub(crate) async fn run_probes(spec: &Spec, plugins: Option<&PluginHost>) -> Probed {
+pub(crate) async fn run_probes(spec: &Spec, plugins: Option<&dyn Host>) -> Probed {
     let mut outcome = Outcome {
         ok: true,
         message: String::new(),

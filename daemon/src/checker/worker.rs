@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::health::{Health, Verdict};
-use super::plugin::{self, Capacity, PluginHost};
+use super::plugin::{self, Capacity, Host};
 use super::probe::Probe;
 pub(crate) use super::schedule::Ran;
 use super::schedule::Scheduler;
@@ -121,7 +121,7 @@ impl Lateness {
 pub(crate) struct Checker {
     lateness: Lateness,
     /// The WASM plugin host: only while a plugin check is configured.
-    plugins: Option<Arc<PluginHost>>,
+    plugins: Option<Arc<dyn Host>>,
     checks: Vec<CheckRecord>,
     schedule: Scheduler,
 }
@@ -239,7 +239,7 @@ impl Checker {
 
 /// The plugin host for `specs`: none when no check is a plugin (no engine
 /// at all), the current one when its pool is large enough, else a new one.
-fn plugin_host(current: Option<Arc<PluginHost>>, specs: &[Spec]) -> Option<Arc<PluginHost>> {
+fn plugin_host(current: Option<Arc<dyn Host>>, specs: &[Spec]) -> Option<Arc<dyn Host>> {
     let plugins: Vec<&plugin::PluginProbe> = specs
         .iter()
         .flat_map(|s| &s.probes)
@@ -260,7 +260,7 @@ fn plugin_host(current: Option<Arc<PluginHost>>, specs: &[Spec]) -> Option<Arc<P
         h.forget();
         return Some(h);
     }
-    match PluginHost::new(need, plugin::cache_dir()) {
+    match plugin::new_host(need, plugin::cache_dir()) {
         Ok(h) => {
             info!(
                 plugins = plugins.len(),
@@ -268,7 +268,7 @@ fn plugin_host(current: Option<Arc<PluginHost>>, specs: &[Spec]) -> Option<Arc<P
                 memory_mib = need.memory_mib,
                 "plugin host ready"
             );
-            Some(Arc::new(h))
+            Some(h)
         }
         Err(e) => {
             // Each plugin check then fails with this reason at every run.

@@ -51,7 +51,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> UnsafePath + '_ {
 }
 
 /// Whether `uid` may own what root writes through.
-fn ours(uid: u32) -> bool {
+pub(super) fn ours(uid: u32) -> bool {
     uid == 0 || uid == nix::unistd::geteuid().as_raw()
 }
 

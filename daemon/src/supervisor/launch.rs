@@ -168,10 +168,13 @@ impl Parent {
                     extra.push("--plugin-cache".into());
                     extra.push(dir.display().to_string());
                 }
+                self.checker_hosts_plugins =
+                    crate::checker::needs_plugins(&self.config) && self.plugin_host.fd().is_some();
                 Launch {
                     extra,
                     uid: self.plan.checker.uid,
                     listener: None,
+                    exe: self.plugin_host.fd().filter(|_| self.checker_hosts_plugins),
                 }
             }
             Role::Metrics => {
@@ -182,6 +185,7 @@ impl Parent {
                     extra: as_account,
                     uid: self.plan.checker.uid,
                     listener: Some(m.listener.as_raw_fd()),
+                    exe: None,
                 }
             }
             Role::Vrrp | Role::Ipvs => Launch::default(),

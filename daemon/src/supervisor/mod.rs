@@ -28,6 +28,7 @@ pub mod maintenance;
 mod messages;
 pub mod notify;
 pub mod ping;
+pub mod plugin_host;
 pub mod privs;
 pub mod publish;
 mod publishing;
@@ -96,6 +97,8 @@ pub enum SupervisorError {
     Config(String),
     #[error("script accounts: {0}")]
     Scripts(String),
+    #[error("{0}; not starting")]
+    PluginHost(String),
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SupervisorError {
@@ -114,6 +117,10 @@ struct Parent {
     accepted: sources::Accepted,
     /// Who runs each script as what (see `config::scripts`).
     plan: Plan,
+    /// The checker's executable when a plugin check is configured.
+    plugin_host: plugin_host::PluginHost,
+    /// Whether the running checker was started from it.
+    checker_hosts_plugins: bool,
     /// The checks the parent runs itself (scripts with their own account).
     local: crate::checker::local::Local,
     /// What those may report.
@@ -155,6 +162,12 @@ pub async fn run(
     watchdog: Option<Duration>,
 ) -> Result<(), SupervisorError> {
     let plan = launch::plan(&config)?;
+    let plugin_host = plugin_host::PluginHost::find_for_self();
+    if crate::checker::needs_plugins(&config)
+        && let Some(why) = plugin_host.unusable()
+    {
+        return Err(SupervisorError::PluginHost(why));
+    }
     crate::sys::mem::tune_heap();
     let mut config = config;
     // Validated and planned: the positions were for those (megabytes at
@@ -216,6 +229,8 @@ pub async fn run(
         local_sources: sources::Accepted::parent(&config),
         local,
         plan,
+        plugin_host,
+        checker_hosts_plugins: false,
         lvs_notify: lvs_notify::IpvsNotify::new(&config),
         opts,
         config,

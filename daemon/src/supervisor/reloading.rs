@@ -69,8 +69,19 @@ impl Parent {
             return;
         }
         let config = loaded.config;
+        let plugins = crate::checker::needs_plugins(&config);
+        if plugins && let Some(why) = self.plugin_host.unusable() {
+            error!(error = %why, generation = self.generation, "reload failed; running the previous configuration");
+            drop(config);
+            self.finish_reload(replies, Some(why));
+            return;
+        }
+        // A checker without the plugin host is not asked to run plugins:
+        // it is replaced by one with it when the reload commits.
+        let rehost = plugins && !self.checker_hosts_plugins;
         let others: Vec<Role> = [Role::Ipvs, Role::Checker]
             .into_iter()
+            .filter(|r| !(rehost && *r == Role::Checker))
             .filter(|r| wanted(&config, *r) && self.workers.connected(*r))
             .filter(|r| self.workers.get(*r).is_some_and(|s| s.wanted))
             .collect();
@@ -144,6 +155,14 @@ impl Parent {
                 self.plan = p;
                 if checker_changed {
                     info!("checker account changed; restarting the checker");
+                    self.workers.kill(Role::Checker);
+                } else if crate::checker::needs_plugins(&self.config)
+                    && !self.checker_hosts_plugins
+                    && self.workers.present(Role::Checker)
+                {
+                    info!(
+                        "a plugin check is configured; restarting the checker with the plugin host"
+                    );
                     self.workers.kill(Role::Checker);
                 }
             }

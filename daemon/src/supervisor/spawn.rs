@@ -93,6 +93,9 @@ pub struct Launch {
     pub uid: u32,
     /// A descriptor it gets as [`ipc::LISTENER_FD`] (the metrics listener).
     pub listener: Option<std::os::fd::RawFd>,
+    /// The executable to run, open (the plugin host, `plugin_host.rs`);
+    /// None: this one.
+    pub exe: Option<std::os::fd::RawFd>,
 }
 
 /// Starts `role` and a task that forwards its messages to `tx` and reports
@@ -104,7 +107,13 @@ pub fn spawn(
     tx: mpsc::Sender<WorkerEvent>,
 ) -> std::io::Result<Spawned> {
     let (parent_end, child_end) = ipc::socketpair()?;
-    let mut cmd = std::process::Command::new("/proc/self/exe");
+    // The descriptor is close-on-exec: execve resolves the path before it
+    // closes those (an ELF file, not a script, so nothing reads it after).
+    let exe = match launch.exe {
+        Some(fd) => format!("/proc/self/fd/{fd}"),
+        None => "/proc/self/exe".to_string(),
+    };
+    let mut cmd = std::process::Command::new(exe);
     // argv[0] names the worker in ps and systemctl status (crate::procname).
     std::os::unix::process::CommandExt::arg0(&mut cmd, crate::procname::worker_argv0(role));
     cmd.arg("--role").arg(role.name()).args(&launch.extra);

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use tokio::sync::OnceCell;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{
@@ -273,4 +274,22 @@ fn compile(
         .map_err(|e| format!("cannot link (does it target upkeep:check@0.1.x?): {e:#}"))?;
     let pre = PluginPre::new(pre).map_err(|e| format!("does not export `check`: {e:#}"))?;
     Ok(Arc::new(Loaded { pre }))
+}
+
+impl super::Host for PluginHost {
+    fn capacity(&self) -> Capacity {
+        PluginHost::capacity(self)
+    }
+
+    fn forget(&self) {
+        PluginHost::forget(self);
+    }
+
+    fn preload<'a>(&'a self, file: &'a Path) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(PluginHost::preload(self, file))
+    }
+
+    fn run<'a>(&'a self, probe: &'a PluginProbe, timeout: Duration) -> BoxFuture<'a, PluginRun> {
+        Box::pin(PluginHost::run(self, probe, timeout))
+    }
 }

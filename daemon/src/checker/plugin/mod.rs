@@ -15,6 +15,13 @@
 //!
 //! A trap, timeout, memory excess or malformed result fails that run with
 //! the reason; the checker carries on.
+//!
+//! The host is reached through [`Host`], made by the function a binary
+//! [`install`]s: only `upkeep-plugin-host` (the checker the parent starts
+//! when a plugin is configured) installs [`wasm_host`], so `upkeepd` does
+//! not link wasmtime at all. That keeps about 370 KiB of start-up
+//! relocations (dirty, per process) and 11 MiB of code out of the parent,
+//! the VRRP and IPVS workers and a checker without plugins.
 
 #[cfg(feature = "plugins")]
 mod bindings;
@@ -28,20 +35,62 @@ pub mod grants;
 #[cfg(feature = "plugins")]
 mod imports;
 pub mod trial;
-#[cfg(not(feature = "plugins"))]
-mod without;
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use futures::future::BoxFuture;
 
 use self::grants::Grants;
 use super::outcome::Outcome;
 
 #[cfg(feature = "plugins")]
 pub use self::engine::PluginHost;
-#[cfg(not(feature = "plugins"))]
-pub use self::without::PluginHost;
+
+/// A plugin host as the checker uses it (see the module documentation).
+pub trait Host: Send + Sync {
+    /// The pool it was made for.
+    fn capacity(&self) -> Capacity;
+    /// Forgets compiled plugins (a reload reads each file again).
+    fn forget(&self);
+    /// Compiles `file` now.
+    fn preload<'a>(&'a self, file: &'a Path) -> BoxFuture<'a, Result<(), String>>;
+    /// Runs the plugin once, bounded by `timeout`.
+    fn run<'a>(&'a self, probe: &'a PluginProbe, timeout: Duration) -> BoxFuture<'a, PluginRun>;
+}
+
+/// Makes a host with a pool of `capacity`, keeping precompiled plugins in
+/// the cache directory when there is one.
+pub type MakeHost = fn(Capacity, Option<PathBuf>) -> Result<Arc<dyn Host>, String>;
+
+static MAKE_HOST: OnceLock<MakeHost> = OnceLock::new();
+
+/// Called by a binary that hosts plugins, before the checker starts.
+pub fn install(make: MakeHost) {
+    let _ = MAKE_HOST.set(make);
+}
+
+/// A new host, or why there is none (this process hosts no plugins).
+pub fn new_host(capacity: Capacity, cache_dir: Option<PathBuf>) -> Result<Arc<dyn Host>, String> {
+    match MAKE_HOST.get() {
+        Some(make) => make(capacity, cache_dir),
+        None => Err(format!(
+            "this checker hosts no plugins (the parent starts {} for them)",
+            HOST_BINARY
+        )),
+    }
+}
+
+/// The executable the parent starts as the checker when a plugin check is
+/// configured: beside `upkeepd`, or in `../libexec/upkeep/` from it.
+pub const HOST_BINARY: &str = "upkeep-plugin-host";
+
+/// wasmtime's host ([`MakeHost`] for `upkeep-plugin-host`).
+#[cfg(feature = "plugins")]
+pub fn wasm_host(capacity: Capacity, cache_dir: Option<PathBuf>) -> Result<Arc<dyn Host>, String> {
+    PluginHost::new(capacity, cache_dir).map(|h| Arc::new(h) as Arc<dyn Host>)
+}
 
 /// How often the epoch advances: the granularity of timeouts and of
 /// yielding to other checks.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::grants::Grants;
-use super::{Capacity, PluginHost, PluginProbe, PluginRun};
+use super::{Capacity, PluginProbe, PluginRun};
 use crate::config::model::PluginCheck;
 
 pub struct Trial {
@@ -90,7 +90,7 @@ fn micros(d: Duration) -> u64 {
 /// Loads and runs the plugin `1 + repeat` times; the report describes the
 /// last run's outcome and the timing of all.
 pub async fn run(t: Trial) -> Result<Report, String> {
-    let host = PluginHost::new(
+    let host = super::new_host(
         Capacity {
             instances: 2,
             memory_mib: t.settings.memory_mib,
