@@ -11,6 +11,9 @@ use upkeep::config::{self, LoadOptions};
 use upkeep::supervisor::{self, Options, sdnotify::SdNotify};
 
 fn main() -> ExitCode {
+    // Before the configuration is read: its buffers of megabytes get mmaps
+    // of their own instead of fragmenting the heap (sys::mem::tune_heap).
+    upkeep::sys::mem::tune_heap();
     let args = Args::parse();
     if let Some(role) = args.role {
         return upkeep::cli::run_worker(role, args);

@@ -70,10 +70,10 @@ async fn run(mut load: mpsc::UnboundedReceiver<(u64, Vec<Spec>)>, out: mpsc::Sen
                 }
             }
             _ = flush.tick() => {
-                if let Some(m) = checker.batch()
-                    && out.send((generation, m)).await.is_err()
-                {
-                    return;
+                while let Some(m) = checker.batch() {
+                    if out.send((generation, m)).await.is_err() {
+                        return;
+                    }
                 }
             }
         }

@@ -222,12 +222,14 @@ impl Checker {
         self.schedule.stop();
     }
 
-    /// The checks that ran (or were loaded) since the last batch.
+    /// Checks that ran (or were loaded) since they were last sent, at most
+    /// [`BATCH_LIMIT`]; call again until None.
     pub(crate) fn batch(&mut self) -> Option<Msg> {
         let checks: Vec<CheckStatus> = self
             .checks
             .iter_mut()
             .filter(|c| c.dirty)
+            .take(BATCH_LIMIT)
             .map(|c| {
                 c.dirty = false;
                 c.status()
@@ -278,6 +280,12 @@ fn plugin_host(current: Option<Arc<dyn Host>>, specs: &[Spec]) -> Option<Arc<dyn
     }
 }
 
+/// Most checks in one `Checks` message. Each message is decoded, applied
+/// and freed by the parent on its own: at 10,000 checks one message of all
+/// of them every second held its copy of every check beside the recorded
+/// one, which set the parent's heap high-water mark.
+pub(crate) const BATCH_LIMIT: usize = 256;
+
 /// Results recorded in a row before the signal, the parent and the batch
 /// get their turn.
 const RESULTS_PER_TURN: usize = 64;
@@ -312,9 +320,10 @@ pub async fn run(config: Config, generation: u64, link: &mut Link) -> Result<(),
                 }
             }
             _ = flush.tick() => {
-                if let Some(m) = checker.batch() {
+                while let Some(m) = checker.batch() {
                     link.send(&m).await?;
                 }
+                crate::sys::mem::trim_heap_now_and_then();
             }
             m = link.recv() => match m? {
                 Msg::Reload { generation, config } => {
@@ -764,6 +773,32 @@ mod tests {
                 .num_alive_tasks();
             assert_eq!(tasks, 0);
             assert_eq!(checker.schedule.queued(), 1000);
+        });
+    }
+
+    /// Issue 18: 1,000 loaded checks go to the parent in messages of at
+    /// most BATCH_LIMIT, each check once, then nothing until one runs.
+    #[test]
+    fn loaded_checks_are_sent_in_bounded_batches() {
+        let specs = thousand_checks("warmup 3600");
+        crate::ipc::tests::rt().block_on(async {
+            let mut checker = Checker::new();
+            checker.load(specs);
+            let mut sizes = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            while let Some(m) = checker.batch() {
+                let Msg::Checks { checks } = m else {
+                    panic!("not a batch: {m:?}")
+                };
+                sizes.push(checks.len());
+                seen.extend(checks.into_iter().map(|c| c.source));
+                assert!(sizes.len() <= 1000, "batches without end");
+            }
+            assert_eq!(seen.len(), 1000);
+            assert_eq!(sizes.iter().sum::<usize>(), 1000);
+            assert!(sizes.iter().all(|&n| n <= BATCH_LIMIT), "{sizes:?}");
+            assert_eq!(sizes.len(), 1000_usize.div_ceil(BATCH_LIMIT));
+            assert!(checker.batch().is_none());
         });
     }
 

@@ -897,3 +897,48 @@ fn mail_counters_are_exposed_with_smtp_configured_only() {
         assert!(text.contains(line), "{line:?} missing in {text}");
     }
 }
+
+/// Issue 18: status.json is written from a view that borrows the parent's
+/// records; it must read exactly as the document the control socket
+/// serves, with the parent's policy state in place of whatever the checker
+/// put in that field.
+#[test]
+fn the_status_view_serialises_as_the_document() {
+    use crate::control::status::{ChecksView, StatusView};
+    let mut doc = sample_doc();
+    doc.checks[0].policy = Some("restarting (1 of 2)".into());
+    let mut recorded = BTreeMap::new();
+    for c in &doc.checks {
+        let mut c = c.clone();
+        // What a checker sent: no policy, or a forged one.
+        c.policy = (c.source == "file:flag").then(|| "forged".into());
+        recorded.insert(c.source.clone(), c);
+    }
+    doc.checks.sort_by(|a, b| a.source.cmp(&b.source));
+    let policy =
+        |source: &str| (source == "script:chk_nginx").then(|| "restarting (1 of 2)".to_string());
+    let view = StatusView {
+        pid: doc.pid,
+        config: doc.config.clone(),
+        generation: doc.generation,
+        reload: doc.reload.as_ref(),
+        instances: &doc.instances,
+        unmatched_drops: &doc.unmatched_drops,
+        checks: ChecksView {
+            checks: &recorded,
+            policy: &policy,
+        },
+        virtual_servers: &doc.virtual_servers,
+        ipvs: doc.ipvs.as_ref(),
+        workers: doc.workers.clone(),
+        scripts: doc.scripts.clone(),
+        mail: doc.mail.clone(),
+    };
+    assert_eq!(view.to_doc(), doc);
+    assert_eq!(
+        String::from_utf8(serde_json::to_vec_pretty(&view).unwrap()).unwrap(),
+        String::from_utf8(serde_json::to_vec_pretty(&doc).unwrap()).unwrap()
+    );
+    let back: StatusDoc = serde_json::from_slice(&serde_json::to_vec(&view).unwrap()).unwrap();
+    assert_eq!(back, doc);
+}

@@ -34,6 +34,84 @@ pub struct StatusDoc {
     pub mail: Option<MailStatus>,
 }
 
+/// The status document as the parent writes it to status.json: its
+/// records borrowed, not copied. At 10,000 checks a copy of every check and
+/// real server per publication was the parent's largest passing allocation,
+/// and the heap kept its high-water mark. Serialises exactly as
+/// [`StatusDoc`] (tested); [`StatusView::to_doc`] makes the owned one.
+#[derive(Serialize)]
+pub struct StatusView<'a> {
+    pub pid: u32,
+    pub config: String,
+    pub generation: u64,
+    pub reload: Option<&'a ReloadStatus>,
+    pub instances: &'a [InstanceStatus],
+    pub unmatched_drops: &'a BTreeMap<String, u64>,
+    pub checks: ChecksView<'a>,
+    pub virtual_servers: &'a [VirtualServerStatus],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipvs: Option<&'a crate::ipvs::status::IpvsKernel>,
+    pub workers: Vec<WorkerStatus>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scripts: Vec<ScriptStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mail: Option<MailStatus>,
+}
+
+/// The checks as recorded, each with the policy state the parent knows
+/// (whatever the checker said in that field).
+pub struct ChecksView<'a> {
+    pub checks: &'a BTreeMap<String, CheckStatus>,
+    pub policy: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl ChecksView<'_> {
+    /// Each check as published: the record itself when its policy field
+    /// is already right (most checks: none), else a corrected copy.
+    fn each(&self) -> impl Iterator<Item = std::borrow::Cow<'_, CheckStatus>> {
+        self.checks.values().map(|c| {
+            let policy = (self.policy)(&c.source);
+            if c.policy == policy {
+                std::borrow::Cow::Borrowed(c)
+            } else {
+                let mut c = c.clone();
+                c.policy = policy;
+                std::borrow::Cow::Owned(c)
+            }
+        })
+    }
+}
+
+impl Serialize for ChecksView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.each())
+    }
+}
+
+impl StatusView<'_> {
+    /// The owned document (the control socket's answer, metrics).
+    pub fn to_doc(&self) -> StatusDoc {
+        StatusDoc {
+            pid: self.pid,
+            config: self.config.clone(),
+            generation: self.generation,
+            reload: self.reload.cloned(),
+            instances: self.instances.to_vec(),
+            unmatched_drops: self.unmatched_drops.clone(),
+            checks: self
+                .checks
+                .each()
+                .map(std::borrow::Cow::into_owned)
+                .collect(),
+            virtual_servers: self.virtual_servers.to_vec(),
+            ipvs: self.ipvs.cloned(),
+            workers: self.workers.clone(),
+            scripts: self.scripts.clone(),
+            mail: self.mail.clone(),
+        }
+    }
+}
+
 /// SMTP alerts (`supervisor::mailer`): counters since the daemon started.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MailStatus {

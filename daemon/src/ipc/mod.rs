@@ -37,6 +37,10 @@ pub const PROTOCOL_VERSION: u16 = 2;
 pub const HEADER_LEN: usize = 8;
 /// Largest frame (header included).
 pub const MAX_FRAME: usize = 4 << 20;
+
+/// A received frame larger than this gives its buffer's pages beyond it
+/// back once read (results and status stay below it).
+const RELEASE_ABOVE: usize = 256 << 10;
 /// Set in the length field: more frames of the same message follow.
 pub const MORE: u32 = 1 << 31;
 /// Largest message the parent takes from a worker (a worker's status, a
@@ -201,7 +205,9 @@ pub struct Channel {
 /// together (kept between calls, so that `recv` is cancel-safe).
 #[derive(Debug)]
 pub struct Reader {
-    frame: Vec<u8>,
+    /// Allocated at the first receive (sys::mem::PageBuf: resident only
+    /// where packets land, never in the heap).
+    frame: Option<crate::sys::mem::PageBuf>,
     message: Vec<u8>,
     sender: Option<Cred>,
     limit: usize,
@@ -211,7 +217,7 @@ impl Reader {
     /// For messages of at most `limit` bytes.
     pub fn new(limit: usize) -> Self {
         Self {
-            frame: Vec::new(),
+            frame: None,
             message: Vec::new(),
             sender: None,
             limit,
@@ -281,44 +287,83 @@ impl Channel {
     /// with the credentials its frames carried. Cancel-safe: a message in
     /// progress stays in `r`.
     pub async fn recv(&self, r: &mut Reader) -> Result<(Msg, Option<Cred>), IpcError> {
-        if r.frame.len() < MAX_FRAME {
-            // Zeroed by the allocator (calloc: fresh pages from the kernel),
-            // not written: only the pages that packets fill become resident.
-            // `resize` wrote all 4 MiB, in every worker and once per worker
-            // in the parent (bench/README.md, "Memory against keepalived").
-            r.frame = vec![0; MAX_FRAME];
-        }
+        // Not written before use: only the pages that packets fill become
+        // resident. `resize` wrote all 4 MiB in every worker and once per
+        // worker in the parent; calloc served it from free heap after the
+        // configuration was loaded, zeroed and resident (bench/README.md).
+        let frame = match &mut r.frame {
+            Some(f) => f,
+            None => r.frame.insert(crate::sys::mem::PageBuf::new(MAX_FRAME)?),
+        };
         loop {
             let mut guard = self.fd.readable().await?;
-            let got = guard.try_io(|fd| recv_with_cred(fd.get_ref().as_raw_fd(), &mut r.frame));
+            let got = guard.try_io(|fd| recv_with_cred(fd.get_ref().as_raw_fd(), frame));
             let (n, cred) = match got {
                 Ok(Ok((0, _))) => return Err(IpcError::Closed),
-                Ok(Ok((n, _))) if n > r.frame.len() => return Err(IpcError::TooLarge(n)),
+                Ok(Ok((n, _))) if n > frame.len() => return Err(IpcError::TooLarge(n)),
                 Ok(Ok(got)) => got,
                 Ok(Err(e)) => return Err(e.into()),
                 Err(_would_block) => continue,
             };
-            let (body, more) = split_frame(r.frame.get(..n).unwrap_or(&[]))?;
-            if r.message.is_empty() && !more {
-                // The common case: one frame.
-                return Ok((serde_json::from_slice(body)?, cred));
+            let done = assemble(
+                &mut r.message,
+                &mut r.sender,
+                r.limit,
+                frame.get(..n).unwrap_or(&[]),
+                cred,
+            );
+            if n > RELEASE_ABOVE {
+                // Read out above; a configuration's frames (megabytes, at
+                // start and reload) need not stay resident.
+                frame.release_after(RELEASE_ABOVE);
             }
-            if !r.message.is_empty() && r.sender != cred {
-                r.message.clear();
-                return Err(IpcError::MixedSenders);
-            }
-            if r.message.len() + body.len() > r.limit {
-                r.message.clear();
-                return Err(IpcError::MessageTooLarge(r.limit));
-            }
-            r.sender = cred;
-            r.message.extend_from_slice(body);
-            if !more {
-                let message = std::mem::take(&mut r.message);
-                return Ok((serde_json::from_slice(&message)?, cred));
+            if let Some(done) = done {
+                return done;
             }
         }
     }
+}
+
+/// One received frame into the message being put together: the message
+/// when it is complete (or why it is refused), None while frames remain.
+fn assemble(
+    message: &mut Vec<u8>,
+    sender: &mut Option<Cred>,
+    limit: usize,
+    frame: &[u8],
+    cred: Option<Cred>,
+) -> Option<Result<(Msg, Option<Cred>), IpcError>> {
+    let (body, more) = match split_frame(frame) {
+        Ok(x) => x,
+        Err(e) => return Some(Err(e)),
+    };
+    if message.is_empty() && !more {
+        // The common case: one frame.
+        return Some(
+            serde_json::from_slice(body)
+                .map(|m| (m, cred))
+                .map_err(Into::into),
+        );
+    }
+    if !message.is_empty() && *sender != cred {
+        message.clear();
+        return Some(Err(IpcError::MixedSenders));
+    }
+    if message.len() + body.len() > limit {
+        message.clear();
+        return Some(Err(IpcError::MessageTooLarge(limit)));
+    }
+    *sender = cred;
+    message.extend_from_slice(body);
+    if more {
+        return None;
+    }
+    let whole = std::mem::take(message);
+    Some(
+        serde_json::from_slice(&whole)
+            .map(|m| (m, cred))
+            .map_err(Into::into),
+    )
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {

@@ -278,3 +278,29 @@ fn messages_larger_than_a_frame_cross_in_pieces_up_to_the_receivers_limit() {
         assert_eq!(got, big);
     });
 }
+
+/// Issue 18: a frame above RELEASE_ABOVE gives its buffer's pages back
+/// after it is read; the message must be read out whole first, in one
+/// frame and in several, and the next one must arrive intact.
+#[test]
+fn large_messages_read_back_whole_when_the_buffer_gives_pages_back() {
+    rt().block_on(async {
+        let (a, b) = socketpair().unwrap();
+        let (a, b) = (Channel::new(a).unwrap(), Channel::new(b).unwrap());
+        let mut r = Reader::new(16 << 20);
+        let text = |n: usize, c: u8| Msg::Metrics {
+            text: std::iter::repeat_n(char::from(c), n).collect(),
+        };
+        for (n, c) in [
+            (1 << 20, b'a'),
+            (300 << 10, b'b'),
+            (7 << 20, b'c'),
+            (100, b'd'),
+            (3 << 20, b'e'),
+        ] {
+            let m = text(n, c);
+            b.send(&m).await.unwrap();
+            assert_eq!(a.recv(&mut r).await.unwrap().0, m, "{n} bytes of {c}");
+        }
+    });
+}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tracing::warn;
 
 use super::record::Record;
-use crate::control::status::{ReloadStatus, StatusDoc};
+use crate::control::status::{ReloadStatus, StatusView};
 use crate::ipc::Msg;
 
 /// How often the status (status.json, metrics, STATUS=) is refreshed at most.
@@ -107,10 +107,13 @@ impl Publisher {
         self.dirty && (force || self.published_at.elapsed() >= self.gap)
     }
 
-    /// Publishes `doc` (built by the caller when [`Self::due`]).
-    pub fn publish(&mut self, runtime_dir: &Path, doc: &StatusDoc, started: Instant) {
+    /// Publishes `json` (the status, serialised by the caller when
+    /// [`Self::due`]; None: it could not be).
+    pub fn publish(&mut self, runtime_dir: &Path, json: Option<&[u8]>, started: Instant) {
         self.dirty = false;
-        write_status_file(runtime_dir, doc);
+        if let Some(json) = json {
+            write_status_file(runtime_dir, json);
+        }
         self.published_at = Instant::now();
         self.gap = publish_gap(self.published_at.duration_since(started));
     }
@@ -145,14 +148,16 @@ fn changes_status(msg: &Msg) -> bool {
     !matches!(msg, Msg::Pong { .. })
 }
 
+/// The status as status.json holds it.
+pub fn status_json(view: &StatusView<'_>) -> Option<Vec<u8>> {
+    serde_json::to_vec_pretty(view).ok()
+}
+
 /// `status.json` in the runtime directory: the same document as
 /// `upkeepctl status --json`, for scripts that prefer a file. Mode 0600,
 /// as the control socket that serves the same document.
-fn write_status_file(dir: &Path, doc: &StatusDoc) {
-    let Ok(json) = serde_json::to_vec_pretty(doc) else {
-        return;
-    };
-    if let Err(e) = super::files::replace(dir, "status.json", &json, 0o600) {
+fn write_status_file(dir: &Path, json: &[u8]) {
+    if let Err(e) = super::files::replace(dir, "status.json", json, 0o600) {
         warn!(error = %e, "cannot write status.json");
     }
 }
@@ -167,11 +172,7 @@ mod tests {
     #[test]
     fn heartbeats_never_cancel_a_pending_status() {
         let mut p = Publisher::default();
-        p.publish(
-            Path::new("/nonexistent"),
-            &StatusDoc::default(),
-            Instant::now(),
-        );
+        p.publish(Path::new("/nonexistent"), Some(b"{}"), Instant::now());
         assert!(!p.due(true));
         p.heard(&Msg::VrrpStatus {
             instances: Vec::new(),
@@ -180,11 +181,7 @@ mod tests {
         p.heard(&Msg::Pong { seq: 1 });
         assert!(p.due(true));
         let mut q = Publisher::default();
-        q.publish(
-            Path::new("/nonexistent"),
-            &StatusDoc::default(),
-            Instant::now(),
-        );
+        q.publish(Path::new("/nonexistent"), Some(b"{}"), Instant::now());
         q.heard(&Msg::Pong { seq: 2 });
         assert!(!q.due(true));
     }

@@ -8,7 +8,8 @@ use tracing::error;
 
 use super::{Parent, publish};
 use crate::config::model::Config;
-use crate::control::{self, status::StatusDoc};
+use crate::control;
+use crate::control::status::{ChecksView, StatusDoc, StatusView};
 use crate::ipc::Msg;
 use crate::ipc::msg::Role;
 
@@ -27,28 +28,25 @@ pub(super) fn bind_metrics(cfg: &Config) -> Option<publish::Metrics> {
 
 impl Parent {
     pub(super) fn status_doc(&self) -> StatusDoc {
-        StatusDoc {
+        self.with_status(|v| v.to_doc())
+    }
+
+    /// Calls `f` with the status as it is now, borrowed from the records.
+    pub(super) fn with_status<R>(&self, f: impl FnOnce(&StatusView<'_>) -> R) -> R {
+        let policy = |source: &str| self.routing.describe(source);
+        let view = StatusView {
             pid: std::process::id(),
             config: self.opts.config_path.display().to_string(),
             generation: self.generation,
-            reload: self.reload_status.clone(),
-            instances: self.record.instances.clone(),
-            unmatched_drops: self.record.unmatched_drops.clone(),
-            checks: self
-                .record
-                .checks
-                .values()
-                .cloned()
-                .map(|mut c| {
-                    c.policy = self.routing.describe(&c.source);
-                    c
-                })
-                .collect(),
-            virtual_servers: self.record.virtual_servers.clone(),
-            ipvs: self
-                .workers
-                .get(Role::Ipvs)
-                .map(|_| self.record.ipvs.clone()),
+            reload: self.reload_status.as_ref(),
+            instances: &self.record.instances,
+            unmatched_drops: &self.record.unmatched_drops,
+            checks: ChecksView {
+                checks: &self.record.checks,
+                policy: &policy,
+            },
+            virtual_servers: &self.record.virtual_servers,
+            ipvs: self.workers.get(Role::Ipvs).map(|_| &self.record.ipvs),
             workers: self.workers.status(),
             scripts: self
                 .plan
@@ -68,7 +66,8 @@ impl Parent {
                 })
                 .collect(),
             mail: self.mailer.configured().then(|| self.mailer.status()),
-        }
+        };
+        f(&view)
     }
 
     /// Gives the metrics worker a new rendering when its copy is stale and
@@ -94,13 +93,15 @@ impl Parent {
             return;
         }
         let started = Instant::now();
-        let doc = self.status_doc();
         if let Some(m) = &mut self.metrics {
             m.changed();
         }
-        self.feed_metrics(Some(&doc));
+        self.feed_metrics(None);
+        let json = self.with_status(publish::status_json);
         self.publisher
-            .publish(&self.opts.runtime_dir, &doc, started);
+            .publish(&self.opts.runtime_dir, json.as_deref(), started);
+        drop(json);
+        crate::sys::mem::trim_heap_now_and_then();
         if self.ready_sent && self.reload.is_none() && !self.stopping {
             let line = publish::status_line(&self.record, self.reload_status.as_ref());
             if line != self.publisher.last_status_line {
