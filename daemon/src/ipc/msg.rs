@@ -45,8 +45,13 @@ impl std::fmt::Display for Role {
     }
 }
 
+/// Externally tagged (`{"checks": {...}}`), not internally (`{"type":
+/// "checks", ...}`): serde reads an internally tagged message twice, into
+/// a buffer of its own first to find the tag, which was a third of the
+/// parent's instructions at thousands of check results (issue 18). Both
+/// ends are the same build, so the format is not a compatibility promise.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Msg {
     // ---- parent → worker ----
     /// The first message a worker gets: what to run, and the parent's record

@@ -57,7 +57,7 @@ fn malformed_frames_are_errors() {
         Err(IpcError::LengthMismatch { .. })
     ));
     let mut body = good[..HEADER_LEN].to_vec();
-    body.extend_from_slice(b"{\"type\":\"nope\"}");
+    body.extend_from_slice(b"{\"nope\":{}}");
     let n = (body.len() - HEADER_LEN) as u32;
     body[4..8].copy_from_slice(&n.to_be_bytes());
     assert!(matches!(decode(&body), Err(IpcError::Body(_))));

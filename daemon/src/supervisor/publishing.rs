@@ -89,6 +89,9 @@ impl Parent {
 
     /// Shares the status (status.json, metrics) and STATUS=, when due.
     pub(super) fn publish(&mut self, force: bool) {
+        if self.record.take_verdict_changes() {
+            self.publisher.touch();
+        }
         if !self.publisher.due(force) {
             return;
         }

@@ -59,6 +59,9 @@ pub struct Record {
     /// Verdict changes since the parent last took them (for `upkeepctl
     /// watch`), at most [`CHECK_CHANGES`].
     pub check_changes: Vec<(String, bool, Option<i64>)>,
+    /// A verdict changed since [`Record::take_verdict_changes`] (the status
+    /// is then published at the pace of changes, not of counters).
+    verdict_changed: bool,
 }
 
 /// Check changes kept between two turns of the parent's loop (it takes them
@@ -134,18 +137,37 @@ impl Record {
             Verdict::Down => Some(false),
             Verdict::Unknown => None,
         };
-        let source = c.source.clone();
         let value = c.value;
-        self.checks.insert(source.clone(), c);
+        // In place: at thousands of results a second, a new key and a
+        // dropped one per result showed in the parent's profile.
+        let slot = match self.checks.get_mut(c.source.as_str()) {
+            Some(slot) => {
+                *slot = c;
+                slot
+            }
+            None => self.checks.entry(c.source.clone()).or_insert(c),
+        };
         let up = up?;
-        let changed = (self.verdicts.insert(source.clone(), (up, value)) != Some((up, value)))
-            .then_some((source, up, value));
-        if let Some(c) = &changed
-            && self.check_changes.len() < CHECK_CHANGES
-        {
-            self.check_changes.push(c.clone());
+        let source = slot.source.as_str();
+        let verdict = (up, value);
+        match self.verdicts.get_mut(source) {
+            Some(v) if *v == verdict => return None,
+            Some(v) => *v = verdict,
+            None => {
+                self.verdicts.insert(source.to_string(), verdict);
+            }
         }
-        changed
+        let changed = (source.to_string(), up, value);
+        self.verdict_changed = true;
+        if self.check_changes.len() < CHECK_CHANGES {
+            self.check_changes.push(changed.clone());
+        }
+        Some(changed)
+    }
+
+    /// Whether a verdict changed since the last call.
+    pub fn take_verdict_changes(&mut self) -> bool {
+        std::mem::take(&mut self.verdict_changed)
     }
 
     /// Records a real server's health; what was recorded before, if anything.

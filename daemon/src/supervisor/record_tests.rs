@@ -117,10 +117,22 @@ fn check_changes_are_routed_once() {
         metrics: Vec::new(),
     };
     assert_eq!(r.check(c("unknown")), None);
+    assert!(!r.take_verdict_changes());
     assert_eq!(r.check(c("up")), Some(("script:chk".into(), true, None)));
-    assert_eq!(r.check(c("up")), None);
+    assert!(r.take_verdict_changes());
+    assert!(!r.take_verdict_changes(), "taken");
+    let mut again = c("up");
+    again.runs = 2;
+    assert_eq!(r.check(again), None);
+    assert!(
+        !r.take_verdict_changes(),
+        "counters alone change no verdict"
+    );
+    assert_eq!(r.checks["script:chk"].runs, 2, "recorded in place");
     assert_eq!(r.check(c("down")), Some(("script:chk".into(), false, None)));
+    assert!(r.take_verdict_changes());
     assert!(!r.verdicts["script:chk"].0);
+    assert_eq!(r.checks.len(), 1);
     r.retain_configured(&Config::default());
     assert!(r.tracks.is_empty() && r.checks.is_empty());
 }
