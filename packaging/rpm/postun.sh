@@ -16,7 +16,7 @@ if [ "$1" -ge 1 ] && [ -x /usr/bin/systemctl ]; then
 fi
 if [ "$1" -eq 0 ]; then
     rm -rf /var/cache/upkeep /run/upkeep /var/lib/upkeep
-    for d in /usr/lib/upkeep/plugins /usr/lib/upkeep /usr/share/upkeep/wit /usr/share/upkeep \
+    for d in /usr/libexec/upkeep /usr/lib/upkeep/plugins /usr/lib/upkeep /usr/share/upkeep/wit /usr/share/upkeep \
         /usr/share/doc/upkeep/examples/modules-load.d /usr/share/doc/upkeep/examples \
         /usr/share/doc/upkeep /usr/share/licenses/upkeep /etc/upkeep; do
         rmdir "$d" 2>/dev/null || :

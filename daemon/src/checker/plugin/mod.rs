@@ -19,7 +19,7 @@
 //! The host is reached through [`Host`], made by the function a binary
 //! [`install`]s: only `upkeep-plugin-host` (the checker the parent starts
 //! when a plugin is configured) installs [`wasm_host`], so `upkeepd` does
-//! not link wasmtime at all. That keeps about 370 KiB of start-up
+//! not link wasmtime at all. That keeps about 350 KiB of start-up
 //! relocations (dirty, per process) and 11 MiB of code out of the parent,
 //! the VRRP and IPVS workers and a checker without plugins.
 
