@@ -433,6 +433,7 @@ pub async fn run(
                             .as_mut()
                             .reset(tokio::time::Instant::now() + next_periodic(o.dump));
                         w.done(o);
+                        crate::sys::mem::trim_heap_now_and_then();
                     }
                     Err(e) => return Err(WorkerError::Other(format!("IPVS thread: {e}"))),
                 }
