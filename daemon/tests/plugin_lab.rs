@@ -661,3 +661,66 @@ fn a_reload_that_adds_a_plugin_moves_the_checker_into_the_plugin_host() {
         "the shell check stayed passing: {vi}"
     );
 }
+
+/// Issue 18: an upkeepd with no plugin host beside it (nor in
+/// ../libexec/upkeep/) refuses a reload that adds a plugin check, says
+/// why, and keeps running the configuration it has (its checker as is).
+#[test]
+fn a_reload_that_adds_a_plugin_without_a_plugin_host_is_refused() {
+    let mut lab = Lab::new(1);
+    let dir = lab.nodes[0].dir.clone();
+    let wasm = dir.join("conformance.wasm");
+    std::fs::copy(common::built_plugin("conformance-rust"), &wasm).unwrap();
+    // upkeepd alone, in a directory of its own (root's, 0755).
+    let alone = dir.join("alone");
+    std::fs::create_dir_all(&alone).unwrap();
+    let bin = alone.join("upkeepd");
+    std::fs::copy(UPKEEPD, &bin).unwrap();
+    let shell = "vrrp_script shell {\n    script \"/bin/true\"\n    interval 1\n}\n";
+    let instance = vrrp_instance(
+        &lab,
+        0,
+        100,
+        &["10.77.0.100/24"],
+        "    track_script {\n        shell\n    }\n",
+    );
+    lab.start(
+        0,
+        bin.to_str().unwrap(),
+        &format!("{shell}{instance}"),
+        "keepalived.conf",
+    );
+    lab.expect_state(0, "VI_1", "MASTER", Duration::from_secs(30));
+    let checker = lab.worker_pid(0, "checker").expect("checker pid");
+    let plugin = format!(
+        "vrrp_script good {{\n    upkeep_plugin {}\n    upkeep_plugin_arg file /proc/loadavg\n    upkeep_plugin_allow file /proc/loadavg\n    interval 1\n}}\n",
+        wasm.display()
+    );
+    std::fs::write(
+        lab.config_path(0, "keepalived.conf"),
+        format!("{plugin}{shell}{instance}"),
+    )
+    .unwrap();
+    lab.signal(0, libc::SIGHUP);
+    assert!(
+        lab.wait(Duration::from_secs(15), || lab
+            .status(0)
+            .is_some_and(|s| s["reload"]["ok"] == false)),
+        "reload not refused\n{}",
+        lab.log(0)
+    );
+    let status = lab.status(0).unwrap();
+    assert!(
+        status["reload"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("upkeep-plugin-host") && e.contains("not installed")),
+        "{status}"
+    );
+    assert_eq!(status["generation"], 1);
+    assert_eq!(
+        lab.worker_pid(0, "checker"),
+        Some(checker),
+        "the checker was replaced"
+    );
+    assert_eq!(lab.state(0, "VI_1").as_deref(), Some("MASTER"));
+}
