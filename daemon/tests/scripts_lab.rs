@@ -268,20 +268,6 @@ fn enable_script_security_refuses_a_root_script_in_a_world_writable_directory() 
     lab.expect_state(0, "VI_1", "MASTER", SECS(20));
     std::fs::write(lab.config_path(0, "keepalived.conf"), planted).unwrap();
     lab.signal(0, libc::SIGHUP);
-    assert!(
-        lab.wait(SECS(15), || lab
-            .status(0)
-            .is_some_and(|s| s["reload"]["ok"] == false)),
-        "reload not refused\n{}",
-        lab.log(0)
-    );
-    let status = lab.status(0).unwrap();
-    assert!(
-        status["reload"]["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("refused by enable_script_security")),
-        "{status}"
-    );
-    assert_eq!(status["generation"], 1);
+    lab.expect_reload_refused(0, &["refused by enable_script_security"], SECS(15));
     let _ = out;
 }

@@ -772,6 +772,20 @@ impl Lab {
         }
     }
 
+    /// Waits for node `k`'s last reload to be refused with an error that
+    /// contains every one of `words`, the configuration still the first
+    /// (generation 1); panics with the log otherwise.
+    pub fn expect_reload_refused(&self, k: usize, words: &[&str], limit: Duration) {
+        let refused = self.wait(limit, || {
+            self.status(k).is_some_and(|s| s["reload"]["ok"] == false)
+        });
+        assert!(refused, "reload not refused\n{}", self.log(k));
+        let status = self.status(k).unwrap_or_default();
+        let error = status["reload"]["error"].as_str().unwrap_or("");
+        assert!(words.iter().all(|w| error.contains(w)), "{status}");
+        assert_eq!(status["generation"], 1, "{status}");
+    }
+
     /// Every process in node `k`'s network namespace, with its state,
     /// command line and descriptors (for failure messages).
     pub fn processes(&self, k: usize) -> String {
