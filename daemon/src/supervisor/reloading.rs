@@ -28,6 +28,9 @@ pub(super) struct Reloading {
     pub(super) machine: Reload,
     pub(super) config: Config,
     pub(super) replies: Vec<oneshot::Sender<Response>>,
+    /// The new configuration has a plugin check (decided once: it builds
+    /// every check's spec).
+    pub(super) plugins: bool,
 }
 
 impl Parent {
@@ -92,6 +95,7 @@ impl Parent {
             machine,
             config,
             replies,
+            plugins,
         });
         self.reload_actions(actions);
     }
@@ -156,7 +160,7 @@ impl Parent {
                 if checker_changed {
                     info!("checker account changed; restarting the checker");
                     self.workers.kill(Role::Checker);
-                } else if crate::checker::needs_plugins(&self.config)
+                } else if r.plugins
                     && !self.checker_hosts_plugins
                     && self.workers.present(Role::Checker)
                 {
