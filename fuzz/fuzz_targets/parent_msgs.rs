@@ -322,6 +322,7 @@ fuzz_target!(|data: &[u8]| {
                 Msg::VrrpStatus {
                     instances: vec![vrrp_status(pick(INSTANCES, *instance), *dups, *mac, *peer)],
                     unmatched_drops: BTreeMap::new(),
+                    counters: instance % 2 == 1,
                 },
                 None,
             )),

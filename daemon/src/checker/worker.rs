@@ -288,7 +288,7 @@ fn plugin_host(current: Option<Arc<dyn Host>>, specs: &[Spec]) -> Option<Arc<dyn
 /// and freed by the parent on its own: at 10,000 checks one message of all
 /// of them every second held its copy of every check beside the recorded
 /// one, which set the parent's heap high-water mark.
-pub(crate) const BATCH_LIMIT: usize = 256;
+pub(crate) const BATCH_LIMIT: usize = crate::ipc::msg::CHECKS_PER_MESSAGE;
 
 /// Results recorded in a row before the signal, the parent and the batch
 /// get their turn.

@@ -907,7 +907,15 @@ fn the_status_view_serialises_as_the_document() {
     use crate::control::status::{ChecksView, StatusView};
     let mut doc = sample_doc();
     doc.checks[0].policy = Some("restarting (1 of 2)".into());
-    let mut recorded = BTreeMap::new();
+    // Enough checks that a hashed record's order is not sorted by chance.
+    let extra = doc.checks[1].clone();
+    for i in (0..40).rev() {
+        doc.checks.push(CheckStatus {
+            source: format!("script:extra_{i:02}"),
+            ..extra.clone()
+        });
+    }
+    let mut recorded = std::collections::HashMap::new();
     for c in &doc.checks {
         let mut c = c.clone();
         // What a checker sent: no policy, or a forged one.

@@ -2,7 +2,7 @@
 //! (`upkeepctl status --json`), written to `status.json` and rendered as
 //! Prometheus metrics.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -61,15 +61,18 @@ pub struct StatusView<'a> {
 /// The checks as recorded, each with the policy state the parent knows
 /// (whatever the checker said in that field).
 pub struct ChecksView<'a> {
-    pub checks: &'a BTreeMap<String, CheckStatus>,
+    pub checks: &'a HashMap<String, CheckStatus>,
     pub policy: &'a dyn Fn(&str) -> Option<String>,
 }
 
 impl ChecksView<'_> {
-    /// Each check as published: the record itself when its policy field
-    /// is already right (most checks: none), else a corrected copy.
+    /// Each check as published, in the order of their names: the record
+    /// itself when its policy field is already right (most checks: none),
+    /// else a corrected copy.
     fn each(&self) -> impl Iterator<Item = std::borrow::Cow<'_, CheckStatus>> {
-        self.checks.values().map(|c| {
+        let mut sorted: Vec<&CheckStatus> = self.checks.values().collect();
+        sorted.sort_unstable_by(|a, b| a.source.cmp(&b.source));
+        sorted.into_iter().map(|c| {
             let policy = (self.policy)(&c.source);
             if c.policy == policy {
                 std::borrow::Cow::Borrowed(c)

@@ -85,6 +85,7 @@ impl Intake<'_> {
             Msg::VrrpStatus {
                 mut instances,
                 unmatched_drops,
+                ..
             } => {
                 for i in &mut instances {
                     bound_instance(self.config, self.pending, i);
@@ -342,6 +343,7 @@ mod tests {
             Msg::VrrpStatus {
                 instances: vec![big],
                 unmatched_drops: Default::default(),
+                counters: false,
             },
             Instant::now(),
         );
@@ -351,6 +353,7 @@ mod tests {
         let msg = Msg::VrrpStatus {
             instances: vec![],
             unmatched_drops: Default::default(),
+            counters: false,
         };
         assert!(!allowed(&msg, Role::Checker) && !allowed(&msg, Role::Ipvs));
     }

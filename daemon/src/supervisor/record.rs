@@ -2,7 +2,7 @@
 //! restarted worker can be brought up to date (replay) and so that status,
 //! STATUS= and metrics have one source. Pure data; no IO.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::checker::health::Verdict;
 use crate::config::model::{Config, Notify};
@@ -30,9 +30,12 @@ pub struct Record {
     pub states: BTreeMap<String, State>,
     pub instances: Vec<InstanceStatus>,
     pub unmatched_drops: BTreeMap<String, u64>,
-    pub checks: BTreeMap<String, CheckStatus>,
+    /// Hashed, not ordered: every result looks its check up here and in
+    /// `verdicts`, and at 10,000 checks a tree's string comparisons showed
+    /// in the parent's profile (issue 18). status.json sorts its view.
+    pub checks: HashMap<String, CheckStatus>,
     /// Each check's latest up/down verdict (and number, for files).
-    pub verdicts: BTreeMap<String, (bool, Option<i64>)>,
+    pub verdicts: HashMap<String, (bool, Option<i64>)>,
     /// What VRRP has been told per tracked source (`script:NAME` → up): the
     /// verdict, or the restart-then-demote policy's decision.
     pub tracks: BTreeMap<String, bool>,
@@ -234,7 +237,8 @@ impl Record {
             .retain(|name, _| cfg.vrrp_instances.iter().any(|i| &i.name == name));
         self.group_states
             .retain(|name, _| cfg.sync_groups.iter().any(|g| &g.name == name));
-        let checks = crate::checker::configured(cfg);
+        // A set: at 10,000 checks a list's lookups made this quadratic.
+        let checks: HashSet<String> = crate::checker::configured(cfg).into_iter().collect();
         self.checks.retain(|k, _| checks.contains(k));
         self.tracks.retain(|k, _| checks.contains(k));
         self.verdicts.retain(|k, _| checks.contains(k));

@@ -102,12 +102,11 @@ fn group_notifies_when_all_members_agree() {
     assert!(r.transition(&c, &t("VI_2", "INIT", "MASTER")).is_empty());
 }
 
-#[test]
-fn check_changes_are_routed_once() {
-    let mut r = Record::default();
-    let c = |state: &str| CheckStatus {
-        source: "script:chk".into(),
-        state: state.parse().unwrap(),
+/// A result of `source`, run once, in `state`.
+fn ran_once(source: String, state: Verdict) -> CheckStatus {
+    CheckStatus {
+        source,
+        state,
         last_result: None,
         latency_us: None,
         failures: 0,
@@ -115,7 +114,13 @@ fn check_changes_are_routed_once() {
         value: None,
         policy: None,
         metrics: Vec::new(),
-    };
+    }
+}
+
+#[test]
+fn check_changes_are_routed_once() {
+    let mut r = Record::default();
+    let c = |state: &str| ran_once("script:chk".into(), state.parse().unwrap());
     assert_eq!(r.check(c("unknown")), None);
     assert!(!r.take_verdict_changes());
     assert_eq!(r.check(c("up")), Some(("script:chk".into(), true, None)));
@@ -135,6 +140,41 @@ fn check_changes_are_routed_once() {
     assert_eq!(r.checks.len(), 1);
     r.retain_configured(&Config::default());
     assert!(r.tracks.is_empty() && r.checks.is_empty());
+}
+
+/// Regression (issue 18): forgetting what a reload removed looked every
+/// recorded check up in a list of the configured ones, quadratic in the
+/// number of checks (5 s at 40,000 in a debug build). The bound is far above
+/// what a set takes (milliseconds), so that only the quadratic kind fails it.
+#[test]
+fn forgetting_removed_checks_is_not_quadratic() {
+    let servers = |n: usize| {
+        let mut text = String::from("virtual_server 10.0.0.1 80 {\n protocol TCP\n");
+        for i in 0..n {
+            text.push_str(&format!(
+                " real_server 10.1.{}.{} 80 {{ TCP_CHECK {{ }} }}\n",
+                i / 250,
+                i % 250 + 1
+            ));
+        }
+        text.push_str("}\n");
+        crate::testutil::keepalived_config(&text)
+    };
+    let all = servers(40_000);
+    let mut r = Record::default();
+    for source in crate::checker::configured(&all) {
+        r.check(ran_once(source, Verdict::Up));
+    }
+    assert_eq!((r.checks.len(), r.verdicts.len()), (40_000, 40_000));
+    let half = servers(20_000);
+    let started = std::time::Instant::now();
+    r.retain_configured(&half);
+    let took = started.elapsed();
+    assert_eq!((r.checks.len(), r.verdicts.len()), (20_000, 20_000));
+    for source in crate::checker::configured(&half) {
+        assert!(r.checks.contains_key(&source), "{source}");
+    }
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
 }
 
 #[test]

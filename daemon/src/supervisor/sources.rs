@@ -160,15 +160,21 @@ impl Accepted {
     /// Checks one result and bounds its fields. `Ok(None)`: acceptable but
     /// not a check of the committed configuration (dropped, not stored).
     pub fn result(&self, mut c: CheckStatus) -> Result<Option<CheckStatus>, Violation> {
-        let kind = self
-            .kind(&c.source)
-            .ok_or_else(|| Violation::Unknown(clip(&c.source, 128)))?;
+        // One lookup for the usual case (a current check).
+        let (kind, current) = match self.current.kind(&c.source) {
+            Some(k) => (k, true),
+            None => (
+                self.kind(&c.source)
+                    .ok_or_else(|| Violation::Unknown(clip(&c.source, 128)))?,
+                false,
+            ),
+        };
         // Only a tracked file has a number (it may have none before its
         // first run).
         if kind != Kind::Value && c.value.is_some() {
             return Err(Violation::WrongKind(clip(&c.source, 128)));
         }
-        if !self.current.contains(&c.source) {
+        if !current {
             return Ok(None);
         }
         if let Some(m) = &c.last_result

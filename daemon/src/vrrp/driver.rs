@@ -72,6 +72,8 @@ struct Driver {
     /// Transitions for the parent, sent in order after each event.
     outbox: Vec<Msg>,
     dirty: bool,
+    /// The pending status is the once-a-second report of counters alone.
+    counters_only: bool,
     /// Gratuitous ARPs / NAs waiting for their interface's interval:
     /// (interface index, IPv6) → the line of (address, MAC).
     pacers: HashMap<(u32, bool), Pacer<Announcement>>,
@@ -130,6 +132,7 @@ pub async fn run(
         values: resume.values.clone(),
         outbox: Vec::new(),
         dirty: true,
+        counters_only: false,
         pacers: HashMap::new(),
         missing: BTreeMap::new(),
         lost: BTreeSet::new(),
@@ -263,8 +266,9 @@ pub async fn run(
             }
         }
         // Transitions at once; counters at most once a second.
-        if status_at.elapsed() >= Duration::from_secs(1) {
+        if status_at.elapsed() >= Duration::from_secs(1) && !d.dirty {
             d.dirty = true;
+            d.counters_only = true;
         }
         if d.dirty {
             status_at = Instant::now();
@@ -711,7 +715,8 @@ impl Driver {
             link.send(&m).await?;
         }
         if std::mem::take(&mut self.dirty) {
-            link.send(&self.status()).await?;
+            let counters = std::mem::take(&mut self.counters_only);
+            link.send(&self.status(counters)).await?;
         }
         Ok(())
     }

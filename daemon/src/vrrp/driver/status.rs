@@ -8,7 +8,8 @@ use std::time::{Instant, SystemTime};
 use super::Driver;
 
 impl Driver {
-    pub(super) fn status(&self) -> Msg {
+    /// `counters`: nothing but counters moved since the last status.
+    pub(super) fn status(&self, counters: bool) -> Msg {
         let instances = self
             .ios
             .iter()
@@ -75,6 +76,7 @@ impl Driver {
         Msg::VrrpStatus {
             instances,
             unmatched_drops,
+            counters,
         }
     }
 }
