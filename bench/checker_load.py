@@ -36,20 +36,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vrrp_takeover as vt  # noqa: E402
 
 NS = os.environ.get("UPKEEP_BENCH_NETNS", "ukbenchchk")
-LISTENER = r"""
-import socket, selectors, sys
-sel = selectors.DefaultSelector()
-for p in range(20000, 20100):
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", p)); s.listen(4096); s.setblocking(False)
-    sel.register(s, selectors.EVENT_READ)
-while True:
-    for key, _ in sel.select():
-        try:
-            c, _ = key.fileobj.accept(); c.close()
-        except BlockingIOError:
-            pass
-"""
+# Run with `python3 -c LISTENER` in the namespace.
+LISTENER = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "tools",
+                             "tcp_listeners.py")).read()
 
 
 def conf(n):

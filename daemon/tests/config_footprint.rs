@@ -10,6 +10,8 @@
 //! bound is far from both, to catch the regression, not to time anything.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test crate fails by panicking
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
@@ -60,20 +62,7 @@ fn conf() -> String {
     let mut out = String::from(
         "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n    priority 100\n    virtual_ipaddress {\n        10.78.0.100\n    }\n}\n",
     );
-    for v in 0..REAL_SERVERS / 100 {
-        out.push_str(&format!(
-            "virtual_server 10.200.0.{} 80 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n",
-            v + 1
-        ));
-        for r in 0..100 {
-            out.push_str(&format!(
-                "    real_server 127.0.0.{} {} {{\n        TCP_CHECK {{\n            connect_ip 127.0.0.1\n            connect_timeout 1\n        }}\n    }}\n",
-                v + 1,
-                20000 + r
-            ));
-        }
-        out.push_str("}\n");
-    }
+    out.push_str(&common::tcp_checked_servers(REAL_SERVERS, 1));
     out
 }
 

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
     let opts = LoadOptions {
         config_id: args.config_id.clone(),
     };
-    let loaded = config::load(&path, &opts);
+    let loaded = upkeep::sys::mem::apart(|| config::load(&path, &opts));
     print_diagnostics(&loaded.diagnostics);
     if !loaded.is_ok() {
         eprintln!(

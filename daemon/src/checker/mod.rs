@@ -79,10 +79,14 @@ pub fn by_checker_weighted(cfg: &Config) -> Vec<(String, bool)> {
 /// Whether the checker needs a plugin host for `cfg` (its executable is
 /// then `upkeep-plugin-host`, see `supervisor::plugin_host`).
 pub fn needs_plugins(cfg: &Config) -> bool {
-    spec::for_checker(cfg).iter().any(|s| {
-        s.probes
-            .iter()
-            .any(|p| matches!(p, probe::Probe::Plugin(_)))
+    // On a thread of its own: the specs are megabytes at 10,000 real
+    // servers, and the parent asks (sys::mem::apart).
+    crate::sys::mem::apart(|| {
+        spec::for_checker(cfg).iter().any(|s| {
+            s.probes
+                .iter()
+                .any(|p| matches!(p, probe::Probe::Plugin(_)))
+        })
     })
 }
 

@@ -142,10 +142,13 @@ impl Record {
         };
         let value = c.value;
         // In place: at thousands of results a second, a new key and a
-        // dropped one per result showed in the parent's profile.
+        // dropped one per result showed in the parent's profile. Into the
+        // recorded check's own buffers too: keeping the message's strings
+        // instead moved every record's strings around the heap each
+        // second, among short-lived blocks that then pinned its pages.
         let slot = match self.checks.get_mut(c.source.as_str()) {
             Some(slot) => {
-                *slot = c;
+                slot.update_from(c);
                 slot
             }
             None => self.checks.entry(c.source.clone()).or_insert(c),
@@ -229,6 +232,13 @@ impl Record {
         self.real_servers_down = resume.real_servers_down;
         self.real_servers_up = resume.real_servers_up;
         self.real_server_weights = resume.real_server_weights;
+    }
+
+    /// Room for `n` checks' records, made at once: grown a result at a
+    /// time, each map left its smaller tables behind as holes in the heap.
+    pub fn reserve_checks(&mut self, n: usize) {
+        self.checks.reserve(n.saturating_sub(self.checks.len()));
+        self.verdicts.reserve(n.saturating_sub(self.verdicts.len()));
     }
 
     /// After a reload: forget what the new configuration no longer has.

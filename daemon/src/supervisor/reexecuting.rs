@@ -67,7 +67,8 @@ impl Parent {
             let _ = reply.send(refuse("the daemon is stopping or reloading".into()));
             return;
         }
-        let loaded = crate::config::load(&self.opts.config_path, &self.opts.load);
+        let (path, opts) = (&self.opts.config_path, &self.opts.load);
+        let loaded = crate::sys::mem::apart(|| crate::config::load(path, opts));
         if !loaded.is_ok() {
             let errors: Vec<String> = loaded
                 .diagnostics

@@ -53,7 +53,8 @@ impl Parent {
         self.watch(Happened::ReloadStarted {
             generation: self.generation + 1,
         });
-        let loaded = config::load(&self.opts.config_path, &self.opts.load);
+        let (path, opts) = (&self.opts.config_path, &self.opts.load);
+        let loaded = crate::sys::mem::apart(|| config::load(path, opts));
         let mut errors = Vec::new();
         for d in loaded.diagnostics.sorted() {
             if d.severity == config::diag::Severity::Error {
@@ -187,6 +188,8 @@ impl Parent {
         self.record.retain_configured(&self.config);
         self.routing = Routing::new(&self.config, std::mem::take(&mut self.routing));
         self.accepted.commit(&self.config);
+        self.record
+            .reserve_checks(self.accepted.current.len() + self.local_sources.current.len());
         self.lvs_notify = super::lvs_notify::IpvsNotify::new(&self.config);
         self.reconfigure_mail();
         for role in Role::ALL {

@@ -102,3 +102,27 @@ pub fn upkeepd_ok(args: &[&std::ffi::OsStr]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// `n` TCP-checked real servers in virtual servers of 100 (keepalived
+/// syntax), as bench/memory.py: real server `127.0.V.W:2000R`, checked at
+/// 127.0.0.1 (tests/tools/tcp_listeners.py answers there).
+pub fn tcp_checked_servers(n: usize, delay_loop: u32) -> String {
+    let mut out = String::new();
+    for v in 0..n.div_ceil(100) {
+        out.push_str(&format!(
+            "virtual_server 10.200.{}.{} 80 {{\n    delay_loop {delay_loop}\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n",
+            v / 250,
+            v % 250 + 1
+        ));
+        for r in 0..100.min(n - v * 100) {
+            out.push_str(&format!(
+                "    real_server 127.0.{}.{} {} {{ TCP_CHECK {{ connect_ip 127.0.0.1\n connect_timeout 2 }} }}\n",
+                v / 250,
+                v % 250 + 1,
+                20000 + r
+            ));
+        }
+        out.push_str("}\n");
+    }
+    out
+}
