@@ -112,8 +112,7 @@ pub fn entries(cfg: &Config) -> Vec<Entry> {
         if let Some(r) = s.on_failure.as_ref().and_then(|f| f.restart.as_ref()) {
             let at = s
                 .src
-                .keys
-                .get("upkeep_restart")
+                .written("upkeep_restart")
                 .or(s.src.key("on_failure"))
                 .cloned();
             out.push(Entry {

@@ -18,7 +18,7 @@ pub fn apply(inst: &mut VrrpInstance, global: &Global, d: &mut Diagnostics) {
     let name = inst.name.clone();
     let src = inst.src.clone();
     let at = |key: &str| src.key(key).cloned();
-    let explicit = |key: &str| src.keys.contains_key(key);
+    let explicit = |key: &str| src.written(key).is_some();
     let owner = inst.priority == 255;
 
     if inst.family() == Family::V6 && inst.effective_version(global) == 2 {

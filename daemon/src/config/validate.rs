@@ -82,7 +82,7 @@ fn run_as(cfg: &Config, d: &mut Diagnostics) {
             };
             if let Some(http) = rs.checkers.iter().find(|c| c.kind.is_http()) {
                 d.error(
-                    http.src.at.as_ref().or(misc.src.key("user")),
+                    http.src.at().or(misc.src.key("user")),
                     format!(
                         "virtual_server {}, real_server {}: a MISC_CHECK with its own 'user' runs in the parent, with the server's other checks; {} cannot (it would parse responses as root): drop the MISC_CHECK's 'user' or move {} to another real server entry",
                         vs.label(),
@@ -122,42 +122,42 @@ fn unique_names(cfg: &Config, d: &mut Diagnostics) {
         "vrrp_instance",
         cfg.vrrp_instances
             .iter()
-            .map(|i| (i.name.as_str(), i.src.at.as_ref())),
+            .map(|i| (i.name.as_str(), i.src.at())),
         d,
     );
     check(
         "vrrp_script",
         cfg.vrrp_scripts
             .iter()
-            .map(|i| (i.name.as_str(), i.src.at.as_ref())),
+            .map(|i| (i.name.as_str(), i.src.at())),
         d,
     );
     check(
         "vrrp_track_process",
         cfg.track_processes
             .iter()
-            .map(|i| (i.name.as_str(), i.src.at.as_ref())),
+            .map(|i| (i.name.as_str(), i.src.at())),
         d,
     );
     check(
         "vrrp_track_file",
         cfg.track_files
             .iter()
-            .map(|i| (i.name.as_str(), i.src.at.as_ref())),
+            .map(|i| (i.name.as_str(), i.src.at())),
         d,
     );
     check(
         "vrrp_sync_group",
         cfg.sync_groups
             .iter()
-            .map(|i| (i.name.as_str(), i.src.at.as_ref())),
+            .map(|i| (i.name.as_str(), i.src.at())),
         d,
     );
     check(
         "virtual_server_group",
         cfg.virtual_server_groups
             .iter()
-            .map(|i| (i.name.as_str(), i.src.at.as_ref())),
+            .map(|i| (i.name.as_str(), i.src.at())),
         d,
     );
 }
@@ -567,7 +567,7 @@ fn plugin(
     src: &Src,
     d: &mut Diagnostics,
 ) {
-    let at = src.key("plugin").or(src.at.as_ref());
+    let at = src.key("plugin").or(src.at());
     if p.file.is_empty() {
         d.error(at, format!("{place}: needs its plugin's 'file'"));
     } else if !p.file.starts_with('/') {
@@ -614,7 +614,7 @@ fn plugin(
             if let Some(why) = why {
                 let key = format!("plugin.allow.{kind}.{i}");
                 d.error(
-                    src.keys.get(&key).or(at),
+                    src.written(&key).or(at),
                     format!("{place}: plugin grant {kind} '{t}': {why}"),
                 );
             }
@@ -664,7 +664,7 @@ fn scripts(cfg: &Config, d: &mut Diagnostics) {
         let name = &s.name;
         match &s.plugin {
             None if s.script.trim().is_empty() => d.warning(
-                s.src.at.as_ref(),
+                s.src.at(),
                 format!("vrrp_script {name} has no 'script'; it will always fail"),
             ),
             Some(_) if !s.script.trim().is_empty() => d.error(
@@ -707,7 +707,7 @@ fn scripts(cfg: &Config, d: &mut Diagnostics) {
     for p in &cfg.track_processes {
         if p.process.is_empty() {
             d.error(
-                p.src.at.as_ref(),
+                p.src.at(),
                 format!("vrrp_track_process {} needs a 'process'", p.name),
             );
         }
@@ -724,7 +724,7 @@ fn scripts(cfg: &Config, d: &mut Diagnostics) {
     for f in &cfg.track_files {
         if f.file.is_empty() {
             d.error(
-                f.src.at.as_ref(),
+                f.src.at(),
                 format!("vrrp_track_file {} needs a 'file'", f.name),
             );
         }
@@ -740,7 +740,7 @@ fn virtual_servers(cfg: &Config, d: &mut Diagnostics) {
     let mut seen = HashMap::new();
     for vs in &cfg.virtual_servers {
         let label = vs.label();
-        let at = vs.src.at.as_ref();
+        let at = vs.src.at();
         let forms = usize::from(vs.ip.is_some())
             + usize::from(vs.fwmark.is_some())
             + usize::from(vs.group.is_some());
@@ -795,11 +795,7 @@ fn virtual_servers(cfg: &Config, d: &mut Diagnostics) {
         }
         let mut rs_seen = HashSet::new();
         for (i, rs) in vs.real_servers.iter().enumerate() {
-            let loc = rs
-                .src
-                .at
-                .as_ref()
-                .or(vs.src.key(&format!("real_server.{i}")));
+            let loc = rs.src.at().or(vs.src.key(&format!("real_server.{i}")));
             if !rs_seen.insert((rs.ip, rs.port)) {
                 d.error(
                     loc,
@@ -906,7 +902,7 @@ fn lvs(cfg: &Config, d: &mut Diagnostics) {
             let encap = rs.tunnel_encap.unwrap_or_default();
             let any =
                 rs.tunnel_encap.is_some() || rs.tunnel_dport.is_some() || rs.tunnel_csum.is_some();
-            let at = rs.src.key("tunnel_encap").or(rs.src.at.as_ref());
+            let at = rs.src.key("tunnel_encap").or(rs.src.at());
             let why = if any && !tunnel {
                 Some("tunnel options need 'lvs_method TUN'")
             } else if encap == TunnelEncap::Gue && rs.tunnel_dport.is_none() {
@@ -944,10 +940,7 @@ fn checker(
     let place = place.as_str();
     if c.kind.is_http() {
         if c.url.is_empty() {
-            d.error(
-                c.src.at.as_ref(),
-                format!("{place}: needs at least one 'url'"),
-            );
+            d.error(c.src.at(), format!("{place}: needs at least one 'url'"));
         }
         for (i, u) in c.url.iter().enumerate() {
             let loc = c.src.key(&format!("url.{i}"));
@@ -982,19 +975,16 @@ fn checker(
     }
     match (&c.plugin, c.kind == CheckKind::Plugin) {
         (Some(p), true) => plugin(place, p, Some(checked), &c.src, d),
-        (None, true) => d.error(
-            c.src.at.as_ref(),
-            format!("{place}: needs its plugin's 'file'"),
-        ),
+        (None, true) => d.error(c.src.at(), format!("{place}: needs its plugin's 'file'")),
         (Some(_), false) => d.error(
-            c.src.key("plugin").or(c.src.at.as_ref()),
+            c.src.key("plugin").or(c.src.at()),
             format!("{place}: 'plugin' belongs to a plugin checker"),
         ),
         (None, false) => {}
     }
     if c.kind == CheckKind::MiscCheck {
         if c.misc_path.as_deref().is_none_or(|p| p.trim().is_empty()) {
-            d.error(c.src.at.as_ref(), format!("{place}: needs 'misc_path'"));
+            d.error(c.src.at(), format!("{place}: needs 'misc_path'"));
         }
     } else {
         for (key, set) in [
@@ -1081,15 +1071,12 @@ fn file_check(
         }
     }
     let Some(name) = &c.track_file else {
-        d.error(
-            c.src.at.as_ref(),
-            format!("{place}: needs 'track_file NAME'"),
-        );
+        d.error(c.src.at(), format!("{place}: needs 'track_file NAME'"));
         return;
     };
     if !cfg.track_files.iter().any(|f| &f.name == name) {
         d.error(
-            c.src.key("track_file").or(c.src.at.as_ref()),
+            c.src.key("track_file").or(c.src.at()),
             format!(
                 "{place}: 'track_file' names '{name}', which is not defined: expected the name of a track_file{}",
                 suggestion(name, cfg.track_files.iter().map(|f| f.name.as_str()))
@@ -1132,8 +1119,7 @@ fn checker_udp_dns(c: &super::model::RealServerCheck, place: &str, d: &mut Diagn
         if min > max {
             d.error(
                 c.src
-                    .keys
-                    .get("min_reply_length")
+                    .written("min_reply_length")
                     .or(c.src.key("max_reply_length")),
                 format!(
                     "{place}: min_reply_length {min} > max_reply_length {max}: the check would always fail"

@@ -241,7 +241,7 @@ impl Cx<'_> {
             for rs in vs
                 .real_servers
                 .iter_mut()
-                .filter(|rs| !rs.src.keys.contains_key("weight"))
+                .filter(|rs| rs.src.written("weight").is_none())
             {
                 rs.weight = w;
             }
@@ -677,7 +677,7 @@ impl Cx<'_> {
             // keepalived keeps the port in a source address of no family
             // and never binds it.
             self.diags.warning(
-                c.src.keys.get("bind_port"),
+                c.src.written("bind_port"),
                 format!(
                     "'bind_port' without 'bindto' {place} has no effect (as in keepalived): add 'bindto ADDRESS'"
                 ),

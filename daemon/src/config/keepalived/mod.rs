@@ -65,8 +65,8 @@ fn read_nodes(nodes: &[Node], diags: &mut Diagnostics) -> Config {
                 if cx.flag_args_none(n)
                     && let Some(block) = cx.block(n)
                 {
-                    if cfg.global.src.at.is_none() {
-                        cfg.global.src.at = Some(n.word.loc.clone());
+                    if cfg.global.src.at().is_none() {
+                        cfg.global.src.set_at(n.word.loc.clone());
                     }
                     cx.global(&mut cfg.global, block);
                 }

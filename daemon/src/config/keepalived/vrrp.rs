@@ -319,25 +319,25 @@ impl Cx<'_> {
     /// `memory`: UPKEEP_PLUGIN's; a vrrp_script's `upkeep_plugin`,
     /// `upkeep_plugin_arg`, ...); false: not one. Also records the names
     /// validation uses for both formats.
-    pub fn plugin_keyword(
+    pub fn plugin_keyword<P: Default + std::borrow::BorrowMut<PluginCheck>>(
         &mut self,
         n: &Node,
         short: &str,
-        plugin: &mut Option<PluginCheck>,
+        plugin: &mut Option<P>,
         src: &mut Src,
     ) -> bool {
         match short {
             "file" => {
                 if let Some(t) = self.arg1(n, "the plugin's file") {
-                    plugin.get_or_insert_with(Default::default).file = t.text.clone();
+                    made(plugin).file = t.text.clone();
                 }
                 src.set("plugin", &n.word.loc);
             }
-            "arg" => self.plugin_arg(plugin.get_or_insert_with(Default::default), n),
-            "allow" => self.plugin_allow(plugin.get_or_insert_with(Default::default), src, n),
+            "arg" => self.plugin_arg(made(plugin), n),
+            "allow" => self.plugin_allow(made(plugin), src, n),
             "memory" => {
                 let mib = self.number(n);
-                let p = plugin.get_or_insert_with(Default::default);
+                let p = made(plugin);
                 p.memory_mib = mib.unwrap_or(p.memory_mib);
                 src.set("plugin.memory_mib", &n.word.loc);
             }
@@ -953,6 +953,12 @@ impl Cx<'_> {
             }
         }
     }
+}
+
+/// The plugin settings being read, made when the first keyword comes (a
+/// vrrp_script keeps them inline, a real server's check boxed).
+fn made<P: Default + std::borrow::BorrowMut<PluginCheck>>(p: &mut Option<P>) -> &mut PluginCheck {
+    p.get_or_insert_with(P::default).borrow_mut()
 }
 
 #[cfg(test)]

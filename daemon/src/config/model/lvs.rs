@@ -431,8 +431,9 @@ pub struct RealServerCheck {
     /// DNS_CHECK: the name queried (keepalived's `name`; default the root).
     pub dns_name: Option<String>,
     /// The `plugin` kind: the component, its args, memory and grants (a
-    /// grant may name `$REAL_SERVER`, the address checked).
-    pub plugin: Option<PluginCheck>,
+    /// grant may name `$REAL_SERVER`, the address checked). Boxed: most
+    /// checks have none, and the daemon keeps one of these per real server.
+    pub plugin: Option<Box<PluginCheck>>,
     /// keepalived's `log_all_failures`: log every failed attempt while the
     /// server is up (the retries too), not only the change to down.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
