@@ -255,6 +255,7 @@ impl Worker {
     }
 
     fn done(&mut self, o: Outcome) {
+        let error_before = self.report.error.clone();
         let took_us = u64::try_from(o.took.as_micros()).unwrap_or(u64::MAX);
         self.report.reconciles += 1;
         let mut changes = Vec::new();
@@ -321,8 +322,11 @@ impl Worker {
                 self.sync_before = false;
             }
         }
-        let errored = o.error.is_some();
-        let mut news = changed > 0 || errored || !failures.is_empty();
+        // An error is news when it starts, changes or ends: a lasting one
+        // (a kernel without IPVS) made every periodic retry send the whole
+        // table to the parent, 1.3 MB every 5 s at 10,000 real servers
+        // (issue 18). Its retries are then reported as quiet ones are.
+        let mut news = changed > 0 || self.report.error != error_before || !failures.is_empty();
         if let Some(k) = o.kernel {
             let view: KernelView = k.into_iter().map(|(s, d)| (s.service.key, d)).collect();
             news |= self.view.as_ref() != Some(&view);
@@ -514,6 +518,54 @@ fn health(w: &mut Worker, change: &RealServerState) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 18: a reconcile error is news when it starts, changes or
+    /// ends, not at each periodic retry while it lasts.
+    #[test]
+    fn a_lasting_reconcile_error_is_news_once() {
+        let mut w = Worker {
+            flush_pending: false,
+            flush_onstop: None,
+            table: Table::new(&Config::default(), &Default::default(), Default::default()),
+            owned_before: BTreeSet::new(),
+            sync_before: false,
+            report: IpvsKernel::default(),
+            view: None,
+            quiet: false,
+            pending: None,
+            dirty: false,
+        };
+        let outcome = |error: Option<IpvsError>| Outcome {
+            cause: Cause::Periodic,
+            applied: Vec::new(),
+            kernel: None,
+            daemons: None,
+            error,
+            took: Duration::ZERO,
+            dump: Duration::ZERO,
+        };
+        let news = |w: &mut Worker, error| {
+            w.dirty = false;
+            w.quiet = false;
+            w.done(outcome(error));
+            (w.dirty, w.quiet)
+        };
+        assert_eq!(
+            news(&mut w, Some(IpvsError::NoIpvs)),
+            (true, false),
+            "it starts"
+        );
+        for _ in 0..3 {
+            assert_eq!(
+                news(&mut w, Some(IpvsError::NoIpvs)),
+                (false, true),
+                "it lasts"
+            );
+        }
+        assert_eq!(w.report.reconciles, 4);
+        assert_eq!(w.report.errors["no_ipvs"], 1, "counted once");
+        assert_eq!(news(&mut w, None), (true, false), "it ends");
+    }
 
     #[test]
     fn a_slow_reconcile_spaces_out_the_periodic_ones() {

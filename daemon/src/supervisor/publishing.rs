@@ -100,7 +100,8 @@ impl Parent {
             m.changed();
         }
         self.feed_metrics(None);
-        let json = self.with_status(publish::status_json);
+        let room = self.publisher.room();
+        let json = self.with_status(|v| publish::status_json(v, room));
         self.publisher
             .publish(&self.opts.runtime_dir, json.as_deref(), started);
         drop(json);
