@@ -264,10 +264,18 @@ mod tests {
     fn the_next_status_gets_room_for_the_last_one() {
         let mut p = Publisher::default();
         assert_eq!(p.room(), 0);
-        p.publish(Path::new("/nonexistent"), Some(&[b' '; 800]), Instant::now());
+        p.publish(
+            Path::new("/nonexistent"),
+            Some(&[b' '; 800]),
+            Instant::now(),
+        );
         assert_eq!(p.room(), 900);
         p.publish(Path::new("/nonexistent"), None, Instant::now());
-        assert_eq!(p.room(), 900, "a status that could not be made changes nothing");
+        assert_eq!(
+            p.room(),
+            900,
+            "a status that could not be made changes nothing"
+        );
     }
 
     #[test]
