@@ -258,8 +258,7 @@ pub async fn run(
         p.record.adopt(resume);
         p.handed_over = Instant::now().checked_sub(ago);
     }
-    p.record
-        .reserve_checks(p.accepted.current.len() + p.local_sources.current.len());
+    p.size_records();
     p.record.maintenance = maintenance::load(&p.opts.state_dir);
     if !p.record.maintenance.is_empty() {
         info!(instances = ?p.record.maintenance, "instances in maintenance");

@@ -31,6 +31,13 @@ impl Parent {
         self.with_status(|v| v.to_doc())
     }
 
+    /// Room in the records for every check of the committed configuration
+    /// (the checker's and the parent's own), at start and at each commit.
+    pub(super) fn size_records(&mut self) {
+        let checks = self.accepted.current.len() + self.local_sources.current.len();
+        self.record.reserve_checks(checks);
+    }
+
     /// Calls `f` with the status as it is now, borrowed from the records.
     pub(super) fn with_status<R>(&self, f: impl FnOnce(&StatusView<'_>) -> R) -> R {
         let policy = |source: &str| self.routing.describe(source);

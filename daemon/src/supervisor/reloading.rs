@@ -188,8 +188,7 @@ impl Parent {
         self.record.retain_configured(&self.config);
         self.routing = Routing::new(&self.config, std::mem::take(&mut self.routing));
         self.accepted.commit(&self.config);
-        self.record
-            .reserve_checks(self.accepted.current.len() + self.local_sources.current.len());
+        self.size_records();
         self.lvs_notify = super::lvs_notify::IpvsNotify::new(&self.config);
         self.reconfigure_mail();
         for role in Role::ALL {
