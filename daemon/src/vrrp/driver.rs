@@ -72,8 +72,11 @@ struct Driver {
     /// Transitions for the parent, sent in order after each event.
     outbox: Vec<Msg>,
     dirty: bool,
-    /// The pending status is the once-a-second report of counters alone.
+    /// The pending status is the periodic report of counters alone.
     counters_only: bool,
+    /// A duplicate VIP appeared or cleared since the last status: it goes
+    /// within a second, whatever the counters' period.
+    dupes_news: bool,
     /// Gratuitous ARPs / NAs waiting for their interface's interval:
     /// (interface index, IPv6) → the line of (address, MAC).
     pacers: HashMap<(u32, bool), Pacer<Announcement>>,
@@ -99,6 +102,20 @@ struct Driver {
 /// A round of the loop (or a wake-up) this late is logged: a Backup takes
 /// over after 3 advert intervals and a bit (300 ms and more at 0.1 s).
 const STALL: Duration = Duration::from_millis(50);
+
+/// How often the counters alone (adverts sent and received, drops) go to
+/// the parent: 5 ms per instance, between 1 and 5 s (every second up to 200
+/// instances, every 5 s from 1,000). Each report names every instance and
+/// the parent rewrites status.json for it: at 1,000 instances and advert_int
+/// 1 s a report every second was half of the Backup's CPU (perf, issue 18),
+/// 2.6 times keepalived's per advert, which reports nothing. A change of
+/// state or priority still goes at once.
+fn counters_every(instances: usize) -> Duration {
+    let per_instance = Duration::from_millis(5);
+    per_instance
+        .saturating_mul(u32::try_from(instances).unwrap_or(u32::MAX))
+        .clamp(Duration::from_secs(1), Duration::from_secs(5))
+}
 
 /// At most this many queued packets are handled in one round of the loop.
 const PACKET_BATCH: usize = 64;
@@ -133,6 +150,7 @@ pub async fn run(
         outbox: Vec::new(),
         dirty: true,
         counters_only: false,
+        dupes_news: false,
         pacers: HashMap::new(),
         missing: BTreeMap::new(),
         lost: BTreeSet::new(),
@@ -265,8 +283,14 @@ pub async fn run(
                 }
             }
         }
-        // Transitions at once; counters at most once a second.
-        if status_at.elapsed() >= Duration::from_secs(1) && !d.dirty {
+        // Transitions at once; counters every second to every few
+        // seconds (`counters_every`), duplicate VIPs within a second.
+        let every = if d.dupes_news {
+            Duration::from_secs(1)
+        } else {
+            counters_every(d.ios.len())
+        };
+        if status_at.elapsed() >= every && !d.dirty {
             d.dirty = true;
             d.counters_only = true;
         }
@@ -715,6 +739,7 @@ impl Driver {
             link.send(&m).await?;
         }
         if std::mem::take(&mut self.dirty) {
+            self.dupes_news = false;
             let counters = std::mem::take(&mut self.counters_only);
             link.send(&self.status(counters)).await?;
         }
@@ -744,4 +769,18 @@ fn placed(ios: &[InstanceIo], mut base: HashMap<IpAddr, u32>) -> HashMap<IpAddr,
         }
     }
     base
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_go_every_second_for_a_few_instances_and_less_often_for_many() {
+        assert_eq!(counters_every(0), Duration::from_secs(1));
+        assert_eq!(counters_every(200), Duration::from_secs(1));
+        assert_eq!(counters_every(500), Duration::from_millis(2500));
+        assert_eq!(counters_every(1000), Duration::from_secs(5));
+        assert_eq!(counters_every(usize::MAX), Duration::from_secs(5));
+    }
 }

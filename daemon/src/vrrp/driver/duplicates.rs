@@ -27,6 +27,7 @@ impl Driver {
             // Status carries it within a second (see `arp`).
             for c in cleared {
                 report(&io.name, c, "no longer heard");
+                self.dupes_news = true;
             }
             if !due {
                 continue;
@@ -60,7 +61,7 @@ impl Driver {
             let vips: Vec<IpAddr> = io.vips.iter().map(|(_, v)| v.addr).collect();
             let change = d.heard(now, addr, h.mac, &vips, &own);
             self.dupes_due.set(&k, d.next_deadline());
-            // Not `dirty`: the status goes within a second anyway. A status
+            // Not `dirty`: the status goes within a second. A status
             // per ARP packet, when a peer that was Master of 1,000
             // instances sent its gratuitous ARPs, kept the parent busy
             // (each status names every instance's duplicates) and this
@@ -68,6 +69,7 @@ impl Driver {
             // sent more ARPs, and so on.
             if let Some(c) = change {
                 report(&io.name, c, "");
+                self.dupes_news = true;
             }
         }
     }
