@@ -18,8 +18,10 @@ After --settle seconds (30 by default) it reads /proc/PID/smaps_rollup and
 /proc/PID/status of every process of the daemon (upkeep: the parent and
 each worker, named by argv[0], daemon/src/procname.rs; keepalived: parent,
 vrrp and checker children, by their pid files) and prints per process PSS,
-RSS, anonymous, private dirty and threads, and totals. --json FILE writes
-every row.
+RSS, anonymous, private dirty and threads, and totals. --samples N reads
+N times, --every S seconds apart, and gives each process's mean (a heap
+that grows between trims is caught at any point otherwise). --json FILE
+writes every row.
 
 Builds (--builds): glibc = target/release (the release build, glibc
 malloc); musl = target/x86_64-unknown-linux-musl/dist (the packages'
@@ -244,9 +246,11 @@ def keepalived_procs(d):
     return out
 
 
-def measure(daemon, binary, conf_text, settle, listener, detail=False):
+def measure(daemon, binary, conf_text, settle, listener, detail=False, samples=1, every=2.0):
     """Starts `daemon` on `conf_text` in a fresh namespace, waits until its
-    processes are up and `settle` seconds more, returns the rows."""
+    processes are up and `settle` seconds more, returns the rows: with
+    `samples` > 1, each process's mean over that many readings `every`
+    seconds apart (a heap that grows and is trimmed between readings)."""
     d = tempfile.mkdtemp(prefix="upkeep-mem-")
     procs = []
     try:
@@ -284,18 +288,42 @@ def measure(daemon, binary, conf_text, settle, listener, detail=False):
         if procs[-1].poll() is not None:
             tail = open(os.path.join(d, "daemon.log")).read().strip().splitlines()[-4:]
             raise RuntimeError(f"{daemon} exited during the settle time: " + " | ".join(tail))
-        rows = []
-        for pid, name in upkeep_procs(binary) if daemon == "upkeep" else keepalived_procs(d):
-            try:
-                rows.append(proc_row(pid, name))
-                if detail:
-                    rows[-1]["mappings"] = mappings(pid)
-            except OSError:
-                pass
-        return rows
+        readings = []
+        for k in range(max(1, samples)):
+            if k:
+                time.sleep(every)
+            rows = []
+            for pid, name in upkeep_procs(binary) if daemon == "upkeep" else keepalived_procs(d):
+                try:
+                    rows.append(proc_row(pid, name))
+                    if detail and k == 0:
+                        rows[-1]["mappings"] = mappings(pid)
+                except OSError:
+                    pass
+            readings.append(rows)
+        return mean_rows(readings)
     finally:
         netns_down(procs)
         shutil.rmtree(d, ignore_errors=True)
+
+
+def mean_rows(readings):
+    """Per process (by pid), the mean of each field over the readings
+    that saw it; the anonymous memory's least and most as well."""
+    if len(readings) == 1:
+        return readings[0]
+    out = []
+    for first in readings[0]:
+        seen = [r for rows in readings for r in rows if r["pid"] == first["pid"]]
+        row = dict(first)
+        for k in (*FIELDS, "threads"):
+            if k in first:
+                row[k] = round(sum(r.get(k, 0) for r in seen) / len(seen))
+        row["anon_min"] = min(r.get("Anonymous", 0) for r in seen)
+        row["anon_max"] = max(r.get("Anonymous", 0) for r in seen)
+        row["samples"] = len(seen)
+        out.append(row)
+    return out
 
 
 def mib(kib):
@@ -306,8 +334,9 @@ def print_table(case, daemon, rows):
     print(f"\n{case} — {daemon}")
     print(f"  {'process':<10} {'PSS':>7} {'RSS':>7} {'anon':>7} {'priv dirty':>10} {'threads':>7}   (MiB)")
     for r in rows:
+        spread = f"   anon {mib(r['anon_min'])}–{mib(r['anon_max'])} over {r['samples']}" if "anon_min" in r else ""
         print(f"  {r['process']:<10} {mib(r['Pss']):>7} {mib(r['Rss']):>7} {mib(r['Anonymous']):>7} "
-              f"{mib(r['Private_Dirty']):>10} {r['threads']:>7}")
+              f"{mib(r['Private_Dirty']):>10} {r['threads']:>7}{spread}")
     t = total(rows)
     print(f"  {'total':<10} {mib(t['Pss']):>7} {mib(t['Rss']):>7} {mib(t['Anonymous']):>7} "
           f"{mib(t['Private_Dirty']):>10} {t['threads']:>7}   ({len(rows)} processes)", flush=True)
@@ -327,6 +356,9 @@ def main():
     ap.add_argument("--daemons", default="upkeep,keepalived")
     ap.add_argument("--upkeepd", help="measure this upkeepd binary instead of --builds")
     ap.add_argument("--mappings", action="store_true", help="also sum /proc/PID/smaps by kind of mapping")
+    ap.add_argument("--samples", type=int, default=1,
+                    help="readings per daemon after the settle time, averaged (default 1)")
+    ap.add_argument("--every", type=float, default=2.0, help="seconds between readings (default 2)")
     ap.add_argument("--json", help="write every row here")
     args = ap.parse_args()
     builds = {args.upkeepd: args.upkeepd} if args.upkeepd else {b: BUILDS[b] for b in args.builds.split(",") if b}
@@ -349,7 +381,7 @@ def main():
                 text = seed_conf(seed, cd) if seed else checks_conf(n, args.delay_loop)
                 try:
                     rows = measure(daemon, binary, text, args.settle, listener=n is not None,
-                                   detail=args.mappings)
+                                   detail=args.mappings, samples=args.samples, every=args.every)
                 except RuntimeError as e:
                     print(f"\n{case} — {label}: {e}", file=sys.stderr)
                     continue
