@@ -48,6 +48,12 @@ impl AddressWatch {
 
     /// An accepted advert from `from` listing `theirs`, against `ours`.
     pub fn heard(&mut self, from: IpAddr, theirs: &[IpAddr], ours: &[IpAddr]) -> Option<Report> {
+        // The same list in the same order, nearly always: no sets to build
+        // for every advert (two per advert were 5% of a Backup's CPU at
+        // 1,000 instances, perf).
+        if theirs == ours {
+            return self.forget();
+        }
         let theirs = set(theirs);
         if theirs == set(ours) {
             return self.forget();
