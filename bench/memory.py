@@ -20,8 +20,9 @@ each worker, named by argv[0], daemon/src/procname.rs; keepalived: parent,
 vrrp and checker children, by their pid files) and prints per process PSS,
 RSS, anonymous, private dirty and threads, and totals. --samples N reads
 N times, --every S seconds apart, and gives each process's mean (a heap
-that grows between trims is caught at any point otherwise). --json FILE
-writes every row.
+that grows between trims is caught at any point otherwise). CPU: the
+clock ticks (utime + stime, 10 ms each) of every process from the middle
+of the settle time to the last reading. --json FILE writes every row.
 
 Builds (--builds): glibc = target/release (the release build, glibc
 malloc); musl = target/x86_64-unknown-linux-musl/dist (the packages'
@@ -284,7 +285,12 @@ def measure(daemon, binary, conf_text, settle, listener, detail=False, samples=1
         if procs[-1].poll() is not None:
             tail = open(os.path.join(d, "daemon.log")).read().strip().splitlines()[-4:]
             raise RuntimeError(f"{daemon} exited at start: " + " | ".join(tail))
-        time.sleep(settle)
+        procs_of = (lambda: upkeep_procs(binary)) if daemon == "upkeep" else (lambda: keepalived_procs(d))
+        # CPU over the settle time and the readings: the settle's first
+        # half is left out (start-up work).
+        time.sleep(settle / 2)
+        ticks0, t0 = cpu_ticks(procs_of()), time.time()
+        time.sleep(settle / 2)
         if procs[-1].poll() is not None:
             tail = open(os.path.join(d, "daemon.log")).read().strip().splitlines()[-4:]
             raise RuntimeError(f"{daemon} exited during the settle time: " + " | ".join(tail))
@@ -301,10 +307,28 @@ def measure(daemon, binary, conf_text, settle, listener, detail=False, samples=1
                 except OSError:
                     pass
             readings.append(rows)
-        return mean_rows(readings)
+        rows = mean_rows(readings)
+        ticks1, span = cpu_ticks(procs_of()), time.time() - t0
+        for r in rows:
+            if r["pid"] in ticks0 and r["pid"] in ticks1:
+                r["cpu_ticks"] = ticks1[r["pid"]] - ticks0[r["pid"]]
+                r["cpu_span_s"] = round(span, 1)
+        return rows
     finally:
         netns_down(procs)
         shutil.rmtree(d, ignore_errors=True)
+
+
+def cpu_ticks(procs):
+    """utime + stime (clock ticks) of each pid."""
+    out = {}
+    for pid, _ in procs:
+        try:
+            f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            out[pid] = int(f[11]) + int(f[12])
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
 
 
 def mean_rows(readings):
@@ -338,12 +362,19 @@ def print_table(case, daemon, rows):
         print(f"  {r['process']:<10} {mib(r['Pss']):>7} {mib(r['Rss']):>7} {mib(r['Anonymous']):>7} "
               f"{mib(r['Private_Dirty']):>10} {r['threads']:>7}{spread}")
     t = total(rows)
+    if any("cpu_ticks" in r for r in rows):
+        ticks = sum(r.get("cpu_ticks", 0) for r in rows)
+        span = max(r.get("cpu_span_s", 0) for r in rows)
+        per = ", ".join(f"{r['process']} {r.get('cpu_ticks', '?')}" for r in rows)
+        print(f"  CPU: {ticks} ticks in {span} s ({per})")
     print(f"  {'total':<10} {mib(t['Pss']):>7} {mib(t['Rss']):>7} {mib(t['Anonymous']):>7} "
           f"{mib(t['Private_Dirty']):>10} {t['threads']:>7}   ({len(rows)} processes)", flush=True)
 
 
 def total(rows):
-    return {k: sum(r.get(k, 0) for r in rows) for k in (*FIELDS, "threads")}
+    t = {k: sum(r.get(k, 0) for r in rows) for k in (*FIELDS, "threads", "cpu_ticks")}
+    t["cpu_span_s"] = max((r.get("cpu_span_s", 0) for r in rows), default=0)
+    return t
 
 
 def main():
@@ -391,11 +422,11 @@ def main():
             results.append({"case": case, "daemon": label, "settle_s": args.settle, "processes": rows,
                             "total": total(rows)})
             summary.append((case, label, len(rows), total(rows)))
-    print(f"\n| configuration | daemon | processes | PSS MiB | RSS MiB | anonymous MiB | private dirty MiB | threads |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print(f"\n| configuration | daemon | processes | PSS MiB | RSS MiB | anonymous MiB | private dirty MiB | threads | CPU ticks (s) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for case, label, nproc, t in summary:
         print(f"| {case} | {label} | {nproc} | {mib(t['Pss'])} | {mib(t['Rss'])} | {mib(t['Anonymous'])} "
-              f"| {mib(t['Private_Dirty'])} | {t['threads']} |")
+              f"| {mib(t['Private_Dirty'])} | {t['threads']} | {t['cpu_ticks']} ({t['cpu_span_s']}) |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
