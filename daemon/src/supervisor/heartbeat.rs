@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a worker is pinged.
 pub const EVERY: Duration = Duration::from_secs(1);
-/// The most one tick of the parent's loop (every 100 ms when it keeps up)
-/// counts towards [`TIMEOUT`].
+/// The most one tick of the parent's loop (every 100 ms while it has
+/// something to time, every second when quiet) counts towards [`TIMEOUT`].
 pub const MAX_STEP: Duration = Duration::from_secs(1);
 
 /// What a tick asks of the parent.

@@ -106,6 +106,20 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SupervisorE
     move |source| SupervisorError::Io { what, source }
 }
 
+/// The loop's tick while something waits on it (see `Parent::tick_every`).
+const TICK: Duration = Duration::from_millis(100);
+/// The tick of a quiet parent: the heartbeats' pace (a ping a second).
+const QUIET_TICK: Duration = heartbeat::EVERY;
+
+/// The tick: [`TICK`] when busy, else [`QUIET_TICK`] within half the
+/// period the watchdog is fed at (never below [`TICK`]).
+fn tick_for(busy: bool, watchdog_every: Option<Duration>) -> Duration {
+    if busy {
+        return TICK;
+    }
+    watchdog_every.map_or(QUIET_TICK, |w| QUIET_TICK.min(w / 2).max(TICK))
+}
+
 struct Parent {
     opts: Options,
     config: Config,
@@ -272,11 +286,11 @@ pub async fn run(
     let mut sigterm = signal(SignalKind::terminate()).map_err(io_err("SIGTERM handler"))?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(io_err("SIGINT handler"))?;
     let mut sighup = signal(SignalKind::hangup()).map_err(io_err("SIGHUP handler"))?;
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let watchdog_every = watchdog.map(|w| w / 2);
     let mut watchdog_at = Instant::now();
     let mut stop_deadline: Option<Instant> = None;
+    let tick = tokio::time::sleep(TICK);
+    tokio::pin!(tick);
     loop {
         tokio::select! {
             biased;
@@ -285,7 +299,9 @@ pub async fn run(
             _ = sighup.recv() => p.begin_reload(None),
             Some(ev) = vrrp_rx.recv() => p.on_event(ev),
             Some(req) = ctl_rx.recv() => p.on_control(req),
-            _ = tick.tick() => {
+            () = &mut tick => {
+                let now = Instant::now();
+                tick.as_mut().reset((now + p.tick_every(watchdog_every)).into());
                 p.on_tick();
                 if let Some(every) = watchdog_every
                     && watchdog_at.elapsed() >= every
@@ -313,6 +329,12 @@ pub async fn run(
         }
         p.watch_checks();
         p.publish(false);
+        // Something now pending (a publication held back, a restart, a
+        // reload) brings the next tick back within TICK.
+        let soon = Instant::now() + p.tick_every(watchdog_every);
+        if soon < tick.deadline().into_std() {
+            tick.as_mut().reset(soon.into());
+        }
     }
     p.publish(true);
     control_task.abort();
@@ -344,6 +366,24 @@ pub async fn run(
 }
 
 impl Parent {
+    /// How long until the next tick: [`TICK`] while anything waits on
+    /// one (a worker starting or restarting, a reload, a stop, a
+    /// publication or metrics held back by their pace, mail queued, a
+    /// check's on_failure policy), else [`QUIET_TICK`], within half the
+    /// watchdog's period. A quiet parent woke 10 times a second, each
+    /// tick two or three wake-ups (bench/README.md, idle CPU).
+    fn tick_every(&self, watchdog_every: Option<Duration>) -> Duration {
+        let busy = self.stopping
+            || self.handing_over
+            || self.reload.is_some()
+            || !self.workers.all_ready()
+            || self.publisher.pending()
+            || self.metrics.as_ref().is_some_and(publish::Metrics::pending)
+            || self.mailer.status().queued > 0
+            || self.routing.has_policies();
+        tick_for(busy, watchdog_every)
+    }
+
     fn on_tick(&mut self) {
         let now = Instant::now();
         let routes = self.routing.tick(&mut self.record, now);
@@ -428,5 +468,22 @@ impl Parent {
             }
         }
         self.workers.stop_all();
+    }
+}
+
+#[cfg(test)]
+mod tick_tests {
+    use super::*;
+
+    #[test]
+    fn a_quiet_parent_ticks_once_a_second_within_the_watchdog() {
+        assert_eq!(tick_for(true, None), TICK);
+        assert_eq!(tick_for(false, None), Duration::from_secs(1));
+        // Fed every 1.5 s (WatchdogSec=3): ticks every 750 ms.
+        let fed = Some(Duration::from_millis(1500));
+        assert_eq!(tick_for(false, fed), Duration::from_millis(750));
+        assert_eq!(tick_for(true, fed), TICK);
+        // Never faster than the busy tick, however short the watchdog.
+        assert_eq!(tick_for(false, Some(Duration::from_millis(50))), TICK);
     }
 }

@@ -60,6 +60,11 @@ impl Metrics {
         self.sent_at = None;
     }
 
+    /// A rendering waits for the pace.
+    pub fn pending(&self) -> bool {
+        self.stale
+    }
+
     /// Whether to render and send now.
     pub fn due(&self, now: Instant) -> bool {
         self.stale
@@ -120,6 +125,11 @@ impl Publisher {
             Msg::Checks { .. } | Msg::VrrpStatus { counters: true, .. } => self.counters = true,
             m => self.dirty |= changes_status(m),
         }
+    }
+
+    /// Something waits to be published.
+    pub fn pending(&self) -> bool {
+        self.dirty || self.counters
     }
 
     /// Whether a publication is due (`force`: now, if anything changed).

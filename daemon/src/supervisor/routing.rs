@@ -77,6 +77,11 @@ impl Routing {
         Self { policies }
     }
 
+    /// Whether any check has a policy (its timers run on the parent's tick).
+    pub fn has_policies(&self) -> bool {
+        !self.policies.is_empty()
+    }
+
     /// A check's policy state for status (None without a policy).
     pub fn describe(&self, source: &str) -> Option<String> {
         self.policies.get(source).map(|p| p.policy.describe())
