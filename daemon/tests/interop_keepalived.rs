@@ -65,8 +65,20 @@ fn scenario(version: u8, advert: &str, vip: &str, auth: Option<&str>) {
         logs(&lab)
     );
     assert_eq!(lab.state(1, "VI_1").as_deref(), Some("BACKUP"));
+    // Counters reach status.json at their own pace (the VRRP worker's
+    // report each second, then the parent's publication pace): waited for,
+    // not read at one instant (failed so in a clean-clone run, 2.4 s after
+    // start).
+    let heard = |lab: &Lab| {
+        lab.instance(1, "VI_1")
+            .is_some_and(|s| s["adverts_received"].as_u64() > Some(0))
+    };
+    assert!(
+        lab.wait(SECS(5), || heard(&lab)),
+        "{:?}",
+        lab.instance(1, "VI_1")
+    );
     let st = lab.instance(1, "VI_1").unwrap();
-    assert!(st["adverts_received"].as_u64() > Some(0), "{st}");
     assert_eq!(
         st["drops"],
         serde_json::json!({}),
