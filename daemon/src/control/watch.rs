@@ -10,7 +10,7 @@
 //! one whose client stops reading for [`WRITE_TIMEOUT`] is disconnected; at
 //! most [`MAX_WATCHERS`] watch at once (more are refused).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -214,7 +214,12 @@ pub fn utc(at_ms: u64) -> String {
 /// The parent's side: where events are published, and the watcher slots.
 #[derive(Clone, Debug)]
 pub struct Hub {
-    tx: broadcast::Sender<Event>,
+    /// Made when the first watcher comes: the channel's ring of
+    /// [`CAPACITY`] slots is 100 KiB of the parent's heap that a daemon
+    /// nobody watches never needs (issue 18, memory). Shared by clones;
+    /// dropping the last clone closes the watchers' streams.
+    tx: Arc<OnceLock<broadcast::Sender<Event>>>,
+    capacity: usize,
     slots: Arc<Semaphore>,
 }
 
@@ -237,22 +242,24 @@ pub struct Watcher {
 
 impl Hub {
     pub fn new(capacity: usize, watchers: usize) -> Self {
-        let (tx, _) = broadcast::channel(capacity);
         Self {
-            tx,
+            tx: Arc::new(OnceLock::new()),
+            capacity: capacity.max(1),
             slots: Arc::new(Semaphore::new(watchers)),
         }
     }
 
     /// Whether anyone watches now.
     pub fn watched(&self) -> bool {
-        self.tx.receiver_count() > 0
+        self.tx.get().is_some_and(|tx| tx.receiver_count() > 0)
     }
 
     /// Publishes an event; never waits (nobody watching: it is dropped).
     pub fn publish(&self, kind: Kind) {
-        if self.watched() {
-            let _ = self.tx.send(Event::now(kind));
+        if let Some(tx) = self.tx.get()
+            && tx.receiver_count() > 0
+        {
+            let _ = tx.send(Event::now(kind));
         }
     }
 
@@ -261,15 +268,16 @@ impl Hub {
         let slot = Arc::clone(&self.slots)
             .try_acquire_owned()
             .map_err(|_| Full(MAX_WATCHERS))?;
+        let tx = self.tx.get_or_init(|| broadcast::channel(self.capacity).0);
         Ok(Watcher {
-            rx: self.tx.subscribe(),
+            rx: tx.subscribe(),
             _slot: slot,
         })
     }
 
     /// Events held for watchers now (at most the capacity).
     pub fn queued(&self) -> usize {
-        self.tx.len()
+        self.tx.get().map_or(0, broadcast::Sender::len)
     }
 }
 

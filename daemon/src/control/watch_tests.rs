@@ -96,6 +96,25 @@ async fn a_watcher_that_never_reads_keeps_the_queue_bounded() {
     );
 }
 
+/// Nobody watching: no channel is made, and publishing keeps nothing.
+/// The first watcher makes it; a clone of the hub (the control server's)
+/// publishes to the same watchers.
+#[tokio::test]
+async fn the_channel_is_made_for_the_first_watcher_and_shared_by_clones() {
+    let hub = Hub::default();
+    let server = hub.clone();
+    for generation in 0..100 {
+        hub.publish(Kind::ReloadStarted { generation });
+    }
+    assert!(hub.tx.get().is_none());
+    assert_eq!(hub.queued(), 0);
+    let mut w = server.watch().unwrap();
+    assert!(hub.tx.get().is_some());
+    assert!(hub.watched());
+    hub.publish(Kind::Stopping);
+    assert_eq!(w.next().await.unwrap().kind, Kind::Stopping);
+}
+
 #[test]
 fn watchers_beyond_the_limit_are_refused_until_one_leaves() {
     let hub = Hub::new(8, 2);
