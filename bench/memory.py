@@ -299,7 +299,7 @@ def measure(daemon, binary, conf_text, settle, listener, detail=False, samples=1
             if k:
                 time.sleep(every)
             rows = []
-            for pid, name in upkeep_procs(binary) if daemon == "upkeep" else keepalived_procs(d):
+            for pid, name in procs_of():
                 try:
                     rows.append(proc_row(pid, name))
                     if detail and k == 0:

@@ -249,16 +249,19 @@ impl Hub {
         }
     }
 
+    /// The channel, if anyone watches now.
+    fn watching(&self) -> Option<&broadcast::Sender<Event>> {
+        self.tx.get().filter(|tx| tx.receiver_count() > 0)
+    }
+
     /// Whether anyone watches now.
     pub fn watched(&self) -> bool {
-        self.tx.get().is_some_and(|tx| tx.receiver_count() > 0)
+        self.watching().is_some()
     }
 
     /// Publishes an event; never waits (nobody watching: it is dropped).
     pub fn publish(&self, kind: Kind) {
-        if let Some(tx) = self.tx.get()
-            && tx.receiver_count() > 0
-        {
+        if let Some(tx) = self.watching() {
             let _ = tx.send(Event::now(kind));
         }
     }
