@@ -2,7 +2,7 @@
 //! (`upkeepctl status --json`), written to `status.json` and rendered as
 //! Prometheus metrics.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -59,20 +59,27 @@ pub struct StatusView<'a> {
 }
 
 /// The checks as recorded, each with the policy state the parent knows
-/// (whatever the checker said in that field).
+/// (whatever the checker said in that field), in the order of their names.
 pub struct ChecksView<'a> {
-    pub checks: &'a HashMap<String, CheckStatus>,
-    pub policy: &'a dyn Fn(&str) -> Option<String>,
+    sorted: Vec<&'a CheckStatus>,
+    policy: &'a dyn Fn(&str) -> Option<String>,
 }
 
-impl ChecksView<'_> {
-    /// Each check as published, in the order of their names: the record
-    /// itself when its policy field is already right (most checks: none),
-    /// else a corrected copy.
-    fn each(&self) -> impl Iterator<Item = std::borrow::Cow<'_, CheckStatus>> {
-        let mut sorted: Vec<&CheckStatus> = self.checks.values().collect();
+impl<'a> ChecksView<'a> {
+    /// The view of `checks`, given in any order.
+    pub fn new(
+        checks: impl Iterator<Item = &'a CheckStatus>,
+        policy: &'a dyn Fn(&str) -> Option<String>,
+    ) -> Self {
+        let mut sorted: Vec<&CheckStatus> = checks.collect();
         sorted.sort_unstable_by(|a, b| a.source.cmp(&b.source));
-        sorted.into_iter().map(|c| {
+        Self { sorted, policy }
+    }
+
+    /// Each check as published: the record itself when its policy field is
+    /// already right (most checks: none), else a corrected copy.
+    fn each(&self) -> impl Iterator<Item = std::borrow::Cow<'_, CheckStatus>> {
+        self.sorted.iter().map(|&c| {
             let policy = (self.policy)(&c.source);
             if c.policy == policy {
                 std::borrow::Cow::Borrowed(c)

@@ -145,17 +145,41 @@ fn open_file(path: &Path, mode: u32, exclusive: bool) -> Result<File, UnsafePath
 /// temporary file (exclusive, no symlink followed), then renamed over.
 /// `dir` must have been checked with [`private_dir`].
 pub fn replace(dir: &Path, name: &str, contents: &[u8], mode: u32) -> Result<(), UnsafePath> {
+    replace_with(dir, name, mode, |w| w.write_all(contents))
+}
+
+/// [`replace`] with what `write` writes, streamed through a small buffer:
+/// a large document (status.json at thousands of checks, megabytes) is
+/// never whole in memory. When `write` fails the file is left as it was.
+pub fn replace_with(
+    dir: &Path,
+    name: &str,
+    mode: u32,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), UnsafePath> {
     let tmp = dir.join(format!(".{name}.tmp"));
     // A leftover (or planted) temporary: unlink never follows a symlink.
     let _ = std::fs::remove_file(&tmp);
-    let mut f = open_file(&tmp, mode, true)?;
-    f.write_all(contents).map_err(io(&tmp))?;
+    let f = open_file(&tmp, mode, true)?;
+    let mut w = std::io::BufWriter::with_capacity(WRITE_BUFFER, f);
+    let written = write(&mut w).and_then(|()| w.flush());
+    let f = match written {
+        Ok(()) => w.into_parts().0,
+        Err(e) => {
+            drop(w);
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io(&tmp)(e));
+        }
+    };
     // The mode asked for, whatever the umask.
     f.set_permissions(std::fs::Permissions::from_mode(mode))
         .map_err(io(&tmp))?;
     drop(f);
     std::fs::rename(&tmp, dir.join(name)).map_err(io(&tmp))
 }
+
+/// The buffer between a streamed document and its file.
+const WRITE_BUFFER: usize = 64 * 1024;
 
 /// Writes `contents` to `path` (an operator's path, such as a tracked
 /// file's `init_file`): only in a trusted directory, never through a
@@ -361,6 +385,25 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
         write_operator_file(&dir.join("flag2"), b"5\n").unwrap();
         assert_eq!(std::fs::read_to_string(dir.join("flag2")).unwrap(), "5\n");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Issue 18: status.json is streamed into its file; a document that
+    /// fails half-way (after more than one buffer's worth went out) leaves
+    /// the last one whole and no temporary behind.
+    #[test]
+    fn a_streamed_document_that_fails_leaves_the_last_one() {
+        let dir = scratch("streamed");
+        let big = vec![b'x'; 3 * WRITE_BUFFER + 5];
+        replace_with(&dir, "status.json", 0o600, |w| w.write_all(&big)).unwrap();
+        assert_eq!(std::fs::read(dir.join("status.json")).unwrap(), big);
+        let failed = replace_with(&dir, "status.json", 0o600, |w| {
+            w.write_all(&[b'y'; 2 * WRITE_BUFFER])?;
+            Err(std::io::Error::other("the serialiser gave up"))
+        });
+        assert!(matches!(failed, Err(UnsafePath::Io { .. })), "{failed:?}");
+        assert_eq!(std::fs::read(dir.join("status.json")).unwrap(), big);
+        assert!(!dir.join(".status.json.tmp").exists());
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod check_table;
 pub mod fifo_scripts;
 pub mod files;
 pub mod heartbeat;
@@ -210,7 +211,7 @@ pub async fn run(
     // thousands of results) never delays another (VRRP's transitions).
     let (vrrp_tx, mut vrrp_rx) = mpsc::channel(workers::INBOX_LIMIT);
     let (ipvs_tx, mut ipvs_rx) = mpsc::channel(workers::INBOX_LIMIT);
-    let (checker_tx, mut checker_rx) = mpsc::channel(workers::INBOX_LIMIT);
+    let (checker_tx, mut checker_rx) = mpsc::channel(workers::CHECKER_INBOX_LIMIT);
     let (metrics_tx, mut metrics_rx) = mpsc::channel(workers::INBOX_LIMIT);
     let (local_tx, mut local_rx) = mpsc::channel(workers::INBOX_LIMIT);
     let local = crate::checker::local::spawn(local_tx);

@@ -91,8 +91,6 @@ pub struct Publisher {
     counters_gap: Duration,
     /// The last STATUS= sent to systemd.
     pub last_status_line: String,
-    /// The size of the last status.json.
-    last_len: usize,
 }
 
 impl Default for Publisher {
@@ -104,7 +102,6 @@ impl Default for Publisher {
             gap: PUBLISH_EVERY,
             counters_gap: PUBLISH_EVERY,
             last_status_line: String::new(),
-            last_len: 0,
         }
     }
 }
@@ -139,23 +136,11 @@ impl Publisher {
             || (self.counters && since >= self.counters_gap)
     }
 
-    /// Room for the next status.json: the last one's size and an eighth,
-    /// allocated at once (4.5 MiB at 10,000 checks, issue 18) instead of
-    /// grown from nothing by doubling, a copy at each step. Above glibc's
-    /// mmap threshold it is a mapping of its own, given back whole.
-    pub fn room(&self) -> usize {
-        self.last_len + self.last_len / 8
-    }
-
-    /// Publishes `json` (the status, serialised by the caller when
-    /// [`Self::due`]; None: it could not be).
-    pub fn publish(&mut self, runtime_dir: &Path, json: Option<&[u8]>, started: Instant) {
+    /// A publication (begun at `started`) is done: the pauses before the
+    /// next are measured from now, scaled by what it cost.
+    pub fn published(&mut self, started: Instant) {
         self.dirty = false;
         self.counters = false;
-        if let Some(json) = json {
-            write_status_file(runtime_dir, json);
-            self.last_len = json.len();
-        }
         self.published_at = Instant::now();
         let cost = self.published_at.duration_since(started);
         self.gap = publish_gap(cost);
@@ -192,19 +177,16 @@ fn changes_status(msg: &Msg) -> bool {
     !matches!(msg, Msg::Pong { .. })
 }
 
-/// The status as status.json holds it, written into a buffer of `room`
-/// bytes to begin with ([`Publisher::room`]).
-pub fn status_json(view: &StatusView<'_>, room: usize) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(room);
-    serde_json::to_writer_pretty(&mut out, view).ok()?;
-    Some(out)
-}
-
-/// `status.json` in the runtime directory: the same document as
-/// `upkeepctl status --json`, for scripts that prefer a file. Mode 0600,
-/// as the control socket that serves the same document.
-fn write_status_file(dir: &Path, json: &[u8]) {
-    if let Err(e) = super::files::replace(dir, "status.json", json, 0o600) {
+/// Writes the status into `runtime_dir/status.json`, serialised straight
+/// into the file: at 10,000 checks the document is 4.5 MiB, which was
+/// built whole in memory before (issue 18: the parent's anonymous memory
+/// rose by that much at every publication). A status that cannot be
+/// written leaves the last one in place.
+pub fn write_status(runtime_dir: &Path, view: &StatusView<'_>) {
+    let written = super::files::replace_with(runtime_dir, "status.json", 0o600, |w| {
+        serde_json::to_writer_pretty(w, view).map_err(std::io::Error::other)
+    });
+    if let Err(e) = written {
         warn!(error = %e, "cannot write status.json");
     }
 }
@@ -219,7 +201,7 @@ mod tests {
     #[test]
     fn heartbeats_never_cancel_a_pending_status() {
         let mut p = Publisher::default();
-        p.publish(Path::new("/nonexistent"), Some(b"{}"), Instant::now());
+        p.published(Instant::now());
         assert!(!p.due(true));
         p.heard(&Msg::VrrpStatus {
             instances: Vec::new(),
@@ -229,7 +211,7 @@ mod tests {
         p.heard(&Msg::Pong { seq: 1 });
         assert!(p.due(true));
         let mut q = Publisher::default();
-        q.publish(Path::new("/nonexistent"), Some(b"{}"), Instant::now());
+        q.published(Instant::now());
         q.heard(&Msg::Pong { seq: 2 });
         assert!(!q.due(true));
     }
@@ -247,7 +229,7 @@ mod tests {
         };
         let twenty_ms_ago = Instant::now() - Duration::from_millis(20);
         let mut p = Publisher::default();
-        p.publish(Path::new("/nonexistent"), Some(b"{}"), twenty_ms_ago);
+        p.published(twenty_ms_ago);
         assert!(
             p.counters_gap >= Duration::from_secs(4),
             "{:?}",
@@ -260,30 +242,10 @@ mod tests {
         assert!(!p.due(false), "counters wait longer");
         p.heard(&vrrp(false));
         assert!(p.due(false), "a change does not");
-        p.publish(Path::new("/nonexistent"), Some(b"{}"), Instant::now());
+        p.published(Instant::now());
         assert!(!p.due(true), "published: nothing pending");
         p.touch();
         assert!(p.due(true), "nor does the parent's own");
-    }
-
-    /// Issue 18: the next status.json is written into room for the last
-    /// one and an eighth, allocated at once.
-    #[test]
-    fn the_next_status_gets_room_for_the_last_one() {
-        let mut p = Publisher::default();
-        assert_eq!(p.room(), 0);
-        p.publish(
-            Path::new("/nonexistent"),
-            Some(&[b' '; 800]),
-            Instant::now(),
-        );
-        assert_eq!(p.room(), 900);
-        p.publish(Path::new("/nonexistent"), None, Instant::now());
-        assert_eq!(
-            p.room(),
-            900,
-            "a status that could not be made changes nothing"
-        );
     }
 
     #[test]

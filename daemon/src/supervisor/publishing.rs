@@ -48,10 +48,7 @@ impl Parent {
             reload: self.reload_status.as_ref(),
             instances: &self.record.instances,
             unmatched_drops: &self.record.unmatched_drops,
-            checks: ChecksView {
-                checks: &self.record.checks,
-                policy: &policy,
-            },
+            checks: ChecksView::new(self.record.checks.values(), &policy),
             virtual_servers: &self.record.virtual_servers,
             ipvs: self.workers.get(Role::Ipvs).map(|_| &self.record.ipvs),
             workers: self.workers.status(),
@@ -107,11 +104,8 @@ impl Parent {
             m.changed();
         }
         self.feed_metrics(None);
-        let room = self.publisher.room();
-        let json = self.with_status(|v| publish::status_json(v, room));
-        self.publisher
-            .publish(&self.opts.runtime_dir, json.as_deref(), started);
-        drop(json);
+        self.with_status(|v| publish::write_status(&self.opts.runtime_dir, v));
+        self.publisher.published(started);
         crate::sys::mem::trim_heap_now_and_then();
         if self.ready_sent && self.reload.is_none() && !self.stopping {
             let line = publish::status_line(&self.record, self.reload_status.as_ref());

@@ -2,7 +2,9 @@
 //! restarted worker can be brought up to date (replay) and so that status,
 //! STATUS= and metrics have one source. Pure data; no IO.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use super::check_table::CheckTable;
 
 use crate::checker::health::Verdict;
 use crate::config::model::{Config, Notify};
@@ -30,12 +32,11 @@ pub struct Record {
     pub states: BTreeMap<String, State>,
     pub instances: Vec<InstanceStatus>,
     pub unmatched_drops: BTreeMap<String, u64>,
-    /// Hashed, not ordered: every result looks its check up here and in
-    /// `verdicts`, and at 10,000 checks a tree's string comparisons showed
-    /// in the parent's profile (issue 18). status.json sorts its view.
-    pub checks: HashMap<String, CheckStatus>,
-    /// Each check's latest up/down verdict (and number, for files).
-    pub verdicts: HashMap<String, (bool, Option<i64>)>,
+    /// Each check's latest status and up/down verdict. Hashed, not
+    /// ordered: every result looks its check up here, and at 10,000 checks
+    /// a tree's string comparisons showed in the parent's profile (issue
+    /// 18). status.json sorts its view.
+    pub checks: CheckTable,
     /// What VRRP has been told per tracked source (`script:NAME` → up): the
     /// verdict, or the restart-then-demote policy's decision.
     pub tracks: BTreeMap<String, bool>,
@@ -146,24 +147,14 @@ impl Record {
         // recorded check's own buffers too: keeping the message's strings
         // instead moved every record's strings around the heap each
         // second, among short-lived blocks that then pinned its pages.
-        let slot = match self.checks.get_mut(c.source.as_str()) {
-            Some(slot) => {
-                slot.update_from(c);
-                slot
-            }
-            None => self.checks.entry(c.source.clone()).or_insert(c),
-        };
+        let entry = self.checks.record(c);
         let up = up?;
-        let source = slot.source.as_str();
         let verdict = (up, value);
-        match self.verdicts.get_mut(source) {
-            Some(v) if *v == verdict => return None,
-            Some(v) => *v = verdict,
-            None => {
-                self.verdicts.insert(source.to_string(), verdict);
-            }
+        if entry.verdict == Some(verdict) {
+            return None;
         }
-        let changed = (source.to_string(), up, value);
+        entry.verdict = Some(verdict);
+        let changed = (entry.status.source.clone(), up, value);
         self.verdict_changed = true;
         if self.check_changes.len() < CHECK_CHANGES {
             self.check_changes.push(changed.clone());
@@ -237,8 +228,7 @@ impl Record {
     /// Room for `n` checks' records, made at once: grown a result at a
     /// time, each map left its smaller tables behind as holes in the heap.
     pub fn reserve_checks(&mut self, n: usize) {
-        self.checks.reserve(n.saturating_sub(self.checks.len()));
-        self.verdicts.reserve(n.saturating_sub(self.verdicts.len()));
+        self.checks.reserve(n);
     }
 
     /// After a reload: forget what the new configuration no longer has.
@@ -249,9 +239,8 @@ impl Record {
             .retain(|name, _| cfg.sync_groups.iter().any(|g| &g.name == name));
         // A set: at 10,000 checks a list's lookups made this quadratic.
         let checks: HashSet<String> = crate::checker::configured(cfg).into_iter().collect();
-        self.checks.retain(|k, _| checks.contains(k));
+        self.checks.retain(|k| checks.contains(k));
         self.tracks.retain(|k, _| checks.contains(k));
-        self.verdicts.retain(|k, _| checks.contains(k));
         self.values.retain(|k, _| checks.contains(k));
         // A FILE_CHECK's weight change goes with its real server's check.
         for (vs, m) in &mut self.real_server_weights {

@@ -105,7 +105,7 @@ impl Routing {
         }
         if !up && !ran && self.policies.contains_key(&source) {
             // Forgotten, so that its first real failure counts as a change.
-            record.verdicts.remove(&source);
+            record.checks.forget_verdict(&source);
             return vec![track(record, source, false)];
         }
         let Some(p) = self.policies.get_mut(&source) else {
@@ -322,7 +322,7 @@ script = "/bin/true"
         );
         assert!(
             rec.checks
-                .contains_key("real_server:10.0.0.1:80/tcp/10.0.0.2:80")
+                .contains("real_server:10.0.0.1:80/tcp/10.0.0.2:80")
         );
     }
 

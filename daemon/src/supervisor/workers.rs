@@ -30,6 +30,12 @@ pub const QUEUE_LIMIT: usize = 16_384;
 /// sending faster than the parent handles is slowed down, not buffered
 /// without bound, and the others (VRRP first) are still heard.
 pub const INBOX_LIMIT: usize = 256;
+/// The checker's inbox: each of its messages holds up to 256 decoded
+/// results (about 80 KiB). With room for [`INBOX_LIMIT`], all of a
+/// second's results at 10,000 checks (40 messages) could be read ahead of
+/// the loop into the parent's heap (issue 18). Beyond these few the
+/// results wait in the socket, outside the heap.
+pub const CHECKER_INBOX_LIMIT: usize = 4;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
