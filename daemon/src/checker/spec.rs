@@ -412,7 +412,7 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
                 let path = c.misc_path.clone().unwrap_or_default();
                 probes.push(Probe::Script {
                     argv: split_command(&path),
-                    user: c.user.clone(),
+                    user: c.user.as_deref().cloned(),
                     account: None,
                 });
             }

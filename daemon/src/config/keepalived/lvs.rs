@@ -483,11 +483,11 @@ impl Cx<'_> {
                     true
                 }
                 ("notify_up", _) => {
-                    rs.notify_up = self.script(n);
+                    rs.notify_up = self.script(n).map(Box::new);
                     true
                 }
                 ("notify_down", _) => {
-                    rs.notify_down = self.script(n);
+                    rs.notify_down = self.script(n).map(Box::new);
                     true
                 }
                 ("uthreshold", _) => {
@@ -593,7 +593,7 @@ impl Cx<'_> {
                             true
                         }
                         "user" => {
-                            c.user = self.user(n);
+                            c.user = self.user(n).map(Box::new);
                             true
                         }
                         "payload" => {

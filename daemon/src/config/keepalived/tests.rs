@@ -651,7 +651,7 @@ fn script_keywords_read_a_quoted_command_then_user_and_group() {
     assert_eq!(rs.notify_up.as_ref().unwrap().user, nobody(Some("root")));
     assert_eq!(rs.notify_down.as_ref().unwrap().command, "/bin/n");
     assert_eq!(rs.notify_down.as_ref().unwrap().user, nobody(None));
-    assert_eq!(rs.checkers[0].user, nobody(None));
+    assert_eq!(rs.checkers[0].user.as_deref().cloned(), nobody(None));
     // The same through TOML (`upkeepctl convert`), users included.
     let back = through_toml(c);
     assert_eq!(back.vrrp_instances[0].notify, *v);

@@ -282,8 +282,11 @@ pub struct RealServer {
     pub weight: i32,
     pub lb_kind: Option<LbKind>,
     pub inhibit_on_failure: Option<bool>,
-    pub notify_up: Option<Script>,
-    pub notify_down: Option<Script>,
+    /// Boxed: most real servers have none, and every process that holds
+    /// the configuration keeps a real server per server (144 bytes inline
+    /// before; issue 18). A check's `user` likewise.
+    pub notify_up: Option<Box<Script>>,
+    pub notify_down: Option<Box<Script>>,
     pub uthreshold: Option<u32>,
     pub lthreshold: Option<u32>,
     /// TUN only: the encapsulation, GUE's destination port, checksums.
@@ -413,7 +416,7 @@ pub struct RealServerCheck {
     pub misc_timeout: Option<Millis>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub misc_dynamic: bool,
-    pub user: Option<ScriptUser>,
+    pub user: Option<Box<ScriptUser>>,
     /// UDP_CHECK: the datagram sent, in hex (keepalived's `payload`;
     /// unset: 32 zero bytes, as keepalived sends).
     pub payload: Option<String>,
