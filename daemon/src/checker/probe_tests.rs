@@ -110,7 +110,7 @@ async fn serve_once(response: &'static [u8]) -> SocketAddr {
 }
 
 fn http_probe(addr: SocketAddr, status: Vec<(u16, u16)>, digest: Option<&str>) -> Probe {
-    Probe::Http {
+    Probe::Http(Box::new(super::HttpProbe {
         addr,
         bind: None,
         host: "example".into(),
@@ -118,7 +118,7 @@ fn http_probe(addr: SocketAddr, status: Vec<(u16, u16)>, digest: Option<&str>) -
         status,
         digest: digest.map(str::to_string),
         tls: None,
-    }
+    }))
 }
 
 #[test]
@@ -228,16 +228,16 @@ fn https_get_through_tls_with_a_self_signed_certificate() {
         };
         let a = serve_tls_once(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello").await;
         let mut p = http_probe(a, vec![], Some("5d41402abc4b2a76b9719d911017c592"));
-        if let Probe::Http { tls: t2, .. } = &mut p {
-            *t2 = tls(Some("example"));
+        if let Probe::Http(h) = &mut p {
+            h.tls = tls(Some("example"));
         }
         let o = run(&p, t).await;
         assert!(o.ok && o.message.starts_with("GET https://"), "{o:?}");
         // A plain-HTTP server is not a TLS server.
         let a = serve_once(b"HTTP/1.1 200 OK\r\n\r\n").await;
         let mut p = http_probe(a, vec![], None);
-        if let Probe::Http { tls: t2, .. } = &mut p {
-            *t2 = tls(None);
+        if let Probe::Http(h) = &mut p {
+            h.tls = tls(None);
         }
         let o = run(&p, t).await;
         assert!(!o.ok && o.message.contains("TLS"), "{o:?}");
@@ -351,8 +351,8 @@ fn bindto_is_the_source_address_the_server_sees() {
         assert_eq!(accepted.unwrap().1.ip().to_string(), "127.0.0.2");
 
         let mut p = http_probe(addr, vec![], None);
-        if let Probe::Http { bind: b, .. } = &mut p {
-            *b = bind;
+        if let Probe::Http(h) = &mut p {
+            h.bind = bind;
         }
         let serve = async {
             let (mut s, peer) = l.accept().await.unwrap();
@@ -448,7 +448,7 @@ async fn udp_server(
 }
 
 fn udp_probe(addr: SocketAddr, require_reply: bool, reply: Option<&str>) -> Probe {
-    Probe::Udp(super::super::udp::UdpCheck {
+    Probe::Udp(Box::new(super::super::udp::UdpCheck {
         addr,
         bind: None,
         payload: vec![0; 32],
@@ -456,7 +456,7 @@ fn udp_probe(addr: SocketAddr, require_reply: bool, reply: Option<&str>) -> Prob
         reply: reply.and_then(|r| super::super::udp::parse_hex(r, true)),
         min_reply_length: 0,
         max_reply_length: 255,
-    })
+    }))
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::plugin::PluginProbe;
 use super::plugin::grants::Grants;
-use super::probe::{Probe, Tls};
+use super::probe::{HttpProbe, Probe, Tls};
 use super::udp;
 use crate::config::model::{CheckKind, Config, DnsType, ParamMatch, RealServer, VirtualServer};
 use crate::config::scripts::{Kind, Plan};
@@ -35,8 +35,10 @@ pub struct Spec {
     /// keepalived's `warmup`: the first run comes within this delay (else
     /// spread over one interval).
     pub warmup: Option<Duration>,
-    /// For real-server checks: (virtual server key, real server key).
-    pub real_server: Option<(String, String)>,
+    /// For real-server checks: where the virtual server's key ends in
+    /// `source` (see [`Spec::real_server`]). Not two more strings: the
+    /// checker keeps a spec per check (issue 18).
+    pub real_server_at: Option<usize>,
     /// keepalived's track_process `fork_delay` / `terminate_delay`: a
     /// change to up (down) is reported only if it still holds this long
     /// after (none: at once). The first result is reported at once.
@@ -51,6 +53,15 @@ pub struct Spec {
 }
 
 impl Spec {
+    /// For real-server checks: (virtual server key, real server key), as
+    /// `source` (`real_server:VS/RS`) names them.
+    pub fn real_server(&self) -> Option<(&str, &str)> {
+        let at = self.real_server_at?;
+        let vs = self.source.get(REAL_SERVER.len()..at)?;
+        let rs = self.source.get(at.checked_add(1)?..)?;
+        Some((vs, rs))
+    }
+
     /// Run by the parent: a script with an account of its own (the checker
     /// cannot change user, and must not be able to make anyone else run
     /// anything as another account).
@@ -72,10 +83,10 @@ impl Spec {
             else {
                 continue;
             };
-            match plan.prepare_words(argv.clone(), Some(u), Kind::Check) {
+            match plan.prepare_words(argv.clone(), Some(&**u), Kind::Check) {
                 Some(prepared) => {
                     *argv = prepared.argv;
-                    *account = Some(prepared.account);
+                    *account = Some(Box::new(prepared.account));
                 }
                 None => {
                     self.unsupported = Some(format!(
@@ -118,6 +129,9 @@ pub struct Settle {
     pub down: Duration,
 }
 
+/// How a real server's check is named: `real_server:VS/RS`.
+const REAL_SERVER: &str = "real_server:";
+
 pub fn from_config(cfg: &Config) -> Vec<Spec> {
     let mut out = Vec::new();
     for s in &cfg.vrrp_scripts {
@@ -125,17 +139,17 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
         out.push(Spec {
             source: format!("script:{}", s.name),
             probes: vec![match &s.plugin {
-                Some(p) => Probe::Plugin(PluginProbe {
+                Some(p) => Probe::Plugin(Box::new(PluginProbe {
                     name: s.name.clone(),
                     file: p.file.clone().into(),
                     args: p.args.clone(),
                     memory_mib: p.memory_mib,
                     grants: Arc::new(Grants::from_config(&p.allow)),
                     real_server: None,
-                }),
+                })),
                 None => Probe::Script {
                     argv: split_command(&s.script),
-                    user: s.user.clone(),
+                    user: s.user.clone().map(Box::new),
                     account: None,
                 },
             }],
@@ -147,7 +161,7 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
             retry_delay: None,
             presume_up: false,
             warmup: None,
-            real_server: None,
+            real_server_at: None,
             unsupported: None,
             settle: None,
             log_failures: Vec::new(),
@@ -175,7 +189,7 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
             retry_delay: None,
             presume_up: false,
             warmup: None,
-            real_server: None,
+            real_server_at: None,
             unsupported: None,
             settle: ((up, down) != (Duration::ZERO, Duration::ZERO)).then_some(Settle { up, down }),
             log_failures: Vec::new(),
@@ -196,7 +210,7 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
             retry_delay: None,
             presume_up: false,
             warmup: None,
-            real_server: None,
+            real_server_at: None,
             unsupported: None,
             settle: None,
             log_failures: Vec::new(),
@@ -252,8 +266,11 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
     let mut warmup = Duration::ZERO;
     let mut alpha = false;
     let mut unsupported = None;
-    let mut log_failures = Vec::with_capacity(rs.checkers.len());
+    // Empty (no allocation) unless a probe logs its failures: the usual
+    // case, in a spec the checker keeps per check.
+    let mut log_failures = Vec::new();
     for c in &rs.checkers {
+        let first_probe = probes.len();
         if c.kind == CheckKind::FileCheck {
             // No schedule of its own in keepalived (inotify, no retry,
             // no alpha): it follows the server's other checkers, else
@@ -261,9 +278,8 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
             if let Some(f) = file_probe(cfg, c) {
                 probes.push(f);
             }
-            // keepalived's FILE_CHECK has no log_all_failures: its probe
-            // must not take the flag of the checker after it.
-            log_failures.resize(probes.len(), false);
+            // keepalived's FILE_CHECK has no log_all_failures (its probe
+            // stays false).
             continue;
         }
         let set = c.settings(rs, vs);
@@ -305,7 +321,7 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
                     .as_deref()
                     .and_then(|h| udp::parse_hex(h, false))
                     .map_or_else(|| vec![0; udp::DEFAULT_PAYLOAD_LEN], |p| p.data);
-                probes.push(Probe::Udp(udp::UdpCheck {
+                probes.push(Probe::Udp(Box::new(udp::UdpCheck {
                     addr,
                     bind,
                     payload,
@@ -313,7 +329,7 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
                     reply: c.reply.as_deref().and_then(|h| udp::parse_hex(h, true)),
                     min_reply_length: c.min_reply_length.unwrap_or(0),
                     max_reply_length: c.max_reply_length.unwrap_or(u16::from(u8::MAX)),
-                }));
+                })));
             }
             CheckKind::DnsCheck => probes.push(Probe::Dns {
                 addr,
@@ -327,7 +343,7 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
                     let tls = (c.kind == CheckKind::SslGet).then(|| Tls {
                         sni: host.clone().filter(|_| c.enable_sni),
                     });
-                    probes.push(Probe::Http {
+                    probes.push(Probe::Http(Box::new(HttpProbe {
                         addr,
                         bind,
                         host: host.unwrap_or_else(|| addr.to_string()),
@@ -339,19 +355,19 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
                         status: u.status_code.iter().map(|r| (r.first, r.last)).collect(),
                         digest: u.digest.clone(),
                         tls,
-                    });
+                    })));
                 }
             }
             CheckKind::Plugin => {
                 if let Some(p) = &c.plugin {
-                    probes.push(Probe::Plugin(PluginProbe {
+                    probes.push(Probe::Plugin(Box::new(PluginProbe {
                         name: format!("{vkey}/{rkey}"),
                         file: p.file.clone().into(),
                         args: p.args_for_real_server(addr),
                         memory_mib: p.memory_mib,
                         grants: Arc::new(Grants::from_config(&p.allow.for_real_server(addr))),
                         real_server: Some(addr),
-                    }));
+                    })));
                 }
             }
             CheckKind::SmtpCheck => {
@@ -412,13 +428,16 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
                 let path = c.misc_path.clone().unwrap_or_default();
                 probes.push(Probe::Script {
                     argv: split_command(&path),
-                    user: c.user.as_deref().cloned(),
+                    user: c.user.clone(),
                     account: None,
                 });
             }
         }
         // This checker's probes (one per url for HTTP_GET).
-        log_failures.resize(probes.len(), log_all_failures || c.log_all_failures);
+        if log_all_failures || c.log_all_failures {
+            log_failures.resize(first_probe, false);
+            log_failures.resize(probes.len(), true);
+        }
     }
     // Only FILE_CHECKs: the track files' polling, no retry, no alpha.
     let file_only = interval.is_none();
@@ -432,7 +451,7 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
         timeout = Duration::from_secs(1);
     }
     Spec {
-        source: format!("real_server:{vkey}/{rkey}"),
+        source: format!("{REAL_SERVER}{vkey}/{rkey}"),
         probes,
         interval: interval.max(Duration::from_millis(100)),
         timeout: timeout.max(Duration::from_millis(10)),
@@ -443,7 +462,7 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
         retry_delay: retry_delay.map(|d| d.max(Duration::from_millis(10))),
         presume_up: !alpha,
         warmup: Some(warmup),
-        real_server: Some((vkey, rkey)),
+        real_server_at: Some(REAL_SERVER.len() + vkey.len()),
         unsupported,
         settle: None,
         log_failures,
@@ -458,7 +477,7 @@ mod tests {
     fn rs_specs(text: &str) -> Vec<Spec> {
         from_config(&keepalived_config(text))
             .into_iter()
-            .filter(|s| s.real_server.is_some())
+            .filter(|s| s.real_server().is_some())
             .collect()
     }
 
@@ -511,6 +530,28 @@ mod tests {
         );
         let got: Vec<_> = s[0].probes.iter().map(|p| smtp(p).0).collect();
         assert_eq!(got, ["10.0.0.2:25", "10.0.0.3:25"]);
+    }
+
+    /// Issue 18: a real server's check names its server from its source
+    /// (no copies of the two keys), whatever the keys hold; without
+    /// log_all_failures its spec has no per-probe list at all.
+    #[test]
+    fn a_real_servers_spec_names_it_from_its_source() {
+        let s = rs_specs(
+            "virtual_server 2001:db8::1 53 {\n protocol UDP\n real_server 2001:db8::2 53 {\n  TCP_CHECK {\n  }\n }\n}\nvirtual_server_group G/1 {\n 10.0.0.1 80\n}\nvirtual_server group G/1 {\n protocol TCP\n real_server 10.0.0.2 8080 {\n  TCP_CHECK {\n  }\n }\n}\n",
+        );
+        let names: Vec<_> = s.iter().map(|s| s.real_server().unwrap()).collect();
+        assert_eq!(
+            names,
+            [
+                ("[2001:db8::1]:53/udp", "[2001:db8::2]:53"),
+                ("group:G/1", "10.0.0.2:8080")
+            ]
+        );
+        assert!(
+            s.iter()
+                .all(|s| s.log_failures.is_empty() && s.log_failures.capacity() == 0)
+        );
     }
 
     /// Regression: a FILE_CHECK's probe took log_all_failures from the

@@ -195,7 +195,7 @@ impl Checker {
         let value_changed = r.outcome.value.is_some() && r.outcome.value != check.value;
         check.value = r.outcome.value;
         // A FILE_CHECK's number changes the server's weight while it is up.
-        let weight_changed = check.spec.real_server.is_some() && r.weight != check.weight;
+        let weight_changed = check.spec.real_server_at.is_some() && r.weight != check.weight;
         check.weight = r.weight;
         check.metrics = r.metrics;
         check.last = Some(r.outcome.message);
@@ -210,10 +210,10 @@ impl Checker {
         let mut out = vec![Msg::Checks {
             checks: vec![check.status()],
         }];
-        if let Some((vs, rs)) = &check.spec.real_server {
+        if let Some((vs, rs)) = check.spec.real_server() {
             out.push(Msg::RealServer(RealServerState {
-                virtual_server: vs.clone(),
-                real_server: rs.clone(),
+                virtual_server: vs.to_string(),
+                real_server: rs.to_string(),
                 up: v == Verdict::Up,
                 weight: check.weight,
             }));
@@ -250,7 +250,7 @@ fn plugin_host(current: Option<Arc<dyn Host>>, specs: &[Spec]) -> Option<Arc<dyn
         .iter()
         .flat_map(|s| &s.probes)
         .filter_map(|p| match p {
-            Probe::Plugin(pp) => Some(pp),
+            Probe::Plugin(pp) => Some(&**pp),
             _ => None,
         })
         .collect();
@@ -381,7 +381,7 @@ mod tests {
         let specs = spec::from_config(&cfg);
         let s = specs
             .iter()
-            .find(|s| s.real_server.is_some())
+            .find(|s| s.real_server().is_some())
             .expect("a real-server check");
         assert_eq!(
             (s.interval, s.retry_delay, s.fall, s.rise),
@@ -445,7 +445,7 @@ mod tests {
         );
         spec::from_config(&loaded.config)
             .into_iter()
-            .find(|s| s.real_server.is_some())
+            .find(|s| s.real_server().is_some())
             .expect("a real-server check")
     }
 

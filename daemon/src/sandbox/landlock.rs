@@ -106,7 +106,7 @@ impl Paths {
                             .extend(pp.grants.files().iter().map(|f| or_parent(Path::new(f))));
                     }
                     Probe::Tcp { .. }
-                    | Probe::Http { .. }
+                    | Probe::Http(_)
                     | Probe::Ping { .. }
                     | Probe::Udp(_)
                     | Probe::Dns { .. }
