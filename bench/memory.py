@@ -247,7 +247,7 @@ def keepalived_procs(d):
     return out
 
 
-def measure(daemon, binary, conf_text, settle, listener, detail=False, samples=1, every=2.0):
+def measure(daemon, binary, conf_text, settle, listener, detail=False, samples=1, every=2.0, heaptrack=None):
     """Starts `daemon` on `conf_text` in a fresh namespace, waits until its
     processes are up and `settle` seconds more, returns the rows: with
     `samples` > 1, each process's mean over that many readings `every`
@@ -263,6 +263,11 @@ def measure(daemon, binary, conf_text, settle, listener, detail=False, samples=1
         log = open(os.path.join(d, "daemon.log"), "w")
         if daemon == "upkeep":
             cmd = [binary, "-f", conf, "--runtime-dir", d, "--state-dir", d, "--cache-dir", os.path.join(d, "cache")]
+            if heaptrack:
+                # The parent only (heaptrack takes its variables out of the
+                # environment upkeepd passes on); its readings include
+                # heaptrack's own memory.
+                cmd = ["heaptrack", "-o", heaptrack, *cmd]
             want = None
         else:
             cmd = ["keepalived", "-n", "-l", "-D", "-f", conf, "-p", os.path.join(d, "k.pid"),
@@ -391,6 +396,8 @@ def main():
                     help="readings per daemon after the settle time, averaged (default 1)")
     ap.add_argument("--every", type=float, default=2.0, help="seconds between readings (default 2)")
     ap.add_argument("--json", help="write every row here")
+    ap.add_argument("--heaptrack", metavar="DIR",
+                    help="record upkeep's parent with heaptrack into DIR/CASE.zst (read with bench/heap_sites.py)")
     args = ap.parse_args()
     builds = {args.upkeepd: args.upkeepd} if args.upkeepd else {b: BUILDS[b] for b in args.builds.split(",") if b}
     for b, path in list(builds.items()):
@@ -411,8 +418,12 @@ def main():
             with tempfile.TemporaryDirectory(prefix="upkeep-mem-conf-") as cd:
                 text = seed_conf(seed, cd) if seed else checks_conf(n, args.delay_loop)
                 try:
+                    ht = None
+                    if args.heaptrack and daemon == "upkeep":
+                        os.makedirs(args.heaptrack, exist_ok=True)
+                        ht = os.path.join(args.heaptrack, case.replace(",", "").replace(" ", "-"))
                     rows = measure(daemon, binary, text, args.settle, listener=n is not None,
-                                   detail=args.mappings, samples=args.samples, every=args.every)
+                                   detail=args.mappings, samples=args.samples, every=args.every, heaptrack=ht)
                 except RuntimeError as e:
                     print(f"\n{case} — {label}: {e}", file=sys.stderr)
                     continue

@@ -472,7 +472,7 @@ fn check_routes(routes: &[Route], record: &Record, seen: &mut Seen, now: Instant
                 assert_eq!(source, "script:web", "restart for a check without one");
                 assert_eq!(argv, RESTART);
                 assert_eq!(
-                    record.verdicts.get(source).map(|(up, _)| *up),
+                    record.checks.verdict(source).map(|(up, _)| up),
                     Some(false),
                     "restart while the check is not down"
                 );
@@ -510,8 +510,8 @@ fn check_routes(routes: &[Route], record: &Record, seen: &mut Seen, now: Instant
 fn check_record(record: &Record, configured: &BTreeSet<String>, instances: &BTreeSet<&str>) {
     for k in record
         .checks
-        .keys()
-        .chain(record.verdicts.keys())
+        .values()
+        .map(|c| &c.source)
         .chain(record.tracks.keys())
         .chain(record.values.keys())
     {

@@ -51,6 +51,13 @@ impl CheckTable {
             .map(|e| &e.status)
     }
 
+    /// The verdict recorded for `source`.
+    pub fn verdict(&self, source: &str) -> Option<(bool, Option<i64>)> {
+        self.position(source)
+            .and_then(|i| self.entries.get(i))
+            .and_then(|e| e.verdict)
+    }
+
     pub fn contains(&self, source: &str) -> bool {
         self.position(source).is_some()
     }
