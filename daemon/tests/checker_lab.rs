@@ -456,7 +456,8 @@ fn rss_anon(pid: i32) -> Option<u64> {
 /// anonymous memory was 46 MiB at the start and 39 while the
 /// configuration and the checks' list were built on the main thread (the
 /// parse, 44 MiB at peak, left the model and the records strewn over the
-/// heap); 18–21 MiB now in a release build after a trim (bench/README.md).
+/// heap); 18–21 MiB after a trim, then 13.7 with the check table, the
+/// streamed status.json and the boxed model (bench/README.md).
 /// In this (dev) build the least over 8 s is 25–27 MiB. The bound is above
 /// that with room for noise: it catches a gross regression (a leak, a
 /// record per result), and weighs nothing finer (the benchmark does).
