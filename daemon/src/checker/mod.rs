@@ -25,6 +25,15 @@ pub mod worker;
 use crate::config::model::Config;
 use crate::ipvs::table::{rs_key, vs_key};
 
+/// How a real server's check is named: `real_server:VS/RS`.
+pub const REAL_SERVER: &str = "real_server:";
+
+/// The name of a real server's check, from the keys of its virtual server
+/// (`ipvs::table::vs_key`) and its own (`rs_key`).
+pub fn real_server_source(vs: &str, rs: &str) -> String {
+    format!("{REAL_SERVER}{vs}/{rs}")
+}
+
 /// Every check the configuration defines, by source name (the names VRRP
 /// tracks: `script:NAME`, `process:NAME`, `file:NAME`; real-server checks
 /// as `real_server:VS/RS`).
@@ -43,10 +52,9 @@ pub fn configured(cfg: &Config) -> Vec<String> {
     v.extend(cfg.track_files.iter().map(|s| format!("file:{}", s.name)));
     for vs in &cfg.virtual_servers {
         for rs in vs.real_servers.iter().filter(|r| !r.checkers.is_empty()) {
-            v.push(format!(
-                "real_server:{}/{}",
-                vs_key(vs),
-                rs_key(rs.ip, rs.port.or(vs.port))
+            v.push(real_server_source(
+                &vs_key(vs),
+                &rs_key(rs.ip, rs.port.or(vs.port)),
             ));
         }
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::plugin::PluginProbe;
 use super::plugin::grants::Grants;
 use super::probe::{HttpProbe, Probe, Tls};
-use super::udp;
+use super::{REAL_SERVER, udp};
 use crate::config::model::{CheckKind, Config, DnsType, ParamMatch, RealServer, VirtualServer};
 use crate::config::scripts::{Kind, Plan};
 use crate::exec::split_command;
@@ -128,9 +128,6 @@ pub struct Settle {
     pub up: Duration,
     pub down: Duration,
 }
-
-/// How a real server's check is named: `real_server:VS/RS`.
-const REAL_SERVER: &str = "real_server:";
 
 pub fn from_config(cfg: &Config) -> Vec<Spec> {
     let mut out = Vec::new();
@@ -451,7 +448,7 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
         timeout = Duration::from_secs(1);
     }
     Spec {
-        source: format!("{REAL_SERVER}{vkey}/{rkey}"),
+        source: super::real_server_source(&vkey, &rkey),
         probes,
         interval: interval.max(Duration::from_millis(100)),
         timeout: timeout.max(Duration::from_millis(10)),

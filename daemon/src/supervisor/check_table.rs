@@ -45,17 +45,17 @@ impl CheckTable {
             .copied()
     }
 
+    fn entry(&self, source: &str) -> Option<&CheckEntry> {
+        self.position(source).and_then(|i| self.entries.get(i))
+    }
+
     pub fn get(&self, source: &str) -> Option<&CheckStatus> {
-        self.position(source)
-            .and_then(|i| self.entries.get(i))
-            .map(|e| &e.status)
+        self.entry(source).map(|e| &e.status)
     }
 
     /// The verdict recorded for `source`.
     pub fn verdict(&self, source: &str) -> Option<(bool, Option<i64>)> {
-        self.position(source)
-            .and_then(|i| self.entries.get(i))
-            .and_then(|e| e.verdict)
+        self.entry(source).and_then(|e| e.verdict)
     }
 
     pub fn contains(&self, source: &str) -> bool {
@@ -135,7 +135,7 @@ impl CheckTable {
         self.entries.iter().map(|e| &e.status)
     }
 
-    /// The verdicts recorded (for tests and status).
+    /// The verdicts recorded, by source (tests read the table through it).
     pub fn verdicts(&self) -> impl Iterator<Item = (&str, (bool, Option<i64>))> {
         self.entries
             .iter()

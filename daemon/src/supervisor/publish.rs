@@ -177,7 +177,9 @@ fn changes_status(msg: &Msg) -> bool {
     !matches!(msg, Msg::Pong { .. })
 }
 
-/// Writes the status into `runtime_dir/status.json`, serialised straight
+/// `status.json` in the runtime directory: the same document as
+/// `upkeepctl status --json`, for scripts that prefer a file. Mode 0600,
+/// as the control socket that serves the same document. Serialised straight
 /// into the file: at 10,000 checks the document is 4.5 MiB, which was
 /// built whole in memory before (issue 18: the parent's anonymous memory
 /// rose by that much at every publication). A status that cannot be

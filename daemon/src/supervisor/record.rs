@@ -244,7 +244,7 @@ impl Record {
         self.values.retain(|k, _| checks.contains(k));
         // A FILE_CHECK's weight change goes with its real server's check.
         for (vs, m) in &mut self.real_server_weights {
-            m.retain(|rs, _| checks.contains(&format!("real_server:{vs}/{rs}")));
+            m.retain(|rs, _| checks.contains(&crate::checker::real_server_source(vs, rs)));
         }
         self.real_server_weights.retain(|_, m| !m.is_empty());
         let vss: Vec<String> = cfg

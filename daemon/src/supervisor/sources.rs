@@ -204,7 +204,7 @@ impl Accepted {
     /// Checks a real server's change. `Ok(false)`: acceptable but not in
     /// the committed configuration (dropped).
     pub fn real_server(&self, rs: &RealServerState) -> Result<bool, Violation> {
-        let source = format!("real_server:{}/{}", rs.virtual_server, rs.real_server);
+        let source = crate::checker::real_server_source(&rs.virtual_server, &rs.real_server);
         match self.kind(&source) {
             Some(Kind::RealServer) if rs.weight != 0 => Err(Violation::Weight(clip(&source, 128))),
             Some(Kind::RealServer | Kind::WeightedRealServer) => Ok(self.current.contains(&source)),
