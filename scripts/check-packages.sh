@@ -56,45 +56,45 @@ same() {
 }
 
 # ---------------------------------------------------------------- the .deb
-# Files (not directories): mode uid/gid path (cargo-deb writes no names).
+# Files (not directories): mode owner/group path (dpkg-deb --root-owner-group).
 actual=$(dpkg-deb -c "$deb" | awk '$1 !~ /^d/ { print $1, $2, $6 }' | sort -k3)
 expect=$(sort -k3 <<'EOF'
--rwxr-xr-x 0/0 ./usr/sbin/upkeepd
--rwxr-xr-x 0/0 ./usr/bin/upkeepctl
--rwxr-xr-x 0/0 ./usr/libexec/upkeep/upkeep-plugin-host
--rw-r--r-- 0/0 ./lib/systemd/system/upkeep.service
--rw-r--r-- 0/0 ./usr/lib/sysusers.d/upkeep.conf
--rw-r--r-- 0/0 ./usr/lib/tmpfiles.d/upkeep.conf
--rw-r--r-- 0/0 ./etc/upkeep/upkeep.toml
--rw-r--r-- 0/0 ./etc/default/upkeep
--rw-r--r-- 0/0 ./usr/share/man/man8/upkeepd.8.gz
--rw-r--r-- 0/0 ./usr/share/man/man8/upkeepctl.8.gz
--rw-r--r-- 0/0 ./usr/share/man/man5/upkeep.toml.5.gz
--rw-r--r-- 0/0 ./usr/share/man/man5/upkeep-keepalived.conf.5.gz
--rw-r--r-- 0/0 ./usr/share/bash-completion/completions/upkeepd
--rw-r--r-- 0/0 ./usr/share/bash-completion/completions/upkeepctl
--rw-r--r-- 0/0 ./usr/share/zsh/vendor-completions/_upkeepd
--rw-r--r-- 0/0 ./usr/share/zsh/vendor-completions/_upkeepctl
--rw-r--r-- 0/0 ./usr/share/fish/vendor_completions.d/upkeepd.fish
--rw-r--r-- 0/0 ./usr/share/fish/vendor_completions.d/upkeepctl.fish
--rw-r--r-- 0/0 ./usr/share/upkeep/wit/check.wit
--rw-r--r-- 0/0 ./usr/lib/upkeep/plugins/haproxy.wasm
--rw-r--r-- 0/0 ./usr/lib/upkeep/plugins/nginx.wasm
--rw-r--r-- 0/0 ./usr/share/doc/upkeep/README.md
--rw-r--r-- 0/0 ./usr/share/doc/upkeep/architecture.md
--rw-r--r-- 0/0 ./usr/share/doc/upkeep/config.md
--rw-r--r-- 0/0 ./usr/share/doc/upkeep/ipvs.md
--rw-r--r-- 0/0 ./usr/share/doc/upkeep/operations.md
--rw-r--r-- 0/0 ./usr/share/doc/upkeep/plugins.md
--rw-r--r-- 0/0 ./usr/share/doc/upkeep/security.md
--rw-r--r-- 0/0 ./usr/share/doc/upkeep/copyright
--rw-r--r-- 0/0 ./usr/share/doc/upkeep/changelog.Debian.gz
--rw-r--r-- 0/0 ./usr/share/doc/upkeep/examples/modules-load.d/ip_vs.conf
--rw-r--r-- 0/0 ./usr/share/lintian/overrides/upkeep
+-rwxr-xr-x root/root ./usr/sbin/upkeepd
+-rwxr-xr-x root/root ./usr/bin/upkeepctl
+-rwxr-xr-x root/root ./usr/libexec/upkeep/upkeep-plugin-host
+-rw-r--r-- root/root ./lib/systemd/system/upkeep.service
+-rw-r--r-- root/root ./usr/lib/sysusers.d/upkeep.conf
+-rw-r--r-- root/root ./usr/lib/tmpfiles.d/upkeep.conf
+-rw-r--r-- root/root ./etc/upkeep/upkeep.toml
+-rw-r--r-- root/root ./etc/default/upkeep
+-rw-r--r-- root/root ./usr/share/man/man8/upkeepd.8.gz
+-rw-r--r-- root/root ./usr/share/man/man8/upkeepctl.8.gz
+-rw-r--r-- root/root ./usr/share/man/man5/upkeep.toml.5.gz
+-rw-r--r-- root/root ./usr/share/man/man5/upkeep-keepalived.conf.5.gz
+-rw-r--r-- root/root ./usr/share/bash-completion/completions/upkeepd
+-rw-r--r-- root/root ./usr/share/bash-completion/completions/upkeepctl
+-rw-r--r-- root/root ./usr/share/zsh/vendor-completions/_upkeepd
+-rw-r--r-- root/root ./usr/share/zsh/vendor-completions/_upkeepctl
+-rw-r--r-- root/root ./usr/share/fish/vendor_completions.d/upkeepd.fish
+-rw-r--r-- root/root ./usr/share/fish/vendor_completions.d/upkeepctl.fish
+-rw-r--r-- root/root ./usr/share/upkeep/wit/check.wit
+-rw-r--r-- root/root ./usr/lib/upkeep/plugins/haproxy.wasm
+-rw-r--r-- root/root ./usr/lib/upkeep/plugins/nginx.wasm
+-rw-r--r-- root/root ./usr/share/doc/upkeep/README.md
+-rw-r--r-- root/root ./usr/share/doc/upkeep/architecture.md
+-rw-r--r-- root/root ./usr/share/doc/upkeep/config.md
+-rw-r--r-- root/root ./usr/share/doc/upkeep/ipvs.md
+-rw-r--r-- root/root ./usr/share/doc/upkeep/operations.md
+-rw-r--r-- root/root ./usr/share/doc/upkeep/plugins.md
+-rw-r--r-- root/root ./usr/share/doc/upkeep/security.md
+-rw-r--r-- root/root ./usr/share/doc/upkeep/copyright
+-rw-r--r-- root/root ./usr/share/doc/upkeep/changelog.Debian.gz
+-rw-r--r-- root/root ./usr/share/doc/upkeep/examples/modules-load.d/ip_vs.conf
+-rw-r--r-- root/root ./usr/share/lintian/overrides/upkeep
 EOF
 )
 same deb.files "$expect" "$actual"
-dpkg-deb -c "$deb" | awk '$1 ~ /^d/ && $1 != "drwxr-xr-x" { print; bad = 1 } $2 != "0/0" { print; bad = 1 } END { exit bad }' ||
+dpkg-deb -c "$deb" | awk '$1 ~ /^d/ && $1 != "drwxr-xr-x" { print; bad = 1 } $2 != "root/root" { print; bad = 1 } END { exit bad }' ||
     fail deb.files "a directory not 0755 or an entry not owned by root"
 pass "deb.files (${deb##*/}: $(echo "$actual" | wc -l) files, modes and owners)"
 
@@ -156,12 +156,23 @@ expect=$(sort -k4 <<'EOF'
 -rw-r--r-- root/root d /usr/share/doc/upkeep/security.md
 -rw-r--r-- root/root d /usr/share/doc/upkeep/examples/modules-load.d/ip_vs.conf
 -rw-r--r-- root/root d /usr/share/licenses/upkeep/copyright
+drwxr-xr-x root/root  /etc/upkeep
+drwxr-xr-x root/root  /usr/lib/upkeep
+drwxr-xr-x root/root  /usr/lib/upkeep/plugins
+drwxr-xr-x root/root  /usr/libexec/upkeep
+drwxr-xr-x root/root  /usr/share/doc/upkeep
+drwxr-xr-x root/root  /usr/share/doc/upkeep/examples
+drwxr-xr-x root/root  /usr/share/doc/upkeep/examples/modules-load.d
+drwxr-xr-x root/root  /usr/share/licenses/upkeep
+drwxr-xr-x root/root  /usr/share/upkeep
+drwxr-xr-x root/root  /usr/share/upkeep/wit
 EOF
 )
 same rpm.files "$expect" "$actual"
-pass "rpm.files (${rpm##*/}: $(echo "$actual" | wc -l) files, modes, owners, config(noreplace) and doc flags)"
-# /bin/sh for each scriptlet, config() for the configuration files.
-same rpm.requires "$(printf '/bin/sh\nconfig(upkeep) = %s\nsystemd' "$version-$rev")" \
+pass "rpm.files (${rpm##*/}: $(echo "$actual" | grep -vc '^d') files and the package's own $(echo "$actual" | grep -c '^d') directories, modes, owners, config(noreplace) and doc flags)"
+# systemd, and /bin/sh for each scriptlet; nothing found automatically
+# (AutoReqProv: no, the binaries are static).
+same rpm.requires "$(printf '/bin/sh\nsystemd')" \
     "$(q --requires | grep -v '^rpmlib(' | sort -u)"
 same rpm.version "$version-$rev" "$(q --qf '%{VERSION}-%{RELEASE}')"
 pass "rpm.header (Requires: systemd, /bin/sh; size $(q --qf '%{SIZE}') bytes installed)"
@@ -189,7 +200,8 @@ dpkg-deb -x "$deb" "$tmp/x/deb"
 # the archive instead (cpio reads it to its trailer, every file is there).
 rpm2cpio "$rpm" >"$tmp/payload.cpio" || true
 (cd "$tmp/x/rpm" && cpio -idm --quiet <"$tmp/payload.cpio") || fail static "cannot unpack the rpm's payload"
-[ "$(find "$tmp/x/rpm" -type f | wc -l)" = "$(q --list | wc -l)" ] || fail static "the rpm's payload is incomplete"
+[ "$(find "$tmp/x/rpm" -type f | wc -l)" = "$(q --qf '[%{FILEMODES:perms}\n]' | grep -vc '^d')" ] ||
+    fail static "the rpm's payload is incomplete"
 for b in usr/sbin/upkeepd usr/bin/upkeepctl usr/libexec/upkeep/upkeep-plugin-host; do
     cmp -s "$tmp/x/deb/$b" "$tmp/x/rpm/$b" || fail static "$b differs between the packages"
     f=$tmp/x/rpm/$b

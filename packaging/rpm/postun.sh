@@ -2,9 +2,9 @@
 # %systemd_postun_with_restart, except that a running service re-executes
 # the new binary in place (`upkeepctl reexec`: a Master keeps its VIPs)
 # rather than restart; try-restart when that is refused.
-# On erase, remove what the daemon created and the directories the package
-# filled (cargo-generate-rpm cannot mark directories as owned). Run by rpm as
-# root; fixed paths only.
+# On erase, remove what the daemon created (the package's own directories
+# are in its %files, so rpm removes them). Run by rpm as root; fixed paths
+# only.
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload >/dev/null 2>&1 || :
 fi
@@ -16,9 +16,4 @@ if [ "$1" -ge 1 ] && [ -x /usr/bin/systemctl ]; then
 fi
 if [ "$1" -eq 0 ]; then
     rm -rf /var/cache/upkeep /run/upkeep /var/lib/upkeep
-    for d in /usr/libexec/upkeep /usr/lib/upkeep/plugins /usr/lib/upkeep /usr/share/upkeep/wit /usr/share/upkeep \
-        /usr/share/doc/upkeep/examples/modules-load.d /usr/share/doc/upkeep/examples \
-        /usr/share/doc/upkeep /usr/share/licenses/upkeep /etc/upkeep; do
-        rmdir "$d" 2>/dev/null || :
-    done
 fi

@@ -7,7 +7,8 @@
 /// megabytes (the next batch, the IPC frames) came from the heap and left
 /// it fragmented (the parent's [heap] at 10,000 checks: 136 MiB for 51 MiB
 /// in use; bench/README.md, "Memory against keepalived"). Fixed, the
-/// threshold stays where it is.
+/// threshold stays where it is. (glibc only: the musl build has no use.)
+#[cfg(target_env = "gnu")]
 const MMAP_THRESHOLD: i32 = 256 << 10;
 
 /// Fixes glibc's mmap threshold (see [`MMAP_THRESHOLD`]) and the amount
