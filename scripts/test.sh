@@ -79,6 +79,7 @@ step "packages (.deb and .rpm: built, inspected, installed and run under systemd
 bash tests/vm/packages.sh
 
 step "fuzz (bounded smoke run)"
-FUZZ_SECONDS="${FUZZ_SECONDS:-20}" bash scripts/fuzz.sh
+# The dev fuzz profile: 2.5 minutes less to build than release for 20 s a target.
+FUZZ_SECONDS="${FUZZ_SECONDS:-20}" FUZZ_PROFILE="${FUZZ_PROFILE:-dev}" bash scripts/fuzz.sh
 
 step "done"
