@@ -265,3 +265,59 @@ fn keepalived_with_bonds_and_vlans() {
         "keepalived bond: both down: Backup holds the VIP after {took:?}; both back: VIP on the Master only after {back:?}; last 2.5 s advertisers {last:?}"
     );
 }
+
+/// Regression: nextest runs this binary's VM test beside the IPVS one, and
+/// on a fresh checkout both built tests/vm's cache at once; one renamed
+/// `vmlinuz.new` from under the other ("No such file or directory"). Two
+/// builders of one empty cache: both succeed, and only one of them builds
+/// (the other waits on the cache's lock and reuses it). The packages
+/// already in the checkout's cache are copied in, so nothing downloads
+/// twice.
+#[test]
+fn two_builders_of_an_empty_vm_cache_build_it_once() {
+    let dir = vm::tempdir("vm-cache-race");
+    let cache = dir.join("cache");
+    let debs = cache.join("debs");
+    std::fs::create_dir_all(&debs).unwrap();
+    let shared = common::repo().join("target/vm-cache/debs");
+    if let Ok(entries) = std::fs::read_dir(&shared) {
+        for e in entries.flatten() {
+            let _ = std::fs::copy(e.path(), debs.join(e.file_name()));
+        }
+    }
+    let build = || {
+        Command::new("python3")
+            .arg(vm::dir().join("vm.py"))
+            .arg("build")
+            .env("UPKEEP_VM_CACHE", &cache)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run tests/vm/vm.py build")
+    };
+    let (a, b) = (build(), build());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let log = |o: &std::process::Output| {
+        format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    let (la, lb) = (log(&a), log(&b));
+    assert!(
+        a.status.success() && b.status.success(),
+        "a build failed:\n--- first ({})\n{la}\n--- second ({})\n{lb}",
+        a.status,
+        b.status
+    );
+    let builds = la.matches("vm: unpacking").count() + lb.matches("vm: unpacking").count();
+    assert_eq!(
+        builds, 1,
+        "builds of one cache:\n--- first\n{la}\n--- second\n{lb}"
+    );
+    for f in ["vmlinuz", "base.cpio"] {
+        assert!(cache.join(f).is_file(), "{f} missing from the cache");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -34,6 +34,7 @@ the exit helper and the host's libraries for keepalived and ipvsadm
 Extra modules for the base: UPKEEP_VM_EXTRA_MODULES="name ...".
 """
 import argparse
+import fcntl
 import glob
 import gzip
 import io
@@ -302,8 +303,17 @@ def download(pkg, debs):
 
 
 def build(force=False):
-    """Builds (or reuses) the cache; returns {kernel, base, kver}."""
+    """Builds (or reuses) the cache; returns {kernel, base, kver}. One
+    builder at a time: nextest runs the IPVS and the bond VM tests at once,
+    and on a fresh checkout both found no cache and wrote the same files
+    (one renamed vmlinuz.new from under the other)."""
     os.makedirs(CACHE, exist_ok=True)
+    with open(os.path.join(CACHE, "build.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(force)
+
+
+def _build(force):
     stamp = os.path.join(CACHE, "base.stamp")
     kpkg = kernel_package()
     extra = os.environ.get("UPKEEP_VM_EXTRA_MODULES", "").split()
