@@ -169,7 +169,8 @@ drwxr-xr-x root/root  /usr/share/upkeep/wit
 EOF
 )
 same rpm.files "$expect" "$actual"
-pass "rpm.files (${rpm##*/}: $(echo "$actual" | grep -vc '^d') files and the package's own $(echo "$actual" | grep -c '^d') directories, modes, owners, config(noreplace) and doc flags)"
+rpm_files=$(echo "$actual" | grep -vc '^d')
+pass "rpm.files (${rpm##*/}: $rpm_files files and the package's own $(echo "$actual" | grep -c '^d') directories, modes, owners, config(noreplace) and doc flags)"
 # systemd, and /bin/sh for each scriptlet; nothing found automatically
 # (AutoReqProv: no, the binaries are static).
 same rpm.requires "$(printf '/bin/sh\nsystemd')" \
@@ -200,8 +201,7 @@ dpkg-deb -x "$deb" "$tmp/x/deb"
 # the archive instead (cpio reads it to its trailer, every file is there).
 rpm2cpio "$rpm" >"$tmp/payload.cpio" || true
 (cd "$tmp/x/rpm" && cpio -idm --quiet <"$tmp/payload.cpio") || fail static "cannot unpack the rpm's payload"
-[ "$(find "$tmp/x/rpm" -type f | wc -l)" = "$(q --qf '[%{FILEMODES:perms}\n]' | grep -vc '^d')" ] ||
-    fail static "the rpm's payload is incomplete"
+[ "$(find "$tmp/x/rpm" -type f | wc -l)" = "$rpm_files" ] || fail static "the rpm's payload is incomplete"
 for b in usr/sbin/upkeepd usr/bin/upkeepctl usr/libexec/upkeep/upkeep-plugin-host; do
     cmp -s "$tmp/x/deb/$b" "$tmp/x/rpm/$b" || fail static "$b differs between the packages"
     f=$tmp/x/rpm/$b

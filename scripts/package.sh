@@ -26,12 +26,12 @@ TARGET=x86_64-unknown-linux-musl
 PROFILE=dist
 rev=1
 build=1
-fast=()
+fast=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --revision) rev=$2; shift 2 ;;
     --no-build) build=""; shift ;;
-    --fast) fast=(--fast); shift ;;
+    --fast) fast=1; shift ;;
     *) echo "usage: scripts/package.sh [--revision N] [--no-build] [--fast]" >&2; exit 2 ;;
     esac
 done
@@ -59,8 +59,12 @@ if ! command -v rpmbuild >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rpm >/dev/null
 fi
 
-version=$(cargo metadata --locked --no-deps --format-version 1 |
-    python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "upkeep"))')
+# Version, summary and home page: the daemon's Cargo.toml (version,
+# description, repository).
+{ read -r version; read -r summary; read -r homepage; } < <(cargo metadata --locked --no-deps --format-version 1 |
+    python3 -c 'import json,sys; p = next(p for p in json.load(sys.stdin)["packages"] if p["name"] == "upkeep"); print(p["version"]); print(p["description"]); print(p["repository"])')
+[ -n "$homepage" ] || { echo "package.sh: cannot read upkeep's version, description and repository (cargo metadata)" >&2; exit 1; }
+maintainer="upkeep maintainers <upkeep@example.invalid>"
 # Reproducible dates (man pages, changelog, archive members): the commit's.
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 step "upkeep $version-$rev"
@@ -97,7 +101,7 @@ upkeep ($version-$rev) unstable; urgency=medium
 
   * Built from upkeep commit $commit.
 
- -- upkeep maintainers <upkeep@example.invalid>  $(date -u -R -d "@$SOURCE_DATE_EPOCH")
+ -- $maintainer  $(date -u -R -d "@$SOURCE_DATE_EPOCH")
 EOF
 
 # ---- packages
@@ -152,10 +156,6 @@ fill() {
 }
 stamp() { find "$1" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +; }
 
-# Summary and home page: the daemon's Cargo.toml (description, repository).
-{ read -r summary; read -r homepage; } < <(cargo metadata --locked --no-deps --format-version 1 |
-    python3 -c 'import json,sys; p = next(p for p in json.load(sys.stdin)["packages"] if p["name"] == "upkeep"); print(p["description"]); print(p["repository"])')
-maintainer="upkeep maintainers <upkeep@example.invalid>"
 description="upkeep keeps virtual IP addresses alive in front of a pair of load balancers,
 as keepalived does: VRRP v2/v3, Linux IPVS virtual servers and health checks,
 including WebAssembly check plugins. It reads existing keepalived.conf files as
@@ -194,7 +194,7 @@ EOF
 chmod 644 "$root/DEBIAN/control" "$root/DEBIAN/conffiles" "$root/DEBIAN/md5sums"
 stamp "$root"
 # xz as Debian's archive; --fast: gzip -1 (the VM test's extra revisions).
-if [ ${#fast[@]} -gt 0 ]; then compress=(-Zgzip -z1); else compress=(-Zxz -z6); fi
+if [ -n "$fast" ]; then compress=(-Zgzip -z1); else compress=(-Zxz -z6); fi
 dpkg-deb --root-owner-group "${compress[@]}" --build "$root" "$out/upkeep_${version}-${rev}_amd64.deb" >/dev/null
 
 step "rpm"
@@ -256,7 +256,7 @@ $(sed 's/%/%%/g' packaging/rpm/postun.sh)
 * $changelog_date $maintainer - $version-$rev
 - Built from upkeep commit $commit.
 EOF
-if [ ${#fast[@]} -gt 0 ]; then payload=w1.zstdio; else payload=w19.zstdio; fi
+if [ -n "$fast" ]; then payload=w1.zstdio; else payload=w19.zstdio; fi
 rpmbuild -bb --quiet --target x86_64-linux \
     --define "_topdir $work/rpmbuild" --define "_rpmdir $work/rpms" \
     --define "_binary_payload $payload" --define "_buildhost upkeep.invalid" \
