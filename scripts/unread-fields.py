@@ -40,7 +40,7 @@ BEING_IMPLEMENTED = "being implemented (issue 15)"
 
 # "Struct.field": why nothing outside config/ reads it.
 ALLOW = {
-    "RealServerCheck.misc_dynamic": "TOML only: the checker ignores MISC_CHECK exit codes 2-255 "
+    "CheckExt.misc_dynamic": "TOML only: the checker ignores MISC_CHECK exit codes 2-255 "
     "(keepalived sets the weight from them); keepalived.conf's misc_dynamic is warned about",
 }
 

@@ -227,10 +227,10 @@ const TRACK_FILE_POLL: Duration = Duration::from_millis(500);
 /// A FILE_CHECK's probe: its track file, with the check's weight or
 /// else the file's (keepalived's file_end_handler).
 fn file_probe(cfg: &Config, c: &crate::config::model::RealServerCheck) -> Option<Probe> {
-    let name = c.track_file.as_ref()?;
+    let name = c.ext.track_file.as_ref()?;
     let f = cfg.track_files.iter().find(|f| &f.name == name)?;
-    let (weight, reverse) = match c.weight {
-        Some(w) => (w, c.weight_reverse),
+    let (weight, reverse) = match c.ext.weight {
+        Some(w) => (w, c.ext.weight_reverse),
         None => (f.weight, f.weight_reverse),
     };
     Some(Probe::TrackFile(super::file_check::FileProbe {
@@ -314,6 +314,7 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
             CheckKind::UdpCheck => {
                 // Validation has read the hex; unreadable here is empty.
                 let payload = c
+                    .ext
                     .payload
                     .as_deref()
                     .and_then(|h| udp::parse_hex(h, false))
@@ -322,23 +323,23 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
                     addr,
                     bind,
                     payload,
-                    require_reply: c.require_reply,
-                    reply: c.reply.as_deref().and_then(|h| udp::parse_hex(h, true)),
-                    min_reply_length: c.min_reply_length.unwrap_or(0),
-                    max_reply_length: c.max_reply_length.unwrap_or(u16::from(u8::MAX)),
+                    require_reply: c.ext.require_reply,
+                    reply: c.ext.reply.as_deref().and_then(|h| udp::parse_hex(h, true)),
+                    min_reply_length: c.ext.min_reply_length.unwrap_or(0),
+                    max_reply_length: c.ext.max_reply_length.unwrap_or(u16::from(u8::MAX)),
                 })));
             }
             CheckKind::DnsCheck => probes.push(Probe::Dns {
                 addr,
                 bind,
-                name: c.dns_name.clone().unwrap_or_default(),
-                dns_type: c.dns_type.unwrap_or(DnsType::Soa),
+                name: c.ext.dns_name.clone().unwrap_or_default(),
+                dns_type: c.ext.dns_type.unwrap_or(DnsType::Soa),
             }),
             CheckKind::HttpGet | CheckKind::SslGet => {
-                for u in &c.url {
+                for u in &c.ext.url {
                     let host = u.virtualhost.clone().or_else(|| set.virtualhost.clone());
                     let tls = (c.kind == CheckKind::SslGet).then(|| Tls {
-                        sni: host.clone().filter(|_| c.enable_sni),
+                        sni: host.clone().filter(|_| c.ext.enable_sni),
                     });
                     probes.push(Probe::Http(Box::new(HttpProbe {
                         addr,
@@ -369,13 +370,14 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
             }
             CheckKind::SmtpCheck => {
                 let helo = c
+                    .ext
                     .helo_name
                     .clone()
                     .unwrap_or_else(|| super::smtp::DEFAULT_HELO.to_string());
                 // keepalived: the check's own connection when any of its
                 // connection keywords is set or it has no `host`; one more
                 // per `host` (the real server's address unless it says).
-                let own = c.host.is_empty()
+                let own = c.ext.host.is_empty()
                     || c.connect_ip.is_some()
                     || c.connect_port.is_some()
                     || c.bindto.is_some()
@@ -393,7 +395,7 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
                         helo: helo.clone(),
                     });
                 }
-                for h in &c.host {
+                for h in &c.ext.host {
                     let addr = SocketAddr::new(
                         h.connect_ip.unwrap_or(rs.ip),
                         h.connect_port.unwrap_or(rs_port),
@@ -422,7 +424,7 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
             CheckKind::FileCheck => {}
             CheckKind::MiscCheck => {
                 timeout = timeout.max(ms(set.misc_timeout));
-                let path = c.misc_path.clone().unwrap_or_default();
+                let path = c.ext.misc_path.clone().unwrap_or_default();
                 probes.push(Probe::Script {
                     argv: split_command(&path),
                     user: c.user.clone(),

@@ -157,7 +157,7 @@ pub fn entries(cfg: &Config) -> Vec<Entry> {
                 .iter()
                 .filter(|c| c.kind == CheckKind::MiscCheck)
             {
-                if let Some(path) = c.misc_path.as_ref().filter(|p| !p.trim().is_empty()) {
+                if let Some(path) = c.ext.misc_path.as_ref().filter(|p| !p.trim().is_empty()) {
                     out.push(Entry {
                         owner: owner.clone(),
                         keyword: "misc_path".into(),

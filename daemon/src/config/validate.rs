@@ -939,10 +939,10 @@ fn checker(
     let place = format!("virtual_server {label}, real_server {rs}, {kind}");
     let place = place.as_str();
     if c.kind.is_http() {
-        if c.url.is_empty() {
+        if c.ext.url.is_empty() {
             d.error(c.src.at(), format!("{place}: needs at least one 'url'"));
         }
-        for (i, u) in c.url.iter().enumerate() {
+        for (i, u) in c.ext.url.iter().enumerate() {
             let loc = c.src.key(&format!("url.{i}"));
             if !u.path.starts_with('/') {
                 d.error(
@@ -961,9 +961,9 @@ fn checker(
         }
     } else {
         for (key, set) in [
-            ("url", !c.url.is_empty()),
-            ("virtualhost", c.virtualhost.is_some()),
-            ("enable_sni", c.enable_sni),
+            ("url", !c.ext.url.is_empty()),
+            ("virtualhost", c.ext.virtualhost.is_some()),
+            ("enable_sni", c.ext.enable_sni),
         ] {
             if set {
                 d.error(
@@ -983,14 +983,18 @@ fn checker(
         (None, false) => {}
     }
     if c.kind == CheckKind::MiscCheck {
-        if c.misc_path.as_deref().is_none_or(|p| p.trim().is_empty()) {
+        if c.ext
+            .misc_path
+            .as_deref()
+            .is_none_or(|p| p.trim().is_empty())
+        {
             d.error(c.src.at(), format!("{place}: needs 'misc_path'"));
         }
     } else {
         for (key, set) in [
-            ("misc_path", c.misc_path.is_some()),
-            ("misc_timeout", c.misc_timeout.is_some()),
-            ("misc_dynamic", c.misc_dynamic),
+            ("misc_path", c.ext.misc_path.is_some()),
+            ("misc_timeout", c.ext.misc_timeout.is_some()),
+            ("misc_dynamic", c.ext.misc_dynamic),
             ("user", c.user.is_some()),
         ] {
             if set {
@@ -1009,11 +1013,15 @@ fn checker(
         );
     }
     for (key, set, kind) in [
-        ("helo_name", c.helo_name.is_some(), CheckKind::SmtpCheck),
-        ("host", !c.host.is_empty(), CheckKind::SmtpCheck),
-        ("track_file", c.track_file.is_some(), CheckKind::FileCheck),
-        ("weight", c.weight.is_some(), CheckKind::FileCheck),
-        ("weight_reverse", c.weight_reverse, CheckKind::FileCheck),
+        ("helo_name", c.ext.helo_name.is_some(), CheckKind::SmtpCheck),
+        ("host", !c.ext.host.is_empty(), CheckKind::SmtpCheck),
+        (
+            "track_file",
+            c.ext.track_file.is_some(),
+            CheckKind::FileCheck,
+        ),
+        ("weight", c.ext.weight.is_some(), CheckKind::FileCheck),
+        ("weight_reverse", c.ext.weight_reverse, CheckKind::FileCheck),
     ] {
         if set && c.kind != kind {
             d.error(
@@ -1022,7 +1030,7 @@ fn checker(
             );
         }
     }
-    for (i, h) in c.host.iter().enumerate() {
+    for (i, h) in c.ext.host.iter().enumerate() {
         if h.connect_timeout.is_some_and(|t| t.as_millis() == 0) {
             d.error(
                 h.src
@@ -1070,7 +1078,7 @@ fn file_check(
             );
         }
     }
-    let Some(name) = &c.track_file else {
+    let Some(name) = &c.ext.track_file else {
         d.error(c.src.at(), format!("{place}: needs 'track_file NAME'"));
         return;
     };
@@ -1091,7 +1099,10 @@ fn file_check(
 fn checker_udp_dns(c: &super::model::RealServerCheck, place: &str, d: &mut Diagnostics) {
     use crate::checker::udp::parse_hex;
     if c.kind == CheckKind::UdpCheck {
-        for (key, hex, wildcards) in [("payload", &c.payload, false), ("reply", &c.reply, true)] {
+        for (key, hex, wildcards) in [
+            ("payload", &c.ext.payload, false),
+            ("reply", &c.ext.reply, true),
+        ] {
             if let Some(h) = hex
                 && parse_hex(h, wildcards).is_none()
             {
@@ -1106,15 +1117,15 @@ fn checker_udp_dns(c: &super::model::RealServerCheck, place: &str, d: &mut Diagn
                 );
             }
         }
-        if c.reply.is_some() && !c.require_reply {
+        if c.ext.reply.is_some() && !c.ext.require_reply {
             d.error(
                 c.src.key("reply"),
                 format!("{place}: 'reply' needs 'require_reply = true'"),
             );
         }
         let (min, max) = (
-            c.min_reply_length.unwrap_or(0),
-            c.max_reply_length.unwrap_or(u16::from(u8::MAX)),
+            c.ext.min_reply_length.unwrap_or(0),
+            c.ext.max_reply_length.unwrap_or(u16::from(u8::MAX)),
         );
         if min > max {
             d.error(
@@ -1128,11 +1139,11 @@ fn checker_udp_dns(c: &super::model::RealServerCheck, place: &str, d: &mut Diagn
         }
     } else {
         for (key, set) in [
-            ("payload", c.payload.is_some()),
-            ("require_reply", c.require_reply),
-            ("reply", c.reply.is_some()),
-            ("min_reply_length", c.min_reply_length.is_some()),
-            ("max_reply_length", c.max_reply_length.is_some()),
+            ("payload", c.ext.payload.is_some()),
+            ("require_reply", c.ext.require_reply),
+            ("reply", c.ext.reply.is_some()),
+            ("min_reply_length", c.ext.min_reply_length.is_some()),
+            ("max_reply_length", c.ext.max_reply_length.is_some()),
         ] {
             if set {
                 d.error(
@@ -1143,7 +1154,7 @@ fn checker_udp_dns(c: &super::model::RealServerCheck, place: &str, d: &mut Diagn
         }
     }
     if c.kind == CheckKind::DnsCheck {
-        if let Some(name) = &c.dns_name
+        if let Some(name) = &c.ext.dns_name
             && let Err(why) = dns_name_problem(name)
         {
             d.error(
@@ -1153,8 +1164,8 @@ fn checker_udp_dns(c: &super::model::RealServerCheck, place: &str, d: &mut Diagn
         }
     } else {
         for (key, set) in [
-            ("dns_type", c.dns_type.is_some()),
-            ("dns_name", c.dns_name.is_some()),
+            ("dns_type", c.ext.dns_type.is_some()),
+            ("dns_name", c.ext.dns_name.is_some()),
         ] {
             if set {
                 d.error(

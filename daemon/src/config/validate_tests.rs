@@ -1,6 +1,6 @@
 //! One test (at least) per validation rule.
 
-use crate::config::model::AuthType;
+use crate::config::model::{AuthType, RealServerCheck};
 use crate::config::{Format, LoadOptions, Loaded, Severity, load_str};
 
 fn conf(text: &str) -> Loaded {
@@ -731,4 +731,52 @@ fn metrics_address_port_alone_is_loopback() {
             errors(&l)
         );
     }
+}
+
+// The parent keeps every check's settings for as long as it runs; at
+// 10,000 checks the kind-specific ones (URLs, scripts, UDP payloads...)
+// were 250 bytes each inline though a TCP check has none of them.
+#[test]
+fn a_check_without_kind_specific_settings_holds_no_box_for_them() {
+    let base = "[[virtual_server]]\nip = \"10.0.0.1\"\nport = 80\n[[virtual_server.real_server]]\nip = \"10.0.1.1\"\nport = 80\n[[virtual_server.real_server.checker]]\n";
+    let check = |l: &Loaded| l.config.virtual_servers[0].real_servers[0].checkers[0].clone();
+    let tcp = toml(&format!(
+        "{base}type = \"TCP_CHECK\"\nconnect_timeout = 3\n"
+    ));
+    assert!(errors(&tcp).is_empty(), "{:#?}", errors(&tcp));
+    assert!(!check(&tcp).ext.is_set());
+    let kconf = conf(&format!(
+        "virtual_server 10.0.0.1 80 {{\n    protocol TCP\n{RS}}}\n"
+    ));
+    assert!(errors(&kconf).is_empty(), "{:#?}", errors(&kconf));
+    assert!(!check(&kconf).ext.is_set());
+
+    let http = toml(&format!(
+        "{base}type = \"HTTP_GET\"\nvirtualhost = \"www\"\n[[virtual_server.real_server.checker.url]]\npath = \"/\"\n"
+    ));
+    assert!(errors(&http).is_empty(), "{:#?}", errors(&http));
+    let mut c = check(&http);
+    assert!(c.ext.is_set());
+    assert_eq!(c.ext.virtualhost.as_deref(), Some("www"));
+    // Flat on the wire (IPC and `upkeepctl config`), as the TOML is.
+    let json = serde_json::to_value(&c).unwrap();
+    assert_eq!(json["virtualhost"], "www", "{json}");
+    assert!(json.get("ext").is_none(), "{json}");
+    let back: RealServerCheck = serde_json::from_value(json).unwrap();
+    assert_eq!(back, c);
+    // A box left with only defaults equals none and is dropped by a clone.
+    c.ext.url.clear();
+    c.ext.virtualhost = None;
+    assert!(c.ext.is_set());
+    let cloned = c.clone();
+    assert!(!cloned.ext.is_set());
+    assert_eq!(c, cloned);
+
+    let typo = toml(&format!(
+        "{base}type = \"HTTP_GET\"\nvirtualhots = \"www\"\n"
+    ));
+    assert_one_error(
+        &typo,
+        &["unknown field `virtualhots`", "did you mean 'virtualhost'?"],
+    );
 }

@@ -571,25 +571,25 @@ impl Cx<'_> {
                         "url" => {
                             if let Some(block) = self.block(n) {
                                 let u = self.url(block);
-                                c.src.set(format!("url.{}", c.url.len()), &n.word.loc);
-                                c.url.push(u);
+                                c.src.set(format!("url.{}", c.ext.url.len()), &n.word.loc);
+                                c.ext.url.push(u);
                             }
                             true
                         }
                         "virtualhost" => {
-                            c.virtualhost = self.arg1(n, "a host name").map(|t| t.text.clone());
+                            c.ext.virtualhost = self.arg1(n, "a host name").map(|t| t.text.clone());
                             true
                         }
                         "enable_sni" => {
-                            c.enable_sni = self.flag(n);
+                            c.ext.enable_sni = self.flag(n);
                             true
                         }
                         "misc_path" => {
-                            c.misc_path = self.command(n);
+                            c.ext.misc_path = self.command(n);
                             true
                         }
                         "misc_timeout" => {
-                            c.misc_timeout = self.secs(n);
+                            c.ext.misc_timeout = self.secs(n);
                             true
                         }
                         "user" => {
@@ -597,42 +597,42 @@ impl Cx<'_> {
                             true
                         }
                         "payload" => {
-                            c.payload = self.hex_words(n);
+                            c.ext.payload = self.hex_words(n);
                             true
                         }
                         "require_reply" => {
                             // The words after it, when any, are the reply
                             // expected (keepalived's require_reply_handler).
                             if self.no_block(n) {
-                                c.require_reply = true;
+                                c.ext.require_reply = true;
                                 if !n.args.is_empty() {
-                                    c.reply = self.hex_words(n);
+                                    c.ext.reply = self.hex_words(n);
                                     c.src.set("reply", &n.word.loc);
                                 }
                             }
                             true
                         }
                         "min_reply_length" => {
-                            c.min_reply_length = self.parse(n, "a length 0-65535");
+                            c.ext.min_reply_length = self.parse(n, "a length 0-65535");
                             true
                         }
                         "max_reply_length" => {
-                            c.max_reply_length = self.parse(n, "a length 0-65535");
+                            c.ext.max_reply_length = self.parse(n, "a length 0-65535");
                             true
                         }
                         "type" => {
-                            c.dns_type = self.choice(n, &DnsType::ALL.map(|t| (t.name(), t)));
+                            c.ext.dns_type = self.choice(n, &DnsType::ALL.map(|t| (t.name(), t)));
                             c.src.set("dns_type", &n.word.loc);
                             true
                         }
                         "name" => {
-                            if c.dns_name.is_some() {
+                            if c.ext.dns_name.is_some() {
                                 self.diags.error(
                                     Some(&n.word.loc),
                                     format!("'name' given twice {place}"),
                                 );
                             } else {
-                                c.dns_name = self.arg1(n, "a DNS name").map(|t| t.text.clone());
+                                c.ext.dns_name = self.arg1(n, "a DNS name").map(|t| t.text.clone());
                                 c.src.set("dns_name", &n.word.loc);
                             }
                             true
@@ -642,26 +642,26 @@ impl Cx<'_> {
                             self.plugin_keyword(n, k, &mut c.plugin, &mut c.src)
                         }
                         "helo_name" => {
-                            c.helo_name = self.arg1(n, "a host name").map(|t| t.text.clone());
+                            c.ext.helo_name = self.arg1(n, "a host name").map(|t| t.text.clone());
                             true
                         }
                         "host" => {
                             if let Some(block) = self.block(n) {
                                 let h = self.smtp_host(&mut c, n, block);
-                                c.src.set(format!("host.{}", c.host.len()), &n.word.loc);
-                                c.host.push(h);
+                                c.src.set(format!("host.{}", c.ext.host.len()), &n.word.loc);
+                                c.ext.host.push(h);
                             }
                             true
                         }
                         "track_file" => {
-                            c.track_file =
+                            c.ext.track_file =
                                 self.arg1(n, "a track_file name").map(|t| t.text.clone());
                             true
                         }
                         "weight" if kind == CheckKind::FileCheck => {
                             if let Some((w, rev)) = self.file_check_weight(n) {
-                                c.weight = Some(w);
-                                c.weight_reverse = rev;
+                                c.ext.weight = Some(w);
+                                c.ext.weight_reverse = rev;
                             }
                             true
                         }

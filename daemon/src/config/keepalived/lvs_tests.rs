@@ -438,7 +438,7 @@ fn file_check_and_smtp_check_blocks() {
     assert!(l.is_ok(), "{:?}", l.diagnostics);
     let c = &l.config.virtual_servers[0].real_servers[0].checkers[0];
     assert_eq!(
-        (c.kind, c.weight, c.weight_reverse),
+        (c.kind, c.ext.weight, c.ext.weight_reverse),
         (CheckKind::FileCheck, Some(5), false)
     );
     let l = conf(&vs(
@@ -508,17 +508,17 @@ fn udp_check_reads_keepalived_s_keywords() {
     assert!(warnings(&l).is_empty(), "{:#?}", warnings(&l));
     let c = &l.config.virtual_servers[0].real_servers[0].checkers[0];
     assert_eq!(c.kind, CheckKind::UdpCheck);
-    assert_eq!(c.payload.as_deref(), Some("01 02 0a"));
-    assert!(c.require_reply);
-    assert_eq!(c.reply.as_deref(), Some("4f 4b x0"));
+    assert_eq!(c.ext.payload.as_deref(), Some("01 02 0a"));
+    assert!(c.ext.require_reply);
+    assert_eq!(c.ext.reply.as_deref(), Some("4f 4b x0"));
     assert_eq!(
-        (c.min_reply_length, c.max_reply_length),
+        (c.ext.min_reply_length, c.ext.max_reply_length),
         (Some(2), Some(64))
     );
     assert_eq!(c.connect_timeout, Some(S(2)));
     let l = one_checker("        UDP_CHECK {\n            require_reply\n        }");
     let c = &l.config.virtual_servers[0].real_servers[0].checkers[0];
-    assert!(c.require_reply && c.reply.is_none());
+    assert!(c.ext.require_reply && c.ext.reply.is_none());
 }
 
 #[test]
@@ -578,8 +578,8 @@ fn dns_check_reads_keepalived_s_keywords_and_defaults() {
     );
     let c = &rs.checkers[0];
     assert_eq!(c.kind, CheckKind::DnsCheck);
-    assert_eq!(c.dns_type, Some(crate::config::model::DnsType::Aaaa));
-    assert_eq!(c.dns_name.as_deref(), Some("www.example.com"));
+    assert_eq!(c.ext.dns_type, Some(crate::config::model::DnsType::Aaaa));
+    assert_eq!(c.ext.dns_name.as_deref(), Some("www.example.com"));
     assert_eq!(c.settings(rs, vs).retry, 2);
     let l = one_checker("        DNS_CHECK {\n        }");
     let cfg = l.config;

@@ -282,8 +282,11 @@ fn checkers_read_into_the_model() {
     assert_eq!(rs.checkers[0].kind, CheckKind::SslGet);
     assert_eq!(rs.checkers[0].retry, Some(3));
     assert_eq!(rs.checkers[0].connect_port, Some(444));
-    assert_eq!(rs.checkers[0].url[0].status_code.len(), 2);
-    assert_eq!(rs.checkers[1].misc_path.as_deref(), Some("/bin/check arg"));
+    assert_eq!(rs.checkers[0].ext.url[0].status_code.len(), 2);
+    assert_eq!(
+        rs.checkers[1].ext.misc_path.as_deref(),
+        Some("/bin/check arg")
+    );
     // A keyword valid for another checker kind is an error here.
     let e = only_error(&conf(
         "virtual_server 10.0.0.1 80 {\n real_server 10.0.1.1 80 {\n  TCP_CHECK {\n   misc_path /x\n  }\n }\n}\n",

@@ -388,10 +388,161 @@ impl CheckKind {
 
 /// A real server's health checker. One struct for every kind, as in
 /// keepalived; validation rejects fields that do not belong to the kind.
-#[serde_with::skip_serializing_none]
+/// The settings only some kinds have are in [`CheckExt`], boxed and absent
+/// while unset: the parent keeps one of these per real server, and a TCP
+/// check held 400 bytes inline, mostly room for those (issue 18). The
+/// configuration's form (TOML, IPC) stays flat ([`CheckWire`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "CheckWire", into = "CheckWire")]
 pub struct RealServerCheck {
+    pub kind: CheckKind,
+    pub connect_ip: Option<IpAddr>,
+    pub connect_port: Option<u16>,
+    pub bindto: Option<IpAddr>,
+    pub bind_port: Option<u16>,
+    pub connect_timeout: Option<Millis>,
+    /// keepalived's `retry` (older: `nb_get_retry`).
+    pub retry: Option<u32>,
+    pub delay_before_retry: Option<Millis>,
+    pub warmup: Option<Millis>,
+    pub delay_loop: Option<Millis>,
+    /// Down until the first check passes (unset: the real server's, then
+    /// the virtual server's `alpha`).
+    pub alpha: Option<bool>,
+    pub user: Option<Box<ScriptUser>>,
+    /// The `plugin` kind: the component, its args, memory and grants (a
+    /// grant may name `$REAL_SERVER`, the address checked). Boxed: most
+    /// checks have none, and the daemon keeps one of these per real server.
+    pub plugin: Option<Box<PluginCheck>>,
+    /// keepalived's `log_all_failures`: log every failed attempt while the
+    /// server is up (the retries too), not only the change to down.
+    pub log_all_failures: bool,
+    /// HTTP, SSL, MISC, UDP, DNS, SMTP and FILE settings.
+    pub ext: ExtBox,
+    pub src: Src,
+}
+
+/// The settings of [`RealServerCheck`] that only some kinds have.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CheckExt {
+    pub url: Vec<HttpUrl>,
+    pub virtualhost: Option<String>,
+    pub enable_sni: bool,
+    pub misc_path: Option<String>,
+    pub misc_timeout: Option<Millis>,
+    pub misc_dynamic: bool,
+    /// UDP_CHECK: the datagram sent, in hex (keepalived's `payload`;
+    /// unset: 32 zero bytes, as keepalived sends).
+    pub payload: Option<String>,
+    /// UDP_CHECK: a reply must come (else silence until the timeout passes).
+    pub require_reply: bool,
+    /// UDP_CHECK: the reply expected, in hex with `x` wildcard nibbles
+    /// (keepalived's `require_reply HEX`); needs `require_reply`.
+    pub reply: Option<String>,
+    /// UDP_CHECK: a reply's length bounds (keepalived: 0 and 255).
+    pub min_reply_length: Option<u16>,
+    pub max_reply_length: Option<u16>,
+    /// DNS_CHECK: the query's type (keepalived's `type`; default SOA).
+    pub dns_type: Option<DnsType>,
+    /// DNS_CHECK: the name queried (keepalived's `name`; default the root).
+    pub dns_name: Option<String>,
+    /// SMTP_CHECK: the name sent with HELO (unset: keepalived's).
+    pub helo_name: Option<String>,
+    /// SMTP_CHECK: keepalived's (deprecated) `host` blocks, each one more
+    /// server checked; all must pass.
+    pub host: Vec<SmtpHost>,
+    /// FILE_CHECK: the name of a `track_file` / `vrrp_track_file`.
+    pub track_file: Option<String>,
+    /// FILE_CHECK: the file's value times this changes the server's
+    /// weight (0: any non-zero value is down). Unset: the track file's
+    /// `weight` and `reverse`.
+    pub weight: Option<i32>,
+    pub weight_reverse: bool,
+}
+
+/// Unset: the kind's defaults, read from one shared empty [`CheckExt`].
+static NO_EXT: CheckExt = CheckExt {
+    url: Vec::new(),
+    virtualhost: None,
+    enable_sni: false,
+    misc_path: None,
+    misc_timeout: None,
+    misc_dynamic: false,
+    payload: None,
+    require_reply: false,
+    reply: None,
+    min_reply_length: None,
+    max_reply_length: None,
+    dns_type: None,
+    dns_name: None,
+    helo_name: None,
+    host: Vec::new(),
+    track_file: None,
+    weight: None,
+    weight_reverse: false,
+};
+
+/// A [`CheckExt`] that costs one pointer while every setting in it is
+/// unset. Reads see the defaults; the first write makes the box; a clone
+/// (`Config::compact`) and a decode leave it out again when it is empty.
+#[derive(Debug, Default)]
+pub struct ExtBox(Option<Box<CheckExt>>);
+
+/// By value: a box holding only defaults equals no box (a reload must
+/// not see a change where a parser wrote a default).
+impl PartialEq for ExtBox {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl ExtBox {
+    fn of(ext: CheckExt) -> Self {
+        ExtBox((ext != NO_EXT).then(|| Box::new(ext)))
+    }
+
+    /// The settings to change in place when there are any: unlike
+    /// `DerefMut`, an unset one stays without a box.
+    pub fn existing_mut(&mut self) -> Option<&mut CheckExt> {
+        self.0.as_deref_mut()
+    }
+
+    /// Whether any kind-specific setting is set (a box is held).
+    pub fn is_set(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl Clone for ExtBox {
+    fn clone(&self) -> Self {
+        match &self.0 {
+            Some(ext) => ExtBox::of(CheckExt::clone(ext)),
+            None => ExtBox(None),
+        }
+    }
+}
+
+impl std::ops::Deref for ExtBox {
+    type Target = CheckExt;
+    fn deref(&self) -> &CheckExt {
+        self.0.as_deref().unwrap_or(&NO_EXT)
+    }
+}
+
+impl std::ops::DerefMut for ExtBox {
+    fn deref_mut(&mut self) -> &mut CheckExt {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+/// [`RealServerCheck`] as the configuration and IPC write it: flat. It
+/// repeats the fields because serde's `flatten` would lose
+/// `deny_unknown_fields`, and with it the "did you mean" for a misspelt
+/// key.
+#[serde_with::skip_serializing_none]
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckWire {
     #[serde(rename = "type")]
     pub kind: CheckKind,
     pub connect_ip: Option<IpAddr>,
@@ -455,8 +606,88 @@ pub struct RealServerCheck {
     pub weight: Option<i32>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub weight_reverse: bool,
-    #[serde(skip)]
-    pub src: Src,
+}
+
+impl From<CheckWire> for RealServerCheck {
+    fn from(w: CheckWire) -> Self {
+        RealServerCheck {
+            kind: w.kind,
+            connect_ip: w.connect_ip,
+            connect_port: w.connect_port,
+            bindto: w.bindto,
+            bind_port: w.bind_port,
+            connect_timeout: w.connect_timeout,
+            retry: w.retry,
+            delay_before_retry: w.delay_before_retry,
+            warmup: w.warmup,
+            delay_loop: w.delay_loop,
+            alpha: w.alpha,
+            user: w.user,
+            plugin: w.plugin,
+            log_all_failures: w.log_all_failures,
+            ext: ExtBox::of(CheckExt {
+                url: w.url,
+                virtualhost: w.virtualhost,
+                enable_sni: w.enable_sni,
+                misc_path: w.misc_path,
+                misc_timeout: w.misc_timeout,
+                misc_dynamic: w.misc_dynamic,
+                payload: w.payload,
+                require_reply: w.require_reply,
+                reply: w.reply,
+                min_reply_length: w.min_reply_length,
+                max_reply_length: w.max_reply_length,
+                dns_type: w.dns_type,
+                dns_name: w.dns_name,
+                helo_name: w.helo_name,
+                host: w.host,
+                track_file: w.track_file,
+                weight: w.weight,
+                weight_reverse: w.weight_reverse,
+            }),
+            src: Src::default(),
+        }
+    }
+}
+
+impl From<RealServerCheck> for CheckWire {
+    fn from(c: RealServerCheck) -> Self {
+        let ext = c.ext.0.map(|b| *b).unwrap_or_default();
+        CheckWire {
+            kind: c.kind,
+            connect_ip: c.connect_ip,
+            connect_port: c.connect_port,
+            bindto: c.bindto,
+            bind_port: c.bind_port,
+            connect_timeout: c.connect_timeout,
+            retry: c.retry,
+            delay_before_retry: c.delay_before_retry,
+            warmup: c.warmup,
+            delay_loop: c.delay_loop,
+            alpha: c.alpha,
+            user: c.user,
+            plugin: c.plugin,
+            log_all_failures: c.log_all_failures,
+            url: ext.url,
+            virtualhost: ext.virtualhost,
+            enable_sni: ext.enable_sni,
+            misc_path: ext.misc_path,
+            misc_timeout: ext.misc_timeout,
+            misc_dynamic: ext.misc_dynamic,
+            payload: ext.payload,
+            require_reply: ext.require_reply,
+            reply: ext.reply,
+            min_reply_length: ext.min_reply_length,
+            max_reply_length: ext.max_reply_length,
+            dns_type: ext.dns_type,
+            dns_name: ext.dns_name,
+            helo_name: ext.helo_name,
+            host: ext.host,
+            track_file: ext.track_file,
+            weight: ext.weight,
+            weight_reverse: ext.weight_reverse,
+        }
+    }
 }
 
 /// One `host { ... }` of an SMTP_CHECK: where to connect (unset: the real
@@ -554,27 +785,10 @@ impl RealServerCheck {
             warmup: None,
             delay_loop: None,
             alpha: None,
-            url: Vec::new(),
-            virtualhost: None,
-            enable_sni: false,
-            misc_path: None,
-            misc_timeout: None,
-            misc_dynamic: false,
             user: None,
-            payload: None,
-            require_reply: false,
-            reply: None,
-            min_reply_length: None,
-            max_reply_length: None,
-            dns_type: None,
-            dns_name: None,
             plugin: None,
             log_all_failures: false,
-            helo_name: None,
-            host: Vec::new(),
-            track_file: None,
-            weight: None,
-            weight_reverse: false,
+            ext: ExtBox::default(),
             src: Src::default(),
         }
     }
@@ -656,11 +870,12 @@ impl RealServerCheck {
                 .unwrap_or(delay_loop),
             alpha: self.alpha.or(rs.alpha).unwrap_or(vs.alpha),
             virtualhost: self
+                .ext
                 .virtualhost
                 .clone()
                 .or_else(|| rs.virtualhost.clone())
                 .or_else(|| vs.virtualhost.clone()),
-            misc_timeout: self.misc_timeout.unwrap_or(vs.delay_loop),
+            misc_timeout: self.ext.misc_timeout.unwrap_or(vs.delay_loop),
         }
     }
 }

@@ -112,7 +112,9 @@ impl Config {
                 drop(&mut rs.src);
                 for c in &mut rs.checkers {
                     drop(&mut c.src);
-                    c.host.iter_mut().for_each(|h| drop(&mut h.src));
+                    if let Some(ext) = c.ext.existing_mut() {
+                        ext.host.iter_mut().for_each(|h| drop(&mut h.src));
+                    }
                 }
             }
         }
