@@ -314,7 +314,7 @@ async fn expiry(timer: &mut Option<Pin<Box<Sleep>>>) {
 /// again after the delay, and what holds then is reported.
 async fn run_settled(spec: &Spec, plugins: Option<&dyn Host>, reported: Option<bool>) -> Probed {
     let probed = run_probes(spec, plugins).await;
-    if let (Some(settle), Some(was)) = (spec.settle, reported)
+    if let (Some(settle), Some(was)) = (spec.settle(), reported)
         && was != probed.outcome.ok
     {
         let wait = if probed.outcome.ok {

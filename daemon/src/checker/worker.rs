@@ -50,7 +50,7 @@ impl CheckRecord {
             } else {
                 Health::new(spec.fall, spec.rise, spec.init_fail)
             },
-            last: spec.unsupported.clone(),
+            last: spec.unsupported().map(str::to_string),
             latency_us: None,
             value: None,
             metrics: Vec::new(),
@@ -82,7 +82,7 @@ impl CheckRecord {
 /// changes are logged; once down, failures are not logged either way.
 fn logs_failed_run(spec: &Spec, before: Verdict, failed_probe: Option<usize>) -> bool {
     let up = before == Verdict::Up || (before == Verdict::Unknown && spec.presume_up);
-    up && failed_probe.is_some_and(|i| spec.log_failures.get(i).copied().unwrap_or(false))
+    up && failed_probe.is_some_and(|i| spec.log_failure(i))
 }
 
 /// Lateness of check starts against their schedule, logged every 10 s
@@ -155,7 +155,7 @@ impl Checker {
                 Some(s) if *s.spec == spec => s,
                 _ => CheckRecord::new(spec),
             };
-            if let Some(why) = &check.spec.unsupported {
+            if let Some(why) = check.spec.unsupported() {
                 warn!(check = %check.spec.source, reason = %why, "check not run");
                 runs.push(None);
             } else {
@@ -744,7 +744,8 @@ mod tests {
             "{:?}",
             s.probes
         );
-        assert_eq!(s.unsupported, None);
+        assert_eq!(s.unsupported(), None);
+        assert!(s.rare.is_none());
         // Another family than the address checked: reported, not run.
         let s = rs_spec(
             "virtual_server 127.0.0.1 80 {
@@ -756,7 +757,7 @@ mod tests {
 }
 ",
         );
-        assert!(s.unsupported.is_some_and(|u| u.contains("bindto ::1")));
+        assert!(s.unsupported().is_some_and(|u| u.contains("bindto ::1")));
     }
 
     /// 1,000 HTTP checks of a closed port, with `checker` settings.
@@ -776,7 +777,7 @@ mod tests {
     fn specs_and_records_hold_no_spare_room() {
         let spec = rs_spec(&conf(9, ""));
         assert_eq!(spec.probes.capacity(), spec.probes.len());
-        assert_eq!(spec.log_failures.capacity(), spec.log_failures.len());
+        assert!(spec.rare.is_none(), "{:?}", spec.rare);
         crate::ipc::tests::rt().block_on(async {
             let mut checker = Checker::new();
             checker.load(thousand_checks("warmup 3600"));
@@ -895,7 +896,7 @@ mod tests {
         .find(|s| s.source == "process:tp")
         .expect("the process check");
         let one = Duration::from_secs(1);
-        assert_eq!(spec.settle, Some(spec::Settle { up: one, down: one }));
+        assert_eq!(spec.settle(), Some(spec::Settle { up: one, down: one }));
         // fork_delay / terminate_delay each on its own; `delay` sets both.
         let settle = |body: &str| {
             spec::from_config(
@@ -907,7 +908,7 @@ mod tests {
                 )
                 .config,
             )[0]
-            .settle
+            .settle()
         };
         let ms = Duration::from_millis;
         assert_eq!(

@@ -847,12 +847,16 @@ fn log_all_failures_reads_converts_and_reaches_each_probe() {
     assert_eq!(back.virtual_servers, l.config.virtual_servers);
     // One flag per probe: TCP, the two urls, TCP.
     let spec = from_config(&l.config).remove(0);
-    assert_eq!(spec.log_failures, [true, false, false, true]);
+    assert_eq!(
+        (0..5).map(|i| spec.log_failure(i)).collect::<Vec<_>>(),
+        [true, false, false, true, false]
+    );
     // The global one turns it on for every checker.
     let mut on = l.config.clone();
     on.global.checker_log_all_failures = true;
     assert_eq!(through_toml(&on).global, on.global);
-    assert_eq!(from_config(&on).remove(0).log_failures, [true; 4]);
+    let all = from_config(&on).remove(0);
+    assert!((0..4).all(|i| all.log_failure(i)));
     let e = only_error(&conf(
         "virtual_server 192.0.2.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  TCP_CHECK {\n   log_all_failures maybe\n  }\n }\n}\n",
     ));
