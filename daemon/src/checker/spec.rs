@@ -593,6 +593,9 @@ mod tests {
         assert_eq!(s[0].probes.len(), 2);
         assert!(!s[0].log_failure(0) && s[0].log_failure(1));
         assert!(!s[0].log_failure(2), "no such probe");
+        let flags = s[0].rare.as_ref().map(|r| &r.log_failures);
+        assert_eq!(flags, Some(&vec![false, true]));
+        assert_eq!(flags.map(Vec::capacity), Some(2), "no spare room");
     }
 
     /// FILE_CHECK takes the track file's weight unless it sets its own;

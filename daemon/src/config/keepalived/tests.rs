@@ -847,6 +847,12 @@ fn log_all_failures_reads_converts_and_reaches_each_probe() {
     assert_eq!(back.virtual_servers, l.config.virtual_servers);
     // One flag per probe: TCP, the two urls, TCP.
     let spec = from_config(&l.config).remove(0);
+    assert_eq!(spec.probes.len(), 4);
+    assert_eq!(
+        spec.rare.as_ref().map(|r| r.log_failures.len()),
+        Some(4),
+        "a flag per probe, no spare"
+    );
     assert_eq!(
         (0..5).map(|i| spec.log_failure(i)).collect::<Vec<_>>(),
         [true, false, false, true, false]
@@ -856,7 +862,10 @@ fn log_all_failures_reads_converts_and_reaches_each_probe() {
     on.global.checker_log_all_failures = true;
     assert_eq!(through_toml(&on).global, on.global);
     let all = from_config(&on).remove(0);
-    assert!((0..4).all(|i| all.log_failure(i)));
+    assert_eq!(
+        all.rare.as_ref().map(|r| r.log_failures.clone()),
+        Some(vec![true; 4])
+    );
     let e = only_error(&conf(
         "virtual_server 192.0.2.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  TCP_CHECK {\n   log_all_failures maybe\n  }\n }\n}\n",
     ));
