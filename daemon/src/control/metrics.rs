@@ -269,18 +269,26 @@ pub fn render(doc: &StatusDoc) -> String {
     );
 
     // ---- IPVS ----
+    // Addresses as label text, made once for the six families.
+    let addresses: Vec<String> = doc
+        .virtual_servers
+        .iter()
+        .flat_map(|vs| vs.real_servers.iter().map(|rs| rs.address.to_string()))
+        .collect();
     let real_servers = || {
-        doc.virtual_servers.iter().flat_map(|vs| {
-            vs.real_servers.iter().map(move |rs| {
+        doc.virtual_servers
+            .iter()
+            .flat_map(|vs| vs.real_servers.iter().map(move |rs| (vs, rs)))
+            .zip(&addresses)
+            .map(|((vs, rs), address)| {
                 (
                     vec![
                         ("virtual_server", vs.key.as_str()),
-                        ("real_server", rs.address.as_str()),
+                        ("real_server", address.as_str()),
                     ],
                     rs,
                 )
             })
-        })
     };
     x.family(
         "upkeep_real_server_up",

@@ -103,7 +103,7 @@ fn sample_doc() -> StatusDoc {
             scheduler: "wrr".into(),
             real_servers: vec![
                 RealServerStatus {
-                    address: "192.168.1.10:80".into(),
+                    address: "192.168.1.10:80".parse().unwrap(),
                     weight: 3,
                     up: true,
                     desired_weight: Some(3),
@@ -113,7 +113,7 @@ fn sample_doc() -> StatusDoc {
                     ..Default::default()
                 },
                 RealServerStatus {
-                    address: "192.168.1.11:80".into(),
+                    address: "192.168.1.11:80".parse().unwrap(),
                     weight: 0,
                     up: false,
                     ..Default::default()
@@ -546,20 +546,21 @@ fn any_label_text_stays_valid_and_reads_back() {
         doc.workers.push(worker(name, Some(1), "running", 0));
         doc.unmatched_drops.insert(format!("{name}{n}"), 1);
     }
-    doc.virtual_servers.push(VirtualServerStatus {
-        key: nasty[6].into(),
-        scheduler: String::new(),
-        real_servers: nasty
-            .iter()
-            .map(|a| RealServerStatus {
-                address: (*a).to_string(),
+    // A virtual server's key is text from the configuration; a real
+    // server's address is an address (it cannot carry text).
+    for (n, key) in nasty.iter().enumerate() {
+        doc.virtual_servers.push(VirtualServerStatus {
+            key: (*key).into(),
+            scheduler: String::new(),
+            real_servers: vec![RealServerStatus {
+                address: format!("10.0.0.{n}:80").parse().unwrap(),
                 weight: i64::MIN,
                 up: true,
                 ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
-    });
+            }],
+            ..Default::default()
+        });
+    }
     let text = render(&doc);
     let parsed = validate(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let states: Vec<&str> = parsed
@@ -573,7 +574,17 @@ fn any_label_text_stays_valid_and_reads_back() {
         .filter(|p| p.name == "upkeep_real_server_weight")
         .map(|p| (p.labels[0].1.as_str(), p.labels[1].1.as_str()))
         .collect();
-    assert_eq!(servers, nasty.map(|a| (nasty[6], a)));
+    let want: Vec<(&str, String)> = nasty
+        .iter()
+        .enumerate()
+        .map(|(n, k)| (*k, format!("10.0.0.{n}:80")))
+        .collect();
+    assert_eq!(
+        servers,
+        want.iter()
+            .map(|(k, a)| (*k, a.as_str()))
+            .collect::<Vec<_>>()
+    );
     assert!(
         parsed
             .iter()

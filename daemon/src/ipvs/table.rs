@@ -25,7 +25,7 @@
 //!   master).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::genl::{
     Dest, DestEntry, Family, Forward, Protocol, Service, ServiceKey, SyncDaemon, SyncState, Tunnel,
@@ -78,6 +78,8 @@ struct Rs {
     addr: IpAddr,
     /// As configured (a group's member port, or 0, when absent).
     port: Option<u16>,
+    /// The port in `key` (the virtual server's when none is configured).
+    key_port: u16,
     weight: u32,
     forward: Forward,
     inhibit: bool,
@@ -385,7 +387,8 @@ fn build_vs(cfg: &Config, vs: &VirtualServer, known: &Known) -> Vs {
         .real_servers
         .iter()
         .map(|r| {
-            let rkey = rs_key(r.ip, r.port.or(vs.port));
+            let key_port = r.port.or(vs.port).unwrap_or(0);
+            let rkey = rs_key(r.ip, Some(key_port));
             let checked = !r.checkers.is_empty();
             let file_check = r
                 .checkers
@@ -407,6 +410,7 @@ fn build_vs(cfg: &Config, vs: &VirtualServer, known: &Known) -> Vs {
                 key: rkey,
                 addr: r.ip,
                 port: r.port,
+                key_port,
                 weight: u32::try_from(r.weight.max(0)).unwrap_or(0),
                 forward: forward(r.lb_kind.unwrap_or(vs.lb_kind), Some(r)),
                 inhibit: r.inhibit_on_failure.unwrap_or(vs.inhibit_on_failure),
@@ -697,7 +701,7 @@ impl Table {
                     .map(|r| {
                         let (kernel_weight, active_conns, inactive_conns) = seen(r.addr, r.port);
                         RealServerStatus {
-                            address: r.key.clone(),
+                            address: SocketAddr::new(r.addr, r.key_port),
                             weight: i64::from(r.weight),
                             up: r.up,
                             sorry: false,
@@ -712,7 +716,7 @@ impl Table {
                     let (kernel_weight, active_conns, inactive_conns) = seen(s.addr, s.port);
                     let port = s.port.or(v.services.first().and_then(|x| x.key.port()));
                     real_servers.push(RealServerStatus {
-                        address: rs_key(s.addr, port),
+                        address: SocketAddr::new(s.addr, port.unwrap_or(0)),
                         weight: 1,
                         up: true,
                         sorry: true,

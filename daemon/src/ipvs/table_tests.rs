@@ -455,7 +455,7 @@ fn status_shows_the_kernel_beside_the_desired() {
     assert_eq!(st.in_kernel, 1);
     assert!(st.quorum_up && !st.suspended);
     let rs = &st.real_servers[1];
-    assert_eq!(rs.address, "192.168.234.57:80");
+    assert_eq!(rs.address.to_string(), "192.168.234.57:80");
     assert_eq!((rs.desired_weight, rs.kernel_weight), (Some(2), Some(5)));
     assert_eq!((rs.active_conns, rs.inactive_conns), (3, 4));
     assert_eq!(st.real_servers[0].kernel_weight, None);

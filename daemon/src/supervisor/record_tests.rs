@@ -242,13 +242,13 @@ fn summary_is_one_line() {
         scheduler: "wrr".into(),
         real_servers: vec![
             RealServerStatus {
-                address: "a".into(),
+                address: "10.0.0.2:80".parse().unwrap(),
                 weight: 1,
                 up: true,
                 ..Default::default()
             },
             RealServerStatus {
-                address: "b".into(),
+                address: "10.0.0.3:80".parse().unwrap(),
                 weight: 1,
                 up: true,
                 ..Default::default()
