@@ -9,6 +9,8 @@
 #
 # Environment:
 #   FUZZ_SECONDS    time per target (default 30), passed as -max_total_time
+#   FUZZ_BUILD_ONLY 1: build the targets and stop (scripts/test.sh builds
+#                   them beside the tests, then runs this again)
 #   FUZZ_SANITIZER  address (default) or none; see below
 #   FUZZ_PROFILE    release (default: cargo-fuzz's optimised build, one
 #                   codegen unit) or dev (fuzz/Cargo.toml's dev profile,
@@ -57,6 +59,11 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "fuzz.sh: installing cargo-fuzz" >&2
     cargo install cargo-fuzz --locked
 fi
+
+for t in "${targets[@]}"; do
+    RUSTC_BOOTSTRAP=1 cargo fuzz build "${mode[@]}" --sanitizer "$sanitizer" "$t"
+done
+[ "${FUZZ_BUILD_ONLY:-}" = 1 ] && exit 0
 
 # Seed corpora, copied fresh on every run (fuzz/corpus is git-ignored).
 corpus="$root/fuzz/corpus"
@@ -115,9 +122,6 @@ if python3 -c 'import tomllib' 2>/dev/null; then
     done
 fi
 
-for t in "${targets[@]}"; do
-    RUSTC_BOOTSTRAP=1 cargo fuzz build "${mode[@]}" --sanitizer "$sanitizer" "$t"
-done
 
 logdir="$root/fuzz/artifacts/logs"
 mkdir -p "$logdir"
