@@ -931,7 +931,10 @@ fn the_status_view_serialises_as_the_document() {
         let mut c = c.clone();
         // What a checker sent: no policy, or a forged one.
         c.policy = (c.source == "file:flag").then(|| "forged".into());
-        recorded.insert(c.source.clone(), c);
+        recorded.insert(
+            c.source.clone(),
+            crate::control::stored::StoredCheck::from(c),
+        );
     }
     doc.checks.sort_by(|a, b| a.source.cmp(&b.source));
     let policy =

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod metrics_worker;
 pub mod render;
 pub mod status;
+pub mod stored;
 pub mod watch;
 
 use std::io::{BufRead, BufReader, Write};

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::stored::StoredCheck;
 use crate::ipc::msg::{CheckStatus, InstanceStatus, VirtualServerStatus};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -58,43 +59,32 @@ pub struct StatusView<'a> {
     pub mail: Option<MailStatus>,
 }
 
-/// The checks as recorded, each with the policy state the parent knows
-/// (whatever the checker said in that field), in the order of their names.
+/// The checks as recorded, each with the policy state the parent knows,
+/// in the order of their names.
 pub struct ChecksView<'a> {
-    sorted: Vec<&'a CheckStatus>,
+    sorted: Vec<&'a StoredCheck>,
     policy: &'a dyn Fn(&str) -> Option<String>,
 }
 
 impl<'a> ChecksView<'a> {
     /// The view of `checks`, given in any order.
     pub fn new(
-        checks: impl Iterator<Item = &'a CheckStatus>,
+        checks: impl Iterator<Item = &'a StoredCheck>,
         policy: &'a dyn Fn(&str) -> Option<String>,
     ) -> Self {
-        let mut sorted: Vec<&CheckStatus> = checks.collect();
+        let mut sorted: Vec<&StoredCheck> = checks.collect();
         sorted.sort_unstable_by(|a, b| a.source.cmp(&b.source));
         Self { sorted, policy }
     }
 
-    /// Each check as published: the record itself when its policy field is
-    /// already right (most checks: none), else a corrected copy.
-    fn each(&self) -> impl Iterator<Item = std::borrow::Cow<'_, CheckStatus>> {
-        self.sorted.iter().map(|&c| {
-            let policy = (self.policy)(&c.source);
-            if c.policy == policy {
-                std::borrow::Cow::Borrowed(c)
-            } else {
-                let mut c = c.clone();
-                c.policy = policy;
-                std::borrow::Cow::Owned(c)
-            }
-        })
+    fn policy_of(&self, c: &StoredCheck) -> Option<String> {
+        (self.policy)(&c.source)
     }
 }
 
 impl Serialize for ChecksView<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.each())
+        s.collect_seq(self.sorted.iter().map(|&c| c.published(self.policy_of(c))))
     }
 }
 
@@ -110,8 +100,9 @@ impl StatusView<'_> {
             unmatched_drops: self.unmatched_drops.clone(),
             checks: self
                 .checks
-                .each()
-                .map(std::borrow::Cow::into_owned)
+                .sorted
+                .iter()
+                .map(|&c| c.to_status(self.checks.policy_of(c)))
                 .collect(),
             virtual_servers: self.virtual_servers.to_vec(),
             ipvs: self.ipvs.cloned(),

@@ -372,31 +372,6 @@ pub struct CheckStatus {
     pub metrics: Vec<(String, f64)>,
 }
 
-impl CheckStatus {
-    /// Takes `new`'s fields (its source is the same), reusing this one's
-    /// buffers where they are large enough.
-    pub fn update_from(&mut self, new: CheckStatus) {
-        self.state = new.state;
-        match (&mut self.last_result, new.last_result) {
-            (Some(mine), Some(theirs)) => mine.clone_from(&theirs),
-            (mine, theirs) => *mine = theirs,
-        }
-        self.latency_us = new.latency_us;
-        self.failures = new.failures;
-        self.runs = new.runs;
-        self.value = new.value;
-        self.policy = new.policy;
-        if self.metrics.len() == new.metrics.len() {
-            for ((name, value), (new_name, new_value)) in self.metrics.iter_mut().zip(new.metrics) {
-                name.clone_from(&new_name);
-                *value = new_value;
-            }
-        } else {
-            self.metrics = new.metrics;
-        }
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RealServerState {
     /// The virtual server's key (`ip:port/proto`, `fwmark:N[/v6]`, `group:NAME[/udp]`: `VirtualServer::key`).

@@ -13,12 +13,13 @@ use std::hash::{BuildHasher, RandomState};
 
 use hashbrown::HashTable;
 
+use crate::control::stored::StoredCheck;
 use crate::ipc::msg::CheckStatus;
 
 /// One check's record.
 #[derive(Debug)]
 pub struct CheckEntry {
-    pub status: CheckStatus,
+    pub status: StoredCheck,
     /// The latest up/down verdict (and a tracked file's number) the parent
     /// acted on; None before the first, or when forgotten so that the next
     /// counts as a change.
@@ -40,7 +41,7 @@ impl CheckTable {
             .find(hash, |&i| {
                 self.entries
                     .get(i)
-                    .is_some_and(|e| e.status.source == source)
+                    .is_some_and(|e| &*e.status.source == source)
             })
             .copied()
     }
@@ -49,7 +50,7 @@ impl CheckTable {
         self.position(source).and_then(|i| self.entries.get(i))
     }
 
-    pub fn get(&self, source: &str) -> Option<&CheckStatus> {
+    pub fn get(&self, source: &str) -> Option<&StoredCheck> {
         self.entry(source).map(|e| &e.status)
     }
 
@@ -78,7 +79,7 @@ impl CheckTable {
                 } = self;
                 index.insert_unique(hash, i, |&j| rehash(hasher, entries, j));
                 entries.push(CheckEntry {
-                    status: c,
+                    status: StoredCheck::from(c),
                     verdict: None,
                 });
                 return &mut entries[i];
@@ -114,7 +115,7 @@ impl CheckTable {
         index.clear();
         index.shrink_to(entries.len(), |&j| rehash(hasher, entries, j));
         for (i, e) in entries.iter().enumerate() {
-            let hash = hasher.hash_one(e.status.source.as_str());
+            let hash = hasher.hash_one(&*e.status.source);
             index.insert_unique(hash, i, |&j| rehash(hasher, entries, j));
         }
     }
@@ -131,7 +132,7 @@ impl CheckTable {
         index.reserve(more, |&j| rehash(hasher, entries, j));
     }
 
-    pub fn values(&self) -> impl Iterator<Item = &CheckStatus> {
+    pub fn values(&self) -> impl Iterator<Item = &StoredCheck> {
         self.entries.iter().map(|e| &e.status)
     }
 
@@ -139,7 +140,7 @@ impl CheckTable {
     pub fn verdicts(&self) -> impl Iterator<Item = (&str, (bool, Option<i64>))> {
         self.entries
             .iter()
-            .filter_map(|e| Some((e.status.source.as_str(), e.verdict?)))
+            .filter_map(|e| Some((&*e.status.source, e.verdict?)))
     }
 
     pub fn len(&self) -> usize {
@@ -156,7 +157,7 @@ impl CheckTable {
 fn rehash(hasher: &RandomState, entries: &[CheckEntry], j: usize) -> u64 {
     entries
         .get(j)
-        .map_or(0, |e| hasher.hash_one(e.status.source.as_str()))
+        .map_or(0, |e| hasher.hash_one(&*e.status.source))
 }
 
 #[cfg(test)]

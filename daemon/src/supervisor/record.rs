@@ -154,7 +154,7 @@ impl Record {
             return None;
         }
         entry.verdict = Some(verdict);
-        let changed = (entry.status.source.clone(), up, value);
+        let changed = (entry.status.source.to_string(), up, value);
         self.verdict_changed = true;
         if self.check_changes.len() < CHECK_CHANGES {
             self.check_changes.push(changed.clone());
