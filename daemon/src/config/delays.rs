@@ -64,7 +64,7 @@ pub fn validate(cfg: &Config, d: &mut Diagnostics) {
                     format!(
                         "interface_up_down_delays: the down delay of {name} ({} s) is not below {} s ({} advert intervals of vrrp_instance {}): its peer may take over before this node gives up",
                         e.down_delay,
-                        Millis(limit),
+                        limit as f64 / 1000.0,
                         adverts.saturating_sub(1),
                         inst.name
                     ),

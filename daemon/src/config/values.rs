@@ -9,19 +9,23 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A duration held in milliseconds, written in seconds (`1`, `0.01`).
+/// In 32 bits, as the longest accepted fits: an optional one is 8 bytes,
+/// not 16, and a real server and its check have eight (issue 18).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Millis(pub u64);
+pub struct Millis(pub u32);
 
 /// Longest duration accepted anywhere (about 11.5 days): keeps arithmetic far from overflow.
-const MAX_MILLIS: u64 = 1_000_000_000;
+const MAX_MILLIS: u32 = 1_000_000_000;
 
 impl Millis {
-    pub const fn from_secs(s: u64) -> Self {
-        Self(s * 1000)
+    /// `s` seconds, at most [`MAX_MILLIS`] (longer is cut to it).
+    pub const fn from_secs(s: u32) -> Self {
+        let ms = s.saturating_mul(1000);
+        Self(if ms > MAX_MILLIS { MAX_MILLIS } else { ms })
     }
 
     pub fn as_millis(self) -> u64 {
-        self.0
+        u64::from(self.0)
     }
 
     pub fn from_secs_f64(secs: f64) -> Result<Self, String> {
@@ -36,7 +40,7 @@ impl Millis {
             ));
         }
         // In range and non-negative, so the cast is exact.
-        Ok(Self(ms as u64))
+        Ok(Self(ms as u32))
     }
 
     pub fn parse_secs(text: &str) -> Result<Self, String> {
@@ -52,7 +56,7 @@ impl fmt::Display for Millis {
         if self.0.is_multiple_of(1000) {
             write!(f, "{}", self.0 / 1000)
         } else {
-            write!(f, "{}", self.0 as f64 / 1000.0)
+            write!(f, "{}", f64::from(self.0) / 1000.0)
         }
     }
 }
@@ -60,9 +64,9 @@ impl fmt::Display for Millis {
 impl Serialize for Millis {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if self.0.is_multiple_of(1000) {
-            s.serialize_u64(self.0 / 1000)
+            s.serialize_u64(u64::from(self.0 / 1000))
         } else {
-            s.serialize_f64(self.0 as f64 / 1000.0)
+            s.serialize_f64(f64::from(self.0) / 1000.0)
         }
     }
 }
@@ -76,10 +80,10 @@ impl<'de> Deserialize<'de> for Millis {
                 f.write_str("a number of seconds")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Millis, E> {
-                if v > MAX_MILLIS / 1000 {
-                    return Err(E::custom(format!("{v} s is too long")));
+                match u32::try_from(v) {
+                    Ok(s) if s <= MAX_MILLIS / 1000 => Ok(Millis::from_secs(s)),
+                    _ => Err(E::custom(format!("{v} s is too long"))),
                 }
-                Ok(Millis::from_secs(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Millis, E> {
                 let v = u64::try_from(v).map_err(|_| E::custom("a duration cannot be negative"))?;
@@ -642,6 +646,33 @@ mod tests {
         assert!(Millis::parse_secs("1e300").is_err());
         assert_eq!(Millis(1500).to_string(), "1.5");
         assert_eq!(Millis(2000).to_string(), "2");
+    }
+
+    /// Issue 18: held in 32 bits, the longest accepted duration still
+    /// reads and writes back, one beyond is refused in every form (text,
+    /// TOML/JSON integer and float, beyond u32), and an optional one is 8
+    /// bytes.
+    #[test]
+    fn millis_in_32_bits_keep_the_whole_accepted_range() {
+        let max = Millis::parse_secs("1000000").unwrap();
+        assert_eq!(max.as_millis(), 1_000_000_000);
+        assert_eq!(Millis::from_secs(1_000_000), max);
+        assert_eq!(Millis::from_secs(u32::MAX), max);
+        assert!(Millis::parse_secs("1000000.001").is_err());
+        let json = |t: &str| serde_json::from_str::<Millis>(t);
+        assert_eq!(json("1000000").unwrap(), max);
+        assert_eq!(json(&serde_json::to_string(&max).unwrap()).unwrap(), max);
+        assert_eq!(json("0.001").unwrap(), Millis(1));
+        for long in [
+            "1000001",
+            "4294968",
+            "18446744073709551615",
+            "1000000.5",
+            "-1",
+        ] {
+            assert!(json(long).is_err(), "{long}");
+        }
+        assert_eq!(std::mem::size_of::<Option<Millis>>(), 8);
     }
 
     #[test]

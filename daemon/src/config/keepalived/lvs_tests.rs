@@ -17,7 +17,7 @@ fn warnings(l: &Loaded) -> Vec<String> {
     l.diagnostics.messages(Severity::Warning)
 }
 
-const S: fn(u64) -> Millis = Millis::from_secs;
+const S: fn(u32) -> Millis = Millis::from_secs;
 
 /// keepalived (check_data.c): a checker's `retry`, `delay_before_retry`,
 /// `warmup`, `connect_timeout`, `delay_loop`, `alpha` and (HTTP)
