@@ -9,6 +9,7 @@ pub mod file_check;
 pub mod fileread;
 pub mod health;
 pub mod icmp;
+mod lateness;
 pub mod local;
 pub mod outcome;
 pub mod plugin;

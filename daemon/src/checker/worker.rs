@@ -124,41 +124,8 @@ fn logs_failed_run(spec: &Spec, before: Verdict, failed_probe: Option<usize>) ->
     up && failed_probe.is_some_and(|i| spec.log_failure(i))
 }
 
-/// Lateness of check starts against their schedule, logged every 10 s
-/// (p50, p99, max): the scheduler's own health under load.
-#[derive(Default)]
-struct Lateness {
-    samples: Vec<u32>,
-    since: Option<Instant>,
-}
-
-impl Lateness {
-    /// A run's lateness `d`, taken at `now`.
-    fn add(&mut self, d: Duration, now: Instant) {
-        let since = *self.since.get_or_insert(now);
-        self.samples
-            .push(u32::try_from(d.as_micros()).unwrap_or(u32::MAX));
-        if now.saturating_duration_since(since) >= Duration::from_secs(10) {
-            self.samples.sort_unstable();
-            let at = |q: f64| {
-                let i = ((self.samples.len() as f64 - 1.0) * q).round() as usize;
-                self.samples.get(i).copied().unwrap_or(0)
-            };
-            info!(
-                runs = self.samples.len(),
-                p50_us = at(0.5),
-                p99_us = at(0.99),
-                max_us = at(1.0),
-                "check start lateness"
-            );
-            self.samples.clear();
-            self.since = Some(now);
-        }
-    }
-}
-
 pub(crate) struct Checker {
-    lateness: Lateness,
+    lateness: super::lateness::Lateness,
     /// The WASM plugin host: only while a plugin check is configured.
     plugins: Option<Arc<dyn Host>>,
     checks: Vec<CheckRecord>,
@@ -168,7 +135,7 @@ pub(crate) struct Checker {
 impl Checker {
     pub(crate) fn new() -> Self {
         Self {
-            lateness: Lateness::default(),
+            lateness: super::lateness::Lateness::default(),
             plugins: None,
             checks: Vec::new(),
             schedule: Scheduler::default(),
