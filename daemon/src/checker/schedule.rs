@@ -133,7 +133,8 @@ impl Scheduler {
             .into_iter()
             .map(|spec| {
                 spec.map(|spec| {
-                    let first = now + jitter(&spec.source, spec.warmup.unwrap_or(spec.interval));
+                    let first =
+                        now + jitter(&spec.source, spec.warmup().unwrap_or(spec.interval()));
                     Slot {
                         retry: Retry::new(&spec),
                         reported: None,
@@ -224,7 +225,7 @@ impl Scheduler {
     /// half again keepalived's CPU per check (issue 18).
     fn slack(&self, i: u32) -> Duration {
         match self.slots.get(i as usize) {
-            Some(Some(slot)) => (slot.spec.interval / 100).min(COALESCE),
+            Some(Some(slot)) => (slot.spec.interval() / 100).min(COALESCE),
             _ => Duration::ZERO,
         }
     }
@@ -265,9 +266,9 @@ impl Scheduler {
             let ok = d.probed.outcome.ok;
             slot.reported = Some(ok);
             let soon = slot.retry.after(ok);
-            let interval = match (soon, slot.spec.retry_delay) {
+            let interval = match (soon, slot.spec.retry_delay()) {
                 (true, Some(delay)) => delay,
-                _ => slot.spec.interval,
+                _ => slot.spec.interval(),
             };
             (slot.due, slot.next) = reschedule(slot.next, interval, now);
             if let Ok(i) = u32::try_from(d.index) {
@@ -361,14 +362,14 @@ pub(crate) async fn run_probes(spec: &Spec, plugins: Option<&dyn Host>) -> Probe
                 o
             }
             (Probe::Plugin(pp), Some(host)) => {
-                let run = host.run(pp, spec.timeout).await;
+                let run = host.run(pp, spec.timeout()).await;
                 if run.dropped_logs > 0 {
                     warn!(check = %spec.source, dropped = run.dropped_logs, limit = plugin::LOG_LINES_PER_RUN, "plugin log lines dropped");
                 }
                 metrics = run.metrics;
                 run.outcome
             }
-            _ => probe::run(p, spec.timeout).await,
+            _ => probe::run(p, spec.timeout()).await,
         };
         if !outcome.ok {
             return Probed {
@@ -403,7 +404,9 @@ impl Retry {
         Retry {
             up: spec.presume_up,
             failed: 0,
-            retries: spec.retry_delay.map_or(0, |_| spec.fall.saturating_sub(1)),
+            retries: spec
+                .retry_delay()
+                .map_or(0, |_| spec.fall.saturating_sub(1)),
         }
     }
 
@@ -475,7 +478,7 @@ mod tests {
             "virtual_server 127.0.0.1 80 {\n delay_loop 1\n protocol TCP\n real_server 127.0.0.1 9 {\n  TCP_CHECK {\n  }\n }\n}\n",
         );
         let spec = Arc::new(crate::checker::spec::for_checker(&cfg).remove(0));
-        assert_eq!(spec.interval, Duration::from_secs(1));
+        assert_eq!(spec.interval(), Duration::from_secs(1));
         crate::ipc::tests::rt().block_on(async {
             let mut s = Scheduler::default();
             let now = Instant::now();

@@ -20,25 +20,27 @@ pub struct Spec {
     pub source: String,
     /// All must pass.
     pub probes: Vec<Probe>,
-    pub interval: Duration,
-    pub timeout: Duration,
+    /// The four durations in whole milliseconds, 32 bits (read through
+    /// [`Spec::interval`] and the like): 16 bytes, not 64, in a spec the
+    /// checker keeps per check (issue 18).
+    pub(crate) interval_ms: Ms,
+    pub(crate) timeout_ms: Ms,
     pub fall: u32,
     pub rise: u32,
     pub init_fail: bool,
     /// Real servers (keepalived's `retry` / `delay_before_retry`): a failure
     /// while up is retried after this delay, `fall - 1` times, before the
     /// server is down; a down server is checked every `interval`.
-    pub retry_delay: Option<Duration>,
+    pub(crate) retry_delay_ms: Option<Ms>,
     /// Up until `fall` failures, before any result (a real server without
     /// `alpha`).
     pub presume_up: bool,
-    /// keepalived's `warmup`: the first run comes within this delay (else
-    /// spread over one interval).
-    pub warmup: Option<Duration>,
+    /// See [`Spec::warmup`].
+    pub(crate) warmup_ms: Option<Ms>,
     /// For real-server checks: where the virtual server's key ends in
     /// `source` (see [`Spec::real_server`]). Not two more strings: the
     /// checker keeps a spec per check (issue 18).
-    pub real_server_at: Option<usize>,
+    pub real_server_at: Option<u32>,
     /// What few checks have; none while all of it is unset.
     pub rare: Option<Box<Rare>>,
 }
@@ -69,7 +71,41 @@ impl Rare {
     }
 }
 
+/// Whole milliseconds in 32 bits (49 days; the configuration accepts at
+/// most 11.5): longer saturates, a fraction of one is dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Ms(u32);
+
+impl Ms {
+    pub(crate) fn of(d: Duration) -> Self {
+        Self(u32::try_from(d.as_millis()).unwrap_or(u32::MAX))
+    }
+
+    fn get(self) -> Duration {
+        Duration::from_millis(u64::from(self.0))
+    }
+}
+
 impl Spec {
+    pub fn interval(&self) -> Duration {
+        self.interval_ms.get()
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout_ms.get()
+    }
+
+    /// Real servers: the delay before a retry (see the field).
+    pub fn retry_delay(&self) -> Option<Duration> {
+        self.retry_delay_ms.map(Ms::get)
+    }
+
+    /// keepalived's `warmup`: the first run comes within this delay (else
+    /// spread over one interval).
+    pub fn warmup(&self) -> Option<Duration> {
+        self.warmup_ms.map(Ms::get)
+    }
+
     pub fn settle(&self) -> Option<Settle> {
         self.rare.as_ref().and_then(|r| r.settle)
     }
@@ -88,7 +124,7 @@ impl Spec {
     /// For real-server checks: (virtual server key, real server key), as
     /// `source` (`real_server:VS/RS`) names them.
     pub fn real_server(&self) -> Option<(&str, &str)> {
-        let at = self.real_server_at?;
+        let at = usize::try_from(self.real_server_at?).ok()?;
         let vs = self.source.get(REAL_SERVER.len()..at)?;
         let rs = self.source.get(at.checked_add(1)?..)?;
         Some((vs, rs))
@@ -182,14 +218,14 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
                     account: None,
                 },
             }],
-            interval,
-            timeout: s.timeout.map_or(interval, ms),
+            interval_ms: Ms::of(interval),
+            timeout_ms: Ms::of(s.timeout.map_or(interval, ms)),
             fall: s.fall,
             rise: s.rise,
             init_fail: s.init_fail,
-            retry_delay: None,
+            retry_delay_ms: None,
             presume_up: false,
-            warmup: None,
+            warmup_ms: None,
             real_server_at: None,
             rare: None,
         });
@@ -208,14 +244,14 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
                 max: p.quorum_max,
             }],
             // Exits wake the check at once (pidfd); the scan finds new ones.
-            interval: Duration::from_secs(1),
-            timeout: Duration::from_secs(2),
+            interval_ms: Ms::of(Duration::from_secs(1)),
+            timeout_ms: Ms::of(Duration::from_secs(2)),
             fall: 1,
             rise: 1,
             init_fail: false,
-            retry_delay: None,
+            retry_delay_ms: None,
             presume_up: false,
-            warmup: None,
+            warmup_ms: None,
             real_server_at: None,
             rare: Rare::boxed(Rare {
                 settle: ((up, down) != (Duration::ZERO, Duration::ZERO))
@@ -231,14 +267,14 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
                 path: f.file.clone(),
                 value: Arc::default(),
             }],
-            interval: TRACK_FILE_POLL,
-            timeout: Duration::from_secs(1),
+            interval_ms: Ms::of(TRACK_FILE_POLL),
+            timeout_ms: Ms::of(Duration::from_secs(1)),
             fall: 1,
             rise: 1,
             init_fail: false,
-            retry_delay: None,
+            retry_delay_ms: None,
             presume_up: false,
-            warmup: None,
+            warmup_ms: None,
             real_server_at: None,
             rare: None,
         });
@@ -482,16 +518,18 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
     Spec {
         source: super::real_server_source(&vkey, &rkey),
         probes,
-        interval: interval.max(Duration::from_millis(100)),
-        timeout: timeout.max(Duration::from_millis(10)),
+        interval_ms: Ms::of(interval.max(Duration::from_millis(100))),
+        timeout_ms: Ms::of(timeout.max(Duration::from_millis(10))),
         fall: retries + 1,
         rise: 1,
         // alpha: down until the first check passes.
         init_fail: alpha,
-        retry_delay: retry_delay.map(|d| d.max(Duration::from_millis(10))),
+        retry_delay_ms: retry_delay.map(|d| Ms::of(d.max(Duration::from_millis(10)))),
         presume_up: !alpha,
-        warmup: Some(warmup),
-        real_server_at: Some(REAL_SERVER.len() + vkey.len()),
+        warmup_ms: Some(Ms::of(warmup)),
+        // A key beyond 4 GiB cannot be configured; such a spec would only
+        // lose its virtual and real server split.
+        real_server_at: u32::try_from(REAL_SERVER.len() + vkey.len()).ok(),
         rare: Rare::boxed(Rare {
             settle: None,
             unsupported,
@@ -554,7 +592,7 @@ mod tests {
             ]
         );
         assert_eq!(s[0].fall, 5, "host retry is the check's");
-        assert_eq!(s[0].timeout, Duration::from_secs(9));
+        assert_eq!(s[0].timeout(), Duration::from_secs(9));
         // A connection keyword of its own: the check's address too.
         let s = rs_specs(
             "virtual_server 10.0.0.1 25 {\n protocol TCP\n real_server 10.0.0.2 25 {\n  SMTP_CHECK {\n   connect_timeout 2\n   host {\n    connect_ip 10.0.0.3\n   }\n  }\n }\n}\n",
@@ -612,7 +650,7 @@ mod tests {
             panic!("{:?}", s[0].probes)
         };
         assert_eq!((f.path.as_str(), f.weight, f.reverse), ("/run/x", 3, true));
-        assert_eq!(s[0].interval, TRACK_FILE_POLL);
+        assert_eq!(s[0].interval(), TRACK_FILE_POLL);
         assert_eq!((s[0].fall, s[0].init_fail), (1, false));
         let s = rs_specs(&conf("   weight 0\n"));
         let Probe::TrackFile(f) = &s[0].probes[0] else {

@@ -388,7 +388,7 @@ mod tests {
             .find(|s| s.real_server().is_some())
             .expect("a real-server check");
         assert_eq!(
-            (s.interval, s.retry_delay, s.fall, s.rise),
+            (s.interval(), s.retry_delay(), s.fall, s.rise),
             (Duration::from_secs(6), Some(Duration::from_secs(3)), 4, 1)
         );
         let mut r = Retry::new(s);
@@ -404,9 +404,9 @@ mod tests {
                 down_at.get_or_insert(t);
             }
             t += if soon {
-                s.retry_delay.unwrap_or_default()
+                s.retry_delay().unwrap_or_default()
             } else {
-                s.interval
+                s.interval()
             };
         }
         assert_eq!(down_at, Some(Duration::from_secs(9)));
@@ -688,7 +688,7 @@ mod tests {
                 addr.port(),
                 "retry 2\n      delay_before_retry 0.1\n      warmup 0",
             ));
-            assert_eq!(spec.retry_delay, Some(Duration::from_millis(100)));
+            assert_eq!(spec.retry_delay(), Some(Duration::from_millis(100)));
             let runs = runs_of(spec, 4).await;
             let gaps: Vec<Duration> = runs.windows(2).map(|w| w[1].0 - w[0].0).collect();
             eprintln!("gaps between runs: {gaps:?}");
@@ -712,10 +712,10 @@ mod tests {
     #[test]
     fn warmup_delays_the_first_check_up_to_its_value() {
         let spec = rs_spec(&conf(8080, "warmup 3"));
-        assert_eq!(spec.warmup, Some(Duration::from_secs(3)));
+        assert_eq!(spec.warmup(), Some(Duration::from_secs(3)));
         let spec = rs_spec(&conf(8080, ""));
         assert_eq!(
-            spec.warmup,
+            spec.warmup(),
             Some(Duration::from_secs(2)),
             "default: delay_loop"
         );
@@ -762,7 +762,13 @@ mod tests {
         );
         let sec = Duration::from_secs;
         assert_eq!(
-            (s.interval, s.fall, s.retry_delay, s.timeout, s.warmup),
+            (
+                s.interval(),
+                s.fall,
+                s.retry_delay(),
+                s.timeout(),
+                s.warmup()
+            ),
             (sec(5), 4, Some(sec(4)), sec(2), Some(sec(1)))
         );
     }
@@ -819,6 +825,8 @@ mod tests {
     #[test]
     fn specs_and_records_hold_no_spare_room() {
         let spec = rs_spec(&conf(9, ""));
+        // Durations in 32-bit milliseconds, the split point in 32 bits.
+        assert!(std::mem::size_of::<Spec>() <= 104, "{}", std::mem::size_of::<Spec>());
         assert_eq!(spec.probes.capacity(), spec.probes.len());
         assert!(spec.rare.is_none(), "{:?}", spec.rare);
         crate::ipc::tests::rt().block_on(async {
