@@ -826,7 +826,11 @@ mod tests {
     fn specs_and_records_hold_no_spare_room() {
         let spec = rs_spec(&conf(9, ""));
         // Durations in 32-bit milliseconds, the split point in 32 bits.
-        assert!(std::mem::size_of::<Spec>() <= 104, "{}", std::mem::size_of::<Spec>());
+        assert!(
+            std::mem::size_of::<Spec>() <= 104,
+            "{}",
+            std::mem::size_of::<Spec>()
+        );
         assert_eq!(spec.probes.capacity(), spec.probes.len());
         assert!(spec.rare.is_none(), "{:?}", spec.rare);
         crate::ipc::tests::rt().block_on(async {

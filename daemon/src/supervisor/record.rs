@@ -242,11 +242,23 @@ impl Record {
         self.checks.retain(|k| checks.contains(k));
         self.tracks.retain(|k, _| checks.contains(k));
         self.values.retain(|k, _| checks.contains(k));
-        // A FILE_CHECK's weight change goes with its real server's check.
+        // A FILE_CHECK's weight change, and a real server's health, go
+        // with its real server's check (the lists had kept every real
+        // server any configuration since the start had: unbounded across
+        // reloads).
+        let checked =
+            |vs: &str, rs: &str| checks.contains(&crate::checker::real_server_source(vs, rs));
         for (vs, m) in &mut self.real_server_weights {
-            m.retain(|rs, _| checks.contains(&crate::checker::real_server_source(vs, rs)));
+            m.retain(|rs, _| checked(vs, rs));
         }
         self.real_server_weights.retain(|_, m| !m.is_empty());
+        for lists in [&mut self.real_servers_up, &mut self.real_servers_down] {
+            for (vs, l) in lists.iter_mut() {
+                l.retain(|rs| checked(vs, rs));
+                l.shrink_to_fit();
+            }
+            lists.retain(|_, l| !l.is_empty());
+        }
         let vss: Vec<String> = cfg
             .virtual_servers
             .iter()

@@ -229,6 +229,49 @@ fn real_server_health_is_recorded_for_replay() {
     assert!(r.resume(None).real_server_weights.is_empty());
 }
 
+/// Regression (issue 18 review): the real servers' health lists forgot
+/// nothing on reload, so they held every real server any configuration
+/// since the start had. Now they keep the configured checks' only.
+#[test]
+fn real_server_health_is_forgotten_with_its_check() {
+    let mut r = Record::default();
+    let rs = |vs: &str, rs: &str, up| RealServerState {
+        virtual_server: vs.into(),
+        real_server: rs.into(),
+        up,
+        weight: 0,
+    };
+    for i in 0..50 {
+        r.real_server(&rs(
+            "10.0.0.1:80/tcp",
+            &format!("10.0.1.{i}:80"),
+            i % 2 == 0,
+        ));
+        r.real_server(&rs("10.0.0.9:80/tcp", &format!("10.0.2.{i}:80"), true));
+    }
+    r.retain_configured(&crate::testutil::keepalived_config(
+        "virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.1.2 80 {\n  TCP_CHECK {\n  }\n }\n real_server 10.0.1.3 80 {\n  TCP_CHECK {\n  }\n }\n real_server 10.0.1.4 80 {\n }\n}\n",
+    ));
+    let resume = r.resume(None);
+    assert_eq!(
+        resume.real_servers_up.into_iter().collect::<Vec<_>>(),
+        vec![(
+            "10.0.0.1:80/tcp".to_string(),
+            vec!["10.0.1.2:80".to_string()]
+        )]
+    );
+    assert_eq!(
+        resume.real_servers_down.into_iter().collect::<Vec<_>>(),
+        vec![(
+            "10.0.0.1:80/tcp".to_string(),
+            vec!["10.0.1.3:80".to_string()]
+        )]
+    );
+    r.retain_configured(&Config::default());
+    let resume = r.resume(None);
+    assert!(resume.real_servers_up.is_empty() && resume.real_servers_down.is_empty());
+}
+
 #[test]
 fn summary_is_one_line() {
     let mut r = Record::default();
