@@ -80,7 +80,20 @@ setsid nice -n 19 env FUZZ_BUILD_ONLY=1 FUZZ_PROFILE="$fuzz_profile" \
     bash scripts/fuzz.sh >target/fuzz-build.log 2>&1 &
 fuzz_build=$!
 trap 'kill -- -"$fuzz_build" 2>/dev/null || true' EXIT
+# Waits for the fuzz build once; a failed build shows its log and ends the run.
+fuzz_built=""
+fuzz_build_result() {
+    [ -n "$fuzz_built" ] && return 0
+    if ! wait "$fuzz_build"; then
+        cat target/fuzz-build.log >&2
+        echo "the fuzz targets did not build" >&2
+        exit 1
+    fi
+    fuzz_built=1
+}
 cargo nextest run --workspace --locked --no-fail-fast
+# A fuzz build that has already failed ends the run now, not after the packages.
+kill -0 "$fuzz_build" 2>/dev/null || fuzz_build_result
 
 step "packages (.deb and .rpm: built, inspected, installed and run under systemd in a VM)"
 # packaging/README.md: the static build, lintian, rpmlint, rpm --root, and a
@@ -88,11 +101,8 @@ step "packages (.deb and .rpm: built, inspected, installed and run under systemd
 bash tests/vm/packages.sh
 
 step "fuzz (bounded smoke run)"
-# The targets were built beside the tests; a failed build shows its log.
-if ! wait "$fuzz_build"; then
-    cat target/fuzz-build.log >&2
-    exit 1
-fi
+# The targets were built beside the tests.
+fuzz_build_result
 trap - EXIT
 # The dev fuzz profile: 2.5 minutes less to build than release for 20 s a target.
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}" FUZZ_PROFILE="$fuzz_profile" bash scripts/fuzz.sh

@@ -206,7 +206,9 @@ fn vrrp_status(name: &str, dups: u16, mac: u8, peer: u16) -> InstanceStatus {
     InstanceStatus {
         address_mismatch: Some(AddressMismatch {
             from: "192.168.1.2".parse().unwrap(),
-            addrs: (0..u32::from(peer)).map(|k| k.to_be_bytes().into()).collect(),
+            addrs: (0..u32::from(peer))
+                .map(|k| k.to_be_bytes().into())
+                .collect(),
         }),
         address_mismatches: 1,
         duplicate_vips: (0..usize::from(dups % 2048))
@@ -511,9 +513,9 @@ fn check_record(record: &Record, configured: &BTreeSet<String>, instances: &BTre
     for k in record
         .checks
         .values()
-        .map(|c| &c.source)
-        .chain(record.tracks.keys())
-        .chain(record.values.keys())
+        .map(|c| &*c.source)
+        .chain(record.tracks.keys().map(String::as_str))
+        .chain(record.values.keys().map(String::as_str))
     {
         assert!(configured.contains(k), "state kept for {k:?}");
     }
@@ -524,9 +526,9 @@ fn check_record(record: &Record, configured: &BTreeSet<String>, instances: &BTre
         );
     }
     for c in record.checks.values() {
-        assert!(c.policy.is_none(), "a policy the checker set");
+        // No policy field: the checker cannot set one, by type (StoredCheck).
         assert!(c.last_result.as_ref().is_none_or(|m| m.len() <= 1024));
-        assert!(c.metrics.len() <= 16);
+        assert!(c.metrics().len() <= 16);
     }
     for (vs, list) in record
         .real_servers_down
@@ -546,6 +548,10 @@ fn check_record(record: &Record, configured: &BTreeSet<String>, instances: &BTre
     for i in &record.instances {
         assert!(i.duplicate_vips.len() <= MAX_DUPLICATE_MACS, "{i:?}");
         assert!(i.duplicate_vips.iter().all(|d| d.mac.len() == 17));
-        assert!(i.address_mismatch.as_ref().is_none_or(|m| m.addrs.len() <= 255));
+        assert!(
+            i.address_mismatch
+                .as_ref()
+                .is_none_or(|m| m.addrs.len() <= 255)
+        );
     }
 }
