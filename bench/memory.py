@@ -247,11 +247,14 @@ def keepalived_procs(d):
     return out
 
 
-def measure(daemon, binary, conf_text, settle, listener, detail=False, samples=1, every=2.0, heaptrack=None):
+def measure(daemon, binary, conf_text, settle, listener, detail=False, samples=1, every=2.0, heaptrack=None,
+            hook=None):
     """Starts `daemon` on `conf_text` in a fresh namespace, waits until its
     processes are up and `settle` seconds more, returns the rows: with
     `samples` > 1, each process's mean over that many readings `every`
-    seconds apart (a heap that grows and is trimmed between readings)."""
+    seconds apart (a heap that grows and is trimmed between readings).
+    `hook`, if given, is called with the processes after the settle time
+    (bench/hot_code.py)."""
     d = tempfile.mkdtemp(prefix="upkeep-mem-")
     procs = []
     try:
@@ -299,6 +302,8 @@ def measure(daemon, binary, conf_text, settle, listener, detail=False, samples=1
         if procs[-1].poll() is not None:
             tail = open(os.path.join(d, "daemon.log")).read().strip().splitlines()[-4:]
             raise RuntimeError(f"{daemon} exited during the settle time: " + " | ".join(tail))
+        if hook:
+            hook(procs_of())
         readings = []
         for k in range(max(1, samples)):
             if k:

@@ -73,6 +73,43 @@ pub fn let_go_after_load() {
     let bytes = crate::sys::mem::release_startup_pages();
     tracing::debug!(bytes, "start-up pages released");
     crate::sys::mem::trim_heap();
+    release_again_later();
+}
+
+/// When the executable's pages are let go again after the first time: the
+/// first seconds after Ready are start-up too (the first adverts and state
+/// changes, the first checks and status writes). 30 s after start, the
+/// code of those seconds still held 1.4–3.4 MiB per process outside the
+/// code idle runs (bench/README.md, "The code idle runs, packed").
+const RELEASE_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// And from then on: what a failover, a reload or a worker's restart ran
+/// once stays mapped until let go. Mapping the idle code again costs a few
+/// dozen page faults (it lies together, daemon/hot-code.ld).
+const RELEASE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Starts, once per process, the task that lets go of the executable's
+/// pages [`RELEASE_AGAIN_AFTER`] the first load and every
+/// [`RELEASE_EVERY`] after that. Outside a runtime (a test), nothing.
+fn release_again_later() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static STARTED: AtomicBool = AtomicBool::new(false);
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if STARTED.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    runtime.spawn(release_on(RELEASE_AGAIN_AFTER, RELEASE_EVERY));
+}
+
+async fn release_on(after: std::time::Duration, every: std::time::Duration) {
+    tokio::time::sleep(after).await;
+    loop {
+        let bytes = crate::sys::mem::release_startup_pages();
+        tracing::debug!(bytes, "executable pages released");
+        tokio::time::sleep(every).await;
+    }
 }
 
 /// A message this role does not take: logged; the connection is reset.
@@ -82,4 +119,33 @@ pub fn unexpected(role: Role, msg: &Msg) -> WorkerError {
         std::io::ErrorKind::InvalidData,
         format!("unexpected message '{}'", msg.kind()),
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::sys::mem::releases;
+    use std::time::{Duration, Instant};
+
+    #[tokio::test]
+    async fn the_executable_is_let_go_again_after_start_and_now_and_then() {
+        // A second load (a reload) starts no second task.
+        super::let_go_after_load();
+        super::let_go_after_load();
+        let loads = releases();
+        assert!(loads >= 2, "released at each load");
+        // The same task, on a shorter clock: none before `after`, then one
+        // per `every`. The bounds are loose (a loaded machine runs late).
+        let task = tokio::spawn(super::release_on(
+            Duration::from_secs(1),
+            Duration::from_millis(20),
+        ));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(releases(), loads, "none before the first second");
+        let end = Instant::now() + Duration::from_secs(20);
+        while releases() < loads + 3 && Instant::now() < end {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(releases() >= loads + 3, "{} after {loads}", releases());
+        task.abort();
+    }
 }

@@ -186,6 +186,7 @@ pub fn release_startup_pages() -> usize {
     if traced() {
         return 0;
     }
+    RELEASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut released = 0;
     for seg in read_only_segments() {
         // SAFETY: the range is page-aligned and lies inside a read-only,
@@ -200,6 +201,14 @@ pub fn release_startup_pages() -> usize {
         }
     }
     released
+}
+
+static RELEASES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many times [`release_startup_pages`] has let go of pages in this
+/// process (tests of when it runs).
+pub fn releases() -> usize {
+    RELEASES.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 fn traced() -> bool {
