@@ -79,10 +79,9 @@ def resident_pages(path):
         os.close(fd)
 
 
-def exe_readonly_maps(pid):
-    """The executable's read-only mappings that no write touched: RELRO
-    (read-only after the relocations wrote it) holds private copies, which
-    MADV_DONTNEED would turn back into the file's unrelocated bytes."""
+def exe_readonly_smaps(pid):
+    """The executable's read-only mappings in `pid`: [start, size, Rss KiB,
+    Anonymous KiB] each, from /proc/PID/smaps."""
     exe = os.readlink(f"/proc/{pid}/exe")
     out, cur = [], None
     for line in open(f"/proc/{pid}/smaps"):
@@ -91,24 +90,24 @@ def exe_readonly_maps(pid):
             cur = None
             if len(f) >= 6 and f[5] == exe and "w" not in f[1]:
                 lo, hi = (int(x, 16) for x in f[0].split("-"))
-                cur = [lo, hi - lo]
+                cur = [lo, hi - lo, 0, 0]
                 out.append(cur)
-        elif f[0] == "Anonymous:" and cur is not None and int(f[1]) > 0:
-            out.remove(cur)
-            cur = None
+        elif cur is not None and f[0] in ("Rss:", "Anonymous:"):
+            cur[2 if f[0] == "Rss:" else 3] = int(f[1])
     return out
+
+
+def exe_readonly_maps(pid):
+    """(start, size) of the executable's read-only mappings that no write
+    touched: RELRO (read-only after the relocations wrote it) holds private
+    copies, which MADV_DONTNEED would turn back into the file's unrelocated
+    bytes."""
+    return [(lo, n) for lo, n, _, anon in exe_readonly_smaps(pid) if anon == 0]
 
 
 def code_rss(pid):
     """KiB of the executable's read-only mappings resident in `pid`."""
-    exe, cur, n = os.readlink(f"/proc/{pid}/exe"), False, 0
-    for line in open(f"/proc/{pid}/smaps"):
-        f = line.split()
-        if "-" in f[0] and not f[0].endswith(":"):
-            cur = len(f) >= 6 and f[5] == exe and "w" not in f[1]
-        elif f[0] == "Rss:" and cur:
-            n += int(f[1])
-    return n
+    return sum(rss for _, _, rss, _ in exe_readonly_smaps(pid))
 
 
 class NoReadahead:
@@ -299,7 +298,8 @@ def main():
         # instance, do not spread the rest.
         family = {}
         for _, size, name in syms:
-            family[pattern(name)] = family.get(pattern(name), 0) + size
+            p = pattern(name)
+            family[p] = family.get(p, 0) + size
         found = {pattern(name) for _, _, name in funcs}
         if a.keep:
             kept = {line.strip()[len("*(.text."):-1] for line in open(a.keep) if line.strip().startswith("*(.text.")}

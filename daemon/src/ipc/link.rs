@@ -126,6 +126,14 @@ mod tests {
     use crate::sys::mem::releases;
     use std::time::{Duration, Instant};
 
+    #[test]
+    fn a_load_outside_a_runtime_releases_once_and_starts_no_task() {
+        // tokio::spawn would panic here; the release itself still happens.
+        let before = releases();
+        super::let_go_after_load();
+        assert_eq!(releases(), before + 1);
+    }
+
     #[tokio::test]
     async fn the_executable_is_let_go_again_after_start_and_now_and_then() {
         // A second load (a reload) starts no second task.

@@ -221,8 +221,8 @@ pub fn release_startup_pages() -> usize {
 
 static RELEASES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// How many times [`release_startup_pages`] has let go of pages in this
-/// process (tests of when it runs).
+/// How many times [`release_startup_pages`] has run in this process
+/// without a debugger attached (tests of when it runs).
 pub fn releases() -> usize {
     RELEASES.load(std::sync::atomic::Ordering::Relaxed)
 }
