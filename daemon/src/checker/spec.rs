@@ -357,8 +357,9 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
         // keepalived binds only with a `bindto` address (a `bind_port`
         // alone is kept in an address of no family, never bound).
         let bind = c
+            .ext
             .bindto
-            .map(|ip| SocketAddr::new(ip, c.bind_port.unwrap_or(0)));
+            .map(|ip| SocketAddr::new(ip, c.ext.bind_port.unwrap_or(0)));
         if bind.is_some_and(|b| b.is_ipv4() != addr.is_ipv4()) {
             unsupported = Some(format!(
                 "{}: bindto {} and the address checked {} differ in family",
@@ -423,7 +424,7 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
                 }
             }
             CheckKind::Plugin => {
-                if let Some(p) = &c.plugin {
+                if let Some(p) = &c.ext.plugin {
                     probes.push(Probe::Plugin(Box::new(PluginProbe {
                         name: format!("{vkey}/{rkey}"),
                         file: p.file.clone().into(),
@@ -446,8 +447,8 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
                 let own = c.ext.host.is_empty()
                     || c.connect_ip.is_some()
                     || c.connect_port.is_some()
-                    || c.bindto.is_some()
-                    || c.bind_port.is_some()
+                    || c.ext.bindto.is_some()
+                    || c.ext.bind_port.is_some()
                     || c.connect_timeout.is_some();
                 let rs_port = rs.port.or(vs.port).unwrap_or(25);
                 if own {
@@ -493,13 +494,13 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
                 let path = c.ext.misc_path.clone().unwrap_or_default();
                 probes.push(Probe::Script {
                     argv: split_command(&path),
-                    user: c.user.clone(),
+                    user: c.ext.user.clone(),
                     account: None,
                 });
             }
         }
         // This checker's probes (one per url for HTTP_GET).
-        if log_all_failures || c.log_all_failures {
+        if log_all_failures || c.ext.log_all_failures {
             log_failures.resize(first_probe, false);
             log_failures.resize(probes.len(), true);
         }

@@ -145,8 +145,8 @@ pub fn entries(cfg: &Config) -> Vec<Entry> {
         for rs in &vs.real_servers {
             let owner = format!("real_server {} of virtual_server {label}", rs.ip);
             for (keyword, s) in [
-                ("notify_up", rs.notify_up.as_deref()),
-                ("notify_down", rs.notify_down.as_deref()),
+                ("notify_up", rs.more.notify_up.as_deref()),
+                ("notify_down", rs.more.notify_down.as_deref()),
             ] {
                 if let Some(s) = s {
                     out.push(event(owner.clone(), keyword, s, rs.src.key(keyword)));
@@ -162,9 +162,9 @@ pub fn entries(cfg: &Config) -> Vec<Entry> {
                         owner: owner.clone(),
                         keyword: "misc_path".into(),
                         command: path.clone(),
-                        user: c.user.as_deref().cloned(),
+                        user: c.ext.user.as_deref().cloned(),
                         kind: Kind::Check,
-                        by_parent: c.user.is_some(),
+                        by_parent: c.ext.user.is_some(),
                         at: c.src.key("misc_path").cloned(),
                         user_at: c.src.key("user").cloned(),
                     });

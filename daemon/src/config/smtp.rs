@@ -129,7 +129,7 @@ mod tests {
         assert_eq!(cfg.vrrp_instances[0].smtp_alert, Some(true));
         assert_eq!(cfg.virtual_servers[0].smtp_alert, Some(false));
         assert_eq!(
-            cfg.virtual_servers[0].real_servers[0].smtp_alert,
+            cfg.virtual_servers[0].real_servers[0].more.smtp_alert,
             Some(true)
         );
         // And the same through TOML, as `upkeepctl convert` writes it.
@@ -141,7 +141,7 @@ mod tests {
         assert_eq!(back.global.notification_email, g.notification_email);
         assert_eq!(back.vrrp_instances[0].smtp_alert, Some(true));
         assert_eq!(
-            back.virtual_servers[0].real_servers[0].smtp_alert,
+            back.virtual_servers[0].real_servers[0].more.smtp_alert,
             Some(true)
         );
     }

@@ -76,7 +76,7 @@ fn run_as(cfg: &Config, d: &mut Diagnostics) {
             let Some(misc) = rs
                 .checkers
                 .iter()
-                .find(|c| c.kind == CheckKind::MiscCheck && c.user.is_some())
+                .find(|c| c.kind == CheckKind::MiscCheck && c.ext.user.is_some())
             else {
                 continue;
             };
@@ -806,7 +806,7 @@ fn virtual_servers(cfg: &Config, d: &mut Diagnostics) {
                 );
             }
             if let Some(vip) = vs.ip {
-                let tunnel = rs.lb_kind.unwrap_or(vs.lb_kind) == super::model::LbKind::Tun;
+                let tunnel = rs.more.lb_kind.unwrap_or(vs.lb_kind) == super::model::LbKind::Tun;
                 if Family::of(&vip) != Family::of(&rs.ip) && !tunnel {
                     d.error(loc, format!("virtual_server {label}: real_server {} is not the same address family (only TUN may mix families)", rs.ip));
                 }
@@ -821,7 +821,7 @@ fn virtual_servers(cfg: &Config, d: &mut Diagnostics) {
                 );
             }
             // An inherited checker setting (keepalived: a timeout of at least 1 µs).
-            if rs.connect_timeout.is_some_and(|t| t.as_millis() == 0) {
+            if rs.more.connect_timeout.is_some_and(|t| t.as_millis() == 0) {
                 d.error(
                     rs.src.key("connect_timeout"),
                     format!(
@@ -898,22 +898,24 @@ fn lvs(cfg: &Config, d: &mut Diagnostics) {
             );
         }
         for rs in &vs.real_servers {
-            let tunnel = rs.lb_kind.unwrap_or(vs.lb_kind) == LbKind::Tun;
-            let encap = rs.tunnel_encap.unwrap_or_default();
-            let any =
-                rs.tunnel_encap.is_some() || rs.tunnel_dport.is_some() || rs.tunnel_csum.is_some();
+            let tunnel = rs.more.lb_kind.unwrap_or(vs.lb_kind) == LbKind::Tun;
+            let encap = rs.more.tunnel_encap.unwrap_or_default();
+            let any = rs.more.tunnel_encap.is_some()
+                || rs.more.tunnel_dport.is_some()
+                || rs.more.tunnel_csum.is_some();
             let at = rs.src.key("tunnel_encap").or(rs.src.at());
             let why = if any && !tunnel {
                 Some("tunnel options need 'lvs_method TUN'")
-            } else if encap == TunnelEncap::Gue && rs.tunnel_dport.is_none() {
+            } else if encap == TunnelEncap::Gue && rs.more.tunnel_dport.is_none() {
                 Some("'tunnel_encap gue' needs 'tunnel_dport'")
-            } else if encap != TunnelEncap::Gue && rs.tunnel_dport.is_some() {
+            } else if encap != TunnelEncap::Gue && rs.more.tunnel_dport.is_some() {
                 Some("'tunnel_dport' is for 'tunnel_encap gue' only")
             } else if encap == TunnelEncap::Ipip
-                && rs.tunnel_csum.is_some_and(|c| c != TunnelCsum::Nocsum)
+                && rs.more.tunnel_csum.is_some_and(|c| c != TunnelCsum::Nocsum)
             {
                 Some("ipip tunnels have no checksum option")
-            } else if encap == TunnelEncap::Gre && rs.tunnel_csum == Some(TunnelCsum::Remcsum) {
+            } else if encap == TunnelEncap::Gre && rs.more.tunnel_csum == Some(TunnelCsum::Remcsum)
+            {
                 Some("'tunnel_remcsum' is for 'tunnel_encap gue' only")
             } else {
                 None
@@ -973,7 +975,7 @@ fn checker(
             }
         }
     }
-    match (&c.plugin, c.kind == CheckKind::Plugin) {
+    match (&c.ext.plugin, c.kind == CheckKind::Plugin) {
         (Some(p), true) => plugin(place, p, Some(checked), &c.src, d),
         (None, true) => d.error(c.src.at(), format!("{place}: needs its plugin's 'file'")),
         (Some(_), false) => d.error(
@@ -995,7 +997,7 @@ fn checker(
             ("misc_path", c.ext.misc_path.is_some()),
             ("misc_timeout", c.ext.misc_timeout.is_some()),
             ("misc_dynamic", c.ext.misc_dynamic),
-            ("user", c.user.is_some()),
+            ("user", c.ext.user.is_some()),
         ] {
             if set {
                 d.error(
@@ -1060,14 +1062,14 @@ fn file_check(
     for (key, set) in [
         ("connect_ip", c.connect_ip.is_some()),
         ("connect_port", c.connect_port.is_some()),
-        ("bindto", c.bindto.is_some()),
-        ("bind_port", c.bind_port.is_some()),
+        ("bindto", c.ext.bindto.is_some()),
+        ("bind_port", c.ext.bind_port.is_some()),
         ("connect_timeout", c.connect_timeout.is_some()),
         ("retry", c.retry.is_some()),
         ("delay_before_retry", c.delay_before_retry.is_some()),
-        ("warmup", c.warmup.is_some()),
-        ("delay_loop", c.delay_loop.is_some()),
-        ("alpha", c.alpha.is_some()),
+        ("warmup", c.ext.warmup.is_some()),
+        ("delay_loop", c.ext.delay_loop.is_some()),
+        ("alpha", c.ext.alpha.is_some()),
     ] {
         if set {
             d.error(

@@ -780,3 +780,68 @@ fn a_check_without_kind_specific_settings_holds_no_box_for_them() {
         &["unknown field `virtualhots`", "did you mean 'virtualhost'?"],
     );
 }
+
+// Likewise a real server: keepalived lets it set its checkers' schedule,
+// thresholds, tunnel options and scripts, which few do (issue 18: 96 of
+// its 168 bytes inline). A check's rare common settings (bindto, warmup,
+// delay_loop, ...) go to its box too; what a TCP_CHECK usually sets stays
+// inline.
+#[test]
+fn a_real_server_without_rare_settings_holds_no_box_for_them() {
+    let vs = |rs: &str| format!("virtual_server 10.0.0.1 80 {{\n    protocol TCP\n{rs}}}\n");
+    let plain = conf(&vs(
+        "    real_server 10.0.1.1 80 {\n        weight 2\n        TCP_CHECK {\n            connect_timeout 3\n            retry 2\n            delay_before_retry 1\n            connect_port 81\n        }\n    }\n",
+    ));
+    assert!(errors(&plain).is_empty(), "{:#?}", errors(&plain));
+    let rs = plain.config.virtual_servers[0].real_servers[0].clone();
+    assert!(!rs.more.is_set() && !rs.checkers[0].ext.is_set());
+    assert_eq!(
+        (rs.weight, rs.checkers[0].retry, rs.checkers[0].connect_port),
+        (2, Some(2), Some(81))
+    );
+
+    let rare = conf(&vs(
+        "    real_server 10.0.1.1 80 {\n        inhibit_on_failure\n        retry 4\n        TCP_CHECK {\n            bindto 10.0.0.9\n            warmup 2\n        }\n    }\n",
+    ));
+    assert!(errors(&rare).is_empty(), "{:#?}", errors(&rare));
+    let rs = rare.config.virtual_servers[0].real_servers[0].clone();
+    assert!(rs.more.is_set() && rs.checkers[0].ext.is_set());
+    assert_eq!(
+        (rs.more.inhibit_on_failure, rs.more.retry),
+        (Some(true), Some(4))
+    );
+    let c = &rs.checkers[0];
+    assert_eq!(c.ext.bindto, Some("10.0.0.9".parse().unwrap()));
+    // The checker's retry falls back to the real server's.
+    assert_eq!(c.settings(&rs, &rare.config.virtual_servers[0]).retry, 4);
+    // Flat on the wire, in the fields' order, and back.
+    let json = serde_json::to_value(&rs).unwrap();
+    assert_eq!(json["inhibit_on_failure"], true, "{json}");
+    assert_eq!(json["checker"][0]["bindto"], "10.0.0.9", "{json}");
+    assert!(json.get("more").is_none() && json["checker"][0].get("ext").is_none());
+    let text = serde_json::to_string(&rs).unwrap();
+    assert!(
+        text.find("\"weight\"") < text.find("\"inhibit_on_failure\"")
+            && text.find("\"retry\"") < text.find("\"checker\""),
+        "{text}"
+    );
+    let back: crate::config::model::RealServer = serde_json::from_value(json).unwrap();
+    assert_eq!(
+        back,
+        crate::config::model::RealServer {
+            src: back.src.clone(),
+            ..rs
+        }
+    );
+
+    let typo = toml(
+        "[[virtual_server]]\nip = \"10.0.0.1\"\nport = 80\n[[virtual_server.real_server]]\nip = \"10.0.1.1\"\nport = 80\ninhibit_on_failur = true\n",
+    );
+    assert_one_error(
+        &typo,
+        &[
+            "unknown field `inhibit_on_failur`",
+            "did you mean 'inhibit_on_failure'?",
+        ],
+    );
+}

@@ -248,13 +248,13 @@ fn forward(kind: LbKind, rs: Option<&cfgm::RealServer>) -> Forward {
         LbKind::Nat => Forward::Masq,
         LbKind::Dr => Forward::Route,
         LbKind::Tun => Forward::Tunnel(Tunnel {
-            kind: match rs.and_then(|r| r.tunnel_encap).unwrap_or_default() {
+            kind: match rs.and_then(|r| r.more.tunnel_encap).unwrap_or_default() {
                 cfgm::TunnelEncap::Ipip => TunnelKind::Ipip,
                 cfgm::TunnelEncap::Gue => TunnelKind::Gue,
                 cfgm::TunnelEncap::Gre => TunnelKind::Gre,
             },
-            port: rs.and_then(|r| r.tunnel_dport).unwrap_or(0),
-            csum: match rs.and_then(|r| r.tunnel_csum).unwrap_or_default() {
+            port: rs.and_then(|r| r.more.tunnel_dport).unwrap_or(0),
+            csum: match rs.and_then(|r| r.more.tunnel_csum).unwrap_or_default() {
                 cfgm::TunnelCsum::Nocsum => TunnelCsum::None,
                 cfgm::TunnelCsum::Csum => TunnelCsum::Csum,
                 cfgm::TunnelCsum::Remcsum => TunnelCsum::Remcsum,
@@ -412,10 +412,10 @@ fn build_vs(cfg: &Config, vs: &VirtualServer, known: &Known) -> Vs {
                 port: r.port,
                 key_port,
                 weight: u32::try_from(r.weight.max(0)).unwrap_or(0),
-                forward: forward(r.lb_kind.unwrap_or(vs.lb_kind), Some(r)),
-                inhibit: r.inhibit_on_failure.unwrap_or(vs.inhibit_on_failure),
-                upper: r.uthreshold.unwrap_or(0),
-                lower: r.lthreshold.unwrap_or(0),
+                forward: forward(r.more.lb_kind.unwrap_or(vs.lb_kind), Some(r)),
+                inhibit: r.more.inhibit_on_failure.unwrap_or(vs.inhibit_on_failure),
+                upper: r.more.uthreshold.unwrap_or(0),
+                lower: r.more.lthreshold.unwrap_or(0),
                 checked,
                 up,
                 file_check,

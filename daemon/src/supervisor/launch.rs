@@ -8,7 +8,7 @@ use tracing::warn;
 
 use super::spawn::Launch;
 use super::{Parent, SupervisorError, files};
-use crate::config::model::{Config, RealServer, RealServerCheck, VirtualServer};
+use crate::config::model::{Config, RealServerCheck, VirtualServer};
 use crate::config::scripts::Plan;
 use crate::ipc::Msg;
 use crate::ipc::msg::{Resume, Role};
@@ -88,10 +88,13 @@ fn for_checker(vs: &VirtualServer) -> VirtualServer {
         real_servers: vs
             .real_servers
             .iter()
-            .map(|rs| RealServer {
-                notify_up: None,
-                notify_down: None,
-                ..rs.clone()
+            .map(|rs| {
+                let mut rs = rs.clone();
+                if let Some(m) = rs.more.existing_mut() {
+                    m.notify_up = None;
+                    m.notify_down = None;
+                }
+                rs
             })
             .collect(),
         quorum_up: None,

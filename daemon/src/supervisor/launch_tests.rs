@@ -80,7 +80,7 @@ fn the_checker_gets_what_its_checks_need() {
     let rs = &part.virtual_servers[1].real_servers;
     assert!(
         rs.iter()
-            .all(|r| r.notify_up.is_none() && r.notify_down.is_none())
+            .all(|r| r.more.notify_up.is_none() && r.more.notify_down.is_none())
     );
 }
 

@@ -63,9 +63,9 @@ pub fn real_server_commands(
     command(
         plan,
         if rs.up {
-            r.notify_up.as_deref()
+            r.more.notify_up.as_deref()
         } else {
-            r.notify_down.as_deref()
+            r.more.notify_down.as_deref()
         },
     )
 }
@@ -113,7 +113,7 @@ pub fn omega_commands(cfg: &Config, plan: &Plan, record: &Record) -> Vec<(String
                 !listed(&record.real_servers_down, &rk) && !vs.alpha
             };
             if up {
-                cmds.extend(command(plan, r.notify_down.as_deref()));
+                cmds.extend(command(plan, r.more.notify_down.as_deref()));
             }
         }
         if record.quorum.get(&key).copied().unwrap_or(true) {

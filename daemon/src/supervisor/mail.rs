@@ -127,7 +127,8 @@ impl Rules {
         }
         let vs = lvs_notify::find_vs(cfg, idx, &rs.virtual_server)?;
         let r = lvs_notify::find_rs(vs, &rs.real_server)?;
-        if before.unwrap_or(!vs.alpha) == rs.up || !cfg.global.real_server_alert(r.smtp_alert) {
+        if before.unwrap_or(!vs.alpha) == rs.up || !cfg.global.real_server_alert(r.more.smtp_alert)
+        {
             return None;
         }
         // keepalived's checkers mail for themselves; FILE_CHECK never does.

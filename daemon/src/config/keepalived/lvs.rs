@@ -233,7 +233,11 @@ impl Cx<'_> {
             );
         }
         if let Some(t) = vs_tunnel {
-            for rs in vs.real_servers.iter_mut().filter(|rs| rs.lb_kind.is_none()) {
+            for rs in vs
+                .real_servers
+                .iter_mut()
+                .filter(|rs| rs.more.lb_kind.is_none())
+            {
                 t.apply(rs);
             }
         }
@@ -451,56 +455,56 @@ impl Cx<'_> {
                     true
                 }
                 ("inhibit_on_failure", _) => {
-                    rs.inhibit_on_failure = self.switch(n);
+                    rs.more.inhibit_on_failure = self.switch(n);
                     true
                 }
                 ("alpha", _) => {
-                    rs.alpha = self.switch(n);
+                    rs.more.alpha = self.switch(n);
                     true
                 }
                 ("delay_loop", _) => {
-                    rs.delay_loop = self.secs(n);
+                    rs.more.delay_loop = self.secs(n);
                     true
                 }
                 ("retry", _) => {
-                    rs.retry = self.retry_at_server(n);
+                    rs.more.retry = self.retry_at_server(n);
                     true
                 }
                 ("delay_before_retry", _) => {
-                    rs.delay_before_retry = self.secs(n);
+                    rs.more.delay_before_retry = self.secs(n);
                     true
                 }
                 ("warmup", _) => {
-                    rs.warmup = self.secs(n);
+                    rs.more.warmup = self.secs(n);
                     true
                 }
                 ("connect_timeout", _) => {
-                    rs.connect_timeout = self.secs(n);
+                    rs.more.connect_timeout = self.secs(n);
                     true
                 }
                 ("virtualhost", _) => {
-                    rs.virtualhost = self.arg1(n, "a host name").map(|t| t.text.clone());
+                    rs.more.virtualhost = self.arg1(n, "a host name").map(|t| t.text.clone());
                     true
                 }
                 ("notify_up", _) => {
-                    rs.notify_up = self.script(n).map(Box::new);
+                    rs.more.notify_up = self.script(n).map(Box::new);
                     true
                 }
                 ("notify_down", _) => {
-                    rs.notify_down = self.script(n).map(Box::new);
+                    rs.more.notify_down = self.script(n).map(Box::new);
                     true
                 }
                 ("uthreshold", _) => {
-                    rs.uthreshold = self.number(n);
+                    rs.more.uthreshold = self.number(n);
                     true
                 }
                 ("lthreshold", _) => {
-                    rs.lthreshold = self.number(n);
+                    rs.more.lthreshold = self.number(n);
                     true
                 }
                 ("lvs_method", _) => {
                     if let Some((kind, tun)) = self.forwarding(n) {
-                        rs.lb_kind = Some(kind);
+                        rs.more.lb_kind = Some(kind);
                         if let Some(t) = tun {
                             t.apply(&mut rs);
                         }
@@ -508,18 +512,18 @@ impl Cx<'_> {
                     true
                 }
                 ("tunnel_encap", _) => {
-                    rs.tunnel_encap = self.choice(n, &TunnelEncap::ALL);
+                    rs.more.tunnel_encap = self.choice(n, &TunnelEncap::ALL);
                     true
                 }
                 ("tunnel_dport", _) => {
-                    rs.tunnel_dport = self
+                    rs.more.tunnel_dport = self
                         .arg1(n, "a port number 0-65535")
                         .and_then(|t| self.port(n, t));
                     true
                 }
                 ("tunnel_nocsum" | "tunnel_csum" | "tunnel_remcsum", _) => {
                     if self.flag(n) {
-                        rs.tunnel_csum = Some(match k {
+                        rs.more.tunnel_csum = Some(match k {
                             "tunnel_csum" => TunnelCsum::Csum,
                             "tunnel_remcsum" => TunnelCsum::Remcsum,
                             _ => TunnelCsum::Nocsum,
@@ -528,7 +532,7 @@ impl Cx<'_> {
                     true
                 }
                 ("smtp_alert", _) => {
-                    rs.smtp_alert = self.switch(n);
+                    rs.more.smtp_alert = self.switch(n);
                     true
                 }
                 _ => false,
@@ -593,7 +597,7 @@ impl Cx<'_> {
                             true
                         }
                         "user" => {
-                            c.user = self.user(n).map(Box::new);
+                            c.ext.user = self.user(n).map(Box::new);
                             true
                         }
                         "payload" => {
@@ -639,7 +643,7 @@ impl Cx<'_> {
                         }
                         // UPKEEP_PLUGIN: the vrrp_script plugin's keywords.
                         "file" | "arg" | "allow" | "memory" => {
-                            self.plugin_keyword(n, k, &mut c.plugin, &mut c.src)
+                            self.plugin_keyword(n, k, &mut c.ext.plugin, &mut c.src)
                         }
                         "helo_name" => {
                             c.ext.helo_name = self.arg1(n, "a host name").map(|t| t.text.clone());
@@ -673,7 +677,7 @@ impl Cx<'_> {
                 self.unknown(ctx, &place, n);
             }
         }
-        if c.bind_port.is_some() && c.bindto.is_none() {
+        if c.ext.bind_port.is_some() && c.ext.bindto.is_none() {
             // keepalived keeps the port in a source address of no family
             // and never binds it.
             self.diags.warning(
@@ -714,7 +718,7 @@ impl Cx<'_> {
 
     /// keepalived's connection keywords, common to every checker and to an
     /// SMTP_CHECK `host`; false: not one of them.
-    fn connection_keyword(&mut self, n: &Node, to: Connection<'_>) -> bool {
+    fn connection_keyword(&mut self, n: &Node, mut to: Connection<'_>) -> bool {
         match n.word.text.as_str() {
             "connect_ip" => *to.ip = self.ip(n),
             "connect_port" => {
@@ -722,9 +726,9 @@ impl Cx<'_> {
                     .arg1(n, "a port number 0-65535")
                     .and_then(|t| self.port(n, t));
             }
-            "bindto" => *to.bindto = self.ip(n),
+            "bindto" => *to.bind.ip() = self.ip(n),
             "bind_port" => {
-                *to.bind_port = self
+                *to.bind.port() = self
                     .arg1(n, "a port number 0-65535")
                     .and_then(|t| self.port(n, t));
             }
@@ -741,11 +745,11 @@ impl Cx<'_> {
             // nb_get_retry: HTTP_GET/SSL_GET's old name (their lists only).
             "retry" | "nb_get_retry" => c.retry = self.number(n),
             "delay_before_retry" => c.delay_before_retry = self.secs(n),
-            "warmup" => c.warmup = self.secs(n),
-            "delay_loop" => c.delay_loop = self.secs(n),
-            "alpha" => c.alpha = self.switch(n),
+            "warmup" => c.ext.warmup = self.secs(n),
+            "delay_loop" => c.ext.delay_loop = self.secs(n),
+            "alpha" => c.ext.alpha = self.switch(n),
             "log_all_failures" => {
-                c.log_all_failures = self.switch(n).unwrap_or(c.log_all_failures);
+                c.ext.log_all_failures = self.switch(n).unwrap_or(c.ext.log_all_failures);
             }
             _ => return false,
         }
@@ -933,9 +937,9 @@ struct Tunnel {
 impl Tunnel {
     /// Onto a real server, under what it set with `tunnel_*` itself.
     fn apply(self, rs: &mut RealServer) {
-        rs.tunnel_encap = rs.tunnel_encap.or(Some(self.encap));
-        rs.tunnel_dport = rs.tunnel_dport.or(self.port);
-        rs.tunnel_csum = rs.tunnel_csum.or(self.csum);
+        rs.more.tunnel_encap = rs.more.tunnel_encap.or(Some(self.encap));
+        rs.more.tunnel_dport = rs.more.tunnel_dport.or(self.port);
+        rs.more.tunnel_csum = rs.more.tunnel_csum.or(self.csum);
     }
 }
 
@@ -947,9 +951,34 @@ mod tests;
 struct Connection<'a> {
     ip: &'a mut Option<std::net::IpAddr>,
     port: &'a mut Option<u16>,
-    bindto: &'a mut Option<std::net::IpAddr>,
-    bind_port: &'a mut Option<u16>,
+    bind: Bind<'a>,
     timeout: &'a mut Option<crate::config::values::Millis>,
+}
+
+/// Where `bindto` and `bind_port` go: a check's in its box of rare
+/// settings, made only when one is given.
+enum Bind<'a> {
+    Check(&'a mut crate::config::model::ExtBox),
+    Host {
+        ip: &'a mut Option<std::net::IpAddr>,
+        port: &'a mut Option<u16>,
+    },
+}
+
+impl Bind<'_> {
+    fn ip(&mut self) -> &mut Option<std::net::IpAddr> {
+        match self {
+            Bind::Check(ext) => &mut ext.bindto,
+            Bind::Host { ip, .. } => ip,
+        }
+    }
+
+    fn port(&mut self) -> &mut Option<u16> {
+        match self {
+            Bind::Check(ext) => &mut ext.bind_port,
+            Bind::Host { port, .. } => port,
+        }
+    }
 }
 
 impl<'a> Connection<'a> {
@@ -957,8 +986,7 @@ impl<'a> Connection<'a> {
         Self {
             ip: &mut c.connect_ip,
             port: &mut c.connect_port,
-            bindto: &mut c.bindto,
-            bind_port: &mut c.bind_port,
+            bind: Bind::Check(&mut c.ext),
             timeout: &mut c.connect_timeout,
         }
     }
@@ -967,8 +995,10 @@ impl<'a> Connection<'a> {
         Self {
             ip: &mut h.connect_ip,
             port: &mut h.connect_port,
-            bindto: &mut h.bindto,
-            bind_port: &mut h.bind_port,
+            bind: Bind::Host {
+                ip: &mut h.bindto,
+                port: &mut h.bind_port,
+            },
             timeout: &mut h.connect_timeout,
         }
     }

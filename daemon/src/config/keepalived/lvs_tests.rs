@@ -159,7 +159,7 @@ fn defaults_are_keepalived_s() {
         (vs.quorum, vs.hysteresis, vs.alpha, vs.omega),
         (1, 0, false, false)
     );
-    assert_eq!((rs.weight, rs.inhibit_on_failure), (1, None));
+    assert_eq!((rs.weight, rs.more.inhibit_on_failure), (1, None));
     // kind: (retry, delay_before_retry); all: connect_timeout 5 s, warmup
     // up to delay_loop, no alpha; MISC_CHECK's time limit: delay_loop.
     let by_kind: Vec<(CheckKind, u32, Millis)> = rs
@@ -405,7 +405,7 @@ fn true_false_words_are_case_sensitive_as_in_keepalived() {
         "virtual_server 192.0.2.1 80 {\n    protocol TCP\n    real_server 192.0.2.2 80 {\n        alpha on\n    }\n}\n",
     );
     assert_eq!(errors(&ok), Vec::<String>::new());
-    assert!(ok.config.virtual_servers[0].real_servers[0].alpha == Some(true));
+    assert!(ok.config.virtual_servers[0].real_servers[0].more.alpha == Some(true));
 }
 
 /// FILE_CHECK names a defined track file (keepalived drops the check with

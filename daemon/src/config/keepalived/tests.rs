@@ -651,17 +651,20 @@ fn script_keywords_read_a_quoted_command_then_user_and_group() {
     assert_eq!(vs.quorum_up.as_ref().unwrap().user, nobody(None));
     assert_eq!(vs.quorum_down, Some(Script::new("/bin/q down")));
     let rs = &vs.real_servers[0];
-    assert_eq!(rs.notify_up.as_ref().unwrap().user, nobody(Some("root")));
-    assert_eq!(rs.notify_down.as_ref().unwrap().command, "/bin/n");
-    assert_eq!(rs.notify_down.as_ref().unwrap().user, nobody(None));
-    assert_eq!(rs.checkers[0].user.as_deref().cloned(), nobody(None));
+    assert_eq!(
+        rs.more.notify_up.as_ref().unwrap().user,
+        nobody(Some("root"))
+    );
+    assert_eq!(rs.more.notify_down.as_ref().unwrap().command, "/bin/n");
+    assert_eq!(rs.more.notify_down.as_ref().unwrap().user, nobody(None));
+    assert_eq!(rs.checkers[0].ext.user.as_deref().cloned(), nobody(None));
     // The same through TOML (`upkeepctl convert`), users included.
     let back = through_toml(c);
     assert_eq!(back.vrrp_instances[0].notify, *v);
     assert_eq!(back.vrrp_scripts[0].on_failure, s.on_failure);
     assert_eq!(
-        back.virtual_servers[0].real_servers[0].notify_up,
-        rs.notify_up
+        back.virtual_servers[0].real_servers[0].more.notify_up,
+        rs.more.notify_up
     );
     // More than USER GROUP after a quoted command.
     let e = only_error(&conf(
@@ -760,7 +763,7 @@ fn plugin_real_server_checker_reads_converts_and_grants_each_server() {
     assert!(!l.diagnostics.has_errors(), "{:?}", diag_strings(&l));
     let c = &l.config.virtual_servers[0].real_servers[0].checkers[0];
     assert_eq!(c.kind, CheckKind::Plugin);
-    let p = c.plugin.as_ref().unwrap();
+    let p = c.ext.plugin.as_ref().unwrap();
     assert_eq!(p.args, vec![("path".into(), "/health".into())]);
     assert_eq!(
         (p.memory_mib, p.allow.tcp.as_slice()),
@@ -841,7 +844,7 @@ fn log_all_failures_reads_converts_and_reaches_each_probe() {
     assert!(l.diagnostics.items().is_empty(), "{:?}", diag_strings(&l));
     assert!(!l.config.global.checker_log_all_failures);
     let checkers = &l.config.virtual_servers[0].real_servers[0].checkers;
-    let flags: Vec<bool> = checkers.iter().map(|c| c.log_all_failures).collect();
+    let flags: Vec<bool> = checkers.iter().map(|c| c.ext.log_all_failures).collect();
     assert_eq!(flags, [true, false, true]);
     let back = through_toml(&l.config);
     assert_eq!(back.virtual_servers, l.config.virtual_servers);

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use super::lean::{Lean, Unset};
 use super::{PluginCheck, Script, ScriptUser, TunnelCsum, TunnelEncap, is_zero_u32, one, one_i32};
 use crate::config::diag::Src;
 use crate::config::values::{Millis, StatusRange, VsgEntry};
@@ -271,20 +272,28 @@ impl Default for VirtualServer {
     }
 }
 
-#[serde_with::skip_serializing_none]
+/// `real_server IP PORT { ... }`. What every real server has is inline;
+/// the settings few set are in [`RealServerMore`], boxed and absent while
+/// unset: the parent keeps one of these per server, and they were 168
+/// bytes inline, 96 of them room for those (issue 18). The configuration's
+/// form (TOML, IPC) stays flat ([`RealServerWire`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "RealServerWire", into = "RealServerWire")]
 pub struct RealServer {
     pub ip: IpAddr,
     /// Absent for fwmark services, where the port comes from the packet.
     pub port: Option<u16>,
-    #[serde(default = "one_i32")]
     pub weight: i32,
+    pub checkers: Vec<RealServerCheck>,
+    pub more: Lean<RealServerMore>,
+    pub src: Src,
+}
+
+/// The settings of a [`RealServer`] that few set.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RealServerMore {
     pub lb_kind: Option<LbKind>,
     pub inhibit_on_failure: Option<bool>,
-    /// Boxed: most real servers have none, and every process that holds
-    /// the configuration keeps a real server per server (144 bytes inline
-    /// before; issue 18). A check's `user` likewise.
     pub notify_up: Option<Box<Script>>,
     pub notify_down: Option<Box<Script>>,
     pub uthreshold: Option<u32>,
@@ -303,12 +312,34 @@ pub struct RealServer {
     pub connect_timeout: Option<Millis>,
     /// HTTP_GET / SSL_GET Host: between the checker's and the virtual server's.
     pub virtualhost: Option<String>,
-    #[serde(default, rename = "checker", skip_serializing_if = "Vec::is_empty")]
-    pub checkers: Vec<RealServerCheck>,
     /// Mail its health changes (default: `global.real_server_alert`).
     pub smtp_alert: Option<bool>,
-    #[serde(skip)]
-    pub src: Src,
+}
+
+static NO_MORE: RealServerMore = RealServerMore {
+    lb_kind: None,
+    inhibit_on_failure: None,
+    notify_up: None,
+    notify_down: None,
+    uthreshold: None,
+    lthreshold: None,
+    tunnel_encap: None,
+    tunnel_dport: None,
+    tunnel_csum: None,
+    alpha: None,
+    delay_loop: None,
+    retry: None,
+    delay_before_retry: None,
+    warmup: None,
+    connect_timeout: None,
+    virtualhost: None,
+    smtp_alert: None,
+};
+
+impl Unset for RealServerMore {
+    fn unset() -> &'static Self {
+        &NO_MORE
+    }
 }
 
 impl RealServer {
@@ -317,25 +348,100 @@ impl RealServer {
             ip,
             port,
             weight: 1,
-            lb_kind: None,
-            inhibit_on_failure: None,
-            notify_up: None,
-            notify_down: None,
-            uthreshold: None,
-            lthreshold: None,
-            tunnel_encap: None,
-            tunnel_dport: None,
-            tunnel_csum: None,
-            alpha: None,
-            delay_loop: None,
-            retry: None,
-            delay_before_retry: None,
-            warmup: None,
-            connect_timeout: None,
-            virtualhost: None,
             checkers: Vec::new(),
-            smtp_alert: None,
+            more: Lean::default(),
             src: Src::default(),
+        }
+    }
+}
+
+/// [`RealServer`] as the configuration and IPC write it: flat, in the
+/// order it always had (see [`CheckWire`] for why not `flatten`).
+#[serde_with::skip_serializing_none]
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RealServerWire {
+    ip: IpAddr,
+    port: Option<u16>,
+    #[serde(default = "one_i32")]
+    weight: i32,
+    lb_kind: Option<LbKind>,
+    inhibit_on_failure: Option<bool>,
+    notify_up: Option<Box<Script>>,
+    notify_down: Option<Box<Script>>,
+    uthreshold: Option<u32>,
+    lthreshold: Option<u32>,
+    tunnel_encap: Option<TunnelEncap>,
+    tunnel_dport: Option<u16>,
+    tunnel_csum: Option<TunnelCsum>,
+    alpha: Option<bool>,
+    delay_loop: Option<Millis>,
+    retry: Option<u32>,
+    delay_before_retry: Option<Millis>,
+    warmup: Option<Millis>,
+    connect_timeout: Option<Millis>,
+    virtualhost: Option<String>,
+    #[serde(default, rename = "checker", skip_serializing_if = "Vec::is_empty")]
+    checkers: Vec<RealServerCheck>,
+    smtp_alert: Option<bool>,
+}
+
+impl From<RealServerWire> for RealServer {
+    fn from(w: RealServerWire) -> Self {
+        RealServer {
+            ip: w.ip,
+            port: w.port,
+            weight: w.weight,
+            checkers: w.checkers,
+            more: Lean::of(RealServerMore {
+                lb_kind: w.lb_kind,
+                inhibit_on_failure: w.inhibit_on_failure,
+                notify_up: w.notify_up,
+                notify_down: w.notify_down,
+                uthreshold: w.uthreshold,
+                lthreshold: w.lthreshold,
+                tunnel_encap: w.tunnel_encap,
+                tunnel_dport: w.tunnel_dport,
+                tunnel_csum: w.tunnel_csum,
+                alpha: w.alpha,
+                delay_loop: w.delay_loop,
+                retry: w.retry,
+                delay_before_retry: w.delay_before_retry,
+                warmup: w.warmup,
+                connect_timeout: w.connect_timeout,
+                virtualhost: w.virtualhost,
+                smtp_alert: w.smtp_alert,
+            }),
+            src: Src::default(),
+        }
+    }
+}
+
+impl From<RealServer> for RealServerWire {
+    fn from(r: RealServer) -> Self {
+        let m = r.more.into_inner();
+        RealServerWire {
+            ip: r.ip,
+            port: r.port,
+            weight: r.weight,
+            lb_kind: m.lb_kind,
+            inhibit_on_failure: m.inhibit_on_failure,
+            notify_up: m.notify_up,
+            notify_down: m.notify_down,
+            uthreshold: m.uthreshold,
+            lthreshold: m.lthreshold,
+            tunnel_encap: m.tunnel_encap,
+            tunnel_dport: m.tunnel_dport,
+            tunnel_csum: m.tunnel_csum,
+            alpha: m.alpha,
+            delay_loop: m.delay_loop,
+            retry: m.retry,
+            delay_before_retry: m.delay_before_retry,
+            warmup: m.warmup,
+            connect_timeout: m.connect_timeout,
+            virtualhost: m.virtualhost,
+            checkers: r.checkers,
+            smtp_alert: m.smtp_alert,
         }
     }
 }
@@ -388,22 +494,33 @@ impl CheckKind {
 
 /// A real server's health checker. One struct for every kind, as in
 /// keepalived; validation rejects fields that do not belong to the kind.
-/// The settings only some kinds have are in [`CheckExt`], boxed and absent
-/// while unset: the parent keeps one of these per real server, and a TCP
-/// check held 400 bytes inline, mostly room for those (issue 18). The
-/// configuration's form (TOML, IPC) stays flat ([`CheckWire`]).
+/// The settings only some kinds have, and those few checks set, are in
+/// [`CheckExt`], boxed and absent while unset: the parent keeps one of
+/// these per real server, and a TCP check held 400 bytes inline, mostly
+/// room for those (issue 18; then 120, now 64). What a keepalived TCP_CHECK
+/// commonly sets stays inline. The configuration's form (TOML, IPC) stays
+/// flat ([`CheckWire`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(from = "CheckWire", into = "CheckWire")]
 pub struct RealServerCheck {
     pub kind: CheckKind,
     pub connect_ip: Option<IpAddr>,
     pub connect_port: Option<u16>,
-    pub bindto: Option<IpAddr>,
-    pub bind_port: Option<u16>,
     pub connect_timeout: Option<Millis>,
     /// keepalived's `retry` (older: `nb_get_retry`).
     pub retry: Option<u32>,
     pub delay_before_retry: Option<Millis>,
+    /// The settings some kinds have and those few checks set.
+    pub ext: ExtBox,
+    pub src: Src,
+}
+
+/// The settings of [`RealServerCheck`] that only some kinds have, and
+/// those few checks set.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CheckExt {
+    pub bindto: Option<IpAddr>,
+    pub bind_port: Option<u16>,
     pub warmup: Option<Millis>,
     pub delay_loop: Option<Millis>,
     /// Down until the first check passes (unset: the real server's, then
@@ -411,20 +528,11 @@ pub struct RealServerCheck {
     pub alpha: Option<bool>,
     pub user: Option<Box<ScriptUser>>,
     /// The `plugin` kind: the component, its args, memory and grants (a
-    /// grant may name `$REAL_SERVER`, the address checked). Boxed: most
-    /// checks have none, and the daemon keeps one of these per real server.
+    /// grant may name `$REAL_SERVER`, the address checked).
     pub plugin: Option<Box<PluginCheck>>,
     /// keepalived's `log_all_failures`: log every failed attempt while the
     /// server is up (the retries too), not only the change to down.
     pub log_all_failures: bool,
-    /// HTTP, SSL, MISC, UDP, DNS, SMTP and FILE settings.
-    pub ext: ExtBox,
-    pub src: Src,
-}
-
-/// The settings of [`RealServerCheck`] that only some kinds have.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct CheckExt {
     pub url: Vec<HttpUrl>,
     pub virtualhost: Option<String>,
     pub enable_sni: bool,
@@ -462,6 +570,14 @@ pub struct CheckExt {
 
 /// Unset: the kind's defaults, read from one shared empty [`CheckExt`].
 static NO_EXT: CheckExt = CheckExt {
+    bindto: None,
+    bind_port: None,
+    warmup: None,
+    delay_loop: None,
+    alpha: None,
+    user: None,
+    plugin: None,
+    log_all_failures: false,
     url: Vec::new(),
     virtualhost: None,
     enable_sni: false,
@@ -482,56 +598,12 @@ static NO_EXT: CheckExt = CheckExt {
     weight_reverse: false,
 };
 
-/// A [`CheckExt`] that costs one pointer while every setting in it is
-/// unset. Reads see the defaults; the first write makes the box; a clone
-/// (`Config::compact`) and a decode leave it out again when it is empty.
-#[derive(Debug, Default)]
-pub struct ExtBox(Option<Box<CheckExt>>);
+/// A check's kind-specific settings: one pointer while all are unset.
+pub type ExtBox = Lean<CheckExt>;
 
-/// By value: a box holding only defaults equals no box (a reload must
-/// not see a change where a parser wrote a default).
-impl PartialEq for ExtBox {
-    fn eq(&self, other: &Self) -> bool {
-        **self == **other
-    }
-}
-
-impl ExtBox {
-    fn of(ext: CheckExt) -> Self {
-        ExtBox((ext != NO_EXT).then(|| Box::new(ext)))
-    }
-
-    /// The settings to change in place when there are any: unlike
-    /// `DerefMut`, an unset one stays without a box.
-    pub fn existing_mut(&mut self) -> Option<&mut CheckExt> {
-        self.0.as_deref_mut()
-    }
-
-    /// Whether any kind-specific setting is set (a box is held).
-    pub fn is_set(&self) -> bool {
-        self.0.is_some()
-    }
-}
-
-impl Clone for ExtBox {
-    fn clone(&self) -> Self {
-        match &self.0 {
-            Some(ext) => ExtBox::of(CheckExt::clone(ext)),
-            None => ExtBox(None),
-        }
-    }
-}
-
-impl std::ops::Deref for ExtBox {
-    type Target = CheckExt;
-    fn deref(&self) -> &CheckExt {
-        self.0.as_deref().unwrap_or(&NO_EXT)
-    }
-}
-
-impl std::ops::DerefMut for ExtBox {
-    fn deref_mut(&mut self) -> &mut CheckExt {
-        self.0.get_or_insert_with(Box::default)
+impl Unset for CheckExt {
+    fn unset() -> &'static Self {
+        &NO_EXT
     }
 }
 
@@ -614,18 +686,18 @@ impl From<CheckWire> for RealServerCheck {
             kind: w.kind,
             connect_ip: w.connect_ip,
             connect_port: w.connect_port,
-            bindto: w.bindto,
-            bind_port: w.bind_port,
             connect_timeout: w.connect_timeout,
             retry: w.retry,
             delay_before_retry: w.delay_before_retry,
-            warmup: w.warmup,
-            delay_loop: w.delay_loop,
-            alpha: w.alpha,
-            user: w.user,
-            plugin: w.plugin,
-            log_all_failures: w.log_all_failures,
             ext: ExtBox::of(CheckExt {
+                bindto: w.bindto,
+                bind_port: w.bind_port,
+                warmup: w.warmup,
+                delay_loop: w.delay_loop,
+                alpha: w.alpha,
+                user: w.user,
+                plugin: w.plugin,
+                log_all_failures: w.log_all_failures,
                 url: w.url,
                 virtualhost: w.virtualhost,
                 enable_sni: w.enable_sni,
@@ -652,22 +724,22 @@ impl From<CheckWire> for RealServerCheck {
 
 impl From<RealServerCheck> for CheckWire {
     fn from(c: RealServerCheck) -> Self {
-        let ext = c.ext.0.map(|b| *b).unwrap_or_default();
+        let ext = c.ext.into_inner();
         CheckWire {
             kind: c.kind,
             connect_ip: c.connect_ip,
             connect_port: c.connect_port,
-            bindto: c.bindto,
-            bind_port: c.bind_port,
+            bindto: ext.bindto,
+            bind_port: ext.bind_port,
             connect_timeout: c.connect_timeout,
             retry: c.retry,
             delay_before_retry: c.delay_before_retry,
-            warmup: c.warmup,
-            delay_loop: c.delay_loop,
-            alpha: c.alpha,
-            user: c.user,
-            plugin: c.plugin,
-            log_all_failures: c.log_all_failures,
+            warmup: ext.warmup,
+            delay_loop: ext.delay_loop,
+            alpha: ext.alpha,
+            user: ext.user,
+            plugin: ext.plugin,
+            log_all_failures: ext.log_all_failures,
             url: ext.url,
             virtualhost: ext.virtualhost,
             enable_sni: ext.enable_sni,
@@ -777,17 +849,9 @@ impl RealServerCheck {
             kind,
             connect_ip: None,
             connect_port: None,
-            bindto: None,
-            bind_port: None,
             connect_timeout: None,
             retry: None,
             delay_before_retry: None,
-            warmup: None,
-            delay_loop: None,
-            alpha: None,
-            user: None,
-            plugin: None,
-            log_all_failures: false,
             ext: ExtBox::default(),
             src: Src::default(),
         }
@@ -844,36 +908,41 @@ impl RealServerCheck {
 
     /// This checker's settings with what it inherits from `rs` and `vs`.
     pub fn settings(&self, rs: &RealServer, vs: &VirtualServer) -> CheckSettings {
-        let delay_loop = self.delay_loop.or(rs.delay_loop).unwrap_or(vs.delay_loop);
+        let delay_loop = self
+            .ext
+            .delay_loop
+            .or(rs.more.delay_loop)
+            .unwrap_or(vs.delay_loop);
         CheckSettings {
             delay_loop,
             connect_timeout: self
                 .connect_timeout
-                .or(rs.connect_timeout)
+                .or(rs.more.connect_timeout)
                 .or(vs.connect_timeout)
                 .unwrap_or(Self::DEFAULT_CONNECT_TIMEOUT),
             retry: self
                 .retry
-                .or(rs.retry)
+                .or(rs.more.retry)
                 .or(vs.retry)
                 .unwrap_or(Self::default_retry(self.kind)),
             delay_before_retry: self
                 .delay_before_retry
-                .or(rs.delay_before_retry)
+                .or(rs.more.delay_before_retry)
                 .or(vs.delay_before_retry)
                 .unwrap_or(Self::default_delay_before_retry(self.kind, delay_loop)),
             // keepalived: unset, the checker's own delay_loop.
             warmup: self
+                .ext
                 .warmup
-                .or(rs.warmup)
+                .or(rs.more.warmup)
                 .or(vs.warmup)
                 .unwrap_or(delay_loop),
-            alpha: self.alpha.or(rs.alpha).unwrap_or(vs.alpha),
+            alpha: self.ext.alpha.or(rs.more.alpha).unwrap_or(vs.alpha),
             virtualhost: self
                 .ext
                 .virtualhost
                 .clone()
-                .or_else(|| rs.virtualhost.clone())
+                .or_else(|| rs.more.virtualhost.clone())
                 .or_else(|| vs.virtualhost.clone()),
             misc_timeout: self.ext.misc_timeout.unwrap_or(vs.delay_loop),
         }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::diag::Src;
 
 mod global;
+pub mod lean;
 mod lvs;
 mod plugin;
 mod script;
