@@ -80,7 +80,7 @@ pub fn by_checker_weighted(cfg: &Config) -> Vec<(String, bool)> {
                 .probes
                 .iter()
                 .any(|p| matches!(p, probe::Probe::TrackFile(_)));
-            (s.source, weighted)
+            (s.source.into_string(), weighted)
         })
         .collect()
 }
@@ -105,6 +105,6 @@ pub fn by_parent(cfg: &Config) -> Vec<String> {
     spec::from_config(cfg)
         .into_iter()
         .filter(spec::Spec::by_parent)
-        .map(|s| s.source)
+        .map(|s| s.source.into_string())
         .collect()
 }

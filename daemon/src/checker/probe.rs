@@ -35,7 +35,8 @@ pub enum Probe {
     /// `bindto` / `bind_port`, when set).
     Tcp {
         addr: SocketAddr,
-        bind: Option<SocketAddr>,
+        /// Boxed: few checks set one, and inline it doubled every probe.
+        bind: Option<Box<SocketAddr>>,
     },
     /// An HTTP GET answers with an accepted status (and body digest).
     Http(Box<HttpProbe>),
@@ -49,19 +50,10 @@ pub enum Probe {
     /// a wrong reply fails.
     Udp(Box<super::udp::UdpCheck>),
     /// DNS_CHECK: a query of `dns_type` for `name` answered NOERROR.
-    Dns {
-        addr: SocketAddr,
-        bind: Option<SocketAddr>,
-        name: String,
-        dns_type: crate::config::model::DnsType,
-    },
+    Dns(Box<DnsProbe>),
     /// An SMTP server greets, accepts HELO and QUIT (SMTP_CHECK; one per
     /// `host`).
-    Smtp {
-        addr: SocketAddr,
-        bind: Option<SocketAddr>,
-        helo: String,
-    },
+    Smtp(Box<SmtpProbe>),
     /// A file holding a number (keepalived's vrrp_track_file): passes when 0.
     File {
         path: String,
@@ -69,18 +61,41 @@ pub enum Probe {
     },
     /// A track file's number sets a real server's health and weight
     /// (FILE_CHECK).
-    TrackFile(super::file_check::FileProbe),
+    TrackFile(Box<super::file_check::FileProbe>),
     /// A WASM plugin (run by the plugin host, not by `run`).
     Plugin(Box<super::plugin::PluginProbe>),
     /// At least `min` (at most `max`) processes match.
-    Process {
-        name: String,
-        args: Option<String>,
-        partial: bool,
-        initial: bool,
-        min: u32,
-        max: Option<u32>,
-    },
+    Process(Box<ProcessProbe>),
+}
+
+/// A DNS_CHECK's query. This and the other boxed kinds keep [`Probe`] at
+/// 48 bytes, a TCP check's size: the checker holds a probe per check, and
+/// inline they made every one 96 (issue 18).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsProbe {
+    pub addr: SocketAddr,
+    pub bind: Option<SocketAddr>,
+    pub name: String,
+    pub dns_type: crate::config::model::DnsType,
+}
+
+/// One SMTP server an SMTP_CHECK talks to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmtpProbe {
+    pub addr: SocketAddr,
+    pub bind: Option<SocketAddr>,
+    pub helo: String,
+}
+
+/// A tracked process: at least `min` (at most `max`) processes match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessProbe {
+    pub name: String,
+    pub args: Option<String>,
+    pub partial: bool,
+    pub initial: bool,
+    pub min: u32,
+    pub max: Option<u32>,
 }
 
 /// An HTTP GET (HTTP_GET, SSL_GET): boxed in [`Probe`], whose other
@@ -107,7 +122,7 @@ pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
             Box::pin(script(argv, account.as_deref(), timeout)).await
         }
         Probe::Tcp { addr, bind } => {
-            match tokio::time::timeout(timeout, connect(*addr, *bind)).await {
+            match tokio::time::timeout(timeout, connect(*addr, bind.as_deref().copied())).await {
                 Ok(Ok(_)) => Outcome::pass(connected_to(*addr)),
                 Ok(Err(e)) => Outcome::fail(format!("connect {addr}: {e}")),
                 Err(_) => Outcome::fail(format!("connect {addr}: timed out")),
@@ -140,14 +155,15 @@ pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
                 Err(_) => Outcome::fail(format!("GET {url}: timed out")),
             }
         }
-        Probe::Process {
-            name,
-            args,
-            partial,
-            initial,
-            min,
-            max,
-        } => {
+        Probe::Process(p) => {
+            let ProcessProbe {
+                name,
+                args,
+                partial,
+                initial,
+                min,
+                max,
+            } = &**p;
             let n = super::procs::count(name, args.as_deref(), *partial, *initial);
             let ok = n >= *min && max.is_none_or(|m| n <= m);
             Outcome {
@@ -158,16 +174,9 @@ pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
         }
         Probe::Ping { addr, bind } => super::icmp::ping(*addr, *bind, timeout).await,
         Probe::Udp(c) => super::udp::check(c, timeout).await,
-        Probe::Dns {
-            addr,
-            bind,
-            name,
-            dns_type,
-        } => super::dns::check(*addr, *bind, name, *dns_type, timeout).await,
+        Probe::Dns(d) => super::dns::check(d.addr, d.bind, &d.name, d.dns_type, timeout).await,
         // Boxed: the conversation state exists only during a run.
-        Probe::Smtp { addr, bind, helo } => {
-            Box::pin(super::smtp::check(*addr, *bind, helo, timeout)).await
-        }
+        Probe::Smtp(s) => Box::pin(super::smtp::check(s.addr, s.bind, &s.helo, timeout)).await,
         Probe::TrackFile(f) => f.run().0,
         Probe::Plugin(p) => Outcome::fail(format!("plugin {}: no plugin host", p.file.display())),
         Probe::File { path, value } => {

@@ -345,7 +345,10 @@ fn bindto_is_the_source_address_the_server_sees() {
         let addr = l.local_addr().unwrap();
         let bind = Some("127.0.0.2:0".parse().unwrap());
         let t = Duration::from_secs(2);
-        let tcp = Probe::Tcp { addr, bind };
+        let tcp = Probe::Tcp {
+            addr,
+            bind: bind.map(Box::new),
+        };
         let (o, accepted) = tokio::join!(run(&tcp, t), l.accept());
         assert!(o.ok, "{o:?}");
         assert_eq!(accepted.unwrap().1.ip().to_string(), "127.0.0.2");
@@ -382,7 +385,10 @@ fn bind_port_is_the_source_port_the_server_sees() {
             .port();
         let bind = Some(SocketAddr::new("127.0.0.3".parse().unwrap(), port));
         let t = Duration::from_secs(2);
-        let tcp = Probe::Tcp { addr, bind };
+        let tcp = Probe::Tcp {
+            addr,
+            bind: bind.map(Box::new),
+        };
         for round in 0..2 {
             let (o, accepted) = tokio::join!(run(&tcp, t), l.accept());
             assert!(o.ok, "round {round}: {o:?}");
@@ -482,12 +488,12 @@ fn udp_probe_follows_keepalived() {
 }
 
 fn dns_probe(addr: SocketAddr) -> Probe {
-    Probe::Dns {
+    Probe::Dns(Box::new(super::DnsProbe {
         addr,
         bind: None,
         name: "www.example.test".into(),
         dns_type: crate::config::model::DnsType::A,
-    }
+    }))
 }
 
 /// A reply to query `q`: its ID (changed by `id_delta`), QR set, `rcode`.
@@ -549,4 +555,15 @@ fn connected_to_matches_format() {
         let addr: SocketAddr = a.parse().unwrap();
         assert_eq!(connected_to(addr), format!("connected to {addr}"), "{a}");
     }
+}
+
+/// The checker holds a probe per check: a TCP check's is the largest kind
+/// kept inline (the rare kinds are boxed).
+#[test]
+fn a_probe_is_as_small_as_a_tcp_checks() {
+    assert!(
+        std::mem::size_of::<Probe>() <= 48,
+        "{}",
+        std::mem::size_of::<Probe>()
+    );
 }

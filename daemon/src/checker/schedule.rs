@@ -39,6 +39,12 @@ const STARTS_PER_TURN: usize = 128;
 /// now ([`Scheduler::slack`]).
 const COALESCE: Duration = Duration::from_millis(5);
 
+/// A time as whole microseconds since the scheduler's epoch (its last
+/// load): 8 bytes where an `Instant` is 16. A check holds two and its
+/// queue entry one: 24 bytes a check less (issue 18).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Tick(u64);
+
 /// One run's result, as the scheduler hands it over.
 pub(crate) struct Ran {
     pub(crate) index: usize,
@@ -80,10 +86,10 @@ struct Slot {
     /// applies to a change against it).
     reported: Option<bool>,
     /// When the pending (or current) run was to start.
-    next: Instant,
+    next: Tick,
     /// When that run was due: `next`, or the earlier time the schedule had
     /// for it before an overrun pushed it back.
-    due: Instant,
+    due: Tick,
     /// Bumped whenever the check's pending wait ends (a run starts): a
     /// queue entry or wake-up with another number is stale.
     seq: u32,
@@ -95,7 +101,9 @@ struct Slot {
 pub(crate) struct Scheduler {
     slots: Vec<Option<Slot>>,
     /// (start time, check, its `seq` then): the earliest first.
-    queue: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    queue: BinaryHeap<Reverse<(Tick, u32, u32)>>,
+    /// What the [`Tick`]s count from.
+    epoch: Instant,
     runs: FuturesUnordered<BoxFuture<'static, Done>>,
     /// Tracked processes' exits: (check, `seq`).
     wakes: JoinSet<(u32, u32)>,
@@ -110,6 +118,7 @@ impl Default for Scheduler {
         Self {
             slots: Vec::new(),
             queue: BinaryHeap::new(),
+            epoch: Instant::now(),
             runs: FuturesUnordered::new(),
             wakes: JoinSet::new(),
             timer: None,
@@ -129,12 +138,16 @@ impl Scheduler {
     ) {
         self.stop();
         self.plugins = plugins;
+        self.epoch = now;
+        let epoch = now;
         self.slots = specs
             .into_iter()
             .map(|spec| {
                 spec.map(|spec| {
-                    let first =
-                        now + jitter(&spec.source, spec.warmup().unwrap_or(spec.interval()));
+                    let first = tick(
+                        epoch,
+                        now + jitter(&spec.source, spec.warmup().unwrap_or(spec.interval())),
+                    );
                     Slot {
                         retry: Retry::new(&spec),
                         reported: None,
@@ -152,6 +165,10 @@ impl Scheduler {
                 self.queue.push(Reverse((s.next, i, s.seq)));
             }
         }
+    }
+
+    fn instant(&self, t: Tick) -> Instant {
+        instant(self.epoch, t)
     }
 
     /// Stops every check: runs in flight are dropped (a script's process
@@ -205,6 +222,7 @@ impl Scheduler {
     fn start_due(&mut self, now: Instant) -> (bool, Option<Instant>) {
         let mut started = 0;
         while let Some(&Reverse((at, i, seq))) = self.queue.peek() {
+            let at = self.instant(at);
             if started == STARTS_PER_TURN {
                 return (at <= now, None);
             }
@@ -242,7 +260,7 @@ impl Scheduler {
         if let Some(w) = slot.wake.take() {
             w.abort();
         }
-        let lateness = now.saturating_duration_since(slot.due);
+        let lateness = now.saturating_duration_since(instant(self.epoch, slot.due));
         let spec = Arc::clone(&slot.spec);
         let plugins = self.plugins.clone();
         let reported = slot.reported;
@@ -270,7 +288,8 @@ impl Scheduler {
                 (true, Some(delay)) => delay,
                 _ => slot.spec.interval(),
             };
-            (slot.due, slot.next) = reschedule(slot.next, interval, now);
+            let (due, next) = reschedule(instant(self.epoch, slot.next), interval, now);
+            (slot.due, slot.next) = (tick(self.epoch, due), tick(self.epoch, next));
             if let Ok(i) = u32::try_from(d.index) {
                 self.queue.push(Reverse((slot.next, i, slot.seq)));
                 // A tracked process that exits wakes the check at once.
@@ -437,6 +456,19 @@ impl Retry {
 /// used to be measured against the restarted schedule, so an overrun, and
 /// time spent waiting to hand a result to a busy parent, never showed: a
 /// report said p99 = 28 µs while checks ran 25 s apart (VM benchmark).
+fn tick(epoch: Instant, t: Instant) -> Tick {
+    Tick(u64::try_from(t.saturating_duration_since(epoch).as_micros()).unwrap_or(u64::MAX))
+}
+
+/// Saturates (a tick is at most 584,000 years after its epoch, but an
+/// `Instant`'s addition panics where it would overflow).
+fn instant(epoch: Instant, t: Tick) -> Instant {
+    let far = Duration::from_secs(100 * 365 * 86_400);
+    epoch
+        .checked_add(Duration::from_micros(t.0).min(far))
+        .unwrap_or(epoch)
+}
+
 pub(crate) fn reschedule(
     scheduled: Instant,
     interval: Duration,
@@ -449,17 +481,11 @@ pub(crate) fn reschedule(
 /// For a process check: the pids it currently counts.
 fn process_pids(spec: &Spec) -> Option<Vec<i32>> {
     spec.probes.iter().find_map(|p| match p {
-        Probe::Process {
-            name,
-            args,
-            partial,
-            initial,
-            ..
-        } => Some(super::procs::matching(
-            name,
-            args.as_deref(),
-            *partial,
-            *initial,
+        Probe::Process(p) => Some(super::procs::matching(
+            &p.name,
+            p.args.as_deref(),
+            p.partial,
+            p.initial,
         )),
         _ => None,
     })
@@ -491,7 +517,7 @@ mod tests {
                 (2, now + ms(5)),
                 (3, now + ms(6)),
             ] {
-                s.queue.push(Reverse((at, i, 0)));
+                s.queue.push(Reverse((tick(s.epoch, at), i, 0)));
             }
             assert_eq!(s.start_due(now), (false, Some(now + ms(6))));
             assert_eq!((s.queued(), s.runs.len()), (1, 3));
@@ -507,5 +533,24 @@ mod tests {
             );
             assert_eq!((s.queued(), s.runs.len()), (0, 4));
         });
+    }
+
+    /// A check's times as ticks: exact to the microsecond, ordered as the
+    /// instants, and saturating rather than overflowing.
+    #[test]
+    fn ticks_keep_times_to_the_microsecond() {
+        let epoch = Instant::now();
+        let later = epoch + Duration::from_nanos(1_234_567_891);
+        let t = tick(epoch, later);
+        assert_eq!(t, Tick(1_234_567));
+        assert_eq!(instant(epoch, t), epoch + Duration::from_micros(1_234_567));
+        assert!(tick(epoch, later + Duration::from_micros(1)) > t);
+        assert_eq!(tick(later, epoch), Tick(0), "before the epoch: the epoch");
+        let _ = instant(epoch, Tick(u64::MAX));
+        assert!(
+            std::mem::size_of::<Slot>() <= 56,
+            "{}",
+            std::mem::size_of::<Slot>()
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::plugin::PluginProbe;
 use super::plugin::grants::Grants;
-use super::probe::{HttpProbe, Probe, Tls};
+use super::probe::{DnsProbe, HttpProbe, Probe, ProcessProbe, SmtpProbe, Tls};
 use super::{REAL_SERVER, udp};
 use crate::config::model::{CheckKind, Config, DnsType, ParamMatch, RealServer, VirtualServer};
 use crate::config::scripts::{Kind, Plan};
@@ -17,9 +17,11 @@ use crate::ipvs::table::{rs_key, vs_key};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Spec {
     /// The name results travel under (`script:NAME`, `real_server:VS/RS`, ...).
-    pub source: String,
+    /// Boxed to their length, as `probes`: the checker keeps a spec per
+    /// check (issue 18).
+    pub source: Box<str>,
     /// All must pass.
-    pub probes: Vec<Probe>,
+    pub probes: Box<[Probe]>,
     /// The four durations in whole milliseconds, 32 bits (read through
     /// [`Spec::interval`] and the like): 16 bytes, not 64, in a spec the
     /// checker keeps per check (issue 18).
@@ -202,7 +204,7 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
     for s in &cfg.vrrp_scripts {
         let interval = ms(s.interval).max(Duration::from_millis(10));
         out.push(Spec {
-            source: format!("script:{}", s.name),
+            source: format!("script:{}", s.name).into(),
             probes: vec![match &s.plugin {
                 Some(p) => Probe::Plugin(Box::new(PluginProbe {
                     name: s.name.clone(),
@@ -217,7 +219,8 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
                     user: s.user.clone().map(Box::new),
                     account: None,
                 },
-            }],
+            }]
+            .into(),
             interval_ms: Ms::of(interval),
             timeout_ms: Ms::of(s.timeout.map_or(interval, ms)),
             fall: s.fall,
@@ -234,15 +237,16 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
         let up = p.fork_delay.or(p.delay).map_or(Duration::ZERO, ms);
         let down = p.terminate_delay.or(p.delay).map_or(Duration::ZERO, ms);
         out.push(Spec {
-            source: format!("process:{}", p.name),
-            probes: vec![Probe::Process {
+            source: format!("process:{}", p.name).into(),
+            probes: vec![Probe::Process(Box::new(ProcessProbe {
                 name: p.process.clone(),
                 args: p.args.clone(),
                 partial: p.param_match == Some(ParamMatch::Partial),
                 initial: p.param_match == Some(ParamMatch::Initial),
                 min: p.quorum,
                 max: p.quorum_max,
-            }],
+            }))]
+            .into(),
             // Exits wake the check at once (pidfd); the scan finds new ones.
             interval_ms: Ms::of(Duration::from_secs(1)),
             timeout_ms: Ms::of(Duration::from_secs(2)),
@@ -262,11 +266,12 @@ pub fn from_config(cfg: &Config) -> Vec<Spec> {
     }
     for f in &cfg.track_files {
         out.push(Spec {
-            source: format!("file:{}", f.name),
+            source: format!("file:{}", f.name).into(),
             probes: vec![Probe::File {
                 path: f.file.clone(),
                 value: Arc::default(),
-            }],
+            }]
+            .into(),
             interval_ms: Ms::of(TRACK_FILE_POLL),
             timeout_ms: Ms::of(Duration::from_secs(1)),
             fall: 1,
@@ -299,13 +304,13 @@ fn file_probe(cfg: &Config, c: &crate::config::model::RealServerCheck) -> Option
         Some(w) => (w, c.ext.weight_reverse),
         None => (f.weight, f.weight_reverse),
     };
-    Some(Probe::TrackFile(super::file_check::FileProbe {
+    Some(Probe::TrackFile(Box::new(super::file_check::FileProbe {
         name: f.name.clone(),
         path: f.file.clone(),
         weight,
         reverse,
         value: Arc::default(),
-    }))
+    })))
 }
 
 fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
@@ -373,7 +378,10 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
             timeout = timeout.max(ms(set.connect_timeout));
         }
         match c.kind {
-            CheckKind::TcpCheck => probes.push(Probe::Tcp { addr, bind }),
+            CheckKind::TcpCheck => probes.push(Probe::Tcp {
+                addr,
+                bind: bind.map(Box::new),
+            }),
             CheckKind::PingCheck => probes.push(Probe::Ping {
                 addr: addr.ip(),
                 bind: bind.map(|b| b.ip()),
@@ -396,12 +404,12 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
                     max_reply_length: c.ext.max_reply_length.unwrap_or(u16::from(u8::MAX)),
                 })));
             }
-            CheckKind::DnsCheck => probes.push(Probe::Dns {
+            CheckKind::DnsCheck => probes.push(Probe::Dns(Box::new(DnsProbe {
                 addr,
                 bind,
                 name: c.ext.dns_name.clone().unwrap_or_default(),
                 dns_type: c.ext.dns_type.unwrap_or(DnsType::Soa),
-            }),
+            }))),
             CheckKind::HttpGet | CheckKind::SslGet => {
                 for u in &c.ext.url {
                     let host = u.virtualhost.clone().or_else(|| set.virtualhost.clone());
@@ -456,11 +464,11 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
                         c.connect_ip.unwrap_or(rs.ip),
                         c.connect_port.or(rs.port).or(vs.port).unwrap_or(25),
                     );
-                    probes.push(Probe::Smtp {
+                    probes.push(Probe::Smtp(Box::new(SmtpProbe {
                         addr,
                         bind,
                         helo: helo.clone(),
-                    });
+                    })));
                 }
                 for h in &c.ext.host {
                     let addr = SocketAddr::new(
@@ -481,11 +489,11 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
                     if let Some(t) = h.connect_timeout {
                         timeout = timeout.max(ms(t));
                     }
-                    probes.push(Probe::Smtp {
+                    probes.push(Probe::Smtp(Box::new(SmtpProbe {
                         addr,
                         bind,
                         helo: helo.clone(),
-                    });
+                    })));
                 }
             }
             CheckKind::FileCheck => {}
@@ -517,8 +525,8 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
         timeout = Duration::from_secs(1);
     }
     Spec {
-        source: super::real_server_source(&vkey, &rkey),
-        probes,
+        source: super::real_server_source(&vkey, &rkey).into(),
+        probes: probes.into_boxed_slice(),
         interval_ms: Ms::of(interval.max(Duration::from_millis(100))),
         timeout_ms: Ms::of(timeout.max(Duration::from_millis(10))),
         fall: retries + 1,
@@ -553,9 +561,11 @@ mod tests {
 
     fn smtp(p: &Probe) -> (String, Option<String>, String) {
         match p {
-            Probe::Smtp { addr, bind, helo } => {
-                (addr.to_string(), bind.map(|b| b.to_string()), helo.clone())
-            }
+            Probe::Smtp(s) => (
+                s.addr.to_string(),
+                s.bind.map(|b| b.to_string()),
+                s.helo.clone(),
+            ),
             other => panic!("{other:?}"),
         }
     }

@@ -30,7 +30,8 @@ use crate::ipc::msg::{CheckStatus, RealServerState, Role};
 struct CheckRecord {
     spec: Arc<Spec>,
     health: Health,
-    last: Option<String>,
+    /// Boxed to its length; a message like the last keeps its box.
+    last: Option<Box<str>>,
     /// Saturated at u32::MAX µs (71 minutes, far beyond any timeout).
     latency_us: Option<u32>,
     /// What only some checks find; None while all of it is empty.
@@ -79,7 +80,7 @@ impl CheckRecord {
             } else {
                 Health::new(spec.fall, spec.rise, spec.init_fail)
             },
-            last: spec.unsupported().map(str::to_string),
+            last: spec.unsupported().map(Box::from),
             latency_us: None,
             found: None,
             dirty: false,
@@ -97,9 +98,9 @@ impl CheckRecord {
 
     fn status(&self) -> CheckStatus {
         CheckStatus {
-            source: self.spec.source.clone(),
+            source: self.spec.source.to_string(),
             state: self.health.state(),
-            last_result: self.last.clone(),
+            last_result: self.last.as_deref().map(str::to_string),
             latency_us: self.latency_us.map(u64::from),
             failures: self.health.failures,
             runs: self.health.runs,
@@ -145,7 +146,7 @@ impl Checker {
     /// (Re)starts every check of `specs`; a check whose definition did not
     /// change keeps its state and counters.
     pub(crate) fn load(&mut self, specs: Vec<Spec>) {
-        let mut old: BTreeMap<String, CheckRecord> = self
+        let mut old: BTreeMap<Box<str>, CheckRecord> = self
             .checks
             .drain(..)
             .map(|s| (s.spec.source.clone(), s))
@@ -202,7 +203,9 @@ impl Checker {
         // A FILE_CHECK's number changes the server's weight while it is up.
         let weight_changed = check.spec.real_server_at.is_some() && r.weight != check.weight();
         Found::set(&mut check.found, r.outcome.value, r.metrics, r.weight);
-        check.last = Some(r.outcome.message);
+        if check.last.as_deref() != Some(r.outcome.message.as_str()) {
+            check.last = Some(r.outcome.message.into_boxed_str());
+        }
         check.latency_us = Some(u32::try_from(r.latency.as_micros()).unwrap_or(u32::MAX));
         check.dirty = true;
         let Some(v) = change.or((value_changed || weight_changed).then(|| check.health.state()))
@@ -582,7 +585,11 @@ mod tests {
         c.record(ran(None, Vec::new(), 0));
         assert!(c.checks[0].found.is_none());
         assert_eq!(c.checks[0].weight(), 0);
-        assert!(std::mem::size_of::<CheckRecord>() <= 88);
+        assert!(
+            std::mem::size_of::<CheckRecord>() <= 80,
+            "{}",
+            std::mem::size_of::<CheckRecord>()
+        );
     }
 
     /// keepalived's `log_all_failures` (a checker's) and
@@ -789,7 +796,7 @@ mod tests {
         );
         let want: std::net::SocketAddr = "127.0.0.2:4000".parse().unwrap();
         assert!(
-            matches!(&s.probes[..], [Probe::Tcp { bind: Some(b), .. }] if *b == want),
+            matches!(&s.probes[..], [Probe::Tcp { bind: Some(b), .. }] if **b == want),
             "{:?}",
             s.probes
         );
@@ -814,7 +821,7 @@ mod tests {
         let spec = rs_spec(&conf(9, checker));
         (0..1000)
             .map(|i| Spec {
-                source: format!("{}-{i}", spec.source),
+                source: format!("{}-{i}", spec.source).into(),
                 ..spec.clone()
             })
             .collect()
@@ -831,7 +838,11 @@ mod tests {
             "{}",
             std::mem::size_of::<Spec>()
         );
-        assert_eq!(spec.probes.capacity(), spec.probes.len());
+        assert!(
+            std::mem::size_of::<Spec>() <= 88,
+            "{}",
+            std::mem::size_of::<Spec>()
+        );
         assert!(spec.rare.is_none(), "{:?}", spec.rare);
         crate::ipc::tests::rt().block_on(async {
             let mut checker = Checker::new();
@@ -948,7 +959,7 @@ mod tests {
             .config,
         )
         .into_iter()
-        .find(|s| s.source == "process:tp")
+        .find(|s| &*s.source == "process:tp")
         .expect("the process check");
         let one = Duration::from_secs(1);
         assert_eq!(spec.settle(), Some(spec::Settle { up: one, down: one }));

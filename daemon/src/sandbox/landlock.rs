@@ -109,9 +109,9 @@ impl Paths {
                     | Probe::Http(_)
                     | Probe::Ping { .. }
                     | Probe::Udp(_)
-                    | Probe::Dns { .. }
-                    | Probe::Smtp { .. }
-                    | Probe::Process { .. } => {}
+                    | Probe::Dns(_)
+                    | Probe::Smtp(_)
+                    | Probe::Process(_) => {}
                 }
             }
         }
