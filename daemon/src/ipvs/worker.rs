@@ -401,6 +401,12 @@ pub async fn run(
         dirty: true,
     };
     drop(config);
+    // The table, copied into the room the decoded configuration left, and
+    // the pages above given back: built beside the configuration, its
+    // pieces pinned those pages (issue 18: at 10,000 real servers 2.7 MiB
+    // anonymous without this, 2.5 with).
+    w.table = w.table.clone();
+    crate::sys::mem::trim_heap();
     let mut term =
         signal(SignalKind::terminate()).map_err(|e| WorkerError::Other(e.to_string()))?;
     link.ready(generation).await?;
