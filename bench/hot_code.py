@@ -158,12 +158,11 @@ def drop_and_evict(pids, binary):
         for lo, n in exe_readonly_maps(pid):
             cmds += ["-ex", f"call (int)madvise((void*){lo:#x}, {n}, {MADV_DONTNEED})"]
             calls += 1
-    # fsync first: a file just copied has dirty pages, which stay.
-    evict_cmd = f"import os; fd = os.open({binary!r}, os.O_RDONLY); os.fsync(fd); " \
-                "os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)"
-    count = f"import sys; sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r}); " \
-            f"import hot_code; print('resident', len(hot_code.resident_pages({binary!r})))"
-    cmds += ["-ex", f"shell python3 -c {shlex.quote(evict_cmd)}", "-ex", f"shell python3 -c {shlex.quote(count)}"]
+    # memory.evict fsyncs first: a file just copied has dirty pages, which stay.
+    evict_and_count = f"import sys; sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r}); " \
+        f"import hot_code; hot_code.memory.evict({binary!r}); " \
+        f"print('resident', len(hot_code.resident_pages({binary!r})))"
+    cmds += ["-ex", f"shell python3 -c {shlex.quote(evict_and_count)}"]
     r = subprocess.run(["gdb", "-nx", "-batch", *cmds], capture_output=True, text=True, timeout=120)
     results = re.findall(r"^\$\d+ = (-?\d+)", r.stdout, re.M)
     left = re.search(r"^resident (\d+)", r.stdout, re.M)

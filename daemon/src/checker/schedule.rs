@@ -139,13 +139,12 @@ impl Scheduler {
         self.stop();
         self.plugins = plugins;
         self.epoch = now;
-        let epoch = now;
         self.slots = specs
             .into_iter()
             .map(|spec| {
                 spec.map(|spec| {
                     let first = tick(
-                        epoch,
+                        now,
                         now + jitter(&spec.source, spec.warmup().unwrap_or(spec.interval())),
                     );
                     Slot {
@@ -165,10 +164,6 @@ impl Scheduler {
                 self.queue.push(Reverse((s.next, i, s.seq)));
             }
         }
-    }
-
-    fn instant(&self, t: Tick) -> Instant {
-        instant(self.epoch, t)
     }
 
     /// Stops every check: runs in flight are dropped (a script's process
@@ -222,7 +217,7 @@ impl Scheduler {
     fn start_due(&mut self, now: Instant) -> (bool, Option<Instant>) {
         let mut started = 0;
         while let Some(&Reverse((at, i, seq))) = self.queue.peek() {
-            let at = self.instant(at);
+            let at = instant(self.epoch, at);
             if started == STARTS_PER_TURN {
                 return (at <= now, None);
             }

@@ -2,6 +2,7 @@
 //! checkers.
 
 use std::net::IpAddr;
+use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -316,29 +317,10 @@ pub struct RealServerMore {
     pub smtp_alert: Option<bool>,
 }
 
-static NO_MORE: RealServerMore = RealServerMore {
-    lb_kind: None,
-    inhibit_on_failure: None,
-    notify_up: None,
-    notify_down: None,
-    uthreshold: None,
-    lthreshold: None,
-    tunnel_encap: None,
-    tunnel_dport: None,
-    tunnel_csum: None,
-    alpha: None,
-    delay_loop: None,
-    retry: None,
-    delay_before_retry: None,
-    warmup: None,
-    connect_timeout: None,
-    virtualhost: None,
-    smtp_alert: None,
-};
-
 impl Unset for RealServerMore {
     fn unset() -> &'static Self {
-        &NO_MORE
+        static UNSET: LazyLock<RealServerMore> = LazyLock::new(RealServerMore::default);
+        &UNSET
     }
 }
 
@@ -568,42 +550,14 @@ pub struct CheckExt {
     pub weight_reverse: bool,
 }
 
-/// Unset: the kind's defaults, read from one shared empty [`CheckExt`].
-static NO_EXT: CheckExt = CheckExt {
-    bindto: None,
-    bind_port: None,
-    warmup: None,
-    delay_loop: None,
-    alpha: None,
-    user: None,
-    plugin: None,
-    log_all_failures: false,
-    url: Vec::new(),
-    virtualhost: None,
-    enable_sni: false,
-    misc_path: None,
-    misc_timeout: None,
-    misc_dynamic: false,
-    payload: None,
-    require_reply: false,
-    reply: None,
-    min_reply_length: None,
-    max_reply_length: None,
-    dns_type: None,
-    dns_name: None,
-    helo_name: None,
-    host: Vec::new(),
-    track_file: None,
-    weight: None,
-    weight_reverse: false,
-};
-
 /// A check's kind-specific settings: one pointer while all are unset.
 pub type ExtBox = Lean<CheckExt>;
 
+/// Unset: the kind's defaults, read from one shared empty [`CheckExt`].
 impl Unset for CheckExt {
     fn unset() -> &'static Self {
-        &NO_EXT
+        static UNSET: LazyLock<CheckExt> = LazyLock::new(CheckExt::default);
+        &UNSET
     }
 }
 
