@@ -512,8 +512,8 @@ fn check_routes(routes: &[Route], record: &Record, seen: &mut Seen, now: Instant
 fn check_record(record: &Record, configured: &BTreeSet<String>, instances: &BTreeSet<&str>) {
     for k in record
         .checks
-        .values()
-        .map(|c| &*c.source)
+        .iter()
+        .map(|(name, _)| name)
         .chain(record.tracks.keys().map(String::as_str))
         .chain(record.values.keys().map(String::as_str))
     {
@@ -525,7 +525,7 @@ fn check_record(record: &Record, configured: &BTreeSet<String>, instances: &BTre
             "state kept for instance {k:?}"
         );
     }
-    for c in record.checks.values() {
+    for (_, c) in record.checks.iter() {
         // No policy field: the checker cannot set one, by type (StoredCheck).
         assert!(c.last_result.as_ref().is_none_or(|m| m.len() <= 1024));
         assert!(c.metrics().len() <= 16);

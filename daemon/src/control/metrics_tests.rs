@@ -946,7 +946,7 @@ fn the_status_view_serialises_as_the_document() {
         reload: doc.reload.as_ref(),
         instances: &doc.instances,
         unmatched_drops: &doc.unmatched_drops,
-        checks: ChecksView::new(recorded.values(), &policy),
+        checks: ChecksView::new(recorded.iter().map(|(n, c)| (n.as_str(), c)), &policy),
         virtual_servers: &doc.virtual_servers,
         ipvs: doc.ipvs.as_ref(),
         workers: doc.workers.clone(),

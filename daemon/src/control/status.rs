@@ -62,29 +62,29 @@ pub struct StatusView<'a> {
 /// The checks as recorded, each with the policy state the parent knows,
 /// in the order of their names.
 pub struct ChecksView<'a> {
-    sorted: Vec<&'a StoredCheck>,
+    sorted: Vec<(&'a str, &'a StoredCheck)>,
     policy: &'a dyn Fn(&str) -> Option<String>,
 }
 
 impl<'a> ChecksView<'a> {
     /// The view of `checks`, given in any order.
     pub fn new(
-        checks: impl Iterator<Item = &'a StoredCheck>,
+        checks: impl Iterator<Item = (&'a str, &'a StoredCheck)>,
         policy: &'a dyn Fn(&str) -> Option<String>,
     ) -> Self {
-        let mut sorted: Vec<&StoredCheck> = checks.collect();
-        sorted.sort_unstable_by(|a, b| a.source.cmp(&b.source));
+        let mut sorted: Vec<(&str, &StoredCheck)> = checks.collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
         Self { sorted, policy }
-    }
-
-    fn policy_of(&self, c: &StoredCheck) -> Option<String> {
-        (self.policy)(&c.source)
     }
 }
 
 impl Serialize for ChecksView<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.sorted.iter().map(|&c| c.published(self.policy_of(c))))
+        s.collect_seq(
+            self.sorted
+                .iter()
+                .map(|&(n, c)| c.published(n, (self.policy)(n))),
+        )
     }
 }
 
@@ -102,7 +102,7 @@ impl StatusView<'_> {
                 .checks
                 .sorted
                 .iter()
-                .map(|&c| c.to_status(self.checks.policy_of(c)))
+                .map(|&(n, c)| c.to_status(n, (self.checks.policy)(n)))
                 .collect(),
             virtual_servers: self.virtual_servers.to_vec(),
             ipvs: self.ipvs.cloned(),

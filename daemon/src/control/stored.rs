@@ -19,13 +19,25 @@ use crate::ipc::msg::CheckStatus;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredCheck {
-    pub source: Box<str>,
-    pub state: Verdict,
     pub last_result: Option<Box<str>>,
-    pub latency_us: Option<u64>,
-    pub failures: u64,
     pub runs: u64,
     rare: Option<Box<Rare>>,
+    /// µs, as the checker measures it (it saturates at `u32::MAX`).
+    latency_us: Option<u32>,
+    /// Consecutive failures; a count beyond `u32::MAX` (136 years of one a
+    /// second) stays there.
+    failures: u32,
+    pub state: Verdict,
+    /// The up/down verdict the parent last acted on (see [`Self::verdict`]).
+    acted: Acted,
+}
+
+/// The parent's last verdict, a byte (its file number, rare, in `Rare`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Acted {
+    None,
+    Down,
+    Up,
 }
 
 /// What few checks report.
@@ -33,13 +45,22 @@ pub struct StoredCheck {
 struct Rare {
     value: Option<i64>,
     metrics: Vec<(String, f64)>,
+    /// The tracked file's number the parent last acted on.
+    acted_value: Option<i64>,
 }
 
 impl Rare {
-    /// `rare` holding these; None when both are empty. Metrics of the same
+    fn is_empty(&self) -> bool {
+        self.value.is_none() && self.metrics.is_empty() && self.acted_value.is_none()
+    }
+
+    /// `rare` holding these; None when all are empty. Metrics of the same
     /// names as before reuse their strings.
     fn set(rare: &mut Option<Box<Rare>>, value: Option<i64>, metrics: Vec<(String, f64)>) {
-        if value.is_none() && metrics.is_empty() {
+        if value.is_none()
+            && metrics.is_empty()
+            && rare.as_ref().is_none_or(|r| r.acted_value.is_none())
+        {
             *rare = None;
             return;
         }
@@ -63,15 +84,19 @@ impl From<CheckStatus> for StoredCheck {
         let mut rare = None;
         Rare::set(&mut rare, c.value, c.metrics);
         Self {
-            source: c.source.into_boxed_str(),
             state: c.state,
             last_result: c.last_result.map(String::into_boxed_str),
-            latency_us: c.latency_us,
-            failures: c.failures,
+            latency_us: c.latency_us.map(saturate),
+            failures: saturate(c.failures),
             runs: c.runs,
             rare,
+            acted: Acted::None,
         }
     }
+}
+
+fn saturate(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl StoredCheck {
@@ -84,10 +109,18 @@ impl StoredCheck {
             (Some(mine), Some(theirs)) if **mine == *theirs => {}
             (mine, theirs) => *mine = theirs.map(String::into_boxed_str),
         }
-        self.latency_us = new.latency_us;
-        self.failures = new.failures;
+        self.latency_us = new.latency_us.map(saturate);
+        self.failures = saturate(new.failures);
         self.runs = new.runs;
         Rare::set(&mut self.rare, new.value, new.metrics);
+    }
+
+    pub fn latency_us(&self) -> Option<u64> {
+        self.latency_us.map(u64::from)
+    }
+
+    pub fn failures(&self) -> u64 {
+        u64::from(self.failures)
     }
 
     /// A tracked file's number.
@@ -100,14 +133,50 @@ impl StoredCheck {
         self.rare.as_ref().map_or(&[], |r| &r.metrics)
     }
 
-    /// As the status document has it, with the parent's `policy` state.
-    pub fn to_status(&self, policy: Option<String>) -> CheckStatus {
+    /// The up/down verdict (and a tracked file's number) the parent last
+    /// acted on; None before the first, or when forgotten so that the
+    /// next counts as a change.
+    pub fn verdict(&self) -> Option<(bool, Option<i64>)> {
+        let up = match self.acted {
+            Acted::None => return None,
+            Acted::Down => false,
+            Acted::Up => true,
+        };
+        Some((up, self.rare.as_ref().and_then(|r| r.acted_value)))
+    }
+
+    pub fn set_verdict(&mut self, verdict: Option<(bool, Option<i64>)>) {
+        let (acted, value) = match verdict {
+            None => (Acted::None, None),
+            Some((up, value)) => (if up { Acted::Up } else { Acted::Down }, value),
+        };
+        self.acted = acted;
+        match (&mut self.rare, value) {
+            (Some(r), value) => {
+                r.acted_value = value;
+                if r.is_empty() {
+                    self.rare = None;
+                }
+            }
+            (None, None) => {}
+            (rare @ None, Some(v)) => {
+                *rare = Some(Box::new(Rare {
+                    acted_value: Some(v),
+                    ..Rare::default()
+                }));
+            }
+        }
+    }
+
+    /// As the status document has it, named `source`, with the parent's
+    /// `policy` state.
+    pub fn to_status(&self, source: &str, policy: Option<String>) -> CheckStatus {
         CheckStatus {
-            source: self.source.to_string(),
+            source: source.to_string(),
             state: self.state,
             last_result: self.last_result.as_deref().map(str::to_string),
-            latency_us: self.latency_us,
-            failures: self.failures,
+            latency_us: self.latency_us(),
+            failures: self.failures(),
             runs: self.runs,
             value: self.value(),
             policy,
@@ -116,8 +185,9 @@ impl StoredCheck {
     }
 
     /// Serialises as [`Self::to_status`] would, without the copy.
-    pub fn published(&self, policy: Option<String>) -> Published<'_> {
+    pub fn published<'a>(&'a self, source: &'a str, policy: Option<String>) -> Published<'a> {
         Published {
+            source,
             check: self,
             policy,
         }
@@ -127,6 +197,7 @@ impl StoredCheck {
 /// A stored check with its policy state, serialised as a `CheckStatus`:
 /// the same fields, in the same order, skipped alike.
 pub struct Published<'a> {
+    source: &'a str,
     check: &'a StoredCheck,
     policy: Option<String>,
 }
@@ -140,11 +211,11 @@ impl Serialize for Published<'_> {
             + usize::from(self.policy.is_some())
             + usize::from(!metrics.is_empty());
         let mut st = s.serialize_struct("CheckStatus", fields)?;
-        st.serialize_field("source", &*c.source)?;
+        st.serialize_field("source", self.source)?;
         st.serialize_field("state", &c.state)?;
         st.serialize_field("last_result", &c.last_result.as_deref())?;
-        st.serialize_field("latency_us", &c.latency_us)?;
-        st.serialize_field("failures", &c.failures)?;
+        st.serialize_field("latency_us", &c.latency_us())?;
+        st.serialize_field("failures", &c.failures())?;
         st.serialize_field("runs", &c.runs)?;
         match value {
             Some(v) => st.serialize_field("value", &v)?,
@@ -167,13 +238,15 @@ impl Serialize for Published<'_> {
 mod tests {
     use super::*;
 
+    const SOURCE: &str = "real_server:10.0.0.1:80/tcp/10.0.0.2:80";
+
     fn status(
         value: Option<i64>,
         metrics: Vec<(String, f64)>,
         policy: Option<&str>,
     ) -> CheckStatus {
         CheckStatus {
-            source: "real_server:10.0.0.1:80/tcp/10.0.0.2:80".into(),
+            source: SOURCE.into(),
             state: Verdict::Up,
             last_result: Some("connected to 10.0.0.2:80".into()),
             latency_us: Some(120),
@@ -208,9 +281,9 @@ mod tests {
                 want.value.is_some() || !want.metrics.is_empty()
             );
             let p = want.policy.clone();
-            assert_eq!(stored.to_status(p.clone()), want);
+            assert_eq!(stored.to_status(SOURCE, p.clone()), want);
             assert_eq!(
-                serde_json::to_string(&stored.published(p)).unwrap(),
+                serde_json::to_string(&stored.published(SOURCE, p)).unwrap(),
                 serde_json::to_string(&want).unwrap()
             );
         }
@@ -227,6 +300,36 @@ mod tests {
         other.last_result = Some("connection refused".into());
         s.update_from(other);
         assert_eq!(s.last_result.as_deref(), Some("connection refused"));
-        assert!(std::mem::size_of::<StoredCheck>() <= 80);
+        assert!(std::mem::size_of::<StoredCheck>() <= 48);
+    }
+
+    /// The verdict the parent acted on is a byte; a tracked file's number
+    /// with it takes the rare box, which goes when neither a result nor
+    /// the verdict needs it.
+    #[test]
+    fn a_verdict_is_kept_beside_the_status_and_boxes_only_a_number() {
+        let mut s = StoredCheck::from(status(None, vec![], None));
+        assert_eq!(s.verdict(), None);
+        s.set_verdict(Some((true, None)));
+        assert_eq!((s.verdict(), s.rare.is_none()), (Some((true, None)), true));
+        s.set_verdict(Some((false, Some(7))));
+        assert_eq!(s.verdict(), Some((false, Some(7))));
+        // A result without a number keeps the verdict's.
+        s.update_from(status(None, vec![], None));
+        assert_eq!((s.verdict(), s.value()), (Some((false, Some(7))), None));
+        s.update_from(status(Some(9), vec![], None));
+        assert_eq!((s.verdict(), s.value()), (Some((false, Some(7))), Some(9)));
+        s.set_verdict(None);
+        assert_eq!(s.verdict(), None);
+        s.update_from(status(None, vec![], None));
+        assert!(s.rare.is_none(), "nothing rare left");
+        // A hostile checker's numbers beyond 32 bits are held at the top.
+        let mut big = status(None, vec![], None);
+        (big.latency_us, big.failures) = (Some(u64::MAX), u64::MAX);
+        s.update_from(big);
+        assert_eq!(
+            (s.latency_us(), s.failures()),
+            (Some(u64::from(u32::MAX)), u64::from(u32::MAX))
+        );
     }
 }

@@ -1,13 +1,15 @@
 //! The checks' latest results as the parent records them: one entry per
-//! check in a list, found through a hash index of positions.
+//! check in a list, found through a hash index of positions, the names
+//! one after another in one string.
 //!
 //! Why not a `HashMap<String, CheckStatus>` beside a map of verdicts, as
 //! before: at 10,000 checks those kept each check's name three times (two
 //! keys and the status's own `source`) and, in the spare slots of two
 //! tables sized for 16,384, room for 6,000 more statuses that never come
-//! (2.8 MiB; heaptrack of the parent, issue 18). Here the name is kept
-//! once, in the status, the list is sized exactly, and a spare slot of the
-//! index costs a word.
+//! (2.8 MiB; heaptrack of the parent, issue 18). Here the list is sized
+//! exactly, a spare slot of the index costs four bytes, and a name is its
+//! bytes in `names` (a box per name was another 48-64 bytes a check with
+//! the allocator's header and rounding).
 
 use std::hash::{BuildHasher, RandomState};
 
@@ -16,47 +18,47 @@ use hashbrown::HashTable;
 use crate::control::stored::StoredCheck;
 use crate::ipc::msg::CheckStatus;
 
-/// One check's record.
+/// One check's record: where its name is in `CheckTable::names`, and its
+/// status with the verdict the parent acted on.
 #[derive(Debug)]
-pub struct CheckEntry {
-    pub status: StoredCheck,
-    /// The latest up/down verdict (and a tracked file's number) the parent
-    /// acted on; None before the first, or when forgotten so that the next
-    /// counts as a change.
-    pub verdict: Option<(bool, Option<i64>)>,
+struct CheckEntry {
+    start: u32,
+    len: u32,
+    check: StoredCheck,
 }
 
 #[derive(Debug, Default)]
 pub struct CheckTable {
+    names: String,
     entries: Vec<CheckEntry>,
-    /// Positions in `entries`, hashed by the entry's source.
-    index: HashTable<usize>,
+    /// Positions in `entries`, hashed by the entry's name.
+    index: HashTable<u32>,
     hasher: RandomState,
 }
 
 impl CheckTable {
+    fn name(&self, e: &CheckEntry) -> &str {
+        name_of(&self.names, e)
+    }
+
     fn position(&self, source: &str) -> Option<usize> {
         let hash = self.hasher.hash_one(source);
         self.index
             .find(hash, |&i| {
                 self.entries
-                    .get(i)
-                    .is_some_and(|e| &*e.status.source == source)
+                    .get(i as usize)
+                    .is_some_and(|e| self.name(e) == source)
             })
-            .copied()
-    }
-
-    fn entry(&self, source: &str) -> Option<&CheckEntry> {
-        self.position(source).and_then(|i| self.entries.get(i))
+            .map(|&i| i as usize)
     }
 
     pub fn get(&self, source: &str) -> Option<&StoredCheck> {
-        self.entry(source).map(|e| &e.status)
+        self.position(source).map(|i| &self.entries[i].check)
     }
 
     /// The verdict recorded for `source`.
     pub fn verdict(&self, source: &str) -> Option<(bool, Option<i64>)> {
-        self.entry(source).and_then(|e| e.verdict)
+        self.get(source).and_then(StoredCheck::verdict)
     }
 
     pub fn contains(&self, source: &str) -> bool {
@@ -65,82 +67,124 @@ impl CheckTable {
 
     /// Records `c`: into the recorded entry's own buffers when its check
     /// has one (no new allocation for a result like the last), else as a
-    /// new entry.
-    pub fn record(&mut self, c: CheckStatus) -> &mut CheckEntry {
+    /// new entry. The check's name and its record. None when the table
+    /// cannot take another name (4 GiB of names, or 2^32 checks: beyond
+    /// any configuration, whose checks are the only names that come here).
+    pub fn record(&mut self, c: CheckStatus) -> Option<(&str, &mut StoredCheck)> {
         let at = match self.position(&c.source) {
-            Some(i) => i,
-            None => {
-                let i = self.entries.len();
-                let hash = self.hasher.hash_one(c.source.as_str());
-                let Self {
-                    entries,
-                    index,
-                    hasher,
-                } = self;
-                index.insert_unique(hash, i, |&j| rehash(hasher, entries, j));
-                entries.push(CheckEntry {
-                    status: StoredCheck::from(c),
-                    verdict: None,
-                });
-                return &mut entries[i];
+            Some(i) => {
+                self.entries[i].check.update_from(c);
+                i
             }
+            None => self.insert(c)?,
         };
-        let entry = &mut self.entries[at];
-        entry.status.update_from(c);
-        entry
+        let Self { names, entries, .. } = self;
+        let e = &mut entries[at];
+        Some((name_of(names, e), &mut e.check))
+    }
+
+    /// A new entry for `c`.
+    fn insert(&mut self, c: CheckStatus) -> Option<usize> {
+        let i = self.entries.len();
+        let (Ok(start), Ok(len), Ok(pos)) = (
+            u32::try_from(self.names.len()),
+            u32::try_from(c.source.len()),
+            u32::try_from(i),
+        ) else {
+            return None;
+        };
+        start.checked_add(len)?;
+        self.names.push_str(&c.source);
+        self.entries.push(CheckEntry {
+            start,
+            len,
+            check: StoredCheck::from(c),
+        });
+        self.index_position(pos);
+        Some(i)
+    }
+
+    /// Puts `entries[pos]` in the index.
+    fn index_position(&mut self, pos: u32) {
+        let (index, hash) = self.index_and_hash();
+        index.insert_unique(hash(&pos), pos, &hash);
+    }
+
+    /// The index, and the hash of what a position in it names (always in
+    /// range: the index is rebuilt whenever entries go).
+    fn index_and_hash(&mut self) -> (&mut HashTable<u32>, impl Fn(&u32) -> u64 + '_) {
+        let Self {
+            names,
+            entries,
+            index,
+            hasher,
+        } = self;
+        let hash = move |j: &u32| {
+            entries
+                .get(*j as usize)
+                .map_or(0, |e| hasher.hash_one(name_of(names, e)))
+        };
+        (index, hash)
     }
 
     /// Forgets the verdict of `source` (its next is then a change).
     pub fn forget_verdict(&mut self, source: &str) {
         if let Some(i) = self.position(source) {
-            self.entries[i].verdict = None;
+            self.entries[i].check.set_verdict(None);
         }
     }
 
-    /// Keeps the checks whose source `keep` says, in their order.
+    /// Keeps the checks whose source `keep` says, in their order (their
+    /// names packed again).
     pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
         let before = self.entries.len();
-        self.entries.retain(|e| keep(&e.status.source));
-        if self.entries.len() != before {
-            self.reindex();
+        let old = std::mem::take(&mut self.names);
+        self.entries.retain(|e| keep(name_of(&old, e)));
+        if self.entries.len() == before {
+            self.names = old;
+            return;
         }
+        let mut names = String::with_capacity(self.entries.iter().map(|e| e.len as usize).sum());
+        for e in &mut self.entries {
+            let name = name_of(&old, e);
+            // Shorter than before: the offsets fit.
+            e.start = names.len() as u32;
+            names.push_str(name);
+        }
+        self.names = names;
+        self.entries.shrink_to_fit();
+        self.reindex();
     }
 
     fn reindex(&mut self) {
-        let Self {
-            entries,
-            index,
-            hasher,
-        } = self;
-        index.clear();
-        index.shrink_to(entries.len(), |&j| rehash(hasher, entries, j));
-        for (i, e) in entries.iter().enumerate() {
-            let hash = hasher.hash_one(&*e.status.source);
-            index.insert_unique(hash, i, |&j| rehash(hasher, entries, j));
+        self.index.clear();
+        // Empty: nothing to hash again.
+        self.index.shrink_to(self.entries.len(), |_| 0);
+        // Fewer than before, which fitted in u32.
+        for pos in 0..self.entries.len() as u32 {
+            self.index_position(pos);
         }
     }
 
-    /// Room for `n` checks in all, made at once and exactly.
-    pub fn reserve(&mut self, n: usize) {
+    /// Room for `n` checks in all whose names take `bytes` in all, made at
+    /// once and exactly.
+    pub fn reserve(&mut self, n: usize, bytes: usize) {
         let more = n.saturating_sub(self.entries.len());
         self.entries.reserve_exact(more);
-        let Self {
-            entries,
-            index,
-            hasher,
-        } = self;
-        index.reserve(more, |&j| rehash(hasher, entries, j));
+        self.names
+            .reserve_exact(bytes.saturating_sub(self.names.len()));
+        let (index, hash) = self.index_and_hash();
+        index.reserve(more, hash);
     }
 
-    pub fn values(&self) -> impl Iterator<Item = &StoredCheck> {
-        self.entries.iter().map(|e| &e.status)
+    /// Every check with its name, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &StoredCheck)> {
+        self.entries.iter().map(|e| (self.name(e), &e.check))
     }
 
     /// The verdicts recorded, by source (tests read the table through it).
     pub fn verdicts(&self) -> impl Iterator<Item = (&str, (bool, Option<i64>))> {
-        self.entries
-            .iter()
-            .filter_map(|e| Some((&*e.status.source, e.verdict?)))
+        self.iter().filter_map(|(n, c)| Some((n, c.verdict()?)))
     }
 
     pub fn len(&self) -> usize {
@@ -152,12 +196,11 @@ impl CheckTable {
     }
 }
 
-/// An index entry's hash, when the index grows (positions are always in
-/// range: the index is rebuilt whenever entries go).
-fn rehash(hasher: &RandomState, entries: &[CheckEntry], j: usize) -> u64 {
-    entries
-        .get(j)
-        .map_or(0, |e| hasher.hash_one(&*e.status.source))
+/// The name `e` points at ("" if it points outside, which the table never
+/// makes).
+fn name_of<'a>(names: &'a str, e: &CheckEntry) -> &'a str {
+    let start = e.start as usize;
+    names.get(start..start + e.len as usize).unwrap_or("")
 }
 
 #[cfg(test)]
@@ -182,11 +225,14 @@ mod tests {
     #[test]
     fn a_check_is_found_by_its_name_after_others_come_and_go() {
         let mut t = CheckTable::default();
-        t.reserve(3);
+        t.reserve(3, 0);
         for i in 0..1000 {
             t.record(status(&format!("script:c{i}"), 1));
         }
-        t.record(status("script:c7", 2)).verdict = Some((true, None));
+        t.record(status("script:c7", 2))
+            .unwrap()
+            .1
+            .set_verdict(Some((true, None)));
         assert_eq!(t.len(), 1000, "recorded in place");
         assert_eq!(t.get("script:c7").map(|c| c.runs), Some(2));
         t.retain(|s| s.ends_with('7'));
@@ -216,11 +262,18 @@ mod tests {
     #[test]
     fn room_is_made_exactly() {
         let mut t = CheckTable::default();
-        t.reserve(10_000);
+        let names: Vec<String> = (0..10_000).map(|i| format!("real_server:vs/{i}")).collect();
+        let bytes = names.iter().map(String::len).sum();
+        t.reserve(10_000, bytes);
         assert_eq!(t.entries.capacity(), 10_000);
-        for i in 0..10_000 {
-            t.record(status(&format!("real_server:vs/{i}"), 1));
+        for n in &names {
+            t.record(status(n, 1));
         }
-        assert_eq!(t.entries.capacity(), 10_000, "never grown by doubling");
+        assert_eq!(
+            (t.entries.capacity(), t.names.capacity()),
+            (10_000, bytes),
+            "never grown by doubling"
+        );
+        assert!(std::mem::size_of::<CheckEntry>() <= 56);
     }
 }

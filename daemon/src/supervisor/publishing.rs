@@ -34,8 +34,11 @@ impl Parent {
     /// Room in the records for every check of the committed configuration
     /// (the checker's and the parent's own), at start and at each commit.
     pub(super) fn size_records(&mut self) {
-        let checks = self.accepted.current.len() + self.local_sources.current.len();
-        self.record.reserve_checks(checks);
+        let (checker, parent) = (&self.accepted.current, &self.local_sources.current);
+        self.record.reserve_checks(
+            checker.len() + parent.len(),
+            checker.name_bytes() + parent.name_bytes(),
+        );
     }
 
     /// Calls `f` with the status as it is now, borrowed from the records.
@@ -48,7 +51,7 @@ impl Parent {
             reload: self.reload_status.as_ref(),
             instances: &self.record.instances,
             unmatched_drops: &self.record.unmatched_drops,
-            checks: ChecksView::new(self.record.checks.values(), &policy),
+            checks: ChecksView::new(self.record.checks.iter(), &policy),
             virtual_servers: &self.record.virtual_servers,
             ipvs: self.workers.get(Role::Ipvs).map(|_| &self.record.ipvs),
             workers: self.workers.status(),

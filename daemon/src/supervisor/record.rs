@@ -147,14 +147,14 @@ impl Record {
         // recorded check's own buffers too: keeping the message's strings
         // instead moved every record's strings around the heap each
         // second, among short-lived blocks that then pinned its pages.
-        let entry = self.checks.record(c);
+        let (source, check) = self.checks.record(c)?;
         let up = up?;
         let verdict = (up, value);
-        if entry.verdict == Some(verdict) {
+        if check.verdict() == Some(verdict) {
             return None;
         }
-        entry.verdict = Some(verdict);
-        let changed = (entry.status.source.to_string(), up, value);
+        check.set_verdict(Some(verdict));
+        let changed = (source.to_string(), up, value);
         self.verdict_changed = true;
         if self.check_changes.len() < CHECK_CHANGES {
             self.check_changes.push(changed.clone());
@@ -225,10 +225,10 @@ impl Record {
         self.real_server_weights = resume.real_server_weights;
     }
 
-    /// Room for `n` checks' records, made at once: grown a result at a
+    /// Room for `n` checks' records whose names take `name_bytes`, made at once: grown a result at a
     /// time, each map left its smaller tables behind as holes in the heap.
-    pub fn reserve_checks(&mut self, n: usize) {
-        self.checks.reserve(n);
+    pub fn reserve_checks(&mut self, n: usize, name_bytes: usize) {
+        self.checks.reserve(n, name_bytes);
     }
 
     /// After a reload: forget what the new configuration no longer has.
@@ -298,8 +298,8 @@ impl Record {
         }
         let failing = self
             .checks
-            .values()
-            .filter(|c| c.state == Verdict::Down)
+            .iter()
+            .filter(|(_, c)| c.state == Verdict::Down)
             .count();
         if !self.checks.is_empty() {
             parts.push(format!("{}/{} checks failing", failing, self.checks.len()));

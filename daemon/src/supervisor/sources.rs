@@ -167,6 +167,11 @@ impl Sources {
     pub fn len(&self) -> usize {
         self.index.len()
     }
+
+    /// The bytes of all names.
+    pub fn name_bytes(&self) -> usize {
+        self.names.len()
+    }
 }
 
 /// The name `e` points at ("" if it points outside, which `insert` never
