@@ -80,7 +80,6 @@ struct Done {
 
 /// A check's schedule.
 struct Slot {
-    spec: Arc<Spec>,
     retry: Retry,
     /// The last result handed over (a tracked process's settle delay
     /// applies to a change against it).
@@ -99,6 +98,12 @@ struct Slot {
 
 /// Every check's schedule and the runs in flight.
 pub(crate) struct Scheduler {
+    /// Every check's spec, in one block shared with the worker's records
+    /// and the runs in flight: a spec each behind its own `Arc` was 24
+    /// bytes of header and rounding a check, and a pointer to it in the
+    /// slot and in the record 16 more (issue 18).
+    specs: Arc<[Spec]>,
+    /// A slot per spec; None: not run.
     slots: Vec<Option<Slot>>,
     /// (start time, check, its `seq` then): the earliest first.
     queue: BinaryHeap<Reverse<(Tick, u32, u32)>>,
@@ -116,6 +121,7 @@ pub(crate) struct Scheduler {
 impl Default for Scheduler {
     fn default() -> Self {
         Self {
+            specs: Arc::new([]),
             slots: Vec::new(),
             queue: BinaryHeap::new(),
             epoch: Instant::now(),
@@ -128,11 +134,12 @@ impl Default for Scheduler {
 }
 
 impl Scheduler {
-    /// Drops every run in flight and schedules `specs` (None: not run) from
-    /// `now`, each check's first run spread over its warm-up.
+    /// Drops every run in flight and schedules `specs` (but those that
+    /// cannot run: [`Spec::unsupported`]) from `now`, each check's first
+    /// run spread over its warm-up.
     pub(crate) fn load(
         &mut self,
-        specs: Vec<Option<Arc<Spec>>>,
+        specs: Arc<[Spec]>,
         plugins: Option<Arc<dyn Host>>,
         now: Instant,
     ) {
@@ -140,25 +147,25 @@ impl Scheduler {
         self.plugins = plugins;
         self.epoch = now;
         self.slots = specs
-            .into_iter()
+            .iter()
             .map(|spec| {
-                spec.map(|spec| {
+                spec.unsupported().is_none().then(|| {
                     let first = tick(
                         now,
                         now + jitter(&spec.source, spec.warmup().unwrap_or(spec.interval())),
                     );
                     Slot {
-                        retry: Retry::new(&spec),
+                        retry: Retry::new(spec),
                         reported: None,
                         next: first,
                         due: first,
                         seq: 0,
                         wake: None,
-                        spec,
                     }
                 })
             })
             .collect();
+        self.specs = specs;
         for (i, slot) in self.slots.iter().enumerate() {
             if let (Some(s), Ok(i)) = (slot, u32::try_from(i)) {
                 self.queue.push(Reverse((s.next, i, s.seq)));
@@ -173,6 +180,7 @@ impl Scheduler {
         self.wakes.abort_all();
         self.queue.clear();
         self.slots.clear();
+        self.specs = Arc::new([]);
     }
 
     /// Checks waiting for their next run.
@@ -237,15 +245,16 @@ impl Scheduler {
     /// second each had its own, and in the VM benchmark the checker spent
     /// half again keepalived's CPU per check (issue 18).
     fn slack(&self, i: u32) -> Duration {
-        match self.slots.get(i as usize) {
-            Some(Some(slot)) => (slot.spec.interval() / 100).min(COALESCE),
-            _ => Duration::ZERO,
+        match self.specs.get(i as usize) {
+            Some(spec) => (spec.interval() / 100).min(COALESCE),
+            None => Duration::ZERO,
         }
     }
 
     /// Starts check `i`'s run unless `seq` is stale (it started since).
     fn start(&mut self, i: u32, seq: u32, now: Instant) {
-        let Some(Some(slot)) = self.slots.get_mut(i as usize) else {
+        let index = i as usize;
+        let (Some(Some(slot)), true) = (self.slots.get_mut(index), index < self.specs.len()) else {
             return;
         };
         if slot.seq != seq {
@@ -256,12 +265,13 @@ impl Scheduler {
             w.abort();
         }
         let lateness = now.saturating_duration_since(instant(self.epoch, slot.due));
-        let spec = Arc::clone(&slot.spec);
+        let specs = Arc::clone(&self.specs);
         let plugins = self.plugins.clone();
         let reported = slot.reported;
-        let index = i as usize;
         self.runs.push(Box::pin(async move {
-            let probed = run_settled(&spec, plugins.as_deref(), reported).await;
+            // In range: checked above, and the block does not change.
+            let spec = &specs[index];
+            let probed = run_settled(spec, plugins.as_deref(), reported).await;
             Done {
                 index,
                 started: now,
@@ -275,20 +285,22 @@ impl Scheduler {
     /// wait started); the result.
     fn finish(&mut self, d: Done) -> Ran {
         let now = Instant::now();
-        if let Some(Some(slot)) = self.slots.get_mut(d.index) {
+        if let (Some(Some(slot)), Some(spec)) =
+            (self.slots.get_mut(d.index), self.specs.get(d.index))
+        {
             let ok = d.probed.outcome.ok;
             slot.reported = Some(ok);
             let soon = slot.retry.after(ok);
-            let interval = match (soon, slot.spec.retry_delay()) {
+            let interval = match (soon, spec.retry_delay()) {
                 (true, Some(delay)) => delay,
-                _ => slot.spec.interval(),
+                _ => spec.interval(),
             };
             let (due, next) = reschedule(instant(self.epoch, slot.next), interval, now);
             (slot.due, slot.next) = (tick(self.epoch, due), tick(self.epoch, next));
             if let Ok(i) = u32::try_from(d.index) {
                 self.queue.push(Reverse((slot.next, i, slot.seq)));
                 // A tracked process that exits wakes the check at once.
-                if let Some(pids) = process_pids(&slot.spec) {
+                if let Some(pids) = process_pids(spec) {
                     let seq = slot.seq;
                     slot.wake = Some(self.wakes.spawn(async move {
                         super::procs::any_exit(&pids).await;
@@ -498,12 +510,12 @@ mod tests {
         let cfg = crate::testutil::keepalived_config(
             "virtual_server 127.0.0.1 80 {\n delay_loop 1\n protocol TCP\n real_server 127.0.0.1 9 {\n  TCP_CHECK {\n  }\n }\n}\n",
         );
-        let spec = Arc::new(crate::checker::spec::for_checker(&cfg).remove(0));
+        let spec = crate::checker::spec::for_checker(&cfg).remove(0);
         assert_eq!(spec.interval(), Duration::from_secs(1));
         crate::ipc::tests::rt().block_on(async {
             let mut s = Scheduler::default();
             let now = Instant::now();
-            s.load(vec![Some(spec); 4], None, now);
+            s.load(vec![spec; 4].into(), None, now);
             s.queue.clear();
             let ms = Duration::from_millis;
             for (i, at) in [
@@ -543,7 +555,7 @@ mod tests {
         assert_eq!(tick(later, epoch), Tick(0), "before the epoch: the epoch");
         let _ = instant(epoch, Tick(u64::MAX));
         assert!(
-            std::mem::size_of::<Slot>() <= 56,
+            std::mem::size_of::<Slot>() <= 48,
             "{}",
             std::mem::size_of::<Slot>()
         );

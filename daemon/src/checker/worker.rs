@@ -26,9 +26,9 @@ use crate::ipc::Msg;
 use crate::ipc::link::{Link, WorkerError, unexpected};
 use crate::ipc::msg::{CheckStatus, RealServerState, Role};
 
-/// A configured check and what it last found.
+/// What a configured check last found (its spec is at the same place in
+/// `Checker::specs`).
 struct CheckRecord {
-    spec: Arc<Spec>,
     health: Health,
     /// Boxed to its length; a message like the last keeps its box.
     last: Option<Box<str>>,
@@ -72,8 +72,7 @@ impl Found {
 
 impl CheckRecord {
     /// A check not run yet.
-    fn new(spec: Spec) -> Self {
-        let spec = Arc::new(spec);
+    fn new(spec: &Spec) -> Self {
         CheckRecord {
             health: if spec.presume_up {
                 Health::new(spec.fall, spec.rise, spec.init_fail).presumed_up()
@@ -84,7 +83,6 @@ impl CheckRecord {
             latency_us: None,
             found: None,
             dirty: false,
-            spec,
         }
     }
 
@@ -96,9 +94,10 @@ impl CheckRecord {
         self.found.as_ref().map_or(0, |f| f.weight)
     }
 
-    fn status(&self) -> CheckStatus {
+    /// Its status, as the check of `spec`.
+    fn status(&self, spec: &Spec) -> CheckStatus {
         CheckStatus {
-            source: self.spec.source.to_string(),
+            source: spec.source.to_string(),
             state: self.health.state(),
             last_result: self.last.as_deref().map(str::to_string),
             latency_us: self.latency_us.map(u64::from),
@@ -129,6 +128,9 @@ pub(crate) struct Checker {
     lateness: super::lateness::Lateness,
     /// The WASM plugin host: only while a plugin check is configured.
     plugins: Option<Arc<dyn Host>>,
+    /// The checks' specs (shared with the schedule) and, at the same
+    /// places, their records.
+    specs: Arc<[Spec]>,
     checks: Vec<CheckRecord>,
     schedule: Scheduler,
 }
@@ -138,6 +140,7 @@ impl Checker {
         Self {
             lateness: super::lateness::Lateness::default(),
             plugins: None,
+            specs: Arc::new([]),
             checks: Vec::new(),
             schedule: Scheduler::default(),
         }
@@ -146,33 +149,36 @@ impl Checker {
     /// (Re)starts every check of `specs`; a check whose definition did not
     /// change keeps its state and counters.
     pub(crate) fn load(&mut self, specs: Vec<Spec>) {
-        let mut old: BTreeMap<Box<str>, CheckRecord> = self
-            .checks
-            .drain(..)
-            .map(|s| (s.spec.source.clone(), s))
+        let old_specs = std::mem::replace(&mut self.specs, Arc::new([]));
+        let mut old: BTreeMap<&str, (&Spec, CheckRecord)> = old_specs
+            .iter()
+            .zip(self.checks.drain(..))
+            .map(|(spec, c)| (&*spec.source, (spec, c)))
             .collect();
         self.plugins = plugin_host(self.plugins.take(), &specs);
         // Exactly: doubling from empty left room for 6,384 unused records
         // at 10,000 checks.
         self.checks.shrink_to(0);
         self.checks.reserve_exact(specs.len());
-        let mut runs = Vec::with_capacity(specs.len());
-        for spec in specs {
-            let mut check = match old.remove(&spec.source) {
-                Some(s) if *s.spec == spec => s,
+        for spec in &specs {
+            let mut check = match old.remove(&*spec.source) {
+                Some((was, c)) if was == spec => c,
                 _ => CheckRecord::new(spec),
             };
-            if let Some(why) = check.spec.unsupported() {
-                warn!(check = %check.spec.source, reason = %why, "check not run");
-                runs.push(None);
-            } else {
-                runs.push(Some(Arc::clone(&check.spec)));
+            if let Some(why) = spec.unsupported() {
+                warn!(check = %spec.source, reason = %why, "check not run");
             }
             check.dirty = true;
             self.checks.push(check);
         }
-        self.schedule
-            .load(runs, self.plugins.clone(), Instant::now());
+        drop(old);
+        drop(old_specs);
+        self.specs = specs.into();
+        self.schedule.load(
+            Arc::clone(&self.specs),
+            self.plugins.clone(),
+            Instant::now(),
+        );
         info!(checks = self.checks.len(), "checks scheduled");
     }
 
@@ -185,23 +191,24 @@ impl Checker {
     /// Records a result; the messages a state change causes (sent at once).
     pub(crate) fn record(&mut self, r: Ran) -> Vec<Msg> {
         self.lateness.add(r.lateness, r.at);
-        let Some(check) = self.checks.get_mut(r.index) else {
+        let (Some(check), Some(spec)) = (self.checks.get_mut(r.index), self.specs.get(r.index))
+        else {
             return Vec::new();
         };
         let before = check.health.state();
         let change = check.health.record(r.outcome.ok);
-        if logs_failed_run(&check.spec, before, r.failed_probe) {
+        if logs_failed_run(spec, before, r.failed_probe) {
             info!(
-                check = %check.spec.source,
+                check = %spec.source,
                 result = r.outcome.message.as_str(),
-                retries = check.spec.fall.saturating_sub(1),
+                retries = spec.fall.saturating_sub(1),
                 "check failed"
             );
         }
         // A tracked file's number matters, not only zero or not.
         let value_changed = r.outcome.value.is_some() && r.outcome.value != check.value();
         // A FILE_CHECK's number changes the server's weight while it is up.
-        let weight_changed = check.spec.real_server_at.is_some() && r.weight != check.weight();
+        let weight_changed = spec.real_server_at.is_some() && r.weight != check.weight();
         Found::set(&mut check.found, r.outcome.value, r.metrics, r.weight);
         if check.last.as_deref() != Some(r.outcome.message.as_str()) {
             check.last = Some(r.outcome.message.into_boxed_str());
@@ -212,12 +219,12 @@ impl Checker {
         else {
             return Vec::new();
         };
-        info!(check = %check.spec.source, state = v.word(), result = check.last.as_deref().unwrap_or(""), "check state changed");
+        info!(check = %spec.source, state = v.word(), result = check.last.as_deref().unwrap_or(""), "check state changed");
         check.dirty = false;
         let mut out = vec![Msg::Checks {
-            checks: vec![check.status()],
+            checks: vec![check.status(spec)],
         }];
-        if let Some((vs, rs)) = check.spec.real_server() {
+        if let Some((vs, rs)) = spec.real_server() {
             out.push(Msg::RealServer(RealServerState {
                 virtual_server: vs.to_string(),
                 real_server: rs.to_string(),
@@ -239,11 +246,12 @@ impl Checker {
         let checks: Vec<CheckStatus> = self
             .checks
             .iter_mut()
-            .filter(|c| c.dirty)
+            .zip(self.specs.iter())
+            .filter(|(c, _)| c.dirty)
             .take(BATCH_LIMIT)
-            .map(|c| {
+            .map(|(c, spec)| {
                 c.dirty = false;
-                c.status()
+                c.status(spec)
             })
             .collect();
         (!checks.is_empty()).then_some(Msg::Checks { checks })
@@ -523,13 +531,20 @@ mod tests {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
+    /// A checker holding `spec`'s record, not scheduled.
+    fn one_check(spec: Spec) -> Checker {
+        let mut c = Checker::new();
+        c.checks.push(CheckRecord::new(&spec));
+        c.specs = Arc::from([spec]);
+        c
+    }
+
     /// Records `results` (pass or fail) for the real-server check of
     /// `conf` as its schedule would hand them over; the log lines.
     fn log_of_results(conf: &str, results: &[bool]) -> String {
         let spec = rs_spec(conf);
         log_of(|| {
-            let mut c = Checker::new();
-            c.checks.push(CheckRecord::new(spec));
+            let mut c = one_check(spec);
             for &ok in results {
                 c.record(Ran {
                     index: 0,
@@ -554,9 +569,7 @@ mod tests {
     /// drops it when a later one has none, and reports them alike.
     #[test]
     fn a_record_boxes_only_what_its_check_found() {
-        let spec = rs_spec(&conf(80, ""));
-        let mut c = Checker::new();
-        c.checks.push(CheckRecord::new(spec));
+        let mut c = one_check(rs_spec(&conf(80, "")));
         let ran = |value: Option<i64>, metrics: Vec<(String, f64)>, weight: i64| Ran {
             index: 0,
             outcome: Outcome {
@@ -573,12 +586,12 @@ mod tests {
         };
         c.record(ran(None, Vec::new(), 0));
         assert!(c.checks[0].found.is_none());
-        let st = c.checks[0].status();
+        let st = c.checks[0].status(&c.specs[0]);
         assert_eq!((st.value, st.metrics.len()), (None, 0));
         // A latency beyond u32 µs saturates rather than vanishing.
         assert_eq!(st.latency_us, Some(u64::from(u32::MAX)));
         c.record(ran(Some(7), vec![("rtt".into(), 1.5)], 3));
-        let st = c.checks[0].status();
+        let st = c.checks[0].status(&c.specs[0]);
         assert_eq!(st.value, Some(7));
         assert_eq!(st.metrics, vec![("rtt".to_string(), 1.5)]);
         assert_eq!(c.checks[0].weight(), 3);
@@ -586,7 +599,7 @@ mod tests {
         assert!(c.checks[0].found.is_none());
         assert_eq!(c.checks[0].weight(), 0);
         assert!(
-            std::mem::size_of::<CheckRecord>() <= 80,
+            std::mem::size_of::<CheckRecord>() <= 72,
             "{}",
             std::mem::size_of::<CheckRecord>()
         );
