@@ -211,6 +211,9 @@ pub struct Reader {
     message: Vec<u8>,
     sender: Option<Cred>,
     limit: usize,
+    /// Messages above [`RELEASE_ABOVE`] decoded on a thread of their own
+    /// (see [`Reader::decoding_apart`]).
+    apart: bool,
 }
 
 impl Reader {
@@ -221,7 +224,20 @@ impl Reader {
             message: Vec::new(),
             sender: None,
             limit,
+            apart: false,
         }
+    }
+
+    /// Decodes a large message (a worker's configuration) on a thread of
+    /// its own (`sys::mem::apart`), whose arena then holds it: the
+    /// decoder's temporaries and the configuration itself, which a worker
+    /// keeps only until it has built its own tables, stay out of the main
+    /// heap. Decoded there, they set its high-water mark, and the tables
+    /// built after were strewn among their holes: the checker's heap at
+    /// 10,000 checks stayed 3.7 MiB resident for about 2 MiB live (issue 18).
+    pub fn decoding_apart(mut self) -> Self {
+        self.apart = true;
+        self
     }
 }
 
@@ -308,7 +324,7 @@ impl Channel {
             let done = assemble(
                 &mut r.message,
                 &mut r.sender,
-                r.limit,
+                (r.limit, r.apart),
                 frame.get(..n).unwrap_or(&[]),
                 cred,
             );
@@ -329,7 +345,7 @@ impl Channel {
 fn assemble(
     message: &mut Vec<u8>,
     sender: &mut Option<Cred>,
-    limit: usize,
+    (limit, apart): (usize, bool),
     frame: &[u8],
     cred: Option<Cred>,
 ) -> Option<Result<(Msg, Option<Cred>), IpcError>> {
@@ -337,13 +353,17 @@ fn assemble(
         Ok(x) => x,
         Err(e) => return Some(Err(e)),
     };
+    let decode = |body: &[u8]| {
+        let msg = if apart && body.len() > RELEASE_ABOVE {
+            crate::sys::mem::apart(|| serde_json::from_slice::<Msg>(body))
+        } else {
+            serde_json::from_slice(body)
+        };
+        msg.map(|m| (m, cred)).map_err(Into::into)
+    };
     if message.is_empty() && !more {
         // The common case: one frame.
-        return Some(
-            serde_json::from_slice(body)
-                .map(|m| (m, cred))
-                .map_err(Into::into),
-        );
+        return Some(decode(body));
     }
     if !message.is_empty() && *sender != cred {
         message.clear();
@@ -359,11 +379,7 @@ fn assemble(
         return None;
     }
     let whole = std::mem::take(message);
-    Some(
-        serde_json::from_slice(&whole)
-            .map(|m| (m, cred))
-            .map_err(Into::into),
-    )
+    Some(decode(&whole))
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
