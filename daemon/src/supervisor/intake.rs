@@ -108,9 +108,10 @@ impl Intake<'_> {
                 }],
             },
             Msg::IpvsStatus {
-                virtual_servers,
+                mut virtual_servers,
                 kernel,
             } => {
+                exact(&mut virtual_servers);
                 self.record.virtual_servers = virtual_servers;
                 self.record.ipvs = *kernel;
                 Vec::new()
@@ -154,6 +155,17 @@ impl Intake<'_> {
         }
         out
     }
+}
+
+/// The IPVS worker's lists at their length: decoded without one, each grew
+/// by doubling, and the parent keeps them until the next status (at 10,000
+/// real servers about 0.2 MiB of spare room; issue 18).
+fn exact(virtual_servers: &mut Vec<crate::ipc::msg::VirtualServerStatus>) {
+    for vs in virtual_servers.iter_mut() {
+        vs.real_servers.shrink_to_fit();
+        vs.services.shrink_to_fit();
+    }
+    virtual_servers.shrink_to_fit();
 }
 
 /// Bounds what a VRRP status may make the parent keep (and render, and
@@ -356,5 +368,53 @@ mod tests {
             counters: false,
         };
         assert!(!allowed(&msg, Role::Checker) && !allowed(&msg, Role::Ipvs));
+    }
+
+    /// The IPVS worker's status is kept at its length, not with the spare
+    /// room its lists grew while decoded.
+    #[test]
+    fn an_ipvs_status_is_kept_without_spare_room() {
+        let rs: Vec<String> = (0..100)
+            .map(|i| format!(r#"{{"address":"10.1.0.{i}:80","weight":1,"up":true}}"#))
+            .collect();
+        let vs = format!(
+            r#"{{"key":"10.0.0.1:80/tcp","scheduler":"rr","real_servers":[{}],"services":["a","b","c"]}}"#,
+            rs.join(",")
+        );
+        let kernel = serde_json::to_string(&crate::ipvs::status::IpvsKernel::default()).unwrap();
+        let json = format!(
+            r#"{{"ipvs_status":{{"virtual_servers":[{vs},{vs},{vs}],"kernel":{kernel}}}}}"#
+        );
+        let msg: Msg = serde_json::from_str(&json).unwrap();
+        let Msg::IpvsStatus {
+            virtual_servers, ..
+        } = &msg
+        else {
+            panic!("{msg:?}");
+        };
+        assert!(
+            virtual_servers[0].real_servers.capacity() > 100,
+            "decoded with room to spare (else this test shows nothing)"
+        );
+        let cfg = crate::config::model::Config::default();
+        let accepted = Accepted::new(&cfg);
+        let mut routing = Routing::new(&cfg, Routing::default());
+        let mut record = Record::default();
+        let effects = Intake {
+            config: &cfg,
+            pending: None,
+            accepted: &accepted,
+            routing: &mut routing,
+            record: &mut record,
+            virtual_server: &|_| false,
+        }
+        .message(Role::Ipvs, msg, Instant::now());
+        assert!(effects.is_empty());
+        let kept = &record.virtual_servers;
+        assert_eq!((kept.len(), kept.capacity()), (3, 3));
+        for vs in kept {
+            assert_eq!(vs.real_servers.capacity(), 100);
+            assert_eq!(vs.services.capacity(), 3);
+        }
     }
 }
