@@ -101,17 +101,12 @@ pub fn omega_commands(cfg: &Config, plan: &Plan, record: &Record) -> Vec<(String
     let mut out = Vec::new();
     for vs in cfg.virtual_servers.iter().filter(|v| v.omega) {
         let key = vs_key(vs);
-        let listed = |m: &std::collections::BTreeMap<String, Vec<String>>, r: &str| {
-            m.get(&key).is_some_and(|l| l.iter().any(|x| x == r))
-        };
         let mut cmds = Vec::new();
         for r in &vs.real_servers {
             let rk = rs_key(r.ip, r.port.or(vs.port));
-            let up = if r.checkers.is_empty() || listed(&record.real_servers_up, &rk) {
-                true
-            } else {
-                !listed(&record.real_servers_down, &rk) && !vs.alpha
-            };
+            // Not reported yet: up unless the virtual server has alpha.
+            let up =
+                r.checkers.is_empty() || record.real_servers.get(&key, &rk).unwrap_or(!vs.alpha);
             if up {
                 cmds.extend(command(plan, r.more.notify_down.as_deref()));
             }

@@ -305,16 +305,11 @@ fn check_body(r: &RealServer, up: bool) -> &'static str {
 /// keepalived's `weigh_live_realservers`: the weights of the real servers
 /// up now (as the record has them; a server without checks is up).
 fn live_weight(vs: &VirtualServer, vs_key: &str, record: &Record) -> i64 {
-    let listed = |m: &std::collections::BTreeMap<String, Vec<String>>, k: &str| {
-        m.get(vs_key).is_some_and(|l| l.iter().any(|x| x == k))
-    };
     vs.real_servers
         .iter()
         .filter(|r| {
             let k = rs_key(r.ip, r.port.or(vs.port));
-            r.checkers.is_empty()
-                || listed(&record.real_servers_up, &k)
-                || (!listed(&record.real_servers_down, &k) && !vs.alpha)
+            r.checkers.is_empty() || record.real_servers.get(vs_key, &k).unwrap_or(!vs.alpha)
         })
         .map(|r| {
             // With a FILE_CHECK's change: keepalived's effective weight.

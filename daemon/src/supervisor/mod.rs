@@ -39,6 +39,7 @@ mod reexecuting;
 pub mod reload;
 mod reloading;
 pub mod routing;
+pub mod rs_health;
 pub mod sdnotify;
 pub mod sources;
 pub mod spawn;

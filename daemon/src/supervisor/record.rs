@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::check_table::CheckTable;
+use super::rs_health::RealServerHealth;
 
 use crate::checker::health::Verdict;
 use crate::config::model::{Config, Notify};
@@ -42,10 +43,8 @@ pub struct Record {
     pub tracks: BTreeMap<String, bool>,
     /// What VRRP has been told per tracked file (`file:NAME` → number).
     pub values: BTreeMap<String, i64>,
-    /// `vs key` → real servers reported down.
-    pub real_servers_down: BTreeMap<String, Vec<String>>,
-    /// `vs key` → real servers reported up.
-    pub real_servers_up: BTreeMap<String, Vec<String>>,
+    /// Each real server's health as last reported, by `vs key`.
+    pub real_servers: RealServerHealth,
     /// `vs key` → real server → its FILE_CHECK weight change (non-zero).
     pub real_server_weights: BTreeMap<String, BTreeMap<String, i64>>,
     pub virtual_servers: Vec<VirtualServerStatus>,
@@ -178,21 +177,8 @@ impl Record {
         } else {
             w.insert(rs.real_server.clone(), rs.weight);
         }
-        let mut before = None;
-        for (list, up) in [
-            (&mut self.real_servers_down, false),
-            (&mut self.real_servers_up, true),
-        ] {
-            let l = list.entry(rs.virtual_server.clone()).or_default();
-            if l.contains(&rs.real_server) {
-                before = Some(up);
-            }
-            l.retain(|a| a != &rs.real_server);
-            if rs.up == up {
-                l.push(rs.real_server.clone());
-            }
-        }
-        before
+        self.real_servers
+            .set(&rs.virtual_server, &rs.real_server, rs.up)
     }
 
     /// Instance name → state name, for IPVS.
@@ -206,8 +192,8 @@ impl Record {
             states: self.vrrp_states(),
             tracks: self.tracks.clone(),
             values: self.values.clone(),
-            real_servers_down: self.real_servers_down.clone(),
-            real_servers_up: self.real_servers_up.clone(),
+            real_servers_down: self.real_servers.lists(false),
+            real_servers_up: self.real_servers.lists(true),
             real_server_weights: self.real_server_weights.clone(),
             down_ms,
             maintenance: self.maintenance.clone(),
@@ -220,8 +206,8 @@ impl Record {
         self.states = resume.states;
         self.tracks = resume.tracks;
         self.values = resume.values;
-        self.real_servers_down = resume.real_servers_down;
-        self.real_servers_up = resume.real_servers_up;
+        self.real_servers =
+            RealServerHealth::from_lists(&resume.real_servers_up, &resume.real_servers_down);
         self.real_server_weights = resume.real_server_weights;
     }
 
@@ -252,13 +238,7 @@ impl Record {
             m.retain(|rs, _| checked(vs, rs));
         }
         self.real_server_weights.retain(|_, m| !m.is_empty());
-        for lists in [&mut self.real_servers_up, &mut self.real_servers_down] {
-            for (vs, l) in lists.iter_mut() {
-                l.retain(|rs| checked(vs, rs));
-                l.shrink_to_fit();
-            }
-            lists.retain(|_, l| !l.is_empty());
-        }
+        self.real_servers.retain(checked);
         let vss: Vec<String> = cfg
             .virtual_servers
             .iter()
