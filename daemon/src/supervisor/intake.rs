@@ -108,11 +108,10 @@ impl Intake<'_> {
                 }],
             },
             Msg::IpvsStatus {
-                mut virtual_servers,
+                virtual_servers,
                 kernel,
             } => {
-                exact(&mut virtual_servers);
-                self.record.virtual_servers = virtual_servers;
+                take_in_place(&mut self.record.virtual_servers, virtual_servers);
                 self.record.ipvs = *kernel;
                 Vec::new()
             }
@@ -157,15 +156,42 @@ impl Intake<'_> {
     }
 }
 
-/// The IPVS worker's lists at their length: decoded without one, each grew
-/// by doubling, and the parent keeps them until the next status (at 10,000
-/// real servers about 0.2 MiB of spare room; issue 18).
-fn exact(virtual_servers: &mut Vec<crate::ipc::msg::VirtualServerStatus>) {
-    for vs in virtual_servers.iter_mut() {
+/// The IPVS worker's new status into the recorded one's buffers, which are
+/// kept at their lists' length. Replaced whole, each status (a megabyte at
+/// 10,000 real servers, every second it changes) was allocated beside the
+/// last before that was freed, and the parent's heap swung by a megabyte;
+/// decoded without a length, each list also kept room from doubling (0.2
+/// MiB). Issue 18.
+fn take_in_place(
+    kept: &mut Vec<crate::ipc::msg::VirtualServerStatus>,
+    new: Vec<crate::ipc::msg::VirtualServerStatus>,
+) {
+    if kept.len() == new.len() {
+        for (k, n) in kept.iter_mut().zip(new) {
+            // Every field, so that a new one is not forgotten here.
+            let crate::ipc::msg::VirtualServerStatus {
+                key,
+                scheduler,
+                real_servers,
+                quorum_up,
+                suspended,
+                services,
+                in_kernel,
+            } = n;
+            k.key.clone_from(&key);
+            k.scheduler.clone_from(&scheduler);
+            k.real_servers.clone_from(&real_servers);
+            k.services.clone_from(&services);
+            (k.quorum_up, k.suspended, k.in_kernel) = (quorum_up, suspended, in_kernel);
+        }
+    } else {
+        *kept = new;
+    }
+    for vs in kept.iter_mut() {
         vs.real_servers.shrink_to_fit();
         vs.services.shrink_to_fit();
     }
-    virtual_servers.shrink_to_fit();
+    kept.shrink_to_fit();
 }
 
 /// Bounds what a VRRP status may make the parent keep (and render, and
@@ -371,7 +397,8 @@ mod tests {
     }
 
     /// The IPVS worker's status is kept at its length, not with the spare
-    /// room its lists grew while decoded.
+    /// room its lists grew while decoded, and the next one of the same
+    /// shape is taken into the same buffers.
     #[test]
     fn an_ipvs_status_is_kept_without_spare_room() {
         let rs: Vec<String> = (0..100)
@@ -396,6 +423,15 @@ mod tests {
             virtual_servers[0].real_servers.capacity() > 100,
             "decoded with room to spare (else this test shows nothing)"
         );
+        let mut changed = msg.clone();
+        if let Msg::IpvsStatus {
+            virtual_servers, ..
+        } = &mut changed
+        {
+            virtual_servers[1].real_servers[7].up = false;
+            virtual_servers[2].quorum_up = true;
+        }
+        let want = changed.clone();
         let cfg = crate::config::model::Config::default();
         let accepted = Accepted::new(&cfg);
         let mut routing = Routing::new(&cfg, Routing::default());
@@ -416,5 +452,50 @@ mod tests {
             assert_eq!(vs.real_servers.capacity(), 100);
             assert_eq!(vs.services.capacity(), 3);
         }
+        // The next status of the same shape lands in the same buffers.
+        let before: Vec<*const _> = kept.iter().map(|v| v.real_servers.as_ptr()).collect();
+        let mut intake = Intake {
+            config: &cfg,
+            pending: None,
+            accepted: &accepted,
+            routing: &mut routing,
+            record: &mut record,
+            virtual_server: &|_| false,
+        };
+        assert!(
+            intake
+                .message(Role::Ipvs, changed, Instant::now())
+                .is_empty()
+        );
+        let kept = &record.virtual_servers;
+        let after: Vec<*const _> = kept.iter().map(|v| v.real_servers.as_ptr()).collect();
+        assert_eq!(before, after);
+        let Msg::IpvsStatus {
+            virtual_servers: want,
+            ..
+        } = want
+        else {
+            unreachable!()
+        };
+        assert_eq!(*kept, want);
+        // One of another shape replaces it, at its length too.
+        let mut fewer = want.clone();
+        fewer.truncate(1);
+        fewer[0].real_servers.truncate(10);
+        let mut intake = Intake {
+            config: &cfg,
+            pending: None,
+            accepted: &accepted,
+            routing: &mut routing,
+            record: &mut record,
+            virtual_server: &|_| false,
+        };
+        let msg = Msg::IpvsStatus {
+            virtual_servers: fewer.clone(),
+            kernel: Box::default(),
+        };
+        assert!(intake.message(Role::Ipvs, msg, Instant::now()).is_empty());
+        assert_eq!(record.virtual_servers, fewer);
+        assert_eq!(record.virtual_servers[0].real_servers.capacity(), 10);
     }
 }
