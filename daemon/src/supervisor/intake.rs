@@ -432,20 +432,8 @@ mod tests {
             virtual_servers[2].quorum_up = true;
         }
         let want = changed.clone();
-        let cfg = crate::config::model::Config::default();
-        let accepted = Accepted::new(&cfg);
-        let mut routing = Routing::new(&cfg, Routing::default());
         let mut record = Record::default();
-        let effects = Intake {
-            config: &cfg,
-            pending: None,
-            accepted: &accepted,
-            routing: &mut routing,
-            record: &mut record,
-            virtual_server: &|_| false,
-        }
-        .message(Role::Ipvs, msg, Instant::now());
-        assert!(effects.is_empty());
+        assert!(from_ipvs(&mut record, msg).is_empty());
         let kept = &record.virtual_servers;
         assert_eq!((kept.len(), kept.capacity()), (3, 3));
         for vs in kept {
@@ -454,19 +442,7 @@ mod tests {
         }
         // The next status of the same shape lands in the same buffers.
         let before: Vec<*const _> = kept.iter().map(|v| v.real_servers.as_ptr()).collect();
-        let mut intake = Intake {
-            config: &cfg,
-            pending: None,
-            accepted: &accepted,
-            routing: &mut routing,
-            record: &mut record,
-            virtual_server: &|_| false,
-        };
-        assert!(
-            intake
-                .message(Role::Ipvs, changed, Instant::now())
-                .is_empty()
-        );
+        assert!(from_ipvs(&mut record, changed).is_empty());
         let kept = &record.virtual_servers;
         let after: Vec<*const _> = kept.iter().map(|v| v.real_servers.as_ptr()).collect();
         assert_eq!(before, after);
@@ -482,20 +458,28 @@ mod tests {
         let mut fewer = want.clone();
         fewer.truncate(1);
         fewer[0].real_servers.truncate(10);
-        let mut intake = Intake {
-            config: &cfg,
-            pending: None,
-            accepted: &accepted,
-            routing: &mut routing,
-            record: &mut record,
-            virtual_server: &|_| false,
-        };
         let msg = Msg::IpvsStatus {
             virtual_servers: fewer.clone(),
             kernel: Box::default(),
         };
-        assert!(intake.message(Role::Ipvs, msg, Instant::now()).is_empty());
+        assert!(from_ipvs(&mut record, msg).is_empty());
         assert_eq!(record.virtual_servers, fewer);
         assert_eq!(record.virtual_servers[0].real_servers.capacity(), 10);
+    }
+
+    /// `msg` from the IPVS worker into `record` (no configuration).
+    fn from_ipvs(record: &mut Record, msg: Msg) -> Vec<Effect> {
+        let cfg = crate::config::model::Config::default();
+        let accepted = Accepted::new(&cfg);
+        let mut routing = Routing::new(&cfg, Routing::default());
+        Intake {
+            config: &cfg,
+            pending: None,
+            accepted: &accepted,
+            routing: &mut routing,
+            record,
+            virtual_server: &|_| false,
+        }
+        .message(Role::Ipvs, msg, Instant::now())
     }
 }
