@@ -310,11 +310,14 @@ fn haproxy_pair_with_the_seed_check_script() {
     let a_inst = lab.instance(0, "VI_1").unwrap();
     assert_eq!(a_inst["priority"], 100, "{a_inst}");
 
-    // Fixed: the script starts haproxy, A is 102 again and preempts.
+    // Fixed: the script starts haproxy, A is 102 again and preempts. The
+    // client reaches A once the script has started haproxy there: under a
+    // loaded CI that came just after 10 s (its answer when the message was
+    // formatted was node-a), so the wait is as long as the state's.
     a.write_conf("node-a");
     lab.expect_state(0, "VI_1", "MASTER", SECS(20));
     assert!(
-        lab.wait(SECS(10), || fetch_port(&lab, 8080) == "node-a"),
+        lab.wait(SECS(20), || fetch_port(&lab, 8080) == "node-a"),
         "client got {:?}\n{}\n{}",
         fetch_port(&lab, 8080),
         lab.processes(0),
