@@ -15,6 +15,7 @@ use std::hash::{BuildHasher, RandomState};
 
 use hashbrown::HashTable;
 
+use super::names::{Names, Span};
 use crate::control::stored::StoredCheck;
 use crate::ipc::msg::CheckStatus;
 
@@ -22,14 +23,13 @@ use crate::ipc::msg::CheckStatus;
 /// status with the verdict the parent acted on.
 #[derive(Debug)]
 struct CheckEntry {
-    start: u32,
-    len: u32,
+    name: Span,
     check: StoredCheck,
 }
 
 #[derive(Debug, Default)]
 pub struct CheckTable {
-    names: String,
+    names: Names,
     entries: Vec<CheckEntry>,
     /// Positions in `entries`, hashed by the entry's name.
     index: HashTable<u32>,
@@ -38,7 +38,7 @@ pub struct CheckTable {
 
 impl CheckTable {
     fn name(&self, e: &CheckEntry) -> &str {
-        name_of(&self.names, e)
+        self.names.get(e.name)
     }
 
     fn position(&self, source: &str) -> Option<usize> {
@@ -80,24 +80,16 @@ impl CheckTable {
         };
         let Self { names, entries, .. } = self;
         let e = &mut entries[at];
-        Some((name_of(names, e), &mut e.check))
+        Some((names.get(e.name), &mut e.check))
     }
 
     /// A new entry for `c`.
     fn insert(&mut self, c: CheckStatus) -> Option<usize> {
         let i = self.entries.len();
-        let (Ok(start), Ok(len), Ok(pos)) = (
-            u32::try_from(self.names.len()),
-            u32::try_from(c.source.len()),
-            u32::try_from(i),
-        ) else {
-            return None;
-        };
-        start.checked_add(len)?;
-        self.names.push_str(&c.source);
+        let pos = u32::try_from(i).ok()?;
+        let name = self.names.push(&c.source)?;
         self.entries.push(CheckEntry {
-            start,
-            len,
+            name,
             check: StoredCheck::from(c),
         });
         self.index_position(pos);
@@ -122,7 +114,7 @@ impl CheckTable {
         let hash = move |j: &u32| {
             entries
                 .get(*j as usize)
-                .map_or(0, |e| hasher.hash_one(name_of(names, e)))
+                .map_or(0, |e| hasher.hash_one(names.get(e.name)))
         };
         (index, hash)
     }
@@ -138,20 +130,13 @@ impl CheckTable {
     /// names packed again).
     pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
         let before = self.entries.len();
-        let old = std::mem::take(&mut self.names);
-        self.entries.retain(|e| keep(name_of(&old, e)));
+        let names = &self.names;
+        self.entries.retain(|e| keep(names.get(e.name)));
         if self.entries.len() == before {
-            self.names = old;
             return;
         }
-        let mut names = String::with_capacity(self.entries.iter().map(|e| e.len as usize).sum());
-        for e in &mut self.entries {
-            let name = name_of(&old, e);
-            // Shorter than before: the offsets fit.
-            e.start = names.len() as u32;
-            names.push_str(name);
-        }
-        self.names = names;
+        self.names
+            .repack(self.entries.iter_mut().map(|e| &mut e.name));
         self.entries.shrink_to_fit();
         self.reindex();
     }
@@ -172,7 +157,7 @@ impl CheckTable {
         let more = n.saturating_sub(self.entries.len());
         self.entries.reserve_exact(more);
         self.names
-            .reserve_exact(bytes.saturating_sub(self.names.len()));
+            .reserve_exact(bytes.saturating_sub(self.names.bytes()));
         let (index, hash) = self.index_and_hash();
         index.reserve(more, hash);
     }
@@ -194,13 +179,6 @@ impl CheckTable {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
-}
-
-/// The name `e` points at ("" if it points outside, which the table never
-/// makes).
-fn name_of<'a>(names: &'a str, e: &CheckEntry) -> &'a str {
-    let start = e.start as usize;
-    names.get(start..start + e.len as usize).unwrap_or("")
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@
 
 use std::collections::BTreeMap;
 
+use super::names::{Names, Span};
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RealServerHealth {
     by_vs: BTreeMap<String, Members>,
@@ -19,22 +21,20 @@ pub struct RealServerHealth {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Members {
-    names: String,
+    names: Names,
     /// Sorted by name.
     sorted: Vec<Member>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Member {
-    start: u32,
-    len: u32,
+    name: Span,
     up: bool,
 }
 
 impl Members {
     fn name(&self, m: &Member) -> &str {
-        let start = m.start as usize;
-        self.names.get(start..start + m.len as usize).unwrap_or("")
+        self.names.get(m.name)
     }
 
     fn find(&self, rs: &str) -> Result<usize, usize> {
@@ -43,20 +43,10 @@ impl Members {
 
     /// Keeps the members `keep` says, their names packed again.
     fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
-        let old = std::mem::take(&mut self.names);
-        let name = |m: &Member| {
-            let start = m.start as usize;
-            old.get(start..start + m.len as usize).unwrap_or("")
-        };
-        self.sorted.retain(|m| keep(name(m)));
-        let mut names = String::with_capacity(self.sorted.iter().map(|m| m.len as usize).sum());
-        for m in &mut self.sorted {
-            let n = name(m);
-            // Shorter than before: the offsets fit.
-            m.start = names.len() as u32;
-            names.push_str(n);
-        }
-        self.names = names;
+        let names = &self.names;
+        self.sorted.retain(|m| keep(names.get(m.name)));
+        self.names
+            .repack(self.sorted.iter_mut().map(|m| &mut m.name));
         self.sorted.shrink_to_fit();
     }
 }
@@ -73,14 +63,8 @@ impl RealServerHealth {
         match members.find(rs) {
             Ok(i) => Some(std::mem::replace(&mut members.sorted[i].up, up)),
             Err(i) => {
-                let (Ok(start), Ok(len)) =
-                    (u32::try_from(members.names.len()), u32::try_from(rs.len()))
-                else {
-                    return None;
-                };
-                start.checked_add(len)?;
-                members.names.push_str(rs);
-                members.sorted.insert(i, Member { start, len, up });
+                let name = members.names.push(rs)?;
+                members.sorted.insert(i, Member { name, up });
                 None
             }
         }
@@ -177,7 +161,12 @@ mod tests {
             h.iter().collect::<Vec<_>>(),
             vec![("vs1", "10.0.0.2:80", true)]
         );
-        assert_eq!(h.by_vs["vs1"].names, "10.0.0.2:80");
+        let vs1 = &h.by_vs["vs1"];
+        assert_eq!(
+            (vs1.names.bytes(), vs1.names.get(vs1.sorted[0].name)),
+            ("10.0.0.2:80".len(), "10.0.0.2:80"),
+            "names packed again"
+        );
         let mut big = RealServerHealth::default();
         for i in 0..10_000u32 {
             let [a, b, c, d] = i.to_be_bytes();

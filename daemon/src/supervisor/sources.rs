@@ -18,6 +18,7 @@ use std::hash::{BuildHasher, RandomState};
 
 use hashbrown::HashTable;
 
+use super::names::{Names, Span};
 use crate::config::model::Config;
 use crate::ipc::msg::{CheckStatus, RealServerState};
 
@@ -62,7 +63,7 @@ pub enum Violation {
 /// (heaptrack of the parent, issue 18).
 #[derive(Clone, Debug, Default)]
 pub struct Sources {
-    names: String,
+    names: Names,
     index: HashTable<Entry>,
     hasher: RandomState,
 }
@@ -70,8 +71,7 @@ pub struct Sources {
 /// Where a name is in `Sources::names`, and its kind.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
-    start: u32,
-    len: u32,
+    name: Span,
     kind: Kind,
 }
 
@@ -98,7 +98,7 @@ impl Sources {
 
     fn from_list(sources: Vec<(String, bool)>) -> Self {
         let mut this = Self {
-            names: String::with_capacity(sources.iter().map(|(s, _)| s.len()).sum()),
+            names: Names::with_capacity(sources.iter().map(|(s, _)| s.len()).sum()),
             index: HashTable::with_capacity(sources.len()),
             hasher: RandomState::new(),
         };
@@ -126,28 +126,24 @@ impl Sources {
             hasher,
         } = self;
         let hash = hasher.hash_one(name);
-        if let Some(e) = index.find_mut(hash, |e| name_of(names, e) == name) {
+        if let Some(e) = index.find_mut(hash, |e| names.get(e.name) == name) {
             e.kind = kind;
             return;
         }
         // A configuration's names are far below 4 GiB (the file would be
         // larger); one beyond is left out rather than wrapped.
-        let (Ok(start), Ok(len)) = (u32::try_from(names.len()), u32::try_from(name.len())) else {
+        let Some(span) = names.push(name) else {
             return;
         };
-        if start.checked_add(len).is_none() {
-            return;
-        }
-        names.push_str(name);
-        index.insert_unique(hash, Entry { start, len, kind }, |e| {
-            hasher.hash_one(name_of(names, e))
+        index.insert_unique(hash, Entry { name: span, kind }, |e| {
+            hasher.hash_one(names.get(e.name))
         });
     }
 
     fn entry(&self, source: &str) -> Option<Entry> {
         let hash = self.hasher.hash_one(source);
         self.index
-            .find(hash, |e| name_of(&self.names, e) == source)
+            .find(hash, |e| self.names.get(e.name) == source)
             .copied()
     }
 
@@ -170,15 +166,8 @@ impl Sources {
 
     /// The bytes of all names.
     pub fn name_bytes(&self) -> usize {
-        self.names.len()
+        self.names.bytes()
     }
-}
-
-/// The name `e` points at ("" if it points outside, which `insert` never
-/// makes).
-fn name_of<'a>(names: &'a str, e: &Entry) -> &'a str {
-    let start = e.start as usize;
-    names.get(start..start + e.len as usize).unwrap_or("")
 }
 
 /// The configurations whose checks the checker may still be running: the
@@ -393,7 +382,7 @@ mod tests {
         );
         // A copy (Sources::of keeps one) is as exact.
         let c = s.clone();
-        assert_eq!(c.names.capacity(), c.names.len());
+        assert_eq!(c.names.capacity(), c.names.bytes());
         assert_eq!(c.kind("file:flag"), Some(Kind::Value));
     }
 
