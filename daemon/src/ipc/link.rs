@@ -30,7 +30,7 @@ impl Link {
     pub fn new(channel: Channel) -> Self {
         Self {
             channel,
-            reader: Reader::new(FROM_PARENT_LIMIT).decoding_apart(),
+            reader: Reader::new(FROM_PARENT_LIMIT),
         }
     }
 

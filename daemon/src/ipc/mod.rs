@@ -211,9 +211,6 @@ pub struct Reader {
     message: Vec<u8>,
     sender: Option<Cred>,
     limit: usize,
-    /// Messages above [`RELEASE_ABOVE`] decoded on a thread of their own
-    /// (see [`Reader::decoding_apart`]).
-    apart: bool,
 }
 
 impl Reader {
@@ -224,20 +221,7 @@ impl Reader {
             message: Vec::new(),
             sender: None,
             limit,
-            apart: false,
         }
-    }
-
-    /// Decodes a large message (a worker's configuration) on a thread of
-    /// its own (`sys::mem::apart`), whose arena then holds it: the
-    /// decoder's temporaries and the configuration itself, which a worker
-    /// keeps only until it has built its own tables, stay out of the main
-    /// heap. Decoded there, they set its high-water mark, and the tables
-    /// built after were strewn among their holes: the checker's heap at
-    /// 10,000 checks stayed 3.7 MiB resident for about 2 MiB live (issue 18).
-    pub fn decoding_apart(mut self) -> Self {
-        self.apart = true;
-        self
     }
 }
 
@@ -324,7 +308,7 @@ impl Channel {
             let done = assemble(
                 &mut r.message,
                 &mut r.sender,
-                (r.limit, r.apart),
+                r.limit,
                 frame.get(..n).unwrap_or(&[]),
                 cred,
             );
@@ -345,7 +329,7 @@ impl Channel {
 fn assemble(
     message: &mut Vec<u8>,
     sender: &mut Option<Cred>,
-    (limit, apart): (usize, bool),
+    limit: usize,
     frame: &[u8],
     cred: Option<Cred>,
 ) -> Option<Result<(Msg, Option<Cred>), IpcError>> {
@@ -353,8 +337,16 @@ fn assemble(
         Ok(x) => x,
         Err(e) => return Some(Err(e)),
     };
+    // A message above RELEASE_ABOVE (a worker's configuration, the IPVS
+    // worker's status) is decoded on a thread of its own
+    // (`sys::mem::apart`), whose arena then holds it: the decoder's
+    // temporaries, and what the receiver keeps only until it has copied
+    // or built its own tables from it, stay out of the main heap. Decoded
+    // there, they set its high-water mark, and the tables built after were
+    // strewn among their holes: the checker's heap at 10,000 checks stayed
+    // 3.7 MiB resident for about 2 MiB live (issue 18).
     let decode = |body: &[u8]| {
-        let msg = if apart && body.len() > RELEASE_ABOVE {
+        let msg = if body.len() > RELEASE_ABOVE {
             crate::sys::mem::apart(|| serde_json::from_slice::<Msg>(body))
         } else {
             serde_json::from_slice(body)

@@ -179,10 +179,7 @@ async fn supervise(
     heard: Arc<Heard>,
     tx: mpsc::Sender<WorkerEvent>,
 ) {
-    // A large message (the IPVS worker's status: a megabyte at 10,000 real
-    // servers, every second it changes) is decoded in an arena of its own;
-    // the record then takes it into its own buffers (`intake`).
-    let mut reader = ipc::Reader::new(ipc::FROM_WORKER_LIMIT).decoding_apart();
+    let mut reader = ipc::Reader::new(ipc::FROM_WORKER_LIMIT);
     let mut reading = true;
     let mut status = None;
     // After the exit, what is still queued on the socket is read (for a
