@@ -13,6 +13,9 @@ use upkeep::cli::upkeepd::Args;
 use upkeep::ipc::msg::Role;
 
 fn main() -> ExitCode {
+    // Where the main stack is: pages below the loop are given back after
+    // start (sys::mem::release_stack_below_here).
+    upkeep::sys::mem::note_main_stack();
     let args = Args::parse();
     match args.role {
         Some(Role::Checker) => {

@@ -11,6 +11,9 @@ use upkeep::config::{self, LoadOptions};
 use upkeep::supervisor::{self, Options, sdnotify::SdNotify};
 
 fn main() -> ExitCode {
+    // Where the main stack is: pages below the loop are given back after
+    // start (sys::mem::release_stack_below_here).
+    upkeep::sys::mem::note_main_stack();
     // Before the configuration is read: its buffers of megabytes get mmaps
     // of their own instead of fragmenting the heap (sys::mem::tune_heap).
     upkeep::sys::mem::tune_heap();
@@ -25,6 +28,7 @@ fn main() -> ExitCode {
     let opts = LoadOptions {
         config_id: args.config_id.clone(),
     };
+    upkeep::account::load_modules();
     let loaded = upkeep::sys::mem::apart(|| config::load(&path, &opts));
     print_diagnostics(&loaded.diagnostics);
     if !loaded.is_ok() {
@@ -79,7 +83,8 @@ fn main() -> ExitCode {
         backoff: args.restart_backoff.clone(),
         handover: args.handover,
     };
-    match runtime.block_on(supervisor::run(opts, loaded.config, sd, watchdog)) {
+    // On the heap: see supervisor::worker::main.
+    match runtime.block_on(Box::pin(supervisor::run(opts, loaded.config, sd, watchdog))) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "upkeepd stopped");

@@ -71,6 +71,7 @@ impl Link {
 /// configuration are freed.
 pub fn let_go_after_load() {
     let bytes = crate::sys::mem::release_startup_pages();
+    crate::sys::mem::release_stack_below_here();
     tracing::debug!(bytes, "start-up pages released");
     crate::sys::mem::trim_heap();
     release_again_later();
@@ -107,6 +108,7 @@ async fn release_on(after: std::time::Duration, every: std::time::Duration) {
     tokio::time::sleep(after).await;
     loop {
         let bytes = crate::sys::mem::release_startup_pages();
+        crate::sys::mem::release_stack_below_here();
         tracing::debug!(bytes, "executable pages released");
         tokio::time::sleep(every).await;
     }

@@ -311,3 +311,49 @@ fn large_messages_read_back_whole_when_the_buffer_gives_pages_back() {
         }
     });
 }
+
+/// Issue 18: a frame below RELEASE_ABOVE (a worker's configuration at
+/// 2,000 checks) left its pages resident for good; once no frame comes for
+/// QUIET, all but KEEP_WHEN_QUIET are given back (also when the caller
+/// starts `recv` again and again meanwhile), and the next message still
+/// reads whole.
+#[test]
+fn a_quiet_reader_gives_back_what_its_last_large_frame_touched() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (a, b) = socketpair().unwrap();
+        let (a, b) = (Channel::new(a).unwrap(), Channel::new(b).unwrap());
+        let mut r = Reader::new(16 << 20);
+        let text = |n: usize, c: u8| Msg::Metrics {
+            text: std::iter::repeat_n(char::from(c), n).collect(),
+        };
+        let big = text(200 << 10, b'a');
+        b.send(&big).await.unwrap();
+        assert_eq!(a.recv(&mut r).await.unwrap().0, big);
+        let page = crate::sys::mem::page_size();
+        let resident = |r: &Reader| r.frame.as_ref().map_or(0, |f| f.resident_pages() * page);
+        assert!(resident(&r) >= 200 << 10, "{} bytes resident", resident(&r));
+        // Nothing comes for twice QUIET (virtual time), while the caller
+        // starts `recv` again every tenth of it, as a worker's loop does.
+        for _ in 0..20 {
+            assert!(
+                tokio::time::timeout(QUIET / 10, a.recv(&mut r))
+                    .await
+                    .is_err()
+            );
+        }
+        assert!(
+            resident(&r) <= KEEP_WHEN_QUIET,
+            "{} bytes resident",
+            resident(&r)
+        );
+        for m in [text(100, b'b'), text(200 << 10, b'c')] {
+            b.send(&m).await.unwrap();
+            assert_eq!(a.recv(&mut r).await.unwrap().0, m);
+        }
+    });
+}

@@ -185,7 +185,9 @@ fn take_in_place(
             (k.quorum_up, k.suspended, k.in_kernel) = (quorum_up, suspended, in_kernel);
         }
     } else {
-        *kept = new;
+        // A copy: a large status was decoded in another thread's arena
+        // (ipc::assemble), which is trimmed whole once it holds nothing.
+        kept.clone_from(&new);
     }
     for vs in kept.iter_mut() {
         vs.real_servers.shrink_to_fit();

@@ -82,7 +82,10 @@ pub fn main(role: Role, account: Option<(u32, u32)>) -> ExitCode {
         if role == Role::Checker {
             confine_checker(&config);
         }
-        run_role(role, generation, *config, resume, &mut link).await
+        // On the heap: the role's future is tens of KiB, and held in
+        // this block's future it was copied onto the stack again by
+        // block_on, whose pages then stayed resident (issue 18).
+        Box::pin(run_role(role, generation, *config, resume, &mut link)).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

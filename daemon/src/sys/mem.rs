@@ -34,9 +34,14 @@ pub fn tune_heap() {
 /// force kept 12.7 MiB there.
 pub fn trim_heap() {
     #[cfg(target_env = "gnu")]
-    // SAFETY: malloc_trim only releases free memory; no pointer is involved.
-    unsafe {
-        libc::malloc_trim(0);
+    {
+        // SAFETY: malloc_trim only releases free memory; no pointer is involved.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+        if apart_lately() {
+            trim_apart_arena();
+        }
     }
     #[cfg(all(target_env = "musl", not(feature = "system-allocator")))]
     // SAFETY: mi_collect only frees and purges memory mimalloc holds free;
@@ -50,6 +55,76 @@ pub fn trim_heap() {
 #[cfg(all(target_env = "musl", not(feature = "system-allocator")))]
 unsafe extern "C" {
     fn mi_collect(force: bool);
+}
+
+/// When [`apart`]'s thread last ended, leaving its glibc arena on the
+/// free list.
+#[cfg(target_env = "gnu")]
+static APART_ENDED: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+
+/// How long after [`apart`] each [`trim_heap`] trims its arena too. Not
+/// only the first: what `apart` returned may still be in use then, and a
+/// thread that is running (the runtime's blocking pool) may hold that
+/// arena while the trimming thread is given another.
+#[cfg(target_env = "gnu")]
+const TRIM_APART_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+#[cfg(target_env = "gnu")]
+fn apart_ended() {
+    let mut at = APART_ENDED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *at = Some(std::time::Instant::now());
+}
+
+#[cfg(target_env = "gnu")]
+fn apart_lately() -> bool {
+    let at = APART_ENDED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    at.is_some_and(|t| t.elapsed() < TRIM_APART_FOR)
+}
+
+/// glibc's default `M_TOP_PAD`: free room kept at a heap's top when it is
+/// trimmed, so that it does not grow again by a system call per block.
+#[cfg(target_env = "gnu")]
+const TOP_PAD: i32 = 128 << 10;
+
+/// A block served from an arena's top (below [`MMAP_THRESHOLD`]) and
+/// large enough that freeing it makes glibc trim that arena.
+#[cfg(target_env = "gnu")]
+const NUDGE: usize = 128 << 10;
+
+/// Gives back the free memory of the arena [`apart`]'s last thread used.
+/// `malloc_trim` does not: it releases a thread arena's free blocks but
+/// not its top, and that top, where the parse's or decode's blocks were
+/// freed, is trimmed only by a free of 64 KiB or more into it, and then
+/// only beyond the trim threshold and the top pad: the parent's kept
+/// 260–570 KiB resident at 2,000 checks once the configuration it had
+/// parsed was freed (issue 18). A thread started now gets that arena
+/// (glibc hands a new thread a free arena before it makes one); it
+/// allocates and frees one block there, with the threshold and pad at
+/// nothing for that moment, and ends.
+#[cfg(target_env = "gnu")]
+fn trim_apart_arena() {
+    let nudge = || {
+        // SAFETY: mallopt only sets allocator parameters; the block is
+        // this closure's own, freed at once and never read or written.
+        unsafe {
+            libc::mallopt(libc::M_TOP_PAD, 0);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 0);
+            libc::free(libc::malloc(NUDGE));
+            libc::mallopt(libc::M_TRIM_THRESHOLD, MMAP_THRESHOLD);
+            libc::mallopt(libc::M_TOP_PAD, TOP_PAD);
+        }
+    };
+    if let Ok(h) = std::thread::Builder::new()
+        .name("trim".into())
+        .stack_size(64 << 10)
+        .spawn(nudge)
+    {
+        let _ = h.join();
+    }
 }
 
 /// How often [`trim_heap_now_and_then`] trims. Every 5 s, the parent at
@@ -97,7 +172,12 @@ pub fn apart<T: Send>(f: impl Fn() -> T + Sync) -> T {
             .stack_size(8 << 20)
             .spawn_scoped(s, &f);
         match spawned {
-            Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            Ok(h) => {
+                let out = h.join();
+                #[cfg(target_env = "gnu")]
+                apart_ended();
+                out.unwrap_or_else(|p| std::panic::resume_unwind(p))
+            }
             Err(_) => f(),
         }
     })
@@ -183,7 +263,7 @@ unsafe extern "C" fn collect(
     1
 }
 
-fn page_size() -> usize {
+pub(crate) fn page_size() -> usize {
     // SAFETY: sysconf has no memory effects.
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
@@ -217,6 +297,65 @@ pub fn release_startup_pages() -> usize {
         }
     }
     released
+}
+
+/// Room left below the caller's frame: the frames of the calls made after
+/// the stack pointer is read (this module's, the madvise wrapper's) and
+/// the ABI's red zone lie there.
+const STACK_MARGIN: usize = 16 << 10;
+
+/// How far below that the pages are given back: more than start-up ever
+/// went, and within the kernel's guard gap under the main stack.
+const STACK_RELEASE: usize = 1 << 20;
+
+/// An address in `main`'s frame (see [`note_main_stack`]); 0 until set.
+static MAIN_STACK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Called first thing in `main`: marks the main thread's stack, so that
+/// [`release_stack_below_here`] acts only there.
+#[inline(never)]
+pub fn note_main_stack() {
+    let marker = 0u8;
+    let here = std::ptr::from_ref(std::hint::black_box(&marker)) as usize;
+    MAIN_STACK.store(here, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Gives back the main thread's stack pages below the caller (less
+/// [`STACK_MARGIN`]): start-up (decoding a configuration, the first
+/// netlink dumps) went about 30 KiB deeper than a process's loop runs,
+/// and those pages stayed resident in each of the four processes (issue
+/// 18). Below the stack pointer nothing is live; the pages read as zeros
+/// when next used. Nothing happens off the main thread's stack (a
+/// thread's stack is a mapping of its own, in the mmap area, far from
+/// the main stack). Returns whether it ran.
+#[inline(never)]
+pub fn release_stack_below_here() -> bool {
+    let marker = 0u8;
+    let here = std::ptr::from_ref(std::hint::black_box(&marker)) as usize;
+    let top = MAIN_STACK.load(std::sync::atomic::Ordering::Relaxed);
+    // On main's stack: below main's frame, within the stack's usual limit.
+    if top == 0 || here >= top || top - here > 8 << 20 {
+        return false;
+    }
+    release_below(here);
+    true
+}
+
+/// Drops the pages of [STACK_RELEASE] below `here` less [STACK_MARGIN],
+/// where `here` is an address in the caller's frame on the running stack.
+fn release_below(here: usize) {
+    let page = page_size();
+    let Some(end) = here.checked_sub(STACK_MARGIN).map(|a| a & !(page - 1)) else {
+        return;
+    };
+    let start = end.saturating_sub(STACK_RELEASE);
+    // SAFETY: [start, end) lies below the running frame by STACK_MARGIN on
+    // the running thread's stack: nothing there is live. What of it is not
+    // mapped (the guard gap) madvise skips (ENOMEM, ignored). Dropped
+    // pages read as zeros.
+    unsafe {
+        libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+    }
 }
 
 static RELEASES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -300,6 +439,19 @@ impl PageBuf {
     }
 }
 
+#[cfg(test)]
+impl PageBuf {
+    /// Pages that are resident (mincore).
+    pub(crate) fn resident_pages(&self) -> usize {
+        let page = page_size();
+        let mut vec = vec![0u8; self.len.div_ceil(page)];
+        // SAFETY: the range is our mapping; vec has one byte per page.
+        let r = unsafe { libc::mincore(self.ptr.as_ptr().cast(), self.len, vec.as_mut_ptr()) };
+        assert_eq!(r, 0);
+        vec.iter().filter(|&&v| v & 1 == 1).count()
+    }
+}
+
 impl std::ops::Deref for PageBuf {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -336,14 +488,84 @@ impl std::fmt::Debug for PageBuf {
 mod tests {
     use super::*;
 
-    /// Pages of `b` that are resident (mincore).
-    fn resident_pages(b: &PageBuf) -> usize {
-        let page = page_size();
-        let mut vec = vec![0u8; b.len.div_ceil(page)];
-        // SAFETY: the range is b's mapping; vec has one byte per page.
-        let r = unsafe { libc::mincore(b.ptr.as_ptr().cast(), b.len, vec.as_mut_ptr()) };
-        assert_eq!(r, 0);
-        vec.iter().filter(|&&v| v & 1 == 1).count()
+    /// Resident KiB of the mapping that holds `addr` (/proc/self/smaps).
+    fn resident_kib_around(addr: usize) -> Option<usize> {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+        let mut inside = false;
+        for line in smaps.lines() {
+            let first = line.split_whitespace().next().unwrap_or("");
+            if let Some((lo, hi)) = first.split_once('-')
+                && let (Ok(lo), Ok(hi)) =
+                    (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
+            {
+                inside = (lo..hi).contains(&addr);
+            } else if inside && let Some(kib) = line.strip_prefix("Rss:") {
+                return kib.trim().trim_end_matches(" kB").trim().parse().ok();
+            }
+        }
+        None
+    }
+
+    /// What `apart`'s thread allocated, freed, is given back by the next
+    /// trim: glibc's `malloc_trim` alone left a thread arena's top
+    /// resident (the parent's: 260–570 KiB at 2,000 checks, issue 18).
+    #[cfg(target_env = "gnu")]
+    #[test]
+    fn what_apart_freed_is_given_back_by_the_next_trim() {
+        tune_heap();
+        // Three MiB in small blocks, freed on this thread, as a decoded
+        // configuration is once copied.
+        let blocks = apart(|| (0..30_000).map(|i| format!("{i:>90}")).collect::<Vec<_>>());
+        let addr = blocks[blocks.len() / 2].as_ptr() as usize;
+        let before = resident_kib_around(addr).unwrap_or(0);
+        assert!(before > 2048, "the arena held {before} KiB");
+        drop(blocks);
+        trim_heap();
+        let after = resident_kib_around(addr).unwrap_or(0);
+        assert!(after <= 32, "the arena kept {after} KiB resident");
+    }
+
+    /// Pages a deep call touched below a frame are given back, and the
+    /// frame's own data is intact (on a thread of 4 MiB, whose stack's
+    /// pages below are all its own).
+    #[test]
+    fn stack_pages_below_the_caller_are_given_back() {
+        #[inline(never)]
+        fn deep(n: usize) -> u8 {
+            let mut block = [0u8; 4096];
+            block[n % 4096] = 1;
+            std::hint::black_box(&mut block);
+            if n == 0 {
+                block[0]
+            } else {
+                deep(n - 1).wrapping_add(block[1])
+            }
+        }
+        fn resident(lo: usize, hi: usize) -> usize {
+            let page = page_size();
+            let mut v = vec![0u8; (hi - lo) / page];
+            // SAFETY: the range is this thread's stack; v has a byte a page.
+            let r = unsafe { libc::mincore(lo as *mut libc::c_void, hi - lo, v.as_mut_ptr()) };
+            assert_eq!(r, 0);
+            v.iter().filter(|&&b| b & 1 == 1).count() * page
+        }
+        let t = std::thread::Builder::new().stack_size(4 << 20).spawn(|| {
+            let mine = [7u8; 1024];
+            let here = std::ptr::from_ref(std::hint::black_box(&mine)) as usize;
+            let page = page_size();
+            let hi = (here - STACK_MARGIN) & !(page - 1);
+            let lo = hi - (512 << 10);
+            std::hint::black_box(deep(150));
+            let before = resident(lo, hi);
+            assert!(before >= 400 << 10, "{before} bytes touched below");
+            release_below(here);
+            assert_eq!(resident(lo, hi), 0);
+            assert!(mine.iter().all(|&b| b == 7));
+            std::hint::black_box(deep(10));
+        });
+        t.unwrap().join().unwrap();
+        // Off the main stack (this test's thread), nothing is done.
+        assert!(!release_stack_below_here());
     }
 
     /// `apart` runs its function on another thread and hands back what
@@ -368,16 +590,16 @@ mod tests {
     fn a_page_buffer_is_resident_where_written_and_gives_pages_back() {
         let mut b = PageBuf::new(4 << 20).unwrap();
         assert_eq!(b.len(), 4 << 20);
-        assert_eq!(resident_pages(&b), 0, "nothing resident before use");
+        assert_eq!(b.resident_pages(), 0, "nothing resident before use");
         // (Reading maps the kernel's shared zero page, which mincore
         // counts: residency is checked before that.)
         assert!(b.iter().step_by(4096).all(|&x| x == 0));
         b[..3 << 20].fill(7);
-        let written = resident_pages(&b);
+        let written = b.resident_pages();
         assert!(written >= 768, "{written} pages after writing 3 MiB");
         b.release_after(10_000);
         // Rounded up: the first three pages stay.
-        assert_eq!(resident_pages(&b), 3);
+        assert_eq!(b.resident_pages(), 3);
         assert_eq!(b[12287], 7);
         assert_eq!(b[12288], 0);
         assert!(b[12288..].iter().all(|&x| x == 0));
