@@ -527,7 +527,7 @@ fn check_record(record: &Record, configured: &BTreeSet<String>, instances: &BTre
     }
     for (_, c) in record.checks.iter() {
         // No policy field: the checker cannot set one, by type (StoredCheck).
-        assert!(c.last_result.as_ref().is_none_or(|m| m.len() <= 1024));
+        assert!(c.last_result().as_ref().is_none_or(|m| m.len() <= 1024));
         assert!(c.metrics().len() <= 16);
     }
     for (vs, rs, _) in record.real_servers.iter() {
