@@ -190,13 +190,16 @@ pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
     }
 }
 
+/// How [`connected_to`]'s message begins (the parent keeps such messages
+/// as their address: control::stored).
+pub(crate) const CONNECTED_TO: &str = "connected to ";
+
 /// "connected to ADDR", the message of every passing TCP_CHECK run: built
 /// by hand for IPv4, since `format!` of a socket address cost a tenth of
 /// the checker's instructions per check (callgrind, 500 checks).
-pub(super) fn connected_to(addr: SocketAddr) -> String {
-    const PREFIX: &str = "connected to ";
+pub(crate) fn connected_to(addr: SocketAddr) -> String {
     let SocketAddr::V4(v4) = addr else {
-        return format!("{PREFIX}{addr}");
+        return format!("{CONNECTED_TO}{addr}");
     };
     fn push_decimal(out: &mut String, mut n: u16) {
         let mut digits = [0u8; 5];
@@ -214,8 +217,8 @@ pub(super) fn connected_to(addr: SocketAddr) -> String {
             out.push(char::from(d));
         }
     }
-    let mut out = String::with_capacity(PREFIX.len() + 21);
-    out.push_str(PREFIX);
+    let mut out = String::with_capacity(CONNECTED_TO.len() + 21);
+    out.push_str(CONNECTED_TO);
     for (i, octet) in v4.ip().octets().into_iter().enumerate() {
         if i > 0 {
             out.push('.');

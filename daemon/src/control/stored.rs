@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde::ser::SerializeStruct;
 
 use crate::checker::health::Verdict;
+use crate::checker::probe::{CONNECTED_TO, connected_to};
 use crate::ipc::msg::CheckStatus;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -43,8 +44,6 @@ enum Message {
     Text(Box<str>),
 }
 
-const CONNECTED: &str = "connected to ";
-
 impl Message {
     fn of(text: String) -> Self {
         match Self::connected(&text) {
@@ -57,12 +56,12 @@ impl Message {
     /// (the port's leading zeros or sign would not).
     fn connected(text: &str) -> Option<std::net::SocketAddrV4> {
         use std::io::Write;
-        let addr: std::net::SocketAddrV4 = text.strip_prefix(CONNECTED)?.parse().ok()?;
+        let addr: std::net::SocketAddrV4 = text.strip_prefix(CONNECTED_TO)?.parse().ok()?;
         // "255.255.255.255:65535" is 21 bytes.
         let mut again = std::io::Cursor::new([0u8; 24]);
         write!(again, "{addr}").ok()?;
         let n = usize::try_from(again.position()).ok()?;
-        (again.get_ref().get(..n)? == text.get(CONNECTED.len()..)?.as_bytes()).then_some(addr)
+        (again.get_ref().get(..n)? == text.get(CONNECTED_TO.len()..)?.as_bytes()).then_some(addr)
     }
 
     fn is(&self, text: &str) -> bool {
@@ -75,7 +74,7 @@ impl Message {
     fn text(&self) -> std::borrow::Cow<'_, str> {
         match self {
             Message::Text(t) => std::borrow::Cow::Borrowed(t),
-            Message::Connected(a) => std::borrow::Cow::Owned(format!("{CONNECTED}{a}")),
+            Message::Connected(a) => std::borrow::Cow::Owned(connected_to((*a).into())),
         }
     }
 }
@@ -84,7 +83,7 @@ impl Serialize for Message {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Message::Text(t) => s.serialize_str(t),
-            Message::Connected(a) => s.collect_str(&format_args!("{CONNECTED}{a}")),
+            Message::Connected(a) => s.collect_str(&format_args!("{CONNECTED_TO}{a}")),
         }
     }
 }

@@ -220,12 +220,9 @@ pub struct Reader {
     message: Vec<u8>,
     sender: Option<Cred>,
     limit: usize,
-    /// How far into `frame` pages may be resident (the largest frame
-    /// since they were last given back).
-    touched: usize,
-    /// When a frame last came that was larger than [`KEEP_WHEN_QUIET`]:
-    /// kept here, not in a timer, since callers start `recv` again on
-    /// every turn of their loops.
+    /// When a frame larger than [`KEEP_WHEN_QUIET`] last came, while its
+    /// pages have not been given back: kept here, not in a timer, since
+    /// callers start `recv` again on every turn of their loops.
     large_at: Option<tokio::time::Instant>,
 }
 
@@ -237,7 +234,6 @@ impl Reader {
             message: Vec::new(),
             sender: None,
             limit,
-            touched: 0,
             large_at: None,
         }
     }
@@ -314,16 +310,12 @@ impl Channel {
             None => r.frame.insert(crate::sys::mem::PageBuf::new(MAX_FRAME)?),
         };
         loop {
-            let quiet_at = r
-                .large_at
-                .filter(|_| r.touched > KEEP_WHEN_QUIET)
-                .map(|t| t + QUIET);
-            let mut guard = match quiet_at {
+            let mut guard = match r.large_at.map(|t| t + QUIET) {
                 Some(at) => match tokio::time::timeout_at(at, self.fd.readable()).await {
                     Ok(ready) => ready?,
                     Err(_quiet) => {
                         frame.release_after(KEEP_WHEN_QUIET);
-                        r.touched = KEEP_WHEN_QUIET;
+                        r.large_at = None;
                         continue;
                     }
                 },
@@ -344,7 +336,6 @@ impl Channel {
                 frame.get(..n).unwrap_or(&[]),
                 cred,
             );
-            r.touched = r.touched.max(n);
             if n > KEEP_WHEN_QUIET {
                 r.large_at = Some(tokio::time::Instant::now());
             }
@@ -352,7 +343,6 @@ impl Channel {
                 // Read out above; a configuration's frames (megabytes, at
                 // start and reload) need not stay resident.
                 frame.release_after(RELEASE_ABOVE);
-                r.touched = RELEASE_ABOVE;
             }
             if let Some(done) = done {
                 return done;

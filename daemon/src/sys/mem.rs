@@ -439,16 +439,23 @@ impl PageBuf {
     }
 }
 
+/// Pages of the mapped range from `start` (page-aligned), `len` bytes
+/// long, that are resident (mincore).
+#[cfg(test)]
+fn resident_pages_of(start: usize, len: usize) -> usize {
+    let mut vec = vec![0u8; len.div_ceil(page_size())];
+    // SAFETY: mincore only reads the page tables of the range (the
+    // caller's own mapping) and writes a byte a page into vec.
+    let r = unsafe { libc::mincore(start as *mut libc::c_void, len, vec.as_mut_ptr()) };
+    assert_eq!(r, 0);
+    vec.iter().filter(|&&v| v & 1 == 1).count()
+}
+
 #[cfg(test)]
 impl PageBuf {
-    /// Pages that are resident (mincore).
+    /// Pages that are resident.
     pub(crate) fn resident_pages(&self) -> usize {
-        let page = page_size();
-        let mut vec = vec![0u8; self.len.div_ceil(page)];
-        // SAFETY: the range is our mapping; vec has one byte per page.
-        let r = unsafe { libc::mincore(self.ptr.as_ptr().cast(), self.len, vec.as_mut_ptr()) };
-        assert_eq!(r, 0);
-        vec.iter().filter(|&&v| v & 1 == 1).count()
+        resident_pages_of(self.ptr.as_ptr() as usize, self.len)
     }
 }
 
@@ -542,12 +549,7 @@ mod tests {
             }
         }
         fn resident(lo: usize, hi: usize) -> usize {
-            let page = page_size();
-            let mut v = vec![0u8; (hi - lo) / page];
-            // SAFETY: the range is this thread's stack; v has a byte a page.
-            let r = unsafe { libc::mincore(lo as *mut libc::c_void, hi - lo, v.as_mut_ptr()) };
-            assert_eq!(r, 0);
-            v.iter().filter(|&&b| b & 1 == 1).count() * page
+            resident_pages_of(lo, hi - lo) * page_size()
         }
         let t = std::thread::Builder::new().stack_size(4 << 20).spawn(|| {
             let mine = [7u8; 1024];
