@@ -272,6 +272,7 @@ fuzz_target!(|data: &[u8]| {
     let mut accepted = Accepted::new(&cfg);
     let mut routing = Routing::new(&cfg, Routing::default());
     let mut record = Record::default();
+    record.bind_checks(accepted.current.clone(), Accepted::parent(&cfg).current);
     let mut pending: Option<&Config> = None;
     let mut committed = &cfg;
     let mut now = Instant::now();
@@ -407,6 +408,10 @@ fuzz_target!(|data: &[u8]| {
                     record.retain_configured(committed);
                     routing = Routing::new(committed, std::mem::take(&mut routing));
                     accepted.commit(committed);
+                    record.bind_checks(
+                        accepted.current.clone(),
+                        Accepted::parent(committed).current,
+                    );
                 }
             }
             Step::Settle => accepted.settle(),
@@ -530,10 +535,20 @@ fn check_record(record: &Record, configured: &BTreeSet<String>, instances: &BTre
         assert!(c.last_result().as_ref().is_none_or(|m| m.len() <= 1024));
         assert!(c.metrics().len() <= 16);
     }
-    for (vs, rs, _) in record.real_servers.iter() {
-        assert_eq!(vs, "10.0.0.1:80/tcp", "real servers kept for {vs}: {rs}");
+    let resume = record.resume(None);
+    let mut kept = 0;
+    for (vs, list) in resume
+        .real_servers_up
+        .iter()
+        .chain(&resume.real_servers_down)
+    {
+        assert_eq!(
+            vs, "10.0.0.1:80/tcp",
+            "real servers kept for {vs}: {list:?}"
+        );
+        kept += list.len();
     }
-    assert!(record.real_servers.iter().count() <= 3);
+    assert!(kept <= 3);
     // A weight change is kept only for the real server with a FILE_CHECK.
     for (vs, m) in &record.real_server_weights {
         assert_eq!(vs, "10.0.0.1:80/tcp", "weights kept for {vs}");

@@ -1,59 +1,95 @@
-//! The checks' latest results as the parent records them: one entry per
-//! check in a list, found through a hash index of positions, the names
-//! one after another in one string.
+//! The checks' latest results as the parent records them: a slot per
+//! check of the committed configuration, in the order of that
+//! configuration's sources (`sources::Sources`: the lists the parent
+//! accepts results by, shared with this table).
 //!
-//! Why not a `HashMap<String, CheckStatus>` beside a map of verdicts, as
-//! before: at 10,000 checks those kept each check's name three times (two
-//! keys and the status's own `source`) and, in the spare slots of two
-//! tables sized for 16,384, room for 6,000 more statuses that never come
-//! (2.8 MiB; heaptrack of the parent, issue 18). Here the list is sized
-//! exactly, a spare slot of the index costs four bytes, and a name is its
-//! bytes in `names` (a box per name was another 48-64 bytes a check with
-//! the allocator's header and rounding).
+//! Why not a table of names of its own, as before: at 10,000 checks every
+//! name was then kept twice in the parent (there and in the sources), with
+//! a second hash index and a span per entry, about 0.5 MiB (issue 18). And
+//! a name the configuration does not have finds no slot here.
+//!
+//! A real server's health (its checker's `RealServer` changes) is kept by
+//! the same slots, for a restarted IPVS worker, notify scripts, mail and
+//! `omega`: in lists of names per virtual server it was another 0.3 MiB of
+//! the parent at 10,000 real servers (issue 18).
 
-use std::hash::{BuildHasher, RandomState};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use hashbrown::HashTable;
-
-use super::names::{Names, Span};
+use super::sources::Sources;
+use crate::checker::{REAL_SERVER, real_server_source};
 use crate::control::stored::StoredCheck;
 use crate::ipc::msg::CheckStatus;
 
-/// One check's record: where its name is in `CheckTable::names`, and its
-/// status with the verdict the parent acted on.
-#[derive(Debug)]
-struct CheckEntry {
-    name: Span,
-    check: StoredCheck,
-}
-
 #[derive(Debug, Default)]
 pub struct CheckTable {
-    names: Names,
-    entries: Vec<CheckEntry>,
-    /// Positions in `entries`, hashed by the entry's name.
-    index: HashTable<u32>,
-    hasher: RandomState,
+    /// The checks the checker runs, and those the parent runs itself.
+    checker: Arc<Sources>,
+    parent: Arc<Sources>,
+    /// By position: the checker's sources', then the parent's after them.
+    /// None until a check's first result.
+    slots: Vec<Option<StoredCheck>>,
+    /// By slot as well: a real server's health as last reported (None
+    /// before its first report, and for other checks).
+    health: Vec<Option<bool>>,
+}
+
+/// Every name of `checker` and `parent` with its slot.
+fn names<'a>(checker: &'a Sources, parent: &'a Sources) -> impl Iterator<Item = (&'a str, usize)> {
+    let offset = checker.len();
+    checker
+        .names()
+        .chain(parent.names().map(move |(name, pos)| (name, offset + pos)))
+}
+
+/// `source` as `checker` or `parent` keeps it, and its slot.
+fn find<'a>(checker: &'a Sources, parent: &'a Sources, source: &str) -> Option<(&'a str, usize)> {
+    checker.find(source).or_else(|| {
+        parent
+            .find(source)
+            .map(|(name, pos)| (name, checker.len() + pos))
+    })
 }
 
 impl CheckTable {
-    fn name(&self, e: &CheckEntry) -> &str {
-        self.names.get(e.name)
-    }
-
-    fn position(&self, source: &str) -> Option<usize> {
-        let hash = self.hasher.hash_one(source);
-        self.index
-            .find(hash, |&i| {
-                self.entries
-                    .get(i as usize)
-                    .is_some_and(|e| self.name(e) == source)
-            })
-            .map(|&i| i as usize)
+    /// The sources of the committed configuration: a result is kept for
+    /// each of them whose check was recorded before (by name), and for no
+    /// other.
+    pub fn bind(&mut self, checker: Arc<Sources>, parent: Arc<Sources>) {
+        let mut old = std::mem::replace(
+            self,
+            Self {
+                checker,
+                parent,
+                ..Self::default()
+            },
+        );
+        let len = self.checker.len() + self.parent.len();
+        // Exactly: grown by doubling, the lists left their smaller copies
+        // behind as holes in the heap.
+        self.slots.reserve_exact(len);
+        self.slots.resize_with(len, || None);
+        self.health = vec![None; len];
+        let Self {
+            checker,
+            parent,
+            slots,
+            health,
+        } = &mut old;
+        for (name, pos) in names(checker, parent) {
+            let Some((_, at)) = find(&self.checker, &self.parent, name) else {
+                continue;
+            };
+            if let Some(check) = slots.get_mut(pos).and_then(Option::take) {
+                self.slots[at] = Some(check);
+            }
+            self.health[at] = health.get(pos).copied().flatten();
+        }
     }
 
     pub fn get(&self, source: &str) -> Option<&StoredCheck> {
-        self.position(source).map(|i| &self.entries[i].check)
+        let (_, at) = find(&self.checker, &self.parent, source)?;
+        self.slots.get(at)?.as_ref()
     }
 
     /// The verdict recorded for `source`.
@@ -61,110 +97,93 @@ impl CheckTable {
         self.get(source).and_then(StoredCheck::verdict)
     }
 
+    /// Whether a result of `source` is recorded.
     pub fn contains(&self, source: &str) -> bool {
-        self.position(source).is_some()
+        self.get(source).is_some()
     }
 
-    /// Records `c`: into the recorded entry's own buffers when its check
-    /// has one (no new allocation for a result like the last), else as a
-    /// new entry. The check's name and its record. None when the table
-    /// cannot take another name (4 GiB of names, or 2^32 checks: beyond
-    /// any configuration, whose checks are the only names that come here).
+    /// Records `c` in its check's slot: into the recorded result's own
+    /// buffers when there is one (no new allocation for a result like the
+    /// last). The check's name and its record; None, and nothing kept, for
+    /// a source the committed configuration does not have.
     pub fn record(&mut self, c: CheckStatus) -> Option<(&str, &mut StoredCheck)> {
-        let at = match self.position(&c.source) {
-            Some(i) => {
-                self.entries[i].check.update_from(c);
-                i
-            }
-            None => self.insert(c)?,
-        };
-        let Self { names, entries, .. } = self;
-        let e = &mut entries[at];
-        Some((names.get(e.name), &mut e.check))
-    }
-
-    /// A new entry for `c`.
-    fn insert(&mut self, c: CheckStatus) -> Option<usize> {
-        let i = self.entries.len();
-        let pos = u32::try_from(i).ok()?;
-        let name = self.names.push(&c.source)?;
-        self.entries.push(CheckEntry {
-            name,
-            check: StoredCheck::from(c),
-        });
-        self.index_position(pos);
-        Some(i)
-    }
-
-    /// Puts `entries[pos]` in the index.
-    fn index_position(&mut self, pos: u32) {
-        let (index, hash) = self.index_and_hash();
-        index.insert_unique(hash(&pos), pos, &hash);
-    }
-
-    /// The index, and the hash of what a position in it names (always in
-    /// range: the index is rebuilt whenever entries go).
-    fn index_and_hash(&mut self) -> (&mut HashTable<u32>, impl Fn(&u32) -> u64 + '_) {
         let Self {
-            names,
-            entries,
-            index,
-            hasher,
+            checker,
+            parent,
+            slots,
+            ..
         } = self;
-        let hash = move |j: &u32| {
-            entries
-                .get(*j as usize)
-                .map_or(0, |e| hasher.hash_one(names.get(e.name)))
-        };
-        (index, hash)
+        let (name, at) = find(checker, parent, &c.source)?;
+        let slot = slots.get_mut(at)?;
+        match slot {
+            Some(check) => check.update_from(c),
+            None => *slot = Some(StoredCheck::from(c)),
+        }
+        Some((name, slot.as_mut()?))
     }
 
     /// Forgets the verdict of `source` (its next is then a change).
     pub fn forget_verdict(&mut self, source: &str) {
-        if let Some(i) = self.position(source) {
-            self.entries[i].check.set_verdict(None);
+        if let Some((_, at)) = find(&self.checker, &self.parent, source)
+            && let Some(Some(check)) = self.slots.get_mut(at)
+        {
+            check.set_verdict(None);
         }
     }
 
-    /// Keeps the checks whose source `keep` says, in their order (their
-    /// names packed again).
-    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
-        let before = self.entries.len();
-        let names = &self.names;
-        self.entries.retain(|e| keep(names.get(e.name)));
-        if self.entries.len() == before {
-            return;
-        }
-        self.names
-            .repack(self.entries.iter_mut().map(|e| &mut e.name));
-        self.entries.shrink_to_fit();
-        self.reindex();
-    }
-
-    fn reindex(&mut self) {
-        self.index.clear();
-        // Empty: nothing to hash again.
-        self.index.shrink_to(self.entries.len(), |_| 0);
-        // Fewer than before, which fitted in u32.
-        for pos in 0..self.entries.len() as u32 {
-            self.index_position(pos);
-        }
-    }
-
-    /// Room for `n` checks in all whose names take `bytes` in all, made at
-    /// once and exactly.
-    pub fn reserve(&mut self, n: usize, bytes: usize) {
-        let more = n.saturating_sub(self.entries.len());
-        self.entries.reserve_exact(more);
-        self.names
-            .reserve_exact(bytes.saturating_sub(self.names.bytes()));
-        let (index, hash) = self.index_and_hash();
-        index.reserve(more, hash);
-    }
-
-    /// Every check with its name, in no particular order.
+    /// Every recorded check with its name, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &StoredCheck)> {
-        self.entries.iter().map(|e| (self.name(e), &e.check))
+        names(&self.checker, &self.parent)
+            .filter_map(|(name, at)| Some((name, self.slots.get(at)?.as_ref()?)))
+    }
+
+    /// The slot of the check of `rs` in `vs`.
+    fn real_server_slot(&self, vs: &str, rs: &str) -> Option<usize> {
+        find(&self.checker, &self.parent, &real_server_source(vs, rs)).map(|(_, at)| at)
+    }
+
+    /// Records `rs` of `vs` as up or down; what was recorded before. Not
+    /// kept (None) for a real server whose check the committed
+    /// configuration does not have.
+    pub fn set_health(&mut self, vs: &str, rs: &str, up: bool) -> Option<bool> {
+        let at = self.real_server_slot(vs, rs)?;
+        self.health.get_mut(at)?.replace(up)
+    }
+
+    /// What was last recorded for `rs` of `vs`.
+    pub fn health(&self, vs: &str, rs: &str) -> Option<bool> {
+        *self.health.get(self.real_server_slot(vs, rs)?)?
+    }
+
+    /// The real servers up (or down), by virtual server, sorted, as a
+    /// restarted worker is told them; a virtual server with any recorded
+    /// has a list.
+    pub fn health_lists(&self, up: bool) -> BTreeMap<String, Vec<String>> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (name, at) in names(&self.checker, &self.parent) {
+            let Some(&Some(is_up)) = self.health.get(at) else {
+                continue;
+            };
+            // A real server's key has no '/' (ip:port); its virtual
+            // server's may (`10.0.0.1:80/tcp`).
+            let Some((vs, rs)) = name
+                .strip_prefix(REAL_SERVER)
+                .and_then(|n| n.rsplit_once('/'))
+            else {
+                continue;
+            };
+            let list = match out.get_mut(vs) {
+                Some(l) => l,
+                None => out.entry(vs.to_string()).or_default(),
+            };
+            if is_up == up {
+                list.push(rs.to_string());
+            }
+        }
+        for list in out.values_mut() {
+            list.sort_unstable();
+        }
+        out
     }
 
     /// The verdicts recorded, by source (tests read the table through it).
@@ -172,12 +191,13 @@ impl CheckTable {
         self.iter().filter_map(|(n, c)| Some((n, c.verdict()?)))
     }
 
+    /// How many checks have a result recorded.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.slots.iter().filter(|s| s.is_some()).count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.slots.iter().all(Option::is_none)
     }
 }
 
@@ -200,22 +220,45 @@ mod tests {
         }
     }
 
+    fn sources(names: impl IntoIterator<Item = String>) -> Arc<Sources> {
+        Arc::new(Sources::from_names(names.into_iter().collect()))
+    }
+
     #[test]
-    fn a_check_is_found_by_its_name_after_others_come_and_go() {
+    fn only_configured_checks_are_kept_and_found_by_name_across_binds() {
         let mut t = CheckTable::default();
-        t.reserve(3, 0);
+        assert!(t.record(status("script:c1", 1)).is_none(), "nothing bound");
+        t.bind(
+            sources((0..1000).map(|i| format!("script:c{i}"))),
+            sources(["script:own".to_string()]),
+        );
         for i in 0..1000 {
             t.record(status(&format!("script:c{i}"), 1));
         }
-        t.record(status("script:c7", 2))
-            .unwrap()
-            .1
-            .set_verdict(Some((true, None)));
-        assert_eq!(t.len(), 1000, "recorded in place");
+        assert!(t.record(status("script:other", 1)).is_none());
+        assert!(t.record(status("script:c1000", 1)).is_none());
+        let (name, check) = t.record(status("script:c7", 2)).unwrap();
+        assert_eq!(name, "script:c7");
+        check.set_verdict(Some((true, None)));
+        t.record(status("script:own", 3));
+        assert_eq!(t.len(), 1001, "recorded in place");
         assert_eq!(t.get("script:c7").map(|c| c.runs), Some(2));
-        t.retain(|s| s.ends_with('7'));
-        assert_eq!(t.len(), 100);
-        assert!(t.get("script:c8").is_none() && !t.contains("script:c10"));
+        assert_eq!(t.get("script:own").map(|c| c.runs), Some(3));
+        // A new configuration: the checks ending in 7 stay (one becomes the
+        // parent's own), the rest go, new ones have no result yet.
+        t.bind(
+            sources(
+                (7..1000)
+                    .step_by(10)
+                    .filter(|&i| i != 17)
+                    .map(|i| format!("script:c{i}"))
+                    .chain(["script:new".to_string()]),
+            ),
+            sources(["script:c17".to_string()]),
+        );
+        assert_eq!((t.len(), t.slots.len()), (100, 101));
+        assert!(t.get("script:c8").is_none() && !t.contains("script:own"));
+        assert!(!t.contains("script:new"));
         for i in (7..1000).step_by(10) {
             assert_eq!(
                 t.get(&format!("script:c{i}")).map(|c| c.runs),
@@ -228,32 +271,92 @@ mod tests {
         );
         t.forget_verdict("script:c7");
         assert_eq!(t.verdicts().count(), 0);
-        // Still a working index after the rebuild: new names, old names.
         t.record(status("script:new", 1));
         t.record(status("script:c17", 5));
         assert_eq!(
             (t.len(), t.get("script:c17").map(|c| c.runs)),
             (101, Some(5))
         );
+        let mut names: Vec<&str> = t.iter().map(|(n, _)| n).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), 101);
     }
 
+    /// A real server's health: kept only for configured real servers,
+    /// read back, listed by state, and carried across a commit by name.
     #[test]
-    fn room_is_made_exactly() {
+    fn real_server_health_is_kept_by_slot_and_listed_by_state() {
+        let rs = real_server_source;
+        let many = |i: u32| format!("10.1.{}.{}:53", i / 250, i % 250);
         let mut t = CheckTable::default();
-        let names: Vec<String> = (0..10_000).map(|i| format!("real_server:vs/{i}")).collect();
-        let bytes = names.iter().map(String::len).sum();
-        t.reserve(10_000, bytes);
-        assert_eq!(t.entries.capacity(), 10_000);
-        for n in &names {
-            t.record(status(n, 1));
-        }
-        assert_eq!(
-            (t.entries.capacity(), t.names.capacity()),
-            (10_000, bytes),
-            "never grown by doubling"
+        assert_eq!(t.set_health("10.0.0.1:80/tcp", "10.0.0.2:80", true), None);
+        t.bind(
+            sources(
+                [
+                    rs("10.0.0.1:80/tcp", "10.0.0.2:80"),
+                    rs("10.0.0.1:80/tcp", "10.0.0.3:80"),
+                    rs("10.0.0.9:80/tcp", "[fd00::1]:80"),
+                    "script:chk".to_string(),
+                ]
+                .into_iter()
+                .chain((0..1000).map(|i| rs("10.0.0.5:53/udp", &many(i)))),
+            ),
+            Arc::default(),
         );
-        // The stored check's 56 (its message's tag: control::stored) and
-        // the name's span.
-        assert!(std::mem::size_of::<CheckEntry>() <= 64);
+        assert_eq!(t.health("10.0.0.1:80/tcp", "10.0.0.2:80"), None);
+        assert_eq!(t.set_health("10.0.0.1:80/tcp", "10.0.0.2:80", false), None);
+        assert_eq!(
+            t.set_health("10.0.0.1:80/tcp", "10.0.0.2:80", true),
+            Some(false)
+        );
+        assert_eq!(t.set_health("10.0.0.1:80/tcp", "10.0.0.3:80", false), None);
+        assert_eq!(t.set_health("10.0.0.9:80/tcp", "[fd00::1]:80", false), None);
+        // Not configured: not kept.
+        assert_eq!(t.set_health("10.0.0.1:80/tcp", "10.0.0.4:80", true), None);
+        assert_eq!(t.health("10.0.0.1:80/tcp", "10.0.0.4:80"), None);
+        for i in 0..1000 {
+            t.set_health("10.0.0.5:53/udp", &many(i), i % 3 == 0);
+        }
+        let up = t.health_lists(true);
+        assert_eq!(up["10.0.0.1:80/tcp"], vec!["10.0.0.2:80"]);
+        assert!(up["10.0.0.9:80/tcp"].is_empty(), "a list for each");
+        assert_eq!(up["10.0.0.5:53/udp"].len(), 334);
+        assert!(up["10.0.0.5:53/udp"].is_sorted());
+        let down = t.health_lists(false);
+        assert_eq!(down["10.0.0.9:80/tcp"], vec!["[fd00::1]:80"]);
+        assert_eq!(down["10.0.0.5:53/udp"].len(), 666);
+        // Kept across a commit by name; a real server gone goes.
+        t.bind(
+            sources([
+                "script:new".to_string(),
+                rs("10.0.0.1:80/tcp", "10.0.0.2:80"),
+            ]),
+            Arc::default(),
+        );
+        assert_eq!(t.health("10.0.0.1:80/tcp", "10.0.0.2:80"), Some(true));
+        assert_eq!(t.health("10.0.0.1:80/tcp", "10.0.0.3:80"), None);
+        assert_eq!(
+            (t.health_lists(false).len(), t.health_lists(true).len()),
+            (1, 1)
+        );
+    }
+
+    /// Issue 18: a slot per check, made at once and exactly, and no name
+    /// kept but the sources'.
+    #[test]
+    fn a_slot_per_check_made_exactly() {
+        let mut t = CheckTable::default();
+        t.bind(
+            sources((0..10_000).map(|i| format!("real_server:vs/{i}"))),
+            Arc::default(),
+        );
+        assert_eq!(t.slots.capacity(), 10_000);
+        for i in 0..10_000 {
+            t.record(status(&format!("real_server:vs/{i}"), 1));
+        }
+        assert_eq!(t.slots.capacity(), 10_000, "never grown");
+        // The stored check's 56 bytes, its slot's tag in a niche.
+        assert!(std::mem::size_of::<Option<StoredCheck>>() <= 56);
     }
 }

@@ -105,8 +105,7 @@ pub fn omega_commands(cfg: &Config, plan: &Plan, record: &Record) -> Vec<(String
         for r in &vs.real_servers {
             let rk = rs_key(r.ip, r.port.or(vs.port));
             // Not reported yet: up unless the virtual server has alpha.
-            let up =
-                r.checkers.is_empty() || record.real_servers.get(&key, &rk).unwrap_or(!vs.alpha);
+            let up = r.checkers.is_empty() || record.real_server_up(&key, &rk).unwrap_or(!vs.alpha);
             if up {
                 cmds.extend(command(plan, r.more.notify_down.as_deref()));
             }

@@ -131,7 +131,7 @@ fn quorum_scripts_run_on_changes_from_a_start_with_quorum() {
 #[test]
 fn omega_runs_notify_down_of_live_servers_and_quorum_down_at_stop() {
     let c = cfg(CONF);
-    let mut r = Record::default();
+    let mut r = Record::bound_to(&c);
     r.real_server(&RealServerState {
         real_server: "10.0.1.2:80".into(),
         ..rs(false)

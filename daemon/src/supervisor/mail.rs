@@ -309,7 +309,7 @@ fn live_weight(vs: &VirtualServer, vs_key: &str, record: &Record) -> i64 {
         .iter()
         .filter(|r| {
             let k = rs_key(r.ip, r.port.or(vs.port));
-            r.checkers.is_empty() || record.real_servers.get(vs_key, &k).unwrap_or(!vs.alpha)
+            r.checkers.is_empty() || record.real_server_up(vs_key, &k).unwrap_or(!vs.alpha)
         })
         .map(|r| {
             // With a FILE_CHECK's change: keepalived's effective weight.

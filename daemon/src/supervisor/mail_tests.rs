@@ -308,7 +308,7 @@ fn smtp_check_and_file_check_mail_as_keepalived() {
 fn quorum_mails_only_when_asked() {
     let cfg = with("", LVS);
     let idx = lvs_notify::index(&cfg);
-    let mut rec = Record::default();
+    let mut rec = Record::bound_to(&cfg);
     let vs = "10.0.0.1:80/tcp";
     assert_eq!(
         Rules::new(&cfg, "h").quorum((&cfg, &idx), vs, false, None, &rec),

@@ -40,7 +40,6 @@ mod reexecuting;
 pub mod reload;
 mod reloading;
 pub mod routing;
-pub mod rs_health;
 pub mod sdnotify;
 pub mod sources;
 pub mod spawn;
@@ -265,6 +264,8 @@ pub async fn run(
         handed_over: None,
         hub,
     };
+    // First: what is handed over is kept only for the configured checks.
+    p.bind_records();
     if p.opts.handover
         && let Some((resume, ago)) = reexec::take(&p.opts.runtime_dir)
     {
@@ -275,7 +276,6 @@ pub async fn run(
         p.record.adopt(resume);
         p.handed_over = Instant::now().checked_sub(ago);
     }
-    p.size_records();
     p.record.maintenance = maintenance::load(&p.opts.state_dir);
     if !p.record.maintenance.is_empty() {
         info!(instances = ?p.record.maintenance, "instances in maintenance");

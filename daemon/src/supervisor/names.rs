@@ -1,5 +1,5 @@
 //! Names kept one after another in one string, each found again by its
-//! span: the parent's tables of checks and real servers hold thousands of
+//! span: the parent's lists of the checks it accepts hold thousands of
 //! names for the daemon's life, and a heap block per name was 48-64 bytes
 //! of header and rounding a name on top of its bytes (issue 18).
 
@@ -45,26 +45,8 @@ impl Names {
         self.0.capacity()
     }
 
-    pub fn reserve_exact(&mut self, bytes: usize) {
-        self.0.reserve_exact(bytes);
-    }
-
     pub fn shrink_to_fit(&mut self) {
         self.0.shrink_to_fit();
-    }
-
-    /// Only the names of `kept` (after others went), packed again in this
-    /// order, each span moved with its name.
-    pub fn repack<'a>(&mut self, kept: impl Iterator<Item = &'a mut Span>) {
-        let old = std::mem::take(self);
-        self.0.reserve_exact(old.bytes());
-        for s in kept {
-            // No longer than before: it fits.
-            if let Some(moved) = self.push(old.get(*s)) {
-                *s = moved;
-            }
-        }
-        self.shrink_to_fit();
     }
 }
 
@@ -73,7 +55,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_found_by_span_and_packed_again() {
+    fn names_are_found_by_span() {
         let mut n = Names::default();
         let mut spans: Vec<Span> = ["alpha", "", "beta", "gamma"]
             .iter()
@@ -83,10 +65,8 @@ mod tests {
         assert_eq!(n.get(spans[1]), "");
         assert_eq!(n.bytes(), 14);
         spans.retain(|&s| n.get(s) != "beta");
-        n.repack(spans.iter_mut());
         let names: Vec<&str> = spans.iter().map(|&s| n.get(s)).collect();
         assert_eq!(names, ["alpha", "", "gamma"]);
-        assert_eq!(n.0, "alphagamma");
         assert_eq!(
             Names::default().get(Span { start: 3, len: 9 }),
             "",

@@ -31,13 +31,13 @@ impl Parent {
         self.with_status(|v| v.to_doc())
     }
 
-    /// Room in the records for every check of the committed configuration
-    /// (the checker's and the parent's own), at start and at each commit.
-    pub(super) fn size_records(&mut self) {
-        let (checker, parent) = (&self.accepted.current, &self.local_sources.current);
-        self.record.reserve_checks(
-            checker.len() + parent.len(),
-            checker.name_bytes() + parent.name_bytes(),
+    /// A slot in the records for every check of the committed
+    /// configuration (the checker's and the parent's own), at start and at
+    /// each commit; the record shares their names with what is accepted.
+    pub(super) fn bind_records(&mut self) {
+        self.record.bind_checks(
+            self.accepted.current.clone(),
+            self.local_sources.current.clone(),
         );
     }
 

@@ -4,8 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
+use std::sync::Arc;
+
 use super::check_table::CheckTable;
-use super::rs_health::RealServerHealth;
+use super::sources::Sources;
 
 use crate::checker::health::Verdict;
 use crate::config::model::{Config, Notify};
@@ -43,8 +45,6 @@ pub struct Record {
     pub tracks: BTreeMap<String, bool>,
     /// What VRRP has been told per tracked file (`file:NAME` → number).
     pub values: BTreeMap<String, i64>,
-    /// Each real server's health as last reported, by `vs key`.
-    pub real_servers: RealServerHealth,
     /// `vs key` → real server → its FILE_CHECK weight change (non-zero).
     pub real_server_weights: BTreeMap<String, BTreeMap<String, i64>>,
     pub virtual_servers: Vec<VirtualServerStatus>,
@@ -177,8 +177,13 @@ impl Record {
         } else {
             w.insert(rs.real_server.clone(), rs.weight);
         }
-        self.real_servers
-            .set(&rs.virtual_server, &rs.real_server, rs.up)
+        self.checks
+            .set_health(&rs.virtual_server, &rs.real_server, rs.up)
+    }
+
+    /// What was last recorded of `rs` in `vs` (None: nothing yet).
+    pub fn real_server_up(&self, vs: &str, rs: &str) -> Option<bool> {
+        self.checks.health(vs, rs)
     }
 
     /// Instance name → state name, for IPVS.
@@ -192,8 +197,8 @@ impl Record {
             states: self.vrrp_states(),
             tracks: self.tracks.clone(),
             values: self.values.clone(),
-            real_servers_down: self.real_servers.lists(false),
-            real_servers_up: self.real_servers.lists(true),
+            real_servers_down: self.checks.health_lists(false),
+            real_servers_up: self.checks.health_lists(true),
             real_server_weights: self.real_server_weights.clone(),
             down_ms,
             maintenance: self.maintenance.clone(),
@@ -201,23 +206,47 @@ impl Record {
     }
 
     /// What a previous image of the daemon handed over (`reexec.rs`): the
-    /// same tables a restarted worker resumes from.
+    /// same tables a restarted worker resumes from. After
+    /// [`Self::bind_checks`]: a real server's health is kept only for the
+    /// configured (one in both lists takes the later, down).
     pub fn adopt(&mut self, resume: Resume) {
         self.states = resume.states;
         self.tracks = resume.tracks;
         self.values = resume.values;
-        self.real_servers =
-            RealServerHealth::from_lists(&resume.real_servers_up, &resume.real_servers_down);
+        for (lists, up) in [
+            (&resume.real_servers_up, true),
+            (&resume.real_servers_down, false),
+        ] {
+            for (vs, list) in lists {
+                for rs in list {
+                    self.checks.set_health(vs, rs, up);
+                }
+            }
+        }
         self.real_server_weights = resume.real_server_weights;
     }
 
-    /// Room for `n` checks' records whose names take `name_bytes`, made at once: grown a result at a
-    /// time, each map left its smaller tables behind as holes in the heap.
-    pub fn reserve_checks(&mut self, n: usize, name_bytes: usize) {
-        self.checks.reserve(n, name_bytes);
+    /// A slot for every check of the committed configuration, the
+    /// checker's and the parent's own (at start and at each commit): the
+    /// results of checks it still has are kept, the others go.
+    pub fn bind_checks(&mut self, checker: Arc<Sources>, parent: Arc<Sources>) {
+        self.checks.bind(checker, parent);
     }
 
-    /// After a reload: forget what the new configuration no longer has.
+    /// A record with a slot for each check of `cfg` (tests; the parent
+    /// shares the sources it accepts results by).
+    #[cfg(test)]
+    pub fn bound_to(cfg: &Config) -> Self {
+        let mut r = Self::default();
+        r.bind_checks(
+            Arc::new(Sources::of(cfg)),
+            Arc::new(Sources::of_parent(cfg)),
+        );
+        r
+    }
+
+    /// After a reload: forget what the new configuration no longer has
+    /// (the checks' results go with [`Self::bind_checks`]).
     pub fn retain_configured(&mut self, cfg: &Config) {
         self.states
             .retain(|name, _| cfg.vrrp_instances.iter().any(|i| &i.name == name));
@@ -225,20 +254,16 @@ impl Record {
             .retain(|name, _| cfg.sync_groups.iter().any(|g| &g.name == name));
         // A set: at 10,000 checks a list's lookups made this quadratic.
         let checks: HashSet<String> = crate::checker::configured(cfg).into_iter().collect();
-        self.checks.retain(|k| checks.contains(k));
         self.tracks.retain(|k, _| checks.contains(k));
         self.values.retain(|k, _| checks.contains(k));
-        // A FILE_CHECK's weight change, and a real server's health, go
-        // with its real server's check (the lists had kept every real
-        // server any configuration since the start had: unbounded across
-        // reloads).
+        // A FILE_CHECK's weight change goes with its real server's check
+        // (as the real server's health does, with the checks' slots).
         let checked =
             |vs: &str, rs: &str| checks.contains(&crate::checker::real_server_source(vs, rs));
         for (vs, m) in &mut self.real_server_weights {
             m.retain(|rs, _| checked(vs, rs));
         }
         self.real_server_weights.retain(|_, m| !m.is_empty());
-        self.real_servers.retain(checked);
         let vss: Vec<String> = cfg
             .virtual_servers
             .iter()

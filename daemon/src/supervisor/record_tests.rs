@@ -102,6 +102,17 @@ fn group_notifies_when_all_members_agree() {
     assert!(r.transition(&c, &t("VI_2", "INIT", "MASTER")).is_empty());
 }
 
+/// `r` after a commit of `cfg`: what it no longer has forgotten, a slot
+/// for each of its checks (as `Parent::bind_records` does).
+fn commit(r: &mut Record, cfg: &Config) {
+    use crate::supervisor::sources::Sources;
+    r.retain_configured(cfg);
+    r.bind_checks(
+        std::sync::Arc::new(Sources::of(cfg)),
+        std::sync::Arc::new(Sources::of_parent(cfg)),
+    );
+}
+
 /// A result of `source`, run once, in `state`.
 fn ran_once(source: String, state: Verdict) -> CheckStatus {
     CheckStatus {
@@ -121,6 +132,8 @@ fn ran_once(source: String, state: Verdict) -> CheckStatus {
 fn check_changes_are_routed_once() {
     let mut r = Record::default();
     let c = |state: &str| ran_once("script:chk".into(), state.parse().unwrap());
+    assert_eq!(r.check(c("up")), None, "not a check of the configuration");
+    commit(&mut r, &cfg());
     assert_eq!(r.check(c("unknown")), None);
     assert!(!r.take_verdict_changes());
     assert_eq!(r.check(c("up")), Some(("script:chk".into(), true, None)));
@@ -145,7 +158,9 @@ fn check_changes_are_routed_once() {
         vec![("script:chk", (false, None))]
     );
     assert_eq!(r.checks.len(), 1);
-    r.retain_configured(&Config::default());
+    commit(&mut r, &cfg());
+    assert_eq!(r.checks.len(), 1, "kept across a commit that keeps it");
+    commit(&mut r, &Config::default());
     assert!(r.tracks.is_empty() && r.checks.is_empty());
 }
 
@@ -169,6 +184,7 @@ fn forgetting_removed_checks_is_not_quadratic() {
     };
     let all = servers(40_000);
     let mut r = Record::default();
+    commit(&mut r, &all);
     for source in crate::checker::configured(&all) {
         r.check(ran_once(source, Verdict::Up));
     }
@@ -178,7 +194,7 @@ fn forgetting_removed_checks_is_not_quadratic() {
     );
     let half = servers(20_000);
     let started = std::time::Instant::now();
-    r.retain_configured(&half);
+    commit(&mut r, &half);
     let took = started.elapsed();
     assert_eq!(
         (r.checks.len(), r.checks.verdicts().count()),
@@ -192,7 +208,9 @@ fn forgetting_removed_checks_is_not_quadratic() {
 
 #[test]
 fn real_server_health_is_recorded_for_replay() {
-    let mut r = Record::default();
+    let mut r = Record::bound_to(&crate::testutil::keepalived_config(
+        "virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  TCP_CHECK {\n  }\n }\n}\n",
+    ));
     let rs = |up| RealServerState {
         virtual_server: "10.0.0.1:80/tcp".into(),
         real_server: "10.0.0.2:80".into(),
@@ -223,10 +241,15 @@ fn real_server_health_is_recorded_for_replay() {
         weight: 4,
         ..rs(true)
     });
-    r.retain_configured(&crate::testutil::keepalived_config(
-        "virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.3 80 {\n  TCP_CHECK {\n  }\n }\n}\n",
-    ));
-    assert!(r.resume(None).real_server_weights.is_empty());
+    commit(
+        &mut r,
+        &crate::testutil::keepalived_config(
+            "virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.3 80 {\n  TCP_CHECK {\n  }\n }\n}\n",
+        ),
+    );
+    let resume = r.resume(None);
+    assert!(resume.real_server_weights.is_empty());
+    assert!(resume.real_servers_up.is_empty() && resume.real_servers_down.is_empty());
 }
 
 /// Regression (issue 18 review): the real servers' health lists forgot
@@ -234,7 +257,18 @@ fn real_server_health_is_recorded_for_replay() {
 /// since the start had. Now they keep the configured checks' only.
 #[test]
 fn real_server_health_is_forgotten_with_its_check() {
-    let mut r = Record::default();
+    // 50 checked real servers in each of two virtual servers.
+    let mut text = String::new();
+    for (vs, net) in [("10.0.0.1", 1), ("10.0.0.9", 2)] {
+        text.push_str(&format!("virtual_server {vs} 80 {{\n protocol TCP\n"));
+        for i in 0..50 {
+            text.push_str(&format!(
+                " real_server 10.0.{net}.{i} 80 {{\n  TCP_CHECK {{\n  }}\n }}\n"
+            ));
+        }
+        text.push_str("}\n");
+    }
+    let mut r = Record::bound_to(&crate::testutil::keepalived_config(&text));
     let rs = |vs: &str, rs: &str, up| RealServerState {
         virtual_server: vs.into(),
         real_server: rs.into(),
@@ -249,9 +283,22 @@ fn real_server_health_is_forgotten_with_its_check() {
         ));
         r.real_server(&rs("10.0.0.9:80/tcp", &format!("10.0.2.{i}:80"), true));
     }
-    r.retain_configured(&crate::testutil::keepalived_config(
-        "virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.1.2 80 {\n  TCP_CHECK {\n  }\n }\n real_server 10.0.1.3 80 {\n  TCP_CHECK {\n  }\n }\n real_server 10.0.1.4 80 {\n }\n}\n",
-    ));
+    let listed = |r: &Record, up| -> usize {
+        let resume = r.resume(None);
+        let lists = if up {
+            resume.real_servers_up
+        } else {
+            resume.real_servers_down
+        };
+        lists.values().map(Vec::len).sum()
+    };
+    assert_eq!((listed(&r, true), listed(&r, false)), (75, 25));
+    commit(
+        &mut r,
+        &crate::testutil::keepalived_config(
+            "virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.1.2 80 {\n  TCP_CHECK {\n  }\n }\n real_server 10.0.1.3 80 {\n  TCP_CHECK {\n  }\n }\n real_server 10.0.1.4 80 {\n }\n}\n",
+        ),
+    );
     let resume = r.resume(None);
     assert_eq!(
         resume.real_servers_up.into_iter().collect::<Vec<_>>(),
@@ -267,7 +314,7 @@ fn real_server_health_is_forgotten_with_its_check() {
             vec!["10.0.1.3:80".to_string()]
         )]
     );
-    r.retain_configured(&Config::default());
+    commit(&mut r, &Config::default());
     let resume = r.resume(None);
     assert!(resume.real_servers_up.is_empty() && resume.real_servers_down.is_empty());
 }

@@ -188,7 +188,7 @@ impl Parent {
         self.record.retain_configured(&self.config);
         self.routing = Routing::new(&self.config, std::mem::take(&mut self.routing));
         self.accepted.commit(&self.config);
-        self.size_records();
+        self.bind_records();
         self.lvs_notify = super::lvs_notify::IpvsNotify::new(&self.config);
         self.reconfigure_mail();
         for role in Role::ALL {

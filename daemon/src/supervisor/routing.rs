@@ -212,7 +212,7 @@ script = "/bin/true"
     #[test]
     fn plain_checks_go_to_vrrp_once_per_change() {
         let mut r = Routing::new(&cfg(WITH_POLICY), Routing::default());
-        let mut rec = Record::default();
+        let mut rec = Record::bound_to(&cfg(WITH_POLICY));
         let now = Instant::now();
         let down = status("script:plain", Verdict::Down, None);
         assert_eq!(
@@ -229,7 +229,7 @@ script = "/bin/true"
     #[test]
     fn a_failing_check_with_a_policy_restarts_then_demotes_then_restores() {
         let mut r = Routing::new(&cfg(WITH_POLICY), Routing::default());
-        let mut rec = Record::default();
+        let mut rec = Record::bound_to(&cfg(WITH_POLICY));
         let now = Instant::now();
         let routes = r.result(&mut rec, status("script:web", Verdict::Down, None), now);
         assert_eq!(
@@ -277,7 +277,7 @@ script = "/bin/true"
     #[test]
     fn a_check_down_before_its_first_run_is_not_restarted() {
         let mut r = Routing::new(&cfg(WITH_POLICY), Routing::default());
-        let mut rec = Record::default();
+        let mut rec = Record::bound_to(&cfg(WITH_POLICY));
         let mut init = status("script:web", Verdict::Down, None);
         init.runs = 0;
         init.failures = 0;
@@ -297,7 +297,9 @@ script = "/bin/true"
     #[test]
     fn files_give_values_and_real_servers_stay_with_ipvs() {
         let mut r = Routing::default();
-        let mut rec = Record::default();
+        let mut rec = Record::bound_to(&crate::testutil::keepalived_config(
+            "vrrp_track_file prio {\n file /run/upkeep-prio\n}\nvirtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  TCP_CHECK {\n  }\n }\n}\n",
+        ));
         let now = Instant::now();
         assert_eq!(
             r.result(&mut rec, status("file:prio", Verdict::Up, Some(5)), now),
@@ -330,7 +332,7 @@ script = "/bin/true"
     fn an_unchanged_policy_keeps_its_state_across_a_reload() {
         let c = cfg(WITH_POLICY);
         let mut r = Routing::new(&c, Routing::default());
-        let mut rec = Record::default();
+        let mut rec = Record::bound_to(&c);
         r.result(
             &mut rec,
             status("script:web", Verdict::Down, None),

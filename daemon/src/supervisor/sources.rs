@@ -15,6 +15,7 @@
 //! own: `checker::local`), so it cannot make anything run as another user.
 
 use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
 
 use hashbrown::HashTable;
 
@@ -68,10 +69,13 @@ pub struct Sources {
     hasher: RandomState,
 }
 
-/// Where a name is in `Sources::names`, and its kind.
+/// Where a name is in `Sources::names`, its kind, and its position: the
+/// names are numbered 0.. in the order given, so that the parent's record
+/// of results can be a list in that order (`check_table`).
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     name: Span,
+    pos: u32,
     kind: Kind,
 }
 
@@ -83,6 +87,12 @@ impl Sources {
         // that the names kept are not strewn over the pages those took
         // (sys::mem::apart).
         crate::sys::mem::apart(|| Self::from_list(crate::checker::by_checker_weighted(cfg))).clone()
+    }
+
+    /// Sources of `names`, none weighted (tests).
+    #[cfg(test)]
+    pub fn from_names(names: Vec<String>) -> Self {
+        Self::from_list(names.into_iter().map(|n| (n, false)).collect())
     }
 
     /// The checks the parent runs itself (scripts with their own account).
@@ -131,13 +141,23 @@ impl Sources {
             return;
         }
         // A configuration's names are far below 4 GiB (the file would be
-        // larger); one beyond is left out rather than wrapped.
+        // larger) and fewer than 2^32; one beyond is left out rather than
+        // wrapped.
+        let Ok(pos) = u32::try_from(index.len()) else {
+            return;
+        };
         let Some(span) = names.push(name) else {
             return;
         };
-        index.insert_unique(hash, Entry { name: span, kind }, |e| {
-            hasher.hash_one(names.get(e.name))
-        });
+        index.insert_unique(
+            hash,
+            Entry {
+                name: span,
+                pos,
+                kind,
+            },
+            |e| hasher.hash_one(names.get(e.name)),
+        );
     }
 
     fn entry(&self, source: &str) -> Option<Entry> {
@@ -149,6 +169,19 @@ impl Sources {
 
     pub fn contains(&self, source: &str) -> bool {
         self.entry(source).is_some()
+    }
+
+    /// The name as kept here, and its position (below [`Self::len`]).
+    pub fn find(&self, source: &str) -> Option<(&str, usize)> {
+        self.entry(source)
+            .map(|e| (self.names.get(e.name), e.pos as usize))
+    }
+
+    /// Every name with its position, in no particular order.
+    pub fn names(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.index
+            .iter()
+            .map(|e| (self.names.get(e.name), e.pos as usize))
     }
 
     fn kind(&self, source: &str) -> Option<Kind> {
@@ -163,11 +196,6 @@ impl Sources {
     pub fn len(&self) -> usize {
         self.index.len()
     }
-
-    /// The bytes of all names.
-    pub fn name_bytes(&self) -> usize {
-        self.names.bytes()
-    }
 }
 
 /// The configurations whose checks the checker may still be running: the
@@ -175,14 +203,16 @@ impl Sources {
 /// (until the checker has caught up).
 #[derive(Clone, Debug, Default)]
 pub struct Accepted {
-    pub current: Sources,
-    others: Vec<Sources>,
+    /// Shared with the record of results (`check_table`), which keeps a
+    /// result per check of the committed configuration in this order.
+    pub current: Arc<Sources>,
+    others: Vec<Arc<Sources>>,
 }
 
 impl Accepted {
     pub fn new(cfg: &Config) -> Self {
         Self {
-            current: Sources::of(cfg),
+            current: Arc::new(Sources::of(cfg)),
             others: Vec::new(),
         }
     }
@@ -191,21 +221,21 @@ impl Accepted {
     /// parent drops results of an earlier configuration by generation).
     pub fn parent(cfg: &Config) -> Self {
         Self {
-            current: Sources::of_parent(cfg),
+            current: Arc::new(Sources::of_parent(cfg)),
             others: Vec::new(),
         }
     }
 
     /// A reload is under way: its checks may be reported before it commits.
     pub fn expect(&mut self, cfg: &Config) {
-        self.others.push(Sources::of(cfg));
+        self.others.push(Arc::new(Sources::of(cfg)));
         self.others.truncate(2);
     }
 
     /// `cfg` is committed; the previous checks stay acceptable until the
     /// checker runs the new configuration ([`Self::settle`]).
     pub fn commit(&mut self, cfg: &Config) {
-        let old = std::mem::replace(&mut self.current, Sources::of(cfg));
+        let old = std::mem::replace(&mut self.current, Arc::new(Sources::of(cfg)));
         self.others = vec![old];
     }
 
@@ -375,9 +405,10 @@ mod tests {
         let names_bytes: usize = names.iter().take(10_000).map(|(n, _)| n.len()).sum();
         let held = s.names.capacity() + s.index.allocation_size();
         // The map held a 24-byte String and a Kind per slot of 16,384
-        // (0.5 MiB) and each name in a heap block of its own.
+        // (0.5 MiB) and each name in a heap block of its own. Here a slot
+        // is a span, a position and a kind, and a control byte.
         assert!(
-            held < names_bytes + 16_384 * 13 + 4096,
+            held < names_bytes + 16_384 * 17 + 4096,
             "{held} bytes for {names_bytes} of names"
         );
         // A copy (Sources::of keeps one) is as exact.
