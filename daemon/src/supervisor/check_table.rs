@@ -56,20 +56,18 @@ impl CheckTable {
     /// each of them whose check was recorded before (by name), and for no
     /// other.
     pub fn bind(&mut self, checker: Arc<Sources>, parent: Arc<Sources>) {
+        // Made at once and exactly: grown by doubling, the lists left their
+        // smaller copies behind as holes in the heap.
+        let len = checker.len() + parent.len();
         let mut old = std::mem::replace(
             self,
             Self {
                 checker,
                 parent,
-                ..Self::default()
+                slots: vec![None; len],
+                health: vec![None; len],
             },
         );
-        let len = self.checker.len() + self.parent.len();
-        // Exactly: grown by doubling, the lists left their smaller copies
-        // behind as holes in the heap.
-        self.slots.reserve_exact(len);
-        self.slots.resize_with(len, || None);
-        self.health = vec![None; len];
         let Self {
             checker,
             parent,

@@ -3,7 +3,6 @@
 //! STATUS= and metrics have one source. Pure data; no IO.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-
 use std::sync::Arc;
 
 use super::check_table::CheckTable;
@@ -233,15 +232,21 @@ impl Record {
         self.checks.bind(checker, parent);
     }
 
-    /// A record with a slot for each check of `cfg` (tests; the parent
-    /// shares the sources it accepts results by).
+    /// [`Self::bind_checks`] to sources of their own made from `cfg`
+    /// (tests; the parent shares the sources it accepts results by).
     #[cfg(test)]
-    pub fn bound_to(cfg: &Config) -> Self {
-        let mut r = Self::default();
-        r.bind_checks(
+    pub fn bind_to(&mut self, cfg: &Config) {
+        self.bind_checks(
             Arc::new(Sources::of(cfg)),
             Arc::new(Sources::of_parent(cfg)),
         );
+    }
+
+    /// A record with a slot for each check of `cfg` (tests).
+    #[cfg(test)]
+    pub fn bound_to(cfg: &Config) -> Self {
+        let mut r = Self::default();
+        r.bind_to(cfg);
         r
     }
 

@@ -105,12 +105,8 @@ fn group_notifies_when_all_members_agree() {
 /// `r` after a commit of `cfg`: what it no longer has forgotten, a slot
 /// for each of its checks (as `Parent::bind_records` does).
 fn commit(r: &mut Record, cfg: &Config) {
-    use crate::supervisor::sources::Sources;
     r.retain_configured(cfg);
-    r.bind_checks(
-        std::sync::Arc::new(Sources::of(cfg)),
-        std::sync::Arc::new(Sources::of_parent(cfg)),
-    );
+    r.bind_to(cfg);
 }
 
 /// A result of `source`, run once, in `state`.
