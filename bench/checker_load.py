@@ -14,7 +14,7 @@ With --callgrind, every upkeepd process runs under valgrind's callgrind
 and its control pipes live in /tmp); after the
 settle time the counters are zeroed, after --seconds dumped, and the user
 instructions each process executed are divided by the check runs in the
-window (status.json's `runs`): instructions per check, per process, with
+window (connections the listeners accepted): instructions per check, per process, with
 the profiles kept in DIR for callgrind_annotate. Far slower than native:
 use a few hundred checks.
 
@@ -88,7 +88,9 @@ def run(upkeepd, conf_text, settle, measure, extra=(), wrap=(), env=None, ns=Non
     procs = []
     try:
         subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
-        procs.append(subprocess.Popen(["ip", "netns", "exec", netns, "python3", "-c", LISTENER]))
+        procs.append(subprocess.Popen(["ip", "netns", "exec", netns, "python3", "-c", LISTENER],
+                                      env=dict(os.environ, TCP_LISTENERS_COUNT=os.path.join(d, "accepted"))))
+        open(os.path.join(d, "listener.pid"), "w").write(str(procs[-1].pid))
         path = os.path.join(d, "upkeep.toml")
         open(path, "w").write(conf_text)
         log = open(os.path.join(d, "upkeepd.log"), "w")
@@ -117,8 +119,17 @@ def run(upkeepd, conf_text, settle, measure, extra=(), wrap=(), env=None, ns=Non
 
 
 def runs(d):
-    """Check runs so far, as the parent last published them."""
-    return sum(c.get("runs", 0) for c in json.load(open(os.path.join(d, "status.json")))["checks"])
+    """Check runs so far: the connections the listeners accepted (status.json's
+    `runs` may be seconds old: counters alone travel every few seconds)."""
+    path = os.path.join(d, "accepted")
+    if os.path.exists(path):
+        os.unlink(path)
+    os.kill(int(open(os.path.join(d, "listener.pid")).read()), signal.SIGUSR1)
+    for _ in range(100):
+        if os.path.exists(path):
+            return int(open(path).read())
+        time.sleep(0.02)
+    raise RuntimeError("the listener did not report its count")
 
 
 def callgrind(args):

@@ -70,7 +70,8 @@ async fn run(mut load: mpsc::UnboundedReceiver<(u64, Vec<Spec>)>, out: mpsc::Sen
                 }
             }
             _ = flush.tick() => {
-                while let Some(m) = checker.batch() {
+                let counters = checker.counters_due();
+                while let Some(m) = checker.batch(counters) {
                     if out.send((generation, m)).await.is_err() {
                         return;
                     }

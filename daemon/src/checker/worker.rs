@@ -3,8 +3,12 @@
 //! one thread; see [`schedule`](super::schedule)), fall/rise per check,
 //! results to the parent.
 //!
-//! A state change is sent at once; counters and latency go in a batch at
-//! most once a second.
+//! A state change is sent at once; a new message goes in the next batch
+//! (a second at most), and counters and latency alone every
+//! [`counter_ticks`] batches: up to 100 checks every second, at 500 every
+//! 5 s (issue 18: at 500 TCP checks a second, encoding and decoding every
+//! check's counters every second was a third of the checker's and most of
+//! the parent's instructions per check).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,6 +43,9 @@ struct CheckRecord {
     found: Option<Box<Found>>,
     /// Ran (or was loaded) since the last batch.
     dirty: bool,
+    /// Changed more than its counters and latency since the last batch:
+    /// its message, number or metrics, or it was loaded.
+    news: bool,
     /// The last run passed and its last probe was a TCP connect: the
     /// message is "connected to ADDR" of that probe, made when sent rather
     /// than kept (48 bytes a check with the allocator's header, 0.46 MiB of
@@ -89,6 +96,7 @@ impl CheckRecord {
             latency_us: None,
             found: None,
             dirty: false,
+            news: false,
             connected: false,
         }
     }
@@ -150,6 +158,8 @@ pub(crate) struct Checker {
     specs: Arc<[Spec]>,
     checks: Vec<CheckRecord>,
     schedule: Scheduler,
+    /// Batches since the last that carried counters alone.
+    flushes: u32,
 }
 
 impl Checker {
@@ -160,6 +170,7 @@ impl Checker {
             specs: Arc::new([]),
             checks: Vec::new(),
             schedule: Scheduler::default(),
+            flushes: 0,
         }
     }
 
@@ -186,6 +197,7 @@ impl Checker {
                 warn!(check = %spec.source, reason = %why, "check not run");
             }
             check.dirty = true;
+            check.news = true;
             self.checks.push(check);
         }
         drop(old);
@@ -226,22 +238,30 @@ impl Checker {
         let value_changed = r.outcome.value.is_some() && r.outcome.value != check.value();
         // A FILE_CHECK's number changes the server's weight while it is up.
         let weight_changed = spec.real_server_at.is_some() && r.weight != check.weight();
-        Found::set(&mut check.found, r.outcome.value, r.metrics, r.weight);
+        let metrics_changed =
+            r.metrics[..] != *check.found.as_ref().map_or(&[][..], |f| &f.metrics[..]);
         // A pass ends in the last probe's outcome (schedule::run_probes).
-        check.connected = r.outcome.ok && matches!(spec.probes.last(), Some(Probe::Tcp { .. }));
-        if check.connected {
+        let connected = r.outcome.ok && matches!(spec.probes.last(), Some(Probe::Tcp { .. }));
+        let mut news = value_changed || weight_changed || metrics_changed;
+        news |= connected != check.connected;
+        Found::set(&mut check.found, r.outcome.value, r.metrics, r.weight);
+        check.connected = connected;
+        if connected {
             check.last = None;
         } else if check.last.as_deref() != Some(r.outcome.message.as_str()) {
             check.last = Some(r.outcome.message.into_boxed_str());
+            news = true;
         }
         check.latency_us = Some(u32::try_from(r.latency.as_micros()).unwrap_or(u32::MAX));
         check.dirty = true;
+        check.news |= news;
         let Some(v) = change.or((value_changed || weight_changed).then(|| check.health.state()))
         else {
             return Vec::new();
         };
         info!(check = %spec.source, state = v.word(), result = check.message(spec).as_deref().unwrap_or(""), "check state changed");
         check.dirty = false;
+        check.news = false;
         let mut out = vec![Msg::Checks {
             checks: vec![check.status(spec)],
         }];
@@ -261,22 +281,42 @@ impl Checker {
         self.schedule.stop();
     }
 
-    /// Checks that ran (or were loaded) since they were last sent, at most
-    /// [`BATCH_LIMIT`]; call again until None.
-    pub(crate) fn batch(&mut self) -> Option<Msg> {
+    /// Whether this second's batch carries counters alone too (every
+    /// [`counter_ticks`] calls, one a second).
+    pub(crate) fn counters_due(&mut self) -> bool {
+        self.flushes += 1;
+        if self.flushes < counter_ticks(self.checks.len()) {
+            return false;
+        }
+        self.flushes = 0;
+        true
+    }
+
+    /// Checks with news since they were last sent (with `counters`, also
+    /// those that only ran), at most [`BATCH_LIMIT`]; call again until None.
+    pub(crate) fn batch(&mut self, counters: bool) -> Option<Msg> {
         let checks: Vec<CheckStatus> = self
             .checks
             .iter_mut()
             .zip(self.specs.iter())
-            .filter(|(c, _)| c.dirty)
+            .filter(|(c, _)| c.news || (counters && c.dirty))
             .take(BATCH_LIMIT)
             .map(|(c, spec)| {
                 c.dirty = false;
+                c.news = false;
                 c.status(spec)
             })
             .collect();
         (!checks.is_empty()).then_some(Msg::Checks { checks })
     }
+}
+
+/// Seconds between batches of counters alone for `checks` checks: one
+/// per 100 checks, from 1 to 5, so that the parent decodes about 100
+/// such entries a second (like the VRRP worker's counters, which slow
+/// down with its instances) and none is more than 5 s old.
+pub(crate) fn counter_ticks(checks: usize) -> u32 {
+    u32::try_from(checks.div_ceil(100).clamp(1, 5)).unwrap_or(5)
 }
 
 /// The plugin host for `specs`: none when no check is a plugin (no engine
@@ -370,7 +410,8 @@ pub async fn run(config: Config, generation: u64, link: &mut Link) -> Result<(),
                 }
             }
             _ = flush.tick() => {
-                while let Some(m) = checker.batch() {
+                let counters = checker.counters_due();
+                while let Some(m) = checker.batch(counters) {
                     link.send(&m).await?;
                 }
                 crate::sys::mem::trim_heap_now_and_then();
@@ -946,7 +987,8 @@ mod tests {
     }
 
     /// Issue 18: 1,000 loaded checks go to the parent in messages of at
-    /// most BATCH_LIMIT, each check once, then nothing until one runs.
+    /// most BATCH_LIMIT, each check once (news: not held for the batch of
+    /// counters), then nothing until one runs.
     #[test]
     fn loaded_checks_are_sent_in_bounded_batches() {
         let specs = thousand_checks("warmup 3600");
@@ -955,7 +997,7 @@ mod tests {
             checker.load(specs);
             let mut sizes = Vec::new();
             let mut seen = std::collections::HashSet::new();
-            while let Some(m) = checker.batch() {
+            while let Some(m) = checker.batch(false) {
                 let Msg::Checks { checks } = m else {
                     panic!("not a batch: {m:?}")
                 };
@@ -967,8 +1009,55 @@ mod tests {
             assert_eq!(sizes.iter().sum::<usize>(), 1000);
             assert!(sizes.iter().all(|&n| n <= BATCH_LIMIT), "{sizes:?}");
             assert_eq!(sizes.len(), 1000_usize.div_ceil(BATCH_LIMIT));
-            assert!(checker.batch().is_none());
+            assert!(checker.batch(true).is_none());
         });
+    }
+
+    /// Issue 18: a run that moved only counters waits for the batch of
+    /// counters (every fifth at 500 checks and more, every one up to 100);
+    /// a new message, a change of state or a load does not wait.
+    #[test]
+    fn counters_alone_wait_for_their_batch_and_news_does_not() {
+        assert_eq!(
+            [1, 100, 101, 250, 500, 10_000].map(counter_ticks),
+            [1, 1, 2, 3, 5, 5]
+        );
+        let mut c = one_check(rs_spec(&conf(80, "")));
+        let sent = |c: &mut Checker, counters: bool| -> Vec<CheckStatus> {
+            let mut all = Vec::new();
+            while let Some(Msg::Checks { checks }) = c.batch(counters) {
+                all.extend(checks);
+            }
+            all
+        };
+        // The first result changes the state: sent at once, nothing left.
+        assert_eq!(c.record(ran(true, "HTTP 200")).len(), 2);
+        assert!(sent(&mut c, true).is_empty());
+        // The same message again: counters alone.
+        assert!(c.record(ran(true, "HTTP 200")).is_empty());
+        assert!(sent(&mut c, false).is_empty());
+        let counters = sent(&mut c, true);
+        assert_eq!(counters.len(), 1);
+        assert_eq!(counters[0].runs, 2);
+        // Another message (still up) goes in the next batch of any kind.
+        assert!(c.record(ran(true, "HTTP 204")).is_empty());
+        let news = sent(&mut c, false);
+        assert_eq!(news.len(), 1);
+        assert_eq!(news[0].last_result.as_deref(), Some("HTTP 204"));
+        assert_eq!(news[0].runs, 3);
+        assert!(sent(&mut c, true).is_empty());
+        // One check: every batch carries counters.
+        assert!((0..3).all(|_| c.counters_due()));
+        // 1,000 checks: every fifth.
+        let mut many = Checker::new();
+        many.load(thousand_checks("warmup 3600"));
+        let due: Vec<bool> = (0..10).map(|_| many.counters_due()).collect();
+        assert_eq!(
+            due,
+            [
+                false, false, false, false, true, false, false, false, false, true
+            ]
+        );
     }
 
     /// 1,000 checks due at once start a slice at a time, the loop having

@@ -91,22 +91,26 @@ pub enum IpcError {
 
 /// Encodes one message as one frame (an error when it does not fit).
 pub fn encode(msg: &Msg) -> Result<Vec<u8>, IpcError> {
-    let body = serde_json::to_vec(msg)?;
-    let total = HEADER_LEN + body.len();
-    if total > MAX_FRAME {
-        return Err(IpcError::TooLarge(total));
+    let out = header_then_body(msg)?;
+    if out.len() > MAX_FRAME {
+        return Err(IpcError::TooLarge(out.len()));
     }
-    Ok(frame(&body, false))
+    Ok(one_frame(out))
 }
 
 /// Encodes one message as the frames that carry it, in order.
 pub fn frames(msg: &Msg) -> Result<Vec<Vec<u8>>, IpcError> {
-    let body = serde_json::to_vec(msg)?;
+    let out = header_then_body(msg)?;
+    if out.len() <= MAX_FRAME {
+        // Most messages: the body is written once, where it is sent from.
+        return Ok(vec![one_frame(out)]);
+    }
+    let body = &out[HEADER_LEN..];
     if body.len() > FROM_PARENT_LIMIT {
         return Err(IpcError::MessageTooLarge(FROM_PARENT_LIMIT));
     }
     let piece = MAX_FRAME - HEADER_LEN;
-    let n = body.len().div_ceil(piece).max(1);
+    let n = body.len().div_ceil(piece);
     Ok((0..n)
         .map(|k| {
             let end = ((k + 1) * piece).min(body.len());
@@ -115,13 +119,35 @@ pub fn frames(msg: &Msg) -> Result<Vec<Vec<u8>>, IpcError> {
         .collect())
 }
 
-fn frame(piece: &[u8], more: bool) -> Vec<u8> {
+/// Room for the header, then `msg` encoded after it.
+fn header_then_body(msg: &Msg) -> Result<Vec<u8>, IpcError> {
+    let mut out = Vec::with_capacity(256);
+    out.resize(HEADER_LEN, 0);
+    serde_json::to_writer(&mut out, msg)?;
+    Ok(out)
+}
+
+/// `out` (from [`header_then_body`], at most MAX_FRAME bytes) with its
+/// header written: one frame, the last of its message.
+fn one_frame(mut out: Vec<u8>) -> Vec<u8> {
+    let header = header(out.len() - HEADER_LEN, false);
+    out[..HEADER_LEN].copy_from_slice(&header);
+    out
+}
+
+fn header(len: usize, more: bool) -> [u8; HEADER_LEN] {
     // A piece is at most MAX_FRAME - HEADER_LEN bytes: it fits in 31 bits.
-    let len = u32::try_from(piece.len()).unwrap_or(0) | if more { MORE } else { 0 };
+    let len = u32::try_from(len).unwrap_or(0) | if more { MORE } else { 0 };
+    let mut h = [0; HEADER_LEN];
+    h[..2].copy_from_slice(&MAGIC);
+    h[2..4].copy_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+    h[4..].copy_from_slice(&len.to_be_bytes());
+    h
+}
+
+fn frame(piece: &[u8], more: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + piece.len());
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
-    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&header(piece.len(), more));
     out.extend_from_slice(piece);
     out
 }
