@@ -20,7 +20,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use common::flap::{
-    SECS, UPKEEPD, conf, epoch, expect_clean_return, flaps_under_delays, k_faults,
+    FIRST_MASTER, SECS, UPKEEPD, conf, epoch, expect_clean_return, flaps_under_delays, k_faults,
     keepalived_link_flaps, keepalived_return, keepalived_tracked_flaps, longest_gap, sources,
     tracked_aggregate_follows_its_delays, transitions,
 };
@@ -169,7 +169,7 @@ fn a_bond_losing_one_member_keeps_its_master_and_losing_both_fails_over() {
     lab.bond(0);
     lab.start(0, UPKEEPD, &conf("bond0", 100, vip, "", ""), "k.conf");
     lab.start(1, UPKEEPD, &conf("eth0", 99, vip, "", ""), "k.conf");
-    lab.expect_state(0, "VI_1", "MASTER", SECS(10));
+    lab.expect_state(0, "VI_1", "MASTER", FIRST_MASTER);
     lab.expect_state(1, "VI_1", "BACKUP", SECS(3));
     let pcap = lab.capture_bridge("bond.pcap", "vrrp");
     let (t0, t1) = (transitions(&lab, 0), transitions(&lab, 1));
