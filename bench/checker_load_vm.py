@@ -124,7 +124,7 @@ vm_result "ERRLINES $(grep -ciE 'error|fail|timeout|timed out' /tmp/daemon.log)"
 vm_result "RESTARTS $(grep -c 'restarting' /tmp/daemon.log)"
 vm_result "DOWN $(grep -cE 'state="down"|TCP connection to .* failed' /tmp/daemon.log)"
 echo "---- daemon log, without the per-check lines"
-grep -v -e 'check state changed' -e 'TCP connection to' -e 'Gained quorum' -e 'Adding service' \
+grep -v -e 'check state changed' -e 'TCP connection to' -e 'Gained quorum' -e 'quorum virtual_server' -e 'Adding service' \
     -e 'Enabling service' -e 'Removing service' -e 'Disabling service' /tmp/daemon.log | head -n 80
 echo "---- daemon log (last lines)"
 tail -n 5 /tmp/daemon.log
