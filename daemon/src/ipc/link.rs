@@ -2,6 +2,8 @@
 //! run ends. Every role (VRRP, IPVS, checker) talks to the parent through a
 //! [`Link`]; the supervisor's worker entry point builds it.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use tracing::warn;
 
 use super::msg::Role;
@@ -24,6 +26,13 @@ pub enum WorkerError {
 pub struct Link {
     channel: Channel,
     reader: Reader,
+    /// A ping read and not answered yet (0: none; the parent numbers its
+    /// pings from 1). The answer waits for room on the socket, and a
+    /// worker's select may drop `recv` meanwhile for another branch: the
+    /// answer is then owed, and goes out before anything else is sent or
+    /// read. Dropped with the future, it was lost, and a worker flooding a
+    /// slow parent went unanswered.
+    owed: AtomicU64,
 }
 
 impl Link {
@@ -31,10 +40,12 @@ impl Link {
         Self {
             channel,
             reader: Reader::new(FROM_PARENT_LIMIT),
+            owed: AtomicU64::new(0),
         }
     }
 
     pub async fn send(&self, msg: &Msg) -> Result<(), IpcError> {
+        self.answer_owed().await?;
         self.channel.send(msg).await
     }
 
@@ -42,24 +53,37 @@ impl Link {
     /// executable's pages used only to get here (parsing, set-up): see
     /// [`crate::sys::mem::release_startup_pages`].
     pub async fn ready(&self, generation: u64) -> Result<(), IpcError> {
-        self.channel.send(&Msg::Ready { generation }).await?;
+        self.send(&Msg::Ready { generation }).await?;
         let_go_after_load();
         Ok(())
     }
 
-    /// The next message for the role. Pings are answered here. Cancel-safe.
+    /// The next message for the role. Pings are answered here. Cancel-safe:
+    /// a ping read is answered even when this is dropped before the answer
+    /// went out (at the next send or receive).
     pub async fn recv(&mut self) -> Result<Msg, IpcError> {
         loop {
+            self.answer_owed().await?;
             let (mut msg, _) = self.channel.recv(&mut self.reader).await?;
             if let Msg::Start { config, .. } | Msg::Reload { config, .. } = &mut msg {
                 // Decoded one element at a time: spare room in every list.
                 config.shrink();
             }
             match msg {
-                Msg::Ping { seq } => self.channel.send(&Msg::Pong { seq }).await?,
+                Msg::Ping { seq } => self.owed.store(seq, Ordering::Relaxed),
                 other => return Ok(other),
             }
         }
+    }
+
+    /// Sends the answer to the last ping read, if it has not gone out.
+    async fn answer_owed(&self) -> Result<(), IpcError> {
+        let seq = self.owed.load(Ordering::Relaxed);
+        if seq != 0 {
+            self.channel.send(&Msg::Pong { seq }).await?;
+            self.owed.store(0, Ordering::Relaxed);
+        }
+        Ok(())
     }
 }
 
@@ -125,8 +149,51 @@ pub fn unexpected(role: Role, msg: &Msg) -> WorkerError {
 
 #[cfg(test)]
 mod tests {
+    use super::{Channel, Link, Msg};
+    use crate::ipc::socketpair;
     use crate::sys::mem::releases;
     use std::time::{Duration, Instant};
+
+    /// A ping whose answer could not go out (the worker's socket full) and
+    /// whose receive was dropped for another branch is answered before the
+    /// worker's next message (regression: the answer was lost).
+    #[test]
+    fn a_ping_answered_while_the_socket_is_full_is_not_lost() {
+        crate::ipc::tests::rt().block_on(async {
+            let (p, w) = socketpair().unwrap();
+            let parent = Channel::new(p).unwrap();
+            let mut link = Link::new(Channel::new(w).unwrap());
+            let filler = Msg::Pong { seq: 999 };
+            let mut sent = 0;
+            let full = Duration::from_millis(50);
+            while tokio::time::timeout(full, link.channel.send(&filler)).await.is_ok() {
+                sent += 1;
+                assert!(sent < 10_000_000, "the socket never filled");
+            }
+            assert!(sent > 0);
+            parent.send(&Msg::Ping { seq: 7 }).await.unwrap();
+            let recv = tokio::time::timeout(Duration::from_millis(200), link.recv()).await;
+            assert!(recv.is_err(), "nothing but the ping came");
+            let mut reader = crate::ipc::Reader::new(crate::ipc::FROM_WORKER_LIMIT);
+            for _ in 0..sent {
+                assert_eq!(parent.recv(&mut reader).await.unwrap().0, filler);
+            }
+            link.send(&Msg::Ready { generation: 3 }).await.unwrap();
+            let mut next = Vec::new();
+            for _ in 0..2 {
+                let m =
+                    tokio::time::timeout(Duration::from_secs(5), parent.recv(&mut reader)).await;
+                next.push(m.ok().and_then(Result::ok).map(|(m, _)| m));
+            }
+            assert_eq!(
+                next,
+                [
+                    Some(Msg::Pong { seq: 7 }),
+                    Some(Msg::Ready { generation: 3 })
+                ]
+            );
+        });
+    }
 
     #[test]
     fn a_load_outside_a_runtime_releases_once_and_starts_no_task() {
