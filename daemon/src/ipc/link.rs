@@ -166,7 +166,10 @@ mod tests {
             let filler = Msg::Pong { seq: 999 };
             let mut sent = 0;
             let full = Duration::from_millis(50);
-            while tokio::time::timeout(full, link.channel.send(&filler)).await.is_ok() {
+            while tokio::time::timeout(full, link.channel.send(&filler))
+                .await
+                .is_ok()
+            {
                 sent += 1;
                 assert!(sent < 10_000_000, "the socket never filled");
             }
