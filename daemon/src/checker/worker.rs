@@ -242,8 +242,8 @@ impl Checker {
             r.metrics[..] != *check.found.as_ref().map_or(&[][..], |f| &f.metrics[..]);
         // A pass ends in the last probe's outcome (schedule::run_probes).
         let connected = r.outcome.ok && matches!(spec.probes.last(), Some(Probe::Tcp { .. }));
-        let mut news = value_changed || weight_changed || metrics_changed;
-        news |= connected != check.connected;
+        let mut news =
+            value_changed || weight_changed || metrics_changed || connected != check.connected;
         Found::set(&mut check.found, r.outcome.value, r.metrics, r.weight);
         check.connected = connected;
         if connected {
