@@ -15,6 +15,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -28,11 +29,16 @@ use super::plugin::{self, Host};
 use super::probe::{self, Outcome, Probe};
 use super::spec::Spec;
 
-/// Runs started in one go at most: a burst of due checks (10,000 at the
-/// end of a warm-up on a starved machine) is started a slice at a time, so
-/// that the worker's loop still answers the parent's pings between slices
-/// (the first version started them all in one poll: the VM benchmark's
-/// parent judged the checker silent and restarted it).
+/// Runs started and not yet polled, at most: a burst of due checks
+/// (10,000 at the end of a warm-up on a starved machine) is started a
+/// slice at a time, so that the worker's loop still answers the parent's
+/// pings between slices. A run's first poll is its connect (or spawn):
+/// the first version started them all in one poll, and a later one
+/// allowed a slice per call of [`Scheduler::next`], which the worker calls
+/// for each result it takes in a turn, so slices piled up unpolled until
+/// one poll of the runs made thousands of connects (issue 18: 7,000 in
+/// 5.8 s in the VM benchmark at 10,000 checks, whose parent then judged
+/// the checker silent and restarted it).
 const STARTS_PER_TURN: usize = 128;
 
 /// The most a run starts before its time to share a wake-up with runs due
@@ -110,6 +116,10 @@ pub(crate) struct Scheduler {
     /// What the [`Tick`]s count from.
     epoch: Instant,
     runs: FuturesUnordered<BoxFuture<'static, Done>>,
+    /// Runs in `runs` not polled yet (each takes one off at its first
+    /// poll); a new counter at each [`Scheduler::stop`], as runs dropped
+    /// unpolled never take theirs off.
+    unpolled: Arc<AtomicUsize>,
     /// Tracked processes' exits: (check, `seq`).
     wakes: JoinSet<(u32, u32)>,
     /// Set to the queue's earliest entry (made at the first wait: a
@@ -126,6 +136,7 @@ impl Default for Scheduler {
             queue: BinaryHeap::new(),
             epoch: Instant::now(),
             runs: FuturesUnordered::new(),
+            unpolled: Arc::default(),
             wakes: JoinSet::new(),
             timer: None,
             plugins: None,
@@ -177,6 +188,7 @@ impl Scheduler {
     /// group with its future), nothing is scheduled.
     pub(crate) fn stop(&mut self) {
         self.runs = FuturesUnordered::new();
+        self.unpolled = Arc::default();
         self.wakes.abort_all();
         self.queue.clear();
         self.slots.clear();
@@ -219,18 +231,19 @@ impl Scheduler {
         }
     }
 
-    /// Starts the runs due at `now` (and those within their slack), at
-    /// most [`STARTS_PER_TURN`]: whether more are due, and when the next
-    /// one is (for the timer).
+    /// Starts the runs due at `now` (and those within their slack) while
+    /// fewer than [`STARTS_PER_TURN`] runs wait for their first poll:
+    /// whether more are due, and when the next one is (for the timer).
     fn start_due(&mut self, now: Instant) -> (bool, Option<Instant>) {
+        let room = STARTS_PER_TURN.saturating_sub(self.unpolled.load(Ordering::Relaxed));
         let mut started = 0;
         while let Some(&Reverse((at, i, seq))) = self.queue.peek() {
             let at = instant(self.epoch, at);
-            if started == STARTS_PER_TURN {
-                return (at <= now, None);
-            }
             if at > now + self.slack(i) {
                 return (false, Some(at));
+            }
+            if started == room {
+                return (true, None);
             }
             self.queue.pop();
             self.start(i, seq, now);
@@ -268,7 +281,12 @@ impl Scheduler {
         let specs = Arc::clone(&self.specs);
         let plugins = self.plugins.clone();
         let reported = slot.reported;
+        let unpolled = Arc::clone(&self.unpolled);
+        unpolled.fetch_add(1, Ordering::Relaxed);
         self.runs.push(Box::pin(async move {
+            // The first poll runs this far at once.
+            unpolled.fetch_sub(1, Ordering::Relaxed);
+            drop(unpolled);
             // In range: checked above, and the block does not change.
             let spec = &specs[index];
             let probed = run_settled(spec, plugins.as_deref(), reported).await;
@@ -539,6 +557,57 @@ mod tests {
                 "within its slack now"
             );
             assert_eq!((s.queued(), s.runs.len()), (0, 4));
+        });
+    }
+
+    /// Regression (issue 18): the worker takes up to 64 results a turn,
+    /// each through [`Scheduler::next`]. Every call started another slice
+    /// of due runs although the runs before had not been polled (a run's
+    /// first poll is its connect), and they piled up until one poll of the
+    /// runs made thousands of connects while the worker answered nobody.
+    /// Runs waiting for their first poll now stay within one slice, and
+    /// every due run still starts.
+    #[test]
+    fn a_burst_of_due_runs_starts_a_slice_at_a_time_however_often_asked() {
+        let cfg = crate::testutil::keepalived_config(
+            "virtual_server 127.0.0.1 80 {\n delay_loop 60\n protocol TCP\n real_server 127.0.0.1 9 {\n  TCP_CHECK {\n  }\n }\n}\n",
+        );
+        let mut spec = crate::checker::spec::for_checker(&cfg).remove(0);
+        // No probe: a run ends at its first poll, as a connect that fails at once.
+        spec.probes = Vec::new().into();
+        const CHECKS: usize = 1000;
+        crate::ipc::tests::rt().block_on(async {
+            let mut s = Scheduler::default();
+            let now = Instant::now();
+            s.load(vec![spec; CHECKS].into(), None, now);
+            // All due now, as at the end of a warm-up on a starved machine.
+            s.queue = (0..CHECKS as u32)
+                .map(|i| Reverse((tick(s.epoch, now), i, 0)))
+                .collect();
+            let mut seen = std::collections::BTreeSet::new();
+            // One turn of the worker: a result, then up to 63 more at hand.
+            for _ in 0..64 {
+                if let Some(r) = futures::FutureExt::now_or_never(s.next()) {
+                    seen.insert(r.index);
+                }
+                assert!(
+                    s.runs.len() <= STARTS_PER_TURN,
+                    "{} runs in flight",
+                    s.runs.len()
+                );
+            }
+            // And every check gets its run (bounded: each call takes one).
+            for _ in 0..CHECKS * 4 {
+                if seen.len() == CHECKS {
+                    break;
+                }
+                let r = tokio::time::timeout(Duration::from_secs(5), s.next())
+                    .await
+                    .expect("a result");
+                seen.insert(r.index);
+                assert!(s.runs.len() <= STARTS_PER_TURN);
+            }
+            assert_eq!(seen.len(), CHECKS);
         });
     }
 

@@ -426,7 +426,16 @@ impl Workers {
                 .tick(now, step, || channel.is_some_and(Channel::unread))
             {
                 Beat::Dead => {
-                    warn!(role = %s.role, pid, "worker not answering heartbeats; restarting it");
+                    // Since its last message (or its start): what the
+                    // timeout counted, plus whatever the parent did not watch.
+                    let silent_ms = s
+                        .heard
+                        .as_ref()
+                        .and_then(|h| h.last())
+                        .map_or(s.started_at, |at| at.max(s.started_at))
+                        .elapsed()
+                        .as_millis();
+                    warn!(role = %s.role, pid, silent_ms = u64::try_from(silent_ms).unwrap_or(u64::MAX), "worker not answering heartbeats; restarting it");
                     spawn::kill(pid);
                 }
                 Beat::Ping => {
