@@ -16,9 +16,14 @@
 # rpmbuild) from apt. dpkg-deb and rpmbuild are the distributions' own
 # tools, so nothing is compiled for packaging (cargo-deb and
 # cargo-generate-rpm took 4m45s to install on a fresh machine).
-# Usage: scripts/package.sh [--revision N] [--no-build] [--fast]
-#   --no-build  package the binaries already built (fails when missing)
-#   --fast      lighter compression (test packages)
+# Usage: scripts/package.sh [--revision N] [--no-build | --build-only] [--fast]
+#   --no-build    package the binaries already built (fails when missing)
+#   --build-only  build the binaries and plugins, package nothing (CI
+#                 builds them beside the tests: scripts/test.sh)
+#   --fast        lighter compression (test packages)
+# Builds go to $CARGO_TARGET_DIR when set (CI: target/dist, so that this
+# build does not wait on the tests' build for the lock on target/);
+# packages always to target/package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,21 +31,30 @@ TARGET=x86_64-unknown-linux-musl
 PROFILE=dist
 rev=1
 build=1
+build_only=""
 fast=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --revision) rev=$2; shift 2 ;;
     --no-build) build=""; shift ;;
+    --build-only) build_only=1; shift ;;
     --fast) fast=1; shift ;;
-    *) echo "usage: scripts/package.sh [--revision N] [--no-build] [--fast]" >&2; exit 2 ;;
+    *) echo "usage: scripts/package.sh [--revision N] [--no-build | --build-only] [--fast]" >&2; exit 2 ;;
     esac
 done
 case "$rev" in
 '' | *[!0-9]*) echo "package.sh: --revision must be a number" >&2; exit 2 ;;
 esac
 
+if [ -z "$build" ] && [ -n "$build_only" ]; then
+    echo "package.sh: --no-build and --build-only exclude each other" >&2
+    exit 2
+fi
+
 out=target/package
-bindir=target/$TARGET/$PROFILE
+builds=${CARGO_TARGET_DIR:-target}
+bindir=$builds/$TARGET/$PROFILE
+plugins=$builds/wasm32-wasip2/plugin
 # Generated files (man pages, completions, plugins) before they are packaged.
 stage=$bindir/package-stage
 
@@ -78,12 +92,14 @@ if [ -n "$build" ]; then
     cargo build --locked --profile "$PROFILE" --target "$TARGET" -p upkeep --bins -p upkeep-gendoc
     step "plugins (wasm32-wasip2)"
     rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
-    # The same package set as scripts/build-plugins.sh, so either reuses the other's build.
+    # The same package set as scripts/build-plugins.sh, so either reuses the
+    # other's build (in the same target directory).
     cargo build --locked --profile plugin --target wasm32-wasip2 \
         -p upkeep-plugin-haproxy -p upkeep-plugin-nginx -p upkeep-plugin-conformance
 fi
+[ -z "$build_only" ] || exit 0
 for f in "$bindir/upkeepd" "$bindir/upkeepctl" "$bindir/upkeep-plugin-host" "$bindir/upkeep-gendoc" \
-    target/wasm32-wasip2/plugin/upkeep_plugin_haproxy.wasm target/wasm32-wasip2/plugin/upkeep_plugin_nginx.wasm; do
+    "$plugins/upkeep_plugin_haproxy.wasm" "$plugins/upkeep_plugin_nginx.wasm"; do
     [ -e "$f" ] || { echo "package.sh: $f missing (run without --no-build)" >&2; exit 1; }
 done
 
@@ -92,8 +108,8 @@ mkdir -p "$stage/plugins"
 date=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)
 "$bindir/upkeep-gendoc" "$stage" --date "$date"
 gzip -9n "$stage"/man/*
-cp target/wasm32-wasip2/plugin/upkeep_plugin_haproxy.wasm "$stage/plugins/haproxy.wasm"
-cp target/wasm32-wasip2/plugin/upkeep_plugin_nginx.wasm "$stage/plugins/nginx.wasm"
+cp "$plugins/upkeep_plugin_haproxy.wasm" "$stage/plugins/haproxy.wasm"
+cp "$plugins/upkeep_plugin_nginx.wasm" "$stage/plugins/nginx.wasm"
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 mkdir -p "$out"
 cat >"$out/changelog" <<EOF
