@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+mod connects;
 pub mod dns;
 pub mod file_check;
 pub mod fileread;

@@ -10,12 +10,16 @@
 //! [`reschedule`]); a tracked process that exits wakes its check at once;
 //! a tracked process's change is run again after its settle delay before
 //! it is reported.
+//!
+//! A check that is one TCP connect (most real servers' TCP_CHECK) runs
+//! without a future: [`super::connects`] (issue 18).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -25,6 +29,7 @@ use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::{Instant, Sleep};
 use tracing::warn;
 
+use super::connects::{self, Connects};
 use super::plugin::{self, Host};
 use super::probe::{self, Outcome, Probe};
 use super::spec::Spec;
@@ -116,6 +121,8 @@ pub(crate) struct Scheduler {
     /// What the [`Tick`]s count from.
     epoch: Instant,
     runs: FuturesUnordered<BoxFuture<'static, Done>>,
+    /// Runs that are one TCP connect, in flight.
+    connects: Connects,
     /// Runs in `runs` not polled yet (each takes one off at its first
     /// poll); a new counter at each [`Scheduler::stop`], as runs dropped
     /// unpolled never take theirs off.
@@ -136,6 +143,7 @@ impl Default for Scheduler {
             queue: BinaryHeap::new(),
             epoch: Instant::now(),
             runs: FuturesUnordered::new(),
+            connects: Connects::default(),
             unpolled: Arc::default(),
             wakes: JoinSet::new(),
             timer: None,
@@ -188,11 +196,18 @@ impl Scheduler {
     /// group with its future), nothing is scheduled.
     pub(crate) fn stop(&mut self) {
         self.runs = FuturesUnordered::new();
+        self.connects.clear();
         self.unpolled = Arc::default();
         self.wakes.abort_all();
         self.queue.clear();
         self.slots.clear();
         self.specs = Arc::new([]);
+    }
+
+    /// Runs started and not handed over (tests).
+    #[cfg(test)]
+    fn started(&self) -> usize {
+        self.runs.len() + self.connects.started()
     }
 
     /// Checks waiting for their next run.
@@ -204,7 +219,8 @@ impl Scheduler {
     /// The next result. Cancel-safe: every state lives in `self`.
     pub(crate) async fn next(&mut self) -> Ran {
         loop {
-            let (more_due, wake_at) = self.start_due(Instant::now());
+            let (more_due, wake_at) =
+                std::future::poll_fn(|cx| Poll::Ready(self.start_due(Instant::now(), cx))).await;
             if let Some(at) = wake_at {
                 match &mut self.timer {
                     Some(t) if t.deadline() == at => {}
@@ -216,6 +232,10 @@ impl Scheduler {
             tokio::select! {
                 Some(done) = self.runs.next(), if !self.runs.is_empty() => {
                     return self.finish(done);
+                }
+                (run, outcome) = std::future::poll_fn(|cx| self.connects.poll_next(cx)),
+                    if !self.connects.is_empty() => {
+                    return self.finish(Done::connected(run, outcome));
                 }
                 () = expiry(&mut self.timer), if timed => {}
                 // The rest of a burst after the caller had its turn.
@@ -232,9 +252,17 @@ impl Scheduler {
     }
 
     /// Starts the runs due at `now` (and those within their slack) while
-    /// fewer than [`STARTS_PER_TURN`] runs wait for their first poll:
-    /// whether more are due, and when the next one is (for the timer).
-    fn start_due(&mut self, now: Instant) -> (bool, Option<Instant>) {
+    /// fewer than [`STARTS_PER_TURN`] runs wait for their first poll and
+    /// the task has budget left (a start is a connect or a spawn, and
+    /// one that is a bare connect is made here: tokio's budget bounds
+    /// them per poll of the worker's task, however often it asks for a
+    /// result): whether more are due, and when the next one is (for the
+    /// timer).
+    fn start_due(
+        &mut self,
+        now: Instant,
+        cx: &mut std::task::Context<'_>,
+    ) -> (bool, Option<Instant>) {
         let room = STARTS_PER_TURN.saturating_sub(self.unpolled.load(Ordering::Relaxed));
         let mut started = 0;
         while let Some(&Reverse((at, i, seq))) = self.queue.peek() {
@@ -245,6 +273,10 @@ impl Scheduler {
             if started == room {
                 return (true, None);
             }
+            let Poll::Ready(budget) = tokio::task::coop::poll_proceed(cx) else {
+                return (true, None);
+            };
+            budget.made_progress();
             self.queue.pop();
             self.start(i, seq, now);
             started += 1;
@@ -278,6 +310,16 @@ impl Scheduler {
             w.abort();
         }
         let lateness = now.saturating_duration_since(instant(self.epoch, slot.due));
+        if let Some((addr, bind, timeout)) = self.specs.get(index).and_then(bare_connect) {
+            let run = connects::Run {
+                index,
+                started: now,
+                lateness,
+            };
+            if self.connects.start(run, addr, bind, timeout) {
+                return;
+            }
+        }
         let specs = Arc::clone(&self.specs);
         let plugins = self.plugins.clone();
         let reported = slot.reported;
@@ -342,6 +384,37 @@ impl Scheduler {
             lateness: d.lateness,
             failed_probe,
             at: now,
+        }
+    }
+}
+
+/// A check that is one TCP connect and nothing else: where to, from and
+/// for how long.
+fn bare_connect(
+    spec: &Spec,
+) -> Option<(std::net::SocketAddr, Option<std::net::SocketAddr>, Duration)> {
+    match &*spec.probes {
+        [Probe::Tcp { addr, bind }] if spec.settle().is_none() => {
+            Some((*addr, bind.as_deref().copied(), spec.timeout()))
+        }
+        _ => None,
+    }
+}
+
+impl Done {
+    /// A connect's run, as a run of the check's one probe.
+    fn connected(run: connects::Run, outcome: Outcome) -> Self {
+        let failed_probe = (!outcome.ok).then_some(0);
+        Done {
+            index: run.index,
+            started: run.started,
+            lateness: run.lateness,
+            probed: Probed {
+                outcome,
+                metrics: Vec::new(),
+                weight: 0,
+                failed_probe,
+            },
         }
     }
 }
@@ -534,6 +607,7 @@ mod tests {
             let mut s = Scheduler::default();
             let now = Instant::now();
             s.load(vec![spec; 4].into(), None, now);
+            let cx = &mut std::task::Context::from_waker(std::task::Waker::noop());
             s.queue.clear();
             let ms = Duration::from_millis;
             for (i, at) in [
@@ -544,19 +618,19 @@ mod tests {
             ] {
                 s.queue.push(Reverse((tick(s.epoch, at), i, 0)));
             }
-            assert_eq!(s.start_due(now), (false, Some(now + ms(6))));
-            assert_eq!((s.queued(), s.runs.len()), (1, 3));
+            assert_eq!(s.start_due(now, cx), (false, Some(now + ms(6))));
+            assert_eq!((s.queued(), s.started()), (1, 3));
             assert_eq!(
-                s.start_due(now),
+                s.start_due(now, cx),
                 (false, Some(now + ms(6))),
                 "still waiting"
             );
             assert_eq!(
-                s.start_due(now + ms(1)),
+                s.start_due(now + ms(1), cx),
                 (false, None),
                 "within its slack now"
             );
-            assert_eq!((s.queued(), s.runs.len()), (0, 4));
+            assert_eq!((s.queued(), s.started()), (0, 4));
         });
     }
 
@@ -575,28 +649,38 @@ mod tests {
         let mut spec = crate::checker::spec::for_checker(&cfg).remove(0);
         // No probe: a run ends at its first poll, as a connect that fails at once.
         spec.probes = Vec::new().into();
+        let in_flight = |s: &Scheduler| {
+            assert!(
+                s.runs.len() <= STARTS_PER_TURN,
+                "{} runs in flight",
+                s.runs.len()
+            );
+        };
+        burst_of(spec, |s, _| in_flight(s), |s, _| in_flight(s));
+    }
+
+    /// 1,000 copies of `spec`, all due now (as at the end of a warm-up on
+    /// a starved machine): one turn of the worker (a result, then up to 63
+    /// more at hand), `in_turn` after each call with the results taken so
+    /// far; then every check's result (bounded: each call takes one), each
+    /// given to `each`.
+    fn burst_of(spec: Spec, in_turn: impl Fn(&Scheduler, usize), each: impl Fn(&Scheduler, &Ran)) {
         const CHECKS: usize = 1000;
         crate::ipc::tests::rt().block_on(async {
             let mut s = Scheduler::default();
             let now = Instant::now();
             s.load(vec![spec; CHECKS].into(), None, now);
-            // All due now, as at the end of a warm-up on a starved machine.
             s.queue = (0..CHECKS as u32)
                 .map(|i| Reverse((tick(s.epoch, now), i, 0)))
                 .collect();
             let mut seen = std::collections::BTreeSet::new();
-            // One turn of the worker: a result, then up to 63 more at hand.
             for _ in 0..64 {
                 if let Some(r) = futures::FutureExt::now_or_never(s.next()) {
+                    each(&s, &r);
                     seen.insert(r.index);
                 }
-                assert!(
-                    s.runs.len() <= STARTS_PER_TURN,
-                    "{} runs in flight",
-                    s.runs.len()
-                );
+                in_turn(&s, seen.len());
             }
-            // And every check gets its run (bounded: each call takes one).
             for _ in 0..CHECKS * 4 {
                 if seen.len() == CHECKS {
                     break;
@@ -604,11 +688,52 @@ mod tests {
                 let r = tokio::time::timeout(Duration::from_secs(5), s.next())
                     .await
                     .expect("a result");
+                each(&s, &r);
                 seen.insert(r.index);
-                assert!(s.runs.len() <= STARTS_PER_TURN);
             }
             assert_eq!(seen.len(), CHECKS);
+            assert_eq!(s.started(), 0);
         });
+    }
+
+    /// Issue 18: a check that is one TCP connect runs without a future,
+    /// its connect made when it starts. A burst of them is started at
+    /// most a budget's worth (128) per poll of the worker's task, however
+    /// often it asks for a result in that poll, and every one runs and
+    /// reports the probe's result.
+    #[test]
+    fn a_burst_of_bare_connects_starts_a_budget_per_poll_and_all_run() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let cfg = crate::testutil::keepalived_config(&format!(
+            "virtual_server 127.0.0.1 80 {{\n delay_loop 60\n protocol TCP\n real_server 127.0.0.1 {} {{\n  TCP_CHECK {{\n  }}\n }}\n}}\n",
+            closed.port()
+        ));
+        let spec = crate::checker::spec::for_checker(&cfg).remove(0);
+        assert!(bare_connect(&spec).is_some());
+        let prefix = format!("connect {closed}: ");
+        burst_of(
+            spec,
+            |s, taken| {
+                assert!(s.runs.is_empty(), "no future per run");
+                assert!(
+                    taken + s.started() <= STARTS_PER_TURN,
+                    "{} started in one poll",
+                    taken + s.started()
+                );
+            },
+            |_, r| {
+                assert!(!r.outcome.ok);
+                assert_eq!(r.failed_probe, Some(0));
+                assert!(
+                    r.outcome.message.starts_with(&prefix),
+                    "{}",
+                    r.outcome.message
+                );
+            },
+        );
     }
 
     /// A check's times as ticks: exact to the microsecond, ordered as the

@@ -13,10 +13,13 @@
 //! - `env`: changing this process's environment, only while it is still
 //!   single-threaded.
 //! - `mem`: giving freed heap back to the kernel (`malloc_trim`, `mallopt`).
+//! - `epoll`: an epoll set the runtime watches (registering a bare
+//!   descriptor with tokio is unsafe: I/O safety).
 //! - `wasm`: loading precompiled plugin code (wasmtime marks it unsafe: the
 //!   artefact is native code, trusted because of where it comes from).
 
 pub mod env;
+pub mod epoll;
 pub mod fd;
 pub mod mem;
 pub mod packet;
