@@ -28,8 +28,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 
 use super::genl::{
-    Dest, DestEntry, Family, Forward, Protocol, Service, ServiceKey, SyncDaemon, SyncState, Tunnel,
-    TunnelCsum, TunnelKind, flags,
+    Dest, DestEntry, Family, Forward, Protocol, Service, ServiceEntry, ServiceKey, SyncDaemon,
+    SyncState, Tunnel, TunnelCsum, TunnelKind, flags,
 };
 use crate::config::model::{self as cfgm, Config, LbKind, VirtualServer};
 use crate::config::values::VsgEntry;
@@ -211,8 +211,9 @@ impl Vs {
     }
 }
 
-/// The kernel's services (owned or not) and their destinations, as dumped.
-pub type KernelView = BTreeMap<ServiceKey, Vec<DestEntry>>;
+/// The kernel's services (owned or not) and their destinations, as dumped
+/// (or as the last reconcile left them).
+pub type KernelView = BTreeMap<ServiceKey, (ServiceEntry, Vec<DestEntry>)>;
 
 /// A quorum change to report (the parent runs quorum_up / quorum_down).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -684,7 +685,7 @@ impl Table {
                     let (mut active, mut inactive) = (0u64, 0u64);
                     for s in &v.services {
                         let p = port.or(s.key.port()).unwrap_or(0);
-                        let found = kernel.and_then(|k| k.get(&s.key)).and_then(|d| {
+                        let found = kernel.and_then(|k| k.get(&s.key)).and_then(|(_, d)| {
                             d.iter().find(|e| e.dest.addr == addr && e.dest.port == p)
                         });
                         if let Some(e) = found {

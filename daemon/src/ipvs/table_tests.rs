@@ -449,8 +449,12 @@ fn status_shows_the_kernel_beside_the_desired() {
         persistent: 0,
         stats: Default::default(),
     };
+    let entry = ServiceEntry {
+        service: s.clone(),
+        stats: Default::default(),
+    };
     let mut view = KernelView::new();
-    view.insert(s.key, vec![e]);
+    view.insert(s.key, (entry.clone(), vec![e]));
     let st = &t.status(Some(&view))[0];
     assert_eq!(st.in_kernel, 1);
     assert!(st.quorum_up && !st.suspended);
@@ -460,7 +464,7 @@ fn status_shows_the_kernel_beside_the_desired() {
     assert_eq!((rs.active_conns, rs.inactive_conns), (3, 4));
     assert_eq!(st.real_servers[0].kernel_weight, None);
     e.dest.port = 81;
-    view.insert(s.key, vec![e]);
+    view.insert(s.key, (entry, vec![e]));
     assert_eq!(t.status(Some(&view))[0].real_servers[1].kernel_weight, None);
 }
 

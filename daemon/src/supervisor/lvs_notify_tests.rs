@@ -151,3 +151,34 @@ fn omega_runs_notify_down_of_live_servers_and_quorum_down_at_stop() {
     );
     assert!(omega_commands(&cfg(&CONF.replace("    omega\n", "")), &r).is_empty());
 }
+
+/// A real server is found by its key as an address: IPv4 and IPv6, the
+/// port its own or the virtual server's, the same servers as comparing
+/// the keys as strings found.
+#[test]
+fn real_servers_are_found_by_address() {
+    let c = cfg(
+        "virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.1.1 80 {\n  TCP_CHECK { }\n }\n real_server 10.0.1.1 81 {\n  TCP_CHECK { }\n }\n real_server 2001:db8::1 80 {\n  TCP_CHECK { }\n }\n}\n",
+    );
+    let vs = &c.virtual_servers[0];
+    for (key, found) in [
+        ("10.0.1.1:80", Some(0)),
+        ("10.0.1.1:81", Some(1)),
+        ("[2001:db8::1]:80", Some(2)),
+        ("[2001:db8:0::1]:80", Some(2)),
+        ("10.0.1.1:82", None),
+        ("10.0.1.2:80", None),
+        ("not an address", None),
+    ] {
+        let got = find_rs(vs, key).map(|r| (r.ip, r.port));
+        let want = found.map(|i| (vs.real_servers[i].ip, vs.real_servers[i].port));
+        assert_eq!(got, want, "{key}");
+        if let Some(r) = find_rs(vs, key) {
+            assert_eq!(
+                crate::ipvs::table::rs_key(r.ip, r.port.or(vs.port))
+                    .parse::<std::net::SocketAddr>(),
+                key.parse::<std::net::SocketAddr>()
+            );
+        }
+    }
+}
