@@ -278,11 +278,14 @@ impl Connects {
         self.done.push_back((f.run, outcome));
     }
 
-    /// Fails the runs whose deadline has passed.
+    /// Fails the runs whose deadline has passed, up to [`EVENTS`] a call
+    /// (each closes a socket): thousands time out together when a
+    /// listener's queue overflows, and the rest wait for the next call.
     fn expire(&mut self, now: Instant) {
+        let mut budget = EVENTS;
         for (_, q) in &mut self.deadlines {
             while let Some(&(at, key, generation)) = q.front() {
-                if at > now {
+                if at > now || budget == 0 {
                     break;
                 }
                 q.pop_front();
@@ -293,6 +296,7 @@ impl Connects {
                     continue;
                 }
                 if let Some(f) = slot.take() {
+                    budget -= 1;
                     self.in_flight -= 1;
                     self.free.push(key);
                     self.done.push_back((
@@ -477,10 +481,23 @@ mod tests {
             }
             let mut c = Connects::default();
             let t0 = Instant::now();
-            assert!(c.start(run(3), addr, None, Duration::from_millis(300)));
-            let (r, o) = next(&mut c).await;
-            assert_eq!(r.index, 3);
-            assert_eq!(o, Outcome::fail(format!("connect {addr}: timed out")));
+            // More than one call expires: all time out, a slice a call.
+            const RUNS: usize = 150;
+            for i in 0..RUNS {
+                assert!(c.start(run(i), addr, None, Duration::from_millis(300)));
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            for _ in 0..RUNS {
+                let (r, o) = next(&mut c).await;
+                assert_eq!(o, Outcome::fail(format!("connect {addr}: timed out")));
+                assert!(
+                    c.done.len() < EVENTS,
+                    "{} expired in one call",
+                    c.done.len()
+                );
+                seen.insert(r.index);
+            }
+            assert_eq!(seen.len(), RUNS);
             assert!(t0.elapsed() >= Duration::from_millis(300));
             assert!(c.is_empty());
             assert_eq!(c.deadlines.iter().map(|(_, q)| q.len()).sum::<usize>(), 0);

@@ -211,6 +211,11 @@ impl Checker {
         info!(checks = self.checks.len(), "checks scheduled");
     }
 
+    /// A turn of the worker's loop begins (see `Scheduler::new_turn`).
+    pub(crate) fn new_turn(&mut self) {
+        self.schedule.new_turn();
+    }
+
     /// The next result of a check (cancel-safe; pending while none is
     /// scheduled).
     pub(crate) async fn next(&mut self) -> Ran {
@@ -392,6 +397,7 @@ pub async fn run(config: Config, generation: u64, link: &mut Link) -> Result<(),
     let mut flush = tokio::time::interval(Duration::from_secs(1));
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        checker.new_turn();
         tokio::select! {
             _ = term.recv() => break,
             r = checker.next() => {
