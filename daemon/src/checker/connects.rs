@@ -26,7 +26,7 @@ use nix::sys::epoll::{EpollEvent, EpollFlags};
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrStorage, sockopt};
 use tokio::time::{Instant, Sleep};
 
-use super::probe::Outcome;
+use super::probe::{self, Outcome};
 use crate::sys::epoll::Set;
 
 /// Events taken from the set per epoll_wait.
@@ -254,19 +254,11 @@ impl Connects {
     /// A connect's socket is writable (or failed): its result.
     fn finish(&mut self, ev: EpollEvent) {
         let data = ev.data();
-        let key = (data & u64::from(u32::MAX)) as usize;
+        let key = (data & u64::from(u32::MAX)) as u32;
         let generation = (data >> 32) as u32;
-        let Some(slot) = self.slots.get_mut(key) else {
+        let Some(f) = self.take(key, generation) else {
             return;
         };
-        if slot.as_ref().is_none_or(|f| f.generation != generation) {
-            return;
-        }
-        let Some(f) = slot.take() else {
-            return;
-        };
-        self.in_flight -= 1;
-        self.free.push(key as u32);
         let outcome = match socket::getsockopt(&f.sock, sockopt::SocketError) {
             Ok(0) if ev.events().contains(EpollFlags::EPOLLOUT) => Outcome::pass(String::new()),
             Ok(0) => failed(f.addr, Errno::ECONNRESET),
@@ -289,23 +281,21 @@ impl Connects {
                     break;
                 }
                 q.pop_front();
-                let Some(slot) = self.slots.get_mut(key as usize) else {
-                    continue;
-                };
-                if slot.as_ref().is_none_or(|f| f.generation != generation) {
-                    continue;
-                }
-                if let Some(f) = slot.take() {
+                if let Some(f) = take(&mut self.slots, &mut self.free, key, generation) {
                     budget -= 1;
                     self.in_flight -= 1;
-                    self.free.push(key);
-                    self.done.push_back((
-                        f.run,
-                        Outcome::fail(format!("connect {}: timed out", f.addr)),
-                    ));
+                    self.done
+                        .push_back((f.run, probe::connect_timed_out(f.addr)));
                 }
             }
         }
+    }
+
+    /// Run `key` of `generation` out of its slot, if it is still in flight.
+    fn take(&mut self, key: u32, generation: u32) -> Option<InFlight> {
+        let f = take(&mut self.slots, &mut self.free, key, generation)?;
+        self.in_flight -= 1;
+        Some(f)
     }
 
     /// Drops deadline entries of ended runs from the queues' fronts, so
@@ -313,12 +303,7 @@ impl Connects {
     fn drop_ended(&mut self) {
         for (_, q) in &mut self.deadlines {
             while let Some(&(_, key, generation)) = q.front() {
-                let live = self
-                    .slots
-                    .get(key as usize)
-                    .and_then(Option::as_ref)
-                    .is_some_and(|f| f.generation == generation);
-                if live {
+                if live(&self.slots, key, generation) {
                     break;
                 }
                 q.pop_front();
@@ -336,9 +321,34 @@ impl Connects {
     }
 }
 
+/// Whether slot `key` holds the run of `generation`.
+fn live(slots: &[Option<InFlight>], key: u32, generation: u32) -> bool {
+    slots
+        .get(key as usize)
+        .and_then(Option::as_ref)
+        .is_some_and(|f| f.generation == generation)
+}
+
+/// Takes the run of `generation` out of slot `key` (the slot freed), if
+/// it is still there. Apart from `Connects::take` where the queues are
+/// borrowed while slots are taken.
+fn take(
+    slots: &mut [Option<InFlight>],
+    free: &mut Vec<u32>,
+    key: u32,
+    generation: u32,
+) -> Option<InFlight> {
+    if !live(slots, key, generation) {
+        return None;
+    }
+    let f = slots.get_mut(key as usize)?.take()?;
+    free.push(key);
+    Some(f)
+}
+
 /// A connect failed: the message `probe::run` gives.
 fn failed(addr: SocketAddr, e: Errno) -> Outcome {
-    Outcome::fail(format!("connect {addr}: {}", io::Error::from(e)))
+    probe::connect_failed(addr, &io::Error::from(e))
 }
 
 /// A non-blocking socket connecting to `addr`: Some while the connect is

@@ -126,8 +126,8 @@ pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
                 // The record makes "connected to ADDR" when it is sent
                 // (worker::CheckRecord::message): none made per run.
                 Ok(Ok(_)) => Outcome::pass(String::new()),
-                Ok(Err(e)) => Outcome::fail(format!("connect {addr}: {e}")),
-                Err(_) => Outcome::fail(format!("connect {addr}: timed out")),
+                Ok(Err(e)) => connect_failed(*addr, &e),
+                Err(_) => connect_timed_out(*addr),
             }
         }
         Probe::Http(h) => {
@@ -234,6 +234,17 @@ pub(crate) fn connected_to(addr: SocketAddr) -> String {
 
 /// A TCP connection to `addr`, from `bind` when set (keepalived's `bindto`
 /// and `bind_port`: bound before connecting, as its checkers do).
+/// A TCP connect's failure, as every TCP probe (and `checker::connects`)
+/// says it.
+pub(super) fn connect_failed(addr: SocketAddr, e: &std::io::Error) -> Outcome {
+    Outcome::fail(format!("connect {addr}: {e}"))
+}
+
+/// A TCP connect that did not complete within its timeout.
+pub(super) fn connect_timed_out(addr: SocketAddr) -> Outcome {
+    Outcome::fail(format!("connect {addr}: timed out"))
+}
+
 pub(super) async fn connect(
     addr: SocketAddr,
     bind: Option<SocketAddr>,
