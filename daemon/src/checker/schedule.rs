@@ -47,7 +47,7 @@ const STARTS_PER_TURN: usize = 128;
 
 /// The most a run starts before its time to share a wake-up with runs due
 /// now ([`Scheduler::slack`]).
-const COALESCE: Duration = Duration::from_millis(5);
+const COALESCE: Duration = Duration::from_millis(20);
 
 /// A time as whole microseconds since the scheduler's epoch (its last
 /// load): 8 bytes where an `Instant` is 16. A check holds two and its
@@ -295,7 +295,7 @@ impl Scheduler {
     /// half again keepalived's CPU per check (issue 18).
     fn slack(&self, i: u32) -> Duration {
         match self.specs.get(i as usize) {
-            Some(spec) => (spec.interval() / 100).min(COALESCE),
+            Some(spec) => (spec.interval() / 50).min(COALESCE),
             None => Duration::ZERO,
         }
     }
@@ -597,8 +597,8 @@ fn process_pids(spec: &Spec) -> Option<Vec<i32>> {
 mod tests {
     use super::*;
 
-    /// Issue 18: runs due within a hundredth of their interval (at most
-    /// 5 ms) start with those due now, in one wake-up; a later one waits
+    /// Issue 18: runs due within a fiftieth of their interval (at most
+    /// 20 ms) start with those due now, in one wake-up; a later one waits
     /// for the timer.
     #[test]
     fn runs_due_within_the_slack_start_together() {
@@ -615,17 +615,17 @@ mod tests {
             let ms = Duration::from_millis;
             for (i, at) in [
                 (0, now),
-                (1, now + ms(3)),
-                (2, now + ms(5)),
-                (3, now + ms(6)),
+                (1, now + ms(12)),
+                (2, now + ms(20)),
+                (3, now + ms(21)),
             ] {
                 s.queue.push(Reverse((tick(s.epoch, at), i, 0)));
             }
-            assert_eq!(s.start_due(now), (false, Some(now + ms(6))));
+            assert_eq!(s.start_due(now), (false, Some(now + ms(21))));
             assert_eq!((s.queued(), s.started()), (1, 3));
             assert_eq!(
                 s.start_due(now),
-                (false, Some(now + ms(6))),
+                (false, Some(now + ms(21))),
                 "still waiting"
             );
             assert_eq!(

@@ -121,7 +121,7 @@ pub fn frames(msg: &Msg) -> Result<Vec<Vec<u8>>, IpcError> {
 
 /// Room for the header, then `msg` encoded after it.
 fn header_then_body(msg: &Msg) -> Result<Vec<u8>, IpcError> {
-    let mut out = Vec::with_capacity(256);
+    let mut out = Vec::with_capacity(HEADER_LEN + msg.size_hint());
     out.resize(HEADER_LEN, 0);
     serde_json::to_writer(&mut out, msg)?;
     Ok(out)

@@ -357,3 +357,62 @@ fn a_quiet_reader_gives_back_what_its_last_large_frame_touched() {
         }
     });
 }
+
+/// Issue 18: a batch of check results and the IPVS worker's table are
+/// written into a buffer sized for them at once (grown by doubling from
+/// 256 bytes, a batch of 100 checks was copied seven times), and not
+/// into one far larger than they need.
+#[test]
+fn large_messages_are_encoded_into_a_buffer_of_about_their_size() {
+    use crate::ipc::msg::{RealServerStatus, VirtualServerStatus};
+    let checks = (0..100u16)
+        .map(|i| CheckStatus {
+            source: format!(
+                "real_server:10.200.0.1:80/tcp/127.1.0.{}:{}",
+                i % 250,
+                20000 + i
+            ),
+            state: crate::checker::health::Verdict::Up,
+            last_result: Some(format!("connected to 127.1.0.{}:{}", i % 250, 20000 + i)),
+            latency_us: Some(123_456),
+            failures: 12_345,
+            runs: 1_234_567,
+            value: None,
+            policy: None,
+            metrics: Vec::new(),
+        })
+        .collect();
+    let status = Msg::IpvsStatus {
+        virtual_servers: (0..10u8)
+            .map(|v| VirtualServerStatus {
+                key: format!("10.200.0.{v}:80/tcp"),
+                scheduler: "rr".into(),
+                real_servers: (0..100u16)
+                    .map(|r| RealServerStatus {
+                        address: std::net::SocketAddr::from(([127, 1, 0, v], 20000 + r)),
+                        weight: 1,
+                        up: true,
+                        desired_weight: Some(1),
+                        kernel_weight: Some(1),
+                        active_conns: 123_456,
+                        inactive_conns: 123_456,
+                        ..RealServerStatus::default()
+                    })
+                    .collect(),
+                quorum_up: true,
+                ..VirtualServerStatus::default()
+            })
+            .collect(),
+        kernel: Box::default(),
+    };
+    for m in [Msg::Checks { checks }, status] {
+        let len = serde_json::to_vec(&m).unwrap().len();
+        let hint = m.size_hint();
+        assert!(
+            hint >= len && hint <= 2 * len,
+            "{}: {len} bytes, hint {hint}",
+            m.kind()
+        );
+    }
+    assert_eq!(Msg::Ping { seq: 1 }.size_hint(), 256);
+}

@@ -98,13 +98,7 @@ pub fn patch(kernel: &mut Vec<(ServiceEntry, Vec<DestEntry>)>, r: &Request) {
                     e.service = s.clone();
                 }
             }
-            None => kernel.push((
-                ServiceEntry {
-                    service: s.clone(),
-                    stats: Default::default(),
-                },
-                Vec::new(),
-            )),
+            None => kernel.push((ServiceEntry { service: s.clone() }, Vec::new())),
         },
         Request::DelService(k) => kernel.retain(|(s, _)| s.service.key != *k),
         Request::NewDest(k, d) | Request::SetDest(k, d) => {
@@ -124,7 +118,6 @@ pub fn patch(kernel: &mut Vec<(ServiceEntry, Vec<DestEntry>)>, r: &Request) {
                     active: 0,
                     inactive: 0,
                     persistent: 0,
-                    stats: Default::default(),
                 }),
             }
         }

@@ -2,7 +2,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use super::*;
-use crate::ipvs::genl::{Family, Protocol, Stats, Tunnel};
+use crate::ipvs::genl::{Family, Protocol, Tunnel};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -26,17 +26,13 @@ fn kernel_of(desired: &[(Service, Vec<Dest>)]) -> Vec<(ServiceEntry, Vec<DestEnt
         .iter()
         .map(|(s, d)| {
             (
-                ServiceEntry {
-                    service: s.clone(),
-                    stats: Stats::default(),
-                },
+                ServiceEntry { service: s.clone() },
                 d.iter()
                     .map(|d| DestEntry {
                         dest: *d,
                         active: 1,
                         inactive: 2,
                         persistent: 0,
-                        stats: Stats::default(),
                     })
                     .collect(),
             )

@@ -447,12 +447,8 @@ fn status_shows_the_kernel_beside_the_desired() {
         active: 3,
         inactive: 4,
         persistent: 0,
-        stats: Default::default(),
     };
-    let entry = ServiceEntry {
-        service: s.clone(),
-        stats: Default::default(),
-    };
+    let entry = ServiceEntry { service: s.clone() };
     let mut view = KernelView::new();
     view.insert(s.key, (entry.clone(), vec![e]));
     let st = &t.status(Some(&view))[0];

@@ -642,7 +642,6 @@ mod tests {
                     },
                     "wrr",
                 ),
-                stats: Default::default(),
             },
             Vec::new(),
         )];

@@ -17,7 +17,7 @@ use netlink_packet_core::{
 use netlink_packet_generic::{GenlFamily, GenlHeader};
 
 use super::model::{
-    Dest, DestEntry, Family, Forward, Info, Protocol, Service, ServiceEntry, ServiceKey, Stats,
+    Dest, DestEntry, Family, Forward, Info, Protocol, Service, ServiceEntry, ServiceKey,
     SyncDaemon, SyncState, Tunnel, TunnelCsum, TunnelKind, endpoint, flags,
 };
 
@@ -90,9 +90,8 @@ mod svc {
     pub const FLAGS: u16 = 7;
     pub const TIMEOUT: u16 = 8;
     pub const NETMASK: u16 = 9;
-    pub const STATS: u16 = 10;
+    // 10 and 12: counters (32- and 64-bit), not read.
     pub const PE_NAME: u16 = 11;
-    pub const STATS64: u16 = 12;
 }
 
 /// `IPVS_DEST_ATTR_*`.
@@ -106,9 +105,8 @@ mod dest {
     pub const ACTIVE_CONNS: u16 = 7;
     pub const INACT_CONNS: u16 = 8;
     pub const PERSIST_CONNS: u16 = 9;
-    pub const STATS: u16 = 10;
+    // 10 and 12: counters (32- and 64-bit), not read.
     pub const ADDR_FAMILY: u16 = 11;
-    pub const STATS64: u16 = 12;
     pub const TUN_TYPE: u16 = 13;
     pub const TUN_PORT: u16 = 14;
     pub const TUN_FLAGS: u16 = 15;
@@ -124,20 +122,6 @@ mod daemon {
     pub const MCAST_GROUP6: u16 = 6;
     pub const MCAST_PORT: u16 = 7;
     pub const MCAST_TTL: u16 = 8;
-}
-
-/// `IPVS_STATS_ATTR_*`.
-mod stats {
-    pub const CONNS: u16 = 1;
-    pub const INPKTS: u16 = 2;
-    pub const OUTPKTS: u16 = 3;
-    pub const INBYTES: u16 = 4;
-    pub const OUTBYTES: u16 = 5;
-    pub const CPS: u16 = 6;
-    pub const INPPS: u16 = 7;
-    pub const OUTPPS: u16 = 8;
-    pub const INBPS: u16 = 9;
-    pub const OUTBPS: u16 = 10;
 }
 
 /// `IPVS_INFO_ATTR_*` (top level of GET_INFO's reply).
@@ -585,10 +569,6 @@ fn u32n(v: &[u8]) -> Result<u32, DecodeError> {
     Ok(u32::from_ne_bytes(fixed(v)?))
 }
 
-fn u64n(v: &[u8]) -> Result<u64, DecodeError> {
-    Ok(u64::from_ne_bytes(fixed(v)?))
-}
-
 fn cstr(v: &[u8]) -> String {
     let end = v.iter().position(|b| *b == 0).unwrap_or(v.len());
     String::from_utf8_lossy(v.get(..end).unwrap_or_default()).into_owned()
@@ -623,38 +603,6 @@ fn parse_key(a: &[(u16, &[u8])]) -> Result<ServiceKey, DecodeError> {
     })
 }
 
-fn parse_stats(buf: &[u8], wide: bool) -> Result<Stats, DecodeError> {
-    let a = attrs(buf)?;
-    // In the 32-bit set only the byte counters are 64 bits.
-    let get = |kind: u16| -> Result<u64, DecodeError> {
-        match find(&a, kind) {
-            None => Ok(0),
-            Some(v) if wide || kind == stats::INBYTES || kind == stats::OUTBYTES => u64n(v),
-            Some(v) => u32n(v).map(u64::from),
-        }
-    };
-    Ok(Stats {
-        conns: get(stats::CONNS)?,
-        inpkts: get(stats::INPKTS)?,
-        outpkts: get(stats::OUTPKTS)?,
-        inbytes: get(stats::INBYTES)?,
-        outbytes: get(stats::OUTBYTES)?,
-        cps: get(stats::CPS)?,
-        inpps: get(stats::INPPS)?,
-        outpps: get(stats::OUTPPS)?,
-        inbps: get(stats::INBPS)?,
-        outbps: get(stats::OUTBPS)?,
-    })
-}
-
-fn parse_any_stats(a: &[(u16, &[u8])], narrow: u16, wide: u16) -> Result<Stats, DecodeError> {
-    match (find(a, wide), find(a, narrow)) {
-        (Some(w), _) => parse_stats(w, true),
-        (None, Some(n)) => parse_stats(n, false),
-        (None, None) => Ok(Stats::default()),
-    }
-}
-
 /// The body of an `IPVS_CMD_ATTR_SERVICE` nest.
 fn parse_service(buf: &[u8]) -> Result<ServiceEntry, DecodeError> {
     let a = attrs(buf)?;
@@ -679,7 +627,6 @@ fn parse_service(buf: &[u8]) -> Result<ServiceEntry, DecodeError> {
             netmask,
             pe: find(&a, svc::PE_NAME).map(cstr).filter(|s| !s.is_empty()),
         },
-        stats: parse_any_stats(&a, svc::STATS, svc::STATS64)?,
     })
 }
 
@@ -725,7 +672,6 @@ fn parse_dest(buf: &[u8], family: Family) -> Result<DestEntry, DecodeError> {
         active: opt32(dest::ACTIVE_CONNS)?,
         inactive: opt32(dest::INACT_CONNS)?,
         persistent: opt32(dest::PERSIST_CONNS)?,
-        stats: parse_any_stats(&a, dest::STATS, dest::STATS64)?,
     })
 }
 
