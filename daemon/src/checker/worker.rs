@@ -222,6 +222,12 @@ impl Checker {
         self.schedule.next().await
     }
 
+    /// A result that is in already, else one [`Checker::next`] has at
+    /// once (None: none now).
+    pub(crate) fn next_now(&mut self) -> Option<Ran> {
+        self.schedule.ready().or_else(|| self.next().now_or_never())
+    }
+
     /// Records a result; the messages a state change causes (sent at once).
     pub(crate) fn record(&mut self, r: Ran) -> Vec<Msg> {
         self.lateness.add(r.lateness, r.at);
@@ -409,9 +415,18 @@ pub async fn run(config: Config, generation: u64, link: &mut Link) -> Result<(),
                     for m in checker.record(r) {
                         link.send(&m).await?;
                     }
+                    // A result taken from the queue of those in already
+                    // touches no resource of the runtime, so none used up
+                    // its budget: in a saturated guest (10,000 checks, all
+                    // late) the loop then never returned to the runtime,
+                    // whose timers and sockets went unserved, and the
+                    // parent restarted the checker as silent (issue 18).
+                    // Each result now counts; the loop yields when the
+                    // budget is spent.
+                    tokio::task::coop::consume_budget().await;
                     taken += 1;
                     if taken < RESULTS_PER_TURN {
-                        ready = checker.next().now_or_never();
+                        ready = checker.next_now();
                     }
                 }
             }

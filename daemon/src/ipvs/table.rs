@@ -560,29 +560,34 @@ impl Table {
         }
     }
 
-    /// Applies a health change; false when it names nothing in the table.
-    pub fn apply(&mut self, change: &RealServerState) -> bool {
-        let Some(vs) = self.vss.iter_mut().find(|v| v.key == change.virtual_server) else {
-            return false;
-        };
-        let Some(r) = vs
+    /// Applies a health change: None when it names nothing in the table,
+    /// else whether it changed anything (a check's first result mostly
+    /// repeats the state the server started in: at 10,000 real servers
+    /// each of those 10,000 first results made a reconcile, issue 18).
+    pub fn apply(&mut self, change: &RealServerState) -> Option<bool> {
+        let vs = self
+            .vss
+            .iter_mut()
+            .find(|v| v.key == change.virtual_server)?;
+        let r = vs
             .rss
             .iter_mut()
-            .find(|r| r.key == change.real_server && r.checked)
-        else {
-            return false;
-        };
-        r.up = change.up;
+            .find(|r| r.key == change.real_server && r.checked)?;
         // Only a FILE_CHECK changes a weight (the checker is not trusted
         // to change any other server's).
-        r.delta = if r.file_check { change.weight } else { 0 };
+        let delta = if r.file_check { change.weight } else { 0 };
+        if (r.up, r.delta) == (change.up, delta) {
+            return Some(false);
+        }
+        r.up = change.up;
+        r.delta = delta;
         if let Some(up) = vs.update_quorum() {
             self.events.push(QuorumEvent {
                 virtual_server: vs.key.clone(),
                 up,
             });
         }
-        true
+        Some(true)
     }
 
     /// The VRRP instances' states; whether anything IPVS does depends on them

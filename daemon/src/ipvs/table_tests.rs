@@ -97,13 +97,22 @@ fn a_failed_server_leaves_or_stays_with_weight_0_with_inhibit_on_failure() {
         &Known::default(),
         BTreeMap::new(),
     );
-    assert!(t.apply(&change(VS, "192.168.234.47:80", false)));
+    assert_eq!(t.apply(&change(VS, "192.168.234.47:80", false)), Some(true));
     assert_eq!(weights(&t)[0].1, vec![("192.168.234.57:80".into(), 2)]);
-    assert!(
-        !t.apply(&change(VS, "192.168.9.9:80", false)),
+    assert_eq!(
+        t.apply(&change(VS, "192.168.234.47:80", false)),
+        Some(false),
+        "the same state again"
+    );
+    assert_eq!(
+        t.apply(&change(VS, "192.168.9.9:80", false)),
+        None,
         "unknown server"
     );
-    assert!(!t.apply(&change("10.9.9.9:80/tcp", "192.168.234.47:80", false)));
+    assert_eq!(
+        t.apply(&change("10.9.9.9:80/tcp", "192.168.234.47:80", false)),
+        None
+    );
 
     let text = seed_text("lvs-dr-master.conf").replace(
         "    protocol TCP\n",
@@ -244,7 +253,10 @@ virtual_server group WEB {
         assert_eq!(d[1], Dest::new(ip("10.0.1.2"), port, Forward::Route, 3));
     }
     // One check for the group: its result applies to every member.
-    assert!(t.apply(&change("group:WEB", "10.0.1.1:80", false)));
+    assert!(
+        t.apply(&change("group:WEB", "10.0.1.1:80", false))
+            .is_some()
+    );
     assert!(t.desired().iter().all(|(_, d)| d.len() == 1));
 }
 
@@ -274,7 +286,10 @@ virtual_server 192.0.2.53 53 {
         ]
     );
     // The UDP check failing takes the server out of the UDP service only.
-    assert!(t.apply(&change("192.0.2.53:53/udp", "10.0.1.1:53", false)));
+    assert!(
+        t.apply(&change("192.0.2.53:53/udp", "10.0.1.1:53", false))
+            .is_some()
+    );
     assert_eq!(
         weights(&t),
         [
@@ -515,20 +530,23 @@ fn file_check_changes_the_weight_of_its_server_only() {
         ..change(vs, rs, up)
     };
     assert_eq!(of(&t, "10.0.1.2:80"), Some(10));
-    assert!(t.apply(&weighted("10.0.1.2:80", true, 5)));
+    assert!(t.apply(&weighted("10.0.1.2:80", true, 5)).is_some());
     assert_eq!(of(&t, "10.0.1.2:80"), Some(15));
-    assert!(t.apply(&weighted("10.0.1.2:80", true, -50)));
+    assert!(t.apply(&weighted("10.0.1.2:80", true, -50)).is_some());
     assert_eq!(of(&t, "10.0.1.2:80"), Some(0), "clamped at 0, still in");
-    assert!(t.apply(&weighted("10.0.1.2:80", true, i64::from(i32::MAX))));
+    assert!(
+        t.apply(&weighted("10.0.1.2:80", true, i64::from(i32::MAX)))
+            .is_some()
+    );
     assert_eq!(
         of(&t, "10.0.1.2:80"),
         Some(u32::try_from(i32::MAX).unwrap())
     );
     // Not a FILE_CHECK: the change is ignored.
-    assert!(t.apply(&weighted("10.0.1.3:80", true, 7)));
+    assert!(t.apply(&weighted("10.0.1.3:80", true, 7)).is_some());
     assert_eq!(of(&t, "10.0.1.3:80"), Some(10));
     // Resumed after a restart.
-    assert!(t.apply(&weighted("10.0.1.2:80", true, 3)));
+    assert!(t.apply(&weighted("10.0.1.2:80", true, 3)).is_some());
     let known = Known {
         up: BTreeMap::from([(vs.to_string(), ["10.0.1.2:80".to_string()].into())]),
         down: BTreeMap::new(),

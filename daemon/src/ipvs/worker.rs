@@ -557,12 +557,17 @@ async fn join<T>(h: &mut Option<JoinHandle<T>>) -> Result<T, tokio::task::JoinEr
 }
 
 fn health(w: &mut Worker, change: &RealServerState) {
-    if w.table.apply(change) {
-        debug!(virtual_server = %change.virtual_server, real_server = %change.real_server, up = change.up, "real server health");
-        w.ask(Cause::Health);
-        w.dirty = true;
-    } else {
-        warn!(virtual_server = %change.virtual_server, real_server = %change.real_server, "health change for an unknown real server ignored");
+    match w.table.apply(change) {
+        Some(true) => {
+            debug!(virtual_server = %change.virtual_server, real_server = %change.real_server, up = change.up, "real server health");
+            w.ask(Cause::Health);
+            w.dirty = true;
+        }
+        // The state it had: nothing to reconcile or report.
+        Some(false) => {}
+        None => {
+            warn!(virtual_server = %change.virtual_server, real_server = %change.real_server, "health change for an unknown real server ignored");
+        }
     }
 }
 
@@ -659,6 +664,35 @@ mod tests {
         assert!(w.job(Cause::Health).known.is_none(), "a flush comes first");
         w.done(outcome(Some(IpvsError::NoIpvs)));
         assert!(w.job(Cause::Health).known.is_none(), "after a failure");
+    }
+
+    /// Issue 18: a health message that repeats what the table has (a
+    /// check's first result, mostly) asks for no reconcile and sends no
+    /// status; a change does both.
+    #[test]
+    fn a_health_message_that_changes_nothing_asks_for_nothing() {
+        let cfg = crate::testutil::keepalived_config(
+            "virtual_server 10.0.0.1 80 {\n delay_loop 1\n lb_kind NAT\n protocol TCP\n real_server 10.0.1.2 80 {\n  TCP_CHECK {\n  }\n }\n}\n",
+        );
+        let mut w = worker();
+        w.table = Table::new(&cfg, &Default::default(), Default::default());
+        let vs = cfg.virtual_servers[0].key();
+        let change = |up| RealServerState {
+            virtual_server: vs.clone(),
+            real_server: "10.0.1.2:80".into(),
+            up,
+            weight: 0,
+        };
+        health(&mut w, &change(true));
+        assert!((w.pending.is_none(), w.dirty) == (true, false), "up again");
+        health(&mut w, &change(false));
+        assert!(matches!(w.pending, Some(Cause::Health)) && w.dirty, "down");
+        (w.pending, w.dirty) = (None, false);
+        health(&mut w, &change(false));
+        assert!(
+            (w.pending.is_none(), w.dirty) == (true, false),
+            "down again"
+        );
     }
 
     #[test]

@@ -13,10 +13,14 @@ use crate::config::scripts::Plan;
 use crate::ipc::Msg;
 use crate::ipc::msg::{Resume, Role};
 
-/// Which workers a configuration needs.
+/// Which workers a configuration needs. No VRRP worker without a VRRP
+/// instance (an LVS director's or a checker-only configuration, as
+/// keepalived starts no VRRP process then): it would hold 1.6 MiB and a
+/// privileged process for nothing (issue 18). A reload that brings the
+/// first instance starts it; one that removes the last retires it.
 pub(super) fn wanted(cfg: &Config, role: Role) -> bool {
     match role {
-        Role::Vrrp => true,
+        Role::Vrrp => !cfg.vrrp_instances.is_empty(),
         Role::Ipvs => !cfg.virtual_servers.is_empty(),
         Role::Checker => !crate::checker::by_checker(cfg).is_empty(),
         Role::Metrics => cfg.global.metrics_address.is_some(),

@@ -179,3 +179,29 @@ fn each_worker_resumes_from_its_part_of_the_record() {
         }
     );
 }
+
+/// Issue 18: a worker runs only for what the configuration has; an LVS
+/// director's configuration without a VRRP instance starts no VRRP
+/// worker (keepalived starts no VRRP process then either).
+#[test]
+fn each_worker_runs_only_for_what_the_configuration_has() {
+    let full = cfg(20);
+    for role in [Role::Vrrp, Role::Ipvs, Role::Checker] {
+        assert!(wanted(&full, role), "{role:?}");
+    }
+    assert!(!wanted(&full, Role::Metrics));
+    let lvs_only = Config {
+        vrrp_instances: Vec::new(),
+        sync_groups: Vec::new(),
+        ..full.clone()
+    };
+    assert!(!wanted(&lvs_only, Role::Vrrp));
+    assert!(wanted(&lvs_only, Role::Ipvs) && wanted(&lvs_only, Role::Checker));
+    let vrrp_only = Config {
+        virtual_servers: Vec::new(),
+        virtual_server_groups: Vec::new(),
+        ..full
+    };
+    assert!(wanted(&vrrp_only, Role::Vrrp) && !wanted(&vrrp_only, Role::Ipvs));
+    assert!(!wanted(&Config::default(), Role::Vrrp));
+}
