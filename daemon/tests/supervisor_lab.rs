@@ -914,3 +914,51 @@ fn reexec_replaces_the_image_without_a_failover() {
     );
     assert!(!lab.runtime_dir(0).join("handover.json").exists());
 }
+
+/// Issue 18: no VRRP worker without a VRRP instance (an LVS director's
+/// configuration); a reload that brings the first instance starts one,
+/// whose instance becomes Master, and a reload that removes the last
+/// retires it. The IPVS worker and the checker run throughout.
+#[test]
+fn the_vrrp_worker_runs_only_while_an_instance_is_configured() {
+    let mut lab = Lab::new(1);
+    let lvs = common::lab::dr_virtual_server(VIP, 6, 3);
+    lab.start(0, UPKEEPD, &lvs, "keepalived.conf");
+    let others =
+        |lab: &Lab| lab.worker_pid(0, "ipvs").is_some() && lab.worker_pid(0, "checker").is_some();
+    assert!(lab.wait(SECS(20), || others(&lab)), "{}", lab.log(0));
+    std::thread::sleep(SECS(1));
+    assert_eq!(lab.worker_pid(0, "vrrp"), None, "{}", lab.log(0));
+    let reload_with = |text: &str| {
+        std::fs::write(lab.config_path(0, "keepalived.conf"), text).unwrap();
+        let out = upkeepctl(&lab, 0, &["reload"]);
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            lab.log(0)
+        );
+    };
+    let instance = common::lab::vrrp_instance(&lab, 0, 100, &[VIP], "");
+    reload_with(&format!("{instance}\n{lvs}"));
+    lab.expect_state(0, "VI_1", "MASTER", SECS(20));
+    assert!(lab.worker_pid(0, "vrrp").is_some());
+    assert!(
+        lab.wait(SECS(10), || lab.has_addr(0, VIP)),
+        "{}",
+        lab.log(0)
+    );
+    reload_with(&lvs);
+    assert!(
+        lab.wait(SECS(20), || lab.worker_pid(0, "vrrp").is_none()),
+        "{}",
+        lab.log(0)
+    );
+    // The instance's address went with it.
+    assert!(
+        lab.wait(SECS(10), || !lab.has_addr(0, VIP)),
+        "{}",
+        lab.log(0)
+    );
+    assert!(others(&lab), "{}", lab.log(0));
+}
