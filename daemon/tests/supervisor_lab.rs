@@ -962,3 +962,31 @@ fn the_vrrp_worker_runs_only_while_an_instance_is_configured() {
     );
     assert!(others(&lab), "{}", lab.log(0));
 }
+
+/// Regression (issue 18): a configuration that needs no worker (nothing
+/// configured yet, as the packages install it) is ready at once; when
+/// the VRRP worker stopped being started without an instance, READY=1
+/// never came and systemd gave up on the start.
+#[test]
+fn a_configuration_with_nothing_to_run_is_ready() {
+    let mut lab = Lab::new(1);
+    let sock_path = lab.config_path(0, "notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    let path = sock_path.to_str().unwrap().to_string();
+    lab.start_with(
+        0,
+        UPKEEPD,
+        "global_defs {\n    router_id empty\n}\n",
+        "keepalived.conf",
+        &[],
+        &[("NOTIFY_SOCKET", &path)],
+    );
+    let mut seen = Vec::new();
+    let ready = recv_until(&sock, &mut seen, SECS(15), |m| m.contains("READY=1"));
+    assert!(ready, "no READY: {seen:?}\n{}", lab.logs());
+    for role in ["vrrp", "ipvs", "checker"] {
+        assert_eq!(lab.worker_pid(0, role), None, "{role}");
+    }
+    lab.signal(0, libc::SIGTERM);
+    assert!(lab.wait_exit(0, SECS(10)).is_some(), "{}", lab.logs());
+}

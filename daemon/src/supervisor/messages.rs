@@ -273,6 +273,14 @@ impl Parent {
             };
             self.workers.send(role, msg);
         }
+        self.ready_when_all_are();
+    }
+
+    /// READY=1 (once) when every worker the configuration needs is up; at
+    /// once when it needs none (nothing configured yet: without a VRRP
+    /// instance no worker at all, and systemd waited for READY until it
+    /// gave up).
+    pub(super) fn ready_when_all_are(&mut self) {
         if !self.ready_sent && self.workers.all_ready() {
             self.ready_sent = true;
             let line = publish::status_line(&self.record, self.reload_status.as_ref());

@@ -285,6 +285,7 @@ pub async fn run(
             p.start(role);
         }
     }
+    p.ready_when_all_are();
     p.handed_over = None;
     let mut sigterm = signal(SignalKind::terminate()).map_err(io_err("SIGTERM handler"))?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(io_err("SIGINT handler"))?;
