@@ -232,8 +232,6 @@ pub(crate) fn connected_to(addr: SocketAddr) -> String {
     out
 }
 
-/// A TCP connection to `addr`, from `bind` when set (keepalived's `bindto`
-/// and `bind_port`: bound before connecting, as its checkers do).
 /// A TCP connect's failure, as every TCP probe (and `checker::connects`)
 /// says it.
 pub(super) fn connect_failed(addr: SocketAddr, e: &std::io::Error) -> Outcome {
@@ -245,6 +243,8 @@ pub(super) fn connect_timed_out(addr: SocketAddr) -> Outcome {
     Outcome::fail(format!("connect {addr}: timed out"))
 }
 
+/// A TCP connection to `addr`, from `bind` when set (keepalived's `bindto`
+/// and `bind_port`: bound before connecting, as its checkers do).
 pub(super) async fn connect(
     addr: SocketAddr,
     bind: Option<SocketAddr>,

@@ -35,7 +35,7 @@ pub fn tune_heap() {
 /// 500 checks in the IPVS VM: 1.9 of its 3.1 MiB anonymous; issue 18).
 /// upkeep's memory is small and scattered; huge pages only cost it.
 /// Best effort: an old kernel without the setting changes nothing.
-pub fn no_huge_pages() {
+fn no_huge_pages() {
     // SAFETY: prctl with PR_SET_THP_DISABLE takes plain integers and sets
     // a flag of this process; no pointer is involved.
     unsafe {
