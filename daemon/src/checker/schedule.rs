@@ -52,8 +52,30 @@ const COALESCE: Duration = Duration::from_millis(20);
 /// A time as whole microseconds since the scheduler's epoch (its last
 /// load): 8 bytes where an `Instant` is 16. A check holds two and its
 /// queue entry one: 24 bytes a check less (issue 18).
+///
+/// The schedule's arithmetic is done in ticks, not instants: an
+/// `Instant`'s subtraction and checked addition per comparison were a
+/// tenth of the checker's instructions at 500 checks (callgrind, issue 18).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Tick(u64);
+
+impl Tick {
+    /// How long after `earlier` (zero if not after).
+    fn since(self, earlier: Tick) -> Duration {
+        Duration::from_micros(self.0.saturating_sub(earlier.0))
+    }
+}
+
+/// Saturates: a time past the last tick stays there.
+impl std::ops::Add<Duration> for Tick {
+    type Output = Tick;
+    fn add(self, d: Duration) -> Tick {
+        Tick(
+            self.0
+                .saturating_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+        )
+    }
+}
 
 /// One run's result, as the scheduler hands it over.
 pub(crate) struct Ran {
@@ -245,7 +267,8 @@ impl Scheduler {
                 Some(woken) = self.wakes.join_next(), if !self.wakes.is_empty() => {
                     // Err: a wait aborted because the timer came first.
                     if let Ok((i, seq)) = woken {
-                        self.start(i, seq, Instant::now());
+                        let now = Instant::now();
+                        self.start(i, seq, now, tick(self.epoch, now));
                     }
                 }
                 else => std::future::pending::<()>().await,
@@ -282,16 +305,16 @@ impl Scheduler {
             .saturating_sub(self.unpolled.load(Ordering::Relaxed))
             .saturating_sub(self.turn_starts);
         let mut started = 0;
+        let now_tick = tick(self.epoch, now);
         while let Some(&Reverse((at, i, seq))) = self.queue.peek() {
-            let at = instant(self.epoch, at);
-            if at > now + self.slack(i) {
-                return (false, Some(at));
+            if at > now_tick + self.slack(i) {
+                return (false, Some(instant(self.epoch, at)));
             }
             if started == room {
                 return (true, None);
             }
             self.queue.pop();
-            self.start(i, seq, now);
+            self.start(i, seq, now, now_tick);
             self.turn_starts += 1;
             started += 1;
         }
@@ -310,8 +333,9 @@ impl Scheduler {
         }
     }
 
-    /// Starts check `i`'s run unless `seq` is stale (it started since).
-    fn start(&mut self, i: u32, seq: u32, now: Instant) {
+    /// Starts check `i`'s run unless `seq` is stale (it started since);
+    /// `now_tick` is `now` as a tick.
+    fn start(&mut self, i: u32, seq: u32, now: Instant, now_tick: Tick) {
         let index = i as usize;
         let (Some(Some(slot)), true) = (self.slots.get_mut(index), index < self.specs.len()) else {
             return;
@@ -323,7 +347,7 @@ impl Scheduler {
         if let Some(w) = slot.wake.take() {
             w.abort();
         }
-        let lateness = now.saturating_duration_since(instant(self.epoch, slot.due));
+        let lateness = now_tick.since(slot.due);
         if let Some((addr, bind, timeout)) = self.specs.get(index).and_then(bare_connect) {
             let run = connects::Run {
                 index,
@@ -369,8 +393,7 @@ impl Scheduler {
                 (true, Some(delay)) => delay,
                 _ => spec.interval(),
             };
-            let (due, next) = reschedule(instant(self.epoch, slot.next), interval, now);
-            (slot.due, slot.next) = (tick(self.epoch, due), tick(self.epoch, next));
+            (slot.due, slot.next) = reschedule(slot.next, interval, tick(self.epoch, now));
             if let Ok(i) = u32::try_from(d.index) {
                 self.queue.push(Reverse((slot.next, i, slot.seq)));
                 // A tracked process that exits wakes the check at once.
@@ -561,13 +584,7 @@ impl Retry {
     }
 }
 
-/// After a run scheduled for `scheduled` whose result was handed over at
-/// `now`: when the next run is due (one interval later: its lateness is
-/// measured against this) and when it starts (then, or after an overrun one
-/// interval from now rather than a burst to catch up). Regression: lateness
-/// used to be measured against the restarted schedule, so an overrun, and
-/// time spent waiting to hand a result to a busy parent, never showed: a
-/// report said p99 = 28 µs while checks ran 25 s apart (VM benchmark).
+/// `t` as a tick after `epoch` (the epoch itself if before it).
 fn tick(epoch: Instant, t: Instant) -> Tick {
     Tick(u64::try_from(t.saturating_duration_since(epoch).as_micros()).unwrap_or(u64::MAX))
 }
@@ -581,11 +598,18 @@ fn instant(epoch: Instant, t: Tick) -> Instant {
         .unwrap_or(epoch)
 }
 
-pub(crate) fn reschedule(
-    scheduled: Instant,
-    interval: Duration,
-    now: Instant,
-) -> (Instant, Instant) {
+/// After a run scheduled for `scheduled` whose result was handed over at
+/// `now`: when the next run is due (one interval later: its lateness is
+/// measured against this) and when it starts (then, or after an overrun one
+/// interval from now rather than a burst to catch up). Regression: lateness
+/// used to be measured against the restarted schedule, so an overrun, and
+/// time spent waiting to hand a result to a busy parent, never showed: a
+/// report said p99 = 28 µs while checks ran 25 s apart (VM benchmark).
+/// In [`Tick`]s in the schedule, in instants in tests.
+pub(crate) fn reschedule<T>(scheduled: T, interval: Duration, now: T) -> (T, T)
+where
+    T: Copy + Ord + std::ops::Add<Duration, Output = T>,
+{
     let due = scheduled + interval;
     (due, if due < now { now + interval } else { due })
 }
@@ -806,6 +830,24 @@ mod tests {
         assert!(tick(epoch, later + Duration::from_micros(1)) > t);
         assert_eq!(tick(later, epoch), Tick(0), "before the epoch: the epoch");
         let _ = instant(epoch, Tick(u64::MAX));
+        assert_eq!(t.since(Tick(1_000_000)), Duration::from_micros(234_567));
+        assert_eq!(Tick(5).since(t), Duration::ZERO, "not after: zero");
+        assert_eq!(t + Duration::from_micros(433), Tick(1_235_000));
+        assert_eq!(
+            Tick(u64::MAX - 1) + Duration::from_secs(1),
+            Tick(u64::MAX),
+            "saturates"
+        );
+        // The schedule's arithmetic in ticks agrees with the instants'.
+        for (sched, now) in [(0u64, 300_000u64), (0, 2_500_000), (1_000_000, 1_000_000)] {
+            let (due, next) = reschedule(Tick(sched), Duration::from_secs(1), Tick(now));
+            let (due_i, next_i) = reschedule(
+                epoch + Duration::from_micros(sched),
+                Duration::from_secs(1),
+                epoch + Duration::from_micros(now),
+            );
+            assert_eq!((tick(epoch, due_i), tick(epoch, next_i)), (due, next));
+        }
         assert!(
             std::mem::size_of::<Slot>() <= 48,
             "{}",
