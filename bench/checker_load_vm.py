@@ -82,6 +82,9 @@ if [ -z "$CPID" ]; then
     exit 3
 fi
 vm_result "CHECKER $CPID"
+# What a clock read costs depends on it (a syscall where the vDSO cannot
+# read the source).
+vm_result "CLOCKSOURCE $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 snap() {
     read up idle < /proc/uptime
     vm_result "UPTIME $1 $up $idle"

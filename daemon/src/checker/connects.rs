@@ -389,6 +389,7 @@ fn open(addr: SocketAddr, bind: Option<SocketAddr>) -> Result<Option<OwnedFd>, E
         SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
         None,
     )?;
+    probe::reset_on_close(&sock);
     if let Some(from) = bind {
         // A fixed source port is reused check after check: allow binding
         // it while the previous connection lingers in TIME_WAIT.
@@ -433,6 +434,36 @@ mod tests {
         )
         .await
         .expect("a result within 10 s")
+    }
+
+    /// A passing connect is reset, not shut down: the server reads a reset
+    /// where an orderly close would read the end of the stream (and this
+    /// side keeps no TIME_WAIT socket).
+    #[test]
+    fn a_passing_connect_is_closed_with_a_reset() {
+        use std::io::Read;
+        crate::ipc::tests::rt().block_on(async {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let mut c = Connects::default();
+            assert!(c.start(
+                run(0),
+                l.local_addr().unwrap(),
+                None,
+                Duration::from_secs(5)
+            ));
+            let (_, o) = next(&mut c).await;
+            assert_eq!(o, Outcome::pass(String::new()));
+            let (mut server, _) = l.accept().unwrap();
+            server
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let got = server.read(&mut [0; 8]);
+            assert_eq!(
+                got.map_err(|e| e.kind()),
+                Err(io::ErrorKind::ConnectionReset),
+                "an orderly close reads Ok(0)"
+            );
+        });
     }
 
     /// Only a clean EPOLLOUT passes without asking the socket; an error or

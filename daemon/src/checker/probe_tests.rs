@@ -96,6 +96,30 @@ fn tcp_connect_passes_against_a_listener_and_fails_without() {
     });
 }
 
+/// The probe's TCP connect is reset on close too, as a bare connect is
+/// (`probe::reset_on_close`).
+#[test]
+fn a_tcp_probe_closes_with_a_reset() {
+    use std::io::Read;
+    rt().block_on(async {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        assert!(
+            run(&Probe::Tcp { addr, bind: None }, Duration::from_secs(2))
+                .await
+                .ok
+        );
+        let (mut server, _) = l.accept().unwrap();
+        server
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(
+            server.read(&mut [0; 8]).map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::ConnectionReset)
+        );
+    });
+}
+
 async fn serve_once(response: &'static [u8]) -> SocketAddr {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
