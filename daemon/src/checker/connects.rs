@@ -389,7 +389,6 @@ fn open(addr: SocketAddr, bind: Option<SocketAddr>) -> Result<Option<OwnedFd>, E
         SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
         None,
     )?;
-    probe::reset_on_close(&sock);
     if let Some(from) = bind {
         // A fixed source port is reused check after check: allow binding
         // it while the previous connection lingers in TIME_WAIT.
@@ -436,11 +435,16 @@ mod tests {
         .expect("a result within 10 s")
     }
 
-    /// A passing connect is reset, not shut down: the server reads a reset
-    /// where an orderly close would read the end of the stream (and this
-    /// side keeps no TIME_WAIT socket).
+    /// A passing connect is closed in order (the server reads the end of
+    /// the stream), not reset as keepalived's are. Reset (`SO_LINGER` 0),
+    /// against a server that closes first, a connect now and then waited a
+    /// second for its SYN to be sent again (the source port is free again
+    /// at once without this side's TIME_WAIT, apparently while the server
+    /// still holds its side): 4 connects in 300,000 at 10,000 checks on the host
+    /// (`TcpExtTCPSynRetrans`, none closed in order) and 32–48 false downs
+    /// a run in the VM benchmark (issue 18).
     #[test]
-    fn a_passing_connect_is_closed_with_a_reset() {
+    fn a_passing_connect_is_closed_in_order() {
         use std::io::Read;
         crate::ipc::tests::rt().block_on(async {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -457,11 +461,10 @@ mod tests {
             server
                 .set_read_timeout(Some(Duration::from_secs(5)))
                 .unwrap();
-            let got = server.read(&mut [0; 8]);
             assert_eq!(
-                got.map_err(|e| e.kind()),
-                Err(io::ErrorKind::ConnectionReset),
-                "an orderly close reads Ok(0)"
+                server.read(&mut [0; 8]).map_err(|e| e.kind()),
+                Ok(0),
+                "a reset reads ConnectionReset"
             );
         });
     }

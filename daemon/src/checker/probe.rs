@@ -125,10 +125,7 @@ pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
             match tokio::time::timeout(timeout, connect(*addr, bind.as_deref().copied())).await {
                 // The record makes "connected to ADDR" when it is sent
                 // (worker::CheckRecord::message): none made per run.
-                Ok(Ok(stream)) => {
-                    reset_on_close(&stream);
-                    Outcome::pass(String::new())
-                }
+                Ok(Ok(_)) => Outcome::pass(String::new()),
                 Ok(Err(e)) => connect_failed(*addr, &e),
                 Err(_) => connect_timed_out(*addr),
             }
@@ -244,26 +241,6 @@ pub(super) fn connect_failed(addr: SocketAddr, e: &std::io::Error) -> Outcome {
 /// A TCP connect that did not complete within its timeout.
 pub(super) fn connect_timed_out(addr: SocketAddr) -> Outcome {
     Outcome::fail(format!("connect {addr}: timed out"))
-}
-
-/// Closing `sock` resets its connection (`SO_LINGER` 0) rather than
-/// shutting it down, as keepalived's TCP_CHECK does (a bare connect in
-/// `connects` and the TCP probe here): no FIN exchange and no TIME_WAIT
-/// socket left per check. At 10,000 checks a second the orderly close
-/// left 600,000 of them on the director (the kernel keeps at most
-/// `tcp_max_tw_buckets`, 131,072 on a 24 GiB host), and its packets were
-/// a share of the checker's system time in the VM benchmark (issue 18).
-/// The close does not block: a zero linger never waits. Best effort: a
-/// socket that refuses is closed in the usual way.
-pub(super) fn reset_on_close(sock: &impl std::os::fd::AsFd) {
-    let _ = nix::sys::socket::setsockopt(
-        sock,
-        nix::sys::socket::sockopt::Linger,
-        &libc::linger {
-            l_onoff: 1,
-            l_linger: 0,
-        },
-    );
 }
 
 /// A TCP connection to `addr`, from `bind` when set (keepalived's `bindto`
