@@ -438,11 +438,11 @@ mod tests {
     /// A passing connect is closed in order (the server reads the end of
     /// the stream), as keepalived 2.2 closes its own. Reset instead
     /// (`SO_LINGER` 0, what older keepalived versions did), a connect to
-    /// a server that closes first now and then waited a second for its
-    /// SYN to be sent again (the source port is free again at once
-    /// without this side's TIME_WAIT, apparently while the server still
-    /// holds its side): 4 connects in 300,000 at 10,000 checks on the
-    /// host (`TcpExtTCPSynRetrans`; none closed in order), and 32–48 false
+    /// a server that closes first now and then waited a second for a
+    /// handshake packet to be sent again (not understood; without this
+    /// side's TIME_WAIT a source port is free again at once): 4 in
+    /// 300,000 connects at 10,000 checks on the host
+    /// (`TcpExtTCPSynRetrans`; none closed in order), and 32–48 false
     /// downs a run in the VM benchmark (issue 18).
     #[test]
     fn a_passing_connect_is_closed_in_order() {
