@@ -15,12 +15,14 @@ and its control pipes live in /tmp); after the
 settle time the counters are zeroed, after --seconds dumped, and the user
 instructions each process executed are divided by the check runs in the
 window (connections the listeners accepted): instructions per check, per process, with
-the profiles kept in DIR for callgrind_annotate. Far slower than native:
-use a few hundred checks.
+the profiles kept in DIR/short and DIR/long (the two windows) for
+callgrind_annotate; with --mangled, names as the linker sees them, for
+bench/hot_code.py --steady. Far slower than native: use a few hundred to
+a few thousand checks.
 
 Needs root and a release build (built when missing).
 Usage: bench/checker_load.py [--checks 10000] [--seconds 30] [--netns NAME]
-       [--callgrind DIR] [--upkeepd PATH]
+       [--callgrind DIR [--mangled]] [--upkeepd PATH]
 """
 import argparse
 import json
@@ -143,8 +145,9 @@ def callgrind(args):
                     os.path.join(os.path.dirname(os.path.abspath(__file__)), "selfexe_shim.c"), "-ldl"], check=True)
     upkeepd = os.path.abspath(args.upkeepd)
     env = {"UPKEEP_SECCOMP": "off", "UPKEEP_LANDLOCK": "off", "LD_PRELOAD": shim, "SELFEXE_SHIM_PATH": upkeepd}
+    # Mangled names with --mangled: what a linker script names (bench/hot_code.py --steady).
     wrap = ["valgrind", "--tool=callgrind", "--trace-children=yes", "--dump-instr=no",
-            f"--callgrind-out-file={out}/callgrind.out.%p"]
+            *(["--demangle=no"] if args.mangled else [])]
 
     def profiled(ns):
         pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
@@ -158,16 +161,20 @@ def callgrind(args):
                 pass
         return found
 
-    def window(seconds):
+    def window(seconds, name):
         """One run measured `seconds`, stopped and waited for (callgrind
-        writes its profile at exit): ({pid: role}, check runs so far)."""
+        writes its profile at exit, here into DIR/`name`): ({pid: role},
+        check runs so far)."""
+        where = os.path.join(out, name)
+        os.makedirs(where, exist_ok=True)
+
         def measure(d, _doc, _checker):
             procs = profiled(args.netns)
             # callgrind made each profile as root at start; the workers
             # write theirs at exit under their own account.
             for p in procs:
                 uid = int(next(l for l in open(f"/proc/{p}/status") if l.startswith("Uid:")).split()[1])
-                os.chown(os.path.join(out, f"callgrind.out.{p}"), uid, -1)
+                os.chown(os.path.join(where, f"callgrind.out.{p}"), uid, -1)
             time.sleep(seconds)
             n = runs(d)
             parent = next(p for p, role in procs.items() if role == "parent")
@@ -177,10 +184,11 @@ def callgrind(args):
                     break
                 time.sleep(0.1)
             return procs, n
-        procs, n = run(upkeepd, conf(args.checks), args.settle, measure, wrap=wrap, env=env, ns=args.netns)
+        procs, n = run(upkeepd, conf(args.checks), args.settle, measure,
+                       wrap=[*wrap, f"--callgrind-out-file={where}/callgrind.out.%p"], env=env, ns=args.netns)
         ir = {}
         for p, role in procs.items():
-            for line in open(os.path.join(out, f"callgrind.out.{p}")):
+            for line in open(os.path.join(where, f"callgrind.out.{p}")):
                 if line.startswith(("summary:", "totals:")):
                     ir[role] = ir.get(role, 0) + int(line.split()[1])
                     break
@@ -189,13 +197,13 @@ def callgrind(args):
     # The same start-up and shutdown in both runs: their difference is the
     # cost of the check runs in between.
     short, long_ = args.seconds // 4, args.seconds
-    (ir0, n0), (ir1, n1) = window(short), window(long_)
+    (ir0, n0), (ir1, n1) = window(short, "short"), window(long_, "long")
     n = n1 - n0
     print(f"checks {args.checks}: {n} more runs in {long_ - short} s more under callgrind")
     for role in sorted(ir1):
         print(f"  {role:8} {(ir1[role] - ir0.get(role, 0)) / max(1, n):,.0f} instructions per check run")
     print(f"  all      {(sum(ir1.values()) - sum(ir0.values())) / max(1, n):,.0f} instructions per check run")
-    print(f"profiles: {out} (callgrind_annotate callgrind.out.PID)")
+    print(f"profiles: {out}/short and {out}/long (callgrind_annotate callgrind.out.PID)")
 
 
 
@@ -207,6 +215,8 @@ def main():
     ap.add_argument("--netns", default=NS, help="network namespace to create and use (default %(default)s)")
     ap.add_argument("--upkeepd", default=vt.UPKEEPD, help="binary (default: the release build, built when stale)")
     ap.add_argument("--callgrind", metavar="DIR", help="count instructions per check run under callgrind")
+    ap.add_argument("--mangled", action="store_true", help="with --callgrind: profiles with mangled names "
+                    "(for bench/hot_code.py --steady)")
     ap.add_argument("--settle", type=int, default=12, help="seconds after start before measuring")
     args = ap.parse_args()
     if args.upkeepd == vt.UPKEEPD:

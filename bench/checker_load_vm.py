@@ -115,6 +115,8 @@ for p in $(pids); do
     vm_result "RSS $p $(grep VmRSS /proc/$p/status | tr -s ' \t' ' ')"
     vm_result "SMAPS $p $(awk '/^(Rss|Pss|Anonymous|Private_Dirty):/ { printf "%s%s ", $1, $2 }' /proc/$p/smaps_rollup)"
     vm_result "ROLE $p $(role $p)"
+    # The executable's code mapping: how much of it the process maps.
+    vm_result "CODE $p $(awk -v exe="$(readlink /proc/$p/exe)" '$2 ~ /x/ && $6 == exe { f = 1; next } f && /^(Rss|Pss):/ { printf "%s%s ", $1, $2 } /^Pss:/ { f = 0 }' /proc/$p/smaps)"
 done
 vm_result "$(grep LISTENER /tmp/listener.out | tail -n 1)"
 grep "check start lateness" /tmp/daemon.log | while read -r l; do vm_result "LOG $l"; done
@@ -192,6 +194,8 @@ def parse(results, hz=100):
             r["rss_kib"][f[1]] = int(f[3])
         elif f[0] == "SMAPS":
             r["smaps_kib"][f[1]] = {k.rstrip(":"): int(v) for k, v in (x.split(":") for x in f[2:])}
+        elif f[0] == "CODE":
+            r.setdefault("code_kib", {})[f[1]] = {k.rstrip(":"): int(v) for k, v in (x.split(":") for x in f[2:])}
         elif f[0] == "LISTENER":
             r["listener"] = {k: float(v) for k, v in (x.split("=") for x in f[1:])}
         elif f[0] == "LOG":
@@ -316,7 +320,9 @@ def main():
         for pid, v in r.get("smaps_kib", {}).items():
             print(f"  {r['daemon']} {r['checks']} {r['roles'].get(pid, '?')}: PSS {v.get('Pss', 0) / 1024:.1f} "
                   f"RSS {v.get('Rss', 0) / 1024:.1f} anon {v.get('Anonymous', 0) / 1024:.1f} "
-                  f"private dirty {v.get('Private_Dirty', 0) / 1024:.1f}")
+                  f"private dirty {v.get('Private_Dirty', 0) / 1024:.1f}; "
+                  f"code mapped {r.get('code_kib', {}).get(pid, {}).get('Rss', 0) / 1024:.1f} "
+                  f"(PSS {r.get('code_kib', {}).get(pid, {}).get('Pss', 0) / 1024:.1f})")
     print(f"raw results and consoles: {workdir}")
     return 0 if all(r["exit"] == 0 for r in rows) else 1
 

@@ -205,22 +205,134 @@ def pattern(name):
     return re.sub(r"\*(\*)+", "*", name)
 
 
-def linker_script(patterns, cases, align_each=False):
+ROLES = ("parent", "checker", "ipvs", "vrrp")
+
+# Where a script made with --steady turns from its groups to the idle patterns.
+REST_MARK = "/* The rest idle runs, by pattern (any build). */"
+
+
+def callgrind_self_costs(path):
+    """(role, {mangled function of upkeepd: instructions in it}) of one
+    callgrind profile made with --demangle=no."""
+    role, names, objs, costs = "parent", {}, {}, {}
+    obj = fn = None
+    after_calls = False
+    for line in open(path, errors="replace"):
+        if line.startswith("cmd:"):
+            m = re.search(r"--role (\w+)", line)
+            role = m[1] if m else "parent"
+            continue
+        m = re.match(r"(c?ob|c?fn|fl|fi|fe|cfi|cfl)=\((\d+)\)(?: (.*))?$", line.rstrip("\n"))
+        if m:
+            kind, i, name = m.groups()
+            table = objs if kind.endswith("ob") else names if kind.endswith("fn") else None
+            if table is not None and name is not None:
+                table[i] = name
+            if kind == "ob":
+                obj = objs.get(i)
+            elif kind == "fn":
+                fn = names.get(i)
+            continue
+        if line.startswith("calls="):
+            after_calls = True
+            continue
+        if line[:1].isdigit() or line[:1] in "+-*":
+            # The line after calls= is the callee's inclusive cost.
+            if after_calls:
+                after_calls = False
+                continue
+            f = line.split()
+            # valgrind names code outside the file's .text section (in
+            # .text.upkeep_idle) "???".
+            if len(f) >= 2 and fn and obj and (obj == "???" or "upkeepd" in obj):
+                costs[fn] = costs.get(fn, 0) + int(f[1])
+    return role, costs
+
+
+def steady_roles(dirs):
+    """{mangled function: roles that ran it while steady}: in each DIR, the
+    profiles of two runs of one load that differ only in length
+    (bench/checker_load.py --callgrind DIR --mangled writes DIR/short and
+    DIR/long); a function steady runs has more instructions in the long one."""
+    out = {}
+    for d in dirs:
+        runs = {}
+        for window in ("short", "long"):
+            per_role = {}
+            for path in sorted(os.listdir(os.path.join(d, window))):
+                if path.startswith("callgrind.out."):
+                    role, costs = callgrind_self_costs(os.path.join(d, window, path))
+                    for fn, n in costs.items():
+                        per_role.setdefault(role, {})[fn] = per_role.get(role, {}).get(fn, 0) + n
+            runs[window] = per_role
+        for role, costs in runs["long"].items():
+            before = runs["short"].get(role, {})
+            for fn, n in costs.items():
+                if n > before.get(fn, 0):
+                    out.setdefault(fn, set()).add(role)
+    return out
+
+
+def gray_rank(roles):
+    """A place in the reflected Gray code over ROLES' bits (the parent's
+    the highest): ordered so, every set of functions a role runs lies in
+    one run (the parent's, the checker's) or two (the IPVS worker's)."""
+    code = sum(1 << (len(ROLES) - 1 - ROLES.index(r)) for r in roles if r in ROLES)
+    rank, bit = 0, code
+    # The inverse of g = b ^ (b >> 1).
+    while bit:
+        rank ^= bit
+        bit >>= 1
+    return rank
+
+
+# Whole modules placed after the profiled functions, each together: a
+# worker's code that the profiles cannot see. The IPVS worker talks to the
+# kernel's IPVS only where the kernel has it, which the machine that makes
+# the profiles lacks (in the IPVS VM it mapped 2.9 MiB of code at 2,000
+# checks with this left out); the VRRP worker runs at the seeds, which are
+# not profiled. Legacy names carry the path as `6upkeep4ipvs`, generics over
+# a module's types as `upkeep..ipvs..`; v0 names as the former.
+MODULE_GROUPS = (
+    ("ipvs", ("*6upkeep4ipvs*", "*upkeep..ipvs..*")),
+    ("vrrp", ("*6upkeep4vrrp*", "*upkeep..vrrp..*")),
+)
+
+
+def exact_pattern(name, members):
+    """The input-section pattern for this very function: the build-free
+    pattern when that takes in this function only (`members`: how many
+    functions each pattern takes in), so that the static musl build,
+    whose hashes differ, gets it too; else its name with this build's
+    hash, LLVM's local suffix left out (it follows the module)."""
+    if members.get(pattern(name), 0) == 1:
+        return pattern(name)
+    return re.sub(r"\.llvm\.\d+$", ".llvm.*", name)
+
+
+def linker_script(patterns, cases, align_each=False, exact=()):
     """GNU ld and lld both read this beside their default script (INSERT).
     `align_each`: every pattern's functions on pages of their own, for a
-    build to profile (a touched page then names one pattern)."""
+    build to profile (a touched page then names one pattern). `exact`:
+    (comment, [pattern]) groups placed first (see --steady)."""
     lines = [
         "/* The functions an idle upkeepd runs, placed together at the start of",
         " * the code, so that the pages every process maps at idle (and the",
         " * 64 KiB the kernel maps around each fault) hold little else.",
         f" * Made by bench/hot_code.py ({cases}); see bench/README.md,",
-        " * \"The code idle runs, packed\". A pattern that matches nothing costs",
+        " * \"The code idle runs, packed\" and \"The code each process runs under load,",
+        " * packed by process\". A pattern that matches nothing costs",
         " * nothing; a function missing here only lies elsewhere. */",
         "SECTIONS",
         "{",
         "  .text.upkeep_idle :",
         "  {",
     ]
+    for comment, group in exact:
+        lines.append(f"    /* {comment} */")
+        lines += [f"    *(.text.{p})" for p in group]
+    if exact:
+        lines.append(f"    {REST_MARK}")
     for p in patterns:
         if align_each:
             lines.append("    . = ALIGN(4096);")
@@ -240,6 +352,10 @@ def main():
                     "a linker script (daemon/hot-code.ld)")
     ap.add_argument("--keep", help="a script whose patterns stay (the one this build was linked with, made from "
                     "a build with --align-each): with it, only functions outside .text.upkeep_idle are added")
+    ap.add_argument("--steady", action="append", default=[], metavar="DIR",
+                    help="callgrind profiles of a load (bench/checker_load.py --callgrind DIR --mangled): "
+                    "the functions each process runs while steady go first, by this build's exact "
+                    "names, grouped by the processes that run them (repeatable)")
     ap.add_argument("--align-each", action="store_true",
                     help="the script for a build to profile: each pattern on pages of its own")
     a = ap.parse_args()
@@ -301,14 +417,43 @@ def main():
             family[p] = family.get(p, 0) + size
         found = {pattern(name) for _, _, name in funcs}
         if a.keep:
-            kept = {line.strip()[len("*(.text."):-1] for line in open(a.keep) if line.strip().startswith("*(.text.")}
+            text = open(a.keep).read()
+            # A script made with --steady: its idle patterns only (the
+            # groups are made again from the profiles given now).
+            text = text.split(REST_MARK, 1)[-1]
+            kept = {line.strip()[len("*(.text."):-1] for line in text.splitlines() if line.strip().startswith("*(.text.")}
             print(f"{len(found - kept)} patterns added to the {len(kept)} of {a.keep}:")
             for p in sorted(found - kept):
                 print(f"    {p[:140]}")
             found |= kept
         patterns = sorted(found, key=lambda p: (family.get(p, 0), p))
         cases_text = ", ".join(c for c, _, _ in cases) + f", {a.idle:.0f} s idle"
-        open(a.linker_script, "w").write(linker_script(patterns, cases_text, a.align_each))
+        exact = []
+        if a.steady:
+            roles = steady_roles(a.steady)
+            sizes = {name: size for _, size, name in syms}
+            members = {}
+            for _, _, name in syms:
+                members[pattern(name)] = members.get(pattern(name), 0) + 1
+            groups = {}
+            for fn, rs in roles.items():
+                if fn in sizes:
+                    groups.setdefault(frozenset(rs), []).append(fn)
+            for rs in sorted(groups, key=gray_rank):
+                names = sorted(groups[rs])
+                kib = sum(sizes[n] for n in names) / 1024
+                exact.append((f"run while steady by: {', '.join(r for r in ROLES if r in rs)} "
+                              f"({len(names)} functions, {kib:.0f} KiB)", [exact_pattern(n, members) for n in names]))
+                print(f"steady, {'+'.join(r for r in ROLES if r in rs)}: {len(names)} functions, {kib:.0f} KiB")
+            for module, globs in MODULE_GROUPS:
+                exact.append((f"the rest of the {module} module, whole", list(globs)))
+            if not cases and a.keep:
+                # The patterns kept are the earlier profile's: say which.
+                made = re.search(r"Made by bench/hot_code.py \(([^;)]*)", re.sub(r"\n \* ?", " ", open(a.keep).read()))
+                cases_text = made[1].strip() if made else cases_text
+            cases_text += (f";\n * first, by exact name, what each process ran while steady in {len(a.steady)} "
+                           "profile(s) of\n * bench/checker_load.py --callgrind DIR --mangled")
+        open(a.linker_script, "w").write(linker_script(patterns, cases_text, a.align_each, exact))
         print(f"wrote {len(patterns)} patterns to {a.linker_script}")
 
 
