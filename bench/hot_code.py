@@ -262,8 +262,9 @@ def steady_roles(dirs):
             for path in sorted(os.listdir(os.path.join(d, window))):
                 if path.startswith("callgrind.out."):
                     role, costs = callgrind_self_costs(os.path.join(d, window, path))
+                    acc = per_role.setdefault(role, {})
                     for fn, n in costs.items():
-                        per_role.setdefault(role, {})[fn] = per_role.get(role, {}).get(fn, 0) + n
+                        acc[fn] = acc.get(fn, 0) + n
             runs[window] = per_role
         for role, costs in runs["long"].items():
             before = runs["short"].get(role, {})
@@ -411,16 +412,18 @@ def main():
         # instantiation of a generic, in Rust's legacy mangling): the small
         # ones first, so that the large families, of which idle may run one
         # instance, do not spread the rest.
-        family = {}
+        # Per pattern: the size of the functions it takes in, and how many.
+        family, members = {}, {}
         for _, size, name in syms:
             p = pattern(name)
             family[p] = family.get(p, 0) + size
+            members[p] = members.get(p, 0) + 1
         found = {pattern(name) for _, _, name in funcs}
+        keep_text = open(a.keep).read() if a.keep else ""
         if a.keep:
-            text = open(a.keep).read()
             # A script made with --steady: its idle patterns only (the
             # groups are made again from the profiles given now).
-            text = text.split(REST_MARK, 1)[-1]
+            text = keep_text.split(REST_MARK, 1)[-1]
             kept = {line.strip()[len("*(.text."):-1] for line in text.splitlines() if line.strip().startswith("*(.text.")}
             print(f"{len(found - kept)} patterns added to the {len(kept)} of {a.keep}:")
             for p in sorted(found - kept):
@@ -432,9 +435,6 @@ def main():
         if a.steady:
             roles = steady_roles(a.steady)
             sizes = {name: size for _, size, name in syms}
-            members = {}
-            for _, _, name in syms:
-                members[pattern(name)] = members.get(pattern(name), 0) + 1
             groups = {}
             for fn, rs in roles.items():
                 if fn in sizes:
@@ -449,7 +449,7 @@ def main():
                 exact.append((f"the rest of the {module} module, whole", list(globs)))
             if not cases and a.keep:
                 # The patterns kept are the earlier profile's: say which.
-                made = re.search(r"Made by bench/hot_code.py \(([^;)]*)", re.sub(r"\n \* ?", " ", open(a.keep).read()))
+                made = re.search(r"Made by bench/hot_code.py \(([^;)]*)", re.sub(r"\n \* ?", " ", keep_text))
                 cases_text = made[1].strip() if made else cases_text
             cases_text += (f";\n * first, by exact name, what each process ran while steady in {len(a.steady)} "
                            "profile(s) of\n * bench/checker_load.py --callgrind DIR --mangled")
