@@ -507,6 +507,8 @@ pub async fn run(
                     // The table and its frame (a megabyte at 10,000 real
                     // servers) are freed now: their pages go back.
                     crate::sys::mem::trim_heap_now_and_then();
+                } else {
+                    crate::sys::mem::trim_heap_owed();
                 }
             }
             m = link.recv() => match m? {

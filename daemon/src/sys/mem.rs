@@ -132,7 +132,11 @@ fn trim_apart_arena() {
         unsafe {
             libc::mallopt(libc::M_TOP_PAD, 0);
             libc::mallopt(libc::M_TRIM_THRESHOLD, 0);
-            libc::free(libc::malloc(NUDGE));
+            // black_box: LLVM removes a `free(malloc(n))` whose block is
+            // never used, and did in the release build (only the four
+            // mallopt calls were left: the arena's top stayed resident,
+            // 248 KiB of the parent at 2,000 checks; issue 18).
+            libc::free(std::hint::black_box(libc::malloc(NUDGE)));
             libc::mallopt(libc::M_TRIM_THRESHOLD, MMAP_THRESHOLD);
             libc::mallopt(libc::M_TOP_PAD, TOP_PAD);
         }
@@ -152,26 +156,73 @@ fn trim_apart_arena() {
 /// `bench/cpu_per_check.py` can see: 1.7 µs per check either way).
 const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// When [`trim_heap`] is due: at most once per [`TRIM_EVERY`], and a
+/// request made sooner is owed, not dropped. Dropped, the parent at 2,000
+/// checks kept 230–270 KiB of its decode arena resident: the IPVS
+/// worker's status (every 30 s when nothing changes) was decoded there,
+/// copied and freed within a second of a trim, and nothing asked for the
+/// next one until the status after (issue 18).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TrimClock {
+    last: Option<std::time::Instant>,
+    owed: bool,
+}
+
+impl TrimClock {
+    /// Memory was just freed: whether to trim now (else it is owed).
+    pub fn ask(&mut self, now: std::time::Instant) -> bool {
+        self.owed = true;
+        self.owed_due(now)
+    }
+
+    /// Whether a trim asked for earlier is due now.
+    pub fn owed_due(&mut self, now: std::time::Instant) -> bool {
+        if !self.owed
+            || self
+                .last
+                .is_some_and(|t| now.saturating_duration_since(t) < TRIM_EVERY)
+        {
+            return false;
+        }
+        self.owed = false;
+        self.last = Some(now);
+        true
+    }
+}
+
+static TRIM_CLOCK: std::sync::Mutex<TrimClock> = std::sync::Mutex::new(TrimClock {
+    last: None,
+    owed: false,
+});
+
+fn trim_when(due: impl FnOnce(&mut TrimClock, std::time::Instant) -> bool) {
+    let now = std::time::Instant::now();
+    let go = due(
+        &mut TRIM_CLOCK
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+        now,
+    );
+    if go {
+        trim_heap();
+    }
+}
+
 /// [`trim_heap`], at most once per [`TRIM_EVERY`]: called on a busy
 /// path (the parent after publishing, the checker after a batch). At
 /// 10,000 checks the free memory that result batches leave behind between
 /// glibc's own trims (which release only the heap's top) was 7 of the
 /// parent's 36 MiB and 3 of the checker's 22 (bench/README.md); a trim
-/// costs about a millisecond there.
+/// costs about a millisecond there. A request within [`TRIM_EVERY`] of
+/// the last trim is owed: [`trim_heap_owed`] makes it later.
 pub fn trim_heap_now_and_then() {
-    use std::sync::Mutex;
-    static LAST: Mutex<Option<std::time::Instant>> = Mutex::new(None);
-    let now = std::time::Instant::now();
-    {
-        let mut last = LAST
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if last.is_some_and(|t| now.saturating_duration_since(t) < TRIM_EVERY) {
-            return;
-        }
-        *last = Some(now);
-    }
-    trim_heap();
+    trim_when(TrimClock::ask);
+}
+
+/// The trim [`trim_heap_now_and_then`] put off, once it is due: called
+/// from a loop's periodic tick.
+pub fn trim_heap_owed() {
+    trim_when(TrimClock::owed_due);
 }
 
 /// Runs `f` on a thread of its own and returns what it returns (on this
@@ -548,6 +599,29 @@ mod tests {
             .trim()
             .parse()
             .ok()
+    }
+
+    /// Regression (issue 18): a trim asked for within `TRIM_EVERY` of the
+    /// last one was dropped, and the memory freed then stayed resident
+    /// until something asked again (for the parent, up to 30 s later).
+    #[test]
+    fn a_trim_asked_for_too_soon_is_owed_not_dropped() {
+        let t0 = std::time::Instant::now();
+        let mut c = TrimClock::default();
+        assert!(!c.owed_due(t0), "nothing asked, nothing owed");
+        assert!(c.ask(t0), "the first request trims");
+        assert!(!c.owed_due(t0 + TRIM_EVERY), "nothing freed since");
+        let soon = t0 + TRIM_EVERY / 2;
+        assert!(!c.ask(soon), "too soon: owed");
+        assert!(!c.owed_due(soon + TRIM_EVERY / 4), "still too soon");
+        assert!(c.owed_due(t0 + TRIM_EVERY), "made once due");
+        assert!(!c.owed_due(t0 + TRIM_EVERY * 3), "and only once");
+        // Many requests in one period are one trim.
+        let t1 = t0 + TRIM_EVERY * 4;
+        assert!(c.ask(t1));
+        assert!(!c.ask(t1) && !c.ask(t1 + TRIM_EVERY / 2));
+        assert!(c.owed_due(t1 + TRIM_EVERY));
+        assert!(!c.owed_due(t1 + TRIM_EVERY * 2));
     }
 
     /// What `apart`'s thread allocated, freed, is given back by the next
