@@ -8,7 +8,11 @@ fn main() {
     // GNU ld (the musl build) and lld (the glibc build) read it; upkeepd
     // is Linux only.
     if std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux") {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/hot-code.ld");
-        println!("cargo:rustc-link-arg-bin=upkeepd=-Wl,-T,{script}");
+        // The directory of this build, not the one this script was
+        // compiled in: a target directory shared by two checkouts reuses
+        // the compiled script, and linked against the other's file (or
+        // failed when that checkout was gone).
+        let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
+        println!("cargo:rustc-link-arg-bin=upkeepd=-Wl,-T,{dir}/hot-code.ld");
     }
 }
