@@ -300,7 +300,7 @@ pub fn render(doc: &StatusDoc) -> String {
         "upkeep_real_server_weight",
         Kind::Gauge,
         "Real server's configured weight.",
-        real_servers().map(|(labels, rs)| (labels, Value::Int(rs.weight))),
+        real_servers().map(|(labels, rs)| (labels, Value::Int(i64::from(rs.weight)))),
     );
     x.family(
         "upkeep_real_server_desired_weight",
@@ -320,13 +320,13 @@ pub fn render(doc: &StatusDoc) -> String {
         "upkeep_real_server_active_connections",
         Kind::Gauge,
         "Active connections to the real server (kernel, last reconcile).",
-        real_servers().map(|(labels, rs)| (labels, Value::from(rs.active_conns))),
+        real_servers().map(|(labels, rs)| (labels, Value::from(u64::from(rs.active_conns)))),
     );
     x.family(
         "upkeep_real_server_inactive_connections",
         Kind::Gauge,
         "Inactive connections to the real server (kernel, last reconcile).",
-        real_servers().map(|(labels, rs)| (labels, Value::from(rs.inactive_conns))),
+        real_servers().map(|(labels, rs)| (labels, Value::from(u64::from(rs.inactive_conns)))),
     );
     x.family(
         "upkeep_virtual_server_quorum",

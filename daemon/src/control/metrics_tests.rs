@@ -554,7 +554,7 @@ fn any_label_text_stays_valid_and_reads_back() {
             scheduler: String::new(),
             real_servers: vec![RealServerStatus {
                 address: format!("10.0.0.{n}:80").parse().unwrap(),
-                weight: i64::MIN,
+                weight: i32::MIN,
                 up: true,
                 ..Default::default()
             }],
@@ -589,7 +589,7 @@ fn any_label_text_stays_valid_and_reads_back() {
         parsed
             .iter()
             .filter(|p| p.name == "upkeep_real_server_weight")
-            .all(|p| p.value == i64::MIN as f64)
+            .all(|p| p.value == f64::from(i32::MIN))
     );
 }
 

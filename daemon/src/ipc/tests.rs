@@ -389,7 +389,7 @@ fn large_messages_are_encoded_into_a_buffer_of_about_their_size() {
                 scheduler: "rr".into(),
                 real_servers: (0..100u16)
                     .map(|r| RealServerStatus {
-                        address: std::net::SocketAddr::from(([127, 1, 0, v], 20000 + r)),
+                        address: std::net::SocketAddr::from(([127, 1, 0, v], 20000 + r)).into(),
                         weight: 1,
                         up: true,
                         desired_weight: Some(1),
@@ -415,4 +415,37 @@ fn large_messages_are_encoded_into_a_buffer_of_about_their_size() {
         );
     }
     assert_eq!(Msg::Ping { seq: 1 }.size_hint(), 256);
+}
+
+/// A real server's status is written and read as before (its address as a
+/// `SocketAddr` writes it) and is held in 52 bytes, not 80 (issue 18).
+#[test]
+fn a_real_servers_status_is_small_and_reads_as_before() {
+    use crate::ipc::msg::{Endpoint, RealServerStatus};
+    assert!(std::mem::size_of::<RealServerStatus>() <= 52);
+    for text in ["10.0.0.2:80", "[2001:db8::7]:8080", "0.0.0.0:0"] {
+        let e: Endpoint = text.parse().unwrap();
+        assert_eq!(e.to_string(), text);
+        let json = serde_json::to_string(&e).unwrap();
+        let a: std::net::SocketAddr = text.parse().unwrap();
+        assert_eq!(json, serde_json::to_string(&a).unwrap());
+        assert_eq!(serde_json::from_str::<Endpoint>(&json).unwrap(), e);
+    }
+    // As the IPVS worker wrote it before (u64 counters, i64 weight).
+    let old = r#"{"address":"[2001:db8::7]:8080","weight":5,"up":true,
+        "desired_weight":5,"kernel_weight":null,"active_conns":7,"inactive_conns":0}"#;
+    let rs: RealServerStatus = serde_json::from_str(old).unwrap();
+    assert_eq!(rs.address.port, 8080);
+    assert_eq!(
+        (rs.weight, rs.desired_weight, rs.kernel_weight),
+        (5, Some(5), None)
+    );
+    assert_eq!((rs.active_conns, rs.inactive_conns), (7, 0));
+    // A count the new fields cannot hold is refused, not wrapped.
+    let big = old.replace("\"active_conns\":7", "\"active_conns\":4294967296");
+    assert!(serde_json::from_str::<RealServerStatus>(&big).is_err());
+    for bad in ["10.0.0.2", "10.0.0.2:99999", "[::1]", "x:80"] {
+        assert!(bad.parse::<Endpoint>().is_err(), "{bad}");
+        assert!(serde_json::from_str::<Endpoint>(&format!("\"{bad}\"")).is_err());
+    }
 }

@@ -25,7 +25,7 @@
 //!   master).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use super::genl::{
     Dest, DestEntry, Family, Forward, Protocol, Service, ServiceEntry, ServiceKey, SyncDaemon,
@@ -33,7 +33,7 @@ use super::genl::{
 };
 use crate::config::model::{self as cfgm, Config, LbKind, VirtualServer};
 use crate::config::values::VsgEntry;
-use crate::ipc::msg::{RealServerState, RealServerStatus, VirtualServerStatus};
+use crate::ipc::msg::{Endpoint, RealServerState, RealServerStatus, VirtualServerStatus};
 use crate::vrrp::fsm::State;
 
 /// A virtual server's key as operators write it: `10.0.0.1:80/tcp`,
@@ -687,7 +687,7 @@ impl Table {
                 // (weight at the first service that has it, active, inactive).
                 let seen = |addr: IpAddr, port: Option<u16>| {
                     let mut weight = None;
-                    let (mut active, mut inactive) = (0u64, 0u64);
+                    let (mut active, mut inactive) = (0u32, 0u32);
                     for s in &v.services {
                         let p = port.or(s.key.port()).unwrap_or(0);
                         let found = kernel.and_then(|k| k.get(&s.key)).and_then(|(_, d)| {
@@ -695,8 +695,8 @@ impl Table {
                         });
                         if let Some(e) = found {
                             weight.get_or_insert(e.dest.weight);
-                            active += u64::from(e.active);
-                            inactive += u64::from(e.inactive);
+                            active = active.saturating_add(e.active);
+                            inactive = inactive.saturating_add(e.inactive);
                         }
                     }
                     (weight, active, inactive)
@@ -707,8 +707,9 @@ impl Table {
                     .map(|r| {
                         let (kernel_weight, active_conns, inactive_conns) = seen(r.addr, r.port);
                         RealServerStatus {
-                            address: SocketAddr::new(r.addr, r.key_port),
-                            weight: i64::from(r.weight),
+                            address: Endpoint::new(r.addr, r.key_port),
+                            // From a configured i32 (at least 0).
+                            weight: i32::try_from(r.weight).unwrap_or(i32::MAX),
                             up: r.up,
                             sorry: false,
                             desired_weight: v.weight_of(r).filter(|_| !suspended),
@@ -722,7 +723,7 @@ impl Table {
                     let (kernel_weight, active_conns, inactive_conns) = seen(s.addr, s.port);
                     let port = s.port.or(v.services.first().and_then(|x| x.key.port()));
                     real_servers.push(RealServerStatus {
-                        address: SocketAddr::new(s.addr, port.unwrap_or(0)),
+                        address: Endpoint::new(s.addr, port.unwrap_or(0)),
                         weight: 1,
                         up: true,
                         sorry: true,

@@ -10,6 +10,13 @@ pub struct Span {
     len: u32,
 }
 
+impl Span {
+    /// Where the name ends (it fits: [`Names::push`] checked).
+    pub fn end(self) -> u32 {
+        self.start.saturating_add(self.len)
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Names(String);
 
@@ -33,6 +40,11 @@ impl Names {
     pub fn get(&self, s: Span) -> &str {
         let start = s.start as usize;
         self.0.get(start..start + s.len as usize).unwrap_or("")
+    }
+
+    /// The text from byte `start` to `end` ("" for a range not made here).
+    pub fn between(&self, start: u32, end: u32) -> &str {
+        self.0.get(start as usize..end as usize).unwrap_or("")
     }
 
     /// The bytes of all names.
@@ -64,6 +76,8 @@ mod tests {
         assert_eq!(n.get(spans[2]), "beta");
         assert_eq!(n.get(spans[1]), "");
         assert_eq!(n.bytes(), 14);
+        assert_eq!(n.between(spans[2].start, spans[2].end()), "beta");
+        assert_eq!(n.between(9, 99), "", "a range from elsewhere");
         spans.retain(|&s| n.get(s) != "beta");
         let names: Vec<&str> = spans.iter().map(|&s| n.get(s)).collect();
         assert_eq!(names, ["alpha", "", "gamma"]);

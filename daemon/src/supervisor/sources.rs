@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use hashbrown::HashTable;
 
-use super::names::{Names, Span};
+use super::names::Names;
 use crate::config::model::Config;
 use crate::ipc::msg::{CheckStatus, RealServerState};
 
@@ -57,26 +57,19 @@ pub enum Violation {
 
 /// The checks one configuration gives the checker.
 ///
-/// The names sit one after another in one string, found through a hash
-/// index of (start, length, kind): at 10,000 real servers a map of owned
-/// names took 0.96 MiB of the parent (a heap block per name and a 32-byte
-/// slot per bucket of a table sized for 16,384); this takes about half
-/// (heaptrack of the parent, issue 18).
+/// The names sit one after another in one string, numbered 0.. in the
+/// order given (a name's end is `ends[pos]`, its kind `kinds[pos]`), found
+/// through a hash index of positions. At 10,000 real servers a map of
+/// owned names took 0.96 MiB of the parent (a heap block per name and a
+/// 32-byte slot per bucket of a table sized for 16,384); an index of
+/// (span, position, kind) 0.71; this about 0.57 (a 4-byte slot; issue 18).
 #[derive(Clone, Debug, Default)]
 pub struct Sources {
     names: Names,
-    index: HashTable<Entry>,
+    ends: Vec<u32>,
+    kinds: Vec<Kind>,
+    index: HashTable<u32>,
     hasher: RandomState,
-}
-
-/// Where a name is in `Sources::names`, its kind, and its position: the
-/// names are numbered 0.. in the order given, so that the parent's record
-/// of results can be a list in that order (`check_table`).
-#[derive(Clone, Copy, Debug)]
-struct Entry {
-    name: Span,
-    pos: u32,
-    kind: Kind,
 }
 
 impl Sources {
@@ -109,6 +102,8 @@ impl Sources {
     fn from_list(sources: Vec<(String, bool)>) -> Self {
         let mut this = Self {
             names: Names::with_capacity(sources.iter().map(|(s, _)| s.len()).sum()),
+            ends: Vec::with_capacity(sources.len()),
+            kinds: Vec::with_capacity(sources.len()),
             index: HashTable::with_capacity(sources.len()),
             hasher: RandomState::new(),
         };
@@ -125,77 +120,89 @@ impl Sources {
             this.insert(&s, kind);
         }
         this.names.shrink_to_fit();
+        this.ends.shrink_to_fit();
+        this.kinds.shrink_to_fit();
         this
+    }
+
+    /// The name at `pos` ("" past the end).
+    fn name(&self, pos: u32) -> &str {
+        name_at(&self.names, &self.ends, pos)
     }
 
     /// Adds `name`; a name given again takes the later kind.
     fn insert(&mut self, name: &str, kind: Kind) {
         let Self {
             names,
+            ends,
+            kinds,
             index,
             hasher,
         } = self;
         let hash = hasher.hash_one(name);
-        if let Some(e) = index.find_mut(hash, |e| names.get(e.name) == name) {
-            e.kind = kind;
+        if let Some(&pos) = index.find(hash, |&p| name_at(names, ends, p) == name) {
+            if let Some(k) = kinds.get_mut(pos as usize) {
+                *k = kind;
+            }
             return;
         }
         // A configuration's names are far below 4 GiB (the file would be
         // larger) and fewer than 2^32; one beyond is left out rather than
         // wrapped.
-        let Ok(pos) = u32::try_from(index.len()) else {
+        let Ok(pos) = u32::try_from(ends.len()) else {
             return;
         };
         let Some(span) = names.push(name) else {
             return;
         };
-        index.insert_unique(
-            hash,
-            Entry {
-                name: span,
-                pos,
-                kind,
-            },
-            |e| hasher.hash_one(names.get(e.name)),
-        );
+        ends.push(span.end());
+        kinds.push(kind);
+        index.insert_unique(hash, pos, |&p| hasher.hash_one(name_at(names, ends, p)));
     }
 
-    fn entry(&self, source: &str) -> Option<Entry> {
+    fn pos(&self, source: &str) -> Option<u32> {
         let hash = self.hasher.hash_one(source);
-        self.index
-            .find(hash, |e| self.names.get(e.name) == source)
-            .copied()
+        self.index.find(hash, |&p| self.name(p) == source).copied()
     }
 
     pub fn contains(&self, source: &str) -> bool {
-        self.entry(source).is_some()
+        self.pos(source).is_some()
     }
 
     /// The name as kept here, and its position (below [`Self::len`]).
     pub fn find(&self, source: &str) -> Option<(&str, usize)> {
-        self.entry(source)
-            .map(|e| (self.names.get(e.name), e.pos as usize))
+        self.pos(source).map(|p| (self.name(p), p as usize))
     }
 
-    /// Every name with its position, in no particular order.
+    /// Every name with its position, in order.
     pub fn names(&self) -> impl Iterator<Item = (&str, usize)> {
-        self.index
-            .iter()
-            .map(|e| (self.names.get(e.name), e.pos as usize))
+        (0..self.ends.len()).map(|p| (self.name(p as u32), p))
     }
 
     fn kind(&self, source: &str) -> Option<Kind> {
-        self.entry(source).map(|e| e.kind)
+        self.pos(source)
+            .and_then(|p| self.kinds.get(p as usize).copied())
     }
 
     /// Whether there is any.
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.ends.is_empty()
     }
 
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.ends.len()
     }
+}
+
+/// The name at `pos` of `names`, whose ends are `ends` ("" past the end).
+fn name_at<'a>(names: &'a Names, ends: &[u32], pos: u32) -> &'a str {
+    let p = pos as usize;
+    let start = p
+        .checked_sub(1)
+        .and_then(|q| ends.get(q))
+        .copied()
+        .unwrap_or(0);
+    ends.get(p).map_or("", |&end| names.between(start, end))
 }
 
 /// The configurations whose checks the checker may still be running: the
@@ -403,17 +410,30 @@ mod tests {
             assert!(!s.contains(absent), "{absent:?}");
         }
         let names_bytes: usize = names.iter().take(10_000).map(|(n, _)| n.len()).sum();
-        let held = s.names.capacity() + s.index.allocation_size();
+        let held = s.names.capacity()
+            + s.index.allocation_size()
+            + s.ends.capacity() * 4
+            + s.kinds.capacity() * std::mem::size_of::<Kind>();
         // The map held a 24-byte String and a Kind per slot of 16,384
-        // (0.5 MiB) and each name in a heap block of its own. Here a slot
-        // is a span, a position and a kind, and a control byte.
+        // (0.5 MiB) and each name in a heap block of its own; the index
+        // after it a span, a position and a kind per slot (16 bytes). Here
+        // a slot is a position and a control byte, and a name has its end
+        // and kind.
         assert!(
-            held < names_bytes + 16_384 * 17 + 4096,
+            held < names_bytes + 16_384 * 5 + 10_002 * 5 + 4096,
             "{held} bytes for {names_bytes} of names"
         );
         // A copy (Sources::of keeps one) is as exact.
         let c = s.clone();
         assert_eq!(c.names.capacity(), c.names.bytes());
+        assert_eq!(c.ends.capacity(), c.len());
+        // In the order given, each once.
+        let listed: Vec<&str> = c.names().map(|(n, _)| n).collect();
+        assert_eq!(listed.len(), 10_002);
+        assert_eq!(listed[0], names[0].0);
+        assert_eq!(listed[10_000], "script:chk");
+        assert_eq!(listed[10_001], "file:flag");
+        assert!(c.names().all(|(n, p)| c.find(n) == Some((n, p))));
         assert_eq!(c.kind("file:flag"), Some(Kind::Value));
     }
 
