@@ -117,6 +117,10 @@ for p in $(pids); do
     vm_result "ROLE $p $(role $p)"
     # The executable's code mapping: how much of it the process maps.
     vm_result "CODE $p $(awk -v exe="$(readlink /proc/$p/exe)" '$2 ~ /x/ && $6 == exe { f = 1; next } f && /^(Rss|Pss):/ { printf "%s%s ", $1, $2 } /^Pss:/ { f = 0 }' /proc/$p/smaps)"
+    # Anonymous memory by kind of mapping (bench/memory.py --mappings):
+    # glibc's main heap, other anonymous mappings (thread arenas and
+    # stacks, large blocks), the executable's relocated data, libraries.
+    vm_result "ANON $p $(awk -v exe="$(readlink /proc/$p/exe)" '/^[0-9a-f]+-[0-9a-f]+ / { n = (NF >= 6) ? $6 : ""; k = (n == "") ? "mmap" : (n == "[heap]") ? "heap" : (n == "[stack]") ? "stack" : (n == exe) ? "binary" : (n ~ /[.]so/) ? "libs" : "other"; next } /^Anonymous:/ { a[k] += $2 } END { for (k in a) printf "%s:%d ", k, a[k] }' /proc/$p/smaps)"
 done
 vm_result "$(grep LISTENER /tmp/listener.out | tail -n 1)"
 grep "check start lateness" /tmp/daemon.log | while read -r l; do vm_result "LOG $l"; done
@@ -196,6 +200,8 @@ def parse(results, hz=100):
             r["smaps_kib"][f[1]] = {k.rstrip(":"): int(v) for k, v in (x.split(":") for x in f[2:])}
         elif f[0] == "CODE":
             r.setdefault("code_kib", {})[f[1]] = {k.rstrip(":"): int(v) for k, v in (x.split(":") for x in f[2:])}
+        elif f[0] == "ANON":
+            r.setdefault("anon_kib", {})[f[1]] = {k: int(v) for k, v in (x.split(":") for x in f[2:])}
         elif f[0] == "LISTENER":
             r["listener"] = {k: float(v) for k, v in (x.split("=") for x in f[1:])}
         elif f[0] == "LOG":
@@ -323,6 +329,10 @@ def main():
                   f"private dirty {v.get('Private_Dirty', 0) / 1024:.1f}; "
                   f"code mapped {r.get('code_kib', {}).get(pid, {}).get('Rss', 0) / 1024:.1f} "
                   f"(PSS {r.get('code_kib', {}).get(pid, {}).get('Pss', 0) / 1024:.1f})")
+            anon = r.get("anon_kib", {}).get(pid, {})
+            if anon:
+                print("    anonymous KiB by mapping: " + ", ".join(
+                    f"{k} {anon[k]}" for k in sorted(anon, key=lambda k: -anon[k])))
     print(f"raw results and consoles: {workdir}")
     return 0 if all(r["exit"] == 0 for r in rows) else 1
 
