@@ -1,21 +1,8 @@
-//! Names kept one after another in one string, each found again by its
-//! span: the parent's lists of the checks it accepts hold thousands of
-//! names for the daemon's life, and a heap block per name was 48-64 bytes
-//! of header and rounding a name on top of its bytes (issue 18).
-
-/// Where a name is in its [`Names`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Span {
-    start: u32,
-    len: u32,
-}
-
-impl Span {
-    /// Where the name ends (it fits: [`Names::push`] checked).
-    pub fn end(self) -> u32 {
-        self.start.saturating_add(self.len)
-    }
-}
+//! Names kept one after another in one string, each found again by the
+//! byte range it was given: the parent's lists of the checks it accepts
+//! hold thousands of names for the daemon's life, and a heap block per
+//! name was 48-64 bytes of header and rounding a name on top of its bytes
+//! (issue 18).
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Names(String);
@@ -25,21 +12,16 @@ impl Names {
         Self(String::with_capacity(bytes))
     }
 
-    /// Appends `name`; None (nothing added) past 4 GiB of names, beyond
+    /// Appends `name` and returns where it ends (it starts where the name
+    /// before it ended); None (nothing added) past 4 GiB of names, beyond
     /// what any configuration has.
-    pub fn push(&mut self, name: &str) -> Option<Span> {
+    pub fn push(&mut self, name: &str) -> Option<u32> {
         let (Ok(start), Ok(len)) = (u32::try_from(self.0.len()), u32::try_from(name.len())) else {
             return None;
         };
-        start.checked_add(len)?;
+        let end = start.checked_add(len)?;
         self.0.push_str(name);
-        Some(Span { start, len })
-    }
-
-    /// The name at `s` ("" for a span not made here).
-    pub fn get(&self, s: Span) -> &str {
-        let start = s.start as usize;
-        self.0.get(start..start + s.len as usize).unwrap_or("")
+        Some(end)
     }
 
     /// The text from byte `start` to `end` ("" for a range not made here).
@@ -67,24 +49,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_found_by_span() {
+    fn names_are_found_by_their_range() {
         let mut n = Names::default();
-        let mut spans: Vec<Span> = ["alpha", "", "beta", "gamma"]
+        let ends: Vec<u32> = ["alpha", "", "beta", "gamma"]
             .iter()
             .map(|s| n.push(s).unwrap())
             .collect();
-        assert_eq!(n.get(spans[2]), "beta");
-        assert_eq!(n.get(spans[1]), "");
+        assert_eq!(ends, [5, 5, 9, 14]);
+        assert_eq!(n.between(ends[1], ends[2]), "beta");
+        assert_eq!(n.between(ends[0], ends[1]), "");
         assert_eq!(n.bytes(), 14);
-        assert_eq!(n.between(spans[2].start, spans[2].end()), "beta");
+        let names: Vec<&str> = std::iter::once(0)
+            .chain(ends.iter().copied())
+            .zip(ends.iter().copied())
+            .map(|(start, end)| n.between(start, end))
+            .collect();
+        assert_eq!(names, ["alpha", "", "beta", "gamma"]);
         assert_eq!(n.between(9, 99), "", "a range from elsewhere");
-        spans.retain(|&s| n.get(s) != "beta");
-        let names: Vec<&str> = spans.iter().map(|&s| n.get(s)).collect();
-        assert_eq!(names, ["alpha", "", "gamma"]);
         assert_eq!(
-            Names::default().get(Span { start: 3, len: 9 }),
+            Names::default().between(3, 12),
             "",
-            "a span from elsewhere"
+            "a range from elsewhere"
         );
     }
 }

@@ -152,10 +152,10 @@ impl Sources {
         let Ok(pos) = u32::try_from(ends.len()) else {
             return;
         };
-        let Some(span) = names.push(name) else {
+        let Some(end) = names.push(name) else {
             return;
         };
-        ends.push(span.end());
+        ends.push(end);
         kinds.push(kind);
         index.insert_unique(hash, pos, |&p| hasher.hash_one(name_at(names, ends, p)));
     }

@@ -157,11 +157,10 @@ fn trim_apart_arena() {
 const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// When [`trim_heap`] is due: at most once per [`TRIM_EVERY`], and a
-/// request made sooner is owed, not dropped. Dropped, the parent at 2,000
-/// checks kept 230–270 KiB of its decode arena resident: the IPVS
-/// worker's status (every 30 s when nothing changes) was decoded there,
-/// copied and freed within a second of a trim, and nothing asked for the
-/// next one until the status after (issue 18).
+/// request made sooner is owed, not dropped. Dropped, what was freed just
+/// after a trim stayed resident until something asked again: for the IPVS
+/// worker, whose status goes out every 30 s when nothing changes, until
+/// the next one (issue 18).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TrimClock {
     last: Option<std::time::Instant>,
@@ -603,7 +602,7 @@ mod tests {
 
     /// Regression (issue 18): a trim asked for within `TRIM_EVERY` of the
     /// last one was dropped, and the memory freed then stayed resident
-    /// until something asked again (for the parent, up to 30 s later).
+    /// until something asked again (for the IPVS worker, up to 30 s later).
     #[test]
     fn a_trim_asked_for_too_soon_is_owed_not_dropped() {
         let t0 = std::time::Instant::now();
