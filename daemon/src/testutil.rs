@@ -60,3 +60,61 @@ mod tests {
         assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
     }
 }
+
+/// A directory of its own under the temporary directory, removed with all
+/// it holds when the guard is dropped, also when the test fails (a test
+/// that cleaned up only at its end left one behind per failed or panicking
+/// run, and the plugin tests one per process: hundreds in a CI run).
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    /// `upkeep-NAME-PID-N`: unique within the process (tests run on
+    /// threads of one process too) and across processes.
+    pub fn new(name: &str) -> Self {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("upkeep-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let made = std::fs::create_dir_all(&dir);
+        assert!(made.is_ok(), "cannot make {}: {made:?}", dir.display());
+        Self(dir)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod temp_dir_tests {
+    use super::TempDir;
+
+    #[test]
+    fn a_temporary_directory_is_gone_after_a_panic() {
+        let kept = std::sync::Mutex::new(None);
+        let r = std::panic::catch_unwind(|| {
+            let d = TempDir::new("testutil");
+            std::fs::write(d.join("f"), b"x").unwrap();
+            *kept.lock().unwrap() = Some(d.path().to_path_buf());
+            panic!("the test failed");
+        });
+        assert!(r.is_err());
+        let path = kept.lock().unwrap().clone().unwrap();
+        assert!(!path.exists(), "{} left behind", path.display());
+        let (a, b) = (TempDir::new("testutil"), TempDir::new("testutil"));
+        assert_ne!(a.path(), b.path());
+    }
+}

@@ -179,10 +179,10 @@ fn dechunk_survives_malformed_input() {
 async fn serve_tls_once(response: &'static [u8]) -> SocketAddr {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let dir = std::env::temp_dir().join(format!("upkeep-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    // Read once here: the directory is gone when this returns.
+    let dir = crate::testutil::TempDir::new("tls");
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    if !cert.exists() {
+    {
         let ok = std::process::Command::new("openssl")
             .args([
                 "req",

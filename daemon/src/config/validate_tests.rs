@@ -567,8 +567,7 @@ fn auth_type_ah_is_reported_from_either_format() {
 
 #[test]
 fn plugins_must_be_readable_components_with_exact_grants() {
-    let dir = std::env::temp_dir().join(format!("upkeep-validate-plugin-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::testutil::TempDir::new("validate-plugin");
     let component = dir.join("c.wasm");
     std::fs::write(&component, b"\0asm\x0d\x00\x01\x00rest").unwrap();
     let core = dir.join("m.wasm");

@@ -88,10 +88,8 @@ fn probe(dir: &std::path::Path, name: &str, text: &str) -> PluginProbe {
     }
 }
 
-fn tmp() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("upkeep-plugin-test-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tmp() -> crate::testutil::TempDir {
+    crate::testutil::TempDir::new("plugin-test")
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -275,7 +273,8 @@ fn files_that_are_not_plugins_fail_every_run_with_the_reason() {
 
 #[test]
 fn the_cache_reuses_an_artefact_and_ignores_an_unsafe_directory() {
-    let d = tmp().join("cache");
+    let t = tmp();
+    let d = t.join("cache");
     std::fs::create_dir_all(&d).unwrap();
     std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
     let bytes = wat::parse_str(wat("", PASS_DATA)).unwrap();
@@ -306,7 +305,8 @@ fn the_cache_reuses_an_artefact_and_ignores_an_unsafe_directory() {
 /// genuinely compiled, with or without its own MAC — is not loaded.
 #[test]
 fn a_planted_artefact_is_not_loaded() {
-    let d = tmp().join("planted");
+    let t = tmp();
+    let d = t.join("planted");
     std::fs::create_dir_all(&d).unwrap();
     std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
     let h = host();

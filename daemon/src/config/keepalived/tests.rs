@@ -548,8 +548,7 @@ fn restart_then_demote_extension_reads_and_converts_to_toml() {
 #[test]
 fn plugin_extension_reads_in_order_and_converts_to_toml() {
     use crate::config::model::{PluginCheck, PluginGrants};
-    let dir = std::env::temp_dir().join(format!("upkeep-kconf-plugin-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::testutil::TempDir::new("kconf-plugin");
     let file = dir.join("p.wasm");
     // The component-model header is all validation reads.
     std::fs::write(&file, b"\0asm\x0d\x00\x01\x00").unwrap();
@@ -749,8 +748,7 @@ fn toml_scripts_are_a_command_line_or_a_table_with_user_and_group() {
 fn plugin_real_server_checker_reads_converts_and_grants_each_server() {
     use crate::checker::probe::Probe;
     use crate::checker::spec::from_config;
-    let dir = std::env::temp_dir().join(format!("upkeep-kconf-rsplugin-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::testutil::TempDir::new("kconf-rsplugin");
     let file = dir.join("p.wasm");
     std::fs::write(&file, b"\0asm\x0d\x00\x01\x00").unwrap();
     let block = |allow: &str| {
