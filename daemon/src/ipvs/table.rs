@@ -48,6 +48,15 @@ pub fn rs_key(ip: IpAddr, port: Option<u16>) -> String {
     super::genl::endpoint(ip, port.unwrap_or(0))
 }
 
+/// The address and port of a key [`rs_key`] wrote; None for any other
+/// text (also another spelling of the same address: keys are compared as
+/// written).
+fn parse_rs_key(key: &str) -> Option<(IpAddr, u16)> {
+    let a: std::net::SocketAddr = key.parse().ok()?;
+    let k = (a.ip(), a.port());
+    (rs_key(k.0, Some(k.1)) == key).then_some(k)
+}
+
 /// What the parent knew of the real servers' health when this worker
 /// started (`vs key` → real server keys).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -74,7 +83,9 @@ impl Known {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Rs {
-    key: String,
+    /// With `key_port`, the real server's key (see [`Rs::key`]): not a
+    /// string of its own, 56 bytes a server with the allocator's block
+    /// (the IPVS worker at 10,000 real servers, issue 18).
     addr: IpAddr,
     /// As configured (a group's member port, or 0, when absent).
     port: Option<u16>,
@@ -94,6 +105,17 @@ struct Rs {
 }
 
 impl Rs {
+    /// `10.0.0.2:80` (see [`rs_key`]).
+    fn key(&self) -> String {
+        rs_key(self.addr, Some(self.key_port))
+    }
+
+    /// Whether `key` is this server's (as [`rs_key`] writes it, the form
+    /// the parent checks results against).
+    fn is(&self, key: &(IpAddr, u16)) -> bool {
+        (self.addr, self.key_port) == *key
+    }
+
     /// keepalived's `real_weight` of the effective weight: clamped to
     /// 0..=2147483647.
     fn effective_weight(&self) -> u32 {
@@ -408,7 +430,6 @@ fn build_vs(cfg: &Config, vs: &VirtualServer, known: &Known) -> Vs {
                 true
             };
             Rs {
-                key: rkey,
                 addr: r.ip,
                 port: r.port,
                 key_port,
@@ -533,13 +554,13 @@ impl Table {
             quorum.insert(vs.key.clone(), vs.quorum_up);
             for r in vs.rss.iter().filter(|r| r.checked) {
                 let m = if r.up { &mut known.up } else { &mut known.down };
-                m.entry(vs.key.clone()).or_default().insert(r.key.clone());
+                m.entry(vs.key.clone()).or_default().insert(r.key());
                 if r.delta != 0 {
                     known
                         .weights
                         .entry(vs.key.clone())
                         .or_default()
-                        .insert(r.key.clone(), r.delta);
+                        .insert(r.key(), r.delta);
                 }
             }
         }
@@ -565,14 +586,12 @@ impl Table {
     /// repeats the state the server started in: at 10,000 real servers
     /// each of those 10,000 first results made a reconcile, issue 18).
     pub fn apply(&mut self, change: &RealServerState) -> Option<bool> {
+        let key = parse_rs_key(&change.real_server)?;
         let vs = self
             .vss
             .iter_mut()
             .find(|v| v.key == change.virtual_server)?;
-        let r = vs
-            .rss
-            .iter_mut()
-            .find(|r| r.key == change.real_server && r.checked)?;
+        let r = vs.rss.iter_mut().find(|r| r.is(&key) && r.checked)?;
         // Only a FILE_CHECK changes a weight (the checker is not trusted
         // to change any other server's).
         let delta = if r.file_check { change.weight } else { 0 };

@@ -560,3 +560,46 @@ fn file_check_changes_the_weight_of_its_server_only() {
     t.reload(&keepalived(text));
     assert_eq!(of(&t, "10.0.1.2:80"), Some(13), "kept over a reload");
 }
+
+/// A real server's key is its address and port, written as `rs_key`
+/// writes it (no string kept a server since issue 18): an IPv6 server is
+/// found under its bracketed key; another spelling of the same address,
+/// a missing port or garbage names nothing, as before.
+#[test]
+fn a_real_server_is_found_by_its_key_as_written_only() {
+    let text = "virtual_server 2001:db8::10 80 {\n protocol TCP\n lb_kind DR\n real_server 2001:db8::2 80 {\n  TCP_CHECK {\n   connect_timeout 1\n  }\n }\n real_server 2001:db8::3 8080 {\n  TCP_CHECK {\n   connect_timeout 1\n  }\n }\n}\n";
+    let cfg = keepalived(text);
+    let vs = vs_key(&cfg.virtual_servers[0]);
+    let mut t = Table::new(&cfg, &Known::default(), BTreeMap::new());
+    assert_eq!(
+        t.apply(&change(&vs, "[2001:db8::3]:8080", false)),
+        Some(true)
+    );
+    for other in [
+        "[2001:db8:0::3]:8080",
+        "[2001:0db8::3]:8080",
+        "2001:db8::3:8080",
+        "[2001:db8::3]",
+        "[2001:db8::3]:80",
+        "",
+        "x",
+    ] {
+        assert_eq!(t.apply(&change(&vs, other, true)), None, "{other:?}");
+    }
+    assert_eq!(
+        t.apply(&change(&vs, "[2001:db8::3]:8080", true)),
+        Some(true)
+    );
+    // The key a reload carries the health under is the same text.
+    t.apply(&change(&vs, "[2001:db8::2]:80", false));
+    t.reload(&cfg);
+    assert_eq!(
+        t.apply(&change(&vs, "[2001:db8::2]:80", false)),
+        Some(false)
+    );
+    assert!(
+        std::mem::size_of::<Rs>() <= 64,
+        "a real server's entry grew to {} bytes",
+        std::mem::size_of::<Rs>()
+    );
+}
