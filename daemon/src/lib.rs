@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod exec;
+pub mod few;
 pub mod ipc;
 pub mod ipvs;
 pub mod procname;

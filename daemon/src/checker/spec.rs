@@ -50,59 +50,7 @@ pub struct Spec {
 /// their own. Boxed alone, a TCP check's probe was a 64-byte heap block
 /// with the allocator's header beside a 16-byte pointer: 0.3 MiB more of
 /// the checker at 10,000 checks (issue 18). Reads as a slice.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Probes {
-    One(Probe),
-    Many(Box<[Probe]>),
-}
-
-impl From<Vec<Probe>> for Probes {
-    fn from(mut v: Vec<Probe>) -> Self {
-        match v.pop() {
-            Some(p) if v.is_empty() => Probes::One(p),
-            Some(p) => {
-                v.push(p);
-                Probes::Many(v.into_boxed_slice())
-            }
-            None => Probes::Many(Box::default()),
-        }
-    }
-}
-
-impl std::ops::Deref for Probes {
-    type Target = [Probe];
-    fn deref(&self) -> &[Probe] {
-        match self {
-            Probes::One(p) => std::slice::from_ref(p),
-            Probes::Many(ps) => ps,
-        }
-    }
-}
-
-impl std::ops::DerefMut for Probes {
-    fn deref_mut(&mut self) -> &mut [Probe] {
-        match self {
-            Probes::One(p) => std::slice::from_mut(p),
-            Probes::Many(ps) => ps,
-        }
-    }
-}
-
-impl<'a> IntoIterator for &'a Probes {
-    type Item = &'a Probe;
-    type IntoIter = std::slice::Iter<'a, Probe>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
-    }
-}
-
-impl<'a> IntoIterator for &'a mut Probes {
-    type Item = &'a mut Probe;
-    type IntoIter = std::slice::IterMut<'a, Probe>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter_mut()
-    }
-}
+pub type Probes = crate::few::Few<Probe>;
 
 /// A [`Spec`]'s settings that most checks lack, boxed: the checker keeps a
 /// spec per check, and these were 80 of its 250 bytes at 10,000 real

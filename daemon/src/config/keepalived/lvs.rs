@@ -543,10 +543,6 @@ impl Cx<'_> {
                 self.unknown(&kw::REAL_SERVER, &place, n);
             }
         }
-        // Pushed one at a time, the list has room for four checkers (640
-        // bytes each), for the daemon's lifetime: 19 MiB at 10,000 real
-        // servers.
-        rs.checkers.shrink_to_fit();
         rs
     }
 

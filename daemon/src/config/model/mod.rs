@@ -148,9 +148,6 @@ impl Config {
         self.virtual_servers.shrink_to_fit();
         for vs in &mut self.virtual_servers {
             vs.real_servers.shrink_to_fit();
-            for rs in &mut vs.real_servers {
-                rs.checkers.shrink_to_fit();
-            }
         }
     }
 }
