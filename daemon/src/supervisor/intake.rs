@@ -111,7 +111,7 @@ impl Intake<'_> {
                 virtual_servers,
                 kernel,
             } => {
-                take_in_place(&mut self.record.virtual_servers, virtual_servers);
+                self.record.virtual_servers.take(virtual_servers);
                 self.record.ipvs = *kernel;
                 Vec::new()
             }
@@ -154,46 +154,6 @@ impl Intake<'_> {
         }
         out
     }
-}
-
-/// The IPVS worker's new status into the recorded one's buffers, which are
-/// kept at their lists' length. Replaced whole, each status (a megabyte at
-/// 10,000 real servers, every second it changes) was allocated beside the
-/// last before that was freed, and the parent's heap swung by a megabyte;
-/// decoded without a length, each list also kept room from doubling (0.2
-/// MiB). Issue 18.
-fn take_in_place(
-    kept: &mut Vec<crate::ipc::msg::VirtualServerStatus>,
-    new: Vec<crate::ipc::msg::VirtualServerStatus>,
-) {
-    if kept.len() == new.len() {
-        for (k, n) in kept.iter_mut().zip(new) {
-            // Every field, so that a new one is not forgotten here.
-            let crate::ipc::msg::VirtualServerStatus {
-                key,
-                scheduler,
-                real_servers,
-                quorum_up,
-                suspended,
-                services,
-                in_kernel,
-            } = n;
-            k.key.clone_from(&key);
-            k.scheduler.clone_from(&scheduler);
-            k.real_servers.clone_from(&real_servers);
-            k.services.clone_from(&services);
-            (k.quorum_up, k.suspended, k.in_kernel) = (quorum_up, suspended, in_kernel);
-        }
-    } else {
-        // A copy: a large status was decoded in another thread's arena
-        // (ipc::assemble), which is trimmed whole once it holds nothing.
-        kept.clone_from(&new);
-    }
-    for vs in kept.iter_mut() {
-        vs.real_servers.shrink_to_fit();
-        vs.services.shrink_to_fit();
-    }
-    kept.shrink_to_fit();
 }
 
 /// Bounds what a VRRP status may make the parent keep (and render, and
@@ -398,11 +358,10 @@ mod tests {
         assert!(!allowed(&msg, Role::Checker) && !allowed(&msg, Role::Ipvs));
     }
 
-    /// The IPVS worker's status is kept at its length, not with the spare
-    /// room its lists grew while decoded, and the next one of the same
-    /// shape is taken into the same buffers.
+    /// The IPVS worker's status is kept as it came (packed:
+    /// `ipvs_record`), and the next one replaces it.
     #[test]
-    fn an_ipvs_status_is_kept_without_spare_room() {
+    fn an_ipvs_status_is_kept_as_it_came() {
         let rs: Vec<String> = (0..100)
             .map(|i| format!(r#"{{"address":"10.1.0.{i}:80","weight":1,"up":true}}"#))
             .collect();
@@ -415,16 +374,6 @@ mod tests {
             r#"{{"ipvs_status":{{"virtual_servers":[{vs},{vs},{vs}],"kernel":{kernel}}}}}"#
         );
         let msg: Msg = serde_json::from_str(&json).unwrap();
-        let Msg::IpvsStatus {
-            virtual_servers, ..
-        } = &msg
-        else {
-            panic!("{msg:?}");
-        };
-        assert!(
-            virtual_servers[0].real_servers.capacity() > 100,
-            "decoded with room to spare (else this test shows nothing)"
-        );
         let mut changed = msg.clone();
         if let Msg::IpvsStatus {
             virtual_servers, ..
@@ -433,31 +382,27 @@ mod tests {
             virtual_servers[1].real_servers[7].up = false;
             virtual_servers[2].quorum_up = true;
         }
-        let want = changed.clone();
+        let want = |m: &Msg| match m {
+            Msg::IpvsStatus {
+                virtual_servers, ..
+            } => virtual_servers.clone(),
+            _ => unreachable!(),
+        };
+        let (first, second) = (want(&msg), want(&changed));
         let mut record = Record::default();
         assert!(from_ipvs(&mut record, msg).is_empty());
-        let kept = &record.virtual_servers;
-        assert_eq!((kept.len(), kept.capacity()), (3, 3));
-        for vs in kept {
-            assert_eq!(vs.real_servers.capacity(), 100);
-            assert_eq!(vs.services.capacity(), 3);
-        }
-        // The next status of the same shape lands in the same buffers.
-        let before: Vec<*const _> = kept.iter().map(|v| v.real_servers.as_ptr()).collect();
+        assert_eq!(record.virtual_servers.unpack(), first);
         assert!(from_ipvs(&mut record, changed).is_empty());
-        let kept = &record.virtual_servers;
-        let after: Vec<*const _> = kept.iter().map(|v| v.real_servers.as_ptr()).collect();
-        assert_eq!(before, after);
-        let Msg::IpvsStatus {
-            virtual_servers: want,
-            ..
-        } = want
-        else {
-            unreachable!()
-        };
-        assert_eq!(*kept, want);
-        // One of another shape replaces it, at its length too.
-        let mut fewer = want.clone();
+        assert_eq!(record.virtual_servers.unpack(), second);
+        assert_eq!(
+            record
+                .virtual_servers
+                .real_servers()
+                .filter(|r| !r.up)
+                .count(),
+            1
+        );
+        let mut fewer = second;
         fewer.truncate(1);
         fewer[0].real_servers.truncate(10);
         let msg = Msg::IpvsStatus {
@@ -465,8 +410,7 @@ mod tests {
             kernel: Box::default(),
         };
         assert!(from_ipvs(&mut record, msg).is_empty());
-        assert_eq!(record.virtual_servers, fewer);
-        assert_eq!(record.virtual_servers[0].real_servers.capacity(), 10);
+        assert_eq!(record.virtual_servers.unpack(), fewer);
     }
 
     /// `msg` from the IPVS worker into `record` (no configuration).

@@ -20,6 +20,7 @@ pub mod files;
 pub mod heartbeat;
 pub mod init;
 pub mod intake;
+pub mod ipvs_record;
 mod launch;
 pub mod lvs_notify;
 pub mod mail;

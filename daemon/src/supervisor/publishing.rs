@@ -44,6 +44,8 @@ impl Parent {
     /// Calls `f` with the status as it is now, borrowed from the records.
     pub(super) fn with_status<R>(&self, f: impl FnOnce(&StatusView<'_>) -> R) -> R {
         let policy = |source: &str| self.routing.describe(source);
+        // Unpacked for this view only (see `ipvs_record`).
+        let virtual_servers = self.record.virtual_servers.unpack();
         let view = StatusView {
             pid: std::process::id(),
             config: self.opts.config_path.display().to_string(),
@@ -52,7 +54,7 @@ impl Parent {
             instances: &self.record.instances,
             unmatched_drops: &self.record.unmatched_drops,
             checks: ChecksView::new(self.record.checks.iter(), &policy),
-            virtual_servers: &self.record.virtual_servers,
+            virtual_servers: &virtual_servers,
             ipvs: self.workers.get(Role::Ipvs).map(|_| &self.record.ipvs),
             workers: self.workers.status(),
             scripts: self

@@ -10,9 +10,7 @@ use super::sources::Sources;
 
 use crate::checker::health::Verdict;
 use crate::config::model::{Config, Notify};
-use crate::ipc::msg::{
-    CheckStatus, InstanceStatus, RealServerState, Resume, Transition, VirtualServerStatus,
-};
+use crate::ipc::msg::{CheckStatus, InstanceStatus, RealServerState, Resume, Transition};
 use crate::vrrp::fsm::State;
 
 /// A notification the parent should run.
@@ -46,7 +44,8 @@ pub struct Record {
     pub values: BTreeMap<String, i64>,
     /// `vs key` → real server → its FILE_CHECK weight change (non-zero).
     pub real_server_weights: BTreeMap<String, BTreeMap<String, i64>>,
-    pub virtual_servers: Vec<VirtualServerStatus>,
+    /// The IPVS worker's last report (packed: `ipvs_record`).
+    pub virtual_servers: super::ipvs_record::IpvsRecord,
     /// What the IPVS worker knows of the kernel.
     pub ipvs: crate::ipvs::status::IpvsKernel,
     /// `vs key` → quorum, as the IPVS worker last said (for quorum_up/down).
@@ -300,8 +299,7 @@ impl Record {
         }
         let (up, all) = self
             .virtual_servers
-            .iter()
-            .flat_map(|v| &v.real_servers)
+            .real_servers()
             .fold((0, 0), |(u, a), r| (u + usize::from(r.up), a + 1));
         if all > 0 {
             parts.push(format!("{up}/{all} real servers up"));

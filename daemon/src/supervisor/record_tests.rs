@@ -1,5 +1,5 @@
 use super::*;
-use crate::ipc::msg::RealServerStatus;
+use crate::ipc::msg::{RealServerStatus, VirtualServerStatus};
 
 fn cfg() -> Config {
     crate::config::load_str(
@@ -323,7 +323,7 @@ fn summary_is_one_line() {
         transitions: 1,
         ..InstanceStatus::new("VI_1", State::Master, 100)
     });
-    r.virtual_servers.push(VirtualServerStatus {
+    r.virtual_servers.take(vec![VirtualServerStatus {
         key: "10.0.0.1:80/tcp".into(),
         scheduler: "wrr".into(),
         real_servers: vec![
@@ -341,7 +341,7 @@ fn summary_is_one_line() {
             },
         ],
         ..Default::default()
-    });
+    }]);
     assert_eq!(r.summary(), "VI_1 MASTER prio 100; 2/2 real servers up");
     for k in 0..5 {
         let mut i = r.instances[0].clone();
