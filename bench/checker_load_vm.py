@@ -17,7 +17,10 @@ Per daemon, after --warmup s, over --seconds s:
   - checks done per second (connections the listener accepted);
   - interval jitter per real server, from the listener: |time between two
     connections to the same real server - 1 s|, p50/p99/max;
-  - for upkeep, its own start lateness against schedule (logged every 10 s).
+  - for upkeep, its own start lateness against schedule (logged every 10 s);
+  - memory: each process's smaps_rollup (and anonymous memory by kind of
+    mapping) once after the window, and the median of three readings 5 s
+    apart after it (one reading can catch a large message in flight).
 
 Usage: bench/checker_load_vm.py [--checks 10000 2000 500] [--seconds 20]
        [--warmup 10] [--upkeepd target/release/upkeepd] [--smp 2] [--json FILE]
@@ -27,6 +30,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -111,6 +115,15 @@ sleep $MEASURE
 snap 1
 kill -USR2 $LPID
 sleep 1
+# Three more readings of every process's memory, 5 s apart: one reading
+# can catch a report in flight (an IPVS status of a megabyte at 10,000
+# real servers after a health change), which the median leaves out.
+for i in 1 2 3; do
+    for p in $(pids); do
+        vm_result "SAMPLE $i $p $(awk '/^(Pss|Anonymous):/ { printf "%s%s ", $1, $2 }' /proc/$p/smaps_rollup)"
+    done
+    [ $i = 3 ] || sleep 5
+done
 for p in $(pids); do
     vm_result "RSS $p $(grep VmRSS /proc/$p/status | tr -s ' \t' ' ')"
     vm_result "SMAPS $p $(awk '/^(Rss|Pss|Anonymous|Private_Dirty):/ { printf "%s%s ", $1, $2 }' /proc/$p/smaps_rollup)"
@@ -198,6 +211,9 @@ def parse(results, hz=100):
             r["rss_kib"][f[1]] = int(f[3])
         elif f[0] == "SMAPS":
             r["smaps_kib"][f[1]] = {k.rstrip(":"): int(v) for k, v in (x.split(":") for x in f[2:])}
+        elif f[0] == "SAMPLE":
+            r.setdefault("samples_kib", {}).setdefault(f[2], []).append(
+                {k.rstrip(":"): int(v) for k, v in (x.split(":") for x in f[3:])})
         elif f[0] == "CODE":
             r.setdefault("code_kib", {})[f[1]] = {k.rstrip(":"): int(v) for k, v in (x.split(":") for x in f[2:])}
         elif f[0] == "ANON":
@@ -333,6 +349,15 @@ def main():
             if anon:
                 print("    anonymous KiB by mapping: " + ", ".join(
                     f"{k} {anon[k]}" for k in sorted(anon, key=lambda k: -anon[k])))
+    print("\nmedian of three readings 5 s apart after the window, MiB (PSS / anonymous):")
+    for r in rows:
+        med = {}
+        for pid, samples in r.get("samples_kib", {}).items():
+            med[pid] = [statistics.median(s.get(k, 0) for s in samples) / 1024 for k in ("Pss", "Anonymous")]
+        if med:
+            parts = ", ".join(f"{r['roles'].get(p, '?')} {v[0]:.1f} / {v[1]:.1f}" for p, v in med.items())
+            print(f"  {r['daemon']} {r['checks']}: total {sum(v[0] for v in med.values()):.1f} / "
+                  f"{sum(v[1] for v in med.values()):.1f} ({parts})")
     print(f"raw results and consoles: {workdir}")
     return 0 if all(r["exit"] == 0 for r in rows) else 1
 
