@@ -14,6 +14,7 @@ pub mod exec;
 pub mod few;
 pub mod ipc;
 pub mod ipvs;
+pub mod names;
 pub mod procname;
 pub mod sandbox;
 pub mod supervisor;

@@ -11,14 +11,14 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::spec::Spec;
+use super::spec::Specs;
 use super::worker::Checker;
 use crate::ipc::Msg;
 
 /// The parent's handle: new check lists in, results (`Checks`,
 /// `RealServer`) out through the channel given to [`spawn`].
 pub struct Local {
-    load: mpsc::UnboundedSender<(u64, Vec<Spec>)>,
+    load: mpsc::UnboundedSender<(u64, Specs)>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -37,7 +37,7 @@ pub fn spawn(out: mpsc::Sender<Report>) -> Local {
 impl Local {
     /// Runs `specs` from now on (a check that did not change keeps its
     /// state); results carry `generation`.
-    pub fn load(&self, generation: u64, specs: Vec<Spec>) {
+    pub fn load(&self, generation: u64, specs: Specs) {
         let _ = self.load.send((generation, specs));
     }
 
@@ -47,7 +47,7 @@ impl Local {
     }
 }
 
-async fn run(mut load: mpsc::UnboundedReceiver<(u64, Vec<Spec>)>, out: mpsc::Sender<Report>) {
+async fn run(mut load: mpsc::UnboundedReceiver<(u64, Specs)>, out: mpsc::Sender<Report>) {
     let mut checker = Checker::new();
     let mut generation = 0;
     let mut flush = tokio::time::interval(Duration::from_secs(1));

@@ -75,13 +75,13 @@ pub fn by_checker(cfg: &Config) -> Vec<String> {
 /// weight (a real server with a FILE_CHECK), from one pass over the specs.
 pub fn by_checker_weighted(cfg: &Config) -> Vec<(String, bool)> {
     spec::for_checker(cfg)
-        .into_iter()
-        .map(|s| {
+        .iter()
+        .map(|(name, s)| {
             let weighted = s
                 .probes
                 .iter()
                 .any(|p| matches!(p, probe::Probe::TrackFile(_)));
-            (s.source.into_string(), weighted)
+            (name.to_string(), weighted)
         })
         .collect()
 }
@@ -92,7 +92,7 @@ pub fn needs_plugins(cfg: &Config) -> bool {
     // On a thread of its own: the specs are megabytes at 10,000 real
     // servers, and the parent asks (sys::mem::apart).
     crate::sys::mem::apart(|| {
-        spec::for_checker(cfg).iter().any(|s| {
+        spec::for_checker(cfg).iter().any(|(_, s)| {
             s.probes
                 .iter()
                 .any(|p| matches!(p, probe::Probe::Plugin(_)))
@@ -104,8 +104,8 @@ pub fn needs_plugins(cfg: &Config) -> bool {
 /// account of their own).
 pub fn by_parent(cfg: &Config) -> Vec<String> {
     spec::from_config(cfg)
-        .into_iter()
-        .filter(spec::Spec::by_parent)
-        .map(|s| s.source.into_string())
+        .iter()
+        .filter(|(_, s)| s.by_parent())
+        .map(|(name, _)| name.to_string())
         .collect()
 }

@@ -32,6 +32,7 @@ use super::connects::{self, Connects};
 use super::plugin::{self, Host};
 use super::probe::{self, Outcome, Probe};
 use super::spec::Spec;
+use crate::names::NameList;
 
 /// Runs started and not yet polled, at most: a burst of due checks
 /// (10,000 at the end of a warm-up on a starved machine) is started a
@@ -180,9 +181,12 @@ impl Scheduler {
     /// Drops every run in flight and schedules `specs` (but those that
     /// cannot run: [`Spec::unsupported`]) from `now`, each check's first
     /// run spread over its warm-up.
+    /// `names`: the checks' names, at the specs' places (each first
+    /// run's offset in its warm-up is drawn from its name).
     pub(crate) fn load(
         &mut self,
         specs: Arc<[Spec]>,
+        names: &NameList,
         plugins: Option<Arc<dyn Host>>,
         now: Instant,
     ) {
@@ -191,11 +195,12 @@ impl Scheduler {
         self.epoch = now;
         self.slots = specs
             .iter()
-            .map(|spec| {
+            .zip(names.iter())
+            .map(|(spec, name)| {
                 spec.unsupported().is_none().then(|| {
                     let first = tick(
                         now,
-                        now + jitter(&spec.source, spec.warmup().unwrap_or(spec.interval())),
+                        now + jitter(name, spec.warmup().unwrap_or(spec.interval())),
                     );
                     Slot {
                         retry: Retry::new(spec),
@@ -522,7 +527,7 @@ pub(crate) async fn run_probes(spec: &Spec, plugins: Option<&dyn Host>) -> Probe
             (Probe::Plugin(pp), Some(host)) => {
                 let run = host.run(pp, spec.timeout()).await;
                 if run.dropped_logs > 0 {
-                    warn!(check = %spec.source, dropped = run.dropped_logs, limit = plugin::LOG_LINES_PER_RUN, "plugin log lines dropped");
+                    warn!(check = %pp.name, dropped = run.dropped_logs, limit = plugin::LOG_LINES_PER_RUN, "plugin log lines dropped");
                 }
                 metrics = run.metrics;
                 run.outcome
@@ -635,6 +640,15 @@ fn process_pids(spec: &Spec) -> Option<Vec<i32>> {
 mod tests {
     use super::*;
 
+    /// `n` checks' names.
+    fn names(n: usize) -> NameList {
+        let mut l = NameList::default();
+        for i in 0..n {
+            l.push(&format!("check-{i}"));
+        }
+        l
+    }
+
     /// Issue 18: runs due within a twentieth of their interval (at most
     /// 50 ms) start with those due now, in one wake-up; a later one waits
     /// for the timer.
@@ -643,12 +657,16 @@ mod tests {
         let cfg = crate::testutil::keepalived_config(
             "virtual_server 127.0.0.1 80 {\n delay_loop 1\n protocol TCP\n real_server 127.0.0.1 9 {\n  TCP_CHECK {\n  }\n }\n}\n",
         );
-        let spec = crate::checker::spec::for_checker(&cfg).remove(0);
+        let spec = crate::checker::spec::for_checker(&cfg)
+            .into_iter()
+            .next()
+            .unwrap()
+            .1;
         assert_eq!(spec.interval(), Duration::from_secs(1));
         crate::ipc::tests::rt().block_on(async {
             let mut s = Scheduler::default();
             let now = Instant::now();
-            s.load(vec![spec; 4].into(), None, now);
+            s.load(vec![spec; 4].into(), &names(4), None, now);
             s.queue.clear();
             let ms = Duration::from_millis;
             for (i, at) in [
@@ -687,7 +705,11 @@ mod tests {
         let cfg = crate::testutil::keepalived_config(
             "virtual_server 127.0.0.1 80 {\n delay_loop 60\n protocol TCP\n real_server 127.0.0.1 9 {\n  TCP_CHECK {\n  }\n }\n}\n",
         );
-        let mut spec = crate::checker::spec::for_checker(&cfg).remove(0);
+        let mut spec = crate::checker::spec::for_checker(&cfg)
+            .into_iter()
+            .next()
+            .unwrap()
+            .1;
         // No probe: a run ends at its first poll, as a connect that fails at once.
         spec.probes = Vec::new().into();
         let in_flight = |s: &Scheduler| {
@@ -710,7 +732,7 @@ mod tests {
         crate::ipc::tests::rt().block_on(async {
             let mut s = Scheduler::default();
             let now = Instant::now();
-            s.load(vec![spec; CHECKS].into(), None, now);
+            s.load(vec![spec; CHECKS].into(), &names(CHECKS), None, now);
             s.queue = (0..CHECKS as u32)
                 .map(|i| Reverse((tick(s.epoch, now), i, 0)))
                 .collect();
@@ -748,7 +770,14 @@ mod tests {
             "virtual_server 127.0.0.1 80 {{\n delay_loop 60\n protocol TCP\n real_server 127.0.0.1 {} {{\n  TCP_CHECK {{\n  }}\n }}\n}}\n",
             closed.port()
         ));
-        (closed, crate::checker::spec::for_checker(&cfg).remove(0))
+        (
+            closed,
+            crate::checker::spec::for_checker(&cfg)
+                .into_iter()
+                .next()
+                .unwrap()
+                .1,
+        )
     }
 
     /// Issue 18: a check that is one TCP connect runs without a future,
@@ -793,7 +822,7 @@ mod tests {
         crate::ipc::tests::rt().block_on(async {
             let mut s = Scheduler::default();
             let now = Instant::now();
-            s.load(vec![spec; CHECKS].into(), None, now);
+            s.load(vec![spec; CHECKS].into(), &names(CHECKS), None, now);
             assert!(s.ready().is_none(), "nothing started");
             s.queue = (0..CHECKS as u32)
                 .map(|i| Reverse((tick(s.epoch, now), i, 0)))

@@ -13,12 +13,10 @@ use crate::config::model::{CheckKind, Config, DnsType, ParamMatch, RealServer, V
 use crate::config::scripts::{Kind, Plan};
 use crate::exec::split_command;
 use crate::ipvs::table::{rs_key, vs_key};
+use crate::names::NameList;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Spec {
-    /// The name results travel under (`script:NAME`, `real_server:VS/RS`, ...).
-    /// Boxed to its length: the checker keeps a spec per check (issue 18).
-    pub source: Box<str>,
     /// All must pass.
     pub probes: Probes,
     /// The four durations in whole milliseconds, 32 bits (read through
@@ -41,7 +39,7 @@ pub struct Spec {
     /// For real-server checks: where the virtual server's key ends in
     /// `source` (see [`Spec::real_server`]). Not two more strings: the
     /// checker keeps a spec per check (issue 18).
-    pub real_server_at: Option<u32>,
+    pub real_server_at: Option<std::num::NonZeroU32>,
     /// What few checks have; none while all of it is unset.
     pub rare: Option<Box<Rare>>,
 }
@@ -79,21 +77,45 @@ impl Rare {
 }
 
 /// Whole milliseconds in 32 bits (49 days; the configuration accepts at
-/// most 11.5): longer saturates, a fraction of one is dropped.
+/// most 11.5): longer saturates, a fraction of one is dropped. Kept
+/// inverted in a `NonZeroU32`, so that an `Option<Ms>` is 4 bytes too
+/// (two of them in the spec the checker keeps per check; issue 18); the
+/// largest value is one millisecond short of 2^32.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Ms(u32);
+pub(crate) struct Ms(std::num::NonZeroU32);
 
 impl Ms {
     pub(crate) fn of(d: Duration) -> Self {
-        Self(u32::try_from(d.as_millis()).unwrap_or(u32::MAX))
+        let ms = u32::try_from(d.as_millis())
+            .unwrap_or(u32::MAX)
+            .min(u32::MAX - 1);
+        Self(std::num::NonZeroU32::new(!ms).unwrap_or(std::num::NonZeroU32::MIN))
     }
 
     fn get(self) -> Duration {
-        Duration::from_millis(u64::from(self.0))
+        Duration::from_millis(u64::from(!self.0.get()))
     }
 }
 
 impl Spec {
+    /// No probe yet, run every `interval` with `timeout`, one result
+    /// makes a state, nothing else set.
+    fn plain(interval: Duration, timeout: Duration) -> Spec {
+        Spec {
+            probes: Probes::default(),
+            interval_ms: Ms::of(interval),
+            timeout_ms: Ms::of(timeout),
+            fall: 1,
+            rise: 1,
+            init_fail: false,
+            retry_delay_ms: None,
+            presume_up: false,
+            warmup_ms: None,
+            real_server_at: None,
+            rare: None,
+        }
+    }
+
     pub fn interval(&self) -> Duration {
         self.interval_ms.get()
     }
@@ -129,11 +151,11 @@ impl Spec {
     }
 
     /// For real-server checks: (virtual server key, real server key), as
-    /// `source` (`real_server:VS/RS`) names them.
-    pub fn real_server(&self) -> Option<(&str, &str)> {
-        let at = usize::try_from(self.real_server_at?).ok()?;
-        let vs = self.source.get(REAL_SERVER.len()..at)?;
-        let rs = self.source.get(at.checked_add(1)?..)?;
+    /// the check's `name` (`real_server:VS/RS`) names them.
+    pub fn real_server<'a>(&self, name: &'a str) -> Option<(&'a str, &'a str)> {
+        let at = usize::try_from(self.real_server_at?.get()).ok()?;
+        let vs = name.get(REAL_SERVER.len()..at)?;
+        let rs = name.get(at.checked_add(1)?..)?;
         Some((vs, rs))
     }
 
@@ -174,24 +196,94 @@ impl Spec {
     }
 }
 
+/// Checks with their names (the names results travel under:
+/// `script:NAME`, `real_server:VS/RS`, ...), the names in one list beside
+/// the specs rather than a string in each: the checker keeps them for
+/// its life (issue 18).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Specs {
+    names: NameList,
+    list: Vec<Spec>,
+}
+
+impl Specs {
+    /// Adds a check (none past 4 GiB of names, beyond any configuration).
+    pub fn push(&mut self, name: &str, spec: Spec) {
+        if self.names.push(name) {
+            self.list.push(spec);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// (name, spec) in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Spec)> {
+        self.names.iter().zip(&self.list)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.names.iter()
+    }
+
+    /// The checks `keep` keeps, changed by `change`.
+    pub fn select(self, keep: impl Fn(&Spec) -> bool, change: impl Fn(&mut Spec)) -> Specs {
+        let mut out = Specs::default();
+        for (name, mut spec) in self.names.iter().zip(self.list) {
+            if keep(&spec) {
+                change(&mut spec);
+                out.push(name, spec);
+            }
+        }
+        out.names.shrink_to_fit();
+        out.list.shrink_to_fit();
+        out
+    }
+
+    /// The names and the specs, at the same positions.
+    pub fn into_parts(self) -> (NameList, Vec<Spec>) {
+        (self.names, self.list)
+    }
+}
+
+impl IntoIterator for Specs {
+    type Item = (String, Spec);
+    type IntoIter = std::vec::IntoIter<(String, Spec)>;
+    /// Each check with its name in a string of its own (for tests and
+    /// lists made once, not for what is kept).
+    fn into_iter(self) -> Self::IntoIter {
+        let names: Vec<String> = self.names.iter().map(str::to_string).collect();
+        names
+            .into_iter()
+            .zip(self.list)
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<(S, Spec)> for Specs {
+    fn from_iter<I: IntoIterator<Item = (S, Spec)>>(iter: I) -> Self {
+        let mut out = Specs::default();
+        for (name, spec) in iter {
+            out.push(name.as_ref(), spec);
+        }
+        out
+    }
+}
+
 /// The checks the checker runs.
-pub fn for_checker(cfg: &Config) -> Vec<Spec> {
-    from_config(cfg)
-        .into_iter()
-        .filter(|s| !s.by_parent())
-        .collect()
+pub fn for_checker(cfg: &Config) -> Specs {
+    from_config(cfg).select(|s| !s.by_parent(), |_| {})
 }
 
 /// The checks the parent runs, ready (accounts resolved by `plan`).
-pub fn for_parent(cfg: &Config, plan: &Plan) -> Vec<Spec> {
-    from_config(cfg)
-        .into_iter()
-        .filter(Spec::by_parent)
-        .map(|mut s| {
-            s.prepare(plan);
-            s
-        })
-        .collect()
+pub fn for_parent(cfg: &Config, plan: &Plan) -> Specs {
+    from_config(cfg).select(Spec::by_parent, |s| s.prepare(plan))
 }
 
 fn ms(m: crate::config::values::Millis) -> Duration {
@@ -204,94 +296,78 @@ pub struct Settle {
     pub down: Duration,
 }
 
-pub fn from_config(cfg: &Config) -> Vec<Spec> {
-    let mut out = Vec::new();
+pub fn from_config(cfg: &Config) -> Specs {
+    let mut out = Specs::default();
     for s in &cfg.vrrp_scripts {
         let interval = ms(s.interval).max(Duration::from_millis(10));
-        out.push(Spec {
-            source: format!("script:{}", s.name).into(),
-            probes: vec![match &s.plugin {
-                Some(p) => Probe::Plugin(Box::new(PluginProbe {
-                    name: s.name.clone(),
-                    file: p.file.clone().into(),
-                    args: p.args.clone(),
-                    memory_mib: p.memory_mib,
-                    grants: Arc::new(Grants::from_config(&p.allow)),
-                    real_server: None,
-                })),
-                None => Probe::Script {
-                    argv: split_command(&s.script),
-                    user: s.user.clone().map(Box::new),
-                    account: None,
-                },
-            }]
-            .into(),
-            interval_ms: Ms::of(interval),
-            timeout_ms: Ms::of(s.timeout.map_or(interval, ms)),
-            fall: s.fall,
-            rise: s.rise,
-            init_fail: s.init_fail,
-            retry_delay_ms: None,
-            presume_up: false,
-            warmup_ms: None,
-            real_server_at: None,
-            rare: None,
-        });
+        out.push(
+            &format!("script:{}", s.name),
+            Spec {
+                probes: vec![match &s.plugin {
+                    Some(p) => Probe::Plugin(Box::new(PluginProbe {
+                        name: s.name.clone(),
+                        file: p.file.clone().into(),
+                        args: p.args.clone(),
+                        memory_mib: p.memory_mib,
+                        grants: Arc::new(Grants::from_config(&p.allow)),
+                        real_server: None,
+                    })),
+                    None => Probe::Script {
+                        argv: split_command(&s.script),
+                        user: s.user.clone().map(Box::new),
+                        account: None,
+                    },
+                }]
+                .into(),
+                fall: s.fall,
+                rise: s.rise,
+                init_fail: s.init_fail,
+                ..Spec::plain(interval, s.timeout.map_or(interval, ms))
+            },
+        );
     }
     for p in &cfg.track_processes {
         let up = p.fork_delay.or(p.delay).map_or(Duration::ZERO, ms);
         let down = p.terminate_delay.or(p.delay).map_or(Duration::ZERO, ms);
-        out.push(Spec {
-            source: format!("process:{}", p.name).into(),
-            probes: vec![Probe::Process(Box::new(ProcessProbe {
-                name: p.process.clone(),
-                args: p.args.clone(),
-                partial: p.param_match == Some(ParamMatch::Partial),
-                initial: p.param_match == Some(ParamMatch::Initial),
-                min: p.quorum,
-                max: p.quorum_max,
-            }))]
-            .into(),
-            // Exits wake the check at once (pidfd); the scan finds new ones.
-            interval_ms: Ms::of(Duration::from_secs(1)),
-            timeout_ms: Ms::of(Duration::from_secs(2)),
-            fall: 1,
-            rise: 1,
-            init_fail: false,
-            retry_delay_ms: None,
-            presume_up: false,
-            warmup_ms: None,
-            real_server_at: None,
-            rare: Rare::boxed(Rare {
-                settle: ((up, down) != (Duration::ZERO, Duration::ZERO))
-                    .then_some(Settle { up, down }),
-                ..Rare::default()
-            }),
-        });
+        out.push(
+            &format!("process:{}", p.name),
+            Spec {
+                probes: vec![Probe::Process(Box::new(ProcessProbe {
+                    name: p.process.clone(),
+                    args: p.args.clone(),
+                    partial: p.param_match == Some(ParamMatch::Partial),
+                    initial: p.param_match == Some(ParamMatch::Initial),
+                    min: p.quorum,
+                    max: p.quorum_max,
+                }))]
+                .into(),
+                rare: Rare::boxed(Rare {
+                    settle: ((up, down) != (Duration::ZERO, Duration::ZERO))
+                        .then_some(Settle { up, down }),
+                    ..Rare::default()
+                }),
+                // Exits wake the check at once (pidfd); the scan finds new ones.
+                ..Spec::plain(Duration::from_secs(1), Duration::from_secs(2))
+            },
+        );
     }
     for f in &cfg.track_files {
-        out.push(Spec {
-            source: format!("file:{}", f.name).into(),
-            probes: vec![Probe::File {
-                path: f.file.clone(),
-                value: Arc::default(),
-            }]
-            .into(),
-            interval_ms: Ms::of(TRACK_FILE_POLL),
-            timeout_ms: Ms::of(Duration::from_secs(1)),
-            fall: 1,
-            rise: 1,
-            init_fail: false,
-            retry_delay_ms: None,
-            presume_up: false,
-            warmup_ms: None,
-            real_server_at: None,
-            rare: None,
-        });
+        out.push(
+            &format!("file:{}", f.name),
+            Spec {
+                probes: vec![Probe::File {
+                    path: f.file.clone(),
+                    value: Arc::default(),
+                }]
+                .into(),
+                ..Spec::plain(TRACK_FILE_POLL, Duration::from_secs(1))
+            },
+        );
     }
     for vs in &cfg.virtual_servers {
         for rs in vs.real_servers.iter().filter(|r| !r.checkers.is_empty()) {
-            out.push(real_server(cfg, vs, rs));
+            let (name, spec) = real_server(cfg, vs, rs);
+            out.push(&name, spec);
         }
     }
     out
@@ -318,7 +394,7 @@ fn file_probe(cfg: &Config, c: &crate::config::model::RealServerCheck) -> Option
     })))
 }
 
-fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
+fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> (String, Spec) {
     let log_all_failures = cfg.global.checker_log_all_failures;
     let vkey = vs_key(vs);
     let rkey = rs_key(rs.ip, rs.port.or(vs.port));
@@ -529,8 +605,7 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
     if file_only {
         timeout = Duration::from_secs(1);
     }
-    Spec {
-        source: super::real_server_source(&vkey, &rkey).into(),
+    let spec = Spec {
         probes: probes.into(),
         interval_ms: Ms::of(interval.max(Duration::from_millis(100))),
         timeout_ms: Ms::of(timeout.max(Duration::from_millis(10))),
@@ -543,13 +618,16 @@ fn real_server(cfg: &Config, vs: &VirtualServer, rs: &RealServer) -> Spec {
         warmup_ms: Some(Ms::of(warmup)),
         // A key beyond 4 GiB cannot be configured; such a spec would only
         // lose its virtual and real server split.
-        real_server_at: u32::try_from(REAL_SERVER.len() + vkey.len()).ok(),
+        real_server_at: u32::try_from(REAL_SERVER.len() + vkey.len())
+            .ok()
+            .and_then(std::num::NonZeroU32::new),
         rare: Rare::boxed(Rare {
             settle: None,
             unsupported,
             log_failures,
         }),
-    }
+    };
+    (super::real_server_source(&vkey, &rkey), spec)
 }
 
 #[cfg(test)]
@@ -578,11 +656,15 @@ mod tests {
         }
     }
 
-    fn rs_specs(text: &str) -> Vec<Spec> {
+    fn rs_named(text: &str) -> Vec<(String, Spec)> {
         from_config(&keepalived_config(text))
             .into_iter()
-            .filter(|s| s.real_server().is_some())
+            .filter(|(n, s)| s.real_server(n).is_some())
             .collect()
+    }
+
+    fn rs_specs(text: &str) -> Vec<Spec> {
+        rs_named(text).into_iter().map(|(_, s)| s).collect()
     }
 
     fn smtp(p: &Probe) -> (String, Option<String>, String) {
@@ -643,10 +725,10 @@ mod tests {
     /// log_all_failures its spec has no per-probe list at all.
     #[test]
     fn a_real_servers_spec_names_it_from_its_source() {
-        let s = rs_specs(
+        let s = rs_named(
             "virtual_server 2001:db8::1 53 {\n protocol UDP\n real_server 2001:db8::2 53 {\n  TCP_CHECK {\n  }\n }\n}\nvirtual_server_group G/1 {\n 10.0.0.1 80\n}\nvirtual_server group G/1 {\n protocol TCP\n real_server 10.0.0.2 8080 {\n  TCP_CHECK {\n  }\n }\n}\n",
         );
-        let names: Vec<_> = s.iter().map(|s| s.real_server().unwrap()).collect();
+        let names: Vec<_> = s.iter().map(|(n, s)| s.real_server(n).unwrap()).collect();
         assert_eq!(
             names,
             [
@@ -655,7 +737,7 @@ mod tests {
             ]
         );
         // Nothing rare set: no box for it.
-        assert!(s.iter().all(|s| s.rare.is_none()));
+        assert!(s.iter().all(|(_, s)| s.rare.is_none()));
     }
 
     /// Regression: a FILE_CHECK's probe took log_all_failures from the
@@ -694,5 +776,24 @@ mod tests {
             panic!("{:?}", s[0].probes)
         };
         assert_eq!((f.weight, f.reverse), (0, false));
+    }
+
+    /// Issue 18: a duration reads back as its whole milliseconds, the
+    /// largest saturate, and an `Option<Ms>` takes no more than an `Ms`.
+    #[test]
+    fn milliseconds_read_back_and_saturate() {
+        let ms = Duration::from_millis;
+        for (given, back) in [
+            (Duration::ZERO, ms(0)),
+            (Duration::from_micros(1500), ms(1)),
+            (ms(1000), ms(1000)),
+            (ms(11 * 86_400_000), ms(11 * 86_400_000)),
+            (ms(u64::from(u32::MAX) - 1), ms(u64::from(u32::MAX) - 1)),
+            (ms(u64::from(u32::MAX)), ms(u64::from(u32::MAX) - 1)),
+            (Duration::MAX, ms(u64::from(u32::MAX) - 1)),
+        ] {
+            assert_eq!(Ms::of(given).get(), back, "{given:?}");
+        }
+        assert_eq!(std::mem::size_of::<Option<Ms>>(), 4);
     }
 }

@@ -24,11 +24,12 @@ use super::plugin::{self, Capacity, Host};
 use super::probe::Probe;
 pub(crate) use super::schedule::Ran;
 use super::schedule::Scheduler;
-use super::spec::{self, Spec};
+use super::spec::{self, Spec, Specs};
 use crate::config::model::Config;
 use crate::ipc::Msg;
 use crate::ipc::link::{Link, WorkerError, unexpected};
 use crate::ipc::msg::{CheckStatus, RealServerState, Role};
+use crate::names::NameList;
 
 /// What a configured check last found (its spec is at the same place in
 /// `Checker::specs`).
@@ -119,10 +120,10 @@ impl CheckRecord {
         self.found.as_ref().map_or(0, |f| f.weight)
     }
 
-    /// Its status, as the check of `spec`.
-    fn status(&self, spec: &Spec) -> CheckStatus {
+    /// Its status, as the check `name` of `spec`.
+    fn status(&self, name: &str, spec: &Spec) -> CheckStatus {
         CheckStatus {
-            source: spec.source.to_string(),
+            source: name.to_string(),
             state: self.health.state(),
             last_result: self.message(spec).map(std::borrow::Cow::into_owned),
             latency_us: self.latency_us.map(u64::from),
@@ -154,8 +155,9 @@ pub(crate) struct Checker {
     /// The WASM plugin host: only while a plugin check is configured.
     plugins: Option<Arc<dyn Host>>,
     /// The checks' specs (shared with the schedule) and, at the same
-    /// places, their records.
+    /// places, their names and their records.
     specs: Arc<[Spec]>,
+    names: NameList,
     checks: Vec<CheckRecord>,
     schedule: Scheduler,
     /// Batches since the last that carried counters alone.
@@ -168,6 +170,7 @@ impl Checker {
             lateness: super::lateness::Lateness::default(),
             plugins: None,
             specs: Arc::new([]),
+            names: NameList::default(),
             checks: Vec::new(),
             schedule: Scheduler::default(),
             flushes: 0,
@@ -176,25 +179,26 @@ impl Checker {
 
     /// (Re)starts every check of `specs`; a check whose definition did not
     /// change keeps its state and counters.
-    pub(crate) fn load(&mut self, specs: Vec<Spec>) {
+    pub(crate) fn load(&mut self, specs: Specs) {
+        let (names, specs) = specs.into_parts();
         let old_specs = std::mem::replace(&mut self.specs, Arc::new([]));
-        let mut old: BTreeMap<&str, (&Spec, CheckRecord)> = old_specs
+        let old_names = std::mem::replace(&mut self.names, names);
+        let mut old: BTreeMap<&str, (&Spec, CheckRecord)> = old_names
             .iter()
-            .zip(self.checks.drain(..))
-            .map(|(spec, c)| (&*spec.source, (spec, c)))
+            .zip(old_specs.iter().zip(self.checks.drain(..)))
             .collect();
         self.plugins = plugin_host(self.plugins.take(), &specs);
         // Exactly: doubling from empty left room for 6,384 unused records
         // at 10,000 checks.
         self.checks.shrink_to(0);
         self.checks.reserve_exact(specs.len());
-        for spec in &specs {
-            let mut check = match old.remove(&*spec.source) {
+        for (name, spec) in self.names.iter().zip(&specs) {
+            let mut check = match old.remove(name) {
                 Some((was, c)) if was == spec => c,
                 _ => CheckRecord::new(spec),
             };
             if let Some(why) = spec.unsupported() {
-                warn!(check = %spec.source, reason = %why, "check not run");
+                warn!(check = %name, reason = %why, "check not run");
             }
             check.dirty = true;
             check.news = true;
@@ -202,9 +206,11 @@ impl Checker {
         }
         drop(old);
         drop(old_specs);
+        drop(old_names);
         self.specs = specs.into();
         self.schedule.load(
             Arc::clone(&self.specs),
+            &self.names,
             self.plugins.clone(),
             Instant::now(),
         );
@@ -235,11 +241,12 @@ impl Checker {
         else {
             return Vec::new();
         };
+        let name = self.names.get(r.index);
         let before = check.health.state();
         let change = check.health.record(r.outcome.ok);
         if logs_failed_run(spec, before, r.failed_probe) {
             info!(
-                check = %spec.source,
+                check = %name,
                 result = r.outcome.message.as_str(),
                 retries = spec.fall.saturating_sub(1),
                 "check failed"
@@ -270,13 +277,13 @@ impl Checker {
         else {
             return Vec::new();
         };
-        info!(check = %spec.source, state = v.word(), result = check.message(spec).as_deref().unwrap_or(""), "check state changed");
+        info!(check = %name, state = v.word(), result = check.message(spec).as_deref().unwrap_or(""), "check state changed");
         check.dirty = false;
         check.news = false;
         let mut out = vec![Msg::Checks {
-            checks: vec![check.status(spec)],
+            checks: vec![check.status(name, spec)],
         }];
-        if let Some((vs, rs)) = spec.real_server() {
+        if let Some((vs, rs)) = spec.real_server(name) {
             out.push(Msg::RealServer(RealServerState {
                 virtual_server: vs.to_string(),
                 real_server: rs.to_string(),
@@ -309,13 +316,13 @@ impl Checker {
         let checks: Vec<CheckStatus> = self
             .checks
             .iter_mut()
-            .zip(self.specs.iter())
+            .zip(self.specs.iter().zip(self.names.iter()))
             .filter(|(c, _)| c.news || (counters && c.dirty))
             .take(BATCH_LIMIT)
-            .map(|(c, spec)| {
+            .map(|(c, (spec, name))| {
                 c.dirty = false;
                 c.news = false;
-                c.status(spec)
+                c.status(name, spec)
             })
             .collect();
         (!checks.is_empty()).then_some(Msg::Checks { checks })
@@ -387,7 +394,7 @@ const RESULTS_PER_TURN: usize = 64;
 /// fills the configuration's place at the bottom of the heap in one piece,
 /// where built beside the configuration they stayed strewn above it, among
 /// the blocks each run allocates and frees (issue 18).
-fn specs_of(config: Config) -> Vec<Spec> {
+fn specs_of(config: Config) -> Specs {
     let built = spec::for_checker(&config);
     drop(config);
     crate::sys::mem::trim_heap();
@@ -477,9 +484,9 @@ mod tests {
         )
         .config;
         let specs = spec::from_config(&cfg);
-        let s = specs
+        let (_, s) = specs
             .iter()
-            .find(|s| s.real_server().is_some())
+            .find(|(n, s)| s.real_server(n).is_some())
             .expect("a real-server check");
         assert_eq!(
             (s.interval(), s.retry_delay(), s.fall, s.rise),
@@ -533,8 +540,9 @@ mod tests {
         }
     }
 
-    /// A real server's check as a keepalived.conf would give it.
-    fn rs_spec(conf: &str) -> Spec {
+    /// A real server's check as a keepalived.conf would give it, with
+    /// its name.
+    fn rs_named(conf: &str) -> (String, Spec) {
         let loaded = crate::config::load_str(
             "t.conf",
             conf,
@@ -543,8 +551,13 @@ mod tests {
         );
         spec::from_config(&loaded.config)
             .into_iter()
-            .find(|s| s.real_server().is_some())
+            .find(|(n, s)| s.real_server(n).is_some())
             .expect("a real-server check")
+    }
+
+    /// The same, its spec alone.
+    fn rs_spec(conf: &str) -> Spec {
+        rs_named(conf).1
     }
 
     /// An HTTP server on loopback answering 503 to every request; the
@@ -567,10 +580,11 @@ mod tests {
 
     /// Runs `spec`'s schedule against the real probe until `runs` results,
     /// each with when it came and the verdict it made (bounded: 20 s).
-    async fn runs_of(spec: Spec, runs: usize) -> Vec<(Instant, Option<Verdict>)> {
+    async fn runs_of(named: (String, Spec), runs: usize) -> Vec<(Instant, Option<Verdict>)> {
+        let spec = &named.1;
         let mut h = Health::new(spec.fall, spec.rise, spec.init_fail).presumed_up();
         let mut checker = Checker::new();
-        checker.load(vec![spec]);
+        checker.load(std::iter::once(named).collect());
         let mut out = Vec::new();
         while out.len() < runs {
             let ran = tokio::time::timeout(Duration::from_secs(20), checker.next())
@@ -614,18 +628,23 @@ mod tests {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
-    /// A checker holding `spec`'s record, not scheduled.
-    fn one_check(spec: Spec) -> Checker {
+    /// A checker holding the record of the check `named`, not scheduled.
+    fn one_check(named: (String, Spec)) -> Checker {
+        let (name, spec) = named;
         let mut c = Checker::new();
         c.checks.push(CheckRecord::new(&spec));
         c.specs = Arc::from([spec]);
+        c.names = std::iter::once(name.as_str()).fold(NameList::default(), |mut l, n| {
+            l.push(n);
+            l
+        });
         c
     }
 
     /// Records `results` (pass or fail) for the real-server check of
     /// `conf` as its schedule would hand them over; the log lines.
     fn log_of_results(conf: &str, results: &[bool]) -> String {
-        let spec = rs_spec(conf);
+        let spec = rs_named(conf);
         log_of(|| {
             let mut c = one_check(spec);
             for &ok in results {
@@ -658,7 +677,7 @@ mod tests {
     /// drops it when a later one has none, and reports them alike.
     #[test]
     fn a_record_boxes_only_what_its_check_found() {
-        let mut c = one_check(rs_spec(&conf(80, "")));
+        let mut c = one_check(rs_named(&conf(80, "")));
         let ran = |value: Option<i64>, metrics: Vec<(String, f64)>, weight: i64| Ran {
             index: 0,
             outcome: Outcome {
@@ -675,12 +694,12 @@ mod tests {
         };
         c.record(ran(None, Vec::new(), 0));
         assert!(c.checks[0].found.is_none());
-        let st = c.checks[0].status(&c.specs[0]);
+        let st = c.checks[0].status(c.names.get(0), &c.specs[0]);
         assert_eq!((st.value, st.metrics.len()), (None, 0));
         // A latency beyond u32 µs saturates rather than vanishing.
         assert_eq!(st.latency_us, Some(u64::from(u32::MAX)));
         c.record(ran(Some(7), vec![("rtt".into(), 1.5)], 3));
-        let st = c.checks[0].status(&c.specs[0]);
+        let st = c.checks[0].status(c.names.get(0), &c.specs[0]);
         assert_eq!(st.value, Some(7));
         assert_eq!(st.metrics, vec![("rtt".to_string(), 1.5)]);
         assert_eq!(c.checks[0].weight(), 3);
@@ -700,8 +719,8 @@ mod tests {
     #[test]
     fn a_passing_tcp_check_keeps_no_message_and_reports_it_alike() {
         let conf = "virtual_server 127.0.0.1 80 {\n  delay_loop 2\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  real_server 127.0.0.1 8080 {\n    TCP_CHECK {\n      connect_port 8081\n    }\n  }\n}\n";
-        let mut c = one_check(rs_spec(conf));
-        let said = |c: &Checker| c.checks[0].status(&c.specs[0]).last_result;
+        let mut c = one_check(rs_named(conf));
+        let said = |c: &Checker| c.checks[0].status(c.names.get(0), &c.specs[0]).last_result;
         c.record(ran(true, "connected to 127.0.0.1:8081"));
         assert!(c.checks[0].last.is_none());
         assert_eq!(said(&c).as_deref(), Some("connected to 127.0.0.1:8081"));
@@ -796,12 +815,12 @@ mod tests {
         crate::testutil::private_netns();
         crate::ipc::tests::rt().block_on(async {
             let (addr, _requests) = failing_http().await;
-            let spec = rs_spec(&conf(
+            let named = rs_named(&conf(
                 addr.port(),
                 "retry 3\n      delay_before_retry 0.05\n      warmup 0",
             ));
-            assert_eq!(spec.fall, 4);
-            let runs = runs_of(spec, 4).await;
+            assert_eq!(named.1.fall, 4);
+            let runs = runs_of(named, 4).await;
             let verdicts: Vec<_> = runs.iter().map(|r| r.1).collect();
             assert_eq!(verdicts, vec![None, None, None, Some(Verdict::Down)]);
         });
@@ -815,12 +834,12 @@ mod tests {
         crate::testutil::private_netns();
         crate::ipc::tests::rt().block_on(async {
             let (addr, _requests) = failing_http().await;
-            let spec = rs_spec(&conf(
+            let named = rs_named(&conf(
                 addr.port(),
                 "retry 2\n      delay_before_retry 0.1\n      warmup 0",
             ));
-            assert_eq!(spec.retry_delay(), Some(Duration::from_millis(100)));
-            let runs = runs_of(spec, 4).await;
+            assert_eq!(named.1.retry_delay(), Some(Duration::from_millis(100)));
+            let runs = runs_of(named, 4).await;
             let gaps: Vec<Duration> = runs.windows(2).map(|w| w[1].0 - w[0].0).collect();
             eprintln!("gaps between runs: {gaps:?}");
             assert_eq!(runs[2].1, Some(Verdict::Down));
@@ -862,9 +881,9 @@ mod tests {
         crate::testutil::private_netns();
         crate::ipc::tests::rt().block_on(async {
             let (addr, _requests) = failing_http().await;
-            let spec = rs_spec(&conf(addr.port(), "warmup 0"));
+            let named = rs_named(&conf(addr.port(), "warmup 0"));
             let start = Instant::now();
-            let runs = runs_of(spec, 1).await;
+            let runs = runs_of(named, 1).await;
             assert!(runs[0].0 - start < Duration::from_secs(1));
         });
     }
@@ -941,13 +960,10 @@ mod tests {
     }
 
     /// 1,000 HTTP checks of a closed port, with `checker` settings.
-    fn thousand_checks(checker: &str) -> Vec<Spec> {
-        let spec = rs_spec(&conf(9, checker));
+    fn thousand_checks(checker: &str) -> Specs {
+        let (name, spec) = rs_named(&conf(9, checker));
         (0..1000)
-            .map(|i| Spec {
-                source: format!("{}-{i}", spec.source).into(),
-                ..spec.clone()
-            })
+            .map(|i| (format!("{name}-{i}"), spec.clone()))
             .collect()
     }
 
@@ -956,11 +972,11 @@ mod tests {
     #[test]
     fn specs_and_records_hold_no_spare_room() {
         let spec = rs_spec(&conf(9, ""));
-        // Durations in 32-bit milliseconds, the split point in 32 bits,
-        // one probe inline (48 bytes; boxed it was a 64-byte block and a
-        // 16-byte pointer).
+        // Durations in 32-bit milliseconds (optional ones too), the split
+        // point in 32 bits, one probe inline (48 bytes; boxed it was a
+        // 64-byte block and a 16-byte pointer), the name kept apart.
         assert!(
-            std::mem::size_of::<Spec>() <= 120,
+            std::mem::size_of::<Spec>() <= 96,
             "{}",
             std::mem::size_of::<Spec>()
         );
@@ -1043,7 +1059,7 @@ mod tests {
             [1, 100, 101, 250, 500, 10_000].map(counter_ticks),
             [1, 1, 2, 3, 5, 5]
         );
-        let mut c = one_check(rs_spec(&conf(80, "")));
+        let mut c = one_check(rs_named(&conf(80, "")));
         let sent = |c: &mut Checker, counters: bool| -> Vec<CheckStatus> {
             let mut all = Vec::new();
             while let Some(Msg::Checks { checks }) = c.batch(counters) {
@@ -1146,10 +1162,10 @@ mod tests {
             .config,
         )
         .into_iter()
-        .find(|s| &*s.source == "process:tp")
+        .find(|(n, _)| n == "process:tp")
         .expect("the process check");
         let one = Duration::from_secs(1);
-        assert_eq!(spec.settle(), Some(spec::Settle { up: one, down: one }));
+        assert_eq!(spec.1.settle(), Some(spec::Settle { up: one, down: one }));
         // fork_delay / terminate_delay each on its own; `delay` sets both.
         let settle = |body: &str| {
             spec::from_config(
@@ -1160,8 +1176,10 @@ mod tests {
                     &crate::config::LoadOptions::default(),
                 )
                 .config,
-            )[0]
-            .settle()
+            )
+            .into_iter()
+            .next()
+            .and_then(|(_, s)| s.settle())
         };
         let ms = Duration::from_millis;
         assert_eq!(
@@ -1189,7 +1207,7 @@ mod tests {
         let mut a = spawn();
         crate::ipc::tests::rt().block_on(async {
             let mut checker = Checker::new();
-            checker.load(vec![spec]);
+            checker.load(std::iter::once(spec).collect());
             let mut next = async || {
                 tokio::time::timeout(Duration::from_secs(10), checker.next())
                     .await

@@ -83,7 +83,7 @@ impl Paths {
         p.write
             .extend(DEVICES_RW.iter().chain(SCRATCH).map(PathBuf::from));
         p.write.extend(cache.map(Path::to_path_buf));
-        for spec in crate::checker::spec::from_config(cfg) {
+        for (_, spec) in crate::checker::spec::from_config(cfg).iter() {
             for probe in &spec.probes {
                 match probe {
                     // The program and any argument that is a path (a

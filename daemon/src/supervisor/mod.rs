@@ -28,7 +28,6 @@ pub mod mailer;
 mod maintaining;
 pub mod maintenance;
 mod messages;
-pub mod names;
 pub mod notify;
 pub mod ping;
 pub mod plugin_host;

@@ -19,9 +19,9 @@ use std::sync::Arc;
 
 use hashbrown::HashTable;
 
-use super::names::Names;
 use crate::config::model::Config;
 use crate::ipc::msg::{CheckStatus, RealServerState};
+use crate::names::Names;
 
 /// Most bytes of a result's message kept.
 pub const MESSAGE_LIMIT: usize = 1024;

@@ -774,7 +774,7 @@ fn plugin_real_server_checker_reads_converts_and_grants_each_server() {
     let specs = from_config(&l.config);
     let probes: Vec<_> = specs
         .iter()
-        .filter_map(|s| match &s.probes[..] {
+        .filter_map(|(_, s)| match &s.probes[..] {
             [Probe::Plugin(pp)] => Some(pp),
             _ => None,
         })
@@ -847,7 +847,7 @@ fn log_all_failures_reads_converts_and_reaches_each_probe() {
     let back = through_toml(&l.config);
     assert_eq!(back.virtual_servers, l.config.virtual_servers);
     // One flag per probe: TCP, the two urls, TCP.
-    let spec = from_config(&l.config).remove(0);
+    let spec = from_config(&l.config).into_iter().next().unwrap().1;
     assert_eq!(spec.probes.len(), 4);
     assert_eq!(
         spec.rare.as_ref().map(|r| r.log_failures.len()),
@@ -862,7 +862,7 @@ fn log_all_failures_reads_converts_and_reaches_each_probe() {
     let mut on = l.config.clone();
     on.global.checker_log_all_failures = true;
     assert_eq!(through_toml(&on).global, on.global);
-    let all = from_config(&on).remove(0);
+    let all = from_config(&on).into_iter().next().unwrap().1;
     assert_eq!(
         all.rare.as_ref().map(|r| r.log_failures.clone()),
         Some(vec![true; 4])

@@ -1,8 +1,9 @@
 //! Names kept one after another in one string, each found again by the
 //! byte range it was given: the parent's lists of the checks it accepts
-//! hold thousands of names for the daemon's life, and a heap block per
-//! name was 48-64 bytes of header and rounding a name on top of its bytes
-//! (issue 18).
+//! and the checker's list of the checks it runs hold thousands of names
+//! for the daemon's life, and a heap block per name was 48-64 bytes of
+//! header and rounding a name on top of its bytes, and 16 more for its
+//! pointer and length (issue 18).
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Names(String);
@@ -44,9 +45,76 @@ impl Names {
     }
 }
 
+/// Names in order, each found by its position: [`Names`] and where each
+/// ends (4 bytes a name).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NameList {
+    names: Names,
+    ends: Vec<u32>,
+}
+
+impl NameList {
+    /// Appends `name`; false (nothing added) past 4 GiB of names.
+    pub fn push(&mut self, name: &str) -> bool {
+        match self.names.push(name) {
+            Some(end) => {
+                self.ends.push(end);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The name at `pos` ("" past the end).
+    pub fn get(&self, pos: usize) -> &str {
+        let Some(&end) = self.ends.get(pos) else {
+            return "";
+        };
+        let start = pos
+            .checked_sub(1)
+            .and_then(|p| self.ends.get(p))
+            .copied()
+            .unwrap_or(0);
+        self.names.between(start, end)
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// Gives back the room the lists grew.
+    pub fn shrink_to_fit(&mut self) {
+        self.names.shrink_to_fit();
+        self.ends.shrink_to_fit();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_reads_back_its_names_in_order() {
+        let mut l = NameList::default();
+        for n in ["script:a", "", "real_server:10.0.0.1:80/tcp/10.0.1.2:80"] {
+            assert!(l.push(n));
+        }
+        assert_eq!(l.len(), 3);
+        assert_eq!(
+            l.iter().collect::<Vec<_>>(),
+            ["script:a", "", "real_server:10.0.0.1:80/tcp/10.0.1.2:80"]
+        );
+        assert_eq!(l.get(3), "", "past the end");
+        assert!(NameList::default().is_empty());
+    }
 
     #[test]
     fn names_are_found_by_their_range() {
