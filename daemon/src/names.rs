@@ -54,6 +54,27 @@ pub struct NameList {
 }
 
 impl NameList {
+    /// Room for `names` names of `bytes` bytes in all.
+    pub fn with_capacity(names: usize, bytes: usize) -> Self {
+        Self {
+            names: Names::with_capacity(bytes),
+            ends: Vec::with_capacity(names),
+        }
+    }
+
+    /// Bytes held, used or not.
+    pub fn held(&self) -> usize {
+        self.names.capacity() + self.ends.capacity() * std::mem::size_of::<u32>()
+    }
+
+    /// Room held beyond what is used: (bytes of names, ends).
+    pub fn spare(&self) -> (usize, usize) {
+        (
+            self.names.capacity() - self.names.bytes(),
+            self.ends.capacity() - self.ends.len(),
+        )
+    }
+
     /// Appends `name`; false (nothing added) past 4 GiB of names.
     pub fn push(&mut self, name: &str) -> bool {
         match self.names.push(name) {

@@ -37,7 +37,7 @@ pub struct Spec {
     /// See [`Spec::warmup`].
     pub(crate) warmup_ms: Option<Ms>,
     /// For real-server checks: where the virtual server's key ends in
-    /// `source` (see [`Spec::real_server`]). Not two more strings: the
+    /// the check's name (see [`Spec::real_server`]). Not two more strings: the
     /// checker keeps a spec per check (issue 18).
     pub real_server_at: Option<std::num::NonZeroU32>,
     /// What few checks have; none while all of it is unset.
@@ -214,21 +214,9 @@ impl Specs {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.list.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
-    }
-
     /// (name, spec) in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Spec)> {
         self.names.iter().zip(&self.list)
-    }
-
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.names.iter()
     }
 
     /// The checks `keep` keeps, changed by `change`.
@@ -257,12 +245,8 @@ impl IntoIterator for Specs {
     /// Each check with its name in a string of its own (for tests and
     /// lists made once, not for what is kept).
     fn into_iter(self) -> Self::IntoIter {
-        let names: Vec<String> = self.names.iter().map(str::to_string).collect();
-        names
-            .into_iter()
-            .zip(self.list)
-            .collect::<Vec<_>>()
-            .into_iter()
+        let names = self.names.iter().map(str::to_string);
+        names.zip(self.list).collect::<Vec<_>>().into_iter()
     }
 }
 

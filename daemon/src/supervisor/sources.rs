@@ -21,7 +21,7 @@ use hashbrown::HashTable;
 
 use crate::config::model::Config;
 use crate::ipc::msg::{CheckStatus, RealServerState};
-use crate::names::Names;
+use crate::names::NameList;
 
 /// Most bytes of a result's message kept.
 pub const MESSAGE_LIMIT: usize = 1024;
@@ -58,15 +58,14 @@ pub enum Violation {
 /// The checks one configuration gives the checker.
 ///
 /// The names sit one after another in one string, numbered 0.. in the
-/// order given (a name's end is `ends[pos]`, its kind `kinds[pos]`), found
+/// order given (`names::NameList`; a name's kind is `kinds[pos]`), found
 /// through a hash index of positions. At 10,000 real servers a map of
 /// owned names took 0.96 MiB of the parent (a heap block per name and a
 /// 32-byte slot per bucket of a table sized for 16,384); an index of
 /// (span, position, kind) 0.71; this about 0.57 (a 4-byte slot; issue 18).
 #[derive(Clone, Debug, Default)]
 pub struct Sources {
-    names: Names,
-    ends: Vec<u32>,
+    list: NameList,
     kinds: Vec<Kind>,
     index: HashTable<u32>,
     hasher: RandomState,
@@ -101,8 +100,10 @@ impl Sources {
 
     fn from_list(sources: Vec<(String, bool)>) -> Self {
         let mut this = Self {
-            names: Names::with_capacity(sources.iter().map(|(s, _)| s.len()).sum()),
-            ends: Vec::with_capacity(sources.len()),
+            list: NameList::with_capacity(
+                sources.len(),
+                sources.iter().map(|(s, _)| s.len()).sum(),
+            ),
             kinds: Vec::with_capacity(sources.len()),
             index: HashTable::with_capacity(sources.len()),
             hasher: RandomState::new(),
@@ -119,28 +120,26 @@ impl Sources {
             };
             this.insert(&s, kind);
         }
-        this.names.shrink_to_fit();
-        this.ends.shrink_to_fit();
+        this.list.shrink_to_fit();
         this.kinds.shrink_to_fit();
         this
     }
 
     /// The name at `pos` ("" past the end).
     fn name(&self, pos: u32) -> &str {
-        name_at(&self.names, &self.ends, pos)
+        self.list.get(pos as usize)
     }
 
     /// Adds `name`; a name given again takes the later kind.
     fn insert(&mut self, name: &str, kind: Kind) {
         let Self {
-            names,
-            ends,
+            list,
             kinds,
             index,
             hasher,
         } = self;
         let hash = hasher.hash_one(name);
-        if let Some(&pos) = index.find(hash, |&p| name_at(names, ends, p) == name) {
+        if let Some(&pos) = index.find(hash, |&p| list.get(p as usize) == name) {
             if let Some(k) = kinds.get_mut(pos as usize) {
                 *k = kind;
             }
@@ -149,15 +148,14 @@ impl Sources {
         // A configuration's names are far below 4 GiB (the file would be
         // larger) and fewer than 2^32; one beyond is left out rather than
         // wrapped.
-        let Ok(pos) = u32::try_from(ends.len()) else {
+        let Ok(pos) = u32::try_from(list.len()) else {
             return;
         };
-        let Some(end) = names.push(name) else {
+        if !list.push(name) {
             return;
-        };
-        ends.push(end);
+        }
         kinds.push(kind);
-        index.insert_unique(hash, pos, |&p| hasher.hash_one(name_at(names, ends, p)));
+        index.insert_unique(hash, pos, |&p| hasher.hash_one(list.get(p as usize)));
     }
 
     fn pos(&self, source: &str) -> Option<u32> {
@@ -176,7 +174,7 @@ impl Sources {
 
     /// Every name with its position, in order.
     pub fn names(&self) -> impl Iterator<Item = (&str, usize)> {
-        (0..self.ends.len()).map(|p| (self.name(p as u32), p))
+        self.list.iter().enumerate().map(|(p, n)| (n, p))
     }
 
     fn kind(&self, source: &str) -> Option<Kind> {
@@ -186,23 +184,12 @@ impl Sources {
 
     /// Whether there is any.
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.list.is_empty()
     }
 
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.list.len()
     }
-}
-
-/// The name at `pos` of `names`, whose ends are `ends` ("" past the end).
-fn name_at<'a>(names: &'a Names, ends: &[u32], pos: u32) -> &'a str {
-    let p = pos as usize;
-    let start = p
-        .checked_sub(1)
-        .and_then(|q| ends.get(q))
-        .copied()
-        .unwrap_or(0);
-    ends.get(p).map_or("", |&end| names.between(start, end))
 }
 
 /// The configurations whose checks the checker may still be running: the
@@ -410,9 +397,8 @@ mod tests {
             assert!(!s.contains(absent), "{absent:?}");
         }
         let names_bytes: usize = names.iter().take(10_000).map(|(n, _)| n.len()).sum();
-        let held = s.names.capacity()
+        let held = s.list.held()
             + s.index.allocation_size()
-            + s.ends.capacity() * 4
             + s.kinds.capacity() * std::mem::size_of::<Kind>();
         // The map held a 24-byte String and a Kind per slot of 16,384
         // (0.5 MiB) and each name in a heap block of its own; the index
@@ -425,8 +411,7 @@ mod tests {
         );
         // A copy (Sources::of keeps one) is as exact.
         let c = s.clone();
-        assert_eq!(c.names.capacity(), c.names.bytes());
-        assert_eq!(c.ends.capacity(), c.len());
+        assert_eq!(c.list.spare(), (0, 0));
         // In the order given, each once.
         let listed: Vec<&str> = c.names().map(|(n, _)| n).collect();
         assert_eq!(listed.len(), 10_002);
