@@ -518,11 +518,11 @@ fn check_record(record: &Record, configured: &BTreeSet<String>, instances: &BTre
     for k in record
         .checks
         .iter()
-        .map(|(name, _)| name)
-        .chain(record.tracks.keys().map(String::as_str))
-        .chain(record.values.keys().map(String::as_str))
+        .map(|(name, _)| name.to_string())
+        .chain(record.tracks.keys().cloned())
+        .chain(record.values.keys().cloned())
     {
-        assert!(configured.contains(k), "state kept for {k:?}");
+        assert!(configured.contains(&k), "state kept for {k:?}");
     }
     for k in record.states.keys() {
         assert!(

@@ -32,7 +32,7 @@ use super::connects::{self, Connects};
 use super::plugin::{self, Host};
 use super::probe::{self, Outcome, Probe};
 use super::spec::Spec;
-use crate::names::NameList;
+use crate::names::{Name, NameList};
 
 /// Runs started and not yet polled, at most: a burst of due checks
 /// (10,000 at the end of a warm-up on a starved machine) is started a
@@ -496,7 +496,7 @@ async fn run_settled(spec: &Spec, plugins: Option<&dyn Host>, reported: Option<b
 
 /// A stable spread of first runs over the interval, so that checks
 /// configured together do not all run in the same instant.
-pub(crate) fn jitter(source: &str, interval: Duration) -> Duration {
+pub(crate) fn jitter(source: Name<'_>, interval: Duration) -> Duration {
     let h = source.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     });
@@ -642,11 +642,7 @@ mod tests {
 
     /// `n` checks' names.
     fn names(n: usize) -> NameList {
-        let mut l = NameList::default();
-        for i in 0..n {
-            l.push(&format!("check-{i}"));
-        }
-        l
+        (0..n).map(|i| format!("check-{i}")).collect()
     }
 
     /// Issue 18: runs due within a twentieth of their interval (at most

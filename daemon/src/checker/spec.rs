@@ -13,7 +13,7 @@ use crate::config::model::{CheckKind, Config, DnsType, ParamMatch, RealServer, V
 use crate::config::scripts::{Kind, Plan};
 use crate::exec::split_command;
 use crate::ipvs::table::{rs_key, vs_key};
-use crate::names::NameList;
+use crate::names::{Name, NameList};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Spec {
@@ -208,14 +208,14 @@ pub struct Specs {
 
 impl Specs {
     /// Adds a check (none past 4 GiB of names, beyond any configuration).
-    pub fn push(&mut self, name: &str, spec: Spec) {
+    pub fn push<'n>(&mut self, name: impl Into<Name<'n>>, spec: Spec) {
         if self.names.push(name) {
             self.list.push(spec);
         }
     }
 
     /// (name, spec) in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Spec)> {
+    pub fn iter(&self) -> impl Iterator<Item = (Name<'_>, &Spec)> {
         self.names.iter().zip(&self.list)
     }
 
@@ -245,7 +245,7 @@ impl IntoIterator for Specs {
     /// Each check with its name in a string of its own (for tests and
     /// lists made once, not for what is kept).
     fn into_iter(self) -> Self::IntoIter {
-        let names = self.names.iter().map(str::to_string);
+        let names = self.names.iter().map(|n| n.to_string());
         names.zip(self.list).collect::<Vec<_>>().into_iter()
     }
 }

@@ -29,7 +29,7 @@ use crate::config::model::Config;
 use crate::ipc::Msg;
 use crate::ipc::link::{Link, WorkerError, unexpected};
 use crate::ipc::msg::{CheckStatus, RealServerState, Role};
-use crate::names::NameList;
+use crate::names::{Name, NameList};
 
 /// What a configured check last found (its spec is at the same place in
 /// `Checker::specs`).
@@ -139,7 +139,7 @@ impl CheckRecord {
     }
 
     /// Its status, as the check `name` of `spec`.
-    fn status(&self, name: &str, spec: &Spec) -> CheckStatus {
+    fn status(&self, name: Name<'_>, spec: &Spec) -> CheckStatus {
         CheckStatus {
             source: name.to_string(),
             state: self.health.state(),
@@ -201,7 +201,7 @@ impl Checker {
         let (names, specs) = specs.into_parts();
         let old_specs = std::mem::replace(&mut self.specs, Arc::new([]));
         let old_names = std::mem::replace(&mut self.names, names);
-        let mut old: BTreeMap<&str, (&Spec, CheckRecord)> = old_names
+        let mut old: BTreeMap<Name<'_>, (&Spec, CheckRecord)> = old_names
             .iter()
             .zip(old_specs.iter().zip(self.checks.drain(..)))
             .collect();
@@ -211,7 +211,7 @@ impl Checker {
         self.checks.shrink_to(0);
         self.checks.reserve_exact(specs.len());
         for (name, spec) in self.names.iter().zip(&specs) {
-            let mut check = match old.remove(name) {
+            let mut check = match old.remove(&name) {
                 Some((was, c)) if was == spec => c,
                 _ => CheckRecord::new(spec),
             };
@@ -301,7 +301,8 @@ impl Checker {
         let mut out = vec![Msg::Checks {
             checks: vec![check.status(name, spec)],
         }];
-        if let Some((vs, rs)) = spec.real_server(name) {
+        let name = name.to_cow();
+        if let Some((vs, rs)) = spec.real_server(&name) {
             out.push(Msg::RealServer(RealServerState {
                 virtual_server: vs.to_string(),
                 real_server: rs.to_string(),
@@ -504,7 +505,7 @@ mod tests {
         let specs = spec::from_config(&cfg);
         let (_, s) = specs
             .iter()
-            .find(|(n, s)| s.real_server(n).is_some())
+            .find(|(n, s)| s.real_server(&n.to_cow()).is_some())
             .expect("a real-server check");
         assert_eq!(
             (s.interval(), s.retry_delay(), s.fall, s.rise),
@@ -652,10 +653,7 @@ mod tests {
         let mut c = Checker::new();
         c.checks.push(CheckRecord::new(&spec));
         c.specs = Arc::from([spec]);
-        c.names = std::iter::once(name.as_str()).fold(NameList::default(), |mut l, n| {
-            l.push(n);
-            l
-        });
+        c.names = [name].iter().collect();
         c
     }
 
@@ -905,11 +903,11 @@ mod tests {
         // The delays are spread over [0, warmup).
         let w = Duration::from_secs(3);
         let delays: BTreeSet<u64> = (0..50)
-            .map(|i| jitter(&format!("real_server:x/{i}"), w).as_millis() as u64)
+            .map(|i| jitter((&format!("real_server:x/{i}")).into(), w).as_millis() as u64)
             .collect();
         assert!(delays.iter().all(|d| *d < 3000));
         assert!(delays.len() > 40 && delays.first() < Some(&1000) && delays.last() > Some(&2000));
-        assert_eq!(jitter("any", Duration::ZERO), Duration::ZERO);
+        assert_eq!(jitter("any".into(), Duration::ZERO), Duration::ZERO);
         // A real schedule with warmup 0 runs at once.
         crate::testutil::private_netns();
         crate::ipc::tests::rt().block_on(async {

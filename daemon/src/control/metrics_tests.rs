@@ -918,7 +918,7 @@ fn the_status_view_serialises_as_the_document() {
     use crate::control::status::{ChecksView, StatusView};
     let mut doc = sample_doc();
     doc.checks[0].policy = Some("restarting (1 of 2)".into());
-    // Enough checks that a hashed record's order is not sorted by chance.
+    // More checks, given out of order (the view reads them by name).
     let extra = doc.checks[1].clone();
     for i in (0..40).rev() {
         doc.checks.push(CheckStatus {
@@ -926,7 +926,7 @@ fn the_status_view_serialises_as_the_document() {
             ..extra.clone()
         });
     }
-    let mut recorded = std::collections::HashMap::new();
+    let mut recorded = std::collections::BTreeMap::new();
     for c in &doc.checks {
         let mut c = c.clone();
         // What a checker sent: no policy, or a forged one.
@@ -937,8 +937,9 @@ fn the_status_view_serialises_as_the_document() {
         );
     }
     doc.checks.sort_by(|a, b| a.source.cmp(&b.source));
-    let policy =
-        |source: &str| (source == "script:chk_nginx").then(|| "restarting (1 of 2)".to_string());
+    let policy = |source: crate::names::Name<'_>| {
+        (source == "script:chk_nginx").then(|| "restarting (1 of 2)".to_string())
+    };
     let view = StatusView {
         pid: doc.pid,
         config: doc.config.clone(),
@@ -946,7 +947,7 @@ fn the_status_view_serialises_as_the_document() {
         reload: doc.reload.as_ref(),
         instances: &doc.instances,
         unmatched_drops: &doc.unmatched_drops,
-        checks: ChecksView::new(recorded.iter().map(|(n, c)| (n.as_str(), c)), &policy),
+        checks: ChecksView::new(&recorded, &policy),
         virtual_servers: &doc.virtual_servers,
         ipvs: doc.ipvs.as_ref(),
         workers: doc.workers.clone(),

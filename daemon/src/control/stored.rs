@@ -17,6 +17,7 @@ use serde::ser::SerializeStruct;
 use crate::checker::health::Verdict;
 use crate::checker::probe::{CONNECTED_TO, connected_to};
 use crate::ipc::msg::CheckStatus;
+use crate::names::Name;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredCheck {
@@ -287,7 +288,7 @@ impl StoredCheck {
     }
 
     /// Serialises as [`Self::to_status`] would, without the copy.
-    pub fn published<'a>(&'a self, source: &'a str, policy: Option<String>) -> Published<'a> {
+    pub fn published<'a>(&'a self, source: Name<'a>, policy: Option<String>) -> Published<'a> {
         Published {
             source,
             check: self,
@@ -299,7 +300,7 @@ impl StoredCheck {
 /// A stored check with its policy state, serialised as a `CheckStatus`:
 /// the same fields, in the same order, skipped alike.
 pub struct Published<'a> {
-    source: &'a str,
+    source: Name<'a>,
     check: &'a StoredCheck,
     policy: Option<String>,
 }
@@ -313,7 +314,7 @@ impl Serialize for Published<'_> {
             + usize::from(self.policy.is_some())
             + usize::from(!metrics.is_empty());
         let mut st = s.serialize_struct("CheckStatus", fields)?;
-        st.serialize_field("source", self.source)?;
+        st.serialize_field("source", &self.source)?;
         st.serialize_field("state", &c.state)?;
         st.serialize_field("last_result", &c.last_result)?;
         st.serialize_field("latency_us", &c.latency_us())?;
@@ -385,7 +386,7 @@ mod tests {
             let p = want.policy.clone();
             assert_eq!(stored.to_status(SOURCE, p.clone()), want);
             assert_eq!(
-                serde_json::to_string(&stored.published(SOURCE, p)).unwrap(),
+                serde_json::to_string(&stored.published(SOURCE.into(), p)).unwrap(),
                 serde_json::to_string(&want).unwrap()
             );
         }

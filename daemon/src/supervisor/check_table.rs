@@ -18,8 +18,10 @@ use std::sync::Arc;
 
 use super::sources::Sources;
 use crate::checker::{REAL_SERVER, real_server_source};
+use crate::control::status::CheckList;
 use crate::control::stored::StoredCheck;
 use crate::ipc::msg::CheckStatus;
+use crate::names::Name;
 
 #[derive(Debug, Default)]
 pub struct CheckTable {
@@ -32,10 +34,12 @@ pub struct CheckTable {
     /// By slot as well: a real server's health as last reported (None
     /// before its first report, and for other checks).
     health: Vec<Option<bool>>,
+    /// The slots in the order of their checks' names (status.json's).
+    by_name: Vec<u32>,
 }
 
 /// Every name of `checker` and `parent` with its slot.
-fn names<'a>(checker: &'a Sources, parent: &'a Sources) -> impl Iterator<Item = (&'a str, usize)> {
+fn names<'a>(checker: &'a Sources, parent: &'a Sources) -> impl Iterator<Item = (Name<'a>, usize)> {
     let offset = checker.len();
     checker
         .names()
@@ -43,7 +47,11 @@ fn names<'a>(checker: &'a Sources, parent: &'a Sources) -> impl Iterator<Item = 
 }
 
 /// `source` as `checker` or `parent` keeps it, and its slot.
-fn find<'a>(checker: &'a Sources, parent: &'a Sources, source: &str) -> Option<(&'a str, usize)> {
+fn find<'a>(
+    checker: &'a Sources,
+    parent: &'a Sources,
+    source: Name<'_>,
+) -> Option<(Name<'a>, usize)> {
     checker.find(source).or_else(|| {
         parent
             .find(source)
@@ -59,6 +67,10 @@ impl CheckTable {
         // Made at once and exactly: grown by doubling, the lists left their
         // smaller copies behind as holes in the heap.
         let len = checker.len() + parent.len();
+        let mut by_name: Vec<u32> = (0..len).filter_map(|i| u32::try_from(i).ok()).collect();
+        let all: Vec<Name<'_>> = names(&checker, &parent).map(|(n, _)| n).collect();
+        by_name.sort_unstable_by_key(|&i| all.get(i as usize).copied().unwrap_or_default());
+        drop(all);
         let mut old = std::mem::replace(
             self,
             Self {
@@ -66,6 +78,7 @@ impl CheckTable {
                 parent,
                 slots: vec![None; len],
                 health: vec![None; len],
+                by_name,
             },
         );
         let Self {
@@ -73,6 +86,7 @@ impl CheckTable {
             parent,
             slots,
             health,
+            ..
         } = &mut old;
         for (name, pos) in names(checker, parent) {
             let Some((_, at)) = find(&self.checker, &self.parent, name) else {
@@ -86,7 +100,7 @@ impl CheckTable {
     }
 
     pub fn get(&self, source: &str) -> Option<&StoredCheck> {
-        let (_, at) = find(&self.checker, &self.parent, source)?;
+        let (_, at) = find(&self.checker, &self.parent, source.into())?;
         self.slots.get(at)?.as_ref()
     }
 
@@ -104,14 +118,14 @@ impl CheckTable {
     /// buffers when there is one (no new allocation for a result like the
     /// last). The check's name and its record; None, and nothing kept, for
     /// a source the committed configuration does not have.
-    pub fn record(&mut self, c: CheckStatus) -> Option<(&str, &mut StoredCheck)> {
+    pub fn record(&mut self, c: CheckStatus) -> Option<(Name<'_>, &mut StoredCheck)> {
         let Self {
             checker,
             parent,
             slots,
             ..
         } = self;
-        let (name, at) = find(checker, parent, &c.source)?;
+        let (name, at) = find(checker, parent, c.source.as_str().into())?;
         let slot = slots.get_mut(at)?;
         match slot {
             Some(check) => check.update_from(c),
@@ -122,22 +136,31 @@ impl CheckTable {
 
     /// Forgets the verdict of `source` (its next is then a change).
     pub fn forget_verdict(&mut self, source: &str) {
-        if let Some((_, at)) = find(&self.checker, &self.parent, source)
+        if let Some((_, at)) = find(&self.checker, &self.parent, source.into())
             && let Some(Some(check)) = self.slots.get_mut(at)
         {
             check.set_verdict(None);
         }
     }
 
-    /// Every recorded check with its name, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &StoredCheck)> {
-        names(&self.checker, &self.parent)
-            .filter_map(|(name, at)| Some((name, self.slots.get(at)?.as_ref()?)))
+    /// Every recorded check with its name, in the order of the names.
+    pub fn iter(&self) -> impl Iterator<Item = (Name<'_>, &StoredCheck)> {
+        let checker = self.checker.len();
+        self.by_name.iter().filter_map(move |&at| {
+            let at = at as usize;
+            let check = self.slots.get(at)?.as_ref()?;
+            let name = match at.checked_sub(checker) {
+                None => self.checker.name_at(at),
+                Some(own) => self.parent.name_at(own),
+            };
+            Some((name, check))
+        })
     }
 
     /// The slot of the check of `rs` in `vs`.
     fn real_server_slot(&self, vs: &str, rs: &str) -> Option<usize> {
-        find(&self.checker, &self.parent, &real_server_source(vs, rs)).map(|(_, at)| at)
+        let source = real_server_source(vs, rs);
+        find(&self.checker, &self.parent, source.as_str().into()).map(|(_, at)| at)
     }
 
     /// Records `rs` of `vs` as up or down; what was recorded before. Not
@@ -162,6 +185,7 @@ impl CheckTable {
             let Some(&Some(is_up)) = self.health.get(at) else {
                 continue;
             };
+            let name = name.to_cow();
             // A real server's key has no '/' (ip:port); its virtual
             // server's may (`10.0.0.1:80/tcp`).
             let Some((vs, rs)) = name
@@ -185,8 +209,9 @@ impl CheckTable {
     }
 
     /// The verdicts recorded, by source (tests read the table through it).
-    pub fn verdicts(&self) -> impl Iterator<Item = (&str, (bool, Option<i64>))> {
-        self.iter().filter_map(|(n, c)| Some((n, c.verdict()?)))
+    pub fn verdicts(&self) -> impl Iterator<Item = (String, (bool, Option<i64>))> {
+        self.iter()
+            .filter_map(|(n, c)| Some((n.to_string(), c.verdict()?)))
     }
 
     /// How many checks have a result recorded.
@@ -196,6 +221,12 @@ impl CheckTable {
 
     pub fn is_empty(&self) -> bool {
         self.slots.iter().all(Option::is_none)
+    }
+}
+
+impl CheckList for CheckTable {
+    fn by_name(&self) -> Box<dyn Iterator<Item = (Name<'_>, &StoredCheck)> + '_> {
+        Box::new(self.iter())
     }
 }
 
@@ -265,7 +296,7 @@ mod tests {
         }
         assert_eq!(
             t.verdicts().collect::<Vec<_>>(),
-            vec![("script:c7", (true, None))]
+            vec![("script:c7".to_string(), (true, None))]
         );
         t.forget_verdict("script:c7");
         assert_eq!(t.verdicts().count(), 0);
@@ -275,9 +306,12 @@ mod tests {
             (t.len(), t.get("script:c17").map(|c| c.runs)),
             (101, Some(5))
         );
-        let mut names: Vec<&str> = t.iter().map(|(n, _)| n).collect();
-        names.sort_unstable();
-        names.dedup();
+        // In the order of the names, each once.
+        let names: Vec<String> = t.iter().map(|(n, _)| n.to_string()).collect();
+        assert!(names.is_sorted());
+        let mut once = names.clone();
+        once.dedup();
+        assert_eq!(once.len(), 101);
         assert_eq!(names.len(), 101);
     }
 

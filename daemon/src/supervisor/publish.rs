@@ -23,8 +23,15 @@ const PUBLISH_PAUSE: u32 = 4;
 /// checks serialising status.json five times a second was 40% of the
 /// parent's time (perf, issue 18), and at 50 times its cost still half of
 /// it. Counters now refresh every 2–3 s there (at most 0.5% of the time),
-/// every 200 ms for a small configuration; a state change as before.
+/// every [`COUNTERS_EVERY`] for a small configuration; a state change as
+/// before.
 const COUNTERS_PAUSE: u32 = 200;
+/// How often counters alone are refreshed at most: run counts and
+/// latencies read a second late tell an operator as much, and at 500
+/// checks refreshing them every 200 ms was a quarter of the parent's
+/// instructions (callgrind, issue 18). The metrics worker is sent a
+/// rendering at most this often too ([`METRICS_EVERY`]).
+const COUNTERS_EVERY: Duration = Duration::from_secs(1);
 
 /// How often the metrics worker gets a new rendering at most (scrapers ask
 /// every 15 s or so; rendering thousands of checks costs milliseconds).
@@ -144,7 +151,7 @@ impl Publisher {
         self.published_at = Instant::now();
         let cost = self.published_at.duration_since(started);
         self.gap = publish_gap(cost);
-        self.counters_gap = PUBLISH_EVERY.max(cost.saturating_mul(COUNTERS_PAUSE));
+        self.counters_gap = COUNTERS_EVERY.max(cost.saturating_mul(COUNTERS_PAUSE));
     }
 }
 
@@ -248,6 +255,21 @@ mod tests {
         assert!(!p.due(true), "published: nothing pending");
         p.touch();
         assert!(p.due(true), "nor does the parent's own");
+    }
+
+    /// Issue 18: however cheap a publication, counters alone wait a
+    /// second (a change 200 ms).
+    #[test]
+    fn cheap_counters_wait_a_second() {
+        let mut p = Publisher::default();
+        p.published(Instant::now());
+        assert_eq!(p.counters_gap, COUNTERS_EVERY);
+        assert_eq!(p.gap, PUBLISH_EVERY);
+        p.heard(&Msg::Checks { checks: Vec::new() });
+        p.published_at -= PUBLISH_EVERY;
+        assert!(!p.due(false), "counters after 200 ms");
+        p.published_at -= COUNTERS_EVERY;
+        assert!(p.due(false), "counters after 1.2 s");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::control;
 use crate::control::status::{ChecksView, StatusDoc, StatusView};
 use crate::ipc::Msg;
 use crate::ipc::msg::Role;
+use crate::names::Name;
 
 /// The metrics listener, bound here (root: any port) once at start and
 /// handed to every incarnation of the metrics worker, which serves it.
@@ -43,7 +44,7 @@ impl Parent {
 
     /// Calls `f` with the status as it is now, borrowed from the records.
     pub(super) fn with_status<R>(&self, f: impl FnOnce(&StatusView<'_>) -> R) -> R {
-        let policy = |source: &str| self.routing.describe(source);
+        let policy = |source: Name<'_>| self.routing.describe(source);
         // Unpacked for this view only (see `ipvs_record`).
         let virtual_servers = self.record.virtual_servers.unpack();
         let view = StatusView {
@@ -53,7 +54,7 @@ impl Parent {
             reload: self.reload_status.as_ref(),
             instances: &self.record.instances,
             unmatched_drops: &self.record.unmatched_drops,
-            checks: ChecksView::new(self.record.checks.iter(), &policy),
+            checks: ChecksView::new(&self.record.checks, &policy),
             virtual_servers: &virtual_servers,
             ipvs: self.workers.get(Role::Ipvs).map(|_| &self.record.ipvs),
             workers: self.workers.status(),

@@ -151,7 +151,7 @@ fn check_changes_are_routed_once() {
     assert!(r.take_verdict_changes());
     assert_eq!(
         r.checks.verdicts().collect::<Vec<_>>(),
-        vec![("script:chk", (false, None))]
+        vec![("script:chk".to_string(), (false, None))]
     );
     assert_eq!(r.checks.len(), 1);
     commit(&mut r, &cfg());

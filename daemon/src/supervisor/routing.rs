@@ -18,6 +18,7 @@ use crate::checker::policy::{Decision, Policy};
 use crate::config::model::{Config, OnFailure};
 use crate::exec::split_command;
 use crate::ipc::msg::CheckStatus;
+use crate::names::Name;
 
 /// What the parent must do for a result.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,8 +84,15 @@ impl Routing {
     }
 
     /// A check's policy state for status (None without a policy).
-    pub fn describe(&self, source: &str) -> Option<String> {
-        self.policies.get(source).map(|p| p.policy.describe())
+    pub fn describe<'n>(&self, source: impl Into<Name<'n>>) -> Option<String> {
+        let source = source.into();
+        // Without a copy of the name for the many checks that have none.
+        if self.policies.is_empty() || !source.starts_with("script:") {
+            return None;
+        }
+        self.policies
+            .get(&*source.to_cow())
+            .map(|p| p.policy.describe())
     }
 
     /// Records one result and says where it goes.

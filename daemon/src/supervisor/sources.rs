@@ -21,7 +21,7 @@ use hashbrown::HashTable;
 
 use crate::config::model::Config;
 use crate::ipc::msg::{CheckStatus, RealServerState};
-use crate::names::NameList;
+use crate::names::{Name, NameList};
 
 /// Most bytes of a result's message kept.
 pub const MESSAGE_LIMIT: usize = 1024;
@@ -62,7 +62,9 @@ pub enum Violation {
 /// through a hash index of positions. At 10,000 real servers a map of
 /// owned names took 0.96 MiB of the parent (a heap block per name and a
 /// 32-byte slot per bucket of a table sized for 16,384); an index of
-/// (span, position, kind) 0.71; this about 0.57 (a 4-byte slot; issue 18).
+/// (span, position, kind) 0.71; whole names and a 4-byte slot 0.57; names
+/// kept after the prefix they share with their run's first about 0.2
+/// (issue 18).
 #[derive(Clone, Debug, Default)]
 pub struct Sources {
     list: NameList,
@@ -125,11 +127,6 @@ impl Sources {
         this
     }
 
-    /// The name at `pos` ("" past the end).
-    fn name(&self, pos: u32) -> &str {
-        self.list.get(pos as usize)
-    }
-
     /// Adds `name`; a name given again takes the later kind.
     fn insert(&mut self, name: &str, kind: Kind) {
         let Self {
@@ -138,7 +135,7 @@ impl Sources {
             index,
             hasher,
         } = self;
-        let hash = hasher.hash_one(name);
+        let hash = hasher.hash_one(Name::from(name));
         if let Some(&pos) = index.find(hash, |&p| list.get(p as usize) == name) {
             if let Some(k) = kinds.get_mut(pos as usize) {
                 *k = kind;
@@ -158,9 +155,12 @@ impl Sources {
         index.insert_unique(hash, pos, |&p| hasher.hash_one(list.get(p as usize)));
     }
 
-    fn pos(&self, source: &str) -> Option<u32> {
+    fn pos<'n>(&self, source: impl Into<Name<'n>>) -> Option<u32> {
+        let source = source.into();
         let hash = self.hasher.hash_one(source);
-        self.index.find(hash, |&p| self.name(p) == source).copied()
+        self.index
+            .find(hash, |&p| self.name_at(p as usize) == source)
+            .copied()
     }
 
     pub fn contains(&self, source: &str) -> bool {
@@ -168,12 +168,18 @@ impl Sources {
     }
 
     /// The name as kept here, and its position (below [`Self::len`]).
-    pub fn find(&self, source: &str) -> Option<(&str, usize)> {
-        self.pos(source).map(|p| (self.name(p), p as usize))
+    pub fn find<'n>(&self, source: impl Into<Name<'n>>) -> Option<(Name<'_>, usize)> {
+        self.pos(source)
+            .map(|p| (self.name_at(p as usize), p as usize))
+    }
+
+    /// The name at `pos` (empty past the end).
+    pub fn name_at(&self, pos: usize) -> Name<'_> {
+        self.list.get(pos)
     }
 
     /// Every name with its position, in order.
-    pub fn names(&self) -> impl Iterator<Item = (&str, usize)> {
+    pub fn names(&self) -> impl Iterator<Item = (Name<'_>, usize)> {
         self.list.iter().enumerate().map(|(p, n)| (n, p))
     }
 
@@ -404,21 +410,24 @@ mod tests {
         // (0.5 MiB) and each name in a heap block of its own; the index
         // after it a span, a position and a kind per slot (16 bytes). Here
         // a slot is a position and a control byte, and a name has its end
-        // and kind.
+        // and kind, and fewer bytes than it has (runs share prefixes).
         assert!(
-            held < names_bytes + 16_384 * 5 + 10_002 * 5 + 4096,
+            held < names_bytes / 2 + 16_384 * 5 + 10_002 * 6 + 4096,
             "{held} bytes for {names_bytes} of names"
         );
         // A copy (Sources::of keeps one) is as exact.
         let c = s.clone();
-        assert_eq!(c.list.spare(), (0, 0));
+        assert_eq!(c.list.spare(), 0);
         // In the order given, each once.
-        let listed: Vec<&str> = c.names().map(|(n, _)| n).collect();
+        let listed: Vec<String> = c.names().map(|(n, _)| n.to_string()).collect();
         assert_eq!(listed.len(), 10_002);
         assert_eq!(listed[0], names[0].0);
         assert_eq!(listed[10_000], "script:chk");
         assert_eq!(listed[10_001], "file:flag");
-        assert!(c.names().all(|(n, p)| c.find(n) == Some((n, p))));
+        assert!(
+            c.names()
+                .all(|(n, p)| c.find(&n.to_string()) == Some((n, p)))
+        );
         assert_eq!(c.kind("file:flag"), Some(Kind::Value));
     }
 
