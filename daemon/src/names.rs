@@ -76,21 +76,31 @@ impl<'a> From<&'a String> for Name<'a> {
 /// Compares two strings given in two pieces each, as their concatenations
 /// (their first `limit` bytes only, when given).
 fn cmp_pieces(a: [&[u8]; 2], b: [&[u8]; 2], limit: Option<usize>) -> Ordering {
-    let (mut a, mut b) = (a.into_iter().flatten(), b.into_iter().flatten());
-    // Byte by byte is short here: names are tens of bytes.
+    let (mut x, mut y) = (a[0], b[0]);
+    let (mut x_last, mut y_last) = (false, false);
     let mut left = limit.unwrap_or(usize::MAX);
     loop {
-        if left == 0 {
-            return Ordering::Equal;
+        if x.is_empty() && !x_last {
+            (x, x_last) = (a[1], true);
+            continue;
         }
-        left -= 1;
-        match (a.next(), b.next()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(x), Some(y)) if x != y => return x.cmp(y),
-            _ => {}
+        if y.is_empty() && !y_last {
+            (y, y_last) = (b[1], true);
+            continue;
         }
+        let n = x.len().min(y.len()).min(left);
+        if n == 0 {
+            // Compared as far as asked, or one has ended: the shorter first.
+            return match left {
+                0 => Ordering::Equal,
+                _ => y.is_empty().cmp(&x.is_empty()),
+            };
+        }
+        match x[..n].cmp(&y[..n]) {
+            Ordering::Equal => {}
+            o => return o,
+        }
+        (x, y, left) = (&x[n..], &y[n..], left - n);
     }
 }
 

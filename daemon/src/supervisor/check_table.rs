@@ -46,6 +46,14 @@ fn names<'a>(checker: &'a Sources, parent: &'a Sources) -> impl Iterator<Item = 
         .chain(parent.names().map(move |(name, pos)| (name, offset + pos)))
 }
 
+/// The name of the check in slot `at` (empty past the end).
+fn slot_name<'a>(checker: &'a Sources, parent: &'a Sources, at: usize) -> Name<'a> {
+    match at.checked_sub(checker.len()) {
+        None => checker.name_at(at),
+        Some(own) => parent.name_at(own),
+    }
+}
+
 /// `source` as `checker` or `parent` keeps it, and its slot.
 fn find<'a>(
     checker: &'a Sources,
@@ -67,10 +75,12 @@ impl CheckTable {
         // Made at once and exactly: grown by doubling, the lists left their
         // smaller copies behind as holes in the heap.
         let len = checker.len() + parent.len();
+        // Sorted by reading each name where it is kept (a list of the
+        // names to sort by was another 32 bytes a check).
         let mut by_name: Vec<u32> = (0..len).filter_map(|i| u32::try_from(i).ok()).collect();
-        let all: Vec<Name<'_>> = names(&checker, &parent).map(|(n, _)| n).collect();
-        by_name.sort_unstable_by_key(|&i| all.get(i as usize).copied().unwrap_or_default());
-        drop(all);
+        by_name.sort_unstable_by(|&a, &b| {
+            slot_name(&checker, &parent, a as usize).cmp(&slot_name(&checker, &parent, b as usize))
+        });
         let mut old = std::mem::replace(
             self,
             Self {
@@ -145,15 +155,10 @@ impl CheckTable {
 
     /// Every recorded check with its name, in the order of the names.
     pub fn iter(&self) -> impl Iterator<Item = (Name<'_>, &StoredCheck)> {
-        let checker = self.checker.len();
-        self.by_name.iter().filter_map(move |&at| {
+        self.by_name.iter().filter_map(|&at| {
             let at = at as usize;
             let check = self.slots.get(at)?.as_ref()?;
-            let name = match at.checked_sub(checker) {
-                None => self.checker.name_at(at),
-                Some(own) => self.parent.name_at(own),
-            };
-            Some((name, check))
+            Some((slot_name(&self.checker, &self.parent, at), check))
         })
     }
 
