@@ -181,18 +181,35 @@ pub struct NameList {
 
 /// How many leading bytes of `a` and `b` are the same, up to
 /// [`SHARED_MAX`] and ending between characters.
-fn shared_prefix(a: &str, b: Name<'_>) -> usize {
-    let mut n = a
-        .bytes()
-        .zip(b.bytes())
-        .take(SHARED_MAX)
-        .take_while(|(x, y)| x == y)
-        .count();
-    // Equal bytes up to a boundary of `a` are whole characters of `b` too.
-    while !a.is_char_boundary(n) {
+fn shared_prefix(whole: &str, b: Name<'_>) -> usize {
+    let a = whole.as_bytes();
+    let a = a.get(..SHARED_MAX).unwrap_or(a);
+    let head = same_bytes(a, b.head.as_bytes());
+    let mut n = match a.get(head..) {
+        Some(rest) if head == b.head.len() => head + same_bytes(rest, b.tail.as_bytes()),
+        _ => head,
+    };
+    // Equal bytes up to a boundary of `whole` are whole characters of `b`
+    // too (and the count may have stopped inside one at SHARED_MAX).
+    while !whole.is_char_boundary(n) {
         n -= 1;
     }
     n
+}
+
+/// How many leading bytes of `a` and `b` are the same (eight compared at
+/// a time: a configuration's names are pushed several times a reload).
+fn same_bytes(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut i = 0;
+    while i + 8 <= n && a[i..i + 8] == b[i..i + 8] {
+        i += 8;
+    }
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    i
 }
 
 impl NameList {
@@ -335,6 +352,21 @@ mod tests {
         assert!(NameList::default().is_empty());
         // è shares the lead byte of é's encoding, not the character.
         assert_eq!(l.get(6).head, "real_server:");
+    }
+
+    /// A shared prefix is counted to 255 bytes at most, cut before a
+    /// character that straddles that point.
+    #[test]
+    fn long_shared_prefixes_end_between_characters() {
+        for pad in 250..258 {
+            let lead = "x".repeat(pad);
+            let given = [format!("{lead}€€a"), format!("{lead}€€b"), lead.clone()];
+            let l: NameList = given.iter().collect();
+            for (i, g) in given.iter().enumerate() {
+                assert_eq!(l.get(i).to_string(), *g, "pad {pad}");
+                assert!(l.get(i).head.len() <= SHARED_MAX);
+            }
+        }
     }
 
     #[test]
