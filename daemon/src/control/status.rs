@@ -68,6 +68,8 @@ pub trait CheckList {
     fn by_name(&self) -> Box<dyn Iterator<Item = (Name<'_>, &StoredCheck)> + '_>;
 }
 
+/// Checks by name as a test records them.
+#[cfg(test)]
 impl CheckList for BTreeMap<String, StoredCheck> {
     fn by_name(&self) -> Box<dyn Iterator<Item = (Name<'_>, &StoredCheck)> + '_> {
         Box::new(self.iter().map(|(n, c)| (Name::from(n.as_str()), c)))

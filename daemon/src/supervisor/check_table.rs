@@ -40,10 +40,7 @@ pub struct CheckTable {
 
 /// Every name of `checker` and `parent` with its slot.
 fn names<'a>(checker: &'a Sources, parent: &'a Sources) -> impl Iterator<Item = (Name<'a>, usize)> {
-    let offset = checker.len();
-    checker
-        .names()
-        .chain(parent.names().map(move |(name, pos)| (name, offset + pos)))
+    (0..checker.len() + parent.len()).map(move |at| (slot_name(checker, parent, at), at))
 }
 
 /// The name of the check in slot `at` (empty past the end).

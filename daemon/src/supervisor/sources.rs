@@ -178,7 +178,8 @@ impl Sources {
         self.list.get(pos)
     }
 
-    /// Every name with its position, in order.
+    /// Every name with its position, in order (tests).
+    #[cfg(test)]
     pub fn names(&self) -> impl Iterator<Item = (Name<'_>, usize)> {
         self.list.iter().enumerate().map(|(p, n)| (n, p))
     }
