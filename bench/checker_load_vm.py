@@ -22,8 +22,20 @@ Per daemon, after --warmup s, over --seconds s:
     mapping) once after the window, and the median of three readings 5 s
     apart after it (one reading can catch a large message in flight).
 
+With --rounds R, each size is run R times per daemon, the order reversed
+every other round (A B B A ...: a drift of the host or of apt's guest
+kernel between boots falls on both), and a last table gives, per round,
+upkeep's CPU per check over keepalived's and their median: one pair moves
+by 15 % either way between boots of the same builds (TCG has no steal
+time: a vCPU thread the host preempts charges the guest process on it).
+
+With --strace S, after the memory readings every process of the daemon
+runs under `strace -c -f` for S s (the host's strace, copied in), in a
+listener window of its own: system calls per check run, by call.
+
 Usage: bench/checker_load_vm.py [--checks 10000 2000 500] [--seconds 20]
-       [--warmup 10] [--upkeepd target/release/upkeepd] [--smp 2] [--json FILE]
+       [--warmup 10] [--rounds 1] [--strace S] [--upkeepd target/release/upkeepd]
+       [--smp 2] [--json FILE]
 Needs what tests/vm/vm.py needs (qemu-system-x86, gcc, apt-get download).
 """
 import argparse
@@ -47,7 +59,7 @@ CONF = "/etc/bench/keepalived.conf"
 
 GUEST = r"""
 set -u
-DAEMON=@DAEMON@ WARMUP=@WARMUP@ MEASURE=@MEASURE@
+DAEMON=@DAEMON@ WARMUP=@WARMUP@ MEASURE=@MEASURE@ STRACE=@STRACE@
 sysctl -w net.ipv4.ip_local_port_range="1024 65535" >/dev/null
 sysctl -w net.core.somaxconn=4096 >/dev/null
 ulimit -n 65536
@@ -135,7 +147,24 @@ for p in $(pids); do
     # stacks, large blocks), the executable's relocated data, libraries.
     vm_result "ANON $p $(awk -v exe="$(readlink /proc/$p/exe)" '/^[0-9a-f]+-[0-9a-f]+ / { n = (NF >= 6) ? $6 : ""; k = (n == "") ? "mmap" : (n == "[heap]") ? "heap" : (n == "[stack]") ? "stack" : (n == exe) ? "binary" : (n ~ /[.]so/) ? "libs" : "other"; next } /^Anonymous:/ { a[k] += $2 } END { for (k in a) printf "%s:%d ", k, a[k] }' /proc/$p/smaps)"
 done
-vm_result "$(grep LISTENER /tmp/listener.out | tail -n 1)"
+vm_result "$(grep LISTENER /tmp/listener.out | head -n 1)"
+if [ "$STRACE" -gt 0 ]; then
+    # System calls of every thread of every process of the daemon, over a
+    # window of their own (strace slows what it traces: not the window above).
+    kill -USR1 $LPID
+    for p in $(pids); do
+        /usr/bin/strace -c -f -o /tmp/strace.$p -p $p > /dev/null 2>&1 &
+    done
+    sleep $STRACE
+    killall -INT strace 2>/dev/null
+    kill -USR2 $LPID
+    sleep 2
+    vm_result "STRACEWIN $(grep LISTENER /tmp/listener.out | sed -n 2p)"
+    for p in $(pids); do
+        awk -v p=$p '$NF ~ /^[a-z_0-9]+$/ && $NF != "syscall" && $NF != "total" { print "STRACE", p, $NF, $4 }' /tmp/strace.$p 2>/dev/null |
+            while read -r l; do vm_result "$l"; done
+    done
+fi
 grep "check start lateness" /tmp/daemon.log | while read -r l; do vm_result "LOG $l"; done
 if [ $DAEMON = upkeep ]; then
     vm_result "UP $(grep -o '"state": *"up"' /run/upkeep/status.json | wc -l)"
@@ -218,6 +247,10 @@ def parse(results, hz=100):
             r.setdefault("code_kib", {})[f[1]] = {k.rstrip(":"): int(v) for k, v in (x.split(":") for x in f[2:])}
         elif f[0] == "ANON":
             r.setdefault("anon_kib", {})[f[1]] = {k: int(v) for k, v in (x.split(":") for x in f[2:])}
+        elif f[0] == "STRACEWIN":
+            r["strace_window"] = {k: float(v) for k, v in (x.split("=") for x in f[2:])}
+        elif f[0] == "STRACE" and len(f) == 4 and f[3].isdigit():
+            r.setdefault("strace", {}).setdefault(f[1], {})[f[2]] = int(f[3])
         elif f[0] == "LISTENER":
             r["listener"] = {k: float(v) for k, v in (x.split("=") for x in f[1:])}
         elif f[0] == "LOG":
@@ -255,15 +288,18 @@ def parse(results, hz=100):
     return r
 
 
-def run_one(daemon, checks, args, workdir):
-    cfg = os.path.join(workdir, f"{daemon}-{checks}.conf")
+def run_one(daemon, checks, args, workdir, n=None):
+    tag = f"{daemon}-{checks}" + ("" if n is None else f"-r{n + 1}")
+    cfg = os.path.join(workdir, f"{tag}.conf")
     open(cfg, "w").write(conf(checks))
     test = (GUEST.replace("@DAEMON@", daemon).replace("@WARMUP@", str(args.warmup))
-            .replace("@MEASURE@", str(args.seconds)).replace("@PORTS@", str(PORTS)).replace("@CONF@", CONF))
+            .replace("@MEASURE@", str(args.seconds)).replace("@STRACE@", str(args.strace)).replace("@PORTS@", str(PORTS)).replace("@CONF@", CONF))
     files = [(cfg, CONF), (listener_binary(), "/usr/bin/listener")]
     bins = [(args.upkeepd, "/usr/sbin/upkeepd")] if daemon == "upkeep" else []
-    console = os.path.join(workdir, f"{daemon}-{checks}.console")
-    out = os.path.join(workdir, f"{daemon}-{checks}.out")
+    if args.strace:
+        bins.append(("/usr/bin/strace", "/usr/bin/strace"))
+    console = os.path.join(workdir, f"{tag}.console")
+    out = os.path.join(workdir, f"{tag}.out")
     load0 = os.getloadavg()[0]
     t0 = time.time()
     code, text, results = vm.run(test, files, bins, timeout=args.warmup + args.seconds + 120,
@@ -275,6 +311,48 @@ def run_one(daemon, checks, args, workdir):
         sys.stderr.write(f"{daemon} {checks}: guest exit {code}; console {console}\n")
         sys.stderr.write(text[-3000:])
     return r
+
+
+def per_check(r):
+    """CPU ms per check run, all of the daemon's processes."""
+    li = r.get("listener", {})
+    done = li["accepts"] / li["window_s"] if li.get("window_s") else None
+    return r["cpu_total_pct"] * 10 / done if done and r.get("cpu_total_pct") is not None else None
+
+
+def syscalls(rows):
+    """Per run, each process's system calls per check, the commonest first."""
+    out = []
+    for r in rows:
+        li = r.get("strace_window", {})
+        if not li.get("accepts"):
+            continue
+        n = li["accepts"]
+        for pid, calls in r.get("strace", {}).items():
+            total = sum(calls.values())
+            top = ", ".join(f"{k} {v / n:.2f}" for k, v in sorted(calls.items(), key=lambda x: -x[1])[:8])
+            out.append(f"  {r['daemon']} {r['checks']} {r['roles'].get(pid, '?')}: {total / n:.2f} a check ({top})")
+    return "\n".join(out)
+
+
+def ratios(rows):
+    """Per size and round, upkeep's CPU per check over keepalived's."""
+    out = ["| checks | round | upkeep ms/check | keepalived ms/check | ratio |", "|---:|---:|---:|---:|---:|"]
+    sizes = {}
+    for r in rows:
+        sizes.setdefault(r["checks"], {}).setdefault(r.get("round", 0), {})[r["daemon"]] = per_check(r)
+    for checks, rounds in sizes.items():
+        got = []
+        for n, pair in sorted(rounds.items()):
+            u, k = pair.get("upkeep"), pair.get("keepalived")
+            q = u / k if u and k else None
+            if q is not None:
+                got.append(q)
+            out.append(f"| {checks:,} | {n + 1} | {fmt(u, '.3f')} | {fmt(k, '.3f')} | {fmt(q, '.2f')} |")
+        if len(got) > 1:
+            out.append(f"| {checks:,} | median of {len(got)} | | | {statistics.median(got):.2f} "
+                       f"(range {min(got):.2f}–{max(got):.2f}) |")
+    return "\n".join(out)
 
 
 def fmt(v, spec=".1f", default="–"):
@@ -295,7 +373,7 @@ def table(rows):
         late_s = " / ".join(f"{x[2] / 1000:.1f}" for x in late) + " ms" if late else "–"
         jit = (f"{li['p50_us'] / 1000:.1f} / {li['p99_us'] / 1000:.1f} / {li['max_us'] / 1000:.0f} ms"
                if li.get("samples") else "–")
-        per = r["cpu_total_pct"] * 10 / done if done and r.get("cpu_total_pct") is not None else None
+        per = per_check(r)
         restarts = r.get("restart_lines", 0) if r["daemon"] == "upkeep" else "–"
         out.append(
             f"| {r['daemon']} | {r['checks']:,} | {fmt(done, ',.0f')} | {fmt(r.get('cpu_checker_pct'))} % "
@@ -312,6 +390,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--upkeepd", default=os.path.join(ROOT, "target", "release", "upkeepd"))
     ap.add_argument("--daemons", nargs="+", default=["upkeep", "keepalived"])
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--strace", type=int, default=0, metavar="S",
+                    help="after the window, count each process's system calls for S s (strace -c -f)")
     ap.add_argument("--smp", type=int, default=2)
     ap.add_argument("--mem", type=int, default=1024)
     ap.add_argument("--json")
@@ -324,17 +405,25 @@ def main():
     os.makedirs(workdir, exist_ok=True)
     rows = []
     for checks in args.checks:
-        for daemon in args.daemons:
-            r = run_one(daemon, checks, args, workdir)
-            rows.append(r)
-            li = r.get("listener", {})
-            print(f"{daemon} {checks}: exit {r['exit']}, {r.get('up')} up, checker {r.get('checker')}, "
-                  f"{li.get('accepts', 0) / max(1, li.get('window_s', 1)):.0f} checks/s, "
-                  f"VM busy {fmt(r.get('vm_busy_pct'))} %, host load {r['host_load']}, "
-                  f"{r['boot_to_end_s']} s", flush=True)
+        for n in range(args.rounds):
+            for daemon in args.daemons if n % 2 == 0 else args.daemons[::-1]:
+                r = run_one(daemon, checks, args, workdir, n if args.rounds > 1 else None)
+                r["round"] = n
+                rows.append(r)
+                li = r.get("listener", {})
+                print(f"round {n + 1}: {daemon} {checks}: exit {r['exit']}, {r.get('up')} up, checker {r.get('checker')}, "
+                      f"{li.get('accepts', 0) / max(1, li.get('window_s', 1)):.0f} checks/s, "
+                      f"VM busy {fmt(r.get('vm_busy_pct'))} %, host load {r['host_load']}, "
+                      f"{r['boot_to_end_s']} s", flush=True)
     print()
     print(f"VM: qemu TCG, {args.smp} vCPUs, {args.mem} MiB; warm-up {args.warmup} s, measured {args.seconds} s")
     print(table(rows))
+    if args.strace:
+        print("\nSystem calls per check run (strace -c -f, its own window):")
+        print(syscalls(rows))
+    if {"upkeep", "keepalived"} <= set(args.daemons):
+        print("\nCPU per check, upkeep over keepalived, per round:")
+        print(ratios(rows))
     if args.json:
         json.dump(rows, open(args.json, "w"), indent=1)
     print("\nsmaps_rollup at the end, MiB (bench/memory.py's columns):")

@@ -29,8 +29,9 @@ another file for results. No network device: only loopback inside the guest.
 The cache lives in $UPKEEP_VM_CACHE, else <repo>/target/vm-cache. Building
 downloads (apt-get download) the current linux-image-cloud-amd64 kernel,
 busybox-static, keepalived and ipvsadm; it needs gcc (static glibc) for
-the exit helper and the host's libraries for keepalived and ipvsadm
-(apt-get install keepalived ipvsadm, or their library packages).
+the exit helper and the host's libraries for keepalived and ipvsadm;
+what of that the host lacks (qemu, gcc, keepalived, ipvsadm, tcpdump,
+iproute2) is installed first with apt-get, services not started.
 Extra modules for the base: UPKEEP_VM_EXTRA_MODULES="name ...".
 """
 import argparse
@@ -71,6 +72,13 @@ BASE_MODULES = ["ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_lc", "ip_vs_wlc", "ip_v
 HOST_BINARIES = [("/usr/bin/ip", "/usr/sbin/ip"), ("/usr/bin/tcpdump", "/usr/sbin/tcpdump")]
 DEFAULT_LOAD = "ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sh"
 PACKAGES = ["busybox-static", "keepalived", "ipvsadm"]
+# What the host needs to build the base and boot it: (file, Debian package).
+# keepalived and ipvsadm are installed for their libraries, which the
+# guest's copies (apt-get download, same version) are given from the host.
+HOST_NEEDS = [("/usr/bin/qemu-system-x86_64", "qemu-system-x86"), ("/usr/bin/gcc", "gcc"),
+              ("/usr/include/stdio.h", "libc6-dev"), ("/usr/sbin/keepalived", "keepalived"),
+              ("/usr/sbin/ipvsadm", "ipvsadm"), ("/usr/bin/tcpdump", "tcpdump"),
+              ("/usr/bin/ip", "iproute2"), ("/usr/bin/dpkg-deb", "dpkg")]
 
 
 def log(msg):
@@ -302,6 +310,30 @@ def download(pkg, debs):
     return glob.glob(os.path.join(debs, pkg + "_*.deb"))[0]
 
 
+def host_packages():
+    """Installs the packages of HOST_NEEDS whose file is missing (a fresh
+    machine: the benchmarks ran into keepalived's libraries and tcpdump
+    missing one at a time), with a policy-rc.d that keeps their services
+    from starting on this host."""
+    missing = sorted({pkg for path, pkg in HOST_NEEDS if not os.path.exists(path)})
+    if not missing:
+        return
+    log("apt-get install " + " ".join(missing))
+    policy = "/usr/sbin/policy-rc.d"
+    made = not os.path.exists(policy)
+    if made:
+        with open(policy, "w") as f:
+            f.write("#!/bin/sh\nexit 101\n")
+        os.chmod(policy, 0o755)
+    try:
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"), stdout=subprocess.DEVNULL)
+    finally:
+        if made:
+            os.unlink(policy)
+
+
 def build(force=False):
     """Builds (or reuses) the cache; returns {kernel, base, kver}. One
     builder at a time: nextest runs the IPVS and the bond VM tests at once,
@@ -310,6 +342,7 @@ def build(force=False):
     os.makedirs(CACHE, exist_ok=True)
     with open(os.path.join(CACHE, "build.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        host_packages()
         return _build(force)
 
 
@@ -399,9 +432,9 @@ def run(test, files=(), bins=(), modules=None, timeout=300, console=None, out=No
     `bins` are (host path, guest path) pairs. Returns (exit status, console
     text, results text): the guest's status, 124 on timeout, 125 when the
     guest did not report one (panic, crash)."""
+    paths = build()
     if not shutil.which("qemu-system-x86_64"):
         raise RuntimeError("qemu-system-x86_64 missing: apt-get install --no-install-recommends qemu-system-x86")
-    paths = build()
     with tempfile.TemporaryDirectory(prefix="upkeep-vm-run-") as tmp:
         c = Cpio()
         for src, dest in files:
