@@ -180,6 +180,8 @@ pub(crate) struct Checker {
     schedule: Scheduler,
     /// Batches since the last that carried counters alone.
     flushes: u32,
+    /// Where the next [`Checker::batch`] goes on from.
+    batch_from: usize,
 }
 
 impl Checker {
@@ -192,6 +194,7 @@ impl Checker {
             checks: Vec::new(),
             schedule: Scheduler::default(),
             flushes: 0,
+            batch_from: 0,
         }
     }
 
@@ -199,6 +202,7 @@ impl Checker {
     /// change keeps its state and counters.
     pub(crate) fn load(&mut self, specs: Specs) {
         let (names, specs) = specs.into_parts();
+        self.batch_from = 0;
         let old_specs = std::mem::replace(&mut self.specs, Arc::new([]));
         let old_names = std::mem::replace(&mut self.names, names);
         let mut old: BTreeMap<Name<'_>, (&Spec, CheckRecord)> = old_names
@@ -329,22 +333,40 @@ impl Checker {
         true
     }
 
+    /// The next [`Checker::batch`] starts from the first check.
+    pub(crate) fn batches_from_start(&mut self) {
+        self.batch_from = 0;
+    }
+
     /// Checks with news since they were last sent (with `counters`, also
     /// those that only ran), at most [`BATCH_LIMIT`]; call again until None.
+    /// Each call goes on from where the last stopped (None starts over), so
+    /// that a flush sent a message at a time, with runs in between, sends a
+    /// check that ran again meanwhile once, and looks at each check once.
     pub(crate) fn batch(&mut self, counters: bool) -> Option<Msg> {
-        let checks: Vec<CheckStatus> = self
-            .checks
-            .iter_mut()
-            .zip(self.specs.iter().zip(self.names.iter()))
-            .filter(|(c, _)| c.news || (counters && c.dirty))
-            .take(BATCH_LIMIT)
-            .map(|(c, (spec, name))| {
-                c.dirty = false;
-                c.news = false;
-                c.status(name, spec)
-            })
-            .collect();
-        (!checks.is_empty()).then_some(Msg::Checks { checks })
+        let mut checks = Vec::new();
+        let mut stop = self.checks.len();
+        for (i, c) in self.checks.iter_mut().enumerate().skip(self.batch_from) {
+            if !(c.news || (counters && c.dirty)) {
+                continue;
+            }
+            if checks.len() == BATCH_LIMIT {
+                stop = i;
+                break;
+            }
+            let Some(spec) = self.specs.get(i) else {
+                break;
+            };
+            c.dirty = false;
+            c.news = false;
+            checks.push(c.status(self.names.get(i), spec));
+        }
+        if checks.is_empty() {
+            self.batch_from = 0;
+            return None;
+        }
+        self.batch_from = stop;
+        Some(Msg::Checks { checks })
     }
 }
 
@@ -428,6 +450,11 @@ pub async fn run(config: Config, generation: u64, link: &mut Link) -> Result<(),
     link.ready(generation).await?;
     let mut flush = tokio::time::interval(Duration::from_secs(1));
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A flush under way (with counters alone or not): sent a message per
+    // turn of the loop, with results and starts between them. All at once,
+    // the batches of counters of 2,000 checks held up the starts due for
+    // the time of their encoding every fifth second (issue 18).
+    let mut flushing: Option<bool> = None;
     loop {
         checker.new_turn();
         tokio::select! {
@@ -457,11 +484,20 @@ pub async fn run(config: Config, generation: u64, link: &mut Link) -> Result<(),
                 }
             }
             _ = flush.tick() => {
-                let counters = checker.counters_due();
-                while let Some(m) = checker.batch(counters) {
-                    link.send(&m).await?;
+                let counters = checker.counters_due() || flushing == Some(true);
+                // From the first check again: one under way without
+                // counters has passed checks that now have them due.
+                checker.batches_from_start();
+                flushing = Some(counters);
+            }
+            () = std::future::ready(()), if flushing.is_some() => {
+                match checker.batch(flushing == Some(true)) {
+                    Some(m) => link.send(&m).await?,
+                    None => {
+                        flushing = None;
+                        crate::sys::mem::trim_heap_now_and_then();
+                    }
                 }
-                crate::sys::mem::trim_heap_now_and_then();
             }
             m = link.recv() => match m? {
                 Msg::Reload { generation, config } => {
@@ -1126,6 +1162,45 @@ mod tests {
                 false, false, false, false, true, false, false, false, false, true
             ]
         );
+    }
+
+    /// A flush is sent a message at a time with runs between (issue 18):
+    /// each message goes on from where the last stopped, so a check that
+    /// ran again meanwhile is not sent twice in one flush, every check is
+    /// sent once, and the flush after starts over.
+    #[test]
+    fn batches_go_on_where_the_last_stopped() {
+        let mut c = Checker::new();
+        c.load(thousand_checks("warmup 3600"));
+        c.checks.iter_mut().for_each(|r| r.dirty = true);
+        let sources = |m: Option<Msg>| match m {
+            Some(Msg::Checks { checks }) => checks.into_iter().map(|s| s.source).collect(),
+            _ => Vec::new(),
+        };
+        let mut all: Vec<String> = sources(c.batch(true));
+        assert_eq!(all.len(), BATCH_LIMIT);
+        // The first check runs again before the next message.
+        c.checks[0].dirty = true;
+        for _ in 0..10 {
+            let more = sources(c.batch(true));
+            if more.is_empty() {
+                break;
+            }
+            all.extend(more);
+        }
+        let names: Vec<String> = c.names.iter().map(|n| n.to_string()).collect();
+        assert_eq!(all, names, "each check once, in order");
+        // The next flush starts over: the first check's second run.
+        assert_eq!(sources(c.batch(true)), [names[0].clone()]);
+        assert!(c.batch(true).is_none());
+        // A flush started over part-way (a tick during a long flush).
+        c.checks.iter_mut().for_each(|r| r.dirty = true);
+        assert_eq!(sources(c.batch(true)).len(), BATCH_LIMIT);
+        c.checks[1].dirty = true;
+        c.batches_from_start();
+        let again = sources(c.batch(true));
+        assert_eq!(again[0], names[1]);
+        assert_eq!(again[1], names[BATCH_LIMIT]);
     }
 
     /// 1,000 checks due at once start a slice at a time, the loop having
