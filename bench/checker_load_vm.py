@@ -177,6 +177,8 @@ fi
 vm_result "ERRLINES $(grep -ciE 'error|fail|timeout|timed out' /tmp/daemon.log)"
 vm_result "RESTARTS $(grep -c 'restarting' /tmp/daemon.log)"
 vm_result "DOWN $(grep -cE 'state="down"|TCP connection to .* failed' /tmp/daemon.log)"
+echo "---- the first failed checks (why a check went down)"
+grep -m 10 -E 'check failed|state="down"|TCP connection to .* failed' /tmp/daemon.log
 echo "---- daemon log, without the per-check lines"
 grep -v -e 'check state changed' -e 'TCP connection to' -e 'Gained quorum' -e 'quorum virtual_server' -e 'Adding service' \
     -e 'Enabling service' -e 'Removing service' -e 'Disabling service' /tmp/daemon.log | head -n 80

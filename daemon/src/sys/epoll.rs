@@ -41,6 +41,12 @@ impl Set {
         self.0.get_ref().0.add(fd, EpollEvent::new(events, data))
     }
 
+    /// The events ready now, into `out`, whatever the runtime last saw of
+    /// the set (it learns of new ones only when its driver runs): how many.
+    pub fn ready_now(&self, out: &mut [EpollEvent]) -> Result<usize, Errno> {
+        self.0.get_ref().0.wait(out, EpollTimeout::ZERO)
+    }
+
     /// The events ready now, into `out`: how many. Pending (and the task
     /// woken later) while none are.
     pub fn poll_events(
