@@ -487,7 +487,7 @@ mod tests {
             assert!(c.start(run(0), addr, None, Duration::from_secs(5)));
             assert!(c.start(run(1), addr, None, Duration::from_millis(20)));
             std::thread::sleep(Duration::from_millis(100));
-            let mut got = vec![next(&mut c).await, next(&mut c).await];
+            let mut got = [next(&mut c).await, next(&mut c).await];
             got.sort_by_key(|(r, _)| r.index);
             assert_eq!(
                 got.iter()
