@@ -370,6 +370,23 @@ impl Checker {
     }
 }
 
+/// The flush after a tick, given the one under way (`Some(counters)`)
+/// and whether counters are due. One under way goes on to its end: started
+/// over at every tick, a flush longer than a second (a saturated guest)
+/// sent the first checks again and again, which had run again meanwhile,
+/// and never reached the last. Only a flush without counters that now
+/// has them due starts over from the first check, which it has passed.
+fn next_flush(under_way: Option<bool>, counters: bool, checker: &mut Checker) -> Option<bool> {
+    match under_way {
+        Some(true) => Some(true),
+        Some(false) if !counters => Some(false),
+        _ => {
+            checker.batches_from_start();
+            Some(counters)
+        }
+    }
+}
+
 /// Seconds between batches of counters alone for `checks` checks: one
 /// per 100 checks, from 1 to 5, so that the parent decodes about 100
 /// such entries a second (like the VRRP worker's counters, which slow
@@ -484,11 +501,7 @@ pub async fn run(config: Config, generation: u64, link: &mut Link) -> Result<(),
                 }
             }
             _ = flush.tick() => {
-                let counters = checker.counters_due() || flushing == Some(true);
-                // From the first check again: one under way without
-                // counters has passed checks that now have them due.
-                checker.batches_from_start();
-                flushing = Some(counters);
+                flushing = next_flush(flushing, checker.counters_due(), &mut checker);
             }
             () = std::future::ready(()), if flushing.is_some() => {
                 match checker.batch(flushing == Some(true)) {
@@ -1201,6 +1214,42 @@ mod tests {
         let again = sources(c.batch(true));
         assert_eq!(again[0], names[1]);
         assert_eq!(again[1], names[BATCH_LIMIT]);
+    }
+
+    /// A tick during a flush: one of counters goes on where it is (the
+    /// first checks, which ran again, are not sent again before the last
+    /// are); one of news alone goes on unless counters are now due, which
+    /// start it over from the first check.
+    #[test]
+    fn a_tick_lets_a_flush_under_way_finish() {
+        let mut c = Checker::new();
+        c.load(thousand_checks("warmup 3600"));
+        let first = |c: &mut Checker, counters: bool| match c.batch(counters) {
+            Some(Msg::Checks { checks }) => checks.first().map(|s| s.source.clone()),
+            _ => None,
+        };
+        let names: Vec<String> = c.names.iter().map(|n| n.to_string()).collect();
+        c.checks.iter_mut().for_each(|r| r.dirty = true);
+        assert_eq!(first(&mut c, true).as_deref(), Some(names[0].as_str()));
+        c.checks[0].dirty = true;
+        for counters in [false, true] {
+            assert_eq!(next_flush(Some(true), counters, &mut c), Some(true));
+        }
+        assert_eq!(
+            first(&mut c, true).as_deref(),
+            Some(names[BATCH_LIMIT].as_str())
+        );
+        // News alone under way, no counters due: goes on.
+        assert_eq!(next_flush(Some(false), false, &mut c), Some(false));
+        assert_eq!(
+            first(&mut c, true).as_deref(),
+            Some(names[2 * BATCH_LIMIT].as_str())
+        );
+        // Counters now due: from the first check (which ran again).
+        assert_eq!(next_flush(Some(false), true, &mut c), Some(true));
+        assert_eq!(first(&mut c, true).as_deref(), Some(names[0].as_str()));
+        // None under way: from the first, counters as due.
+        assert_eq!(next_flush(None, false, &mut c), Some(false));
     }
 
     /// 1,000 checks due at once start a slice at a time, the loop having
