@@ -326,17 +326,23 @@ def in_window(r):
     readings after it (awk over smaps, heavy under TCG). Without marks (an
     older guest script), all but the first (start-up)."""
     late = r.get("lateness", [])
-    m = r.get("late_marks", {})
+    # Keys are numbers, or strings in a --json file read back.
+    m = {int(k): v for k, v in r.get("late_marks", {}).items()}
     if 0 in m and 1 in m:
         # Report m[0] + 1 began before the window.
         return late[m[0] + 1:m[1]]
     return late[1:]
 
 
+def done_per_s(r):
+    """Checks done a second in the window (connections the listener accepted)."""
+    li = r.get("listener", {})
+    return li["accepts"] / li["window_s"] if li.get("window_s") else None
+
+
 def per_check(r):
     """CPU ms per check run, all of the daemon's processes."""
-    li = r.get("listener", {})
-    done = li["accepts"] / li["window_s"] if li.get("window_s") else None
+    done = done_per_s(r)
     return r["cpu_total_pct"] * 10 / done if done and r.get("cpu_total_pct") is not None else None
 
 
@@ -386,7 +392,7 @@ def table(rows):
            "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|"]
     for r in rows:
         li = r.get("listener", {})
-        done = li["accepts"] / li["window_s"] if li.get("window_s") else None
+        done = done_per_s(r)
         rss = r.get("rss_kib", {})
         crss = sum(v for p, v in rss.items() if r["roles"].get(p) == "checker")
         late = in_window(r)
@@ -430,9 +436,8 @@ def main():
                 r = run_one(daemon, checks, args, workdir, n if args.rounds > 1 else None)
                 r["round"] = n
                 rows.append(r)
-                li = r.get("listener", {})
-                print(f"round {n + 1}: {daemon} {checks}: exit {r['exit']}, {r.get('up')} up, checker {r.get('checker')}, "
-                      f"{li.get('accepts', 0) / max(1, li.get('window_s', 1)):.0f} checks/s, "
+                print(f"round {n + 1}: {daemon} {checks}: exit {r['exit']}, {r.get('up')} up, "
+                      f"checker {r.get('checker')}, {fmt(done_per_s(r), '.0f')} checks/s, "
                       f"VM busy {fmt(r.get('vm_busy_pct'))} %, host load {r['host_load']}, "
                       f"{r['boot_to_end_s']} s", flush=True)
     print()

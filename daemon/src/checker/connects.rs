@@ -261,14 +261,7 @@ impl Connects {
                 return 0;
             }
         };
-        for i in 0..n {
-            let Some(ev) = self.events.get(i).copied() else {
-                break;
-            };
-            self.finish(ev);
-        }
-        self.drop_ended();
-        n
+        self.finish_events(n)
     }
 
     /// Takes up to [`EVENTS`] events the set has now, without waiting for
@@ -278,6 +271,11 @@ impl Connects {
             Some(Ok(n)) => n,
             Some(Err(_)) | None => return 0,
         };
+        self.finish_events(n)
+    }
+
+    /// The first `n` events read into `events`, finished: `n`.
+    fn finish_events(&mut self, n: usize) -> usize {
         for i in 0..n {
             let Some(ev) = self.events.get(i).copied() else {
                 break;
@@ -323,11 +321,7 @@ impl Connects {
     /// VM, which keepalived, reading its events before its timers, does
     /// not have).
     fn expire(&mut self, now: Instant) {
-        let due = self
-            .deadlines
-            .iter()
-            .any(|(_, q)| q.front().is_some_and(|e| e.0 <= now));
-        if !due {
+        if self.earliest().is_none_or(|at| at > now) {
             return;
         }
         // A batch a call, as the runtime's reads: all at once, the queue of
