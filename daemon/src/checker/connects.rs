@@ -473,6 +473,7 @@ mod tests {
     /// while its event waited in the set.
     #[test]
     fn a_connect_done_in_time_and_seen_late_passes() {
+        crate::testutil::private_netns();
         crate::ipc::tests::rt().block_on(async {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = l.local_addr().unwrap();
@@ -522,6 +523,7 @@ mod tests {
     /// downs a run in the VM benchmark (issue 18).
     #[test]
     fn a_passing_connect_is_closed_in_order() {
+        crate::testutil::private_netns();
         use std::io::Read;
         crate::ipc::tests::rt().block_on(async {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -564,6 +566,7 @@ mod tests {
     /// `probe::run` says them; every socket is closed after its run.
     #[test]
     fn connects_pass_and_fail_as_the_probe_says() {
+        crate::testutil::private_netns();
         crate::ipc::tests::rt().block_on(async {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let up = l.local_addr().unwrap();
@@ -619,6 +622,7 @@ mod tests {
     /// are in, and the rest come after the task yielded.
     #[test]
     fn results_use_the_tasks_budget() {
+        crate::testutil::private_netns();
         let closed = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -655,6 +659,7 @@ mod tests {
     /// used again afterwards.
     #[test]
     fn an_unanswered_connect_times_out() {
+        crate::testutil::private_netns();
         crate::ipc::tests::rt().block_on(async {
             // Backlog 1, never accepted: after a couple of connections the
             // kernel drops further SYNs.
