@@ -36,7 +36,7 @@ fi
 tmp=$(mktemp -d)
 ns=""
 cleanup() {
-    [ -n "$ns" ] && ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+    [ -n "$ns" ] && { ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true; }
     [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null
     umount "$tmp/rpmroot/proc" 2>/dev/null || true
     rm -rf "$tmp"
@@ -268,6 +268,8 @@ EOF
 mount -t proc proc "$root/proc"
 ip netns exec "$ns" chroot "$root" /usr/sbin/upkeepd -f /etc/upkeep/run.toml --runtime-dir /run/upkeep \
     --cache-dir /tmp/cache >"$tmp/run.log" 2>&1 &
+# ip netns exec and chroot exec in turn: $! is upkeepd, the parent.
+upkeepd=$!
 ok=""
 for _ in $(seq 1 200); do
     if ip -n "$ns" -4 -o addr show dev v0 | grep -q ' 10.98.0.100/' &&
@@ -280,7 +282,10 @@ done
 [ -n "$ok" ] || { cat "$tmp/run.log" >&2; fail rpm.root.run "not MASTER with the VIP within 20 s"; }
 hosts=$(for p in $(ip netns pids "$ns"); do readlink "/proc/$p/exe"; done | grep -c "^$root/usr/libexec/upkeep/upkeep-plugin-host\$" || true)
 [ "$hosts" = 1 ] || { cat "$tmp/run.log" >&2; fail rpm.root.run "no checker from /usr/libexec/upkeep/upkeep-plugin-host"; }
-ip netns pids "$ns" | xargs -r kill -TERM
+# SIGTERM to the parent alone, as systemd's stop does: it stops its workers.
+# (Signalling every pid in the namespace raced with their exits: a worker
+# gone before its kill made xargs, and with it the script, fail with 123.)
+kill -TERM "$upkeepd"
 for _ in $(seq 1 100); do [ -z "$(ip netns pids "$ns")" ] && break; sleep 0.1; done
 [ -z "$(ip netns pids "$ns")" ] || fail rpm.root.run "did not stop on SIGTERM"
 ip -n "$ns" -4 -o addr show dev v0 | grep -q ' 10.98.0.100/' && fail rpm.root.run "VIP left after stop"
