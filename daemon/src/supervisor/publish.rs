@@ -32,6 +32,13 @@ const COUNTERS_PAUSE: u32 = 200;
 /// instructions (callgrind, issue 18). The metrics worker is sent a
 /// rendering at most this often too ([`METRICS_EVERY`]).
 const COUNTERS_EVERY: Duration = Duration::from_secs(1);
+/// Counters alone wait this long after the first of them came in: the
+/// checker sends its counters in messages of 256 checks, one a turn of its
+/// loop, and each message found the pace passed and made a publication of
+/// its own (at 500 checks two writes of status.json every 5 s, at 2,000
+/// up to eight, where one covers them all; issue 18). Shorter than a
+/// second, so a counter is still at most two seconds old.
+const COUNTERS_SETTLE: Duration = Duration::from_millis(300);
 
 /// How often the metrics worker gets a new rendering at most (scrapers ask
 /// every 15 s or so; rendering thousands of checks costs milliseconds).
@@ -91,8 +98,8 @@ impl Metrics {
 pub struct Publisher {
     /// Something changed since the last publication.
     dirty: bool,
-    /// Counters changed (check runs, latencies) since then.
-    counters: bool,
+    /// When counters (check runs, latencies) first changed since then.
+    counters: Option<Instant>,
     published_at: Instant,
     gap: Duration,
     counters_gap: Duration,
@@ -104,7 +111,7 @@ impl Default for Publisher {
     fn default() -> Self {
         Self {
             dirty: true,
-            counters: false,
+            counters: None,
             published_at: Instant::now(),
             gap: PUBLISH_EVERY,
             counters_gap: PUBLISH_EVERY,
@@ -126,28 +133,32 @@ impl Publisher {
         match msg {
             // The parent touches the status when a result changes a
             // verdict (Record::take_verdict_changes).
-            Msg::Checks { .. } | Msg::VrrpStatus { counters: true, .. } => self.counters = true,
+            Msg::Checks { .. } | Msg::VrrpStatus { counters: true, .. } => {
+                self.counters.get_or_insert_with(Instant::now);
+            }
             m => self.dirty |= changes_status(m),
         }
     }
 
     /// Something waits to be published.
     pub fn pending(&self) -> bool {
-        self.dirty || self.counters
+        self.dirty || self.counters.is_some()
     }
 
     /// Whether a publication is due (`force`: now, if anything changed).
     pub fn due(&self, force: bool) -> bool {
         let since = self.published_at.elapsed();
         (self.dirty && (force || since >= self.gap))
-            || (self.counters && since >= self.counters_gap)
+            || self.counters.is_some_and(|first| {
+                since >= self.counters_gap && first.elapsed() >= COUNTERS_SETTLE
+            })
     }
 
     /// A publication (begun at `started`) is done: the pauses before the
     /// next are measured from now, scaled by what it cost.
     pub fn published(&mut self, started: Instant) {
         self.dirty = false;
-        self.counters = false;
+        self.counters = None;
         self.published_at = Instant::now();
         let cost = self.published_at.duration_since(started);
         self.gap = publish_gap(cost);
@@ -266,10 +277,36 @@ mod tests {
         assert_eq!(p.counters_gap, COUNTERS_EVERY);
         assert_eq!(p.gap, PUBLISH_EVERY);
         p.heard(&Msg::Checks { checks: Vec::new() });
+        p.counters = p.counters.map(|t| t - COUNTERS_SETTLE);
         p.published_at -= PUBLISH_EVERY;
         assert!(!p.due(false), "counters after 200 ms");
         p.published_at -= COUNTERS_EVERY;
         assert!(p.due(false), "counters after 1.2 s");
+    }
+
+    /// Issue 18: the checker's messages of one flush of counters make one
+    /// publication, not one each. Regression: the first message found the
+    /// second's pace passed and was published at once, the next a second
+    /// later (two writes of status.json every 5 s at 500 checks).
+    #[test]
+    fn the_messages_of_one_flush_wait_for_each_other() {
+        let mut p = Publisher::default();
+        p.published(Instant::now());
+        p.published_at -= Duration::from_secs(5);
+        p.heard(&Msg::Checks { checks: Vec::new() });
+        assert!(!p.due(false), "the first message waits for the rest");
+        let first = p.counters;
+        p.heard(&Msg::Checks { checks: Vec::new() });
+        assert_eq!(p.counters, first, "a later message does not put it off");
+        p.counters = p.counters.map(|t| t - COUNTERS_SETTLE);
+        assert!(p.due(false), "then one publication takes them all");
+        p.published(Instant::now());
+        assert!(!p.pending());
+        // A change is not held back by counters settling.
+        p.published_at -= Duration::from_secs(5);
+        p.heard(&Msg::Checks { checks: Vec::new() });
+        p.touch();
+        assert!(p.due(false));
     }
 
     #[test]
