@@ -8,6 +8,15 @@
 //! timer entry or runtime registration (two epoll_ctl) per run, which
 //! were most of the checker's ~10 k instructions a check.
 //!
+//! A connect in progress is asked again at once (a second `connect`:
+//! 0 when the handshake completed, EALREADY while it goes on). To a local
+//! server it has: the kernel runs the whole loopback handshake before the
+//! first call returns, and the run ends there, without the set's
+//! `epoll_ctl`, its removal at close and the event's delivery. A check
+//! whose connect was still in progress skips asking for its next
+//! [`SKIP_ASKING`] runs: to a remote server the question costs a system
+//! call a sixteenth of its runs.
+//!
 //! Timeouts: a queue per distinct timeout, in start order, so that each
 //! queue's earliest deadline is at its front; an entry whose run ended
 //! is dropped when it reaches the front. One timer wakes the set for the
@@ -32,6 +41,10 @@ use crate::sys::epoll::Set;
 
 /// Events taken from the set per epoll_wait.
 const EVENTS: usize = 64;
+
+/// Runs a check skips asking whether its connect completed at once, after
+/// it had not.
+const SKIP_ASKING: u8 = 15;
 
 /// A run: the check it belongs to and what the scheduler keeps of it.
 #[derive(Clone, Copy, Debug)]
@@ -72,6 +85,9 @@ pub(crate) struct Connects {
     /// Finished, not yet handed over.
     done: VecDeque<(Run, Outcome)>,
     events: Vec<EpollEvent>,
+    /// Per check (by its index in the schedule): runs left before its
+    /// connect is asked again whether it completed at once.
+    skip_asking: Vec<u8>,
 }
 
 impl Connects {
@@ -93,6 +109,22 @@ impl Connects {
         self.in_flight = 0;
         self.deadlines.clear();
         self.done.clear();
+        self.skip_asking.clear();
+    }
+
+    /// Whether to ask `index`'s connect at once whether it completed.
+    fn ask_at_once(&mut self, index: usize) -> bool {
+        if self.skip_asking.len() <= index {
+            // One byte a check of the schedule (its index), no more.
+            self.skip_asking.resize(index + 1, 0);
+        }
+        match self.skip_asking.get_mut(index) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                false
+            }
+            _ => true,
+        }
     }
 
     /// Starts a connect to `addr` (from `bind` when set) for `run`, failed
@@ -121,8 +153,14 @@ impl Connects {
                 }
             }
         }
-        let sock = match open(addr, bind) {
-            Ok(Some(sock)) => sock,
+        let ask = self.ask_at_once(run.index);
+        let sock = match open(addr, bind, ask) {
+            Ok(Some(sock)) => {
+                if ask && let Some(n) = self.skip_asking.get_mut(run.index) {
+                    *n = SKIP_ASKING;
+                }
+                sock
+            }
             Ok(None) => {
                 self.done.push_back((run, Outcome::pass(String::new())));
                 return true;
@@ -408,8 +446,9 @@ fn failed(addr: SocketAddr, e: Errno) -> Outcome {
 }
 
 /// A non-blocking socket connecting to `addr`: Some while the connect is
-/// in progress, None when it completed at once.
-fn open(addr: SocketAddr, bind: Option<SocketAddr>) -> Result<Option<OwnedFd>, Errno> {
+/// in progress, None when it completed at once (asked again at once when
+/// `ask`: see the module's docs).
+fn open(addr: SocketAddr, bind: Option<SocketAddr>, ask: bool) -> Result<Option<OwnedFd>, Errno> {
     let family = if addr.is_ipv4() {
         AddressFamily::Inet
     } else {
@@ -429,9 +468,21 @@ fn open(addr: SocketAddr, bind: Option<SocketAddr>) -> Result<Option<OwnedFd>, E
         }
         socket::bind(sock.as_raw_fd(), &SockaddrStorage::from(from))?;
     }
-    match socket::connect(sock.as_raw_fd(), &SockaddrStorage::from(addr)) {
-        Ok(()) => Ok(None),
-        Err(Errno::EINPROGRESS) => Ok(Some(sock)),
+    let to = SockaddrStorage::from(addr);
+    match socket::connect(sock.as_raw_fd(), &to) {
+        Ok(()) => return Ok(None),
+        Err(Errno::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    if !ask {
+        return Ok(Some(sock));
+    }
+    // A connect on a socket whose connect is under way reports how it went:
+    // done (0, or EISCONN from a kernel that says so), still going
+    // (EALREADY), or why it failed (ECONNREFUSED, ...), as SO_ERROR would.
+    match socket::connect(sock.as_raw_fd(), &to) {
+        Ok(()) | Err(Errno::EISCONN) => Ok(None),
+        Err(Errno::EALREADY | Errno::EINPROGRESS) => Ok(Some(sock)),
         Err(e) => Err(e),
     }
 }
@@ -458,6 +509,59 @@ mod tests {
         }
     }
 
+    /// Connects that go to the set (not asked at once whether they
+    /// completed) for runs 0..n: what a remote server's are.
+    fn through_the_set(n: usize) -> Connects {
+        Connects {
+            skip_asking: vec![u8::MAX; n],
+            ..Connects::default()
+        }
+    }
+
+    /// A listener on loopback whose queue is full: a connect's SYN is
+    /// dropped and the handshake stays in progress (retried after 1 s).
+    fn full_listener() -> (OwnedFd, std::net::TcpStream, SocketAddr) {
+        use nix::sys::socket::{Backlog, SockaddrIn};
+        let l = socket::socket(
+            AddressFamily::Inet,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        socket::bind(l.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, 0)).unwrap();
+        // Backlog 0: one connection waits to be accepted, the next SYN is
+        // dropped.
+        socket::listen(&l, Backlog::new(0).unwrap()).unwrap();
+        let at: SockaddrIn = socket::getsockname(l.as_raw_fd()).unwrap();
+        let addr = SocketAddr::V4(std::net::SocketAddrV4::new(at.ip(), at.port()));
+        let first = std::net::TcpStream::connect(addr).unwrap();
+        (l, first, addr)
+    }
+
+    /// A listener on loopback (kept while the first is) and a port that
+    /// was one's and is closed now.
+    fn up_and_closed() -> (std::net::TcpListener, SocketAddr, SocketAddr) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let up = l.local_addr().unwrap();
+        let closed = {
+            let c = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            c.local_addr().unwrap()
+        };
+        (l, up, closed)
+    }
+
+    /// A failed run, with the kernel's refusal as `probe::run` says it.
+    fn assert_refused(o: &Outcome, closed: SocketAddr) {
+        assert!(!o.ok);
+        assert!(
+            o.message
+                .starts_with(&format!("connect {closed}: Connection refused")),
+            "{}",
+            o.message
+        );
+    }
+
     async fn next(c: &mut Connects) -> (Run, Outcome) {
         tokio::time::timeout(
             Duration::from_secs(10),
@@ -477,7 +581,7 @@ mod tests {
         crate::ipc::tests::rt().block_on(async {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = l.local_addr().unwrap();
-            let mut c = Connects::default();
+            let mut c = through_the_set(100);
             // The first start makes the set; a second run whose connect
             // completes (loopback: within the call) and whose deadline
             // passes before this task gives the runtime a turn.
@@ -509,6 +613,49 @@ mod tests {
                 assert!(o.ok, "run {}: {o:?}", r.index);
                 assert!(c.done.len() < EVENTS, "{} finished at once", c.done.len());
             }
+        });
+    }
+
+    /// Issue 18: a connect to a local server ends within its start, asked
+    /// again at once, a pass or the kernel's refusal, without the set; one
+    /// still in progress (its SYN dropped) goes to the set and fails there
+    /// at its deadline, and its check skips asking for its next
+    /// SKIP_ASKING runs, then asks again.
+    #[test]
+    fn a_connect_done_at_once_ends_at_its_start() {
+        crate::testutil::private_netns();
+        crate::ipc::tests::rt().block_on(async {
+            let (_l, up, closed) = up_and_closed();
+            let mut c = Connects::default();
+            assert!(c.start(run(0), up, None, Duration::from_secs(5)));
+            assert!(c.start(run(1), closed, None, Duration::from_secs(5)));
+            assert_eq!(c.in_flight, 0, "both ended in their start");
+            let (r, o) = c.take_done().expect("the pass");
+            assert_eq!((r.index, o), (0, Outcome::pass(String::new())));
+            let (r, o) = c.take_done().expect("the refusal");
+            assert_eq!((r.index, o.ok), (1, false));
+            assert_refused(&o, closed);
+            assert_eq!(c.skip_asking, [0, 0]);
+
+            let (_full, _first, slow) = full_listener();
+            assert!(c.start(run(2), slow, None, Duration::from_millis(50)));
+            assert_eq!(c.in_flight, 1, "in progress: watched by the set");
+            assert_eq!(c.skip_asking[2], SKIP_ASKING);
+            let (r, o) = next(&mut c).await;
+            assert_eq!((r.index, o.ok), (2, false));
+            assert!(o.message.contains("timed out"), "{}", o.message);
+            // Its next runs, to a server that would answer at once, go
+            // through the set unasked; then it asks again.
+            for left in (0..SKIP_ASKING).rev() {
+                assert!(c.start(run(2), up, None, Duration::from_secs(5)));
+                assert_eq!((c.in_flight, c.skip_asking[2]), (1, left));
+                let (_, o) = next(&mut c).await;
+                assert!(o.ok, "{}", o.message);
+            }
+            assert!(c.start(run(2), up, None, Duration::from_secs(5)));
+            assert_eq!(c.in_flight, 0, "asked again: ended at its start");
+            assert!(c.take_done().is_some_and(|(_, o)| o.ok));
+            assert!(c.is_empty());
         });
     }
 
@@ -563,23 +710,21 @@ mod tests {
     }
 
     /// A listener passes, a closed port fails with the kernel's reason, as
-    /// `probe::run` says them; every socket is closed after its run.
+    /// `probe::run` says them, from the set's events (not asked at once:
+    /// `a_connect_done_at_once_ends_at_its_start` has those); every socket
+    /// is closed after its run.
     #[test]
     fn connects_pass_and_fail_as_the_probe_says() {
         crate::testutil::private_netns();
         crate::ipc::tests::rt().block_on(async {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let up = l.local_addr().unwrap();
-            let closed = {
-                let c = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-                c.local_addr().unwrap()
-            };
-            let mut c = Connects::default();
+            let (_l, up, closed) = up_and_closed();
+            let mut c = through_the_set(50);
             let fds_before = std::fs::read_dir("/proc/self/fd").unwrap().count();
             for i in 0..50 {
                 let to = if i % 2 == 0 { up } else { closed };
                 assert!(c.start(run(i), to, None, Duration::from_secs(5)));
             }
+            assert_eq!(c.in_flight, 50, "all watched by the set");
             let mut seen = vec![None; 50];
             for _ in 0..50 {
                 let (r, o) = next(&mut c).await;
@@ -590,13 +735,7 @@ mod tests {
                 if i % 2 == 0 {
                     assert_eq!(o, Outcome::pass(String::new()));
                 } else {
-                    assert!(!o.ok);
-                    assert!(
-                        o.message
-                            .starts_with(&format!("connect {closed}: Connection refused")),
-                        "{}",
-                        o.message
-                    );
+                    assert_refused(&o, closed);
                 }
             }
             assert!(c.is_empty());
