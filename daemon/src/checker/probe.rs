@@ -203,32 +203,12 @@ pub(crate) fn connected_to(addr: SocketAddr) -> String {
     let SocketAddr::V4(v4) = addr else {
         return format!("{CONNECTED_TO}{addr}");
     };
-    fn push_decimal(out: &mut String, mut n: u16) {
-        let mut digits = [0u8; 5];
-        let mut at = digits.len();
-        loop {
-            at -= 1;
-            // n % 10 < 10: the cast cannot truncate.
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        for &d in &digits[at..] {
-            out.push(char::from(d));
-        }
-    }
-    let mut out = String::with_capacity(CONNECTED_TO.len() + 21);
+    let mut out = String::with_capacity(CONNECTED_TO.len() + crate::ipc::msg::V4_TEXT);
     out.push_str(CONNECTED_TO);
-    for (i, octet) in v4.ip().octets().into_iter().enumerate() {
-        if i > 0 {
-            out.push('.');
-        }
-        push_decimal(&mut out, u16::from(octet));
-    }
-    out.push(':');
-    push_decimal(&mut out, v4.port());
+    out.push_str(crate::ipc::msg::v4_text(
+        v4,
+        &mut [0; crate::ipc::msg::V4_TEXT],
+    ));
     out
 }
 

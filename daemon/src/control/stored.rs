@@ -16,7 +16,7 @@ use serde::ser::SerializeStruct;
 
 use crate::checker::health::Verdict;
 use crate::checker::probe::{CONNECTED_TO, connected_to};
-use crate::ipc::msg::CheckStatus;
+use crate::ipc::msg::{CheckStatus, V4_TEXT, v4_text};
 use crate::names::Name;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -45,45 +45,6 @@ enum Message {
     Text(Box<str>),
 }
 
-/// "255.255.255.255:65535": the longest [`v4_text`].
-const V4_TEXT: usize = 21;
-
-/// `a` as `Display` writes it, into `buf`, without the formatting
-/// machinery.
-fn v4_text(a: std::net::SocketAddrV4, buf: &mut [u8; V4_TEXT]) -> &[u8] {
-    fn put(buf: &mut [u8; V4_TEXT], n: &mut usize, v: u16) {
-        let mut digits = [0u8; 5];
-        let mut k = 0;
-        let mut v = v;
-        loop {
-            digits[k] = b'0' + (v % 10) as u8;
-            k += 1;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        for d in digits[..k].iter().rev() {
-            if let Some(slot) = buf.get_mut(*n) {
-                *slot = *d;
-            }
-            *n += 1;
-        }
-    }
-    let mut n = 0;
-    for (i, o) in a.ip().octets().into_iter().enumerate() {
-        if i > 0 {
-            buf[n] = b'.';
-            n += 1;
-        }
-        put(buf, &mut n, u16::from(o));
-    }
-    buf[n] = b':';
-    n += 1;
-    put(buf, &mut n, a.port());
-    &buf[..n.min(V4_TEXT)]
-}
-
 impl Message {
     fn of(text: String) -> Self {
         match Self::connected(&text) {
@@ -97,7 +58,7 @@ impl Message {
     fn connected(text: &str) -> Option<std::net::SocketAddrV4> {
         let rest = text.strip_prefix(CONNECTED_TO)?;
         let addr: std::net::SocketAddrV4 = rest.parse().ok()?;
-        (v4_text(addr, &mut [0; V4_TEXT]) == rest.as_bytes()).then_some(addr)
+        (v4_text(addr, &mut [0; V4_TEXT]) == rest).then_some(addr)
     }
 
     /// Whether the message reads `text`. For a kept address, by writing
@@ -109,7 +70,7 @@ impl Message {
             Message::Text(t) => **t == *text,
             Message::Connected(a) => text
                 .strip_prefix(CONNECTED_TO)
-                .is_some_and(|rest| v4_text(*a, &mut [0; V4_TEXT]) == rest.as_bytes()),
+                .is_some_and(|rest| v4_text(*a, &mut [0; V4_TEXT]) == rest),
         }
     }
 
@@ -125,7 +86,24 @@ impl Serialize for Message {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Message::Text(t) => s.serialize_str(t),
-            Message::Connected(a) => s.collect_str(&format_args!("{CONNECTED_TO}{a}")),
+            Message::Connected(a) => {
+                // By hand, as probe::connected_to builds it: collect_str
+                // went through the formatting machinery (issue 18).
+                const LEN: usize = CONNECTED_TO.len() + V4_TEXT;
+                let mut text = [0u8; LEN];
+                let (head, tail) = text.split_at_mut(CONNECTED_TO.len());
+                head.copy_from_slice(CONNECTED_TO.as_bytes());
+                let mut at = [0; V4_TEXT];
+                let addr = v4_text(*a, &mut at);
+                let n = CONNECTED_TO.len() + addr.len();
+                if let Some(t) = tail.get_mut(..addr.len()) {
+                    t.copy_from_slice(addr.as_bytes());
+                }
+                match text.get(..n).and_then(|t| std::str::from_utf8(t).ok()) {
+                    Some(t) => s.serialize_str(t),
+                    None => s.collect_str(&format_args!("{CONNECTED_TO}{a}")),
+                }
+            }
         }
     }
 }
@@ -420,7 +398,7 @@ mod tests {
             let a = std::net::SocketAddrV4::new(ip.into(), port);
             let mut buf = [0; V4_TEXT];
             let want = a.to_string();
-            proptest::prop_assert_eq!(v4_text(a, &mut buf), want.as_bytes());
+            proptest::prop_assert_eq!(v4_text(a, &mut buf), want.as_str());
         }
     }
 

@@ -68,6 +68,21 @@ fn malformed_frames_are_errors() {
 }
 
 proptest! {
+    /// Issue 18: an endpoint serialises as `SocketAddr` does (IPv4 by
+    /// hand, IPv6 through it) and reads back.
+    #[test]
+    fn an_endpoint_serialises_as_a_socket_address(ip in any::<u32>(), ip6 in any::<u128>(), port in any::<u16>()) {
+        for a in [
+            std::net::SocketAddr::from((std::net::Ipv4Addr::from(ip), port)),
+            std::net::SocketAddr::from((std::net::Ipv6Addr::from(ip6), port)),
+        ] {
+            let e = crate::ipc::msg::Endpoint::from(a);
+            let text = serde_json::to_string(&e).unwrap();
+            prop_assert_eq!(&text, &serde_json::to_string(&a).unwrap());
+            prop_assert_eq!(serde_json::from_str::<crate::ipc::msg::Endpoint>(&text).unwrap(), e);
+        }
+    }
+
     #[test]
     fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let _ = decode(&bytes);
