@@ -96,6 +96,11 @@ impl Connects {
         self.in_flight == 0 && self.done.is_empty()
     }
 
+    /// Finished runs not yet handed over.
+    pub(crate) fn waiting(&self) -> usize {
+        self.done.len()
+    }
+
     /// Runs started and not handed over (tests).
     #[cfg(test)]
     pub(crate) fn started(&self) -> usize {

@@ -298,16 +298,22 @@ impl Scheduler {
     }
 
     /// Starts the runs due at `now` (and those within their slack) while
-    /// fewer than [`STARTS_PER_TURN`] runs wait for their first poll and
-    /// fewer than that started this turn (a bare connect is made here, at
-    /// its start: the turn bounds them however often the worker asks for
-    /// a result in it): whether more are due, and when the next one is
-    /// (for the timer). Not tokio's task budget: starts that took all of
-    /// it left none for the connects' results and the parent's pings
-    /// (the checker went silent at 10,000 checks in the VM).
+    /// fewer than [`STARTS_PER_TURN`] runs wait for their first poll or to
+    /// be taken and fewer than that started this turn (a bare connect is
+    /// made here, at its start: the turn bounds them however often the
+    /// worker asks for a result in it): whether more are due, and when the
+    /// next one is (for the timer). Not tokio's task budget: starts that
+    /// took all of it left none for the connects' results and the parent's
+    /// pings (the checker went silent at 10,000 checks in the VM).
+    ///
+    /// Results not yet taken count: a local connect ends at its start
+    /// (`connects`), and a checker behind its schedule started 128 a turn
+    /// and took 64 (`worker::RESULTS_PER_TURN`), so that its queue of
+    /// finished runs grew by 64 a turn for as long as it was behind.
     fn start_due(&mut self, now: Instant) -> (bool, Option<Instant>) {
         let room = STARTS_PER_TURN
             .saturating_sub(self.unpolled.load(Ordering::Relaxed))
+            .saturating_sub(self.connects.waiting())
             .saturating_sub(self.turn_starts);
         let mut started = 0;
         let now_tick = tick(self.epoch, now);
@@ -718,6 +724,17 @@ mod tests {
         burst_of(spec, |s, _| in_flight(s), |s, _| in_flight(s));
     }
 
+    /// `n` copies of `spec` loaded, all due now.
+    fn all_due(spec: Spec, n: usize) -> Scheduler {
+        let mut s = Scheduler::default();
+        let now = Instant::now();
+        s.load(vec![spec; n].into(), &names(n), None, now);
+        s.queue = (0..n as u32)
+            .map(|i| Reverse((tick(s.epoch, now), i, 0)))
+            .collect();
+        s
+    }
+
     /// 1,000 copies of `spec`, all due now (as at the end of a warm-up on
     /// a starved machine): one turn of the worker (a result, then up to 63
     /// more at hand), `in_turn` after each call with the results taken so
@@ -726,12 +743,7 @@ mod tests {
     fn burst_of(spec: Spec, in_turn: impl Fn(&Scheduler, usize), each: impl Fn(&Scheduler, &Ran)) {
         const CHECKS: usize = 1000;
         crate::ipc::tests::rt().block_on(async {
-            let mut s = Scheduler::default();
-            let now = Instant::now();
-            s.load(vec![spec; CHECKS].into(), &names(CHECKS), None, now);
-            s.queue = (0..CHECKS as u32)
-                .map(|i| Reverse((tick(s.epoch, now), i, 0)))
-                .collect();
+            let mut s = all_due(spec, CHECKS);
             let mut seen = std::collections::BTreeSet::new();
             for _ in 0..64 {
                 if let Some(r) = futures::FutureExt::now_or_never(s.next()) {
@@ -808,6 +820,42 @@ mod tests {
         );
     }
 
+    /// Issue 18: runs that end at their start (a local connect asked at
+    /// once: refused here) wait to be taken at most a turn's starts: a
+    /// turn starts only as many as results do not already wait. Regression:
+    /// a worker behind its schedule started 128 a turn and took 64, and the
+    /// queue of finished runs grew by 64 a turn.
+    #[test]
+    fn starts_wait_for_the_results_not_yet_taken() {
+        crate::testutil::private_netns();
+        const CHECKS: usize = 1000;
+        let (_, spec) = connect_to_a_closed_port();
+        crate::ipc::tests::rt().block_on(async {
+            let mut s = all_due(spec, CHECKS);
+            let (mut seen, mut most) = (0, 0);
+            // A turn as the worker takes it: a result, then up to 63 more
+            // already in.
+            for _ in 0..CHECKS {
+                if seen == CHECKS {
+                    break;
+                }
+                s.new_turn();
+                let r = tokio::time::timeout(Duration::from_secs(5), s.next())
+                    .await
+                    .expect("a result");
+                assert!(!r.outcome.ok);
+                let mut taken = 1;
+                most = most.max(s.connects.waiting() + 1);
+                while taken < 64 && s.ready().is_some() {
+                    taken += 1;
+                }
+                seen += taken;
+            }
+            assert_eq!(seen, CHECKS);
+            assert!(most <= STARTS_PER_TURN, "{most} finished runs waited");
+        });
+    }
+
     /// Issue 18: results already taken from the connects' set are handed
     /// over without a poll of [`Scheduler::next`]; every run's result comes
     /// once, whichever way it is taken.
@@ -816,13 +864,8 @@ mod tests {
         const CHECKS: usize = 200;
         let (_, spec) = connect_to_a_closed_port();
         crate::ipc::tests::rt().block_on(async {
-            let mut s = Scheduler::default();
-            let now = Instant::now();
-            s.load(vec![spec; CHECKS].into(), &names(CHECKS), None, now);
+            let mut s = all_due(spec, CHECKS);
             assert!(s.ready().is_none(), "nothing started");
-            s.queue = (0..CHECKS as u32)
-                .map(|i| Reverse((tick(s.epoch, now), i, 0)))
-                .collect();
             let (mut taken, mut without_poll) = (Vec::new(), 0);
             for _ in 0..CHECKS * 4 {
                 if taken.len() == CHECKS {
