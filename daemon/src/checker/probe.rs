@@ -196,20 +196,23 @@ pub async fn run(probe: &Probe, timeout: Duration) -> Outcome {
 /// as their address: control::stored).
 pub(crate) const CONNECTED_TO: &str = "connected to ";
 
+/// Room for the longest IPv4 "connected to ADDR" ([`connected_to_v4`]).
+pub(crate) const CONNECTED_V4: usize = CONNECTED_TO.len() + crate::ipc::msg::V4_TEXT;
+
 /// "connected to ADDR", the message of every passing TCP_CHECK run: built
 /// by hand for IPv4, since `format!` of a socket address cost a tenth of
 /// the checker's instructions per check (callgrind, 500 checks).
 pub(crate) fn connected_to(addr: SocketAddr) -> String {
-    let SocketAddr::V4(v4) = addr else {
-        return format!("{CONNECTED_TO}{addr}");
-    };
-    let mut out = String::with_capacity(CONNECTED_TO.len() + crate::ipc::msg::V4_TEXT);
-    out.push_str(CONNECTED_TO);
-    out.push_str(crate::ipc::msg::v4_text(
-        v4,
-        &mut [0; crate::ipc::msg::V4_TEXT],
-    ));
-    out
+    match addr {
+        SocketAddr::V4(v4) => connected_to_v4(v4, &mut [0; CONNECTED_V4]).to_owned(),
+        SocketAddr::V6(_) => format!("{CONNECTED_TO}{addr}"),
+    }
+}
+
+/// [`connected_to`] of an IPv4 address, into `buf` (the parent writes the
+/// messages it keeps as addresses into status.json with it).
+pub(crate) fn connected_to_v4(a: std::net::SocketAddrV4, buf: &mut [u8; CONNECTED_V4]) -> &str {
+    crate::ipc::msg::v4_text_after(CONNECTED_TO, a, buf)
 }
 
 /// A TCP connect's failure, as every TCP probe (and `checker::connects`)

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde::ser::SerializeStruct;
 
 use crate::checker::health::Verdict;
-use crate::checker::probe::{CONNECTED_TO, connected_to};
+use crate::checker::probe::{CONNECTED_TO, CONNECTED_V4, connected_to, connected_to_v4};
 use crate::ipc::msg::{CheckStatus, V4_TEXT, v4_text};
 use crate::names::Name;
 
@@ -86,24 +86,7 @@ impl Serialize for Message {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Message::Text(t) => s.serialize_str(t),
-            Message::Connected(a) => {
-                // By hand, as probe::connected_to builds it: collect_str
-                // went through the formatting machinery (issue 18).
-                const LEN: usize = CONNECTED_TO.len() + V4_TEXT;
-                let mut text = [0u8; LEN];
-                let (head, tail) = text.split_at_mut(CONNECTED_TO.len());
-                head.copy_from_slice(CONNECTED_TO.as_bytes());
-                let mut at = [0; V4_TEXT];
-                let addr = v4_text(*a, &mut at);
-                let n = CONNECTED_TO.len() + addr.len();
-                if let Some(t) = tail.get_mut(..addr.len()) {
-                    t.copy_from_slice(addr.as_bytes());
-                }
-                match text.get(..n).and_then(|t| std::str::from_utf8(t).ok()) {
-                    Some(t) => s.serialize_str(t),
-                    None => s.collect_str(&format_args!("{CONNECTED_TO}{a}")),
-                }
-            }
+            Message::Connected(a) => s.serialize_str(connected_to_v4(*a, &mut [0; CONNECTED_V4])),
         }
     }
 }

@@ -521,7 +521,24 @@ pub(crate) const V4_TEXT: usize = 21;
 /// machinery (whose `write!` of the four octets and the port cost about a
 /// thousand instructions an address).
 pub(crate) fn v4_text(a: std::net::SocketAddrV4, buf: &mut [u8; V4_TEXT]) -> &str {
-    fn put(buf: &mut [u8; V4_TEXT], n: &mut usize, v: u16) {
+    v4_text_after("", a, buf)
+}
+
+/// `prefix` and then `a` as [`v4_text`] writes it, into `buf`, which has
+/// room for both (`prefix.len() + V4_TEXT`; what does not fit is left
+/// out).
+pub(crate) fn v4_text_after<'b>(
+    prefix: &str,
+    a: std::net::SocketAddrV4,
+    buf: &'b mut [u8],
+) -> &'b str {
+    fn push(buf: &mut [u8], n: &mut usize, b: u8) {
+        if let Some(slot) = buf.get_mut(*n) {
+            *slot = b;
+        }
+        *n += 1;
+    }
+    fn put(buf: &mut [u8], n: &mut usize, v: u16) {
         let mut digits = [0u8; 5];
         let mut k = 0;
         let mut v = v;
@@ -535,25 +552,24 @@ pub(crate) fn v4_text(a: std::net::SocketAddrV4, buf: &mut [u8; V4_TEXT]) -> &st
             }
         }
         for d in digits[..k].iter().rev() {
-            if let Some(slot) = buf.get_mut(*n) {
-                *slot = *d;
-            }
-            *n += 1;
+            push(buf, n, *d);
         }
     }
     let mut n = 0;
+    for b in prefix.bytes() {
+        push(buf, &mut n, b);
+    }
     for (i, o) in a.ip().octets().into_iter().enumerate() {
         if i > 0 {
-            buf[n] = b'.';
-            n += 1;
+            push(buf, &mut n, b'.');
         }
         put(buf, &mut n, u16::from(o));
     }
-    buf[n] = b':';
-    n += 1;
+    push(buf, &mut n, b':');
     put(buf, &mut n, a.port());
-    // Digits, dots and a colon: ASCII.
-    std::str::from_utf8(&buf[..n.min(V4_TEXT)]).unwrap_or_default()
+    let n = n.min(buf.len());
+    // The prefix, then digits, dots and a colon.
+    std::str::from_utf8(&buf[..n]).unwrap_or_default()
 }
 
 impl std::fmt::Display for Endpoint {
