@@ -5,9 +5,10 @@
 //!
 //! Semantics (as each check's own loop had them): the first run comes
 //! within the warm-up (a stable spread over it), then one every interval
-//! (or `delay_before_retry` while retrying, see [`Retry`]); an overrun
-//! starts the next run one interval later rather than a burst (see
-//! [`reschedule`]); a tracked process that exits wakes its check at once;
+//! (or `delay_before_retry` while retrying, see [`Retry`]); after an
+//! overrun the next run keeps the check's phase, at least half an
+//! interval later, rather than a burst (see [`reschedule`]); a tracked
+//! process that exits wakes its check at once;
 //! a tracked process's change is run again after its settle delay before
 //! it is reported.
 //!
@@ -615,18 +616,35 @@ fn instant(epoch: Instant, t: Tick) -> Instant {
 
 /// After a run scheduled for `scheduled` whose result was handed over at
 /// `now`: when the next run is due (one interval later: its lateness is
-/// measured against this) and when it starts (then, or after an overrun one
-/// interval from now rather than a burst to catch up). Regression: lateness
-/// used to be measured against the restarted schedule, so an overrun, and
-/// time spent waiting to hand a result to a busy parent, never showed: a
-/// report said p99 = 28 µs while checks ran 25 s apart (VM benchmark).
-/// In [`Tick`]s in the schedule, in instants in tests.
-pub(crate) fn reschedule<T>(scheduled: T, interval: Duration, now: T) -> (T, T)
-where
-    T: Copy + Ord + std::ops::Add<Duration, Output = T>,
-{
+/// measured against this) and when it starts. On time, then. After an
+/// overrun, not at once (no burst to catch up) but at the first time on
+/// the check's own phase (its schedule plus whole intervals) at least half
+/// an interval from now. Regression: lateness used to be measured against
+/// the restarted schedule, so an overrun, and time spent waiting to hand a
+/// result to a busy parent, never showed: a report said p99 = 28 µs while
+/// checks ran 25 s apart (VM benchmark).
+///
+/// Regression: an overrun restarted the schedule one interval from `now`.
+/// After a stall every check overran together, and the checker caught up
+/// at its fastest pace: the checks' next runs were packed at that pace,
+/// due together from then on, each round late by the time the pack took
+/// (at 2,000 checks in the VM 25–160 ms at p99, a minute after a start-up
+/// that had fallen 1.2 s behind). The phase keeps the spread their first
+/// runs had ([`jitter`]).
+fn reschedule(scheduled: Tick, interval: Duration, now: Tick) -> (Tick, Tick) {
     let due = scheduled + interval;
-    (due, if due < now { now + interval } else { due })
+    if due >= now {
+        return (due, due);
+    }
+    let step = u64::try_from(interval.as_micros())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    let behind = (now + interval / 2).0.saturating_sub(due.0);
+    let next = Tick(
+        due.0
+            .saturating_add(behind.div_ceil(step).saturating_mul(step)),
+    );
+    (due, next)
 }
 
 /// For a process check: the pids it currently counts.
@@ -910,20 +928,77 @@ mod tests {
             Tick(u64::MAX),
             "saturates"
         );
-        // The schedule's arithmetic in ticks agrees with the instants'.
-        for (sched, now) in [(0u64, 300_000u64), (0, 2_500_000), (1_000_000, 1_000_000)] {
-            let (due, next) = reschedule(Tick(sched), Duration::from_secs(1), Tick(now));
-            let (due_i, next_i) = reschedule(
-                epoch + Duration::from_micros(sched),
-                Duration::from_secs(1),
-                epoch + Duration::from_micros(now),
-            );
-            assert_eq!((tick(epoch, due_i), tick(epoch, next_i)), (due, next));
-        }
         assert!(
             std::mem::size_of::<Slot>() <= 48,
             "{}",
             std::mem::size_of::<Slot>()
         );
+    }
+
+    #[test]
+    fn lateness_counts_overruns_without_bursts() {
+        let s = |n: u64| Tick(n * 1_000_000);
+        let ms = |n: u64| Tick(n * 1_000);
+        let sec = Duration::from_secs(1);
+        // On time: the schedule holds (no drift from the run's length).
+        assert_eq!(reschedule(s(0), sec, ms(300)), (s(1), s(1)));
+        assert_eq!(reschedule(s(0), sec, s(1)), (s(1), s(1)));
+        // A run (or the wait to hand its result over) ended 1.5 s past the
+        // next run's time: the next starts on the check's phase at least
+        // half an interval later (3 s), 2 s late against the schedule, and
+        // that is its lateness.
+        let (due, next) = reschedule(s(0), sec, ms(2_500));
+        assert_eq!((due, next), (s(1), s(3)));
+        assert_eq!(next.since(due), Duration::from_secs(2));
+        // Just past a phase: not at once, the one after.
+        assert_eq!(reschedule(s(0), sec, ms(2_600)), (s(1), s(4)));
+        assert_eq!(reschedule(s(0), sec, ms(1_001)), (s(1), s(2)));
+        // A check that always takes 1.5 s of a 1 s interval: every other
+        // phase, late by 1 s at every run, not growing.
+        let mut scheduled = s(0);
+        for _ in 0..5 {
+            let (due, next) = reschedule(scheduled, sec, scheduled + Duration::from_millis(1500));
+            assert_eq!(next.since(scheduled), Duration::from_secs(2));
+            assert_eq!(next.since(due), sec);
+            scheduled = next;
+        }
+        // Far behind, or a zero interval: no overflow, no division by zero.
+        let (_, next) = reschedule(s(0), sec, Tick(u64::MAX - 5));
+        assert_eq!(next, Tick(u64::MAX));
+        let (_, next) = reschedule(s(0), Duration::ZERO, s(7));
+        assert_eq!(next, s(7));
+    }
+
+    /// Regression: after a stall, 2,000 checks a second all overran and
+    /// were booked as the checker caught up, 50 ms for all; their next
+    /// runs were one interval from there, packed in 50 ms from then on.
+    /// They go back to the spread their first runs had.
+    #[test]
+    fn an_overrun_keeps_the_checks_spread() {
+        let interval = Duration::from_secs(1);
+        let n = 2_000u64;
+        let first: Vec<Tick> = names(n as usize)
+            .iter()
+            .map(|name| Tick(jitter(name, interval).as_micros() as u64))
+            .collect();
+        // The second runs (due in [1 s, 2 s)) all start and are booked
+        // between 2.3 s and 2.35 s.
+        let catch_up = |k: usize| Tick(2_300_000 + k as u64 * 50_000 / n);
+        let mut buckets = std::collections::BTreeMap::<u64, usize>::new();
+        for (k, at) in first.iter().enumerate() {
+            let (due, _) = reschedule(*at, interval, *at + Duration::from_millis(10));
+            let (due, next) = reschedule(due, interval, catch_up(k));
+            assert_eq!(next.0 % 1_000_000, at.0, "on the check's phase");
+            if due < catch_up(k) {
+                assert!(next >= catch_up(k) + interval / 2, "an overrun waits");
+            } else {
+                assert_eq!(next, due, "on time: as scheduled");
+            }
+            *buckets.entry(next.0 / 50_000).or_default() += 1;
+        }
+        // Twenty 50 ms slices of a second: about 100 a slice, as the
+        // first runs were (all 2,000 in one before the fix).
+        let most = buckets.values().max().copied().unwrap_or(0);
+        assert!(most < 200, "{most} of {n} due in one 50 ms slice");
     }
 }

@@ -529,7 +529,7 @@ pub async fn run(config: Config, generation: u64, link: &mut Link) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::super::probe::Outcome;
-    use super::super::schedule::{Retry, jitter, reschedule};
+    use super::super::schedule::{Retry, jitter};
     use super::*;
     use std::collections::BTreeSet;
     use tokio::sync::mpsc;
@@ -583,29 +583,6 @@ mod tests {
         assert!(!r.after(false));
         assert!(!r.after(true));
         assert_eq!(h.record(true), Some(Verdict::Up));
-    }
-
-    #[test]
-    fn lateness_counts_overruns_without_bursts() {
-        let s = Duration::from_secs;
-        let ms = Duration::from_millis;
-        let t0 = tokio::time::Instant::now();
-        // On time: the schedule holds (no drift from the run's length).
-        assert_eq!(reschedule(t0, s(1), t0 + ms(300)), (t0 + s(1), t0 + s(1)));
-        // A run (or the wait to hand its result over) ended 1.5 s past the
-        // next run's time: the next starts one interval from then, 2.5 s
-        // late against the schedule, and that is its lateness.
-        let (due, next) = reschedule(t0, s(1), t0 + s(2) + ms(500));
-        assert_eq!((due, next), (t0 + s(1), t0 + s(3) + ms(500)));
-        assert_eq!(next.duration_since(due), s(2) + ms(500));
-        // A check that always takes 1.5 s of a 1 s interval: late by
-        // 1.5 s at every run, not growing.
-        let mut scheduled = t0;
-        for _ in 0..5 {
-            let (due, next) = reschedule(scheduled, s(1), scheduled + ms(1500));
-            assert_eq!(next.duration_since(due), ms(1500));
-            scheduled = next;
-        }
     }
 
     /// A real server's check as a keepalived.conf would give it, with
