@@ -33,6 +33,13 @@ With --strace S, after the memory readings every process of the daemon
 runs under `strace -c -f` for S s (the host's strace, copied in), in a
 listener window of its own: system calls per check run, by call.
 
+With --seeds NAME..., each seed's configuration instead (bench/memory.py
+rewrites it: interface eth0, a veth pair, the node 10.78.0.10), idle, both
+daemons whole (keepalived with VRRP): its real servers 10.78.0.47 and .57
+answer HTTP (busybox httpd on lo). Memory and CPU ticks per process; the
+lvs-dr seeds need IPVS, which is why they are measured here and not on
+the host, where keepalived exits.
+
 With --interval S, every check runs every S s (delay_loop S): 10,000 checks
 at 5 s are 2,000 a second, what the TCG guest can do (at 1 s neither daemon
 keeps the schedule there: the guest's kernel manages about 3,000 loopback
@@ -40,7 +47,7 @@ handshakes a second), with tables of 10,000 in every process.
 
 Usage: bench/checker_load_vm.py [--checks 10000 2000 500] [--seconds 20]
        [--warmup 10] [--rounds 1] [--strace S] [--interval 1] [--upkeepd target/release/upkeepd]
-       [--smp 2] [--json FILE]
+       [--seeds nginx haproxy lvs-dr lvs-dr-dual] [--smp 2] [--json FILE]
 Needs what tests/vm/vm.py needs (qemu-system-x86, gcc, apt-get download).
 """
 import argparse
@@ -58,25 +65,47 @@ ROOT = os.path.dirname(HERE)
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(ROOT, "tests", "vm"))
 import vm  # noqa: E402
+sys.path.insert(0, HERE)
+import memory  # noqa: E402  (the seeds as bench/memory.py rewrites them)
 
 PORTS = 100
 CONF = "/etc/bench/keepalived.conf"
 
 GUEST = r"""
 set -u
-DAEMON=@DAEMON@ WARMUP=@WARMUP@ MEASURE=@MEASURE@ STRACE=@STRACE@
+DAEMON=@DAEMON@ WARMUP=@WARMUP@ MEASURE=@MEASURE@ STRACE=@STRACE@ SEED=@SEED@
 sysctl -w net.ipv4.ip_local_port_range="1024 65535" >/dev/null
 sysctl -w net.core.somaxconn=4096 >/dev/null
 ulimit -n 65536
-/usr/bin/listener 20000 @PORTS@ @INTERVAL_MS@ > /tmp/listener.out 2>&1 &
-LPID=$!
+LPID=
+if [ $SEED = 1 ]; then
+    # bench/memory.py's namespace, in the guest: eth0 (this node) with its
+    # veth peer, and the seeds' two real servers answering HTTP on lo.
+    /usr/sbin/ip link add eth0 type veth peer name eth1
+    /usr/sbin/ip addr add @NODE@/24 dev eth0
+    /usr/sbin/ip link set eth0 up
+    /usr/sbin/ip link set eth1 up
+    mkdir -p /tmp/www
+    echo ok > /tmp/www/index.html
+    for a in @REAL_SERVERS@; do
+        /usr/sbin/ip addr add $a/32 dev lo
+        busybox httpd -p $a:80 -h /tmp/www || vm_result "ERROR httpd on $a"
+    done
+else
+    /usr/bin/listener 20000 @PORTS@ @INTERVAL_MS@ > /tmp/listener.out 2>&1 &
+    LPID=$!
+fi
+listener() { [ -z "$LPID" ] || kill -$1 $LPID; }
 sleep 1
 if [ $DAEMON = upkeep ]; then
     EXE=/usr/sbin/upkeepd
     $EXE -f @CONF@ --runtime-dir /run/upkeep > /tmp/daemon.log 2>&1 &
 else
     EXE=/usr/sbin/keepalived
-    $EXE -n -l -C -f @CONF@ -p /run/keepalived.pid -c /run/checkers.pid > /tmp/daemon.log 2>&1 &
+    # The checker alone (-C) for checks; a seed runs VRRP too.
+    ONLY=-C
+    [ $SEED = 1 ] && ONLY=
+    $EXE -n -l $ONLY -f @CONF@ -p /run/keepalived.pid -c /run/checkers.pid -r /run/vrrp.pid > /tmp/daemon.log 2>&1 &
 fi
 DPID=$!
 pids() {
@@ -86,6 +115,7 @@ pids() {
 }
 CPID=
 i=0
+[ $SEED = 1 ] && CPID=none  # a seed may have no checker (keepalived's: none without virtual servers)
 while [ -z "$CPID" ] && [ $i -lt 600 ]; do
     if [ $DAEMON = upkeep ]; then
         for p in $(pids); do
@@ -124,16 +154,18 @@ role() {
         echo ${r:-parent}
     elif [ "$1" = "$(cat /run/checkers.pid 2>/dev/null)" ]; then
         echo checker
+    elif [ "$1" = "$(cat /run/vrrp.pid 2>/dev/null)" ]; then
+        echo vrrp
     else
         echo parent
     fi
 }
 sleep $WARMUP
-kill -USR1 $LPID
+listener USR1
 snap 0
 sleep $MEASURE
 snap 1
-kill -USR2 $LPID
+listener USR2
 sleep 1
 # Three more readings of every process's memory, 5 s apart: one reading
 # can catch a report in flight (an IPVS status of a megabyte at 10,000
@@ -159,13 +191,13 @@ vm_result "$(grep LISTENER /tmp/listener.out | head -n 1)"
 if [ "$STRACE" -gt 0 ]; then
     # System calls of every thread of every process of the daemon, over a
     # window of their own (strace slows what it traces: not the window above).
-    kill -USR1 $LPID
+    listener USR1
     for p in $(pids); do
         /usr/bin/strace -c -f -o /tmp/strace.$p -p $p > /dev/null 2>&1 &
     done
     sleep $STRACE
     killall -INT strace 2>/dev/null
-    kill -USR2 $LPID
+    listener USR2
     sleep 2
     vm_result "STRACEWIN $(grep LISTENER /tmp/listener.out | sed -n 2p)"
     for p in $(pids); do
@@ -300,14 +332,32 @@ def parse(results, hz=100):
     return r
 
 
+def seed_files(seed, workdir):
+    """A seed's configuration as bench/memory.py rewrites it, its check
+    script moved to the guest's /etc/bench: (configuration text, files)."""
+    d = tempfile.mkdtemp(prefix="seed-", dir=workdir)
+    text = memory.seed_conf(seed, d).replace(os.path.join(d, "check.sh"), "/etc/bench/check.sh")
+    return text, [(os.path.join(d, "check.sh"), "/etc/bench/check.sh")]
+
+
 def run_one(daemon, checks, args, workdir, n=None):
+    """One boot: `checks` TCP checks, or a seed's configuration when it is a
+    seed's name (no listener then; the seeds' real servers answer HTTP)."""
+    seed = isinstance(checks, str)
     tag = f"{daemon}-{checks}" + ("" if n is None else f"-r{n + 1}")
     cfg = os.path.join(workdir, f"{tag}.conf")
-    open(cfg, "w").write(conf(checks, args.interval))
+    files = [(listener_binary(), "/usr/bin/listener")]
+    if seed:
+        text, more = seed_files(checks, workdir)
+        files += more
+    else:
+        text = conf(checks, args.interval)
+    open(cfg, "w").write(text)
     test = (GUEST.replace("@DAEMON@", daemon).replace("@WARMUP@", str(args.warmup))
             .replace("@MEASURE@", str(args.seconds)).replace("@STRACE@", str(args.strace)).replace("@PORTS@", str(PORTS)).replace("@CONF@", CONF)
-            .replace("@INTERVAL_MS@", str(args.interval * 1000)))
-    files = [(cfg, CONF), (listener_binary(), "/usr/bin/listener")]
+            .replace("@INTERVAL_MS@", str(args.interval * 1000)).replace("@SEED@", "1" if seed else "0")
+            .replace("@NODE@", memory.NODE).replace("@REAL_SERVERS@", "10.78.0.47 10.78.0.57"))
+    files.append((cfg, CONF))
     bins = [(args.upkeepd, "/usr/sbin/upkeepd")] if daemon == "upkeep" else []
     if args.strace:
         bins.append(("/usr/bin/strace", "/usr/bin/strace"))
@@ -315,12 +365,13 @@ def run_one(daemon, checks, args, workdir, n=None):
     out = os.path.join(workdir, f"{tag}.out")
     load0 = os.getloadavg()[0]
     t0 = time.time()
-    code, text, results = vm.run(test, files, bins, timeout=args.warmup + args.seconds + 120,
+    modules = vm.DEFAULT_LOAD.split() + (["veth"] if seed else [])
+    code, text, results = vm.run(test, files, bins, modules=modules, timeout=args.warmup + args.seconds + 120,
                                  console=console, out=out, smp=args.smp, mem=args.mem)
     r = parse(results)
     r.update(daemon=daemon, checks=checks, exit=code, boot_to_end_s=round(time.time() - t0, 1),
              host_load=[round(load0, 2), round(os.getloadavg()[0], 2)], console=console, out=out)
-    if code != 0 or "listener" not in r:
+    if code != 0 or ("listener" not in r and not seed):
         sys.stderr.write(f"{daemon} {checks}: guest exit {code}; console {console}\n")
         sys.stderr.write(text[-3000:])
     return r
@@ -427,6 +478,8 @@ def main():
                     help="after the window, count each process's system calls for S s (strace -c -f)")
     ap.add_argument("--interval", type=int, default=1, metavar="S",
                     help="every check every S s (delay_loop; the listener's jitter is against it)")
+    ap.add_argument("--seeds", nargs="+", choices=["nginx", "haproxy", "lvs-dr", "lvs-dr-dual"],
+                    help="instead of --checks: each seed's configuration idle, as bench/memory.py runs it")
     ap.add_argument("--smp", type=int, default=2)
     ap.add_argument("--mem", type=int, default=1024)
     ap.add_argument("--json")
@@ -438,7 +491,7 @@ def main():
     workdir = args.keep or tempfile.mkdtemp(prefix="upkeep-chk-vm-")
     os.makedirs(workdir, exist_ok=True)
     rows = []
-    for checks in args.checks:
+    for checks in args.seeds or args.checks:
         for n in range(args.rounds):
             for daemon in args.daemons if n % 2 == 0 else args.daemons[::-1]:
                 r = run_one(daemon, checks, args, workdir, n if args.rounds > 1 else None)
@@ -449,6 +502,11 @@ def main():
                       f"VM busy {fmt(r.get('vm_busy_pct'))} %, host load {r['host_load']}, "
                       f"{r['boot_to_end_s']} s", flush=True)
     print()
+    if args.seeds:
+        print(f"VM: qemu TCG, {args.smp} vCPUs, {args.mem} MiB; seeds idle; "
+              f"warm-up {args.warmup} s, measured {args.seconds} s")
+        print(seed_table(rows))
+        return finish(rows, args, workdir)
     print(f"VM: qemu TCG, {args.smp} vCPUs, {args.mem} MiB; checks every {args.interval} s; "
           f"warm-up {args.warmup} s, measured {args.seconds} s")
     print(table(rows))
@@ -458,6 +516,33 @@ def main():
     if {"upkeep", "keepalived"} <= set(args.daemons):
         print("\nCPU per check, upkeep over keepalived, per round:")
         print(ratios(rows))
+    return finish(rows, args, workdir)
+
+
+def medians(r):
+    """Each process's median of the three readings after the window:
+    {pid: (PSS, anonymous)} in MiB."""
+    return {pid: tuple(statistics.median(s.get(k, 0) for s in samples) / 1024 for k in ("Pss", "Anonymous"))
+            for pid, samples in r.get("samples_kib", {}).items()}
+
+
+def seed_table(rows):
+    """Per seed and daemon: processes, CPU over the window, memory (the
+    median of three readings) in total and by process, real servers up."""
+    out = ["| seed | daemon | round | processes | CPU ticks in the window (10 ms) | PSS / anonymous MiB "
+           "| by process | real servers up |", "|---|---|---:|---:|---:|---|---|---:|"]
+    for r in rows:
+        med = medians(r)
+        ticks = r.get("cpu_total_pct", 0) * r.get("window_s", 0)
+        parts = ", ".join(f"{r['roles'].get(p, '?')} {v[0]:.1f} / {v[1]:.1f}" for p, v in med.items())
+        out.append(f"| {r['checks']} | {r['daemon']} | {r.get('round', 0) + 1} | {len(med)} | {ticks:.0f} "
+                   f"| {sum(v[0] for v in med.values()):.1f} / {sum(v[1] for v in med.values()):.1f} "
+                   f"| {parts} | {r.get('up', '–')} |")
+    return "\n".join(out)
+
+
+def finish(rows, args, workdir):
+    """The JSON file, every process's memory, and the exit status."""
     if args.json:
         json.dump(rows, open(args.json, "w"), indent=1)
     print("\nsmaps_rollup at the end, MiB (bench/memory.py's columns):")
@@ -474,9 +559,7 @@ def main():
                     f"{k} {anon[k]}" for k in sorted(anon, key=lambda k: -anon[k])))
     print("\nmedian of three readings 5 s apart after the window, MiB (PSS / anonymous):")
     for r in rows:
-        med = {}
-        for pid, samples in r.get("samples_kib", {}).items():
-            med[pid] = [statistics.median(s.get(k, 0) for s in samples) / 1024 for k in ("Pss", "Anonymous")]
+        med = medians(r)
         if med:
             parts = ", ".join(f"{r['roles'].get(p, '?')} {v[0]:.1f} / {v[1]:.1f}" for p, v in med.items())
             print(f"  {r['daemon']} {r['checks']}: total {sum(v[0] for v in med.values()):.1f} / "
