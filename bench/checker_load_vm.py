@@ -346,17 +346,15 @@ def run_one(daemon, checks, args, workdir, n=None):
     seed = isinstance(checks, str)
     tag = f"{daemon}-{checks}" + ("" if n is None else f"-r{n + 1}")
     cfg = os.path.join(workdir, f"{tag}.conf")
-    files = [(listener_binary(), "/usr/bin/listener")]
     if seed:
-        text, more = seed_files(checks, workdir)
-        files += more
+        text, files = seed_files(checks, workdir)
     else:
-        text = conf(checks, args.interval)
+        text, files = conf(checks, args.interval), [(listener_binary(), "/usr/bin/listener")]
     open(cfg, "w").write(text)
     test = (GUEST.replace("@DAEMON@", daemon).replace("@WARMUP@", str(args.warmup))
             .replace("@MEASURE@", str(args.seconds)).replace("@STRACE@", str(args.strace)).replace("@PORTS@", str(PORTS)).replace("@CONF@", CONF)
             .replace("@INTERVAL_MS@", str(args.interval * 1000)).replace("@SEED@", "1" if seed else "0")
-            .replace("@NODE@", memory.NODE).replace("@REAL_SERVERS@", "10.78.0.47 10.78.0.57"))
+            .replace("@NODE@", memory.NODE).replace("@REAL_SERVERS@", " ".join(memory.REAL_SERVERS)))
     files.append((cfg, CONF))
     bins = [(args.upkeepd, "/usr/sbin/upkeepd")] if daemon == "upkeep" else []
     if args.strace:
@@ -526,6 +524,12 @@ def medians(r):
             for pid, samples in r.get("samples_kib", {}).items()}
 
 
+def memory_text(r, med):
+    """`medians` as text: the total PSS / anonymous, and by process."""
+    total = f"{sum(v[0] for v in med.values()):.1f} / {sum(v[1] for v in med.values()):.1f}"
+    return total, ", ".join(f"{r['roles'].get(p, '?')} {v[0]:.1f} / {v[1]:.1f}" for p, v in med.items())
+
+
 def seed_table(rows):
     """Per seed and daemon: processes, CPU over the window, memory (the
     median of three readings) in total and by process, real servers up."""
@@ -533,11 +537,11 @@ def seed_table(rows):
            "| by process | real servers up |", "|---|---|---:|---:|---:|---|---|---:|"]
     for r in rows:
         med = medians(r)
+        # Percent of a CPU over the window's seconds: ticks of 10 ms (parse's hz 100).
         ticks = r.get("cpu_total_pct", 0) * r.get("window_s", 0)
-        parts = ", ".join(f"{r['roles'].get(p, '?')} {v[0]:.1f} / {v[1]:.1f}" for p, v in med.items())
+        total, parts = memory_text(r, med)
         out.append(f"| {r['checks']} | {r['daemon']} | {r.get('round', 0) + 1} | {len(med)} | {ticks:.0f} "
-                   f"| {sum(v[0] for v in med.values()):.1f} / {sum(v[1] for v in med.values()):.1f} "
-                   f"| {parts} | {r.get('up', '–')} |")
+                   f"| {total} | {parts} | {r.get('up', '–')} |")
     return "\n".join(out)
 
 
@@ -561,9 +565,8 @@ def finish(rows, args, workdir):
     for r in rows:
         med = medians(r)
         if med:
-            parts = ", ".join(f"{r['roles'].get(p, '?')} {v[0]:.1f} / {v[1]:.1f}" for p, v in med.items())
-            print(f"  {r['daemon']} {r['checks']}: total {sum(v[0] for v in med.values()):.1f} / "
-                  f"{sum(v[1] for v in med.values()):.1f} ({parts})")
+            total, parts = memory_text(r, med)
+            print(f"  {r['daemon']} {r['checks']}: total {total} ({parts})")
     print(f"raw results and consoles: {workdir}")
     return 0 if all(r["exit"] == 0 for r in rows) else 1
 

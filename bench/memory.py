@@ -57,6 +57,8 @@ from checker_load import LISTENER  # noqa: E402  (the same 100 listening ports)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NS = os.environ.get("UPKEEP_MEM_NS", "ukbenchmem")  # two runs side by side need two names
 NODE = "10.78.0.10"
+# The seeds' real servers, as seed_conf rewrites them.
+REAL_SERVERS = ("10.78.0.47", "10.78.0.57")
 BUILDS = {
     "glibc": os.path.join(ROOT, "target", "release", "upkeepd"),
     "musl": os.path.join(ROOT, "target", "x86_64-unknown-linux-musl", "dist", "upkeepd"),
@@ -84,7 +86,7 @@ def seed_conf(name, d):
     for old, new in [("enp0s3", "eth0"), ("ens37", "eth0"), ("192.168.1.103", NODE),
                      ("192.168.1.108", "10.78.0.100"), ("192.168.1.220", "10.78.0.101"),
                      ("10.0.0.100", "10.78.0.100"), ("10.0.0.200", "10.78.0.102"),
-                     ("192.168.234.47", "10.78.0.47"), ("192.168.234.57", "10.78.0.57"),
+                     ("192.168.234.47", REAL_SERVERS[0]), ("192.168.234.57", REAL_SERVERS[1]),
                      ("/etc/keepalived/haproxy_check.sh", script)]:
         text = text.replace(old, new)
     if name == "nginx":
